@@ -1,0 +1,117 @@
+# mulle_dlmalloc — `make` lists the targets.
+
+CC       ?= cc
+CXX      ?= g++
+BUILD    := build
+OPT      ?= -O2 -g
+WARN     := -Wall -Wextra -Wpedantic -Wconversion -Wshadow -Werror
+CXXSTD   ?= -std=c++17
+CXXFLAGS_ALL = $(OPT) $(CXXSTD) $(WARN) -I. $(EXTRA_CXXFLAGS)
+CFLAGS_C99   = $(OPT) -std=c99 -pedantic -Wall -Wextra -Werror -I. $(EXTRA_CFLAGS)
+DOCTEST_HDR := /usr/include/doctest/doctest.h
+
+HEADER    := mulle_dlmalloc.hpp
+PARTS     := $(wildcard src/*)
+TEST_SRCS := $(wildcard tests/test_*.cpp)
+TEST_OBJS := $(patsubst tests/%.cpp,$(BUILD)/tests/%.o,$(TEST_SRCS))
+EX_C      := $(wildcard examples/*.c)
+EX_CXX    := $(filter-out examples/mulle_dlmalloc_impl.cpp,$(wildcard examples/*.cpp))
+EX_BINS   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EX_C)) \
+             $(patsubst examples/%.cpp,$(BUILD)/examples/%,$(EX_CXX))
+
+.PHONY: help test examples single_include check-single-include clean doctest header-matrix
+
+help:
+	@echo "make test                  build and run every test suite (installs doctest-dev if missing)"
+	@echo "make examples              build and run every example, compare with its .expected output"
+	@echo "make single_include        regenerate mulle_dlmalloc.hpp from src/"
+	@echo "make check-single-include  fail if mulle_dlmalloc.hpp differs from what src/ makes"
+	@echo "make header-matrix         compile the header as C99 and C++11/14/17/20 with gcc and clang"
+	@echo "make clean                 remove $(BUILD)/"
+
+single_include: $(HEADER)
+
+$(HEADER): single_include_gen.py $(PARTS)
+	python3 single_include_gen.py
+
+check-single-include:
+	python3 single_include_gen.py --check
+
+# doctest comes from Debian's doctest-dev; install it when missing (as root), else say how.
+doctest:
+	@if [ ! -f $(DOCTEST_HDR) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing doctest-dev"; \
+	    (apt-get install -y -qq doctest-dev >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq doctest-dev)) ; \
+	  else \
+	    echo "doctest is missing: run  sudo apt-get install doctest-dev"; exit 1; \
+	  fi; \
+	fi
+
+$(BUILD)/tests/%.o: tests/%.cpp $(HEADER) tests/*.h | doctest
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/tests/main.o: tests/main.cpp | doctest
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/tests/impl.o: tests/impl.cpp $(HEADER)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/tests/unit: $(BUILD)/tests/main.o $(BUILD)/tests/impl.o $(TEST_OBJS)
+	$(CXX) $(OPT) $^ -o $@
+
+# The C face: a C99 file, compiled as C, linked with the one C++ implementation TU.
+$(BUILD)/tests/test_c_api: tests/test_c_api.c $(HEADER) $(BUILD)/tests/impl.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_C99) -c tests/test_c_api.c -o $(BUILD)/tests/test_c_api.o
+	$(CXX) $(OPT) $(BUILD)/tests/test_c_api.o $(BUILD)/tests/impl.o -o $@
+
+test: check-single-include header-matrix $(BUILD)/tests/unit $(BUILD)/tests/test_c_api
+	$(BUILD)/tests/test_c_api
+	$(BUILD)/tests/unit
+
+# The declarations must be valid C99, the whole header valid C++11..20, warning-free.
+header-matrix: $(HEADER)
+	@mkdir -p $(BUILD)
+	@for cc in gcc clang; do \
+	  echo "  $$cc -std=c99 (declarations)"; \
+	  $$cc -std=c99 -pedantic $(WARN) -fsyntax-only -x c $(HEADER) || exit 1; \
+	done
+	@for cxx in g++ clang++; do for std in 11 14 17 20; do \
+	  echo "  $$cxx -std=c++$$std (declarations and implementation)"; \
+	  $$cxx -std=c++$$std $(WARN) -fsyntax-only -x c++ -DMULLE_DLMALLOC_IMPLEMENTATION $(HEADER) || exit 1; \
+	done; done
+	@printf '#define MULLE_DLMALLOC_IMPLEMENTATION\n#include "mulle_dlmalloc.hpp"\n' > $(BUILD)/c_impl_error.c
+	@if gcc -std=c99 -I. -fsyntax-only $(BUILD)/c_impl_error.c 2>/dev/null; then \
+	  echo "a C TU defining MULLE_DLMALLOC_IMPLEMENTATION must fail"; exit 1; fi
+
+$(BUILD)/examples/mulle_dlmalloc_impl.o: examples/mulle_dlmalloc_impl.cpp $(HEADER)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/examples/%: examples/%.c $(HEADER) $(BUILD)/examples/mulle_dlmalloc_impl.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_C99) -c $< -o $@.o
+	$(CXX) $(OPT) $@.o $(BUILD)/examples/mulle_dlmalloc_impl.o -o $@
+
+$(BUILD)/examples/%: examples/%.cpp $(HEADER)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_ALL) $< -o $@
+
+# Each example runs; where examples/NAME.expected exists its stdout must match it exactly.
+examples: $(EX_BINS)
+	@for bin in $(EX_BINS); do \
+	  name=$$(basename $$bin); \
+	  echo "== $$name"; \
+	  $$bin > $$bin.out || { echo "$$name exited with $$?"; exit 1; }; \
+	  if [ -f examples/$$name.expected ]; then \
+	    diff -u examples/$$name.expected $$bin.out || { echo "$$name: output differs from examples/$$name.expected"; exit 1; }; \
+	    echo "   output matches examples/$$name.expected"; \
+	  else cat $$bin.out; fi; \
+	done
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,129 @@
+#ifndef MULLE_DLMALLOC_HPP
+#define MULLE_DLMALLOC_HPP
+
+#define MULLE_DLMALLOC_VERSION_MAJOR 0
+#define MULLE_DLMALLOC_VERSION_MINOR 1
+#define MULLE_DLMALLOC_VERSION_PATCH 0
+#define MULLE_DLMALLOC_VERSION ((MULLE_DLMALLOC_VERSION_MAJOR << 16) | (MULLE_DLMALLOC_VERSION_MINOR << 8) | MULLE_DLMALLOC_VERSION_PATCH)
+
+#include <stddef.h>
+
+#ifndef MULLE_DLMALLOC_API
+#define MULLE_DLMALLOC_API extern /* global: linkage/visibility of every C function */
+#endif
+
+#ifndef MULLE_DLMALLOC_ALIGNMENT
+#define MULLE_DLMALLOC_ALIGNMENT (2 * sizeof(void *)) /* global: alignment of every block */
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* An independent heap over one fixed region. Opaque: it points into the region itself. */
+typedef void *mspace;
+
+typedef enum mspace_error_t
+{
+   MSPACE_ERROR_NONE = 0,
+   MSPACE_ERROR_INVALID_POINTER,  /* not inside this mspace, misaligned, not a block start */
+   MSPACE_ERROR_DOUBLE_FREE,      /* the block is not in use */
+   MSPACE_ERROR_CORRUPTION        /* boundary tags or bin links are inconsistent */
+} mspace_error_t;
+
+/* Called on misuse. When it returns, the offending call has no effect. */
+typedef void (*mspace_error_handler_t)(mspace ms, mspace_error_t error, void *p, void *ctx);
+
+/* in_use_bytes + free_bytes + bookkeeping == footprint, always. */
+typedef struct mspace_stats_t
+{
+   size_t capacity;          /* bytes of the region */
+   size_t footprint;         /* bytes in use now: bookkeeping, chunks and top */
+   size_t max_footprint;     /* the largest footprint ever */
+   size_t bookkeeping;       /* fixed header at the start of the region */
+   size_t in_use_bytes;      /* allocated chunks, overhead included */
+   size_t free_bytes;        /* free chunks and top inside the footprint */
+   size_t allocated_blocks;  /* live blocks */
+   size_t free_blocks;       /* free chunks, the top not counted */
+   size_t top_bytes;         /* the top chunk inside the footprint */
+   size_t largest_free;      /* the largest n for which mspace_malloc(n) succeeds now */
+} mspace_stats_t;
+
+/* Reserves `capacity` bytes (rounded up to pages) from the OS. NULL if the OS refuses or
+   capacity cannot hold the bookkeeping and one block. Pages are committed as used. */
+MULLE_DLMALLOC_API mspace mspace_create(size_t capacity);
+
+/* Builds an mspace inside [base, base + capacity), any alignment. Never calls the OS.
+   NULL if base is NULL or the buffer cannot hold the bookkeeping and one block. */
+MULLE_DLMALLOC_API mspace mspace_create_with_base(void *base, size_t capacity);
+
+/* Frees the mspace and all its blocks. 0 on success; non-zero for NULL or a handle that is
+   not a live mspace (the region of a destroyed OS mspace is unmapped: do not reuse it). */
+MULLE_DLMALLOC_API int mspace_destroy(mspace ms);
+
+/* Frees every block at once and gives back pages; the mspace is as new. */
+MULLE_DLMALLOC_API void mspace_reset(mspace ms);
+
+/* A block of at least n bytes, MULLE_DLMALLOC_ALIGNMENT-aligned; n == 0 gives a minimum
+   block. NULL when the region cannot hold it; the mspace stays usable. */
+MULLE_DLMALLOC_API void *mspace_malloc(mspace ms, size_t n);
+
+/* p == NULL does nothing. Coalesces at once with free neighbours. Misuse: error handler. */
+MULLE_DLMALLOC_API void mspace_free(mspace ms, void *p);
+
+/* p == NULL acts as malloc; n == 0 gives a minimum block. In place when it can, else moves.
+   NULL on failure (or misuse) with p untouched and still valid. */
+MULLE_DLMALLOC_API void *mspace_realloc(mspace ms, void *p, size_t n);
+
+/* Resizes without moving: returns p, or NULL with the block unchanged. */
+MULLE_DLMALLOC_API void *mspace_realloc_in_place(mspace ms, void *p, size_t n);
+
+/* count * size zeroed bytes; NULL when the product overflows or does not fit. */
+MULLE_DLMALLOC_API void *mspace_calloc(mspace ms, size_t count, size_t size);
+
+/* A block of n bytes aligned to `alignment`; NULL if alignment is not a power of two or
+   the block does not fit. */
+MULLE_DLMALLOC_API void *mspace_memalign(mspace ms, size_t alignment, size_t n);
+
+/* Bytes usable in the block (>= the size asked for); 0 for NULL. */
+MULLE_DLMALLOC_API size_t mspace_usable_size(const void *p);
+
+/* Bytes of the region in use now: bookkeeping plus every chunk up to the end of the top.
+   Grows in steps of MULLE_DLMALLOC_GRANULARITY, never past the capacity. 0 for NULL. */
+MULLE_DLMALLOC_API size_t mspace_footprint(mspace ms);
+
+/* The largest footprint ever. 0 for NULL. */
+MULLE_DLMALLOC_API size_t mspace_max_footprint(mspace ms);
+
+/* Gives back the free top beyond pad bytes: the footprint shrinks and OS pages are
+   released. 1 if anything was released, else 0. */
+MULLE_DLMALLOC_API int mspace_trim(mspace ms, size_t pad);
+
+/* Fills *out; all zero for a NULL mspace. */
+MULLE_DLMALLOC_API void mspace_get_stats(mspace ms, mspace_stats_t *out);
+
+/* Prints a short summary through MULLE_DLMALLOC_PRINT (stderr by default). */
+MULLE_DLMALLOC_API void mspace_malloc_stats(mspace ms);
+
+/* Non-zero iff p lies inside this mspace's region. O(1). */
+MULLE_DLMALLOC_API int mspace_is_heap_object(mspace ms, const void *p);
+
+/* Walks the whole heap and verifies every invariant. 0 when consistent, else the number
+   of problems found (non-zero also for a NULL or dead handle). */
+MULLE_DLMALLOC_API int mspace_check(mspace ms);
+
+/* Calls fn for every chunk in address order, the top last: [start, end) is the block's
+   usable memory, used is its usable size, or 0 for a free chunk. */
+MULLE_DLMALLOC_API void mspace_inspect_all(mspace ms,
+                                           void (*fn)(void *start, void *end, size_t used, void *arg),
+                                           void *arg);
+
+/* fn == NULL restores the default handler (print one line, abort). */
+MULLE_DLMALLOC_API void mspace_set_error_handler(mspace ms, mspace_error_handler_t fn, void *ctx);
+
+/* A static, human name for an error ("double free", ...). */
+MULLE_DLMALLOC_API const char *mspace_error_string(mspace_error_t error);
+
+#ifdef __cplusplus
+}
+#endif

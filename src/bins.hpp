@@ -1,0 +1,258 @@
+/* ==== small bins and tree bins ============================================================
+
+   Small bins: chunks under MIN_LARGE_SIZE (256) bytes, one bin per exact size; bin i holds
+   chunks of size i << SMALLBIN_SHIFT. A bin is a NULL-terminated doubly linked list used
+   LIFO. smallmap bit i is set exactly when bin i is non-empty.
+
+   Tree bins: chunks of 256 bytes and more. Bin i covers sizes [2^(k+8), 2^(k+8) + 2^(k+7))
+   for even i = 2k and the upper half of that power of two for odd i; bin 31 takes the rest.
+   Each bin is a bitwise trie keyed by the size bits below the ones that chose the bin: at
+   depth d a node's child[b] holds sizes whose d-th next bit is b. Any node of a subtree may
+   stand in for the subtree's root, which makes removal cheap. Equal sizes share one tree
+   node and hang off it in a ring. treemap bit i is set exactly when bin i is non-empty.
+   ========================================================================================== */
+
+namespace mulle { namespace detail {
+
+static const size_t SIZE_BITS = sizeof(size_t) * 8;
+
+inline binmap_t bin_bit(size_t i) { return static_cast<binmap_t>(1u) << i; }
+inline binmap_t bits_above(binmap_t x) { return static_cast<binmap_t>((x << 1) | (0u - (x << 1))); }
+
+inline size_t lowest_bit_index(binmap_t x)
+{
+#if defined(__GNUC__) || defined(__clang__)
+   return static_cast<size_t>(__builtin_ctz(x));
+#else
+   size_t i = 0;
+   while (!(x & 1u)) { x >>= 1; ++i; }
+   return i;
+#endif
+}
+
+inline size_t floor_log2(size_t x)
+{
+#if defined(__GNUC__) || defined(__clang__)
+   return sizeof(size_t) == sizeof(unsigned long long)
+             ? 63 - static_cast<size_t>(__builtin_clzll(static_cast<unsigned long long>(x)))
+             : 31 - static_cast<size_t>(__builtin_clz(static_cast<unsigned>(x)));
+#else
+   size_t k = 0;
+   while (x >>= 1) ++k;
+   return k;
+#endif
+}
+
+inline bool   is_small(size_t s) { return (s >> SMALLBIN_SHIFT) < NSMALLBINS; }
+inline size_t small_index(size_t s) { return s >> SMALLBIN_SHIFT; }
+inline size_t small_index_to_size(size_t i) { return i << SMALLBIN_SHIFT; }
+
+inline size_t tree_index(size_t s)
+{
+   size_t x = s >> TREEBIN_SHIFT;
+   if (x == 0)
+      return 0;
+   if (x > 0xFFFF)
+      return NTREEBINS - 1;
+   size_t k = floor_log2(x);
+   return (k << 1) + ((s >> (k + TREEBIN_SHIFT - 1)) & 1);
+}
+
+/* Shift that brings the first size bit the trie of bin i branches on to the top. */
+inline size_t tree_shift(size_t i)
+{
+   return i == NTREEBINS - 1 ? 0 : SIZE_BITS - 1 - ((i >> 1) + TREEBIN_SHIFT - 2);
+}
+
+inline size_t tree_bin_min_size(size_t i)
+{
+   return (static_cast<size_t>(1) << ((i >> 1) + TREEBIN_SHIFT)) |
+          ((i & 1) << ((i >> 1) + TREEBIN_SHIFT - 1));
+}
+
+inline tree_chunk *leftmost_child(tree_chunk *t) { return t->child[0] ? t->child[0] : t->child[1]; }
+
+/* ---- small bins ---- */
+
+inline void insert_small_chunk(mstate *m, chunk *c, size_t s)
+{
+   size_t i     = small_index(s);
+   chunk *first = m->smallbins[i];
+   c->fd = first;
+   c->bk = NULL;
+   if (first)
+      first->bk = c;
+   m->smallbins[i] = c;
+   m->smallmap    |= bin_bit(i);
+}
+
+inline void unlink_small_chunk(mstate *m, chunk *c, size_t s)
+{
+   size_t i = small_index(s);
+   if (c->bk)
+      c->bk->fd = c->fd;
+   else
+      m->smallbins[i] = c->fd;
+   if (c->fd)
+      c->fd->bk = c->bk;
+   if (!m->smallbins[i])
+      m->smallmap &= ~bin_bit(i);
+}
+
+/* ---- tree bins ---- */
+
+inline void insert_tree_chunk(mstate *m, tree_chunk *x, size_t s)
+{
+   size_t       i    = tree_index(s);
+   tree_chunk **root = &m->treebins[i];
+
+   x->child[0] = x->child[1] = NULL;
+   if (!*root)
+   {
+      *root       = x;
+      m->treemap |= bin_bit(i);
+      x->index    = i;
+      x->parent   = NULL;
+      x->fd = x->bk = x;
+      return;
+   }
+
+   tree_chunk *t    = *root;
+   size_t      bits = s << tree_shift(i);
+   for (;;)
+   {
+      if (chunk_size(t) == s)
+      {
+         /* join t's ring; t stays the tree node */
+         tree_chunk *f = as_tree(t->fd);
+         t->fd = f->bk = x;
+         x->fd     = f;
+         x->bk     = t;
+         x->index  = RING_MEMBER;
+         x->parent = NULL;
+         return;
+      }
+      tree_chunk **slot = &t->child[(bits >> (SIZE_BITS - 1)) & 1];
+      bits <<= 1;
+      if (!*slot)
+      {
+         *slot     = x;
+         x->index  = i;
+         x->parent = t;
+         x->fd = x->bk = x;
+         return;
+      }
+      t = *slot;
+   }
+}
+
+/* Puts r where x stands in the trie (r may be NULL when x was a leaf). */
+inline void replace_tree_node(mstate *m, tree_chunk *x, tree_chunk *r)
+{
+   tree_chunk *p = x->parent;
+   if (p)
+      p->child[p->child[0] == x ? 0 : 1] = r;
+   else
+   {
+      m->treebins[x->index] = r;
+      if (!r)
+         m->treemap &= ~bin_bit(x->index);
+   }
+   if (r)
+   {
+      r->parent = p;
+      r->index  = x->index;
+   }
+}
+
+inline void unlink_tree_chunk(mstate *m, tree_chunk *x)
+{
+   if (x->index == RING_MEMBER)
+   {
+      x->bk->fd = x->fd;
+      x->fd->bk = x->bk;
+      return;
+   }
+
+   tree_chunk *r;
+   if (x->fd != x)
+   {
+      /* a ring member of the same size takes x's place, children and all */
+      r = as_tree(x->fd);
+      x->bk->fd = r;
+      r->bk     = x->bk;
+      r->child[0] = x->child[0];
+      r->child[1] = x->child[1];
+   }
+   else
+   {
+      /* any leaf below x may stand in for x: it shares x's prefix */
+      r = leftmost_child(x);
+      if (r)
+      {
+         while (r->child[0] || r->child[1])
+            r = r->child[1] ? r->child[1] : r->child[0];
+         tree_chunk *rp = r->parent;
+         rp->child[rp->child[0] == r ? 0 : 1] = NULL;
+         r->child[0] = x->child[0];
+         r->child[1] = x->child[1];
+      }
+   }
+   replace_tree_node(m, x, r);
+   if (r)
+   {
+      if (r->child[0]) r->child[0]->parent = r;
+      if (r->child[1]) r->child[1]->parent = r;
+   }
+}
+
+inline void insert_chunk(mstate *m, chunk *c, size_t s)
+{
+   if (is_small(s))
+      insert_small_chunk(m, c, s);
+   else
+      insert_tree_chunk(m, as_tree(c), s);
+}
+
+inline void unlink_chunk(mstate *m, chunk *c, size_t s)
+{
+   if (is_small(s))
+      unlink_small_chunk(m, c, s);
+   else
+      unlink_tree_chunk(m, as_tree(c));
+}
+
+/* The cheap check made before a free chunk is taken out of its bin: its neighbours in the
+   bin point back at it. A chunk whose links disagree is reported as corruption instead of
+   being unlinked, which could write anywhere. */
+inline bool bin_links_ok(const mstate *m, chunk *c, size_t s)
+{
+#if MULLE_DLMALLOC_CHECKS
+   if (is_small(s))
+   {
+      chunk *f = c->fd, *b = c->bk;
+      if (b ? !(ok_chunk_address(m, b) && b->fd == c) : m->smallbins[small_index(s)] != c)
+         return false;
+      return !f || (ok_chunk_address(m, f) && f->bk == c);
+   }
+   tree_chunk *t = as_tree(c);
+   if (!ok_chunk_address(m, t->fd) || !ok_chunk_address(m, t->bk) || t->fd->bk != c || t->bk->fd != c)
+      return false;
+   if (t->index == RING_MEMBER)
+      return true;
+   if (t->index >= NTREEBINS)
+      return false;
+   if (t->parent ? !(ok_chunk_address(m, t->parent) && (t->parent->child[0] == t || t->parent->child[1] == t))
+                 : m->treebins[t->index] != t)
+      return false;
+   for (int d = 0; d < 2; ++d)
+      if (t->child[d] && !(ok_chunk_address(m, t->child[d]) && t->child[d]->parent == t))
+         return false;
+   return true;
+#else
+   (void) m; (void) c; (void) s;
+   return true;
+#endif
+}
+
+}} // namespace mulle::detail

@@ -1,0 +1,202 @@
+/* ==== C-linkage wrappers ==================================================================
+
+   Each public function checks its handle (a NULL or dead mspace gives NULL, 0 or nothing),
+   runs the level-2 whole-heap check where configured, and calls the section that does the
+   work. Requests larger than the capacity fail before any size arithmetic, so no size
+   computation below can overflow.
+   ========================================================================================== */
+
+namespace mulle { namespace detail {
+
+inline mstate *live_state(mspace ms)
+{
+   mstate *m = static_cast<mstate *>(ms);
+#if MULLE_DLMALLOC_CHECKS
+   return is_live(m) ? m : NULL;
+#else
+   return m;
+#endif
+}
+
+}} // namespace mulle::detail
+
+extern "C" {
+
+mspace mspace_create(size_t capacity)
+{
+   return mulle::detail::create_os_mspace(capacity);
+}
+
+mspace mspace_create_with_base(void *base, size_t capacity)
+{
+   return mulle::detail::init_state(static_cast<mulle::detail::byte *>(base), capacity, 0);
+}
+
+int mspace_destroy(mspace ms)
+{
+   using namespace mulle::detail;
+   mstate *m = static_cast<mstate *>(ms);
+   if (!is_live(m))
+      return 1;
+   m->magic = 0;
+   if (m->flags & STATE_FROM_OS)
+      destroy_os_region(m);
+   return 0;
+}
+
+void mspace_reset(mspace ms)
+{
+   using namespace mulle::detail;
+   if (mstate *m = live_state(ms))
+      reset_state(m);
+}
+
+void *mspace_malloc(mspace ms, size_t n)
+{
+   using namespace mulle::detail;
+   mstate *m = live_state(ms);
+   if (!m || !heap_is_sound(m))
+      return NULL;
+   return allocate(m, n);
+}
+
+void mspace_free(mspace ms, void *p)
+{
+   using namespace mulle::detail;
+   mstate *m = live_state(ms);
+   if (!p || !m || !heap_is_sound(m) || !block_is_valid(m, p))
+      return;
+   deallocate_chunk(m, chunk_from_mem(p));
+}
+
+void *mspace_realloc(mspace ms, void *p, size_t n)
+{
+   using namespace mulle::detail;
+   mstate *m = live_state(ms);
+   if (!p)
+      return mspace_malloc(ms, n);
+   if (!m || !heap_is_sound(m) || !block_is_valid(m, p))
+      return NULL;
+   return reallocate(m, p, n, true);
+}
+
+void *mspace_realloc_in_place(mspace ms, void *p, size_t n)
+{
+   using namespace mulle::detail;
+   mstate *m = live_state(ms);
+   if (!p || !m || !heap_is_sound(m) || !block_is_valid(m, p))
+      return NULL;
+   return reallocate(m, p, n, false);
+}
+
+void *mspace_calloc(mspace ms, size_t count, size_t size)
+{
+   using namespace mulle::detail;
+   if (size && count > ~static_cast<size_t>(0) / size)
+      return NULL;
+   void *p = mspace_malloc(ms, count * size);
+   if (p)
+      fill_bytes(p, 0, usable_size_of(chunk_from_mem(p)));
+   return p;
+}
+
+void *mspace_memalign(mspace ms, size_t alignment, size_t n)
+{
+   using namespace mulle::detail;
+   mstate *m = live_state(ms);
+   if (!m || !heap_is_sound(m))
+      return NULL;
+   return allocate_aligned(m, alignment, n);
+}
+
+size_t mspace_usable_size(const void *p)
+{
+   using namespace mulle::detail;
+   if (!p)
+      return 0;
+   const chunk *c = chunk_from_mem(p);
+   return chunk_is_in_use(c) ? usable_size_of(c) : 0;
+}
+
+size_t mspace_footprint(mspace ms)
+{
+   using namespace mulle::detail;
+   mstate *m = live_state(ms);
+   return m ? footprint_of(m) : 0;
+}
+
+size_t mspace_max_footprint(mspace ms)
+{
+   using namespace mulle::detail;
+   mstate *m = live_state(ms);
+   return m ? m->max_footprint : 0;
+}
+
+int mspace_trim(mspace ms, size_t pad)
+{
+   using namespace mulle::detail;
+   mstate *m = live_state(ms);
+   return m ? trim_top(m, pad) : 0;
+}
+
+void mspace_get_stats(mspace ms, mspace_stats_t *out)
+{
+   using namespace mulle::detail;
+   if (!out)
+      return;
+   mstate *m = live_state(ms);
+   if (m)
+      get_stats(m, out);
+   else
+      fill_bytes(out, 0, sizeof(*out));
+}
+
+void mspace_malloc_stats(mspace ms)
+{
+   using namespace mulle::detail;
+   if (mstate *m = live_state(ms))
+      print_stats(m);
+}
+
+int mspace_is_heap_object(mspace ms, const void *p)
+{
+   using namespace mulle::detail;
+   mstate *m = live_state(ms);
+   if (!m || !p)
+      return 0;
+   uintptr_t a = reinterpret_cast<uintptr_t>(p);
+   uintptr_t b = reinterpret_cast<uintptr_t>(m->base);
+   return a >= b && a - b < m->capacity;
+}
+
+int mspace_check(mspace ms)
+{
+   return mulle::detail::check_heap(static_cast<mulle::detail::mstate *>(ms));
+}
+
+void mspace_inspect_all(mspace ms, void (*fn)(void *start, void *end, size_t used, void *arg), void *arg)
+{
+   using namespace mulle::detail;
+   mstate *m = live_state(ms);
+   if (m && fn)
+      inspect_all(m, fn, arg);
+}
+
+void mspace_set_error_handler(mspace ms, mspace_error_handler_t fn, void *ctx)
+{
+   using namespace mulle::detail;
+   if (mstate *m = live_state(ms))
+   {
+      m->handler     = fn;
+      m->handler_ctx = ctx;
+   }
+}
+
+const char *mspace_error_string(mspace_error_t error)
+{
+   return mulle::detail::error_name(error);
+}
+
+} /* extern "C" */
+
+#endif /* MULLE_DLMALLOC_IMPLEMENTATION */

@@ -1,0 +1,134 @@
+/* ==== the whole-heap check ================================================================
+
+   The expensive level: walks every chunk from least to the top and every bin, and counts
+   the invariants of the chunk layout and bins sections that do not hold. mspace_check is
+   its public face; MULLE_DLMALLOC_CHECKS=2 runs it around every operation.
+   ========================================================================================== */
+
+namespace mulle { namespace detail {
+
+/* Verifies the trie below t (bin i, t at `depth`); counts its chunks into *count. */
+inline int check_tree(const mstate *m, tree_chunk *t, size_t i, size_t depth, size_t *count, size_t limit)
+{
+   int    problems = 0;
+   size_t s        = chunk_size(t);
+   if (!ok_chunk_address(m, t) || chunk_is_in_use(t) || t->index != i || tree_index(s) != i)
+      return 1;
+
+   /* the ring of equal sizes */
+   chunk *r = t;
+   do
+   {
+      if (++*count > limit)
+         return problems + 1;
+      if (!ok_chunk_address(m, r->fd) || r->fd->bk != r || chunk_size(r) != s || chunk_is_in_use(r) ||
+          chunk_at(r, s)->prev_foot != s || (r != t && as_tree(r)->index != RING_MEMBER))
+         return problems + 1;
+      r = r->fd;
+   }
+   while (r != t);
+
+   /* children branch on the next size bit */
+   size_t bit = (i == NTREEBINS - 1 ? SIZE_BITS - 1 : (i >> 1) + TREEBIN_SHIFT - 2) - depth;
+   for (size_t d = 0; d < 2; ++d)
+   {
+      tree_chunk *c = t->child[d];
+      if (!c)
+         continue;
+      if (c->parent != t || depth >= SIZE_BITS || ((chunk_size(c) >> bit) & 1) != d)
+         problems++;
+      else
+         problems += check_tree(m, c, i, depth + 1, count, limit);
+   }
+   return problems;
+}
+
+int check_heap(mstate *m)
+{
+   if (!is_live(m))
+      return 1;
+
+   int    problems = 0;
+   byte  *top      = as_bytes(m->top);
+   size_t free_in_walk = 0;
+
+   if (top < m->least || top_end(m) > m->chunk_end || m->top_size < MIN_CHUNK ||
+       (m->top_size & ALIGN_MASK) || chunk_size(m->top) != m->top_size || !previous_is_in_use(m->top) ||
+       footprint_of(m) > m->max_footprint)
+      return problems + 1;
+
+   /* every chunk, in address order */
+   bool   prev_in_use = true;
+   bool   dv_seen     = false;
+   chunk *c           = reinterpret_cast<chunk *>(m->least);
+   while (as_bytes(c) < top)
+   {
+      size_t s = chunk_size(c);
+      if (s < MIN_CHUNK || (s & ALIGN_MASK) || s > static_cast<size_t>(top - as_bytes(c)) ||
+          !is_aligned(mem_from_chunk(c), ALIGN))
+         return problems + 1;   /* the walk cannot go on */
+      if (previous_is_in_use(c) != prev_in_use)
+         problems++;
+      if (!chunk_is_in_use(c))
+      {
+         if (!prev_in_use)
+            problems++;         /* two free chunks side by side: a coalesce was missed */
+         if (chunk_at(c, s)->prev_foot != s)
+            problems++;
+         if (c == m->dv)
+         {
+            dv_seen = true;
+            if (s != m->dv_size)
+               problems++;
+         }
+         else
+            free_in_walk++;
+      }
+      prev_in_use = chunk_is_in_use(c);
+      c           = chunk_at(c, s);
+   }
+   if (as_bytes(c) != top || !prev_in_use)
+      problems++;
+   if (m->dv_size ? !dv_seen : m->dv != NULL)
+      problems++;
+
+   /* small bins: exact sizes, honest links, bitmap in step */
+   size_t in_bins = 0;
+   size_t limit   = free_in_walk + 1;
+   for (size_t i = 0; i < NSMALLBINS; ++i)
+   {
+      if (((m->smallmap >> i) & 1u) != (m->smallbins[i] != NULL))
+         problems++;
+      chunk *prev = NULL;
+      for (chunk *f = m->smallbins[i]; f; prev = f, f = f->fd)
+      {
+         if (++in_bins > limit)
+            return problems + 1;
+         if (!ok_chunk_address(m, f) || f->bk != prev || chunk_is_in_use(f) ||
+             chunk_size(f) != small_index_to_size(i) || f == m->dv)
+         {
+            problems++;
+            break;
+         }
+      }
+   }
+
+   /* tree bins: tries keyed by size bits, rings of equal sizes */
+   for (size_t i = 0; i < NTREEBINS; ++i)
+   {
+      tree_chunk *t = m->treebins[i];
+      if (((m->treemap >> i) & 1u) != (t != NULL))
+         problems++;
+      if (t)
+      {
+         if (t->parent != NULL)
+            problems++;
+         problems += check_tree(m, t, i, 0, &in_bins, limit);
+      }
+   }
+   if (in_bins != free_in_walk)
+      problems++;
+   return problems;
+}
+
+}} // namespace mulle::detail

@@ -1,0 +1,183 @@
+/* ==== layout constants and chunk layout ===================================================
+
+   The names follow Doug Lea's paper and malloc: a "chunk" is a block with its boundary tags,
+   "small bins" and "tree bins" hold free chunks, the "designated victim" (dv) is the
+   remainder of the last split, and the "top" chunk borders the unused end of the region.
+
+   A chunk, with W = sizeof(size_t):
+
+       chunk -> +---------------------------+
+                | prev_foot                 |  size of the previous chunk, valid only
+                +---------------------------+  while that one is free (its footer)
+                | head: size | CINUSE|PINUSE|  CINUSE: this chunk is in use
+       mem   -> +---------------------------+  PINUSE: the previous chunk is in use
+                | payload ...               |
+                |                           |
+       next  -> +- - - - - - - - - - - - - -+  the next chunk's prev_foot: payload while
+                                               this chunk is in use, so overhead is one W
+   Invariants:
+   - every chunk size is a multiple of ALIGN and at least MIN_CHUNK; mem is ALIGN-aligned;
+   - chunks tile [least, top + top_size) without gaps, in address order;
+   - no two free chunks are adjacent (free coalesces at once), so every free chunk, the dv
+     and the top have PINUSE set; a chunk's PINUSE equals its predecessor's CINUSE;
+   - a free chunk's size is repeated in the next chunk's prev_foot;
+   - every free chunk other than dv and top is in exactly one bin;
+   - the words of a free chunk that can lie where a former in-use chunk had its head hold
+     chunk addresses or zero (CINUSE clear); that keeps a double free detectable until the
+     memory is handed out again.
+   ========================================================================================== */
+
+namespace mulle { namespace detail {
+
+typedef unsigned char byte;
+typedef uint32_t      binmap_t;
+
+static const size_t WORD           = sizeof(size_t);
+static const size_t ALIGN          = MULLE_DLMALLOC_ALIGNMENT;
+static const size_t ALIGN_MASK     = ALIGN - 1;
+static const size_t CHUNK_OVERHEAD = WORD;      /* an in-use chunk pays its head only */
+static const size_t MEM_OFFSET     = 2 * WORD;  /* chunk start to block start */
+static const size_t MIN_CHUNK      = (4 * WORD + ALIGN_MASK) & ~ALIGN_MASK;
+static const size_t MIN_REQUEST    = MIN_CHUNK - CHUNK_OVERHEAD;
+static const size_t GRANULARITY    = MULLE_DLMALLOC_GRANULARITY;
+
+static const size_t PINUSE    = 1;
+static const size_t CINUSE    = 2;
+static const size_t FLAG_BITS = 7;
+
+static_assert((ALIGN & ALIGN_MASK) == 0, "MULLE_DLMALLOC_ALIGNMENT must be a power of two");
+static_assert(ALIGN >= 2 * sizeof(void *), "MULLE_DLMALLOC_ALIGNMENT must be at least 2 * sizeof(void *)");
+static_assert(ALIGN > FLAG_BITS, "chunk sizes must leave the three flag bits free");
+static_assert((GRANULARITY & (GRANULARITY - 1)) == 0 && GRANULARITY >= ALIGN,
+              "MULLE_DLMALLOC_GRANULARITY must be a power of two and at least the alignment");
+
+struct chunk
+{
+   size_t prev_foot;
+   size_t head;
+   chunk *fd;        /* free chunks only: next in bin */
+   chunk *bk;        /* free chunks only: previous in bin */
+};
+
+/* A free chunk of MIN_LARGE_SIZE or more: a node of a bitwise trie. Chunks of equal size
+   hang in a ring (fd/bk) off the one node that is in the tree. `index` sits at an even word
+   so that it never lies where an old chunk head could be (see the invariants above). */
+struct tree_chunk : chunk
+{
+   tree_chunk *child[2];
+   size_t      index;      /* tree bin of this node, or RING_MEMBER */
+   tree_chunk *parent;     /* NULL for the root of a bin */
+};
+
+static_assert(sizeof(chunk) == 4 * WORD, "chunk layout");
+static_assert(sizeof(tree_chunk) == 8 * WORD, "tree chunk layout");
+
+static const size_t RING_MEMBER = ~static_cast<size_t>(0);
+
+inline byte       *as_bytes(void *p) { return static_cast<byte *>(p); }
+inline chunk      *chunk_at(void *p, size_t offset) { return reinterpret_cast<chunk *>(as_bytes(p) + offset); }
+inline chunk      *chunk_before(void *p, size_t offset) { return reinterpret_cast<chunk *>(as_bytes(p) - offset); }
+inline chunk      *chunk_from_mem(const void *mem) { return chunk_before(const_cast<void *>(mem), MEM_OFFSET); }
+inline void       *mem_from_chunk(chunk *c) { return as_bytes(c) + MEM_OFFSET; }
+inline tree_chunk *as_tree(chunk *c) { return static_cast<tree_chunk *>(c); }
+
+inline size_t chunk_size(const chunk *c) { return c->head & ~FLAG_BITS; }
+inline bool   chunk_is_in_use(const chunk *c) { return (c->head & CINUSE) != 0; }
+inline bool   previous_is_in_use(const chunk *c) { return (c->head & PINUSE) != 0; }
+inline chunk *next_chunk(chunk *c) { return chunk_at(c, chunk_size(c)); }
+inline chunk *previous_chunk(chunk *c) { return chunk_before(c, c->prev_foot); }
+inline size_t usable_size_of(const chunk *c) { return chunk_size(c) - CHUNK_OVERHEAD; }
+
+inline bool   is_aligned(const void *p, size_t a) { return (reinterpret_cast<uintptr_t>(p) & (a - 1)) == 0; }
+inline size_t align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
+inline bool   is_power_of_two(size_t v) { return v && !(v & (v - 1)); }
+
+/* The chunk size that serves a request of n bytes; n must not exceed the capacity. */
+inline size_t request_to_size(size_t n)
+{
+   return n < MIN_REQUEST ? MIN_CHUNK : (n + CHUNK_OVERHEAD + ALIGN_MASK) & ~ALIGN_MASK;
+}
+
+/* Marks c in use with size s, keeping its PINUSE, and tells the next chunk. */
+inline void set_in_use(chunk *c, size_t s)
+{
+   c->head = (c->head & PINUSE) | s | CINUSE;
+   chunk_at(c, s)->head |= PINUSE;
+}
+
+/* Marks c free with size s: head, footer, and the next chunk's PINUSE cleared. */
+inline void set_free_with_footer(chunk *c, size_t s)
+{
+   chunk *next = chunk_at(c, s);
+   c->head         = s | PINUSE;
+   next->prev_foot = s;
+   next->head     &= ~PINUSE;
+}
+
+/* ==== the mspace state ===================================================================
+   It sits at the start of the region, so the mspace handle points into the region and
+   destroying a caller's buffer needs nothing but the buffer.
+
+   The footprint is [base, top + top_size): the state, alignment slack, every chunk and the
+   top. Its end moves in GRANULARITY steps measured from base, capped at chunk_end. */
+
+static const size_t NSMALLBINS     = 32;
+static const size_t NTREEBINS      = 32;
+static const size_t SMALLBIN_SHIFT = 3;
+static const size_t TREEBIN_SHIFT  = 8;
+static const size_t MIN_LARGE_SIZE = static_cast<size_t>(1) << TREEBIN_SHIFT;
+
+static const unsigned STATE_FROM_OS = 1;   /* region reserved by mspace_create */
+
+struct mstate
+{
+   size_t                 magic;          /* MSTATE_MAGIC ^ address while live */
+   binmap_t               smallmap;       /* bit i set <=> smallbins[i] is non-empty */
+   binmap_t               treemap;        /* bit i set <=> treebins[i] is non-empty */
+   chunk                 *dv;             /* designated victim, NULL when dv_size is 0 */
+   size_t                 dv_size;
+   chunk                 *top;            /* always exists, top_size >= MIN_CHUNK */
+   size_t                 top_size;
+   byte                  *base;           /* start of the region */
+   byte                  *least;          /* first chunk */
+   byte                  *chunk_end;      /* the top may grow up to here */
+   size_t                 capacity;       /* bytes of the region */
+   size_t                 max_footprint;
+   size_t                 trim_threshold;
+   unsigned               flags;
+   mspace_error_handler_t handler;        /* NULL: the default handler */
+   void                  *handler_ctx;
+   chunk                 *smallbins[NSMALLBINS];  /* NULL-terminated lists, LIFO */
+   tree_chunk            *treebins[NTREEBINS];    /* trie roots */
+};
+
+static const size_t MSTATE_MAGIC = static_cast<size_t>(0x6d756c6c65646c6dULL); /* "mulledlm" */
+
+inline byte  *top_end(const mstate *m) { return as_bytes(m->top) + m->top_size; }
+inline size_t footprint_of(const mstate *m) { return static_cast<size_t>(top_end(m) - m->base); }
+inline size_t bookkeeping_of(const mstate *m) { return static_cast<size_t>(m->least - m->base); }
+
+inline bool is_live(const mstate *m)
+{
+   return m && is_aligned(m, alignof(mstate)) && m->magic == (MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m));
+}
+
+/* True if p may be a chunk of this mspace below the top: the cheap range check that every
+   link followed in a bin must pass. */
+inline bool ok_chunk_address(const mstate *m, const void *p)
+{
+   return static_cast<const byte *>(p) >= m->least && static_cast<const byte *>(p) < as_bytes(m->top);
+}
+
+}} // namespace mulle::detail
+
+namespace mulle { namespace detail {
+
+/* Called before their sections: the top (top and trim), the whole-heap check (checks),
+   and the OS layer, whose commit/decommit are no-ops for a caller's buffer. */
+bool extend_top(mstate *m, size_t need);
+int  trim_top(mstate *m, size_t pad);
+bool os_commit(mstate *m, byte *from, byte *to);
+void os_decommit(mstate *m, byte *from, byte *to);
+
+}} // namespace mulle::detail

@@ -1,0 +1,56 @@
+/* mulle_dlmalloc v0.1.0 - independent fixed-capacity heaps (mspaces) with Doug Lea's algorithm.
+   License: MIT (see the end of this file).
+
+   Quick start:
+       #define MULLE_DLMALLOC_IMPLEMENTATION   // in exactly ONE C++ file
+       #include "mulle_dlmalloc.hpp"           // everywhere else (C or C++), plainly
+
+   Contents of this doc block
+     1. What it is              4. Compile-time options
+     2. The C API, by purpose   5. Thread safety
+     3. Errors                  6. Overhead and limits
+
+   1. WHAT IT IS
+   Any number of independent heaps ("mspaces"). Each owns one contiguous region of fixed
+   capacity, reserved from the OS (mspace_create) or given by the caller
+   (mspace_create_with_base: a static array, a shared mapping). It never grows past it.
+   mspace_destroy frees every block at once. Inside, blocks are handed out by Doug Lea's
+   algorithm: boundary tags, exact small bins, bitwise-trie tree bins, a designated victim
+   and a top chunk; free coalesces at once.
+
+   2. THE C API, BY PURPOSE
+     create / destroy    mspace_create, mspace_create_with_base, mspace_destroy, mspace_reset
+     blocks              mspace_malloc, mspace_calloc, mspace_memalign, mspace_free,
+                         mspace_realloc, mspace_realloc_in_place, mspace_usable_size
+     footprint           mspace_footprint, mspace_max_footprint, mspace_trim
+     inspection          mspace_get_stats, mspace_malloc_stats, mspace_is_heap_object,
+                         mspace_check, mspace_inspect_all
+     errors              mspace_set_error_handler, mspace_error_string
+
+   3. ERRORS
+   Sizes that overflow or do not fit return NULL and leave the mspace usable. Misuse (a
+   pointer that is not a live block of this mspace, a double free, corrupted tags) goes to
+   the mspace's error handler; the default one prints one line to stderr and aborts. If a
+   handler returns, the offending call has no effect and every other block is untouched.
+
+   4. COMPILE-TIME OPTIONS (name, default, scope)
+     MULLE_DLMALLOC_IMPLEMENTATION   undefined         one C++ TU: emit the implementation
+     MULLE_DLMALLOC_API              extern            global: decoration of every function
+     MULLE_DLMALLOC_ALIGNMENT        2*sizeof(void*)   global: block alignment, power of two
+     MULLE_DLMALLOC_CHECKS           1                 implementation TU: 0 none, 1 cheap, 2 full
+     MULLE_DLMALLOC_ASSERT(e)        assert-like       implementation TU: internal asserts
+     MULLE_DLMALLOC_ABORT()          abort()           implementation TU: last resort
+     MULLE_DLMALLOC_PRINT(s)         fputs to stderr   implementation TU: stats/error output
+     MULLE_DLMALLOC_NO_OS            !__STDC_HOSTED__  implementation TU: no mmap layer
+     MULLE_DLMALLOC_GRANULARITY      65536             implementation TU: footprint step
+     MULLE_DLMALLOC_TRIM_THRESHOLD   2 MiB             implementation TU: auto-trim above this
+
+   5. THREAD SAFETY
+   None. One mspace must be used by one thread at a time; different mspaces are independent
+   and may be used from different threads at once.
+
+   6. OVERHEAD AND LIMITS (64-bit; 32-bit in brackets)
+     per block        8 bytes [4]; minimum chunk 32 bytes [16]; alignment 16 [8]
+     bookkeeping      one fixed header at the start of the region (see mspace_get_stats)
+     largest request  capacity minus bookkeeping minus one minimum chunk
+*/

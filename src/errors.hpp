@@ -1,0 +1,119 @@
+/* ==== checks and the error handler ========================================================
+
+   Three levels, chosen by MULLE_DLMALLOC_CHECKS:
+   - 0: no checks; a bad pointer is undefined behaviour, as with malloc.
+   - 1 (default, cheap, meant for release builds): every pointer given to free, realloc and
+     usable_size is validated in O(1) before anything is written: inside this mspace's
+     chunks, aligned, a plausible head whose neighbours' tags agree, in use. Bin links are
+     verified before a free chunk is unlinked.
+   - 2: level 1 plus a whole-heap check (mspace_check) around every operation.
+   MULLE_DLMALLOC_ASSERT guards internal invariants in debug builds.
+   Misuse goes to the mspace's handler; when it returns, the call has no effect.
+   ========================================================================================== */
+
+namespace mulle { namespace detail {
+
+inline const char *error_name(mspace_error_t e)
+{
+   switch (e)
+   {
+   case MSPACE_ERROR_NONE:            return "no error";
+   case MSPACE_ERROR_INVALID_POINTER: return "invalid pointer";
+   case MSPACE_ERROR_DOUBLE_FREE:     return "double free";
+   case MSPACE_ERROR_CORRUPTION:      return "heap corruption";
+   }
+   return "unknown error";
+}
+
+inline void default_error_handler(mspace ms, mspace_error_t e, void *p, void *)
+{
+   text t;
+   t.put("mulle_dlmalloc: ").put(error_name(e)).put(" at ").put_pointer(p);
+   t.put(" in mspace ").put_pointer(ms).put("\n");
+   MULLE_DLMALLOC_PRINT(t.buf);
+   MULLE_DLMALLOC_ABORT();
+}
+
+inline void report(mstate *m, mspace_error_t e, const void *p)
+{
+   void *bad = const_cast<void *>(p);
+   if (m->handler)
+      m->handler(m, e, bad, m->handler_ctx);
+   else
+      default_error_handler(m, e, bad, NULL);
+}
+
+/* Is mem the start of a block in use in this mspace? O(1), reads only the chunk's head and
+   its neighbours' tags. The order decides the report: a pointer that cannot be a block is
+   an invalid pointer; a plausible chunk whose CINUSE is clear was freed already. */
+inline mspace_error_t validate_block(const mstate *m, const void *mem)
+{
+   if (!is_aligned(mem, ALIGN))
+      return MSPACE_ERROR_INVALID_POINTER;
+   const byte *b = static_cast<const byte *>(mem);
+   if (b < m->least + MEM_OFFSET || b >= top_end(m))
+      return MSPACE_ERROR_INVALID_POINTER;
+
+   chunk      *c   = chunk_from_mem(mem);
+   byte       *end = top_end(m);
+   size_t      s   = chunk_size(c);
+   if (s < MIN_CHUNK || (s & ALIGN_MASK) || s > static_cast<size_t>(end - as_bytes(c)))
+      return MSPACE_ERROR_INVALID_POINTER;
+   if (!chunk_is_in_use(c))
+      return MSPACE_ERROR_DOUBLE_FREE;
+
+   byte *top = as_bytes(m->top);
+   chunk *next = chunk_at(c, s);
+   if (as_bytes(c) >= top || as_bytes(next) > top || !previous_is_in_use(next))
+      return MSPACE_ERROR_INVALID_POINTER;
+   if (as_bytes(next) < top)
+   {
+      size_t ns = chunk_size(next);
+      if (ns < MIN_CHUNK || ns > static_cast<size_t>(top - as_bytes(next)))
+         return MSPACE_ERROR_INVALID_POINTER;
+   }
+   if (!previous_is_in_use(c))
+   {
+      size_t ps = c->prev_foot;
+      if (ps < MIN_CHUNK || (ps & ALIGN_MASK) || ps > static_cast<size_t>(as_bytes(c) - m->least))
+         return MSPACE_ERROR_INVALID_POINTER;
+      chunk *prev = chunk_before(c, ps);
+      if (chunk_size(prev) != ps || chunk_is_in_use(prev))
+         return MSPACE_ERROR_INVALID_POINTER;
+   }
+   return MSPACE_ERROR_NONE;
+}
+
+/* Validates mem for free/realloc and reports a problem; true when mem may be used. */
+inline bool block_is_valid(mstate *m, const void *mem)
+{
+#if MULLE_DLMALLOC_CHECKS
+   mspace_error_t e = validate_block(m, mem);
+   if (e == MSPACE_ERROR_NONE)
+      return true;
+   report(m, e, mem);
+   return false;
+#else
+   (void) m; (void) mem;
+   return true;
+#endif
+}
+
+int check_heap(mstate *m);  /* the expensive level; in the statistics and walking section */
+
+/* Level 2: the whole heap is verified around every operation. */
+inline bool heap_is_sound(mstate *m)
+{
+#if MULLE_DLMALLOC_CHECKS >= 2
+   if (check_heap(m) != 0)
+   {
+      report(m, MSPACE_ERROR_CORRUPTION, m);
+      return false;
+   }
+#else
+   (void) m;
+#endif
+   return true;
+}
+
+}} // namespace mulle::detail

@@ -1,0 +1,255 @@
+/* ==== allocation ==========================================================================
+
+   For a chunk size nb, in order:
+   1. small nb: its exact bin, or the next one (a remainder there could not stand alone);
+   2. small nb larger than the dv: the smallest chunk of a larger small bin, else the
+      smallest chunk of the tree bins; the remainder becomes the new dv (locality for runs
+      of small requests);
+      large nb: the best fit of the tree bins, if it leaves less than the dv would;
+   3. the dv, if it is large enough;
+   4. the top, extending the footprint by GRANULARITY steps up to the region's end.
+   Every step is O(1) but the tree walks, which are bounded by the bits of a size.
+   ========================================================================================== */
+
+namespace mulle { namespace detail {
+
+/* The dv is free and in no bin; the old one goes to its bin. */
+inline void replace_dv(mstate *m, chunk *r, size_t rs)
+{
+   if (m->dv_size)
+      insert_chunk(m, m->dv, m->dv_size);
+   m->dv      = r;
+   m->dv_size = rs;
+}
+
+/* v, already out of its bin, serves nb; the remainder becomes the dv or goes to a bin. */
+inline void *carve(mstate *m, chunk *v, size_t nb, bool remainder_to_dv)
+{
+   size_t vs = chunk_size(v);
+   size_t rs = vs - nb;
+   if (rs < MIN_CHUNK)
+      set_in_use(v, vs);
+   else
+   {
+      set_in_use(v, nb);
+      chunk *r = chunk_at(v, nb);
+      set_free_with_footer(r, rs);
+      if (remainder_to_dv)
+         replace_dv(m, r, rs);
+      else
+         insert_chunk(m, r, rs);
+   }
+   return mem_from_chunk(v);
+}
+
+/* Takes c out of its bin after verifying its links; false (and reported) if they lie. */
+inline bool take_from_bin(mstate *m, chunk *c, size_t s)
+{
+   if (!bin_links_ok(m, c, s))
+   {
+      report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
+      return false;
+   }
+   unlink_chunk(m, c, s);
+   return true;
+}
+
+/* A ring member is cheaper to take than the tree node it hangs off. */
+inline chunk *prefer_ring_member(tree_chunk *t) { return t->fd != t ? t->fd : t; }
+
+/* The smallest chunk in the tree bins (all are larger than a small nb). */
+inline chunk *smallest_tree_chunk(mstate *m)
+{
+   tree_chunk *t = m->treebins[lowest_bit_index(m->treemap)];
+   tree_chunk *v = t;
+   while ((t = leftmost_child(t)) != NULL)
+      if (chunk_size(t) < chunk_size(v))
+         v = t;
+   return prefer_ring_member(v);
+}
+
+/* The best fit for a large nb, or NULL if none beats the dv. Walks down the trie of nb's
+   bin along nb's bits, remembering the last right subtree passed by (all of its sizes are
+   larger than nb), then takes the smallest of that subtree or of the next non-empty bin. */
+inline chunk *best_tree_fit(mstate *m, size_t nb)
+{
+   tree_chunk *v     = NULL;
+   size_t      rsize = ~static_cast<size_t>(0) - nb + 1;  /* = -nb: no fit yet */
+   size_t      i     = tree_index(nb);
+   tree_chunk *t     = m->treebins[i];
+
+   if (t)
+   {
+      size_t      bits  = nb << tree_shift(i);
+      tree_chunk *right = NULL;
+      for (;;)
+      {
+         size_t trem = chunk_size(t) - nb;
+         if (trem < rsize)
+         {
+            v     = t;
+            rsize = trem;
+            if (rsize == 0)
+               break;
+         }
+         tree_chunk *rt = t->child[1];
+         t = t->child[(bits >> (SIZE_BITS - 1)) & 1];
+         if (rt && rt != t)
+            right = rt;
+         if (!t)
+         {
+            t = right;
+            break;
+         }
+         bits <<= 1;
+      }
+   }
+   if (!t && !v)
+   {
+      binmap_t larger = bits_above(bin_bit(i)) & m->treemap;
+      if (larger)
+         t = m->treebins[lowest_bit_index(larger)];
+   }
+   for (; t; t = leftmost_child(t))
+   {
+      size_t trem = chunk_size(t) - nb;
+      if (trem < rsize)
+      {
+         rsize = trem;
+         v     = t;
+      }
+   }
+   if (!v || rsize >= m->dv_size - nb)   /* unsigned: a dv smaller than nb never wins */
+      return NULL;
+   return prefer_ring_member(v);
+}
+
+inline void *allocate_from_dv(mstate *m, size_t nb)
+{
+   chunk *v  = m->dv;
+   size_t rs = m->dv_size - nb;
+   if (rs >= MIN_CHUNK)
+   {
+      chunk *r = chunk_at(v, nb);
+      m->dv      = r;
+      m->dv_size = rs;
+      set_free_with_footer(r, rs);
+      set_in_use(v, nb);
+   }
+   else
+   {
+      set_in_use(v, m->dv_size);
+      m->dv      = NULL;
+      m->dv_size = 0;
+   }
+   return mem_from_chunk(v);
+}
+
+/* The top keeps at least MIN_CHUNK bytes, so it always exists. */
+inline void *allocate_from_top(mstate *m, size_t nb)
+{
+   if (m->top_size < nb + MIN_CHUNK && !extend_top(m, nb + MIN_CHUNK))
+      return NULL;
+   chunk *v     = m->top;
+   m->top       = chunk_at(v, nb);
+   m->top_size -= nb;
+   m->top->head = m->top_size | PINUSE;
+   v->head      = nb | PINUSE | CINUSE;
+   return mem_from_chunk(v);
+}
+
+inline void *allocate(mstate *m, size_t n)
+{
+   if (n > m->capacity)
+      return NULL;
+   size_t nb = request_to_size(n);
+
+   if (is_small(nb))
+   {
+      size_t   i    = small_index(nb);
+      binmap_t bits = m->smallmap >> i;
+      if (bits & 3u)
+      {
+         i += ~bits & 1u;
+         chunk *c = m->smallbins[i];
+         if (!take_from_bin(m, c, small_index_to_size(i)))
+            return NULL;
+         set_in_use(c, small_index_to_size(i));
+         return mem_from_chunk(c);
+      }
+      if (nb > m->dv_size)
+      {
+         if (bits)
+         {
+            size_t j = lowest_bit_index(bits_above(bin_bit(i)) & m->smallmap);
+            chunk *c = m->smallbins[j];
+            if (!take_from_bin(m, c, small_index_to_size(j)))
+               return NULL;
+            return carve(m, c, nb, true);
+         }
+         if (m->treemap)
+         {
+            chunk *c = smallest_tree_chunk(m);
+            if (!take_from_bin(m, c, chunk_size(c)))
+               return NULL;
+            return carve(m, c, nb, true);
+         }
+      }
+   }
+   else if (m->treemap)
+   {
+      chunk *c = best_tree_fit(m, nb);
+      if (c)
+      {
+         if (!take_from_bin(m, c, chunk_size(c)))
+            return NULL;
+         return carve(m, c, nb, false);
+      }
+   }
+
+   if (nb <= m->dv_size)
+      return allocate_from_dv(m, nb);
+   return allocate_from_top(m, nb);
+}
+
+/* Over-aligned: allocate enough to find an aligned spot, give back the lead and the tail. */
+inline void release_chunk(mstate *m, chunk *c, size_t s);
+
+inline void *allocate_aligned(mstate *m, size_t alignment, size_t n)
+{
+   if (alignment <= ALIGN)
+      return allocate(m, n);
+   if (!is_power_of_two(alignment) || alignment > m->capacity || n > m->capacity)
+      return NULL;
+
+   size_t nb  = request_to_size(n);
+   byte  *mem = static_cast<byte *>(allocate(m, nb + alignment + MIN_CHUNK));
+   if (!mem)
+      return NULL;
+
+   chunk *c = chunk_from_mem(mem);
+   if (!is_aligned(mem, alignment))
+   {
+      byte *aligned = reinterpret_cast<byte *>(align_up(reinterpret_cast<uintptr_t>(mem), alignment));
+      chunk *a      = chunk_from_mem(aligned);
+      if (static_cast<size_t>(as_bytes(a) - as_bytes(c)) < MIN_CHUNK)
+         a = chunk_at(a, alignment);
+      size_t lead = static_cast<size_t>(as_bytes(a) - as_bytes(c));
+      size_t rest = chunk_size(c) - lead;
+      a->head = rest | CINUSE;                   /* PINUSE is cleared as the lead is freed */
+      c->head = (c->head & PINUSE) | lead | CINUSE;
+      release_chunk(m, c, lead);
+      c = a;
+   }
+   size_t s = chunk_size(c);
+   if (s - nb >= MIN_CHUNK)
+   {
+      set_in_use(c, nb);
+      chunk *r = chunk_at(c, nb);
+      r->head  = (s - nb) | PINUSE | CINUSE;
+      release_chunk(m, r, s - nb);
+   }
+   return mem_from_chunk(c);
+}
+
+}} // namespace mulle::detail

@@ -1,0 +1,144 @@
+/* ==== OS layer ============================================================================
+
+   mspace_create reserves the whole capacity at once; pages are committed as the footprint
+   reaches them and decommitted when trim gives them back. POSIX: an anonymous private
+   mapping without swap reservation commits on first touch by itself; trim drops pages
+   with madvise(MADV_DONTNEED) on Linux and by mapping fresh zero pages over them
+   elsewhere. Windows: VirtualAlloc reserves, commits and decommits explicitly.
+   With MULLE_DLMALLOC_NO_OS there is no OS: commit and decommit do nothing.
+   ========================================================================================== */
+
+#if !MULLE_DLMALLOC_NO_OS
+#  if defined(_WIN32)
+#    ifndef WIN32_LEAN_AND_MEAN
+#      define WIN32_LEAN_AND_MEAN
+#    endif
+#    include <windows.h>
+#  else
+#    include <sys/mman.h>
+#    include <unistd.h>
+#    if !defined(MAP_ANONYMOUS) && defined(MAP_ANON)
+#      define MAP_ANONYMOUS MAP_ANON
+#    endif
+#    ifndef MAP_NORESERVE
+#      define MAP_NORESERVE 0
+#    endif
+#  endif
+#endif
+
+namespace mulle { namespace detail {
+
+#if !MULLE_DLMALLOC_NO_OS
+
+inline size_t os_page_size()
+{
+#  if defined(_WIN32)
+   SYSTEM_INFO info;
+   GetSystemInfo(&info);
+   return static_cast<size_t>(info.dwPageSize);
+#  else
+   long size = sysconf(_SC_PAGESIZE);
+   return size > 0 ? static_cast<size_t>(size) : 4096;
+#  endif
+}
+
+inline void *os_reserve(size_t size)
+{
+#  if defined(_WIN32)
+   return VirtualAlloc(NULL, size, MEM_RESERVE, PAGE_READWRITE);
+#  else
+   void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+   return p == MAP_FAILED ? NULL : p;
+#  endif
+}
+
+inline void os_unreserve(void *base, size_t size)
+{
+#  if defined(_WIN32)
+   (void) size;
+   VirtualFree(base, 0, MEM_RELEASE);
+#  else
+   munmap(base, size);
+#  endif
+}
+
+/* The whole pages inside [from, to) of an OS region, or false when there are none. */
+inline bool whole_pages(byte *from, byte *to, byte **first, size_t *length)
+{
+   size_t    page = os_page_size();
+   uintptr_t a    = align_up(reinterpret_cast<uintptr_t>(from), page);
+   uintptr_t b    = reinterpret_cast<uintptr_t>(to) & ~(static_cast<uintptr_t>(page) - 1);
+   if (a >= b)
+      return false;
+   *first  = reinterpret_cast<byte *>(a);
+   *length = static_cast<size_t>(b - a);
+   return true;
+}
+
+bool os_commit(mstate *m, byte *from, byte *to)
+{
+#  if defined(_WIN32)
+   if (!(m->flags & STATE_FROM_OS))
+      return true;
+   size_t    page = os_page_size();
+   uintptr_t a    = reinterpret_cast<uintptr_t>(from) & ~(static_cast<uintptr_t>(page) - 1);
+   uintptr_t b    = align_up(reinterpret_cast<uintptr_t>(to), page);
+   return VirtualAlloc(reinterpret_cast<void *>(a), static_cast<size_t>(b - a), MEM_COMMIT, PAGE_READWRITE) != NULL;
+#  else
+   (void) m; (void) from; (void) to;
+   return true;
+#  endif
+}
+
+void os_decommit(mstate *m, byte *from, byte *to)
+{
+   byte  *first;
+   size_t length;
+   if (!(m->flags & STATE_FROM_OS) || !whole_pages(from, to, &first, &length))
+      return;
+#  if defined(_WIN32)
+   VirtualFree(first, length, MEM_DECOMMIT);
+#  elif defined(__linux__)
+   madvise(first, length, MADV_DONTNEED);
+#  else
+   mmap(first, length, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+#  endif
+}
+
+inline mstate *create_os_mspace(size_t capacity)
+{
+   size_t page = os_page_size();
+   if (capacity == 0 || capacity > (~static_cast<size_t>(0) >> 1))
+      return NULL;
+   size_t size = align_up(capacity, page);
+   if (size < sizeof(mstate) + 2 * MIN_CHUNK + ALIGN)
+      return NULL;
+   byte *base = static_cast<byte *>(os_reserve(size));
+   if (!base)
+      return NULL;
+#  if defined(_WIN32)
+   /* the state is written before the first extend_top commits anything */
+   if (!VirtualAlloc(base, size < GRANULARITY ? size : GRANULARITY, MEM_COMMIT, PAGE_READWRITE))
+   {
+      os_unreserve(base, size);
+      return NULL;
+   }
+#  endif
+   mstate *m = init_state(base, size, STATE_FROM_OS);
+   if (!m)
+      os_unreserve(base, size);
+   return m;
+}
+
+inline void destroy_os_region(mstate *m) { os_unreserve(m->base, m->capacity); }
+
+#else /* MULLE_DLMALLOC_NO_OS */
+
+bool os_commit(mstate *, byte *, byte *) { return true; }
+void os_decommit(mstate *, byte *, byte *) {}
+inline mstate *create_os_mspace(size_t) { return NULL; }
+inline void destroy_os_region(mstate *) {}
+
+#endif
+
+}} // namespace mulle::detail

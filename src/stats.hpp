@@ -1,0 +1,81 @@
+/* ==== statistics and walking ==============================================================
+
+   Nothing is counted on the hot paths: statistics come from one walk over the chunks, so
+   they are exact by construction and cost O(number of chunks) when asked for.
+   ========================================================================================== */
+
+namespace mulle { namespace detail {
+
+/* Calls fn(chunk, in_use) for every chunk below the top, in address order. */
+template <class F>
+inline void for_each_chunk(mstate *m, F fn)
+{
+   byte *top = as_bytes(m->top);
+   for (chunk *c = reinterpret_cast<chunk *>(m->least); as_bytes(c) < top; c = next_chunk(c))
+      fn(c);
+}
+
+inline void get_stats(mstate *m, mspace_stats_t *out)
+{
+   fill_bytes(out, 0, sizeof(*out));
+   out->capacity      = m->capacity;
+   out->footprint     = footprint_of(m);
+   out->max_footprint = m->max_footprint;
+   out->bookkeeping   = bookkeeping_of(m);
+   out->top_bytes     = m->top_size;
+   out->free_bytes    = m->top_size;
+
+   size_t largest_chunk = 0;
+   for_each_chunk(m, [&](chunk *c) {
+      size_t s = chunk_size(c);
+      if (chunk_is_in_use(c))
+      {
+         out->in_use_bytes += s;
+         out->allocated_blocks++;
+      }
+      else
+      {
+         out->free_bytes += s;
+         out->free_blocks++;
+         if (s > largest_chunk)
+            largest_chunk = s;
+      }
+   });
+
+   /* a free chunk of size s serves n = s - overhead; the top, grown to chunk_end, serves
+      as much as leaves it MIN_CHUNK */
+   size_t top_room  = static_cast<size_t>(m->chunk_end - as_bytes(m->top));
+   size_t from_top  = top_room >= MIN_CHUNK + MIN_CHUNK ? top_room - MIN_CHUNK - CHUNK_OVERHEAD : 0;
+   size_t from_free = largest_chunk ? largest_chunk - CHUNK_OVERHEAD : 0;
+   out->largest_free = from_top > from_free ? from_top : from_free;
+}
+
+inline void inspect_all(mstate *m, void (*fn)(void *, void *, size_t, void *), void *arg)
+{
+   for_each_chunk(m, [&](chunk *c) {
+      byte *mem = static_cast<byte *>(mem_from_chunk(c));
+      if (chunk_is_in_use(c))
+         fn(mem, mem + usable_size_of(c), usable_size_of(c), arg);
+      else
+         fn(mem, as_bytes(c) + chunk_size(c), 0, arg);
+   });
+   byte *mem = static_cast<byte *>(mem_from_chunk(m->top));
+   fn(mem, top_end(m), 0, arg);
+}
+
+inline void print_stats(mstate *m)
+{
+   mspace_stats_t s;
+   get_stats(m, &s);
+   text t;
+   t.put("mspace ").put_pointer(m).put(": capacity ").put_size(s.capacity);
+   t.put(", footprint ").put_size(s.footprint).put(" (max ").put_size(s.max_footprint).put(")\n");
+   MULLE_DLMALLOC_PRINT(t.buf);
+   text u;
+   u.put("  in use ").put_size(s.in_use_bytes).put(" bytes in ").put_size(s.allocated_blocks);
+   u.put(" blocks, free ").put_size(s.free_bytes).put(" bytes in ").put_size(s.free_blocks);
+   u.put(" chunks + top ").put_size(s.top_bytes).put(", largest request ").put_size(s.largest_free).put("\n");
+   MULLE_DLMALLOC_PRINT(u.buf);
+}
+
+}} // namespace mulle::detail

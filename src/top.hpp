@@ -1,0 +1,112 @@
+/* ==== top and trim ========================================================================
+
+   The top chunk borders the unused end of the footprint. Its end moves in GRANULARITY steps
+   measured from the region's base: up when a request needs more, down when trim gives the
+   free top back (and, for an OS region, its pages to the OS). It never passes chunk_end and
+   never shrinks below MIN_CHUNK, so it always exists and needs no special case.
+   ========================================================================================== */
+
+namespace mulle { namespace detail {
+
+/* The footprint end covering `want` (a chunk-grid address): the next granularity step from
+   base, or chunk_end, whichever is lower. */
+inline byte *footprint_end_for(const mstate *m, const byte *want)
+{
+   size_t offset = align_up(static_cast<size_t>(want - m->base), GRANULARITY);
+   if (offset >= static_cast<size_t>(m->chunk_end - m->base))
+      return m->chunk_end;
+   byte *end = m->base + offset;
+   return end - (static_cast<size_t>(end - m->least) & ALIGN_MASK);  /* back onto the chunk grid */
+}
+
+/* Grows the top to at least `need` bytes (a multiple of ALIGN). */
+bool extend_top(mstate *m, size_t need)
+{
+   byte *top = as_bytes(m->top);
+   if (need > static_cast<size_t>(m->chunk_end - top))
+      return false;
+   byte *old_end = top_end(m);
+   byte *end     = footprint_end_for(m, top + need);
+   if (end > old_end && !os_commit(m, old_end, end))
+      return false;
+   m->top_size  = static_cast<size_t>(end - top);
+   m->top->head = m->top_size | PINUSE;
+   if (footprint_of(m) > m->max_footprint)
+      m->max_footprint = footprint_of(m);
+   return true;
+}
+
+/* Gives back the top beyond pad bytes (and one minimum chunk); 1 if the footprint shrank. */
+int trim_top(mstate *m, size_t pad)
+{
+   byte  *top  = as_bytes(m->top);
+   size_t room = static_cast<size_t>(m->chunk_end - top);
+   if (pad >= room)
+      return 0;
+   size_t keep = align_up(pad, ALIGN) + MIN_CHUNK;
+   if (keep > room)
+      return 0;
+   byte *old_end = top_end(m);
+   byte *end     = footprint_end_for(m, top + keep);
+   if (end >= old_end)
+      return 0;
+   os_decommit(m, end, old_end);
+   m->top_size  = static_cast<size_t>(end - top);
+   m->top->head = m->top_size | PINUSE;
+   return 1;
+}
+
+/* Empties every bin and makes one top of the initial footprint; pages past it go back. */
+inline void reset_state(mstate *m)
+{
+   byte *old_end = m->top ? top_end(m) : NULL;
+   m->smallmap = m->treemap = 0;
+   for (size_t i = 0; i < NSMALLBINS; ++i)
+      m->smallbins[i] = NULL;
+   for (size_t i = 0; i < NTREEBINS; ++i)
+      m->treebins[i] = NULL;
+   m->dv       = NULL;
+   m->dv_size  = 0;
+   m->top      = reinterpret_cast<chunk *>(m->least);
+   m->top_size = 0;
+   if (old_end && old_end > m->least)
+      m->top_size = static_cast<size_t>(old_end - m->least);
+   /* trim down to the first step: the same code path as any trim */
+   m->top->head = m->top_size | PINUSE;
+   if (m->top_size < MIN_CHUNK)
+      extend_top(m, MIN_CHUNK);
+   else
+      trim_top(m, 0);
+}
+
+/* Lays an mspace into [base, base + capacity). NULL if it cannot hold the state, one
+   minimum block and the top. */
+inline mstate *init_state(byte *base, size_t capacity, unsigned flags)
+{
+   if (!base || capacity > (~static_cast<size_t>(0) >> 1) ||
+       capacity > ~static_cast<size_t>(0) - reinterpret_cast<uintptr_t>(base))
+      return NULL;
+   uintptr_t at    = align_up(reinterpret_cast<uintptr_t>(base), alignof(mstate));
+   uintptr_t least = align_up(at + sizeof(mstate) + MEM_OFFSET, ALIGN) - MEM_OFFSET;
+   uintptr_t end   = reinterpret_cast<uintptr_t>(base) + capacity;
+   if (least > end || end - least < 2 * MIN_CHUNK)
+      return NULL;
+
+   mstate *m = reinterpret_cast<mstate *>(at);
+   fill_bytes(m, 0, sizeof(mstate));
+   m->base           = base;
+   m->least          = reinterpret_cast<byte *>(least);
+   m->chunk_end      = m->least + ((end - least) & ~ALIGN_MASK);
+   m->capacity       = capacity;
+   m->trim_threshold = MULLE_DLMALLOC_TRIM_THRESHOLD;
+   m->flags          = flags;
+   m->top            = NULL;
+   reset_state(m);
+   if (m->top_size < MIN_CHUNK)
+      return NULL;   /* the OS refused to commit the first step */
+   m->max_footprint = footprint_of(m);
+   m->magic         = MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m);
+   return m;
+}
+
+}} // namespace mulle::detail
