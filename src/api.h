@@ -28,7 +28,9 @@ typedef enum mspace_error_t
    MSPACE_ERROR_NONE = 0,
    MSPACE_ERROR_INVALID_POINTER,  /* not inside this mspace, misaligned, not a block start */
    MSPACE_ERROR_DOUBLE_FREE,      /* the block is not in use */
-   MSPACE_ERROR_CORRUPTION        /* boundary tags or bin links are inconsistent */
+   MSPACE_ERROR_CORRUPTION,       /* boundary tags or bin links are inconsistent */
+   MSPACE_ERROR_OUT_OF_MEMORY     /* only from the C++ face built without exceptions: the
+                                     C API returns NULL instead */
 } mspace_error_t;
 
 /* Called on misuse. When it returns, the offending call has no effect. */
@@ -85,6 +87,10 @@ MULLE_DLMALLOC_API void *mspace_calloc(mspace ms, size_t count, size_t size);
    the block does not fit. */
 MULLE_DLMALLOC_API void *mspace_memalign(mspace ms, size_t alignment, size_t n);
 
+/* The largest n for which mspace_malloc(n) can ever succeed in this mspace (when it is
+   empty): capacity minus bookkeeping, one minimum chunk and one word. 0 for NULL. O(1). */
+MULLE_DLMALLOC_API size_t mspace_max_request(mspace ms);
+
 /* Bytes usable in the block (>= the size asked for); 0 for NULL. */
 MULLE_DLMALLOC_API size_t mspace_usable_size(const void *p);
 
@@ -120,6 +126,10 @@ MULLE_DLMALLOC_API void mspace_inspect_all(mspace ms,
 
 /* fn == NULL restores the default handler (print one line, abort). */
 MULLE_DLMALLOC_API void mspace_set_error_handler(mspace ms, mspace_error_handler_t fn, void *ctx);
+
+/* Hands an error to the mspace's handler, as the library does on misuse. Returns if the
+   handler returns; the default handler prints one line and aborts. */
+MULLE_DLMALLOC_API void mspace_report_error(mspace ms, mspace_error_t error, void *p);
 
 /* A static, human name for an error ("double free", ...). */
 MULLE_DLMALLOC_API const char *mspace_error_string(mspace_error_t error);

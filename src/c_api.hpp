@@ -118,6 +118,15 @@ size_t mspace_usable_size(const void *p)
    return chunk_is_in_use(c) ? usable_size_of(c) : 0;
 }
 
+size_t mspace_max_request(mspace ms)
+{
+   using namespace mulle::detail;
+   mstate *m = live_state(ms);
+   if (!m)
+      return 0;
+   return static_cast<size_t>(m->chunk_end - m->least) - MIN_CHUNK - CHUNK_OVERHEAD;
+}
+
 size_t mspace_footprint(mspace ms)
 {
    using namespace mulle::detail;
@@ -190,6 +199,15 @@ void mspace_set_error_handler(mspace ms, mspace_error_handler_t fn, void *ctx)
       m->handler     = fn;
       m->handler_ctx = ctx;
    }
+}
+
+void mspace_report_error(mspace ms, mspace_error_t error, void *p)
+{
+   using namespace mulle::detail;
+   if (mstate *m = live_state(ms))
+      report(m, error, p);
+   else
+      default_error_handler(ms, error, p, NULL);
 }
 
 const char *mspace_error_string(mspace_error_t error)

@@ -1,91 +1,134 @@
 #ifdef __cplusplus
 /* ==== C++ face ============================================================================
-   An owning heap, an STL allocator and a std::pmr::memory_resource over an mspace. None of
-   them needs exceptions: the heap reports a failed creation through operator bool. */
-#include <new>
+   mulle::heap               owns one mspace; move-only; operator bool tells a failed creation
+   mulle::allocator<T>       standard allocator over an mspace, for every standard container
+   mulle::memory_resource    std::pmr::memory_resource over an mspace (C++17 and later)
+
+   Allocation failure in the allocator and the resource: std::bad_alloc when exceptions are
+   on; built with -fno-exceptions, MSPACE_ERROR_OUT_OF_MEMORY goes to the mspace's error
+   handler and, should it return, the program aborts: a container never sees NULL.
+   Alignments above MULLE_DLMALLOC_ALIGNMENT go through mspace_memalign. */
 #include <cstddef>
+#include <cstdlib>
+#include <new>
+#include <type_traits>
 #if __cplusplus >= 201703L && defined(__has_include)
 #  if __has_include(<memory_resource>)
 #    include <memory_resource>
 #    define MULLE_DLMALLOC_HAS_PMR 1
 #  endif
 #endif
-#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
-#  define MULLE_DLMALLOC_THROW_BAD_ALLOC() throw std::bad_alloc()
-#else
-#  define MULLE_DLMALLOC_THROW_BAD_ALLOC() do { } while (0)
-#endif
 
 namespace mulle {
 
-/* Owns one mspace; move-only. A default-constructed or moved-from heap owns nothing. */
+namespace detail {
+
+inline void *allocate_aligned_bytes(mspace ms, size_t bytes, size_t alignment) noexcept
+{
+   return alignment <= MULLE_DLMALLOC_ALIGNMENT ? mspace_malloc(ms, bytes)
+                                                : mspace_memalign(ms, alignment, bytes);
+}
+
+/* The one place where the C++ face fails an allocation. */
+[[noreturn]] inline void allocation_failed(mspace ms, size_t bytes)
+{
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS) || defined(_CPPUNWIND)
+   (void) ms;
+   (void) bytes;
+   throw std::bad_alloc();
+#else
+   mspace_report_error(ms, MSPACE_ERROR_OUT_OF_MEMORY, reinterpret_cast<void *>(bytes));
+   std::abort();
+#endif
+}
+
+} // namespace detail
+
+/* Owns one mspace; move-only. A default-constructed or moved-from heap owns nothing and
+   every allocation from it fails. */
 class heap
 {
 public:
    heap() noexcept : ms_(nullptr) {}
+   /* an OS region of `capacity` bytes; test the heap for failure */
    explicit heap(size_t capacity) noexcept : ms_(mspace_create(capacity)) {}
+   /* inside caller memory, which must outlive the heap */
    heap(void *base, size_t capacity) noexcept : ms_(mspace_create_with_base(base, capacity)) {}
    ~heap() { if (ms_) mspace_destroy(ms_); }
+
    heap(heap &&other) noexcept : ms_(other.ms_) { other.ms_ = nullptr; }
    heap &operator=(heap &&other) noexcept
    {
       if (this != &other)
       {
-         if (ms_) mspace_destroy(ms_);
-         ms_ = other.ms_;
+         if (ms_)
+            mspace_destroy(ms_);
+         ms_       = other.ms_;
          other.ms_ = nullptr;
       }
       return *this;
    }
-   heap(const heap &) = delete;
+   heap(const heap &)            = delete;
    heap &operator=(const heap &) = delete;
 
    explicit operator bool() const noexcept { return ms_ != nullptr; }
    mspace native_handle() const noexcept { return ms_; }
 
+   /* NULL on failure, like mspace_malloc */
    void *allocate(size_t bytes, size_t alignment = MULLE_DLMALLOC_ALIGNMENT) noexcept
    {
-      return alignment <= MULLE_DLMALLOC_ALIGNMENT ? mspace_malloc(ms_, bytes)
-                                                   : mspace_memalign(ms_, alignment, bytes);
+      return detail::allocate_aligned_bytes(ms_, bytes, alignment);
    }
-   void deallocate(void *p) noexcept { mspace_free(ms_, p); }
-   void *reallocate(void *p, size_t bytes) noexcept { return mspace_realloc(ms_, p, bytes); }
+   void   deallocate(void *p) noexcept { mspace_free(ms_, p); }
+   void  *reallocate(void *p, size_t bytes) noexcept { return mspace_realloc(ms_, p, bytes); }
    static size_t usable_size(const void *p) noexcept { return mspace_usable_size(p); }
-   mspace_stats_t stats() const noexcept { mspace_stats_t s; mspace_get_stats(ms_, &s); return s; }
+   size_t max_request() const noexcept { return mspace_max_request(ms_); }
+   mspace_stats_t stats() const noexcept
+   {
+      mspace_stats_t s;
+      mspace_get_stats(ms_, &s);
+      return s;
+   }
    size_t footprint() const noexcept { return mspace_footprint(ms_); }
-   bool trim(size_t pad = 0) noexcept { return mspace_trim(ms_, pad) != 0; }
-   void reset() noexcept { mspace_reset(ms_); }
-   bool check() const noexcept { return mspace_check(ms_) == 0; }
+   bool   trim(size_t pad = 0) noexcept { return mspace_trim(ms_, pad) != 0; }
+   void   reset() noexcept { mspace_reset(ms_); }
+   bool   check() const noexcept { return mspace_check(ms_) == 0; }
 
 private:
    mspace ms_;
 };
 
-/* A standard allocator over an mspace; equal when it allocates from the same mspace. */
+/* A standard allocator over an mspace. Two allocators are equal when they use the same
+   mspace. A container's heap travels with its contents: copy assignment, move assignment
+   and swap take the other container's allocator (propagate_on_container_* are true), so
+   moving or swapping containers of different heaps never copies an element. */
 template <class T>
 class allocator
 {
 public:
-   typedef T value_type;
-   typedef size_t size_type;
+   typedef T         value_type;
+   typedef size_t    size_type;
    typedef ptrdiff_t difference_type;
+   typedef std::true_type  propagate_on_container_copy_assignment;
+   typedef std::true_type  propagate_on_container_move_assignment;
+   typedef std::true_type  propagate_on_container_swap;
+   typedef std::false_type is_always_equal;
    template <class U> struct rebind { typedef allocator<U> other; };
 
    explicit allocator(mspace ms) noexcept : ms_(ms) {}
    explicit allocator(const heap &h) noexcept : ms_(h.native_handle()) {}
-   template <class U> allocator(const allocator<U> &other) noexcept : ms_(other.native_handle()) {}
+   template <class U>
+   allocator(const allocator<U> &other) noexcept : ms_(other.native_handle()) {}
 
    T *allocate(size_t n)
    {
-      void *p = nullptr;
-      if (n <= static_cast<size_t>(-1) / sizeof(T))
-         p = alignof(T) <= MULLE_DLMALLOC_ALIGNMENT ? mspace_malloc(ms_, n * sizeof(T))
-                                                    : mspace_memalign(ms_, alignof(T), n * sizeof(T));
+      void *p = n <= max_size() ? detail::allocate_aligned_bytes(ms_, n * sizeof(T), alignof(T)) : nullptr;
       if (!p)
-         MULLE_DLMALLOC_THROW_BAD_ALLOC();
+         detail::allocation_failed(ms_, n * sizeof(T));
       return static_cast<T *>(p);
    }
-   void deallocate(T *p, size_t) noexcept { mspace_free(ms_, p); }
+   void   deallocate(T *p, size_t) noexcept { mspace_free(ms_, p); }
+   size_t max_size() const noexcept { return mspace_max_request(ms_) / sizeof(T); }
    mspace native_handle() const noexcept { return ms_; }
 
 private:
@@ -94,13 +137,17 @@ private:
 
 template <class T, class U>
 inline bool operator==(const allocator<T> &a, const allocator<U> &b) noexcept
-{ return a.native_handle() == b.native_handle(); }
+{
+   return a.native_handle() == b.native_handle();
+}
 template <class T, class U>
 inline bool operator!=(const allocator<T> &a, const allocator<U> &b) noexcept
-{ return a.native_handle() != b.native_handle(); }
+{
+   return !(a == b);
+}
 
 #ifdef MULLE_DLMALLOC_HAS_PMR
-/* A std::pmr::memory_resource over an mspace; equal to another over the same mspace. */
+/* A std::pmr::memory_resource over an mspace; equal to another one over the same mspace. */
 class memory_resource : public std::pmr::memory_resource
 {
 public:
@@ -111,17 +158,20 @@ public:
 private:
    void *do_allocate(size_t bytes, size_t alignment) override
    {
-      void *p = alignment <= MULLE_DLMALLOC_ALIGNMENT ? mspace_malloc(ms_, bytes)
-                                                      : mspace_memalign(ms_, alignment, bytes);
+      void *p = detail::allocate_aligned_bytes(ms_, bytes, alignment);
       if (!p)
-         MULLE_DLMALLOC_THROW_BAD_ALLOC();
+         detail::allocation_failed(ms_, bytes);
       return p;
    }
    void do_deallocate(void *p, size_t, size_t) override { mspace_free(ms_, p); }
    bool do_is_equal(const std::pmr::memory_resource &other) const noexcept override
    {
+#if defined(__GXX_RTTI) || defined(_CPPRTTI) || defined(__cpp_rtti)
       const memory_resource *o = dynamic_cast<const memory_resource *>(&other);
       return o && o->ms_ == ms_;
+#else
+      return this == &other;   /* without RTTI a foreign resource cannot be told apart */
+#endif
    }
    mspace ms_;
 };

@@ -21,11 +21,12 @@
    2. THE C API, BY PURPOSE
      create / destroy    mspace_create, mspace_create_with_base, mspace_destroy, mspace_reset
      blocks              mspace_malloc, mspace_calloc, mspace_memalign, mspace_free,
-                         mspace_realloc, mspace_realloc_in_place, mspace_usable_size
+                         mspace_realloc, mspace_realloc_in_place, mspace_usable_size,
+                         mspace_max_request
      footprint           mspace_footprint, mspace_max_footprint, mspace_trim
      inspection          mspace_get_stats, mspace_malloc_stats, mspace_is_heap_object,
                          mspace_check, mspace_inspect_all
-     errors              mspace_set_error_handler, mspace_error_string
+     errors              mspace_set_error_handler, mspace_report_error, mspace_error_string
 
    3. ERRORS
    Sizes that overflow or do not fit return NULL and leave the mspace usable. Misuse (a

@@ -21,6 +21,7 @@ inline const char *error_name(mspace_error_t e)
    case MSPACE_ERROR_INVALID_POINTER: return "invalid pointer";
    case MSPACE_ERROR_DOUBLE_FREE:     return "double free";
    case MSPACE_ERROR_CORRUPTION:      return "heap corruption";
+   case MSPACE_ERROR_OUT_OF_MEMORY:   return "out of memory";
    }
    return "unknown error";
 }
