@@ -210,7 +210,13 @@ MULLE_DLMALLOC_API const char *mspace_error_string(mspace_error_t error);
    Allocation failure in the allocator and the resource: std::bad_alloc when exceptions are
    on; built with -fno-exceptions, MSPACE_ERROR_OUT_OF_MEMORY goes to the mspace's error
    handler and, should it return, the program aborts: a container never sees NULL.
-   Alignments above MULLE_DLMALLOC_ALIGNMENT go through mspace_memalign. */
+   Alignments above MULLE_DLMALLOC_ALIGNMENT go through mspace_memalign.
+   A freestanding build (__STDC_HOSTED__ == 0) gets mulle::heap only: it needs no header of
+   the C++ library, which bare-metal toolchains may not ship. */
+#if defined(__STDC_HOSTED__) && __STDC_HOSTED__ == 0
+#  define MULLE_DLMALLOC_FREESTANDING_FACE 1
+#endif
+#ifndef MULLE_DLMALLOC_FREESTANDING_FACE
 #include <cstddef>
 #include <cstdlib>
 #include <new>
@@ -221,9 +227,11 @@ MULLE_DLMALLOC_API const char *mspace_error_string(mspace_error_t error);
 #    define MULLE_DLMALLOC_HAS_PMR 1
 #  endif
 #endif
+#endif /* MULLE_DLMALLOC_FREESTANDING_FACE */
 
 namespace mulle {
 
+#ifndef MULLE_DLMALLOC_FREESTANDING_FACE
 namespace detail {
 
 inline void *allocate_aligned_bytes(mspace ms, size_t bytes, size_t alignment) noexcept
@@ -246,6 +254,7 @@ inline void *allocate_aligned_bytes(mspace ms, size_t bytes, size_t alignment) n
 }
 
 } // namespace detail
+#endif
 
 /* Owns one mspace; move-only. A default-constructed or moved-from heap owns nothing and
    every allocation from it fails. */
@@ -280,7 +289,8 @@ public:
    /* NULL on failure, like mspace_malloc */
    void *allocate(size_t bytes, size_t alignment = MULLE_DLMALLOC_ALIGNMENT) noexcept
    {
-      return detail::allocate_aligned_bytes(ms_, bytes, alignment);
+      return alignment <= MULLE_DLMALLOC_ALIGNMENT ? mspace_malloc(ms_, bytes)
+                                                   : mspace_memalign(ms_, alignment, bytes);
    }
    void   deallocate(void *p) noexcept { mspace_free(ms_, p); }
    void  *reallocate(void *p, size_t bytes) noexcept { return mspace_realloc(ms_, p, bytes); }
@@ -301,6 +311,7 @@ private:
    mspace ms_;
 };
 
+#ifndef MULLE_DLMALLOC_FREESTANDING_FACE
 /* A standard allocator over an mspace. Two allocators are equal when they use the same
    mspace. A container's heap travels with its contents: copy assignment, move assignment
    and swap take the other container's allocator (propagate_on_container_* are true), so
@@ -378,7 +389,8 @@ private:
    }
    mspace ms_;
 };
-#endif
+#endif /* MULLE_DLMALLOC_HAS_PMR */
+#endif /* MULLE_DLMALLOC_FREESTANDING_FACE */
 
 } // namespace mulle
 #endif /* __cplusplus */
@@ -436,6 +448,7 @@ private:
 #ifndef MULLE_DLMALLOC_PRINT
 #  if MULLE_DLMALLOC_NO_OS
 #    define MULLE_DLMALLOC_PRINT(s) ((void) (s))       /* where stats and errors are written */
+#    define MULLE_DLMALLOC_PRINT_DISCARDS 1            /* so messages need not be built */
 #  else
 #    define MULLE_DLMALLOC_PRINT(s) ((void) fputs((s), stderr))
 #  endif
@@ -470,25 +483,58 @@ struct text
       buf[len] = 0;
       return *this;
    }
-   text &put_unsigned(uintmax_t v, unsigned base)
+   /* no division: a freestanding Cortex-M0+ has no divide instruction and no libgcc */
+   text &put_hex(uintptr_t v)
    {
-      char   digits[32];
-      size_t n = 0;
-      do
+      put("0x");
+      bool started = false;
+      for (int shift = static_cast<int>(sizeof(v) * 8) - 4; shift >= 0; shift -= 4)
       {
-         digits[n++] = "0123456789abcdef"[v % base];
-         v /= base;
+         unsigned digit = static_cast<unsigned>(v >> shift) & 15u;
+         if (digit || started || shift == 0)
+         {
+            put_char("0123456789abcdef"[digit]);
+            started = true;
+         }
       }
-      while (v);
-      if (base == 16)
-         put("0x");
-      while (n && len + 1 < sizeof(buf))
-         buf[len++] = digits[--n];
+      return *this;
+   }
+   text &put_size(size_t v)
+   {
+      /* powers of ten instead of division: a Cortex-M0+ has no divide instruction */
+      static const unsigned long long powers[] = {
+         10000000000000000000ull, 1000000000000000000ull, 100000000000000000ull,
+         10000000000000000ull, 1000000000000000ull, 100000000000000ull, 10000000000000ull,
+         1000000000000ull, 100000000000ull, 10000000000ull, 1000000000ull, 100000000ull,
+         10000000ull, 1000000ull, 100000ull, 10000ull, 1000ull, 100ull, 10ull, 1ull};
+      bool started = false;
+      for (size_t i = 0; i < sizeof(powers) / sizeof(powers[0]); ++i)
+      {
+         if (powers[i] > static_cast<size_t>(-1))
+            continue;
+         size_t power = static_cast<size_t>(powers[i]);
+         char   digit = '0';
+         while (v >= power)
+         {
+            v -= power;
+            ++digit;
+         }
+         if (digit != '0' || started || power == 1)
+         {
+            put_char(digit);
+            started = true;
+         }
+      }
+      return *this;
+   }
+   text &put_char(char c)
+   {
+      if (len + 1 < sizeof(buf))
+         buf[len++] = c;
       buf[len] = 0;
       return *this;
    }
-   text &put_size(size_t v) { return put_unsigned(v, 10); }
-   text &put_pointer(const void *p) { return put_unsigned(reinterpret_cast<uintptr_t>(p), 16); }
+   text &put_pointer(const void *p) { return put_hex(reinterpret_cast<uintptr_t>(p)); }
 };
 
 inline void assert_failed(const char *what, const char *file, int line)
@@ -630,6 +676,7 @@ static const size_t NSMALLBINS     = 32;
 static const size_t NTREEBINS      = 32;
 static const size_t SMALLBIN_SHIFT = 3;
 static const size_t TREEBIN_SHIFT  = 8;
+static const size_t MIN_LARGE_SIZE = static_cast<size_t>(1) << TREEBIN_SHIFT;  /* 256 */
 
 static const unsigned STATE_FROM_OS = 1;   /* region reserved by mspace_create */
 
@@ -708,27 +755,38 @@ static const size_t SIZE_BITS = sizeof(size_t) * 8;
 inline binmap_t bin_bit(size_t i) { return static_cast<binmap_t>(1u) << i; }
 inline binmap_t bits_above(binmap_t x) { return static_cast<binmap_t>((x << 1) | (0u - (x << 1))); }
 
-inline size_t lowest_bit_index(binmap_t x)
-{
-#if defined(__GNUC__) || defined(__clang__)
-   return static_cast<size_t>(__builtin_ctz(x));
-#else
-   size_t i = 0;
-   while (!(x & 1u)) { x >>= 1; ++i; }
-   return i;
+/* Bit scans: one instruction where the target has it; elsewhere (Cortex-M0+, RISC-V
+   without Zbb) a few shifts, so that no compiler support routine is needed. */
+#if (defined(__GNUC__) || defined(__clang__)) && \
+    (defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || defined(__ARM_FEATURE_CLZ) || \
+     defined(__riscv_zbb) || defined(__powerpc__))
+#  define MULLE_DLMALLOC_BIT_SCAN_BUILTINS 1
 #endif
-}
 
 inline size_t floor_log2(size_t x)
 {
-#if defined(__GNUC__) || defined(__clang__)
+#ifdef MULLE_DLMALLOC_BIT_SCAN_BUILTINS
    return sizeof(size_t) == sizeof(unsigned long long)
              ? 63 - static_cast<size_t>(__builtin_clzll(static_cast<unsigned long long>(x)))
              : 31 - static_cast<size_t>(__builtin_clz(static_cast<unsigned>(x)));
 #else
    size_t k = 0;
-   while (x >>= 1) ++k;
+   for (size_t step = SIZE_BITS / 2; step; step >>= 1)
+      if (x >> step)
+      {
+         x >>= step;
+         k += step;
+      }
    return k;
+#endif
+}
+
+inline size_t lowest_bit_index(binmap_t x)
+{
+#ifdef MULLE_DLMALLOC_BIT_SCAN_BUILTINS
+   return static_cast<size_t>(__builtin_ctz(x));
+#else
+   return floor_log2(x & (0u - x));
 #endif
 }
 
@@ -912,32 +970,17 @@ inline void unlink_chunk(mstate *m, chunk *c, size_t s)
 }
 
 /* The cheap check made before a free chunk is taken out of its bin: its neighbours in the
-   bin point back at it. A chunk whose links disagree is reported as corruption instead of
-   being unlinked, which could write anywhere. */
+   list or ring point back at it ("safe unlinking"). A chunk whose links disagree is
+   reported as corruption instead of being unlinked, which could write anywhere. */
 inline bool bin_links_ok(const mstate *m, chunk *c, size_t s)
 {
 #if MULLE_DLMALLOC_CHECKS
+   chunk *f = c->fd, *b = c->bk;
    if (is_small(s))
-   {
-      chunk *f = c->fd, *b = c->bk;
-      if (b ? !(ok_chunk_address(m, b) && b->fd == c) : m->smallbins[small_index(s)] != c)
-         return false;
-      return !f || (ok_chunk_address(m, f) && f->bk == c);
-   }
-   tree_chunk *t = as_tree(c);
-   if (!ok_chunk_address(m, t->fd) || !ok_chunk_address(m, t->bk) || t->fd->bk != c || t->bk->fd != c)
-      return false;
-   if (t->index == RING_MEMBER)
-      return true;
-   if (t->index >= NTREEBINS)
-      return false;
-   if (t->parent ? !(ok_chunk_address(m, t->parent) && (t->parent->child[0] == t || t->parent->child[1] == t))
-                 : m->treebins[t->index] != t)
-      return false;
-   for (int d = 0; d < 2; ++d)
-      if (t->child[d] && !(ok_chunk_address(m, t->child[d]) && t->child[d]->parent == t))
-         return false;
-   return true;
+      return (b ? ok_chunk_address(m, b) && b->fd == c : m->smallbins[small_index(s)] == c) &&
+             (!f || (ok_chunk_address(m, f) && f->bk == c));
+   return ok_chunk_address(m, f) && ok_chunk_address(m, b) && f->bk == c && b->fd == c &&
+          (as_tree(c)->index < NTREEBINS || as_tree(c)->index == RING_MEMBER);
 #else
    (void) m; (void) c; (void) s;
    return true;
@@ -977,10 +1020,14 @@ inline const char *error_name(mspace_error_t e)
 
 inline void default_error_handler(mspace ms, mspace_error_t e, void *p, void *)
 {
+#ifndef MULLE_DLMALLOC_PRINT_DISCARDS
    text t;
    t.put("mulle_dlmalloc: ").put(error_name(e)).put(" at ").put_pointer(p);
    t.put(" in mspace ").put_pointer(ms).put("\n");
    MULLE_DLMALLOC_PRINT(t.buf);
+#else
+   (void) ms; (void) e; (void) p;
+#endif
    MULLE_DLMALLOC_ABORT();
 }
 
@@ -1128,21 +1175,12 @@ inline bool take_from_bin(mstate *m, chunk *c, size_t s)
 /* A ring member is cheaper to take than the tree node it hangs off. */
 inline chunk *prefer_ring_member(tree_chunk *t) { return t->fd != t ? t->fd : t; }
 
-/* The smallest chunk in the tree bins (all are larger than a small nb). */
-inline chunk *smallest_tree_chunk(mstate *m)
-{
-   tree_chunk *t = m->treebins[lowest_bit_index(m->treemap)];
-   tree_chunk *v = t;
-   while ((t = leftmost_child(t)) != NULL)
-      if (chunk_size(t) < chunk_size(v))
-         v = t;
-   return prefer_ring_member(v);
-}
-
-/* The best fit for a large nb, or NULL if none beats the dv. Walks down the trie of nb's
-   bin along nb's bits, remembering the last right subtree passed by (all of its sizes are
-   larger than nb), then takes the smallest of that subtree or of the next non-empty bin. */
-inline chunk *best_tree_fit(mstate *m, size_t nb)
+/* The best fit in the tree bins for a chunk size nb >= MIN_LARGE_SIZE, or NULL; *rest is
+   what it leaves. Walks down the trie of nb's bin along nb's bits, remembering the last
+   right subtree passed by (all of its sizes are larger than nb), then takes the smallest of
+   that subtree or of the next non-empty bin. With nb = MIN_LARGE_SIZE it finds the
+   smallest tree chunk. */
+inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *rest)
 {
    tree_chunk *v     = NULL;
    size_t      rsize = ~static_cast<size_t>(0) - nb + 1;  /* = -nb: no fit yet */
@@ -1190,9 +1228,8 @@ inline chunk *best_tree_fit(mstate *m, size_t nb)
          v     = t;
       }
    }
-   if (!v || rsize >= m->dv_size - nb)   /* unsigned: a dv smaller than nb never wins */
-      return NULL;
-   return prefer_ring_member(v);
+   *rest = rsize;
+   return v ? prefer_ring_member(v) : NULL;
 }
 
 inline void *allocate_from_dv(mstate *m, size_t nb)
@@ -1258,9 +1295,10 @@ inline void *allocate(mstate *m, size_t n)
                return NULL;
             return carve(m, c, nb, true);
          }
-         if (m->treemap)
+         size_t rest;
+         chunk *c = m->treemap ? best_tree_fit(m, MIN_LARGE_SIZE, &rest) : NULL;
+         if (c)
          {
-            chunk *c = smallest_tree_chunk(m);
             if (!take_from_bin(m, c, chunk_size(c)))
                return NULL;
             return carve(m, c, nb, true);
@@ -1269,8 +1307,9 @@ inline void *allocate(mstate *m, size_t n)
    }
    else if (m->treemap)
    {
-      chunk *c = best_tree_fit(m, nb);
-      if (c)
+      size_t rest;
+      chunk *c = best_tree_fit(m, nb, &rest);
+      if (c && rest < m->dv_size - nb)   /* unsigned: a dv smaller than nb never wins */
       {
          if (!take_from_bin(m, c, chunk_size(c)))
             return NULL;
@@ -1284,7 +1323,7 @@ inline void *allocate(mstate *m, size_t n)
 }
 
 /* Over-aligned: allocate enough to find an aligned spot, give back the lead and the tail. */
-inline void release_chunk(mstate *m, chunk *c, size_t s);
+inline bool release_chunk(mstate *m, chunk *c, size_t s);
 
 inline void *allocate_aligned(mstate *m, size_t alignment, size_t n)
 {
@@ -1309,7 +1348,7 @@ inline void *allocate_aligned(mstate *m, size_t alignment, size_t n)
       size_t rest = chunk_size(c) - lead;
       a->head = rest | CINUSE;                   /* PINUSE is cleared as the lead is freed */
       c->head = (c->head & PINUSE) | lead | CINUSE;
-      release_chunk(m, c, lead);
+      (void) release_chunk(m, c, lead);   /* its neighbours are in use */
       c = a;
    }
    size_t s = chunk_size(c);
@@ -1318,7 +1357,7 @@ inline void *allocate_aligned(mstate *m, size_t alignment, size_t n)
       set_in_use(c, nb);
       chunk *r = chunk_at(c, nb);
       r->head  = (s - nb) | PINUSE | CINUSE;
-      release_chunk(m, r, s - nb);
+      (void) release_chunk(m, r, s - nb);
    }
    return mem_from_chunk(c);
 }
@@ -1335,22 +1374,26 @@ inline void *allocate_aligned(mstate *m, size_t alignment, size_t n)
 
 namespace mulle { namespace detail {
 
-/* Makes [c, c + s) free and merges it. c's neighbours must have been validated; c's
-   PINUSE must be right. Its CINUSE is cleared first: a later free of this block sees it. */
-inline void release_chunk(mstate *m, chunk *c, size_t s)
+/* Makes [c, c + s) free and merges it. c's PINUSE must be right. Its CINUSE is cleared
+   first: a later free of this block sees it. The free neighbours' bin links are verified
+   before anything is written; false (nothing changed) if they lie. */
+inline bool release_chunk(mstate *m, chunk *c, size_t s)
 {
-   c->head = s | (c->head & PINUSE);
-   if (!previous_is_in_use(c))
-   {
-      size_t ps   = c->prev_foot;
-      chunk *prev = chunk_before(c, ps);
-      if (prev != m->dv)
-         unlink_chunk(m, prev, ps);
-      c  = prev;
-      s += ps;
-   }
-
+   chunk *prev = previous_is_in_use(c) ? NULL : previous_chunk(c);
    chunk *next = chunk_at(c, s);
+   bool   next_in_bin = next != m->top && next != m->dv && !chunk_is_in_use(next);
+   if ((prev && prev != m->dv && !bin_links_ok(m, prev, c->prev_foot)) ||
+       (next_in_bin && !bin_links_ok(m, next, chunk_size(next))))
+      return false;
+
+   c->head = s | (c->head & PINUSE);
+   if (prev)
+   {
+      if (prev != m->dv)
+         unlink_chunk(m, prev, c->prev_foot);
+      s += c->prev_foot;
+      c  = prev;
+   }
    if (next == m->top)
    {
       m->top       = c;
@@ -1361,16 +1404,16 @@ inline void release_chunk(mstate *m, chunk *c, size_t s)
          m->dv      = NULL;
          m->dv_size = 0;
       }
-      return;
+      return true;
    }
    if (next == m->dv)
    {
       m->dv       = c;
       m->dv_size += s;
       set_free_with_footer(c, m->dv_size);
-      return;
+      return true;
    }
-   if (!chunk_is_in_use(next))
+   if (next_in_bin)
    {
       size_t ns = chunk_size(next);
       unlink_chunk(m, next, ns);
@@ -1381,33 +1424,17 @@ inline void release_chunk(mstate *m, chunk *c, size_t s)
       m->dv_size = s;
    else
       insert_chunk(m, c, s);
-}
-
-/* The free neighbours that releasing [c, c + s) will unlink have honest bin links. */
-inline bool neighbour_links_ok(mstate *m, chunk *c, size_t s)
-{
-   if (!previous_is_in_use(c))
-   {
-      chunk *prev = previous_chunk(c);
-      if (prev != m->dv && !bin_links_ok(m, prev, c->prev_foot))
-         return false;
-   }
-   chunk *next = chunk_at(c, s);
-   if (next != m->top && next != m->dv && !chunk_is_in_use(next))
-      return bin_links_ok(m, next, chunk_size(next));
    return true;
 }
 
 /* Frees a validated in-use chunk; the top trims itself past the threshold. */
 inline void deallocate_chunk(mstate *m, chunk *c)
 {
-   size_t s = chunk_size(c);
-   if (!neighbour_links_ok(m, c, s))
+   if (!release_chunk(m, c, chunk_size(c)))
    {
       report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
       return;
    }
-   release_chunk(m, c, s);
    if (m->top_size > m->trim_threshold)
       trim_top(m, 0);
 }
@@ -1444,63 +1471,50 @@ inline resize_result resize_in_place(mstate *m, chunk *c, size_t nb)
          }
          set_in_use(c, nb);
          r->head = rs | PINUSE | CINUSE;
-         release_chunk(m, r, rs);
+         (void) release_chunk(m, r, rs);   /* next was verified above */
       }
       return RESIZE_DONE;
    }
 
-   if (next == m->top)
+   /* a free successor: the top (grown first if need be), the dv, or a chunk in a bin */
+   if (!chunk_is_in_use(next))
    {
-      size_t need = nb - s + MIN_CHUNK;
-      if (m->top_size < need && !extend_top(m, need))
+      bool to_top = next == m->top;
+      bool to_dv  = next == m->dv;
+      if (to_top && m->top_size < nb - s + MIN_CHUNK && !extend_top(m, nb - s + MIN_CHUNK))
          return RESIZE_IMPOSSIBLE;
-      m->top_size  = m->top_size + s - nb;
-      m->top       = chunk_at(c, nb);
-      m->top->head = m->top_size | PINUSE;
-      c->head      = (c->head & PINUSE) | nb | CINUSE;
-      return RESIZE_DONE;
-   }
-
-   if (next == m->dv)
-   {
-      size_t total = s + m->dv_size;
+      size_t total = s + chunk_size(next);
       if (total < nb)
          return RESIZE_IMPOSSIBLE;
-      size_t rs = total - nb;
-      if (rs >= MIN_CHUNK)
+      if (to_dv)
       {
-         set_in_use(c, nb);
-         m->dv      = chunk_at(c, nb);
-         m->dv_size = rs;
-         set_free_with_footer(m->dv, rs);
-      }
-      else
-      {
-         set_in_use(c, total);
          m->dv      = NULL;
          m->dv_size = 0;
       }
-      return RESIZE_DONE;
-   }
-
-   if (!chunk_is_in_use(next))
-   {
-      size_t ns    = chunk_size(next);
-      size_t total = s + ns;
-      if (total < nb)
-         return RESIZE_IMPOSSIBLE;
-      if (!take_from_bin(m, next, ns))
+      else if (!to_top && !take_from_bin(m, next, chunk_size(next)))
          return RESIZE_FAILED;
       size_t rs = total - nb;
-      if (rs >= MIN_CHUNK)
+      if (rs < MIN_CHUNK)      /* never for the top, which was grown to leave MIN_CHUNK */
       {
-         set_in_use(c, nb);
-         chunk *r = chunk_at(c, nb);
-         set_free_with_footer(r, rs);
-         insert_chunk(m, r, rs);
+         set_in_use(c, total);
+         return RESIZE_DONE;
+      }
+      set_in_use(c, nb);
+      chunk *r = chunk_at(c, nb);
+      if (to_top)
+      {
+         m->top      = r;
+         m->top_size = rs;
+         r->head     = rs | PINUSE;
       }
       else
-         set_in_use(c, total);
+      {
+         set_free_with_footer(r, rs);
+         if (to_dv)
+            replace_dv(m, r, rs);
+         else
+            insert_chunk(m, r, rs);
+      }
       return RESIZE_DONE;
    }
    return RESIZE_IMPOSSIBLE;
@@ -1589,27 +1603,20 @@ int trim_top(mstate *m, size_t pad)
    return 1;
 }
 
-/* Empties every bin and makes one top of the initial footprint; pages past it go back. */
+/* Empties every bin and makes the whole footprint one top, then trims it to the first
+   step: the mspace is as new, and an OS region's pages past that step go back. */
 inline void reset_state(mstate *m)
 {
-   byte *old_end = m->top ? top_end(m) : NULL;
+   byte *old_end = top_end(m);
    m->smallmap = m->treemap = 0;
-   for (size_t i = 0; i < NSMALLBINS; ++i)
-      m->smallbins[i] = NULL;
-   for (size_t i = 0; i < NTREEBINS; ++i)
-      m->treebins[i] = NULL;
-   m->dv       = NULL;
-   m->dv_size  = 0;
-   m->top      = reinterpret_cast<chunk *>(m->least);
-   m->top_size = 0;
-   if (old_end && old_end > m->least)
-      m->top_size = static_cast<size_t>(old_end - m->least);
-   /* trim down to the first step: the same code path as any trim */
+   fill_bytes(m->smallbins, 0, sizeof(m->smallbins));
+   fill_bytes(m->treebins, 0, sizeof(m->treebins));
+   m->dv        = NULL;
+   m->dv_size   = 0;
+   m->top       = reinterpret_cast<chunk *>(m->least);
+   m->top_size  = static_cast<size_t>(old_end - m->least);
    m->top->head = m->top_size | PINUSE;
-   if (m->top_size < MIN_CHUNK)
-      extend_top(m, MIN_CHUNK);
-   else
-      trim_top(m, 0);
+   trim_top(m, 0);
 }
 
 /* Lays an mspace into [base, base + capacity). NULL if it cannot hold the state, one
@@ -1633,9 +1640,8 @@ inline mstate *init_state(byte *base, size_t capacity, unsigned flags)
    m->capacity       = capacity;
    m->trim_threshold = MULLE_DLMALLOC_TRIM_THRESHOLD;
    m->flags          = flags;
-   m->top            = NULL;
-   reset_state(m);
-   if (m->top_size < MIN_CHUNK)
+   m->top            = reinterpret_cast<chunk *>(m->least);   /* bins and dv: zeroed */
+   if (!extend_top(m, MIN_CHUNK))
       return NULL;   /* the OS refused to commit the first step */
    m->max_footprint = footprint_of(m);
    m->magic         = MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m);
@@ -1848,6 +1854,9 @@ inline void inspect_all(mstate *m, void (*fn)(void *, void *, size_t, void *), v
 
 inline void print_stats(mstate *m)
 {
+#ifdef MULLE_DLMALLOC_PRINT_DISCARDS
+   (void) m;
+#else
    mspace_stats_t s;
    get_stats(m, &s);
    text t;
@@ -1859,6 +1868,7 @@ inline void print_stats(mstate *m)
    u.put(" blocks, free ").put_size(s.free_bytes).put(" bytes in ").put_size(s.free_blocks);
    u.put(" chunks + top ").put_size(s.top_bytes).put(", largest request ").put_size(s.largest_free).put("\n");
    MULLE_DLMALLOC_PRINT(u.buf);
+#endif
 }
 
 }} // namespace mulle::detail

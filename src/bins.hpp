@@ -19,27 +19,38 @@ static const size_t SIZE_BITS = sizeof(size_t) * 8;
 inline binmap_t bin_bit(size_t i) { return static_cast<binmap_t>(1u) << i; }
 inline binmap_t bits_above(binmap_t x) { return static_cast<binmap_t>((x << 1) | (0u - (x << 1))); }
 
-inline size_t lowest_bit_index(binmap_t x)
-{
-#if defined(__GNUC__) || defined(__clang__)
-   return static_cast<size_t>(__builtin_ctz(x));
-#else
-   size_t i = 0;
-   while (!(x & 1u)) { x >>= 1; ++i; }
-   return i;
+/* Bit scans: one instruction where the target has it; elsewhere (Cortex-M0+, RISC-V
+   without Zbb) a few shifts, so that no compiler support routine is needed. */
+#if (defined(__GNUC__) || defined(__clang__)) && \
+    (defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || defined(__ARM_FEATURE_CLZ) || \
+     defined(__riscv_zbb) || defined(__powerpc__))
+#  define MULLE_DLMALLOC_BIT_SCAN_BUILTINS 1
 #endif
-}
 
 inline size_t floor_log2(size_t x)
 {
-#if defined(__GNUC__) || defined(__clang__)
+#ifdef MULLE_DLMALLOC_BIT_SCAN_BUILTINS
    return sizeof(size_t) == sizeof(unsigned long long)
              ? 63 - static_cast<size_t>(__builtin_clzll(static_cast<unsigned long long>(x)))
              : 31 - static_cast<size_t>(__builtin_clz(static_cast<unsigned>(x)));
 #else
    size_t k = 0;
-   while (x >>= 1) ++k;
+   for (size_t step = SIZE_BITS / 2; step; step >>= 1)
+      if (x >> step)
+      {
+         x >>= step;
+         k += step;
+      }
    return k;
+#endif
+}
+
+inline size_t lowest_bit_index(binmap_t x)
+{
+#ifdef MULLE_DLMALLOC_BIT_SCAN_BUILTINS
+   return static_cast<size_t>(__builtin_ctz(x));
+#else
+   return floor_log2(x & (0u - x));
 #endif
 }
 
@@ -223,32 +234,17 @@ inline void unlink_chunk(mstate *m, chunk *c, size_t s)
 }
 
 /* The cheap check made before a free chunk is taken out of its bin: its neighbours in the
-   bin point back at it. A chunk whose links disagree is reported as corruption instead of
-   being unlinked, which could write anywhere. */
+   list or ring point back at it ("safe unlinking"). A chunk whose links disagree is
+   reported as corruption instead of being unlinked, which could write anywhere. */
 inline bool bin_links_ok(const mstate *m, chunk *c, size_t s)
 {
 #if MULLE_DLMALLOC_CHECKS
+   chunk *f = c->fd, *b = c->bk;
    if (is_small(s))
-   {
-      chunk *f = c->fd, *b = c->bk;
-      if (b ? !(ok_chunk_address(m, b) && b->fd == c) : m->smallbins[small_index(s)] != c)
-         return false;
-      return !f || (ok_chunk_address(m, f) && f->bk == c);
-   }
-   tree_chunk *t = as_tree(c);
-   if (!ok_chunk_address(m, t->fd) || !ok_chunk_address(m, t->bk) || t->fd->bk != c || t->bk->fd != c)
-      return false;
-   if (t->index == RING_MEMBER)
-      return true;
-   if (t->index >= NTREEBINS)
-      return false;
-   if (t->parent ? !(ok_chunk_address(m, t->parent) && (t->parent->child[0] == t || t->parent->child[1] == t))
-                 : m->treebins[t->index] != t)
-      return false;
-   for (int d = 0; d < 2; ++d)
-      if (t->child[d] && !(ok_chunk_address(m, t->child[d]) && t->child[d]->parent == t))
-         return false;
-   return true;
+      return (b ? ok_chunk_address(m, b) && b->fd == c : m->smallbins[small_index(s)] == c) &&
+             (!f || (ok_chunk_address(m, f) && f->bk == c));
+   return ok_chunk_address(m, f) && ok_chunk_address(m, b) && f->bk == c && b->fd == c &&
+          (as_tree(c)->index < NTREEBINS || as_tree(c)->index == RING_MEMBER);
 #else
    (void) m; (void) c; (void) s;
    return true;

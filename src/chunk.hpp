@@ -125,6 +125,7 @@ static const size_t NSMALLBINS     = 32;
 static const size_t NTREEBINS      = 32;
 static const size_t SMALLBIN_SHIFT = 3;
 static const size_t TREEBIN_SHIFT  = 8;
+static const size_t MIN_LARGE_SIZE = static_cast<size_t>(1) << TREEBIN_SHIFT;  /* 256 */
 
 static const unsigned STATE_FROM_OS = 1;   /* region reserved by mspace_create */
 

@@ -7,7 +7,13 @@
    Allocation failure in the allocator and the resource: std::bad_alloc when exceptions are
    on; built with -fno-exceptions, MSPACE_ERROR_OUT_OF_MEMORY goes to the mspace's error
    handler and, should it return, the program aborts: a container never sees NULL.
-   Alignments above MULLE_DLMALLOC_ALIGNMENT go through mspace_memalign. */
+   Alignments above MULLE_DLMALLOC_ALIGNMENT go through mspace_memalign.
+   A freestanding build (__STDC_HOSTED__ == 0) gets mulle::heap only: it needs no header of
+   the C++ library, which bare-metal toolchains may not ship. */
+#if defined(__STDC_HOSTED__) && __STDC_HOSTED__ == 0
+#  define MULLE_DLMALLOC_FREESTANDING_FACE 1
+#endif
+#ifndef MULLE_DLMALLOC_FREESTANDING_FACE
 #include <cstddef>
 #include <cstdlib>
 #include <new>
@@ -18,9 +24,11 @@
 #    define MULLE_DLMALLOC_HAS_PMR 1
 #  endif
 #endif
+#endif /* MULLE_DLMALLOC_FREESTANDING_FACE */
 
 namespace mulle {
 
+#ifndef MULLE_DLMALLOC_FREESTANDING_FACE
 namespace detail {
 
 inline void *allocate_aligned_bytes(mspace ms, size_t bytes, size_t alignment) noexcept
@@ -43,6 +51,7 @@ inline void *allocate_aligned_bytes(mspace ms, size_t bytes, size_t alignment) n
 }
 
 } // namespace detail
+#endif
 
 /* Owns one mspace; move-only. A default-constructed or moved-from heap owns nothing and
    every allocation from it fails. */
@@ -77,7 +86,8 @@ public:
    /* NULL on failure, like mspace_malloc */
    void *allocate(size_t bytes, size_t alignment = MULLE_DLMALLOC_ALIGNMENT) noexcept
    {
-      return detail::allocate_aligned_bytes(ms_, bytes, alignment);
+      return alignment <= MULLE_DLMALLOC_ALIGNMENT ? mspace_malloc(ms_, bytes)
+                                                   : mspace_memalign(ms_, alignment, bytes);
    }
    void   deallocate(void *p) noexcept { mspace_free(ms_, p); }
    void  *reallocate(void *p, size_t bytes) noexcept { return mspace_realloc(ms_, p, bytes); }
@@ -98,6 +108,7 @@ private:
    mspace ms_;
 };
 
+#ifndef MULLE_DLMALLOC_FREESTANDING_FACE
 /* A standard allocator over an mspace. Two allocators are equal when they use the same
    mspace. A container's heap travels with its contents: copy assignment, move assignment
    and swap take the other container's allocator (propagate_on_container_* are true), so
@@ -175,7 +186,8 @@ private:
    }
    mspace ms_;
 };
-#endif
+#endif /* MULLE_DLMALLOC_HAS_PMR */
+#endif /* MULLE_DLMALLOC_FREESTANDING_FACE */
 
 } // namespace mulle
 #endif /* __cplusplus */

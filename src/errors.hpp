@@ -28,10 +28,14 @@ inline const char *error_name(mspace_error_t e)
 
 inline void default_error_handler(mspace ms, mspace_error_t e, void *p, void *)
 {
+#ifndef MULLE_DLMALLOC_PRINT_DISCARDS
    text t;
    t.put("mulle_dlmalloc: ").put(error_name(e)).put(" at ").put_pointer(p);
    t.put(" in mspace ").put_pointer(ms).put("\n");
    MULLE_DLMALLOC_PRINT(t.buf);
+#else
+   (void) ms; (void) e; (void) p;
+#endif
    MULLE_DLMALLOC_ABORT();
 }
 

@@ -7,22 +7,26 @@
 
 namespace mulle { namespace detail {
 
-/* Makes [c, c + s) free and merges it. c's neighbours must have been validated; c's
-   PINUSE must be right. Its CINUSE is cleared first: a later free of this block sees it. */
-inline void release_chunk(mstate *m, chunk *c, size_t s)
+/* Makes [c, c + s) free and merges it. c's PINUSE must be right. Its CINUSE is cleared
+   first: a later free of this block sees it. The free neighbours' bin links are verified
+   before anything is written; false (nothing changed) if they lie. */
+inline bool release_chunk(mstate *m, chunk *c, size_t s)
 {
-   c->head = s | (c->head & PINUSE);
-   if (!previous_is_in_use(c))
-   {
-      size_t ps   = c->prev_foot;
-      chunk *prev = chunk_before(c, ps);
-      if (prev != m->dv)
-         unlink_chunk(m, prev, ps);
-      c  = prev;
-      s += ps;
-   }
-
+   chunk *prev = previous_is_in_use(c) ? NULL : previous_chunk(c);
    chunk *next = chunk_at(c, s);
+   bool   next_in_bin = next != m->top && next != m->dv && !chunk_is_in_use(next);
+   if ((prev && prev != m->dv && !bin_links_ok(m, prev, c->prev_foot)) ||
+       (next_in_bin && !bin_links_ok(m, next, chunk_size(next))))
+      return false;
+
+   c->head = s | (c->head & PINUSE);
+   if (prev)
+   {
+      if (prev != m->dv)
+         unlink_chunk(m, prev, c->prev_foot);
+      s += c->prev_foot;
+      c  = prev;
+   }
    if (next == m->top)
    {
       m->top       = c;
@@ -33,16 +37,16 @@ inline void release_chunk(mstate *m, chunk *c, size_t s)
          m->dv      = NULL;
          m->dv_size = 0;
       }
-      return;
+      return true;
    }
    if (next == m->dv)
    {
       m->dv       = c;
       m->dv_size += s;
       set_free_with_footer(c, m->dv_size);
-      return;
+      return true;
    }
-   if (!chunk_is_in_use(next))
+   if (next_in_bin)
    {
       size_t ns = chunk_size(next);
       unlink_chunk(m, next, ns);
@@ -53,33 +57,17 @@ inline void release_chunk(mstate *m, chunk *c, size_t s)
       m->dv_size = s;
    else
       insert_chunk(m, c, s);
-}
-
-/* The free neighbours that releasing [c, c + s) will unlink have honest bin links. */
-inline bool neighbour_links_ok(mstate *m, chunk *c, size_t s)
-{
-   if (!previous_is_in_use(c))
-   {
-      chunk *prev = previous_chunk(c);
-      if (prev != m->dv && !bin_links_ok(m, prev, c->prev_foot))
-         return false;
-   }
-   chunk *next = chunk_at(c, s);
-   if (next != m->top && next != m->dv && !chunk_is_in_use(next))
-      return bin_links_ok(m, next, chunk_size(next));
    return true;
 }
 
 /* Frees a validated in-use chunk; the top trims itself past the threshold. */
 inline void deallocate_chunk(mstate *m, chunk *c)
 {
-   size_t s = chunk_size(c);
-   if (!neighbour_links_ok(m, c, s))
+   if (!release_chunk(m, c, chunk_size(c)))
    {
       report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
       return;
    }
-   release_chunk(m, c, s);
    if (m->top_size > m->trim_threshold)
       trim_top(m, 0);
 }

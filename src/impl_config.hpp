@@ -48,6 +48,7 @@
 #ifndef MULLE_DLMALLOC_PRINT
 #  if MULLE_DLMALLOC_NO_OS
 #    define MULLE_DLMALLOC_PRINT(s) ((void) (s))       /* where stats and errors are written */
+#    define MULLE_DLMALLOC_PRINT_DISCARDS 1            /* so messages need not be built */
 #  else
 #    define MULLE_DLMALLOC_PRINT(s) ((void) fputs((s), stderr))
 #  endif
@@ -82,25 +83,58 @@ struct text
       buf[len] = 0;
       return *this;
    }
-   text &put_unsigned(uintmax_t v, unsigned base)
+   /* no division: a freestanding Cortex-M0+ has no divide instruction and no libgcc */
+   text &put_hex(uintptr_t v)
    {
-      char   digits[32];
-      size_t n = 0;
-      do
+      put("0x");
+      bool started = false;
+      for (int shift = static_cast<int>(sizeof(v) * 8) - 4; shift >= 0; shift -= 4)
       {
-         digits[n++] = "0123456789abcdef"[v % base];
-         v /= base;
+         unsigned digit = static_cast<unsigned>(v >> shift) & 15u;
+         if (digit || started || shift == 0)
+         {
+            put_char("0123456789abcdef"[digit]);
+            started = true;
+         }
       }
-      while (v);
-      if (base == 16)
-         put("0x");
-      while (n && len + 1 < sizeof(buf))
-         buf[len++] = digits[--n];
+      return *this;
+   }
+   text &put_size(size_t v)
+   {
+      /* powers of ten instead of division: a Cortex-M0+ has no divide instruction */
+      static const unsigned long long powers[] = {
+         10000000000000000000ull, 1000000000000000000ull, 100000000000000000ull,
+         10000000000000000ull, 1000000000000000ull, 100000000000000ull, 10000000000000ull,
+         1000000000000ull, 100000000000ull, 10000000000ull, 1000000000ull, 100000000ull,
+         10000000ull, 1000000ull, 100000ull, 10000ull, 1000ull, 100ull, 10ull, 1ull};
+      bool started = false;
+      for (size_t i = 0; i < sizeof(powers) / sizeof(powers[0]); ++i)
+      {
+         if (powers[i] > static_cast<size_t>(-1))
+            continue;
+         size_t power = static_cast<size_t>(powers[i]);
+         char   digit = '0';
+         while (v >= power)
+         {
+            v -= power;
+            ++digit;
+         }
+         if (digit != '0' || started || power == 1)
+         {
+            put_char(digit);
+            started = true;
+         }
+      }
+      return *this;
+   }
+   text &put_char(char c)
+   {
+      if (len + 1 < sizeof(buf))
+         buf[len++] = c;
       buf[len] = 0;
       return *this;
    }
-   text &put_size(size_t v) { return put_unsigned(v, 10); }
-   text &put_pointer(const void *p) { return put_unsigned(reinterpret_cast<uintptr_t>(p), 16); }
+   text &put_pointer(const void *p) { return put_hex(reinterpret_cast<uintptr_t>(p)); }
 };
 
 inline void assert_failed(const char *what, const char *file, int line)

@@ -57,21 +57,12 @@ inline bool take_from_bin(mstate *m, chunk *c, size_t s)
 /* A ring member is cheaper to take than the tree node it hangs off. */
 inline chunk *prefer_ring_member(tree_chunk *t) { return t->fd != t ? t->fd : t; }
 
-/* The smallest chunk in the tree bins (all are larger than a small nb). */
-inline chunk *smallest_tree_chunk(mstate *m)
-{
-   tree_chunk *t = m->treebins[lowest_bit_index(m->treemap)];
-   tree_chunk *v = t;
-   while ((t = leftmost_child(t)) != NULL)
-      if (chunk_size(t) < chunk_size(v))
-         v = t;
-   return prefer_ring_member(v);
-}
-
-/* The best fit for a large nb, or NULL if none beats the dv. Walks down the trie of nb's
-   bin along nb's bits, remembering the last right subtree passed by (all of its sizes are
-   larger than nb), then takes the smallest of that subtree or of the next non-empty bin. */
-inline chunk *best_tree_fit(mstate *m, size_t nb)
+/* The best fit in the tree bins for a chunk size nb >= MIN_LARGE_SIZE, or NULL; *rest is
+   what it leaves. Walks down the trie of nb's bin along nb's bits, remembering the last
+   right subtree passed by (all of its sizes are larger than nb), then takes the smallest of
+   that subtree or of the next non-empty bin. With nb = MIN_LARGE_SIZE it finds the
+   smallest tree chunk. */
+inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *rest)
 {
    tree_chunk *v     = NULL;
    size_t      rsize = ~static_cast<size_t>(0) - nb + 1;  /* = -nb: no fit yet */
@@ -119,9 +110,8 @@ inline chunk *best_tree_fit(mstate *m, size_t nb)
          v     = t;
       }
    }
-   if (!v || rsize >= m->dv_size - nb)   /* unsigned: a dv smaller than nb never wins */
-      return NULL;
-   return prefer_ring_member(v);
+   *rest = rsize;
+   return v ? prefer_ring_member(v) : NULL;
 }
 
 inline void *allocate_from_dv(mstate *m, size_t nb)
@@ -187,9 +177,10 @@ inline void *allocate(mstate *m, size_t n)
                return NULL;
             return carve(m, c, nb, true);
          }
-         if (m->treemap)
+         size_t rest;
+         chunk *c = m->treemap ? best_tree_fit(m, MIN_LARGE_SIZE, &rest) : NULL;
+         if (c)
          {
-            chunk *c = smallest_tree_chunk(m);
             if (!take_from_bin(m, c, chunk_size(c)))
                return NULL;
             return carve(m, c, nb, true);
@@ -198,8 +189,9 @@ inline void *allocate(mstate *m, size_t n)
    }
    else if (m->treemap)
    {
-      chunk *c = best_tree_fit(m, nb);
-      if (c)
+      size_t rest;
+      chunk *c = best_tree_fit(m, nb, &rest);
+      if (c && rest < m->dv_size - nb)   /* unsigned: a dv smaller than nb never wins */
       {
          if (!take_from_bin(m, c, chunk_size(c)))
             return NULL;
@@ -213,7 +205,7 @@ inline void *allocate(mstate *m, size_t n)
 }
 
 /* Over-aligned: allocate enough to find an aligned spot, give back the lead and the tail. */
-inline void release_chunk(mstate *m, chunk *c, size_t s);
+inline bool release_chunk(mstate *m, chunk *c, size_t s);
 
 inline void *allocate_aligned(mstate *m, size_t alignment, size_t n)
 {
@@ -238,7 +230,7 @@ inline void *allocate_aligned(mstate *m, size_t alignment, size_t n)
       size_t rest = chunk_size(c) - lead;
       a->head = rest | CINUSE;                   /* PINUSE is cleared as the lead is freed */
       c->head = (c->head & PINUSE) | lead | CINUSE;
-      release_chunk(m, c, lead);
+      (void) release_chunk(m, c, lead);   /* its neighbours are in use */
       c = a;
    }
    size_t s = chunk_size(c);
@@ -247,7 +239,7 @@ inline void *allocate_aligned(mstate *m, size_t alignment, size_t n)
       set_in_use(c, nb);
       chunk *r = chunk_at(c, nb);
       r->head  = (s - nb) | PINUSE | CINUSE;
-      release_chunk(m, r, s - nb);
+      (void) release_chunk(m, r, s - nb);
    }
    return mem_from_chunk(c);
 }

@@ -27,63 +27,50 @@ inline resize_result resize_in_place(mstate *m, chunk *c, size_t nb)
          }
          set_in_use(c, nb);
          r->head = rs | PINUSE | CINUSE;
-         release_chunk(m, r, rs);
+         (void) release_chunk(m, r, rs);   /* next was verified above */
       }
       return RESIZE_DONE;
    }
 
-   if (next == m->top)
+   /* a free successor: the top (grown first if need be), the dv, or a chunk in a bin */
+   if (!chunk_is_in_use(next))
    {
-      size_t need = nb - s + MIN_CHUNK;
-      if (m->top_size < need && !extend_top(m, need))
+      bool to_top = next == m->top;
+      bool to_dv  = next == m->dv;
+      if (to_top && m->top_size < nb - s + MIN_CHUNK && !extend_top(m, nb - s + MIN_CHUNK))
          return RESIZE_IMPOSSIBLE;
-      m->top_size  = m->top_size + s - nb;
-      m->top       = chunk_at(c, nb);
-      m->top->head = m->top_size | PINUSE;
-      c->head      = (c->head & PINUSE) | nb | CINUSE;
-      return RESIZE_DONE;
-   }
-
-   if (next == m->dv)
-   {
-      size_t total = s + m->dv_size;
+      size_t total = s + chunk_size(next);
       if (total < nb)
          return RESIZE_IMPOSSIBLE;
-      size_t rs = total - nb;
-      if (rs >= MIN_CHUNK)
+      if (to_dv)
       {
-         set_in_use(c, nb);
-         m->dv      = chunk_at(c, nb);
-         m->dv_size = rs;
-         set_free_with_footer(m->dv, rs);
-      }
-      else
-      {
-         set_in_use(c, total);
          m->dv      = NULL;
          m->dv_size = 0;
       }
-      return RESIZE_DONE;
-   }
-
-   if (!chunk_is_in_use(next))
-   {
-      size_t ns    = chunk_size(next);
-      size_t total = s + ns;
-      if (total < nb)
-         return RESIZE_IMPOSSIBLE;
-      if (!take_from_bin(m, next, ns))
+      else if (!to_top && !take_from_bin(m, next, chunk_size(next)))
          return RESIZE_FAILED;
       size_t rs = total - nb;
-      if (rs >= MIN_CHUNK)
+      if (rs < MIN_CHUNK)      /* never for the top, which was grown to leave MIN_CHUNK */
       {
-         set_in_use(c, nb);
-         chunk *r = chunk_at(c, nb);
-         set_free_with_footer(r, rs);
-         insert_chunk(m, r, rs);
+         set_in_use(c, total);
+         return RESIZE_DONE;
+      }
+      set_in_use(c, nb);
+      chunk *r = chunk_at(c, nb);
+      if (to_top)
+      {
+         m->top      = r;
+         m->top_size = rs;
+         r->head     = rs | PINUSE;
       }
       else
-         set_in_use(c, total);
+      {
+         set_free_with_footer(r, rs);
+         if (to_dv)
+            replace_dv(m, r, rs);
+         else
+            insert_chunk(m, r, rs);
+      }
       return RESIZE_DONE;
    }
    return RESIZE_IMPOSSIBLE;

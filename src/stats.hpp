@@ -65,6 +65,9 @@ inline void inspect_all(mstate *m, void (*fn)(void *, void *, size_t, void *), v
 
 inline void print_stats(mstate *m)
 {
+#ifdef MULLE_DLMALLOC_PRINT_DISCARDS
+   (void) m;
+#else
    mspace_stats_t s;
    get_stats(m, &s);
    text t;
@@ -76,6 +79,7 @@ inline void print_stats(mstate *m)
    u.put(" blocks, free ").put_size(s.free_bytes).put(" bytes in ").put_size(s.free_blocks);
    u.put(" chunks + top ").put_size(s.top_bytes).put(", largest request ").put_size(s.largest_free).put("\n");
    MULLE_DLMALLOC_PRINT(u.buf);
+#endif
 }
 
 }} // namespace mulle::detail

@@ -56,27 +56,20 @@ int trim_top(mstate *m, size_t pad)
    return 1;
 }
 
-/* Empties every bin and makes one top of the initial footprint; pages past it go back. */
+/* Empties every bin and makes the whole footprint one top, then trims it to the first
+   step: the mspace is as new, and an OS region's pages past that step go back. */
 inline void reset_state(mstate *m)
 {
-   byte *old_end = m->top ? top_end(m) : NULL;
+   byte *old_end = top_end(m);
    m->smallmap = m->treemap = 0;
-   for (size_t i = 0; i < NSMALLBINS; ++i)
-      m->smallbins[i] = NULL;
-   for (size_t i = 0; i < NTREEBINS; ++i)
-      m->treebins[i] = NULL;
-   m->dv       = NULL;
-   m->dv_size  = 0;
-   m->top      = reinterpret_cast<chunk *>(m->least);
-   m->top_size = 0;
-   if (old_end && old_end > m->least)
-      m->top_size = static_cast<size_t>(old_end - m->least);
-   /* trim down to the first step: the same code path as any trim */
+   fill_bytes(m->smallbins, 0, sizeof(m->smallbins));
+   fill_bytes(m->treebins, 0, sizeof(m->treebins));
+   m->dv        = NULL;
+   m->dv_size   = 0;
+   m->top       = reinterpret_cast<chunk *>(m->least);
+   m->top_size  = static_cast<size_t>(old_end - m->least);
    m->top->head = m->top_size | PINUSE;
-   if (m->top_size < MIN_CHUNK)
-      extend_top(m, MIN_CHUNK);
-   else
-      trim_top(m, 0);
+   trim_top(m, 0);
 }
 
 /* Lays an mspace into [base, base + capacity). NULL if it cannot hold the state, one
@@ -100,9 +93,8 @@ inline mstate *init_state(byte *base, size_t capacity, unsigned flags)
    m->capacity       = capacity;
    m->trim_threshold = MULLE_DLMALLOC_TRIM_THRESHOLD;
    m->flags          = flags;
-   m->top            = NULL;
-   reset_state(m);
-   if (m->top_size < MIN_CHUNK)
+   m->top            = reinterpret_cast<chunk *>(m->least);   /* bins and dv: zeroed */
+   if (!extend_top(m, MIN_CHUNK))
       return NULL;   /* the OS refused to commit the first step */
    m->max_footprint = footprint_of(m);
    m->magic         = MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m);
