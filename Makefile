@@ -37,14 +37,21 @@ $(HEADER): single_include_gen.py $(PARTS)
 check-single-include:
 	python3 single_include_gen.py --check
 
-# doctest comes from Debian's doctest-dev; install it when missing (as root), else say how.
+# The tests need doctest (Debian's doctest-dev) and clang beside gcc; install what is
+# missing when root, else print the command.
+TEST_PACKAGES := doctest-dev clang
 doctest:
-	@if [ ! -f $(DOCTEST_HDR) ]; then \
+	@missing=""; \
+	[ -f $(DOCTEST_HDR) ] || missing="$$missing doctest-dev"; \
+	command -v clang >/dev/null || missing="$$missing clang"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing doctest-dev"; \
-	    (apt-get install -y -qq doctest-dev >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq doctest-dev)) ; \
+	    echo "installing$$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+	      { apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; } || exit 1; \
 	  else \
-	    echo "doctest is missing: run  sudo apt-get install doctest-dev"; exit 1; \
+	    echo "missing:$$missing -- run  sudo apt-get install$$missing"; exit 1; \
 	  fi; \
 	fi
 
@@ -69,12 +76,12 @@ $(BUILD)/tests/test_c_api: tests/test_c_api.c $(HEADER) $(BUILD)/tests/impl.o
 	$(CC) $(CFLAGS_C99) -c tests/test_c_api.c -o $(BUILD)/tests/test_c_api.o
 	$(CXX) $(OPT) $(BUILD)/tests/test_c_api.o $(BUILD)/tests/impl.o -o $@
 
-test: check-single-include header-matrix $(BUILD)/tests/unit $(BUILD)/tests/test_c_api
+test: doctest check-single-include header-matrix $(BUILD)/tests/unit $(BUILD)/tests/test_c_api
 	$(BUILD)/tests/test_c_api
 	$(BUILD)/tests/unit
 
 # The declarations must be valid C99, the whole header valid C++11..20, warning-free.
-header-matrix: $(HEADER)
+header-matrix: $(HEADER) | doctest
 	@mkdir -p $(BUILD)
 	@for cc in gcc clang; do \
 	  echo "  $$cc -std=c99 (declarations)"; \

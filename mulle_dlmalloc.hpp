@@ -56,7 +56,7 @@
    6. OVERHEAD AND LIMITS (64-bit; 32-bit in brackets)
      per block        8 bytes [4]; minimum chunk 32 bytes [16]; alignment 16 [8]
      bookkeeping      one fixed header at the start of the region (see mspace_get_stats)
-     largest request  capacity minus bookkeeping minus one minimum chunk
+     largest request  capacity - bookkeeping - one minimum chunk - one word (mspace_max_request)
 */
 
 // ---- src/api.h -------------------------------------------------------------
@@ -1124,7 +1124,7 @@ inline bool heap_is_sound(mstate *m)
       smallest chunk of the tree bins; the remainder becomes the new dv (locality for runs
       of small requests);
       large nb: the best fit of the tree bins, if it leaves less than the dv would;
-   3. the dv, if it is large enough;
+   3. the dv, if it is large enough (its remainder stays the dv);
    4. the top, extending the footprint by GRANULARITY steps up to the region's end.
    Every step is O(1) but the tree walks, which are bounded by the bits of a size.
    ========================================================================================== */
@@ -1140,7 +1140,8 @@ inline void replace_dv(mstate *m, chunk *r, size_t rs)
    m->dv_size = rs;
 }
 
-/* v, already out of its bin, serves nb; the remainder becomes the dv or goes to a bin. */
+/* v, free and in no bin, serves nb; a remainder that can stand alone becomes the dv or
+   goes to its bin. */
 inline void *carve(mstate *m, chunk *v, size_t nb, bool remainder_to_dv)
 {
    size_t vs = chunk_size(v);
@@ -1232,37 +1233,15 @@ inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *rest)
    return v ? prefer_ring_member(v) : NULL;
 }
 
-inline void *allocate_from_dv(mstate *m, size_t nb)
+/* v is the top, or an in-use chunk just below it: v keeps nb bytes (in use) and the top
+   starts behind them. The caller has made sure the top keeps at least MIN_CHUNK. */
+inline void *split_top(mstate *m, chunk *v, size_t nb)
 {
-   chunk *v  = m->dv;
-   size_t rs = m->dv_size - nb;
-   if (rs >= MIN_CHUNK)
-   {
-      chunk *r = chunk_at(v, nb);
-      m->dv      = r;
-      m->dv_size = rs;
-      set_free_with_footer(r, rs);
-      set_in_use(v, nb);
-   }
-   else
-   {
-      set_in_use(v, m->dv_size);
-      m->dv      = NULL;
-      m->dv_size = 0;
-   }
-   return mem_from_chunk(v);
-}
-
-/* The top keeps at least MIN_CHUNK bytes, so it always exists. */
-inline void *allocate_from_top(mstate *m, size_t nb)
-{
-   if (m->top_size < nb + MIN_CHUNK && !extend_top(m, nb + MIN_CHUNK))
-      return NULL;
-   chunk *v     = m->top;
-   m->top       = chunk_at(v, nb);
-   m->top_size -= nb;
-   m->top->head = m->top_size | PINUSE;
-   v->head      = nb | PINUSE | CINUSE;
+   chunk *r     = chunk_at(v, nb);
+   m->top_size  = static_cast<size_t>(top_end(m) - as_bytes(r));
+   m->top       = r;
+   r->head      = m->top_size | PINUSE;
+   v->head      = (v->head & PINUSE) | nb | CINUSE;
    return mem_from_chunk(v);
 }
 
@@ -1271,55 +1250,47 @@ inline void *allocate(mstate *m, size_t n)
    if (n > m->capacity)
       return NULL;
    size_t nb = request_to_size(n);
+   chunk *c  = NULL;
 
    if (is_small(nb))
    {
       size_t   i    = small_index(nb);
       binmap_t bits = m->smallmap >> i;
-      if (bits & 3u)
+      if (bits & 3u)   /* exact fit, or 8 bytes more: too little to split off */
+         c = m->smallbins[i + (~bits & 1u)];
+      else if (nb > m->dv_size)
       {
-         i += ~bits & 1u;
-         chunk *c = m->smallbins[i];
-         if (!take_from_bin(m, c, small_index_to_size(i)))
-            return NULL;
-         set_in_use(c, small_index_to_size(i));
-         return mem_from_chunk(c);
-      }
-      if (nb > m->dv_size)
-      {
-         if (bits)
-         {
-            size_t j = lowest_bit_index(bits_above(bin_bit(i)) & m->smallmap);
-            chunk *c = m->smallbins[j];
-            if (!take_from_bin(m, c, small_index_to_size(j)))
-               return NULL;
-            return carve(m, c, nb, true);
-         }
          size_t rest;
-         chunk *c = m->treemap ? best_tree_fit(m, MIN_LARGE_SIZE, &rest) : NULL;
-         if (c)
-         {
-            if (!take_from_bin(m, c, chunk_size(c)))
-               return NULL;
-            return carve(m, c, nb, true);
-         }
+         if (bits)
+            c = m->smallbins[lowest_bit_index(bits_above(bin_bit(i)) & m->smallmap)];
+         else if (m->treemap)
+            c = best_tree_fit(m, MIN_LARGE_SIZE, &rest);
       }
    }
    else if (m->treemap)
    {
       size_t rest;
-      chunk *c = best_tree_fit(m, nb, &rest);
-      if (c && rest < m->dv_size - nb)   /* unsigned: a dv smaller than nb never wins */
-      {
-         if (!take_from_bin(m, c, chunk_size(c)))
-            return NULL;
-         return carve(m, c, nb, false);
-      }
+      c = best_tree_fit(m, nb, &rest);
+      if (c && rest >= m->dv_size - nb)   /* unsigned: a dv smaller than nb never wins */
+         c = NULL;
    }
 
+   if (c)
+   {
+      if (!take_from_bin(m, c, chunk_size(c)))
+         return NULL;
+      return carve(m, c, nb, is_small(nb));
+   }
    if (nb <= m->dv_size)
-      return allocate_from_dv(m, nb);
-   return allocate_from_top(m, nb);
+   {
+      c          = m->dv;
+      m->dv      = NULL;
+      m->dv_size = 0;
+      return carve(m, c, nb, true);
+   }
+   if (m->top_size < nb + MIN_CHUNK && !extend_top(m, nb + MIN_CHUNK))
+      return NULL;
+   return split_top(m, m->top, nb);
 }
 
 /* Over-aligned: allocate enough to find an aligned spot, give back the lead and the tail. */
@@ -1479,42 +1450,26 @@ inline resize_result resize_in_place(mstate *m, chunk *c, size_t nb)
    /* a free successor: the top (grown first if need be), the dv, or a chunk in a bin */
    if (!chunk_is_in_use(next))
    {
-      bool to_top = next == m->top;
-      bool to_dv  = next == m->dv;
-      if (to_top && m->top_size < nb - s + MIN_CHUNK && !extend_top(m, nb - s + MIN_CHUNK))
+      if (next == m->top)
+      {
+         if (m->top_size < nb - s + MIN_CHUNK && !extend_top(m, nb - s + MIN_CHUNK))
+            return RESIZE_IMPOSSIBLE;
+         split_top(m, c, nb);
+         return RESIZE_DONE;
+      }
+      size_t ns = chunk_size(next);
+      if (s + ns < nb)
          return RESIZE_IMPOSSIBLE;
-      size_t total = s + chunk_size(next);
-      if (total < nb)
-         return RESIZE_IMPOSSIBLE;
+      bool to_dv = next == m->dv;
       if (to_dv)
       {
          m->dv      = NULL;
          m->dv_size = 0;
       }
-      else if (!to_top && !take_from_bin(m, next, chunk_size(next)))
+      else if (!take_from_bin(m, next, ns))
          return RESIZE_FAILED;
-      size_t rs = total - nb;
-      if (rs < MIN_CHUNK)      /* never for the top, which was grown to leave MIN_CHUNK */
-      {
-         set_in_use(c, total);
-         return RESIZE_DONE;
-      }
-      set_in_use(c, nb);
-      chunk *r = chunk_at(c, nb);
-      if (to_top)
-      {
-         m->top      = r;
-         m->top_size = rs;
-         r->head     = rs | PINUSE;
-      }
-      else
-      {
-         set_free_with_footer(r, rs);
-         if (to_dv)
-            replace_dv(m, r, rs);
-         else
-            insert_chunk(m, r, rs);
-      }
+      c->head = (c->head & PINUSE) | (s + ns);   /* one free chunk for a moment */
+      carve(m, c, nb, to_dv);
       return RESIZE_DONE;
    }
    return RESIZE_IMPOSSIBLE;

@@ -53,5 +53,5 @@
    6. OVERHEAD AND LIMITS (64-bit; 32-bit in brackets)
      per block        8 bytes [4]; minimum chunk 32 bytes [16]; alignment 16 [8]
      bookkeeping      one fixed header at the start of the region (see mspace_get_stats)
-     largest request  capacity minus bookkeeping minus one minimum chunk
+     largest request  capacity - bookkeeping - one minimum chunk - one word (mspace_max_request)
 */

@@ -35,42 +35,26 @@ inline resize_result resize_in_place(mstate *m, chunk *c, size_t nb)
    /* a free successor: the top (grown first if need be), the dv, or a chunk in a bin */
    if (!chunk_is_in_use(next))
    {
-      bool to_top = next == m->top;
-      bool to_dv  = next == m->dv;
-      if (to_top && m->top_size < nb - s + MIN_CHUNK && !extend_top(m, nb - s + MIN_CHUNK))
+      if (next == m->top)
+      {
+         if (m->top_size < nb - s + MIN_CHUNK && !extend_top(m, nb - s + MIN_CHUNK))
+            return RESIZE_IMPOSSIBLE;
+         split_top(m, c, nb);
+         return RESIZE_DONE;
+      }
+      size_t ns = chunk_size(next);
+      if (s + ns < nb)
          return RESIZE_IMPOSSIBLE;
-      size_t total = s + chunk_size(next);
-      if (total < nb)
-         return RESIZE_IMPOSSIBLE;
+      bool to_dv = next == m->dv;
       if (to_dv)
       {
          m->dv      = NULL;
          m->dv_size = 0;
       }
-      else if (!to_top && !take_from_bin(m, next, chunk_size(next)))
+      else if (!take_from_bin(m, next, ns))
          return RESIZE_FAILED;
-      size_t rs = total - nb;
-      if (rs < MIN_CHUNK)      /* never for the top, which was grown to leave MIN_CHUNK */
-      {
-         set_in_use(c, total);
-         return RESIZE_DONE;
-      }
-      set_in_use(c, nb);
-      chunk *r = chunk_at(c, nb);
-      if (to_top)
-      {
-         m->top      = r;
-         m->top_size = rs;
-         r->head     = rs | PINUSE;
-      }
-      else
-      {
-         set_free_with_footer(r, rs);
-         if (to_dv)
-            replace_dv(m, r, rs);
-         else
-            insert_chunk(m, r, rs);
-      }
+      c->head = (c->head & PINUSE) | (s + ns);   /* one free chunk for a moment */
+      carve(m, c, nb, to_dv);
       return RESIZE_DONE;
    }
    return RESIZE_IMPOSSIBLE;
