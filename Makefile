@@ -76,9 +76,42 @@ $(BUILD)/tests/test_c_api: tests/test_c_api.c $(HEADER) $(BUILD)/tests/impl.o
 	$(CC) $(CFLAGS_C99) -c tests/test_c_api.c -o $(BUILD)/tests/test_c_api.o
 	$(CXX) $(OPT) $(BUILD)/tests/test_c_api.o $(BUILD)/tests/impl.o -o $@
 
-test: doctest check-single-include header-matrix $(BUILD)/tests/unit $(BUILD)/tests/test_c_api
-	$(BUILD)/tests/test_c_api
-	$(BUILD)/tests/unit
+test: doctest check-single-include header-matrix unit
+
+# Builds and runs the suites with the current CC/CXX; RUN prefixes the binaries (qemu).
+unit: $(BUILD)/tests/unit $(BUILD)/tests/test_c_api | doctest
+	$(RUN) $(BUILD)/tests/test_c_api
+	$(RUN) $(BUILD)/tests/unit
+
+# ---- 32-bit, cross and freestanding (CI; `make ci-deps` installs the toolchains) ----
+# Debian's g++-multilib conflicts with its ARM cross compiler, so -m32 uses the 32-bit
+# libraries directly and borrows the architecture-independent asm/ headers.
+M32 := -m32 -idirafter /usr/include/x86_64-linux-gnu
+test-m32:
+	$(MAKE) unit BUILD=$(BUILD)/m32 CC="gcc $(M32)" CXX="g++ $(M32)" MULLE_TEST_SCALE=$(or $(MULLE_TEST_SCALE),1)
+test-arm:
+	$(MAKE) unit BUILD=$(BUILD)/arm CC=arm-linux-gnueabihf-gcc CXX=arm-linux-gnueabihf-g++ \
+	  RUN="qemu-arm -L /usr/arm-linux-gnueabihf" MULLE_TEST_SCALE=$(or $(MULLE_TEST_SCALE),10)
+
+# Firmware over a static buffer, linked with -nostdlib, for three bare-metal targets;
+# fails if it needs more than memcpy/memmove/memset. `make size` prints the table.
+FW_M0  := m0plus arm-none-eabi- "-mcpu=cortex-m0plus -mthumb"
+FW_M4  := m4f arm-none-eabi- "-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16"
+FW_RV  := rv32imac riscv64-unknown-elf- "-march=rv32imac -mabi=ilp32"
+firmware size: $(HEADER)
+	@printf '%-12s %18s %18s\n' target "minimal text/data" "full API text/data"
+	@for t in m0plus m4f rv32imac; do \
+	  case $$t in \
+	    m0plus) set -- $(FW_M0); emu="";; \
+	    m4f) set -- $(FW_M4); emu="";; \
+	    rv32imac) set -- $(FW_RV); emu="-m elf32lriscv";; \
+	  esac; \
+	  min=$$(LDEMU="$$emu" BUILD=$(BUILD) bash embedded/size.sh "$$1" "$$2" "$$3" 0) || exit 1; \
+	  full=$$(LDEMU="$$emu" BUILD=$(BUILD) bash embedded/size.sh "$$1" "$$2" "$$3" 1) || exit 1; \
+	  printf '%-12s %18s %18s\n' $$t "$$(echo $$min | tr ' ' /)" "$$(echo $$full | tr ' ' /)"; \
+	done
+	@min=$$(BUILD=$(BUILD) bash embedded/size.sh x86-64 "" "" 0); full=$$(BUILD=$(BUILD) bash embedded/size.sh x86-64 "" "" 1); \
+	  printf '%-12s %18s %18s\n' x86-64 "$$(echo $$min | tr ' ' /)" "$$(echo $$full | tr ' ' /)"
 
 # The declarations must be valid C99, the whole header valid C++11..20, warning-free.
 header-matrix: $(HEADER) | doctest

@@ -1298,9 +1298,11 @@ inline bool release_chunk(mstate *m, chunk *c, size_t s);
 
 inline void *allocate_aligned(mstate *m, size_t alignment, size_t n)
 {
+   if (!is_power_of_two(alignment))
+      return NULL;
    if (alignment <= ALIGN)
       return allocate(m, n);
-   if (!is_power_of_two(alignment) || alignment > m->capacity || n > m->capacity)
+   if (alignment > m->capacity || n > m->capacity)
       return NULL;
 
    size_t nb  = request_to_size(n);
