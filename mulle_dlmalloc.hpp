@@ -431,6 +431,30 @@ private:
 #define MULLE_DLMALLOC_TRIM_THRESHOLD (2u * 1024u * 1024u) /* free top above this trims itself */
 #endif
 
+#ifndef MULLE_DLMALLOC_VALGRIND
+#define MULLE_DLMALLOC_VALGRIND 0          /* 1: describe each mspace to memcheck as a memory pool */
+#endif
+
+/* AddressSanitizer is detected, never configured: with it, every byte of a region that no
+   block owns is poisoned, and the allocator's own functions, which read the tags in that
+   memory, are not instrumented. */
+#if defined(__SANITIZE_ADDRESS__)
+#  define MULLE_DLMALLOC_ASAN 1
+#elif defined(__has_feature)
+#  if __has_feature(address_sanitizer)
+#    define MULLE_DLMALLOC_ASAN 1
+#  endif
+#endif
+#ifdef MULLE_DLMALLOC_ASAN
+#  include <sanitizer/asan_interface.h>
+#  define MULLE_DLMALLOC_NOASAN __attribute__((no_sanitize_address))
+#else
+#  define MULLE_DLMALLOC_NOASAN
+#endif
+#if MULLE_DLMALLOC_VALGRIND
+#  include <valgrind/memcheck.h>
+#endif
+
 #include <stdint.h>
 #if !MULLE_DLMALLOC_NO_OS
 #  include <stdio.h>
@@ -465,9 +489,27 @@ private:
 
 namespace mulle { namespace detail {
 
-/* memcpy/memset without <string.h>, so that freestanding builds need nothing else. */
+/* memcpy/memset without <string.h>, so that freestanding builds need nothing else. Under
+   ASan they are plain loops: the library functions are intercepted and would check the
+   poison of bytes the allocator may touch. */
+#ifndef MULLE_DLMALLOC_ASAN
 inline void copy_bytes(void *dst, const void *src, size_t n) { __builtin_memcpy(dst, src, n); }
 inline void fill_bytes(void *dst, int c, size_t n) { __builtin_memset(dst, c, n); }
+#else
+MULLE_DLMALLOC_NOASAN inline void copy_bytes(void *dst, const void *src, size_t n)
+{
+   volatile unsigned char *d = static_cast<unsigned char *>(dst);
+   const unsigned char    *s = static_cast<const unsigned char *>(src);
+   while (n--)
+      *d++ = *s++;
+}
+MULLE_DLMALLOC_NOASAN inline void fill_bytes(void *dst, int c, size_t n)
+{
+   volatile unsigned char *d = static_cast<unsigned char *>(dst);
+   while (n--)
+      *d++ = static_cast<unsigned char>(c);
+}
+#endif
 
 /* A tiny formatter, so that messages need no printf. */
 struct text
@@ -537,7 +579,7 @@ struct text
    text &put_pointer(const void *p) { return put_hex(reinterpret_cast<uintptr_t>(p)); }
 };
 
-inline void assert_failed(const char *what, const char *file, int line)
+MULLE_DLMALLOC_NOASAN inline void assert_failed(const char *what, const char *file, int line)
 {
    text t;
    t.put("mulle_dlmalloc: assertion failed: ").put(what).put(" (").put(file).put(":");
@@ -625,39 +667,39 @@ static_assert(sizeof(tree_chunk) == 8 * WORD, "tree chunk layout");
 
 static const size_t RING_MEMBER = ~static_cast<size_t>(0);
 
-inline byte       *as_bytes(void *p) { return static_cast<byte *>(p); }
-inline chunk      *chunk_at(void *p, size_t offset) { return reinterpret_cast<chunk *>(as_bytes(p) + offset); }
-inline chunk      *chunk_before(void *p, size_t offset) { return reinterpret_cast<chunk *>(as_bytes(p) - offset); }
-inline chunk      *chunk_from_mem(const void *mem) { return chunk_before(const_cast<void *>(mem), MEM_OFFSET); }
-inline void       *mem_from_chunk(chunk *c) { return as_bytes(c) + MEM_OFFSET; }
-inline tree_chunk *as_tree(chunk *c) { return static_cast<tree_chunk *>(c); }
+MULLE_DLMALLOC_NOASAN inline byte       *as_bytes(void *p) { return static_cast<byte *>(p); }
+MULLE_DLMALLOC_NOASAN inline chunk      *chunk_at(void *p, size_t offset) { return reinterpret_cast<chunk *>(as_bytes(p) + offset); }
+MULLE_DLMALLOC_NOASAN inline chunk      *chunk_before(void *p, size_t offset) { return reinterpret_cast<chunk *>(as_bytes(p) - offset); }
+MULLE_DLMALLOC_NOASAN inline chunk      *chunk_from_mem(const void *mem) { return chunk_before(const_cast<void *>(mem), MEM_OFFSET); }
+MULLE_DLMALLOC_NOASAN inline void       *mem_from_chunk(chunk *c) { return as_bytes(c) + MEM_OFFSET; }
+MULLE_DLMALLOC_NOASAN inline tree_chunk *as_tree(chunk *c) { return static_cast<tree_chunk *>(c); }
 
-inline size_t chunk_size(const chunk *c) { return c->head & ~FLAG_BITS; }
-inline bool   chunk_is_in_use(const chunk *c) { return (c->head & CINUSE) != 0; }
-inline bool   previous_is_in_use(const chunk *c) { return (c->head & PINUSE) != 0; }
-inline chunk *next_chunk(chunk *c) { return chunk_at(c, chunk_size(c)); }
-inline chunk *previous_chunk(chunk *c) { return chunk_before(c, c->prev_foot); }
-inline size_t usable_size_of(const chunk *c) { return chunk_size(c) - CHUNK_OVERHEAD; }
+MULLE_DLMALLOC_NOASAN inline size_t chunk_size(const chunk *c) { return c->head & ~FLAG_BITS; }
+MULLE_DLMALLOC_NOASAN inline bool   chunk_is_in_use(const chunk *c) { return (c->head & CINUSE) != 0; }
+MULLE_DLMALLOC_NOASAN inline bool   previous_is_in_use(const chunk *c) { return (c->head & PINUSE) != 0; }
+MULLE_DLMALLOC_NOASAN inline chunk *next_chunk(chunk *c) { return chunk_at(c, chunk_size(c)); }
+MULLE_DLMALLOC_NOASAN inline chunk *previous_chunk(chunk *c) { return chunk_before(c, c->prev_foot); }
+MULLE_DLMALLOC_NOASAN inline size_t usable_size_of(const chunk *c) { return chunk_size(c) - CHUNK_OVERHEAD; }
 
-inline bool   is_aligned(const void *p, size_t a) { return (reinterpret_cast<uintptr_t>(p) & (a - 1)) == 0; }
-inline size_t align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
-inline bool   is_power_of_two(size_t v) { return v && !(v & (v - 1)); }
+MULLE_DLMALLOC_NOASAN inline bool   is_aligned(const void *p, size_t a) { return (reinterpret_cast<uintptr_t>(p) & (a - 1)) == 0; }
+MULLE_DLMALLOC_NOASAN inline size_t align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
+MULLE_DLMALLOC_NOASAN inline bool   is_power_of_two(size_t v) { return v && !(v & (v - 1)); }
 
 /* The chunk size that serves a request of n bytes; n must not exceed the capacity. */
-inline size_t request_to_size(size_t n)
+MULLE_DLMALLOC_NOASAN inline size_t request_to_size(size_t n)
 {
    return n < MIN_REQUEST ? MIN_CHUNK : (n + CHUNK_OVERHEAD + ALIGN_MASK) & ~ALIGN_MASK;
 }
 
 /* Marks c in use with size s, keeping its PINUSE, and tells the next chunk. */
-inline void set_in_use(chunk *c, size_t s)
+MULLE_DLMALLOC_NOASAN inline void set_in_use(chunk *c, size_t s)
 {
    c->head = (c->head & PINUSE) | s | CINUSE;
    chunk_at(c, s)->head |= PINUSE;
 }
 
 /* Marks c free with size s: head, footer, and the next chunk's PINUSE cleared. */
-inline void set_free_with_footer(chunk *c, size_t s)
+MULLE_DLMALLOC_NOASAN inline void set_free_with_footer(chunk *c, size_t s)
 {
    chunk *next = chunk_at(c, s);
    c->head         = s | PINUSE;
@@ -704,18 +746,18 @@ struct mstate
 
 static const size_t MSTATE_MAGIC = static_cast<size_t>(0x6d756c6c65646c6dULL); /* "mulledlm" */
 
-inline byte  *top_end(const mstate *m) { return as_bytes(m->top) + m->top_size; }
-inline size_t footprint_of(const mstate *m) { return static_cast<size_t>(top_end(m) - m->base); }
-inline size_t bookkeeping_of(const mstate *m) { return static_cast<size_t>(m->least - m->base); }
+MULLE_DLMALLOC_NOASAN inline byte  *top_end(const mstate *m) { return as_bytes(m->top) + m->top_size; }
+MULLE_DLMALLOC_NOASAN inline size_t footprint_of(const mstate *m) { return static_cast<size_t>(top_end(m) - m->base); }
+MULLE_DLMALLOC_NOASAN inline size_t bookkeeping_of(const mstate *m) { return static_cast<size_t>(m->least - m->base); }
 
-inline bool is_live(const mstate *m)
+MULLE_DLMALLOC_NOASAN inline bool is_live(const mstate *m)
 {
    return m && is_aligned(m, alignof(mstate)) && m->magic == (MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m));
 }
 
 /* True if p may be a chunk of this mspace below the top: the cheap range check that every
    link followed in a bin must pass. */
-inline bool ok_chunk_address(const mstate *m, const void *p)
+MULLE_DLMALLOC_NOASAN inline bool ok_chunk_address(const mstate *m, const void *p)
 {
    return static_cast<const byte *>(p) >= m->least && static_cast<const byte *>(p) < as_bytes(m->top);
 }
@@ -752,8 +794,8 @@ namespace mulle { namespace detail {
 
 static const size_t SIZE_BITS = sizeof(size_t) * 8;
 
-inline binmap_t bin_bit(size_t i) { return static_cast<binmap_t>(1u) << i; }
-inline binmap_t bits_above(binmap_t x) { return static_cast<binmap_t>((x << 1) | (0u - (x << 1))); }
+MULLE_DLMALLOC_NOASAN inline binmap_t bin_bit(size_t i) { return static_cast<binmap_t>(1u) << i; }
+MULLE_DLMALLOC_NOASAN inline binmap_t bits_above(binmap_t x) { return static_cast<binmap_t>((x << 1) | (0u - (x << 1))); }
 
 /* Bit scans: one instruction where the target has it; elsewhere (Cortex-M0+, RISC-V
    without Zbb) a few shifts, so that no compiler support routine is needed. */
@@ -763,7 +805,7 @@ inline binmap_t bits_above(binmap_t x) { return static_cast<binmap_t>((x << 1) |
 #  define MULLE_DLMALLOC_BIT_SCAN_BUILTINS 1
 #endif
 
-inline size_t floor_log2(size_t x)
+MULLE_DLMALLOC_NOASAN inline size_t floor_log2(size_t x)
 {
 #ifdef MULLE_DLMALLOC_BIT_SCAN_BUILTINS
    return sizeof(size_t) == sizeof(unsigned long long)
@@ -781,7 +823,7 @@ inline size_t floor_log2(size_t x)
 #endif
 }
 
-inline size_t lowest_bit_index(binmap_t x)
+MULLE_DLMALLOC_NOASAN inline size_t lowest_bit_index(binmap_t x)
 {
 #ifdef MULLE_DLMALLOC_BIT_SCAN_BUILTINS
    return static_cast<size_t>(__builtin_ctz(x));
@@ -790,11 +832,11 @@ inline size_t lowest_bit_index(binmap_t x)
 #endif
 }
 
-inline bool   is_small(size_t s) { return (s >> SMALLBIN_SHIFT) < NSMALLBINS; }
-inline size_t small_index(size_t s) { return s >> SMALLBIN_SHIFT; }
-inline size_t small_index_to_size(size_t i) { return i << SMALLBIN_SHIFT; }
+MULLE_DLMALLOC_NOASAN inline bool   is_small(size_t s) { return (s >> SMALLBIN_SHIFT) < NSMALLBINS; }
+MULLE_DLMALLOC_NOASAN inline size_t small_index(size_t s) { return s >> SMALLBIN_SHIFT; }
+MULLE_DLMALLOC_NOASAN inline size_t small_index_to_size(size_t i) { return i << SMALLBIN_SHIFT; }
 
-inline size_t tree_index(size_t s)
+MULLE_DLMALLOC_NOASAN inline size_t tree_index(size_t s)
 {
    size_t x = s >> TREEBIN_SHIFT;
    if (x == 0)
@@ -806,22 +848,22 @@ inline size_t tree_index(size_t s)
 }
 
 /* Shift that brings the first size bit the trie of bin i branches on to the top. */
-inline size_t tree_shift(size_t i)
+MULLE_DLMALLOC_NOASAN inline size_t tree_shift(size_t i)
 {
    return i == NTREEBINS - 1 ? 0 : SIZE_BITS - 1 - ((i >> 1) + TREEBIN_SHIFT - 2);
 }
 
-inline size_t tree_bin_min_size(size_t i)
+MULLE_DLMALLOC_NOASAN inline size_t tree_bin_min_size(size_t i)
 {
    return (static_cast<size_t>(1) << ((i >> 1) + TREEBIN_SHIFT)) |
           ((i & 1) << ((i >> 1) + TREEBIN_SHIFT - 1));
 }
 
-inline tree_chunk *leftmost_child(tree_chunk *t) { return t->child[0] ? t->child[0] : t->child[1]; }
+MULLE_DLMALLOC_NOASAN inline tree_chunk *leftmost_child(tree_chunk *t) { return t->child[0] ? t->child[0] : t->child[1]; }
 
 /* ---- small bins ---- */
 
-inline void insert_small_chunk(mstate *m, chunk *c, size_t s)
+MULLE_DLMALLOC_NOASAN inline void insert_small_chunk(mstate *m, chunk *c, size_t s)
 {
    size_t i     = small_index(s);
    chunk *first = m->smallbins[i];
@@ -833,7 +875,7 @@ inline void insert_small_chunk(mstate *m, chunk *c, size_t s)
    m->smallmap    |= bin_bit(i);
 }
 
-inline void unlink_small_chunk(mstate *m, chunk *c, size_t s)
+MULLE_DLMALLOC_NOASAN inline void unlink_small_chunk(mstate *m, chunk *c, size_t s)
 {
    size_t i = small_index(s);
    if (c->bk)
@@ -848,7 +890,7 @@ inline void unlink_small_chunk(mstate *m, chunk *c, size_t s)
 
 /* ---- tree bins ---- */
 
-inline void insert_tree_chunk(mstate *m, tree_chunk *x, size_t s)
+MULLE_DLMALLOC_NOASAN inline void insert_tree_chunk(mstate *m, tree_chunk *x, size_t s)
 {
    size_t       i    = tree_index(s);
    tree_chunk **root = &m->treebins[i];
@@ -894,7 +936,7 @@ inline void insert_tree_chunk(mstate *m, tree_chunk *x, size_t s)
 }
 
 /* Puts r where x stands in the trie (r may be NULL when x was a leaf). */
-inline void replace_tree_node(mstate *m, tree_chunk *x, tree_chunk *r)
+MULLE_DLMALLOC_NOASAN inline void replace_tree_node(mstate *m, tree_chunk *x, tree_chunk *r)
 {
    tree_chunk *p = x->parent;
    if (p)
@@ -912,7 +954,7 @@ inline void replace_tree_node(mstate *m, tree_chunk *x, tree_chunk *r)
    }
 }
 
-inline void unlink_tree_chunk(mstate *m, tree_chunk *x)
+MULLE_DLMALLOC_NOASAN inline void unlink_tree_chunk(mstate *m, tree_chunk *x)
 {
    if (x->index == RING_MEMBER)
    {
@@ -953,7 +995,7 @@ inline void unlink_tree_chunk(mstate *m, tree_chunk *x)
    }
 }
 
-inline void insert_chunk(mstate *m, chunk *c, size_t s)
+MULLE_DLMALLOC_NOASAN inline void insert_chunk(mstate *m, chunk *c, size_t s)
 {
    if (is_small(s))
       insert_small_chunk(m, c, s);
@@ -961,7 +1003,7 @@ inline void insert_chunk(mstate *m, chunk *c, size_t s)
       insert_tree_chunk(m, as_tree(c), s);
 }
 
-inline void unlink_chunk(mstate *m, chunk *c, size_t s)
+MULLE_DLMALLOC_NOASAN inline void unlink_chunk(mstate *m, chunk *c, size_t s)
 {
    if (is_small(s))
       unlink_small_chunk(m, c, s);
@@ -972,7 +1014,7 @@ inline void unlink_chunk(mstate *m, chunk *c, size_t s)
 /* The cheap check made before a free chunk is taken out of its bin: its neighbours in the
    list or ring point back at it ("safe unlinking"). A chunk whose links disagree is
    reported as corruption instead of being unlinked, which could write anywhere. */
-inline bool bin_links_ok(const mstate *m, chunk *c, size_t s)
+MULLE_DLMALLOC_NOASAN inline bool bin_links_ok(const mstate *m, chunk *c, size_t s)
 {
 #if MULLE_DLMALLOC_CHECKS
    chunk *f = c->fd, *b = c->bk;
@@ -1005,9 +1047,11 @@ inline bool bin_links_ok(const mstate *m, chunk *c, size_t s)
 
 namespace mulle { namespace detail {
 
-inline const char *error_name(mspace_error_t e)
+/* Takes the code as an int: a C caller may pass any value, which C++ may not hold in
+   the enum type. */
+MULLE_DLMALLOC_NOASAN inline const char *error_name(int code)
 {
-   switch (e)
+   switch (code)
    {
    case MSPACE_ERROR_NONE:            return "no error";
    case MSPACE_ERROR_INVALID_POINTER: return "invalid pointer";
@@ -1018,7 +1062,7 @@ inline const char *error_name(mspace_error_t e)
    return "unknown error";
 }
 
-inline void default_error_handler(mspace ms, mspace_error_t e, void *p, void *)
+MULLE_DLMALLOC_NOASAN inline void default_error_handler(mspace ms, mspace_error_t e, void *p, void *)
 {
 #ifndef MULLE_DLMALLOC_PRINT_DISCARDS
    text t;
@@ -1031,7 +1075,7 @@ inline void default_error_handler(mspace ms, mspace_error_t e, void *p, void *)
    MULLE_DLMALLOC_ABORT();
 }
 
-inline void report(mstate *m, mspace_error_t e, const void *p)
+MULLE_DLMALLOC_NOASAN inline void report(mstate *m, mspace_error_t e, const void *p)
 {
    void *bad = const_cast<void *>(p);
    if (m->handler)
@@ -1043,7 +1087,7 @@ inline void report(mstate *m, mspace_error_t e, const void *p)
 /* Is mem the start of a block in use in this mspace? O(1), reads only the chunk's head and
    its neighbours' tags. The order decides the report: a pointer that cannot be a block is
    an invalid pointer; a plausible chunk whose CINUSE is clear was freed already. */
-inline mspace_error_t validate_block(const mstate *m, const void *mem)
+MULLE_DLMALLOC_NOASAN inline mspace_error_t validate_block(const mstate *m, const void *mem)
 {
    if (!is_aligned(mem, ALIGN))
       return MSPACE_ERROR_INVALID_POINTER;
@@ -1082,7 +1126,7 @@ inline mspace_error_t validate_block(const mstate *m, const void *mem)
 }
 
 /* Validates mem for free/realloc and reports a problem; true when mem may be used. */
-inline bool block_is_valid(mstate *m, const void *mem)
+MULLE_DLMALLOC_NOASAN inline bool block_is_valid(mstate *m, const void *mem)
 {
 #if MULLE_DLMALLOC_CHECKS
    mspace_error_t e = validate_block(m, mem);
@@ -1096,10 +1140,10 @@ inline bool block_is_valid(mstate *m, const void *mem)
 #endif
 }
 
-int check_heap(mstate *m);  /* the expensive level; in the statistics and walking section */
+MULLE_DLMALLOC_NOASAN int check_heap(mstate *m);  /* the expensive level; in the statistics and walking section */
 
 /* Level 2: the whole heap is verified around every operation. */
-inline bool heap_is_sound(mstate *m)
+MULLE_DLMALLOC_NOASAN inline bool heap_is_sound(mstate *m)
 {
 #if MULLE_DLMALLOC_CHECKS >= 2
    if (check_heap(m) != 0)
@@ -1112,6 +1156,127 @@ inline bool heap_is_sound(mstate *m)
 #endif
    return true;
 }
+
+}} // namespace mulle::detail
+
+// ---- src/annotate.hpp ------------------------------------------------------
+/* ==== memory-checker annotations ==========================================================
+
+   So that a user's use after free, overflow or read of freed memory inside an mspace is
+   reported as it would be for malloc:
+   - AddressSanitizer (detected): the whole region is poisoned at creation; a block's
+     requested bytes are unpoisoned when it is handed out and poisoned again when it is
+     freed. The tags, the free chunks, the top, the slack behind each block and the state
+     stay poisoned. mspace_usable_size reports the requested size, the bytes ASan lets
+     the user touch.
+   - Valgrind (MULLE_DLMALLOC_VALGRIND=1): each mspace is a memcheck memory pool anchored
+     at its state; blocks are pool chunks of their requested size, the rest of the region
+     is no-access. The library's own reads of tags are hidden from memcheck by turning
+     its error reporting off for the length of each public call.
+   Without either, every hook is empty and costs nothing.
+   ========================================================================================== */
+
+namespace mulle { namespace detail {
+
+MULLE_DLMALLOC_NOASAN inline void annotate_create(mstate *m)
+{
+#ifdef MULLE_DLMALLOC_ASAN
+   __asan_poison_memory_region(m->base, m->capacity);
+#endif
+#if MULLE_DLMALLOC_VALGRIND
+   VALGRIND_CREATE_MEMPOOL(m, 0, 0);
+   VALGRIND_MAKE_MEM_NOACCESS(m->least, static_cast<size_t>(m->chunk_end - m->least));
+#endif
+   (void) m;
+}
+
+/* The region goes back to its owner: a caller's buffer is ordinary memory again. */
+MULLE_DLMALLOC_NOASAN inline void annotate_destroy(mstate *m)
+{
+#ifdef MULLE_DLMALLOC_ASAN
+   __asan_unpoison_memory_region(m->base, m->capacity);
+#endif
+#if MULLE_DLMALLOC_VALGRIND
+   VALGRIND_DESTROY_MEMPOOL(m);
+   VALGRIND_MAKE_MEM_DEFINED(m->base, m->capacity);
+#endif
+   (void) m;
+}
+
+MULLE_DLMALLOC_NOASAN inline void annotate_reset(mstate *m)
+{
+#ifdef MULLE_DLMALLOC_ASAN
+   __asan_poison_memory_region(m->least, static_cast<size_t>(m->chunk_end - m->least));
+#endif
+#if MULLE_DLMALLOC_VALGRIND
+   VALGRIND_DESTROY_MEMPOOL(m);
+   VALGRIND_CREATE_MEMPOOL(m, 0, 0);
+   VALGRIND_MAKE_MEM_NOACCESS(m->least, static_cast<size_t>(m->chunk_end - m->least));
+#endif
+   (void) m;
+}
+
+/* A block of n requested bytes at mem was handed out. */
+MULLE_DLMALLOC_NOASAN inline void annotate_alloc(mstate *m, void *mem, size_t n)
+{
+#ifdef MULLE_DLMALLOC_ASAN
+   __asan_unpoison_memory_region(mem, n);
+#endif
+#if MULLE_DLMALLOC_VALGRIND
+   VALGRIND_MEMPOOL_ALLOC(m, mem, n);
+#endif
+   (void) m; (void) mem; (void) n;
+}
+
+/* The block at mem, of `usable` bytes at most, is being freed. */
+MULLE_DLMALLOC_NOASAN inline void annotate_free(mstate *m, void *mem, size_t usable)
+{
+#ifdef MULLE_DLMALLOC_ASAN
+   __asan_poison_memory_region(mem, usable);
+#endif
+#if MULLE_DLMALLOC_VALGRIND
+   VALGRIND_MEMPOOL_FREE(m, mem);
+#endif
+   (void) m; (void) mem; (void) usable;
+}
+
+/* The block at mem now holds n requested bytes (resized in place). */
+MULLE_DLMALLOC_NOASAN inline void annotate_resize(mstate *m, void *mem, size_t usable, size_t n)
+{
+#ifdef MULLE_DLMALLOC_ASAN
+   __asan_poison_memory_region(mem, usable);
+   __asan_unpoison_memory_region(mem, n);
+#endif
+#if MULLE_DLMALLOC_VALGRIND
+   VALGRIND_MEMPOOL_CHANGE(m, mem, mem, n);
+#endif
+   (void) m; (void) mem; (void) usable; (void) n;
+}
+
+/* The bytes of a block the user may touch: its usable size, or under ASan what it asked
+   for (the first poisoned byte). */
+MULLE_DLMALLOC_NOASAN inline size_t user_size(const chunk *c)
+{
+#ifdef MULLE_DLMALLOC_ASAN
+   void *mem = mem_from_chunk(const_cast<chunk *>(c));
+   void *bad = __asan_region_is_poisoned(mem, usable_size_of(c));
+   if (bad)
+      return static_cast<size_t>(static_cast<byte *>(bad) - static_cast<byte *>(mem));
+#endif
+   return usable_size_of(c);
+}
+
+/* Memcheck must not see the library read its own tags in no-access memory: one of these
+   lives for the length of every public call that touches the region. */
+struct quiet_checker
+{
+#if MULLE_DLMALLOC_VALGRIND
+   quiet_checker() { VALGRIND_DISABLE_ERROR_REPORTING; }
+   ~quiet_checker() { VALGRIND_ENABLE_ERROR_REPORTING; }
+#else
+   quiet_checker() {}
+#endif
+};
 
 }} // namespace mulle::detail
 
@@ -1132,7 +1297,7 @@ inline bool heap_is_sound(mstate *m)
 namespace mulle { namespace detail {
 
 /* The dv is free and in no bin; the old one goes to its bin. */
-inline void replace_dv(mstate *m, chunk *r, size_t rs)
+MULLE_DLMALLOC_NOASAN inline void replace_dv(mstate *m, chunk *r, size_t rs)
 {
    if (m->dv_size)
       insert_chunk(m, m->dv, m->dv_size);
@@ -1142,7 +1307,7 @@ inline void replace_dv(mstate *m, chunk *r, size_t rs)
 
 /* v, free and in no bin, serves nb; a remainder that can stand alone becomes the dv or
    goes to its bin. */
-inline void *carve(mstate *m, chunk *v, size_t nb, bool remainder_to_dv)
+MULLE_DLMALLOC_NOASAN inline void *carve(mstate *m, chunk *v, size_t nb, bool remainder_to_dv)
 {
    size_t vs = chunk_size(v);
    size_t rs = vs - nb;
@@ -1162,7 +1327,7 @@ inline void *carve(mstate *m, chunk *v, size_t nb, bool remainder_to_dv)
 }
 
 /* Takes c out of its bin after verifying its links; false (and reported) if they lie. */
-inline bool take_from_bin(mstate *m, chunk *c, size_t s)
+MULLE_DLMALLOC_NOASAN inline bool take_from_bin(mstate *m, chunk *c, size_t s)
 {
    if (!bin_links_ok(m, c, s))
    {
@@ -1174,14 +1339,14 @@ inline bool take_from_bin(mstate *m, chunk *c, size_t s)
 }
 
 /* A ring member is cheaper to take than the tree node it hangs off. */
-inline chunk *prefer_ring_member(tree_chunk *t) { return t->fd != t ? t->fd : t; }
+MULLE_DLMALLOC_NOASAN inline chunk *prefer_ring_member(tree_chunk *t) { return t->fd != t ? t->fd : t; }
 
 /* The best fit in the tree bins for a chunk size nb >= MIN_LARGE_SIZE, or NULL; *rest is
    what it leaves. Walks down the trie of nb's bin along nb's bits, remembering the last
    right subtree passed by (all of its sizes are larger than nb), then takes the smallest of
    that subtree or of the next non-empty bin. With nb = MIN_LARGE_SIZE it finds the
    smallest tree chunk. */
-inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *rest)
+MULLE_DLMALLOC_NOASAN inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *rest)
 {
    tree_chunk *v     = NULL;
    size_t      rsize = ~static_cast<size_t>(0) - nb + 1;  /* = -nb: no fit yet */
@@ -1235,7 +1400,7 @@ inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *rest)
 
 /* v is the top, or an in-use chunk just below it: v keeps nb bytes (in use) and the top
    starts behind them. The caller has made sure the top keeps at least MIN_CHUNK. */
-inline void *split_top(mstate *m, chunk *v, size_t nb)
+MULLE_DLMALLOC_NOASAN inline void *split_top(mstate *m, chunk *v, size_t nb)
 {
    chunk *r     = chunk_at(v, nb);
    m->top_size  = static_cast<size_t>(top_end(m) - as_bytes(r));
@@ -1245,7 +1410,7 @@ inline void *split_top(mstate *m, chunk *v, size_t nb)
    return mem_from_chunk(v);
 }
 
-inline void *allocate(mstate *m, size_t n)
+MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
 {
    if (n > m->capacity)
       return NULL;
@@ -1296,7 +1461,7 @@ inline void *allocate(mstate *m, size_t n)
 /* Over-aligned: allocate enough to find an aligned spot, give back the lead and the tail. */
 inline bool release_chunk(mstate *m, chunk *c, size_t s);
 
-inline void *allocate_aligned(mstate *m, size_t alignment, size_t n)
+MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment, size_t n)
 {
    if (!is_power_of_two(alignment))
       return NULL;
@@ -1350,7 +1515,7 @@ namespace mulle { namespace detail {
 /* Makes [c, c + s) free and merges it. c's PINUSE must be right. Its CINUSE is cleared
    first: a later free of this block sees it. The free neighbours' bin links are verified
    before anything is written; false (nothing changed) if they lie. */
-inline bool release_chunk(mstate *m, chunk *c, size_t s)
+MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
 {
    chunk *prev = previous_is_in_use(c) ? NULL : previous_chunk(c);
    chunk *next = chunk_at(c, s);
@@ -1401,7 +1566,7 @@ inline bool release_chunk(mstate *m, chunk *c, size_t s)
 }
 
 /* Frees a validated in-use chunk; the top trims itself past the threshold. */
-inline void deallocate_chunk(mstate *m, chunk *c)
+MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
 {
    if (!release_chunk(m, c, chunk_size(c)))
    {
@@ -1425,7 +1590,7 @@ namespace mulle { namespace detail {
 
 enum resize_result { RESIZE_DONE, RESIZE_IMPOSSIBLE, RESIZE_FAILED };
 
-inline resize_result resize_in_place(mstate *m, chunk *c, size_t nb)
+MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, size_t nb)
 {
    size_t s    = chunk_size(c);
    chunk *next = chunk_at(c, s);
@@ -1478,23 +1643,30 @@ inline resize_result resize_in_place(mstate *m, chunk *c, size_t nb)
 }
 
 /* p is a validated block. NULL leaves it as it was. */
-inline void *reallocate(mstate *m, void *p, size_t n, bool may_move)
+MULLE_DLMALLOC_NOASAN inline void *reallocate(mstate *m, void *p, size_t n, bool may_move)
 {
    if (n > m->capacity)
       return NULL;
-   chunk *c = chunk_from_mem(p);
+   chunk *c      = chunk_from_mem(p);
+   size_t usable = usable_size_of(c);
    switch (resize_in_place(m, c, request_to_size(n)))
    {
-   case RESIZE_DONE:       return p;
-   case RESIZE_FAILED:     return NULL;
-   case RESIZE_IMPOSSIBLE: break;
+   case RESIZE_DONE:
+      annotate_resize(m, p, usable > usable_size_of(c) ? usable : usable_size_of(c), n);
+      return p;
+   case RESIZE_FAILED:
+      return NULL;
+   case RESIZE_IMPOSSIBLE:
+      break;
    }
    if (!may_move)
       return NULL;
    void *q = allocate(m, n);
    if (!q)
       return NULL;
-   copy_bytes(q, p, usable_size_of(c));
+   annotate_alloc(m, q, n);
+   copy_bytes(q, p, user_size(c));
+   annotate_free(m, p, usable);
    deallocate_chunk(m, c);
    return q;
 }
@@ -1514,7 +1686,7 @@ namespace mulle { namespace detail {
 
 /* The footprint end covering `want` (a chunk-grid address): the next granularity step from
    base, or chunk_end, whichever is lower. */
-inline byte *footprint_end_for(const mstate *m, const byte *want)
+MULLE_DLMALLOC_NOASAN inline byte *footprint_end_for(const mstate *m, const byte *want)
 {
    size_t offset = align_up(static_cast<size_t>(want - m->base), GRANULARITY);
    if (offset >= static_cast<size_t>(m->chunk_end - m->base))
@@ -1524,7 +1696,7 @@ inline byte *footprint_end_for(const mstate *m, const byte *want)
 }
 
 /* Grows the top to at least `need` bytes (a multiple of ALIGN). */
-bool extend_top(mstate *m, size_t need)
+MULLE_DLMALLOC_NOASAN bool extend_top(mstate *m, size_t need)
 {
    byte *top = as_bytes(m->top);
    if (need > static_cast<size_t>(m->chunk_end - top))
@@ -1541,7 +1713,7 @@ bool extend_top(mstate *m, size_t need)
 }
 
 /* Gives back the top beyond pad bytes (and one minimum chunk); 1 if the footprint shrank. */
-int trim_top(mstate *m, size_t pad)
+MULLE_DLMALLOC_NOASAN int trim_top(mstate *m, size_t pad)
 {
    byte  *top  = as_bytes(m->top);
    size_t room = static_cast<size_t>(m->chunk_end - top);
@@ -1562,7 +1734,7 @@ int trim_top(mstate *m, size_t pad)
 
 /* Empties every bin and makes the whole footprint one top, then trims it to the first
    step: the mspace is as new, and an OS region's pages past that step go back. */
-inline void reset_state(mstate *m)
+MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
 {
    byte *old_end = top_end(m);
    m->smallmap = m->treemap = 0;
@@ -1578,7 +1750,7 @@ inline void reset_state(mstate *m)
 
 /* Lays an mspace into [base, base + capacity). NULL if it cannot hold the state, one
    minimum block and the top. */
-inline mstate *init_state(byte *base, size_t capacity, unsigned flags)
+MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, unsigned flags)
 {
    if (!base || capacity > (~static_cast<size_t>(0) >> 1) ||
        capacity > ~static_cast<size_t>(0) - reinterpret_cast<uintptr_t>(base))
@@ -1618,7 +1790,7 @@ inline mstate *init_state(byte *base, size_t capacity, unsigned flags)
 namespace mulle { namespace detail {
 
 /* Verifies the trie below t (bin i, t at `depth`); counts its chunks into *count. */
-inline int check_tree(const mstate *m, tree_chunk *t, size_t i, size_t depth, size_t *count, size_t limit)
+MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size_t i, size_t depth, size_t *count, size_t limit)
 {
    int    problems = 0;
    size_t s        = chunk_size(t);
@@ -1653,7 +1825,7 @@ inline int check_tree(const mstate *m, tree_chunk *t, size_t i, size_t depth, si
    return problems;
 }
 
-int check_heap(mstate *m)
+MULLE_DLMALLOC_NOASAN int check_heap(mstate *m)
 {
    if (!is_live(m))
       return 1;
@@ -1752,16 +1924,10 @@ int check_heap(mstate *m)
 
 namespace mulle { namespace detail {
 
-/* Calls fn(chunk, in_use) for every chunk below the top, in address order. */
-template <class F>
-inline void for_each_chunk(mstate *m, F fn)
-{
-   byte *top = as_bytes(m->top);
-   for (chunk *c = reinterpret_cast<chunk *>(m->least); as_bytes(c) < top; c = next_chunk(c))
-      fn(c);
-}
+/* The chunks below the top, in address order: for (c = first; c < top; c = next). */
+MULLE_DLMALLOC_NOASAN inline chunk *first_chunk(mstate *m) { return reinterpret_cast<chunk *>(m->least); }
 
-inline void get_stats(mstate *m, mspace_stats_t *out)
+MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
 {
    fill_bytes(out, 0, sizeof(*out));
    out->capacity      = m->capacity;
@@ -1772,7 +1938,8 @@ inline void get_stats(mstate *m, mspace_stats_t *out)
    out->free_bytes    = m->top_size;
 
    size_t largest_chunk = 0;
-   for_each_chunk(m, [&](chunk *c) {
+   for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
+   {
       size_t s = chunk_size(c);
       if (chunk_is_in_use(c))
       {
@@ -1786,7 +1953,7 @@ inline void get_stats(mstate *m, mspace_stats_t *out)
          if (s > largest_chunk)
             largest_chunk = s;
       }
-   });
+   }
 
    /* a free chunk of size s serves n = s - overhead; the top, grown to chunk_end, serves
       as much as leaves it MIN_CHUNK */
@@ -1796,20 +1963,21 @@ inline void get_stats(mstate *m, mspace_stats_t *out)
    out->largest_free = from_top > from_free ? from_top : from_free;
 }
 
-inline void inspect_all(mstate *m, void (*fn)(void *, void *, size_t, void *), void *arg)
+MULLE_DLMALLOC_NOASAN inline void inspect_all(mstate *m, void (*fn)(void *, void *, size_t, void *), void *arg)
 {
-   for_each_chunk(m, [&](chunk *c) {
+   for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
+   {
       byte *mem = static_cast<byte *>(mem_from_chunk(c));
       if (chunk_is_in_use(c))
          fn(mem, mem + usable_size_of(c), usable_size_of(c), arg);
       else
          fn(mem, as_bytes(c) + chunk_size(c), 0, arg);
-   });
+   }
    byte *mem = static_cast<byte *>(mem_from_chunk(m->top));
    fn(mem, top_end(m), 0, arg);
 }
 
-inline void print_stats(mstate *m)
+MULLE_DLMALLOC_NOASAN inline void print_stats(mstate *m)
 {
 #ifdef MULLE_DLMALLOC_PRINT_DISCARDS
    (void) m;
@@ -1863,7 +2031,7 @@ namespace mulle { namespace detail {
 
 #if !MULLE_DLMALLOC_NO_OS
 
-inline size_t os_page_size()
+MULLE_DLMALLOC_NOASAN inline size_t os_page_size()
 {
 #  if defined(_WIN32)
    SYSTEM_INFO info;
@@ -1875,7 +2043,7 @@ inline size_t os_page_size()
 #  endif
 }
 
-inline void *os_reserve(size_t size)
+MULLE_DLMALLOC_NOASAN inline void *os_reserve(size_t size)
 {
 #  if defined(_WIN32)
    return VirtualAlloc(NULL, size, MEM_RESERVE, PAGE_READWRITE);
@@ -1885,7 +2053,7 @@ inline void *os_reserve(size_t size)
 #  endif
 }
 
-inline void os_unreserve(void *base, size_t size)
+MULLE_DLMALLOC_NOASAN inline void os_unreserve(void *base, size_t size)
 {
 #  if defined(_WIN32)
    (void) size;
@@ -1896,7 +2064,7 @@ inline void os_unreserve(void *base, size_t size)
 }
 
 /* The whole pages inside [from, to) of an OS region, or false when there are none. */
-inline bool whole_pages(byte *from, byte *to, byte **first, size_t *length)
+MULLE_DLMALLOC_NOASAN inline bool whole_pages(byte *from, byte *to, byte **first, size_t *length)
 {
    size_t    page = os_page_size();
    uintptr_t a    = align_up(reinterpret_cast<uintptr_t>(from), page);
@@ -1908,7 +2076,7 @@ inline bool whole_pages(byte *from, byte *to, byte **first, size_t *length)
    return true;
 }
 
-bool os_commit(mstate *m, byte *from, byte *to)
+MULLE_DLMALLOC_NOASAN bool os_commit(mstate *m, byte *from, byte *to)
 {
 #  if defined(_WIN32)
    if (!(m->flags & STATE_FROM_OS))
@@ -1923,7 +2091,7 @@ bool os_commit(mstate *m, byte *from, byte *to)
 #  endif
 }
 
-void os_decommit(mstate *m, byte *from, byte *to)
+MULLE_DLMALLOC_NOASAN void os_decommit(mstate *m, byte *from, byte *to)
 {
    byte  *first;
    size_t length;
@@ -1938,7 +2106,7 @@ void os_decommit(mstate *m, byte *from, byte *to)
 #  endif
 }
 
-inline mstate *create_os_mspace(size_t capacity)
+MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t capacity)
 {
    size_t page = os_page_size();
    if (capacity == 0 || capacity > (~static_cast<size_t>(0) >> 1))
@@ -1963,14 +2131,14 @@ inline mstate *create_os_mspace(size_t capacity)
    return m;
 }
 
-inline void destroy_os_region(mstate *m) { os_unreserve(m->base, m->capacity); }
+MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *m) { os_unreserve(m->base, m->capacity); }
 
 #else /* MULLE_DLMALLOC_NO_OS */
 
-bool os_commit(mstate *, byte *, byte *) { return true; }
-void os_decommit(mstate *, byte *, byte *) {}
-inline mstate *create_os_mspace(size_t) { return NULL; }
-inline void destroy_os_region(mstate *) {}
+MULLE_DLMALLOC_NOASAN bool os_commit(mstate *, byte *, byte *) { return true; }
+MULLE_DLMALLOC_NOASAN void os_decommit(mstate *, byte *, byte *) {}
+MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t) { return NULL; }
+MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *) {}
 
 #endif
 
@@ -1987,7 +2155,7 @@ inline void destroy_os_region(mstate *) {}
 
 namespace mulle { namespace detail {
 
-inline mstate *live_state(mspace ms)
+MULLE_DLMALLOC_NOASAN inline mstate *live_state(mspace ms)
 {
    mstate *m = static_cast<mstate *>(ms);
 #if MULLE_DLMALLOC_CHECKS
@@ -2001,103 +2169,132 @@ inline mstate *live_state(mspace ms)
 
 extern "C" {
 
-mspace mspace_create(size_t capacity)
-{
-   return mulle::detail::create_os_mspace(capacity);
-}
-
-mspace mspace_create_with_base(void *base, size_t capacity)
-{
-   return mulle::detail::init_state(static_cast<mulle::detail::byte *>(base), capacity, 0);
-}
-
-int mspace_destroy(mspace ms)
+MULLE_DLMALLOC_NOASAN mspace mspace_create(size_t capacity)
 {
    using namespace mulle::detail;
-   mstate *m = static_cast<mstate *>(ms);
+   quiet_checker quiet;
+   mstate       *m = create_os_mspace(capacity);
+   if (m)
+      annotate_create(m);
+   return m;
+}
+
+MULLE_DLMALLOC_NOASAN mspace mspace_create_with_base(void *base, size_t capacity)
+{
+   using namespace mulle::detail;
+   quiet_checker quiet;
+   mstate       *m = init_state(static_cast<byte *>(base), capacity, 0);
+   if (m)
+      annotate_create(m);
+   return m;
+}
+
+MULLE_DLMALLOC_NOASAN int mspace_destroy(mspace ms)
+{
+   using namespace mulle::detail;
+   quiet_checker quiet;
+   mstate       *m = static_cast<mstate *>(ms);
    if (!is_live(m))
       return 1;
    m->magic = 0;
+   annotate_destroy(m);
    if (m->flags & STATE_FROM_OS)
       destroy_os_region(m);
    return 0;
 }
 
-void mspace_reset(mspace ms)
+MULLE_DLMALLOC_NOASAN void mspace_reset(mspace ms)
 {
    using namespace mulle::detail;
+   quiet_checker quiet;
    if (mstate *m = live_state(ms))
+   {
       reset_state(m);
+      annotate_reset(m);
+   }
 }
 
-void *mspace_malloc(mspace ms, size_t n)
+MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
 {
    using namespace mulle::detail;
-   mstate *m = live_state(ms);
+   quiet_checker quiet;
+   mstate       *m = live_state(ms);
    if (!m || !heap_is_sound(m))
       return NULL;
-   return allocate(m, n);
+   void *p = allocate(m, n);
+   if (p)
+      annotate_alloc(m, p, n);
+   return p;
 }
 
-void mspace_free(mspace ms, void *p)
+MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
 {
    using namespace mulle::detail;
-   mstate *m = live_state(ms);
+   quiet_checker quiet;
+   mstate       *m = live_state(ms);
    if (!p || !m || !heap_is_sound(m) || !block_is_valid(m, p))
       return;
+   annotate_free(m, p, usable_size_of(chunk_from_mem(p)));
    deallocate_chunk(m, chunk_from_mem(p));
 }
 
-void *mspace_realloc(mspace ms, void *p, size_t n)
+MULLE_DLMALLOC_NOASAN void *mspace_realloc(mspace ms, void *p, size_t n)
 {
    using namespace mulle::detail;
-   mstate *m = live_state(ms);
    if (!p)
       return mspace_malloc(ms, n);
+   quiet_checker quiet;
+   mstate       *m = live_state(ms);
    if (!m || !heap_is_sound(m) || !block_is_valid(m, p))
       return NULL;
    return reallocate(m, p, n, true);
 }
 
-void *mspace_realloc_in_place(mspace ms, void *p, size_t n)
+MULLE_DLMALLOC_NOASAN void *mspace_realloc_in_place(mspace ms, void *p, size_t n)
 {
    using namespace mulle::detail;
-   mstate *m = live_state(ms);
+   quiet_checker quiet;
+   mstate       *m = live_state(ms);
    if (!p || !m || !heap_is_sound(m) || !block_is_valid(m, p))
       return NULL;
    return reallocate(m, p, n, false);
 }
 
-void *mspace_calloc(mspace ms, size_t count, size_t size)
+MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
 {
    using namespace mulle::detail;
    if (size && count > ~static_cast<size_t>(0) / size)
       return NULL;
    void *p = mspace_malloc(ms, count * size);
    if (p)
-      fill_bytes(p, 0, usable_size_of(chunk_from_mem(p)));
+      fill_bytes(p, 0, mspace_usable_size(p));
    return p;
 }
 
-void *mspace_memalign(mspace ms, size_t alignment, size_t n)
+MULLE_DLMALLOC_NOASAN void *mspace_memalign(mspace ms, size_t alignment, size_t n)
 {
    using namespace mulle::detail;
-   mstate *m = live_state(ms);
+   quiet_checker quiet;
+   mstate       *m = live_state(ms);
    if (!m || !heap_is_sound(m))
       return NULL;
-   return allocate_aligned(m, alignment, n);
+   void *p = allocate_aligned(m, alignment, n);
+   if (p)
+      annotate_alloc(m, p, n);
+   return p;
 }
 
-size_t mspace_usable_size(const void *p)
+MULLE_DLMALLOC_NOASAN size_t mspace_usable_size(const void *p)
 {
    using namespace mulle::detail;
    if (!p)
       return 0;
-   const chunk *c = chunk_from_mem(p);
-   return chunk_is_in_use(c) ? usable_size_of(c) : 0;
+   quiet_checker quiet;
+   const chunk  *c = chunk_from_mem(p);
+   return chunk_is_in_use(c) ? user_size(c) : 0;
 }
 
-size_t mspace_max_request(mspace ms)
+MULLE_DLMALLOC_NOASAN size_t mspace_max_request(mspace ms)
 {
    using namespace mulle::detail;
    mstate *m = live_state(ms);
@@ -2106,47 +2303,50 @@ size_t mspace_max_request(mspace ms)
    return static_cast<size_t>(m->chunk_end - m->least) - MIN_CHUNK - CHUNK_OVERHEAD;
 }
 
-size_t mspace_footprint(mspace ms)
+MULLE_DLMALLOC_NOASAN size_t mspace_footprint(mspace ms)
 {
    using namespace mulle::detail;
    mstate *m = live_state(ms);
    return m ? footprint_of(m) : 0;
 }
 
-size_t mspace_max_footprint(mspace ms)
+MULLE_DLMALLOC_NOASAN size_t mspace_max_footprint(mspace ms)
 {
    using namespace mulle::detail;
    mstate *m = live_state(ms);
    return m ? m->max_footprint : 0;
 }
 
-int mspace_trim(mspace ms, size_t pad)
+MULLE_DLMALLOC_NOASAN int mspace_trim(mspace ms, size_t pad)
 {
    using namespace mulle::detail;
-   mstate *m = live_state(ms);
+   quiet_checker quiet;
+   mstate       *m = live_state(ms);
    return m ? trim_top(m, pad) : 0;
 }
 
-void mspace_get_stats(mspace ms, mspace_stats_t *out)
+MULLE_DLMALLOC_NOASAN void mspace_get_stats(mspace ms, mspace_stats_t *out)
 {
    using namespace mulle::detail;
    if (!out)
       return;
-   mstate *m = live_state(ms);
+   quiet_checker quiet;
+   mstate       *m = live_state(ms);
    if (m)
       get_stats(m, out);
    else
       fill_bytes(out, 0, sizeof(*out));
 }
 
-void mspace_malloc_stats(mspace ms)
+MULLE_DLMALLOC_NOASAN void mspace_malloc_stats(mspace ms)
 {
    using namespace mulle::detail;
+   quiet_checker quiet;
    if (mstate *m = live_state(ms))
       print_stats(m);
 }
 
-int mspace_is_heap_object(mspace ms, const void *p)
+MULLE_DLMALLOC_NOASAN int mspace_is_heap_object(mspace ms, const void *p)
 {
    using namespace mulle::detail;
    mstate *m = live_state(ms);
@@ -2157,20 +2357,23 @@ int mspace_is_heap_object(mspace ms, const void *p)
    return a >= b && a - b < m->capacity;
 }
 
-int mspace_check(mspace ms)
-{
-   return mulle::detail::check_heap(static_cast<mulle::detail::mstate *>(ms));
-}
-
-void mspace_inspect_all(mspace ms, void (*fn)(void *start, void *end, size_t used, void *arg), void *arg)
+MULLE_DLMALLOC_NOASAN int mspace_check(mspace ms)
 {
    using namespace mulle::detail;
-   mstate *m = live_state(ms);
+   quiet_checker quiet;
+   return check_heap(static_cast<mstate *>(ms));
+}
+
+MULLE_DLMALLOC_NOASAN void mspace_inspect_all(mspace ms, void (*fn)(void *start, void *end, size_t used, void *arg), void *arg)
+{
+   using namespace mulle::detail;
+   quiet_checker quiet;
+   mstate       *m = live_state(ms);
    if (m && fn)
       inspect_all(m, fn, arg);
 }
 
-void mspace_set_error_handler(mspace ms, mspace_error_handler_t fn, void *ctx)
+MULLE_DLMALLOC_NOASAN void mspace_set_error_handler(mspace ms, mspace_error_handler_t fn, void *ctx)
 {
    using namespace mulle::detail;
    if (mstate *m = live_state(ms))
@@ -2180,7 +2383,7 @@ void mspace_set_error_handler(mspace ms, mspace_error_handler_t fn, void *ctx)
    }
 }
 
-void mspace_report_error(mspace ms, mspace_error_t error, void *p)
+MULLE_DLMALLOC_NOASAN void mspace_report_error(mspace ms, mspace_error_t error, void *p)
 {
    using namespace mulle::detail;
    if (mstate *m = live_state(ms))
@@ -2189,9 +2392,12 @@ void mspace_report_error(mspace ms, mspace_error_t error, void *p)
       default_error_handler(ms, error, p, NULL);
 }
 
-const char *mspace_error_string(mspace_error_t error)
+MULLE_DLMALLOC_NOASAN const char *mspace_error_string(mspace_error_t error)
 {
-   return mulle::detail::error_name(error);
+   static_assert(sizeof(mspace_error_t) == sizeof(int), "mspace_error_t is an int");
+   int code;   /* the bits as given, without reading an out-of-range enum */
+   mulle::detail::copy_bytes(&code, &error, sizeof(code));
+   return mulle::detail::error_name(code);
 }
 
 } /* extern "C" */

@@ -20,6 +20,7 @@ PARTS = [
     "src/chunk.hpp",
     "src/bins.hpp",
     "src/errors.hpp",
+    "src/annotate.hpp",
     "src/malloc.hpp",
     "src/free.hpp",
     "src/realloc.hpp",

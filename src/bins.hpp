@@ -16,8 +16,8 @@ namespace mulle { namespace detail {
 
 static const size_t SIZE_BITS = sizeof(size_t) * 8;
 
-inline binmap_t bin_bit(size_t i) { return static_cast<binmap_t>(1u) << i; }
-inline binmap_t bits_above(binmap_t x) { return static_cast<binmap_t>((x << 1) | (0u - (x << 1))); }
+MULLE_DLMALLOC_NOASAN inline binmap_t bin_bit(size_t i) { return static_cast<binmap_t>(1u) << i; }
+MULLE_DLMALLOC_NOASAN inline binmap_t bits_above(binmap_t x) { return static_cast<binmap_t>((x << 1) | (0u - (x << 1))); }
 
 /* Bit scans: one instruction where the target has it; elsewhere (Cortex-M0+, RISC-V
    without Zbb) a few shifts, so that no compiler support routine is needed. */
@@ -27,7 +27,7 @@ inline binmap_t bits_above(binmap_t x) { return static_cast<binmap_t>((x << 1) |
 #  define MULLE_DLMALLOC_BIT_SCAN_BUILTINS 1
 #endif
 
-inline size_t floor_log2(size_t x)
+MULLE_DLMALLOC_NOASAN inline size_t floor_log2(size_t x)
 {
 #ifdef MULLE_DLMALLOC_BIT_SCAN_BUILTINS
    return sizeof(size_t) == sizeof(unsigned long long)
@@ -45,7 +45,7 @@ inline size_t floor_log2(size_t x)
 #endif
 }
 
-inline size_t lowest_bit_index(binmap_t x)
+MULLE_DLMALLOC_NOASAN inline size_t lowest_bit_index(binmap_t x)
 {
 #ifdef MULLE_DLMALLOC_BIT_SCAN_BUILTINS
    return static_cast<size_t>(__builtin_ctz(x));
@@ -54,11 +54,11 @@ inline size_t lowest_bit_index(binmap_t x)
 #endif
 }
 
-inline bool   is_small(size_t s) { return (s >> SMALLBIN_SHIFT) < NSMALLBINS; }
-inline size_t small_index(size_t s) { return s >> SMALLBIN_SHIFT; }
-inline size_t small_index_to_size(size_t i) { return i << SMALLBIN_SHIFT; }
+MULLE_DLMALLOC_NOASAN inline bool   is_small(size_t s) { return (s >> SMALLBIN_SHIFT) < NSMALLBINS; }
+MULLE_DLMALLOC_NOASAN inline size_t small_index(size_t s) { return s >> SMALLBIN_SHIFT; }
+MULLE_DLMALLOC_NOASAN inline size_t small_index_to_size(size_t i) { return i << SMALLBIN_SHIFT; }
 
-inline size_t tree_index(size_t s)
+MULLE_DLMALLOC_NOASAN inline size_t tree_index(size_t s)
 {
    size_t x = s >> TREEBIN_SHIFT;
    if (x == 0)
@@ -70,22 +70,22 @@ inline size_t tree_index(size_t s)
 }
 
 /* Shift that brings the first size bit the trie of bin i branches on to the top. */
-inline size_t tree_shift(size_t i)
+MULLE_DLMALLOC_NOASAN inline size_t tree_shift(size_t i)
 {
    return i == NTREEBINS - 1 ? 0 : SIZE_BITS - 1 - ((i >> 1) + TREEBIN_SHIFT - 2);
 }
 
-inline size_t tree_bin_min_size(size_t i)
+MULLE_DLMALLOC_NOASAN inline size_t tree_bin_min_size(size_t i)
 {
    return (static_cast<size_t>(1) << ((i >> 1) + TREEBIN_SHIFT)) |
           ((i & 1) << ((i >> 1) + TREEBIN_SHIFT - 1));
 }
 
-inline tree_chunk *leftmost_child(tree_chunk *t) { return t->child[0] ? t->child[0] : t->child[1]; }
+MULLE_DLMALLOC_NOASAN inline tree_chunk *leftmost_child(tree_chunk *t) { return t->child[0] ? t->child[0] : t->child[1]; }
 
 /* ---- small bins ---- */
 
-inline void insert_small_chunk(mstate *m, chunk *c, size_t s)
+MULLE_DLMALLOC_NOASAN inline void insert_small_chunk(mstate *m, chunk *c, size_t s)
 {
    size_t i     = small_index(s);
    chunk *first = m->smallbins[i];
@@ -97,7 +97,7 @@ inline void insert_small_chunk(mstate *m, chunk *c, size_t s)
    m->smallmap    |= bin_bit(i);
 }
 
-inline void unlink_small_chunk(mstate *m, chunk *c, size_t s)
+MULLE_DLMALLOC_NOASAN inline void unlink_small_chunk(mstate *m, chunk *c, size_t s)
 {
    size_t i = small_index(s);
    if (c->bk)
@@ -112,7 +112,7 @@ inline void unlink_small_chunk(mstate *m, chunk *c, size_t s)
 
 /* ---- tree bins ---- */
 
-inline void insert_tree_chunk(mstate *m, tree_chunk *x, size_t s)
+MULLE_DLMALLOC_NOASAN inline void insert_tree_chunk(mstate *m, tree_chunk *x, size_t s)
 {
    size_t       i    = tree_index(s);
    tree_chunk **root = &m->treebins[i];
@@ -158,7 +158,7 @@ inline void insert_tree_chunk(mstate *m, tree_chunk *x, size_t s)
 }
 
 /* Puts r where x stands in the trie (r may be NULL when x was a leaf). */
-inline void replace_tree_node(mstate *m, tree_chunk *x, tree_chunk *r)
+MULLE_DLMALLOC_NOASAN inline void replace_tree_node(mstate *m, tree_chunk *x, tree_chunk *r)
 {
    tree_chunk *p = x->parent;
    if (p)
@@ -176,7 +176,7 @@ inline void replace_tree_node(mstate *m, tree_chunk *x, tree_chunk *r)
    }
 }
 
-inline void unlink_tree_chunk(mstate *m, tree_chunk *x)
+MULLE_DLMALLOC_NOASAN inline void unlink_tree_chunk(mstate *m, tree_chunk *x)
 {
    if (x->index == RING_MEMBER)
    {
@@ -217,7 +217,7 @@ inline void unlink_tree_chunk(mstate *m, tree_chunk *x)
    }
 }
 
-inline void insert_chunk(mstate *m, chunk *c, size_t s)
+MULLE_DLMALLOC_NOASAN inline void insert_chunk(mstate *m, chunk *c, size_t s)
 {
    if (is_small(s))
       insert_small_chunk(m, c, s);
@@ -225,7 +225,7 @@ inline void insert_chunk(mstate *m, chunk *c, size_t s)
       insert_tree_chunk(m, as_tree(c), s);
 }
 
-inline void unlink_chunk(mstate *m, chunk *c, size_t s)
+MULLE_DLMALLOC_NOASAN inline void unlink_chunk(mstate *m, chunk *c, size_t s)
 {
    if (is_small(s))
       unlink_small_chunk(m, c, s);
@@ -236,7 +236,7 @@ inline void unlink_chunk(mstate *m, chunk *c, size_t s)
 /* The cheap check made before a free chunk is taken out of its bin: its neighbours in the
    list or ring point back at it ("safe unlinking"). A chunk whose links disagree is
    reported as corruption instead of being unlinked, which could write anywhere. */
-inline bool bin_links_ok(const mstate *m, chunk *c, size_t s)
+MULLE_DLMALLOC_NOASAN inline bool bin_links_ok(const mstate *m, chunk *c, size_t s)
 {
 #if MULLE_DLMALLOC_CHECKS
    chunk *f = c->fd, *b = c->bk;

@@ -8,7 +8,7 @@
 
 namespace mulle { namespace detail {
 
-inline mstate *live_state(mspace ms)
+MULLE_DLMALLOC_NOASAN inline mstate *live_state(mspace ms)
 {
    mstate *m = static_cast<mstate *>(ms);
 #if MULLE_DLMALLOC_CHECKS
@@ -22,103 +22,132 @@ inline mstate *live_state(mspace ms)
 
 extern "C" {
 
-mspace mspace_create(size_t capacity)
-{
-   return mulle::detail::create_os_mspace(capacity);
-}
-
-mspace mspace_create_with_base(void *base, size_t capacity)
-{
-   return mulle::detail::init_state(static_cast<mulle::detail::byte *>(base), capacity, 0);
-}
-
-int mspace_destroy(mspace ms)
+MULLE_DLMALLOC_NOASAN mspace mspace_create(size_t capacity)
 {
    using namespace mulle::detail;
-   mstate *m = static_cast<mstate *>(ms);
+   quiet_checker quiet;
+   mstate       *m = create_os_mspace(capacity);
+   if (m)
+      annotate_create(m);
+   return m;
+}
+
+MULLE_DLMALLOC_NOASAN mspace mspace_create_with_base(void *base, size_t capacity)
+{
+   using namespace mulle::detail;
+   quiet_checker quiet;
+   mstate       *m = init_state(static_cast<byte *>(base), capacity, 0);
+   if (m)
+      annotate_create(m);
+   return m;
+}
+
+MULLE_DLMALLOC_NOASAN int mspace_destroy(mspace ms)
+{
+   using namespace mulle::detail;
+   quiet_checker quiet;
+   mstate       *m = static_cast<mstate *>(ms);
    if (!is_live(m))
       return 1;
    m->magic = 0;
+   annotate_destroy(m);
    if (m->flags & STATE_FROM_OS)
       destroy_os_region(m);
    return 0;
 }
 
-void mspace_reset(mspace ms)
+MULLE_DLMALLOC_NOASAN void mspace_reset(mspace ms)
 {
    using namespace mulle::detail;
+   quiet_checker quiet;
    if (mstate *m = live_state(ms))
+   {
       reset_state(m);
+      annotate_reset(m);
+   }
 }
 
-void *mspace_malloc(mspace ms, size_t n)
+MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
 {
    using namespace mulle::detail;
-   mstate *m = live_state(ms);
+   quiet_checker quiet;
+   mstate       *m = live_state(ms);
    if (!m || !heap_is_sound(m))
       return NULL;
-   return allocate(m, n);
+   void *p = allocate(m, n);
+   if (p)
+      annotate_alloc(m, p, n);
+   return p;
 }
 
-void mspace_free(mspace ms, void *p)
+MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
 {
    using namespace mulle::detail;
-   mstate *m = live_state(ms);
+   quiet_checker quiet;
+   mstate       *m = live_state(ms);
    if (!p || !m || !heap_is_sound(m) || !block_is_valid(m, p))
       return;
+   annotate_free(m, p, usable_size_of(chunk_from_mem(p)));
    deallocate_chunk(m, chunk_from_mem(p));
 }
 
-void *mspace_realloc(mspace ms, void *p, size_t n)
+MULLE_DLMALLOC_NOASAN void *mspace_realloc(mspace ms, void *p, size_t n)
 {
    using namespace mulle::detail;
-   mstate *m = live_state(ms);
    if (!p)
       return mspace_malloc(ms, n);
+   quiet_checker quiet;
+   mstate       *m = live_state(ms);
    if (!m || !heap_is_sound(m) || !block_is_valid(m, p))
       return NULL;
    return reallocate(m, p, n, true);
 }
 
-void *mspace_realloc_in_place(mspace ms, void *p, size_t n)
+MULLE_DLMALLOC_NOASAN void *mspace_realloc_in_place(mspace ms, void *p, size_t n)
 {
    using namespace mulle::detail;
-   mstate *m = live_state(ms);
+   quiet_checker quiet;
+   mstate       *m = live_state(ms);
    if (!p || !m || !heap_is_sound(m) || !block_is_valid(m, p))
       return NULL;
    return reallocate(m, p, n, false);
 }
 
-void *mspace_calloc(mspace ms, size_t count, size_t size)
+MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
 {
    using namespace mulle::detail;
    if (size && count > ~static_cast<size_t>(0) / size)
       return NULL;
    void *p = mspace_malloc(ms, count * size);
    if (p)
-      fill_bytes(p, 0, usable_size_of(chunk_from_mem(p)));
+      fill_bytes(p, 0, mspace_usable_size(p));
    return p;
 }
 
-void *mspace_memalign(mspace ms, size_t alignment, size_t n)
+MULLE_DLMALLOC_NOASAN void *mspace_memalign(mspace ms, size_t alignment, size_t n)
 {
    using namespace mulle::detail;
-   mstate *m = live_state(ms);
+   quiet_checker quiet;
+   mstate       *m = live_state(ms);
    if (!m || !heap_is_sound(m))
       return NULL;
-   return allocate_aligned(m, alignment, n);
+   void *p = allocate_aligned(m, alignment, n);
+   if (p)
+      annotate_alloc(m, p, n);
+   return p;
 }
 
-size_t mspace_usable_size(const void *p)
+MULLE_DLMALLOC_NOASAN size_t mspace_usable_size(const void *p)
 {
    using namespace mulle::detail;
    if (!p)
       return 0;
-   const chunk *c = chunk_from_mem(p);
-   return chunk_is_in_use(c) ? usable_size_of(c) : 0;
+   quiet_checker quiet;
+   const chunk  *c = chunk_from_mem(p);
+   return chunk_is_in_use(c) ? user_size(c) : 0;
 }
 
-size_t mspace_max_request(mspace ms)
+MULLE_DLMALLOC_NOASAN size_t mspace_max_request(mspace ms)
 {
    using namespace mulle::detail;
    mstate *m = live_state(ms);
@@ -127,47 +156,50 @@ size_t mspace_max_request(mspace ms)
    return static_cast<size_t>(m->chunk_end - m->least) - MIN_CHUNK - CHUNK_OVERHEAD;
 }
 
-size_t mspace_footprint(mspace ms)
+MULLE_DLMALLOC_NOASAN size_t mspace_footprint(mspace ms)
 {
    using namespace mulle::detail;
    mstate *m = live_state(ms);
    return m ? footprint_of(m) : 0;
 }
 
-size_t mspace_max_footprint(mspace ms)
+MULLE_DLMALLOC_NOASAN size_t mspace_max_footprint(mspace ms)
 {
    using namespace mulle::detail;
    mstate *m = live_state(ms);
    return m ? m->max_footprint : 0;
 }
 
-int mspace_trim(mspace ms, size_t pad)
+MULLE_DLMALLOC_NOASAN int mspace_trim(mspace ms, size_t pad)
 {
    using namespace mulle::detail;
-   mstate *m = live_state(ms);
+   quiet_checker quiet;
+   mstate       *m = live_state(ms);
    return m ? trim_top(m, pad) : 0;
 }
 
-void mspace_get_stats(mspace ms, mspace_stats_t *out)
+MULLE_DLMALLOC_NOASAN void mspace_get_stats(mspace ms, mspace_stats_t *out)
 {
    using namespace mulle::detail;
    if (!out)
       return;
-   mstate *m = live_state(ms);
+   quiet_checker quiet;
+   mstate       *m = live_state(ms);
    if (m)
       get_stats(m, out);
    else
       fill_bytes(out, 0, sizeof(*out));
 }
 
-void mspace_malloc_stats(mspace ms)
+MULLE_DLMALLOC_NOASAN void mspace_malloc_stats(mspace ms)
 {
    using namespace mulle::detail;
+   quiet_checker quiet;
    if (mstate *m = live_state(ms))
       print_stats(m);
 }
 
-int mspace_is_heap_object(mspace ms, const void *p)
+MULLE_DLMALLOC_NOASAN int mspace_is_heap_object(mspace ms, const void *p)
 {
    using namespace mulle::detail;
    mstate *m = live_state(ms);
@@ -178,20 +210,23 @@ int mspace_is_heap_object(mspace ms, const void *p)
    return a >= b && a - b < m->capacity;
 }
 
-int mspace_check(mspace ms)
-{
-   return mulle::detail::check_heap(static_cast<mulle::detail::mstate *>(ms));
-}
-
-void mspace_inspect_all(mspace ms, void (*fn)(void *start, void *end, size_t used, void *arg), void *arg)
+MULLE_DLMALLOC_NOASAN int mspace_check(mspace ms)
 {
    using namespace mulle::detail;
-   mstate *m = live_state(ms);
+   quiet_checker quiet;
+   return check_heap(static_cast<mstate *>(ms));
+}
+
+MULLE_DLMALLOC_NOASAN void mspace_inspect_all(mspace ms, void (*fn)(void *start, void *end, size_t used, void *arg), void *arg)
+{
+   using namespace mulle::detail;
+   quiet_checker quiet;
+   mstate       *m = live_state(ms);
    if (m && fn)
       inspect_all(m, fn, arg);
 }
 
-void mspace_set_error_handler(mspace ms, mspace_error_handler_t fn, void *ctx)
+MULLE_DLMALLOC_NOASAN void mspace_set_error_handler(mspace ms, mspace_error_handler_t fn, void *ctx)
 {
    using namespace mulle::detail;
    if (mstate *m = live_state(ms))
@@ -201,7 +236,7 @@ void mspace_set_error_handler(mspace ms, mspace_error_handler_t fn, void *ctx)
    }
 }
 
-void mspace_report_error(mspace ms, mspace_error_t error, void *p)
+MULLE_DLMALLOC_NOASAN void mspace_report_error(mspace ms, mspace_error_t error, void *p)
 {
    using namespace mulle::detail;
    if (mstate *m = live_state(ms))
@@ -210,9 +245,12 @@ void mspace_report_error(mspace ms, mspace_error_t error, void *p)
       default_error_handler(ms, error, p, NULL);
 }
 
-const char *mspace_error_string(mspace_error_t error)
+MULLE_DLMALLOC_NOASAN const char *mspace_error_string(mspace_error_t error)
 {
-   return mulle::detail::error_name(error);
+   static_assert(sizeof(mspace_error_t) == sizeof(int), "mspace_error_t is an int");
+   int code;   /* the bits as given, without reading an out-of-range enum */
+   mulle::detail::copy_bytes(&code, &error, sizeof(code));
+   return mulle::detail::error_name(code);
 }
 
 } /* extern "C" */

@@ -8,7 +8,7 @@
 namespace mulle { namespace detail {
 
 /* Verifies the trie below t (bin i, t at `depth`); counts its chunks into *count. */
-inline int check_tree(const mstate *m, tree_chunk *t, size_t i, size_t depth, size_t *count, size_t limit)
+MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size_t i, size_t depth, size_t *count, size_t limit)
 {
    int    problems = 0;
    size_t s        = chunk_size(t);
@@ -43,7 +43,7 @@ inline int check_tree(const mstate *m, tree_chunk *t, size_t i, size_t depth, si
    return problems;
 }
 
-int check_heap(mstate *m)
+MULLE_DLMALLOC_NOASAN int check_heap(mstate *m)
 {
    if (!is_live(m))
       return 1;

@@ -74,39 +74,39 @@ static_assert(sizeof(tree_chunk) == 8 * WORD, "tree chunk layout");
 
 static const size_t RING_MEMBER = ~static_cast<size_t>(0);
 
-inline byte       *as_bytes(void *p) { return static_cast<byte *>(p); }
-inline chunk      *chunk_at(void *p, size_t offset) { return reinterpret_cast<chunk *>(as_bytes(p) + offset); }
-inline chunk      *chunk_before(void *p, size_t offset) { return reinterpret_cast<chunk *>(as_bytes(p) - offset); }
-inline chunk      *chunk_from_mem(const void *mem) { return chunk_before(const_cast<void *>(mem), MEM_OFFSET); }
-inline void       *mem_from_chunk(chunk *c) { return as_bytes(c) + MEM_OFFSET; }
-inline tree_chunk *as_tree(chunk *c) { return static_cast<tree_chunk *>(c); }
+MULLE_DLMALLOC_NOASAN inline byte       *as_bytes(void *p) { return static_cast<byte *>(p); }
+MULLE_DLMALLOC_NOASAN inline chunk      *chunk_at(void *p, size_t offset) { return reinterpret_cast<chunk *>(as_bytes(p) + offset); }
+MULLE_DLMALLOC_NOASAN inline chunk      *chunk_before(void *p, size_t offset) { return reinterpret_cast<chunk *>(as_bytes(p) - offset); }
+MULLE_DLMALLOC_NOASAN inline chunk      *chunk_from_mem(const void *mem) { return chunk_before(const_cast<void *>(mem), MEM_OFFSET); }
+MULLE_DLMALLOC_NOASAN inline void       *mem_from_chunk(chunk *c) { return as_bytes(c) + MEM_OFFSET; }
+MULLE_DLMALLOC_NOASAN inline tree_chunk *as_tree(chunk *c) { return static_cast<tree_chunk *>(c); }
 
-inline size_t chunk_size(const chunk *c) { return c->head & ~FLAG_BITS; }
-inline bool   chunk_is_in_use(const chunk *c) { return (c->head & CINUSE) != 0; }
-inline bool   previous_is_in_use(const chunk *c) { return (c->head & PINUSE) != 0; }
-inline chunk *next_chunk(chunk *c) { return chunk_at(c, chunk_size(c)); }
-inline chunk *previous_chunk(chunk *c) { return chunk_before(c, c->prev_foot); }
-inline size_t usable_size_of(const chunk *c) { return chunk_size(c) - CHUNK_OVERHEAD; }
+MULLE_DLMALLOC_NOASAN inline size_t chunk_size(const chunk *c) { return c->head & ~FLAG_BITS; }
+MULLE_DLMALLOC_NOASAN inline bool   chunk_is_in_use(const chunk *c) { return (c->head & CINUSE) != 0; }
+MULLE_DLMALLOC_NOASAN inline bool   previous_is_in_use(const chunk *c) { return (c->head & PINUSE) != 0; }
+MULLE_DLMALLOC_NOASAN inline chunk *next_chunk(chunk *c) { return chunk_at(c, chunk_size(c)); }
+MULLE_DLMALLOC_NOASAN inline chunk *previous_chunk(chunk *c) { return chunk_before(c, c->prev_foot); }
+MULLE_DLMALLOC_NOASAN inline size_t usable_size_of(const chunk *c) { return chunk_size(c) - CHUNK_OVERHEAD; }
 
-inline bool   is_aligned(const void *p, size_t a) { return (reinterpret_cast<uintptr_t>(p) & (a - 1)) == 0; }
-inline size_t align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
-inline bool   is_power_of_two(size_t v) { return v && !(v & (v - 1)); }
+MULLE_DLMALLOC_NOASAN inline bool   is_aligned(const void *p, size_t a) { return (reinterpret_cast<uintptr_t>(p) & (a - 1)) == 0; }
+MULLE_DLMALLOC_NOASAN inline size_t align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
+MULLE_DLMALLOC_NOASAN inline bool   is_power_of_two(size_t v) { return v && !(v & (v - 1)); }
 
 /* The chunk size that serves a request of n bytes; n must not exceed the capacity. */
-inline size_t request_to_size(size_t n)
+MULLE_DLMALLOC_NOASAN inline size_t request_to_size(size_t n)
 {
    return n < MIN_REQUEST ? MIN_CHUNK : (n + CHUNK_OVERHEAD + ALIGN_MASK) & ~ALIGN_MASK;
 }
 
 /* Marks c in use with size s, keeping its PINUSE, and tells the next chunk. */
-inline void set_in_use(chunk *c, size_t s)
+MULLE_DLMALLOC_NOASAN inline void set_in_use(chunk *c, size_t s)
 {
    c->head = (c->head & PINUSE) | s | CINUSE;
    chunk_at(c, s)->head |= PINUSE;
 }
 
 /* Marks c free with size s: head, footer, and the next chunk's PINUSE cleared. */
-inline void set_free_with_footer(chunk *c, size_t s)
+MULLE_DLMALLOC_NOASAN inline void set_free_with_footer(chunk *c, size_t s)
 {
    chunk *next = chunk_at(c, s);
    c->head         = s | PINUSE;
@@ -153,18 +153,18 @@ struct mstate
 
 static const size_t MSTATE_MAGIC = static_cast<size_t>(0x6d756c6c65646c6dULL); /* "mulledlm" */
 
-inline byte  *top_end(const mstate *m) { return as_bytes(m->top) + m->top_size; }
-inline size_t footprint_of(const mstate *m) { return static_cast<size_t>(top_end(m) - m->base); }
-inline size_t bookkeeping_of(const mstate *m) { return static_cast<size_t>(m->least - m->base); }
+MULLE_DLMALLOC_NOASAN inline byte  *top_end(const mstate *m) { return as_bytes(m->top) + m->top_size; }
+MULLE_DLMALLOC_NOASAN inline size_t footprint_of(const mstate *m) { return static_cast<size_t>(top_end(m) - m->base); }
+MULLE_DLMALLOC_NOASAN inline size_t bookkeeping_of(const mstate *m) { return static_cast<size_t>(m->least - m->base); }
 
-inline bool is_live(const mstate *m)
+MULLE_DLMALLOC_NOASAN inline bool is_live(const mstate *m)
 {
    return m && is_aligned(m, alignof(mstate)) && m->magic == (MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m));
 }
 
 /* True if p may be a chunk of this mspace below the top: the cheap range check that every
    link followed in a bin must pass. */
-inline bool ok_chunk_address(const mstate *m, const void *p)
+MULLE_DLMALLOC_NOASAN inline bool ok_chunk_address(const mstate *m, const void *p)
 {
    return static_cast<const byte *>(p) >= m->least && static_cast<const byte *>(p) < as_bytes(m->top);
 }

@@ -13,9 +13,11 @@
 
 namespace mulle { namespace detail {
 
-inline const char *error_name(mspace_error_t e)
+/* Takes the code as an int: a C caller may pass any value, which C++ may not hold in
+   the enum type. */
+MULLE_DLMALLOC_NOASAN inline const char *error_name(int code)
 {
-   switch (e)
+   switch (code)
    {
    case MSPACE_ERROR_NONE:            return "no error";
    case MSPACE_ERROR_INVALID_POINTER: return "invalid pointer";
@@ -26,7 +28,7 @@ inline const char *error_name(mspace_error_t e)
    return "unknown error";
 }
 
-inline void default_error_handler(mspace ms, mspace_error_t e, void *p, void *)
+MULLE_DLMALLOC_NOASAN inline void default_error_handler(mspace ms, mspace_error_t e, void *p, void *)
 {
 #ifndef MULLE_DLMALLOC_PRINT_DISCARDS
    text t;
@@ -39,7 +41,7 @@ inline void default_error_handler(mspace ms, mspace_error_t e, void *p, void *)
    MULLE_DLMALLOC_ABORT();
 }
 
-inline void report(mstate *m, mspace_error_t e, const void *p)
+MULLE_DLMALLOC_NOASAN inline void report(mstate *m, mspace_error_t e, const void *p)
 {
    void *bad = const_cast<void *>(p);
    if (m->handler)
@@ -51,7 +53,7 @@ inline void report(mstate *m, mspace_error_t e, const void *p)
 /* Is mem the start of a block in use in this mspace? O(1), reads only the chunk's head and
    its neighbours' tags. The order decides the report: a pointer that cannot be a block is
    an invalid pointer; a plausible chunk whose CINUSE is clear was freed already. */
-inline mspace_error_t validate_block(const mstate *m, const void *mem)
+MULLE_DLMALLOC_NOASAN inline mspace_error_t validate_block(const mstate *m, const void *mem)
 {
    if (!is_aligned(mem, ALIGN))
       return MSPACE_ERROR_INVALID_POINTER;
@@ -90,7 +92,7 @@ inline mspace_error_t validate_block(const mstate *m, const void *mem)
 }
 
 /* Validates mem for free/realloc and reports a problem; true when mem may be used. */
-inline bool block_is_valid(mstate *m, const void *mem)
+MULLE_DLMALLOC_NOASAN inline bool block_is_valid(mstate *m, const void *mem)
 {
 #if MULLE_DLMALLOC_CHECKS
    mspace_error_t e = validate_block(m, mem);
@@ -104,10 +106,10 @@ inline bool block_is_valid(mstate *m, const void *mem)
 #endif
 }
 
-int check_heap(mstate *m);  /* the expensive level; in the statistics and walking section */
+MULLE_DLMALLOC_NOASAN int check_heap(mstate *m);  /* the expensive level; in the statistics and walking section */
 
 /* Level 2: the whole heap is verified around every operation. */
-inline bool heap_is_sound(mstate *m)
+MULLE_DLMALLOC_NOASAN inline bool heap_is_sound(mstate *m)
 {
 #if MULLE_DLMALLOC_CHECKS >= 2
    if (check_heap(m) != 0)

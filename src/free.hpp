@@ -10,7 +10,7 @@ namespace mulle { namespace detail {
 /* Makes [c, c + s) free and merges it. c's PINUSE must be right. Its CINUSE is cleared
    first: a later free of this block sees it. The free neighbours' bin links are verified
    before anything is written; false (nothing changed) if they lie. */
-inline bool release_chunk(mstate *m, chunk *c, size_t s)
+MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
 {
    chunk *prev = previous_is_in_use(c) ? NULL : previous_chunk(c);
    chunk *next = chunk_at(c, s);
@@ -61,7 +61,7 @@ inline bool release_chunk(mstate *m, chunk *c, size_t s)
 }
 
 /* Frees a validated in-use chunk; the top trims itself past the threshold. */
-inline void deallocate_chunk(mstate *m, chunk *c)
+MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
 {
    if (!release_chunk(m, c, chunk_size(c)))
    {

@@ -31,6 +31,30 @@
 #define MULLE_DLMALLOC_TRIM_THRESHOLD (2u * 1024u * 1024u) /* free top above this trims itself */
 #endif
 
+#ifndef MULLE_DLMALLOC_VALGRIND
+#define MULLE_DLMALLOC_VALGRIND 0          /* 1: describe each mspace to memcheck as a memory pool */
+#endif
+
+/* AddressSanitizer is detected, never configured: with it, every byte of a region that no
+   block owns is poisoned, and the allocator's own functions, which read the tags in that
+   memory, are not instrumented. */
+#if defined(__SANITIZE_ADDRESS__)
+#  define MULLE_DLMALLOC_ASAN 1
+#elif defined(__has_feature)
+#  if __has_feature(address_sanitizer)
+#    define MULLE_DLMALLOC_ASAN 1
+#  endif
+#endif
+#ifdef MULLE_DLMALLOC_ASAN
+#  include <sanitizer/asan_interface.h>
+#  define MULLE_DLMALLOC_NOASAN __attribute__((no_sanitize_address))
+#else
+#  define MULLE_DLMALLOC_NOASAN
+#endif
+#if MULLE_DLMALLOC_VALGRIND
+#  include <valgrind/memcheck.h>
+#endif
+
 #include <stdint.h>
 #if !MULLE_DLMALLOC_NO_OS
 #  include <stdio.h>
@@ -65,9 +89,27 @@
 
 namespace mulle { namespace detail {
 
-/* memcpy/memset without <string.h>, so that freestanding builds need nothing else. */
+/* memcpy/memset without <string.h>, so that freestanding builds need nothing else. Under
+   ASan they are plain loops: the library functions are intercepted and would check the
+   poison of bytes the allocator may touch. */
+#ifndef MULLE_DLMALLOC_ASAN
 inline void copy_bytes(void *dst, const void *src, size_t n) { __builtin_memcpy(dst, src, n); }
 inline void fill_bytes(void *dst, int c, size_t n) { __builtin_memset(dst, c, n); }
+#else
+MULLE_DLMALLOC_NOASAN inline void copy_bytes(void *dst, const void *src, size_t n)
+{
+   volatile unsigned char *d = static_cast<unsigned char *>(dst);
+   const unsigned char    *s = static_cast<const unsigned char *>(src);
+   while (n--)
+      *d++ = *s++;
+}
+MULLE_DLMALLOC_NOASAN inline void fill_bytes(void *dst, int c, size_t n)
+{
+   volatile unsigned char *d = static_cast<unsigned char *>(dst);
+   while (n--)
+      *d++ = static_cast<unsigned char>(c);
+}
+#endif
 
 /* A tiny formatter, so that messages need no printf. */
 struct text
@@ -137,7 +179,7 @@ struct text
    text &put_pointer(const void *p) { return put_hex(reinterpret_cast<uintptr_t>(p)); }
 };
 
-inline void assert_failed(const char *what, const char *file, int line)
+MULLE_DLMALLOC_NOASAN inline void assert_failed(const char *what, const char *file, int line)
 {
    text t;
    t.put("mulle_dlmalloc: assertion failed: ").put(what).put(" (").put(file).put(":");

@@ -14,7 +14,7 @@
 namespace mulle { namespace detail {
 
 /* The dv is free and in no bin; the old one goes to its bin. */
-inline void replace_dv(mstate *m, chunk *r, size_t rs)
+MULLE_DLMALLOC_NOASAN inline void replace_dv(mstate *m, chunk *r, size_t rs)
 {
    if (m->dv_size)
       insert_chunk(m, m->dv, m->dv_size);
@@ -24,7 +24,7 @@ inline void replace_dv(mstate *m, chunk *r, size_t rs)
 
 /* v, free and in no bin, serves nb; a remainder that can stand alone becomes the dv or
    goes to its bin. */
-inline void *carve(mstate *m, chunk *v, size_t nb, bool remainder_to_dv)
+MULLE_DLMALLOC_NOASAN inline void *carve(mstate *m, chunk *v, size_t nb, bool remainder_to_dv)
 {
    size_t vs = chunk_size(v);
    size_t rs = vs - nb;
@@ -44,7 +44,7 @@ inline void *carve(mstate *m, chunk *v, size_t nb, bool remainder_to_dv)
 }
 
 /* Takes c out of its bin after verifying its links; false (and reported) if they lie. */
-inline bool take_from_bin(mstate *m, chunk *c, size_t s)
+MULLE_DLMALLOC_NOASAN inline bool take_from_bin(mstate *m, chunk *c, size_t s)
 {
    if (!bin_links_ok(m, c, s))
    {
@@ -56,14 +56,14 @@ inline bool take_from_bin(mstate *m, chunk *c, size_t s)
 }
 
 /* A ring member is cheaper to take than the tree node it hangs off. */
-inline chunk *prefer_ring_member(tree_chunk *t) { return t->fd != t ? t->fd : t; }
+MULLE_DLMALLOC_NOASAN inline chunk *prefer_ring_member(tree_chunk *t) { return t->fd != t ? t->fd : t; }
 
 /* The best fit in the tree bins for a chunk size nb >= MIN_LARGE_SIZE, or NULL; *rest is
    what it leaves. Walks down the trie of nb's bin along nb's bits, remembering the last
    right subtree passed by (all of its sizes are larger than nb), then takes the smallest of
    that subtree or of the next non-empty bin. With nb = MIN_LARGE_SIZE it finds the
    smallest tree chunk. */
-inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *rest)
+MULLE_DLMALLOC_NOASAN inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *rest)
 {
    tree_chunk *v     = NULL;
    size_t      rsize = ~static_cast<size_t>(0) - nb + 1;  /* = -nb: no fit yet */
@@ -117,7 +117,7 @@ inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *rest)
 
 /* v is the top, or an in-use chunk just below it: v keeps nb bytes (in use) and the top
    starts behind them. The caller has made sure the top keeps at least MIN_CHUNK. */
-inline void *split_top(mstate *m, chunk *v, size_t nb)
+MULLE_DLMALLOC_NOASAN inline void *split_top(mstate *m, chunk *v, size_t nb)
 {
    chunk *r     = chunk_at(v, nb);
    m->top_size  = static_cast<size_t>(top_end(m) - as_bytes(r));
@@ -127,7 +127,7 @@ inline void *split_top(mstate *m, chunk *v, size_t nb)
    return mem_from_chunk(v);
 }
 
-inline void *allocate(mstate *m, size_t n)
+MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
 {
    if (n > m->capacity)
       return NULL;
@@ -178,7 +178,7 @@ inline void *allocate(mstate *m, size_t n)
 /* Over-aligned: allocate enough to find an aligned spot, give back the lead and the tail. */
 inline bool release_chunk(mstate *m, chunk *c, size_t s);
 
-inline void *allocate_aligned(mstate *m, size_t alignment, size_t n)
+MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment, size_t n)
 {
    if (!is_power_of_two(alignment))
       return NULL;

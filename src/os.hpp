@@ -30,7 +30,7 @@ namespace mulle { namespace detail {
 
 #if !MULLE_DLMALLOC_NO_OS
 
-inline size_t os_page_size()
+MULLE_DLMALLOC_NOASAN inline size_t os_page_size()
 {
 #  if defined(_WIN32)
    SYSTEM_INFO info;
@@ -42,7 +42,7 @@ inline size_t os_page_size()
 #  endif
 }
 
-inline void *os_reserve(size_t size)
+MULLE_DLMALLOC_NOASAN inline void *os_reserve(size_t size)
 {
 #  if defined(_WIN32)
    return VirtualAlloc(NULL, size, MEM_RESERVE, PAGE_READWRITE);
@@ -52,7 +52,7 @@ inline void *os_reserve(size_t size)
 #  endif
 }
 
-inline void os_unreserve(void *base, size_t size)
+MULLE_DLMALLOC_NOASAN inline void os_unreserve(void *base, size_t size)
 {
 #  if defined(_WIN32)
    (void) size;
@@ -63,7 +63,7 @@ inline void os_unreserve(void *base, size_t size)
 }
 
 /* The whole pages inside [from, to) of an OS region, or false when there are none. */
-inline bool whole_pages(byte *from, byte *to, byte **first, size_t *length)
+MULLE_DLMALLOC_NOASAN inline bool whole_pages(byte *from, byte *to, byte **first, size_t *length)
 {
    size_t    page = os_page_size();
    uintptr_t a    = align_up(reinterpret_cast<uintptr_t>(from), page);
@@ -75,7 +75,7 @@ inline bool whole_pages(byte *from, byte *to, byte **first, size_t *length)
    return true;
 }
 
-bool os_commit(mstate *m, byte *from, byte *to)
+MULLE_DLMALLOC_NOASAN bool os_commit(mstate *m, byte *from, byte *to)
 {
 #  if defined(_WIN32)
    if (!(m->flags & STATE_FROM_OS))
@@ -90,7 +90,7 @@ bool os_commit(mstate *m, byte *from, byte *to)
 #  endif
 }
 
-void os_decommit(mstate *m, byte *from, byte *to)
+MULLE_DLMALLOC_NOASAN void os_decommit(mstate *m, byte *from, byte *to)
 {
    byte  *first;
    size_t length;
@@ -105,7 +105,7 @@ void os_decommit(mstate *m, byte *from, byte *to)
 #  endif
 }
 
-inline mstate *create_os_mspace(size_t capacity)
+MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t capacity)
 {
    size_t page = os_page_size();
    if (capacity == 0 || capacity > (~static_cast<size_t>(0) >> 1))
@@ -130,14 +130,14 @@ inline mstate *create_os_mspace(size_t capacity)
    return m;
 }
 
-inline void destroy_os_region(mstate *m) { os_unreserve(m->base, m->capacity); }
+MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *m) { os_unreserve(m->base, m->capacity); }
 
 #else /* MULLE_DLMALLOC_NO_OS */
 
-bool os_commit(mstate *, byte *, byte *) { return true; }
-void os_decommit(mstate *, byte *, byte *) {}
-inline mstate *create_os_mspace(size_t) { return NULL; }
-inline void destroy_os_region(mstate *) {}
+MULLE_DLMALLOC_NOASAN bool os_commit(mstate *, byte *, byte *) { return true; }
+MULLE_DLMALLOC_NOASAN void os_decommit(mstate *, byte *, byte *) {}
+MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t) { return NULL; }
+MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *) {}
 
 #endif
 

@@ -8,7 +8,7 @@ namespace mulle { namespace detail {
 
 enum resize_result { RESIZE_DONE, RESIZE_IMPOSSIBLE, RESIZE_FAILED };
 
-inline resize_result resize_in_place(mstate *m, chunk *c, size_t nb)
+MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, size_t nb)
 {
    size_t s    = chunk_size(c);
    chunk *next = chunk_at(c, s);
@@ -61,23 +61,30 @@ inline resize_result resize_in_place(mstate *m, chunk *c, size_t nb)
 }
 
 /* p is a validated block. NULL leaves it as it was. */
-inline void *reallocate(mstate *m, void *p, size_t n, bool may_move)
+MULLE_DLMALLOC_NOASAN inline void *reallocate(mstate *m, void *p, size_t n, bool may_move)
 {
    if (n > m->capacity)
       return NULL;
-   chunk *c = chunk_from_mem(p);
+   chunk *c      = chunk_from_mem(p);
+   size_t usable = usable_size_of(c);
    switch (resize_in_place(m, c, request_to_size(n)))
    {
-   case RESIZE_DONE:       return p;
-   case RESIZE_FAILED:     return NULL;
-   case RESIZE_IMPOSSIBLE: break;
+   case RESIZE_DONE:
+      annotate_resize(m, p, usable > usable_size_of(c) ? usable : usable_size_of(c), n);
+      return p;
+   case RESIZE_FAILED:
+      return NULL;
+   case RESIZE_IMPOSSIBLE:
+      break;
    }
    if (!may_move)
       return NULL;
    void *q = allocate(m, n);
    if (!q)
       return NULL;
-   copy_bytes(q, p, usable_size_of(c));
+   annotate_alloc(m, q, n);
+   copy_bytes(q, p, user_size(c));
+   annotate_free(m, p, usable);
    deallocate_chunk(m, c);
    return q;
 }

@@ -6,16 +6,10 @@
 
 namespace mulle { namespace detail {
 
-/* Calls fn(chunk, in_use) for every chunk below the top, in address order. */
-template <class F>
-inline void for_each_chunk(mstate *m, F fn)
-{
-   byte *top = as_bytes(m->top);
-   for (chunk *c = reinterpret_cast<chunk *>(m->least); as_bytes(c) < top; c = next_chunk(c))
-      fn(c);
-}
+/* The chunks below the top, in address order: for (c = first; c < top; c = next). */
+MULLE_DLMALLOC_NOASAN inline chunk *first_chunk(mstate *m) { return reinterpret_cast<chunk *>(m->least); }
 
-inline void get_stats(mstate *m, mspace_stats_t *out)
+MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
 {
    fill_bytes(out, 0, sizeof(*out));
    out->capacity      = m->capacity;
@@ -26,7 +20,8 @@ inline void get_stats(mstate *m, mspace_stats_t *out)
    out->free_bytes    = m->top_size;
 
    size_t largest_chunk = 0;
-   for_each_chunk(m, [&](chunk *c) {
+   for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
+   {
       size_t s = chunk_size(c);
       if (chunk_is_in_use(c))
       {
@@ -40,7 +35,7 @@ inline void get_stats(mstate *m, mspace_stats_t *out)
          if (s > largest_chunk)
             largest_chunk = s;
       }
-   });
+   }
 
    /* a free chunk of size s serves n = s - overhead; the top, grown to chunk_end, serves
       as much as leaves it MIN_CHUNK */
@@ -50,20 +45,21 @@ inline void get_stats(mstate *m, mspace_stats_t *out)
    out->largest_free = from_top > from_free ? from_top : from_free;
 }
 
-inline void inspect_all(mstate *m, void (*fn)(void *, void *, size_t, void *), void *arg)
+MULLE_DLMALLOC_NOASAN inline void inspect_all(mstate *m, void (*fn)(void *, void *, size_t, void *), void *arg)
 {
-   for_each_chunk(m, [&](chunk *c) {
+   for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
+   {
       byte *mem = static_cast<byte *>(mem_from_chunk(c));
       if (chunk_is_in_use(c))
          fn(mem, mem + usable_size_of(c), usable_size_of(c), arg);
       else
          fn(mem, as_bytes(c) + chunk_size(c), 0, arg);
-   });
+   }
    byte *mem = static_cast<byte *>(mem_from_chunk(m->top));
    fn(mem, top_end(m), 0, arg);
 }
 
-inline void print_stats(mstate *m)
+MULLE_DLMALLOC_NOASAN inline void print_stats(mstate *m)
 {
 #ifdef MULLE_DLMALLOC_PRINT_DISCARDS
    (void) m;

@@ -10,7 +10,7 @@ namespace mulle { namespace detail {
 
 /* The footprint end covering `want` (a chunk-grid address): the next granularity step from
    base, or chunk_end, whichever is lower. */
-inline byte *footprint_end_for(const mstate *m, const byte *want)
+MULLE_DLMALLOC_NOASAN inline byte *footprint_end_for(const mstate *m, const byte *want)
 {
    size_t offset = align_up(static_cast<size_t>(want - m->base), GRANULARITY);
    if (offset >= static_cast<size_t>(m->chunk_end - m->base))
@@ -20,7 +20,7 @@ inline byte *footprint_end_for(const mstate *m, const byte *want)
 }
 
 /* Grows the top to at least `need` bytes (a multiple of ALIGN). */
-bool extend_top(mstate *m, size_t need)
+MULLE_DLMALLOC_NOASAN bool extend_top(mstate *m, size_t need)
 {
    byte *top = as_bytes(m->top);
    if (need > static_cast<size_t>(m->chunk_end - top))
@@ -37,7 +37,7 @@ bool extend_top(mstate *m, size_t need)
 }
 
 /* Gives back the top beyond pad bytes (and one minimum chunk); 1 if the footprint shrank. */
-int trim_top(mstate *m, size_t pad)
+MULLE_DLMALLOC_NOASAN int trim_top(mstate *m, size_t pad)
 {
    byte  *top  = as_bytes(m->top);
    size_t room = static_cast<size_t>(m->chunk_end - top);
@@ -58,7 +58,7 @@ int trim_top(mstate *m, size_t pad)
 
 /* Empties every bin and makes the whole footprint one top, then trims it to the first
    step: the mspace is as new, and an OS region's pages past that step go back. */
-inline void reset_state(mstate *m)
+MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
 {
    byte *old_end = top_end(m);
    m->smallmap = m->treemap = 0;
@@ -74,7 +74,7 @@ inline void reset_state(mstate *m)
 
 /* Lays an mspace into [base, base + capacity). NULL if it cannot hold the state, one
    minimum block and the top. */
-inline mstate *init_state(byte *base, size_t capacity, unsigned flags)
+MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, unsigned flags)
 {
    if (!base || capacity > (~static_cast<size_t>(0) >> 1) ||
        capacity > ~static_cast<size_t>(0) - reinterpret_cast<uintptr_t>(base))

@@ -1,0 +1,119 @@
+/* ==== memory-checker annotations ==========================================================
+
+   So that a user's use after free, overflow or read of freed memory inside an mspace is
+   reported as it would be for malloc:
+   - AddressSanitizer (detected): the whole region is poisoned at creation; a block's
+     requested bytes are unpoisoned when it is handed out and poisoned again when it is
+     freed. The tags, the free chunks, the top, the slack behind each block and the state
+     stay poisoned. mspace_usable_size reports the requested size, the bytes ASan lets
+     the user touch.
+   - Valgrind (MULLE_DLMALLOC_VALGRIND=1): each mspace is a memcheck memory pool anchored
+     at its state; blocks are pool chunks of their requested size, the rest of the region
+     is no-access. The library's own reads of tags are hidden from memcheck by turning
+     its error reporting off for the length of each public call.
+   Without either, every hook is empty and costs nothing.
+   ========================================================================================== */
+
+namespace mulle { namespace detail {
+
+MULLE_DLMALLOC_NOASAN inline void annotate_create(mstate *m)
+{
+#ifdef MULLE_DLMALLOC_ASAN
+   __asan_poison_memory_region(m->base, m->capacity);
+#endif
+#if MULLE_DLMALLOC_VALGRIND
+   VALGRIND_CREATE_MEMPOOL(m, 0, 0);
+   VALGRIND_MAKE_MEM_NOACCESS(m->least, static_cast<size_t>(m->chunk_end - m->least));
+#endif
+   (void) m;
+}
+
+/* The region goes back to its owner: a caller's buffer is ordinary memory again. */
+MULLE_DLMALLOC_NOASAN inline void annotate_destroy(mstate *m)
+{
+#ifdef MULLE_DLMALLOC_ASAN
+   __asan_unpoison_memory_region(m->base, m->capacity);
+#endif
+#if MULLE_DLMALLOC_VALGRIND
+   VALGRIND_DESTROY_MEMPOOL(m);
+   VALGRIND_MAKE_MEM_DEFINED(m->base, m->capacity);
+#endif
+   (void) m;
+}
+
+MULLE_DLMALLOC_NOASAN inline void annotate_reset(mstate *m)
+{
+#ifdef MULLE_DLMALLOC_ASAN
+   __asan_poison_memory_region(m->least, static_cast<size_t>(m->chunk_end - m->least));
+#endif
+#if MULLE_DLMALLOC_VALGRIND
+   VALGRIND_DESTROY_MEMPOOL(m);
+   VALGRIND_CREATE_MEMPOOL(m, 0, 0);
+   VALGRIND_MAKE_MEM_NOACCESS(m->least, static_cast<size_t>(m->chunk_end - m->least));
+#endif
+   (void) m;
+}
+
+/* A block of n requested bytes at mem was handed out. */
+MULLE_DLMALLOC_NOASAN inline void annotate_alloc(mstate *m, void *mem, size_t n)
+{
+#ifdef MULLE_DLMALLOC_ASAN
+   __asan_unpoison_memory_region(mem, n);
+#endif
+#if MULLE_DLMALLOC_VALGRIND
+   VALGRIND_MEMPOOL_ALLOC(m, mem, n);
+#endif
+   (void) m; (void) mem; (void) n;
+}
+
+/* The block at mem, of `usable` bytes at most, is being freed. */
+MULLE_DLMALLOC_NOASAN inline void annotate_free(mstate *m, void *mem, size_t usable)
+{
+#ifdef MULLE_DLMALLOC_ASAN
+   __asan_poison_memory_region(mem, usable);
+#endif
+#if MULLE_DLMALLOC_VALGRIND
+   VALGRIND_MEMPOOL_FREE(m, mem);
+#endif
+   (void) m; (void) mem; (void) usable;
+}
+
+/* The block at mem now holds n requested bytes (resized in place). */
+MULLE_DLMALLOC_NOASAN inline void annotate_resize(mstate *m, void *mem, size_t usable, size_t n)
+{
+#ifdef MULLE_DLMALLOC_ASAN
+   __asan_poison_memory_region(mem, usable);
+   __asan_unpoison_memory_region(mem, n);
+#endif
+#if MULLE_DLMALLOC_VALGRIND
+   VALGRIND_MEMPOOL_CHANGE(m, mem, mem, n);
+#endif
+   (void) m; (void) mem; (void) usable; (void) n;
+}
+
+/* The bytes of a block the user may touch: its usable size, or under ASan what it asked
+   for (the first poisoned byte). */
+MULLE_DLMALLOC_NOASAN inline size_t user_size(const chunk *c)
+{
+#ifdef MULLE_DLMALLOC_ASAN
+   void *mem = mem_from_chunk(const_cast<chunk *>(c));
+   void *bad = __asan_region_is_poisoned(mem, usable_size_of(c));
+   if (bad)
+      return static_cast<size_t>(static_cast<byte *>(bad) - static_cast<byte *>(mem));
+#endif
+   return usable_size_of(c);
+}
+
+/* Memcheck must not see the library read its own tags in no-access memory: one of these
+   lives for the length of every public call that touches the region. */
+struct quiet_checker
+{
+#if MULLE_DLMALLOC_VALGRIND
+   quiet_checker() { VALGRIND_DISABLE_ERROR_REPORTING; }
+   ~quiet_checker() { VALGRIND_ENABLE_ERROR_REPORTING; }
+#else
+   quiet_checker() {}
+#endif
+};
+
+}} // namespace mulle::detail
