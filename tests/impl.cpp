@@ -1,0 +1,2 @@
+#define MULLE_DLMALLOC_IMPLEMENTATION
+#include "mulle_dlmalloc.hpp"

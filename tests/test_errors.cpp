@@ -1,0 +1,590 @@
+// Misuse goes to the error handler, and when the handler returns nothing is lost:
+// invalid pointers, double frees, corrupted tags, the default handler, error strings.
+#include <doctest/doctest.h>
+#include "mulle_dlmalloc.hpp"
+#include "test_helpers.h"
+
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <csignal>
+#include <sys/wait.h>
+#include <unistd.h>
+#define TEST_HAVE_FORK 1
+#endif
+
+using namespace test;
+
+namespace {
+
+// An mspace with a recording handler and a row of live, patterned blocks. After every
+// misuse `expect_nothing_lost` checks that the heap is exactly as it was.
+struct Fixture
+{
+   mspace ms = nullptr;
+   ErrorLog log;
+   std::vector<void *> blocks;
+   std::vector<std::size_t> sizes;
+   mspace_stats_t before{};
+
+   explicit Fixture(std::size_t capacity = 4 * MiB)
+   {
+      ms = mspace_create(capacity);
+      REQUIRE(ms != nullptr);
+      log.install(ms);
+      for (std::size_t i = 0; i < 12; ++i)
+         add(i % 3 == 0 ? 256 : 40 + i * 30);
+   }
+   ~Fixture() { mspace_destroy(ms); }
+
+   void *add(std::size_t n)
+   {
+      void *p = mspace_malloc(ms, n);
+      REQUIRE(p != nullptr);
+      fill(p, n, std::uint32_t(blocks.size() + 1));
+      blocks.push_back(p);
+      sizes.push_back(n);
+      return p;
+   }
+   void *add_untracked(std::size_t n)   // live, but with contents the test sets itself
+   {
+      void *p = mspace_malloc(ms, n);
+      REQUIRE(p != nullptr);
+      return p;
+   }
+   void drop(void *p)   // a legitimate free, before the misuse
+   {
+      for (std::size_t i = 0; i < blocks.size(); ++i)
+         if (blocks[i] == p)
+         {
+            mspace_free(ms, p);
+            blocks[i] = nullptr;
+         }
+   }
+   void snapshot()
+   {
+      before = stats_of(ms);
+      log.clear();
+   }
+   void expect_nothing_lost()
+   {
+      for (std::size_t i = 0; i < blocks.size(); ++i)
+         if (blocks[i])
+         {
+            CAPTURE(i);
+            CHECK(verify(blocks[i], sizes[i], std::uint32_t(i + 1)));
+            CHECK(mspace_usable_size(blocks[i]) == usable_for(sizes[i]));
+         }
+      const mspace_stats_t after = stats_of(ms);
+      CHECK_SAME_STATS(before, after);
+      CHECK_HEAP(ms);
+   }
+   // Allocates, so it may hand out the memory of a freed block: only at the end of a check.
+   void expect_still_usable()
+   {
+      log.clear();
+      void *p = mspace_malloc(ms, 100);
+      CHECK(p != nullptr);
+      mspace_free(ms, p);
+      CHECK(log.count == 0);
+      CHECK_HEAP(ms);
+   }
+   void expect_report(mspace_error_t error, const void *p)
+   {
+      CHECK(log.count == 1);
+      CHECK(log.last == error);
+      CHECK(log.last_p == p);
+      CHECK(log.last_ms == ms);
+      CHECK(log.last_ctx == &log);
+   }
+   // free(p) and realloc(p) are each reported once and have no effect
+   void expect_free_and_realloc_rejected(void *p, mspace_error_t error)
+   {
+      snapshot();
+      mspace_free(ms, p);
+      expect_report(error, p);
+      expect_nothing_lost();
+
+      snapshot();
+      CHECK(mspace_realloc(ms, p, 1000) == nullptr);
+      expect_report(error, p);
+      expect_nothing_lost();
+
+      snapshot();
+      CHECK(mspace_realloc(ms, p, 8) == nullptr);
+      expect_report(error, p);
+      expect_nothing_lost();
+
+      snapshot();
+      CHECK(mspace_realloc_in_place(ms, p, 8) == nullptr);
+      CHECK(log.count <= 1);
+      expect_nothing_lost();
+      expect_still_usable();
+   }
+};
+
+}  // namespace
+
+TEST_CASE("a pointer from another mspace is an invalid pointer")
+{
+   Fixture f;
+   mspace other = mspace_create(4 * MiB);
+   REQUIRE(other != nullptr);
+   ErrorLog other_log;
+   other_log.install(other);
+   void *foreign = mspace_malloc(other, 256);
+   REQUIRE(foreign != nullptr);
+   fill(foreign, 256, 99);
+
+   f.expect_free_and_realloc_rejected(foreign, MSPACE_ERROR_INVALID_POINTER);
+
+   CHECK(other_log.count == 0);
+   CHECK(verify(foreign, 256, 99));
+   CHECK(stats_of(other).allocated_blocks == 1);
+   CHECK_HEAP(other);
+   mspace_free(other, foreign);
+   CHECK(other_log.count == 0);
+   CHECK(mspace_destroy(other) == 0);
+}
+
+TEST_CASE("a pointer from an mspace right behind this one is an invalid pointer")
+{
+   const std::size_t capacity = 64 * KiB;
+   Buffer buf(2 * capacity);
+   mspace ms = mspace_create_with_base(buf.base, capacity);
+   mspace next = mspace_create_with_base(buf.base + capacity, capacity);
+   REQUIRE((ms && next));
+   ErrorLog log;
+   log.install(ms);
+   void *mine = mspace_malloc(ms, 100);
+   void *theirs = mspace_malloc(next, 100);   // the first block after ms's region
+   REQUIRE((mine && theirs));
+   fill(mine, 100, 1);
+   fill(theirs, 100, 2);
+   mspace_free(ms, theirs);
+   CHECK(log.count == 1);
+   CHECK(log.last == MSPACE_ERROR_INVALID_POINTER);
+   CHECK(log.last_p == theirs);
+   CHECK(verify(mine, 100, 1));
+   CHECK(verify(theirs, 100, 2));
+   CHECK(stats_of(next).allocated_blocks == 1);
+   CHECK_HEAP(ms);
+   CHECK_HEAP(next);
+   CHECK(mspace_destroy(next) == 0);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("a stack address is an invalid pointer")
+{
+   Fixture f;
+   alignas(64) unsigned char on_stack[256];
+   std::memset(on_stack, 0, sizeof on_stack);
+   f.expect_free_and_realloc_rejected(on_stack + 64, MSPACE_ERROR_INVALID_POINTER);
+}
+
+TEST_CASE("a misaligned pointer is an invalid pointer")
+{
+   Fixture f;
+   unsigned char *block = bytes(f.blocks[3]);
+   for (std::size_t offset : sizes{std::size_t(1), W, A / 2 + 1, A - 1})
+   {
+      CAPTURE(offset);
+      f.expect_free_and_realloc_rejected(block + offset, MSPACE_ERROR_INVALID_POINTER);
+   }
+}
+
+TEST_CASE("a misaligned pointer is invalid even when the bytes before it look like a chunk")
+{
+   Fixture f;
+   void *block = f.add_untracked(512);
+   f.add(100);   // so the block is not next to the top
+   // p = block + W is off the A grid when A > W; the words a validator reads around it
+   // (its head just before it, the next chunk's head) say "an in-use chunk of 4 * A bytes
+   // whose neighbours are in use"
+   std::memset(block, 0, 512);
+   unsigned char *p = bytes(block) + W;
+   const std::size_t fake = 4 * A;
+   for (std::size_t k = 0; k < 4; ++k)
+   {
+      std::size_t head = fake | 3;   // both in-use bits
+      std::memcpy(p - W + k * fake, &head, W);
+   }
+   if (A > W)
+      f.expect_free_and_realloc_rejected(p, MSPACE_ERROR_INVALID_POINTER);
+}
+
+TEST_CASE("an interior pointer is an invalid pointer")
+{
+   Fixture f;
+   void *block = f.add_untracked(256);
+   f.add(100);   // so the block is not next to the top
+   std::memset(block, 0xAB, 256);
+   f.expect_free_and_realloc_rejected(bytes(block) + 64, MSPACE_ERROR_INVALID_POINTER);
+   f.expect_free_and_realloc_rejected(bytes(block) + 128, MSPACE_ERROR_INVALID_POINTER);
+   CHECK(all_bytes_are(block, 256, 0xAB));
+}
+
+TEST_CASE("pointers into the bookkeeping, the top and the unused region are invalid pointers")
+{
+   Fixture f(16 * MiB);
+   unsigned char *region = bytes(f.ms);   // the handle points into the region's header
+   unsigned char *aligned_header = region + (A - reinterpret_cast<std::uintptr_t>(region) % A) % A;
+   f.expect_free_and_realloc_rejected(aligned_header, MSPACE_ERROR_INVALID_POINTER);
+
+   unsigned char *last = bytes(f.blocks.back());
+   f.expect_free_and_realloc_rejected(last + 1024, MSPACE_ERROR_INVALID_POINTER);   // in the top
+
+   // inside the capacity but past the footprint (possibly never committed)
+   CHECK(stats_of(f.ms).footprint < 8 * MiB);
+   f.expect_free_and_realloc_rejected(aligned_header + 8 * MiB, MSPACE_ERROR_INVALID_POINTER);
+}
+
+TEST_CASE("double free of a block next to the top")
+{
+   Fixture f;
+   void *p = f.blocks.back();
+   f.drop(p);   // joins the top
+   f.expect_free_and_realloc_rejected(p, MSPACE_ERROR_DOUBLE_FREE);
+}
+
+TEST_CASE("double free of a block between two live blocks")
+{
+   Fixture f;
+   void *p = f.blocks[5];
+   f.drop(p);
+   f.expect_free_and_realloc_rejected(p, MSPACE_ERROR_DOUBLE_FREE);
+}
+
+TEST_CASE("double free of a block that coalesced with a free neighbour")
+{
+   Fixture f;
+   void *b = f.blocks[5];
+   void *c = f.blocks[6];
+   SUBCASE("the second block was absorbed by the first")
+   {
+      f.drop(b);
+      f.drop(c);
+      f.expect_free_and_realloc_rejected(c, MSPACE_ERROR_DOUBLE_FREE);
+      f.expect_free_and_realloc_rejected(b, MSPACE_ERROR_DOUBLE_FREE);
+   }
+   SUBCASE("the first block absorbed the second")
+   {
+      f.drop(c);
+      f.drop(b);
+      f.expect_free_and_realloc_rejected(b, MSPACE_ERROR_DOUBLE_FREE);
+      f.expect_free_and_realloc_rejected(c, MSPACE_ERROR_DOUBLE_FREE);
+   }
+   SUBCASE("three in a row, the middle one last")
+   {
+      void *d = f.blocks[7];
+      f.drop(b);
+      f.drop(d);
+      f.drop(c);
+      f.expect_free_and_realloc_rejected(b, MSPACE_ERROR_DOUBLE_FREE);
+      f.expect_free_and_realloc_rejected(c, MSPACE_ERROR_DOUBLE_FREE);
+      f.expect_free_and_realloc_rejected(d, MSPACE_ERROR_DOUBLE_FREE);
+   }
+}
+
+TEST_CASE("double free of a block that became part of the designated victim")
+{
+   Fixture f;
+   void *big = f.add(2000);
+   f.add(16);   // guard against the top
+   f.drop(big);
+   void *split = f.add(100);   // carved from big: the rest is a free remainder
+   CHECK(split == big);
+   f.drop(split);              // joins the remainder again
+   f.expect_free_and_realloc_rejected(split, MSPACE_ERROR_DOUBLE_FREE);
+}
+
+TEST_CASE("double free of a memaligned block")
+{
+   Fixture f;
+   void *p = mspace_memalign(f.ms, 4096, 500);
+   REQUIRE(p != nullptr);
+   f.add(16);
+   mspace_free(f.ms, p);
+   f.expect_free_and_realloc_rejected(p, MSPACE_ERROR_DOUBLE_FREE);
+}
+
+TEST_CASE("double free of a big block whose memory was trimmed away")
+{
+   Fixture f(64 * MiB);
+   void *p = mspace_malloc(f.ms, 8 * MiB);
+   REQUIRE(p != nullptr);
+   mspace_free(f.ms, p);   // auto-trim: p now lies past the footprint
+   CHECK(stats_of(f.ms).footprint < 8 * MiB);
+   f.snapshot();
+   mspace_free(f.ms, p);
+   CHECK(f.log.count == 1);
+   CHECK((f.log.last == MSPACE_ERROR_DOUBLE_FREE || f.log.last == MSPACE_ERROR_INVALID_POINTER));
+   CHECK(f.log.last_p == p);
+   f.expect_nothing_lost();
+   f.expect_still_usable();
+}
+
+TEST_CASE("free of a block after mspace_reset is reported")
+{
+   Fixture f;
+   void *p = f.blocks[4];
+   mspace_reset(f.ms);
+   f.blocks.clear();
+   f.sizes.clear();
+   f.snapshot();
+   mspace_free(f.ms, p);
+   CHECK(f.log.count == 1);
+   CHECK((f.log.last == MSPACE_ERROR_DOUBLE_FREE || f.log.last == MSPACE_ERROR_INVALID_POINTER));
+   f.expect_nothing_lost();
+   f.expect_still_usable();
+}
+
+TEST_CASE("an overwritten size field is caught, and the heap is whole again once repaired")
+{
+   Fixture f;
+   unsigned char *victim = bytes(f.blocks[6]);
+   std::size_t saved;
+   std::memcpy(&saved, victim - W, W);   // the victim's head word, just before its memory
+
+   const std::size_t garbage = static_cast<std::size_t>(0x6b6b6b6b6b6b6b6bull);
+   std::memcpy(victim - W, &garbage, W);   // a buffer overrun from the block before
+   CHECK(mspace_check(f.ms) != 0);
+   f.log.clear();
+   mspace_free(f.ms, victim);
+   CHECK(f.log.count == 1);
+   CHECK((f.log.last == MSPACE_ERROR_INVALID_POINTER || f.log.last == MSPACE_ERROR_CORRUPTION));
+   // with MULLE_DLMALLOC_CHECKS=2 the whole-heap check may see the corruption first
+   CHECK((f.log.last_p == victim || f.log.last == MSPACE_ERROR_CORRUPTION));
+
+   std::memcpy(victim - W, &saved, W);
+   f.snapshot();
+   f.expect_nothing_lost();
+   f.drop(victim);   // a real block again
+   CHECK(f.log.count == 0);
+   CHECK_HEAP(f.ms);
+}
+
+TEST_CASE("overwritten links of a free chunk are found by mspace_check")
+{
+   Fixture f;
+   unsigned char *freed = bytes(f.blocks[3]);   // 256 bytes: a tree bin chunk
+   unsigned char *small = bytes(f.blocks[1]);   // 70 bytes: a small bin chunk
+   f.drop(freed);
+   f.drop(small);
+   CHECK_HEAP(f.ms);
+   for (unsigned char *p : {freed, small})
+   {
+      unsigned char saved[2 * sizeof(void *)];
+      std::memcpy(saved, p, sizeof saved);
+      std::memset(p, 0x6b, sizeof saved);   // a write after free over the bin links
+      CHECK(mspace_check(f.ms) != 0);
+      std::memcpy(p, saved, sizeof saved);
+      CHECK(mspace_check(f.ms) == 0);
+   }
+}
+
+TEST_CASE("error strings name each error")
+{
+   const char *invalid = mspace_error_string(MSPACE_ERROR_INVALID_POINTER);
+   const char *twice = mspace_error_string(MSPACE_ERROR_DOUBLE_FREE);
+   const char *corrupt = mspace_error_string(MSPACE_ERROR_CORRUPTION);
+   const char *none = mspace_error_string(MSPACE_ERROR_NONE);
+   const char *oom = mspace_error_string(MSPACE_ERROR_OUT_OF_MEMORY);
+   REQUIRE((invalid && twice && corrupt && none && oom));
+   CHECK(std::string(oom).find("out of memory") != std::string::npos);
+   CHECK(std::string(oom) != std::string(corrupt));
+   CHECK(std::string(invalid).find("invalid pointer") != std::string::npos);
+   CHECK(std::string(twice).find("double free") != std::string::npos);
+   CHECK(std::string(corrupt).find("corruption") != std::string::npos);
+   CHECK(std::string(invalid) != std::string(twice));
+   CHECK(std::string(twice) != std::string(corrupt));
+   CHECK(std::string(invalid) != std::string(corrupt));
+   CHECK(std::string(none) != std::string(invalid));
+}
+
+TEST_CASE("report_error hands an error to the mspace's handler")
+{
+   Fixture f;
+   f.snapshot();
+   void *p = f.blocks[2];
+   mspace_report_error(f.ms, MSPACE_ERROR_CORRUPTION, p);
+   f.expect_report(MSPACE_ERROR_CORRUPTION, p);
+   f.expect_nothing_lost();   // reporting changes nothing
+   f.snapshot();
+   mspace_report_error(f.ms, MSPACE_ERROR_OUT_OF_MEMORY, nullptr);
+   f.expect_report(MSPACE_ERROR_OUT_OF_MEMORY, nullptr);
+   f.expect_nothing_lost();
+}
+
+TEST_CASE("set_error_handler reaches the handler with its context; NULL restores the default")
+{
+   mspace ms = mspace_create(1 * MiB);
+   REQUIRE(ms != nullptr);
+   ErrorLog first, second;
+   first.install(ms);
+   int on_stack = 0;
+   mspace_free(ms, &on_stack);
+   second.install(ms);
+   mspace_free(ms, &on_stack);
+   CHECK(first.count == 1);
+   CHECK(second.count == 1);
+   CHECK(second.last_ctx == &second);
+   CHECK(second.last_ms == ms);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+#ifdef TEST_HAVE_FORK
+
+namespace {
+
+struct ChildOutcome
+{
+   bool aborted = false;
+   int status = 0;
+   std::string stderr_text;
+};
+
+// Runs misuse in a forked child whose stderr is a pipe; returns how the child ended.
+template <class Misuse>
+ChildOutcome run_in_child(Misuse misuse)
+{
+   std::fflush(stdout);
+   std::fflush(stderr);
+   int fds[2];
+   REQUIRE(pipe(fds) == 0);
+   pid_t pid = fork();
+   REQUIRE(pid >= 0);
+   if (pid == 0)
+   {
+      close(fds[0]);
+      dup2(fds[1], 2);
+      close(fds[1]);
+      std::signal(SIGABRT, SIG_DFL);   // doctest's crash handler must not interfere
+      alarm(10);
+      misuse();
+      _exit(0);   // the default handler should have aborted
+   }
+   close(fds[1]);
+   ChildOutcome out;
+   char chunk[512];
+   ssize_t got;
+   while ((got = read(fds[0], chunk, sizeof chunk)) > 0)
+      out.stderr_text.append(chunk, std::size_t(got));
+   close(fds[0]);
+   REQUIRE(waitpid(pid, &out.status, 0) == pid);
+   out.aborted = WIFSIGNALED(out.status) && WTERMSIG(out.status) == SIGABRT;
+   return out;
+}
+
+std::string hex(const void *p)
+{
+   char text[32];
+   std::snprintf(text, sizeof text, "0x%" PRIxPTR, reinterpret_cast<std::uintptr_t>(p));
+   return text;
+}
+
+// Lines the child printed, not counting what an emulator (qemu-user, for cross builds)
+// adds about the signal.
+std::size_t count_lines(const std::string &s)
+{
+   std::size_t n = 0, start = 0;
+   for (std::size_t i = 0; i < s.size(); ++i)
+      if (s[i] == '\n')
+      {
+         n += s.compare(start, 5, "qemu:") != 0;
+         start = i + 1;
+      }
+   return n;
+}
+
+}  // namespace
+
+TEST_CASE("the default handler prints one line and aborts on a double free")
+{
+   mspace ms = mspace_create(1 * MiB);
+   REQUIRE(ms != nullptr);
+   void *keep = mspace_malloc(ms, 100);
+   void *p = mspace_malloc(ms, 100);
+   void *guard = mspace_malloc(ms, 100);
+   REQUIRE((keep && p && guard));
+
+   ChildOutcome out = run_in_child([&] {
+      mspace_free(ms, p);
+      mspace_free(ms, p);
+   });
+   MESSAGE("default handler said: " << out.stderr_text);
+   CHECK(out.aborted);
+   CHECK(count_lines(out.stderr_text) == 1);
+   CHECK(out.stderr_text.find("double free") != std::string::npos);
+   CHECK(out.stderr_text.find(hex(p)) != std::string::npos);
+   CHECK(out.stderr_text.find(hex(ms)) != std::string::npos);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("the default handler aborts on an invalid pointer")
+{
+   mspace ms = mspace_create(1 * MiB);
+   REQUIRE(ms != nullptr);
+   static int not_a_block[8];
+   ChildOutcome out = run_in_child([&] { mspace_free(ms, &not_a_block[4]); });
+   CHECK(out.aborted);
+   CHECK(count_lines(out.stderr_text) == 1);
+   CHECK(out.stderr_text.find("invalid pointer") != std::string::npos);
+   CHECK(out.stderr_text.find(hex(&not_a_block[4])) != std::string::npos);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("set_error_handler(NULL) restores the aborting default")
+{
+   mspace ms = mspace_create(1 * MiB);
+   REQUIRE(ms != nullptr);
+   ErrorLog log;
+   log.install(ms);
+   mspace_set_error_handler(ms, nullptr, nullptr);
+   void *p = mspace_malloc(ms, 100);
+   void *guard = mspace_malloc(ms, 100);
+   REQUIRE((p && guard));
+   ChildOutcome out = run_in_child([&] {
+      mspace_free(ms, p);
+      mspace_free(ms, p);
+   });
+   CHECK(out.aborted);
+   CHECK(out.stderr_text.find("double free") != std::string::npos);
+   CHECK(log.count == 0);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("the default handler aborts on report_error")
+{
+   mspace ms = mspace_create(1 * MiB);
+   REQUIRE(ms != nullptr);
+   void *p = mspace_malloc(ms, 100);
+   ChildOutcome out = run_in_child([&] { mspace_report_error(ms, MSPACE_ERROR_CORRUPTION, p); });
+   CHECK(out.aborted);
+   CHECK(count_lines(out.stderr_text) == 1);
+   CHECK(out.stderr_text.find(mspace_error_string(MSPACE_ERROR_CORRUPTION)) != std::string::npos);
+   CHECK(out.stderr_text.find(hex(p)) != std::string::npos);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("a correct program does not abort")
+{
+   mspace ms = mspace_create(1 * MiB);
+   REQUIRE(ms != nullptr);
+   ChildOutcome out = run_in_child([&] {
+      void *p = mspace_malloc(ms, 100);
+      mspace_free(ms, p);
+      mspace_free(ms, nullptr);
+   });
+   CHECK_FALSE(out.aborted);
+   CHECK(WIFEXITED(out.status));
+   CHECK(out.stderr_text.empty());
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+#endif

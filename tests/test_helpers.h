@@ -1,0 +1,217 @@
+// Shared helpers of the mulle_dlmalloc suites: the layout numbers of the default
+// configuration, byte patterns, a recording error handler, and the heap invariants that
+// every suite checks after every kind of operation.
+#ifndef MULLE_DLMALLOC_TEST_HELPERS_H
+#define MULLE_DLMALLOC_TEST_HELPERS_H
+
+#include <doctest/doctest.h>
+#include "mulle_dlmalloc.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <initializer_list>
+#include <vector>
+
+namespace test {
+
+// Layout of the default configuration, computed so that the numbers also hold on 32-bit:
+// word W, alignment A, one word of overhead per in-use chunk, a minimum chunk of 4 words.
+constexpr std::size_t W = sizeof(std::size_t);
+constexpr std::size_t A = MULLE_DLMALLOC_ALIGNMENT;
+
+constexpr std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
+
+constexpr std::size_t MIN_CHUNK = round_up(4 * W, A);
+constexpr std::size_t GRANULARITY = 64 * 1024;            // MULLE_DLMALLOC_GRANULARITY default
+constexpr std::size_t TRIM_THRESHOLD = 2 * 1024 * 1024;   // MULLE_DLMALLOC_TRIM_THRESHOLD default
+
+// A list of sizes to loop over: `for (std::size_t n : sizes{0, 1, 24})`.
+using sizes = std::initializer_list<std::size_t>;
+
+constexpr std::size_t KiB = 1024;
+constexpr std::size_t MiB = 1024 * 1024;
+
+// The chunk a request of n bytes takes, and what mspace_usable_size reports for it.
+constexpr std::size_t chunk_for(std::size_t n)
+{
+   return round_up(n + W, A) < MIN_CHUNK ? MIN_CHUNK : round_up(n + W, A);
+}
+constexpr std::size_t usable_for(std::size_t n) { return chunk_for(n) - W; }
+
+static_assert(W != 8 || (usable_for(0) == 24 && usable_for(1) == 24 && usable_for(24) == 24 &&
+                         usable_for(100) == 104 && usable_for(1000) == 1000 &&
+                         chunk_for(100) == 112),
+              "64-bit layout numbers of the contract");
+
+inline bool is_aligned(const void *p, std::size_t a)
+{
+   return reinterpret_cast<std::uintptr_t>(p) % a == 0;
+}
+
+inline unsigned char *bytes(void *p) { return static_cast<unsigned char *>(p); }
+
+// A byte pattern that differs between seeds and along the block, never a run of zeros.
+inline unsigned char pattern_byte(std::uint32_t seed, std::size_t i)
+{
+   return static_cast<unsigned char>((std::size_t(seed) * 167u + i * 13u + (i >> 8) + 1u) & 0xFFu);
+}
+
+inline void fill(void *p, std::size_t n, std::uint32_t seed)
+{
+   unsigned char *b = bytes(p);
+   for (std::size_t i = 0; i < n; ++i)
+      b[i] = pattern_byte(seed, i);
+}
+
+inline bool verify(const void *p, std::size_t n, std::uint32_t seed)
+{
+   const unsigned char *b = static_cast<const unsigned char *>(p);
+   for (std::size_t i = 0; i < n; ++i)
+      if (b[i] != pattern_byte(seed, i))
+         return false;
+   return true;
+}
+
+inline bool all_bytes_are(const void *p, std::size_t n, unsigned char value)
+{
+   const unsigned char *b = static_cast<const unsigned char *>(p);
+   for (std::size_t i = 0; i < n; ++i)
+      if (b[i] != value)
+         return false;
+   return true;
+}
+
+// An error handler that records what it is told instead of aborting.
+struct ErrorLog
+{
+   int count = 0;
+   mspace_error_t last = MSPACE_ERROR_NONE;
+   void *last_p = nullptr;
+   mspace last_ms = nullptr;
+   void *last_ctx = nullptr;
+
+   static void record(mspace ms, mspace_error_t error, void *p, void *ctx)
+   {
+      ErrorLog *log = static_cast<ErrorLog *>(ctx);
+      log->count++;
+      log->last = error;
+      log->last_p = p;
+      log->last_ms = ms;
+      log->last_ctx = ctx;
+   }
+
+   void install(mspace ms) { mspace_set_error_handler(ms, &ErrorLog::record, this); }
+   void clear() { *this = ErrorLog(); }
+};
+
+inline mspace_stats_t stats_of(mspace ms)
+{
+   mspace_stats_t s;
+   std::memset(&s, 0xEE, sizeof s);   // get_stats must fill every field
+   mspace_get_stats(ms, &s);
+   return s;
+}
+
+#define CHECK_SAME_STATS(a, b)                           \
+   do {                                                  \
+      CHECK((a).capacity == (b).capacity);               \
+      CHECK((a).footprint == (b).footprint);             \
+      CHECK((a).max_footprint == (b).max_footprint);     \
+      CHECK((a).bookkeeping == (b).bookkeeping);         \
+      CHECK((a).in_use_bytes == (b).in_use_bytes);       \
+      CHECK((a).free_bytes == (b).free_bytes);           \
+      CHECK((a).allocated_blocks == (b).allocated_blocks); \
+      CHECK((a).free_blocks == (b).free_blocks);         \
+      CHECK((a).top_bytes == (b).top_bytes);             \
+      CHECK((a).largest_free == (b).largest_free);       \
+   } while (0)
+
+// The footprint ends on a granularity step measured from the region base, or at the
+// capacity. Chunks sit on an A-aligned grid, so when base (or base + capacity) is not
+// A-aligned the end is pulled back onto that grid: up to A - 1 bytes short of the step.
+inline bool footprint_is_on_a_step(const mspace_stats_t &s)
+{
+   return round_up(s.footprint, GRANULARITY) - s.footprint < A || s.capacity - s.footprint < A;
+}
+
+// The invariants that hold after every operation: the stats identity, the footprint steps,
+// the accessors agree with the stats, and mspace_check finds nothing.
+inline void check_heap(mspace ms, const char *file, int line)
+{
+   INFO("heap invariants checked at " << file << ":" << line);
+   mspace_stats_t s = stats_of(ms);
+   CHECK(s.in_use_bytes + s.free_bytes + s.bookkeeping == s.footprint);
+   CHECK(s.footprint <= s.capacity);
+   CHECK(s.max_footprint >= s.footprint);
+   CHECK(s.max_footprint <= s.capacity);
+   CHECK(s.top_bytes <= s.free_bytes);
+   CHECK(footprint_is_on_a_step(s));
+   CHECK(s.in_use_bytes >= s.allocated_blocks * MIN_CHUNK);
+   CHECK(s.free_bytes - s.top_bytes >= s.free_blocks * MIN_CHUNK);
+   CHECK(mspace_footprint(ms) == s.footprint);
+   CHECK(mspace_max_footprint(ms) == s.max_footprint);
+   CHECK(mspace_check(ms) == 0);
+}
+#define CHECK_HEAP(ms) test::check_heap((ms), __FILE__, __LINE__)
+
+// largest_free is exact: a request of that size succeeds now, a larger one fails.
+inline void check_largest_free(mspace ms, const char *file, int line)
+{
+   INFO("largest_free checked at " << file << ":" << line);
+   mspace_stats_t s = stats_of(ms);
+   if (s.largest_free > 0)
+   {
+      void *p = mspace_malloc(ms, s.largest_free);
+      CHECK(p != nullptr);
+      if (p)
+      {
+         CHECK(mspace_usable_size(p) >= s.largest_free);
+         mspace_free(ms, p);
+      }
+   }
+   void *q = mspace_malloc(ms, s.largest_free + A);
+   CHECK(q == nullptr);
+   if (q)
+      mspace_free(ms, q);
+}
+#define CHECK_LARGEST_FREE(ms) test::check_largest_free((ms), __FILE__, __LINE__)
+
+// What mspace_inspect_all reports, one entry per chunk.
+struct Chunk
+{
+   unsigned char *start;
+   unsigned char *end;
+   std::size_t used;
+};
+
+inline void collect_chunk(void *start, void *end, std::size_t used, void *arg)
+{
+   static_cast<std::vector<Chunk> *>(arg)->push_back(Chunk{bytes(start), bytes(end), used});
+}
+
+inline std::vector<Chunk> chunks_of(mspace ms)
+{
+   std::vector<Chunk> chunks;
+   mspace_inspect_all(ms, &collect_chunk, &chunks);
+   return chunks;
+}
+
+// Caller memory for mspace_create_with_base: `base` is 64-aligned, so base + k has a known
+// misalignment; the bytes around it are set to `fill` so that stray writes show.
+struct Buffer
+{
+   std::vector<unsigned char> storage;
+   unsigned char *base;
+
+   explicit Buffer(std::size_t n, unsigned char fill_byte = 0) : storage(n + 256, fill_byte)
+   {
+      std::uintptr_t a = reinterpret_cast<std::uintptr_t>(storage.data());
+      base = storage.data() + 64 + (64 - a % 64) % 64;
+   }
+};
+
+}  // namespace test
+
+#endif

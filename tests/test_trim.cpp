@@ -1,0 +1,280 @@
+// mspace_trim, auto-trim, and what they (and reset, destroy) give back to the OS.
+#include <doctest/doctest.h>
+#include "mulle_dlmalloc.hpp"
+#include "test_helpers.h"
+
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#ifdef __linux__
+#include <unistd.h>
+#endif
+
+using namespace test;
+
+TEST_CASE("trim(0) gives back the whole free top")
+{
+   mspace ms = mspace_create(64 * MiB);
+   REQUIRE(ms != nullptr);
+   const mspace_stats_t fresh = stats_of(ms);
+   CHECK(mspace_trim(ms, 0) == 0);   // nothing to release in a new mspace
+   CHECK(mspace_footprint(ms) == fresh.footprint);
+
+   void *p = mspace_malloc(ms, 1 * MiB);
+   REQUIRE(p != nullptr);
+   const std::size_t grown = mspace_footprint(ms);
+   CHECK(grown > 1 * MiB);
+   mspace_free(ms, p);   // 1 MiB is below the trim threshold: no auto-trim
+   CHECK(mspace_footprint(ms) == grown);
+   CHECK_HEAP(ms);
+
+   CHECK(mspace_trim(ms, 0) == 1);
+   CHECK(mspace_footprint(ms) == round_up(fresh.bookkeeping + MIN_CHUNK, GRANULARITY));
+   CHECK(mspace_footprint(ms) == fresh.footprint);
+   CHECK(mspace_max_footprint(ms) == grown);
+   CHECK(mspace_trim(ms, 0) == 0);   // a second trim has nothing left
+   CHECK_HEAP(ms);
+   CHECK_LARGEST_FREE(ms);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("trim(pad) keeps pad bytes of the top")
+{
+   mspace ms = mspace_create(64 * MiB);
+   REQUIRE(ms != nullptr);
+   const std::size_t bookkeeping = stats_of(ms).bookkeeping;
+   void *p = mspace_malloc(ms, 1 * MiB + 100000);
+   REQUIRE(p != nullptr);
+   mspace_free(ms, p);
+   const std::size_t grown = mspace_footprint(ms);
+
+   CHECK(mspace_trim(ms, 10 * MiB) == 0);   // more pad than top: nothing to release
+   CHECK(mspace_footprint(ms) == grown);
+
+   const std::size_t pad = 300000;
+   CHECK(mspace_trim(ms, pad) == 1);
+   CHECK(mspace_footprint(ms) == round_up(bookkeeping + MIN_CHUNK + pad, GRANULARITY));
+   CHECK(stats_of(ms).top_bytes >= pad);
+   CHECK(mspace_trim(ms, pad) == 0);
+   CHECK_HEAP(ms);
+
+   CHECK(mspace_trim(ms, 0) == 1);
+   CHECK(mspace_footprint(ms) == GRANULARITY);
+   CHECK_HEAP(ms);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("trim stops at the last block in use")
+{
+   mspace ms = mspace_create(64 * MiB);
+   REQUIRE(ms != nullptr);
+   const std::size_t bookkeeping = stats_of(ms).bookkeeping;
+   void *a = mspace_malloc(ms, 200000);
+   void *b = mspace_malloc(ms, 1 * MiB);
+   REQUIRE((a && b));
+   fill(a, 200000, 1);
+   mspace_free(ms, b);
+   CHECK(mspace_trim(ms, 0) == 1);
+   CHECK(mspace_footprint(ms) == round_up(bookkeeping + chunk_for(200000) + MIN_CHUNK, GRANULARITY));
+   CHECK(verify(a, 200000, 1));
+   CHECK_HEAP(ms);
+
+   // free chunks below the last block in use are not released
+   void *c = mspace_malloc(ms, 100);
+   REQUIRE(c != nullptr);
+   mspace_free(ms, a);
+   const std::size_t before = mspace_footprint(ms);
+   CHECK(mspace_trim(ms, 0) == 0);
+   CHECK(mspace_footprint(ms) == before);
+   CHECK_HEAP(ms);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("a free that leaves more than the trim threshold at the top trims by itself")
+{
+   mspace ms = mspace_create(64 * MiB);
+   REQUIRE(ms != nullptr);
+   const std::size_t fresh = mspace_footprint(ms);
+
+   SUBCASE("one big block")
+   {
+      void *p = mspace_malloc(ms, 8 * MiB);
+      REQUIRE(p != nullptr);
+      const std::size_t grown = mspace_footprint(ms);
+      CHECK(grown > 8 * MiB);
+      mspace_free(ms, p);
+      CHECK(mspace_footprint(ms) < grown);
+      CHECK(mspace_footprint(ms) <= fresh + TRIM_THRESHOLD);
+      CHECK(mspace_max_footprint(ms) == grown);
+   }
+   SUBCASE("two blocks below the threshold that coalesce above it")
+   {
+      void *a = mspace_malloc(ms, 1536 * KiB);
+      void *b = mspace_malloc(ms, 1536 * KiB);
+      REQUIRE((a && b));
+      const std::size_t grown = mspace_footprint(ms);
+      mspace_free(ms, a);   // not next to the top
+      CHECK(mspace_footprint(ms) == grown);
+      mspace_free(ms, b);   // a + b + top > 2 MiB
+      CHECK(mspace_footprint(ms) < grown);
+      CHECK(mspace_footprint(ms) <= fresh + TRIM_THRESHOLD);
+   }
+   SUBCASE("a block below the threshold stays until an explicit trim")
+   {
+      void *p = mspace_malloc(ms, 1536 * KiB);
+      REQUIRE(p != nullptr);
+      const std::size_t grown = mspace_footprint(ms);
+      mspace_free(ms, p);
+      CHECK(mspace_footprint(ms) == grown);
+      CHECK(mspace_trim(ms, 0) == 1);
+      CHECK(mspace_footprint(ms) == fresh);
+   }
+   CHECK(stats_of(ms).allocated_blocks == 0);
+   CHECK_HEAP(ms);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("trim in a caller buffer shrinks the footprint")
+{
+   Buffer buf(1 * MiB);
+   mspace ms = mspace_create_with_base(buf.base + 1, 1 * MiB - 1);
+   REQUIRE(ms != nullptr);
+   void *p = mspace_malloc(ms, 500000);
+   REQUIRE(p != nullptr);
+   mspace_free(ms, p);
+   CHECK(mspace_footprint(ms) > 500000);
+   CHECK(mspace_trim(ms, 0) == 1);
+   CHECK(mspace_footprint(ms) <= GRANULARITY);   // base + 1: pulled back onto the chunk grid
+   CHECK(mspace_footprint(ms) > GRANULARITY - A);
+   CHECK(mspace_trim(ms, 0) == 0);
+   CHECK_HEAP(ms);
+   CHECK(mspace_destroy(ms) == 0);
+
+   // below one granularity step the footprint is the capacity: nothing to trim
+   Buffer small(4096);
+   mspace tiny = mspace_create_with_base(small.base, 4096);
+   REQUIRE(tiny != nullptr);
+   void *q = mspace_malloc(tiny, 2000);
+   REQUIRE(q != nullptr);
+   mspace_free(tiny, q);
+   CHECK(mspace_trim(tiny, 0) == 0);
+   CHECK(mspace_footprint(tiny) == 4096);
+   CHECK_HEAP(tiny);
+   CHECK(mspace_destroy(tiny) == 0);
+}
+
+TEST_CASE("memory above a trimmed top can be allocated and written again")
+{
+   mspace ms = mspace_create(16 * MiB);
+   REQUIRE(ms != nullptr);
+   for (int round = 0; round < 3; ++round)
+   {
+      void *p = mspace_malloc(ms, 4 * MiB);
+      REQUIRE(p != nullptr);
+      fill(p, 4 * MiB, std::uint32_t(round));
+      CHECK(verify(p, 4 * MiB, std::uint32_t(round)));
+      mspace_free(ms, p);
+      mspace_trim(ms, 0);
+      CHECK(mspace_footprint(ms) == GRANULARITY);
+      CHECK_HEAP(ms);
+   }
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+#ifdef __linux__
+
+namespace {
+
+std::size_t resident_bytes()
+{
+   unsigned long size = 0, resident = 0;
+   FILE *f = std::fopen("/proc/self/statm", "r");
+   REQUIRE(f != nullptr);
+   REQUIRE(std::fscanf(f, "%lu %lu", &size, &resident) == 2);
+   std::fclose(f);
+   return std::size_t(resident) * std::size_t(sysconf(_SC_PAGESIZE));
+}
+
+// How far resident memory fell from `from` to `to`; 0 if it grew.
+std::size_t drop(std::size_t from, std::size_t to) { return from > to ? from - to : 0; }
+
+}  // namespace
+
+TEST_CASE("resident memory drops after free + trim of a big written block")
+{
+   mspace ms = mspace_create(128 * MiB);
+   REQUIRE(ms != nullptr);
+   const std::size_t block = 64 * MiB;
+   const std::size_t before = resident_bytes();
+   void *p = mspace_malloc(ms, block);
+   REQUIRE(p != nullptr);
+   std::memset(p, 0x5A, block);
+   const std::size_t written = resident_bytes();
+   CHECK(written >= before + block / 10 * 9);
+
+   mspace_free(ms, p);   // auto-trim: the top is far above the threshold
+   CHECK(mspace_footprint(ms) <= GRANULARITY + TRIM_THRESHOLD);
+   mspace_trim(ms, 0);
+   const std::size_t after = resident_bytes();
+   MESSAGE("64 MiB block: resident " << written / KiB << " KiB written, " << after / KiB
+           << " KiB after free + trim, drop " << drop(written, after) / KiB << " KiB");
+   CHECK(drop(written, after) >= block / 10 * 9);
+   CHECK(mspace_footprint(ms) == GRANULARITY);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("resident memory drops after an explicit trim of a block below the threshold")
+{
+   mspace ms = mspace_create(16 * MiB);
+   REQUIRE(ms != nullptr);
+   const std::size_t block = 1536 * KiB;
+   void *p = mspace_malloc(ms, block);
+   REQUIRE(p != nullptr);
+   std::memset(p, 0x5A, block);
+   mspace_free(ms, p);
+   const std::size_t grown = mspace_footprint(ms);
+   CHECK(grown > block);   // still there: below the threshold
+   const std::size_t before = resident_bytes();
+   CHECK(mspace_trim(ms, 0) == 1);
+   const std::size_t after = resident_bytes();
+   MESSAGE("1.5 MiB block: explicit trim dropped resident memory by " << drop(before, after) / KiB << " KiB");
+   CHECK(drop(before, after) >= 1 * MiB);
+   CHECK(mspace_footprint(ms) == GRANULARITY);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("mspace_reset and mspace_destroy give the pages back")
+{
+   mspace ms = mspace_create(64 * MiB);
+   REQUIRE(ms != nullptr);
+   const std::size_t before = resident_bytes();
+   for (int i = 0; i < 32; ++i)   // blocks below the threshold: no auto-trim
+   {
+      void *p = mspace_malloc(ms, 1 * MiB);
+      REQUIRE(p != nullptr);
+      std::memset(p, 0x5A, 1 * MiB);
+   }
+   const std::size_t written = resident_bytes();
+   CHECK(written >= before + 28 * MiB);
+   mspace_reset(ms);
+   const std::size_t after_reset = resident_bytes();
+   MESSAGE("reset of 32 MiB in use: resident drop " << drop(written, after_reset) / KiB << " KiB");
+   CHECK(drop(written, after_reset) >= 28 * MiB);
+   CHECK(mspace_footprint(ms) == GRANULARITY);
+   CHECK(mspace_max_footprint(ms) >= 32 * MiB);
+
+   for (int i = 0; i < 32; ++i)
+   {
+      void *p = mspace_malloc(ms, 1 * MiB);
+      REQUIRE(p != nullptr);
+      std::memset(p, 0x5A, 1 * MiB);
+   }
+   const std::size_t rewritten = resident_bytes();
+   CHECK(mspace_destroy(ms) == 0);
+   const std::size_t after_destroy = resident_bytes();
+   MESSAGE("destroy of 32 MiB in use: resident drop " << drop(rewritten, after_destroy) / KiB << " KiB");
+   CHECK(drop(rewritten, after_destroy) >= 28 * MiB);
+}
+
+#endif
