@@ -19,7 +19,20 @@ EX_CXX    := $(filter-out examples/mulle_dlmalloc_impl.cpp,$(wildcard examples/*
 EX_BINS   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EX_C)) \
              $(patsubst examples/%.cpp,$(BUILD)/examples/%,$(EX_CXX))
 
-.PHONY: help test examples single_include check-single-include clean doctest header-matrix
+# Everything CI's extra checks use, from Debian's packages (g++-multilib is left out: it
+# conflicts with the ARM cross compiler, see test-m32).
+CI_PACKAGES := doctest-dev clang libclang-rt-14-dev cmake pkg-config valgrind cppcheck clang-tidy \
+               lib32stdc++-12-dev libc6-dev-i386 lib32gcc-12-dev g++-arm-linux-gnueabihf qemu-user \
+               gcc-arm-none-eabi gcc-riscv64-unknown-elf
+ci-deps:
+	@missing=$$(for p in $(CI_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing" $$missing; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+	else echo "all CI packages present"; fi
+
+.PHONY: help test unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench
 
 help:
 	@echo "make test                  build and run every test suite (installs doctest-dev if missing)"
@@ -27,6 +40,9 @@ help:
 	@echo "make single_include        regenerate mulle_dlmalloc.hpp from src/"
 	@echo "make check-single-include  fail if mulle_dlmalloc.hpp differs from what src/ makes"
 	@echo "make header-matrix         compile the header as C99 and C++11/14/17/20 with gcc and clang"
+	@echo "make bench                 run the allocator benchmark against its peers (installs them; ~1.5 min)"
+	@echo "make size                  allocator code size for Cortex-M0+, Cortex-M4F, rv32imac, x86-64"
+	@echo "make test-m32 / test-arm   the suites as 32-bit x86 code and as ARM code under qemu"
 	@echo "make clean                 remove $(BUILD)/"
 
 single_include: $(HEADER)
@@ -39,7 +55,6 @@ check-single-include:
 
 # The tests need doctest (Debian's doctest-dev) and clang beside gcc; install what is
 # missing when root, else print the command.
-TEST_PACKAGES := doctest-dev clang
 doctest:
 	@missing=""; \
 	[ -f $(DOCTEST_HDR) ] || missing="$$missing doctest-dev"; \
@@ -153,5 +168,8 @@ examples: $(EX_BINS)
 	  else cat $$bin.out; fi; \
 	done
 
+bench:
+	bash bench/run.sh
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) bench/build
