@@ -137,8 +137,12 @@ header-matrix: $(HEADER) | doctest
 	done
 	@for cxx in g++ clang++; do for std in 11 14 17 20; do \
 	  echo "  $$cxx -std=c++$$std (declarations and implementation)"; \
-	  $$cxx -std=c++$$std $(WARN) -fsyntax-only -x c++ -DMULLE_DLMALLOC_IMPLEMENTATION $(HEADER) || exit 1; \
+	  $$cxx -std=c++$$std $(WARN) -Wsign-conversion -fsyntax-only -x c++ -DMULLE_DLMALLOC_IMPLEMENTATION $(HEADER) || exit 1; \
 	done; done
+	@for cxx in g++ clang++; do for checks in 0 2; do for extra in "" "-fno-exceptions -fno-rtti" "-DMULLE_DLMALLOC_NO_OS=1" "-DMULLE_DLMALLOC_VALGRIND=1"; do \
+	  echo "  $$cxx -std=c++17 MULLE_DLMALLOC_CHECKS=$$checks $$extra"; \
+	  $$cxx -std=c++17 $(WARN) -Wsign-conversion $$extra -DMULLE_DLMALLOC_CHECKS=$$checks -fsyntax-only -x c++ -DMULLE_DLMALLOC_IMPLEMENTATION $(HEADER) || exit 1; \
+	done; done; done
 	@printf '#define MULLE_DLMALLOC_IMPLEMENTATION\n#include "mulle_dlmalloc.hpp"\n' > $(BUILD)/c_impl_error.c
 	@if gcc -std=c99 -I. -fsyntax-only $(BUILD)/c_impl_error.c 2>/dev/null; then \
 	  echo "a C TU defining MULLE_DLMALLOC_IMPLEMENTATION must fail"; exit 1; fi

@@ -631,7 +631,12 @@ static const size_t ALIGN_MASK     = ALIGN - 1;
 static const size_t CHUNK_OVERHEAD = WORD;      /* an in-use chunk pays its head only */
 static const size_t MEM_OFFSET     = 2 * WORD;  /* chunk start to block start */
 static const size_t MIN_CHUNK      = (4 * WORD + ALIGN_MASK) & ~ALIGN_MASK;
-static const size_t MIN_REQUEST    = MIN_CHUNK - CHUNK_OVERHEAD;
+#if MULLE_DLMALLOC_CHECKS >= 2
+static const size_t CANARY_BYTES   = WORD;      /* level 2: a canary word ends every block */
+#else
+static const size_t CANARY_BYTES   = 0;
+#endif
+static const size_t MIN_REQUEST    = MIN_CHUNK - CHUNK_OVERHEAD - CANARY_BYTES;
 static const size_t GRANULARITY    = MULLE_DLMALLOC_GRANULARITY;
 
 static const size_t PINUSE    = 1;
@@ -679,7 +684,8 @@ MULLE_DLMALLOC_NOASAN inline bool   chunk_is_in_use(const chunk *c) { return (c-
 MULLE_DLMALLOC_NOASAN inline bool   previous_is_in_use(const chunk *c) { return (c->head & PINUSE) != 0; }
 MULLE_DLMALLOC_NOASAN inline chunk *next_chunk(chunk *c) { return chunk_at(c, chunk_size(c)); }
 MULLE_DLMALLOC_NOASAN inline chunk *previous_chunk(chunk *c) { return chunk_before(c, c->prev_foot); }
-MULLE_DLMALLOC_NOASAN inline size_t usable_size_of(const chunk *c) { return chunk_size(c) - CHUNK_OVERHEAD; }
+MULLE_DLMALLOC_NOASAN inline size_t usable_of_size(size_t s) { return s - CHUNK_OVERHEAD - CANARY_BYTES; }
+MULLE_DLMALLOC_NOASAN inline size_t usable_size_of(const chunk *c) { return usable_of_size(chunk_size(c)); }
 
 MULLE_DLMALLOC_NOASAN inline bool   is_aligned(const void *p, size_t a) { return (reinterpret_cast<uintptr_t>(p) & (a - 1)) == 0; }
 MULLE_DLMALLOC_NOASAN inline size_t align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
@@ -688,7 +694,7 @@ MULLE_DLMALLOC_NOASAN inline bool   is_power_of_two(size_t v) { return v && !(v 
 /* The chunk size that serves a request of n bytes; n must not exceed the capacity. */
 MULLE_DLMALLOC_NOASAN inline size_t request_to_size(size_t n)
 {
-   return n < MIN_REQUEST ? MIN_CHUNK : (n + CHUNK_OVERHEAD + ALIGN_MASK) & ~ALIGN_MASK;
+   return n < MIN_REQUEST ? MIN_CHUNK : (n + CHUNK_OVERHEAD + CANARY_BYTES + ALIGN_MASK) & ~ALIGN_MASK;
 }
 
 /* Marks c in use with size s, keeping its PINUSE, and tells the next chunk. */
@@ -737,6 +743,7 @@ struct mstate
    size_t                 capacity;       /* bytes of the region */
    size_t                 max_footprint;
    size_t                 trim_threshold;
+   size_t                 secret;         /* keys the level-2 canaries */
    unsigned               flags;
    mspace_error_handler_t handler;        /* NULL: the default handler */
    void                  *handler_ctx;
@@ -1040,7 +1047,16 @@ MULLE_DLMALLOC_NOASAN inline bool bin_links_ok(const mstate *m, chunk *c, size_t
      usable_size is validated in O(1) before anything is written: inside this mspace's
      chunks, aligned, a plausible head whose neighbours' tags agree, in use. Bin links are
      verified before a free chunk is unlinked.
-   - 2: level 1 plus a whole-heap check (mspace_check) around every operation.
+   - 2 (debug): level 1, plus a whole-heap check (mspace_check without the poison scan)
+     before every operation, plus canaries and poison:
+     * the word behind every block holds a canary, secret ^ its own address; so does the
+       first chunk's prev_foot. A block's tail canary catches a write past its end; its
+       head canary (the previous block's tail, present whenever PINUSE is set) catches a
+       pointer into the middle of a block, whose would-be neighbours hold no canaries;
+     * a freed chunk's bytes past its link words hold POISON_BYTE; they are verified when
+       the memory is handed out again (and by mspace_check), which catches a write into
+       freed memory. The top is not poisoned.
+     Cost: one word per block, and time proportional to the heap on every call.
    MULLE_DLMALLOC_ASSERT guards internal invariants in debug builds.
    Misuse goes to the mspace's handler; when it returns, the call has no effect.
    ========================================================================================== */
@@ -1084,6 +1100,56 @@ MULLE_DLMALLOC_NOASAN inline void report(mstate *m, mspace_error_t e, const void
       default_error_handler(m, e, bad, NULL);
 }
 
+/* ---- level 2: canaries and poison ---- */
+#if MULLE_DLMALLOC_CHECKS >= 2
+
+static const size_t POISON_START = sizeof(tree_chunk);  /* a free chunk's header and links */
+static const int    POISON_BYTE  = 0xA5;
+
+MULLE_DLMALLOC_NOASAN inline size_t canary_for(const mstate *m, const void *word)
+{
+   return m->secret ^ reinterpret_cast<uintptr_t>(word);
+}
+
+/* The canary of the word at chunk w's prev_foot: the tail of the block before w. */
+MULLE_DLMALLOC_NOASAN inline bool canary_ok(const mstate *m, const chunk *w)
+{
+   return w->prev_foot == canary_for(m, w);
+}
+
+MULLE_DLMALLOC_NOASAN inline void write_canary(const mstate *m, chunk *w)
+{
+   w->prev_foot = canary_for(m, w);
+}
+
+/* Is [from, to) all POISON_BYTE? */
+MULLE_DLMALLOC_NOASAN inline bool poison_intact(const byte *from, const byte *to)
+{
+   for (; from < to; ++from)
+      if (*from != POISON_BYTE)
+         return false;
+   return true;
+}
+
+#endif /* MULLE_DLMALLOC_CHECKS >= 2 */
+
+/* The poisoned part of free chunk c that [c, upto) would hand out is intact; reported as
+   corruption (a write into freed memory) if not. */
+MULLE_DLMALLOC_NOASAN inline bool free_memory_untouched(mstate *m, chunk *c, byte *upto)
+{
+#if MULLE_DLMALLOC_CHECKS >= 2
+   byte *end = as_bytes(c) + chunk_size(c);
+   if (!poison_intact(as_bytes(c) + POISON_START, upto < end ? upto : end))
+   {
+      report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
+      return false;
+   }
+#else
+   (void) m; (void) c; (void) upto;
+#endif
+   return true;
+}
+
 /* Is mem the start of a block in use in this mspace? O(1), reads only the chunk's head and
    its neighbours' tags. The order decides the report: a pointer that cannot be a block is
    an invalid pointer; a plausible chunk whose CINUSE is clear was freed already. */
@@ -1122,6 +1188,14 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t validate_block(const mstate *m, cons
       if (chunk_size(prev) != ps || chunk_is_in_use(prev))
          return MSPACE_ERROR_INVALID_POINTER;
    }
+#if MULLE_DLMALLOC_CHECKS >= 2
+   bool head = !previous_is_in_use(c) || canary_ok(m, c);
+   bool tail = canary_ok(m, next);
+   if (!head && !tail)
+      return MSPACE_ERROR_INVALID_POINTER;  /* no block starts or ends here */
+   if (!head || !tail)
+      return MSPACE_ERROR_CORRUPTION;       /* this block or the one before overflowed */
+#endif
    return MSPACE_ERROR_NONE;
 }
 
@@ -1140,15 +1214,16 @@ MULLE_DLMALLOC_NOASAN inline bool block_is_valid(mstate *m, const void *mem)
 #endif
 }
 
-MULLE_DLMALLOC_NOASAN int check_heap(mstate *m);  /* the expensive level; in the statistics and walking section */
+MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where);  /* the expensive level */
 
 /* Level 2: the whole heap is verified around every operation. */
 MULLE_DLMALLOC_NOASAN inline bool heap_is_sound(mstate *m)
 {
 #if MULLE_DLMALLOC_CHECKS >= 2
-   if (check_heap(m) != 0)
+   chunk *where;
+   if (check_heap(m, false, &where) != 0)
    {
-      report(m, MSPACE_ERROR_CORRUPTION, m);
+      report(m, MSPACE_ERROR_CORRUPTION, where ? mem_from_chunk(where) : static_cast<void *>(m));
       return false;
    }
 #else
@@ -1442,12 +1517,14 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
 
    if (c)
    {
-      if (!take_from_bin(m, c, chunk_size(c)))
+      if (!free_memory_untouched(m, c, as_bytes(c) + nb + MIN_CHUNK) || !take_from_bin(m, c, chunk_size(c)))
          return NULL;
       return carve(m, c, nb, is_small(nb));
    }
    if (nb <= m->dv_size)
    {
+      if (!free_memory_untouched(m, m->dv, as_bytes(m->dv) + nb + MIN_CHUNK))
+         return NULL;
       c          = m->dv;
       m->dv      = NULL;
       m->dv_size = 0;
@@ -1456,6 +1533,20 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
    if (m->top_size < nb + MIN_CHUNK && !extend_top(m, nb + MIN_CHUNK))
       return NULL;
    return split_top(m, m->top, nb);
+}
+
+/* A block leaves the library: the annotations learn its size, and at level 2 the word
+   behind it gets its canary. Every block the user receives passes through here. */
+MULLE_DLMALLOC_NOASAN inline void *hand_out(mstate *m, void *mem, size_t n)
+{
+   if (mem)
+   {
+#if MULLE_DLMALLOC_CHECKS >= 2
+      write_canary(m, next_chunk(chunk_from_mem(mem)));
+#endif
+      annotate_alloc(m, mem, n);
+   }
+   return mem;
 }
 
 /* Over-aligned: allocate enough to find an aligned spot, give back the lead and the tail. */
@@ -1525,6 +1616,10 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
       return false;
 
    c->head = s | (c->head & PINUSE);
+#if MULLE_DLMALLOC_CHECKS >= 2
+   chunk *freed      = c;
+   size_t freed_size = s;
+#endif
    if (prev)
    {
       if (prev != m->dv)
@@ -1544,24 +1639,38 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
       }
       return true;
    }
-   if (next == m->dv)
-   {
-      m->dv       = c;
-      m->dv_size += s;
-      set_free_with_footer(c, m->dv_size);
-      return true;
-   }
-   if (next_in_bin)
+   bool joins_dv = c == m->dv || next == m->dv;   /* what merges with the dv stays the dv */
+   if (!chunk_is_in_use(next))
    {
       size_t ns = chunk_size(next);
-      unlink_chunk(m, next, ns);
+      if (next_in_bin)
+         unlink_chunk(m, next, ns);
       s += ns;
    }
    set_free_with_footer(c, s);
-   if (c == m->dv)
+   if (joins_dv)
+   {
+      m->dv      = c;
       m->dv_size = s;
+   }
    else
       insert_chunk(m, c, s);
+#if MULLE_DLMALLOC_CHECKS >= 2
+   /* the merged chunk's bytes past its links are poison: the freed block's, and the
+      header words of a successor it swallowed (the rest of that one was poison already) */
+   byte *keep = as_bytes(c) + POISON_START;
+   byte *from = as_bytes(freed) > keep ? as_bytes(freed) : keep;
+   byte *to   = as_bytes(freed) + freed_size;
+   if (to > from)
+      fill_bytes(from, POISON_BYTE, static_cast<size_t>(to - from));
+   if (to < as_bytes(c) + s)
+   {
+      byte *swallowed_end = to + POISON_START;
+      from = to > keep ? to : keep;
+      if (swallowed_end > from)
+         fill_bytes(from, POISON_BYTE, static_cast<size_t>(swallowed_end - from));
+   }
+#endif
    return true;
 }
 
@@ -1627,6 +1736,8 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
       size_t ns = chunk_size(next);
       if (s + ns < nb)
          return RESIZE_IMPOSSIBLE;
+      if (!free_memory_untouched(m, next, as_bytes(c) + nb + MIN_CHUNK))
+         return RESIZE_FAILED;
       bool to_dv = next == m->dv;
       if (to_dv)
       {
@@ -1652,6 +1763,9 @@ MULLE_DLMALLOC_NOASAN inline void *reallocate(mstate *m, void *p, size_t n, bool
    switch (resize_in_place(m, c, request_to_size(n)))
    {
    case RESIZE_DONE:
+#if MULLE_DLMALLOC_CHECKS >= 2
+      write_canary(m, next_chunk(c));
+#endif
       annotate_resize(m, p, usable > usable_size_of(c) ? usable : usable_size_of(c), n);
       return p;
    case RESIZE_FAILED:
@@ -1661,10 +1775,9 @@ MULLE_DLMALLOC_NOASAN inline void *reallocate(mstate *m, void *p, size_t n, bool
    }
    if (!may_move)
       return NULL;
-   void *q = allocate(m, n);
+   void *q = hand_out(m, allocate(m, n), n);
    if (!q)
       return NULL;
-   annotate_alloc(m, q, n);
    copy_bytes(q, p, user_size(c));
    annotate_free(m, p, usable);
    deallocate_chunk(m, c);
@@ -1745,7 +1858,24 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
    m->top       = reinterpret_cast<chunk *>(m->least);
    m->top_size  = static_cast<size_t>(old_end - m->least);
    m->top->head = m->top_size | PINUSE;
+#if MULLE_DLMALLOC_CHECKS >= 2
+   write_canary(m, m->top);   /* no block before the first chunk, but its tag all the same */
+#endif
    trim_top(m, 0);
+}
+
+/* A per-mspace secret from what differs between runs and mspaces: addresses (ASLR) and
+   a counter. It keys canaries, so a stray copy of a block carries no valid one. */
+MULLE_DLMALLOC_NOASAN inline size_t make_secret(const void *where)
+{
+   static uint64_t counter;
+   int             local;
+   uint64_t x = reinterpret_cast<uintptr_t>(where) ^ (static_cast<uint64_t>(reinterpret_cast<uintptr_t>(&local)) << 16) ^
+                (++counter * 0x9e3779b97f4a7c15ull);
+   x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ull;
+   x ^= x >> 27; x *= 0x94d049bb133111ebull;
+   x ^= x >> 31;
+   return static_cast<size_t>(x);
 }
 
 /* Lays an mspace into [base, base + capacity). NULL if it cannot hold the state, one
@@ -1769,7 +1899,11 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
    m->capacity       = capacity;
    m->trim_threshold = MULLE_DLMALLOC_TRIM_THRESHOLD;
    m->flags          = flags;
+   m->secret         = make_secret(m);
    m->top            = reinterpret_cast<chunk *>(m->least);   /* bins and dv: zeroed */
+#if MULLE_DLMALLOC_CHECKS >= 2
+   write_canary(m, m->top);
+#endif
    if (!extend_top(m, MIN_CHUNK))
       return NULL;   /* the OS refused to commit the first step */
    m->max_footprint = footprint_of(m);
@@ -1783,8 +1917,9 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
 /* ==== the whole-heap check ================================================================
 
    The expensive level: walks every chunk from least to the top and every bin, and counts
-   the invariants of the chunk layout and bins sections that do not hold. mspace_check is
-   its public face; MULLE_DLMALLOC_CHECKS=2 runs it around every operation.
+   the invariants of the chunk layout and bins sections that do not hold; at level 2 also
+   the canaries and, when asked, the poison of free chunks. mspace_check is its public
+   face; MULLE_DLMALLOC_CHECKS=2 runs it (without the poison scan) before every operation.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -1825,7 +1960,8 @@ MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size
    return problems;
 }
 
-MULLE_DLMALLOC_NOASAN int check_heap(mstate *m)
+/* *where (if given) learns the first chunk found wrong in the walk, else stays NULL. */
+MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
 {
    if (!is_live(m))
       return 1;
@@ -1843,14 +1979,30 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m)
    bool   prev_in_use = true;
    bool   dv_seen     = false;
    chunk *c           = reinterpret_cast<chunk *>(m->least);
+   chunk *before_c    = NULL;
+   if (where)
+      *where = NULL;
    while (as_bytes(c) < top)
    {
+      int    before = problems;
+      chunk *culprit = c;
       size_t s = chunk_size(c);
       if (s < MIN_CHUNK || (s & ALIGN_MASK) || s > static_cast<size_t>(top - as_bytes(c)) ||
           !is_aligned(mem_from_chunk(c), ALIGN))
          return problems + 1;   /* the walk cannot go on */
       if (previous_is_in_use(c) != prev_in_use)
          problems++;
+#if MULLE_DLMALLOC_CHECKS >= 2
+      if (prev_in_use && !canary_ok(m, c))
+      {
+         problems++;         /* the block before c wrote past its end */
+         if (before_c)
+            culprit = before_c;
+      }
+      if (scan_poison && !chunk_is_in_use(c) &&
+          !poison_intact(as_bytes(c) + POISON_START, as_bytes(c) + s))
+         problems++;         /* a write into freed memory */
+#endif
       if (!chunk_is_in_use(c))
       {
          if (!prev_in_use)
@@ -1866,11 +2018,21 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m)
          else
             free_in_walk++;
       }
+      if (where && !*where && problems != before)
+         *where = culprit;
       prev_in_use = chunk_is_in_use(c);
+      before_c    = c;
       c           = chunk_at(c, s);
    }
    if (as_bytes(c) != top || !prev_in_use)
       problems++;
+#if MULLE_DLMALLOC_CHECKS >= 2
+   if (!canary_ok(m, m->top))
+      problems++;
+#else
+   (void) scan_poison;
+   (void) before_c;
+#endif
    if (m->dv_size ? !dv_seen : m->dv != NULL)
       problems++;
 
@@ -1958,8 +2120,8 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
    /* a free chunk of size s serves n = s - overhead; the top, grown to chunk_end, serves
       as much as leaves it MIN_CHUNK */
    size_t top_room  = static_cast<size_t>(m->chunk_end - as_bytes(m->top));
-   size_t from_top  = top_room >= MIN_CHUNK + MIN_CHUNK ? top_room - MIN_CHUNK - CHUNK_OVERHEAD : 0;
-   size_t from_free = largest_chunk ? largest_chunk - CHUNK_OVERHEAD : 0;
+   size_t from_top  = top_room >= MIN_CHUNK + MIN_CHUNK ? usable_of_size(top_room - MIN_CHUNK) : 0;
+   size_t from_free = largest_chunk ? usable_of_size(largest_chunk) : 0;
    out->largest_free = from_top > from_free ? from_top : from_free;
 }
 
@@ -2221,10 +2383,7 @@ MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
    mstate       *m = live_state(ms);
    if (!m || !heap_is_sound(m))
       return NULL;
-   void *p = allocate(m, n);
-   if (p)
-      annotate_alloc(m, p, n);
-   return p;
+   return hand_out(m, allocate(m, n), n);
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
@@ -2278,10 +2437,7 @@ MULLE_DLMALLOC_NOASAN void *mspace_memalign(mspace ms, size_t alignment, size_t 
    mstate       *m = live_state(ms);
    if (!m || !heap_is_sound(m))
       return NULL;
-   void *p = allocate_aligned(m, alignment, n);
-   if (p)
-      annotate_alloc(m, p, n);
-   return p;
+   return hand_out(m, allocate_aligned(m, alignment, n), n);
 }
 
 MULLE_DLMALLOC_NOASAN size_t mspace_usable_size(const void *p)
@@ -2300,7 +2456,7 @@ MULLE_DLMALLOC_NOASAN size_t mspace_max_request(mspace ms)
    mstate *m = live_state(ms);
    if (!m)
       return 0;
-   return static_cast<size_t>(m->chunk_end - m->least) - MIN_CHUNK - CHUNK_OVERHEAD;
+   return usable_of_size(static_cast<size_t>(m->chunk_end - m->least) - MIN_CHUNK);
 }
 
 MULLE_DLMALLOC_NOASAN size_t mspace_footprint(mspace ms)
@@ -2361,7 +2517,7 @@ MULLE_DLMALLOC_NOASAN int mspace_check(mspace ms)
 {
    using namespace mulle::detail;
    quiet_checker quiet;
-   return check_heap(static_cast<mstate *>(ms));
+   return check_heap(static_cast<mstate *>(ms), true, NULL);
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_inspect_all(mspace ms, void (*fn)(void *start, void *end, size_t used, void *arg), void *arg)
@@ -2394,9 +2550,23 @@ MULLE_DLMALLOC_NOASAN void mspace_report_error(mspace ms, mspace_error_t error, 
 
 MULLE_DLMALLOC_NOASAN const char *mspace_error_string(mspace_error_t error)
 {
-   static_assert(sizeof(mspace_error_t) == sizeof(int), "mspace_error_t is an int");
-   int code;   /* the bits as given, without reading an out-of-range enum */
-   mulle::detail::copy_bytes(&code, &error, sizeof(code));
+   /* the bits as given, without reading an out-of-range enum; short enums (ARM EABI)
+      make the type one byte */
+   int code;
+   if (sizeof(error) == sizeof(unsigned char))
+   {
+      unsigned char v;
+      mulle::detail::copy_bytes(&v, &error, sizeof(v));
+      code = v;
+   }
+   else if (sizeof(error) == sizeof(unsigned short))
+   {
+      unsigned short v;
+      mulle::detail::copy_bytes(&v, &error, sizeof(v));
+      code = v;
+   }
+   else
+      mulle::detail::copy_bytes(&code, &error, sizeof(code));
    return mulle::detail::error_name(code);
 }
 

@@ -74,10 +74,7 @@ MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
    mstate       *m = live_state(ms);
    if (!m || !heap_is_sound(m))
       return NULL;
-   void *p = allocate(m, n);
-   if (p)
-      annotate_alloc(m, p, n);
-   return p;
+   return hand_out(m, allocate(m, n), n);
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
@@ -131,10 +128,7 @@ MULLE_DLMALLOC_NOASAN void *mspace_memalign(mspace ms, size_t alignment, size_t 
    mstate       *m = live_state(ms);
    if (!m || !heap_is_sound(m))
       return NULL;
-   void *p = allocate_aligned(m, alignment, n);
-   if (p)
-      annotate_alloc(m, p, n);
-   return p;
+   return hand_out(m, allocate_aligned(m, alignment, n), n);
 }
 
 MULLE_DLMALLOC_NOASAN size_t mspace_usable_size(const void *p)
@@ -153,7 +147,7 @@ MULLE_DLMALLOC_NOASAN size_t mspace_max_request(mspace ms)
    mstate *m = live_state(ms);
    if (!m)
       return 0;
-   return static_cast<size_t>(m->chunk_end - m->least) - MIN_CHUNK - CHUNK_OVERHEAD;
+   return usable_of_size(static_cast<size_t>(m->chunk_end - m->least) - MIN_CHUNK);
 }
 
 MULLE_DLMALLOC_NOASAN size_t mspace_footprint(mspace ms)
@@ -214,7 +208,7 @@ MULLE_DLMALLOC_NOASAN int mspace_check(mspace ms)
 {
    using namespace mulle::detail;
    quiet_checker quiet;
-   return check_heap(static_cast<mstate *>(ms));
+   return check_heap(static_cast<mstate *>(ms), true, NULL);
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_inspect_all(mspace ms, void (*fn)(void *start, void *end, size_t used, void *arg), void *arg)
@@ -247,9 +241,23 @@ MULLE_DLMALLOC_NOASAN void mspace_report_error(mspace ms, mspace_error_t error, 
 
 MULLE_DLMALLOC_NOASAN const char *mspace_error_string(mspace_error_t error)
 {
-   static_assert(sizeof(mspace_error_t) == sizeof(int), "mspace_error_t is an int");
-   int code;   /* the bits as given, without reading an out-of-range enum */
-   mulle::detail::copy_bytes(&code, &error, sizeof(code));
+   /* the bits as given, without reading an out-of-range enum; short enums (ARM EABI)
+      make the type one byte */
+   int code;
+   if (sizeof(error) == sizeof(unsigned char))
+   {
+      unsigned char v;
+      mulle::detail::copy_bytes(&v, &error, sizeof(v));
+      code = v;
+   }
+   else if (sizeof(error) == sizeof(unsigned short))
+   {
+      unsigned short v;
+      mulle::detail::copy_bytes(&v, &error, sizeof(v));
+      code = v;
+   }
+   else
+      mulle::detail::copy_bytes(&code, &error, sizeof(code));
    return mulle::detail::error_name(code);
 }
 

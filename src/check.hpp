@@ -1,8 +1,9 @@
 /* ==== the whole-heap check ================================================================
 
    The expensive level: walks every chunk from least to the top and every bin, and counts
-   the invariants of the chunk layout and bins sections that do not hold. mspace_check is
-   its public face; MULLE_DLMALLOC_CHECKS=2 runs it around every operation.
+   the invariants of the chunk layout and bins sections that do not hold; at level 2 also
+   the canaries and, when asked, the poison of free chunks. mspace_check is its public
+   face; MULLE_DLMALLOC_CHECKS=2 runs it (without the poison scan) before every operation.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -43,7 +44,8 @@ MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size
    return problems;
 }
 
-MULLE_DLMALLOC_NOASAN int check_heap(mstate *m)
+/* *where (if given) learns the first chunk found wrong in the walk, else stays NULL. */
+MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
 {
    if (!is_live(m))
       return 1;
@@ -61,14 +63,30 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m)
    bool   prev_in_use = true;
    bool   dv_seen     = false;
    chunk *c           = reinterpret_cast<chunk *>(m->least);
+   chunk *before_c    = NULL;
+   if (where)
+      *where = NULL;
    while (as_bytes(c) < top)
    {
+      int    before = problems;
+      chunk *culprit = c;
       size_t s = chunk_size(c);
       if (s < MIN_CHUNK || (s & ALIGN_MASK) || s > static_cast<size_t>(top - as_bytes(c)) ||
           !is_aligned(mem_from_chunk(c), ALIGN))
          return problems + 1;   /* the walk cannot go on */
       if (previous_is_in_use(c) != prev_in_use)
          problems++;
+#if MULLE_DLMALLOC_CHECKS >= 2
+      if (prev_in_use && !canary_ok(m, c))
+      {
+         problems++;         /* the block before c wrote past its end */
+         if (before_c)
+            culprit = before_c;
+      }
+      if (scan_poison && !chunk_is_in_use(c) &&
+          !poison_intact(as_bytes(c) + POISON_START, as_bytes(c) + s))
+         problems++;         /* a write into freed memory */
+#endif
       if (!chunk_is_in_use(c))
       {
          if (!prev_in_use)
@@ -84,11 +102,21 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m)
          else
             free_in_walk++;
       }
+      if (where && !*where && problems != before)
+         *where = culprit;
       prev_in_use = chunk_is_in_use(c);
+      before_c    = c;
       c           = chunk_at(c, s);
    }
    if (as_bytes(c) != top || !prev_in_use)
       problems++;
+#if MULLE_DLMALLOC_CHECKS >= 2
+   if (!canary_ok(m, m->top))
+      problems++;
+#else
+   (void) scan_poison;
+   (void) before_c;
+#endif
    if (m->dv_size ? !dv_seen : m->dv != NULL)
       problems++;
 

@@ -38,7 +38,12 @@ static const size_t ALIGN_MASK     = ALIGN - 1;
 static const size_t CHUNK_OVERHEAD = WORD;      /* an in-use chunk pays its head only */
 static const size_t MEM_OFFSET     = 2 * WORD;  /* chunk start to block start */
 static const size_t MIN_CHUNK      = (4 * WORD + ALIGN_MASK) & ~ALIGN_MASK;
-static const size_t MIN_REQUEST    = MIN_CHUNK - CHUNK_OVERHEAD;
+#if MULLE_DLMALLOC_CHECKS >= 2
+static const size_t CANARY_BYTES   = WORD;      /* level 2: a canary word ends every block */
+#else
+static const size_t CANARY_BYTES   = 0;
+#endif
+static const size_t MIN_REQUEST    = MIN_CHUNK - CHUNK_OVERHEAD - CANARY_BYTES;
 static const size_t GRANULARITY    = MULLE_DLMALLOC_GRANULARITY;
 
 static const size_t PINUSE    = 1;
@@ -86,7 +91,8 @@ MULLE_DLMALLOC_NOASAN inline bool   chunk_is_in_use(const chunk *c) { return (c-
 MULLE_DLMALLOC_NOASAN inline bool   previous_is_in_use(const chunk *c) { return (c->head & PINUSE) != 0; }
 MULLE_DLMALLOC_NOASAN inline chunk *next_chunk(chunk *c) { return chunk_at(c, chunk_size(c)); }
 MULLE_DLMALLOC_NOASAN inline chunk *previous_chunk(chunk *c) { return chunk_before(c, c->prev_foot); }
-MULLE_DLMALLOC_NOASAN inline size_t usable_size_of(const chunk *c) { return chunk_size(c) - CHUNK_OVERHEAD; }
+MULLE_DLMALLOC_NOASAN inline size_t usable_of_size(size_t s) { return s - CHUNK_OVERHEAD - CANARY_BYTES; }
+MULLE_DLMALLOC_NOASAN inline size_t usable_size_of(const chunk *c) { return usable_of_size(chunk_size(c)); }
 
 MULLE_DLMALLOC_NOASAN inline bool   is_aligned(const void *p, size_t a) { return (reinterpret_cast<uintptr_t>(p) & (a - 1)) == 0; }
 MULLE_DLMALLOC_NOASAN inline size_t align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
@@ -95,7 +101,7 @@ MULLE_DLMALLOC_NOASAN inline bool   is_power_of_two(size_t v) { return v && !(v 
 /* The chunk size that serves a request of n bytes; n must not exceed the capacity. */
 MULLE_DLMALLOC_NOASAN inline size_t request_to_size(size_t n)
 {
-   return n < MIN_REQUEST ? MIN_CHUNK : (n + CHUNK_OVERHEAD + ALIGN_MASK) & ~ALIGN_MASK;
+   return n < MIN_REQUEST ? MIN_CHUNK : (n + CHUNK_OVERHEAD + CANARY_BYTES + ALIGN_MASK) & ~ALIGN_MASK;
 }
 
 /* Marks c in use with size s, keeping its PINUSE, and tells the next chunk. */
@@ -144,6 +150,7 @@ struct mstate
    size_t                 capacity;       /* bytes of the region */
    size_t                 max_footprint;
    size_t                 trim_threshold;
+   size_t                 secret;         /* keys the level-2 canaries */
    unsigned               flags;
    mspace_error_handler_t handler;        /* NULL: the default handler */
    void                  *handler_ctx;

@@ -6,7 +6,16 @@
      usable_size is validated in O(1) before anything is written: inside this mspace's
      chunks, aligned, a plausible head whose neighbours' tags agree, in use. Bin links are
      verified before a free chunk is unlinked.
-   - 2: level 1 plus a whole-heap check (mspace_check) around every operation.
+   - 2 (debug): level 1, plus a whole-heap check (mspace_check without the poison scan)
+     before every operation, plus canaries and poison:
+     * the word behind every block holds a canary, secret ^ its own address; so does the
+       first chunk's prev_foot. A block's tail canary catches a write past its end; its
+       head canary (the previous block's tail, present whenever PINUSE is set) catches a
+       pointer into the middle of a block, whose would-be neighbours hold no canaries;
+     * a freed chunk's bytes past its link words hold POISON_BYTE; they are verified when
+       the memory is handed out again (and by mspace_check), which catches a write into
+       freed memory. The top is not poisoned.
+     Cost: one word per block, and time proportional to the heap on every call.
    MULLE_DLMALLOC_ASSERT guards internal invariants in debug builds.
    Misuse goes to the mspace's handler; when it returns, the call has no effect.
    ========================================================================================== */
@@ -50,6 +59,56 @@ MULLE_DLMALLOC_NOASAN inline void report(mstate *m, mspace_error_t e, const void
       default_error_handler(m, e, bad, NULL);
 }
 
+/* ---- level 2: canaries and poison ---- */
+#if MULLE_DLMALLOC_CHECKS >= 2
+
+static const size_t POISON_START = sizeof(tree_chunk);  /* a free chunk's header and links */
+static const int    POISON_BYTE  = 0xA5;
+
+MULLE_DLMALLOC_NOASAN inline size_t canary_for(const mstate *m, const void *word)
+{
+   return m->secret ^ reinterpret_cast<uintptr_t>(word);
+}
+
+/* The canary of the word at chunk w's prev_foot: the tail of the block before w. */
+MULLE_DLMALLOC_NOASAN inline bool canary_ok(const mstate *m, const chunk *w)
+{
+   return w->prev_foot == canary_for(m, w);
+}
+
+MULLE_DLMALLOC_NOASAN inline void write_canary(const mstate *m, chunk *w)
+{
+   w->prev_foot = canary_for(m, w);
+}
+
+/* Is [from, to) all POISON_BYTE? */
+MULLE_DLMALLOC_NOASAN inline bool poison_intact(const byte *from, const byte *to)
+{
+   for (; from < to; ++from)
+      if (*from != POISON_BYTE)
+         return false;
+   return true;
+}
+
+#endif /* MULLE_DLMALLOC_CHECKS >= 2 */
+
+/* The poisoned part of free chunk c that [c, upto) would hand out is intact; reported as
+   corruption (a write into freed memory) if not. */
+MULLE_DLMALLOC_NOASAN inline bool free_memory_untouched(mstate *m, chunk *c, byte *upto)
+{
+#if MULLE_DLMALLOC_CHECKS >= 2
+   byte *end = as_bytes(c) + chunk_size(c);
+   if (!poison_intact(as_bytes(c) + POISON_START, upto < end ? upto : end))
+   {
+      report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
+      return false;
+   }
+#else
+   (void) m; (void) c; (void) upto;
+#endif
+   return true;
+}
+
 /* Is mem the start of a block in use in this mspace? O(1), reads only the chunk's head and
    its neighbours' tags. The order decides the report: a pointer that cannot be a block is
    an invalid pointer; a plausible chunk whose CINUSE is clear was freed already. */
@@ -88,6 +147,14 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t validate_block(const mstate *m, cons
       if (chunk_size(prev) != ps || chunk_is_in_use(prev))
          return MSPACE_ERROR_INVALID_POINTER;
    }
+#if MULLE_DLMALLOC_CHECKS >= 2
+   bool head = !previous_is_in_use(c) || canary_ok(m, c);
+   bool tail = canary_ok(m, next);
+   if (!head && !tail)
+      return MSPACE_ERROR_INVALID_POINTER;  /* no block starts or ends here */
+   if (!head || !tail)
+      return MSPACE_ERROR_CORRUPTION;       /* this block or the one before overflowed */
+#endif
    return MSPACE_ERROR_NONE;
 }
 
@@ -106,15 +173,16 @@ MULLE_DLMALLOC_NOASAN inline bool block_is_valid(mstate *m, const void *mem)
 #endif
 }
 
-MULLE_DLMALLOC_NOASAN int check_heap(mstate *m);  /* the expensive level; in the statistics and walking section */
+MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where);  /* the expensive level */
 
 /* Level 2: the whole heap is verified around every operation. */
 MULLE_DLMALLOC_NOASAN inline bool heap_is_sound(mstate *m)
 {
 #if MULLE_DLMALLOC_CHECKS >= 2
-   if (check_heap(m) != 0)
+   chunk *where;
+   if (check_heap(m, false, &where) != 0)
    {
-      report(m, MSPACE_ERROR_CORRUPTION, m);
+      report(m, MSPACE_ERROR_CORRUPTION, where ? mem_from_chunk(where) : static_cast<void *>(m));
       return false;
    }
 #else

@@ -20,6 +20,10 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
       return false;
 
    c->head = s | (c->head & PINUSE);
+#if MULLE_DLMALLOC_CHECKS >= 2
+   chunk *freed      = c;
+   size_t freed_size = s;
+#endif
    if (prev)
    {
       if (prev != m->dv)
@@ -39,24 +43,38 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
       }
       return true;
    }
-   if (next == m->dv)
-   {
-      m->dv       = c;
-      m->dv_size += s;
-      set_free_with_footer(c, m->dv_size);
-      return true;
-   }
-   if (next_in_bin)
+   bool joins_dv = c == m->dv || next == m->dv;   /* what merges with the dv stays the dv */
+   if (!chunk_is_in_use(next))
    {
       size_t ns = chunk_size(next);
-      unlink_chunk(m, next, ns);
+      if (next_in_bin)
+         unlink_chunk(m, next, ns);
       s += ns;
    }
    set_free_with_footer(c, s);
-   if (c == m->dv)
+   if (joins_dv)
+   {
+      m->dv      = c;
       m->dv_size = s;
+   }
    else
       insert_chunk(m, c, s);
+#if MULLE_DLMALLOC_CHECKS >= 2
+   /* the merged chunk's bytes past its links are poison: the freed block's, and the
+      header words of a successor it swallowed (the rest of that one was poison already) */
+   byte *keep = as_bytes(c) + POISON_START;
+   byte *from = as_bytes(freed) > keep ? as_bytes(freed) : keep;
+   byte *to   = as_bytes(freed) + freed_size;
+   if (to > from)
+      fill_bytes(from, POISON_BYTE, static_cast<size_t>(to - from));
+   if (to < as_bytes(c) + s)
+   {
+      byte *swallowed_end = to + POISON_START;
+      from = to > keep ? to : keep;
+      if (swallowed_end > from)
+         fill_bytes(from, POISON_BYTE, static_cast<size_t>(swallowed_end - from));
+   }
+#endif
    return true;
 }
 

@@ -159,12 +159,14 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
 
    if (c)
    {
-      if (!take_from_bin(m, c, chunk_size(c)))
+      if (!free_memory_untouched(m, c, as_bytes(c) + nb + MIN_CHUNK) || !take_from_bin(m, c, chunk_size(c)))
          return NULL;
       return carve(m, c, nb, is_small(nb));
    }
    if (nb <= m->dv_size)
    {
+      if (!free_memory_untouched(m, m->dv, as_bytes(m->dv) + nb + MIN_CHUNK))
+         return NULL;
       c          = m->dv;
       m->dv      = NULL;
       m->dv_size = 0;
@@ -173,6 +175,20 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
    if (m->top_size < nb + MIN_CHUNK && !extend_top(m, nb + MIN_CHUNK))
       return NULL;
    return split_top(m, m->top, nb);
+}
+
+/* A block leaves the library: the annotations learn its size, and at level 2 the word
+   behind it gets its canary. Every block the user receives passes through here. */
+MULLE_DLMALLOC_NOASAN inline void *hand_out(mstate *m, void *mem, size_t n)
+{
+   if (mem)
+   {
+#if MULLE_DLMALLOC_CHECKS >= 2
+      write_canary(m, next_chunk(chunk_from_mem(mem)));
+#endif
+      annotate_alloc(m, mem, n);
+   }
+   return mem;
 }
 
 /* Over-aligned: allocate enough to find an aligned spot, give back the lead and the tail. */

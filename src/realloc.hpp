@@ -45,6 +45,8 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
       size_t ns = chunk_size(next);
       if (s + ns < nb)
          return RESIZE_IMPOSSIBLE;
+      if (!free_memory_untouched(m, next, as_bytes(c) + nb + MIN_CHUNK))
+         return RESIZE_FAILED;
       bool to_dv = next == m->dv;
       if (to_dv)
       {
@@ -70,6 +72,9 @@ MULLE_DLMALLOC_NOASAN inline void *reallocate(mstate *m, void *p, size_t n, bool
    switch (resize_in_place(m, c, request_to_size(n)))
    {
    case RESIZE_DONE:
+#if MULLE_DLMALLOC_CHECKS >= 2
+      write_canary(m, next_chunk(c));
+#endif
       annotate_resize(m, p, usable > usable_size_of(c) ? usable : usable_size_of(c), n);
       return p;
    case RESIZE_FAILED:
@@ -79,10 +84,9 @@ MULLE_DLMALLOC_NOASAN inline void *reallocate(mstate *m, void *p, size_t n, bool
    }
    if (!may_move)
       return NULL;
-   void *q = allocate(m, n);
+   void *q = hand_out(m, allocate(m, n), n);
    if (!q)
       return NULL;
-   annotate_alloc(m, q, n);
    copy_bytes(q, p, user_size(c));
    annotate_free(m, p, usable);
    deallocate_chunk(m, c);

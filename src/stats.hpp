@@ -40,8 +40,8 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
    /* a free chunk of size s serves n = s - overhead; the top, grown to chunk_end, serves
       as much as leaves it MIN_CHUNK */
    size_t top_room  = static_cast<size_t>(m->chunk_end - as_bytes(m->top));
-   size_t from_top  = top_room >= MIN_CHUNK + MIN_CHUNK ? top_room - MIN_CHUNK - CHUNK_OVERHEAD : 0;
-   size_t from_free = largest_chunk ? largest_chunk - CHUNK_OVERHEAD : 0;
+   size_t from_top  = top_room >= MIN_CHUNK + MIN_CHUNK ? usable_of_size(top_room - MIN_CHUNK) : 0;
+   size_t from_free = largest_chunk ? usable_of_size(largest_chunk) : 0;
    out->largest_free = from_top > from_free ? from_top : from_free;
 }
 

@@ -69,7 +69,24 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
    m->top       = reinterpret_cast<chunk *>(m->least);
    m->top_size  = static_cast<size_t>(old_end - m->least);
    m->top->head = m->top_size | PINUSE;
+#if MULLE_DLMALLOC_CHECKS >= 2
+   write_canary(m, m->top);   /* no block before the first chunk, but its tag all the same */
+#endif
    trim_top(m, 0);
+}
+
+/* A per-mspace secret from what differs between runs and mspaces: addresses (ASLR) and
+   a counter. It keys canaries, so a stray copy of a block carries no valid one. */
+MULLE_DLMALLOC_NOASAN inline size_t make_secret(const void *where)
+{
+   static uint64_t counter;
+   int             local;
+   uint64_t x = reinterpret_cast<uintptr_t>(where) ^ (static_cast<uint64_t>(reinterpret_cast<uintptr_t>(&local)) << 16) ^
+                (++counter * 0x9e3779b97f4a7c15ull);
+   x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ull;
+   x ^= x >> 27; x *= 0x94d049bb133111ebull;
+   x ^= x >> 31;
+   return static_cast<size_t>(x);
 }
 
 /* Lays an mspace into [base, base + capacity). NULL if it cannot hold the state, one
@@ -93,7 +110,11 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
    m->capacity       = capacity;
    m->trim_threshold = MULLE_DLMALLOC_TRIM_THRESHOLD;
    m->flags          = flags;
+   m->secret         = make_secret(m);
    m->top            = reinterpret_cast<chunk *>(m->least);   /* bins and dv: zeroed */
+#if MULLE_DLMALLOC_CHECKS >= 2
+   write_canary(m, m->top);
+#endif
    if (!extend_top(m, MIN_CHUNK))
       return NULL;   /* the OS refused to commit the first step */
    m->max_footprint = footprint_of(m);
