@@ -427,6 +427,15 @@ private:
 #define MULLE_DLMALLOC_GRANULARITY 65536   /* the footprint grows and shrinks in these steps */
 #endif
 
+#ifndef MULLE_DLMALLOC_CACHE_BYTES
+#  if MULLE_DLMALLOC_CHECKS >= 2 || MULLE_DLMALLOC_NO_OS
+#    define MULLE_DLMALLOC_CACHE_BYTES 0   /* level 2 wants every free to coalesce and poison;
+                                              firmware wants small code and exact reuse */
+#  else
+#    define MULLE_DLMALLOC_CACHE_BYTES (64u * 1024u) /* freed small chunks kept for reuse, at most */
+#  endif
+#endif
+
 #ifndef MULLE_DLMALLOC_TRIM_THRESHOLD
 #define MULLE_DLMALLOC_TRIM_THRESHOLD (2u * 1024u * 1024u) /* free top above this trims itself */
 #endif
@@ -615,6 +624,8 @@ MULLE_DLMALLOC_NOASAN inline void assert_failed(const char *what, const char *fi
      and the top have PINUSE set; a chunk's PINUSE equals its predecessor's CINUSE;
    - a free chunk's size is repeated in the next chunk's prev_foot;
    - every free chunk other than dv and top is in exactly one bin;
+   - a cached chunk (CINUSE | CACHED) is free for the user but in use for the tags and the
+     bins: it sits in exactly one cache list and coalesces when the caches are flushed;
    - the words of a free chunk that can lie where a former in-use chunk had its head hold
      chunk addresses or zero (CINUSE clear); that keeps a double free detectable until the
      memory is handed out again.
@@ -641,6 +652,7 @@ static const size_t GRANULARITY    = MULLE_DLMALLOC_GRANULARITY;
 
 static const size_t PINUSE    = 1;
 static const size_t CINUSE    = 2;
+static const size_t CACHED    = 4;   /* CINUSE too: free for the user, in use for the bins */
 static const size_t FLAG_BITS = 7;
 
 static_assert((ALIGN & ALIGN_MASK) == 0, "MULLE_DLMALLOC_ALIGNMENT must be a power of two");
@@ -682,6 +694,9 @@ MULLE_DLMALLOC_NOASAN inline tree_chunk *as_tree(chunk *c) { return static_cast<
 MULLE_DLMALLOC_NOASAN inline size_t chunk_size(const chunk *c) { return c->head & ~FLAG_BITS; }
 MULLE_DLMALLOC_NOASAN inline bool   chunk_is_in_use(const chunk *c) { return (c->head & CINUSE) != 0; }
 MULLE_DLMALLOC_NOASAN inline bool   previous_is_in_use(const chunk *c) { return (c->head & PINUSE) != 0; }
+MULLE_DLMALLOC_NOASAN inline bool   chunk_is_cached(const chunk *c) { return (c->head & CACHED) != 0; }
+/* a block the user holds: in use and not parked in a cache */
+MULLE_DLMALLOC_NOASAN inline bool   chunk_is_live(const chunk *c) { return (c->head & (CINUSE | CACHED)) == CINUSE; }
 MULLE_DLMALLOC_NOASAN inline chunk *next_chunk(chunk *c) { return chunk_at(c, chunk_size(c)); }
 MULLE_DLMALLOC_NOASAN inline chunk *previous_chunk(chunk *c) { return chunk_before(c, c->prev_foot); }
 MULLE_DLMALLOC_NOASAN inline size_t usable_of_size(size_t s) { return s - CHUNK_OVERHEAD - CANARY_BYTES; }
@@ -747,6 +762,8 @@ struct mstate
    unsigned               flags;
    mspace_error_handler_t handler;        /* NULL: the default handler */
    void                  *handler_ctx;
+   size_t                 cache_bytes;    /* sum of the sizes of the cached chunks */
+   chunk                 *cache[NSMALLBINS];      /* per small size: freed chunks, LIFO via fd */
    chunk                 *smallbins[NSMALLBINS];  /* NULL-terminated lists, LIFO */
    tree_chunk            *treebins[NTREEBINS];    /* trie roots */
 };
@@ -1038,6 +1055,54 @@ MULLE_DLMALLOC_NOASAN inline bool bin_links_ok(const mstate *m, chunk *c, size_t
 
 }} // namespace mulle::detail
 
+// ---- src/cache.hpp ---------------------------------------------------------
+/* ==== the caches in front of the bins =====================================================
+
+   A fast path for small blocks. A freed chunk under MIN_LARGE_SIZE is not coalesced at
+   once but parked, still marked in use, on a LIFO list of its exact size; the next request
+   of that size takes it back in a few instructions. What the caches hold is bounded by
+   MULLE_DLMALLOC_CACHE_BYTES, so the fragmentation they can cause is bounded too. Parked
+   chunks carry CACHED in their head: a second free of one is a double free as always, and
+   the statistics, the walk and mspace_check count them as free. The caches are flushed
+   (every chunk released and coalesced) by trim, before a request is refused, and dropped
+   by reset and destroy.
+   ========================================================================================== */
+
+namespace mulle { namespace detail {
+
+static const size_t CACHE_LIMIT = MULLE_DLMALLOC_CACHE_BYTES;
+
+/* Parks in-use chunk c of size s if it is small and the caches have room. */
+MULLE_DLMALLOC_NOASAN inline bool cache_chunk(mstate *m, chunk *c, size_t s)
+{
+   if (CACHE_LIMIT == 0 || !is_small(s) || m->cache_bytes + s > CACHE_LIMIT)
+      return false;
+   size_t i       = small_index(s);
+   c->head       |= CACHED;
+   c->fd          = m->cache[i];
+   m->cache[i]    = c;
+   m->cache_bytes += s;
+   return true;
+}
+
+/* A parked chunk of exactly size nb, taken out of its cache and in use again, or NULL. */
+MULLE_DLMALLOC_NOASAN inline chunk *uncache_chunk(mstate *m, size_t nb)
+{
+   if (CACHE_LIMIT == 0 || !is_small(nb))
+      return NULL;
+   size_t i = small_index(nb);
+   chunk *c = m->cache[i];
+   if (c)
+   {
+      m->cache[i]     = c->fd;
+      m->cache_bytes -= nb;
+      c->head        &= ~CACHED;
+   }
+   return c;
+}
+
+}} // namespace mulle::detail
+
 // ---- src/errors.hpp --------------------------------------------------------
 /* ==== checks and the error handler ========================================================
 
@@ -1166,8 +1231,8 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t validate_block(const mstate *m, cons
    size_t      s   = chunk_size(c);
    if (s < MIN_CHUNK || (s & ALIGN_MASK) || s > static_cast<size_t>(end - as_bytes(c)))
       return MSPACE_ERROR_INVALID_POINTER;
-   if (!chunk_is_in_use(c))
-      return MSPACE_ERROR_DOUBLE_FREE;
+   if (!chunk_is_live(c))
+      return MSPACE_ERROR_DOUBLE_FREE;    /* free, or parked in a cache */
 
    byte *top = as_bytes(m->top);
    chunk *next = chunk_at(c, s);
@@ -1359,13 +1424,15 @@ struct quiet_checker
 /* ==== allocation ==========================================================================
 
    For a chunk size nb, in order:
+   0. small nb: a chunk of exactly nb parked in the caches (the fast path);
    1. small nb: its exact bin, or the next one (a remainder there could not stand alone);
    2. small nb larger than the dv: the smallest chunk of a larger small bin, else the
       smallest chunk of the tree bins; the remainder becomes the new dv (locality for runs
       of small requests);
       large nb: the best fit of the tree bins, if it leaves less than the dv would;
    3. the dv, if it is large enough (its remainder stays the dv);
-   4. the top, extending the footprint by GRANULARITY steps up to the region's end.
+   4. the top, extending the footprint by GRANULARITY steps up to the region's end; when
+      even that fails, the caches are flushed and the request tried once more.
    Every step is O(1) but the tree walks, which are bounded by the bits of a size.
    ========================================================================================== */
 
@@ -1485,12 +1552,16 @@ MULLE_DLMALLOC_NOASAN inline void *split_top(mstate *m, chunk *v, size_t nb)
    return mem_from_chunk(v);
 }
 
+MULLE_DLMALLOC_NOASAN inline void flush_caches(mstate *m);   /* free and coalescing */
+
 MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
 {
    if (n > m->capacity)
       return NULL;
    size_t nb = request_to_size(n);
-   chunk *c  = NULL;
+   chunk *c  = uncache_chunk(m, nb);
+   if (c)
+      return mem_from_chunk(c);
 
    if (is_small(nb))
    {
@@ -1531,7 +1602,12 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
       return carve(m, c, nb, true);
    }
    if (m->top_size < nb + MIN_CHUNK && !extend_top(m, nb + MIN_CHUNK))
-      return NULL;
+   {
+      if (CACHE_LIMIT == 0 || !m->cache_bytes)
+         return NULL;
+      flush_caches(m);        /* what they hold may coalesce into room; they are empty now */
+      return allocate(m, n);
+   }
    return split_top(m, m->top, nb);
 }
 
@@ -1674,9 +1750,30 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
    return true;
 }
 
-/* Frees a validated in-use chunk; the top trims itself past the threshold. */
+/* Releases every parked chunk, so that it coalesces; the caches are empty after. */
+MULLE_DLMALLOC_NOASAN inline void flush_caches(mstate *m)
+{
+   if (CACHE_LIMIT == 0)
+      return;
+   for (size_t i = 0; m->cache_bytes && i < NSMALLBINS; ++i)
+   {
+      while (chunk *c = m->cache[i])
+      {
+         m->cache[i]     = c->fd;
+         m->cache_bytes -= chunk_size(c);
+         c->head        &= ~CACHED;
+         if (!release_chunk(m, c, chunk_size(c)))
+            report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
+      }
+   }
+}
+
+/* Frees a validated in-use chunk: parked in a cache when small and there is room, else
+   released; the top trims itself past the threshold. */
 MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
 {
+   if (cache_chunk(m, c, chunk_size(c)))
+      return;
    if (!release_chunk(m, c, chunk_size(c)))
    {
       report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
@@ -1853,6 +1950,8 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
    m->smallmap = m->treemap = 0;
    fill_bytes(m->smallbins, 0, sizeof(m->smallbins));
    fill_bytes(m->treebins, 0, sizeof(m->treebins));
+   fill_bytes(m->cache, 0, sizeof(m->cache));
+   m->cache_bytes = 0;
    m->dv        = NULL;
    m->dv_size   = 0;
    m->top       = reinterpret_cast<chunk *>(m->least);
@@ -1866,17 +1965,23 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
 
 /* A per-mspace secret from what differs between runs and mspaces: addresses (ASLR) and
    a counter. It keys canaries, so a stray copy of a block carries no valid one. */
+#if MULLE_DLMALLOC_CHECKS >= 2
 MULLE_DLMALLOC_NOASAN inline size_t make_secret(const void *where)
 {
-   static uint64_t counter;
-   int             local;
-   uint64_t x = reinterpret_cast<uintptr_t>(where) ^ (static_cast<uint64_t>(reinterpret_cast<uintptr_t>(&local)) << 16) ^
-                (++counter * 0x9e3779b97f4a7c15ull);
-   x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ull;
-   x ^= x >> 27; x *= 0x94d049bb133111ebull;
-   x ^= x >> 31;
-   return static_cast<size_t>(x);
+   static size_t counter;
+   int           local;
+   /* word-sized arithmetic only: no 64-bit multiply routine on 32-bit targets */
+   const size_t k1 = static_cast<size_t>(0x9e3779b97f4a7c15ull);
+   const size_t k2 = static_cast<size_t>(0xbf58476d1ce4e5b9ull);
+   size_t x = reinterpret_cast<uintptr_t>(where) ^ (reinterpret_cast<uintptr_t>(&local) << 7) ^ (++counter * k1);
+   x ^= x >> 15;
+   x *= k2;
+   x ^= x >> 13;
+   x *= k1;
+   x ^= x >> 16;
+   return x;
 }
+#endif
 
 /* Lays an mspace into [base, base + capacity). NULL if it cannot hold the state, one
    minimum block and the top. */
@@ -1899,7 +2004,9 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
    m->capacity       = capacity;
    m->trim_threshold = MULLE_DLMALLOC_TRIM_THRESHOLD;
    m->flags          = flags;
+#if MULLE_DLMALLOC_CHECKS >= 2
    m->secret         = make_secret(m);
+#endif
    m->top            = reinterpret_cast<chunk *>(m->least);   /* bins and dv: zeroed */
 #if MULLE_DLMALLOC_CHECKS >= 2
    write_canary(m, m->top);
@@ -1969,6 +2076,7 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
    int    problems = 0;
    byte  *top      = as_bytes(m->top);
    size_t free_in_walk = 0;
+   size_t cached_in_walk = 0;
 
    if (top < m->least || top_end(m) > m->chunk_end || m->top_size < MIN_CHUNK ||
        (m->top_size & ALIGN_MASK) || chunk_size(m->top) != m->top_size || !previous_is_in_use(m->top) ||
@@ -2017,6 +2125,12 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
          }
          else
             free_in_walk++;
+      }
+      if (chunk_is_cached(c))
+      {
+         cached_in_walk++;
+         if (!chunk_is_in_use(c) || !is_small(s))
+            problems++;
       }
       if (where && !*where && problems != before)
          *where = culprit;
@@ -2072,6 +2186,19 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
    }
    if (in_bins != free_in_walk)
       problems++;
+
+   /* caches: exact sizes, parked chunks only, bytes and count in step with the walk */
+   size_t cached = 0, cached_bytes = 0;
+   for (size_t i = 0; i < NSMALLBINS; ++i)
+      for (chunk *f = m->cache[i]; f; f = f->fd)
+      {
+         if (++cached > cached_in_walk || !ok_chunk_address(m, f) || !chunk_is_cached(f) ||
+             chunk_size(f) != small_index_to_size(i))
+            return problems + 1;
+         cached_bytes += chunk_size(f);
+      }
+   if (cached != cached_in_walk || cached_bytes != m->cache_bytes || cached_bytes > CACHE_LIMIT)
+      problems++;
    return problems;
 }
 
@@ -2081,7 +2208,9 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
 /* ==== statistics and walking ==============================================================
 
    Nothing is counted on the hot paths: statistics come from one walk over the chunks, so
-   they are exact by construction and cost O(number of chunks) when asked for.
+   they are exact by construction and cost O(number of chunks) when asked for. They flush
+   the caches first, so that free memory is reported as it can be used (and largest_free
+   is exact); inspect_all does not, and shows parked chunks as free.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -2091,6 +2220,7 @@ MULLE_DLMALLOC_NOASAN inline chunk *first_chunk(mstate *m) { return reinterpret_
 
 MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
 {
+   flush_caches(m);
    fill_bytes(out, 0, sizeof(*out));
    out->capacity      = m->capacity;
    out->footprint     = footprint_of(m);
@@ -2103,7 +2233,7 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
    {
       size_t s = chunk_size(c);
-      if (chunk_is_in_use(c))
+      if (chunk_is_live(c))
       {
          out->in_use_bytes += s;
          out->allocated_blocks++;
@@ -2130,7 +2260,7 @@ MULLE_DLMALLOC_NOASAN inline void inspect_all(mstate *m, void (*fn)(void *, void
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
    {
       byte *mem = static_cast<byte *>(mem_from_chunk(c));
-      if (chunk_is_in_use(c))
+      if (chunk_is_live(c))
          fn(mem, mem + usable_size_of(c), usable_size_of(c), arg);
       else
          fn(mem, as_bytes(c) + chunk_size(c), 0, arg);
@@ -2447,7 +2577,7 @@ MULLE_DLMALLOC_NOASAN size_t mspace_usable_size(const void *p)
       return 0;
    quiet_checker quiet;
    const chunk  *c = chunk_from_mem(p);
-   return chunk_is_in_use(c) ? user_size(c) : 0;
+   return chunk_is_live(c) ? user_size(c) : 0;
 }
 
 MULLE_DLMALLOC_NOASAN size_t mspace_max_request(mspace ms)
@@ -2478,7 +2608,10 @@ MULLE_DLMALLOC_NOASAN int mspace_trim(mspace ms, size_t pad)
    using namespace mulle::detail;
    quiet_checker quiet;
    mstate       *m = live_state(ms);
-   return m ? trim_top(m, pad) : 0;
+   if (!m)
+      return 0;
+   flush_caches(m);
+   return trim_top(m, pad);
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_get_stats(mspace ms, mspace_stats_t *out)

@@ -19,6 +19,7 @@ PARTS = [
     "src/impl_config.hpp",
     "src/chunk.hpp",
     "src/bins.hpp",
+    "src/cache.hpp",
     "src/errors.hpp",
     "src/annotate.hpp",
     "src/malloc.hpp",

@@ -138,7 +138,7 @@ MULLE_DLMALLOC_NOASAN size_t mspace_usable_size(const void *p)
       return 0;
    quiet_checker quiet;
    const chunk  *c = chunk_from_mem(p);
-   return chunk_is_in_use(c) ? user_size(c) : 0;
+   return chunk_is_live(c) ? user_size(c) : 0;
 }
 
 MULLE_DLMALLOC_NOASAN size_t mspace_max_request(mspace ms)
@@ -169,7 +169,10 @@ MULLE_DLMALLOC_NOASAN int mspace_trim(mspace ms, size_t pad)
    using namespace mulle::detail;
    quiet_checker quiet;
    mstate       *m = live_state(ms);
-   return m ? trim_top(m, pad) : 0;
+   if (!m)
+      return 0;
+   flush_caches(m);
+   return trim_top(m, pad);
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_get_stats(mspace ms, mspace_stats_t *out)

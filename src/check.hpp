@@ -53,6 +53,7 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
    int    problems = 0;
    byte  *top      = as_bytes(m->top);
    size_t free_in_walk = 0;
+   size_t cached_in_walk = 0;
 
    if (top < m->least || top_end(m) > m->chunk_end || m->top_size < MIN_CHUNK ||
        (m->top_size & ALIGN_MASK) || chunk_size(m->top) != m->top_size || !previous_is_in_use(m->top) ||
@@ -101,6 +102,12 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
          }
          else
             free_in_walk++;
+      }
+      if (chunk_is_cached(c))
+      {
+         cached_in_walk++;
+         if (!chunk_is_in_use(c) || !is_small(s))
+            problems++;
       }
       if (where && !*where && problems != before)
          *where = culprit;
@@ -155,6 +162,19 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
       }
    }
    if (in_bins != free_in_walk)
+      problems++;
+
+   /* caches: exact sizes, parked chunks only, bytes and count in step with the walk */
+   size_t cached = 0, cached_bytes = 0;
+   for (size_t i = 0; i < NSMALLBINS; ++i)
+      for (chunk *f = m->cache[i]; f; f = f->fd)
+      {
+         if (++cached > cached_in_walk || !ok_chunk_address(m, f) || !chunk_is_cached(f) ||
+             chunk_size(f) != small_index_to_size(i))
+            return problems + 1;
+         cached_bytes += chunk_size(f);
+      }
+   if (cached != cached_in_walk || cached_bytes != m->cache_bytes || cached_bytes > CACHE_LIMIT)
       problems++;
    return problems;
 }

@@ -22,6 +22,8 @@
      and the top have PINUSE set; a chunk's PINUSE equals its predecessor's CINUSE;
    - a free chunk's size is repeated in the next chunk's prev_foot;
    - every free chunk other than dv and top is in exactly one bin;
+   - a cached chunk (CINUSE | CACHED) is free for the user but in use for the tags and the
+     bins: it sits in exactly one cache list and coalesces when the caches are flushed;
    - the words of a free chunk that can lie where a former in-use chunk had its head hold
      chunk addresses or zero (CINUSE clear); that keeps a double free detectable until the
      memory is handed out again.
@@ -48,6 +50,7 @@ static const size_t GRANULARITY    = MULLE_DLMALLOC_GRANULARITY;
 
 static const size_t PINUSE    = 1;
 static const size_t CINUSE    = 2;
+static const size_t CACHED    = 4;   /* CINUSE too: free for the user, in use for the bins */
 static const size_t FLAG_BITS = 7;
 
 static_assert((ALIGN & ALIGN_MASK) == 0, "MULLE_DLMALLOC_ALIGNMENT must be a power of two");
@@ -89,6 +92,9 @@ MULLE_DLMALLOC_NOASAN inline tree_chunk *as_tree(chunk *c) { return static_cast<
 MULLE_DLMALLOC_NOASAN inline size_t chunk_size(const chunk *c) { return c->head & ~FLAG_BITS; }
 MULLE_DLMALLOC_NOASAN inline bool   chunk_is_in_use(const chunk *c) { return (c->head & CINUSE) != 0; }
 MULLE_DLMALLOC_NOASAN inline bool   previous_is_in_use(const chunk *c) { return (c->head & PINUSE) != 0; }
+MULLE_DLMALLOC_NOASAN inline bool   chunk_is_cached(const chunk *c) { return (c->head & CACHED) != 0; }
+/* a block the user holds: in use and not parked in a cache */
+MULLE_DLMALLOC_NOASAN inline bool   chunk_is_live(const chunk *c) { return (c->head & (CINUSE | CACHED)) == CINUSE; }
 MULLE_DLMALLOC_NOASAN inline chunk *next_chunk(chunk *c) { return chunk_at(c, chunk_size(c)); }
 MULLE_DLMALLOC_NOASAN inline chunk *previous_chunk(chunk *c) { return chunk_before(c, c->prev_foot); }
 MULLE_DLMALLOC_NOASAN inline size_t usable_of_size(size_t s) { return s - CHUNK_OVERHEAD - CANARY_BYTES; }
@@ -154,6 +160,8 @@ struct mstate
    unsigned               flags;
    mspace_error_handler_t handler;        /* NULL: the default handler */
    void                  *handler_ctx;
+   size_t                 cache_bytes;    /* sum of the sizes of the cached chunks */
+   chunk                 *cache[NSMALLBINS];      /* per small size: freed chunks, LIFO via fd */
    chunk                 *smallbins[NSMALLBINS];  /* NULL-terminated lists, LIFO */
    tree_chunk            *treebins[NTREEBINS];    /* trie roots */
 };

@@ -125,8 +125,8 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t validate_block(const mstate *m, cons
    size_t      s   = chunk_size(c);
    if (s < MIN_CHUNK || (s & ALIGN_MASK) || s > static_cast<size_t>(end - as_bytes(c)))
       return MSPACE_ERROR_INVALID_POINTER;
-   if (!chunk_is_in_use(c))
-      return MSPACE_ERROR_DOUBLE_FREE;
+   if (!chunk_is_live(c))
+      return MSPACE_ERROR_DOUBLE_FREE;    /* free, or parked in a cache */
 
    byte *top = as_bytes(m->top);
    chunk *next = chunk_at(c, s);

@@ -78,9 +78,30 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
    return true;
 }
 
-/* Frees a validated in-use chunk; the top trims itself past the threshold. */
+/* Releases every parked chunk, so that it coalesces; the caches are empty after. */
+MULLE_DLMALLOC_NOASAN inline void flush_caches(mstate *m)
+{
+   if (CACHE_LIMIT == 0)
+      return;
+   for (size_t i = 0; m->cache_bytes && i < NSMALLBINS; ++i)
+   {
+      while (chunk *c = m->cache[i])
+      {
+         m->cache[i]     = c->fd;
+         m->cache_bytes -= chunk_size(c);
+         c->head        &= ~CACHED;
+         if (!release_chunk(m, c, chunk_size(c)))
+            report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
+      }
+   }
+}
+
+/* Frees a validated in-use chunk: parked in a cache when small and there is room, else
+   released; the top trims itself past the threshold. */
 MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
 {
+   if (cache_chunk(m, c, chunk_size(c)))
+      return;
    if (!release_chunk(m, c, chunk_size(c)))
    {
       report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));

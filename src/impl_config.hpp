@@ -27,6 +27,15 @@
 #define MULLE_DLMALLOC_GRANULARITY 65536   /* the footprint grows and shrinks in these steps */
 #endif
 
+#ifndef MULLE_DLMALLOC_CACHE_BYTES
+#  if MULLE_DLMALLOC_CHECKS >= 2 || MULLE_DLMALLOC_NO_OS
+#    define MULLE_DLMALLOC_CACHE_BYTES 0   /* level 2 wants every free to coalesce and poison;
+                                              firmware wants small code and exact reuse */
+#  else
+#    define MULLE_DLMALLOC_CACHE_BYTES (64u * 1024u) /* freed small chunks kept for reuse, at most */
+#  endif
+#endif
+
 #ifndef MULLE_DLMALLOC_TRIM_THRESHOLD
 #define MULLE_DLMALLOC_TRIM_THRESHOLD (2u * 1024u * 1024u) /* free top above this trims itself */
 #endif

@@ -1,13 +1,15 @@
 /* ==== allocation ==========================================================================
 
    For a chunk size nb, in order:
+   0. small nb: a chunk of exactly nb parked in the caches (the fast path);
    1. small nb: its exact bin, or the next one (a remainder there could not stand alone);
    2. small nb larger than the dv: the smallest chunk of a larger small bin, else the
       smallest chunk of the tree bins; the remainder becomes the new dv (locality for runs
       of small requests);
       large nb: the best fit of the tree bins, if it leaves less than the dv would;
    3. the dv, if it is large enough (its remainder stays the dv);
-   4. the top, extending the footprint by GRANULARITY steps up to the region's end.
+   4. the top, extending the footprint by GRANULARITY steps up to the region's end; when
+      even that fails, the caches are flushed and the request tried once more.
    Every step is O(1) but the tree walks, which are bounded by the bits of a size.
    ========================================================================================== */
 
@@ -127,12 +129,16 @@ MULLE_DLMALLOC_NOASAN inline void *split_top(mstate *m, chunk *v, size_t nb)
    return mem_from_chunk(v);
 }
 
+MULLE_DLMALLOC_NOASAN inline void flush_caches(mstate *m);   /* free and coalescing */
+
 MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
 {
    if (n > m->capacity)
       return NULL;
    size_t nb = request_to_size(n);
-   chunk *c  = NULL;
+   chunk *c  = uncache_chunk(m, nb);
+   if (c)
+      return mem_from_chunk(c);
 
    if (is_small(nb))
    {
@@ -173,7 +179,12 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
       return carve(m, c, nb, true);
    }
    if (m->top_size < nb + MIN_CHUNK && !extend_top(m, nb + MIN_CHUNK))
-      return NULL;
+   {
+      if (CACHE_LIMIT == 0 || !m->cache_bytes)
+         return NULL;
+      flush_caches(m);        /* what they hold may coalesce into room; they are empty now */
+      return allocate(m, n);
+   }
    return split_top(m, m->top, nb);
 }
 

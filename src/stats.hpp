@@ -1,7 +1,9 @@
 /* ==== statistics and walking ==============================================================
 
    Nothing is counted on the hot paths: statistics come from one walk over the chunks, so
-   they are exact by construction and cost O(number of chunks) when asked for.
+   they are exact by construction and cost O(number of chunks) when asked for. They flush
+   the caches first, so that free memory is reported as it can be used (and largest_free
+   is exact); inspect_all does not, and shows parked chunks as free.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -11,6 +13,7 @@ MULLE_DLMALLOC_NOASAN inline chunk *first_chunk(mstate *m) { return reinterpret_
 
 MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
 {
+   flush_caches(m);
    fill_bytes(out, 0, sizeof(*out));
    out->capacity      = m->capacity;
    out->footprint     = footprint_of(m);
@@ -23,7 +26,7 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
    {
       size_t s = chunk_size(c);
-      if (chunk_is_in_use(c))
+      if (chunk_is_live(c))
       {
          out->in_use_bytes += s;
          out->allocated_blocks++;
@@ -50,7 +53,7 @@ MULLE_DLMALLOC_NOASAN inline void inspect_all(mstate *m, void (*fn)(void *, void
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
    {
       byte *mem = static_cast<byte *>(mem_from_chunk(c));
-      if (chunk_is_in_use(c))
+      if (chunk_is_live(c))
          fn(mem, mem + usable_size_of(c), usable_size_of(c), arg);
       else
          fn(mem, as_bytes(c) + chunk_size(c), 0, arg);

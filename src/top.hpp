@@ -64,6 +64,8 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
    m->smallmap = m->treemap = 0;
    fill_bytes(m->smallbins, 0, sizeof(m->smallbins));
    fill_bytes(m->treebins, 0, sizeof(m->treebins));
+   fill_bytes(m->cache, 0, sizeof(m->cache));
+   m->cache_bytes = 0;
    m->dv        = NULL;
    m->dv_size   = 0;
    m->top       = reinterpret_cast<chunk *>(m->least);
@@ -77,17 +79,23 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
 
 /* A per-mspace secret from what differs between runs and mspaces: addresses (ASLR) and
    a counter. It keys canaries, so a stray copy of a block carries no valid one. */
+#if MULLE_DLMALLOC_CHECKS >= 2
 MULLE_DLMALLOC_NOASAN inline size_t make_secret(const void *where)
 {
-   static uint64_t counter;
-   int             local;
-   uint64_t x = reinterpret_cast<uintptr_t>(where) ^ (static_cast<uint64_t>(reinterpret_cast<uintptr_t>(&local)) << 16) ^
-                (++counter * 0x9e3779b97f4a7c15ull);
-   x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ull;
-   x ^= x >> 27; x *= 0x94d049bb133111ebull;
-   x ^= x >> 31;
-   return static_cast<size_t>(x);
+   static size_t counter;
+   int           local;
+   /* word-sized arithmetic only: no 64-bit multiply routine on 32-bit targets */
+   const size_t k1 = static_cast<size_t>(0x9e3779b97f4a7c15ull);
+   const size_t k2 = static_cast<size_t>(0xbf58476d1ce4e5b9ull);
+   size_t x = reinterpret_cast<uintptr_t>(where) ^ (reinterpret_cast<uintptr_t>(&local) << 7) ^ (++counter * k1);
+   x ^= x >> 15;
+   x *= k2;
+   x ^= x >> 13;
+   x *= k1;
+   x ^= x >> 16;
+   return x;
 }
+#endif
 
 /* Lays an mspace into [base, base + capacity). NULL if it cannot hold the state, one
    minimum block and the top. */
@@ -110,7 +118,9 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
    m->capacity       = capacity;
    m->trim_threshold = MULLE_DLMALLOC_TRIM_THRESHOLD;
    m->flags          = flags;
+#if MULLE_DLMALLOC_CHECKS >= 2
    m->secret         = make_secret(m);
+#endif
    m->top            = reinterpret_cast<chunk *>(m->least);   /* bins and dv: zeroed */
 #if MULLE_DLMALLOC_CHECKS >= 2
    write_canary(m, m->top);

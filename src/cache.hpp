@@ -1,0 +1,46 @@
+/* ==== the caches in front of the bins =====================================================
+
+   A fast path for small blocks. A freed chunk under MIN_LARGE_SIZE is not coalesced at
+   once but parked, still marked in use, on a LIFO list of its exact size; the next request
+   of that size takes it back in a few instructions. What the caches hold is bounded by
+   MULLE_DLMALLOC_CACHE_BYTES, so the fragmentation they can cause is bounded too. Parked
+   chunks carry CACHED in their head: a second free of one is a double free as always, and
+   the statistics, the walk and mspace_check count them as free. The caches are flushed
+   (every chunk released and coalesced) by trim, before a request is refused, and dropped
+   by reset and destroy.
+   ========================================================================================== */
+
+namespace mulle { namespace detail {
+
+static const size_t CACHE_LIMIT = MULLE_DLMALLOC_CACHE_BYTES;
+
+/* Parks in-use chunk c of size s if it is small and the caches have room. */
+MULLE_DLMALLOC_NOASAN inline bool cache_chunk(mstate *m, chunk *c, size_t s)
+{
+   if (CACHE_LIMIT == 0 || !is_small(s) || m->cache_bytes + s > CACHE_LIMIT)
+      return false;
+   size_t i       = small_index(s);
+   c->head       |= CACHED;
+   c->fd          = m->cache[i];
+   m->cache[i]    = c;
+   m->cache_bytes += s;
+   return true;
+}
+
+/* A parked chunk of exactly size nb, taken out of its cache and in use again, or NULL. */
+MULLE_DLMALLOC_NOASAN inline chunk *uncache_chunk(mstate *m, size_t nb)
+{
+   if (CACHE_LIMIT == 0 || !is_small(nb))
+      return NULL;
+   size_t i = small_index(nb);
+   chunk *c = m->cache[i];
+   if (c)
+   {
+      m->cache[i]     = c->fd;
+      m->cache_bytes -= nb;
+      c->head        &= ~CACHED;
+   }
+   return c;
+}
+
+}} // namespace mulle::detail
