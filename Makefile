@@ -32,7 +32,7 @@ ci-deps:
 	  apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
 	else echo "all CI packages present"; fi
 
-.PHONY: help test unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench
+.PHONY: help test unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench lint
 
 help:
 	@echo "make test                  build and run every test suite (installs doctest-dev if missing)"
@@ -43,6 +43,7 @@ help:
 	@echo "make bench                 run the allocator benchmark against its peers (installs them; ~1.5 min)"
 	@echo "make size                  allocator code size for Cortex-M0+, Cortex-M4F, rv32imac, x86-64"
 	@echo "make test-m32 / test-arm   the suites as 32-bit x86 code and as ARM code under qemu"
+	@echo "make lint                  cppcheck and clang-tidy on the implementation"
 	@echo "make clean                 remove $(BUILD)/"
 
 single_include: $(HEADER)
@@ -171,6 +172,19 @@ examples: $(EX_BINS)
 	    echo "   output matches examples/$$name.expected"; \
 	  else cat $$bin.out; fi; \
 	done
+
+# cppcheck and clang-tidy on the implementation, at checks levels 1 and 2, warning-free.
+TIDY_CHECKS := -*,bugprone-*,clang-analyzer-*,performance-*,portability-*,-bugprone-easily-swappable-parameters
+lint: $(HEADER)
+	@for checks in 1 2; do \
+	  echo "  cppcheck, MULLE_DLMALLOC_CHECKS=$$checks"; \
+	  cppcheck --enable=warning,style,performance,portability --std=c++11 --language=c++ -I. \
+	    -DMULLE_DLMALLOC_CHECKS=$$checks --quiet --inline-suppr --error-exitcode=1 tests/impl.cpp || exit 1; \
+	  echo "  clang-tidy, MULLE_DLMALLOC_CHECKS=$$checks"; \
+	  out=$$(clang-tidy tests/impl.cpp -header-filter='mulle_dlmalloc' -checks='$(TIDY_CHECKS)' \
+	    -- -std=c++17 -I. -DMULLE_DLMALLOC_CHECKS=$$checks 2>&1); \
+	  if echo "$$out" | grep -q "warning:"; then echo "$$out" | grep -A3 "warning:"; exit 1; fi; \
+	done; echo "lint: cppcheck and clang-tidy clean"
 
 bench:
 	bash bench/run.sh

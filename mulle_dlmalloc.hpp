@@ -432,12 +432,12 @@ private:
 #    define MULLE_DLMALLOC_CACHE_BYTES 0   /* level 2 wants every free to coalesce and poison;
                                               firmware wants small code and exact reuse */
 #  else
-#    define MULLE_DLMALLOC_CACHE_BYTES (64u * 1024u) /* freed small chunks kept for reuse, at most */
+#    define MULLE_DLMALLOC_CACHE_BYTES 65536   /* freed small chunks kept for reuse, at most */
 #  endif
 #endif
 
 #ifndef MULLE_DLMALLOC_TRIM_THRESHOLD
-#define MULLE_DLMALLOC_TRIM_THRESHOLD (2u * 1024u * 1024u) /* free top above this trims itself */
+#define MULLE_DLMALLOC_TRIM_THRESHOLD 2097152 /* 2 MiB: a free top above this trims itself */
 #endif
 
 #ifndef MULLE_DLMALLOC_VALGRIND
@@ -1406,17 +1406,19 @@ MULLE_DLMALLOC_NOASAN inline size_t user_size(const chunk *c)
    return usable_size_of(c);
 }
 
-/* Memcheck must not see the library read its own tags in no-access memory: one of these
-   lives for the length of every public call that touches the region. */
+/* Memcheck must not see the library read its own tags in no-access memory: every public
+   call that touches the region opens with MULLE_DLMALLOC_QUIET_CHECKER(), which under
+   Valgrind turns memcheck's error reporting off until the call returns. */
+#if MULLE_DLMALLOC_VALGRIND
 struct quiet_checker
 {
-#if MULLE_DLMALLOC_VALGRIND
    quiet_checker() { VALGRIND_DISABLE_ERROR_REPORTING; }
    ~quiet_checker() { VALGRIND_ENABLE_ERROR_REPORTING; }
-#else
-   quiet_checker() {}
-#endif
 };
+#  define MULLE_DLMALLOC_QUIET_CHECKER() mulle::detail::quiet_checker quiet_checker_for_this_call
+#else
+#  define MULLE_DLMALLOC_QUIET_CHECKER() ((void) 0)
+#endif
 
 }} // namespace mulle::detail
 
@@ -1645,7 +1647,8 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
    chunk *c = chunk_from_mem(mem);
    if (!is_aligned(mem, alignment))
    {
-      byte *aligned = reinterpret_cast<byte *>(align_up(reinterpret_cast<uintptr_t>(mem), alignment));
+      uintptr_t at  = reinterpret_cast<uintptr_t>(mem);
+      byte *aligned = mem + (align_up(at, alignment) - at);
       chunk *a      = chunk_from_mem(aligned);
       if (static_cast<size_t>(as_bytes(a) - as_bytes(c)) < MIN_CHUNK)
          a = chunk_at(a, alignment);
@@ -1996,10 +1999,11 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
    if (least > end || end - least < 2 * MIN_CHUNK)
       return NULL;
 
-   mstate *m = reinterpret_cast<mstate *>(at);
+   uintptr_t start = reinterpret_cast<uintptr_t>(base);
+   mstate   *m     = reinterpret_cast<mstate *>(base + (at - start));
    fill_bytes(m, 0, sizeof(mstate));
    m->base           = base;
-   m->least          = reinterpret_cast<byte *>(least);
+   m->least          = base + (least - start);
    m->chunk_end      = m->least + ((end - least) & ~ALIGN_MASK);
    m->capacity       = capacity;
    m->trim_threshold = MULLE_DLMALLOC_TRIM_THRESHOLD;
@@ -2363,7 +2367,7 @@ MULLE_DLMALLOC_NOASAN inline bool whole_pages(byte *from, byte *to, byte **first
    uintptr_t b    = reinterpret_cast<uintptr_t>(to) & ~(static_cast<uintptr_t>(page) - 1);
    if (a >= b)
       return false;
-   *first  = reinterpret_cast<byte *>(a);
+   *first  = from + (a - reinterpret_cast<uintptr_t>(from));
    *length = static_cast<size_t>(b - a);
    return true;
 }
@@ -2464,8 +2468,8 @@ extern "C" {
 MULLE_DLMALLOC_NOASAN mspace mspace_create(size_t capacity)
 {
    using namespace mulle::detail;
-   quiet_checker quiet;
-   mstate       *m = create_os_mspace(capacity);
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = create_os_mspace(capacity);
    if (m)
       annotate_create(m);
    return m;
@@ -2474,8 +2478,8 @@ MULLE_DLMALLOC_NOASAN mspace mspace_create(size_t capacity)
 MULLE_DLMALLOC_NOASAN mspace mspace_create_with_base(void *base, size_t capacity)
 {
    using namespace mulle::detail;
-   quiet_checker quiet;
-   mstate       *m = init_state(static_cast<byte *>(base), capacity, 0);
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = init_state(static_cast<byte *>(base), capacity, 0);
    if (m)
       annotate_create(m);
    return m;
@@ -2484,8 +2488,8 @@ MULLE_DLMALLOC_NOASAN mspace mspace_create_with_base(void *base, size_t capacity
 MULLE_DLMALLOC_NOASAN int mspace_destroy(mspace ms)
 {
    using namespace mulle::detail;
-   quiet_checker quiet;
-   mstate       *m = static_cast<mstate *>(ms);
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = static_cast<mstate *>(ms);
    if (!is_live(m))
       return 1;
    m->magic = 0;
@@ -2498,7 +2502,7 @@ MULLE_DLMALLOC_NOASAN int mspace_destroy(mspace ms)
 MULLE_DLMALLOC_NOASAN void mspace_reset(mspace ms)
 {
    using namespace mulle::detail;
-   quiet_checker quiet;
+   MULLE_DLMALLOC_QUIET_CHECKER();
    if (mstate *m = live_state(ms))
    {
       reset_state(m);
@@ -2509,8 +2513,8 @@ MULLE_DLMALLOC_NOASAN void mspace_reset(mspace ms)
 MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
 {
    using namespace mulle::detail;
-   quiet_checker quiet;
-   mstate       *m = live_state(ms);
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = live_state(ms);
    if (!m || !heap_is_sound(m))
       return NULL;
    return hand_out(m, allocate(m, n), n);
@@ -2519,8 +2523,8 @@ MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
 MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
 {
    using namespace mulle::detail;
-   quiet_checker quiet;
-   mstate       *m = live_state(ms);
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = live_state(ms);
    if (!p || !m || !heap_is_sound(m) || !block_is_valid(m, p))
       return;
    annotate_free(m, p, usable_size_of(chunk_from_mem(p)));
@@ -2532,8 +2536,8 @@ MULLE_DLMALLOC_NOASAN void *mspace_realloc(mspace ms, void *p, size_t n)
    using namespace mulle::detail;
    if (!p)
       return mspace_malloc(ms, n);
-   quiet_checker quiet;
-   mstate       *m = live_state(ms);
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = live_state(ms);
    if (!m || !heap_is_sound(m) || !block_is_valid(m, p))
       return NULL;
    return reallocate(m, p, n, true);
@@ -2542,8 +2546,8 @@ MULLE_DLMALLOC_NOASAN void *mspace_realloc(mspace ms, void *p, size_t n)
 MULLE_DLMALLOC_NOASAN void *mspace_realloc_in_place(mspace ms, void *p, size_t n)
 {
    using namespace mulle::detail;
-   quiet_checker quiet;
-   mstate       *m = live_state(ms);
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = live_state(ms);
    if (!p || !m || !heap_is_sound(m) || !block_is_valid(m, p))
       return NULL;
    return reallocate(m, p, n, false);
@@ -2563,8 +2567,8 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
 MULLE_DLMALLOC_NOASAN void *mspace_memalign(mspace ms, size_t alignment, size_t n)
 {
    using namespace mulle::detail;
-   quiet_checker quiet;
-   mstate       *m = live_state(ms);
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = live_state(ms);
    if (!m || !heap_is_sound(m))
       return NULL;
    return hand_out(m, allocate_aligned(m, alignment, n), n);
@@ -2575,8 +2579,8 @@ MULLE_DLMALLOC_NOASAN size_t mspace_usable_size(const void *p)
    using namespace mulle::detail;
    if (!p)
       return 0;
-   quiet_checker quiet;
-   const chunk  *c = chunk_from_mem(p);
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   const chunk *c = chunk_from_mem(p);
    return chunk_is_live(c) ? user_size(c) : 0;
 }
 
@@ -2606,8 +2610,8 @@ MULLE_DLMALLOC_NOASAN size_t mspace_max_footprint(mspace ms)
 MULLE_DLMALLOC_NOASAN int mspace_trim(mspace ms, size_t pad)
 {
    using namespace mulle::detail;
-   quiet_checker quiet;
-   mstate       *m = live_state(ms);
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = live_state(ms);
    if (!m)
       return 0;
    flush_caches(m);
@@ -2619,8 +2623,8 @@ MULLE_DLMALLOC_NOASAN void mspace_get_stats(mspace ms, mspace_stats_t *out)
    using namespace mulle::detail;
    if (!out)
       return;
-   quiet_checker quiet;
-   mstate       *m = live_state(ms);
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = live_state(ms);
    if (m)
       get_stats(m, out);
    else
@@ -2630,7 +2634,7 @@ MULLE_DLMALLOC_NOASAN void mspace_get_stats(mspace ms, mspace_stats_t *out)
 MULLE_DLMALLOC_NOASAN void mspace_malloc_stats(mspace ms)
 {
    using namespace mulle::detail;
-   quiet_checker quiet;
+   MULLE_DLMALLOC_QUIET_CHECKER();
    if (mstate *m = live_state(ms))
       print_stats(m);
 }
@@ -2649,15 +2653,15 @@ MULLE_DLMALLOC_NOASAN int mspace_is_heap_object(mspace ms, const void *p)
 MULLE_DLMALLOC_NOASAN int mspace_check(mspace ms)
 {
    using namespace mulle::detail;
-   quiet_checker quiet;
+   MULLE_DLMALLOC_QUIET_CHECKER();
    return check_heap(static_cast<mstate *>(ms), true, NULL);
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_inspect_all(mspace ms, void (*fn)(void *start, void *end, size_t used, void *arg), void *arg)
 {
    using namespace mulle::detail;
-   quiet_checker quiet;
-   mstate       *m = live_state(ms);
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = live_state(ms);
    if (m && fn)
       inspect_all(m, fn, arg);
 }

@@ -104,16 +104,18 @@ MULLE_DLMALLOC_NOASAN inline size_t user_size(const chunk *c)
    return usable_size_of(c);
 }
 
-/* Memcheck must not see the library read its own tags in no-access memory: one of these
-   lives for the length of every public call that touches the region. */
+/* Memcheck must not see the library read its own tags in no-access memory: every public
+   call that touches the region opens with MULLE_DLMALLOC_QUIET_CHECKER(), which under
+   Valgrind turns memcheck's error reporting off until the call returns. */
+#if MULLE_DLMALLOC_VALGRIND
 struct quiet_checker
 {
-#if MULLE_DLMALLOC_VALGRIND
    quiet_checker() { VALGRIND_DISABLE_ERROR_REPORTING; }
    ~quiet_checker() { VALGRIND_ENABLE_ERROR_REPORTING; }
-#else
-   quiet_checker() {}
-#endif
 };
+#  define MULLE_DLMALLOC_QUIET_CHECKER() mulle::detail::quiet_checker quiet_checker_for_this_call
+#else
+#  define MULLE_DLMALLOC_QUIET_CHECKER() ((void) 0)
+#endif
 
 }} // namespace mulle::detail

@@ -25,8 +25,8 @@ extern "C" {
 MULLE_DLMALLOC_NOASAN mspace mspace_create(size_t capacity)
 {
    using namespace mulle::detail;
-   quiet_checker quiet;
-   mstate       *m = create_os_mspace(capacity);
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = create_os_mspace(capacity);
    if (m)
       annotate_create(m);
    return m;
@@ -35,8 +35,8 @@ MULLE_DLMALLOC_NOASAN mspace mspace_create(size_t capacity)
 MULLE_DLMALLOC_NOASAN mspace mspace_create_with_base(void *base, size_t capacity)
 {
    using namespace mulle::detail;
-   quiet_checker quiet;
-   mstate       *m = init_state(static_cast<byte *>(base), capacity, 0);
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = init_state(static_cast<byte *>(base), capacity, 0);
    if (m)
       annotate_create(m);
    return m;
@@ -45,8 +45,8 @@ MULLE_DLMALLOC_NOASAN mspace mspace_create_with_base(void *base, size_t capacity
 MULLE_DLMALLOC_NOASAN int mspace_destroy(mspace ms)
 {
    using namespace mulle::detail;
-   quiet_checker quiet;
-   mstate       *m = static_cast<mstate *>(ms);
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = static_cast<mstate *>(ms);
    if (!is_live(m))
       return 1;
    m->magic = 0;
@@ -59,7 +59,7 @@ MULLE_DLMALLOC_NOASAN int mspace_destroy(mspace ms)
 MULLE_DLMALLOC_NOASAN void mspace_reset(mspace ms)
 {
    using namespace mulle::detail;
-   quiet_checker quiet;
+   MULLE_DLMALLOC_QUIET_CHECKER();
    if (mstate *m = live_state(ms))
    {
       reset_state(m);
@@ -70,8 +70,8 @@ MULLE_DLMALLOC_NOASAN void mspace_reset(mspace ms)
 MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
 {
    using namespace mulle::detail;
-   quiet_checker quiet;
-   mstate       *m = live_state(ms);
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = live_state(ms);
    if (!m || !heap_is_sound(m))
       return NULL;
    return hand_out(m, allocate(m, n), n);
@@ -80,8 +80,8 @@ MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
 MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
 {
    using namespace mulle::detail;
-   quiet_checker quiet;
-   mstate       *m = live_state(ms);
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = live_state(ms);
    if (!p || !m || !heap_is_sound(m) || !block_is_valid(m, p))
       return;
    annotate_free(m, p, usable_size_of(chunk_from_mem(p)));
@@ -93,8 +93,8 @@ MULLE_DLMALLOC_NOASAN void *mspace_realloc(mspace ms, void *p, size_t n)
    using namespace mulle::detail;
    if (!p)
       return mspace_malloc(ms, n);
-   quiet_checker quiet;
-   mstate       *m = live_state(ms);
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = live_state(ms);
    if (!m || !heap_is_sound(m) || !block_is_valid(m, p))
       return NULL;
    return reallocate(m, p, n, true);
@@ -103,8 +103,8 @@ MULLE_DLMALLOC_NOASAN void *mspace_realloc(mspace ms, void *p, size_t n)
 MULLE_DLMALLOC_NOASAN void *mspace_realloc_in_place(mspace ms, void *p, size_t n)
 {
    using namespace mulle::detail;
-   quiet_checker quiet;
-   mstate       *m = live_state(ms);
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = live_state(ms);
    if (!p || !m || !heap_is_sound(m) || !block_is_valid(m, p))
       return NULL;
    return reallocate(m, p, n, false);
@@ -124,8 +124,8 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
 MULLE_DLMALLOC_NOASAN void *mspace_memalign(mspace ms, size_t alignment, size_t n)
 {
    using namespace mulle::detail;
-   quiet_checker quiet;
-   mstate       *m = live_state(ms);
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = live_state(ms);
    if (!m || !heap_is_sound(m))
       return NULL;
    return hand_out(m, allocate_aligned(m, alignment, n), n);
@@ -136,8 +136,8 @@ MULLE_DLMALLOC_NOASAN size_t mspace_usable_size(const void *p)
    using namespace mulle::detail;
    if (!p)
       return 0;
-   quiet_checker quiet;
-   const chunk  *c = chunk_from_mem(p);
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   const chunk *c = chunk_from_mem(p);
    return chunk_is_live(c) ? user_size(c) : 0;
 }
 
@@ -167,8 +167,8 @@ MULLE_DLMALLOC_NOASAN size_t mspace_max_footprint(mspace ms)
 MULLE_DLMALLOC_NOASAN int mspace_trim(mspace ms, size_t pad)
 {
    using namespace mulle::detail;
-   quiet_checker quiet;
-   mstate       *m = live_state(ms);
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = live_state(ms);
    if (!m)
       return 0;
    flush_caches(m);
@@ -180,8 +180,8 @@ MULLE_DLMALLOC_NOASAN void mspace_get_stats(mspace ms, mspace_stats_t *out)
    using namespace mulle::detail;
    if (!out)
       return;
-   quiet_checker quiet;
-   mstate       *m = live_state(ms);
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = live_state(ms);
    if (m)
       get_stats(m, out);
    else
@@ -191,7 +191,7 @@ MULLE_DLMALLOC_NOASAN void mspace_get_stats(mspace ms, mspace_stats_t *out)
 MULLE_DLMALLOC_NOASAN void mspace_malloc_stats(mspace ms)
 {
    using namespace mulle::detail;
-   quiet_checker quiet;
+   MULLE_DLMALLOC_QUIET_CHECKER();
    if (mstate *m = live_state(ms))
       print_stats(m);
 }
@@ -210,15 +210,15 @@ MULLE_DLMALLOC_NOASAN int mspace_is_heap_object(mspace ms, const void *p)
 MULLE_DLMALLOC_NOASAN int mspace_check(mspace ms)
 {
    using namespace mulle::detail;
-   quiet_checker quiet;
+   MULLE_DLMALLOC_QUIET_CHECKER();
    return check_heap(static_cast<mstate *>(ms), true, NULL);
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_inspect_all(mspace ms, void (*fn)(void *start, void *end, size_t used, void *arg), void *arg)
 {
    using namespace mulle::detail;
-   quiet_checker quiet;
-   mstate       *m = live_state(ms);
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = live_state(ms);
    if (m && fn)
       inspect_all(m, fn, arg);
 }

@@ -32,12 +32,12 @@
 #    define MULLE_DLMALLOC_CACHE_BYTES 0   /* level 2 wants every free to coalesce and poison;
                                               firmware wants small code and exact reuse */
 #  else
-#    define MULLE_DLMALLOC_CACHE_BYTES (64u * 1024u) /* freed small chunks kept for reuse, at most */
+#    define MULLE_DLMALLOC_CACHE_BYTES 65536   /* freed small chunks kept for reuse, at most */
 #  endif
 #endif
 
 #ifndef MULLE_DLMALLOC_TRIM_THRESHOLD
-#define MULLE_DLMALLOC_TRIM_THRESHOLD (2u * 1024u * 1024u) /* free top above this trims itself */
+#define MULLE_DLMALLOC_TRIM_THRESHOLD 2097152 /* 2 MiB: a free top above this trims itself */
 #endif
 
 #ifndef MULLE_DLMALLOC_VALGRIND

@@ -222,7 +222,8 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
    chunk *c = chunk_from_mem(mem);
    if (!is_aligned(mem, alignment))
    {
-      byte *aligned = reinterpret_cast<byte *>(align_up(reinterpret_cast<uintptr_t>(mem), alignment));
+      uintptr_t at  = reinterpret_cast<uintptr_t>(mem);
+      byte *aligned = mem + (align_up(at, alignment) - at);
       chunk *a      = chunk_from_mem(aligned);
       if (static_cast<size_t>(as_bytes(a) - as_bytes(c)) < MIN_CHUNK)
          a = chunk_at(a, alignment);

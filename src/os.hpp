@@ -70,7 +70,7 @@ MULLE_DLMALLOC_NOASAN inline bool whole_pages(byte *from, byte *to, byte **first
    uintptr_t b    = reinterpret_cast<uintptr_t>(to) & ~(static_cast<uintptr_t>(page) - 1);
    if (a >= b)
       return false;
-   *first  = reinterpret_cast<byte *>(a);
+   *first  = from + (a - reinterpret_cast<uintptr_t>(from));
    *length = static_cast<size_t>(b - a);
    return true;
 }

@@ -110,10 +110,11 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
    if (least > end || end - least < 2 * MIN_CHUNK)
       return NULL;
 
-   mstate *m = reinterpret_cast<mstate *>(at);
+   uintptr_t start = reinterpret_cast<uintptr_t>(base);
+   mstate   *m     = reinterpret_cast<mstate *>(base + (at - start));
    fill_bytes(m, 0, sizeof(mstate));
    m->base           = base;
-   m->least          = reinterpret_cast<byte *>(least);
+   m->least          = base + (least - start);
    m->chunk_end      = m->least + ((end - least) & ~ALIGN_MASK);
    m->capacity       = capacity;
    m->trim_threshold = MULLE_DLMALLOC_TRIM_THRESHOLD;
