@@ -1429,9 +1429,10 @@ struct quiet_checker
    0. small nb: a chunk of exactly nb parked in the caches (the fast path);
    1. small nb: its exact bin, or the next one (a remainder there could not stand alone);
    2. small nb larger than the dv: the smallest chunk of a larger small bin, else the
-      smallest chunk of the tree bins; the remainder becomes the new dv (locality for runs
-      of small requests);
+      smallest chunk of the tree bins;
       large nb: the best fit of the tree bins, if it leaves less than the dv would;
+      either way the remainder becomes the new dv, so that a run of requests is carved
+      from one place (locality) and frees next to it merge without touching a bin;
    3. the dv, if it is large enough (its remainder stays the dv);
    4. the top, extending the footprint by GRANULARITY steps up to the region's end; when
       even that fails, the caches are flushed and the request tried once more.
@@ -1592,7 +1593,7 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
    {
       if (!free_memory_untouched(m, c, as_bytes(c) + nb + MIN_CHUNK) || !take_from_bin(m, c, chunk_size(c)))
          return NULL;
-      return carve(m, c, nb, is_small(nb));
+      return carve(m, c, nb, true);
    }
    if (nb <= m->dv_size)
    {
