@@ -32,7 +32,7 @@ ci-deps:
 	  apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
 	else echo "all CI packages present"; fi
 
-.PHONY: help test unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench lint
+.PHONY: help test unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench lint fuzz fuzz-checks2 fuzz-replay
 
 help:
 	@echo "make test                  build and run every test suite (installs doctest-dev if missing)"
@@ -43,6 +43,8 @@ help:
 	@echo "make bench                 run the allocator benchmark against its peers (installs them; ~1.5 min)"
 	@echo "make size                  allocator code size for Cortex-M0+, Cortex-M4F, rv32imac, x86-64"
 	@echo "make test-m32 / test-arm   the suites as 32-bit x86 code and as ARM code under qemu"
+	@echo "make fuzz [FUZZ_SECONDS=60] run the libFuzzer target (clang); fuzz-checks2 at checks level 2"
+	@echo "make fuzz-replay           replay the seed corpus and every regression input (part of make test)"
 	@echo "make lint                  cppcheck and clang-tidy on the implementation"
 	@echo "make clean                 remove $(BUILD)/"
 
@@ -92,7 +94,7 @@ $(BUILD)/tests/test_c_api: tests/test_c_api.c $(HEADER) $(BUILD)/tests/impl.o
 	$(CC) $(CFLAGS_C99) -c tests/test_c_api.c -o $(BUILD)/tests/test_c_api.o
 	$(CXX) $(OPT) $(BUILD)/tests/test_c_api.o $(BUILD)/tests/impl.o -o $@
 
-test: doctest check-single-include header-matrix unit
+test: doctest check-single-include header-matrix unit fuzz-replay
 
 # Builds and runs the suites with the current CC/CXX; RUN prefixes the binaries (qemu).
 unit: $(BUILD)/tests/unit $(BUILD)/tests/test_c_api | doctest
@@ -172,6 +174,39 @@ examples: $(EX_BINS)
 	    echo "   output matches examples/$$name.expected"; \
 	  else cat $$bin.out; fi; \
 	done
+
+# ---- fuzzing (clang's libFuzzer); the replay of corpus and regressions needs only $(CXX) ----
+FUZZ_SECONDS ?= 60
+FUZZ_CXX     ?= clang++
+FUZZ_FLAGS   := -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I.
+
+$(BUILD)/fuzz/fuzz_mspace: fuzz/fuzz_mspace.cpp $(HEADER)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_FLAGS) $< -o $@
+
+$(BUILD)/fuzz/fuzz_mspace_checks2: fuzz/fuzz_mspace.cpp $(HEADER)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_FLAGS) -DMULLE_DLMALLOC_CHECKS=2 $< -o $@
+
+$(BUILD)/fuzz/fuzz_replay: fuzz/fuzz_mspace.cpp $(HEADER)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_ALL) -DFUZZ_REPLAY_MAIN $< -o $@
+
+# New inputs go to $(BUILD)/fuzz/corpus (not committed); the committed seeds and
+# regressions are read only. A crash lands in $(BUILD)/fuzz/artifacts/ and fails make.
+fuzz: $(BUILD)/fuzz/fuzz_mspace
+	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/artifacts
+	$< -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	  -artifact_prefix=$(BUILD)/fuzz/artifacts/ $(BUILD)/fuzz/corpus fuzz/corpus fuzz/regressions
+
+fuzz-checks2: $(BUILD)/fuzz/fuzz_mspace_checks2
+	@mkdir -p $(BUILD)/fuzz/corpus-checks2 $(BUILD)/fuzz/artifacts
+	$< -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	  -artifact_prefix=$(BUILD)/fuzz/artifacts/checks2- $(BUILD)/fuzz/corpus-checks2 fuzz/corpus fuzz/regressions
+
+fuzz-replay: $(BUILD)/fuzz/fuzz_replay
+	python3 fuzz/make_corpus.py --check
+	$(RUN) $(BUILD)/fuzz/fuzz_replay fuzz/corpus fuzz/regressions
 
 # cppcheck and clang-tidy on the implementation, at checks levels 1 and 2, warning-free.
 TIDY_CHECKS := -*,bugprone-*,clang-analyzer-*,performance-*,portability-*,-bugprone-easily-swappable-parameters

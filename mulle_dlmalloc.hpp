@@ -163,8 +163,9 @@ MULLE_DLMALLOC_API size_t mspace_footprint(mspace ms);
 /* The largest footprint ever. 0 for NULL. */
 MULLE_DLMALLOC_API size_t mspace_max_footprint(mspace ms);
 
-/* Gives back the free top beyond pad bytes: the footprint shrinks and OS pages are
-   released. 1 if anything was released, else 0. */
+/* Gives back the free top beyond pad bytes: the footprint shrinks and the pages go back to
+   the OS at once (also those an automatic trim released lazily). 1 if the footprint
+   shrank, else 0. */
 MULLE_DLMALLOC_API int mspace_trim(mspace ms, size_t pad);
 
 /* Fills *out; all zero for a NULL mspace. */
@@ -627,8 +628,8 @@ MULLE_DLMALLOC_NOASAN inline void assert_failed(const char *what, const char *fi
    - a cached chunk (CINUSE | CACHED) is free for the user but in use for the tags and the
      bins: it sits in exactly one cache list and coalesces when the caches are flushed;
    - the words of a free chunk that can lie where a former in-use chunk had its head hold
-     chunk addresses or zero (CINUSE clear); that keeps a double free detectable until the
-     memory is handed out again.
+     its old head, an address inside the region, or (level 2) poison, all with CINUSE
+     clear; that keeps a double free detectable until the memory is handed out again.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -670,17 +671,25 @@ struct chunk
 };
 
 /* A free chunk of MIN_LARGE_SIZE or more: a node of a bitwise trie. Chunks of equal size
-   hang in a ring (fd/bk) off the one node that is in the tree. `index` sits at an even word
-   so that it never lies where an old chunk head could be (see the invariants above). */
+   hang in a ring (fd/bk) off the one node that is in the tree. The words at odd positions
+   are where the heads of blocks merged into this chunk were; they hold bk and traces
+   (the chunk's own address), never NULL or a small number, so that a double free of such
+   a block still finds the trace of a freed block (see the invariants above). */
 struct tree_chunk : chunk
 {
-   tree_chunk *child[2];
-   size_t      index;      /* tree bin of this node, or RING_MEMBER */
-   tree_chunk *parent;     /* NULL for the root of a bin */
+   tree_chunk *left;       /* word 4 */
+   void       *trace_a;    /* word 5 */
+   tree_chunk *right;      /* word 6 */
+   void       *trace_b;    /* word 7 */
+   tree_chunk *parent;     /* word 8: NULL for the root of a bin */
+   void       *trace_c;    /* word 9 */
+   size_t      index;      /* word 10: tree bin of this node, or RING_MEMBER */
+
+   tree_chunk *&child(size_t d) { return d ? right : left; }
 };
 
 static_assert(sizeof(chunk) == 4 * WORD, "chunk layout");
-static_assert(sizeof(tree_chunk) == 8 * WORD, "tree chunk layout");
+static_assert(sizeof(tree_chunk) == 11 * WORD, "tree chunk layout");
 
 static const size_t RING_MEMBER = ~static_cast<size_t>(0);
 
@@ -757,6 +766,8 @@ struct mstate
    byte                  *chunk_end;      /* the top may grow up to here */
    size_t                 capacity;       /* bytes of the region */
    size_t                 max_footprint;
+   byte                  *lazy_end;       /* [top end, lazy_end): pages an auto-trim released
+                                             lazily; mspace_trim releases them for good */
    size_t                 trim_threshold;
    size_t                 secret;         /* keys the level-2 canaries */
    unsigned               flags;
@@ -793,9 +804,9 @@ namespace mulle { namespace detail {
 /* Called before their sections: the top (top and trim), the whole-heap check (checks),
    and the OS layer, whose commit/decommit are no-ops for a caller's buffer. */
 bool extend_top(mstate *m, size_t need);
-int  trim_top(mstate *m, size_t pad);
+int  trim_top(mstate *m, size_t pad, bool eager);
 bool os_commit(mstate *m, byte *from, byte *to);
-void os_decommit(mstate *m, byte *from, byte *to);
+void os_decommit(mstate *m, byte *from, byte *to, bool eager);
 
 }} // namespace mulle::detail
 
@@ -809,7 +820,7 @@ void os_decommit(mstate *m, byte *from, byte *to);
    Tree bins: chunks of 256 bytes and more. Bin i covers sizes [2^(k+8), 2^(k+8) + 2^(k+7))
    for even i = 2k and the upper half of that power of two for odd i; bin 31 takes the rest.
    Each bin is a bitwise trie keyed by the size bits below the ones that chose the bin: at
-   depth d a node's child[b] holds sizes whose d-th next bit is b. Any node of a subtree may
+   depth d a node's child(b) holds sizes whose d-th next bit is b. Any node of a subtree may
    stand in for the subtree's root, which makes removal cheap. Equal sizes share one tree
    node and hang off it in a ring. treemap bit i is set exactly when bin i is non-empty.
    ========================================================================================== */
@@ -883,7 +894,7 @@ MULLE_DLMALLOC_NOASAN inline size_t tree_bin_min_size(size_t i)
           ((i & 1) << ((i >> 1) + TREEBIN_SHIFT - 1));
 }
 
-MULLE_DLMALLOC_NOASAN inline tree_chunk *leftmost_child(tree_chunk *t) { return t->child[0] ? t->child[0] : t->child[1]; }
+MULLE_DLMALLOC_NOASAN inline tree_chunk *leftmost_child(tree_chunk *t) { return t->child(0) ? t->child(0) : t->child(1); }
 
 /* ---- small bins ---- */
 
@@ -919,7 +930,8 @@ MULLE_DLMALLOC_NOASAN inline void insert_tree_chunk(mstate *m, tree_chunk *x, si
    size_t       i    = tree_index(s);
    tree_chunk **root = &m->treebins[i];
 
-   x->child[0] = x->child[1] = NULL;
+   x->child(0) = x->child(1) = NULL;
+   x->trace_a = x->trace_b = x->trace_c = x;
    if (!*root)
    {
       *root       = x;
@@ -945,7 +957,7 @@ MULLE_DLMALLOC_NOASAN inline void insert_tree_chunk(mstate *m, tree_chunk *x, si
          x->parent = NULL;
          return;
       }
-      tree_chunk **slot = &t->child[(bits >> (SIZE_BITS - 1)) & 1];
+      tree_chunk **slot = &t->child((bits >> (SIZE_BITS - 1)) & 1);
       bits <<= 1;
       if (!*slot)
       {
@@ -964,7 +976,7 @@ MULLE_DLMALLOC_NOASAN inline void replace_tree_node(mstate *m, tree_chunk *x, tr
 {
    tree_chunk *p = x->parent;
    if (p)
-      p->child[p->child[0] == x ? 0 : 1] = r;
+      p->child(p->child(0) == x ? 0 : 1) = r;
    else
    {
       m->treebins[x->index] = r;
@@ -994,8 +1006,8 @@ MULLE_DLMALLOC_NOASAN inline void unlink_tree_chunk(mstate *m, tree_chunk *x)
       r = as_tree(x->fd);
       x->bk->fd = r;
       r->bk     = x->bk;
-      r->child[0] = x->child[0];
-      r->child[1] = x->child[1];
+      r->child(0) = x->child(0);
+      r->child(1) = x->child(1);
    }
    else
    {
@@ -1003,19 +1015,19 @@ MULLE_DLMALLOC_NOASAN inline void unlink_tree_chunk(mstate *m, tree_chunk *x)
       r = leftmost_child(x);
       if (r)
       {
-         while (r->child[0] || r->child[1])
-            r = r->child[1] ? r->child[1] : r->child[0];
+         while (r->child(0) || r->child(1))
+            r = r->child(1) ? r->child(1) : r->child(0);
          tree_chunk *rp = r->parent;
-         rp->child[rp->child[0] == r ? 0 : 1] = NULL;
-         r->child[0] = x->child[0];
-         r->child[1] = x->child[1];
+         rp->child(rp->child(0) == r ? 0 : 1) = NULL;
+         r->child(0) = x->child(0);
+         r->child(1) = x->child(1);
       }
    }
    replace_tree_node(m, x, r);
    if (r)
    {
-      if (r->child[0]) r->child[0]->parent = r;
-      if (r->child[1]) r->child[1]->parent = r;
+      if (r->child(0)) r->child(0)->parent = r;
+      if (r->child(1)) r->child(1)->parent = r;
    }
 }
 
@@ -1215,6 +1227,24 @@ MULLE_DLMALLOC_NOASAN inline bool free_memory_untouched(mstate *m, chunk *c, byt
    return true;
 }
 
+/* The word at a freed block's head, once the block has merged into a free chunk below it
+   or into the top: its old head, or a link or trace of the merged chunk (an address inside
+   the region), or at level 2 poison; CINUSE is clear in each. */
+MULLE_DLMALLOC_NOASAN inline bool head_of_freed_block(const mstate *m, const chunk *c)
+{
+   size_t head = c->head;
+   if (head & CINUSE)
+      return false;
+#if MULLE_DLMALLOC_CHECKS >= 2
+   size_t poison;
+   fill_bytes(&poison, POISON_BYTE, sizeof(poison));
+   if (head == poison)
+      return true;
+#endif
+   const byte *link = reinterpret_cast<const byte *>(head);
+   return link >= m->least && link < m->chunk_end;
+}
+
 /* Is mem the start of a block in use in this mspace? O(1), reads only the chunk's head and
    its neighbours' tags. The order decides the report: a pointer that cannot be a block is
    an invalid pointer; a plausible chunk whose CINUSE is clear was freed already. */
@@ -1230,7 +1260,7 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t validate_block(const mstate *m, cons
    byte       *end = top_end(m);
    size_t      s   = chunk_size(c);
    if (s < MIN_CHUNK || (s & ALIGN_MASK) || s > static_cast<size_t>(end - as_bytes(c)))
-      return MSPACE_ERROR_INVALID_POINTER;
+      return head_of_freed_block(m, c) ? MSPACE_ERROR_DOUBLE_FREE : MSPACE_ERROR_INVALID_POINTER;
    if (!chunk_is_live(c))
       return MSPACE_ERROR_DOUBLE_FREE;    /* free, or parked in a cache */
 
@@ -1512,8 +1542,8 @@ MULLE_DLMALLOC_NOASAN inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *
             if (rsize == 0)
                break;
          }
-         tree_chunk *rt = t->child[1];
-         t = t->child[(bits >> (SIZE_BITS - 1)) & 1];
+         tree_chunk *rt = t->child(1);
+         t = t->child((bits >> (SIZE_BITS - 1)) & 1);
          if (rt && rt != t)
             right = rt;
          if (!t)
@@ -1745,7 +1775,7 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
       fill_bytes(from, POISON_BYTE, static_cast<size_t>(to - from));
    if (to < as_bytes(c) + s)
    {
-      byte *swallowed_end = to + POISON_START;
+      byte *swallowed_end = to + POISON_START < as_bytes(c) + s ? to + POISON_START : as_bytes(c) + s;
       from = to > keep ? to : keep;
       if (swallowed_end > from)
          fill_bytes(from, POISON_BYTE, static_cast<size_t>(swallowed_end - from));
@@ -1784,7 +1814,7 @@ MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
       return;
    }
    if (m->top_size > m->trim_threshold)
-      trim_top(m, 0);
+      trim_top(m, 0, false);   /* lazily: a heap that grows again reuses the pages */
 }
 
 }} // namespace mulle::detail
@@ -1921,29 +1951,41 @@ MULLE_DLMALLOC_NOASAN bool extend_top(mstate *m, size_t need)
       return false;
    m->top_size  = static_cast<size_t>(end - top);
    m->top->head = m->top_size | PINUSE;
+   if (m->lazy_end && end >= m->lazy_end)
+      m->lazy_end = NULL;     /* every lazily released page is in the footprint again */
    if (footprint_of(m) > m->max_footprint)
       m->max_footprint = footprint_of(m);
    return true;
 }
 
-/* Gives back the top beyond pad bytes (and one minimum chunk); 1 if the footprint shrank. */
-MULLE_DLMALLOC_NOASAN int trim_top(mstate *m, size_t pad)
+/* Gives back the top beyond pad bytes (and one minimum chunk). Eager (mspace_trim, reset)
+   also gives back for good what an auto-trim released lazily. 1 if the footprint shrank. */
+MULLE_DLMALLOC_NOASAN int trim_top(mstate *m, size_t pad, bool eager)
 {
-   byte  *top  = as_bytes(m->top);
-   size_t room = static_cast<size_t>(m->chunk_end - top);
-   if (pad >= room)
-      return 0;
-   size_t keep = align_up(pad, ALIGN) + MIN_CHUNK;
-   if (keep > room)
-      return 0;
-   byte *old_end = top_end(m);
-   byte *end     = footprint_end_for(m, top + keep);
-   if (end >= old_end)
-      return 0;
-   os_decommit(m, end, old_end);
-   m->top_size  = static_cast<size_t>(end - top);
-   m->top->head = m->top_size | PINUSE;
-   return 1;
+   byte  *top      = as_bytes(m->top);
+   byte  *old_end  = top_end(m);
+   size_t room     = static_cast<size_t>(m->chunk_end - top);
+   int    released = 0;
+   if (pad < room && align_up(pad, ALIGN) + MIN_CHUNK <= room)
+   {
+      byte *end = footprint_end_for(m, top + align_up(pad, ALIGN) + MIN_CHUNK);
+      if (end < old_end)
+      {
+         os_decommit(m, end, old_end, eager);
+         m->top_size  = static_cast<size_t>(end - top);
+         m->top->head = m->top_size | PINUSE;
+         released     = 1;
+      }
+   }
+   if (eager)
+   {
+      if (m->lazy_end && m->lazy_end > top_end(m))
+         os_decommit(m, top_end(m), m->lazy_end > old_end ? m->lazy_end : old_end, true);
+      m->lazy_end = NULL;
+   }
+   else if (released && (!m->lazy_end || old_end > m->lazy_end))
+      m->lazy_end = old_end;
+   return released;
 }
 
 /* Empties every bin and makes the whole footprint one top, then trims it to the first
@@ -1964,7 +2006,7 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
 #if MULLE_DLMALLOC_CHECKS >= 2
    write_canary(m, m->top);   /* no block before the first chunk, but its tag all the same */
 #endif
-   trim_top(m, 0);
+   trim_top(m, 0, true);
 }
 
 /* A per-mspace secret from what differs between runs and mspaces: addresses (ASLR) and
@@ -2061,10 +2103,10 @@ MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size
    size_t bit = (i == NTREEBINS - 1 ? SIZE_BITS - 1 : (i >> 1) + TREEBIN_SHIFT - 2) - depth;
    for (size_t d = 0; d < 2; ++d)
    {
-      tree_chunk *c = t->child[d];
+      tree_chunk *c = t->child(d);
       if (!c)
          continue;
-      if (c->parent != t || depth >= SIZE_BITS || ((chunk_size(c) >> bit) & 1) != d)
+      if (!ok_chunk_address(m, c) || c->parent != t || depth >= SIZE_BITS || ((chunk_size(c) >> bit) & 1) != d)
          problems++;
       else
          problems += check_tree(m, c, i, depth + 1, count, limit);
@@ -2182,7 +2224,9 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
       tree_chunk *t = m->treebins[i];
       if (((m->treemap >> i) & 1u) != (t != NULL))
          problems++;
-      if (t)
+      if (t && !ok_chunk_address(m, t))
+         problems++;
+      else if (t)
       {
          if (t->parent != NULL)
             problems++;
@@ -2388,17 +2432,26 @@ MULLE_DLMALLOC_NOASAN bool os_commit(mstate *m, byte *from, byte *to)
 #  endif
 }
 
-MULLE_DLMALLOC_NOASAN void os_decommit(mstate *m, byte *from, byte *to)
+/* eager: the pages leave the resident set now. Lazy (Linux MADV_FREE): the kernel takes
+   them when it needs memory, and until then reusing them costs no page fault. */
+MULLE_DLMALLOC_NOASAN void os_decommit(mstate *m, byte *from, byte *to, bool eager)
 {
    byte  *first;
    size_t length;
    if (!(m->flags & STATE_FROM_OS) || !whole_pages(from, to, &first, &length))
       return;
 #  if defined(_WIN32)
+   (void) eager;
    VirtualFree(first, length, MEM_DECOMMIT);
 #  elif defined(__linux__)
+#    ifdef MADV_FREE
+   if (!eager && madvise(first, length, MADV_FREE) == 0)
+      return;
+#    endif
+   (void) eager;
    madvise(first, length, MADV_DONTNEED);
 #  else
+   (void) eager;
    mmap(first, length, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 #  endif
 }
@@ -2433,7 +2486,7 @@ MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *m) { os_unreserve(m-
 #else /* MULLE_DLMALLOC_NO_OS */
 
 MULLE_DLMALLOC_NOASAN bool os_commit(mstate *, byte *, byte *) { return true; }
-MULLE_DLMALLOC_NOASAN void os_decommit(mstate *, byte *, byte *) {}
+MULLE_DLMALLOC_NOASAN void os_decommit(mstate *, byte *, byte *, bool) {}
 MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t) { return NULL; }
 MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *) {}
 
@@ -2616,7 +2669,7 @@ MULLE_DLMALLOC_NOASAN int mspace_trim(mspace ms, size_t pad)
    if (!m)
       return 0;
    flush_caches(m);
-   return trim_top(m, pad);
+   return trim_top(m, pad, true);
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_get_stats(mspace ms, mspace_stats_t *out)

@@ -101,8 +101,9 @@ MULLE_DLMALLOC_API size_t mspace_footprint(mspace ms);
 /* The largest footprint ever. 0 for NULL. */
 MULLE_DLMALLOC_API size_t mspace_max_footprint(mspace ms);
 
-/* Gives back the free top beyond pad bytes: the footprint shrinks and OS pages are
-   released. 1 if anything was released, else 0. */
+/* Gives back the free top beyond pad bytes: the footprint shrinks and the pages go back to
+   the OS at once (also those an automatic trim released lazily). 1 if the footprint
+   shrank, else 0. */
 MULLE_DLMALLOC_API int mspace_trim(mspace ms, size_t pad);
 
 /* Fills *out; all zero for a NULL mspace. */

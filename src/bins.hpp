@@ -7,7 +7,7 @@
    Tree bins: chunks of 256 bytes and more. Bin i covers sizes [2^(k+8), 2^(k+8) + 2^(k+7))
    for even i = 2k and the upper half of that power of two for odd i; bin 31 takes the rest.
    Each bin is a bitwise trie keyed by the size bits below the ones that chose the bin: at
-   depth d a node's child[b] holds sizes whose d-th next bit is b. Any node of a subtree may
+   depth d a node's child(b) holds sizes whose d-th next bit is b. Any node of a subtree may
    stand in for the subtree's root, which makes removal cheap. Equal sizes share one tree
    node and hang off it in a ring. treemap bit i is set exactly when bin i is non-empty.
    ========================================================================================== */
@@ -81,7 +81,7 @@ MULLE_DLMALLOC_NOASAN inline size_t tree_bin_min_size(size_t i)
           ((i & 1) << ((i >> 1) + TREEBIN_SHIFT - 1));
 }
 
-MULLE_DLMALLOC_NOASAN inline tree_chunk *leftmost_child(tree_chunk *t) { return t->child[0] ? t->child[0] : t->child[1]; }
+MULLE_DLMALLOC_NOASAN inline tree_chunk *leftmost_child(tree_chunk *t) { return t->child(0) ? t->child(0) : t->child(1); }
 
 /* ---- small bins ---- */
 
@@ -117,7 +117,8 @@ MULLE_DLMALLOC_NOASAN inline void insert_tree_chunk(mstate *m, tree_chunk *x, si
    size_t       i    = tree_index(s);
    tree_chunk **root = &m->treebins[i];
 
-   x->child[0] = x->child[1] = NULL;
+   x->child(0) = x->child(1) = NULL;
+   x->trace_a = x->trace_b = x->trace_c = x;
    if (!*root)
    {
       *root       = x;
@@ -143,7 +144,7 @@ MULLE_DLMALLOC_NOASAN inline void insert_tree_chunk(mstate *m, tree_chunk *x, si
          x->parent = NULL;
          return;
       }
-      tree_chunk **slot = &t->child[(bits >> (SIZE_BITS - 1)) & 1];
+      tree_chunk **slot = &t->child((bits >> (SIZE_BITS - 1)) & 1);
       bits <<= 1;
       if (!*slot)
       {
@@ -162,7 +163,7 @@ MULLE_DLMALLOC_NOASAN inline void replace_tree_node(mstate *m, tree_chunk *x, tr
 {
    tree_chunk *p = x->parent;
    if (p)
-      p->child[p->child[0] == x ? 0 : 1] = r;
+      p->child(p->child(0) == x ? 0 : 1) = r;
    else
    {
       m->treebins[x->index] = r;
@@ -192,8 +193,8 @@ MULLE_DLMALLOC_NOASAN inline void unlink_tree_chunk(mstate *m, tree_chunk *x)
       r = as_tree(x->fd);
       x->bk->fd = r;
       r->bk     = x->bk;
-      r->child[0] = x->child[0];
-      r->child[1] = x->child[1];
+      r->child(0) = x->child(0);
+      r->child(1) = x->child(1);
    }
    else
    {
@@ -201,19 +202,19 @@ MULLE_DLMALLOC_NOASAN inline void unlink_tree_chunk(mstate *m, tree_chunk *x)
       r = leftmost_child(x);
       if (r)
       {
-         while (r->child[0] || r->child[1])
-            r = r->child[1] ? r->child[1] : r->child[0];
+         while (r->child(0) || r->child(1))
+            r = r->child(1) ? r->child(1) : r->child(0);
          tree_chunk *rp = r->parent;
-         rp->child[rp->child[0] == r ? 0 : 1] = NULL;
-         r->child[0] = x->child[0];
-         r->child[1] = x->child[1];
+         rp->child(rp->child(0) == r ? 0 : 1) = NULL;
+         r->child(0) = x->child(0);
+         r->child(1) = x->child(1);
       }
    }
    replace_tree_node(m, x, r);
    if (r)
    {
-      if (r->child[0]) r->child[0]->parent = r;
-      if (r->child[1]) r->child[1]->parent = r;
+      if (r->child(0)) r->child(0)->parent = r;
+      if (r->child(1)) r->child(1)->parent = r;
    }
 }
 

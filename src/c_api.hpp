@@ -172,7 +172,7 @@ MULLE_DLMALLOC_NOASAN int mspace_trim(mspace ms, size_t pad)
    if (!m)
       return 0;
    flush_caches(m);
-   return trim_top(m, pad);
+   return trim_top(m, pad, true);
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_get_stats(mspace ms, mspace_stats_t *out)

@@ -33,10 +33,10 @@ MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size
    size_t bit = (i == NTREEBINS - 1 ? SIZE_BITS - 1 : (i >> 1) + TREEBIN_SHIFT - 2) - depth;
    for (size_t d = 0; d < 2; ++d)
    {
-      tree_chunk *c = t->child[d];
+      tree_chunk *c = t->child(d);
       if (!c)
          continue;
-      if (c->parent != t || depth >= SIZE_BITS || ((chunk_size(c) >> bit) & 1) != d)
+      if (!ok_chunk_address(m, c) || c->parent != t || depth >= SIZE_BITS || ((chunk_size(c) >> bit) & 1) != d)
          problems++;
       else
          problems += check_tree(m, c, i, depth + 1, count, limit);
@@ -154,7 +154,9 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
       tree_chunk *t = m->treebins[i];
       if (((m->treemap >> i) & 1u) != (t != NULL))
          problems++;
-      if (t)
+      if (t && !ok_chunk_address(m, t))
+         problems++;
+      else if (t)
       {
          if (t->parent != NULL)
             problems++;

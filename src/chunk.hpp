@@ -25,8 +25,8 @@
    - a cached chunk (CINUSE | CACHED) is free for the user but in use for the tags and the
      bins: it sits in exactly one cache list and coalesces when the caches are flushed;
    - the words of a free chunk that can lie where a former in-use chunk had its head hold
-     chunk addresses or zero (CINUSE clear); that keeps a double free detectable until the
-     memory is handed out again.
+     its old head, an address inside the region, or (level 2) poison, all with CINUSE
+     clear; that keeps a double free detectable until the memory is handed out again.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -68,17 +68,25 @@ struct chunk
 };
 
 /* A free chunk of MIN_LARGE_SIZE or more: a node of a bitwise trie. Chunks of equal size
-   hang in a ring (fd/bk) off the one node that is in the tree. `index` sits at an even word
-   so that it never lies where an old chunk head could be (see the invariants above). */
+   hang in a ring (fd/bk) off the one node that is in the tree. The words at odd positions
+   are where the heads of blocks merged into this chunk were; they hold bk and traces
+   (the chunk's own address), never NULL or a small number, so that a double free of such
+   a block still finds the trace of a freed block (see the invariants above). */
 struct tree_chunk : chunk
 {
-   tree_chunk *child[2];
-   size_t      index;      /* tree bin of this node, or RING_MEMBER */
-   tree_chunk *parent;     /* NULL for the root of a bin */
+   tree_chunk *left;       /* word 4 */
+   void       *trace_a;    /* word 5 */
+   tree_chunk *right;      /* word 6 */
+   void       *trace_b;    /* word 7 */
+   tree_chunk *parent;     /* word 8: NULL for the root of a bin */
+   void       *trace_c;    /* word 9 */
+   size_t      index;      /* word 10: tree bin of this node, or RING_MEMBER */
+
+   tree_chunk *&child(size_t d) { return d ? right : left; }
 };
 
 static_assert(sizeof(chunk) == 4 * WORD, "chunk layout");
-static_assert(sizeof(tree_chunk) == 8 * WORD, "tree chunk layout");
+static_assert(sizeof(tree_chunk) == 11 * WORD, "tree chunk layout");
 
 static const size_t RING_MEMBER = ~static_cast<size_t>(0);
 
@@ -155,6 +163,8 @@ struct mstate
    byte                  *chunk_end;      /* the top may grow up to here */
    size_t                 capacity;       /* bytes of the region */
    size_t                 max_footprint;
+   byte                  *lazy_end;       /* [top end, lazy_end): pages an auto-trim released
+                                             lazily; mspace_trim releases them for good */
    size_t                 trim_threshold;
    size_t                 secret;         /* keys the level-2 canaries */
    unsigned               flags;
@@ -191,8 +201,8 @@ namespace mulle { namespace detail {
 /* Called before their sections: the top (top and trim), the whole-heap check (checks),
    and the OS layer, whose commit/decommit are no-ops for a caller's buffer. */
 bool extend_top(mstate *m, size_t need);
-int  trim_top(mstate *m, size_t pad);
+int  trim_top(mstate *m, size_t pad, bool eager);
 bool os_commit(mstate *m, byte *from, byte *to);
-void os_decommit(mstate *m, byte *from, byte *to);
+void os_decommit(mstate *m, byte *from, byte *to, bool eager);
 
 }} // namespace mulle::detail

@@ -109,6 +109,24 @@ MULLE_DLMALLOC_NOASAN inline bool free_memory_untouched(mstate *m, chunk *c, byt
    return true;
 }
 
+/* The word at a freed block's head, once the block has merged into a free chunk below it
+   or into the top: its old head, or a link or trace of the merged chunk (an address inside
+   the region), or at level 2 poison; CINUSE is clear in each. */
+MULLE_DLMALLOC_NOASAN inline bool head_of_freed_block(const mstate *m, const chunk *c)
+{
+   size_t head = c->head;
+   if (head & CINUSE)
+      return false;
+#if MULLE_DLMALLOC_CHECKS >= 2
+   size_t poison;
+   fill_bytes(&poison, POISON_BYTE, sizeof(poison));
+   if (head == poison)
+      return true;
+#endif
+   const byte *link = reinterpret_cast<const byte *>(head);
+   return link >= m->least && link < m->chunk_end;
+}
+
 /* Is mem the start of a block in use in this mspace? O(1), reads only the chunk's head and
    its neighbours' tags. The order decides the report: a pointer that cannot be a block is
    an invalid pointer; a plausible chunk whose CINUSE is clear was freed already. */
@@ -124,7 +142,7 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t validate_block(const mstate *m, cons
    byte       *end = top_end(m);
    size_t      s   = chunk_size(c);
    if (s < MIN_CHUNK || (s & ALIGN_MASK) || s > static_cast<size_t>(end - as_bytes(c)))
-      return MSPACE_ERROR_INVALID_POINTER;
+      return head_of_freed_block(m, c) ? MSPACE_ERROR_DOUBLE_FREE : MSPACE_ERROR_INVALID_POINTER;
    if (!chunk_is_live(c))
       return MSPACE_ERROR_DOUBLE_FREE;    /* free, or parked in a cache */
 

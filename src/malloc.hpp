@@ -87,8 +87,8 @@ MULLE_DLMALLOC_NOASAN inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *
             if (rsize == 0)
                break;
          }
-         tree_chunk *rt = t->child[1];
-         t = t->child[(bits >> (SIZE_BITS - 1)) & 1];
+         tree_chunk *rt = t->child(1);
+         t = t->child((bits >> (SIZE_BITS - 1)) & 1);
          if (rt && rt != t)
             right = rt;
          if (!t)

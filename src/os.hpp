@@ -90,17 +90,26 @@ MULLE_DLMALLOC_NOASAN bool os_commit(mstate *m, byte *from, byte *to)
 #  endif
 }
 
-MULLE_DLMALLOC_NOASAN void os_decommit(mstate *m, byte *from, byte *to)
+/* eager: the pages leave the resident set now. Lazy (Linux MADV_FREE): the kernel takes
+   them when it needs memory, and until then reusing them costs no page fault. */
+MULLE_DLMALLOC_NOASAN void os_decommit(mstate *m, byte *from, byte *to, bool eager)
 {
    byte  *first;
    size_t length;
    if (!(m->flags & STATE_FROM_OS) || !whole_pages(from, to, &first, &length))
       return;
 #  if defined(_WIN32)
+   (void) eager;
    VirtualFree(first, length, MEM_DECOMMIT);
 #  elif defined(__linux__)
+#    ifdef MADV_FREE
+   if (!eager && madvise(first, length, MADV_FREE) == 0)
+      return;
+#    endif
+   (void) eager;
    madvise(first, length, MADV_DONTNEED);
 #  else
+   (void) eager;
    mmap(first, length, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 #  endif
 }
@@ -135,7 +144,7 @@ MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *m) { os_unreserve(m-
 #else /* MULLE_DLMALLOC_NO_OS */
 
 MULLE_DLMALLOC_NOASAN bool os_commit(mstate *, byte *, byte *) { return true; }
-MULLE_DLMALLOC_NOASAN void os_decommit(mstate *, byte *, byte *) {}
+MULLE_DLMALLOC_NOASAN void os_decommit(mstate *, byte *, byte *, bool) {}
 MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t) { return NULL; }
 MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *) {}
 

@@ -31,29 +31,41 @@ MULLE_DLMALLOC_NOASAN bool extend_top(mstate *m, size_t need)
       return false;
    m->top_size  = static_cast<size_t>(end - top);
    m->top->head = m->top_size | PINUSE;
+   if (m->lazy_end && end >= m->lazy_end)
+      m->lazy_end = NULL;     /* every lazily released page is in the footprint again */
    if (footprint_of(m) > m->max_footprint)
       m->max_footprint = footprint_of(m);
    return true;
 }
 
-/* Gives back the top beyond pad bytes (and one minimum chunk); 1 if the footprint shrank. */
-MULLE_DLMALLOC_NOASAN int trim_top(mstate *m, size_t pad)
+/* Gives back the top beyond pad bytes (and one minimum chunk). Eager (mspace_trim, reset)
+   also gives back for good what an auto-trim released lazily. 1 if the footprint shrank. */
+MULLE_DLMALLOC_NOASAN int trim_top(mstate *m, size_t pad, bool eager)
 {
-   byte  *top  = as_bytes(m->top);
-   size_t room = static_cast<size_t>(m->chunk_end - top);
-   if (pad >= room)
-      return 0;
-   size_t keep = align_up(pad, ALIGN) + MIN_CHUNK;
-   if (keep > room)
-      return 0;
-   byte *old_end = top_end(m);
-   byte *end     = footprint_end_for(m, top + keep);
-   if (end >= old_end)
-      return 0;
-   os_decommit(m, end, old_end);
-   m->top_size  = static_cast<size_t>(end - top);
-   m->top->head = m->top_size | PINUSE;
-   return 1;
+   byte  *top      = as_bytes(m->top);
+   byte  *old_end  = top_end(m);
+   size_t room     = static_cast<size_t>(m->chunk_end - top);
+   int    released = 0;
+   if (pad < room && align_up(pad, ALIGN) + MIN_CHUNK <= room)
+   {
+      byte *end = footprint_end_for(m, top + align_up(pad, ALIGN) + MIN_CHUNK);
+      if (end < old_end)
+      {
+         os_decommit(m, end, old_end, eager);
+         m->top_size  = static_cast<size_t>(end - top);
+         m->top->head = m->top_size | PINUSE;
+         released     = 1;
+      }
+   }
+   if (eager)
+   {
+      if (m->lazy_end && m->lazy_end > top_end(m))
+         os_decommit(m, top_end(m), m->lazy_end > old_end ? m->lazy_end : old_end, true);
+      m->lazy_end = NULL;
+   }
+   else if (released && (!m->lazy_end || old_end > m->lazy_end))
+      m->lazy_end = old_end;
+   return released;
 }
 
 /* Empties every bin and makes the whole footprint one top, then trims it to the first
@@ -74,7 +86,7 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
 #if MULLE_DLMALLOC_CHECKS >= 2
    write_canary(m, m->top);   /* no block before the first chunk, but its tag all the same */
 #endif
-   trim_top(m, 0);
+   trim_top(m, 0, true);
 }
 
 /* A per-mspace secret from what differs between runs and mspaces: addresses (ASLR) and
