@@ -32,7 +32,7 @@ ci-deps:
 	  apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
 	else echo "all CI packages present"; fi
 
-.PHONY: help test unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench lint fuzz fuzz-checks2 fuzz-replay
+.PHONY: help test unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench lint fuzz fuzz-checks2 fuzz-replay test-clang test-noexcept
 
 help:
 	@echo "make test                  build and run every test suite (installs doctest-dev if missing)"
@@ -43,6 +43,8 @@ help:
 	@echo "make bench                 run the allocator benchmark against its peers (installs them; ~1.5 min)"
 	@echo "make size                  allocator code size for Cortex-M0+, Cortex-M4F, rv32imac, x86-64"
 	@echo "make test-m32 / test-arm   the suites as 32-bit x86 code and as ARM code under qemu"
+	@echo "make test-clang            the suites built by clang, C++20"
+	@echo "make test-noexcept         the C++ face without exceptions and RTTI (gcc and clang)"
 	@echo "make fuzz [FUZZ_SECONDS=60] run the libFuzzer target (clang); fuzz-checks2 at checks level 2"
 	@echo "make fuzz-replay           replay the seed corpus and every regression input (part of make test)"
 	@echo "make lint                  cppcheck and clang-tidy on the implementation"
@@ -95,6 +97,18 @@ $(BUILD)/tests/test_c_api: tests/test_c_api.c $(HEADER) $(BUILD)/tests/impl.o
 	$(CXX) $(OPT) $(BUILD)/tests/test_c_api.o $(BUILD)/tests/impl.o -o $@
 
 test: doctest check-single-include header-matrix unit fuzz-replay
+	python3 tests/readme_check.py
+
+# The C++ face: the suites built by clang (C++20), and a program built without exceptions
+# and RTTI by both compilers, whose failed allocations must abort through the handler.
+test-clang:
+	$(MAKE) unit BUILD=$(BUILD)/clang CC=clang CXX=clang++ CXXSTD=-std=c++20
+test-noexcept: $(HEADER)
+	@mkdir -p $(BUILD)/noexcept
+	@for cxx in g++ clang++; do \
+	  $$cxx -std=c++17 -fno-exceptions -fno-rtti $(WARN) -I. tests/noexcept/noexcept.cpp -o $(BUILD)/noexcept/$$cxx || exit 1; \
+	  echo "$$cxx -fno-exceptions -fno-rtti:"; $(BUILD)/noexcept/$$cxx || exit 1; \
+	done
 
 # Builds and runs the suites with the current CC/CXX; RUN prefixes the binaries (qemu).
 unit: $(BUILD)/tests/unit $(BUILD)/tests/test_c_api | doctest

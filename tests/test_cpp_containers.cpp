@@ -1,0 +1,207 @@
+// Every standard container over mulle::allocator and over mulle::memory_resource, growing
+// until the mspace is exhausted (std::bad_alloc) and recovering once it is cleared.
+#include "test_helpers.h"
+
+#include <deque>
+#include <list>
+#include <map>
+#include <new>
+#include <string>
+#include <unordered_map>
+#include <vector>
+#if defined(MULLE_DLMALLOC_HAS_PMR)
+#include <memory_resource>
+#endif
+
+using namespace test;
+
+namespace {
+
+template <class T>
+using alloc = mulle::allocator<T>;
+
+// Inserts until the mspace refuses; returns how many elements went in. Whatever was built
+// before the refusal stays intact (strong or basic guarantee of the container).
+template <class Insert>
+std::size_t fill_until_bad_alloc(Insert insert)
+{
+   std::size_t n = 0;
+   try
+   {
+      for (;; ++n)
+         insert(n);
+   }
+   catch (const std::bad_alloc &)
+   {
+   }
+   return n;
+}
+
+} // namespace
+
+TEST_CASE("containers over mulle::allocator run the mspace full, then recover")
+{
+   mulle::heap heap(1 * MiB);
+   REQUIRE(bool(heap));
+   mspace ms = heap.native_handle();
+
+   SUBCASE("std::vector")
+   {
+      std::vector<std::uint64_t, alloc<std::uint64_t>> v{alloc<std::uint64_t>(heap)};
+      std::size_t n = fill_until_bad_alloc([&](std::size_t i) { v.push_back(i); });
+      INFO("n = " << n);
+      CHECK(n >= 32 * KiB);                   // doubling: the next 512 KiB does not fit beside 2 x 256
+      CHECK(v.size() == n);
+      for (std::size_t i = 0; i < v.size(); i += 997)
+         CHECK(v[i] == i);
+      v.clear();
+      v.shrink_to_fit();
+      CHECK(mspace_check(ms) == 0);
+      CHECK(stats_of(ms).allocated_blocks == 0);
+      v.assign(1000, 7);                      // recovered
+      CHECK(v.back() == 7);
+   }
+   SUBCASE("std::basic_string")
+   {
+      typedef std::basic_string<char, std::char_traits<char>, alloc<char>> string;
+      string s{alloc<char>(heap)};
+      std::size_t n = fill_until_bad_alloc([&](std::size_t) { s.append(1000, 'x'); });
+      CHECK(n > 100);
+      CHECK(s.size() == n * 1000);
+      s.clear();
+      s.shrink_to_fit();
+      CHECK(mspace_check(ms) == 0);
+      s.assign(5000, 'y');
+      CHECK(s[4999] == 'y');
+   }
+   SUBCASE("std::list")
+   {
+      std::list<int, alloc<int>> l{alloc<int>(heap)};
+      std::size_t n = fill_until_bad_alloc([&](std::size_t i) { l.push_back(int(i)); });
+      CHECK(n * 32 > 900 * KiB);              // one 32-byte chunk a node, nearly all the heap
+      CHECK(l.size() == n);
+      l.clear();
+      CHECK(stats_of(ms).allocated_blocks == 0);
+      l.assign(100, 3);
+      CHECK(l.size() == 100);
+   }
+   SUBCASE("std::deque")
+   {
+      std::deque<double, alloc<double>> d{alloc<double>(heap)};
+      std::size_t n = fill_until_bad_alloc([&](std::size_t i) { d.push_front(double(i)); });
+      CHECK(n > 64 * KiB);
+      CHECK(d.back() == 0.0);
+      d.clear();
+      d.shrink_to_fit();
+      CHECK(mspace_check(ms) == 0);
+      d.resize(1000);
+      CHECK(d.size() == 1000);
+   }
+   SUBCASE("std::map")
+   {
+      typedef std::pair<const int, int> value;
+      std::map<int, int, std::less<int>, alloc<value>> m{std::less<int>(), alloc<value>(heap)};
+      std::size_t n = fill_until_bad_alloc([&](std::size_t i) { m.emplace(int(i), int(i) * 2); });
+      CHECK(n > 10000);
+      CHECK(m.size() == n);
+      CHECK(m[int(n / 2)] == int(n / 2) * 2);
+      m.clear();
+      CHECK(stats_of(ms).allocated_blocks == 0);
+      m.emplace(1, 2);
+      CHECK(m.at(1) == 2);
+   }
+   SUBCASE("std::unordered_map")
+   {
+      typedef std::pair<const int, int> value;
+      std::unordered_map<int, int, std::hash<int>, std::equal_to<int>, alloc<value>> m(
+         16, std::hash<int>(), std::equal_to<int>(), alloc<value>(heap));
+      std::size_t n = fill_until_bad_alloc([&](std::size_t i) { m.emplace(int(i), int(i) + 1); });
+      CHECK(n > 5000);
+      CHECK(m.size() == n);
+      CHECK(m.at(int(n - 1)) == int(n));
+      m.clear();
+      m.rehash(0);
+      CHECK(mspace_check(ms) == 0);
+      m.emplace(5, 6);
+      CHECK(m.at(5) == 6);
+   }
+   CHECK(mspace_check(ms) == 0);
+}
+
+TEST_CASE("mulle::allocator: over-aligned elements come from mspace_memalign")
+{
+   struct alignas(128) line
+   {
+      unsigned char bytes[128];
+   };
+   mulle::heap heap(1 * MiB);
+   std::vector<line, alloc<line>> v{alloc<line>(heap)};
+   for (int i = 0; i < 100; ++i)
+   {
+      v.emplace_back();
+      CHECK(is_aligned(v.data(), 128));
+   }
+   std::list<line, alloc<line>> l{alloc<line>(heap)};
+   l.emplace_back();
+   l.emplace_back();
+   for (const line &x : l)
+      CHECK(is_aligned(&x, 128));
+   CHECK(mspace_check(heap.native_handle()) == 0);
+}
+
+TEST_CASE("mulle::allocator: propagation and max_size as documented")
+{
+   typedef std::allocator_traits<alloc<int>> traits;
+   CHECK(traits::propagate_on_container_copy_assignment::value);
+   CHECK(traits::propagate_on_container_move_assignment::value);
+   CHECK(traits::propagate_on_container_swap::value);
+   CHECK_FALSE(traits::is_always_equal::value);
+
+   mulle::heap a(1 * MiB), b(1 * MiB);
+   std::vector<int, alloc<int>> va(100, 1, alloc<int>(a)), vb(10, 2, alloc<int>(b));
+   va = vb;                                   // copy assignment takes b's heap
+   CHECK(va.get_allocator() == alloc<int>(b));
+   CHECK(mspace_is_heap_object(b.native_handle(), va.data()));
+
+   CHECK(alloc<int>(a).max_size() == mspace_max_request(a.native_handle()) / sizeof(int));
+   CHECK(alloc<std::uint64_t>(a).max_size() * 8 <= mspace_max_request(a.native_handle()));
+}
+
+#if defined(MULLE_DLMALLOC_HAS_PMR)
+TEST_CASE("std::pmr containers over mulle::memory_resource run full and recover")
+{
+   mulle::heap            heap(1 * MiB);
+   mulle::memory_resource resource(heap);
+   mspace                 ms = heap.native_handle();
+
+   std::pmr::vector<std::pmr::string> strings(&resource);
+   std::size_t n = fill_until_bad_alloc([&](std::size_t i) {
+      strings.emplace_back(std::string(200, char('a' + i % 26)));
+   });
+   CHECK(n > 1000);
+   CHECK(strings.size() == n);
+   CHECK(strings.back().get_allocator().resource() == &resource);   // uses-allocator construction
+   strings.clear();
+   strings.shrink_to_fit();
+   CHECK(stats_of(ms).allocated_blocks == 0);
+
+   std::pmr::map<int, std::pmr::string> m(&resource);
+   std::pmr::unordered_map<int, int>    u(&resource);
+   std::pmr::deque<int>                 d(&resource);
+   std::pmr::list<int>                  l(&resource);
+   for (int i = 0; i < 1000; ++i)
+   {
+      m.emplace(i, "value");
+      u.emplace(i, i);
+      d.push_back(i);
+      l.push_back(i);
+   }
+   CHECK(m.size() + u.size() + d.size() + l.size() == 4000);
+   CHECK(stats_of(ms).allocated_blocks > 3000);
+
+   mulle::memory_resource same(ms), other_heap_resource(mulle::heap(64 * KiB).native_handle());
+   CHECK(resource.is_equal(same));
+   CHECK_FALSE(resource.is_equal(*std::pmr::new_delete_resource()));
+   CHECK(mspace_check(ms) == 0);
+}
+#endif
