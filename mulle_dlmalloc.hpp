@@ -499,6 +499,15 @@ private:
 
 namespace mulle { namespace detail {
 
+/* MULLE_DLMALLOC_COUNT_STEPS (tests): every loop of the allocator counts its iterations
+   here, so that a test can assert that each operation does bounded work. */
+#ifdef MULLE_DLMALLOC_COUNT_STEPS
+size_t step_count;
+#  define MULLE_DLMALLOC_STEP() (++mulle::detail::step_count)
+#else
+#  define MULLE_DLMALLOC_STEP() ((void) 0)
+#endif
+
 /* memcpy/memset without <string.h>, so that freestanding builds need nothing else. Under
    ASan they are plain loops: the library functions are intercepted and would check the
    poison of bytes the allocator may touch. */
@@ -946,6 +955,7 @@ MULLE_DLMALLOC_NOASAN inline void insert_tree_chunk(mstate *m, tree_chunk *x, si
    size_t      bits = s << tree_shift(i);
    for (;;)
    {
+      MULLE_DLMALLOC_STEP();
       if (chunk_size(t) == s)
       {
          /* join t's ring; t stays the tree node */
@@ -1016,7 +1026,10 @@ MULLE_DLMALLOC_NOASAN inline void unlink_tree_chunk(mstate *m, tree_chunk *x)
       if (r)
       {
          while (r->child(0) || r->child(1))
+         {
+            MULLE_DLMALLOC_STEP();
             r = r->child(1) ? r->child(1) : r->child(0);
+         }
          tree_chunk *rp = r->parent;
          rp->child(rp->child(0) == r ? 0 : 1) = NULL;
          r->child(0) = x->child(0);
@@ -1534,6 +1547,7 @@ MULLE_DLMALLOC_NOASAN inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *
       tree_chunk *right = NULL;
       for (;;)
       {
+         MULLE_DLMALLOC_STEP();
          size_t trem = chunk_size(t) - nb;
          if (trem < rsize)
          {
@@ -1562,6 +1576,7 @@ MULLE_DLMALLOC_NOASAN inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *
    }
    for (; t; t = leftmost_child(t))
    {
+      MULLE_DLMALLOC_STEP();
       size_t trem = chunk_size(t) - nb;
       if (trem < rsize)
       {
@@ -1793,6 +1808,7 @@ MULLE_DLMALLOC_NOASAN inline void flush_caches(mstate *m)
    {
       while (chunk *c = m->cache[i])
       {
+         MULLE_DLMALLOC_STEP();
          m->cache[i]     = c->fd;
          m->cache_bytes -= chunk_size(c);
          c->head        &= ~CACHED;

@@ -133,6 +133,7 @@ MULLE_DLMALLOC_NOASAN inline void insert_tree_chunk(mstate *m, tree_chunk *x, si
    size_t      bits = s << tree_shift(i);
    for (;;)
    {
+      MULLE_DLMALLOC_STEP();
       if (chunk_size(t) == s)
       {
          /* join t's ring; t stays the tree node */
@@ -203,7 +204,10 @@ MULLE_DLMALLOC_NOASAN inline void unlink_tree_chunk(mstate *m, tree_chunk *x)
       if (r)
       {
          while (r->child(0) || r->child(1))
+         {
+            MULLE_DLMALLOC_STEP();
             r = r->child(1) ? r->child(1) : r->child(0);
+         }
          tree_chunk *rp = r->parent;
          rp->child(rp->child(0) == r ? 0 : 1) = NULL;
          r->child(0) = x->child(0);

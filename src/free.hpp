@@ -87,6 +87,7 @@ MULLE_DLMALLOC_NOASAN inline void flush_caches(mstate *m)
    {
       while (chunk *c = m->cache[i])
       {
+         MULLE_DLMALLOC_STEP();
          m->cache[i]     = c->fd;
          m->cache_bytes -= chunk_size(c);
          c->head        &= ~CACHED;

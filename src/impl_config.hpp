@@ -98,6 +98,15 @@
 
 namespace mulle { namespace detail {
 
+/* MULLE_DLMALLOC_COUNT_STEPS (tests): every loop of the allocator counts its iterations
+   here, so that a test can assert that each operation does bounded work. */
+#ifdef MULLE_DLMALLOC_COUNT_STEPS
+size_t step_count;
+#  define MULLE_DLMALLOC_STEP() (++mulle::detail::step_count)
+#else
+#  define MULLE_DLMALLOC_STEP() ((void) 0)
+#endif
+
 /* memcpy/memset without <string.h>, so that freestanding builds need nothing else. Under
    ASan they are plain loops: the library functions are intercepted and would check the
    poison of bytes the allocator may touch. */

@@ -79,6 +79,7 @@ MULLE_DLMALLOC_NOASAN inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *
       tree_chunk *right = NULL;
       for (;;)
       {
+         MULLE_DLMALLOC_STEP();
          size_t trem = chunk_size(t) - nb;
          if (trem < rsize)
          {
@@ -107,6 +108,7 @@ MULLE_DLMALLOC_NOASAN inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *
    }
    for (; t; t = leftmost_child(t))
    {
+      MULLE_DLMALLOC_STEP();
       size_t trem = chunk_size(t) - nb;
       if (trem < rsize)
       {
