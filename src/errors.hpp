@@ -123,8 +123,7 @@ MULLE_DLMALLOC_NOASAN inline bool head_of_freed_block(const mstate *m, const chu
    if (head == poison)
       return true;
 #endif
-   const byte *link = reinterpret_cast<const byte *>(head);
-   return link >= m->least && link < m->chunk_end;
+   return head >= reinterpret_cast<uintptr_t>(m->least) && head < reinterpret_cast<uintptr_t>(m->chunk_end);
 }
 
 /* Is mem the start of a block in use in this mspace? O(1), reads only the chunk's head and
