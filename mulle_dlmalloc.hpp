@@ -1789,7 +1789,7 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
       fill_bytes(from, POISON_BYTE, static_cast<size_t>(to - from));
    if (to < as_bytes(c) + s)
    {
-      byte *swallowed_end = to + POISON_START < as_bytes(c) + s ? to + POISON_START : as_bytes(c) + s;
+      const byte *swallowed_end = to + POISON_START < as_bytes(c) + s ? to + POISON_START : as_bytes(c) + s;
       from = to > keep ? to : keep;
       if (swallowed_end > from)
          fill_bytes(from, POISON_BYTE, static_cast<size_t>(swallowed_end - from));
