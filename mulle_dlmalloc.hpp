@@ -1492,9 +1492,8 @@ MULLE_DLMALLOC_NOASAN inline void replace_dv(mstate *m, chunk *r, size_t rs)
    m->dv_size = rs;
 }
 
-/* v, free and in no bin, serves nb; a remainder that can stand alone becomes the dv or
-   goes to its bin. */
-MULLE_DLMALLOC_NOASAN inline void *carve(mstate *m, chunk *v, size_t nb, bool remainder_to_dv)
+/* v, free and in no bin, serves nb; a remainder that can stand alone becomes the dv. */
+MULLE_DLMALLOC_NOASAN inline void *carve(mstate *m, chunk *v, size_t nb)
 {
    size_t vs = chunk_size(v);
    size_t rs = vs - nb;
@@ -1505,10 +1504,7 @@ MULLE_DLMALLOC_NOASAN inline void *carve(mstate *m, chunk *v, size_t nb, bool re
       set_in_use(v, nb);
       chunk *r = chunk_at(v, nb);
       set_free_with_footer(r, rs);
-      if (remainder_to_dv)
-         replace_dv(m, r, rs);
-      else
-         insert_chunk(m, r, rs);
+      replace_dv(m, r, rs);
    }
    return mem_from_chunk(v);
 }
@@ -1637,7 +1633,7 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
    {
       if (!free_memory_untouched(m, c, as_bytes(c) + nb + MIN_CHUNK) || !take_from_bin(m, c, chunk_size(c)))
          return NULL;
-      return carve(m, c, nb, true);
+      return carve(m, c, nb);
    }
    if (nb <= m->dv_size)
    {
@@ -1646,7 +1642,7 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
       c          = m->dv;
       m->dv      = NULL;
       m->dv_size = 0;
-      return carve(m, c, nb, true);
+      return carve(m, c, nb);
    }
    if (m->top_size < nb + MIN_CHUNK && !extend_top(m, nb + MIN_CHUNK))
    {
@@ -1884,8 +1880,7 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
          return RESIZE_IMPOSSIBLE;
       if (!free_memory_untouched(m, next, as_bytes(c) + nb + MIN_CHUNK))
          return RESIZE_FAILED;
-      bool to_dv = next == m->dv;
-      if (to_dv)
+      if (next == m->dv)
       {
          m->dv      = NULL;
          m->dv_size = 0;
@@ -1893,7 +1888,7 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
       else if (!take_from_bin(m, next, ns))
          return RESIZE_FAILED;
       c->head = (c->head & PINUSE) | (s + ns);   /* one free chunk for a moment */
-      carve(m, c, nb, to_dv);
+      carve(m, c, nb);                           /* what is left becomes the dv */
       return RESIZE_DONE;
    }
    return RESIZE_IMPOSSIBLE;
@@ -1966,8 +1961,10 @@ MULLE_DLMALLOC_NOASAN bool extend_top(mstate *m, size_t need)
       return false;
    m->top_size  = static_cast<size_t>(end - top);
    m->top->head = m->top_size | PINUSE;
+#if !MULLE_DLMALLOC_NO_OS
    if (m->lazy_end && end >= m->lazy_end)
       m->lazy_end = NULL;     /* every lazily released page is in the footprint again */
+#endif
    if (footprint_of(m) > m->max_footprint)
       m->max_footprint = footprint_of(m);
    return true;
@@ -1992,6 +1989,7 @@ MULLE_DLMALLOC_NOASAN int trim_top(mstate *m, size_t pad, bool eager)
          released     = 1;
       }
    }
+#if !MULLE_DLMALLOC_NO_OS
    if (eager)
    {
       if (m->lazy_end && m->lazy_end > top_end(m))
@@ -2000,6 +1998,9 @@ MULLE_DLMALLOC_NOASAN int trim_top(mstate *m, size_t pad, bool eager)
    }
    else if (released && (!m->lazy_end || old_end > m->lazy_end))
       m->lazy_end = old_end;
+#else
+   (void) eager;   /* no pages to release without an OS */
+#endif
    return released;
 }
 

@@ -25,9 +25,8 @@ MULLE_DLMALLOC_NOASAN inline void replace_dv(mstate *m, chunk *r, size_t rs)
    m->dv_size = rs;
 }
 
-/* v, free and in no bin, serves nb; a remainder that can stand alone becomes the dv or
-   goes to its bin. */
-MULLE_DLMALLOC_NOASAN inline void *carve(mstate *m, chunk *v, size_t nb, bool remainder_to_dv)
+/* v, free and in no bin, serves nb; a remainder that can stand alone becomes the dv. */
+MULLE_DLMALLOC_NOASAN inline void *carve(mstate *m, chunk *v, size_t nb)
 {
    size_t vs = chunk_size(v);
    size_t rs = vs - nb;
@@ -38,10 +37,7 @@ MULLE_DLMALLOC_NOASAN inline void *carve(mstate *m, chunk *v, size_t nb, bool re
       set_in_use(v, nb);
       chunk *r = chunk_at(v, nb);
       set_free_with_footer(r, rs);
-      if (remainder_to_dv)
-         replace_dv(m, r, rs);
-      else
-         insert_chunk(m, r, rs);
+      replace_dv(m, r, rs);
    }
    return mem_from_chunk(v);
 }
@@ -170,7 +166,7 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
    {
       if (!free_memory_untouched(m, c, as_bytes(c) + nb + MIN_CHUNK) || !take_from_bin(m, c, chunk_size(c)))
          return NULL;
-      return carve(m, c, nb, true);
+      return carve(m, c, nb);
    }
    if (nb <= m->dv_size)
    {
@@ -179,7 +175,7 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
       c          = m->dv;
       m->dv      = NULL;
       m->dv_size = 0;
-      return carve(m, c, nb, true);
+      return carve(m, c, nb);
    }
    if (m->top_size < nb + MIN_CHUNK && !extend_top(m, nb + MIN_CHUNK))
    {

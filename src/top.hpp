@@ -31,8 +31,10 @@ MULLE_DLMALLOC_NOASAN bool extend_top(mstate *m, size_t need)
       return false;
    m->top_size  = static_cast<size_t>(end - top);
    m->top->head = m->top_size | PINUSE;
+#if !MULLE_DLMALLOC_NO_OS
    if (m->lazy_end && end >= m->lazy_end)
       m->lazy_end = NULL;     /* every lazily released page is in the footprint again */
+#endif
    if (footprint_of(m) > m->max_footprint)
       m->max_footprint = footprint_of(m);
    return true;
@@ -57,6 +59,7 @@ MULLE_DLMALLOC_NOASAN int trim_top(mstate *m, size_t pad, bool eager)
          released     = 1;
       }
    }
+#if !MULLE_DLMALLOC_NO_OS
    if (eager)
    {
       if (m->lazy_end && m->lazy_end > top_end(m))
@@ -65,6 +68,9 @@ MULLE_DLMALLOC_NOASAN int trim_top(mstate *m, size_t pad, bool eager)
    }
    else if (released && (!m->lazy_end || old_end > m->lazy_end))
       m->lazy_end = old_end;
+#else
+   (void) eager;   /* no pages to release without an OS */
+#endif
    return released;
 }
 
