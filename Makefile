@@ -32,7 +32,7 @@ ci-deps:
 	  apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
 	else echo "all CI packages present"; fi
 
-.PHONY: help test unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench lint fuzz fuzz-checks2 fuzz-replay test-clang test-noexcept
+.PHONY: help test unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench lint fuzz fuzz-checks2 fuzz-replay test-clang test-noexcept test-shared
 
 help:
 	@echo "make test                  build and run every test suite (installs doctest-dev if missing)"
@@ -43,6 +43,7 @@ help:
 	@echo "make bench                 run the allocator benchmark against its peers (installs them; ~1.5 min)"
 	@echo "make size                  allocator code size for Cortex-M0+, Cortex-M4F, rv32imac, x86-64"
 	@echo "make test-m32 / test-arm   the suites as 32-bit x86 code and as ARM code under qemu"
+	@echo "make test-shared           MSPACE_LOCKED under load: threads (also under TSan) and processes"
 	@echo "make test-clang            the suites built by clang, C++20"
 	@echo "make test-noexcept         the C++ face without exceptions and RTTI (gcc and clang)"
 	@echo "make fuzz [FUZZ_SECONDS=60] run the libFuzzer target (clang); fuzz-checks2 at checks level 2"
@@ -188,6 +189,15 @@ examples: $(EX_BINS)
 	    echo "   output matches examples/$$name.expected"; \
 	  else cat $$bin.out; fi; \
 	done
+
+# MSPACE_LOCKED under load: threads of one process, processes sharing a mapping; and the
+# threads again under ThreadSanitizer.
+test-shared: $(HEADER)
+	@mkdir -p $(BUILD)/shared
+	$(CXX) $(OPT) -std=c++17 $(WARN) -I. tests/shared/shared_heap.cpp -o $(BUILD)/shared/shared_heap -pthread
+	$(BUILD)/shared/shared_heap
+	clang++ -O1 -g -std=c++17 -fsanitize=thread -DSHARED_NO_FORK -I. tests/shared/shared_heap.cpp -o $(BUILD)/shared/shared_tsan -pthread
+	TSAN_OPTIONS=halt_on_error=1 $(BUILD)/shared/shared_tsan 4
 
 # ---- fuzzing (clang's libFuzzer); the replay of corpus and regressions needs only $(CXX) ----
 FUZZ_SECONDS ?= 60

@@ -113,6 +113,9 @@ typedef struct mspace_stats_t
    size_t largest_free;      /* the largest n for which mspace_malloc(n) succeeds now */
 } mspace_stats_t;
 
+/* Flags of mspace_create_flags and mspace_create_with_base_flags. */
+#define MSPACE_LOCKED 1u   /* a lock inside the region: safe between threads and processes */
+
 /* Reserves `capacity` bytes (rounded up to pages) from the OS. NULL if the OS refuses or
    capacity cannot hold the bookkeeping and one block. Pages are committed as used. */
 MULLE_DLMALLOC_API mspace mspace_create(size_t capacity);
@@ -120,6 +123,11 @@ MULLE_DLMALLOC_API mspace mspace_create(size_t capacity);
 /* Builds an mspace inside [base, base + capacity), any alignment. Never calls the OS.
    NULL if base is NULL or the buffer cannot hold the bookkeeping and one block. */
 MULLE_DLMALLOC_API mspace mspace_create_with_base(void *base, size_t capacity);
+
+/* As mspace_create and mspace_create_with_base, with flags (MSPACE_LOCKED); NULL for an
+   unknown flag. */
+MULLE_DLMALLOC_API mspace mspace_create_flags(size_t capacity, unsigned flags);
+MULLE_DLMALLOC_API mspace mspace_create_with_base_flags(void *base, size_t capacity, unsigned flags);
 
 /* Frees the mspace and all its blocks. 0 on success; non-zero for NULL or a handle that is
    not a live mspace (the region of a destroyed OS mspace is unmapped: do not reuse it). */
@@ -441,6 +449,14 @@ private:
 #define MULLE_DLMALLOC_TRIM_THRESHOLD 2097152 /* 2 MiB: a free top above this trims itself */
 #endif
 
+#ifndef MULLE_DLMALLOC_LOCKS
+#  if !MULLE_DLMALLOC_NO_OS && defined(__GCC_ATOMIC_INT_LOCK_FREE) && __GCC_ATOMIC_INT_LOCK_FREE == 2
+#    define MULLE_DLMALLOC_LOCKS 1        /* MSPACE_LOCKED available (needs lock-free atomics) */
+#  else
+#    define MULLE_DLMALLOC_LOCKS 0
+#  endif
+#endif
+
 #ifndef MULLE_DLMALLOC_VALGRIND
 #define MULLE_DLMALLOC_VALGRIND 0          /* 1: describe each mspace to memcheck as a memory pool */
 #endif
@@ -760,6 +776,7 @@ static const size_t TREEBIN_SHIFT  = 8;
 static const size_t MIN_LARGE_SIZE = static_cast<size_t>(1) << TREEBIN_SHIFT;  /* 256 */
 
 static const unsigned STATE_FROM_OS = 1;   /* region reserved by mspace_create */
+static const unsigned STATE_LOCKED  = 2;   /* MSPACE_LOCKED: every call takes `lock` */
 
 struct mstate
 {
@@ -780,6 +797,7 @@ struct mstate
    size_t                 trim_threshold;
    size_t                 secret;         /* keys the level-2 canaries */
    unsigned               flags;
+   unsigned               lock;           /* 1 while a call holds it (STATE_LOCKED only) */
    mspace_error_handler_t handler;        /* NULL: the default handler */
    void                  *handler_ctx;
    size_t                 cache_bytes;    /* sum of the sizes of the cached chunks */
@@ -2472,7 +2490,7 @@ MULLE_DLMALLOC_NOASAN void os_decommit(mstate *m, byte *from, byte *to, bool eag
 #  endif
 }
 
-MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t capacity)
+MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t capacity, unsigned flags)
 {
    size_t page = os_page_size();
    if (capacity == 0 || capacity > (~static_cast<size_t>(0) >> 1))
@@ -2491,7 +2509,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t capacity)
       return NULL;
    }
 #  endif
-   mstate *m = init_state(base, size, STATE_FROM_OS);
+   mstate *m = init_state(base, size, STATE_FROM_OS | flags);
    if (!m)
       os_unreserve(base, size);
    return m;
@@ -2503,23 +2521,72 @@ MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *m) { os_unreserve(m-
 
 MULLE_DLMALLOC_NOASAN bool os_commit(mstate *, byte *, byte *) { return true; }
 MULLE_DLMALLOC_NOASAN void os_decommit(mstate *, byte *, byte *, bool) {}
-MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t) { return NULL; }
+MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t, unsigned) { return NULL; }
 MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *) {}
 
 #endif
 
 }} // namespace mulle::detail
 
-// ---- src/c_api.hpp ---------------------------------------------------------
-/* ==== C-linkage wrappers ==================================================================
+// ---- src/lock.hpp ----------------------------------------------------------
+/* ==== the opt-in lock =====================================================================
 
-   Each public function checks its handle (a NULL or dead mspace gives NULL, 0 or nothing),
-   runs the level-2 whole-heap check where configured, and calls the section that does the
-   work. Requests larger than the capacity fail before any size arithmetic, so no size
-   computation below can overflow.
+   An mspace created with MSPACE_LOCKED has a spin lock inside its state, so it works
+   between threads and between processes that share the mapping. Every public call that
+   touches the mspace holds it for its length (mspace_usable_size, which takes no mspace,
+   does not). Without the flag the cost is one predictable branch per call. The error
+   handler runs with the lock held: it must not call back into the same mspace.
    ========================================================================================== */
 
+#if MULLE_DLMALLOC_LOCKS && !MULLE_DLMALLOC_NO_OS
+#  if defined(_WIN32)
+#    define MULLE_DLMALLOC_YIELD() SwitchToThread()
+#  else
+#    include <sched.h>
+#    define MULLE_DLMALLOC_YIELD() sched_yield()
+#  endif
+#else
+#  define MULLE_DLMALLOC_YIELD() ((void) 0)
+#endif
+
 namespace mulle { namespace detail {
+
+#if MULLE_DLMALLOC_LOCKS
+MULLE_DLMALLOC_NOASAN inline void cpu_relax()
+{
+#if defined(__x86_64__) || defined(__i386__)
+   __builtin_ia32_pause();
+#elif defined(__aarch64__) || (defined(__ARM_ARCH) && __ARM_ARCH >= 7)
+   __asm__ __volatile__("yield");
+#endif
+}
+
+/* Test and test-and-set, with exponential backoff and, past that, a yield to the OS. */
+MULLE_DLMALLOC_NOASAN inline void lock_acquire(mstate *m)
+{
+   unsigned backoff = 1;
+   while (__atomic_exchange_n(&m->lock, 1u, __ATOMIC_ACQUIRE))
+   {
+      do
+      {
+         if (backoff <= 64)
+         {
+            for (unsigned i = 0; i < backoff; ++i)
+               cpu_relax();
+            backoff <<= 1;
+         }
+         else
+            MULLE_DLMALLOC_YIELD();
+      }
+      while (__atomic_load_n(&m->lock, __ATOMIC_RELAXED));
+   }
+}
+
+MULLE_DLMALLOC_NOASAN inline void lock_release(mstate *m)
+{
+   __atomic_store_n(&m->lock, 0u, __ATOMIC_RELEASE);
+}
+#endif
 
 MULLE_DLMALLOC_NOASAN inline mstate *live_state(mspace ms)
 {
@@ -2531,30 +2598,83 @@ MULLE_DLMALLOC_NOASAN inline mstate *live_state(mspace ms)
 #endif
 }
 
+/* One public call: the mspace if it is live (else NULL), locked for the length of the call
+   where it asked for a lock, and memcheck kept quiet about the library's own accesses. */
+class call_scope
+{
+public:
+#if MULLE_DLMALLOC_LOCKS
+   MULLE_DLMALLOC_NOASAN explicit call_scope(mspace ms) : m(live_state(ms))
+   {
+      if (m && (m->flags & STATE_LOCKED))
+         lock_acquire(m);
+   }
+   MULLE_DLMALLOC_NOASAN ~call_scope()
+   {
+      if (m && (m->flags & STATE_LOCKED))
+         lock_release(m);
+   }
+#else
+   MULLE_DLMALLOC_NOASAN explicit call_scope(mspace ms) : m(live_state(ms)) {}
+#endif
+   mstate *const m;
+
+private:
+   call_scope(const call_scope &);
+   call_scope &operator=(const call_scope &);
+#if MULLE_DLMALLOC_VALGRIND
+   quiet_checker quiet;
+#endif
+};
+
 }} // namespace mulle::detail
+
+// ---- src/c_api.hpp ---------------------------------------------------------
+/* ==== C-linkage wrappers ==================================================================
+
+   Each public function opens a call_scope (the handle checked: a NULL or dead mspace gives
+   NULL, 0 or nothing; the lock taken where the mspace has one), runs the level-2
+   whole-heap check where configured, and calls the section that does the work. Requests larger than the capacity fail before any size arithmetic, so no size
+   computation below can overflow.
+   ========================================================================================== */
 
 extern "C" {
 
-MULLE_DLMALLOC_NOASAN mspace mspace_create(size_t capacity)
+MULLE_DLMALLOC_NOASAN mspace mspace_create_flags(size_t capacity, unsigned flags)
 {
    using namespace mulle::detail;
+   if (flags & ~MSPACE_LOCKED || ((flags & MSPACE_LOCKED) && !MULLE_DLMALLOC_LOCKS))
+      return NULL;
    MULLE_DLMALLOC_QUIET_CHECKER();
-   mstate *m = create_os_mspace(capacity);
+   mstate *m = create_os_mspace(capacity, (flags & MSPACE_LOCKED) ? STATE_LOCKED : 0);
    if (m)
       annotate_create(m);
    return m;
+}
+
+MULLE_DLMALLOC_NOASAN mspace mspace_create_with_base_flags(void *base, size_t capacity, unsigned flags)
+{
+   using namespace mulle::detail;
+   if (flags & ~MSPACE_LOCKED || ((flags & MSPACE_LOCKED) && !MULLE_DLMALLOC_LOCKS))
+      return NULL;
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = init_state(static_cast<byte *>(base), capacity, (flags & MSPACE_LOCKED) ? STATE_LOCKED : 0);
+   if (m)
+      annotate_create(m);
+   return m;
+}
+
+MULLE_DLMALLOC_NOASAN mspace mspace_create(size_t capacity)
+{
+   return mspace_create_flags(capacity, 0);
 }
 
 MULLE_DLMALLOC_NOASAN mspace mspace_create_with_base(void *base, size_t capacity)
 {
-   using namespace mulle::detail;
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   mstate *m = init_state(static_cast<byte *>(base), capacity, 0);
-   if (m)
-      annotate_create(m);
-   return m;
+   return mspace_create_with_base_flags(base, capacity, 0);
 }
 
+/* Not locked: destroying an mspace that another thread still uses is the caller's error. */
 MULLE_DLMALLOC_NOASAN int mspace_destroy(mspace ms)
 {
    using namespace mulle::detail;
@@ -2571,20 +2691,19 @@ MULLE_DLMALLOC_NOASAN int mspace_destroy(mspace ms)
 
 MULLE_DLMALLOC_NOASAN void mspace_reset(mspace ms)
 {
-   using namespace mulle::detail;
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   if (mstate *m = live_state(ms))
+   mulle::detail::call_scope call(ms);
+   if (call.m)
    {
-      reset_state(m);
-      annotate_reset(m);
+      mulle::detail::reset_state(call.m);
+      mulle::detail::annotate_reset(call.m);
    }
 }
 
 MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
 {
    using namespace mulle::detail;
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   mstate *m = live_state(ms);
+   call_scope call(ms);
+   mstate    *m = call.m;
    if (!m || !heap_is_sound(m))
       return NULL;
    return hand_out(m, allocate(m, n), n);
@@ -2593,8 +2712,8 @@ MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
 MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
 {
    using namespace mulle::detail;
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   mstate *m = live_state(ms);
+   call_scope call(ms);
+   mstate    *m = call.m;
    if (!p || !m || !heap_is_sound(m) || !block_is_valid(m, p))
       return;
    annotate_free(m, p, usable_size_of(chunk_from_mem(p)));
@@ -2606,8 +2725,8 @@ MULLE_DLMALLOC_NOASAN void *mspace_realloc(mspace ms, void *p, size_t n)
    using namespace mulle::detail;
    if (!p)
       return mspace_malloc(ms, n);
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   mstate *m = live_state(ms);
+   call_scope call(ms);
+   mstate    *m = call.m;
    if (!m || !heap_is_sound(m) || !block_is_valid(m, p))
       return NULL;
    return reallocate(m, p, n, true);
@@ -2616,8 +2735,8 @@ MULLE_DLMALLOC_NOASAN void *mspace_realloc(mspace ms, void *p, size_t n)
 MULLE_DLMALLOC_NOASAN void *mspace_realloc_in_place(mspace ms, void *p, size_t n)
 {
    using namespace mulle::detail;
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   mstate *m = live_state(ms);
+   call_scope call(ms);
+   mstate    *m = call.m;
    if (!p || !m || !heap_is_sound(m) || !block_is_valid(m, p))
       return NULL;
    return reallocate(m, p, n, false);
@@ -2628,22 +2747,34 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
    using namespace mulle::detail;
    if (size && count > ~static_cast<size_t>(0) / size)
       return NULL;
-   void *p = mspace_malloc(ms, count * size);
+   size_t bytes = 0;
+   void  *p     = NULL;
+   {
+      call_scope call(ms);
+      mstate    *m = call.m;
+      if (!m || !heap_is_sound(m))
+         return NULL;
+      p = hand_out(m, allocate(m, count * size), count * size);
+      if (p)
+         bytes = user_size(chunk_from_mem(p));   /* read under the lock: tags change */
+   }
    if (p)
-      fill_bytes(p, 0, mspace_usable_size(p));
+      fill_bytes(p, 0, bytes);                   /* the block is the caller's already */
    return p;
 }
 
 MULLE_DLMALLOC_NOASAN void *mspace_memalign(mspace ms, size_t alignment, size_t n)
 {
    using namespace mulle::detail;
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   mstate *m = live_state(ms);
+   call_scope call(ms);
+   mstate    *m = call.m;
    if (!m || !heap_is_sound(m))
       return NULL;
    return hand_out(m, allocate_aligned(m, alignment, n), n);
 }
 
+/* Takes no mspace, so no lock: for a block of a locked mspace, call it while no other
+   thread frees a neighbour of the block (tags change then). */
 MULLE_DLMALLOC_NOASAN size_t mspace_usable_size(const void *p)
 {
    using namespace mulle::detail;
@@ -2657,35 +2788,32 @@ MULLE_DLMALLOC_NOASAN size_t mspace_usable_size(const void *p)
 MULLE_DLMALLOC_NOASAN size_t mspace_max_request(mspace ms)
 {
    using namespace mulle::detail;
-   mstate *m = live_state(ms);
-   if (!m)
+   call_scope call(ms);
+   if (!call.m)
       return 0;
-   return usable_of_size(static_cast<size_t>(m->chunk_end - m->least) - MIN_CHUNK);
+   return usable_of_size(static_cast<size_t>(call.m->chunk_end - call.m->least) - MIN_CHUNK);
 }
 
 MULLE_DLMALLOC_NOASAN size_t mspace_footprint(mspace ms)
 {
-   using namespace mulle::detail;
-   mstate *m = live_state(ms);
-   return m ? footprint_of(m) : 0;
+   mulle::detail::call_scope call(ms);
+   return call.m ? mulle::detail::footprint_of(call.m) : 0;
 }
 
 MULLE_DLMALLOC_NOASAN size_t mspace_max_footprint(mspace ms)
 {
-   using namespace mulle::detail;
-   mstate *m = live_state(ms);
-   return m ? m->max_footprint : 0;
+   mulle::detail::call_scope call(ms);
+   return call.m ? call.m->max_footprint : 0;
 }
 
 MULLE_DLMALLOC_NOASAN int mspace_trim(mspace ms, size_t pad)
 {
    using namespace mulle::detail;
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   mstate *m = live_state(ms);
-   if (!m)
+   call_scope call(ms);
+   if (!call.m)
       return 0;
-   flush_caches(m);
-   return trim_top(m, pad, true);
+   flush_caches(call.m);
+   return trim_top(call.m, pad, true);
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_get_stats(mspace ms, mspace_stats_t *out)
@@ -2693,26 +2821,24 @@ MULLE_DLMALLOC_NOASAN void mspace_get_stats(mspace ms, mspace_stats_t *out)
    using namespace mulle::detail;
    if (!out)
       return;
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   mstate *m = live_state(ms);
-   if (m)
-      get_stats(m, out);
+   call_scope call(ms);
+   if (call.m)
+      get_stats(call.m, out);
    else
       fill_bytes(out, 0, sizeof(*out));
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_malloc_stats(mspace ms)
 {
-   using namespace mulle::detail;
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   if (mstate *m = live_state(ms))
-      print_stats(m);
+   mulle::detail::call_scope call(ms);
+   if (call.m)
+      mulle::detail::print_stats(call.m);
 }
 
 MULLE_DLMALLOC_NOASAN int mspace_is_heap_object(mspace ms, const void *p)
 {
    using namespace mulle::detail;
-   mstate *m = live_state(ms);
+   mstate *m = live_state(ms);   /* reads what never changes: no lock */
    if (!m || !p)
       return 0;
    uintptr_t a = reinterpret_cast<uintptr_t>(p);
@@ -2723,26 +2849,24 @@ MULLE_DLMALLOC_NOASAN int mspace_is_heap_object(mspace ms, const void *p)
 MULLE_DLMALLOC_NOASAN int mspace_check(mspace ms)
 {
    using namespace mulle::detail;
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   return check_heap(static_cast<mstate *>(ms), true, NULL);
+   call_scope call(ms);
+   return call.m ? check_heap(call.m, true, NULL) : 1;
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_inspect_all(mspace ms, void (*fn)(void *start, void *end, size_t used, void *arg), void *arg)
 {
-   using namespace mulle::detail;
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   mstate *m = live_state(ms);
-   if (m && fn)
-      inspect_all(m, fn, arg);
+   mulle::detail::call_scope call(ms);
+   if (call.m && fn)
+      mulle::detail::inspect_all(call.m, fn, arg);
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_set_error_handler(mspace ms, mspace_error_handler_t fn, void *ctx)
 {
-   using namespace mulle::detail;
-   if (mstate *m = live_state(ms))
+   mulle::detail::call_scope call(ms);
+   if (call.m)
    {
-      m->handler     = fn;
-      m->handler_ctx = ctx;
+      call.m->handler     = fn;
+      call.m->handler_ctx = ctx;
    }
 }
 

@@ -29,6 +29,7 @@ PARTS = [
     "src/check.hpp",
     "src/stats.hpp",
     "src/os.hpp",
+    "src/lock.hpp",
     "src/c_api.hpp",
     "src/license.h",
 ]

@@ -51,6 +51,9 @@ typedef struct mspace_stats_t
    size_t largest_free;      /* the largest n for which mspace_malloc(n) succeeds now */
 } mspace_stats_t;
 
+/* Flags of mspace_create_flags and mspace_create_with_base_flags. */
+#define MSPACE_LOCKED 1u   /* a lock inside the region: safe between threads and processes */
+
 /* Reserves `capacity` bytes (rounded up to pages) from the OS. NULL if the OS refuses or
    capacity cannot hold the bookkeeping and one block. Pages are committed as used. */
 MULLE_DLMALLOC_API mspace mspace_create(size_t capacity);
@@ -58,6 +61,11 @@ MULLE_DLMALLOC_API mspace mspace_create(size_t capacity);
 /* Builds an mspace inside [base, base + capacity), any alignment. Never calls the OS.
    NULL if base is NULL or the buffer cannot hold the bookkeeping and one block. */
 MULLE_DLMALLOC_API mspace mspace_create_with_base(void *base, size_t capacity);
+
+/* As mspace_create and mspace_create_with_base, with flags (MSPACE_LOCKED); NULL for an
+   unknown flag. */
+MULLE_DLMALLOC_API mspace mspace_create_flags(size_t capacity, unsigned flags);
+MULLE_DLMALLOC_API mspace mspace_create_with_base_flags(void *base, size_t capacity, unsigned flags);
 
 /* Frees the mspace and all its blocks. 0 on success; non-zero for NULL or a handle that is
    not a live mspace (the region of a destroyed OS mspace is unmapped: do not reuse it). */

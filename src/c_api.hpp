@@ -1,47 +1,48 @@
 /* ==== C-linkage wrappers ==================================================================
 
-   Each public function checks its handle (a NULL or dead mspace gives NULL, 0 or nothing),
-   runs the level-2 whole-heap check where configured, and calls the section that does the
-   work. Requests larger than the capacity fail before any size arithmetic, so no size
+   Each public function opens a call_scope (the handle checked: a NULL or dead mspace gives
+   NULL, 0 or nothing; the lock taken where the mspace has one), runs the level-2
+   whole-heap check where configured, and calls the section that does the work. Requests larger than the capacity fail before any size arithmetic, so no size
    computation below can overflow.
    ========================================================================================== */
 
-namespace mulle { namespace detail {
-
-MULLE_DLMALLOC_NOASAN inline mstate *live_state(mspace ms)
-{
-   mstate *m = static_cast<mstate *>(ms);
-#if MULLE_DLMALLOC_CHECKS
-   return is_live(m) ? m : NULL;
-#else
-   return m;
-#endif
-}
-
-}} // namespace mulle::detail
-
 extern "C" {
 
-MULLE_DLMALLOC_NOASAN mspace mspace_create(size_t capacity)
+MULLE_DLMALLOC_NOASAN mspace mspace_create_flags(size_t capacity, unsigned flags)
 {
    using namespace mulle::detail;
+   if (flags & ~MSPACE_LOCKED || ((flags & MSPACE_LOCKED) && !MULLE_DLMALLOC_LOCKS))
+      return NULL;
    MULLE_DLMALLOC_QUIET_CHECKER();
-   mstate *m = create_os_mspace(capacity);
+   mstate *m = create_os_mspace(capacity, (flags & MSPACE_LOCKED) ? STATE_LOCKED : 0);
    if (m)
       annotate_create(m);
    return m;
+}
+
+MULLE_DLMALLOC_NOASAN mspace mspace_create_with_base_flags(void *base, size_t capacity, unsigned flags)
+{
+   using namespace mulle::detail;
+   if (flags & ~MSPACE_LOCKED || ((flags & MSPACE_LOCKED) && !MULLE_DLMALLOC_LOCKS))
+      return NULL;
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = init_state(static_cast<byte *>(base), capacity, (flags & MSPACE_LOCKED) ? STATE_LOCKED : 0);
+   if (m)
+      annotate_create(m);
+   return m;
+}
+
+MULLE_DLMALLOC_NOASAN mspace mspace_create(size_t capacity)
+{
+   return mspace_create_flags(capacity, 0);
 }
 
 MULLE_DLMALLOC_NOASAN mspace mspace_create_with_base(void *base, size_t capacity)
 {
-   using namespace mulle::detail;
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   mstate *m = init_state(static_cast<byte *>(base), capacity, 0);
-   if (m)
-      annotate_create(m);
-   return m;
+   return mspace_create_with_base_flags(base, capacity, 0);
 }
 
+/* Not locked: destroying an mspace that another thread still uses is the caller's error. */
 MULLE_DLMALLOC_NOASAN int mspace_destroy(mspace ms)
 {
    using namespace mulle::detail;
@@ -58,20 +59,19 @@ MULLE_DLMALLOC_NOASAN int mspace_destroy(mspace ms)
 
 MULLE_DLMALLOC_NOASAN void mspace_reset(mspace ms)
 {
-   using namespace mulle::detail;
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   if (mstate *m = live_state(ms))
+   mulle::detail::call_scope call(ms);
+   if (call.m)
    {
-      reset_state(m);
-      annotate_reset(m);
+      mulle::detail::reset_state(call.m);
+      mulle::detail::annotate_reset(call.m);
    }
 }
 
 MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
 {
    using namespace mulle::detail;
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   mstate *m = live_state(ms);
+   call_scope call(ms);
+   mstate    *m = call.m;
    if (!m || !heap_is_sound(m))
       return NULL;
    return hand_out(m, allocate(m, n), n);
@@ -80,8 +80,8 @@ MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
 MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
 {
    using namespace mulle::detail;
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   mstate *m = live_state(ms);
+   call_scope call(ms);
+   mstate    *m = call.m;
    if (!p || !m || !heap_is_sound(m) || !block_is_valid(m, p))
       return;
    annotate_free(m, p, usable_size_of(chunk_from_mem(p)));
@@ -93,8 +93,8 @@ MULLE_DLMALLOC_NOASAN void *mspace_realloc(mspace ms, void *p, size_t n)
    using namespace mulle::detail;
    if (!p)
       return mspace_malloc(ms, n);
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   mstate *m = live_state(ms);
+   call_scope call(ms);
+   mstate    *m = call.m;
    if (!m || !heap_is_sound(m) || !block_is_valid(m, p))
       return NULL;
    return reallocate(m, p, n, true);
@@ -103,8 +103,8 @@ MULLE_DLMALLOC_NOASAN void *mspace_realloc(mspace ms, void *p, size_t n)
 MULLE_DLMALLOC_NOASAN void *mspace_realloc_in_place(mspace ms, void *p, size_t n)
 {
    using namespace mulle::detail;
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   mstate *m = live_state(ms);
+   call_scope call(ms);
+   mstate    *m = call.m;
    if (!p || !m || !heap_is_sound(m) || !block_is_valid(m, p))
       return NULL;
    return reallocate(m, p, n, false);
@@ -115,22 +115,34 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
    using namespace mulle::detail;
    if (size && count > ~static_cast<size_t>(0) / size)
       return NULL;
-   void *p = mspace_malloc(ms, count * size);
+   size_t bytes = 0;
+   void  *p     = NULL;
+   {
+      call_scope call(ms);
+      mstate    *m = call.m;
+      if (!m || !heap_is_sound(m))
+         return NULL;
+      p = hand_out(m, allocate(m, count * size), count * size);
+      if (p)
+         bytes = user_size(chunk_from_mem(p));   /* read under the lock: tags change */
+   }
    if (p)
-      fill_bytes(p, 0, mspace_usable_size(p));
+      fill_bytes(p, 0, bytes);                   /* the block is the caller's already */
    return p;
 }
 
 MULLE_DLMALLOC_NOASAN void *mspace_memalign(mspace ms, size_t alignment, size_t n)
 {
    using namespace mulle::detail;
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   mstate *m = live_state(ms);
+   call_scope call(ms);
+   mstate    *m = call.m;
    if (!m || !heap_is_sound(m))
       return NULL;
    return hand_out(m, allocate_aligned(m, alignment, n), n);
 }
 
+/* Takes no mspace, so no lock: for a block of a locked mspace, call it while no other
+   thread frees a neighbour of the block (tags change then). */
 MULLE_DLMALLOC_NOASAN size_t mspace_usable_size(const void *p)
 {
    using namespace mulle::detail;
@@ -144,35 +156,32 @@ MULLE_DLMALLOC_NOASAN size_t mspace_usable_size(const void *p)
 MULLE_DLMALLOC_NOASAN size_t mspace_max_request(mspace ms)
 {
    using namespace mulle::detail;
-   mstate *m = live_state(ms);
-   if (!m)
+   call_scope call(ms);
+   if (!call.m)
       return 0;
-   return usable_of_size(static_cast<size_t>(m->chunk_end - m->least) - MIN_CHUNK);
+   return usable_of_size(static_cast<size_t>(call.m->chunk_end - call.m->least) - MIN_CHUNK);
 }
 
 MULLE_DLMALLOC_NOASAN size_t mspace_footprint(mspace ms)
 {
-   using namespace mulle::detail;
-   mstate *m = live_state(ms);
-   return m ? footprint_of(m) : 0;
+   mulle::detail::call_scope call(ms);
+   return call.m ? mulle::detail::footprint_of(call.m) : 0;
 }
 
 MULLE_DLMALLOC_NOASAN size_t mspace_max_footprint(mspace ms)
 {
-   using namespace mulle::detail;
-   mstate *m = live_state(ms);
-   return m ? m->max_footprint : 0;
+   mulle::detail::call_scope call(ms);
+   return call.m ? call.m->max_footprint : 0;
 }
 
 MULLE_DLMALLOC_NOASAN int mspace_trim(mspace ms, size_t pad)
 {
    using namespace mulle::detail;
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   mstate *m = live_state(ms);
-   if (!m)
+   call_scope call(ms);
+   if (!call.m)
       return 0;
-   flush_caches(m);
-   return trim_top(m, pad, true);
+   flush_caches(call.m);
+   return trim_top(call.m, pad, true);
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_get_stats(mspace ms, mspace_stats_t *out)
@@ -180,26 +189,24 @@ MULLE_DLMALLOC_NOASAN void mspace_get_stats(mspace ms, mspace_stats_t *out)
    using namespace mulle::detail;
    if (!out)
       return;
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   mstate *m = live_state(ms);
-   if (m)
-      get_stats(m, out);
+   call_scope call(ms);
+   if (call.m)
+      get_stats(call.m, out);
    else
       fill_bytes(out, 0, sizeof(*out));
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_malloc_stats(mspace ms)
 {
-   using namespace mulle::detail;
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   if (mstate *m = live_state(ms))
-      print_stats(m);
+   mulle::detail::call_scope call(ms);
+   if (call.m)
+      mulle::detail::print_stats(call.m);
 }
 
 MULLE_DLMALLOC_NOASAN int mspace_is_heap_object(mspace ms, const void *p)
 {
    using namespace mulle::detail;
-   mstate *m = live_state(ms);
+   mstate *m = live_state(ms);   /* reads what never changes: no lock */
    if (!m || !p)
       return 0;
    uintptr_t a = reinterpret_cast<uintptr_t>(p);
@@ -210,26 +217,24 @@ MULLE_DLMALLOC_NOASAN int mspace_is_heap_object(mspace ms, const void *p)
 MULLE_DLMALLOC_NOASAN int mspace_check(mspace ms)
 {
    using namespace mulle::detail;
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   return check_heap(static_cast<mstate *>(ms), true, NULL);
+   call_scope call(ms);
+   return call.m ? check_heap(call.m, true, NULL) : 1;
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_inspect_all(mspace ms, void (*fn)(void *start, void *end, size_t used, void *arg), void *arg)
 {
-   using namespace mulle::detail;
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   mstate *m = live_state(ms);
-   if (m && fn)
-      inspect_all(m, fn, arg);
+   mulle::detail::call_scope call(ms);
+   if (call.m && fn)
+      mulle::detail::inspect_all(call.m, fn, arg);
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_set_error_handler(mspace ms, mspace_error_handler_t fn, void *ctx)
 {
-   using namespace mulle::detail;
-   if (mstate *m = live_state(ms))
+   mulle::detail::call_scope call(ms);
+   if (call.m)
    {
-      m->handler     = fn;
-      m->handler_ctx = ctx;
+      call.m->handler     = fn;
+      call.m->handler_ctx = ctx;
    }
 }
 

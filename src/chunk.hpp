@@ -148,6 +148,7 @@ static const size_t TREEBIN_SHIFT  = 8;
 static const size_t MIN_LARGE_SIZE = static_cast<size_t>(1) << TREEBIN_SHIFT;  /* 256 */
 
 static const unsigned STATE_FROM_OS = 1;   /* region reserved by mspace_create */
+static const unsigned STATE_LOCKED  = 2;   /* MSPACE_LOCKED: every call takes `lock` */
 
 struct mstate
 {
@@ -168,6 +169,7 @@ struct mstate
    size_t                 trim_threshold;
    size_t                 secret;         /* keys the level-2 canaries */
    unsigned               flags;
+   unsigned               lock;           /* 1 while a call holds it (STATE_LOCKED only) */
    mspace_error_handler_t handler;        /* NULL: the default handler */
    void                  *handler_ctx;
    size_t                 cache_bytes;    /* sum of the sizes of the cached chunks */

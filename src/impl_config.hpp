@@ -40,6 +40,14 @@
 #define MULLE_DLMALLOC_TRIM_THRESHOLD 2097152 /* 2 MiB: a free top above this trims itself */
 #endif
 
+#ifndef MULLE_DLMALLOC_LOCKS
+#  if !MULLE_DLMALLOC_NO_OS && defined(__GCC_ATOMIC_INT_LOCK_FREE) && __GCC_ATOMIC_INT_LOCK_FREE == 2
+#    define MULLE_DLMALLOC_LOCKS 1        /* MSPACE_LOCKED available (needs lock-free atomics) */
+#  else
+#    define MULLE_DLMALLOC_LOCKS 0
+#  endif
+#endif
+
 #ifndef MULLE_DLMALLOC_VALGRIND
 #define MULLE_DLMALLOC_VALGRIND 0          /* 1: describe each mspace to memcheck as a memory pool */
 #endif

@@ -114,7 +114,7 @@ MULLE_DLMALLOC_NOASAN void os_decommit(mstate *m, byte *from, byte *to, bool eag
 #  endif
 }
 
-MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t capacity)
+MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t capacity, unsigned flags)
 {
    size_t page = os_page_size();
    if (capacity == 0 || capacity > (~static_cast<size_t>(0) >> 1))
@@ -133,7 +133,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t capacity)
       return NULL;
    }
 #  endif
-   mstate *m = init_state(base, size, STATE_FROM_OS);
+   mstate *m = init_state(base, size, STATE_FROM_OS | flags);
    if (!m)
       os_unreserve(base, size);
    return m;
@@ -145,7 +145,7 @@ MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *m) { os_unreserve(m-
 
 MULLE_DLMALLOC_NOASAN bool os_commit(mstate *, byte *, byte *) { return true; }
 MULLE_DLMALLOC_NOASAN void os_decommit(mstate *, byte *, byte *, bool) {}
-MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t) { return NULL; }
+MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t, unsigned) { return NULL; }
 MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *) {}
 
 #endif
