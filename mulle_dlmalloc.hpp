@@ -22,7 +22,8 @@
    and a top chunk; free coalesces at once.
 
    2. THE C API, BY PURPOSE
-     create / destroy    mspace_create, mspace_create_with_base, mspace_destroy, mspace_reset
+     create / destroy    mspace_create, mspace_create_with_base, mspace_create_flags,
+                         mspace_create_with_base_flags, mspace_destroy, mspace_reset
      blocks              mspace_malloc, mspace_calloc, mspace_memalign, mspace_free,
                          mspace_realloc, mspace_realloc_in_place, mspace_usable_size,
                          mspace_max_request
@@ -42,6 +43,9 @@
      MULLE_DLMALLOC_API              extern            global: decoration of every function
      MULLE_DLMALLOC_ALIGNMENT        2*sizeof(void*)   global: block alignment, power of two
      MULLE_DLMALLOC_CHECKS           1                 implementation TU: 0 none, 1 cheap, 2 full
+     MULLE_DLMALLOC_CACHE_BYTES      65536             implementation TU: small-block caches
+     MULLE_DLMALLOC_LOCKS            1 (0 without OS)  implementation TU: MSPACE_LOCKED support
+     MULLE_DLMALLOC_VALGRIND         0                 implementation TU: memcheck memory pools
      MULLE_DLMALLOC_ASSERT(e)        assert-like       implementation TU: internal asserts
      MULLE_DLMALLOC_ABORT()          abort()           implementation TU: last resort
      MULLE_DLMALLOC_PRINT(s)         fputs to stderr   implementation TU: stats/error output
@@ -50,11 +54,14 @@
      MULLE_DLMALLOC_TRIM_THRESHOLD   2 MiB             implementation TU: auto-trim above this
 
    5. THREAD SAFETY
-   None. One mspace must be used by one thread at a time; different mspaces are independent
-   and may be used from different threads at once.
+   Opt-in. An mspace created with the flag MSPACE_LOCKED (mspace_create_flags,
+   mspace_create_with_base_flags) has a lock inside its region and may be used by any
+   number of threads, and of processes sharing the mapping. Any other mspace must be used
+   by one thread at a time; different mspaces are independent.
 
    6. OVERHEAD AND LIMITS (64-bit; 32-bit in brackets)
-     per block        8 bytes [4]; minimum chunk 32 bytes [16]; alignment 16 [8]
+     per block        8 bytes [4] (one word more at checks 2); minimum chunk 32 bytes [16];
+                      alignment 16 [8]
      bookkeeping      one fixed header at the start of the region (see mspace_get_stats)
      largest request  capacity - bookkeeping - one minimum chunk - one word (mspace_max_request)
 */
