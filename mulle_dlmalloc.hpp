@@ -278,10 +278,11 @@ class heap
 {
 public:
    heap() noexcept : ms_(nullptr) {}
-   /* an OS region of `capacity` bytes; test the heap for failure */
-   explicit heap(size_t capacity) noexcept : ms_(mspace_create(capacity)) {}
+   /* an OS region of `capacity` bytes; test the heap for failure; flags: MSPACE_LOCKED */
+   explicit heap(size_t capacity, unsigned flags = 0) noexcept : ms_(mspace_create_flags(capacity, flags)) {}
    /* inside caller memory, which must outlive the heap */
-   heap(void *base, size_t capacity) noexcept : ms_(mspace_create_with_base(base, capacity)) {}
+   heap(void *base, size_t capacity, unsigned flags = 0) noexcept
+      : ms_(mspace_create_with_base_flags(base, capacity, flags)) {}
    ~heap() { if (ms_) mspace_destroy(ms_); }
 
    heap(heap &&other) noexcept : ms_(other.ms_) { other.ms_ = nullptr; }
