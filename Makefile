@@ -21,7 +21,7 @@ EX_BINS   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EX_C)) \
 
 # Everything CI's extra checks use, from Debian's packages (g++-multilib is left out: it
 # conflicts with the ARM cross compiler, see test-m32).
-CI_PACKAGES := doctest-dev clang libclang-rt-14-dev cmake pkg-config valgrind cppcheck clang-tidy \
+CI_PACKAGES := doctest-dev clang libclang-rt-14-dev llvm cmake pkg-config valgrind cppcheck clang-tidy \
                lib32stdc++-12-dev libc6-dev-i386 lib32gcc-12-dev g++-arm-linux-gnueabihf qemu-user \
                gcc-arm-none-eabi gcc-riscv64-unknown-elf
 ci-deps:
@@ -32,7 +32,7 @@ ci-deps:
 	  apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
 	else echo "all CI packages present"; fi
 
-.PHONY: help test unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench lint fuzz fuzz-checks2 fuzz-replay test-clang test-noexcept test-shared
+.PHONY: help test unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench lint fuzz fuzz-checks2 fuzz-replay test-clang test-noexcept test-shared sanitize valgrind coverage
 
 help:
 	@echo "make test                  build and run every test suite (installs doctest-dev if missing)"
@@ -48,6 +48,9 @@ help:
 	@echo "make test-noexcept         the C++ face without exceptions and RTTI (gcc and clang)"
 	@echo "make fuzz [FUZZ_SECONDS=60] run the libFuzzer target (clang); fuzz-checks2 at checks level 2"
 	@echo "make fuzz-replay           replay the seed corpus and every regression input (part of make test)"
+	@echo "make sanitize              the suites and fuzz replay under ASan + UBSan (clang; ~1 min)"
+	@echo "make valgrind              the suites and fuzz replay under valgrind memcheck (~1.5 min)"
+	@echo "make coverage              implementation line coverage by make test (llvm-cov); fails below 95%"
 	@echo "make lint                  cppcheck and clang-tidy on the implementation"
 	@echo "make clean                 remove $(BUILD)/"
 
@@ -89,7 +92,7 @@ $(BUILD)/tests/impl.o: tests/impl.cpp $(HEADER)
 	$(CXX) $(CXXFLAGS_ALL) -c $< -o $@
 
 $(BUILD)/tests/unit: $(BUILD)/tests/main.o $(BUILD)/tests/impl.o $(TEST_OBJS)
-	$(CXX) $(OPT) $^ -o $@
+	$(CXX) $(OPT) $^ -o $@ -pthread
 
 # The C face: a C99 file, compiled as C, linked with the one C++ implementation TU.
 $(BUILD)/tests/test_c_api: tests/test_c_api.c $(HEADER) $(BUILD)/tests/impl.o
@@ -231,6 +234,15 @@ fuzz-checks2: $(BUILD)/fuzz/fuzz_mspace_checks2
 fuzz-replay: $(BUILD)/fuzz/fuzz_replay
 	python3 fuzz/make_corpus.py --check
 	$(RUN) $(BUILD)/fuzz/fuzz_replay fuzz/corpus fuzz/regressions
+
+# The suites and the fuzz replay under ASan + UBSan, under memcheck (the library built
+# with MULLE_DLMALLOC_VALGRIND=1), and the implementation's line coverage (llvm-cov).
+sanitize:
+	BUILD=$(BUILD) bash tools/sanitize.sh
+valgrind:
+	BUILD=$(BUILD) bash tools/valgrind.sh
+coverage:
+	BUILD=$(BUILD) bash tools/coverage.sh
 
 # cppcheck and clang-tidy on the implementation, at checks levels 1 and 2, warning-free.
 TIDY_CHECKS := -*,bugprone-*,clang-analyzer-*,performance-*,portability-*,-bugprone-easily-swappable-parameters

@@ -622,6 +622,7 @@ struct text
    text &put_pointer(const void *p) { return put_hex(reinterpret_cast<uintptr_t>(p)); }
 };
 
+/* Reached only when an internal invariant is broken: no test reaches it. */
 MULLE_DLMALLOC_NOASAN inline void assert_failed(const char *what, const char *file, int line)
 {
    text t;
@@ -910,7 +911,7 @@ MULLE_DLMALLOC_NOASAN inline size_t tree_index(size_t s)
 {
    size_t x = s >> TREEBIN_SHIFT;
    if (x == 0)
-      return 0;
+      return 0;   /* callers pass sizes of 256 and more: defensive, no test reaches it */
    if (x > 0xFFFF)
       return NTREEBINS - 1;
    size_t k = floor_log2(x);
@@ -921,12 +922,6 @@ MULLE_DLMALLOC_NOASAN inline size_t tree_index(size_t s)
 MULLE_DLMALLOC_NOASAN inline size_t tree_shift(size_t i)
 {
    return i == NTREEBINS - 1 ? 0 : SIZE_BITS - 1 - ((i >> 1) + TREEBIN_SHIFT - 2);
-}
-
-MULLE_DLMALLOC_NOASAN inline size_t tree_bin_min_size(size_t i)
-{
-   return (static_cast<size_t>(1) << ((i >> 1) + TREEBIN_SHIFT)) |
-          ((i & 1) << ((i >> 1) + TREEBIN_SHIFT - 1));
 }
 
 MULLE_DLMALLOC_NOASAN inline tree_chunk *leftmost_child(tree_chunk *t) { return t->child(0) ? t->child(0) : t->child(1); }
@@ -1136,19 +1131,30 @@ MULLE_DLMALLOC_NOASAN inline bool cache_chunk(mstate *m, chunk *c, size_t s)
    return true;
 }
 
-/* A parked chunk of exactly size nb, taken out of its cache and in use again, or NULL. */
-MULLE_DLMALLOC_NOASAN inline chunk *uncache_chunk(mstate *m, size_t nb)
+/* A parked chunk of exactly size nb, taken out of its cache and in use again, or NULL.
+   *sane turns false (and nothing changes) when the chunk or its link was overwritten, by
+   a write into freed memory: a cache is a free list too, whose links are checked. */
+MULLE_DLMALLOC_NOASAN inline chunk *uncache_chunk(mstate *m, size_t nb, bool *sane)
 {
+   *sane = true;
    if (CACHE_LIMIT == 0 || !is_small(nb))
       return NULL;
    size_t i = small_index(nb);
    chunk *c = m->cache[i];
-   if (c)
+   if (!c)
+      return NULL;
+#if MULLE_DLMALLOC_CHECKS
+   chunk *f = c->fd;
+   if ((c->head & ~PINUSE) != (nb | CINUSE | CACHED) ||
+       (f && (!ok_chunk_address(m, f) || !is_aligned(mem_from_chunk(f), ALIGN))))
    {
-      m->cache[i]     = c->fd;
-      m->cache_bytes -= nb;
-      c->head        &= ~CACHED;
+      *sane = false;
+      return NULL;
    }
+#endif
+   m->cache[i]     = c->fd;
+   m->cache_bytes -= nb;
+   c->head        &= ~CACHED;
    return c;
 }
 
@@ -1456,7 +1462,14 @@ MULLE_DLMALLOC_NOASAN inline void annotate_resize(mstate *m, void *mem, size_t u
    __asan_unpoison_memory_region(mem, n);
 #endif
 #if MULLE_DLMALLOC_VALGRIND
+   size_t old_n = usable;   /* the bytes memcheck lets the user touch now */
+   if (uintptr_t bad = VALGRIND_CHECK_MEM_IS_ADDRESSABLE(mem, usable))
+      old_n = static_cast<size_t>(bad - reinterpret_cast<uintptr_t>(mem));
    VALGRIND_MEMPOOL_CHANGE(m, mem, mem, n);
+   if (n > old_n)
+      VALGRIND_MAKE_MEM_UNDEFINED(static_cast<byte *>(mem) + old_n, n - old_n);
+   else if (n < old_n)
+      VALGRIND_MAKE_MEM_NOACCESS(static_cast<byte *>(mem) + n, old_n - n);
 #endif
    (void) m; (void) mem; (void) usable; (void) n;
 }
@@ -1470,6 +1483,14 @@ MULLE_DLMALLOC_NOASAN inline size_t user_size(const chunk *c)
    void *bad = __asan_region_is_poisoned(mem, usable_size_of(c));
    if (bad)
       return static_cast<size_t>(static_cast<byte *>(bad) - static_cast<byte *>(mem));
+#endif
+#if MULLE_DLMALLOC_VALGRIND
+   if (RUNNING_ON_VALGRIND)   /* the bytes memcheck lets the user touch (errors are off) */
+   {
+      const byte *mem = static_cast<const byte *>(mem_from_chunk(const_cast<chunk *>(c)));
+      if (uintptr_t bad = VALGRIND_CHECK_MEM_IS_ADDRESSABLE(mem, usable_size_of(c)))
+         return static_cast<size_t>(bad - reinterpret_cast<uintptr_t>(mem));
+   }
 #endif
    return usable_size_of(c);
 }
@@ -1521,6 +1542,7 @@ MULLE_DLMALLOC_NOASAN inline void replace_dv(mstate *m, chunk *r, size_t rs)
 /* v, free and in no bin, serves nb; a remainder that can stand alone becomes the dv. */
 MULLE_DLMALLOC_NOASAN inline void *carve(mstate *m, chunk *v, size_t nb)
 {
+   MULLE_DLMALLOC_ASSERT(chunk_size(v) >= nb && !chunk_is_in_use(v) && "carve: a free chunk large enough");
    size_t vs = chunk_size(v);
    size_t rs = vs - nb;
    if (rs < MIN_CHUNK)
@@ -1547,8 +1569,12 @@ MULLE_DLMALLOC_NOASAN inline bool take_from_bin(mstate *m, chunk *c, size_t s)
    return true;
 }
 
-/* A ring member is cheaper to take than the tree node it hangs off. */
-MULLE_DLMALLOC_NOASAN inline chunk *prefer_ring_member(tree_chunk *t) { return t->fd != t ? t->fd : t; }
+/* A ring member is cheaper to take than the tree node it hangs off (if its link is sane:
+   take_from_bin verifies the rest before anything is written). */
+MULLE_DLMALLOC_NOASAN inline chunk *prefer_ring_member(const mstate *m, tree_chunk *t)
+{
+   return t->fd != t && ok_chunk_address(m, t->fd) ? t->fd : t;
+}
 
 /* The best fit in the tree bins for a chunk size nb >= MIN_LARGE_SIZE, or NULL; *rest is
    what it leaves. Walks down the trie of nb's bin along nb's bits, remembering the last
@@ -1606,13 +1632,14 @@ MULLE_DLMALLOC_NOASAN inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *
       }
    }
    *rest = rsize;
-   return v ? prefer_ring_member(v) : NULL;
+   return v ? prefer_ring_member(m, v) : NULL;
 }
 
 /* v is the top, or an in-use chunk just below it: v keeps nb bytes (in use) and the top
    starts behind them. The caller has made sure the top keeps at least MIN_CHUNK. */
 MULLE_DLMALLOC_NOASAN inline void *split_top(mstate *m, chunk *v, size_t nb)
 {
+   MULLE_DLMALLOC_ASSERT(static_cast<size_t>(top_end(m) - as_bytes(v)) >= nb + MIN_CHUNK && "split_top: the top keeps a chunk");
    chunk *r     = chunk_at(v, nb);
    m->top_size  = static_cast<size_t>(top_end(m) - as_bytes(r));
    m->top       = r;
@@ -1628,9 +1655,15 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
    if (n > m->capacity)
       return NULL;
    size_t nb = request_to_size(n);
-   chunk *c  = uncache_chunk(m, nb);
+   bool   sane;
+   chunk *c  = uncache_chunk(m, nb, &sane);
    if (c)
       return mem_from_chunk(c);
+   if (!sane)
+   {
+      report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(m->cache[small_index(nb)]));
+      return NULL;
+   }
 
    if (is_small(nb))
    {
@@ -1664,7 +1697,7 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
    if (nb <= m->dv_size)
    {
       if (!free_memory_untouched(m, m->dv, as_bytes(m->dv) + nb + MIN_CHUNK))
-         return NULL;
+         return NULL;   /* level 2 only; the default build's coverage cannot reach it */
       c          = m->dv;
       m->dv      = NULL;
       m->dv_size = 0;
@@ -1761,6 +1794,7 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
        (next_in_bin && !bin_links_ok(m, next, chunk_size(next))))
       return false;
 
+   MULLE_DLMALLOC_ASSERT(s >= MIN_CHUNK && (s & ALIGN_MASK) == 0 && "release_chunk: a chunk size");
    c->head = s | (c->head & PINUSE);
 #if MULLE_DLMALLOC_CHECKS >= 2
    chunk *freed      = c;
@@ -1824,7 +1858,7 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
 MULLE_DLMALLOC_NOASAN inline void flush_caches(mstate *m)
 {
    if (CACHE_LIMIT == 0)
-      return;
+      return;   /* builds without caches (checks 2, no OS): not the measured build */
    for (size_t i = 0; m->cache_bytes && i < NSMALLBINS; ++i)
    {
       while (chunk *c = m->cache[i])
@@ -1843,13 +1877,19 @@ MULLE_DLMALLOC_NOASAN inline void flush_caches(mstate *m)
    released; the top trims itself past the threshold. */
 MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
 {
+   void  *mem    = mem_from_chunk(c);
+   size_t usable = usable_size_of(c);
    if (cache_chunk(m, c, chunk_size(c)))
-      return;
-   if (!release_chunk(m, c, chunk_size(c)))
    {
-      report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
+      annotate_free(m, mem, usable);
       return;
    }
+   if (!release_chunk(m, c, chunk_size(c)))
+   {
+      report(m, MSPACE_ERROR_CORRUPTION, mem);
+      return;   /* refused: the block stays allocated, for the checkers too */
+   }
+   annotate_free(m, mem, usable);
    if (m->top_size > m->trim_threshold)
       trim_top(m, 0, false);   /* lazily: a heap that grows again reuses the pages */
 }
@@ -1905,7 +1945,7 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
       if (s + ns < nb)
          return RESIZE_IMPOSSIBLE;
       if (!free_memory_untouched(m, next, as_bytes(c) + nb + MIN_CHUNK))
-         return RESIZE_FAILED;
+         return RESIZE_FAILED;   /* level 2 only (test_hardening in the checks-2 build) */
       if (next == m->dv)
       {
          m->dv      = NULL;
@@ -1946,7 +1986,6 @@ MULLE_DLMALLOC_NOASAN inline void *reallocate(mstate *m, void *p, size_t n, bool
    if (!q)
       return NULL;
    copy_bytes(q, p, user_size(c));
-   annotate_free(m, p, usable);
    deallocate_chunk(m, c);
    return q;
 }
@@ -1984,7 +2023,7 @@ MULLE_DLMALLOC_NOASAN bool extend_top(mstate *m, size_t need)
    byte *old_end = top_end(m);
    byte *end     = footprint_end_for(m, top + need);
    if (end > old_end && !os_commit(m, old_end, end))
-      return false;
+      return false;   /* only Windows' explicit commit can fail: not reached on POSIX */
    m->top_size  = static_cast<size_t>(end - top);
    m->top->head = m->top_size | PINUSE;
 #if !MULLE_DLMALLOC_NO_OS
@@ -2101,7 +2140,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
    write_canary(m, m->top);
 #endif
    if (!extend_top(m, MIN_CHUNK))
-      return NULL;   /* the OS refused to commit the first step */
+      return NULL;   /* the OS refused to commit the first step: Windows only, untested */
    m->max_footprint = footprint_of(m);
    m->magic         = MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m);
    return m;
@@ -2133,7 +2172,7 @@ MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size
    do
    {
       if (++*count > limit)
-         return problems + 1;
+         return problems + 1;   /* a cycle the back-link checks let through: defensive */
       if (!ok_chunk_address(m, r->fd) || r->fd->bk != r || chunk_size(r) != s || chunk_is_in_use(r) ||
           chunk_at(r, s)->prev_foot != s || (r != t && as_tree(r)->index != RING_MEMBER))
          return problems + 1;
@@ -2160,7 +2199,7 @@ MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size
 MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
 {
    if (!is_live(m))
-      return 1;
+      return 1;   /* every caller passes a live state now: defensive */
 
    int    problems = 0;
    byte  *top      = as_bytes(m->top);
@@ -2178,7 +2217,7 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
    chunk *c           = reinterpret_cast<chunk *>(m->least);
    chunk *before_c    = NULL;
    if (where)
-      *where = NULL;
+      *where = NULL;   /* only heap_is_sound asks where: level 2 */
    while (as_bytes(c) < top)
    {
       int    before = problems;
@@ -2222,7 +2261,7 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
             problems++;
       }
       if (where && !*where && problems != before)
-         *where = culprit;
+         *where = culprit;   /* level 2 */
       prev_in_use = chunk_is_in_use(c);
       before_c    = c;
       c           = chunk_at(c, s);
@@ -2245,12 +2284,12 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
    for (size_t i = 0; i < NSMALLBINS; ++i)
    {
       if (((m->smallmap >> i) & 1u) != (m->smallbins[i] != NULL))
-         problems++;
+         problems++;   /* the state is out of reach of writes through blocks: defensive */
       chunk *prev = NULL;
       for (chunk *f = m->smallbins[i]; f; prev = f, f = f->fd)
       {
          if (++in_bins > limit)
-            return problems + 1;
+            return problems + 1;   /* a cycle the back-link checks let through: defensive */
          if (!ok_chunk_address(m, f) || f->bk != prev || chunk_is_in_use(f) ||
              chunk_size(f) != small_index_to_size(i) || f == m->dv)
          {
@@ -2265,9 +2304,9 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
    {
       tree_chunk *t = m->treebins[i];
       if (((m->treemap >> i) & 1u) != (t != NULL))
-         problems++;
+         problems++;   /* the state is out of reach of writes through blocks: defensive */
       if (t && !ok_chunk_address(m, t))
-         problems++;
+         problems++;   /* likewise */
       else if (t)
       {
          if (t->parent != NULL)
@@ -2453,7 +2492,7 @@ MULLE_DLMALLOC_NOASAN inline bool whole_pages(byte *from, byte *to, byte **first
    uintptr_t a    = align_up(reinterpret_cast<uintptr_t>(from), page);
    uintptr_t b    = reinterpret_cast<uintptr_t>(to) & ~(static_cast<uintptr_t>(page) - 1);
    if (a >= b)
-      return false;
+      return false;   /* decommits span whole pages when the page size divides the granularity */
    *first  = from + (a - reinterpret_cast<uintptr_t>(from));
    *length = static_cast<size_t>(b - a);
    return true;
@@ -2505,7 +2544,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t capacity, unsigned 
       return NULL;
    size_t size = align_up(capacity, page);
    if (size < sizeof(mstate) + 2 * MIN_CHUNK + ALIGN)
-      return NULL;
+      return NULL;   /* a page holds the state: only for pages under ~1 KiB */
    byte *base = static_cast<byte *>(os_reserve(size));
    if (!base)
       return NULL;
@@ -2519,7 +2558,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t capacity, unsigned 
 #  endif
    mstate *m = init_state(base, size, STATE_FROM_OS | flags);
    if (!m)
-      os_unreserve(base, size);
+      os_unreserve(base, size);   /* init fails only if the first commit does (Windows) */
    return m;
 }
 
@@ -2724,7 +2763,6 @@ MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
    mstate    *m = call.m;
    if (!p || !m || !heap_is_sound(m) || !block_is_valid(m, p))
       return;
-   annotate_free(m, p, usable_size_of(chunk_from_mem(p)));
    deallocate_chunk(m, chunk_from_mem(p));
 }
 
@@ -2890,7 +2928,7 @@ MULLE_DLMALLOC_NOASAN void mspace_report_error(mspace ms, mspace_error_t error, 
 MULLE_DLMALLOC_NOASAN const char *mspace_error_string(mspace_error_t error)
 {
    /* the bits as given, without reading an out-of-range enum; short enums (ARM EABI)
-      make the type one byte */
+      make the type one byte: those two branches are not reached on x86-64 */
    int code;
    if (sizeof(error) == sizeof(unsigned char))
    {

@@ -61,7 +61,7 @@ const size_t CANARY    = 0;
 const size_t OVERHEAD  = W + CANARY;
 // Whether mspace_usable_size is the chunk's usable size (what the statistics and
 // mspace_inspect_all count); under ASan it is the requested size, and level 2 has canaries.
-#if defined(FUZZ_ASAN) || MULLE_DLMALLOC_CHECKS >= 2
+#if defined(FUZZ_ASAN) || MULLE_DLMALLOC_CHECKS >= 2 || (defined(MULLE_DLMALLOC_VALGRIND) && MULLE_DLMALLOC_VALGRIND)
 const bool EXACT_USABLE = false;
 #else
 const bool EXACT_USABLE = true;

@@ -86,7 +86,14 @@ MULLE_DLMALLOC_NOASAN inline void annotate_resize(mstate *m, void *mem, size_t u
    __asan_unpoison_memory_region(mem, n);
 #endif
 #if MULLE_DLMALLOC_VALGRIND
+   size_t old_n = usable;   /* the bytes memcheck lets the user touch now */
+   if (uintptr_t bad = VALGRIND_CHECK_MEM_IS_ADDRESSABLE(mem, usable))
+      old_n = static_cast<size_t>(bad - reinterpret_cast<uintptr_t>(mem));
    VALGRIND_MEMPOOL_CHANGE(m, mem, mem, n);
+   if (n > old_n)
+      VALGRIND_MAKE_MEM_UNDEFINED(static_cast<byte *>(mem) + old_n, n - old_n);
+   else if (n < old_n)
+      VALGRIND_MAKE_MEM_NOACCESS(static_cast<byte *>(mem) + n, old_n - n);
 #endif
    (void) m; (void) mem; (void) usable; (void) n;
 }
@@ -100,6 +107,14 @@ MULLE_DLMALLOC_NOASAN inline size_t user_size(const chunk *c)
    void *bad = __asan_region_is_poisoned(mem, usable_size_of(c));
    if (bad)
       return static_cast<size_t>(static_cast<byte *>(bad) - static_cast<byte *>(mem));
+#endif
+#if MULLE_DLMALLOC_VALGRIND
+   if (RUNNING_ON_VALGRIND)   /* the bytes memcheck lets the user touch (errors are off) */
+   {
+      const byte *mem = static_cast<const byte *>(mem_from_chunk(const_cast<chunk *>(c)));
+      if (uintptr_t bad = VALGRIND_CHECK_MEM_IS_ADDRESSABLE(mem, usable_size_of(c)))
+         return static_cast<size_t>(bad - reinterpret_cast<uintptr_t>(mem));
+   }
 #endif
    return usable_size_of(c);
 }

@@ -62,7 +62,7 @@ MULLE_DLMALLOC_NOASAN inline size_t tree_index(size_t s)
 {
    size_t x = s >> TREEBIN_SHIFT;
    if (x == 0)
-      return 0;
+      return 0;   /* callers pass sizes of 256 and more: defensive, no test reaches it */
    if (x > 0xFFFF)
       return NTREEBINS - 1;
    size_t k = floor_log2(x);
@@ -73,12 +73,6 @@ MULLE_DLMALLOC_NOASAN inline size_t tree_index(size_t s)
 MULLE_DLMALLOC_NOASAN inline size_t tree_shift(size_t i)
 {
    return i == NTREEBINS - 1 ? 0 : SIZE_BITS - 1 - ((i >> 1) + TREEBIN_SHIFT - 2);
-}
-
-MULLE_DLMALLOC_NOASAN inline size_t tree_bin_min_size(size_t i)
-{
-   return (static_cast<size_t>(1) << ((i >> 1) + TREEBIN_SHIFT)) |
-          ((i & 1) << ((i >> 1) + TREEBIN_SHIFT - 1));
 }
 
 MULLE_DLMALLOC_NOASAN inline tree_chunk *leftmost_child(tree_chunk *t) { return t->child(0) ? t->child(0) : t->child(1); }

@@ -27,19 +27,30 @@ MULLE_DLMALLOC_NOASAN inline bool cache_chunk(mstate *m, chunk *c, size_t s)
    return true;
 }
 
-/* A parked chunk of exactly size nb, taken out of its cache and in use again, or NULL. */
-MULLE_DLMALLOC_NOASAN inline chunk *uncache_chunk(mstate *m, size_t nb)
+/* A parked chunk of exactly size nb, taken out of its cache and in use again, or NULL.
+   *sane turns false (and nothing changes) when the chunk or its link was overwritten, by
+   a write into freed memory: a cache is a free list too, whose links are checked. */
+MULLE_DLMALLOC_NOASAN inline chunk *uncache_chunk(mstate *m, size_t nb, bool *sane)
 {
+   *sane = true;
    if (CACHE_LIMIT == 0 || !is_small(nb))
       return NULL;
    size_t i = small_index(nb);
    chunk *c = m->cache[i];
-   if (c)
+   if (!c)
+      return NULL;
+#if MULLE_DLMALLOC_CHECKS
+   chunk *f = c->fd;
+   if ((c->head & ~PINUSE) != (nb | CINUSE | CACHED) ||
+       (f && (!ok_chunk_address(m, f) || !is_aligned(mem_from_chunk(f), ALIGN))))
    {
-      m->cache[i]     = c->fd;
-      m->cache_bytes -= nb;
-      c->head        &= ~CACHED;
+      *sane = false;
+      return NULL;
    }
+#endif
+   m->cache[i]     = c->fd;
+   m->cache_bytes -= nb;
+   c->head        &= ~CACHED;
    return c;
 }
 

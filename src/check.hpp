@@ -21,7 +21,7 @@ MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size
    do
    {
       if (++*count > limit)
-         return problems + 1;
+         return problems + 1;   /* a cycle the back-link checks let through: defensive */
       if (!ok_chunk_address(m, r->fd) || r->fd->bk != r || chunk_size(r) != s || chunk_is_in_use(r) ||
           chunk_at(r, s)->prev_foot != s || (r != t && as_tree(r)->index != RING_MEMBER))
          return problems + 1;
@@ -48,7 +48,7 @@ MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size
 MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
 {
    if (!is_live(m))
-      return 1;
+      return 1;   /* every caller passes a live state now: defensive */
 
    int    problems = 0;
    byte  *top      = as_bytes(m->top);
@@ -66,7 +66,7 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
    chunk *c           = reinterpret_cast<chunk *>(m->least);
    chunk *before_c    = NULL;
    if (where)
-      *where = NULL;
+      *where = NULL;   /* only heap_is_sound asks where: level 2 */
    while (as_bytes(c) < top)
    {
       int    before = problems;
@@ -110,7 +110,7 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
             problems++;
       }
       if (where && !*where && problems != before)
-         *where = culprit;
+         *where = culprit;   /* level 2 */
       prev_in_use = chunk_is_in_use(c);
       before_c    = c;
       c           = chunk_at(c, s);
@@ -133,12 +133,12 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
    for (size_t i = 0; i < NSMALLBINS; ++i)
    {
       if (((m->smallmap >> i) & 1u) != (m->smallbins[i] != NULL))
-         problems++;
+         problems++;   /* the state is out of reach of writes through blocks: defensive */
       chunk *prev = NULL;
       for (chunk *f = m->smallbins[i]; f; prev = f, f = f->fd)
       {
          if (++in_bins > limit)
-            return problems + 1;
+            return problems + 1;   /* a cycle the back-link checks let through: defensive */
          if (!ok_chunk_address(m, f) || f->bk != prev || chunk_is_in_use(f) ||
              chunk_size(f) != small_index_to_size(i) || f == m->dv)
          {
@@ -153,9 +153,9 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
    {
       tree_chunk *t = m->treebins[i];
       if (((m->treemap >> i) & 1u) != (t != NULL))
-         problems++;
+         problems++;   /* the state is out of reach of writes through blocks: defensive */
       if (t && !ok_chunk_address(m, t))
-         problems++;
+         problems++;   /* likewise */
       else if (t)
       {
          if (t->parent != NULL)

@@ -19,6 +19,7 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
        (next_in_bin && !bin_links_ok(m, next, chunk_size(next))))
       return false;
 
+   MULLE_DLMALLOC_ASSERT(s >= MIN_CHUNK && (s & ALIGN_MASK) == 0 && "release_chunk: a chunk size");
    c->head = s | (c->head & PINUSE);
 #if MULLE_DLMALLOC_CHECKS >= 2
    chunk *freed      = c;
@@ -82,7 +83,7 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
 MULLE_DLMALLOC_NOASAN inline void flush_caches(mstate *m)
 {
    if (CACHE_LIMIT == 0)
-      return;
+      return;   /* builds without caches (checks 2, no OS): not the measured build */
    for (size_t i = 0; m->cache_bytes && i < NSMALLBINS; ++i)
    {
       while (chunk *c = m->cache[i])
@@ -101,13 +102,19 @@ MULLE_DLMALLOC_NOASAN inline void flush_caches(mstate *m)
    released; the top trims itself past the threshold. */
 MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
 {
+   void  *mem    = mem_from_chunk(c);
+   size_t usable = usable_size_of(c);
    if (cache_chunk(m, c, chunk_size(c)))
-      return;
-   if (!release_chunk(m, c, chunk_size(c)))
    {
-      report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
+      annotate_free(m, mem, usable);
       return;
    }
+   if (!release_chunk(m, c, chunk_size(c)))
+   {
+      report(m, MSPACE_ERROR_CORRUPTION, mem);
+      return;   /* refused: the block stays allocated, for the checkers too */
+   }
+   annotate_free(m, mem, usable);
    if (m->top_size > m->trim_threshold)
       trim_top(m, 0, false);   /* lazily: a heap that grows again reuses the pages */
 }

@@ -205,6 +205,7 @@ struct text
    text &put_pointer(const void *p) { return put_hex(reinterpret_cast<uintptr_t>(p)); }
 };
 
+/* Reached only when an internal invariant is broken: no test reaches it. */
 MULLE_DLMALLOC_NOASAN inline void assert_failed(const char *what, const char *file, int line)
 {
    text t;

@@ -28,6 +28,7 @@ MULLE_DLMALLOC_NOASAN inline void replace_dv(mstate *m, chunk *r, size_t rs)
 /* v, free and in no bin, serves nb; a remainder that can stand alone becomes the dv. */
 MULLE_DLMALLOC_NOASAN inline void *carve(mstate *m, chunk *v, size_t nb)
 {
+   MULLE_DLMALLOC_ASSERT(chunk_size(v) >= nb && !chunk_is_in_use(v) && "carve: a free chunk large enough");
    size_t vs = chunk_size(v);
    size_t rs = vs - nb;
    if (rs < MIN_CHUNK)
@@ -54,8 +55,12 @@ MULLE_DLMALLOC_NOASAN inline bool take_from_bin(mstate *m, chunk *c, size_t s)
    return true;
 }
 
-/* A ring member is cheaper to take than the tree node it hangs off. */
-MULLE_DLMALLOC_NOASAN inline chunk *prefer_ring_member(tree_chunk *t) { return t->fd != t ? t->fd : t; }
+/* A ring member is cheaper to take than the tree node it hangs off (if its link is sane:
+   take_from_bin verifies the rest before anything is written). */
+MULLE_DLMALLOC_NOASAN inline chunk *prefer_ring_member(const mstate *m, tree_chunk *t)
+{
+   return t->fd != t && ok_chunk_address(m, t->fd) ? t->fd : t;
+}
 
 /* The best fit in the tree bins for a chunk size nb >= MIN_LARGE_SIZE, or NULL; *rest is
    what it leaves. Walks down the trie of nb's bin along nb's bits, remembering the last
@@ -113,13 +118,14 @@ MULLE_DLMALLOC_NOASAN inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *
       }
    }
    *rest = rsize;
-   return v ? prefer_ring_member(v) : NULL;
+   return v ? prefer_ring_member(m, v) : NULL;
 }
 
 /* v is the top, or an in-use chunk just below it: v keeps nb bytes (in use) and the top
    starts behind them. The caller has made sure the top keeps at least MIN_CHUNK. */
 MULLE_DLMALLOC_NOASAN inline void *split_top(mstate *m, chunk *v, size_t nb)
 {
+   MULLE_DLMALLOC_ASSERT(static_cast<size_t>(top_end(m) - as_bytes(v)) >= nb + MIN_CHUNK && "split_top: the top keeps a chunk");
    chunk *r     = chunk_at(v, nb);
    m->top_size  = static_cast<size_t>(top_end(m) - as_bytes(r));
    m->top       = r;
@@ -135,9 +141,15 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
    if (n > m->capacity)
       return NULL;
    size_t nb = request_to_size(n);
-   chunk *c  = uncache_chunk(m, nb);
+   bool   sane;
+   chunk *c  = uncache_chunk(m, nb, &sane);
    if (c)
       return mem_from_chunk(c);
+   if (!sane)
+   {
+      report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(m->cache[small_index(nb)]));
+      return NULL;
+   }
 
    if (is_small(nb))
    {
@@ -171,7 +183,7 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
    if (nb <= m->dv_size)
    {
       if (!free_memory_untouched(m, m->dv, as_bytes(m->dv) + nb + MIN_CHUNK))
-         return NULL;
+         return NULL;   /* level 2 only; the default build's coverage cannot reach it */
       c          = m->dv;
       m->dv      = NULL;
       m->dv_size = 0;

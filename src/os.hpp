@@ -69,7 +69,7 @@ MULLE_DLMALLOC_NOASAN inline bool whole_pages(byte *from, byte *to, byte **first
    uintptr_t a    = align_up(reinterpret_cast<uintptr_t>(from), page);
    uintptr_t b    = reinterpret_cast<uintptr_t>(to) & ~(static_cast<uintptr_t>(page) - 1);
    if (a >= b)
-      return false;
+      return false;   /* decommits span whole pages when the page size divides the granularity */
    *first  = from + (a - reinterpret_cast<uintptr_t>(from));
    *length = static_cast<size_t>(b - a);
    return true;
@@ -121,7 +121,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t capacity, unsigned 
       return NULL;
    size_t size = align_up(capacity, page);
    if (size < sizeof(mstate) + 2 * MIN_CHUNK + ALIGN)
-      return NULL;
+      return NULL;   /* a page holds the state: only for pages under ~1 KiB */
    byte *base = static_cast<byte *>(os_reserve(size));
    if (!base)
       return NULL;
@@ -135,7 +135,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t capacity, unsigned 
 #  endif
    mstate *m = init_state(base, size, STATE_FROM_OS | flags);
    if (!m)
-      os_unreserve(base, size);
+      os_unreserve(base, size);   /* init fails only if the first commit does (Windows) */
    return m;
 }
 

@@ -46,7 +46,7 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
       if (s + ns < nb)
          return RESIZE_IMPOSSIBLE;
       if (!free_memory_untouched(m, next, as_bytes(c) + nb + MIN_CHUNK))
-         return RESIZE_FAILED;
+         return RESIZE_FAILED;   /* level 2 only (test_hardening in the checks-2 build) */
       if (next == m->dv)
       {
          m->dv      = NULL;
@@ -87,7 +87,6 @@ MULLE_DLMALLOC_NOASAN inline void *reallocate(mstate *m, void *p, size_t n, bool
    if (!q)
       return NULL;
    copy_bytes(q, p, user_size(c));
-   annotate_free(m, p, usable);
    deallocate_chunk(m, c);
    return q;
 }

@@ -28,7 +28,7 @@ MULLE_DLMALLOC_NOASAN bool extend_top(mstate *m, size_t need)
    byte *old_end = top_end(m);
    byte *end     = footprint_end_for(m, top + need);
    if (end > old_end && !os_commit(m, old_end, end))
-      return false;
+      return false;   /* only Windows' explicit commit can fail: not reached on POSIX */
    m->top_size  = static_cast<size_t>(end - top);
    m->top->head = m->top_size | PINUSE;
 #if !MULLE_DLMALLOC_NO_OS
@@ -145,7 +145,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
    write_canary(m, m->top);
 #endif
    if (!extend_top(m, MIN_CHUNK))
-      return NULL;   /* the OS refused to commit the first step */
+      return NULL;   /* the OS refused to commit the first step: Windows only, untested */
    m->max_footprint = footprint_of(m);
    m->magic         = MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m);
    return m;

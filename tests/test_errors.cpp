@@ -78,7 +78,7 @@ struct Fixture
          {
             CAPTURE(i);
             CHECK(verify(blocks[i], sizes[i], std::uint32_t(i + 1)));
-            CHECK(mspace_usable_size(blocks[i]) == usable_for(sizes[i]));
+            CHECK_USABLE(blocks[i], sizes[i]);
          }
       const mspace_stats_t after = stats_of(ms);
       CHECK_SAME_STATS(before, after);
@@ -349,10 +349,10 @@ TEST_CASE("an overwritten size field is caught, and the heap is whole again once
    Fixture f;
    unsigned char *victim = bytes(f.blocks[6]);
    std::size_t saved;
-   std::memcpy(&saved, victim - W, W);   // the victim's head word, just before its memory
+   raw_copy(&saved, victim - W, W);   // the victim's head word, just before its memory
 
    const std::size_t garbage = static_cast<std::size_t>(0x6b6b6b6b6b6b6b6bull);
-   std::memcpy(victim - W, &garbage, W);   // a buffer overrun from the block before
+   raw_copy(victim - W, &garbage, W);   // a buffer overrun from the block before
    CHECK(mspace_check(f.ms) != 0);
    f.log.clear();
    mspace_free(f.ms, victim);
@@ -361,7 +361,7 @@ TEST_CASE("an overwritten size field is caught, and the heap is whole again once
    // with MULLE_DLMALLOC_CHECKS=2 the whole-heap check may see the corruption first
    CHECK((f.log.last_p == victim || f.log.last == MSPACE_ERROR_CORRUPTION));
 
-   std::memcpy(victim - W, &saved, W);
+   raw_copy(victim - W, &saved, W);
    f.snapshot();
    f.expect_nothing_lost();
    f.drop(victim);   // a real block again
@@ -380,12 +380,309 @@ TEST_CASE("overwritten links of a free chunk are found by mspace_check")
    for (unsigned char *p : {freed, small})
    {
       unsigned char saved[2 * sizeof(void *)];
-      std::memcpy(saved, p, sizeof saved);
-      std::memset(p, 0x6b, sizeof saved);   // a write after free over the bin links
+      raw_copy(saved, p, sizeof saved);
+      raw_set(p, 0x6b, sizeof saved);   // a write after free over the bin links
       CHECK(mspace_check(f.ms) != 0);
-      std::memcpy(p, saved, sizeof saved);
+      raw_copy(p, saved, sizeof saved);
       CHECK(mspace_check(f.ms) == 0);
    }
+}
+
+namespace {
+
+// ---- the heap's own words, for the tests that damage them on purpose --------------------
+// A block's head word (size | CINUSE | PINUSE) is the word before it, and the word before
+// that is the footer of a free chunk in front of it. A free chunk's links start at its
+// memory: fd, then bk (Doug Lea's layout). Where a tree chunk keeps its parent and bin index
+// further on is the library's business: find_word finds them by their values.
+constexpr std::size_t PINUSE_BIT = 1, CINUSE_BIT = 2;
+enum link_word { FD, BK };
+
+std::size_t read_word(const void *at)
+{
+   std::size_t w = 0;
+   raw_copy(&w, at, W);
+   return w;
+}
+
+unsigned char *head_of(void *block) { return bytes(block) - W; }
+unsigned char *chunk_of(void *block) { return bytes(block) - 2 * W; }
+unsigned char *link_of(void *freed, link_word w) { return bytes(freed) + std::size_t(w) * W; }
+
+// The first word past fd and bk of a freed block that holds value, or nullptr.
+unsigned char *find_word(void *freed, std::size_t value)
+{
+   for (std::size_t k = 2; k < 16; ++k)
+      if (read_word(bytes(freed) + k * W) == value)
+         return bytes(freed) + k * W;
+   return nullptr;
+}
+
+// One word overwritten until restore() or the end of the scope.
+struct Patch
+{
+   unsigned char *at;
+   std::size_t saved;
+   bool active = true;
+
+   Patch(void *where, std::size_t value) : at(bytes(where)), saved(read_word(where))
+   {
+      raw_copy(at, &value, W);
+   }
+   ~Patch() { restore(); }
+   void restore()
+   {
+      if (active)
+         raw_copy(at, &saved, W);
+      active = false;
+   }
+};
+
+const std::size_t GARBAGE = static_cast<std::size_t>(0x6b6b6b6b6b6b6b6bull);
+
+// A corruption report: it names the block or the free chunk involved, or with
+// MULLE_DLMALLOC_CHECKS=2, whose whole-heap check sees the damage first, the mspace.
+void expect_corruption(Fixture &f, std::initializer_list<void *> culprits)
+{
+   CHECK(f.log.count == 1);
+   CHECK(f.log.last == MSPACE_ERROR_CORRUPTION);
+   bool named = f.log.last_p == f.ms;
+   for (void *p : culprits)
+      named = named || f.log.last_p == p;
+   CHECK(named);
+}
+
+}  // namespace
+
+TEST_CASE("free and realloc and malloc report a free chunk with overwritten links as corruption and change nothing")
+{
+   Fixture f;
+   // tree-sized blocks: a free puts them straight into a bin (no cache in between)
+   void *x = f.add(300);
+   void *y = f.add(300);
+   void *z = f.add(300);
+   f.add(100);   // keeps z away from the top
+
+   SUBCASE("free of the block behind the damaged chunk")
+   {
+      f.drop(x);
+      Patch damage(link_of(x, FD), GARBAGE);
+      f.snapshot();
+      mspace_free(f.ms, y);
+      expect_corruption(f, {y});
+      damage.restore();
+      f.expect_nothing_lost();   // y is still a live block
+   }
+   SUBCASE("free of the block in front of the damaged chunk")
+   {
+      f.drop(z);
+      Patch damage(link_of(z, BK), GARBAGE);
+      f.snapshot();
+      mspace_free(f.ms, y);
+      expect_corruption(f, {y, z});
+      damage.restore();
+      f.expect_nothing_lost();
+   }
+   SUBCASE("realloc that shrinks a block in front of the damaged chunk")
+   {
+      f.drop(z);
+      Patch damage(link_of(z, BK), GARBAGE);
+      f.snapshot();
+      CHECK(mspace_realloc(f.ms, y, 8) == nullptr);
+      expect_corruption(f, {y, z});
+      damage.restore();
+      f.expect_nothing_lost();
+   }
+   SUBCASE("realloc that grows a block into the damaged chunk")
+   {
+      f.drop(z);
+      Patch damage(link_of(z, BK), GARBAGE);
+      f.snapshot();
+      CHECK(mspace_realloc(f.ms, y, 500) == nullptr);
+      expect_corruption(f, {y, z});
+      damage.restore();
+      f.expect_nothing_lost();
+   }
+   SUBCASE("malloc that would hand out the damaged chunk")
+   {
+      f.drop(x);
+      Patch damage(link_of(x, BK), GARBAGE);   // (malloc follows a lone tree chunk's fd unchecked)
+      f.snapshot();
+      CHECK(mspace_malloc(f.ms, 300) == nullptr);
+      expect_corruption(f, {x});
+      damage.restore();
+      f.expect_nothing_lost();
+   }
+   SUBCASE("a flush of the small-block caches that meets the damaged chunk")
+   {
+      void *p = f.add(300);
+      void *s = f.add(40);   // right behind p
+      f.add(100);
+      const std::size_t live_head = read_word(head_of(s));
+      f.drop(p);
+      f.drop(s);   // parked in its cache, if the mspace has caches: not merged with p yet
+      if (read_word(head_of(s)) & ~live_head & (A - 1))
+      {
+         Patch damage(link_of(p, BK), GARBAGE);
+         f.log.clear();
+         mspace_trim(f.ms, 0);   // flushes the caches: s would merge with p
+         expect_corruption(f, {s, p});
+         damage.restore();
+         CHECK_HEAP(f.ms);       // s was not released: it is a block in use again
+         f.log.clear();
+         mspace_free(f.ms, s);
+         CHECK(f.log.count == 0);
+      }
+      else
+         MESSAGE("no small-block caches: nothing parked");
+      CHECK_HEAP(f.ms);
+   }
+   f.expect_still_usable();
+}
+
+TEST_CASE("mspace_check finds damaged tags and bins, and nothing once they are repaired")
+{
+   Fixture f;
+   void *a = f.add(600);   // tree-sized: freed, it goes to tree bin 2 ([512, 768) bytes)
+   void *b = f.add(300);
+   void *c = f.add(700);   // the same tree bin as a, another size
+   f.add(300);
+   void *last = f.add(100);   // the block right before the top
+   CHECK_HEAP(f.ms);
+
+   SUBCASE("a PINUSE bit that disagrees with the chunk before")
+   {
+      Patch damage(head_of(b), read_word(head_of(b)) ^ PINUSE_BIT);
+      CHECK(mspace_check(f.ms) != 0);
+   }
+   SUBCASE("a live block marked free next to a free chunk: a coalesce missed")
+   {
+      f.drop(a);
+      Patch damage(head_of(b), read_word(head_of(b)) & ~CINUSE_BIT);
+      CHECK(mspace_check(f.ms) != 0);
+   }
+   SUBCASE("a free chunk whose footer disagrees with its size")
+   {
+      f.drop(a);
+      Patch damage(head_of(b) - W, GARBAGE);
+      CHECK(mspace_check(f.ms) != 0);
+   }
+   SUBCASE("the block before the top marked free")
+   {
+      Patch damage(head_of(last), read_word(head_of(last)) & ~CINUSE_BIT);
+      CHECK(mspace_check(f.ms) != 0);
+   }
+   SUBCASE("a top whose head disagrees with the top's size")
+   {
+      unsigned char *top = chunks_of(f.ms).back().start;
+      Patch damage(top - W, read_word(top - W) + A);
+      CHECK(mspace_check(f.ms) != 0);
+   }
+   SUBCASE("the designated victim marked in use")
+   {
+      void *big = f.add(2000);
+      f.add(16);
+      f.drop(big);
+      void *split = f.add(100);   // carved from big: the rest becomes the designated victim
+      REQUIRE(split == big);
+      unsigned char *victim_head = head_of(split) + chunk_for(100);
+      {
+         Patch damage(victim_head, read_word(victim_head) | CINUSE_BIT);
+         CHECK(mspace_check(f.ms) != 0);
+      }
+      {
+         // its head names a smaller size than the mspace recorded, and a chunk head
+         // forged behind that keeps the walk going
+         const std::size_t head = read_word(victim_head);
+         const std::size_t size = head & ~(A - 1), smaller = 2 * MIN_CHUNK;
+         REQUIRE(size > smaller + MIN_CHUNK);
+         Patch shorter(victim_head, smaller | (head & PINUSE_BIT));
+         Patch forged(victim_head + smaller, (size - smaller) | PINUSE_BIT);
+         CHECK(mspace_check(f.ms) != 0);
+      }
+   }
+   SUBCASE("tree chunks with a wrong bin index or a wrong parent")
+   {
+      f.drop(a);
+      f.drop(c);   // a is the root of tree bin 2, c hangs below it
+      unsigned char *index = find_word(a, 2);
+      unsigned char *parent = find_word(c, reinterpret_cast<std::uintptr_t>(chunk_of(a)));
+      REQUIRE(index != nullptr);
+      REQUIRE(parent != nullptr);
+      const std::size_t parent_offset = std::size_t(parent - bytes(c));
+      {
+         Patch damage(index, 5);   // a bin index that names another bin
+         CHECK(mspace_check(f.ms) != 0);
+      }
+      {
+         Patch damage(parent, reinterpret_cast<std::uintptr_t>(chunk_of(c)));   // not the node it hangs from
+         CHECK(mspace_check(f.ms) != 0);
+      }
+      {
+         Patch damage(bytes(a) + parent_offset, reinterpret_cast<std::uintptr_t>(chunk_of(c)));   // a root with a parent
+         CHECK(mspace_check(f.ms) != 0);
+      }
+   }
+   SUBCASE("parked blocks (the small-block caches) marked wrongly")
+   {
+      // the bit a free sets in the head of a block it parks, if the mspace parks blocks
+      void *s = f.add(40);
+      void *other = f.add(40);
+      const std::size_t live_head = read_word(head_of(s));
+      f.drop(s);
+      const std::size_t parked_head = read_word(head_of(s));
+      const std::size_t parked_bit = parked_head & ~live_head & (A - 1);
+      if (parked_bit)
+      {
+         {
+            Patch damage(head_of(s), parked_head & ~CINUSE_BIT);   // parked, yet free
+            CHECK(mspace_check(f.ms) != 0);
+         }
+         {
+            Patch damage(head_of(s), parked_head & ~parked_bit);   // in a cache, not marked
+            CHECK(mspace_check(f.ms) != 0);
+         }
+         {
+            Patch damage(head_of(other), read_word(head_of(other)) | parked_bit);   // marked, in no cache
+            CHECK(mspace_check(f.ms) != 0);
+         }
+      }
+      else
+         MESSAGE("no small-block caches: nothing parked");
+   }
+   CHECK(mspace_check(f.ms) == 0);   // every damage repaired
+   f.expect_still_usable();
+}
+
+TEST_CASE("an interior pointer whose forged header passes the first checks is an invalid pointer")
+{
+   Fixture f;
+   unsigned char *block = bytes(f.add_untracked(512));
+   f.add(100);   // so the block is not next to the top
+   std::memset(block, 0, 512);
+   unsigned char *p = block + 8 * A;   // A-aligned: it could be a block
+   const std::size_t fake = 4 * A;     // a plausible chunk size
+   auto put = [](unsigned char *at, std::size_t w) { std::memcpy(at, &w, W); };
+
+   SUBCASE("the would-be next chunk has an implausible size")
+   {
+      put(p - W, fake | CINUSE_BIT | PINUSE_BIT);
+      put(p - W + fake, PINUSE_BIT);   // size 0
+   }
+   SUBCASE("the would-be footer of a free chunk before it is not a chunk size")
+   {
+      put(p - W, fake | CINUSE_BIT);   // the previous chunk would be free
+      put(p - W + fake, fake | CINUSE_BIT | PINUSE_BIT);
+      put(p - 2 * W, 5);
+   }
+   SUBCASE("the would-be chunk before it disagrees with the footer")
+   {
+      put(p - W, fake | CINUSE_BIT);
+      put(p - W + fake, fake | CINUSE_BIT | PINUSE_BIT);
+      put(p - 2 * W, fake);
+      put(p - W - fake, (fake / 2) | PINUSE_BIT);   // its head: another size
+   }
+   f.expect_free_and_realloc_rejected(p, MSPACE_ERROR_INVALID_POINTER);
 }
 
 TEST_CASE("error strings name each error")
@@ -449,6 +746,21 @@ struct ChildOutcome
    std::string stderr_text;
 };
 
+// A coverage build (tools/coverage.sh, clang) counts what a forked child runs too: abort()
+// and _exit() end the child without writing its profile, so it is written first.
+#if defined(MULLE_TEST_COVERAGE) && defined(__clang__)
+extern "C" int __llvm_profile_write_file(void);
+void write_coverage() { __llvm_profile_write_file(); }
+void write_coverage_and_abort(int)
+{
+   write_coverage();
+   std::signal(SIGABRT, SIG_DFL);
+   std::raise(SIGABRT);
+}
+#else
+void write_coverage() {}
+#endif
+
 // Runs misuse in a forked child whose stderr is a pipe; returns how the child ended.
 template <class Misuse>
 ChildOutcome run_in_child(Misuse misuse)
@@ -464,9 +776,14 @@ ChildOutcome run_in_child(Misuse misuse)
       close(fds[0]);
       dup2(fds[1], 2);
       close(fds[1]);
+#if defined(MULLE_TEST_COVERAGE) && defined(__clang__)
+      std::signal(SIGABRT, write_coverage_and_abort);
+#else
       std::signal(SIGABRT, SIG_DFL);   // doctest's crash handler must not interfere
+#endif
       alarm(10);
       misuse();
+      write_coverage();
       _exit(0);   // the default handler should have aborted
    }
    close(fds[1]);
@@ -572,6 +889,27 @@ TEST_CASE("the default handler aborts on report_error")
    CHECK(mspace_destroy(ms) == 0);
 }
 
+TEST_CASE("report_error without a live mspace goes to the aborting default handler")
+{
+   static int not_a_block[8];
+   ChildOutcome out = run_in_child([&] { mspace_report_error(nullptr, MSPACE_ERROR_INVALID_POINTER, &not_a_block[2]); });
+   CHECK(out.aborted);
+   CHECK(count_lines(out.stderr_text) == 1);
+   CHECK(out.stderr_text.find("invalid pointer") != std::string::npos);
+   CHECK(out.stderr_text.find(hex(&not_a_block[2])) != std::string::npos);
+
+   Buffer buf(64 * KiB);
+   mspace dead = mspace_create_with_base(buf.base, 64 * KiB);
+   REQUIRE(dead != nullptr);
+   ErrorLog log;
+   log.install(dead);
+   CHECK(mspace_destroy(dead) == 0);   // its handler went with it
+   out = run_in_child([&] { mspace_report_error(dead, MSPACE_ERROR_DOUBLE_FREE, &not_a_block[4]); });
+   CHECK(out.aborted);
+   CHECK(out.stderr_text.find("double free") != std::string::npos);
+   CHECK(log.count == 0);
+}
+
 TEST_CASE("a correct program does not abort")
 {
    mspace ms = mspace_create(1 * MiB);
@@ -588,3 +926,33 @@ TEST_CASE("a correct program does not abort")
 }
 
 #endif
+
+TEST_CASE("a write into a parked block's link is corruption, not a wild pointer")
+{
+   // A freed small block waits in its cache with a link in its first word; a use after
+   // free that overwrites it must be reported (and the request refused) when the cache is
+   // popped, never followed.
+   mspace ms = mspace_create(1 * MiB);
+   REQUIRE(ms != nullptr);
+   ErrorLog log;
+   log.install(ms);
+   void *a = mspace_malloc(ms, 40);
+   void *b = mspace_malloc(ms, 40);
+   void *keep = mspace_malloc(ms, 40);
+   REQUIRE((a && b && keep));
+   mspace_free(ms, a);
+   mspace_free(ms, b);                               // b is parked on top of a
+   unsigned char saved[sizeof(void *)];
+   raw_copy(saved, b, sizeof(saved));
+   raw_set(b, 0x5A, sizeof(saved));                  // the use after free
+   CHECK(mspace_malloc(ms, 40) == nullptr);
+   CHECK(log.count == 1);
+   CHECK(log.last == MSPACE_ERROR_CORRUPTION);
+   CHECK(log.last_p == b);
+   raw_copy(b, saved, sizeof(saved));                // repaired: both come back, in order
+   CHECK(mspace_malloc(ms, 40) == b);
+   CHECK(mspace_malloc(ms, 40) == a);
+   CHECK(log.count == 1);
+   CHECK(mspace_check(ms) == 0);
+   mspace_destroy(ms);
+}

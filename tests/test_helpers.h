@@ -14,6 +14,43 @@
 #include <initializer_list>
 #include <vector>
 
+// ---- memory checkers --------------------------------------------------------------------
+// MULLE_TEST_ASAN      built with AddressSanitizer (detected, as the library detects it): every
+//                      byte of a region that no block owns is poisoned, and mspace_usable_size
+//                      reports the bytes ASan lets the user touch, the size asked for, not the
+//                      chunk's usable size.
+// MULLE_TEST_VALGRIND  built with -DMULLE_DLMALLOC_VALGRIND=1: under memcheck a block is a pool
+//                      chunk of the size asked for; tags, free chunks and the top are no-access.
+// MULLE_TEST_CHECKER   either. The suites then touch only the bytes a block was asked for, and
+//                      the tests that read or corrupt the heap's own words on purpose do it
+//                      through test::raw_copy / test::raw_set, which neither checker sees.
+#if defined(__SANITIZE_ADDRESS__)
+#  define MULLE_TEST_ASAN 1
+#elif defined(__has_feature)
+#  if __has_feature(address_sanitizer)
+#    define MULLE_TEST_ASAN 1
+#  endif
+#endif
+#ifndef MULLE_TEST_ASAN
+#  define MULLE_TEST_ASAN 0
+#endif
+
+#if defined(MULLE_DLMALLOC_VALGRIND) && MULLE_DLMALLOC_VALGRIND
+#  define MULLE_TEST_VALGRIND 1
+#  include <valgrind/valgrind.h>
+#  include <valgrind/memcheck.h>
+#else
+#  define MULLE_TEST_VALGRIND 0
+#endif
+
+#define MULLE_TEST_CHECKER (MULLE_TEST_ASAN || MULLE_TEST_VALGRIND)
+
+#if MULLE_TEST_ASAN
+#  define MULLE_TEST_NOASAN __attribute__((no_sanitize_address))
+#else
+#  define MULLE_TEST_NOASAN
+#endif
+
 namespace test {
 
 // Layout of the default configuration, computed so that the numbers also hold on 32-bit:
@@ -44,6 +81,60 @@ static_assert(W != 8 || (usable_for(0) == 24 && usable_for(1) == 24 && usable_fo
                          usable_for(100) == 104 && usable_for(1000) == 1000 &&
                          chunk_for(100) == 112),
               "64-bit layout numbers of the contract");
+
+// What mspace_usable_size may report for a block of n requested bytes in a chunk of
+// chunk_for(n) bytes: usable_for(n); under ASan n, the bytes it lets the user touch; under
+// memcheck either (the pool chunk is n bytes, whatever the library reports).
+constexpr bool usable_is(std::size_t reported, std::size_t n)
+{
+   return MULLE_TEST_ASAN       ? reported == n
+          : MULLE_TEST_VALGRIND ? reported == n || reported == usable_for(n)
+                                : reported == usable_for(n);
+}
+#define CHECK_USABLE(p, n)                                                                 \
+   do {                                                                                    \
+      const std::size_t usable_reported_ = mspace_usable_size(p);                          \
+      INFO("mspace_usable_size(" #p ") = " << usable_reported_ << " for " << (n)           \
+                                     << " bytes asked; usable_for = " << test::usable_for(n)); \
+      CHECK(test::usable_is(usable_reported_, (n)));                                       \
+   } while (0)
+
+// The bytes of block p (n asked for) that a test may write: all its usable bytes, or under a
+// checker the n it asked for (ASan reports exactly those; memcheck allows only those).
+inline std::size_t writable(const void *p, std::size_t n)
+{
+   return MULLE_TEST_CHECKER ? n : mspace_usable_size(p);
+}
+
+// Deliberate reads and writes of memory no block owns (a head word, a freed block's links):
+// for the tests that inspect or corrupt the heap on purpose. Byte loops, so that no
+// intercepted memcpy checks them; neither ASan nor memcheck reports them.
+MULLE_TEST_NOASAN inline void raw_copy(void *dst, const void *src, std::size_t n)
+{
+#if MULLE_TEST_VALGRIND
+   VALGRIND_DISABLE_ERROR_REPORTING;
+#endif
+   volatile unsigned char *d = static_cast<volatile unsigned char *>(dst);
+   const volatile unsigned char *s = static_cast<const volatile unsigned char *>(src);
+   for (std::size_t i = 0; i < n; ++i)
+      d[i] = s[i];
+#if MULLE_TEST_VALGRIND
+   VALGRIND_ENABLE_ERROR_REPORTING;
+#endif
+}
+
+MULLE_TEST_NOASAN inline void raw_set(void *dst, unsigned char value, std::size_t n)
+{
+#if MULLE_TEST_VALGRIND
+   VALGRIND_DISABLE_ERROR_REPORTING;
+#endif
+   volatile unsigned char *d = static_cast<volatile unsigned char *>(dst);
+   for (std::size_t i = 0; i < n; ++i)
+      d[i] = value;
+#if MULLE_TEST_VALGRIND
+   VALGRIND_ENABLE_ERROR_REPORTING;
+#endif
+}
 
 inline bool is_aligned(const void *p, std::size_t a)
 {

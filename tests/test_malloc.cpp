@@ -21,11 +21,12 @@ TEST_CASE("usable size of a request is its chunk minus one word")
       void *p100 = mspace_malloc(ms, 100);
       void *p1000 = mspace_malloc(ms, 1000);
       void *p0 = mspace_malloc(ms, 0);
-      CHECK(mspace_usable_size(p1) == 24);
-      CHECK(mspace_usable_size(p24) == 24);
-      CHECK(mspace_usable_size(p100) == 104);
-      CHECK(mspace_usable_size(p1000) == 1000);
-      CHECK(mspace_usable_size(p0) == 24);
+      // 24, 24, 104, 1000, 24 (the static_assert in test_helpers.h pins usable_for)
+      CHECK_USABLE(p1, 1);
+      CHECK_USABLE(p24, 24);
+      CHECK_USABLE(p100, 100);
+      CHECK_USABLE(p1000, 1000);
+      CHECK_USABLE(p0, 0);
       CHECK(stats_of(ms).in_use_bytes == 32 + 32 + 112 + 1008 + 32);
       mspace_reset(ms);
    }
@@ -37,7 +38,7 @@ TEST_CASE("usable size of a request is its chunk minus one word")
       void *p = mspace_malloc(ms, n);
       REQUIRE(p != nullptr);
       CHECK(is_aligned(p, A));
-      CHECK(mspace_usable_size(p) == usable_for(n));
+      CHECK_USABLE(p, n);
       CHECK(mspace_usable_size(p) >= n);
       in_use += chunk_for(n);
       CHECK(stats_of(ms).in_use_bytes == in_use);
@@ -55,15 +56,15 @@ TEST_CASE("malloc(0) gives unique minimum blocks")
    {
       void *p = mspace_malloc(ms, 0);
       REQUIRE(p != nullptr);
-      CHECK(mspace_usable_size(p) == usable_for(0));
-      std::memset(p, i, mspace_usable_size(p));
+      CHECK_USABLE(p, 0);
+      std::memset(p, i, writable(p, 0));   // under a checker a 0-byte block has no bytes
       blocks.push_back(p);
    }
    std::vector<void *> sorted = blocks;
    std::sort(sorted.begin(), sorted.end());
    CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());
    for (int i = 0; i < 100; ++i)
-      CHECK(all_bytes_are(blocks[std::size_t(i)], usable_for(0), static_cast<unsigned char>(i)));
+      CHECK(all_bytes_are(blocks[std::size_t(i)], writable(blocks[std::size_t(i)], 0), static_cast<unsigned char>(i)));
    CHECK(stats_of(ms).allocated_blocks == 100);
    CHECK(stats_of(ms).in_use_bytes == 100 * MIN_CHUNK);
    for (void *p : blocks)
@@ -233,6 +234,34 @@ TEST_CASE("large requests take the best-fitting free chunk")
    CHECK(mspace_destroy(ms) == 0);
 }
 
+TEST_CASE("free chunks of 16 MiB and more share the last tree bin and are reused best-fit")
+{
+   mspace ms = mspace_create(80 * MiB);   // the top cannot beat the largest of them
+   REQUIRE(ms != nullptr);
+   void *a = mspace_malloc(ms, 20 * MiB);
+   void *g1 = mspace_malloc(ms, 16);
+   void *b = mspace_malloc(ms, 17 * MiB);
+   void *g2 = mspace_malloc(ms, 16);
+   void *c = mspace_malloc(ms, 40 * MiB);
+   void *g3 = mspace_malloc(ms, 16);
+   REQUIRE((a && g1 && b && g2 && c && g3));
+   mspace_free(ms, c);
+   mspace_free(ms, a);
+   mspace_free(ms, b);
+   mspace_stats_t s = stats_of(ms);
+   CHECK(s.free_blocks == 3);
+   CHECK(s.largest_free == chunk_for(40 * MiB) - W);
+   CHECK_HEAP(ms);
+   CHECK(mspace_malloc(ms, 17 * MiB - 1000) == b);
+   CHECK(mspace_malloc(ms, 19 * MiB) == a);
+   CHECK(mspace_malloc(ms, 24 * MiB) == c);
+   s = stats_of(ms);
+   CHECK(s.allocated_blocks == 6);
+   CHECK(s.free_blocks == 3);   // the rest of each
+   CHECK_HEAP(ms);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
 TEST_CASE("the footprint grows in granularity steps as the heap grows")
 {
    mspace ms = mspace_create(16 * MiB);
@@ -273,7 +302,7 @@ TEST_CASE("calloc zeroes memory that held data")
       void *p = mspace_malloc(ms, n);
       void *guard = mspace_malloc(ms, 16);
       REQUIRE((p && guard));
-      std::memset(p, 0xFF, mspace_usable_size(p));
+      std::memset(p, 0xFF, writable(p, n));
       mspace_free(ms, p);
       void *z = mspace_calloc(ms, 1, n);
       REQUIRE(z != nullptr);
@@ -331,7 +360,7 @@ TEST_CASE("calloc with a zero count or size gives a minimum block")
    REQUIRE((a && b && c));
    CHECK(a != b);
    CHECK(b != c);
-   CHECK(mspace_usable_size(a) == usable_for(0));
+   CHECK_USABLE(a, 0);
    CHECK(stats_of(ms).allocated_blocks == 3);
    CHECK_HEAP(ms);
    CHECK(mspace_destroy(ms) == 0);
@@ -387,7 +416,7 @@ TEST_CASE("requests that overflow or exceed the capacity return NULL and leave t
    }
    CHECK(log.count == 0);
    CHECK(verify(keep, 1000, 77));
-   CHECK(mspace_usable_size(keep) == usable_for(1000));
+   CHECK_USABLE(keep, 1000);
    mspace_stats_t after = stats_of(ms);
    CHECK(after.allocated_blocks == before.allocated_blocks);
    CHECK(after.in_use_bytes == before.in_use_bytes);

@@ -28,11 +28,11 @@ TEST_CASE("memalign returns blocks aligned to every power of two from 32 to 1 Mi
          // the padding in front went back to the heap, not into the block
          CHECK(mspace_usable_size(p) <= chunk_for(n) + MIN_CHUNK - W);
          CHECK(mspace_is_heap_object(ms, p));
-         fill(p, mspace_usable_size(p), ++seed);
+         fill(p, writable(p, n), ++seed);
          void *after = mspace_malloc(ms, 40);
          REQUIRE(after != nullptr);
          fill(after, 40, 0);
-         CHECK(verify(p, mspace_usable_size(p), seed));
+         CHECK(verify(p, writable(p, n), seed));
          CHECK_HEAP(ms);
          mspace_free(ms, p);
          mspace_free(ms, before);
@@ -55,7 +55,7 @@ TEST_CASE("memalign with an alignment up to the default behaves like malloc")
       void *p = mspace_memalign(ms, alignment, 100);
       REQUIRE(p != nullptr);
       CHECK(is_aligned(p, A));
-      CHECK(mspace_usable_size(p) == usable_for(100));
+      CHECK_USABLE(p, 100);
    }
    CHECK(stats_of(ms).allocated_blocks == 5);
    CHECK_HEAP(ms);

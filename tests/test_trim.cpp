@@ -65,6 +65,30 @@ TEST_CASE("trim(pad) keeps pad bytes of the top")
    CHECK(mspace_destroy(ms) == 0);
 }
 
+TEST_CASE("trim with a pad as large as the room left releases nothing")
+{
+   mspace ms = mspace_create(1 * MiB);
+   REQUIRE(ms != nullptr);
+   void *p = mspace_malloc(ms, 512 * KiB);
+   REQUIRE(p != nullptr);
+   mspace_free(ms, p);
+   const std::size_t grown = mspace_footprint(ms);
+   CHECK(grown > 512 * KiB);
+   // the empty heap's top could grow by max_request plus a minimum chunk and a word:
+   // every pad from there up keeps it all
+   const std::size_t max = mspace_max_request(ms);
+   for (std::size_t pad = max - 2 * A; pad <= max + 2 * MIN_CHUNK + 2 * A; ++pad)
+   {
+      CAPTURE(pad);
+      CHECK(mspace_trim(ms, pad) == 0);
+      CHECK(mspace_footprint(ms) == grown);
+   }
+   CHECK(mspace_trim(ms, SIZE_MAX) == 0);
+   CHECK(mspace_trim(ms, 0) == 1);
+   CHECK_HEAP(ms);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
 TEST_CASE("trim stops at the last block in use")
 {
    mspace ms = mspace_create(64 * MiB);
