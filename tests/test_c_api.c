@@ -328,8 +328,32 @@ static void test_malloc_stats(void)
    CHECK(mspace_destroy(ms) == 0);
 }
 
+/* The creation variants with flags: MSPACE_LOCKED works from C; unknown flags are refused. */
+static void test_flags(void)
+{
+   static unsigned char buffer[64 * 1024];
+   mspace a = mspace_create_flags(1 << 20, MSPACE_LOCKED);
+   mspace b = mspace_create_with_base_flags(buffer + 1, sizeof(buffer) - 1, MSPACE_LOCKED);
+   void  *p, *q;
+
+   CHECK(a != NULL);
+   CHECK(b != NULL);
+   CHECK(mspace_create_flags(1 << 20, 0x80u) == NULL);
+   CHECK(mspace_create_with_base_flags(buffer, sizeof(buffer), 0x80u) == NULL);
+   p = mspace_malloc(a, 100);
+   q = mspace_calloc(b, 10, 10);
+   CHECK(p != NULL && mspace_is_heap_object(a, p));
+   CHECK(q != NULL && mspace_is_heap_object(b, q) && all_bytes(q, 100, 0));
+   mspace_free(a, p);
+   mspace_free(b, q);
+   CHECK(mspace_check(a) == 0 && mspace_check(b) == 0);
+   CHECK(mspace_destroy(a) == 0);
+   CHECK(mspace_destroy(b) == 0);
+}
+
 int main(void)
 {
+   test_flags();
    test_os_mspace();
    test_errors();
    test_caller_buffer();
