@@ -32,7 +32,7 @@ ci-deps:
 	  apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
 	else echo "all CI packages present"; fi
 
-.PHONY: help test unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench lint fuzz fuzz-checks2 fuzz-replay test-clang test-noexcept test-shared sanitize valgrind coverage
+.PHONY: help test unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench lint fuzz fuzz-checks2 fuzz-replay test-clang test-noexcept test-shared sanitize valgrind coverage test-checks2
 
 help:
 	@echo "make test                  build and run every test suite (installs doctest-dev if missing)"
@@ -44,6 +44,7 @@ help:
 	@echo "make size                  allocator code size for Cortex-M0+, Cortex-M4F, rv32imac, x86-64"
 	@echo "make test-m32 / test-arm   the suites as 32-bit x86 code and as ARM code under qemu"
 	@echo "make test-shared           MSPACE_LOCKED under load: threads (also under TSan) and processes"
+	@echo "make test-checks2          the suites at MULLE_DLMALLOC_CHECKS=2"
 	@echo "make test-clang            the suites built by clang, C++20"
 	@echo "make test-noexcept         the C++ face without exceptions and RTTI (gcc and clang)"
 	@echo "make fuzz [FUZZ_SECONDS=60] run the libFuzzer target (clang); fuzz-checks2 at checks level 2"
@@ -102,6 +103,12 @@ $(BUILD)/tests/test_c_api: tests/test_c_api.c $(HEADER) $(BUILD)/tests/impl.o
 
 test: doctest check-single-include header-matrix unit fuzz-replay
 	python3 tests/readme_check.py
+
+# The suites at checks level 2 (canaries, poison, a whole-heap check on every call: slow,
+# so the random test is scaled down). Level 0 is compiled by header-matrix; the suites,
+# which commit misuse on purpose, need level 1 or 2.
+test-checks2:
+	$(MAKE) unit BUILD=$(BUILD)/checks2 OPT="$(OPT) -DMULLE_DLMALLOC_CHECKS=2" MULLE_TEST_SCALE=$(or $(MULLE_TEST_SCALE),100)
 
 # The C++ face: the suites built by clang (C++20), and a program built without exceptions
 # and RTTI by both compilers, whose failed allocations must abort through the handler.

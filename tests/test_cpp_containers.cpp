@@ -78,7 +78,7 @@ TEST_CASE("containers over mulle::allocator run the mspace full, then recover")
    {
       std::list<int, alloc<int>> l{alloc<int>(heap)};
       std::size_t n = fill_until_bad_alloc([&](std::size_t i) { l.push_back(int(i)); });
-      CHECK(n * 32 > 900 * KiB);              // one 32-byte chunk a node, nearly all the heap
+      CHECK(n * chunk_for(3 * sizeof(void *)) > 900 * KiB);   // one chunk a node, nearly all the heap
       CHECK(l.size() == n);
       l.clear();
       CHECK(stats_of(ms).allocated_blocks == 0);

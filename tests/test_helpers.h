@@ -70,14 +70,25 @@ using sizes = std::initializer_list<std::size_t>;
 constexpr std::size_t KiB = 1024;
 constexpr std::size_t MiB = 1024 * 1024;
 
+// What a block pays beyond its usable bytes: its head word, and at checks level 2 the
+// canary word behind it (the suites also run in a level-2 build).
+#if defined(MULLE_DLMALLOC_CHECKS) && MULLE_DLMALLOC_CHECKS >= 2
+constexpr std::size_t CANARY = W;
+#else
+constexpr std::size_t CANARY = 0;
+#endif
+constexpr std::size_t OVERHEAD = W + CANARY;
+// The small-block caches are on in the default build, off at checks level 2.
+constexpr bool CACHES = CANARY == 0;
+
 // The chunk a request of n bytes takes, and what mspace_usable_size reports for it.
 constexpr std::size_t chunk_for(std::size_t n)
 {
-   return round_up(n + W, A) < MIN_CHUNK ? MIN_CHUNK : round_up(n + W, A);
+   return round_up(n + OVERHEAD, A) < MIN_CHUNK ? MIN_CHUNK : round_up(n + OVERHEAD, A);
 }
-constexpr std::size_t usable_for(std::size_t n) { return chunk_for(n) - W; }
+constexpr std::size_t usable_for(std::size_t n) { return chunk_for(n) - OVERHEAD; }
 
-static_assert(W != 8 || (usable_for(0) == 24 && usable_for(1) == 24 && usable_for(24) == 24 &&
+static_assert(W != 8 || CANARY != 0 || (usable_for(0) == 24 && usable_for(1) == 24 && usable_for(24) == 24 &&
                          usable_for(100) == 104 && usable_for(1000) == 1000 &&
                          chunk_for(100) == 112),
               "64-bit layout numbers of the contract");

@@ -364,7 +364,7 @@ private:
       // (test_helpers.h): the chunks' usable sizes then come from mspace_inspect_all,
       // which check_inspect holds against the model
       const std::size_t chunk_usable = MULLE_TEST_CHECKER ? chunk_usable_sum() : usable_sum;
-      expect(s.in_use_bytes == chunk_usable + live.size() * W, "in_use_bytes differs from the model");
+      expect(s.in_use_bytes == chunk_usable + live.size() * OVERHEAD, "in_use_bytes differs from the model");
       expect(s.footprint <= s.capacity && s.max_footprint >= s.footprint, "footprint out of bounds");
       expect(footprint_is_on_a_step(s), "footprint between steps");
       expect(s.top_bytes <= s.free_bytes, "top larger than the free bytes");

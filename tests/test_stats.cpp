@@ -148,12 +148,12 @@ TEST_CASE("largest_free names the largest request that succeeds now")
       mspace_free(ms, blocks[32]);
       s = stats_of(ms);
       CHECK(s.free_blocks == 3);
-      CHECK(s.largest_free == 3 * chunk_for(3000) - W);
+      CHECK(s.largest_free == 3 * chunk_for(3000) - OVERHEAD);
       CHECK_LARGEST_FREE(ms);
       void *p = mspace_malloc(ms, s.largest_free);
       CHECK(p == blocks[30]);
       CHECK(mspace_malloc(ms, s.largest_free) == nullptr);   // the hole is taken
-      CHECK(stats_of(ms).largest_free == 2 * chunk_for(3000) - W);
+      CHECK(stats_of(ms).largest_free == 2 * chunk_for(3000) - OVERHEAD);
    }
    CHECK_HEAP(ms);
    CHECK(mspace_destroy(ms) == 0);
@@ -256,7 +256,7 @@ TEST_CASE("inspect_all reports every chunk in address order, the top last")
    CHECK(used_chunks == s.allocated_blocks);
    CHECK(free_chunks == s.free_blocks + 1);   // the free chunks and the top
    CHECK(chunks.back().used == 0);             // the top comes last
-   CHECK(usable_sum + used_chunks * W == s.in_use_bytes);
+   CHECK(usable_sum + used_chunks * OVERHEAD == s.in_use_bytes);
    CHECK(free_extent <= s.free_bytes);
    CHECK(free_extent + free_chunks * 2 * MIN_CHUNK >= s.free_bytes);
    CHECK_HEAP(ms);
