@@ -1520,8 +1520,8 @@ struct quiet_checker
    2. small nb larger than the dv: the smallest chunk of a larger small bin, else the
       smallest chunk of the tree bins;
       large nb: the best fit of the tree bins, if it leaves less than the dv would;
-      either way the remainder becomes the new dv, so that a run of requests is carved
-      from one place (locality) and frees next to it merge without touching a bin;
+      a small request's remainder becomes the new dv (locality for runs of small
+      requests), a large one's goes back to its bin (best fit keeps fragmentation low);
    3. the dv, if it is large enough (its remainder stays the dv);
    4. the top, extending the footprint by GRANULARITY steps up to the region's end; when
       even that fails, the caches are flushed and the request tried once more.
@@ -1539,8 +1539,9 @@ MULLE_DLMALLOC_NOASAN inline void replace_dv(mstate *m, chunk *r, size_t rs)
    m->dv_size = rs;
 }
 
-/* v, free and in no bin, serves nb; a remainder that can stand alone becomes the dv. */
-MULLE_DLMALLOC_NOASAN inline void *carve(mstate *m, chunk *v, size_t nb)
+/* v, free and in no bin, serves nb; a remainder that can stand alone becomes the dv or
+   goes to its bin. */
+MULLE_DLMALLOC_NOASAN inline void *carve(mstate *m, chunk *v, size_t nb, bool remainder_to_dv)
 {
    MULLE_DLMALLOC_ASSERT(chunk_size(v) >= nb && !chunk_is_in_use(v) && "carve: a free chunk large enough");
    size_t vs = chunk_size(v);
@@ -1552,7 +1553,10 @@ MULLE_DLMALLOC_NOASAN inline void *carve(mstate *m, chunk *v, size_t nb)
       set_in_use(v, nb);
       chunk *r = chunk_at(v, nb);
       set_free_with_footer(r, rs);
-      replace_dv(m, r, rs);
+      if (remainder_to_dv)
+         replace_dv(m, r, rs);
+      else
+         insert_chunk(m, r, rs);
    }
    return mem_from_chunk(v);
 }
@@ -1692,7 +1696,7 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
    {
       if (!free_memory_untouched(m, c, as_bytes(c) + nb + MIN_CHUNK) || !take_from_bin(m, c, chunk_size(c)))
          return NULL;
-      return carve(m, c, nb);
+      return carve(m, c, nb, is_small(nb));
    }
    if (nb <= m->dv_size)
    {
@@ -1701,7 +1705,7 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
       c          = m->dv;
       m->dv      = NULL;
       m->dv_size = 0;
-      return carve(m, c, nb);
+      return carve(m, c, nb, true);
    }
    if (m->top_size < nb + MIN_CHUNK && !extend_top(m, nb + MIN_CHUNK))
    {
@@ -1946,7 +1950,8 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
          return RESIZE_IMPOSSIBLE;
       if (!free_memory_untouched(m, next, as_bytes(c) + nb + MIN_CHUNK))
          return RESIZE_FAILED;   /* level 2 only (test_hardening in the checks-2 build) */
-      if (next == m->dv)
+      bool to_dv = next == m->dv;
+      if (to_dv)
       {
          m->dv      = NULL;
          m->dv_size = 0;
@@ -1954,7 +1959,7 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
       else if (!take_from_bin(m, next, ns))
          return RESIZE_FAILED;
       c->head = (c->head & PINUSE) | (s + ns);   /* one free chunk for a moment */
-      carve(m, c, nb);                           /* what is left becomes the dv */
+      carve(m, c, nb, to_dv);                    /* what is left stays the dv, or binned */
       return RESIZE_DONE;
    }
    return RESIZE_IMPOSSIBLE;

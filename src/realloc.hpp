@@ -47,7 +47,8 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
          return RESIZE_IMPOSSIBLE;
       if (!free_memory_untouched(m, next, as_bytes(c) + nb + MIN_CHUNK))
          return RESIZE_FAILED;   /* level 2 only (test_hardening in the checks-2 build) */
-      if (next == m->dv)
+      bool to_dv = next == m->dv;
+      if (to_dv)
       {
          m->dv      = NULL;
          m->dv_size = 0;
@@ -55,7 +56,7 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
       else if (!take_from_bin(m, next, ns))
          return RESIZE_FAILED;
       c->head = (c->head & PINUSE) | (s + ns);   /* one free chunk for a moment */
-      carve(m, c, nb);                           /* what is left becomes the dv */
+      carve(m, c, nb, to_dv);                    /* what is left stays the dv, or binned */
       return RESIZE_DONE;
    }
    return RESIZE_IMPOSSIBLE;
