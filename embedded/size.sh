@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Links the firmware for one target and prints the allocator's code and data, in bytes:
 # the sum of the symbols the implementation TU contributes to the linked image
-# (-Os, default checks, --gc-sections). Usage: size.sh NAME PREFIX "CFLAGS" FULL_API
+# (-Os -DNDEBUG: a release build; default checks; --gc-sections). Usage: size.sh NAME PREFIX "CFLAGS" FULL_API
 set -euo pipefail
 name=$1 prefix=$2 flags=$3 full=$4
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${BUILD:-$root/build}/embedded/$name-$full
 mkdir -p "$out"
-common="-Os -ffreestanding -fno-exceptions -ffunction-sections -fdata-sections -I$root"
+common="-Os -DNDEBUG -ffreestanding -fno-exceptions -ffunction-sections -fdata-sections -I$root"
 warn="-Wall -Wextra -Wconversion -Wshadow -Werror"
 "${prefix}g++" $flags $common -fno-rtti $warn -c "$root/embedded/firmware_impl.cpp" -o "$out/impl.o"
 "${prefix}gcc" $flags $common -std=c99 $warn -DFULL_API=$full -c "$root/embedded/firmware.c" -o "$out/firmware.o"
