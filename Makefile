@@ -2,6 +2,7 @@
 
 CC       ?= cc
 CXX      ?= g++
+.DEFAULT_GOAL := help
 BUILD    := build
 OPT      ?= -O2 -g
 WARN     := -Wall -Wextra -Wpedantic -Wconversion -Wshadow -Werror
