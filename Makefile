@@ -36,7 +36,7 @@ ci-deps:
 .PHONY: help test unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench lint fuzz fuzz-checks2 fuzz-replay test-clang test-noexcept test-shared sanitize valgrind coverage test-checks2
 
 help:
-	@echo "make test                  build and run every test suite (installs doctest-dev if missing)"
+	@echo "make test                  build and run every test suite (installs doctest-dev and clang if missing)"
 	@echo "make examples              build and run every example, compare with its .expected output"
 	@echo "make single_include        regenerate mulle_dlmalloc.hpp from src/"
 	@echo "make check-single-include  fail if mulle_dlmalloc.hpp differs from what src/ makes"
@@ -54,6 +54,7 @@ help:
 	@echo "make valgrind              the suites and fuzz replay under valgrind memcheck (~1.5 min)"
 	@echo "make coverage              implementation line coverage by make test (llvm-cov); fails below 95%"
 	@echo "make lint                  cppcheck and clang-tidy on the implementation"
+	@echo "make ci-deps               install every toolchain CI's extra checks use (Debian packages)"
 	@echo "make clean                 remove $(BUILD)/"
 
 single_include: $(HEADER)
