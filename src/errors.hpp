@@ -2,10 +2,11 @@
 
    Three levels, chosen by MULLE_DLMALLOC_CHECKS:
    - 0: no checks; a bad pointer is undefined behaviour, as with malloc.
-   - 1 (default, cheap, meant for release builds): every pointer given to free, realloc and
-     usable_size is validated in O(1) before anything is written: inside this mspace's
-     chunks, aligned, a plausible head whose neighbours' tags agree, in use. Bin links are
-     verified before a free chunk is unlinked.
+   - 1 (default, cheap, meant for release builds): every pointer given to free and realloc
+     is validated in O(1) before anything is written: inside this mspace's chunks,
+     aligned, a plausible head whose neighbours' tags agree, in use. Bin and cache links
+     are verified before they are followed. (mspace_usable_size takes no mspace and so
+     cannot validate its pointer.)
    - 2 (debug): level 1, plus a whole-heap check (mspace_check without the poison scan)
      before every operation, plus canaries and poison:
      * the word behind every block holds a canary, secret ^ its own address; so does the
