@@ -98,8 +98,16 @@ typedef enum mspace_error_t
    MSPACE_ERROR_INVALID_POINTER,  /* not inside this mspace, misaligned, not a block start */
    MSPACE_ERROR_DOUBLE_FREE,      /* the block is not in use */
    MSPACE_ERROR_CORRUPTION,       /* boundary tags or bin links are inconsistent */
-   MSPACE_ERROR_OUT_OF_MEMORY     /* only from the C++ face built without exceptions: the
+   MSPACE_ERROR_OUT_OF_MEMORY,    /* only from the C++ face built without exceptions: the
                                      C API returns NULL instead */
+   /* why mspace_attach refuses a region (and CORRUPTION: a damaged header or heap) */
+   MSPACE_ERROR_NOT_AN_MSPACE,    /* no mspace there: foreign, zeroed or destroyed */
+   MSPACE_ERROR_LAYOUT_MISMATCH,  /* made by a build with another layout version, word size,
+                                     alignment, checks level, caches or link mode */
+   MSPACE_ERROR_TRUNCATED,        /* the capacity given is smaller than the heap's */
+   MSPACE_ERROR_MOVED             /* links are absolute (MULLE_DLMALLOC_RELATIVE is 0) and
+                                     the region is not at the address where it was made;
+                                     or its start moved against the alignment grid */
 } mspace_error_t;
 
 /* Called on misuse. When it returns, the offending call has no effect. */
@@ -211,6 +219,43 @@ MULLE_DLMALLOC_API void mspace_report_error(mspace ms, mspace_error_t error, voi
 
 /* A static, human name for an error ("double free", ...). */
 MULLE_DLMALLOC_API const char *mspace_error_string(mspace_error_t error);
+
+/* ---- persistent and shared heaps ----
+   An mspace made by mspace_create_with_base keeps all its state inside its region. Built
+   with MULLE_DLMALLOC_RELATIVE=1, its links are stored relative to the region, so the
+   region's bytes can be mapped again at any address (a file, a shared mapping) and
+   attached; with absolute links (the default, a little faster) only at the same address. */
+
+/* Opens the heap that a region holds, e.g. a file mapped again, after verifying its header
+   and the whole heap (O(chunks)); NULL if refused, with nothing written. The handle is
+   live as if just created; the error handler is the default one and the lock is released.
+   No other process may be using the region while it is attached. */
+MULLE_DLMALLOC_API mspace mspace_attach(void *base, size_t capacity);
+
+/* Ends this handle without freeing anything: the region keeps the heap, to be attached
+   again (the handle is dead after). A region can be attached without it (after a crash);
+   detach tells the memory checkers that the region is plain memory again. 0 on success;
+   non-zero for a dead handle or an mspace from mspace_create, which only destroy ends. */
+MULLE_DLMALLOC_API int mspace_detach(mspace ms);
+
+/* Why mspace_attach(base, capacity) would refuse the region: MSPACE_ERROR_NONE when it
+   would accept it. Reads only. */
+MULLE_DLMALLOC_API mspace_error_t mspace_attach_error(void *base, size_t capacity);
+
+/* The offset of p from the region's start (the base given to create or attach), for links
+   that must survive a move: 0 for p == NULL; misuse (p outside the region) goes to the
+   error handler and gives 0. */
+MULLE_DLMALLOC_API size_t mspace_offset_of(mspace ms, const void *p);
+
+/* The address at an offset from the region's start: NULL for offset 0; misuse (offset
+   past the region) goes to the error handler and gives NULL. */
+MULLE_DLMALLOC_API void *mspace_pointer_at(mspace ms, size_t offset);
+
+/* One block the heap remembers for its user, found again after an attach: the root of the
+   user's data. p must be a block of this mspace in use (misuse: error handler) or NULL.
+   mspace_reset forgets it; freeing the block does not: set another root first. */
+MULLE_DLMALLOC_API void  mspace_set_root(mspace ms, void *p);
+MULLE_DLMALLOC_API void *mspace_root(mspace ms);
 
 #ifdef __cplusplus
 }
@@ -465,6 +510,10 @@ private:
 #  endif
 #endif
 
+#ifndef MULLE_DLMALLOC_RELATIVE
+#define MULLE_DLMALLOC_RELATIVE 0          /* 1: links stored relative, heaps movable (attach) */
+#endif
+
 #ifndef MULLE_DLMALLOC_VALGRIND
 #define MULLE_DLMALLOC_VALGRIND 0          /* 1: describe each mspace to memcheck as a memory pool */
 #endif
@@ -487,6 +536,14 @@ private:
 #endif
 #if MULLE_DLMALLOC_VALGRIND
 #  include <valgrind/memcheck.h>
+#endif
+/* The few functions on every free's path: inlined when optimizing for speed, where the
+   compiler's size limits would otherwise keep them out of line; left to the compiler at
+   -Os, where code size wins. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__)
+#  define MULLE_DLMALLOC_HOT inline __attribute__((always_inline))
+#else
+#  define MULLE_DLMALLOC_HOT inline
 #endif
 
 #include <stdint.h>
@@ -662,8 +719,9 @@ MULLE_DLMALLOC_NOASAN inline void assert_failed(const char *what, const char *fi
    - a cached chunk (CINUSE | CACHED) is free for the user but in use for the tags and the
      bins: it sits in exactly one cache list and coalesces when the caches are flushed;
    - the words of a free chunk that can lie where a former in-use chunk had its head hold
-     its old head, an address inside the region, or (level 2) poison, all with CINUSE
-     clear; that keeps a double free detectable until the memory is handed out again.
+     its old head, a trace (an offset inside the region), or (level 2) poison, all with
+     CINUSE clear; that keeps a double free detectable until the memory is handed out
+     again.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -696,30 +754,78 @@ static_assert(ALIGN > FLAG_BITS, "chunk sizes must leave the three flag bits fre
 static_assert((GRANULARITY & (GRANULARITY - 1)) == 0 && GRANULARITY >= ALIGN,
               "MULLE_DLMALLOC_GRANULARITY must be a power of two and at least the alignment");
 
+/* A link inside the region. With MULLE_DLMALLOC_RELATIVE it is stored as the distance
+   from the link's own address to its target, never as an address, so a region mapped
+   again at another address, or at different addresses in different processes, is still a
+   valid heap (mspace_attach). A nullable link stores 0 for NULL (no link points at itself);
+   one that is never NULL (the top, the region's bounds) saves the test. The arithmetic is
+   done on integers, so a corrupt link yields a wrong address that the range checks refuse,
+   never undefined behaviour in the conversion. Assigning a link to another converts
+   through the address: a raw copy would be wrong. Without MULLE_DLMALLOC_RELATIVE (the
+   default) a link is a plain pointer: reading one costs nothing, and a heap can be
+   attached again only at the address where it was made. */
+#if MULLE_DLMALLOC_RELATIVE
+template <class T, bool NULLABLE = true>
+class rel
+{
+   uintptr_t delta;
+
+   rel(const rel &);   /* never copied as a value */
+
+public:
+   MULLE_DLMALLOC_NOASAN T *get() const
+   {
+      uintptr_t here = reinterpret_cast<uintptr_t>(this);
+      return (NULLABLE && !delta) ? NULL : reinterpret_cast<T *>(here + delta);
+   }
+   MULLE_DLMALLOC_NOASAN void set(const T *p)
+   {
+      uintptr_t here = reinterpret_cast<uintptr_t>(this);
+      delta = (NULLABLE && !p) ? 0 : reinterpret_cast<uintptr_t>(p) - here;
+   }
+#else
+template <class T, bool NULLABLE = true>
+class rel
+{
+   T *p_;
+
+   rel(const rel &);
+
+public:
+   MULLE_DLMALLOC_NOASAN T   *get() const { return p_; }
+   MULLE_DLMALLOC_NOASAN void set(const T *p) { p_ = const_cast<T *>(p); }
+#endif
+   MULLE_DLMALLOC_NOASAN operator T *() const { return get(); }
+   MULLE_DLMALLOC_NOASAN T *operator->() const { return get(); }
+   MULLE_DLMALLOC_NOASAN rel &operator=(T *p) { set(p); return *this; }
+   MULLE_DLMALLOC_NOASAN rel &operator=(const rel &o) { set(o.get()); return *this; }
+};
+
 struct chunk
 {
-   size_t prev_foot;
-   size_t head;
-   chunk *fd;        /* free chunks only: next in bin */
-   chunk *bk;        /* free chunks only: previous in bin */
+   size_t     prev_foot;
+   size_t     head;
+   rel<chunk> fd;        /* free chunks only: next in bin */
+   rel<chunk> bk;        /* free chunks only: previous in bin */
 };
 
 /* A free chunk of MIN_LARGE_SIZE or more: a node of a bitwise trie. Chunks of equal size
    hang in a ring (fd/bk) off the one node that is in the tree. The words at odd positions
-   are where the heads of blocks merged into this chunk were; they hold bk and traces
-   (the chunk's own address), never NULL or a small number, so that a double free of such
-   a block still finds the trace of a freed block (see the invariants above). */
+   from word 5 on are where the heads of blocks merged into this chunk were; they hold
+   traces (the chunk's offset from the state, an even number no smaller than the state),
+   so that a double free of such a block still finds the trace of a freed block (see the
+   invariants above). */
 struct tree_chunk : chunk
 {
-   tree_chunk *left;       /* word 4 */
-   void       *trace_a;    /* word 5 */
-   tree_chunk *right;      /* word 6 */
-   void       *trace_b;    /* word 7 */
-   tree_chunk *parent;     /* word 8: NULL for the root of a bin */
-   void       *trace_c;    /* word 9 */
-   size_t      index;      /* word 10: tree bin of this node, or RING_MEMBER */
+   rel<tree_chunk> left;       /* word 4 */
+   size_t          trace_a;    /* word 5 */
+   rel<tree_chunk> right;      /* word 6 */
+   size_t          trace_b;    /* word 7 */
+   rel<tree_chunk> parent;     /* word 8: NULL for the root of a bin */
+   size_t          trace_c;    /* word 9 */
+   size_t          index;      /* word 10: tree bin of this node, or RING_MEMBER */
 
-   tree_chunk *&child(size_t d) { return d ? right : left; }
+   MULLE_DLMALLOC_NOASAN rel<tree_chunk> &child(size_t d) { return d ? right : left; }
 };
 
 static_assert(sizeof(chunk) == 4 * WORD, "chunk layout");
@@ -787,35 +893,50 @@ static const size_t MIN_LARGE_SIZE = static_cast<size_t>(1) << TREEBIN_SHIFT;  /
 static const unsigned STATE_FROM_OS = 1;   /* region reserved by mspace_create */
 static const unsigned STATE_LOCKED  = 2;   /* MSPACE_LOCKED: every call takes `lock` */
 
+/* The first words do not move between versions: an attach reads them first. */
 struct mstate
 {
-   size_t                 magic;          /* MSTATE_MAGIC ^ address while live */
+   size_t                 signature;      /* MSTATE_SIGNATURE while an mspace, 0 destroyed */
+   size_t                 layout;         /* LAYOUT: what must match to attach */
+   size_t                 magic;          /* MSTATE_MAGIC ^ address while live here */
+   rel<byte, false>       base;           /* start of the region */
+   size_t                 capacity;       /* bytes of the region */
    binmap_t               smallmap;       /* bit i set <=> smallbins[i] is non-empty */
    binmap_t               treemap;        /* bit i set <=> treebins[i] is non-empty */
-   chunk                 *dv;             /* designated victim, NULL when dv_size is 0 */
+   rel<chunk>             dv;             /* designated victim, NULL when dv_size is 0 */
    size_t                 dv_size;
-   chunk                 *top;            /* always exists, top_size >= MIN_CHUNK */
+   rel<chunk, false>      top;            /* always exists, top_size >= MIN_CHUNK */
    size_t                 top_size;
-   byte                  *base;           /* start of the region */
-   byte                  *least;          /* first chunk */
-   byte                  *chunk_end;      /* the top may grow up to here */
-   size_t                 capacity;       /* bytes of the region */
+   rel<byte, false>       least;          /* first chunk */
+   rel<byte, false>       chunk_end;      /* the top may grow up to here */
    size_t                 max_footprint;
-   byte                  *lazy_end;       /* [top end, lazy_end): pages an auto-trim released
+   rel<byte>              lazy_end;       /* [top end, lazy_end): pages an auto-trim released
                                              lazily; mspace_trim releases them for good */
    size_t                 trim_threshold;
    size_t                 secret;         /* keys the level-2 canaries */
+   size_t                 root;           /* the user's root block: its offset, or 0 */
    unsigned               flags;
    unsigned               lock;           /* 1 while a call holds it (STATE_LOCKED only) */
-   mspace_error_handler_t handler;        /* NULL: the default handler */
+   mspace_error_handler_t handler;        /* NULL: the default handler (reset by attach) */
    void                  *handler_ctx;
    size_t                 cache_bytes;    /* sum of the sizes of the cached chunks */
-   chunk                 *cache[NSMALLBINS];      /* per small size: freed chunks, LIFO via fd */
-   chunk                 *smallbins[NSMALLBINS];  /* NULL-terminated lists, LIFO */
-   tree_chunk            *treebins[NTREEBINS];    /* trie roots */
+   rel<chunk>             cache[NSMALLBINS];      /* per small size: freed chunks, LIFO via fd */
+   rel<chunk>             smallbins[NSMALLBINS];  /* NULL-terminated lists, LIFO */
+   rel<tree_chunk>        treebins[NTREEBINS];    /* trie roots */
 };
 
-static const size_t MSTATE_MAGIC = static_cast<size_t>(0x6d756c6c65646c6dULL); /* "mulledlm" */
+static const size_t MSTATE_MAGIC     = static_cast<size_t>(0x6d756c6c65646c6dULL); /* "mulledlm" */
+static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL); /* "mllm.hps" */
+
+/* What a heap written by one build needs from the build that attaches it: the layout
+   version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
+   checks level (canaries change chunk sizes), whether parked cache chunks may exist, and
+   how links are stored. */
+static const size_t LAYOUT_VERSION = 1;
+static const size_t LAYOUT = LAYOUT_VERSION | (WORD << 8) |
+                             (static_cast<size_t>(MULLE_DLMALLOC_CHECKS) << 16) |
+                             (static_cast<size_t>(MULLE_DLMALLOC_CACHE_BYTES != 0) << 20) |
+                             (static_cast<size_t>(MULLE_DLMALLOC_RELATIVE != 0) << 21) | (ALIGN << 22);
 
 MULLE_DLMALLOC_NOASAN inline byte  *top_end(const mstate *m) { return as_bytes(m->top) + m->top_size; }
 MULLE_DLMALLOC_NOASAN inline size_t footprint_of(const mstate *m) { return static_cast<size_t>(top_end(m) - m->base); }
@@ -958,10 +1079,10 @@ MULLE_DLMALLOC_NOASAN inline void unlink_small_chunk(mstate *m, chunk *c, size_t
 MULLE_DLMALLOC_NOASAN inline void insert_tree_chunk(mstate *m, tree_chunk *x, size_t s)
 {
    size_t       i    = tree_index(s);
-   tree_chunk **root = &m->treebins[i];
+   rel<tree_chunk> *root = &m->treebins[i];
 
    x->child(0) = x->child(1) = NULL;
-   x->trace_a = x->trace_b = x->trace_c = x;
+   x->trace_a = x->trace_b = x->trace_c = static_cast<size_t>(as_bytes(x) - as_bytes(m));
    if (!*root)
    {
       *root       = x;
@@ -988,7 +1109,7 @@ MULLE_DLMALLOC_NOASAN inline void insert_tree_chunk(mstate *m, tree_chunk *x, si
          x->parent = NULL;
          return;
       }
-      tree_chunk **slot = &t->child((bits >> (SIZE_BITS - 1)) & 1);
+      rel<tree_chunk> *slot = &t->child((bits >> (SIZE_BITS - 1)) & 1);
       bits <<= 1;
       if (!*slot)
       {
@@ -1084,7 +1205,7 @@ MULLE_DLMALLOC_NOASAN inline void unlink_chunk(mstate *m, chunk *c, size_t s)
 /* The cheap check made before a free chunk is taken out of its bin: its neighbours in the
    list or ring point back at it ("safe unlinking"). A chunk whose links disagree is
    reported as corruption instead of being unlinked, which could write anywhere. */
-MULLE_DLMALLOC_NOASAN inline bool bin_links_ok(const mstate *m, chunk *c, size_t s)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bin_links_ok(const mstate *m, chunk *c, size_t s)
 {
 #if MULLE_DLMALLOC_CHECKS
    chunk *f = c->fd, *b = c->bk;
@@ -1172,7 +1293,7 @@ MULLE_DLMALLOC_NOASAN inline chunk *uncache_chunk(mstate *m, size_t nb, bool *sa
      cannot validate its pointer.)
    - 2 (debug): level 1, plus a whole-heap check (mspace_check without the poison scan)
      before every operation, plus canaries and poison:
-     * the word behind every block holds a canary, secret ^ its own address; so does the
+     * the word behind every block holds a canary, secret ^ its own offset from the state; so does the
        first chunk's prev_foot. A block's tail canary catches a write past its end; its
        head canary (the previous block's tail, present whenever PINUSE is set) catches a
        pointer into the middle of a block, whose would-be neighbours hold no canaries;
@@ -1197,6 +1318,10 @@ MULLE_DLMALLOC_NOASAN inline const char *error_name(int code)
    case MSPACE_ERROR_DOUBLE_FREE:     return "double free";
    case MSPACE_ERROR_CORRUPTION:      return "heap corruption";
    case MSPACE_ERROR_OUT_OF_MEMORY:   return "out of memory";
+   case MSPACE_ERROR_NOT_AN_MSPACE:   return "not an mspace";
+   case MSPACE_ERROR_LAYOUT_MISMATCH: return "mspace layout mismatch";
+   case MSPACE_ERROR_TRUNCATED:       return "mspace region truncated";
+   case MSPACE_ERROR_MOVED:           return "mspace region moved";
    }
    return "unknown error";
 }
@@ -1231,7 +1356,7 @@ static const int    POISON_BYTE  = 0xA5;
 
 MULLE_DLMALLOC_NOASAN inline size_t canary_for(const mstate *m, const void *word)
 {
-   return m->secret ^ reinterpret_cast<uintptr_t>(word);
+   return m->secret ^ static_cast<size_t>(static_cast<const byte *>(word) - reinterpret_cast<const byte *>(m));
 }
 
 /* The canary of the word at chunk w's prev_foot: the tail of the block before w. */
@@ -1274,8 +1399,8 @@ MULLE_DLMALLOC_NOASAN inline bool free_memory_untouched(mstate *m, chunk *c, byt
 }
 
 /* The word at a freed block's head, once the block has merged into a free chunk below it
-   or into the top: its old head, or a link or trace of the merged chunk (an address inside
-   the region), or at level 2 poison; CINUSE is clear in each. */
+   or into the top: its old head, or a trace of the merged chunk (its offset from the
+   state), or at level 2 poison; CINUSE is clear in each. */
 MULLE_DLMALLOC_NOASAN inline bool head_of_freed_block(const mstate *m, const chunk *c)
 {
    size_t head = c->head;
@@ -1287,13 +1412,14 @@ MULLE_DLMALLOC_NOASAN inline bool head_of_freed_block(const mstate *m, const chu
    if (head == poison)
       return true;
 #endif
-   return head >= reinterpret_cast<uintptr_t>(m->least) && head < reinterpret_cast<uintptr_t>(m->chunk_end);
+   const byte *state = reinterpret_cast<const byte *>(m);
+   return head >= static_cast<size_t>(m->least - state) && head < static_cast<size_t>(m->chunk_end - state);
 }
 
 /* Is mem the start of a block in use in this mspace? O(1), reads only the chunk's head and
    its neighbours' tags. The order decides the report: a pointer that cannot be a block is
    an invalid pointer; a plausible chunk whose CINUSE is clear was freed already. */
-MULLE_DLMALLOC_NOASAN inline mspace_error_t validate_block(const mstate *m, const void *mem)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t validate_block(const mstate *m, const void *mem)
 {
    if (!is_aligned(mem, ALIGN))
       return MSPACE_ERROR_INVALID_POINTER;
@@ -1340,7 +1466,7 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t validate_block(const mstate *m, cons
 }
 
 /* Validates mem for free/realloc and reports a problem; true when mem may be used. */
-MULLE_DLMALLOC_NOASAN inline bool block_is_valid(mstate *m, const void *mem)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool block_is_valid(mstate *m, const void *mem)
 {
 #if MULLE_DLMALLOC_CHECKS
    mspace_error_t e = validate_block(m, mem);
@@ -2085,9 +2211,10 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
    fill_bytes(m->treebins, 0, sizeof(m->treebins));
    fill_bytes(m->cache, 0, sizeof(m->cache));
    m->cache_bytes = 0;
+   m->root      = 0;
    m->dv        = NULL;
    m->dv_size   = 0;
-   m->top       = reinterpret_cast<chunk *>(m->least);
+   m->top       = reinterpret_cast<chunk *>(m->least.get());
    m->top_size  = static_cast<size_t>(old_end - m->least);
    m->top->head = m->top_size | PINUSE;
 #if MULLE_DLMALLOC_CHECKS >= 2
@@ -2141,13 +2268,15 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
 #if MULLE_DLMALLOC_CHECKS >= 2
    m->secret         = make_secret(m);
 #endif
-   m->top            = reinterpret_cast<chunk *>(m->least);   /* bins and dv: zeroed */
+   m->top            = reinterpret_cast<chunk *>(m->least.get());   /* bins and dv: zeroed */
 #if MULLE_DLMALLOC_CHECKS >= 2
    write_canary(m, m->top);
 #endif
    if (!extend_top(m, MIN_CHUNK))
       return NULL;   /* the OS refused to commit the first step: Windows only, untested */
    m->max_footprint = footprint_of(m);
+   m->layout        = LAYOUT;
+   m->signature     = MSTATE_SIGNATURE;
    m->magic         = MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m);
    return m;
 }
@@ -2201,12 +2330,11 @@ MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size
    return problems;
 }
 
-/* *where (if given) learns the first chunk found wrong in the walk, else stays NULL. */
+/* *where (if given) learns the first chunk found wrong in the walk, else stays NULL. m need
+   not be live (an attach checks a region before it takes it), but its bounds must lie
+   inside the region: the walk and the links are checked against them. */
 MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
 {
-   if (!is_live(m))
-      return 1;   /* every caller passes a live state now: defensive */
-
    int    problems = 0;
    byte  *top      = as_bytes(m->top);
    size_t free_in_walk = 0;
@@ -2220,7 +2348,7 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
    /* every chunk, in address order */
    bool   prev_in_use = true;
    bool   dv_seen     = false;
-   chunk *c           = reinterpret_cast<chunk *>(m->least);
+   chunk *c           = reinterpret_cast<chunk *>(m->least.get());
    chunk *before_c    = NULL;
    if (where)
       *where = NULL;   /* only heap_is_sound asks where: level 2 */
@@ -2352,7 +2480,7 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
 namespace mulle { namespace detail {
 
 /* The chunks below the top, in address order: for (c = first; c < top; c = next). */
-MULLE_DLMALLOC_NOASAN inline chunk *first_chunk(mstate *m) { return reinterpret_cast<chunk *>(m->least); }
+MULLE_DLMALLOC_NOASAN inline chunk *first_chunk(mstate *m) { return reinterpret_cast<chunk *>(m->least.get()); }
 
 MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
 {
@@ -2682,6 +2810,104 @@ private:
 
 }} // namespace mulle::detail
 
+// ---- src/persist.hpp -------------------------------------------------------
+/* ==== attaching a heap again: persistent and shared regions ===============================
+
+   An mspace keeps everything about itself inside its region, so the bytes of a region are
+   the heap: written to a file and mapped again, they can be attached. What cannot be kept
+   is reset by the attach: the error handler (a function address of another run), the lock
+   (a holder that crashed is gone) and the liveness magic (keyed by the address).
+
+   Before anything is written, the region is verified:
+   - the header: signature, layout (version, word size, alignment, checks level, caches,
+     link mode), a capacity no larger than the one given, the region's start at the same
+     place relative to the state as when it was made (with absolute links: the same
+     address), and every bound of the state inside the region;
+   - the whole heap, as mspace_check does: every chunk, bin, trie and cache.
+   So a truncated, foreign, damaged or half-updated region is refused with the reason, and
+   the bytes stay as they were. The cost is one walk of the heap, O(chunks).
+   ========================================================================================== */
+
+namespace mulle { namespace detail {
+
+/* The bounds of the state, checked against where a fresh state in this region would put
+   them: a damaged header must not send the heap walk out of the region. */
+MULLE_DLMALLOC_NOASAN inline bool state_bounds_ok(const mstate *m, const byte *base, size_t capacity)
+{
+   uintptr_t at    = reinterpret_cast<uintptr_t>(m);
+   uintptr_t least = align_up(at + sizeof(mstate) + MEM_OFFSET, ALIGN) - MEM_OFFSET;
+   uintptr_t end   = reinterpret_cast<uintptr_t>(base) + capacity;
+   if (least > end || reinterpret_cast<uintptr_t>(m->least.get()) != least ||
+       reinterpret_cast<uintptr_t>(m->chunk_end.get()) != least + ((end - least) & ~ALIGN_MASK))
+      return false;
+   const byte *top = as_bytes(m->top);
+   if (top < m->least || top >= m->chunk_end || m->top_size > static_cast<size_t>(m->chunk_end - top))
+      return false;
+   const byte *dv = as_bytes(m->dv);
+   if (dv && (dv < m->least || dv >= top || m->dv_size > static_cast<size_t>(top - dv)))
+      return false;
+   const byte *lazy = m->lazy_end;
+   if (lazy && (lazy < m->least || lazy > m->chunk_end))
+      return false;
+   if (m->root && (m->root < static_cast<size_t>(m->least - base) || m->root >= capacity))
+      return false;
+   return true;
+}
+
+/* Why the region at base cannot be attached, or MSPACE_ERROR_NONE; *out learns the state.
+   Reads only. */
+MULLE_DLMALLOC_NOASAN inline mspace_error_t attach_problem(void *region, size_t capacity, mstate **out)
+{
+   *out = NULL;
+   byte     *base = static_cast<byte *>(region);
+   uintptr_t b    = reinterpret_cast<uintptr_t>(base);
+   uintptr_t at   = align_up(b, alignof(mstate));
+   if (!base || capacity > ~static_cast<size_t>(0) - b || capacity < at - b + sizeof(mstate))
+      return MSPACE_ERROR_NOT_AN_MSPACE;   /* too small to hold even the state */
+
+   mstate *m = reinterpret_cast<mstate *>(base + (at - b));
+   if (m->signature != MSTATE_SIGNATURE)
+      return MSPACE_ERROR_NOT_AN_MSPACE;
+   if (m->layout != LAYOUT || m->cache_bytes > CACHE_LIMIT)
+      return MSPACE_ERROR_LAYOUT_MISMATCH;
+   if (m->capacity > capacity)
+      return MSPACE_ERROR_TRUNCATED;
+   if (m->base.get() != base)
+      return MSPACE_ERROR_MOVED;
+   if (!state_bounds_ok(m, base, m->capacity) || check_heap(m, true, NULL) != 0)
+      return MSPACE_ERROR_CORRUPTION;
+   *out = m;
+   return MSPACE_ERROR_NONE;
+}
+
+/* The memory checkers learn the region again: the blocks in use are the user's. */
+MULLE_DLMALLOC_NOASAN inline void annotate_attach(mstate *m)
+{
+#if MULLE_DLMALLOC_VALGRIND
+   if (VALGRIND_MEMPOOL_EXISTS(m))
+      VALGRIND_DESTROY_MEMPOOL(m);   /* attached again without a detach */
+#endif
+   annotate_create(m);
+   for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
+      if (chunk_is_live(c))
+         annotate_alloc(m, mem_from_chunk(c), usable_size_of(c));
+}
+
+/* The offset of p from the region's start; 0 and a report for an address outside it. */
+MULLE_DLMALLOC_NOASAN inline size_t offset_in_region(mstate *m, const void *p)
+{
+   uintptr_t a = reinterpret_cast<uintptr_t>(p);
+   uintptr_t b = reinterpret_cast<uintptr_t>(m->base.get());
+   if (a < b || a - b >= m->capacity)
+   {
+      report(m, MSPACE_ERROR_INVALID_POINTER, p);
+      return 0;
+   }
+   return static_cast<size_t>(a - b);
+}
+
+}} // namespace mulle::detail
+
 // ---- src/c_api.hpp ---------------------------------------------------------
 /* ==== C-linkage wrappers ==================================================================
 
@@ -2735,7 +2961,8 @@ MULLE_DLMALLOC_NOASAN int mspace_destroy(mspace ms)
    mstate *m = static_cast<mstate *>(ms);
    if (!is_live(m))
       return 1;
-   m->magic = 0;
+   m->magic     = 0;
+   m->signature = 0;   /* a destroyed heap in a file cannot be attached */
    annotate_destroy(m);
    if (m->flags & STATE_FROM_OS)
       destroy_os_region(m);
@@ -2894,7 +3121,7 @@ MULLE_DLMALLOC_NOASAN int mspace_is_heap_object(mspace ms, const void *p)
    if (!m || !p)
       return 0;
    uintptr_t a = reinterpret_cast<uintptr_t>(p);
-   uintptr_t b = reinterpret_cast<uintptr_t>(m->base);
+   uintptr_t b = reinterpret_cast<uintptr_t>(m->base.get());
    return a >= b && a - b < m->capacity;
 }
 
@@ -2951,6 +3178,86 @@ MULLE_DLMALLOC_NOASAN const char *mspace_error_string(mspace_error_t error)
    else
       mulle::detail::copy_bytes(&code, &error, sizeof(code));
    return mulle::detail::error_name(code);
+}
+
+MULLE_DLMALLOC_NOASAN mspace_error_t mspace_attach_error(void *base, size_t capacity)
+{
+   mulle::detail::mstate *m;
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   return mulle::detail::attach_problem(base, capacity, &m);
+}
+
+MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
+{
+   using namespace mulle::detail;
+   mstate *m;
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   if (attach_problem(base, capacity, &m) != MSPACE_ERROR_NONE)
+      return NULL;
+   m->flags      &= ~STATE_FROM_OS;   /* the region is the caller's now */
+   m->lock        = 0;
+   m->handler     = NULL;
+   m->handler_ctx = NULL;
+   m->lazy_end    = NULL;              /* a caller's region has no pages given back */
+   m->magic       = MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m);
+   annotate_attach(m);
+   return m;
+}
+
+/* Not locked, as destroy. */
+MULLE_DLMALLOC_NOASAN int mspace_detach(mspace ms)
+{
+   using namespace mulle::detail;
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = static_cast<mstate *>(ms);
+   if (!is_live(m) || (m->flags & STATE_FROM_OS))
+      return 1;
+   m->magic = 0;
+   annotate_destroy(m);
+   return 0;
+}
+
+MULLE_DLMALLOC_NOASAN size_t mspace_offset_of(mspace ms, const void *p)
+{
+   mulle::detail::call_scope call(ms);
+   return call.m && p ? mulle::detail::offset_in_region(call.m, p) : 0;
+}
+
+MULLE_DLMALLOC_NOASAN void *mspace_pointer_at(mspace ms, size_t offset)
+{
+   using namespace mulle::detail;
+   call_scope call(ms);
+   if (!call.m || !offset)
+      return NULL;
+   if (offset >= call.m->capacity)
+   {
+      report(call.m, MSPACE_ERROR_INVALID_POINTER, NULL);
+      return NULL;
+   }
+   return call.m->base + offset;
+}
+
+MULLE_DLMALLOC_NOASAN void mspace_set_root(mspace ms, void *p)
+{
+   using namespace mulle::detail;
+   call_scope call(ms);
+   mstate    *m = call.m;
+   if (!m)
+      return;
+   if (!p)
+      m->root = 0;
+#if MULLE_DLMALLOC_CHECKS
+   else if (mspace_error_t e = validate_block(m, p))
+      report(m, e, p);
+#endif
+   else
+      m->root = static_cast<size_t>(static_cast<byte *>(p) - m->base);
+}
+
+MULLE_DLMALLOC_NOASAN void *mspace_root(mspace ms)
+{
+   mulle::detail::call_scope call(ms);
+   return call.m && call.m->root ? call.m->base + call.m->root : NULL;
 }
 
 } /* extern "C" */

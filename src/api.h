@@ -29,8 +29,16 @@ typedef enum mspace_error_t
    MSPACE_ERROR_INVALID_POINTER,  /* not inside this mspace, misaligned, not a block start */
    MSPACE_ERROR_DOUBLE_FREE,      /* the block is not in use */
    MSPACE_ERROR_CORRUPTION,       /* boundary tags or bin links are inconsistent */
-   MSPACE_ERROR_OUT_OF_MEMORY     /* only from the C++ face built without exceptions: the
+   MSPACE_ERROR_OUT_OF_MEMORY,    /* only from the C++ face built without exceptions: the
                                      C API returns NULL instead */
+   /* why mspace_attach refuses a region (and CORRUPTION: a damaged header or heap) */
+   MSPACE_ERROR_NOT_AN_MSPACE,    /* no mspace there: foreign, zeroed or destroyed */
+   MSPACE_ERROR_LAYOUT_MISMATCH,  /* made by a build with another layout version, word size,
+                                     alignment, checks level, caches or link mode */
+   MSPACE_ERROR_TRUNCATED,        /* the capacity given is smaller than the heap's */
+   MSPACE_ERROR_MOVED             /* links are absolute (MULLE_DLMALLOC_RELATIVE is 0) and
+                                     the region is not at the address where it was made;
+                                     or its start moved against the alignment grid */
 } mspace_error_t;
 
 /* Called on misuse. When it returns, the offending call has no effect. */
@@ -142,6 +150,43 @@ MULLE_DLMALLOC_API void mspace_report_error(mspace ms, mspace_error_t error, voi
 
 /* A static, human name for an error ("double free", ...). */
 MULLE_DLMALLOC_API const char *mspace_error_string(mspace_error_t error);
+
+/* ---- persistent and shared heaps ----
+   An mspace made by mspace_create_with_base keeps all its state inside its region. Built
+   with MULLE_DLMALLOC_RELATIVE=1, its links are stored relative to the region, so the
+   region's bytes can be mapped again at any address (a file, a shared mapping) and
+   attached; with absolute links (the default, a little faster) only at the same address. */
+
+/* Opens the heap that a region holds, e.g. a file mapped again, after verifying its header
+   and the whole heap (O(chunks)); NULL if refused, with nothing written. The handle is
+   live as if just created; the error handler is the default one and the lock is released.
+   No other process may be using the region while it is attached. */
+MULLE_DLMALLOC_API mspace mspace_attach(void *base, size_t capacity);
+
+/* Ends this handle without freeing anything: the region keeps the heap, to be attached
+   again (the handle is dead after). A region can be attached without it (after a crash);
+   detach tells the memory checkers that the region is plain memory again. 0 on success;
+   non-zero for a dead handle or an mspace from mspace_create, which only destroy ends. */
+MULLE_DLMALLOC_API int mspace_detach(mspace ms);
+
+/* Why mspace_attach(base, capacity) would refuse the region: MSPACE_ERROR_NONE when it
+   would accept it. Reads only. */
+MULLE_DLMALLOC_API mspace_error_t mspace_attach_error(void *base, size_t capacity);
+
+/* The offset of p from the region's start (the base given to create or attach), for links
+   that must survive a move: 0 for p == NULL; misuse (p outside the region) goes to the
+   error handler and gives 0. */
+MULLE_DLMALLOC_API size_t mspace_offset_of(mspace ms, const void *p);
+
+/* The address at an offset from the region's start: NULL for offset 0; misuse (offset
+   past the region) goes to the error handler and gives NULL. */
+MULLE_DLMALLOC_API void *mspace_pointer_at(mspace ms, size_t offset);
+
+/* One block the heap remembers for its user, found again after an attach: the root of the
+   user's data. p must be a block of this mspace in use (misuse: error handler) or NULL.
+   mspace_reset forgets it; freeing the block does not: set another root first. */
+MULLE_DLMALLOC_API void  mspace_set_root(mspace ms, void *p);
+MULLE_DLMALLOC_API void *mspace_root(mspace ms);
 
 #ifdef __cplusplus
 }

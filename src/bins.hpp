@@ -109,10 +109,10 @@ MULLE_DLMALLOC_NOASAN inline void unlink_small_chunk(mstate *m, chunk *c, size_t
 MULLE_DLMALLOC_NOASAN inline void insert_tree_chunk(mstate *m, tree_chunk *x, size_t s)
 {
    size_t       i    = tree_index(s);
-   tree_chunk **root = &m->treebins[i];
+   rel<tree_chunk> *root = &m->treebins[i];
 
    x->child(0) = x->child(1) = NULL;
-   x->trace_a = x->trace_b = x->trace_c = x;
+   x->trace_a = x->trace_b = x->trace_c = static_cast<size_t>(as_bytes(x) - as_bytes(m));
    if (!*root)
    {
       *root       = x;
@@ -139,7 +139,7 @@ MULLE_DLMALLOC_NOASAN inline void insert_tree_chunk(mstate *m, tree_chunk *x, si
          x->parent = NULL;
          return;
       }
-      tree_chunk **slot = &t->child((bits >> (SIZE_BITS - 1)) & 1);
+      rel<tree_chunk> *slot = &t->child((bits >> (SIZE_BITS - 1)) & 1);
       bits <<= 1;
       if (!*slot)
       {
@@ -235,7 +235,7 @@ MULLE_DLMALLOC_NOASAN inline void unlink_chunk(mstate *m, chunk *c, size_t s)
 /* The cheap check made before a free chunk is taken out of its bin: its neighbours in the
    list or ring point back at it ("safe unlinking"). A chunk whose links disagree is
    reported as corruption instead of being unlinked, which could write anywhere. */
-MULLE_DLMALLOC_NOASAN inline bool bin_links_ok(const mstate *m, chunk *c, size_t s)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bin_links_ok(const mstate *m, chunk *c, size_t s)
 {
 #if MULLE_DLMALLOC_CHECKS
    chunk *f = c->fd, *b = c->bk;

@@ -50,7 +50,8 @@ MULLE_DLMALLOC_NOASAN int mspace_destroy(mspace ms)
    mstate *m = static_cast<mstate *>(ms);
    if (!is_live(m))
       return 1;
-   m->magic = 0;
+   m->magic     = 0;
+   m->signature = 0;   /* a destroyed heap in a file cannot be attached */
    annotate_destroy(m);
    if (m->flags & STATE_FROM_OS)
       destroy_os_region(m);
@@ -209,7 +210,7 @@ MULLE_DLMALLOC_NOASAN int mspace_is_heap_object(mspace ms, const void *p)
    if (!m || !p)
       return 0;
    uintptr_t a = reinterpret_cast<uintptr_t>(p);
-   uintptr_t b = reinterpret_cast<uintptr_t>(m->base);
+   uintptr_t b = reinterpret_cast<uintptr_t>(m->base.get());
    return a >= b && a - b < m->capacity;
 }
 
@@ -266,6 +267,86 @@ MULLE_DLMALLOC_NOASAN const char *mspace_error_string(mspace_error_t error)
    else
       mulle::detail::copy_bytes(&code, &error, sizeof(code));
    return mulle::detail::error_name(code);
+}
+
+MULLE_DLMALLOC_NOASAN mspace_error_t mspace_attach_error(void *base, size_t capacity)
+{
+   mulle::detail::mstate *m;
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   return mulle::detail::attach_problem(base, capacity, &m);
+}
+
+MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
+{
+   using namespace mulle::detail;
+   mstate *m;
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   if (attach_problem(base, capacity, &m) != MSPACE_ERROR_NONE)
+      return NULL;
+   m->flags      &= ~STATE_FROM_OS;   /* the region is the caller's now */
+   m->lock        = 0;
+   m->handler     = NULL;
+   m->handler_ctx = NULL;
+   m->lazy_end    = NULL;              /* a caller's region has no pages given back */
+   m->magic       = MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m);
+   annotate_attach(m);
+   return m;
+}
+
+/* Not locked, as destroy. */
+MULLE_DLMALLOC_NOASAN int mspace_detach(mspace ms)
+{
+   using namespace mulle::detail;
+   MULLE_DLMALLOC_QUIET_CHECKER();
+   mstate *m = static_cast<mstate *>(ms);
+   if (!is_live(m) || (m->flags & STATE_FROM_OS))
+      return 1;
+   m->magic = 0;
+   annotate_destroy(m);
+   return 0;
+}
+
+MULLE_DLMALLOC_NOASAN size_t mspace_offset_of(mspace ms, const void *p)
+{
+   mulle::detail::call_scope call(ms);
+   return call.m && p ? mulle::detail::offset_in_region(call.m, p) : 0;
+}
+
+MULLE_DLMALLOC_NOASAN void *mspace_pointer_at(mspace ms, size_t offset)
+{
+   using namespace mulle::detail;
+   call_scope call(ms);
+   if (!call.m || !offset)
+      return NULL;
+   if (offset >= call.m->capacity)
+   {
+      report(call.m, MSPACE_ERROR_INVALID_POINTER, NULL);
+      return NULL;
+   }
+   return call.m->base + offset;
+}
+
+MULLE_DLMALLOC_NOASAN void mspace_set_root(mspace ms, void *p)
+{
+   using namespace mulle::detail;
+   call_scope call(ms);
+   mstate    *m = call.m;
+   if (!m)
+      return;
+   if (!p)
+      m->root = 0;
+#if MULLE_DLMALLOC_CHECKS
+   else if (mspace_error_t e = validate_block(m, p))
+      report(m, e, p);
+#endif
+   else
+      m->root = static_cast<size_t>(static_cast<byte *>(p) - m->base);
+}
+
+MULLE_DLMALLOC_NOASAN void *mspace_root(mspace ms)
+{
+   mulle::detail::call_scope call(ms);
+   return call.m && call.m->root ? call.m->base + call.m->root : NULL;
 }
 
 } /* extern "C" */

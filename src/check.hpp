@@ -44,12 +44,11 @@ MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size
    return problems;
 }
 
-/* *where (if given) learns the first chunk found wrong in the walk, else stays NULL. */
+/* *where (if given) learns the first chunk found wrong in the walk, else stays NULL. m need
+   not be live (an attach checks a region before it takes it), but its bounds must lie
+   inside the region: the walk and the links are checked against them. */
 MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
 {
-   if (!is_live(m))
-      return 1;   /* every caller passes a live state now: defensive */
-
    int    problems = 0;
    byte  *top      = as_bytes(m->top);
    size_t free_in_walk = 0;
@@ -63,7 +62,7 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
    /* every chunk, in address order */
    bool   prev_in_use = true;
    bool   dv_seen     = false;
-   chunk *c           = reinterpret_cast<chunk *>(m->least);
+   chunk *c           = reinterpret_cast<chunk *>(m->least.get());
    chunk *before_c    = NULL;
    if (where)
       *where = NULL;   /* only heap_is_sound asks where: level 2 */

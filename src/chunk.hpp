@@ -25,8 +25,9 @@
    - a cached chunk (CINUSE | CACHED) is free for the user but in use for the tags and the
      bins: it sits in exactly one cache list and coalesces when the caches are flushed;
    - the words of a free chunk that can lie where a former in-use chunk had its head hold
-     its old head, an address inside the region, or (level 2) poison, all with CINUSE
-     clear; that keeps a double free detectable until the memory is handed out again.
+     its old head, a trace (an offset inside the region), or (level 2) poison, all with
+     CINUSE clear; that keeps a double free detectable until the memory is handed out
+     again.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -59,30 +60,78 @@ static_assert(ALIGN > FLAG_BITS, "chunk sizes must leave the three flag bits fre
 static_assert((GRANULARITY & (GRANULARITY - 1)) == 0 && GRANULARITY >= ALIGN,
               "MULLE_DLMALLOC_GRANULARITY must be a power of two and at least the alignment");
 
+/* A link inside the region. With MULLE_DLMALLOC_RELATIVE it is stored as the distance
+   from the link's own address to its target, never as an address, so a region mapped
+   again at another address, or at different addresses in different processes, is still a
+   valid heap (mspace_attach). A nullable link stores 0 for NULL (no link points at itself);
+   one that is never NULL (the top, the region's bounds) saves the test. The arithmetic is
+   done on integers, so a corrupt link yields a wrong address that the range checks refuse,
+   never undefined behaviour in the conversion. Assigning a link to another converts
+   through the address: a raw copy would be wrong. Without MULLE_DLMALLOC_RELATIVE (the
+   default) a link is a plain pointer: reading one costs nothing, and a heap can be
+   attached again only at the address where it was made. */
+#if MULLE_DLMALLOC_RELATIVE
+template <class T, bool NULLABLE = true>
+class rel
+{
+   uintptr_t delta;
+
+   rel(const rel &);   /* never copied as a value */
+
+public:
+   MULLE_DLMALLOC_NOASAN T *get() const
+   {
+      uintptr_t here = reinterpret_cast<uintptr_t>(this);
+      return (NULLABLE && !delta) ? NULL : reinterpret_cast<T *>(here + delta);
+   }
+   MULLE_DLMALLOC_NOASAN void set(const T *p)
+   {
+      uintptr_t here = reinterpret_cast<uintptr_t>(this);
+      delta = (NULLABLE && !p) ? 0 : reinterpret_cast<uintptr_t>(p) - here;
+   }
+#else
+template <class T, bool NULLABLE = true>
+class rel
+{
+   T *p_;
+
+   rel(const rel &);
+
+public:
+   MULLE_DLMALLOC_NOASAN T   *get() const { return p_; }
+   MULLE_DLMALLOC_NOASAN void set(const T *p) { p_ = const_cast<T *>(p); }
+#endif
+   MULLE_DLMALLOC_NOASAN operator T *() const { return get(); }
+   MULLE_DLMALLOC_NOASAN T *operator->() const { return get(); }
+   MULLE_DLMALLOC_NOASAN rel &operator=(T *p) { set(p); return *this; }
+   MULLE_DLMALLOC_NOASAN rel &operator=(const rel &o) { set(o.get()); return *this; }
+};
+
 struct chunk
 {
-   size_t prev_foot;
-   size_t head;
-   chunk *fd;        /* free chunks only: next in bin */
-   chunk *bk;        /* free chunks only: previous in bin */
+   size_t     prev_foot;
+   size_t     head;
+   rel<chunk> fd;        /* free chunks only: next in bin */
+   rel<chunk> bk;        /* free chunks only: previous in bin */
 };
 
 /* A free chunk of MIN_LARGE_SIZE or more: a node of a bitwise trie. Chunks of equal size
    hang in a ring (fd/bk) off the one node that is in the tree. The words at odd positions
-   are where the heads of blocks merged into this chunk were; they hold bk and traces
-   (the chunk's own address), never NULL or a small number, so that a double free of such
-   a block still finds the trace of a freed block (see the invariants above). */
+   from word 5 on are where the heads of blocks merged into this chunk were; they hold
+   traces (the chunk's offset from the state, an even number no smaller than the state),
+   so that a double free of such a block still finds the trace of a freed block (see the
+   invariants above). */
 struct tree_chunk : chunk
 {
-   tree_chunk *left;       /* word 4 */
-   void       *trace_a;    /* word 5 */
-   tree_chunk *right;      /* word 6 */
-   void       *trace_b;    /* word 7 */
-   tree_chunk *parent;     /* word 8: NULL for the root of a bin */
-   void       *trace_c;    /* word 9 */
-   size_t      index;      /* word 10: tree bin of this node, or RING_MEMBER */
+   rel<tree_chunk> left;       /* word 4 */
+   size_t          trace_a;    /* word 5 */
+   rel<tree_chunk> right;      /* word 6 */
+   size_t          trace_b;    /* word 7 */
+   rel<tree_chunk> parent;     /* word 8: NULL for the root of a bin */
+   size_t          trace_c;    /* word 9 */
+   size_t          index;      /* word 10: tree bin of this node, or RING_MEMBER */
 
-   tree_chunk *&child(size_t d) { return d ? right : left; }
+   MULLE_DLMALLOC_NOASAN rel<tree_chunk> &child(size_t d) { return d ? right : left; }
 };
 
 static_assert(sizeof(chunk) == 4 * WORD, "chunk layout");
@@ -150,35 +199,50 @@ static const size_t MIN_LARGE_SIZE = static_cast<size_t>(1) << TREEBIN_SHIFT;  /
 static const unsigned STATE_FROM_OS = 1;   /* region reserved by mspace_create */
 static const unsigned STATE_LOCKED  = 2;   /* MSPACE_LOCKED: every call takes `lock` */
 
+/* The first words do not move between versions: an attach reads them first. */
 struct mstate
 {
-   size_t                 magic;          /* MSTATE_MAGIC ^ address while live */
+   size_t                 signature;      /* MSTATE_SIGNATURE while an mspace, 0 destroyed */
+   size_t                 layout;         /* LAYOUT: what must match to attach */
+   size_t                 magic;          /* MSTATE_MAGIC ^ address while live here */
+   rel<byte, false>       base;           /* start of the region */
+   size_t                 capacity;       /* bytes of the region */
    binmap_t               smallmap;       /* bit i set <=> smallbins[i] is non-empty */
    binmap_t               treemap;        /* bit i set <=> treebins[i] is non-empty */
-   chunk                 *dv;             /* designated victim, NULL when dv_size is 0 */
+   rel<chunk>             dv;             /* designated victim, NULL when dv_size is 0 */
    size_t                 dv_size;
-   chunk                 *top;            /* always exists, top_size >= MIN_CHUNK */
+   rel<chunk, false>      top;            /* always exists, top_size >= MIN_CHUNK */
    size_t                 top_size;
-   byte                  *base;           /* start of the region */
-   byte                  *least;          /* first chunk */
-   byte                  *chunk_end;      /* the top may grow up to here */
-   size_t                 capacity;       /* bytes of the region */
+   rel<byte, false>       least;          /* first chunk */
+   rel<byte, false>       chunk_end;      /* the top may grow up to here */
    size_t                 max_footprint;
-   byte                  *lazy_end;       /* [top end, lazy_end): pages an auto-trim released
+   rel<byte>              lazy_end;       /* [top end, lazy_end): pages an auto-trim released
                                              lazily; mspace_trim releases them for good */
    size_t                 trim_threshold;
    size_t                 secret;         /* keys the level-2 canaries */
+   size_t                 root;           /* the user's root block: its offset, or 0 */
    unsigned               flags;
    unsigned               lock;           /* 1 while a call holds it (STATE_LOCKED only) */
-   mspace_error_handler_t handler;        /* NULL: the default handler */
+   mspace_error_handler_t handler;        /* NULL: the default handler (reset by attach) */
    void                  *handler_ctx;
    size_t                 cache_bytes;    /* sum of the sizes of the cached chunks */
-   chunk                 *cache[NSMALLBINS];      /* per small size: freed chunks, LIFO via fd */
-   chunk                 *smallbins[NSMALLBINS];  /* NULL-terminated lists, LIFO */
-   tree_chunk            *treebins[NTREEBINS];    /* trie roots */
+   rel<chunk>             cache[NSMALLBINS];      /* per small size: freed chunks, LIFO via fd */
+   rel<chunk>             smallbins[NSMALLBINS];  /* NULL-terminated lists, LIFO */
+   rel<tree_chunk>        treebins[NTREEBINS];    /* trie roots */
 };
 
-static const size_t MSTATE_MAGIC = static_cast<size_t>(0x6d756c6c65646c6dULL); /* "mulledlm" */
+static const size_t MSTATE_MAGIC     = static_cast<size_t>(0x6d756c6c65646c6dULL); /* "mulledlm" */
+static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL); /* "mllm.hps" */
+
+/* What a heap written by one build needs from the build that attaches it: the layout
+   version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
+   checks level (canaries change chunk sizes), whether parked cache chunks may exist, and
+   how links are stored. */
+static const size_t LAYOUT_VERSION = 1;
+static const size_t LAYOUT = LAYOUT_VERSION | (WORD << 8) |
+                             (static_cast<size_t>(MULLE_DLMALLOC_CHECKS) << 16) |
+                             (static_cast<size_t>(MULLE_DLMALLOC_CACHE_BYTES != 0) << 20) |
+                             (static_cast<size_t>(MULLE_DLMALLOC_RELATIVE != 0) << 21) | (ALIGN << 22);
 
 MULLE_DLMALLOC_NOASAN inline byte  *top_end(const mstate *m) { return as_bytes(m->top) + m->top_size; }
 MULLE_DLMALLOC_NOASAN inline size_t footprint_of(const mstate *m) { return static_cast<size_t>(top_end(m) - m->base); }

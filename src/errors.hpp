@@ -9,7 +9,7 @@
      cannot validate its pointer.)
    - 2 (debug): level 1, plus a whole-heap check (mspace_check without the poison scan)
      before every operation, plus canaries and poison:
-     * the word behind every block holds a canary, secret ^ its own address; so does the
+     * the word behind every block holds a canary, secret ^ its own offset from the state; so does the
        first chunk's prev_foot. A block's tail canary catches a write past its end; its
        head canary (the previous block's tail, present whenever PINUSE is set) catches a
        pointer into the middle of a block, whose would-be neighbours hold no canaries;
@@ -34,6 +34,10 @@ MULLE_DLMALLOC_NOASAN inline const char *error_name(int code)
    case MSPACE_ERROR_DOUBLE_FREE:     return "double free";
    case MSPACE_ERROR_CORRUPTION:      return "heap corruption";
    case MSPACE_ERROR_OUT_OF_MEMORY:   return "out of memory";
+   case MSPACE_ERROR_NOT_AN_MSPACE:   return "not an mspace";
+   case MSPACE_ERROR_LAYOUT_MISMATCH: return "mspace layout mismatch";
+   case MSPACE_ERROR_TRUNCATED:       return "mspace region truncated";
+   case MSPACE_ERROR_MOVED:           return "mspace region moved";
    }
    return "unknown error";
 }
@@ -68,7 +72,7 @@ static const int    POISON_BYTE  = 0xA5;
 
 MULLE_DLMALLOC_NOASAN inline size_t canary_for(const mstate *m, const void *word)
 {
-   return m->secret ^ reinterpret_cast<uintptr_t>(word);
+   return m->secret ^ static_cast<size_t>(static_cast<const byte *>(word) - reinterpret_cast<const byte *>(m));
 }
 
 /* The canary of the word at chunk w's prev_foot: the tail of the block before w. */
@@ -111,8 +115,8 @@ MULLE_DLMALLOC_NOASAN inline bool free_memory_untouched(mstate *m, chunk *c, byt
 }
 
 /* The word at a freed block's head, once the block has merged into a free chunk below it
-   or into the top: its old head, or a link or trace of the merged chunk (an address inside
-   the region), or at level 2 poison; CINUSE is clear in each. */
+   or into the top: its old head, or a trace of the merged chunk (its offset from the
+   state), or at level 2 poison; CINUSE is clear in each. */
 MULLE_DLMALLOC_NOASAN inline bool head_of_freed_block(const mstate *m, const chunk *c)
 {
    size_t head = c->head;
@@ -124,13 +128,14 @@ MULLE_DLMALLOC_NOASAN inline bool head_of_freed_block(const mstate *m, const chu
    if (head == poison)
       return true;
 #endif
-   return head >= reinterpret_cast<uintptr_t>(m->least) && head < reinterpret_cast<uintptr_t>(m->chunk_end);
+   const byte *state = reinterpret_cast<const byte *>(m);
+   return head >= static_cast<size_t>(m->least - state) && head < static_cast<size_t>(m->chunk_end - state);
 }
 
 /* Is mem the start of a block in use in this mspace? O(1), reads only the chunk's head and
    its neighbours' tags. The order decides the report: a pointer that cannot be a block is
    an invalid pointer; a plausible chunk whose CINUSE is clear was freed already. */
-MULLE_DLMALLOC_NOASAN inline mspace_error_t validate_block(const mstate *m, const void *mem)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t validate_block(const mstate *m, const void *mem)
 {
    if (!is_aligned(mem, ALIGN))
       return MSPACE_ERROR_INVALID_POINTER;
@@ -177,7 +182,7 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t validate_block(const mstate *m, cons
 }
 
 /* Validates mem for free/realloc and reports a problem; true when mem may be used. */
-MULLE_DLMALLOC_NOASAN inline bool block_is_valid(mstate *m, const void *mem)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool block_is_valid(mstate *m, const void *mem)
 {
 #if MULLE_DLMALLOC_CHECKS
    mspace_error_t e = validate_block(m, mem);

@@ -48,6 +48,10 @@
 #  endif
 #endif
 
+#ifndef MULLE_DLMALLOC_RELATIVE
+#define MULLE_DLMALLOC_RELATIVE 0          /* 1: links stored relative, heaps movable (attach) */
+#endif
+
 #ifndef MULLE_DLMALLOC_VALGRIND
 #define MULLE_DLMALLOC_VALGRIND 0          /* 1: describe each mspace to memcheck as a memory pool */
 #endif
@@ -70,6 +74,14 @@
 #endif
 #if MULLE_DLMALLOC_VALGRIND
 #  include <valgrind/memcheck.h>
+#endif
+/* The few functions on every free's path: inlined when optimizing for speed, where the
+   compiler's size limits would otherwise keep them out of line; left to the compiler at
+   -Os, where code size wins. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__)
+#  define MULLE_DLMALLOC_HOT inline __attribute__((always_inline))
+#else
+#  define MULLE_DLMALLOC_HOT inline
 #endif
 
 #include <stdint.h>

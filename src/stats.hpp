@@ -9,7 +9,7 @@
 namespace mulle { namespace detail {
 
 /* The chunks below the top, in address order: for (c = first; c < top; c = next). */
-MULLE_DLMALLOC_NOASAN inline chunk *first_chunk(mstate *m) { return reinterpret_cast<chunk *>(m->least); }
+MULLE_DLMALLOC_NOASAN inline chunk *first_chunk(mstate *m) { return reinterpret_cast<chunk *>(m->least.get()); }
 
 MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
 {

@@ -84,9 +84,10 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
    fill_bytes(m->treebins, 0, sizeof(m->treebins));
    fill_bytes(m->cache, 0, sizeof(m->cache));
    m->cache_bytes = 0;
+   m->root      = 0;
    m->dv        = NULL;
    m->dv_size   = 0;
-   m->top       = reinterpret_cast<chunk *>(m->least);
+   m->top       = reinterpret_cast<chunk *>(m->least.get());
    m->top_size  = static_cast<size_t>(old_end - m->least);
    m->top->head = m->top_size | PINUSE;
 #if MULLE_DLMALLOC_CHECKS >= 2
@@ -140,13 +141,15 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
 #if MULLE_DLMALLOC_CHECKS >= 2
    m->secret         = make_secret(m);
 #endif
-   m->top            = reinterpret_cast<chunk *>(m->least);   /* bins and dv: zeroed */
+   m->top            = reinterpret_cast<chunk *>(m->least.get());   /* bins and dv: zeroed */
 #if MULLE_DLMALLOC_CHECKS >= 2
    write_canary(m, m->top);
 #endif
    if (!extend_top(m, MIN_CHUNK))
       return NULL;   /* the OS refused to commit the first step: Windows only, untested */
    m->max_footprint = footprint_of(m);
+   m->layout        = LAYOUT;
+   m->signature     = MSTATE_SIGNATURE;
    m->magic         = MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m);
    return m;
 }

@@ -394,7 +394,9 @@ namespace {
 // A block's head word (size | CINUSE | PINUSE) is the word before it, and the word before
 // that is the footer of a free chunk in front of it. A free chunk's links start at its
 // memory: fd, then bk (Doug Lea's layout). Where a tree chunk keeps its parent and bin index
-// further on is the library's business: find_word finds them by their values.
+// further on is the library's business: find_word finds them by their values. A link holds
+// the distance from its own address to its target (link_value), so that a heap can be
+// mapped at another address.
 constexpr std::size_t PINUSE_BIT = 1, CINUSE_BIT = 2;
 enum link_word { FD, BK };
 
@@ -415,6 +417,34 @@ unsigned char *find_word(void *freed, std::size_t value)
    for (std::size_t k = 2; k < 16; ++k)
       if (read_word(bytes(freed) + k * W) == value)
          return bytes(freed) + k * W;
+   return nullptr;
+}
+
+// How the build stores a link: as the target's address, or (MULLE_DLMALLOC_RELATIVE) as
+// the distance from the link's own address to it. find_link learns which from the link it
+// finds; link_value then encodes a link the same way.
+bool links_relative = false;
+
+std::size_t link_value(const unsigned char *at, const unsigned char *target)
+{
+   const std::uintptr_t t = reinterpret_cast<std::uintptr_t>(target);
+   return std::size_t(links_relative ? t - reinterpret_cast<std::uintptr_t>(at) : t);
+}
+
+// the first word of a freed block, past its fd and bk, that links to target
+unsigned char *find_link(void *freed, const unsigned char *target)
+{
+   for (std::size_t k = 2; k < 16; ++k)
+   {
+      unsigned char *at = bytes(freed) + k * W;
+      const std::size_t w = read_word(at);
+      if (w == std::size_t(reinterpret_cast<std::uintptr_t>(target)) ||
+          w == std::size_t(reinterpret_cast<std::uintptr_t>(target) - reinterpret_cast<std::uintptr_t>(at)))
+      {
+         links_relative = w != std::size_t(reinterpret_cast<std::uintptr_t>(target));
+         return at;
+      }
+   }
    return nullptr;
 }
 
@@ -607,7 +637,7 @@ TEST_CASE("mspace_check finds damaged tags and bins, and nothing once they are r
       f.drop(a);
       f.drop(c);   // a is the root of tree bin 2, c hangs below it
       unsigned char *index = find_word(a, 2);
-      unsigned char *parent = find_word(c, reinterpret_cast<std::uintptr_t>(chunk_of(a)));
+      unsigned char *parent = find_link(c, chunk_of(a));
       REQUIRE(index != nullptr);
       REQUIRE(parent != nullptr);
       const std::size_t parent_offset = std::size_t(parent - bytes(c));
@@ -616,11 +646,11 @@ TEST_CASE("mspace_check finds damaged tags and bins, and nothing once they are r
          CHECK(mspace_check(f.ms) != 0);
       }
       {
-         Patch damage(parent, reinterpret_cast<std::uintptr_t>(chunk_of(c)));   // not the node it hangs from
+         Patch damage(parent, link_value(parent, chunk_of(c)));   // not the node it hangs from
          CHECK(mspace_check(f.ms) != 0);
       }
       {
-         Patch damage(bytes(a) + parent_offset, reinterpret_cast<std::uintptr_t>(chunk_of(c)));   // a root with a parent
+         Patch damage(bytes(a) + parent_offset, link_value(bytes(a) + parent_offset, chunk_of(c)));   // a root with a parent
          CHECK(mspace_check(f.ms) != 0);
       }
    }
