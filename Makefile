@@ -33,7 +33,7 @@ ci-deps:
 	  apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
 	else echo "all CI packages present"; fi
 
-.PHONY: help test unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench lint fuzz fuzz-checks2 fuzz-replay test-clang test-noexcept test-shared sanitize valgrind coverage test-checks2
+.PHONY: help test test-persist test-relative unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench lint fuzz fuzz-checks2 fuzz-replay test-clang test-noexcept test-shared sanitize valgrind coverage test-checks2
 
 help:
 	@echo "make test                  build and run every test suite (installs doctest-dev and clang if missing)"
@@ -46,6 +46,8 @@ help:
 	@echo "make test-m32 / test-arm   the suites as 32-bit x86 code and as ARM code under qemu"
 	@echo "make test-shared           MSPACE_LOCKED under load: threads (also under TSan) and processes"
 	@echo "make test-checks2          the suites at MULLE_DLMALLOC_CHECKS=2"
+	@echo "make test-relative         the suites with relative links (MULLE_DLMALLOC_RELATIVE=1)"
+	@echo "make test-persist          a heap file reopened by fresh processes at other addresses (in make test)"
 	@echo "make test-clang            the suites built by clang, C++20"
 	@echo "make test-noexcept         the C++ face without exceptions and RTTI (gcc and clang)"
 	@echo "make fuzz [FUZZ_SECONDS=60] run the libFuzzer target (clang); fuzz-checks2 at checks level 2"
@@ -103,8 +105,25 @@ $(BUILD)/tests/test_c_api: tests/test_c_api.c $(HEADER) $(BUILD)/tests/impl.o
 	$(CC) $(CFLAGS_C99) -c tests/test_c_api.c -o $(BUILD)/tests/test_c_api.o
 	$(CXX) $(OPT) $(BUILD)/tests/test_c_api.o $(BUILD)/tests/impl.o -o $@
 
-test: doctest check-single-include header-matrix unit fuzz-replay
+test: doctest check-single-include header-matrix unit test-persist fuzz-replay
 	python3 tests/readme_check.py
+
+# Persistent heaps across processes: fresh processes reopen a heap file at other addresses
+# (relative links), and the refusals. The C tool links with a relative and an absolute build.
+$(BUILD)/persist/impl_%.o: tests/impl.cpp $(HEADER)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_ALL) -DMULLE_DLMALLOC_RELATIVE=$(if $(filter relative,$*),1,0) -c $< -o $@
+$(BUILD)/persist/persist_tool_%: tests/persist/persist_tool.c $(BUILD)/persist/impl_%.o
+	$(CC) $(CFLAGS_C99) -c $< -o $@.o
+	$(CXX) $(OPT) $@.o $(BUILD)/persist/impl_$*.o -o $@
+.SECONDARY: $(BUILD)/persist/impl_relative.o $(BUILD)/persist/impl_absolute.o
+test-persist: $(BUILD)/persist/persist_tool_relative $(BUILD)/persist/persist_tool_absolute
+	bash tests/persist/run.sh $^
+
+# The suites with relative links (MULLE_DLMALLOC_RELATIVE=1): every test, and the
+# persistent ones at another address.
+test-relative:
+	$(MAKE) unit BUILD=$(BUILD)/relative OPT="$(OPT) -DMULLE_DLMALLOC_RELATIVE=1"
 
 # The suites at checks level 2 (canaries, poison, a whole-heap check on every call: slow,
 # so the random test is scaled down). Level 0 is compiled by header-matrix; the suites,
@@ -169,7 +188,7 @@ header-matrix: $(HEADER) | doctest
 	  echo "  $$cxx -std=c++$$std (declarations and implementation)"; \
 	  $$cxx -std=c++$$std $(WARN) -Wsign-conversion -fsyntax-only -x c++ -DMULLE_DLMALLOC_IMPLEMENTATION $(HEADER) || exit 1; \
 	done; done
-	@for cxx in g++ clang++; do for checks in 0 2; do for extra in "" "-fno-exceptions -fno-rtti" "-DMULLE_DLMALLOC_NO_OS=1" "-DMULLE_DLMALLOC_VALGRIND=1"; do \
+	@for cxx in g++ clang++; do for checks in 0 2; do for extra in "" "-fno-exceptions -fno-rtti" "-DMULLE_DLMALLOC_NO_OS=1" "-DMULLE_DLMALLOC_VALGRIND=1" "-DMULLE_DLMALLOC_RELATIVE=1"; do \
 	  echo "  $$cxx -std=c++17 MULLE_DLMALLOC_CHECKS=$$checks $$extra"; \
 	  $$cxx -std=c++17 $(WARN) -Wsign-conversion $$extra -DMULLE_DLMALLOC_CHECKS=$$checks -fsyntax-only -x c++ -DMULLE_DLMALLOC_IMPLEMENTATION $(HEADER) || exit 1; \
 	done; done; done
@@ -191,11 +210,14 @@ $(BUILD)/examples/%: examples/%.cpp $(HEADER)
 	$(CXX) $(CXXFLAGS_ALL) $< -o $@
 
 # Each example runs; where examples/NAME.expected exists its stdout must match it exactly.
+# persistent runs twice over one heap file: the second run reopens the first one's heap.
 examples: $(EX_BINS)
 	@for bin in $(EX_BINS); do \
 	  name=$$(basename $$bin); \
 	  echo "== $$name"; \
-	  $$bin > $$bin.out || { echo "$$name exited with $$?"; exit 1; }; \
+	  if [ $$name = persistent ]; then \
+	    rm -f $$bin.heap; { $$bin $$bin.heap && $$bin $$bin.heap; } > $$bin.out || { echo "$$name exited with $$?"; exit 1; }; \
+	  else $$bin > $$bin.out || { echo "$$name exited with $$?"; exit 1; }; fi; \
 	  if [ -f examples/$$name.expected ]; then \
 	    diff -u examples/$$name.expected $$bin.out || { echo "$$name: output differs from examples/$$name.expected"; exit 1; }; \
 	    echo "   output matches examples/$$name.expected"; \

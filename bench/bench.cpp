@@ -1,9 +1,10 @@
 /* bench.cpp — one benchmark program, built once per allocator.
 
    The allocator is chosen at compile time (-DALLOC_MULLE, -DALLOC_GLIBC, -DALLOC_MIMALLOC,
-   -DALLOC_JEMALLOC, -DALLOC_BOOST, -DALLOC_PMR). Debian's libmimalloc and libjemalloc
-   replace the process's malloc when linked, so every allocator gets a binary of its own and
-   bench/run.py runs them one process per measurement.
+   -DALLOC_JEMALLOC, -DALLOC_BOOST, -DALLOC_PMR; mulle-rel is -DALLOC_MULLE with
+   -DMULLE_DLMALLOC_RELATIVE=1). Debian's libmimalloc and libjemalloc replace the process's
+   malloc when linked, so every allocator gets a binary of its own and bench/run.py runs
+   them one process per measurement.
 
    A workload is a trace of operations (malloc into a slot, free a slot, realloc a slot,
    destroy the heap) generated in memory from a fixed seed before anything is timed. The
@@ -64,7 +65,11 @@ static const size_t HEAP_CAPACITY = size_t(1) << 30; /* reserved, committed as u
 #if defined(ALLOC_MULLE)
 #  define MULLE_DLMALLOC_IMPLEMENTATION
 #  include "../mulle_dlmalloc.hpp"
+#  if MULLE_DLMALLOC_RELATIVE
+static const char *const ALLOC_NAME = "mulle-rel"; /* links stored relative (bench/Makefile) */
+#  else
 static const char *const ALLOC_NAME = "mulle";
+#  endif
 static mspace            g_ms;
 static bool heap_open(size_t capacity) { g_ms = mspace_create(capacity); return g_ms != NULL; }
 static void heap_close() { if (g_ms) mspace_destroy(g_ms); g_ms = NULL; }

@@ -7,7 +7,8 @@ Environment:
   BENCH_QUICK=1        3 repetitions, half-length traces, smaller memory and callgrind runs
   BENCH_CALLGRIND=0    skip the callgrind instruction counts
   BENCH_MEM=0          skip the memory runs
-  BENCH_ALLOCS=a,b     only these allocators (mulle glibc mimalloc jemalloc boost pmr)
+  BENCH_ALLOCS=a,b     only these allocators (mulle mulle-rel glibc mimalloc jemalloc boost pmr;
+                       mulle-rel is mulle built with MULLE_DLMALLOC_RELATIVE=1)
   BENCH_WORKLOADS=a,b  only these workloads (see: bench/build/bench_mulle list)
   BENCH_SCALE=x        multiply every trace length by x (timed runs)
   BENCH_OUT=name       results go to bench/results/<name>.*; default "latest" for the default
@@ -29,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.path.join(HERE, "build")
 RESULTS = os.path.join(HERE, "results")
 
-ALL_ALLOCS = ["mulle", "glibc", "mimalloc", "jemalloc", "boost", "pmr"]
+ALL_ALLOCS = ["mulle", "mulle-rel", "glibc", "mimalloc", "jemalloc", "boost", "pmr"]
 ALL_WORKLOADS = ["small-churn", "mixed", "realloc-grow", "lifo", "fifo", "large",
                  "teardown-free", "teardown-destroy"]
 # memory is measured once per trace: both teardown rows share the teardown trace
@@ -69,7 +70,11 @@ MEM_SCALE = {"large": 0.1, "teardown-free": 1.0}
 MEM_SCALE_DEFAULT = 0.25
 CG_SCALE = {"realloc-grow": 0.03, "large": 0.2}
 CG_SCALE_DEFAULT = 0.1
-CG_ALLOCS = [a for a in ("mulle", "mimalloc") if a in ALLOCS]
+CG_ALLOCS = [a for a in ("mulle", "mulle-rel", "mimalloc") if a in ALLOCS]
+# mulle-rel is mulle with relative links: the same chunk layout and sizes, so the same
+# memory by construction; the memory runs skip it (and turn off when nothing else is left)
+MEM_ALLOCS = [a for a in ALLOCS if a != "mulle-rel"]
+DO_MEM = DO_MEM and bool(MEM_ALLOCS)
 KNOBS = ("BENCH_REPS", "BENCH_QUICK", "BENCH_CALLGRIND", "BENCH_MEM", "BENCH_ALLOCS", "BENCH_WORKLOADS", "BENCH_SCALE")
 OUT_NAME = os.environ.get("BENCH_OUT") or ("custom" if any(os.environ.get(k) for k in KNOBS) else "latest")
 
@@ -220,7 +225,7 @@ def phase1():
     jobs = []  # (cost, kind, fn, args)
     if DO_MEM:
         for w in sorted(set(MEM_OF[w] for w in WORKLOADS), key=ALL_WORKLOADS.index):
-            for a in ALLOCS:
+            for a in MEM_ALLOCS:
                 jobs.append((MEM_COST.get(w, 1), "mem", mem_job, (a, w)))
     if DO_CG:
         os.makedirs(CG_DIR, exist_ok=True)
@@ -392,16 +397,16 @@ def report(mach, peers, elapsed_measure):
     # memory
     mem_rows = []
     if DO_MEM:
-        hdr = ["peak resident / peak live", "peak live"] + ALLOCS + ["target"]
+        hdr = ["peak resident / peak live", "peak live"] + MEM_ALLOCS + ["target"]
         seen = []
         for w in WORKLOADS:
             mw = MEM_OF[w]
             if mw in seen:
                 continue
             seen.append(mw)
-            live = mem_results[(ALLOCS[0], mw)][1]
+            live = mem_results[(MEM_ALLOCS[0], mw)][1]
             r = [MEM_NAME.get(mw, mw), "%.1f MiB" % (live / 1048576)]
-            for a in ALLOCS:
+            for a in MEM_ALLOCS:
                 extra, pl = mem_results[(a, mw)]
                 r.append("%.3f" % (extra / pl))
             r.append("<= %.2f" % MEM_TARGETS[mw] if mw in MEM_TARGETS else "-")
@@ -413,15 +418,20 @@ def report(mach, peers, elapsed_measure):
 
     # callgrind
     if DO_CG and cg_results:
-        hdr = ["callgrind Ir/op"] + CG_ALLOCS + (["mulle / mimalloc"] if len(CG_ALLOCS) == 2 else [])
+        # ratio columns: mulle against the reference, and what the relative links cost
+        pairs = [(x, y) for x, y in (("mulle", "mimalloc"), ("mulle-rel", "mulle")) if x in CG_ALLOCS and y in CG_ALLOCS]
+        hdr = ["callgrind Ir/op"] + CG_ALLOCS + ["%s / %s" % xy for xy in pairs]
         rows = []
         for w in WORKLOADS:
             r = [w] + ["%.0f" % cg_results[(a, w)] for a in CG_ALLOCS]
-            if len(CG_ALLOCS) == 2:
-                r.append("%.2f" % (cg_results[("mulle", w)] / cg_results[("mimalloc", w)]))
+            r += ["%.3f" % (cg_results[(x, w)] / cg_results[(y, w)]) for x, y in pairs]
             rows.append(r)
+        # the ratio of the geometric means is the geometric mean of the ratios
+        gm = {a: geomean([cg_results[(a, w)] for w in WORKLOADS]) for a in CG_ALLOCS}
+        rows.append(["geomean"] + ["%.0f" % gm[a] for a in CG_ALLOCS] + ["%.3f" % (gm[x] / gm[y]) for x, y in pairs])
         p("Instructions per operation inside the allocator calls (callgrind, shortened traces; "
-          "exact, unaffected by machine noise)")
+          "exact, unaffected by machine noise)%s"
+          % ("; mulle-rel: mulle with MULLE_DLMALLOC_RELATIVE=1" if "mulle-rel" in CG_ALLOCS else ""))
         p(table(hdr, rows))
         p("")
         md.append("\n" + md_table(hdr, rows))
@@ -532,8 +542,8 @@ def chart(path, mach):
                 if mw in MEM_TARGETS:
                     label += "\\n(target <= %.2f)" % MEM_TARGETS[mw]
                 f.write('"%s" %s\n' % (label, " ".join("%.4f" % (mem_results[(a, mw)][0] / mem_results[(a, mw)][1])
-                                                         for a in ALLOCS)))
-    colors = {"mulle": "#d62728", "glibc": "#7f7f7f", "mimalloc": "#1f77b4", "jemalloc": "#2ca02c",
+                                                         for a in MEM_ALLOCS)))
+    colors = {"mulle": "#d62728", "mulle-rel": "#f4a5a5", "glibc": "#7f7f7f", "mimalloc": "#1f77b4", "jemalloc": "#2ca02c",
               "boost": "#9467bd", "pmr": "#ff7f0e"}
     g = []
     g.append("set terminal %s" % term)
@@ -563,7 +573,7 @@ def chart(path, mach):
         g.append("set bmargin 4")
         g.append("set title 'memory (lower is better; 1.0 = no overhead)'")
         parts = []
-        for i, a in enumerate(ALLOCS):
+        for i, a in enumerate(MEM_ALLOCS):
             parts.append("'%s' using %d:xtic(1) title '%s' lc rgb '%s'" % (mdat, 2 + i, a, colors[a]))
         g.append("plot " + ", ".join(parts) + ", 1 notitle dt 2 lc rgb 'black'")
     g.append("unset multiplot")

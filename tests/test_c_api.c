@@ -309,6 +309,66 @@ static void test_caller_buffer(void)
    CHECK(mspace_destroy(ms) != 0);   /* the buffer is still there, the mspace is not */
 }
 
+/* A heap kept over a detach: attached again, its blocks, offsets and root are found. A
+   copy at another address attaches only when the links are relative. */
+static void test_attach(void)
+{
+   struct error_log log = {0, MSPACE_ERROR_NONE, NULL, NULL};
+   unsigned char   *region = buffer + 3;
+   mspace           ms = mspace_create_with_base(region, 128 * KIB);
+   mspace_error_t   moved;
+   char            *p, *q;
+   size_t           at;
+
+   CHECK(ms != NULL);
+   if (!ms)
+      return;
+   p = mspace_malloc(ms, 40);
+   q = mspace_malloc(ms, 3000);
+   CHECK(p != NULL && q != NULL);
+   if (!p || !q)
+      return;
+   strcpy(p, "kept");
+   mspace_set_root(ms, p);
+   at = mspace_offset_of(ms, q);
+   CHECK(at == (size_t) ((unsigned char *) q - region));
+   CHECK(mspace_pointer_at(ms, at) == q);
+   CHECK(mspace_offset_of(ms, NULL) == 0 && mspace_pointer_at(ms, 0) == NULL);
+   mspace_free(ms, q);
+   CHECK(mspace_detach(ms) == 0);
+   CHECK(mspace_detach(ms) != 0);
+   CHECK(mspace_attach_error(region, 128 * KIB) == MSPACE_ERROR_NONE);
+   CHECK(mspace_attach_error(region, 64 * KIB) == MSPACE_ERROR_TRUNCATED);
+   CHECK(mspace_attach_error(buffer + 130 * KIB, 64 * KIB) == MSPACE_ERROR_NOT_AN_MSPACE);
+
+   ms = mspace_attach(region, 128 * KIB);
+   CHECK(ms != NULL);
+   if (!ms)
+      return;
+   CHECK(mspace_root(ms) == p && strcmp(p, "kept") == 0);
+   mspace_set_error_handler(ms, record_error, &log);
+   mspace_free(ms, q);                      /* freed before the detach */
+   CHECK(log.count == 1 && log.last == MSPACE_ERROR_DOUBLE_FREE);
+   CHECK(mspace_offset_of(ms, buffer) == 0);   /* before the region */
+   CHECK(log.count == 2 && log.last == MSPACE_ERROR_INVALID_POINTER);
+   CHECK(mspace_check(ms) == 0);
+   CHECK(mspace_detach(ms) == 0);
+
+   /* the same bytes 16 bytes further on: the alignment grid is kept */
+   memmove(region + 16, region, 128 * KIB);
+   moved = mspace_attach_error(region + 16, 128 * KIB);
+   CHECK(moved == MSPACE_ERROR_NONE || moved == MSPACE_ERROR_MOVED);
+   CHECK(strcmp(mspace_error_string(MSPACE_ERROR_MOVED), "mspace region moved") == 0);
+   if (moved == MSPACE_ERROR_NONE)
+   {
+      ms = mspace_attach(region + 16, 128 * KIB);
+      CHECK(ms != NULL && strcmp((char *) mspace_root(ms), "kept") == 0);
+      CHECK(mspace_root(ms) == p + 16);
+      CHECK(mspace_check(ms) == 0);
+      CHECK(mspace_destroy(ms) == 0);
+   }
+}
+
 static void test_malloc_stats(void)
 {
    mspace ms = mspace_create(1 * MIB);
@@ -364,6 +424,7 @@ int main(void)
    test_os_mspace();
    test_errors();
    test_caller_buffer();
+   test_attach();
    test_malloc_stats();
    printf("c_api: %d passed, %d failed\n", passed, failed);
    return failed != 0;
