@@ -465,6 +465,20 @@ void create_slot(Slot &s, uint8_t cfg, uint8_t junk, size_t tiny)
    check_fresh(s);
 }
 
+// A heap in a caller's buffer, in whatever state the operations left it, is detached and
+// attached again: it must be accepted, as the same handle, with every block in place.
+void reattach(Slot &s)
+{
+   if (s.os || !s.ms)
+      return;
+   TRACE("mspace_detach(ms%zu), mspace_attach(buffer)\n", s.index);
+   CHECK(mspace_detach(s.ms) == 0);
+   CHECK(mspace_attach_error(s.base, s.cap) == MSPACE_ERROR_NONE);
+   CHECK(mspace_attach(s.base, s.cap) == s.ms);
+   mspace_set_error_handler(s.ms, on_error, &s);   // an attach forgets the handler
+   verify_all(s);
+}
+
 void destroy_slot(Slot &s)
 {
    if (!s.ms)
@@ -1085,6 +1099,7 @@ void do_op(Reader &r)
          verify_all(g_slots[i]);
          g_touched[i] = true;
       }
+      reattach(s);
       break;
    default:                     g_op_name = "free many"; do_free_many(r, s); break;
    }
