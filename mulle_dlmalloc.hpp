@@ -540,8 +540,13 @@ private:
 /* The few functions on every free's path: inlined when optimizing for speed, where the
    compiler's size limits would otherwise keep them out of line; left to the compiler at
    -Os, where code size wins. */
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__)
-#  define MULLE_DLMALLOC_HOT inline __attribute__((always_inline))
+#if defined(__GNUC__) || defined(__clang__)
+#  define MULLE_DLMALLOC_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#  define MULLE_DLMALLOC_ALWAYS_INLINE inline
+#endif
+#if defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__)
+#  define MULLE_DLMALLOC_HOT MULLE_DLMALLOC_ALWAYS_INLINE
 #else
 #  define MULLE_DLMALLOC_HOT inline
 #endif
@@ -920,9 +925,9 @@ struct mstate
    mspace_error_handler_t handler;        /* NULL: the default handler (reset by attach) */
    void                  *handler_ctx;
    size_t                 cache_bytes;    /* sum of the sizes of the cached chunks */
-   rel<chunk>             cache[NSMALLBINS];      /* per small size: freed chunks, LIFO via fd */
    rel<chunk>             smallbins[NSMALLBINS];  /* NULL-terminated lists, LIFO */
    rel<tree_chunk>        treebins[NTREEBINS];    /* trie roots */
+   rel<chunk>             cache[NSMALLBINS];      /* per small size: freed chunks, LIFO via fd */
 };
 
 static const size_t MSTATE_MAGIC     = static_cast<size_t>(0x6d756c6c65646c6dULL); /* "mulledlm" */
@@ -1522,11 +1527,11 @@ namespace mulle { namespace detail {
 MULLE_DLMALLOC_NOASAN inline void annotate_create(mstate *m)
 {
 #ifdef MULLE_DLMALLOC_ASAN
-   __asan_poison_memory_region(m->base, m->capacity);
+   __asan_poison_memory_region(m->base.get(), m->capacity);
 #endif
 #if MULLE_DLMALLOC_VALGRIND
    VALGRIND_CREATE_MEMPOOL(m, 0, 0);
-   VALGRIND_MAKE_MEM_NOACCESS(m->least, static_cast<size_t>(m->chunk_end - m->least));
+   VALGRIND_MAKE_MEM_NOACCESS(m->least.get(), static_cast<size_t>(m->chunk_end - m->least));
 #endif
    (void) m;
 }
@@ -1535,11 +1540,11 @@ MULLE_DLMALLOC_NOASAN inline void annotate_create(mstate *m)
 MULLE_DLMALLOC_NOASAN inline void annotate_destroy(mstate *m)
 {
 #ifdef MULLE_DLMALLOC_ASAN
-   __asan_unpoison_memory_region(m->base, m->capacity);
+   __asan_unpoison_memory_region(m->base.get(), m->capacity);
 #endif
 #if MULLE_DLMALLOC_VALGRIND
    VALGRIND_DESTROY_MEMPOOL(m);
-   VALGRIND_MAKE_MEM_DEFINED(m->base, m->capacity);
+   VALGRIND_MAKE_MEM_DEFINED(m->base.get(), m->capacity);
 #endif
    (void) m;
 }
@@ -1547,12 +1552,12 @@ MULLE_DLMALLOC_NOASAN inline void annotate_destroy(mstate *m)
 MULLE_DLMALLOC_NOASAN inline void annotate_reset(mstate *m)
 {
 #ifdef MULLE_DLMALLOC_ASAN
-   __asan_poison_memory_region(m->least, static_cast<size_t>(m->chunk_end - m->least));
+   __asan_poison_memory_region(m->least.get(), static_cast<size_t>(m->chunk_end - m->least));
 #endif
 #if MULLE_DLMALLOC_VALGRIND
    VALGRIND_DESTROY_MEMPOOL(m);
    VALGRIND_CREATE_MEMPOOL(m, 0, 0);
-   VALGRIND_MAKE_MEM_NOACCESS(m->least, static_cast<size_t>(m->chunk_end - m->least));
+   VALGRIND_MAKE_MEM_NOACCESS(m->least.get(), static_cast<size_t>(m->chunk_end - m->least));
 #endif
    (void) m;
 }
@@ -2021,8 +2026,10 @@ MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
       return;   /* refused: the block stays allocated, for the checkers too */
    }
    annotate_free(m, mem, usable);
-   if (m->top_size > m->trim_threshold)
-      trim_top(m, 0, false);   /* lazily: a heap that grows again reuses the pages */
+   /* lazily: a heap that grows again reuses the pages. Without an OS there are no pages to
+      give back: the footprint shrinks only by mspace_trim, and the code stays small. */
+   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold)
+      trim_top(m, 0, false);
 }
 
 }} // namespace mulle::detail
@@ -2048,16 +2055,19 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
       size_t rs = s - nb;
       if (rs >= MIN_CHUNK)
       {
-         chunk *r = chunk_at(c, nb);
-         if (next != m->top && next != m->dv && !chunk_is_in_use(next) &&
-             !bin_links_ok(m, next, chunk_size(next)))
+         /* the tail becomes a chunk of its own and is freed; if the free refuses (next's
+            bin links lie) the two words written are put back */
+         chunk *r      = chunk_at(c, nb);
+         size_t c_head = c->head, r_head = r->head;
+         c->head = (c_head & PINUSE) | nb | CINUSE;
+         r->head = rs | PINUSE | CINUSE;
+         if (!release_chunk(m, r, rs))
          {
+            c->head = c_head;
+            r->head = r_head;
             report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
             return RESIZE_FAILED;
          }
-         set_in_use(c, nb);
-         r->head = rs | PINUSE | CINUSE;
-         (void) release_chunk(m, r, rs);   /* next was verified above */
       }
       return RESIZE_DONE;
    }
@@ -2785,7 +2795,7 @@ class call_scope
 {
 public:
 #if MULLE_DLMALLOC_LOCKS
-   MULLE_DLMALLOC_NOASAN explicit call_scope(mspace ms) : m(live_state(ms))
+   MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_ALWAYS_INLINE explicit call_scope(mspace ms) : m(live_state(ms))
    {
       if (m && (m->flags & STATE_LOCKED))
          lock_acquire(m);
@@ -2796,7 +2806,8 @@ public:
          lock_release(m);
    }
 #else
-   MULLE_DLMALLOC_NOASAN explicit call_scope(mspace ms) : m(live_state(ms)) {}
+   /* always inline: a constructor out of line is emitted twice (complete and base object) */
+   MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_ALWAYS_INLINE explicit call_scope(mspace ms) : m(live_state(ms)) {}
 #endif
    mstate *const m;
 

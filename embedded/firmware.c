@@ -53,6 +53,16 @@ int main(void)
                 (unsigned) mspace_trim(ms, 0) + (unsigned) mspace_is_heap_object(ms, a) +
                 (unsigned) mspace_max_request(ms) + (unsigned) stats.largest_free +
                 (unsigned) *mspace_error_string(MSPACE_ERROR_DOUBLE_FREE);
+      mspace_set_root(ms, a);
+      errors += (unsigned) mspace_offset_of(ms, mspace_root(ms)) +
+                (unsigned) (mspace_pointer_at(ms, 64) != NULL);
+      if (mspace_detach(ms) == 0)   /* a heap kept in memory that survives a reset */
+      {
+         errors += (unsigned) mspace_attach_error(heap_memory, sizeof(heap_memory));
+         ms = mspace_attach(heap_memory, sizeof(heap_memory));
+         if (!ms)
+            return 2;
+      }
       mspace_reset(ms);
       (void) mspace_create(4096);   /* NULL without an OS */
       mspace_report_error(ms, MSPACE_ERROR_CORRUPTION, a);

@@ -19,11 +19,11 @@ namespace mulle { namespace detail {
 MULLE_DLMALLOC_NOASAN inline void annotate_create(mstate *m)
 {
 #ifdef MULLE_DLMALLOC_ASAN
-   __asan_poison_memory_region(m->base, m->capacity);
+   __asan_poison_memory_region(m->base.get(), m->capacity);
 #endif
 #if MULLE_DLMALLOC_VALGRIND
    VALGRIND_CREATE_MEMPOOL(m, 0, 0);
-   VALGRIND_MAKE_MEM_NOACCESS(m->least, static_cast<size_t>(m->chunk_end - m->least));
+   VALGRIND_MAKE_MEM_NOACCESS(m->least.get(), static_cast<size_t>(m->chunk_end - m->least));
 #endif
    (void) m;
 }
@@ -32,11 +32,11 @@ MULLE_DLMALLOC_NOASAN inline void annotate_create(mstate *m)
 MULLE_DLMALLOC_NOASAN inline void annotate_destroy(mstate *m)
 {
 #ifdef MULLE_DLMALLOC_ASAN
-   __asan_unpoison_memory_region(m->base, m->capacity);
+   __asan_unpoison_memory_region(m->base.get(), m->capacity);
 #endif
 #if MULLE_DLMALLOC_VALGRIND
    VALGRIND_DESTROY_MEMPOOL(m);
-   VALGRIND_MAKE_MEM_DEFINED(m->base, m->capacity);
+   VALGRIND_MAKE_MEM_DEFINED(m->base.get(), m->capacity);
 #endif
    (void) m;
 }
@@ -44,12 +44,12 @@ MULLE_DLMALLOC_NOASAN inline void annotate_destroy(mstate *m)
 MULLE_DLMALLOC_NOASAN inline void annotate_reset(mstate *m)
 {
 #ifdef MULLE_DLMALLOC_ASAN
-   __asan_poison_memory_region(m->least, static_cast<size_t>(m->chunk_end - m->least));
+   __asan_poison_memory_region(m->least.get(), static_cast<size_t>(m->chunk_end - m->least));
 #endif
 #if MULLE_DLMALLOC_VALGRIND
    VALGRIND_DESTROY_MEMPOOL(m);
    VALGRIND_CREATE_MEMPOOL(m, 0, 0);
-   VALGRIND_MAKE_MEM_NOACCESS(m->least, static_cast<size_t>(m->chunk_end - m->least));
+   VALGRIND_MAKE_MEM_NOACCESS(m->least.get(), static_cast<size_t>(m->chunk_end - m->least));
 #endif
    (void) m;
 }

@@ -226,9 +226,9 @@ struct mstate
    mspace_error_handler_t handler;        /* NULL: the default handler (reset by attach) */
    void                  *handler_ctx;
    size_t                 cache_bytes;    /* sum of the sizes of the cached chunks */
-   rel<chunk>             cache[NSMALLBINS];      /* per small size: freed chunks, LIFO via fd */
    rel<chunk>             smallbins[NSMALLBINS];  /* NULL-terminated lists, LIFO */
    rel<tree_chunk>        treebins[NTREEBINS];    /* trie roots */
+   rel<chunk>             cache[NSMALLBINS];      /* per small size: freed chunks, LIFO via fd */
 };
 
 static const size_t MSTATE_MAGIC     = static_cast<size_t>(0x6d756c6c65646c6dULL); /* "mulledlm" */

@@ -115,8 +115,10 @@ MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
       return;   /* refused: the block stays allocated, for the checkers too */
    }
    annotate_free(m, mem, usable);
-   if (m->top_size > m->trim_threshold)
-      trim_top(m, 0, false);   /* lazily: a heap that grows again reuses the pages */
+   /* lazily: a heap that grows again reuses the pages. Without an OS there are no pages to
+      give back: the footprint shrinks only by mspace_trim, and the code stays small. */
+   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold)
+      trim_top(m, 0, false);
 }
 
 }} // namespace mulle::detail

@@ -78,8 +78,13 @@
 /* The few functions on every free's path: inlined when optimizing for speed, where the
    compiler's size limits would otherwise keep them out of line; left to the compiler at
    -Os, where code size wins. */
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__)
-#  define MULLE_DLMALLOC_HOT inline __attribute__((always_inline))
+#if defined(__GNUC__) || defined(__clang__)
+#  define MULLE_DLMALLOC_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#  define MULLE_DLMALLOC_ALWAYS_INLINE inline
+#endif
+#if defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__)
+#  define MULLE_DLMALLOC_HOT MULLE_DLMALLOC_ALWAYS_INLINE
 #else
 #  define MULLE_DLMALLOC_HOT inline
 #endif

@@ -18,16 +18,19 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
       size_t rs = s - nb;
       if (rs >= MIN_CHUNK)
       {
-         chunk *r = chunk_at(c, nb);
-         if (next != m->top && next != m->dv && !chunk_is_in_use(next) &&
-             !bin_links_ok(m, next, chunk_size(next)))
+         /* the tail becomes a chunk of its own and is freed; if the free refuses (next's
+            bin links lie) the two words written are put back */
+         chunk *r      = chunk_at(c, nb);
+         size_t c_head = c->head, r_head = r->head;
+         c->head = (c_head & PINUSE) | nb | CINUSE;
+         r->head = rs | PINUSE | CINUSE;
+         if (!release_chunk(m, r, rs))
          {
+            c->head = c_head;
+            r->head = r_head;
             report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
             return RESIZE_FAILED;
          }
-         set_in_use(c, nb);
-         r->head = rs | PINUSE | CINUSE;
-         (void) release_chunk(m, r, rs);   /* next was verified above */
       }
       return RESIZE_DONE;
    }
