@@ -494,7 +494,7 @@ private:
 #    define MULLE_DLMALLOC_CACHE_BYTES 0   /* level 2 wants every free to coalesce and poison;
                                               firmware wants small code and exact reuse */
 #  else
-#    define MULLE_DLMALLOC_CACHE_BYTES 65536   /* freed small chunks kept for reuse, at most */
+#    define MULLE_DLMALLOC_CACHE_BYTES 262144  /* freed small chunks kept for reuse, at most */
 #  endif
 #endif
 
@@ -546,9 +546,11 @@ private:
 #  define MULLE_DLMALLOC_ALWAYS_INLINE inline
 #endif
 #if defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__)
-#  define MULLE_DLMALLOC_HOT MULLE_DLMALLOC_ALWAYS_INLINE
+#  define MULLE_DLMALLOC_HOT   MULLE_DLMALLOC_ALWAYS_INLINE
+#  define MULLE_DLMALLOC_SMALL inline
 #else
-#  define MULLE_DLMALLOC_HOT inline
+#  define MULLE_DLMALLOC_HOT   inline
+#  define MULLE_DLMALLOC_SMALL MULLE_DLMALLOC_ALWAYS_INLINE   /* at -Os: inlined where smaller */
 #endif
 
 #include <stdint.h>
@@ -889,11 +891,20 @@ MULLE_DLMALLOC_NOASAN inline void set_free_with_footer(chunk *c, size_t s)
    The footprint is [base, top + top_size): the state, alignment slack, every chunk and the
    top. Its end moves in GRANULARITY steps measured from base, capped at chunk_end. */
 
-static const size_t NSMALLBINS     = 32;
+MULLE_DLMALLOC_NOASAN constexpr size_t log2_of(size_t v) { return v <= 1 ? 0 : 1 + log2_of(v >> 1); }
+
+/* One small bin per chunk size under MIN_LARGE_SIZE: chunk sizes are multiples of ALIGN,
+   so 16 bins on 64-bit, 32 on 32-bit. One cache per chunk size from MIN_CHUNK on, for
+   NCACHES sizes: chunks under 928 bytes on 64-bit and 472 on 32-bit. NCACHES keeps the
+   state under 1 KiB on 64-bit. */
 static const size_t NTREEBINS      = 32;
-static const size_t SMALLBIN_SHIFT = 3;
+static const size_t SMALLBIN_SHIFT = log2_of(ALIGN);
 static const size_t TREEBIN_SHIFT  = 8;
 static const size_t MIN_LARGE_SIZE = static_cast<size_t>(1) << TREEBIN_SHIFT;  /* 256 */
+static const size_t NSMALLBINS     = MIN_LARGE_SIZE >> SMALLBIN_SHIFT;
+static const size_t NCACHES        = 56;
+
+static_assert(NSMALLBINS >= 4 && NSMALLBINS <= 32, "MULLE_DLMALLOC_ALIGNMENT: at most 64 for the small bins");
 
 static const unsigned STATE_FROM_OS = 1;   /* region reserved by mspace_create */
 static const unsigned STATE_LOCKED  = 2;   /* MSPACE_LOCKED: every call takes `lock` */
@@ -927,7 +938,7 @@ struct mstate
    size_t                 cache_bytes;    /* sum of the sizes of the cached chunks */
    rel<chunk>             smallbins[NSMALLBINS];  /* NULL-terminated lists, LIFO */
    rel<tree_chunk>        treebins[NTREEBINS];    /* trie roots */
-   rel<chunk>             cache[NSMALLBINS];      /* per small size: freed chunks, LIFO via fd */
+   rel<chunk>             cache[NCACHES];         /* per chunk size: freed chunks, LIFO via fd */
 };
 
 static const size_t MSTATE_MAGIC     = static_cast<size_t>(0x6d756c6c65646c6dULL); /* "mulledlm" */
@@ -976,7 +987,7 @@ void os_decommit(mstate *m, byte *from, byte *to, bool eager);
 /* ==== small bins and tree bins ============================================================
 
    Small bins: chunks under MIN_LARGE_SIZE (256) bytes, one bin per exact size; bin i holds
-   chunks of size i << SMALLBIN_SHIFT. A bin is a NULL-terminated doubly linked list used
+   chunks of size i << SMALLBIN_SHIFT (SMALLBIN_SHIFT = log2 of the alignment). A bin is a NULL-terminated doubly linked list used
    LIFO. smallmap bit i is set exactly when bin i is non-empty.
 
    Tree bins: chunks of 256 bytes and more. Bin i covers sizes [2^(k+8), 2^(k+8) + 2^(k+7))
@@ -1230,8 +1241,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bin_links_ok(const mstate *m, chun
 // ---- src/cache.hpp ---------------------------------------------------------
 /* ==== the caches in front of the bins =====================================================
 
-   A fast path for small blocks. A freed chunk under MIN_LARGE_SIZE is not coalesced at
-   once but parked, still marked in use, on a LIFO list of its exact size; the next request
+   A fast path for small blocks. A freed chunk of one of the NCACHES smallest sizes (under
+   928 bytes on 64-bit, 472 on 32-bit) is not coalesced at once but parked, still marked
+   in use, on a LIFO list of its exact size; the next request
    of that size takes it back in a few instructions. What the caches hold is bounded by
    MULLE_DLMALLOC_CACHE_BYTES, so the fragmentation they can cause is bounded too. Parked
    chunks carry CACHED in their head: a second free of one is a double free as always, and
@@ -1244,17 +1256,37 @@ namespace mulle { namespace detail {
 
 static const size_t CACHE_LIMIT = MULLE_DLMALLOC_CACHE_BYTES;
 
-/* Parks in-use chunk c of size s if it is small and the caches have room. */
+static const size_t FIRST_CACHE = MIN_CHUNK >> SMALLBIN_SHIFT;
+
+MULLE_DLMALLOC_NOASAN inline size_t cache_index(size_t s) { return (s >> SMALLBIN_SHIFT) - FIRST_CACHE; }
+MULLE_DLMALLOC_NOASAN inline bool   is_cacheable(size_t s) { return cache_index(s) < NCACHES; }
+MULLE_DLMALLOC_NOASAN inline size_t cache_index_to_size(size_t i) { return (i + FIRST_CACHE) << SMALLBIN_SHIFT; }
+
+/* Parks in-use chunk c of size s if it is cacheable and the caches have room. */
 MULLE_DLMALLOC_NOASAN inline bool cache_chunk(mstate *m, chunk *c, size_t s)
 {
-   if (CACHE_LIMIT == 0 || !is_small(s) || m->cache_bytes + s > CACHE_LIMIT)
+   if (CACHE_LIMIT == 0 || !is_cacheable(s) || m->cache_bytes + s > CACHE_LIMIT)
       return false;
-   size_t i       = small_index(s);
+   size_t i       = cache_index(s);
    c->head       |= CACHED;
    c->fd          = m->cache[i];
    m->cache[i]    = c;
    m->cache_bytes += s;
    return true;
+}
+
+/* The cheap check made before a cache link is followed: c is parked with size s, and its
+   successor f (NULL at the end) may be a chunk of this mspace. */
+MULLE_DLMALLOC_NOASAN inline bool cache_link_ok(const mstate *m, const chunk *c, size_t s)
+{
+#if MULLE_DLMALLOC_CHECKS
+   const chunk *f = c->fd;
+   return (c->head & ~PINUSE) == (s | CINUSE | CACHED) &&
+          (!f || (ok_chunk_address(m, f) && is_aligned(mem_from_chunk(const_cast<chunk *>(f)), ALIGN)));
+#else
+   (void) m; (void) c; (void) s;
+   return true;
+#endif
 }
 
 /* A parked chunk of exactly size nb, taken out of its cache and in use again, or NULL.
@@ -1263,21 +1295,17 @@ MULLE_DLMALLOC_NOASAN inline bool cache_chunk(mstate *m, chunk *c, size_t s)
 MULLE_DLMALLOC_NOASAN inline chunk *uncache_chunk(mstate *m, size_t nb, bool *sane)
 {
    *sane = true;
-   if (CACHE_LIMIT == 0 || !is_small(nb))
+   if (CACHE_LIMIT == 0 || !is_cacheable(nb))
       return NULL;
-   size_t i = small_index(nb);
+   size_t i = cache_index(nb);
    chunk *c = m->cache[i];
    if (!c)
       return NULL;
-#if MULLE_DLMALLOC_CHECKS
-   chunk *f = c->fd;
-   if ((c->head & ~PINUSE) != (nb | CINUSE | CACHED) ||
-       (f && (!ok_chunk_address(m, f) || !is_aligned(mem_from_chunk(f), ALIGN))))
+   if (!cache_link_ok(m, c, nb))
    {
       *sane = false;
       return NULL;
    }
-#endif
    m->cache[i]     = c->fd;
    m->cache_bytes -= nb;
    c->head        &= ~CACHED;
@@ -1647,7 +1675,7 @@ struct quiet_checker
 /* ==== allocation ==========================================================================
 
    For a chunk size nb, in order:
-   0. small nb: a chunk of exactly nb parked in the caches (the fast path);
+   0. nb of a cached size: a chunk of exactly nb parked in the caches (the fast path);
    1. small nb: its exact bin, or the next one (a remainder there could not stand alone);
    2. small nb larger than the dv: the smallest chunk of a larger small bin, else the
       smallest chunk of the tree bins;
@@ -1784,7 +1812,7 @@ MULLE_DLMALLOC_NOASAN inline void *split_top(mstate *m, chunk *v, size_t nb)
    return mem_from_chunk(v);
 }
 
-MULLE_DLMALLOC_NOASAN inline void flush_caches(mstate *m);   /* free and coalescing */
+MULLE_DLMALLOC_NOASAN inline bool flush_caches(mstate *m);   /* free and coalescing */
 
 MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
 {
@@ -1797,7 +1825,7 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
       return mem_from_chunk(c);
    if (!sane)
    {
-      report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(m->cache[small_index(nb)]));
+      report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(m->cache[cache_index(nb)]));
       return NULL;
    }
 
@@ -1805,7 +1833,7 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
    {
       size_t   i    = small_index(nb);
       binmap_t bits = m->smallmap >> i;
-      if (bits & 3u)   /* exact fit, or 8 bytes more: too little to split off */
+      if (bits & 3u)   /* exact fit, or ALIGN bytes more: less than a chunk to split off */
          c = m->smallbins[i + (~bits & 1u)];
       else if (nb > m->dv_size)
       {
@@ -1841,10 +1869,9 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
    }
    if (m->top_size < nb + MIN_CHUNK && !extend_top(m, nb + MIN_CHUNK))
    {
-      if (CACHE_LIMIT == 0 || !m->cache_bytes)
+      if (CACHE_LIMIT == 0 || !m->cache_bytes || !flush_caches(m))
          return NULL;
-      flush_caches(m);        /* what they hold may coalesce into room; they are empty now */
-      return allocate(m, n);
+      return allocate(m, n);  /* what they held may have coalesced into room; they are empty */
    }
    return split_top(m, m->top, nb);
 }
@@ -1990,16 +2017,25 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
    return true;
 }
 
-/* Releases every parked chunk, so that it coalesces; the caches are empty after. */
-MULLE_DLMALLOC_NOASAN inline void flush_caches(mstate *m)
+/* Releases every parked chunk, so that it coalesces; true when the caches are empty after.
+   A chunk or link that a write into freed memory has damaged is reported, and the rest of
+   its list stays parked (in use: nothing is handed out twice). */
+MULLE_DLMALLOC_NOASAN inline bool flush_caches(mstate *m)
 {
    if (CACHE_LIMIT == 0)
-      return;   /* builds without caches (checks 2, no OS): not the measured build */
-   for (size_t i = 0; m->cache_bytes && i < NSMALLBINS; ++i)
+      return true;   /* builds without caches (checks 2, no OS): not the measured build */
+   bool whole = true;
+   for (size_t i = 0; m->cache_bytes && i < NCACHES; ++i)
    {
       while (chunk *c = m->cache[i])
       {
          MULLE_DLMALLOC_STEP();
+         if (!cache_link_ok(m, c, cache_index_to_size(i)))
+         {
+            report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
+            whole = false;
+            break;
+         }
          m->cache[i]     = c->fd;
          m->cache_bytes -= chunk_size(c);
          c->head        &= ~CACHED;
@@ -2007,6 +2043,7 @@ MULLE_DLMALLOC_NOASAN inline void flush_caches(mstate *m)
             report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
       }
    }
+   return whole;
 }
 
 /* Frees a validated in-use chunk: parked in a cache when small and there is room, else
@@ -2401,7 +2438,7 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
       if (chunk_is_cached(c))
       {
          cached_in_walk++;
-         if (!chunk_is_in_use(c) || !is_small(s))
+         if (!chunk_is_in_use(c) || !is_cacheable(s))
             problems++;
       }
       if (where && !*where && problems != before)
@@ -2463,11 +2500,11 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
 
    /* caches: exact sizes, parked chunks only, bytes and count in step with the walk */
    size_t cached = 0, cached_bytes = 0;
-   for (size_t i = 0; i < NSMALLBINS; ++i)
+   for (size_t i = 0; i < NCACHES; ++i)
       for (chunk *f = m->cache[i]; f; f = f->fd)
       {
          if (++cached > cached_in_walk || !ok_chunk_address(m, f) || !chunk_is_cached(f) ||
-             chunk_size(f) != small_index_to_size(i))
+             chunk_size(f) != cache_index_to_size(i))
             return problems + 1;
          cached_bytes += chunk_size(f);
       }
@@ -2795,7 +2832,7 @@ class call_scope
 {
 public:
 #if MULLE_DLMALLOC_LOCKS
-   MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_ALWAYS_INLINE explicit call_scope(mspace ms) : m(live_state(ms))
+   MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_SMALL explicit call_scope(mspace ms) : m(live_state(ms))
    {
       if (m && (m->flags & STATE_LOCKED))
          lock_acquire(m);
@@ -2806,8 +2843,8 @@ public:
          lock_release(m);
    }
 #else
-   /* always inline: a constructor out of line is emitted twice (complete and base object) */
-   MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_ALWAYS_INLINE explicit call_scope(mspace ms) : m(live_state(ms)) {}
+   /* inline at -Os: a constructor out of line is emitted twice (complete and base object) */
+   MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_SMALL explicit call_scope(mspace ms) : m(live_state(ms)) {}
 #endif
    mstate *const m;
 
@@ -2901,7 +2938,12 @@ MULLE_DLMALLOC_NOASAN inline void annotate_attach(mstate *m)
    annotate_create(m);
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
       if (chunk_is_live(c))
+      {
          annotate_alloc(m, mem_from_chunk(c), usable_size_of(c));
+#if MULLE_DLMALLOC_VALGRIND
+         VALGRIND_MAKE_MEM_DEFINED(mem_from_chunk(c), usable_size_of(c));   /* contents kept */
+#endif
+      }
 }
 
 /* The offset of p from the region's start; 0 and a report for an address outside it. */

@@ -1,7 +1,7 @@
 /* ==== small bins and tree bins ============================================================
 
    Small bins: chunks under MIN_LARGE_SIZE (256) bytes, one bin per exact size; bin i holds
-   chunks of size i << SMALLBIN_SHIFT. A bin is a NULL-terminated doubly linked list used
+   chunks of size i << SMALLBIN_SHIFT (SMALLBIN_SHIFT = log2 of the alignment). A bin is a NULL-terminated doubly linked list used
    LIFO. smallmap bit i is set exactly when bin i is non-empty.
 
    Tree bins: chunks of 256 bytes and more. Bin i covers sizes [2^(k+8), 2^(k+8) + 2^(k+7))

@@ -105,7 +105,7 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
       if (chunk_is_cached(c))
       {
          cached_in_walk++;
-         if (!chunk_is_in_use(c) || !is_small(s))
+         if (!chunk_is_in_use(c) || !is_cacheable(s))
             problems++;
       }
       if (where && !*where && problems != before)
@@ -167,11 +167,11 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
 
    /* caches: exact sizes, parked chunks only, bytes and count in step with the walk */
    size_t cached = 0, cached_bytes = 0;
-   for (size_t i = 0; i < NSMALLBINS; ++i)
+   for (size_t i = 0; i < NCACHES; ++i)
       for (chunk *f = m->cache[i]; f; f = f->fd)
       {
          if (++cached > cached_in_walk || !ok_chunk_address(m, f) || !chunk_is_cached(f) ||
-             chunk_size(f) != small_index_to_size(i))
+             chunk_size(f) != cache_index_to_size(i))
             return problems + 1;
          cached_bytes += chunk_size(f);
       }

@@ -190,11 +190,20 @@ MULLE_DLMALLOC_NOASAN inline void set_free_with_footer(chunk *c, size_t s)
    The footprint is [base, top + top_size): the state, alignment slack, every chunk and the
    top. Its end moves in GRANULARITY steps measured from base, capped at chunk_end. */
 
-static const size_t NSMALLBINS     = 32;
+MULLE_DLMALLOC_NOASAN constexpr size_t log2_of(size_t v) { return v <= 1 ? 0 : 1 + log2_of(v >> 1); }
+
+/* One small bin per chunk size under MIN_LARGE_SIZE: chunk sizes are multiples of ALIGN,
+   so 16 bins on 64-bit, 32 on 32-bit. One cache per chunk size from MIN_CHUNK on, for
+   NCACHES sizes: chunks under 928 bytes on 64-bit and 472 on 32-bit. NCACHES keeps the
+   state under 1 KiB on 64-bit. */
 static const size_t NTREEBINS      = 32;
-static const size_t SMALLBIN_SHIFT = 3;
+static const size_t SMALLBIN_SHIFT = log2_of(ALIGN);
 static const size_t TREEBIN_SHIFT  = 8;
 static const size_t MIN_LARGE_SIZE = static_cast<size_t>(1) << TREEBIN_SHIFT;  /* 256 */
+static const size_t NSMALLBINS     = MIN_LARGE_SIZE >> SMALLBIN_SHIFT;
+static const size_t NCACHES        = 56;
+
+static_assert(NSMALLBINS >= 4 && NSMALLBINS <= 32, "MULLE_DLMALLOC_ALIGNMENT: at most 64 for the small bins");
 
 static const unsigned STATE_FROM_OS = 1;   /* region reserved by mspace_create */
 static const unsigned STATE_LOCKED  = 2;   /* MSPACE_LOCKED: every call takes `lock` */
@@ -228,7 +237,7 @@ struct mstate
    size_t                 cache_bytes;    /* sum of the sizes of the cached chunks */
    rel<chunk>             smallbins[NSMALLBINS];  /* NULL-terminated lists, LIFO */
    rel<tree_chunk>        treebins[NTREEBINS];    /* trie roots */
-   rel<chunk>             cache[NSMALLBINS];      /* per small size: freed chunks, LIFO via fd */
+   rel<chunk>             cache[NCACHES];         /* per chunk size: freed chunks, LIFO via fd */
 };
 
 static const size_t MSTATE_MAGIC     = static_cast<size_t>(0x6d756c6c65646c6dULL); /* "mulledlm" */

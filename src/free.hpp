@@ -79,16 +79,25 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
    return true;
 }
 
-/* Releases every parked chunk, so that it coalesces; the caches are empty after. */
-MULLE_DLMALLOC_NOASAN inline void flush_caches(mstate *m)
+/* Releases every parked chunk, so that it coalesces; true when the caches are empty after.
+   A chunk or link that a write into freed memory has damaged is reported, and the rest of
+   its list stays parked (in use: nothing is handed out twice). */
+MULLE_DLMALLOC_NOASAN inline bool flush_caches(mstate *m)
 {
    if (CACHE_LIMIT == 0)
-      return;   /* builds without caches (checks 2, no OS): not the measured build */
-   for (size_t i = 0; m->cache_bytes && i < NSMALLBINS; ++i)
+      return true;   /* builds without caches (checks 2, no OS): not the measured build */
+   bool whole = true;
+   for (size_t i = 0; m->cache_bytes && i < NCACHES; ++i)
    {
       while (chunk *c = m->cache[i])
       {
          MULLE_DLMALLOC_STEP();
+         if (!cache_link_ok(m, c, cache_index_to_size(i)))
+         {
+            report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
+            whole = false;
+            break;
+         }
          m->cache[i]     = c->fd;
          m->cache_bytes -= chunk_size(c);
          c->head        &= ~CACHED;
@@ -96,6 +105,7 @@ MULLE_DLMALLOC_NOASAN inline void flush_caches(mstate *m)
             report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
       }
    }
+   return whole;
 }
 
 /* Frees a validated in-use chunk: parked in a cache when small and there is room, else

@@ -32,7 +32,7 @@
 #    define MULLE_DLMALLOC_CACHE_BYTES 0   /* level 2 wants every free to coalesce and poison;
                                               firmware wants small code and exact reuse */
 #  else
-#    define MULLE_DLMALLOC_CACHE_BYTES 65536   /* freed small chunks kept for reuse, at most */
+#    define MULLE_DLMALLOC_CACHE_BYTES 262144  /* freed small chunks kept for reuse, at most */
 #  endif
 #endif
 
@@ -84,9 +84,11 @@
 #  define MULLE_DLMALLOC_ALWAYS_INLINE inline
 #endif
 #if defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__)
-#  define MULLE_DLMALLOC_HOT MULLE_DLMALLOC_ALWAYS_INLINE
+#  define MULLE_DLMALLOC_HOT   MULLE_DLMALLOC_ALWAYS_INLINE
+#  define MULLE_DLMALLOC_SMALL inline
 #else
-#  define MULLE_DLMALLOC_HOT inline
+#  define MULLE_DLMALLOC_HOT   inline
+#  define MULLE_DLMALLOC_SMALL MULLE_DLMALLOC_ALWAYS_INLINE   /* at -Os: inlined where smaller */
 #endif
 
 #include <stdint.h>

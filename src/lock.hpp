@@ -73,7 +73,7 @@ class call_scope
 {
 public:
 #if MULLE_DLMALLOC_LOCKS
-   MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_ALWAYS_INLINE explicit call_scope(mspace ms) : m(live_state(ms))
+   MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_SMALL explicit call_scope(mspace ms) : m(live_state(ms))
    {
       if (m && (m->flags & STATE_LOCKED))
          lock_acquire(m);
@@ -84,8 +84,8 @@ public:
          lock_release(m);
    }
 #else
-   /* always inline: a constructor out of line is emitted twice (complete and base object) */
-   MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_ALWAYS_INLINE explicit call_scope(mspace ms) : m(live_state(ms)) {}
+   /* inline at -Os: a constructor out of line is emitted twice (complete and base object) */
+   MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_SMALL explicit call_scope(mspace ms) : m(live_state(ms)) {}
 #endif
    mstate *const m;
 

@@ -1,7 +1,7 @@
 /* ==== allocation ==========================================================================
 
    For a chunk size nb, in order:
-   0. small nb: a chunk of exactly nb parked in the caches (the fast path);
+   0. nb of a cached size: a chunk of exactly nb parked in the caches (the fast path);
    1. small nb: its exact bin, or the next one (a remainder there could not stand alone);
    2. small nb larger than the dv: the smallest chunk of a larger small bin, else the
       smallest chunk of the tree bins;
@@ -138,7 +138,7 @@ MULLE_DLMALLOC_NOASAN inline void *split_top(mstate *m, chunk *v, size_t nb)
    return mem_from_chunk(v);
 }
 
-MULLE_DLMALLOC_NOASAN inline void flush_caches(mstate *m);   /* free and coalescing */
+MULLE_DLMALLOC_NOASAN inline bool flush_caches(mstate *m);   /* free and coalescing */
 
 MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
 {
@@ -151,7 +151,7 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
       return mem_from_chunk(c);
    if (!sane)
    {
-      report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(m->cache[small_index(nb)]));
+      report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(m->cache[cache_index(nb)]));
       return NULL;
    }
 
@@ -159,7 +159,7 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
    {
       size_t   i    = small_index(nb);
       binmap_t bits = m->smallmap >> i;
-      if (bits & 3u)   /* exact fit, or 8 bytes more: too little to split off */
+      if (bits & 3u)   /* exact fit, or ALIGN bytes more: less than a chunk to split off */
          c = m->smallbins[i + (~bits & 1u)];
       else if (nb > m->dv_size)
       {
@@ -195,10 +195,9 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
    }
    if (m->top_size < nb + MIN_CHUNK && !extend_top(m, nb + MIN_CHUNK))
    {
-      if (CACHE_LIMIT == 0 || !m->cache_bytes)
+      if (CACHE_LIMIT == 0 || !m->cache_bytes || !flush_caches(m))
          return NULL;
-      flush_caches(m);        /* what they hold may coalesce into room; they are empty now */
-      return allocate(m, n);
+      return allocate(m, n);  /* what they held may have coalesced into room; they are empty */
    }
    return split_top(m, m->top, nb);
 }

@@ -77,7 +77,12 @@ MULLE_DLMALLOC_NOASAN inline void annotate_attach(mstate *m)
    annotate_create(m);
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
       if (chunk_is_live(c))
+      {
          annotate_alloc(m, mem_from_chunk(c), usable_size_of(c));
+#if MULLE_DLMALLOC_VALGRIND
+         VALGRIND_MAKE_MEM_DEFINED(mem_from_chunk(c), usable_size_of(c));   /* contents kept */
+#endif
+      }
 }
 
 /* The offset of p from the region's start; 0 and a report for an address outside it. */

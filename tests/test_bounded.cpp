@@ -14,7 +14,7 @@ namespace {
 // Constants: trie descents and a leaf search are bounded by the bits of a size; a request
 // that would fail first flushes the caches, at most their bytes over the minimum chunk.
 const std::size_t WALKS = 4 * 8 * sizeof(std::size_t);
-const std::size_t BOUND = WALKS + 65536 / MIN_CHUNK;
+const std::size_t BOUND = WALKS + CACHE_BYTES / MIN_CHUNK;
 
 struct Meter
 {

@@ -487,10 +487,10 @@ void expect_corruption(Fixture &f, std::initializer_list<void *> culprits)
 TEST_CASE("free and realloc and malloc report a free chunk with overwritten links as corruption and change nothing")
 {
    Fixture f;
-   // tree-sized blocks: a free puts them straight into a bin (no cache in between)
-   void *x = f.add(300);
-   void *y = f.add(300);
-   void *z = f.add(300);
+   // tree-sized blocks above the cached sizes: a free puts them straight into a bin
+   void *x = f.add(UNCACHED);
+   void *y = f.add(UNCACHED);
+   void *z = f.add(UNCACHED);
    f.add(100);   // keeps z away from the top
 
    SUBCASE("free of the block behind the damaged chunk")
@@ -538,7 +538,7 @@ TEST_CASE("free and realloc and malloc report a free chunk with overwritten link
       f.drop(x);
       Patch damage(link_of(x, BK), GARBAGE);   // (malloc follows a lone tree chunk's fd unchecked)
       f.snapshot();
-      CHECK(mspace_malloc(f.ms, 300) == nullptr);
+      CHECK(mspace_malloc(f.ms, UNCACHED) == nullptr);
       expect_corruption(f, {x});
       damage.restore();
       f.expect_nothing_lost();
@@ -546,7 +546,7 @@ TEST_CASE("free and realloc and malloc report a free chunk with overwritten link
    if (CACHES)
    SUBCASE("a flush of the small-block caches that meets the damaged chunk")
    {
-      void *p = f.add(300);
+      void *p = f.add(UNCACHED);
       void *s = f.add(40);   // right behind p
       f.add(100);
       const std::size_t live_head = read_word(head_of(s));
@@ -574,9 +574,9 @@ TEST_CASE("free and realloc and malloc report a free chunk with overwritten link
 TEST_CASE("mspace_check finds damaged tags and bins, and nothing once they are repaired")
 {
    Fixture f;
-   void *a = f.add(600);   // tree-sized: freed, it goes to tree bin 2 ([512, 768) bytes)
+   void *a = f.add(UNCACHED);   // freed, it goes to tree bin 4 ([1024, 1536) bytes)
    void *b = f.add(300);
-   void *c = f.add(700);   // the same tree bin as a, another size
+   void *c = f.add(UNCACHED + 300);   // the same tree bin as a, another size
    f.add(300);
    void *last = f.add(100);   // the block right before the top
    CHECK_HEAP(f.ms);
@@ -635,8 +635,8 @@ TEST_CASE("mspace_check finds damaged tags and bins, and nothing once they are r
    SUBCASE("tree chunks with a wrong bin index or a wrong parent")
    {
       f.drop(a);
-      f.drop(c);   // a is the root of tree bin 2, c hangs below it
-      unsigned char *index = find_word(a, 2);
+      f.drop(c);   // a is the root of tree bin 4, c hangs below it
+      unsigned char *index = find_word(a, 4);
       unsigned char *parent = find_link(c, chunk_of(a));
       REQUIRE(index != nullptr);
       REQUIRE(parent != nullptr);
@@ -986,4 +986,38 @@ TEST_CASE("a write into a parked block's link is corruption, not a wild pointer"
    CHECK(log.count == 1);
    CHECK(mspace_check(ms) == 0);
    mspace_destroy(ms);
+}
+
+TEST_CASE("a flush of the caches that meets a damaged parked block stops there" * doctest::skip(!CACHES))
+{
+   // trim, stats and a request that does not fit all flush the caches: a list whose link
+   // was overwritten by a use after free is reported, its rest stays parked, nothing crashes
+   mspace ms = mspace_create(1 * MiB);
+   REQUIRE(ms != nullptr);
+   ErrorLog log;
+   log.install(ms);
+   void *a = mspace_malloc(ms, 600);
+   void *b = mspace_malloc(ms, 600);
+   void *keep = mspace_malloc(ms, 40);
+   REQUIRE((a && b && keep));
+   mspace_free(ms, a);
+   mspace_free(ms, b);                               // b is parked on top of a
+   unsigned char saved[sizeof(void *)];
+   raw_copy(saved, b, sizeof(saved));
+   raw_set(b, 0x5A, sizeof(saved));                  // the use after free
+   CHECK(mspace_trim(ms, 0) == 0);
+   CHECK(log.count == 1);
+   CHECK(log.last == MSPACE_ERROR_CORRUPTION);
+   CHECK(log.last_p == b);
+   CHECK(mspace_malloc(ms, mspace_max_request(ms)) == nullptr);   // fits only after a flush
+   CHECK(log.count == 2);                            // the flush met b again, and gave up
+   raw_copy(b, saved, sizeof(saved));                // repaired: the flush goes through
+   log.clear();
+   CHECK(mspace_trim(ms, 0) == 0);
+   CHECK(log.count == 0);
+   CHECK(mspace_check(ms) == 0);
+   mspace_stats_t s;
+   mspace_get_stats(ms, &s);
+   CHECK(s.allocated_blocks == 1);
+   CHECK(mspace_destroy(ms) == 0);
 }

@@ -78,8 +78,12 @@ constexpr std::size_t CANARY = W;
 constexpr std::size_t CANARY = 0;
 #endif
 constexpr std::size_t OVERHEAD = W + CANARY;
-// The small-block caches are on in the default build, off at checks level 2.
+// The small-block caches are on in the default build, off at checks level 2. They hold up
+// to CACHE_BYTES (the default MULLE_DLMALLOC_CACHE_BYTES) of freed blocks of the cached sizes,
+// all below UNCACHED bytes: a block of UNCACHED bytes or more goes straight to a bin.
 constexpr bool CACHES = CANARY == 0;
+constexpr std::size_t CACHE_BYTES = CACHES ? 256 * 1024 : 0;
+constexpr std::size_t UNCACHED = 1024;
 
 // The chunk a request of n bytes takes, and what mspace_usable_size reports for it.
 constexpr std::size_t chunk_for(std::size_t n)
