@@ -28,6 +28,8 @@
      inspection          mspace_get_stats, mspace_malloc_stats, mspace_is_heap_object,
                          mspace_check, mspace_inspect_all
      errors              mspace_set_error_handler, mspace_report_error, mspace_error_string
+     persistence         mspace_attach, mspace_attach_error, mspace_detach, mspace_offset_of,
+                         mspace_pointer_at, mspace_set_root, mspace_root
 
    3. ERRORS
    Sizes that overflow or do not fit return NULL and leave the mspace usable. Misuse (a
@@ -40,8 +42,9 @@
      MULLE_DLMALLOC_API              extern            global: decoration of every function
      MULLE_DLMALLOC_ALIGNMENT        2*sizeof(void*)   global: block alignment, power of two
      MULLE_DLMALLOC_CHECKS           1                 implementation TU: 0 none, 1 cheap, 2 full
-     MULLE_DLMALLOC_CACHE_BYTES      65536             implementation TU: small-block caches
+     MULLE_DLMALLOC_CACHE_BYTES      262144            implementation TU: small-block caches
      MULLE_DLMALLOC_LOCKS            1 (0 without OS)  implementation TU: MSPACE_LOCKED support
+     MULLE_DLMALLOC_RELATIVE         0                 implementation TU: 1 links relative, heaps movable
      MULLE_DLMALLOC_VALGRIND         0                 implementation TU: memcheck memory pools
      MULLE_DLMALLOC_ASSERT(e)        assert-like       implementation TU: internal asserts
      MULLE_DLMALLOC_ABORT()          abort()           implementation TU: last resort
