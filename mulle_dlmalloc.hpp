@@ -1943,7 +1943,9 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
 
    A freed chunk merges at once with a free predecessor (found through prev_foot, since its
    PINUSE is clear) and a free successor, so no two free chunks are ever adjacent. The
-   result joins the top, grows the dv, or goes to its bin.
+   result joins the top, grows the dv, or goes to its bin. With no dv, a chunk of 4 KiB or
+   more that grew by merging with its predecessor becomes the dv: a run of frees in
+   address order then merges without bin work.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -1962,6 +1964,7 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
 
    MULLE_DLMALLOC_ASSERT(s >= MIN_CHUNK && (s & ALIGN_MASK) == 0 && "release_chunk: a chunk size");
    c->head = s | (c->head & PINUSE);
+   chunk *freed_chunk = c;
 #if MULLE_DLMALLOC_CHECKS >= 2
    chunk *freed      = c;
    size_t freed_size = s;
@@ -1985,7 +1988,9 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
       }
       return true;
    }
-   bool joins_dv = c == m->dv || next == m->dv;   /* what merges with the dv stays the dv */
+   /* what merges with the dv stays the dv; with no dv, a chunk that grew by a merge
+      becomes it, so that a run of frees in address order merges without bin work */
+   bool joins_dv = c == m->dv || next == m->dv || (!m->dv_size && c != freed_chunk && s >= 4096);
    if (!chunk_is_in_use(next))
    {
       size_t ns = chunk_size(next);
