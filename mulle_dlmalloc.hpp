@@ -1945,7 +1945,8 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
    PINUSE is clear) and a free successor, so no two free chunks are ever adjacent. The
    result joins the top, grows the dv, or goes to its bin. With no dv, a chunk of 4 KiB or
    more that grew by merging with its predecessor becomes the dv: a run of frees in
-   address order then merges without bin work.
+   address order then merges without bin work (a speed measure that builds without an OS
+   leave out, for size).
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -1990,7 +1991,8 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
    }
    /* what merges with the dv stays the dv; with no dv, a chunk that grew by a merge
       becomes it, so that a run of frees in address order merges without bin work */
-   bool joins_dv = c == m->dv || next == m->dv || (!m->dv_size && c != freed_chunk && s >= 4096);
+   bool joins_dv = c == m->dv || next == m->dv ||
+                   (!MULLE_DLMALLOC_NO_OS && !m->dv_size && c != freed_chunk && s >= 4096);
    if (!chunk_is_in_use(next))
    {
       size_t ns = chunk_size(next);
