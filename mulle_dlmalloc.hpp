@@ -242,7 +242,9 @@ MULLE_DLMALLOC_API mspace mspace_attach(void *base, size_t capacity);
 MULLE_DLMALLOC_API int mspace_detach(mspace ms);
 
 /* Why mspace_attach(base, capacity) would refuse the region: MSPACE_ERROR_NONE when it
-   would accept it. Reads only. */
+   would accept it, else NOT_AN_MSPACE, LAYOUT_MISMATCH, TRUNCATED, MOVED, CORRUPTION, or
+   INVALID_POINTER for the live heap of an mspace_create (only destroy ends it). Reads
+   only. */
 MULLE_DLMALLOC_API mspace_error_t mspace_attach_error(void *base, size_t capacity);
 
 /* The offset of p from the region's start (the base given to create or attach), for links
@@ -808,7 +810,12 @@ public:
    MULLE_DLMALLOC_NOASAN operator T *() const { return get(); }
    MULLE_DLMALLOC_NOASAN T *operator->() const { return get(); }
    MULLE_DLMALLOC_NOASAN rel &operator=(T *p) { set(p); return *this; }
-   MULLE_DLMALLOC_NOASAN rel &operator=(const rel &o) { set(o.get()); return *this; }
+   MULLE_DLMALLOC_NOASAN rel &operator=(const rel &o)
+   {
+      if (this != &o)
+         set(o.get());
+      return *this;
+   }
 };
 
 struct chunk
@@ -898,16 +905,16 @@ MULLE_DLMALLOC_NOASAN constexpr size_t log2_of(size_t v) { return v <= 1 ? 0 : 1
 
 /* One small bin per chunk size under MIN_LARGE_SIZE: chunk sizes are multiples of ALIGN,
    so 16 bins on 64-bit, 32 on 32-bit. One cache per chunk size from MIN_CHUNK on, for
-   NCACHES sizes: chunks under 928 bytes on 64-bit and 472 on 32-bit. NCACHES keeps the
+   NCACHES sizes: chunks under 928 bytes on 64-bit and 464 on 32-bit. NCACHES keeps the
    state under 1 KiB on 64-bit. */
 static const size_t NTREEBINS      = 32;
-static const size_t SMALLBIN_SHIFT = log2_of(ALIGN);
+static const size_t SMALLBIN_SHIFT = log2_of(ALIGN) < 6 ? log2_of(ALIGN) : 6;  /* 4 bins at least */
 static const size_t TREEBIN_SHIFT  = 8;
 static const size_t MIN_LARGE_SIZE = static_cast<size_t>(1) << TREEBIN_SHIFT;  /* 256 */
 static const size_t NSMALLBINS     = MIN_LARGE_SIZE >> SMALLBIN_SHIFT;
 static const size_t NCACHES        = 56;
 
-static_assert(NSMALLBINS >= 4 && NSMALLBINS <= 32, "MULLE_DLMALLOC_ALIGNMENT: at most 64 for the small bins");
+static_assert(NSMALLBINS >= 4 && NSMALLBINS <= 32, "small bins: one bit each in a 32-bit map");
 
 static const unsigned STATE_FROM_OS = 1;   /* region reserved by mspace_create */
 static const unsigned STATE_LOCKED  = 2;   /* MSPACE_LOCKED: every call takes `lock` */
@@ -952,10 +959,12 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    checks level (canaries change chunk sizes), whether parked cache chunks may exist, and
    how links are stored. */
 static const size_t LAYOUT_VERSION = 1;
-static const size_t LAYOUT = LAYOUT_VERSION | (WORD << 8) |
-                             (static_cast<size_t>(MULLE_DLMALLOC_CHECKS) << 16) |
-                             (static_cast<size_t>(MULLE_DLMALLOC_CACHE_BYTES != 0) << 20) |
-                             (static_cast<size_t>(MULLE_DLMALLOC_RELATIVE != 0) << 21) | (ALIGN << 22);
+MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool caches, bool relative)
+{
+   return LAYOUT_VERSION | (WORD << 8) | (checks << 16) | (static_cast<size_t>(caches) << 20) |
+          (static_cast<size_t>(relative) << 21) | (ALIGN << 22);
+}
+static const size_t LAYOUT = layout_word(MULLE_DLMALLOC_CHECKS, MULLE_DLMALLOC_CACHE_BYTES != 0, MULLE_DLMALLOC_RELATIVE != 0);
 
 MULLE_DLMALLOC_NOASAN inline byte  *top_end(const mstate *m) { return as_bytes(m->top) + m->top_size; }
 MULLE_DLMALLOC_NOASAN inline size_t footprint_of(const mstate *m) { return static_cast<size_t>(top_end(m) - m->base); }
@@ -966,11 +975,12 @@ MULLE_DLMALLOC_NOASAN inline bool is_live(const mstate *m)
    return m && is_aligned(m, alignof(mstate)) && m->magic == (MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m));
 }
 
-/* True if p may be a chunk of this mspace below the top: the cheap range check that every
-   link followed in a bin must pass. */
+/* True if p may be a chunk of this mspace below the top: the cheap range and alignment
+   check that every link followed in a bin must pass. */
 MULLE_DLMALLOC_NOASAN inline bool ok_chunk_address(const mstate *m, const void *p)
 {
-   return static_cast<const byte *>(p) >= m->least && static_cast<const byte *>(p) < as_bytes(m->top);
+   const byte *b = static_cast<const byte *>(p);
+   return b >= m->least && b < as_bytes(m->top) && is_aligned(b + MEM_OFFSET, ALIGN);
 }
 
 }} // namespace mulle::detail
@@ -1245,7 +1255,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bin_links_ok(const mstate *m, chun
 /* ==== the caches in front of the bins =====================================================
 
    A fast path for small blocks. A freed chunk of one of the NCACHES smallest sizes (under
-   928 bytes on 64-bit, 472 on 32-bit) is not coalesced at once but parked, still marked
+   928 bytes on 64-bit, 464 on 32-bit) is not coalesced at once but parked, still marked
    in use, on a LIFO list of its exact size; the next request
    of that size takes it back in a few instructions. What the caches hold is bounded by
    MULLE_DLMALLOC_CACHE_BYTES, so the fragmentation they can cause is bounded too. Parked
@@ -1922,7 +1932,8 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
       size_t rest = chunk_size(c) - lead;
       a->head = rest | CINUSE;                   /* PINUSE is cleared as the lead is freed */
       c->head = (c->head & PINUSE) | lead | CINUSE;
-      (void) release_chunk(m, c, lead);   /* its neighbours are in use */
+      if (!release_chunk(m, c, lead))   /* a free predecessor whose links lie */
+         report(m, MSPACE_ERROR_CORRUPTION, mem);   /* the lead stays in use */
       c = a;
    }
    size_t s = chunk_size(c);
@@ -1931,7 +1942,8 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
       set_in_use(c, nb);
       chunk *r = chunk_at(c, nb);
       r->head  = (s - nb) | PINUSE | CINUSE;
-      (void) release_chunk(m, r, s - nb);
+      if (!release_chunk(m, r, s - nb))   /* a free successor whose links lie */
+         report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(r));   /* the tail stays in use */
    }
    return mem_from_chunk(c);
 }
@@ -2049,7 +2061,10 @@ MULLE_DLMALLOC_NOASAN inline bool flush_caches(mstate *m)
          m->cache[i]     = c->fd;
          m->cache_bytes -= chunk_size(c);
          c->head        &= ~CACHED;
-         if (!release_chunk(m, c, chunk_size(c)))
+         /* its neighbours' tags are verified as for a free: a write into freed memory may
+            have reached them; if they lie, c stays in use and nothing else is written */
+         if ((MULLE_DLMALLOC_CHECKS && validate_block(m, mem_from_chunk(c)) != MSPACE_ERROR_NONE) ||
+             !release_chunk(m, c, chunk_size(c)))
             report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
       }
    }
@@ -2351,21 +2366,49 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
 
 namespace mulle { namespace detail {
 
-/* Verifies the trie below t (bin i, t at `depth`); counts its chunks into *count. */
-MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size_t i, size_t depth, size_t *count, size_t limit)
+/* p is a chunk address below the top whose size s makes it a tree chunk that ends below
+   the top: its words (index, parent, ...) may be read. Checked before any is. */
+MULLE_DLMALLOC_NOASAN inline bool ok_tree_chunk(const mstate *m, const chunk *p, size_t s)
+{
+   return ok_chunk_address(m, p) && s >= MIN_LARGE_SIZE && chunk_size(p) == s &&
+          s <= static_cast<size_t>(as_bytes(m->top) - reinterpret_cast<const byte *>(p));
+}
+
+/* The chunks met in the bins (or the caches), against those met in the walk: their number
+   and a fingerprint of their offsets, a sum of a bijective mix of each. An entry that is
+   not a chunk of the walk (a forged one in a block's bytes) changes the fingerprint even
+   where the links around it agree and the count is right. */
+struct tally
+{
+   size_t count;
+   size_t print;
+
+   MULLE_DLMALLOC_NOASAN void add(const mstate *m, const chunk *c)
+   {
+      size_t x = static_cast<size_t>(reinterpret_cast<const byte *>(c) - reinterpret_cast<const byte *>(m));
+      x *= static_cast<size_t>(0x9e3779b97f4a7c15ull);   /* odd: a bijection, as is the shift */
+      count++;
+      print += x ^ (x >> (SIZE_BITS / 2));
+   }
+};
+
+/* Verifies the trie below t (bin i, t at `depth`); tallies its chunks into *seen, at most
+   limit of them. t has passed ok_chunk_address. */
+MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size_t i, size_t depth, tally *seen, size_t limit)
 {
    int    problems = 0;
    size_t s        = chunk_size(t);
-   if (!ok_chunk_address(m, t) || chunk_is_in_use(t) || t->index != i || tree_index(s) != i)
+   if (!ok_tree_chunk(m, t, s) || chunk_is_in_use(t) || t->index != i || tree_index(s) != i)
       return 1;
 
    /* the ring of equal sizes */
    chunk *r = t;
    do
    {
-      if (++*count > limit)
+      seen->add(m, r);
+      if (seen->count > limit)
          return problems + 1;   /* a cycle the back-link checks let through: defensive */
-      if (!ok_chunk_address(m, r->fd) || r->fd->bk != r || chunk_size(r) != s || chunk_is_in_use(r) ||
+      if (!ok_tree_chunk(m, r, s) || !ok_chunk_address(m, r->fd) || r->fd->bk != r || chunk_is_in_use(r) ||
           chunk_at(r, s)->prev_foot != s || (r != t && as_tree(r)->index != RING_MEMBER))
          return problems + 1;
       r = r->fd;
@@ -2379,10 +2422,11 @@ MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size
       tree_chunk *c = t->child(d);
       if (!c)
          continue;
-      if (!ok_chunk_address(m, c) || c->parent != t || depth >= SIZE_BITS || ((chunk_size(c) >> bit) & 1) != d)
+      if (!ok_chunk_address(m, c) || !ok_tree_chunk(m, c, chunk_size(c)) || c->parent != t ||
+          depth >= SIZE_BITS || ((chunk_size(c) >> bit) & 1) != d)
          problems++;
       else
-         problems += check_tree(m, c, i, depth + 1, count, limit);
+         problems += check_tree(m, c, i, depth + 1, seen, limit);
    }
    return problems;
 }
@@ -2394,8 +2438,8 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
 {
    int    problems = 0;
    byte  *top      = as_bytes(m->top);
-   size_t free_in_walk = 0;
-   size_t cached_in_walk = 0;
+   tally  free_in_walk   = {0, 0};   /* free chunks but the dv */
+   tally  cached_in_walk = {0, 0};
 
    if (top < m->least || top_end(m) > m->chunk_end || m->top_size < MIN_CHUNK ||
        (m->top_size & ALIGN_MASK) || chunk_size(m->top) != m->top_size || !previous_is_in_use(m->top) ||
@@ -2443,11 +2487,11 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
                problems++;
          }
          else
-            free_in_walk++;
+            free_in_walk.add(m, c);
       }
       if (chunk_is_cached(c))
       {
-         cached_in_walk++;
+         cached_in_walk.add(m, c);
          if (!chunk_is_in_use(c) || !is_cacheable(s))
             problems++;
       }
@@ -2470,8 +2514,8 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
       problems++;
 
    /* small bins: exact sizes, honest links, bitmap in step */
-   size_t in_bins = 0;
-   size_t limit   = free_in_walk + 1;
+   tally  in_bins = {0, 0};
+   size_t limit   = free_in_walk.count + 1;
    for (size_t i = 0; i < NSMALLBINS; ++i)
    {
       if (((m->smallmap >> i) & 1u) != (m->smallbins[i] != NULL))
@@ -2479,9 +2523,15 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
       chunk *prev = NULL;
       for (chunk *f = m->smallbins[i]; f; prev = f, f = f->fd)
       {
-         if (++in_bins > limit)
+         if (!ok_chunk_address(m, f))
+         {
+            problems++;
+            break;
+         }
+         in_bins.add(m, f);
+         if (in_bins.count > limit)
             return problems + 1;   /* a cycle the back-link checks let through: defensive */
-         if (!ok_chunk_address(m, f) || f->bk != prev || chunk_is_in_use(f) ||
+         if (f->bk != prev || chunk_is_in_use(f) ||
              chunk_size(f) != small_index_to_size(i) || f == m->dv)
          {
             problems++;
@@ -2500,25 +2550,30 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
          problems++;   /* likewise */
       else if (t)
       {
-         if (t->parent != NULL)
-            problems++;
-         problems += check_tree(m, t, i, 0, &in_bins, limit);
+         int below = check_tree(m, t, i, 0, &in_bins, limit);
+         if (below == 0 && t->parent != NULL)   /* read once check_tree found t whole */
+            below++;
+         problems += below;
       }
    }
-   if (in_bins != free_in_walk)
-      problems++;
+   if (in_bins.count != free_in_walk.count || in_bins.print != free_in_walk.print)
+      problems++;   /* a chunk missing from the bins, or an entry that is no chunk */
 
    /* caches: exact sizes, parked chunks only, bytes and count in step with the walk */
-   size_t cached = 0, cached_bytes = 0;
+   tally  cached       = {0, 0};
+   size_t cached_bytes = 0;
    for (size_t i = 0; i < NCACHES; ++i)
       for (chunk *f = m->cache[i]; f; f = f->fd)
       {
-         if (++cached > cached_in_walk || !ok_chunk_address(m, f) || !chunk_is_cached(f) ||
-             chunk_size(f) != cache_index_to_size(i))
+         if (!ok_chunk_address(m, f))
+            return problems + 1;
+         cached.add(m, f);
+         if (cached.count > cached_in_walk.count || !chunk_is_cached(f) || chunk_size(f) != cache_index_to_size(i))
             return problems + 1;
          cached_bytes += chunk_size(f);
       }
-   if (cached != cached_in_walk || cached_bytes != m->cache_bytes || cached_bytes > CACHE_LIMIT)
+   if (cached.count != cached_in_walk.count || cached.print != cached_in_walk.print ||
+       cached_bytes != m->cache_bytes || cached_bytes > CACHE_LIMIT)
       problems++;
    return problems;
 }
@@ -2912,6 +2967,30 @@ MULLE_DLMALLOC_NOASAN inline bool state_bounds_ok(const mstate *m, const byte *b
    return true;
 }
 
+/* A region copied to a start that is off the state's alignment grid: the signature lies in
+   the first bytes, not where it was looked for (which this loop sees again, harmlessly). */
+MULLE_DLMALLOC_NOASAN inline bool signature_nearby(const byte *base, size_t capacity)
+{
+   for (size_t k = 0; k < alignof(mstate) && k + sizeof(size_t) <= capacity; ++k)
+   {
+      size_t w;
+      copy_bytes(&w, base + k, sizeof(w));
+      if (w == MSTATE_SIGNATURE)
+         return true;
+   }
+   return false;
+}
+
+/* With relative links: the state found its start again, but the first chunk, which sits
+   on the ALIGN grid, no longer does; the region moved by a part of ALIGN. */
+MULLE_DLMALLOC_NOASAN inline bool least_moved(const mstate *m)
+{
+   uintptr_t at    = reinterpret_cast<uintptr_t>(m);
+   uintptr_t least = reinterpret_cast<uintptr_t>(m->least.get());
+   uintptr_t fresh = align_up(at + sizeof(mstate) + MEM_OFFSET, ALIGN) - MEM_OFFSET;
+   return least != fresh && least - at >= sizeof(mstate) && least - at < sizeof(mstate) + ALIGN;
+}
+
 /* Why the region at base cannot be attached, or MSPACE_ERROR_NONE; *out learns the state.
    Reads only. */
 MULLE_DLMALLOC_NOASAN inline mspace_error_t attach_problem(void *region, size_t capacity, mstate **out)
@@ -2925,13 +3004,15 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t attach_problem(void *region, size_t 
 
    mstate *m = reinterpret_cast<mstate *>(base + (at - b));
    if (m->signature != MSTATE_SIGNATURE)
-      return MSPACE_ERROR_NOT_AN_MSPACE;
+      return signature_nearby(base, capacity) ? MSPACE_ERROR_MOVED : MSPACE_ERROR_NOT_AN_MSPACE;
    if (m->layout != LAYOUT || m->cache_bytes > CACHE_LIMIT)
       return MSPACE_ERROR_LAYOUT_MISMATCH;
    if (m->capacity > capacity)
       return MSPACE_ERROR_TRUNCATED;
-   if (m->base.get() != base)
+   if (m->base.get() != base || least_moved(m))
       return MSPACE_ERROR_MOVED;
+   if ((m->flags & STATE_FROM_OS) && is_live(m))
+      return MSPACE_ERROR_INVALID_POINTER;   /* the live heap of mspace_create: destroy ends it */
    if (!state_bounds_ok(m, base, m->capacity) || check_heap(m, true, NULL) != 0)
       return MSPACE_ERROR_CORRUPTION;
    *out = m;

@@ -1,8 +1,8 @@
 // persistent.cpp - a heap in a file that outlives the program: run it twice.
 //
 // The first run creates the file, builds a heap in it and stores a few notes. Every later
-// run maps the file again (on purpose at another address), reopens the heap with
-// mspace_attach and finds the notes of the runs before, then adds its own.
+// run maps the file again (on purpose at another address than the first run), reopens the
+// heap with mspace_attach and finds the notes of the runs before, then adds its own.
 //
 // What makes it work:
 // - the implementation is built with MULLE_DLMALLOC_RELATIVE=1, so the heap's own links

@@ -170,7 +170,9 @@ MULLE_DLMALLOC_API mspace mspace_attach(void *base, size_t capacity);
 MULLE_DLMALLOC_API int mspace_detach(mspace ms);
 
 /* Why mspace_attach(base, capacity) would refuse the region: MSPACE_ERROR_NONE when it
-   would accept it. Reads only. */
+   would accept it, else NOT_AN_MSPACE, LAYOUT_MISMATCH, TRUNCATED, MOVED, CORRUPTION, or
+   INVALID_POINTER for the live heap of an mspace_create (only destroy ends it). Reads
+   only. */
 MULLE_DLMALLOC_API mspace_error_t mspace_attach_error(void *base, size_t capacity);
 
 /* The offset of p from the region's start (the base given to create or attach), for links

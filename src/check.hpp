@@ -8,21 +8,49 @@
 
 namespace mulle { namespace detail {
 
-/* Verifies the trie below t (bin i, t at `depth`); counts its chunks into *count. */
-MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size_t i, size_t depth, size_t *count, size_t limit)
+/* p is a chunk address below the top whose size s makes it a tree chunk that ends below
+   the top: its words (index, parent, ...) may be read. Checked before any is. */
+MULLE_DLMALLOC_NOASAN inline bool ok_tree_chunk(const mstate *m, const chunk *p, size_t s)
+{
+   return ok_chunk_address(m, p) && s >= MIN_LARGE_SIZE && chunk_size(p) == s &&
+          s <= static_cast<size_t>(as_bytes(m->top) - reinterpret_cast<const byte *>(p));
+}
+
+/* The chunks met in the bins (or the caches), against those met in the walk: their number
+   and a fingerprint of their offsets, a sum of a bijective mix of each. An entry that is
+   not a chunk of the walk (a forged one in a block's bytes) changes the fingerprint even
+   where the links around it agree and the count is right. */
+struct tally
+{
+   size_t count;
+   size_t print;
+
+   MULLE_DLMALLOC_NOASAN void add(const mstate *m, const chunk *c)
+   {
+      size_t x = static_cast<size_t>(reinterpret_cast<const byte *>(c) - reinterpret_cast<const byte *>(m));
+      x *= static_cast<size_t>(0x9e3779b97f4a7c15ull);   /* odd: a bijection, as is the shift */
+      count++;
+      print += x ^ (x >> (SIZE_BITS / 2));
+   }
+};
+
+/* Verifies the trie below t (bin i, t at `depth`); tallies its chunks into *seen, at most
+   limit of them. t has passed ok_chunk_address. */
+MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size_t i, size_t depth, tally *seen, size_t limit)
 {
    int    problems = 0;
    size_t s        = chunk_size(t);
-   if (!ok_chunk_address(m, t) || chunk_is_in_use(t) || t->index != i || tree_index(s) != i)
+   if (!ok_tree_chunk(m, t, s) || chunk_is_in_use(t) || t->index != i || tree_index(s) != i)
       return 1;
 
    /* the ring of equal sizes */
    chunk *r = t;
    do
    {
-      if (++*count > limit)
+      seen->add(m, r);
+      if (seen->count > limit)
          return problems + 1;   /* a cycle the back-link checks let through: defensive */
-      if (!ok_chunk_address(m, r->fd) || r->fd->bk != r || chunk_size(r) != s || chunk_is_in_use(r) ||
+      if (!ok_tree_chunk(m, r, s) || !ok_chunk_address(m, r->fd) || r->fd->bk != r || chunk_is_in_use(r) ||
           chunk_at(r, s)->prev_foot != s || (r != t && as_tree(r)->index != RING_MEMBER))
          return problems + 1;
       r = r->fd;
@@ -36,10 +64,11 @@ MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size
       tree_chunk *c = t->child(d);
       if (!c)
          continue;
-      if (!ok_chunk_address(m, c) || c->parent != t || depth >= SIZE_BITS || ((chunk_size(c) >> bit) & 1) != d)
+      if (!ok_chunk_address(m, c) || !ok_tree_chunk(m, c, chunk_size(c)) || c->parent != t ||
+          depth >= SIZE_BITS || ((chunk_size(c) >> bit) & 1) != d)
          problems++;
       else
-         problems += check_tree(m, c, i, depth + 1, count, limit);
+         problems += check_tree(m, c, i, depth + 1, seen, limit);
    }
    return problems;
 }
@@ -51,8 +80,8 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
 {
    int    problems = 0;
    byte  *top      = as_bytes(m->top);
-   size_t free_in_walk = 0;
-   size_t cached_in_walk = 0;
+   tally  free_in_walk   = {0, 0};   /* free chunks but the dv */
+   tally  cached_in_walk = {0, 0};
 
    if (top < m->least || top_end(m) > m->chunk_end || m->top_size < MIN_CHUNK ||
        (m->top_size & ALIGN_MASK) || chunk_size(m->top) != m->top_size || !previous_is_in_use(m->top) ||
@@ -100,11 +129,11 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
                problems++;
          }
          else
-            free_in_walk++;
+            free_in_walk.add(m, c);
       }
       if (chunk_is_cached(c))
       {
-         cached_in_walk++;
+         cached_in_walk.add(m, c);
          if (!chunk_is_in_use(c) || !is_cacheable(s))
             problems++;
       }
@@ -127,8 +156,8 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
       problems++;
 
    /* small bins: exact sizes, honest links, bitmap in step */
-   size_t in_bins = 0;
-   size_t limit   = free_in_walk + 1;
+   tally  in_bins = {0, 0};
+   size_t limit   = free_in_walk.count + 1;
    for (size_t i = 0; i < NSMALLBINS; ++i)
    {
       if (((m->smallmap >> i) & 1u) != (m->smallbins[i] != NULL))
@@ -136,9 +165,15 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
       chunk *prev = NULL;
       for (chunk *f = m->smallbins[i]; f; prev = f, f = f->fd)
       {
-         if (++in_bins > limit)
+         if (!ok_chunk_address(m, f))
+         {
+            problems++;
+            break;
+         }
+         in_bins.add(m, f);
+         if (in_bins.count > limit)
             return problems + 1;   /* a cycle the back-link checks let through: defensive */
-         if (!ok_chunk_address(m, f) || f->bk != prev || chunk_is_in_use(f) ||
+         if (f->bk != prev || chunk_is_in_use(f) ||
              chunk_size(f) != small_index_to_size(i) || f == m->dv)
          {
             problems++;
@@ -157,25 +192,30 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
          problems++;   /* likewise */
       else if (t)
       {
-         if (t->parent != NULL)
-            problems++;
-         problems += check_tree(m, t, i, 0, &in_bins, limit);
+         int below = check_tree(m, t, i, 0, &in_bins, limit);
+         if (below == 0 && t->parent != NULL)   /* read once check_tree found t whole */
+            below++;
+         problems += below;
       }
    }
-   if (in_bins != free_in_walk)
-      problems++;
+   if (in_bins.count != free_in_walk.count || in_bins.print != free_in_walk.print)
+      problems++;   /* a chunk missing from the bins, or an entry that is no chunk */
 
    /* caches: exact sizes, parked chunks only, bytes and count in step with the walk */
-   size_t cached = 0, cached_bytes = 0;
+   tally  cached       = {0, 0};
+   size_t cached_bytes = 0;
    for (size_t i = 0; i < NCACHES; ++i)
       for (chunk *f = m->cache[i]; f; f = f->fd)
       {
-         if (++cached > cached_in_walk || !ok_chunk_address(m, f) || !chunk_is_cached(f) ||
-             chunk_size(f) != cache_index_to_size(i))
+         if (!ok_chunk_address(m, f))
+            return problems + 1;
+         cached.add(m, f);
+         if (cached.count > cached_in_walk.count || !chunk_is_cached(f) || chunk_size(f) != cache_index_to_size(i))
             return problems + 1;
          cached_bytes += chunk_size(f);
       }
-   if (cached != cached_in_walk || cached_bytes != m->cache_bytes || cached_bytes > CACHE_LIMIT)
+   if (cached.count != cached_in_walk.count || cached.print != cached_in_walk.print ||
+       cached_bytes != m->cache_bytes || cached_bytes > CACHE_LIMIT)
       problems++;
    return problems;
 }

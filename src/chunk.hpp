@@ -104,7 +104,12 @@ public:
    MULLE_DLMALLOC_NOASAN operator T *() const { return get(); }
    MULLE_DLMALLOC_NOASAN T *operator->() const { return get(); }
    MULLE_DLMALLOC_NOASAN rel &operator=(T *p) { set(p); return *this; }
-   MULLE_DLMALLOC_NOASAN rel &operator=(const rel &o) { set(o.get()); return *this; }
+   MULLE_DLMALLOC_NOASAN rel &operator=(const rel &o)
+   {
+      if (this != &o)
+         set(o.get());
+      return *this;
+   }
 };
 
 struct chunk
@@ -194,16 +199,16 @@ MULLE_DLMALLOC_NOASAN constexpr size_t log2_of(size_t v) { return v <= 1 ? 0 : 1
 
 /* One small bin per chunk size under MIN_LARGE_SIZE: chunk sizes are multiples of ALIGN,
    so 16 bins on 64-bit, 32 on 32-bit. One cache per chunk size from MIN_CHUNK on, for
-   NCACHES sizes: chunks under 928 bytes on 64-bit and 472 on 32-bit. NCACHES keeps the
+   NCACHES sizes: chunks under 928 bytes on 64-bit and 464 on 32-bit. NCACHES keeps the
    state under 1 KiB on 64-bit. */
 static const size_t NTREEBINS      = 32;
-static const size_t SMALLBIN_SHIFT = log2_of(ALIGN);
+static const size_t SMALLBIN_SHIFT = log2_of(ALIGN) < 6 ? log2_of(ALIGN) : 6;  /* 4 bins at least */
 static const size_t TREEBIN_SHIFT  = 8;
 static const size_t MIN_LARGE_SIZE = static_cast<size_t>(1) << TREEBIN_SHIFT;  /* 256 */
 static const size_t NSMALLBINS     = MIN_LARGE_SIZE >> SMALLBIN_SHIFT;
 static const size_t NCACHES        = 56;
 
-static_assert(NSMALLBINS >= 4 && NSMALLBINS <= 32, "MULLE_DLMALLOC_ALIGNMENT: at most 64 for the small bins");
+static_assert(NSMALLBINS >= 4 && NSMALLBINS <= 32, "small bins: one bit each in a 32-bit map");
 
 static const unsigned STATE_FROM_OS = 1;   /* region reserved by mspace_create */
 static const unsigned STATE_LOCKED  = 2;   /* MSPACE_LOCKED: every call takes `lock` */
@@ -248,10 +253,12 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    checks level (canaries change chunk sizes), whether parked cache chunks may exist, and
    how links are stored. */
 static const size_t LAYOUT_VERSION = 1;
-static const size_t LAYOUT = LAYOUT_VERSION | (WORD << 8) |
-                             (static_cast<size_t>(MULLE_DLMALLOC_CHECKS) << 16) |
-                             (static_cast<size_t>(MULLE_DLMALLOC_CACHE_BYTES != 0) << 20) |
-                             (static_cast<size_t>(MULLE_DLMALLOC_RELATIVE != 0) << 21) | (ALIGN << 22);
+MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool caches, bool relative)
+{
+   return LAYOUT_VERSION | (WORD << 8) | (checks << 16) | (static_cast<size_t>(caches) << 20) |
+          (static_cast<size_t>(relative) << 21) | (ALIGN << 22);
+}
+static const size_t LAYOUT = layout_word(MULLE_DLMALLOC_CHECKS, MULLE_DLMALLOC_CACHE_BYTES != 0, MULLE_DLMALLOC_RELATIVE != 0);
 
 MULLE_DLMALLOC_NOASAN inline byte  *top_end(const mstate *m) { return as_bytes(m->top) + m->top_size; }
 MULLE_DLMALLOC_NOASAN inline size_t footprint_of(const mstate *m) { return static_cast<size_t>(top_end(m) - m->base); }
@@ -262,11 +269,12 @@ MULLE_DLMALLOC_NOASAN inline bool is_live(const mstate *m)
    return m && is_aligned(m, alignof(mstate)) && m->magic == (MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m));
 }
 
-/* True if p may be a chunk of this mspace below the top: the cheap range check that every
-   link followed in a bin must pass. */
+/* True if p may be a chunk of this mspace below the top: the cheap range and alignment
+   check that every link followed in a bin must pass. */
 MULLE_DLMALLOC_NOASAN inline bool ok_chunk_address(const mstate *m, const void *p)
 {
-   return static_cast<const byte *>(p) >= m->least && static_cast<const byte *>(p) < as_bytes(m->top);
+   const byte *b = static_cast<const byte *>(p);
+   return b >= m->least && b < as_bytes(m->top) && is_aligned(b + MEM_OFFSET, ALIGN);
 }
 
 }} // namespace mulle::detail

@@ -108,7 +108,10 @@ MULLE_DLMALLOC_NOASAN inline bool flush_caches(mstate *m)
          m->cache[i]     = c->fd;
          m->cache_bytes -= chunk_size(c);
          c->head        &= ~CACHED;
-         if (!release_chunk(m, c, chunk_size(c)))
+         /* its neighbours' tags are verified as for a free: a write into freed memory may
+            have reached them; if they lie, c stays in use and nothing else is written */
+         if ((MULLE_DLMALLOC_CHECKS && validate_block(m, mem_from_chunk(c)) != MSPACE_ERROR_NONE) ||
+             !release_chunk(m, c, chunk_size(c)))
             report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
       }
    }

@@ -41,6 +41,30 @@ MULLE_DLMALLOC_NOASAN inline bool state_bounds_ok(const mstate *m, const byte *b
    return true;
 }
 
+/* A region copied to a start that is off the state's alignment grid: the signature lies in
+   the first bytes, not where it was looked for (which this loop sees again, harmlessly). */
+MULLE_DLMALLOC_NOASAN inline bool signature_nearby(const byte *base, size_t capacity)
+{
+   for (size_t k = 0; k < alignof(mstate) && k + sizeof(size_t) <= capacity; ++k)
+   {
+      size_t w;
+      copy_bytes(&w, base + k, sizeof(w));
+      if (w == MSTATE_SIGNATURE)
+         return true;
+   }
+   return false;
+}
+
+/* With relative links: the state found its start again, but the first chunk, which sits
+   on the ALIGN grid, no longer does; the region moved by a part of ALIGN. */
+MULLE_DLMALLOC_NOASAN inline bool least_moved(const mstate *m)
+{
+   uintptr_t at    = reinterpret_cast<uintptr_t>(m);
+   uintptr_t least = reinterpret_cast<uintptr_t>(m->least.get());
+   uintptr_t fresh = align_up(at + sizeof(mstate) + MEM_OFFSET, ALIGN) - MEM_OFFSET;
+   return least != fresh && least - at >= sizeof(mstate) && least - at < sizeof(mstate) + ALIGN;
+}
+
 /* Why the region at base cannot be attached, or MSPACE_ERROR_NONE; *out learns the state.
    Reads only. */
 MULLE_DLMALLOC_NOASAN inline mspace_error_t attach_problem(void *region, size_t capacity, mstate **out)
@@ -54,13 +78,15 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t attach_problem(void *region, size_t 
 
    mstate *m = reinterpret_cast<mstate *>(base + (at - b));
    if (m->signature != MSTATE_SIGNATURE)
-      return MSPACE_ERROR_NOT_AN_MSPACE;
+      return signature_nearby(base, capacity) ? MSPACE_ERROR_MOVED : MSPACE_ERROR_NOT_AN_MSPACE;
    if (m->layout != LAYOUT || m->cache_bytes > CACHE_LIMIT)
       return MSPACE_ERROR_LAYOUT_MISMATCH;
    if (m->capacity > capacity)
       return MSPACE_ERROR_TRUNCATED;
-   if (m->base.get() != base)
+   if (m->base.get() != base || least_moved(m))
       return MSPACE_ERROR_MOVED;
+   if ((m->flags & STATE_FROM_OS) && is_live(m))
+      return MSPACE_ERROR_INVALID_POINTER;   /* the live heap of mspace_create: destroy ends it */
    if (!state_bounds_ok(m, base, m->capacity) || check_heap(m, true, NULL) != 0)
       return MSPACE_ERROR_CORRUPTION;
    *out = m;

@@ -996,8 +996,8 @@ TEST_CASE("a flush of the caches that meets a damaged parked block stops there" 
    REQUIRE(ms != nullptr);
    ErrorLog log;
    log.install(ms);
-   void *a = mspace_malloc(ms, 600);
-   void *b = mspace_malloc(ms, 600);
+   void *a = mspace_malloc(ms, 300);   // a cached size on 32-bit and 64-bit
+   void *b = mspace_malloc(ms, 300);
    void *keep = mspace_malloc(ms, 40);
    REQUIRE((a && b && keep));
    mspace_free(ms, a);
@@ -1019,5 +1019,44 @@ TEST_CASE("a flush of the caches that meets a damaged parked block stops there" 
    mspace_stats_t s;
    mspace_get_stats(ms, &s);
    CHECK(s.allocated_blocks == 1);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("a flush of the caches verifies a parked block's neighbours before it merges them" * doctest::skip(!CACHES))
+{
+   // a use after free of a binned block can overwrite its last word, which is the footer the
+   // parked block behind it reads to find it: the flush must not follow that
+   mspace ms = mspace_create(1 * MiB);
+   REQUIRE(ms != nullptr);
+   ErrorLog log;
+   log.install(ms);
+   void *a = mspace_malloc(ms, 2000);   // freed into a tree bin
+   void *b = mspace_malloc(ms, 300);    // freed into a cache, right behind a
+   void *c = mspace_malloc(ms, 100);
+   REQUIRE((a && b && c));
+   const std::size_t ua = mspace_usable_size(a);
+   mspace_free(ms, a);
+   mspace_free(ms, b);
+   unsigned char *footer = bytes(a) + ua - W;   // a's last word: b's prev_foot
+   unsigned char saved[sizeof(std::size_t)];
+   raw_copy(saved, footer, W);
+   const std::size_t wild = std::size_t(1) << (4 * W);
+   raw_copy(footer, &wild, W);
+   CHECK(mspace_trim(ms, 0) == 0);
+   CHECK(log.count == 1);
+   CHECK(log.last == MSPACE_ERROR_CORRUPTION);
+   CHECK(log.last_p == b);
+   CHECK(mspace_check(ms) != 0);
+   raw_copy(footer, saved, W);                  // repaired: b is a block in use again
+   CHECK(mspace_check(ms) == 0);
+   log.clear();
+   mspace_free(ms, b);
+   mspace_free(ms, c);
+   CHECK(log.count == 0);
+   mspace_stats_t s;
+   mspace_get_stats(ms, &s);   // flushes the caches: everything merges
+   CHECK(s.allocated_blocks == 0);
+   CHECK(s.free_blocks == 0);
+   CHECK(mspace_check(ms) == 0);
    CHECK(mspace_destroy(ms) == 0);
 }

@@ -164,8 +164,10 @@ int main(int argc, char **argv)
          return 1;
       }
       root = mspace_root(ms);
+      if (!root)
+         return fail("no root after the restart");
       long before = (long) root->count;
-      if (!root || walk_records(ms, root, 0) != before)
+      if (walk_records(ms, root, 0) != before)
          return fail("records damaged after the restart");
       root->runs++;
       add_records(ms, root, 1000);
