@@ -477,6 +477,20 @@ void reattach(Slot &s)
    CHECK(mspace_attach(s.base, s.cap) == s.ms);
    mspace_set_error_handler(s.ms, on_error, &s);   // an attach forgets the handler
    verify_all(s);
+   // Under ASan a block's usable size is the size asked for, which the heap does not keep:
+   // an attached block lets the user touch its whole chunk. The model learns the new size
+   // and the block is filled again (the sampled pattern depends on the length).
+   for (auto &kv : s.live)
+   {
+      void  *p = reinterpret_cast<void *>(kv.first);
+      size_t u = mspace_usable_size(p);
+      CHECK(u >= kv.second.usable);
+      if (u > kv.second.usable)
+      {
+         fill_block(p, kv.second.tag, u);
+         kv.second.usable = u;
+      }
+   }
 }
 
 void destroy_slot(Slot &s)
