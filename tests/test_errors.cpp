@@ -1034,10 +1034,9 @@ TEST_CASE("a flush of the caches verifies a parked block's neighbours before it 
    void *b = mspace_malloc(ms, 300);    // freed into a cache, right behind a
    void *c = mspace_malloc(ms, 100);
    REQUIRE((a && b && c));
-   const std::size_t ua = mspace_usable_size(a);
    mspace_free(ms, a);
    mspace_free(ms, b);
-   unsigned char *footer = bytes(a) + ua - W;   // a's last word: b's prev_foot
+   unsigned char *footer = bytes(a) + usable_for(2000) - W;   // a's last word: b's prev_foot
    unsigned char saved[sizeof(std::size_t)];
    raw_copy(saved, footer, W);
    const std::size_t wild = std::size_t(1) << (4 * W);
