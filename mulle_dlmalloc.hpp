@@ -902,6 +902,7 @@ MULLE_DLMALLOC_NOASAN inline void set_free_with_footer(chunk *c, size_t s)
    The footprint is [base, top + top_size): the state, alignment slack, every chunk and the
    top. Its end moves in GRANULARITY steps measured from base, capped at chunk_end. */
 
+/* compile time only, as layout_word below */
 MULLE_DLMALLOC_NOASAN constexpr size_t log2_of(size_t v) { return v <= 1 ? 0 : 1 + log2_of(v >> 1); }
 
 /* One small bin per chunk size under MIN_LARGE_SIZE: chunk sizes are multiples of ALIGN,
@@ -960,6 +961,7 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    checks level (canaries change chunk sizes), whether parked cache chunks may exist, and
    how links are stored. */
 static const size_t LAYOUT_VERSION = 1;
+/* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool caches, bool relative)
 {
    return LAYOUT_VERSION | (WORD << 8) | (checks << 16) | (static_cast<size_t>(caches) << 20) |
@@ -1933,8 +1935,8 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
       size_t rest = chunk_size(c) - lead;
       a->head = rest | CINUSE;                   /* PINUSE is cleared as the lead is freed */
       c->head = (c->head & PINUSE) | lead | CINUSE;
-      if (!release_chunk(m, c, lead))   /* a free predecessor whose links lie */
-         report(m, MSPACE_ERROR_CORRUPTION, mem);   /* the lead stays in use */
+      if (!release_chunk(m, c, lead))   /* a free predecessor whose links lie: a block from */
+         report(m, MSPACE_ERROR_CORRUPTION, mem);   /* a cache next to damage; untested */
       c = a;
    }
    size_t s = chunk_size(c);
@@ -1943,7 +1945,7 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
       set_in_use(c, nb);
       chunk *r = chunk_at(c, nb);
       r->head  = (s - nb) | PINUSE | CINUSE;
-      if (!release_chunk(m, r, s - nb))   /* a free successor whose links lie */
+      if (!release_chunk(m, r, s - nb))   /* a free successor whose links lie; untested */
          report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(r));   /* the tail stays in use */
    }
    return mem_from_chunk(c);

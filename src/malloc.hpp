@@ -245,8 +245,8 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
       size_t rest = chunk_size(c) - lead;
       a->head = rest | CINUSE;                   /* PINUSE is cleared as the lead is freed */
       c->head = (c->head & PINUSE) | lead | CINUSE;
-      if (!release_chunk(m, c, lead))   /* a free predecessor whose links lie */
-         report(m, MSPACE_ERROR_CORRUPTION, mem);   /* the lead stays in use */
+      if (!release_chunk(m, c, lead))   /* a free predecessor whose links lie: a block from */
+         report(m, MSPACE_ERROR_CORRUPTION, mem);   /* a cache next to damage; untested */
       c = a;
    }
    size_t s = chunk_size(c);
@@ -255,7 +255,7 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
       set_in_use(c, nb);
       chunk *r = chunk_at(c, nb);
       r->head  = (s - nb) | PINUSE | CINUSE;
-      if (!release_chunk(m, r, s - nb))   /* a free successor whose links lie */
+      if (!release_chunk(m, r, s - nb))   /* a free successor whose links lie; untested */
          report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(r));   /* the tail stays in use */
    }
    return mem_from_chunk(c);

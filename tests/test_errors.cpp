@@ -528,7 +528,7 @@ TEST_CASE("free and realloc and malloc report a free chunk with overwritten link
       f.drop(z);
       Patch damage(link_of(z, BK), GARBAGE);
       f.snapshot();
-      CHECK(mspace_realloc(f.ms, y, 500) == nullptr);
+      CHECK(mspace_realloc(f.ms, y, UNCACHED + 500) == nullptr);
       expect_corruption(f, {y, z});
       damage.restore();
       f.expect_nothing_lost();

@@ -348,6 +348,7 @@ TEST_CASE("a truncated, foreign or damaged region is refused and left as it was"
    SUBCASE("truncated")
    {
       CHECK(mspace_attach_error(region, CAP - 4096) == MSPACE_ERROR_TRUNCATED);
+      CHECK(std::string(mspace_error_string(MSPACE_ERROR_TRUNCATED)) == "mspace region truncated");
       CHECK(mspace_attach(region, CAP / 2) == nullptr);
       CHECK(mspace_attach_error(region, 16) == MSPACE_ERROR_NOT_AN_MSPACE);   // not even a header
       CHECK(mspace_attach_error(nullptr, CAP) == MSPACE_ERROR_NOT_AN_MSPACE);
@@ -370,6 +371,13 @@ TEST_CASE("a truncated, foreign or damaged region is refused and left as it was"
       CHECK(mspace_attach_error(noise.data(), CAP) == MSPACE_ERROR_NOT_AN_MSPACE);
       CHECK(std::string(mspace_error_string(MSPACE_ERROR_NOT_AN_MSPACE)) == "not an mspace");
    }
+   SUBCASE("moved off the state's alignment: a copy one byte further on")
+   {
+      std::vector<unsigned char> copy(CAP + 1);
+      raw_copy(copy.data() + 1, region, CAP);
+      CHECK(mspace_attach_error(copy.data() + 1, CAP) == MSPACE_ERROR_MOVED);
+      CHECK(mspace_attach(copy.data() + 1, CAP) == nullptr);
+   }
    SUBCASE("made by another build: a layout word that differs")
    {
       // the second word of the state is its layout (version, word size, checks, ...)
@@ -385,13 +393,14 @@ TEST_CASE("a truncated, foreign or damaged region is refused and left as it was"
    }
    SUBCASE("any word damaged: refused, or accepted as a sound heap")
    {
-      // Every word of the used part of the region, flipped in turn (a sample of them):
+      // Words of the used part of the region, flipped in turn (every word of the state, a
+      // sample of the rest):
       // a damaged header or chunk is refused as corruption; damage in a block's contents
       // or in a field an attach resets is accepted, and the heap is sound.
       std::mt19937 rng(11);
       const std::size_t used = 64 * KiB;   // the bookkeeping and the first blocks
       int refused = 0, accepted = 0;
-      for (std::size_t at = 0; at < used; at += W * (1 + rng() % 7))
+      for (std::size_t at = 0; at < used; at += at < 2 * KiB ? W : W * (1 + rng() % 7))   // all of the state
       {
          unsigned char *word = bytes(region) + at;
          const std::size_t saved = read_word_at(word);
@@ -485,10 +494,12 @@ TEST_CASE("offsets and the root")
    mspace_set_root(nullptr, p);          // nothing happens
    CHECK(log.count == 3);
 
-   // an mspace of the OS is not detached: only destroy ends it
+   // an mspace of the OS is not detached, nor attached while it lives: only destroy ends it
    mspace os = mspace_create(CAP);
    REQUIRE(os != nullptr);
    CHECK(mspace_detach(os) != 0);
+   CHECK(mspace_attach_error(os, CAP) == MSPACE_ERROR_INVALID_POINTER);
+   CHECK(mspace_attach(os, CAP) == nullptr);
    CHECK(mspace_destroy(os) == 0);
    CHECK(mspace_detach(ms) == 0);
 }
