@@ -2,8 +2,8 @@
 
    A fast path for small blocks. A freed chunk of one of the NCACHES smallest sizes (under
    928 bytes on 64-bit, 464 on 32-bit) is not coalesced at once but parked, still marked
-   in use, on a LIFO list of its exact size; the next request
-   of that size takes it back in a few instructions. What the caches hold is bounded by
+   in use, on a LIFO list of its exact size; the next request of that size takes it back
+   in a few instructions. What the caches hold is bounded by
    MULLE_DLMALLOC_CACHE_BYTES, so the fragmentation they can cause is bounded too. Parked
    chunks carry CACHED in their head: a second free of one is a double free as always, and
    the statistics, the walk and mspace_check count them as free. The caches are flushed
@@ -40,8 +40,7 @@ MULLE_DLMALLOC_NOASAN inline bool cache_link_ok(const mstate *m, const chunk *c,
 {
 #if MULLE_DLMALLOC_CHECKS
    const chunk *f = c->fd;
-   return (c->head & ~PINUSE) == (s | CINUSE | CACHED) &&
-          (!f || (ok_chunk_address(m, f) && is_aligned(mem_from_chunk(const_cast<chunk *>(f)), ALIGN)));
+   return (c->head & ~PINUSE) == (s | CINUSE | CACHED) && (!f || ok_chunk_address(m, f));
 #else
    (void) m; (void) c; (void) s;
    return true;
