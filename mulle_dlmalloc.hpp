@@ -969,6 +969,13 @@ MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool caches, b
 }
 static const size_t LAYOUT = layout_word(MULLE_DLMALLOC_CHECKS, MULLE_DLMALLOC_CACHE_BYTES != 0, MULLE_DLMALLOC_RELATIVE != 0);
 
+/* Where the first chunk of a state at address `at` lies: behind the state, its memory on
+   the ALIGN grid. */
+MULLE_DLMALLOC_NOASAN inline uintptr_t least_for(uintptr_t at)
+{
+   return align_up(at + sizeof(mstate) + MEM_OFFSET, ALIGN) - MEM_OFFSET;
+}
+
 MULLE_DLMALLOC_NOASAN inline byte  *top_end(const mstate *m) { return as_bytes(m->top) + m->top_size; }
 MULLE_DLMALLOC_NOASAN inline size_t footprint_of(const mstate *m) { return static_cast<size_t>(top_end(m) - m->base); }
 MULLE_DLMALLOC_NOASAN inline size_t bookkeeping_of(const mstate *m) { return static_cast<size_t>(m->least - m->base); }
@@ -2325,7 +2332,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
        capacity > ~static_cast<size_t>(0) - reinterpret_cast<uintptr_t>(base))
       return NULL;
    uintptr_t at    = align_up(reinterpret_cast<uintptr_t>(base), alignof(mstate));
-   uintptr_t least = align_up(at + sizeof(mstate) + MEM_OFFSET, ALIGN) - MEM_OFFSET;
+   uintptr_t least = least_for(at);
    uintptr_t end   = reinterpret_cast<uintptr_t>(base) + capacity;
    if (least > end || end - least < 2 * MIN_CHUNK)
       return NULL;
@@ -2949,8 +2956,7 @@ namespace mulle { namespace detail {
    them: a damaged header must not send the heap walk out of the region. */
 MULLE_DLMALLOC_NOASAN inline bool state_bounds_ok(const mstate *m, const byte *base, size_t capacity)
 {
-   uintptr_t at    = reinterpret_cast<uintptr_t>(m);
-   uintptr_t least = align_up(at + sizeof(mstate) + MEM_OFFSET, ALIGN) - MEM_OFFSET;
+   uintptr_t least = least_for(reinterpret_cast<uintptr_t>(m));
    uintptr_t end   = reinterpret_cast<uintptr_t>(base) + capacity;
    if (least > end || reinterpret_cast<uintptr_t>(m->least.get()) != least ||
        reinterpret_cast<uintptr_t>(m->chunk_end.get()) != least + ((end - least) & ~ALIGN_MASK))
@@ -2958,12 +2964,8 @@ MULLE_DLMALLOC_NOASAN inline bool state_bounds_ok(const mstate *m, const byte *b
    const byte *top = as_bytes(m->top);
    if (top < m->least || top >= m->chunk_end || m->top_size > static_cast<size_t>(m->chunk_end - top))
       return false;
-   const byte *dv = as_bytes(m->dv);
-   if (dv && (dv < m->least || dv >= top || m->dv_size > static_cast<size_t>(top - dv)))
-      return false;
-   const byte *lazy = m->lazy_end;
-   if (lazy && (lazy < m->least || lazy > m->chunk_end))
-      return false;
+   /* the dv needs no bound: the heap check only compares it with the chunks it walks;
+      lazy_end is reset by the attach */
    if (m->root && (m->root < static_cast<size_t>(m->least - base) || m->root >= capacity))
       return false;
    return true;
@@ -2989,8 +2991,7 @@ MULLE_DLMALLOC_NOASAN inline bool least_moved(const mstate *m)
 {
    uintptr_t at    = reinterpret_cast<uintptr_t>(m);
    uintptr_t least = reinterpret_cast<uintptr_t>(m->least.get());
-   uintptr_t fresh = align_up(at + sizeof(mstate) + MEM_OFFSET, ALIGN) - MEM_OFFSET;
-   return least != fresh && least - at >= sizeof(mstate) && least - at < sizeof(mstate) + ALIGN;
+   return least != least_for(at) && least - at >= sizeof(mstate) && least - at < sizeof(mstate) + ALIGN;
 }
 
 /* Why the region at base cannot be attached, or MSPACE_ERROR_NONE; *out learns the state.

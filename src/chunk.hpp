@@ -263,6 +263,13 @@ MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool caches, b
 }
 static const size_t LAYOUT = layout_word(MULLE_DLMALLOC_CHECKS, MULLE_DLMALLOC_CACHE_BYTES != 0, MULLE_DLMALLOC_RELATIVE != 0);
 
+/* Where the first chunk of a state at address `at` lies: behind the state, its memory on
+   the ALIGN grid. */
+MULLE_DLMALLOC_NOASAN inline uintptr_t least_for(uintptr_t at)
+{
+   return align_up(at + sizeof(mstate) + MEM_OFFSET, ALIGN) - MEM_OFFSET;
+}
+
 MULLE_DLMALLOC_NOASAN inline byte  *top_end(const mstate *m) { return as_bytes(m->top) + m->top_size; }
 MULLE_DLMALLOC_NOASAN inline size_t footprint_of(const mstate *m) { return static_cast<size_t>(top_end(m) - m->base); }
 MULLE_DLMALLOC_NOASAN inline size_t bookkeeping_of(const mstate *m) { return static_cast<size_t>(m->least - m->base); }

@@ -124,7 +124,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
        capacity > ~static_cast<size_t>(0) - reinterpret_cast<uintptr_t>(base))
       return NULL;
    uintptr_t at    = align_up(reinterpret_cast<uintptr_t>(base), alignof(mstate));
-   uintptr_t least = align_up(at + sizeof(mstate) + MEM_OFFSET, ALIGN) - MEM_OFFSET;
+   uintptr_t least = least_for(at);
    uintptr_t end   = reinterpret_cast<uintptr_t>(base) + capacity;
    if (least > end || end - least < 2 * MIN_CHUNK)
       return NULL;

@@ -233,7 +233,7 @@ TEST_CASE("pointers into the bookkeeping, the top and the unused region are inva
 {
    Fixture f(16 * MiB);
    unsigned char *region = bytes(f.ms);   // the handle points into the region's header
-   unsigned char *aligned_header = region + (A - reinterpret_cast<std::uintptr_t>(region) % A) % A;
+   unsigned char *aligned_header = aligned(region);
    f.expect_free_and_realloc_rejected(aligned_header, MSPACE_ERROR_INVALID_POINTER);
 
    unsigned char *last = bytes(f.blocks.back());
@@ -399,13 +399,6 @@ namespace {
 // mapped at another address.
 constexpr std::size_t PINUSE_BIT = 1, CINUSE_BIT = 2;
 enum link_word { FD, BK };
-
-std::size_t read_word(const void *at)
-{
-   std::size_t w = 0;
-   raw_copy(&w, at, W);
-   return w;
-}
 
 unsigned char *head_of(void *block) { return bytes(block) - W; }
 unsigned char *chunk_of(void *block) { return bytes(block) - 2 * W; }

@@ -158,6 +158,21 @@ inline bool is_aligned(const void *p, std::size_t a)
 
 inline unsigned char *bytes(void *p) { return static_cast<unsigned char *>(p); }
 
+// The first A-aligned byte at or after p.
+inline unsigned char *aligned(void *p)
+{
+   return bytes(p) + (A - reinterpret_cast<std::uintptr_t>(p) % A) % A;
+}
+
+// One word of the heap's own (or a freed block's) memory, past the memory checkers.
+inline std::size_t read_word(const void *at)
+{
+   std::size_t w = 0;
+   raw_copy(&w, at, W);
+   return w;
+}
+inline void write_word(void *at, std::size_t w) { raw_copy(at, &w, W); }
+
 // A byte pattern that differs between seeds and along the block, never a run of zeros.
 inline unsigned char pattern_byte(std::uint32_t seed, std::size_t i)
 {

@@ -155,8 +155,8 @@ constexpr bool BUILT_RELATIVE = false;
 bool links_are_relative()
 {
    std::vector<unsigned char> a(64 * KiB + 2 * A), b(64 * KiB + 2 * A);
-   unsigned char *pa = bytes(a.data()) + (A - reinterpret_cast<std::uintptr_t>(a.data()) % A) % A;
-   unsigned char *pb = bytes(b.data()) + (A - reinterpret_cast<std::uintptr_t>(b.data()) % A) % A;
+   unsigned char *pa = aligned(a.data());
+   unsigned char *pb = aligned(b.data());
    mspace ms = mspace_create_with_base(pa, 64 * KiB);
    REQUIRE(ms != nullptr);
    REQUIRE(mspace_detach(ms) == 0);
@@ -165,15 +165,6 @@ bool links_are_relative()
    REQUIRE((e == MSPACE_ERROR_NONE || e == MSPACE_ERROR_MOVED));
    return e == MSPACE_ERROR_NONE;
 }
-
-std::size_t read_word_at(const void *at)
-{
-   std::size_t w = 0;
-   raw_copy(&w, at, W);
-   return w;
-}
-
-void write_word_at(void *at, std::size_t w) { raw_copy(at, &w, W); }
 
 std::vector<unsigned char> snapshot(const void *p, std::size_t n)
 {
@@ -303,7 +294,7 @@ TEST_CASE("attach forgets the error handler of the run before")
    // the handler of the run that made the heap is an address of that run: after an attach
    // a double free goes to the default handler, which aborts (seen from a child process)
    std::vector<unsigned char> buffer(CAP + A);
-   unsigned char *region = bytes(buffer.data()) + (A - reinterpret_cast<std::uintptr_t>(buffer.data()) % A) % A;
+   unsigned char *region = aligned(buffer.data());
    mspace ms = mspace_create_with_base(region, CAP);
    REQUIRE(ms != nullptr);
    ErrorLog log;
@@ -382,14 +373,14 @@ TEST_CASE("a truncated, foreign or damaged region is refused and left as it was"
    {
       // the second word of the state is its layout (version, word size, checks, ...)
       unsigned char *layout = bytes(region) + W;
-      const std::size_t saved = read_word_at(layout);
-      write_word_at(layout, saved ^ 0x10000);   // another checks level
+      const std::size_t saved = read_word(layout);
+      write_word(layout, saved ^ 0x10000);   // another checks level
       CHECK(mspace_attach_error(region, CAP) == MSPACE_ERROR_LAYOUT_MISMATCH);
       CHECK(mspace_attach(region, CAP) == nullptr);
-      write_word_at(layout, saved + 1);         // another layout version
+      write_word(layout, saved + 1);         // another layout version
       CHECK(mspace_attach_error(region, CAP) == MSPACE_ERROR_LAYOUT_MISMATCH);
       CHECK(std::string(mspace_error_string(MSPACE_ERROR_LAYOUT_MISMATCH)) == "mspace layout mismatch");
-      write_word_at(layout, saved);
+      write_word(layout, saved);
    }
    SUBCASE("any word damaged: refused, or accepted as a sound heap")
    {
@@ -403,8 +394,8 @@ TEST_CASE("a truncated, foreign or damaged region is refused and left as it was"
       for (std::size_t at = 0; at < used; at += at < 2 * KiB ? W : W * (1 + rng() % 7))   // all of the state
       {
          unsigned char *word = bytes(region) + at;
-         const std::size_t saved = read_word_at(word);
-         write_word_at(word, saved ^ (std::size_t(1) << (rng() % (8 * W))));
+         const std::size_t saved = read_word(word);
+         write_word(word, saved ^ (std::size_t(1) << (rng() % (8 * W))));
          const std::vector<unsigned char> damaged = snapshot(region, used);
          const mspace_error_t e = mspace_attach_error(region, CAP);
          if (e == MSPACE_ERROR_NONE)
@@ -434,11 +425,11 @@ TEST_CASE("a truncated, foreign or damaged region is refused and left as it was"
       void *block = mspace_root(ms);
       REQUIRE(mspace_detach(ms) == 0);
       unsigned char *head = bytes(block) - W;
-      const std::size_t saved = read_word_at(head);
-      write_word_at(head, saved + 2 * A);   // a size that breaks the tiling
+      const std::size_t saved = read_word(head);
+      write_word(head, saved + 2 * A);   // a size that breaks the tiling
       CHECK(mspace_attach_error(region, CAP) == MSPACE_ERROR_CORRUPTION);
       CHECK(mspace_attach(region, CAP) == nullptr);
-      write_word_at(head, saved);
+      write_word(head, saved);
    }
 
    // whatever was tried, the intact image attaches
@@ -509,15 +500,15 @@ TEST_CASE("a forged entry in a cache list is no chunk of the heap: refused")
    // one overwritten link of a parked block points at bytes inside a live block that look
    // like a parked chunk; counts and links agree, the set of chunks does not
    std::vector<unsigned char> buffer(CAP + A);
-   unsigned char *region = bytes(buffer.data()) + (A - reinterpret_cast<std::uintptr_t>(buffer.data()) % A) % A;
+   unsigned char *region = aligned(buffer.data());
    mspace ms = mspace_create_with_base(region, CAP);
    REQUIRE(ms != nullptr);
    void *a = mspace_malloc(ms, 100), *b = mspace_malloc(ms, 100), *user = mspace_malloc(ms, 400);
    REQUIRE((a && b && user));
-   const std::size_t live_head = read_word_at(bytes(a) - W);
+   const std::size_t live_head = read_word(bytes(a) - W);
    mspace_free(ms, b);
    mspace_free(ms, a);                      // parked, if the build has caches: a -> b
-   const std::size_t parked_head = read_word_at(bytes(a) - W);
+   const std::size_t parked_head = read_word(bytes(a) - W);
    if (parked_head == live_head || !(parked_head & 2))
    {
       MESSAGE("no small-block caches: nothing parked");
@@ -525,11 +516,11 @@ TEST_CASE("a forged entry in a cache list is no chunk of the heap: refused")
       return;
    }
    unsigned char *forged = bytes(user) + 64;   // a chunk's head is its second word
-   write_word_at(forged + W, parked_head);
-   write_word_at(forged + 2 * W, 0);           // the end of the list
+   write_word(forged + W, parked_head);
+   write_word(forged + 2 * W, 0);           // the end of the list
    const std::uintptr_t target = reinterpret_cast<std::uintptr_t>(forged);
    const std::uintptr_t link_at = reinterpret_cast<std::uintptr_t>(a);   // fd: the block's first word
-   write_word_at(a, std::size_t(BUILT_RELATIVE ? target - link_at : target));
+   write_word(a, std::size_t(BUILT_RELATIVE ? target - link_at : target));
    CHECK(mspace_check(ms) != 0);
    REQUIRE(mspace_detach(ms) == 0);
    CHECK(mspace_attach_error(region, CAP) == MSPACE_ERROR_CORRUPTION);
