@@ -158,10 +158,13 @@ test-arm:
 	  RUN="qemu-arm -L /usr/arm-linux-gnueabihf" MULLE_TEST_SCALE=$(or $(MULLE_TEST_SCALE),10)
 
 # Firmware over a static buffer, linked with -nostdlib, for three bare-metal targets;
-# fails if it needs more than memcpy/memmove/memset. `make size` prints the table.
+# fails if it needs more than memcpy/memmove/memset, or if the Cortex-M4 allocator text
+# is over its budget (2.5 KiB minimal, 6 KiB whole API). `make size` prints the table.
 FW_M0  := m0plus arm-none-eabi- "-mcpu=cortex-m0plus -mthumb"
 FW_M4  := m4f arm-none-eabi- "-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16"
 FW_RV  := rv32imac riscv64-unknown-elf- "-march=rv32imac -mabi=ilp32"
+M4_MIN_TEXT  := 2560
+M4_FULL_TEXT := 6144
 firmware size: $(HEADER)
 	@printf '%-12s %18s %18s\n' target "minimal text/data" "full API text/data"
 	@for t in m0plus m4f rv32imac; do \
@@ -173,6 +176,9 @@ firmware size: $(HEADER)
 	  min=$$(LDEMU="$$emu" BUILD=$(BUILD) bash embedded/size.sh "$$1" "$$2" "$$3" 0) || exit 1; \
 	  full=$$(LDEMU="$$emu" BUILD=$(BUILD) bash embedded/size.sh "$$1" "$$2" "$$3" 1) || exit 1; \
 	  printf '%-12s %18s %18s\n' $$t "$$(echo $$min | tr ' ' /)" "$$(echo $$full | tr ' ' /)"; \
+	  if [ $$t = m4f ] && { [ $${min%% *} -gt $(M4_MIN_TEXT) ] || [ $${full%% *} -gt $(M4_FULL_TEXT) ]; }; then \
+	    echo "Cortex-M4 over budget: minimal text at most $(M4_MIN_TEXT), whole API at most $(M4_FULL_TEXT)" >&2; exit 1; \
+	  fi; \
 	done
 	@min=$$(BUILD=$(BUILD) bash embedded/size.sh x86-64 "" "" 0); full=$$(BUILD=$(BUILD) bash embedded/size.sh x86-64 "" "" 1); \
 	  printf '%-12s %18s %18s\n' x86-64 "$$(echo $$min | tr ' ' /)" "$$(echo $$full | tr ' ' /)"

@@ -550,12 +550,21 @@ private:
 #else
 #  define MULLE_DLMALLOC_ALWAYS_INLINE inline
 #endif
+/* MULLE_DLMALLOC_APART: a piece kept out of line at -Os, where the compiler would
+   otherwise copy the code around it into every path through its caller. */
+#if defined(__GNUC__) || defined(__clang__)
+#  define MULLE_DLMALLOC_NEVER_INLINE inline __attribute__((noinline))
+#else
+#  define MULLE_DLMALLOC_NEVER_INLINE inline
+#endif
 #if defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__)
 #  define MULLE_DLMALLOC_HOT   MULLE_DLMALLOC_ALWAYS_INLINE
 #  define MULLE_DLMALLOC_SMALL inline
+#  define MULLE_DLMALLOC_APART inline
 #else
 #  define MULLE_DLMALLOC_HOT   inline
 #  define MULLE_DLMALLOC_SMALL MULLE_DLMALLOC_ALWAYS_INLINE   /* at -Os: inlined where smaller */
+#  define MULLE_DLMALLOC_APART MULLE_DLMALLOC_NEVER_INLINE
 #endif
 
 #include <stdint.h>
@@ -907,19 +916,27 @@ MULLE_DLMALLOC_NOASAN constexpr size_t log2_of(size_t v) { return v <= 1 ? 0 : 1
 
 /* One small bin per chunk size under MIN_LARGE_SIZE: chunk sizes are multiples of ALIGN,
    so 16 bins on 64-bit, 32 on 32-bit. One cache per chunk size from MIN_CHUNK on, for
-   NCACHES sizes: chunks under 928 bytes on 64-bit and 464 on 32-bit. NCACHES keeps the
-   state under 1 KiB on 64-bit. */
+   NCACHES sizes: chunks under 672 bytes on 64-bit and 464 on 32-bit. NCACHES keeps the
+   state under 1 KiB. */
 static const size_t NTREEBINS      = 32;
 static const size_t SMALLBIN_SHIFT = log2_of(ALIGN) < 6 ? log2_of(ALIGN) : 6;  /* 4 bins at least */
 static const size_t TREEBIN_SHIFT  = 8;
 static const size_t MIN_LARGE_SIZE = static_cast<size_t>(1) << TREEBIN_SHIFT;  /* 256 */
 static const size_t NSMALLBINS     = MIN_LARGE_SIZE >> SMALLBIN_SHIFT;
-static const size_t NCACHES        = 56;
+static const size_t NCACHES        = WORD >= 8 ? 40 : 56;
 
 static_assert(NSMALLBINS >= 4 && NSMALLBINS <= 32, "small bins: one bit each in a 32-bit map");
 
 static const unsigned STATE_FROM_OS = 1;   /* region reserved by mspace_create */
 static const unsigned STATE_LOCKED  = 2;   /* MSPACE_LOCKED: every call takes `lock` */
+
+/* The links of a small bin's head: the fd and bk of a chunk that would start 2 words
+   before, whose other words are never read or written. */
+struct bin_head
+{
+   rel<chunk> fd;
+   rel<chunk> bk;
+};
 
 /* The first words do not move between versions: an attach reads them first. */
 struct mstate
@@ -948,7 +965,7 @@ struct mstate
    mspace_error_handler_t handler;        /* NULL: the default handler (reset by attach) */
    void                  *handler_ctx;
    size_t                 cache_bytes;    /* sum of the sizes of the cached chunks */
-   rel<chunk>             smallbins[NSMALLBINS];  /* NULL-terminated lists, LIFO */
+   bin_head               smallbins[NSMALLBINS];  /* rings through a head here, LIFO */
    rel<tree_chunk>        treebins[NTREEBINS];    /* trie roots */
    rel<chunk>             cache[NCACHES];         /* per chunk size: freed chunks, LIFO via fd */
 };
@@ -960,7 +977,7 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether parked cache chunks may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 1;
+static const size_t LAYOUT_VERSION = 2;   /* 2: small bins are rings */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool caches, bool relative)
 {
@@ -993,6 +1010,13 @@ MULLE_DLMALLOC_NOASAN inline bool ok_chunk_address(const mstate *m, const void *
    return b >= m->least && b < as_bytes(m->top) && is_aligned(b + MEM_OFFSET, ALIGN);
 }
 
+/* True if p may be a chunk of a bin: a chunk below the top, or a small bin's head. */
+MULLE_DLMALLOC_NOASAN inline bool ok_link(const mstate *m, const void *p)
+{
+   const byte *b = static_cast<const byte *>(p);
+   return b >= reinterpret_cast<const byte *>(m) && b < as_bytes(m->top) && is_aligned(b, WORD);
+}
+
 }} // namespace mulle::detail
 
 namespace mulle { namespace detail {
@@ -1010,8 +1034,10 @@ void os_decommit(mstate *m, byte *from, byte *to, bool eager);
 /* ==== small bins and tree bins ============================================================
 
    Small bins: chunks under MIN_LARGE_SIZE (256) bytes, one bin per exact size; bin i holds
-   chunks of size i << SMALLBIN_SHIFT (SMALLBIN_SHIFT = log2 of the alignment). A bin is a NULL-terminated doubly linked list used
-   LIFO. smallmap bit i is set exactly when bin i is non-empty.
+   chunks of size i << SMALLBIN_SHIFT (SMALLBIN_SHIFT = log2 of the alignment). A bin is a
+   doubly linked ring through a head in the state (bin_head), used LIFO, so that a chunk
+   of a small bin and a chunk of a tree ring are linked, checked and unlinked alike.
+   smallmap bit i is set exactly when bin i is non-empty.
 
    Tree bins: chunks of 256 bytes and more. Bin i covers sizes [2^(k+8), 2^(k+8) + 2^(k+7))
    for even i = 2k and the upper half of that power of two for odd i; bin 31 takes the rest.
@@ -1086,80 +1112,81 @@ MULLE_DLMALLOC_NOASAN inline size_t tree_shift(size_t i)
 
 MULLE_DLMALLOC_NOASAN inline tree_chunk *leftmost_child(tree_chunk *t) { return t->child(0) ? t->child(0) : t->child(1); }
 
+/* ---- rings: the lists of the small bins and of equal sizes in the tree bins ---- */
+
+/* c joins the ring behind h (a small bin's head, or a tree node). */
+MULLE_DLMALLOC_NOASAN inline void ring_insert(chunk *h, chunk *c)
+{
+   chunk *first = h->fd;
+   c->fd     = first;
+   c->bk     = h;
+   first->bk = c;
+   h->fd     = c;
+}
+
+/* c leaves its ring; true when the ring is empty after (only its head is left). */
+MULLE_DLMALLOC_NOASAN inline bool ring_unlink(chunk *c)
+{
+   chunk *f = c->fd, *b = c->bk;
+   b->fd = f;
+   f->bk = b;
+   return f == b;
+}
+
 /* ---- small bins ---- */
+
+MULLE_DLMALLOC_NOASAN inline chunk *small_bin(const mstate *m, size_t i)
+{
+   return chunk_before(const_cast<bin_head *>(&m->smallbins[i]), MEM_OFFSET);
+}
+
+MULLE_DLMALLOC_NOASAN inline void empty_small_bins(mstate *m)
+{
+   for (size_t i = 0; i < NSMALLBINS; ++i)
+      m->smallbins[i].fd = m->smallbins[i].bk = small_bin(m, i);
+}
 
 MULLE_DLMALLOC_NOASAN inline void insert_small_chunk(mstate *m, chunk *c, size_t s)
 {
-   size_t i     = small_index(s);
-   chunk *first = m->smallbins[i];
-   c->fd = first;
-   c->bk = NULL;
-   if (first)
-      first->bk = c;
-   m->smallbins[i] = c;
-   m->smallmap    |= bin_bit(i);
+   ring_insert(small_bin(m, small_index(s)), c);
+   m->smallmap |= bin_bit(small_index(s));
 }
 
 MULLE_DLMALLOC_NOASAN inline void unlink_small_chunk(mstate *m, chunk *c, size_t s)
 {
-   size_t i = small_index(s);
-   if (c->bk)
-      c->bk->fd = c->fd;
-   else
-      m->smallbins[i] = c->fd;
-   if (c->fd)
-      c->fd->bk = c->bk;
-   if (!m->smallbins[i])
-      m->smallmap &= ~bin_bit(i);
+   if (ring_unlink(c))
+      m->smallmap &= ~bin_bit(small_index(s));
 }
 
 /* ---- tree bins ---- */
 
 MULLE_DLMALLOC_NOASAN inline void insert_tree_chunk(mstate *m, tree_chunk *x, size_t s)
 {
-   size_t       i    = tree_index(s);
-   rel<tree_chunk> *root = &m->treebins[i];
+   size_t           i      = tree_index(s);
+   rel<tree_chunk> *slot   = &m->treebins[i];   /* where x goes in the trie */
+   tree_chunk      *parent = NULL;
 
    x->child(0) = x->child(1) = NULL;
    x->trace_a = x->trace_b = x->trace_c = static_cast<size_t>(as_bytes(x) - as_bytes(m));
-   if (!*root)
-   {
-      *root       = x;
-      m->treemap |= bin_bit(i);
-      x->index    = i;
-      x->parent   = NULL;
-      x->fd = x->bk = x;
-      return;
-   }
-
-   tree_chunk *t    = *root;
-   size_t      bits = s << tree_shift(i);
-   for (;;)
+   m->treemap |= bin_bit(i);
+   for (size_t bits = s << tree_shift(i); *slot; bits <<= 1)
    {
       MULLE_DLMALLOC_STEP();
-      if (chunk_size(t) == s)
+      parent = *slot;
+      if (chunk_size(parent) == s)
       {
-         /* join t's ring; t stays the tree node */
-         tree_chunk *f = as_tree(t->fd);
-         t->fd = f->bk = x;
-         x->fd     = f;
-         x->bk     = t;
+         /* join the ring of the node of this size, which stays the node */
+         ring_insert(parent, x);
          x->index  = RING_MEMBER;
          x->parent = NULL;
          return;
       }
-      rel<tree_chunk> *slot = &t->child((bits >> (SIZE_BITS - 1)) & 1);
-      bits <<= 1;
-      if (!*slot)
-      {
-         *slot     = x;
-         x->index  = i;
-         x->parent = t;
-         x->fd = x->bk = x;
-         return;
-      }
-      t = *slot;
+      slot = &parent->child((bits >> (SIZE_BITS - 1)) & 1);
    }
+   *slot     = x;
+   x->index  = i;
+   x->parent = parent;
+   x->fd = x->bk = x;
 }
 
 /* Puts r where x stands in the trie (r may be NULL when x was a leaf). */
@@ -1183,46 +1210,38 @@ MULLE_DLMALLOC_NOASAN inline void replace_tree_node(mstate *m, tree_chunk *x, tr
 
 MULLE_DLMALLOC_NOASAN inline void unlink_tree_chunk(mstate *m, tree_chunk *x)
 {
-   if (x->index == RING_MEMBER)
+   /* what takes x's place in the trie: a ring member of the same size, else any leaf
+      below x, which shares x's prefix (slot is the link that holds it) */
+   tree_chunk *r = as_tree(x->fd);
+   if (r != x)
    {
-      x->bk->fd = x->fd;
-      x->fd->bk = x->bk;
-      return;
-   }
-
-   tree_chunk *r;
-   if (x->fd != x)
-   {
-      /* a ring member of the same size takes x's place, children and all */
-      r = as_tree(x->fd);
-      x->bk->fd = r;
-      r->bk     = x->bk;
-      r->child(0) = x->child(0);
-      r->child(1) = x->child(1);
+      ring_unlink(x);
+      if (x->index == RING_MEMBER)
+         return;   /* not in the trie */
    }
    else
    {
-      /* any leaf below x may stand in for x: it shares x's prefix */
-      r = leftmost_child(x);
+      rel<tree_chunk> *slot = x->child(1) ? &x->child(1) : &x->child(0);
+      r = *slot;
       if (r)
       {
-         while (r->child(0) || r->child(1))
+         for (rel<tree_chunk> *below; *(below = r->child(1) ? &r->child(1) : &r->child(0));)
          {
             MULLE_DLMALLOC_STEP();
-            r = r->child(1) ? r->child(1) : r->child(0);
+            slot = below;
+            r    = *slot;
          }
-         tree_chunk *rp = r->parent;
-         rp->child(rp->child(0) == r ? 0 : 1) = NULL;
-         r->child(0) = x->child(0);
-         r->child(1) = x->child(1);
+         *slot = NULL;
       }
    }
-   replace_tree_node(m, x, r);
    if (r)
    {
+      r->child(0) = x->child(0);
+      r->child(1) = x->child(1);
       if (r->child(0)) r->child(0)->parent = r;
       if (r->child(1)) r->child(1)->parent = r;
    }
+   replace_tree_node(m, x, r);
 }
 
 MULLE_DLMALLOC_NOASAN inline void insert_chunk(mstate *m, chunk *c, size_t s)
@@ -1248,11 +1267,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bin_links_ok(const mstate *m, chun
 {
 #if MULLE_DLMALLOC_CHECKS
    chunk *f = c->fd, *b = c->bk;
-   if (is_small(s))
-      return (b ? ok_chunk_address(m, b) && b->fd == c : m->smallbins[small_index(s)] == c) &&
-             (!f || (ok_chunk_address(m, f) && f->bk == c));
-   return ok_chunk_address(m, f) && ok_chunk_address(m, b) && f->bk == c && b->fd == c &&
-          (as_tree(c)->index < NTREEBINS || as_tree(c)->index == RING_MEMBER);
+   return ok_link(m, f) && ok_link(m, b) && f->bk == c && b->fd == c &&
+          (is_small(s) || as_tree(c)->index < NTREEBINS || as_tree(c)->index == RING_MEMBER);
 #else
    (void) m; (void) c; (void) s;
    return true;
@@ -1265,7 +1281,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bin_links_ok(const mstate *m, chun
 /* ==== the caches in front of the bins =====================================================
 
    A fast path for small blocks. A freed chunk of one of the NCACHES smallest sizes (under
-   928 bytes on 64-bit, 464 on 32-bit) is not coalesced at once but parked, still marked
+   672 bytes on 64-bit, 464 on 32-bit) is not coalesced at once but parked, still marked
    in use, on a LIFO list of its exact size; the next request of that size takes it back
    in a few instructions. What the caches hold is bounded by
    MULLE_DLMALLOC_CACHE_BYTES, so the fragmentation they can cause is bounded too. Parked
@@ -1856,12 +1872,12 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
       size_t   i    = small_index(nb);
       binmap_t bits = m->smallmap >> i;
       if (bits & 3u)   /* exact fit, or ALIGN bytes more: less than a chunk to split off */
-         c = m->smallbins[i + (~bits & 1u)];
+         c = m->smallbins[i + (~bits & 1u)].fd;
       else if (nb > m->dv_size)
       {
          size_t rest;
          if (bits)
-            c = m->smallbins[lowest_bit_index(bits_above(bin_bit(i)) & m->smallmap)];
+            c = m->smallbins[lowest_bit_index(bits_above(bin_bit(i)) & m->smallmap)].fd;
          else if (m->treemap)
             c = best_tree_fit(m, MIN_LARGE_SIZE, &rest);
       }
@@ -1972,30 +1988,43 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
 
 namespace mulle { namespace detail {
 
+/* The bin links of the neighbours of in-use chunk c of size s, which is to be freed,
+   are sound where it has any (the dv and the top are in no bin). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART bool neighbour_links_ok(mstate *m, chunk *c, size_t s)
+{
+   chunk *next = chunk_at(c, s);
+   if (!previous_is_in_use(c) && previous_chunk(c) != m->dv && !bin_links_ok(m, previous_chunk(c), c->prev_foot))
+      return false;
+   return next == m->top || next == m->dv || chunk_is_in_use(next) || bin_links_ok(m, next, chunk_size(next));
+}
+
 /* Makes [c, c + s) free and merges it. c's PINUSE must be right. Its CINUSE is cleared
    first: a later free of this block sees it. The free neighbours' bin links are verified
    before anything is written; false (nothing changed) if they lie. */
 MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
 {
-   chunk *prev = previous_is_in_use(c) ? NULL : previous_chunk(c);
-   chunk *next = chunk_at(c, s);
-   bool   next_in_bin = next != m->top && next != m->dv && !chunk_is_in_use(next);
-   if ((prev && prev != m->dv && !bin_links_ok(m, prev, c->prev_foot)) ||
-       (next_in_bin && !bin_links_ok(m, next, chunk_size(next))))
+   if (!neighbour_links_ok(m, c, s))
       return false;
+   size_t ps   = c->prev_foot;
+   chunk *prev = previous_is_in_use(c) ? NULL : chunk_before(c, ps);
+   chunk *next = chunk_at(c, s);
 
    MULLE_DLMALLOC_ASSERT(s >= MIN_CHUNK && (s & ALIGN_MASK) == 0 && "release_chunk: a chunk size");
    c->head = s | (c->head & PINUSE);
-   chunk *freed_chunk = c;
 #if MULLE_DLMALLOC_CHECKS >= 2
    chunk *freed      = c;
    size_t freed_size = s;
 #endif
+   /* what merges with the dv stays the dv; with no dv, a chunk that grew by a merge
+      becomes it, so that a run of frees in address order merges without bin work */
+   bool joins_dv = next == m->dv || (!MULLE_DLMALLOC_NO_OS && !m->dv_size && prev && s + ps >= 4096);
    if (prev)
    {
-      if (prev != m->dv)
-         unlink_chunk(m, prev, c->prev_foot);
-      s += c->prev_foot;
+      if (prev == m->dv)
+         joins_dv = true;
+      else
+         unlink_chunk(m, prev, ps);
+      s += ps;
       c  = prev;
    }
    if (next == m->top)
@@ -2003,21 +2032,17 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
       m->top       = c;
       m->top_size += s;
       c->head      = m->top_size | PINUSE;
-      if (c == m->dv)
+      if (joins_dv)   /* the dv merged into the top (or none was and none becomes one) */
       {
          m->dv      = NULL;
          m->dv_size = 0;
       }
       return true;
    }
-   /* what merges with the dv stays the dv; with no dv, a chunk that grew by a merge
-      becomes it, so that a run of frees in address order merges without bin work */
-   bool joins_dv = c == m->dv || next == m->dv ||
-                   (!MULLE_DLMALLOC_NO_OS && !m->dv_size && c != freed_chunk && s >= 4096);
    if (!chunk_is_in_use(next))
    {
       size_t ns = chunk_size(next);
-      if (next_in_bin)
+      if (next != m->dv)
          unlink_chunk(m, next, ns);
       s += ns;
    }
@@ -2288,7 +2313,7 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
 {
    byte *old_end = top_end(m);
    m->smallmap = m->treemap = 0;
-   fill_bytes(m->smallbins, 0, sizeof(m->smallbins));
+   empty_small_bins(m);
    fill_bytes(m->treebins, 0, sizeof(m->treebins));
    fill_bytes(m->cache, 0, sizeof(m->cache));
    m->cache_bytes = 0;
@@ -2340,6 +2365,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
    uintptr_t start = reinterpret_cast<uintptr_t>(base);
    mstate   *m     = reinterpret_cast<mstate *>(base + (at - start));
    fill_bytes(m, 0, sizeof(mstate));
+   empty_small_bins(m);
    m->base           = base;
    m->least          = base + (least - start);
    m->chunk_end      = m->least + ((end - least) & ~ALIGN_MASK);
@@ -2527,10 +2553,12 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
    size_t limit   = free_in_walk.count + 1;
    for (size_t i = 0; i < NSMALLBINS; ++i)
    {
-      if (((m->smallmap >> i) & 1u) != (m->smallbins[i] != NULL))
+      chunk *h    = small_bin(m, i);
+      chunk *prev = h;
+      chunk *f    = h->fd;
+      if (((m->smallmap >> i) & 1u) != (f != h))
          problems++;   /* the state is out of reach of writes through blocks: defensive */
-      chunk *prev = NULL;
-      for (chunk *f = m->smallbins[i]; f; prev = f, f = f->fd)
+      for (; f != h; prev = f, f = f->fd)
       {
          if (!ok_chunk_address(m, f))
          {
@@ -2547,6 +2575,8 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
             break;
          }
       }
+      if (f == h && h->bk != prev)
+         problems++;   /* the ring's way back: defensive, as above */
    }
 
    /* tree bins: tries keyed by size bits, rings of equal sizes */

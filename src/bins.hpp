@@ -1,8 +1,10 @@
 /* ==== small bins and tree bins ============================================================
 
    Small bins: chunks under MIN_LARGE_SIZE (256) bytes, one bin per exact size; bin i holds
-   chunks of size i << SMALLBIN_SHIFT (SMALLBIN_SHIFT = log2 of the alignment). A bin is a NULL-terminated doubly linked list used
-   LIFO. smallmap bit i is set exactly when bin i is non-empty.
+   chunks of size i << SMALLBIN_SHIFT (SMALLBIN_SHIFT = log2 of the alignment). A bin is a
+   doubly linked ring through a head in the state (bin_head), used LIFO, so that a chunk
+   of a small bin and a chunk of a tree ring are linked, checked and unlinked alike.
+   smallmap bit i is set exactly when bin i is non-empty.
 
    Tree bins: chunks of 256 bytes and more. Bin i covers sizes [2^(k+8), 2^(k+8) + 2^(k+7))
    for even i = 2k and the upper half of that power of two for odd i; bin 31 takes the rest.
@@ -77,80 +79,81 @@ MULLE_DLMALLOC_NOASAN inline size_t tree_shift(size_t i)
 
 MULLE_DLMALLOC_NOASAN inline tree_chunk *leftmost_child(tree_chunk *t) { return t->child(0) ? t->child(0) : t->child(1); }
 
+/* ---- rings: the lists of the small bins and of equal sizes in the tree bins ---- */
+
+/* c joins the ring behind h (a small bin's head, or a tree node). */
+MULLE_DLMALLOC_NOASAN inline void ring_insert(chunk *h, chunk *c)
+{
+   chunk *first = h->fd;
+   c->fd     = first;
+   c->bk     = h;
+   first->bk = c;
+   h->fd     = c;
+}
+
+/* c leaves its ring; true when the ring is empty after (only its head is left). */
+MULLE_DLMALLOC_NOASAN inline bool ring_unlink(chunk *c)
+{
+   chunk *f = c->fd, *b = c->bk;
+   b->fd = f;
+   f->bk = b;
+   return f == b;
+}
+
 /* ---- small bins ---- */
+
+MULLE_DLMALLOC_NOASAN inline chunk *small_bin(const mstate *m, size_t i)
+{
+   return chunk_before(const_cast<bin_head *>(&m->smallbins[i]), MEM_OFFSET);
+}
+
+MULLE_DLMALLOC_NOASAN inline void empty_small_bins(mstate *m)
+{
+   for (size_t i = 0; i < NSMALLBINS; ++i)
+      m->smallbins[i].fd = m->smallbins[i].bk = small_bin(m, i);
+}
 
 MULLE_DLMALLOC_NOASAN inline void insert_small_chunk(mstate *m, chunk *c, size_t s)
 {
-   size_t i     = small_index(s);
-   chunk *first = m->smallbins[i];
-   c->fd = first;
-   c->bk = NULL;
-   if (first)
-      first->bk = c;
-   m->smallbins[i] = c;
-   m->smallmap    |= bin_bit(i);
+   ring_insert(small_bin(m, small_index(s)), c);
+   m->smallmap |= bin_bit(small_index(s));
 }
 
 MULLE_DLMALLOC_NOASAN inline void unlink_small_chunk(mstate *m, chunk *c, size_t s)
 {
-   size_t i = small_index(s);
-   if (c->bk)
-      c->bk->fd = c->fd;
-   else
-      m->smallbins[i] = c->fd;
-   if (c->fd)
-      c->fd->bk = c->bk;
-   if (!m->smallbins[i])
-      m->smallmap &= ~bin_bit(i);
+   if (ring_unlink(c))
+      m->smallmap &= ~bin_bit(small_index(s));
 }
 
 /* ---- tree bins ---- */
 
 MULLE_DLMALLOC_NOASAN inline void insert_tree_chunk(mstate *m, tree_chunk *x, size_t s)
 {
-   size_t       i    = tree_index(s);
-   rel<tree_chunk> *root = &m->treebins[i];
+   size_t           i      = tree_index(s);
+   rel<tree_chunk> *slot   = &m->treebins[i];   /* where x goes in the trie */
+   tree_chunk      *parent = NULL;
 
    x->child(0) = x->child(1) = NULL;
    x->trace_a = x->trace_b = x->trace_c = static_cast<size_t>(as_bytes(x) - as_bytes(m));
-   if (!*root)
-   {
-      *root       = x;
-      m->treemap |= bin_bit(i);
-      x->index    = i;
-      x->parent   = NULL;
-      x->fd = x->bk = x;
-      return;
-   }
-
-   tree_chunk *t    = *root;
-   size_t      bits = s << tree_shift(i);
-   for (;;)
+   m->treemap |= bin_bit(i);
+   for (size_t bits = s << tree_shift(i); *slot; bits <<= 1)
    {
       MULLE_DLMALLOC_STEP();
-      if (chunk_size(t) == s)
+      parent = *slot;
+      if (chunk_size(parent) == s)
       {
-         /* join t's ring; t stays the tree node */
-         tree_chunk *f = as_tree(t->fd);
-         t->fd = f->bk = x;
-         x->fd     = f;
-         x->bk     = t;
+         /* join the ring of the node of this size, which stays the node */
+         ring_insert(parent, x);
          x->index  = RING_MEMBER;
          x->parent = NULL;
          return;
       }
-      rel<tree_chunk> *slot = &t->child((bits >> (SIZE_BITS - 1)) & 1);
-      bits <<= 1;
-      if (!*slot)
-      {
-         *slot     = x;
-         x->index  = i;
-         x->parent = t;
-         x->fd = x->bk = x;
-         return;
-      }
-      t = *slot;
+      slot = &parent->child((bits >> (SIZE_BITS - 1)) & 1);
    }
+   *slot     = x;
+   x->index  = i;
+   x->parent = parent;
+   x->fd = x->bk = x;
 }
 
 /* Puts r where x stands in the trie (r may be NULL when x was a leaf). */
@@ -174,46 +177,38 @@ MULLE_DLMALLOC_NOASAN inline void replace_tree_node(mstate *m, tree_chunk *x, tr
 
 MULLE_DLMALLOC_NOASAN inline void unlink_tree_chunk(mstate *m, tree_chunk *x)
 {
-   if (x->index == RING_MEMBER)
+   /* what takes x's place in the trie: a ring member of the same size, else any leaf
+      below x, which shares x's prefix (slot is the link that holds it) */
+   tree_chunk *r = as_tree(x->fd);
+   if (r != x)
    {
-      x->bk->fd = x->fd;
-      x->fd->bk = x->bk;
-      return;
-   }
-
-   tree_chunk *r;
-   if (x->fd != x)
-   {
-      /* a ring member of the same size takes x's place, children and all */
-      r = as_tree(x->fd);
-      x->bk->fd = r;
-      r->bk     = x->bk;
-      r->child(0) = x->child(0);
-      r->child(1) = x->child(1);
+      ring_unlink(x);
+      if (x->index == RING_MEMBER)
+         return;   /* not in the trie */
    }
    else
    {
-      /* any leaf below x may stand in for x: it shares x's prefix */
-      r = leftmost_child(x);
+      rel<tree_chunk> *slot = x->child(1) ? &x->child(1) : &x->child(0);
+      r = *slot;
       if (r)
       {
-         while (r->child(0) || r->child(1))
+         for (rel<tree_chunk> *below; *(below = r->child(1) ? &r->child(1) : &r->child(0));)
          {
             MULLE_DLMALLOC_STEP();
-            r = r->child(1) ? r->child(1) : r->child(0);
+            slot = below;
+            r    = *slot;
          }
-         tree_chunk *rp = r->parent;
-         rp->child(rp->child(0) == r ? 0 : 1) = NULL;
-         r->child(0) = x->child(0);
-         r->child(1) = x->child(1);
+         *slot = NULL;
       }
    }
-   replace_tree_node(m, x, r);
    if (r)
    {
+      r->child(0) = x->child(0);
+      r->child(1) = x->child(1);
       if (r->child(0)) r->child(0)->parent = r;
       if (r->child(1)) r->child(1)->parent = r;
    }
+   replace_tree_node(m, x, r);
 }
 
 MULLE_DLMALLOC_NOASAN inline void insert_chunk(mstate *m, chunk *c, size_t s)
@@ -239,11 +234,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bin_links_ok(const mstate *m, chun
 {
 #if MULLE_DLMALLOC_CHECKS
    chunk *f = c->fd, *b = c->bk;
-   if (is_small(s))
-      return (b ? ok_chunk_address(m, b) && b->fd == c : m->smallbins[small_index(s)] == c) &&
-             (!f || (ok_chunk_address(m, f) && f->bk == c));
-   return ok_chunk_address(m, f) && ok_chunk_address(m, b) && f->bk == c && b->fd == c &&
-          (as_tree(c)->index < NTREEBINS || as_tree(c)->index == RING_MEMBER);
+   return ok_link(m, f) && ok_link(m, b) && f->bk == c && b->fd == c &&
+          (is_small(s) || as_tree(c)->index < NTREEBINS || as_tree(c)->index == RING_MEMBER);
 #else
    (void) m; (void) c; (void) s;
    return true;

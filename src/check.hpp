@@ -160,10 +160,12 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
    size_t limit   = free_in_walk.count + 1;
    for (size_t i = 0; i < NSMALLBINS; ++i)
    {
-      if (((m->smallmap >> i) & 1u) != (m->smallbins[i] != NULL))
+      chunk *h    = small_bin(m, i);
+      chunk *prev = h;
+      chunk *f    = h->fd;
+      if (((m->smallmap >> i) & 1u) != (f != h))
          problems++;   /* the state is out of reach of writes through blocks: defensive */
-      chunk *prev = NULL;
-      for (chunk *f = m->smallbins[i]; f; prev = f, f = f->fd)
+      for (; f != h; prev = f, f = f->fd)
       {
          if (!ok_chunk_address(m, f))
          {
@@ -180,6 +182,8 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
             break;
          }
       }
+      if (f == h && h->bk != prev)
+         problems++;   /* the ring's way back: defensive, as above */
    }
 
    /* tree bins: tries keyed by size bits, rings of equal sizes */

@@ -201,19 +201,27 @@ MULLE_DLMALLOC_NOASAN constexpr size_t log2_of(size_t v) { return v <= 1 ? 0 : 1
 
 /* One small bin per chunk size under MIN_LARGE_SIZE: chunk sizes are multiples of ALIGN,
    so 16 bins on 64-bit, 32 on 32-bit. One cache per chunk size from MIN_CHUNK on, for
-   NCACHES sizes: chunks under 928 bytes on 64-bit and 464 on 32-bit. NCACHES keeps the
-   state under 1 KiB on 64-bit. */
+   NCACHES sizes: chunks under 672 bytes on 64-bit and 464 on 32-bit. NCACHES keeps the
+   state under 1 KiB. */
 static const size_t NTREEBINS      = 32;
 static const size_t SMALLBIN_SHIFT = log2_of(ALIGN) < 6 ? log2_of(ALIGN) : 6;  /* 4 bins at least */
 static const size_t TREEBIN_SHIFT  = 8;
 static const size_t MIN_LARGE_SIZE = static_cast<size_t>(1) << TREEBIN_SHIFT;  /* 256 */
 static const size_t NSMALLBINS     = MIN_LARGE_SIZE >> SMALLBIN_SHIFT;
-static const size_t NCACHES        = 56;
+static const size_t NCACHES        = WORD >= 8 ? 40 : 56;
 
 static_assert(NSMALLBINS >= 4 && NSMALLBINS <= 32, "small bins: one bit each in a 32-bit map");
 
 static const unsigned STATE_FROM_OS = 1;   /* region reserved by mspace_create */
 static const unsigned STATE_LOCKED  = 2;   /* MSPACE_LOCKED: every call takes `lock` */
+
+/* The links of a small bin's head: the fd and bk of a chunk that would start 2 words
+   before, whose other words are never read or written. */
+struct bin_head
+{
+   rel<chunk> fd;
+   rel<chunk> bk;
+};
 
 /* The first words do not move between versions: an attach reads them first. */
 struct mstate
@@ -242,7 +250,7 @@ struct mstate
    mspace_error_handler_t handler;        /* NULL: the default handler (reset by attach) */
    void                  *handler_ctx;
    size_t                 cache_bytes;    /* sum of the sizes of the cached chunks */
-   rel<chunk>             smallbins[NSMALLBINS];  /* NULL-terminated lists, LIFO */
+   bin_head               smallbins[NSMALLBINS];  /* rings through a head here, LIFO */
    rel<tree_chunk>        treebins[NTREEBINS];    /* trie roots */
    rel<chunk>             cache[NCACHES];         /* per chunk size: freed chunks, LIFO via fd */
 };
@@ -254,7 +262,7 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether parked cache chunks may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 1;
+static const size_t LAYOUT_VERSION = 2;   /* 2: small bins are rings */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool caches, bool relative)
 {
@@ -285,6 +293,13 @@ MULLE_DLMALLOC_NOASAN inline bool ok_chunk_address(const mstate *m, const void *
 {
    const byte *b = static_cast<const byte *>(p);
    return b >= m->least && b < as_bytes(m->top) && is_aligned(b + MEM_OFFSET, ALIGN);
+}
+
+/* True if p may be a chunk of a bin: a chunk below the top, or a small bin's head. */
+MULLE_DLMALLOC_NOASAN inline bool ok_link(const mstate *m, const void *p)
+{
+   const byte *b = static_cast<const byte *>(p);
+   return b >= reinterpret_cast<const byte *>(m) && b < as_bytes(m->top) && is_aligned(b, WORD);
 }
 
 }} // namespace mulle::detail

@@ -10,30 +10,43 @@
 
 namespace mulle { namespace detail {
 
+/* The bin links of the neighbours of in-use chunk c of size s, which is to be freed,
+   are sound where it has any (the dv and the top are in no bin). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART bool neighbour_links_ok(mstate *m, chunk *c, size_t s)
+{
+   chunk *next = chunk_at(c, s);
+   if (!previous_is_in_use(c) && previous_chunk(c) != m->dv && !bin_links_ok(m, previous_chunk(c), c->prev_foot))
+      return false;
+   return next == m->top || next == m->dv || chunk_is_in_use(next) || bin_links_ok(m, next, chunk_size(next));
+}
+
 /* Makes [c, c + s) free and merges it. c's PINUSE must be right. Its CINUSE is cleared
    first: a later free of this block sees it. The free neighbours' bin links are verified
    before anything is written; false (nothing changed) if they lie. */
 MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
 {
-   chunk *prev = previous_is_in_use(c) ? NULL : previous_chunk(c);
-   chunk *next = chunk_at(c, s);
-   bool   next_in_bin = next != m->top && next != m->dv && !chunk_is_in_use(next);
-   if ((prev && prev != m->dv && !bin_links_ok(m, prev, c->prev_foot)) ||
-       (next_in_bin && !bin_links_ok(m, next, chunk_size(next))))
+   if (!neighbour_links_ok(m, c, s))
       return false;
+   size_t ps   = c->prev_foot;
+   chunk *prev = previous_is_in_use(c) ? NULL : chunk_before(c, ps);
+   chunk *next = chunk_at(c, s);
 
    MULLE_DLMALLOC_ASSERT(s >= MIN_CHUNK && (s & ALIGN_MASK) == 0 && "release_chunk: a chunk size");
    c->head = s | (c->head & PINUSE);
-   chunk *freed_chunk = c;
 #if MULLE_DLMALLOC_CHECKS >= 2
    chunk *freed      = c;
    size_t freed_size = s;
 #endif
+   /* what merges with the dv stays the dv; with no dv, a chunk that grew by a merge
+      becomes it, so that a run of frees in address order merges without bin work */
+   bool joins_dv = next == m->dv || (!MULLE_DLMALLOC_NO_OS && !m->dv_size && prev && s + ps >= 4096);
    if (prev)
    {
-      if (prev != m->dv)
-         unlink_chunk(m, prev, c->prev_foot);
-      s += c->prev_foot;
+      if (prev == m->dv)
+         joins_dv = true;
+      else
+         unlink_chunk(m, prev, ps);
+      s += ps;
       c  = prev;
    }
    if (next == m->top)
@@ -41,21 +54,17 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
       m->top       = c;
       m->top_size += s;
       c->head      = m->top_size | PINUSE;
-      if (c == m->dv)
+      if (joins_dv)   /* the dv merged into the top (or none was and none becomes one) */
       {
          m->dv      = NULL;
          m->dv_size = 0;
       }
       return true;
    }
-   /* what merges with the dv stays the dv; with no dv, a chunk that grew by a merge
-      becomes it, so that a run of frees in address order merges without bin work */
-   bool joins_dv = c == m->dv || next == m->dv ||
-                   (!MULLE_DLMALLOC_NO_OS && !m->dv_size && c != freed_chunk && s >= 4096);
    if (!chunk_is_in_use(next))
    {
       size_t ns = chunk_size(next);
-      if (next_in_bin)
+      if (next != m->dv)
          unlink_chunk(m, next, ns);
       s += ns;
    }

@@ -83,12 +83,21 @@
 #else
 #  define MULLE_DLMALLOC_ALWAYS_INLINE inline
 #endif
+/* MULLE_DLMALLOC_APART: a piece kept out of line at -Os, where the compiler would
+   otherwise copy the code around it into every path through its caller. */
+#if defined(__GNUC__) || defined(__clang__)
+#  define MULLE_DLMALLOC_NEVER_INLINE inline __attribute__((noinline))
+#else
+#  define MULLE_DLMALLOC_NEVER_INLINE inline
+#endif
 #if defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__)
 #  define MULLE_DLMALLOC_HOT   MULLE_DLMALLOC_ALWAYS_INLINE
 #  define MULLE_DLMALLOC_SMALL inline
+#  define MULLE_DLMALLOC_APART inline
 #else
 #  define MULLE_DLMALLOC_HOT   inline
 #  define MULLE_DLMALLOC_SMALL MULLE_DLMALLOC_ALWAYS_INLINE   /* at -Os: inlined where smaller */
+#  define MULLE_DLMALLOC_APART MULLE_DLMALLOC_NEVER_INLINE
 #endif
 
 #include <stdint.h>

@@ -160,12 +160,12 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
       size_t   i    = small_index(nb);
       binmap_t bits = m->smallmap >> i;
       if (bits & 3u)   /* exact fit, or ALIGN bytes more: less than a chunk to split off */
-         c = m->smallbins[i + (~bits & 1u)];
+         c = m->smallbins[i + (~bits & 1u)].fd;
       else if (nb > m->dv_size)
       {
          size_t rest;
          if (bits)
-            c = m->smallbins[lowest_bit_index(bits_above(bin_bit(i)) & m->smallmap)];
+            c = m->smallbins[lowest_bit_index(bits_above(bin_bit(i)) & m->smallmap)].fd;
          else if (m->treemap)
             c = best_tree_fit(m, MIN_LARGE_SIZE, &rest);
       }

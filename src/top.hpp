@@ -80,7 +80,7 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
 {
    byte *old_end = top_end(m);
    m->smallmap = m->treemap = 0;
-   fill_bytes(m->smallbins, 0, sizeof(m->smallbins));
+   empty_small_bins(m);
    fill_bytes(m->treebins, 0, sizeof(m->treebins));
    fill_bytes(m->cache, 0, sizeof(m->cache));
    m->cache_bytes = 0;
@@ -132,6 +132,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
    uintptr_t start = reinterpret_cast<uintptr_t>(base);
    mstate   *m     = reinterpret_cast<mstate *>(base + (at - start));
    fill_bytes(m, 0, sizeof(mstate));
+   empty_small_bins(m);
    m->base           = base;
    m->least          = base + (least - start);
    m->chunk_end      = m->least + ((end - least) & ~ALIGN_MASK);
