@@ -557,14 +557,28 @@ private:
 #else
 #  define MULLE_DLMALLOC_NEVER_INLINE inline
 #endif
+/* MULLE_DLMALLOC_FAST_PATH: malloc and free in a few instructions for the common cases
+   (a cache hit, a block that is plainly valid). It needs the caches and checks below level
+   2; it is left out under Valgrind (whose quiet scope the whole way opens) and at -Os,
+   where it would only add code. MULLE_DLMALLOC_WHOLE_WAY keeps the rest out of its way. */
+#if !defined(__OPTIMIZE_SIZE__) && MULLE_DLMALLOC_CACHE_BYTES && MULLE_DLMALLOC_CHECKS < 2 && !MULLE_DLMALLOC_VALGRIND
+#  define MULLE_DLMALLOC_FAST_PATH 1
+#else
+#  define MULLE_DLMALLOC_FAST_PATH 0
+#endif
 #if defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__)
 #  define MULLE_DLMALLOC_HOT   MULLE_DLMALLOC_ALWAYS_INLINE
 #  define MULLE_DLMALLOC_SMALL inline
-#  define MULLE_DLMALLOC_APART inline
+#  define MULLE_DLMALLOC_APART MULLE_DLMALLOC_ALWAYS_INLINE
 #else
 #  define MULLE_DLMALLOC_HOT   inline
 #  define MULLE_DLMALLOC_SMALL MULLE_DLMALLOC_ALWAYS_INLINE   /* at -Os: inlined where smaller */
 #  define MULLE_DLMALLOC_APART MULLE_DLMALLOC_NEVER_INLINE
+#endif
+#if MULLE_DLMALLOC_FAST_PATH
+#  define MULLE_DLMALLOC_WHOLE_WAY MULLE_DLMALLOC_NEVER_INLINE
+#else
+#  define MULLE_DLMALLOC_WHOLE_WAY MULLE_DLMALLOC_ALWAYS_INLINE
 #endif
 
 #include <stdint.h>
@@ -916,14 +930,15 @@ MULLE_DLMALLOC_NOASAN constexpr size_t log2_of(size_t v) { return v <= 1 ? 0 : 1
 
 /* One small bin per chunk size under MIN_LARGE_SIZE: chunk sizes are multiples of ALIGN,
    so 16 bins on 64-bit, 32 on 32-bit. One cache per chunk size from MIN_CHUNK on, for
-   NCACHES sizes: chunks under 672 bytes on 64-bit and 464 on 32-bit. NCACHES keeps the
-   state under 1 KiB. */
+   NCACHES sizes: every request up to 1 KiB on 64-bit (chunks up to 1040 bytes), up to
+   516 bytes on 32-bit; a build without caches keeps one unused entry. The state is 1192
+   bytes on 64-bit, 732 on 32-bit; 688 and 480 without caches (checks 2, no OS). */
 static const size_t NTREEBINS      = 32;
 static const size_t SMALLBIN_SHIFT = log2_of(ALIGN) < 6 ? log2_of(ALIGN) : 6;  /* 4 bins at least */
 static const size_t TREEBIN_SHIFT  = 8;
 static const size_t MIN_LARGE_SIZE = static_cast<size_t>(1) << TREEBIN_SHIFT;  /* 256 */
 static const size_t NSMALLBINS     = MIN_LARGE_SIZE >> SMALLBIN_SHIFT;
-static const size_t NCACHES        = WORD >= 8 ? 40 : 56;
+static const size_t NCACHES        = MULLE_DLMALLOC_CACHE_BYTES ? 64 : 1;
 
 static_assert(NSMALLBINS >= 4 && NSMALLBINS <= 32, "small bins: one bit each in a 32-bit map");
 
@@ -1280,8 +1295,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bin_links_ok(const mstate *m, chun
 // ---- src/cache.hpp ---------------------------------------------------------
 /* ==== the caches in front of the bins =====================================================
 
-   A fast path for small blocks. A freed chunk of one of the NCACHES smallest sizes (under
-   672 bytes on 64-bit, 464 on 32-bit) is not coalesced at once but parked, still marked
+   A fast path for small blocks. A freed chunk of one of the NCACHES smallest sizes (up to
+   1040 bytes on 64-bit, 520 on 32-bit) is not coalesced at once but parked, still marked
    in use, on a LIFO list of its exact size; the next request of that size takes it back
    in a few instructions. What the caches hold is bounded by
    MULLE_DLMALLOC_CACHE_BYTES, so the fragmentation they can cause is bounded too. Parked
@@ -1487,11 +1502,41 @@ MULLE_DLMALLOC_NOASAN inline bool head_of_freed_block(const mstate *m, const chu
    return head >= static_cast<size_t>(m->least - state) && head < static_cast<size_t>(m->chunk_end - state);
 }
 
+/* validate_block's verdict for a block without fault, reached in fewer instructions:
+   mem's chunk lies below the top, is live, its size is on the grid and ends at or below the
+   top, and its neighbours' tags agree. True means validate_block finds no fault; false
+   means nothing (validate_block decides, and names the fault). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, const void *mem)
+{
+   chunk      *c   = chunk_from_mem(mem);
+   const byte *top = as_bytes(m->top);
+   if (!is_aligned(mem, ALIGN) || as_bytes(c) < m->least || as_bytes(c) >= top)
+      return false;
+   size_t head = c->head;
+   size_t s    = head & ~FLAG_BITS;
+   if ((head & ALIGN_MASK & ~PINUSE) != CINUSE || s < MIN_CHUNK || s > static_cast<size_t>(top - as_bytes(c)))
+      return false;
+   chunk *next = chunk_at(c, s);
+   size_t ns   = chunk_size(next);   /* next is at most the top: a head to read */
+   if (!previous_is_in_use(next) ||
+       (as_bytes(next) != top && (ns < MIN_CHUNK || ns > static_cast<size_t>(top - as_bytes(next)))))
+      return false;
+   if (head & PINUSE)
+      return true;
+   size_t ps = c->prev_foot;   /* a free predecessor: its size and tags agree */
+   if (ps < MIN_CHUNK || (ps & ALIGN_MASK) || ps > static_cast<size_t>(as_bytes(c) - m->least))
+      return false;
+   chunk *prev = chunk_before(c, ps);
+   return chunk_size(prev) == ps && !chunk_is_in_use(prev);
+}
+
 /* Is mem the start of a block in use in this mspace? O(1), reads only the chunk's head and
    its neighbours' tags. The order decides the report: a pointer that cannot be a block is
    an invalid pointer; a plausible chunk whose CINUSE is clear was freed already. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t validate_block(const mstate *m, const void *mem)
 {
+   if (MULLE_DLMALLOC_FAST_PATH && plainly_valid(m, mem))
+      return MSPACE_ERROR_NONE;
    if (!is_aligned(mem, ALIGN))
       return MSPACE_ERROR_INVALID_POINTER;
    const byte *b = static_cast<const byte *>(mem);
@@ -2005,8 +2050,10 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
 {
    if (!neighbour_links_ok(m, c, s))
       return false;
-   size_t ps   = c->prev_foot;
-   chunk *prev = previous_is_in_use(c) ? NULL : chunk_before(c, ps);
+   /* prev_foot is the predecessor's size only while it is free; else it is the last word
+      of a block the user holds (maybe another thread's, in a locked mspace): not read */
+   size_t ps   = previous_is_in_use(c) ? 0 : c->prev_foot;
+   chunk *prev = ps ? chunk_before(c, ps) : NULL;
    chunk *next = chunk_at(c, s);
 
    MULLE_DLMALLOC_ASSERT(s >= MIN_CHUNK && (s & ALIGN_MASK) == 0 && "release_chunk: a chunk size");
@@ -3092,7 +3139,54 @@ MULLE_DLMALLOC_NOASAN inline size_t offset_in_region(mstate *m, const void *p)
    NULL, 0 or nothing; the lock taken where the mspace has one), runs the level-2
    whole-heap check where configured, and calls the section that does the work. Requests larger than the capacity fail before any size arithmetic, so no size
    computation below can overflow.
+
+   malloc and free have a fast path in front, for an mspace without a lock (where a
+   call_scope would only check the handle): a request of a cached size is served from its
+   cache, and a block that is plainly valid is parked in one, in a few instructions and
+   without a stack frame. A miss goes on to allocate, or to free_valid; a handle or block in
+   any doubt goes the whole way (malloc_whole, free_whole), which checks everything again
+   and names the fault. Where the fast path is left out (MULLE_DLMALLOC_FAST_PATH), only
+   the whole way is left.
    ========================================================================================== */
+
+namespace mulle { namespace detail {
+
+static const bool FAST_PATH = MULLE_DLMALLOC_FAST_PATH;
+/* the largest request of a cached size (request_to_size cannot overflow below it) */
+static const size_t FAST_REQUEST_LIMIT = ((NCACHES - 1 + FIRST_CACHE) << SMALLBIN_SHIFT) - CHUNK_OVERHEAD - CANARY_BYTES;
+
+/* An mspace the fast path may serve: live, and without a lock. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mstate *fast_state(mspace ms)
+{
+   mstate *m = live_state(ms);
+   return m && !(m->flags & STATE_LOCKED) ? m : NULL;
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *malloc_whole(mspace ms, size_t n)
+{
+   call_scope call(ms);
+   mstate    *m = call.m;
+   if (!m || !heap_is_sound(m))
+      return NULL;
+   return hand_out(m, allocate(m, n), n);
+}
+
+/* Frees a validated block that the fast path could not park. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_valid(mstate *m, chunk *c)
+{
+   deallocate_chunk(m, c);
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *p)
+{
+   call_scope call(ms);
+   mstate    *m = call.m;
+   if (!m || !heap_is_sound(m) || !block_is_valid(m, p))
+      return;
+   deallocate_chunk(m, chunk_from_mem(p));
+}
+
+}} // namespace mulle::detail
 
 extern "C" {
 
@@ -3159,21 +3253,39 @@ MULLE_DLMALLOC_NOASAN void mspace_reset(mspace ms)
 MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
 {
    using namespace mulle::detail;
-   call_scope call(ms);
-   mstate    *m = call.m;
-   if (!m || !heap_is_sound(m))
-      return NULL;
-   return hand_out(m, allocate(m, n), n);
+   if (FAST_PATH)
+   {
+      if (mstate *m = fast_state(ms))
+      {
+         bool sane;
+         if (n <= FAST_REQUEST_LIMIT)
+            if (chunk *c = uncache_chunk(m, request_to_size(n), &sane))
+               return hand_out(m, mem_from_chunk(c), n);
+         return hand_out(m, allocate(m, n), n);
+      }
+   }
+   return malloc_whole(ms, n);
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
 {
    using namespace mulle::detail;
-   call_scope call(ms);
-   mstate    *m = call.m;
-   if (!p || !m || !heap_is_sound(m) || !block_is_valid(m, p))
+   if (!p)
       return;
-   deallocate_chunk(m, chunk_from_mem(p));
+   if (FAST_PATH)
+   {
+      mstate *m = fast_state(ms);
+      if (m && (!MULLE_DLMALLOC_CHECKS || plainly_valid(m, p)))
+      {
+         chunk *c = chunk_from_mem(p);
+         if (cache_chunk(m, c, chunk_size(c)))
+            annotate_free(m, p, usable_size_of(c));
+         else
+            free_valid(m, c);
+         return;
+      }
+   }
+   free_whole(ms, p);
 }
 
 MULLE_DLMALLOC_NOASAN void *mspace_realloc(mspace ms, void *p, size_t n)

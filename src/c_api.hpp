@@ -4,7 +4,54 @@
    NULL, 0 or nothing; the lock taken where the mspace has one), runs the level-2
    whole-heap check where configured, and calls the section that does the work. Requests larger than the capacity fail before any size arithmetic, so no size
    computation below can overflow.
+
+   malloc and free have a fast path in front, for an mspace without a lock (where a
+   call_scope would only check the handle): a request of a cached size is served from its
+   cache, and a block that is plainly valid is parked in one, in a few instructions and
+   without a stack frame. A miss goes on to allocate, or to free_valid; a handle or block in
+   any doubt goes the whole way (malloc_whole, free_whole), which checks everything again
+   and names the fault. Where the fast path is left out (MULLE_DLMALLOC_FAST_PATH), only
+   the whole way is left.
    ========================================================================================== */
+
+namespace mulle { namespace detail {
+
+static const bool FAST_PATH = MULLE_DLMALLOC_FAST_PATH;
+/* the largest request of a cached size (request_to_size cannot overflow below it) */
+static const size_t FAST_REQUEST_LIMIT = ((NCACHES - 1 + FIRST_CACHE) << SMALLBIN_SHIFT) - CHUNK_OVERHEAD - CANARY_BYTES;
+
+/* An mspace the fast path may serve: live, and without a lock. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mstate *fast_state(mspace ms)
+{
+   mstate *m = live_state(ms);
+   return m && !(m->flags & STATE_LOCKED) ? m : NULL;
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *malloc_whole(mspace ms, size_t n)
+{
+   call_scope call(ms);
+   mstate    *m = call.m;
+   if (!m || !heap_is_sound(m))
+      return NULL;
+   return hand_out(m, allocate(m, n), n);
+}
+
+/* Frees a validated block that the fast path could not park. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_valid(mstate *m, chunk *c)
+{
+   deallocate_chunk(m, c);
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *p)
+{
+   call_scope call(ms);
+   mstate    *m = call.m;
+   if (!m || !heap_is_sound(m) || !block_is_valid(m, p))
+      return;
+   deallocate_chunk(m, chunk_from_mem(p));
+}
+
+}} // namespace mulle::detail
 
 extern "C" {
 
@@ -71,21 +118,39 @@ MULLE_DLMALLOC_NOASAN void mspace_reset(mspace ms)
 MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
 {
    using namespace mulle::detail;
-   call_scope call(ms);
-   mstate    *m = call.m;
-   if (!m || !heap_is_sound(m))
-      return NULL;
-   return hand_out(m, allocate(m, n), n);
+   if (FAST_PATH)
+   {
+      if (mstate *m = fast_state(ms))
+      {
+         bool sane;
+         if (n <= FAST_REQUEST_LIMIT)
+            if (chunk *c = uncache_chunk(m, request_to_size(n), &sane))
+               return hand_out(m, mem_from_chunk(c), n);
+         return hand_out(m, allocate(m, n), n);
+      }
+   }
+   return malloc_whole(ms, n);
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
 {
    using namespace mulle::detail;
-   call_scope call(ms);
-   mstate    *m = call.m;
-   if (!p || !m || !heap_is_sound(m) || !block_is_valid(m, p))
+   if (!p)
       return;
-   deallocate_chunk(m, chunk_from_mem(p));
+   if (FAST_PATH)
+   {
+      mstate *m = fast_state(ms);
+      if (m && (!MULLE_DLMALLOC_CHECKS || plainly_valid(m, p)))
+      {
+         chunk *c = chunk_from_mem(p);
+         if (cache_chunk(m, c, chunk_size(c)))
+            annotate_free(m, p, usable_size_of(c));
+         else
+            free_valid(m, c);
+         return;
+      }
+   }
+   free_whole(ms, p);
 }
 
 MULLE_DLMALLOC_NOASAN void *mspace_realloc(mspace ms, void *p, size_t n)

@@ -1,7 +1,7 @@
 /* ==== the caches in front of the bins =====================================================
 
-   A fast path for small blocks. A freed chunk of one of the NCACHES smallest sizes (under
-   672 bytes on 64-bit, 464 on 32-bit) is not coalesced at once but parked, still marked
+   A fast path for small blocks. A freed chunk of one of the NCACHES smallest sizes (up to
+   1040 bytes on 64-bit, 520 on 32-bit) is not coalesced at once but parked, still marked
    in use, on a LIFO list of its exact size; the next request of that size takes it back
    in a few instructions. What the caches hold is bounded by
    MULLE_DLMALLOC_CACHE_BYTES, so the fragmentation they can cause is bounded too. Parked

@@ -132,11 +132,41 @@ MULLE_DLMALLOC_NOASAN inline bool head_of_freed_block(const mstate *m, const chu
    return head >= static_cast<size_t>(m->least - state) && head < static_cast<size_t>(m->chunk_end - state);
 }
 
+/* validate_block's verdict for a block without fault, reached in fewer instructions:
+   mem's chunk lies below the top, is live, its size is on the grid and ends at or below the
+   top, and its neighbours' tags agree. True means validate_block finds no fault; false
+   means nothing (validate_block decides, and names the fault). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, const void *mem)
+{
+   chunk      *c   = chunk_from_mem(mem);
+   const byte *top = as_bytes(m->top);
+   if (!is_aligned(mem, ALIGN) || as_bytes(c) < m->least || as_bytes(c) >= top)
+      return false;
+   size_t head = c->head;
+   size_t s    = head & ~FLAG_BITS;
+   if ((head & ALIGN_MASK & ~PINUSE) != CINUSE || s < MIN_CHUNK || s > static_cast<size_t>(top - as_bytes(c)))
+      return false;
+   chunk *next = chunk_at(c, s);
+   size_t ns   = chunk_size(next);   /* next is at most the top: a head to read */
+   if (!previous_is_in_use(next) ||
+       (as_bytes(next) != top && (ns < MIN_CHUNK || ns > static_cast<size_t>(top - as_bytes(next)))))
+      return false;
+   if (head & PINUSE)
+      return true;
+   size_t ps = c->prev_foot;   /* a free predecessor: its size and tags agree */
+   if (ps < MIN_CHUNK || (ps & ALIGN_MASK) || ps > static_cast<size_t>(as_bytes(c) - m->least))
+      return false;
+   chunk *prev = chunk_before(c, ps);
+   return chunk_size(prev) == ps && !chunk_is_in_use(prev);
+}
+
 /* Is mem the start of a block in use in this mspace? O(1), reads only the chunk's head and
    its neighbours' tags. The order decides the report: a pointer that cannot be a block is
    an invalid pointer; a plausible chunk whose CINUSE is clear was freed already. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t validate_block(const mstate *m, const void *mem)
 {
+   if (MULLE_DLMALLOC_FAST_PATH && plainly_valid(m, mem))
+      return MSPACE_ERROR_NONE;
    if (!is_aligned(mem, ALIGN))
       return MSPACE_ERROR_INVALID_POINTER;
    const byte *b = static_cast<const byte *>(mem);

@@ -27,8 +27,10 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
 {
    if (!neighbour_links_ok(m, c, s))
       return false;
-   size_t ps   = c->prev_foot;
-   chunk *prev = previous_is_in_use(c) ? NULL : chunk_before(c, ps);
+   /* prev_foot is the predecessor's size only while it is free; else it is the last word
+      of a block the user holds (maybe another thread's, in a locked mspace): not read */
+   size_t ps   = previous_is_in_use(c) ? 0 : c->prev_foot;
+   chunk *prev = ps ? chunk_before(c, ps) : NULL;
    chunk *next = chunk_at(c, s);
 
    MULLE_DLMALLOC_ASSERT(s >= MIN_CHUNK && (s & ALIGN_MASK) == 0 && "release_chunk: a chunk size");

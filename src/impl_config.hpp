@@ -90,14 +90,28 @@
 #else
 #  define MULLE_DLMALLOC_NEVER_INLINE inline
 #endif
+/* MULLE_DLMALLOC_FAST_PATH: malloc and free in a few instructions for the common cases
+   (a cache hit, a block that is plainly valid). It needs the caches and checks below level
+   2; it is left out under Valgrind (whose quiet scope the whole way opens) and at -Os,
+   where it would only add code. MULLE_DLMALLOC_WHOLE_WAY keeps the rest out of its way. */
+#if !defined(__OPTIMIZE_SIZE__) && MULLE_DLMALLOC_CACHE_BYTES && MULLE_DLMALLOC_CHECKS < 2 && !MULLE_DLMALLOC_VALGRIND
+#  define MULLE_DLMALLOC_FAST_PATH 1
+#else
+#  define MULLE_DLMALLOC_FAST_PATH 0
+#endif
 #if defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__)
 #  define MULLE_DLMALLOC_HOT   MULLE_DLMALLOC_ALWAYS_INLINE
 #  define MULLE_DLMALLOC_SMALL inline
-#  define MULLE_DLMALLOC_APART inline
+#  define MULLE_DLMALLOC_APART MULLE_DLMALLOC_ALWAYS_INLINE
 #else
 #  define MULLE_DLMALLOC_HOT   inline
 #  define MULLE_DLMALLOC_SMALL MULLE_DLMALLOC_ALWAYS_INLINE   /* at -Os: inlined where smaller */
 #  define MULLE_DLMALLOC_APART MULLE_DLMALLOC_NEVER_INLINE
+#endif
+#if MULLE_DLMALLOC_FAST_PATH
+#  define MULLE_DLMALLOC_WHOLE_WAY MULLE_DLMALLOC_NEVER_INLINE
+#else
+#  define MULLE_DLMALLOC_WHOLE_WAY MULLE_DLMALLOC_ALWAYS_INLINE
 #endif
 
 #include <stdint.h>

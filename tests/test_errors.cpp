@@ -567,7 +567,7 @@ TEST_CASE("free and realloc and malloc report a free chunk with overwritten link
 TEST_CASE("mspace_check finds damaged tags and bins, and nothing once they are repaired")
 {
    Fixture f;
-   void *a = f.add(UNCACHED);   // freed, it goes to tree bin 4 ([1024, 1536) bytes)
+   void *a = f.add(UNCACHED);   // freed, it goes to tree bin 6 ([2048, 3072) bytes)
    void *b = f.add(300);
    void *c = f.add(UNCACHED + 300);   // the same tree bin as a, another size
    f.add(300);
@@ -628,8 +628,8 @@ TEST_CASE("mspace_check finds damaged tags and bins, and nothing once they are r
    SUBCASE("tree chunks with a wrong bin index or a wrong parent")
    {
       f.drop(a);
-      f.drop(c);   // a is the root of tree bin 4, c hangs below it
-      unsigned char *index = find_word(a, 4);
+      f.drop(c);   // a is the root of tree bin 6, c hangs below it
+      unsigned char *index = find_word(a, 6);
       unsigned char *parent = find_link(c, chunk_of(a));
       REQUIRE(index != nullptr);
       REQUIRE(parent != nullptr);

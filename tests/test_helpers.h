@@ -83,7 +83,7 @@ constexpr std::size_t OVERHEAD = W + CANARY;
 // all below UNCACHED bytes: a block of UNCACHED bytes or more goes straight to a bin.
 constexpr bool CACHES = CANARY == 0;
 constexpr std::size_t CACHE_BYTES = CACHES ? 256 * 1024 : 0;
-constexpr std::size_t UNCACHED = 1024;
+constexpr std::size_t UNCACHED = 2048;
 
 // The chunk a request of n bytes takes, and what mspace_usable_size reports for it.
 constexpr std::size_t chunk_for(std::size_t n)
