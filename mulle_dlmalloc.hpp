@@ -1502,10 +1502,11 @@ MULLE_DLMALLOC_NOASAN inline bool head_of_freed_block(const mstate *m, const chu
    return head >= static_cast<size_t>(m->least - state) && head < static_cast<size_t>(m->chunk_end - state);
 }
 
-/* validate_block's verdict for a block without fault, reached in fewer instructions:
-   mem's chunk lies below the top, is live, its size is on the grid and ends at or below the
-   top, and its neighbours' tags agree. True means validate_block finds no fault; false
-   means nothing (validate_block decides, and names the fault). */
+/* validate_block's verdict for a block without fault, reached in fewer instructions (the
+   fast path's): mem's chunk lies below the top, is live, its size is on the grid and ends
+   at or below the top, and its neighbours' tags agree. True means validate_block finds no
+   fault; false means nothing (validate_block decides, and names the fault). The two are
+   written apart on purpose: tests/test_fast_path.cpp holds one against the other. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, const void *mem)
 {
    chunk      *c   = chunk_from_mem(mem);
@@ -1535,8 +1536,6 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, con
    an invalid pointer; a plausible chunk whose CINUSE is clear was freed already. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t validate_block(const mstate *m, const void *mem)
 {
-   if (MULLE_DLMALLOC_FAST_PATH && plainly_valid(m, mem))
-      return MSPACE_ERROR_NONE;
    if (!is_aligned(mem, ALIGN))
       return MSPACE_ERROR_INVALID_POINTER;
    const byte *b = static_cast<const byte *>(mem);
@@ -2062,15 +2061,19 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
    chunk *freed      = c;
    size_t freed_size = s;
 #endif
-   /* what merges with the dv stays the dv; with no dv, a chunk that grew by a merge
-      becomes it, so that a run of frees in address order merges without bin work */
-   bool joins_dv = next == m->dv || (!MULLE_DLMALLOC_NO_OS && !m->dv_size && prev && s + ps >= 4096);
+   /* what merges with the dv stays the dv; else a chunk of 4 KiB or more that grew by
+      merging with its predecessor takes over as the dv (the old one goes to its bin), so
+      that a run of frees in address order merges without bin work */
+   bool joins_dv = next == m->dv, takes_over = false;
    if (prev)
    {
       if (prev == m->dv)
          joins_dv = true;
       else
+      {
          unlink_chunk(m, prev, ps);
+         takes_over = !MULLE_DLMALLOC_NO_OS && !joins_dv && s + ps >= 4096;
+      }
       s += ps;
       c  = prev;
    }
@@ -2079,7 +2082,7 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
       m->top       = c;
       m->top_size += s;
       c->head      = m->top_size | PINUSE;
-      if (joins_dv)   /* the dv merged into the top (or none was and none becomes one) */
+      if (joins_dv)   /* the dv merged into the top */
       {
          m->dv      = NULL;
          m->dv_size = 0;
@@ -2099,6 +2102,8 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
       m->dv      = c;
       m->dv_size = s;
    }
+   else if (takes_over)
+      replace_dv(m, c, s);
    else
       insert_chunk(m, c, s);
 #if MULLE_DLMALLOC_CHECKS >= 2

@@ -132,10 +132,11 @@ MULLE_DLMALLOC_NOASAN inline bool head_of_freed_block(const mstate *m, const chu
    return head >= static_cast<size_t>(m->least - state) && head < static_cast<size_t>(m->chunk_end - state);
 }
 
-/* validate_block's verdict for a block without fault, reached in fewer instructions:
-   mem's chunk lies below the top, is live, its size is on the grid and ends at or below the
-   top, and its neighbours' tags agree. True means validate_block finds no fault; false
-   means nothing (validate_block decides, and names the fault). */
+/* validate_block's verdict for a block without fault, reached in fewer instructions (the
+   fast path's): mem's chunk lies below the top, is live, its size is on the grid and ends
+   at or below the top, and its neighbours' tags agree. True means validate_block finds no
+   fault; false means nothing (validate_block decides, and names the fault). The two are
+   written apart on purpose: tests/test_fast_path.cpp holds one against the other. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, const void *mem)
 {
    chunk      *c   = chunk_from_mem(mem);
@@ -165,8 +166,6 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, con
    an invalid pointer; a plausible chunk whose CINUSE is clear was freed already. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t validate_block(const mstate *m, const void *mem)
 {
-   if (MULLE_DLMALLOC_FAST_PATH && plainly_valid(m, mem))
-      return MSPACE_ERROR_NONE;
    if (!is_aligned(mem, ALIGN))
       return MSPACE_ERROR_INVALID_POINTER;
    const byte *b = static_cast<const byte *>(mem);

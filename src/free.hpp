@@ -39,15 +39,19 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
    chunk *freed      = c;
    size_t freed_size = s;
 #endif
-   /* what merges with the dv stays the dv; with no dv, a chunk that grew by a merge
-      becomes it, so that a run of frees in address order merges without bin work */
-   bool joins_dv = next == m->dv || (!MULLE_DLMALLOC_NO_OS && !m->dv_size && prev && s + ps >= 4096);
+   /* what merges with the dv stays the dv; else a chunk of 4 KiB or more that grew by
+      merging with its predecessor takes over as the dv (the old one goes to its bin), so
+      that a run of frees in address order merges without bin work */
+   bool joins_dv = next == m->dv, takes_over = false;
    if (prev)
    {
       if (prev == m->dv)
          joins_dv = true;
       else
+      {
          unlink_chunk(m, prev, ps);
+         takes_over = !MULLE_DLMALLOC_NO_OS && !joins_dv && s + ps >= 4096;
+      }
       s += ps;
       c  = prev;
    }
@@ -56,7 +60,7 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
       m->top       = c;
       m->top_size += s;
       c->head      = m->top_size | PINUSE;
-      if (joins_dv)   /* the dv merged into the top (or none was and none becomes one) */
+      if (joins_dv)   /* the dv merged into the top */
       {
          m->dv      = NULL;
          m->dv_size = 0;
@@ -76,6 +80,8 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
       m->dv      = c;
       m->dv_size = s;
    }
+   else if (takes_over)
+      replace_dv(m, c, s);
    else
       insert_chunk(m, c, s);
 #if MULLE_DLMALLOC_CHECKS >= 2

@@ -1,0 +1,177 @@
+// The fast path of malloc and free (an mspace without a lock) against the whole way (the
+// same heap with a lock, which never takes it; its block check is written apart from the
+// fast path's). Every word of a heap freed as a pointer, and the same requests after,
+// must give the same reports, the same heap and the same blocks.
+#include <doctest/doctest.h>
+#include "mulle_dlmalloc.hpp"
+#include "test_helpers.h"
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+using namespace test;
+
+namespace {
+
+const std::size_t REGION = 256 * KiB;
+
+// One heap in a caller buffer of its own, at the same alignment as its twin's.
+struct Twin
+{
+   void *buffer;
+   mspace ms;
+   ErrorLog log;
+
+   explicit Twin(unsigned flags)
+   {
+      buffer = std::calloc(1, REGION + 64);
+      unsigned char *at = bytes(buffer) + (64 - reinterpret_cast<std::uintptr_t>(buffer) % 64) % 64;
+      ms = mspace_create_with_base_flags(at, REGION, flags);
+      if (ms)
+         log.install(ms);
+   }
+   ~Twin()
+   {
+      if (ms)
+         mspace_destroy(ms);
+      std::free(buffer);
+   }
+   Twin(const Twin &) = delete;
+   Twin &operator=(const Twin &) = delete;
+
+   std::size_t offset(const void *p) const { return p ? std::size_t(bytes(const_cast<void *>(p)) - bytes(ms)) : 0; }
+   // the state and every chunk: what a free can change
+   std::vector<unsigned char> save() const { return std::vector<unsigned char>(bytes(ms), bytes(ms) + REGION); }
+   void restore(const std::vector<unsigned char> &s) { std::memcpy(ms, s.data(), s.size()); }
+};
+
+// Both heaps get the same blocks and the same frees: parked in the caches, in bins,
+// merged, the dv. A block's words are zero, or with `forged` look like chunk heads of
+// small sizes, in use or not: a pointer into such a block names a plausible chunk, and
+// only its neighbours' tags tell. Returns the offset of the first chunk.
+std::size_t build(Twin &t, bool forged)
+{
+   std::uint64_t r = 12345;
+   std::vector<void *> all;
+   for (int i = 0; i < 300; ++i)
+   {
+      r = r * 6364136223846793005ull + 1442695040888963407ull;
+      std::size_t n = std::size_t((r >> 33) % 5 == 0 ? UNCACHED + (r >> 40) % 600 : 8 + (r >> 40) % 700);
+      void *p = mspace_malloc(t.ms, n);
+      REQUIRE(p != nullptr);
+      std::memset(p, 0, n);
+      for (std::size_t w = 0; forged && w + W <= n; w += W)
+         write_word(bytes(p) + w, (2 + (w / W * 7) % 9) * A | (w / W % 3 ? 3 : 1));
+      all.push_back(p);
+   }
+   for (std::size_t i = 0; i < all.size(); ++i)
+      if (i % 3 == 1 || i % 7 == 0)
+         mspace_free(t.ms, all[i]);
+   return t.offset(all[0]) - 2 * W;
+}
+
+// One pointer freed in both heaps: the same report, or none in both.
+bool free_alike(Twin &fast, Twin &whole, std::size_t at)
+{
+   fast.log.clear();
+   whole.log.clear();
+   mspace_free(fast.ms, bytes(fast.ms) + at);
+   mspace_free(whole.ms, bytes(whole.ms) + at);
+   CAPTURE(at);
+   REQUIRE(fast.log.count == whole.log.count);
+   REQUIRE(fast.log.last == whole.log.last);
+   return fast.log.count == 0;
+}
+
+} // namespace
+
+TEST_CASE("the fast path reports what the whole way reports, and hands out the same blocks")
+{
+   Twin fast(0), whole(MSPACE_LOCKED);
+   REQUIRE(fast.ms != nullptr);
+   if (!whole.ms)
+      return;   // a build without locks has no whole-way twin
+   const std::size_t first = build(fast, false);
+   REQUIRE(build(whole, false) == first);
+
+   // every half word from the first chunk to the end of the footprint, freed as a pointer
+   // in both heaps, one after the other (no statistics before: they flush the caches):
+   // misaligned, inside blocks, on parked and free chunks, in the top, on live blocks
+   // (freed for real, so that later pointers meet merged chunks)
+   const std::size_t end = mspace_footprint(fast.ms);
+   REQUIRE(end == mspace_footprint(whole.ms));
+   int reports = 0, frees = 0;
+   for (std::size_t at = first; at < end; at += W / 2)
+   {
+      if (free_alike(fast, whole, at))
+         frees++;
+      else
+         reports++;
+      if (at % (64 * W) == 0)
+      {
+         REQUIRE(mspace_check(fast.ms) == 0);
+         REQUIRE(mspace_check(whole.ms) == 0);
+      }
+   }
+   MESSAGE("zeroed blocks: " << reports << " pointers reported, " << frees << " freed, alike in both heaps");
+   CHECK(reports > 1000);
+   CHECK(frees > 100);
+   mspace_stats_t sf = stats_of(fast.ms), sw = stats_of(whole.ms);
+   CHECK(sf.in_use_bytes == sw.in_use_bytes);
+   CHECK(sf.free_blocks == sw.free_blocks);
+   CHECK(sf.footprint == sw.footprint);
+
+   // the same requests get blocks at the same places: from the caches, the bins, the top
+   fast.log.clear();
+   whole.log.clear();
+   std::uint64_t r = 99;
+   for (int i = 0; i < 2000; ++i)
+   {
+      r = r * 6364136223846793005ull + 1442695040888963407ull;
+      std::size_t n = std::size_t((r >> 33) % 1100);
+      void *a = mspace_malloc(fast.ms, n), *b = mspace_malloc(whole.ms, n);
+      REQUIRE(fast.offset(a) == whole.offset(b));
+      if (a && (r >> 20) % 2)
+      {
+         mspace_free(fast.ms, a);
+         mspace_free(whole.ms, b);
+      }
+   }
+   CHECK(fast.log.count == 0);
+   CHECK(whole.log.count == 0);
+   CHECK(mspace_check(fast.ms) == 0);
+   CHECK(mspace_check(whole.ms) == 0);
+}
+
+TEST_CASE("the fast path accepts no pointer into a block of forged heads that the whole way refuses")
+{
+   Twin fast(0), whole(MSPACE_LOCKED);
+   REQUIRE(fast.ms != nullptr);
+   if (!whole.ms)
+      return;
+   const std::size_t first = build(fast, true);
+   REQUIRE(build(whole, true) == first);
+   const std::vector<unsigned char> fast_heap = fast.save(), whole_heap = whole.save();
+
+   // each pointer on the grid against the heap as built: a forged head that passes the
+   // O(1) checks of level 1 is freed in both ways alike, and the heaps are put back
+   const std::size_t end = mspace_footprint(fast.ms);
+   int reports = 0, accepted = 0;
+   for (std::size_t at = first + 2 * W; at < end; at += A)
+   {
+      if (free_alike(fast, whole, at))
+         accepted++;
+      else
+         reports++;
+      fast.restore(fast_heap);
+      whole.restore(whole_heap);
+   }
+   MESSAGE("blocks of forged heads: " << reports << " pointers reported, " << accepted
+                                      << " accepted, alike in both heaps");
+   CHECK(reports > 1000);
+   CHECK(accepted > 100);   // the live blocks, and forged heads whose neighbours agree
+   CHECK(mspace_check(fast.ms) == 0);
+   CHECK(mspace_check(whole.ms) == 0);
+}
