@@ -931,13 +931,14 @@ MULLE_DLMALLOC_NOASAN constexpr size_t log2_of(size_t v) { return v <= 1 ? 0 : 1
 /* One small bin per chunk size under MIN_LARGE_SIZE: chunk sizes are multiples of ALIGN,
    so 16 bins on 64-bit, 32 on 32-bit. One cache per chunk size from MIN_CHUNK on, for
    NCACHES sizes: every request up to 1 KiB on 64-bit (chunks up to 1040 bytes), up to
-   516 bytes on 32-bit; a build without caches keeps one unused entry. The state is 1192
-   bytes on 64-bit, 732 on 32-bit; 688 and 480 without caches (checks 2, no OS). */
+   516 bytes on 32-bit; a build without caches keeps one unused entry. The state is 1160
+   bytes on 64-bit, 716 on 32-bit; 656 and 464 without caches (checks 2, no OS). */
 static const size_t NTREEBINS      = 32;
 static const size_t SMALLBIN_SHIFT = log2_of(ALIGN) < 6 ? log2_of(ALIGN) : 6;  /* 4 bins at least */
 static const size_t TREEBIN_SHIFT  = 8;
 static const size_t MIN_LARGE_SIZE = static_cast<size_t>(1) << TREEBIN_SHIFT;  /* 256 */
 static const size_t NSMALLBINS     = MIN_LARGE_SIZE >> SMALLBIN_SHIFT;
+static const size_t FIRST_SMALLBIN = MIN_CHUNK >> SMALLBIN_SHIFT;   /* below: sizes no chunk has */
 static const size_t NCACHES        = MULLE_DLMALLOC_CACHE_BYTES ? 64 : 1;
 
 static_assert(NSMALLBINS >= 4 && NSMALLBINS <= 32, "small bins: one bit each in a 32-bit map");
@@ -946,7 +947,8 @@ static const unsigned STATE_FROM_OS = 1;   /* region reserved by mspace_create *
 static const unsigned STATE_LOCKED  = 2;   /* MSPACE_LOCKED: every call takes `lock` */
 
 /* The links of a small bin's head: the fd and bk of a chunk that would start 2 words
-   before, whose other words are never read or written. */
+   before, whose other words are never read or written while smallmap and the rings
+   agree (mspace_check verifies it, and so attach). */
 struct bin_head
 {
    rel<chunk> fd;
@@ -961,7 +963,7 @@ struct mstate
    size_t                 magic;          /* MSTATE_MAGIC ^ address while live here */
    rel<byte, false>       base;           /* start of the region */
    size_t                 capacity;       /* bytes of the region */
-   binmap_t               smallmap;       /* bit i set <=> smallbins[i] is non-empty */
+   binmap_t               smallmap;       /* bit i set <=> small bin i is non-empty */
    binmap_t               treemap;        /* bit i set <=> treebins[i] is non-empty */
    rel<chunk>             dv;             /* designated victim, NULL when dv_size is 0 */
    size_t                 dv_size;
@@ -980,7 +982,8 @@ struct mstate
    mspace_error_handler_t handler;        /* NULL: the default handler (reset by attach) */
    void                  *handler_ctx;
    size_t                 cache_bytes;    /* sum of the sizes of the cached chunks */
-   bin_head               smallbins[NSMALLBINS];  /* rings through a head here, LIFO */
+   bin_head               smallbins[NSMALLBINS - FIRST_SMALLBIN];  /* rings through a head
+                                                                  here, LIFO: small_bin() */
    rel<tree_chunk>        treebins[NTREEBINS];    /* trie roots */
    rel<chunk>             cache[NCACHES];         /* per chunk size: freed chunks, LIFO via fd */
 };
@@ -1023,13 +1026,6 @@ MULLE_DLMALLOC_NOASAN inline bool ok_chunk_address(const mstate *m, const void *
 {
    const byte *b = static_cast<const byte *>(p);
    return b >= m->least && b < as_bytes(m->top) && is_aligned(b + MEM_OFFSET, ALIGN);
-}
-
-/* True if p may be a chunk of a bin: a chunk below the top, or a small bin's head. */
-MULLE_DLMALLOC_NOASAN inline bool ok_link(const mstate *m, const void *p)
-{
-   const byte *b = static_cast<const byte *>(p);
-   return b >= reinterpret_cast<const byte *>(m) && b < as_bytes(m->top) && is_aligned(b, WORD);
 }
 
 }} // namespace mulle::detail
@@ -1152,13 +1148,13 @@ MULLE_DLMALLOC_NOASAN inline bool ring_unlink(chunk *c)
 
 MULLE_DLMALLOC_NOASAN inline chunk *small_bin(const mstate *m, size_t i)
 {
-   return chunk_before(const_cast<bin_head *>(&m->smallbins[i]), MEM_OFFSET);
+   return chunk_before(const_cast<bin_head *>(&m->smallbins[i - FIRST_SMALLBIN]), MEM_OFFSET);
 }
 
 MULLE_DLMALLOC_NOASAN inline void empty_small_bins(mstate *m)
 {
-   for (size_t i = 0; i < NSMALLBINS; ++i)
-      m->smallbins[i].fd = m->smallbins[i].bk = small_bin(m, i);
+   for (size_t i = FIRST_SMALLBIN; i < NSMALLBINS; ++i)
+      small_bin(m, i)->fd = small_bin(m, i)->bk = small_bin(m, i);
 }
 
 MULLE_DLMALLOC_NOASAN inline void insert_small_chunk(mstate *m, chunk *c, size_t s)
@@ -1225,15 +1221,16 @@ MULLE_DLMALLOC_NOASAN inline void replace_tree_node(mstate *m, tree_chunk *x, tr
 
 MULLE_DLMALLOC_NOASAN inline void unlink_tree_chunk(mstate *m, tree_chunk *x)
 {
-   /* what takes x's place in the trie: a ring member of the same size, else any leaf
-      below x, which shares x's prefix (slot is the link that holds it) */
+   /* x is a node of the trie. What takes its place: a ring member of the same size, else
+      any leaf below x, which shares x's prefix (slot is the link that holds it) */
+   if (x->index == RING_MEMBER)
+   {
+      ring_unlink(x);   /* not in the trie */
+      return;
+   }
    tree_chunk *r = as_tree(x->fd);
    if (r != x)
-   {
       ring_unlink(x);
-      if (x->index == RING_MEMBER)
-         return;   /* not in the trie */
-   }
    else
    {
       rel<tree_chunk> *slot = x->child(1) ? &x->child(1) : &x->child(0);
@@ -1281,9 +1278,13 @@ MULLE_DLMALLOC_NOASAN inline void unlink_chunk(mstate *m, chunk *c, size_t s)
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bin_links_ok(const mstate *m, chunk *c, size_t s)
 {
 #if MULLE_DLMALLOC_CHECKS
+   /* a link names a chunk below the top, or for a small chunk the head of its own bin:
+      never another word of the state (h is c itself for a tree chunk) */
    chunk *f = c->fd, *b = c->bk;
-   return ok_link(m, f) && ok_link(m, b) && f->bk == c && b->fd == c &&
-          (is_small(s) || as_tree(c)->index < NTREEBINS || as_tree(c)->index == RING_MEMBER);
+   chunk *h = is_small(s) ? small_bin(m, small_index(s)) : c;
+   return (f == h || ok_chunk_address(m, f)) && (b == h || ok_chunk_address(m, b)) && f->bk == c && b->fd == c &&
+          (is_small(s) || as_tree(c)->index < NTREEBINS ||
+           (as_tree(c)->index == RING_MEMBER && f != c));   /* a ring member is never alone */
 #else
    (void) m; (void) c; (void) s;
    return true;
@@ -1878,7 +1879,9 @@ MULLE_DLMALLOC_NOASAN inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *
       }
    }
    *rest = rsize;
-   return v ? prefer_ring_member(m, v) : NULL;
+   if (!v || MULLE_DLMALLOC_NO_OS)
+      return v;   /* without an OS, for size: the node itself */
+   return prefer_ring_member(m, v);
 }
 
 /* v is the top, or an in-use chunk just below it: v keeps nb bytes (in use) and the top
@@ -1916,12 +1919,12 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
       size_t   i    = small_index(nb);
       binmap_t bits = m->smallmap >> i;
       if (bits & 3u)   /* exact fit, or ALIGN bytes more: less than a chunk to split off */
-         c = m->smallbins[i + (~bits & 1u)].fd;
+         c = small_bin(m, i + (~bits & 1u))->fd;
       else if (nb > m->dv_size)
       {
          size_t rest;
          if (bits)
-            c = m->smallbins[lowest_bit_index(bits_above(bin_bit(i)) & m->smallmap)].fd;
+            c = small_bin(m, lowest_bit_index(bits_above(bin_bit(i)) & m->smallmap))->fd;
          else if (m->treemap)
             c = best_tree_fit(m, MIN_LARGE_SIZE, &rest);
       }
@@ -2024,10 +2027,10 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
 
    A freed chunk merges at once with a free predecessor (found through prev_foot, since its
    PINUSE is clear) and a free successor, so no two free chunks are ever adjacent. The
-   result joins the top, grows the dv, or goes to its bin. With no dv, a chunk of 4 KiB or
-   more that grew by merging with its predecessor becomes the dv: a run of frees in
-   address order then merges without bin work (a speed measure that builds without an OS
-   leave out, for size).
+   result joins the top, grows the dv, or goes to its bin. A chunk of 4 KiB or more that
+   grew by merging with its predecessor takes over as the dv (the old one goes to its
+   bin): a run of frees in address order then merges without bin work (a speed measure
+   that builds without an OS leave out, for size).
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -2603,7 +2606,9 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
    /* small bins: exact sizes, honest links, bitmap in step */
    tally  in_bins = {0, 0};
    size_t limit   = free_in_walk.count + 1;
-   for (size_t i = 0; i < NSMALLBINS; ++i)
+   if ((NSMALLBINS < 32 && (m->smallmap >> (NSMALLBINS % 32)) != 0) || (m->smallmap & (bin_bit(FIRST_SMALLBIN) - 1)))
+      problems++;   /* a bit for a bin that does not exist */
+   for (size_t i = FIRST_SMALLBIN; i < NSMALLBINS; ++i)
    {
       chunk *h    = small_bin(m, i);
       chunk *prev = h;

@@ -104,13 +104,13 @@ MULLE_DLMALLOC_NOASAN inline bool ring_unlink(chunk *c)
 
 MULLE_DLMALLOC_NOASAN inline chunk *small_bin(const mstate *m, size_t i)
 {
-   return chunk_before(const_cast<bin_head *>(&m->smallbins[i]), MEM_OFFSET);
+   return chunk_before(const_cast<bin_head *>(&m->smallbins[i - FIRST_SMALLBIN]), MEM_OFFSET);
 }
 
 MULLE_DLMALLOC_NOASAN inline void empty_small_bins(mstate *m)
 {
-   for (size_t i = 0; i < NSMALLBINS; ++i)
-      m->smallbins[i].fd = m->smallbins[i].bk = small_bin(m, i);
+   for (size_t i = FIRST_SMALLBIN; i < NSMALLBINS; ++i)
+      small_bin(m, i)->fd = small_bin(m, i)->bk = small_bin(m, i);
 }
 
 MULLE_DLMALLOC_NOASAN inline void insert_small_chunk(mstate *m, chunk *c, size_t s)
@@ -177,15 +177,16 @@ MULLE_DLMALLOC_NOASAN inline void replace_tree_node(mstate *m, tree_chunk *x, tr
 
 MULLE_DLMALLOC_NOASAN inline void unlink_tree_chunk(mstate *m, tree_chunk *x)
 {
-   /* what takes x's place in the trie: a ring member of the same size, else any leaf
-      below x, which shares x's prefix (slot is the link that holds it) */
+   /* x is a node of the trie. What takes its place: a ring member of the same size, else
+      any leaf below x, which shares x's prefix (slot is the link that holds it) */
+   if (x->index == RING_MEMBER)
+   {
+      ring_unlink(x);   /* not in the trie */
+      return;
+   }
    tree_chunk *r = as_tree(x->fd);
    if (r != x)
-   {
       ring_unlink(x);
-      if (x->index == RING_MEMBER)
-         return;   /* not in the trie */
-   }
    else
    {
       rel<tree_chunk> *slot = x->child(1) ? &x->child(1) : &x->child(0);
@@ -233,9 +234,13 @@ MULLE_DLMALLOC_NOASAN inline void unlink_chunk(mstate *m, chunk *c, size_t s)
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bin_links_ok(const mstate *m, chunk *c, size_t s)
 {
 #if MULLE_DLMALLOC_CHECKS
+   /* a link names a chunk below the top, or for a small chunk the head of its own bin:
+      never another word of the state (h is c itself for a tree chunk) */
    chunk *f = c->fd, *b = c->bk;
-   return ok_link(m, f) && ok_link(m, b) && f->bk == c && b->fd == c &&
-          (is_small(s) || as_tree(c)->index < NTREEBINS || as_tree(c)->index == RING_MEMBER);
+   chunk *h = is_small(s) ? small_bin(m, small_index(s)) : c;
+   return (f == h || ok_chunk_address(m, f)) && (b == h || ok_chunk_address(m, b)) && f->bk == c && b->fd == c &&
+          (is_small(s) || as_tree(c)->index < NTREEBINS ||
+           (as_tree(c)->index == RING_MEMBER && f != c));   /* a ring member is never alone */
 #else
    (void) m; (void) c; (void) s;
    return true;

@@ -158,7 +158,9 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
    /* small bins: exact sizes, honest links, bitmap in step */
    tally  in_bins = {0, 0};
    size_t limit   = free_in_walk.count + 1;
-   for (size_t i = 0; i < NSMALLBINS; ++i)
+   if ((NSMALLBINS < 32 && (m->smallmap >> (NSMALLBINS % 32)) != 0) || (m->smallmap & (bin_bit(FIRST_SMALLBIN) - 1)))
+      problems++;   /* a bit for a bin that does not exist */
+   for (size_t i = FIRST_SMALLBIN; i < NSMALLBINS; ++i)
    {
       chunk *h    = small_bin(m, i);
       chunk *prev = h;

@@ -202,13 +202,14 @@ MULLE_DLMALLOC_NOASAN constexpr size_t log2_of(size_t v) { return v <= 1 ? 0 : 1
 /* One small bin per chunk size under MIN_LARGE_SIZE: chunk sizes are multiples of ALIGN,
    so 16 bins on 64-bit, 32 on 32-bit. One cache per chunk size from MIN_CHUNK on, for
    NCACHES sizes: every request up to 1 KiB on 64-bit (chunks up to 1040 bytes), up to
-   516 bytes on 32-bit; a build without caches keeps one unused entry. The state is 1192
-   bytes on 64-bit, 732 on 32-bit; 688 and 480 without caches (checks 2, no OS). */
+   516 bytes on 32-bit; a build without caches keeps one unused entry. The state is 1160
+   bytes on 64-bit, 716 on 32-bit; 656 and 464 without caches (checks 2, no OS). */
 static const size_t NTREEBINS      = 32;
 static const size_t SMALLBIN_SHIFT = log2_of(ALIGN) < 6 ? log2_of(ALIGN) : 6;  /* 4 bins at least */
 static const size_t TREEBIN_SHIFT  = 8;
 static const size_t MIN_LARGE_SIZE = static_cast<size_t>(1) << TREEBIN_SHIFT;  /* 256 */
 static const size_t NSMALLBINS     = MIN_LARGE_SIZE >> SMALLBIN_SHIFT;
+static const size_t FIRST_SMALLBIN = MIN_CHUNK >> SMALLBIN_SHIFT;   /* below: sizes no chunk has */
 static const size_t NCACHES        = MULLE_DLMALLOC_CACHE_BYTES ? 64 : 1;
 
 static_assert(NSMALLBINS >= 4 && NSMALLBINS <= 32, "small bins: one bit each in a 32-bit map");
@@ -217,7 +218,8 @@ static const unsigned STATE_FROM_OS = 1;   /* region reserved by mspace_create *
 static const unsigned STATE_LOCKED  = 2;   /* MSPACE_LOCKED: every call takes `lock` */
 
 /* The links of a small bin's head: the fd and bk of a chunk that would start 2 words
-   before, whose other words are never read or written. */
+   before, whose other words are never read or written while smallmap and the rings
+   agree (mspace_check verifies it, and so attach). */
 struct bin_head
 {
    rel<chunk> fd;
@@ -232,7 +234,7 @@ struct mstate
    size_t                 magic;          /* MSTATE_MAGIC ^ address while live here */
    rel<byte, false>       base;           /* start of the region */
    size_t                 capacity;       /* bytes of the region */
-   binmap_t               smallmap;       /* bit i set <=> smallbins[i] is non-empty */
+   binmap_t               smallmap;       /* bit i set <=> small bin i is non-empty */
    binmap_t               treemap;        /* bit i set <=> treebins[i] is non-empty */
    rel<chunk>             dv;             /* designated victim, NULL when dv_size is 0 */
    size_t                 dv_size;
@@ -251,7 +253,8 @@ struct mstate
    mspace_error_handler_t handler;        /* NULL: the default handler (reset by attach) */
    void                  *handler_ctx;
    size_t                 cache_bytes;    /* sum of the sizes of the cached chunks */
-   bin_head               smallbins[NSMALLBINS];  /* rings through a head here, LIFO */
+   bin_head               smallbins[NSMALLBINS - FIRST_SMALLBIN];  /* rings through a head
+                                                                  here, LIFO: small_bin() */
    rel<tree_chunk>        treebins[NTREEBINS];    /* trie roots */
    rel<chunk>             cache[NCACHES];         /* per chunk size: freed chunks, LIFO via fd */
 };
@@ -294,13 +297,6 @@ MULLE_DLMALLOC_NOASAN inline bool ok_chunk_address(const mstate *m, const void *
 {
    const byte *b = static_cast<const byte *>(p);
    return b >= m->least && b < as_bytes(m->top) && is_aligned(b + MEM_OFFSET, ALIGN);
-}
-
-/* True if p may be a chunk of a bin: a chunk below the top, or a small bin's head. */
-MULLE_DLMALLOC_NOASAN inline bool ok_link(const mstate *m, const void *p)
-{
-   const byte *b = static_cast<const byte *>(p);
-   return b >= reinterpret_cast<const byte *>(m) && b < as_bytes(m->top) && is_aligned(b, WORD);
 }
 
 }} // namespace mulle::detail

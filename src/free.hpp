@@ -2,10 +2,10 @@
 
    A freed chunk merges at once with a free predecessor (found through prev_foot, since its
    PINUSE is clear) and a free successor, so no two free chunks are ever adjacent. The
-   result joins the top, grows the dv, or goes to its bin. With no dv, a chunk of 4 KiB or
-   more that grew by merging with its predecessor becomes the dv: a run of frees in
-   address order then merges without bin work (a speed measure that builds without an OS
-   leave out, for size).
+   result joins the top, grows the dv, or goes to its bin. A chunk of 4 KiB or more that
+   grew by merging with its predecessor takes over as the dv (the old one goes to its
+   bin): a run of frees in address order then merges without bin work (a speed measure
+   that builds without an OS leave out, for size).
    ========================================================================================== */
 
 namespace mulle { namespace detail {

@@ -122,7 +122,9 @@ MULLE_DLMALLOC_NOASAN inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *
       }
    }
    *rest = rsize;
-   return v ? prefer_ring_member(m, v) : NULL;
+   if (!v || MULLE_DLMALLOC_NO_OS)
+      return v;   /* without an OS, for size: the node itself */
+   return prefer_ring_member(m, v);
 }
 
 /* v is the top, or an in-use chunk just below it: v keeps nb bytes (in use) and the top
@@ -160,12 +162,12 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
       size_t   i    = small_index(nb);
       binmap_t bits = m->smallmap >> i;
       if (bits & 3u)   /* exact fit, or ALIGN bytes more: less than a chunk to split off */
-         c = m->smallbins[i + (~bits & 1u)].fd;
+         c = small_bin(m, i + (~bits & 1u))->fd;
       else if (nb > m->dv_size)
       {
          size_t rest;
          if (bits)
-            c = m->smallbins[lowest_bit_index(bits_above(bin_bit(i)) & m->smallmap)].fd;
+            c = small_bin(m, lowest_bit_index(bits_above(bin_bit(i)) & m->smallmap))->fd;
          else if (m->treemap)
             c = best_tree_fit(m, MIN_LARGE_SIZE, &rest);
       }

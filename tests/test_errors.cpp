@@ -441,6 +441,30 @@ unsigned char *find_link(void *freed, const unsigned char *target)
    return nullptr;
 }
 
+// The first word in [from, to) that links to target, or nullptr; learns the link mode.
+unsigned char *find_link_between(unsigned char *from, unsigned char *to, const unsigned char *target)
+{
+   for (unsigned char *at = from; at + W <= to; at += W)
+   {
+      const std::size_t w = read_word(at);
+      if (w == std::size_t(reinterpret_cast<std::uintptr_t>(target)) ||
+          w == std::size_t(reinterpret_cast<std::uintptr_t>(target) - reinterpret_cast<std::uintptr_t>(at)))
+      {
+         links_relative = w != std::size_t(reinterpret_cast<std::uintptr_t>(target));
+         return at;
+      }
+   }
+   return nullptr;
+}
+
+// A copy of n bytes of the heap's own memory (which a checker does not let a test read).
+std::vector<unsigned char> raw_bytes(const void *from, std::size_t n)
+{
+   std::vector<unsigned char> v(n);
+   raw_copy(v.data(), from, n);
+   return v;
+}
+
 // One word overwritten until restore() or the end of the scope.
 struct Patch
 {
@@ -535,6 +559,41 @@ TEST_CASE("free and realloc and malloc report a free chunk with overwritten link
       expect_corruption(f, {x});
       damage.restore();
       f.expect_nothing_lost();
+   }
+   SUBCASE("malloc of a chunk whose links lead into the state, to its own bin's root")
+   {
+      // links that pass the back-link test through the state's words: the chunk "after"
+      // holds its bk where the bin's root is, the one "before" its fd there
+      f.drop(x);
+      const std::size_t bookkeeping = std::size_t(stats_of(f.ms).bookkeeping);
+      unsigned char *root = find_link_between(bytes(f.ms), bytes(f.ms) + bookkeeping, chunk_of(x));
+      REQUIRE(root != nullptr);
+      Patch fd(link_of(x, FD), link_value(link_of(x, FD), root - 3 * W));
+      Patch bk(link_of(x, BK), link_value(link_of(x, BK), root - 2 * W));
+      const std::vector<unsigned char> state = raw_bytes(f.ms, bookkeeping);
+      f.log.clear();
+      CHECK(mspace_malloc(f.ms, UNCACHED) == nullptr);
+      expect_corruption(f, {x});
+      CHECK(raw_bytes(f.ms, bookkeeping) == state);   // no word of the state written
+      fd.restore();
+      bk.restore();
+      CHECK_HEAP(f.ms);
+   }
+   SUBCASE("malloc of a ring member whose links point at itself")
+   {
+      f.drop(x);
+      f.drop(z);   // the size of x: z hangs in x's ring
+      Patch fd(link_of(z, FD), link_value(link_of(z, FD), chunk_of(z)));
+      Patch bk(link_of(z, BK), link_value(link_of(z, BK), chunk_of(z)));
+      const std::size_t bookkeeping = std::size_t(stats_of(f.ms).bookkeeping);
+      const std::vector<unsigned char> state = raw_bytes(f.ms, bookkeeping);
+      f.log.clear();
+      CHECK(mspace_malloc(f.ms, UNCACHED) == nullptr);   // the ring member is taken first
+      expect_corruption(f, {z});
+      CHECK(raw_bytes(f.ms, bookkeeping) == state);
+      fd.restore();
+      bk.restore();
+      CHECK_HEAP(f.ms);
    }
    if (CACHES)
    SUBCASE("a flush of the small-block caches that meets the damaged chunk")
@@ -646,6 +705,34 @@ TEST_CASE("mspace_check finds damaged tags and bins, and nothing once they are r
          Patch damage(bytes(a) + parent_offset, link_value(bytes(a) + parent_offset, chunk_of(c)));   // a root with a parent
          CHECK(mspace_check(f.ms) != 0);
       }
+   }
+   SUBCASE("a small-bin bitmap with a bit for a bin that does not exist")
+   {
+      // the bitmap is the 32-bit word of the state that turns from 0 to the one bit of the
+      // small bin that a released chunk of 100 bytes goes to
+      void *s = f.add(100);
+      f.add(100);   // s's successor stays in use
+      const std::size_t bookkeeping = std::size_t(stats_of(f.ms).bookkeeping);
+      const std::vector<unsigned char> before = raw_bytes(f.ms, bookkeeping);
+      f.drop(s);
+      mspace_trim(f.ms, 0);   // a parked chunk is released by the flush
+      const std::uint32_t bit = std::uint32_t(1) << (chunk_for(100) / (A < 64 ? A : 64));
+      unsigned char *map = nullptr;
+      for (std::size_t k = 0; k + 4 <= bookkeeping; k += 4)
+      {
+         std::uint32_t was, now;
+         std::memcpy(&was, before.data() + k, 4);
+         raw_copy(&now, bytes(f.ms) + k, 4);
+         if (was == 0 && now == bit)
+            map = bytes(f.ms) + k;
+      }
+      REQUIRE(map != nullptr);
+      CHECK_HEAP(f.ms);
+      const std::uint32_t forged = bit | 1u;   // bin 0: no chunk is that small
+      raw_copy(map, &forged, 4);
+      CHECK(mspace_check(f.ms) != 0);
+      raw_copy(map, &bit, 4);
+      CHECK_HEAP(f.ms);
    }
    SUBCASE("parked blocks (the small-block caches) marked wrongly")
    {
