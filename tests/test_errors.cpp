@@ -424,23 +424,6 @@ std::size_t link_value(const unsigned char *at, const unsigned char *target)
    return std::size_t(links_relative ? t - reinterpret_cast<std::uintptr_t>(at) : t);
 }
 
-// the first word of a freed block, past its fd and bk, that links to target
-unsigned char *find_link(void *freed, const unsigned char *target)
-{
-   for (std::size_t k = 2; k < 16; ++k)
-   {
-      unsigned char *at = bytes(freed) + k * W;
-      const std::size_t w = read_word(at);
-      if (w == std::size_t(reinterpret_cast<std::uintptr_t>(target)) ||
-          w == std::size_t(reinterpret_cast<std::uintptr_t>(target) - reinterpret_cast<std::uintptr_t>(at)))
-      {
-         links_relative = w != std::size_t(reinterpret_cast<std::uintptr_t>(target));
-         return at;
-      }
-   }
-   return nullptr;
-}
-
 // The first word in [from, to) that links to target, or nullptr; learns the link mode.
 unsigned char *find_link_between(unsigned char *from, unsigned char *to, const unsigned char *target)
 {
@@ -455,6 +438,12 @@ unsigned char *find_link_between(unsigned char *from, unsigned char *to, const u
       }
    }
    return nullptr;
+}
+
+// the first word of a freed block, past its fd and bk, that links to target
+unsigned char *find_link(void *freed, const unsigned char *target)
+{
+   return find_link_between(bytes(freed) + 2 * W, bytes(freed) + 16 * W, target);
 }
 
 // A copy of n bytes of the heap's own memory (which a checker does not let a test read).
