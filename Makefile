@@ -198,6 +198,10 @@ header-matrix: $(HEADER) | doctest
 	  echo "  $$cxx -std=c++17 MULLE_DLMALLOC_CHECKS=$$checks $$extra"; \
 	  $$cxx -std=c++17 $(WARN) -Wsign-conversion $$extra -DMULLE_DLMALLOC_CHECKS=$$checks -fsyntax-only -x c++ -DMULLE_DLMALLOC_IMPLEMENTATION $(HEADER) || exit 1; \
 	done; done; done
+	@for align in 32 256 4096; do \
+	  echo "  g++ -std=c++17 MULLE_DLMALLOC_ALIGNMENT=$$align"; \
+	  g++ -std=c++17 $(WARN) -Wsign-conversion -DMULLE_DLMALLOC_ALIGNMENT=$$align -fsyntax-only -x c++ -DMULLE_DLMALLOC_IMPLEMENTATION $(HEADER) || exit 1; \
+	done
 	@printf '#define MULLE_DLMALLOC_IMPLEMENTATION\n#include "mulle_dlmalloc.hpp"\n' > $(BUILD)/c_impl_error.c
 	@if gcc -std=c99 -I. -fsyntax-only $(BUILD)/c_impl_error.c 2>/dev/null; then \
 	  echo "a C TU defining MULLE_DLMALLOC_IMPLEMENTATION must fail"; exit 1; fi

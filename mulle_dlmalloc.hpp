@@ -938,7 +938,9 @@ static const size_t SMALLBIN_SHIFT = log2_of(ALIGN) < 6 ? log2_of(ALIGN) : 6;  /
 static const size_t TREEBIN_SHIFT  = 8;
 static const size_t MIN_LARGE_SIZE = static_cast<size_t>(1) << TREEBIN_SHIFT;  /* 256 */
 static const size_t NSMALLBINS     = MIN_LARGE_SIZE >> SMALLBIN_SHIFT;
-static const size_t FIRST_SMALLBIN = MIN_CHUNK >> SMALLBIN_SHIFT;   /* below: sizes no chunk has */
+/* below: sizes no chunk has; with an alignment of 256 or more no chunk is small, and one
+   head stays (unused) */
+static const size_t FIRST_SMALLBIN = (MIN_CHUNK >> SMALLBIN_SHIFT) < NSMALLBINS ? MIN_CHUNK >> SMALLBIN_SHIFT : NSMALLBINS - 1;
 static const size_t NCACHES        = MULLE_DLMALLOC_CACHE_BYTES ? 64 : 1;
 
 static_assert(NSMALLBINS >= 4 && NSMALLBINS <= 32, "small bins: one bit each in a 32-bit map");
@@ -1993,6 +1995,13 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
       return NULL;
 
    chunk *c = chunk_from_mem(mem);
+   /* releasing the lead reads the tags before it (a free predecessor's footer), which no
+      check has read yet: a write into freed memory may have reached them */
+   if (MULLE_DLMALLOC_CHECKS && validate_block(m, mem) != MSPACE_ERROR_NONE)
+   {
+      report(m, MSPACE_ERROR_CORRUPTION, mem);
+      return NULL;   /* the block stays allocated: nothing else is touched */
+   }
    if (!is_aligned(mem, alignment))
    {
       uintptr_t at  = reinterpret_cast<uintptr_t>(mem);

@@ -236,6 +236,13 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
       return NULL;
 
    chunk *c = chunk_from_mem(mem);
+   /* releasing the lead reads the tags before it (a free predecessor's footer), which no
+      check has read yet: a write into freed memory may have reached them */
+   if (MULLE_DLMALLOC_CHECKS && validate_block(m, mem) != MSPACE_ERROR_NONE)
+   {
+      report(m, MSPACE_ERROR_CORRUPTION, mem);
+      return NULL;   /* the block stays allocated: nothing else is touched */
+   }
    if (!is_aligned(mem, alignment))
    {
       uintptr_t at  = reinterpret_cast<uintptr_t>(mem);

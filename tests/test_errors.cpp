@@ -1128,3 +1128,43 @@ TEST_CASE("a flush of the caches verifies a parked block's neighbours before it 
    CHECK(mspace_check(ms) == 0);
    CHECK(mspace_destroy(ms) == 0);
 }
+
+TEST_CASE("memalign over a block whose free predecessor's footer was overwritten reports corruption" *
+          doctest::skip(!CACHES))
+{
+   // the chunk memalign gets comes from a cache and is not aligned, so its lead would be
+   // released: that reads the footer of the free chunk before it, which a write into that
+   // freed block has overwritten
+   const std::size_t n = 88, alignment = 64;
+   const std::size_t inner = chunk_for(n) + alignment + MIN_CHUNK;   // what memalign asks for
+   for (std::size_t pad = 0; pad < 8; ++pad)
+   {
+      mspace ms = mspace_create(1 * MiB);
+      REQUIRE(ms != nullptr);
+      ErrorLog log;
+      log.install(ms);
+      if (pad)
+         mspace_malloc(ms, 16 * pad);
+      void *p = mspace_malloc(ms, UNCACHED);   // freed into a bin: free before c
+      void *c = mspace_malloc(ms, inner);      // parked, then taken back by memalign
+      void *guard = mspace_malloc(ms, 16);
+      REQUIRE((p && c && guard));
+      if (is_aligned(c, alignment))
+      {
+         mspace_destroy(ms);
+         continue;   // no lead to release: another start
+      }
+      mspace_free(ms, c);
+      mspace_free(ms, p);
+      const std::size_t footer = read_word(bytes(c) - 2 * W);
+      write_word(bytes(c) - 2 * W, GARBAGE);   // the last word of the freed p
+      CHECK(mspace_memalign(ms, alignment, n) == nullptr);
+      CHECK(log.count == 1);
+      CHECK(log.last == MSPACE_ERROR_CORRUPTION);
+      write_word(bytes(c) - 2 * W, footer);
+      CHECK_HEAP(ms);   // c is a block in use now, nothing else changed
+      CHECK(mspace_destroy(ms) == 0);
+      return;
+   }
+   FAIL("no start gave an unaligned block");
+}
