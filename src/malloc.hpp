@@ -91,7 +91,10 @@ MULLE_DLMALLOC_NOASAN inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *
             v     = t;
             rsize = trem;
             if (rsize == 0)
+            {
+               t = NULL;   /* an exact fit: nothing below can be better */
                break;
+            }
          }
          tree_chunk *rt = t->child(1);
          t = t->child((bits >> (SIZE_BITS - 1)) & 1);

@@ -1168,3 +1168,41 @@ TEST_CASE("memalign over a block whose free predecessor's footer was overwritten
    }
    FAIL("no start gave an unaligned block");
 }
+
+TEST_CASE("a trie node whose parent or child link was overwritten is corruption, never followed")
+{
+   Fixture f;
+   void *a = f.add(UNCACHED);         // freed: the root of its tree bin
+   f.add(100);
+   void *c = f.add(UNCACHED + 300);   // freed: the same bin, another size, below a
+   f.add(100);
+   void *live = f.add(UNCACHED);      // a block in use, whose words a stray link names
+   f.add(100);
+   f.drop(a);
+   f.drop(c);
+   CHECK_HEAP(f.ms);
+
+   SUBCASE("a parent link that names a block in use")
+   {
+      unsigned char *parent = find_link(c, chunk_of(a));
+      REQUIRE(parent != nullptr);
+      Patch damage(parent, link_value(parent, chunk_of(live)));
+      f.snapshot();
+      CHECK(mspace_malloc(f.ms, UNCACHED + 300) == nullptr);   // takes c out of the trie
+      expect_corruption(f, {c});
+      damage.restore();
+      f.expect_nothing_lost();
+   }
+   SUBCASE("a child link that names a block in use")
+   {
+      unsigned char *child = find_link(a, chunk_of(c));
+      REQUIRE(child != nullptr);
+      Patch damage(child, link_value(child, chunk_of(live)));
+      f.snapshot();
+      CHECK(mspace_malloc(f.ms, UNCACHED) == nullptr);   // takes a, whose children move up
+      expect_corruption(f, {a});
+      damage.restore();
+      f.expect_nothing_lost();
+   }
+   CHECK_HEAP(f.ms);
+}
