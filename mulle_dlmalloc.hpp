@@ -2034,8 +2034,9 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
 
    chunk *c = chunk_from_mem(mem);
    /* releasing the lead reads the tags before it (a free predecessor's footer), which no
-      check has read yet: a write into freed memory may have reached them */
-   if (MULLE_DLMALLOC_CHECKS && validate_block(m, mem) != MSPACE_ERROR_NONE)
+      check has read yet: a write into freed memory may have reached them. (Level 2 has
+      checked the whole heap already, and the block has no tail canary yet.) */
+   if (MULLE_DLMALLOC_CHECKS == 1 && validate_block(m, mem) != MSPACE_ERROR_NONE)
    {
       report(m, MSPACE_ERROR_CORRUPTION, mem);
       return NULL;   /* the block stays allocated: nothing else is touched */
