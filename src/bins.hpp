@@ -247,17 +247,19 @@ MULLE_DLMALLOC_NOASAN inline bool trie_links_ok(const mstate *m, tree_chunk *x)
       if (k && (!ok_chunk_address(m, k) || k->parent != x))
          return false;
    }
-   for (tree_chunk *r = x; x->fd == x;)
+   /* a trie is no deeper than the bits of a size: links that go round are no trie */
+   tree_chunk *r = x;
+   for (size_t depth = 0; x->fd == x && depth <= SIZE_BITS; ++depth)
    {
       MULLE_DLMALLOC_STEP();
       tree_chunk *below = r->child(1) ? r->child(1) : r->child(0);
       if (!below)
-         break;
+         return true;
       if (!ok_chunk_address(m, below) || below->parent != r)
          return false;
       r = below;
    }
-   return true;
+   return x->fd != x;
 }
 
 /* The cheap check made before a free chunk is taken out of its bin: its neighbours in the
