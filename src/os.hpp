@@ -114,6 +114,23 @@ MULLE_DLMALLOC_NOASAN void os_decommit(mstate *m, byte *from, byte *to, bool eag
 #  endif
 }
 
+/* Where a small request grew the footprint, the pages of [from, to) will all be touched by
+   the heads of the chunks carved from them: Linux faults them in with one call
+   (MADV_POPULATE_WRITE, 5.14 and later), which costs about a fifth less per page than a
+   fault each. Elsewhere, and where the call fails, each page faults in when first
+   touched, as before. */
+MULLE_DLMALLOC_NOASAN void os_prefault(mstate *m, byte *from, byte *to)
+{
+#  if defined(__linux__) && defined(MADV_POPULATE_WRITE)
+   byte  *first;
+   size_t length;
+   if ((m->flags & STATE_FROM_OS) && whole_pages(from, to, &first, &length))
+      madvise(first, length, MADV_POPULATE_WRITE);
+#  else
+   (void) m; (void) from; (void) to;
+#  endif
+}
+
 MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t capacity, unsigned flags)
 {
    size_t page = os_page_size();
@@ -145,6 +162,7 @@ MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *m) { os_unreserve(m-
 
 MULLE_DLMALLOC_NOASAN bool os_commit(mstate *, byte *, byte *) { return true; }
 MULLE_DLMALLOC_NOASAN void os_decommit(mstate *, byte *, byte *, bool) {}
+MULLE_DLMALLOC_NOASAN void os_prefault(mstate *, byte *, byte *) {}
 MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t, unsigned) { return NULL; }
 MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *) {}
 
