@@ -135,17 +135,11 @@ MULLE_DLMALLOC_NOASAN inline bool flush_caches(mstate *m)
    return whole;
 }
 
-/* Frees a validated in-use chunk: parked in a cache when small and there is room, else
-   released; the top trims itself past the threshold. */
-MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
+/* Releases a validated in-use chunk (no cache); the top trims itself past the threshold. */
+MULLE_DLMALLOC_NOASAN inline void release_block(mstate *m, chunk *c)
 {
    void  *mem    = mem_from_chunk(c);
    size_t usable = usable_size_of(c);
-   if (cache_chunk(m, c, chunk_size(c)))
-   {
-      annotate_free(m, mem, usable);
-      return;
-   }
    if (!release_chunk(m, c, chunk_size(c)))
    {
       report(m, MSPACE_ERROR_CORRUPTION, mem);
@@ -156,6 +150,16 @@ MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
       give back: the footprint shrinks only by mspace_trim, and the code stays small. */
    if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold)
       trim_top(m, 0, false);
+}
+
+/* Frees a validated in-use chunk: parked in a cache when small and there is room, else
+   released. */
+MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
+{
+   if (cache_chunk(m, c, chunk_size(c)))
+      annotate_free(m, mem_from_chunk(c), usable_size_of(c));
+   else
+      release_block(m, c);
 }
 
 }} // namespace mulle::detail
