@@ -32,7 +32,7 @@
 #    define MULLE_DLMALLOC_CACHE_BYTES 0   /* level 2 wants every free to coalesce and poison;
                                               firmware wants small code and exact reuse */
 #  else
-#    define MULLE_DLMALLOC_CACHE_BYTES 262144  /* freed small chunks kept for reuse, at most */
+#    define MULLE_DLMALLOC_CACHE_BYTES 1048576 /* freed small chunks kept for reuse, at most */
 #  endif
 #endif
 

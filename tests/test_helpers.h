@@ -82,7 +82,7 @@ constexpr std::size_t OVERHEAD = W + CANARY;
 // to CACHE_BYTES (the default MULLE_DLMALLOC_CACHE_BYTES) of freed blocks of the cached sizes,
 // all below UNCACHED bytes: a block of UNCACHED bytes or more goes straight to a bin.
 constexpr bool CACHES = CANARY == 0;
-constexpr std::size_t CACHE_BYTES = CACHES ? 256 * 1024 : 0;
+constexpr std::size_t CACHE_BYTES = CACHES ? 1024 * 1024 : 0;
 constexpr std::size_t UNCACHED = 2048;
 
 // The chunk a request of n bytes takes, and what mspace_usable_size reports for it.
