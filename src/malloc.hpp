@@ -66,25 +66,50 @@ MULLE_DLMALLOC_NOASAN inline chunk *prefer_ring_member(const mstate *m, tree_chu
    return t->fd != t && ok_chunk_address(m, t->fd) ? t->fd : t;
 }
 
+/* A trie link the search is about to follow (never NULL there) names a chunk below the top. In
+   hosted builds with checks; without an OS it is left out for size, as the trie-link
+   checks of an unlink are. */
+static const bool SEARCH_CHECKS = MULLE_DLMALLOC_CHECKS && !MULLE_DLMALLOC_NO_OS;
+
+MULLE_DLMALLOC_NOASAN inline bool trie_step_ok(const mstate *m, const tree_chunk *t)
+{
+   return !SEARCH_CHECKS || ok_chunk_address(m, t);
+}
+
+/* A tree search met a link that names no chunk: reported (naming the node that holds it,
+   or nothing for a bin's root, a word of the state), never followed. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE chunk *search_damaged(mstate *m, tree_chunk *from, bool *sane)
+{
+   report(m, MSPACE_ERROR_CORRUPTION, from ? mem_from_chunk(from) : NULL);
+   *sane = false;
+   return NULL;
+}
+
 /* The best fit in the tree bins for a chunk size nb >= MIN_LARGE_SIZE, or NULL; *rest is
    what it leaves. Walks down the trie of nb's bin along nb's bits, remembering the last
    right subtree passed by (all of its sizes are larger than nb), then takes the smallest of
    that subtree or of the next non-empty bin. With nb = MIN_LARGE_SIZE it finds the
-   smallest tree chunk. */
-MULLE_DLMALLOC_NOASAN inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *rest)
+   smallest tree chunk. A link that names no chunk is reported as corruption (the node
+   that holds it is named) and never followed: NULL, and *sane turns false. */
+MULLE_DLMALLOC_NOASAN inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *rest, bool *sane)
 {
    tree_chunk *v     = NULL;
    size_t      rsize = ~static_cast<size_t>(0) - nb + 1;  /* = -nb: no fit yet */
    size_t      i     = tree_index(nb);
    tree_chunk *t     = m->treebins[i];
+   tree_chunk *from  = NULL;   /* the node whose link led to t */
 
+   if (SEARCH_CHECKS)
+      *sane = true;
    if (t)
    {
       size_t      bits  = nb << tree_shift(i);
-      tree_chunk *right = NULL;
+      tree_chunk *right = NULL, *right_from = NULL;
       for (;;)
       {
          MULLE_DLMALLOC_STEP();
+         if (!trie_step_ok(m, t))
+            return search_damaged(m, from, sane);
          size_t trem = chunk_size(t) - nb;
          if (trem < rsize)
          {
@@ -97,12 +122,17 @@ MULLE_DLMALLOC_NOASAN inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *
             }
          }
          tree_chunk *rt = t->child(1);
-         t = t->child((bits >> (SIZE_BITS - 1)) & 1);
+         from = t;
+         t    = t->child((bits >> (SIZE_BITS - 1)) & 1);
          if (rt && rt != t)
-            right = rt;
+         {
+            right      = rt;
+            right_from = from;
+         }
          if (!t)
          {
-            t = right;
+            t    = right;
+            from = right_from;
             break;
          }
          bits <<= 1;
@@ -112,11 +142,16 @@ MULLE_DLMALLOC_NOASAN inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *
    {
       binmap_t larger = bits_above(bin_bit(i)) & m->treemap;
       if (larger)
-         t = m->treebins[lowest_bit_index(larger)];
+      {
+         t    = m->treebins[lowest_bit_index(larger)];
+         from = NULL;
+      }
    }
-   for (; t; t = leftmost_child(t))
+   for (; t; from = t, t = leftmost_child(t))
    {
       MULLE_DLMALLOC_STEP();
+      if (!trie_step_ok(m, t))
+         return search_damaged(m, from, sane);
       size_t trem = chunk_size(t) - nb;
       if (trem < rsize)
       {
@@ -171,14 +206,16 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
          size_t rest;
          if (bits)
             c = small_bin(m, lowest_bit_index(bits_above(bin_bit(i)) & m->smallmap))->fd;
-         else if (m->treemap)
-            c = best_tree_fit(m, MIN_LARGE_SIZE, &rest);
+         else if (m->treemap && !(c = best_tree_fit(m, MIN_LARGE_SIZE, &rest, &sane)) && SEARCH_CHECKS && !sane)
+            return NULL;
       }
    }
    else if (m->treemap)
    {
       size_t rest;
-      c = best_tree_fit(m, nb, &rest);
+      c = best_tree_fit(m, nb, &rest, &sane);
+      if (SEARCH_CHECKS && !sane)
+         return NULL;
       if (c && rest >= m->dv_size - nb)   /* unsigned: a dv smaller than nb never wins */
          c = NULL;
    }

@@ -1204,5 +1204,16 @@ TEST_CASE("a trie node whose parent or child link was overwritten is corruption,
       damage.restore();
       f.expect_nothing_lost();
    }
+   SUBCASE("a child link that names no chunk, met by a best-fit search")
+   {
+      unsigned char *child = find_link(a, chunk_of(c));
+      REQUIRE(child != nullptr);
+      Patch damage(child, GARBAGE);   // followed, it would read far outside the heap
+      f.snapshot();
+      CHECK(mspace_malloc(f.ms, UNCACHED + 300) == nullptr);   // the search goes from a to c
+      expect_corruption(f, {a});
+      damage.restore();
+      f.expect_nothing_lost();
+   }
    CHECK_HEAP(f.ms);
 }
