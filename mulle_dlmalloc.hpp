@@ -1978,21 +1978,14 @@ MULLE_DLMALLOC_NOASAN inline void *split_top(mstate *m, chunk *v, size_t nb)
 
 MULLE_DLMALLOC_NOASAN inline bool flush_caches(mstate *m);   /* free and coalescing */
 
-MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
-{
-   if (n > m->capacity)
-      return NULL;
-   size_t nb = request_to_size(n);
-   bool   sane;
-   chunk *c  = uncache_chunk(m, nb, &sane);
-   if (c)
-      return mem_from_chunk(c);
-   if (!sane)
-   {
-      report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(m->cache[cache_index(nb)]));
-      return NULL;
-   }
+MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n);
 
+/* A chunk of size nb for a request of n bytes, from the bins, the dv or the top: the
+   caches had none. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *m, size_t nb, size_t n)
+{
+   chunk *c = NULL;
+   bool   sane;
    if (is_small(nb))
    {
       size_t   i    = small_index(nb);
@@ -2046,6 +2039,34 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
          os_prefault(m, old_end, top_end(m));
    }
    return split_top(m, m->top, nb);
+}
+
+/* A heap that holds no free chunk that could serve (a heap being filled) is served
+   straight from the top, where the search would end too, and without the stack frame the
+   search needs (in builds with the fast path; elsewhere it would only add code). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_uncached(mstate *m, size_t nb, size_t n)
+{
+   if (MULLE_DLMALLOC_FAST_PATH && is_small(nb) && !(m->smallmap >> small_index(nb)) && !m->treemap &&
+       nb > m->dv_size && m->top_size >= nb + MIN_CHUNK)
+      return split_top(m, m->top, nb);
+   return allocate_searching(m, nb, n);
+}
+
+MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
+{
+   if (n > m->capacity)
+      return NULL;
+   size_t nb = request_to_size(n);
+   bool   sane;
+   chunk *c  = uncache_chunk(m, nb, &sane);
+   if (c)
+      return mem_from_chunk(c);
+   if (!sane)
+   {
+      report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(m->cache[cache_index(nb)]));
+      return NULL;
+   }
+   return allocate_uncached(m, nb, n);
 }
 
 /* A block leaves the library: the annotations learn its size, and at level 2 the word
@@ -2270,6 +2291,24 @@ MULLE_DLMALLOC_NOASAN inline void release_block(mstate *m, chunk *c)
       give back: the footprint shrinks only by mspace_trim, and the code stays small. */
    if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold)
       trim_top(m, 0, false);
+}
+
+/* The commonest release in a run of frees in address order: validated in-use chunk c
+   follows the dv and is followed by a chunk in use, so it only grows the dv (what
+   release_chunk would do, without its stack frame). False, with nothing done, otherwise. */
+MULLE_DLMALLOC_NOASAN inline bool grow_dv_by(mstate *m, chunk *c)
+{
+   size_t s    = chunk_size(c);
+   chunk *next = chunk_at(c, s);
+   if (previous_is_in_use(c) || next == m->top || !chunk_is_in_use(next) || previous_chunk(c) != m->dv)
+      return false;
+   void  *mem    = mem_from_chunk(c);
+   size_t usable = usable_size_of(c);
+   c->head     = s;   /* CINUSE cleared: a second free of this block sees it */
+   m->dv_size += s;
+   set_free_with_footer(m->dv, m->dv_size);
+   annotate_free(m, mem, usable);
+   return true;
 }
 
 /* Frees a validated in-use chunk: parked in a cache when small and there is room, else
@@ -3301,7 +3340,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *malloc_whole(mspace ms, siz
 /* Frees a validated block that the fast path could not park. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_valid(mstate *m, chunk *c)
 {
-   release_block(m, c);
+   if (!grow_dv_by(m, c))
+      release_block(m, c);
 }
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *p)
@@ -3384,10 +3424,15 @@ MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
    {
       if (mstate *m = fast_state(ms))
       {
-         bool sane;
          if (n <= FAST_REQUEST_LIMIT)
-            if (chunk *c = uncache_chunk(m, request_to_size(n), &sane))
+         {
+            size_t nb = request_to_size(n);
+            bool   sane;
+            if (chunk *c = uncache_chunk(m, nb, &sane))
                return hand_out(m, mem_from_chunk(c), n);
+            if (sane)   /* a cache miss: the rest of the way, without trying the caches again */
+               return hand_out(m, allocate_uncached(m, nb, n), n);
+         }
          return hand_out(m, allocate(m, n), n);
       }
    }

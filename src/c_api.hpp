@@ -39,7 +39,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *malloc_whole(mspace ms, siz
 /* Frees a validated block that the fast path could not park. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_valid(mstate *m, chunk *c)
 {
-   release_block(m, c);
+   if (!grow_dv_by(m, c))
+      release_block(m, c);
 }
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *p)
@@ -122,10 +123,15 @@ MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
    {
       if (mstate *m = fast_state(ms))
       {
-         bool sane;
          if (n <= FAST_REQUEST_LIMIT)
-            if (chunk *c = uncache_chunk(m, request_to_size(n), &sane))
+         {
+            size_t nb = request_to_size(n);
+            bool   sane;
+            if (chunk *c = uncache_chunk(m, nb, &sane))
                return hand_out(m, mem_from_chunk(c), n);
+            if (sane)   /* a cache miss: the rest of the way, without trying the caches again */
+               return hand_out(m, allocate_uncached(m, nb, n), n);
+         }
          return hand_out(m, allocate(m, n), n);
       }
    }

@@ -180,21 +180,14 @@ MULLE_DLMALLOC_NOASAN inline void *split_top(mstate *m, chunk *v, size_t nb)
 
 MULLE_DLMALLOC_NOASAN inline bool flush_caches(mstate *m);   /* free and coalescing */
 
-MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
-{
-   if (n > m->capacity)
-      return NULL;
-   size_t nb = request_to_size(n);
-   bool   sane;
-   chunk *c  = uncache_chunk(m, nb, &sane);
-   if (c)
-      return mem_from_chunk(c);
-   if (!sane)
-   {
-      report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(m->cache[cache_index(nb)]));
-      return NULL;
-   }
+MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n);
 
+/* A chunk of size nb for a request of n bytes, from the bins, the dv or the top: the
+   caches had none. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *m, size_t nb, size_t n)
+{
+   chunk *c = NULL;
+   bool   sane;
    if (is_small(nb))
    {
       size_t   i    = small_index(nb);
@@ -248,6 +241,34 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
          os_prefault(m, old_end, top_end(m));
    }
    return split_top(m, m->top, nb);
+}
+
+/* A heap that holds no free chunk that could serve (a heap being filled) is served
+   straight from the top, where the search would end too, and without the stack frame the
+   search needs (in builds with the fast path; elsewhere it would only add code). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_uncached(mstate *m, size_t nb, size_t n)
+{
+   if (MULLE_DLMALLOC_FAST_PATH && is_small(nb) && !(m->smallmap >> small_index(nb)) && !m->treemap &&
+       nb > m->dv_size && m->top_size >= nb + MIN_CHUNK)
+      return split_top(m, m->top, nb);
+   return allocate_searching(m, nb, n);
+}
+
+MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
+{
+   if (n > m->capacity)
+      return NULL;
+   size_t nb = request_to_size(n);
+   bool   sane;
+   chunk *c  = uncache_chunk(m, nb, &sane);
+   if (c)
+      return mem_from_chunk(c);
+   if (!sane)
+   {
+      report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(m->cache[cache_index(nb)]));
+      return NULL;
+   }
+   return allocate_uncached(m, nb, n);
 }
 
 /* A block leaves the library: the annotations learn its size, and at level 2 the word

@@ -303,6 +303,25 @@ TEST_CASE("double free of a block that became part of the designated victim")
    f.expect_free_and_realloc_rejected(split, MSPACE_ERROR_DOUBLE_FREE);
 }
 
+TEST_CASE("double free of a block that grew the designated victim in front of it")
+{
+   // blocks above the cached sizes: a free releases them at once, and one that follows
+   // the designated victim and precedes a block in use only grows the victim
+   Fixture f;
+   void *big = f.add(8 * 1024);
+   void *b   = f.add(UNCACHED);   // right behind big
+   f.add(16);                     // b is not next to the top
+   f.drop(big);                   // into a tree bin
+   void *split = f.add(100);      // carved from big: the rest, in front of b, is the victim
+   REQUIRE(split == big);
+   const std::size_t victim = stats_of(f.ms).free_bytes;
+   f.drop(b);
+   CHECK(stats_of(f.ms).free_bytes == victim + chunk_for(UNCACHED));
+   CHECK(stats_of(f.ms).free_blocks == 1);   // one free chunk: b merged, nothing in a bin
+   f.expect_free_and_realloc_rejected(b, MSPACE_ERROR_DOUBLE_FREE);
+   CHECK_HEAP(f.ms);
+}
+
 TEST_CASE("double free of a memaligned block")
 {
    Fixture f;
