@@ -2304,8 +2304,8 @@ MULLE_DLMALLOC_NOASAN inline bool grow_dv_by(mstate *m, chunk *c)
       return false;
    void  *mem    = mem_from_chunk(c);
    size_t usable = usable_size_of(c);
-   c->head     = s;   /* CINUSE cleared: a second free of this block sees it */
-   m->dv_size += s;
+   c->head    = s;   /* CINUSE cleared: a second free of this block sees it */
+   m->dv_size = c->prev_foot + s;   /* the dv's size as release_chunk reckons it */
    set_free_with_footer(m->dv, m->dv_size);
    annotate_free(m, mem, usable);
    return true;

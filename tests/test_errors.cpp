@@ -1188,6 +1188,46 @@ TEST_CASE("memalign over a block whose free predecessor's footer was overwritten
    FAIL("no start gave an unaligned block");
 }
 
+TEST_CASE("a trie link that names no chunk is corruption wherever a best-fit search meets it")
+{
+   // one tree bin: a (the root), c on its left (the same high size bit), d on its right
+   Fixture f;
+   void *a = f.add(UNCACHED);
+   f.add(100);
+   void *c = f.add(UNCACHED + 300);
+   f.add(100);
+   void *d = f.add(UNCACHED + 700);
+   f.add(100);
+   f.drop(a);
+   f.drop(c);
+   f.drop(d);
+   CHECK_HEAP(f.ms);
+
+   SUBCASE("the right subtree the search remembers on its way left")
+   {
+      unsigned char *right = find_link(a, chunk_of(d));
+      REQUIRE(right != nullptr);
+      Patch damage(right, GARBAGE);
+      f.snapshot();
+      CHECK(mspace_malloc(f.ms, UNCACHED + 250) == nullptr);   // fits c; d's subtree is next
+      expect_corruption(f, {a});
+      damage.restore();
+      f.expect_nothing_lost();
+   }
+   SUBCASE("the way down to the smallest tree chunk, for a small request")
+   {
+      unsigned char *left = find_link(a, chunk_of(c));
+      REQUIRE(left != nullptr);
+      Patch damage(left, GARBAGE);
+      f.snapshot();
+      CHECK(mspace_malloc(f.ms, 100) == nullptr);   // no small bin, no dv: the smallest tree chunk
+      expect_corruption(f, {a});
+      damage.restore();
+      f.expect_nothing_lost();
+   }
+   CHECK_HEAP(f.ms);
+}
+
 TEST_CASE("a trie node whose parent or child link was overwritten is corruption, never followed")
 {
    Fixture f;

@@ -213,6 +213,33 @@ TEST_CASE("a freed block is reused for a request of the same size")
    CHECK(mspace_destroy(ms) == 0);
 }
 
+TEST_CASE("a small request is served by the designated victim or a small bin before the top")
+{
+   mspace ms = mspace_create(4 * MiB);
+   REQUIRE(ms != nullptr);
+   SUBCASE("the designated victim, with no tree chunk left")
+   {
+      void *big = mspace_malloc(ms, 2000);
+      REQUIRE((big && mspace_malloc(ms, 16)));   // a guard against the top
+      mspace_free(ms, big);                        // a tree chunk
+      void *first = mspace_malloc(ms, 100);        // carved from it: the rest is the victim
+      REQUIRE(first == big);
+      CHECK(stats_of(ms).free_blocks == 1);        // the victim; no tree chunk is left
+      void *second = mspace_malloc(ms, 100);
+      CHECK(bytes(second) == bytes(first) + chunk_for(100));
+   }
+   SUBCASE("a small bin, with no tree chunk and no victim")
+   {
+      void *p = mspace_malloc(ms, 200);
+      REQUIRE((p && mspace_malloc(ms, 16)));
+      mspace_free(ms, p);                          // parked in a cache
+      CHECK(stats_of(ms).free_blocks == 1);        // the statistics flush it into its bin
+      CHECK(mspace_malloc(ms, 100) == p);          // the smallest small bin that fits
+   }
+   CHECK_HEAP(ms);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
 TEST_CASE("large requests take the best-fitting free chunk")
 {
    mspace ms = mspace_create(4 * MiB);

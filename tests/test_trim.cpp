@@ -338,12 +338,25 @@ bool kernel_prefaults()
 #endif
 }
 
+// Are transparent huge pages on for every mapping ("always")?
+bool huge_pages_always()
+{
+   FILE *f = std::fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+   if (!f)
+      return false;
+   char line[128] = {0};
+   const bool always = std::fgets(line, sizeof line, f) && std::strstr(line, "[always]");
+   std::fclose(f);
+   return always;
+}
+
 }  // namespace
 
 TEST_CASE("a small request that grows the footprint faults its pages in at once; a large one does not")
 {
-   if (!kernel_prefaults())
-      return;   // without MADV_POPULATE_WRITE every page faults in when first touched
+   if (!kernel_prefaults() || huge_pages_always())
+      return;   // without MADV_POPULATE_WRITE every page faults in when first touched; with
+                // transparent huge pages always on, any first touch may bring in 2 MiB
    mspace ms = mspace_create(64 * MiB);
    REQUIRE(ms != nullptr);
    const char *base = static_cast<const char *>(ms);
@@ -367,6 +380,31 @@ TEST_CASE("a small request that grows the footprint faults its pages in at once;
    CHECK(middle == 0);
    CHECK_HEAP(ms);
    CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("a caller's buffer is never faulted in ahead of use")
+{
+   if (huge_pages_always())
+      return;   // any first touch may bring in 2 MiB
+   const std::size_t page = std::size_t(sysconf(_SC_PAGESIZE));
+   const std::size_t size = 4 * MiB;
+   void *buffer = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+   REQUIRE(buffer != MAP_FAILED);
+   mspace ms = mspace_create_with_base(buffer, size);
+   REQUIRE(ms != nullptr);
+   const char *base = static_cast<const char *>(ms);
+   const std::size_t first = mspace_footprint(ms);
+   while (mspace_footprint(ms) == first)
+      REQUIRE(mspace_malloc(ms, 100) != nullptr);
+   const std::size_t grown = mspace_footprint(ms);
+   // only what the library wrote is resident: the block that crossed into the new step
+   // and the top's head behind it
+   const std::size_t resident = resident_pages(base + first, base + grown);
+   MESSAGE("caller buffer: " << resident << " of " << (grown - first) / page << " new pages resident");
+   CHECK(resident <= 2);
+   CHECK_HEAP(ms);
+   CHECK(mspace_destroy(ms) == 0);
+   munmap(buffer, size);
 }
 
 #endif
