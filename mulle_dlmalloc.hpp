@@ -45,7 +45,7 @@
      MULLE_DLMALLOC_API              extern            global: decoration of every function
      MULLE_DLMALLOC_ALIGNMENT        2*sizeof(void*)   global: block alignment, power of two
      MULLE_DLMALLOC_CHECKS           1                 implementation TU: 0 none, 1 cheap, 2 full
-     MULLE_DLMALLOC_CACHE_BYTES      262144            implementation TU: small-block caches
+     MULLE_DLMALLOC_CACHE_BYTES      1048576           implementation TU: small-block caches
      MULLE_DLMALLOC_LOCKS            1 (0 without OS)  implementation TU: MSPACE_LOCKED support
      MULLE_DLMALLOC_RELATIVE         0                 implementation TU: 1 links relative, heaps movable
      MULLE_DLMALLOC_VALGRIND         0                 implementation TU: memcheck memory pools
@@ -1282,9 +1282,11 @@ MULLE_DLMALLOC_NOASAN inline void unlink_chunk(mstate *m, chunk *c, size_t s)
    unlink_tree_chunk goes, each step checked alike. Builds without an OS leave this out
    for size (152 bytes on Cortex-M4): there a write into freed memory that reaches a trie
    link is caught by mspace_check and level 2, not by level 1. */
+static const bool TRIE_CHECKS = !MULLE_DLMALLOC_NO_OS;
+
 MULLE_DLMALLOC_NOASAN inline bool trie_links_ok(const mstate *m, tree_chunk *x)
 {
-   if (MULLE_DLMALLOC_NO_OS)
+   if (!TRIE_CHECKS)
       return true;
    tree_chunk *p = x->parent;
    if (p ? !ok_chunk_address(m, p) || (p->child(0) != x && p->child(1) != x) : m->treebins[x->index] != x)
@@ -1416,9 +1418,9 @@ MULLE_DLMALLOC_NOASAN inline chunk *uncache_chunk(mstate *m, size_t nb, bool *sa
      is validated in O(1) before anything is written: inside this mspace's chunks,
      aligned, a plausible head whose neighbours' tags agree, in use. Bin and cache links
      are verified before anything is written through them: the list and ring links, and
-     (except without an OS, for size) a trie node's parent and children. A tree-bin
-     search reads child links before that check. (mspace_usable_size takes no mspace and
-     so cannot validate its pointer.)
+     (except without an OS, for size) a trie node's parent and children, and each trie
+     link a best-fit search follows before it reads through it. (mspace_usable_size takes
+     no mspace and so cannot validate its pointer.)
    - 2 (debug): level 1, plus a whole-heap check (mspace_check without the poison scan)
      before every operation, plus canaries and poison:
      * the word behind every block holds a canary, secret ^ its own offset from the state; so does the
@@ -1864,10 +1866,9 @@ MULLE_DLMALLOC_NOASAN inline chunk *prefer_ring_member(const mstate *m, tree_chu
    return t->fd != t && ok_chunk_address(m, t->fd) ? t->fd : t;
 }
 
-/* A trie link the search is about to follow (never NULL there) names a chunk below the top. In
-   hosted builds with checks; without an OS it is left out for size, as the trie-link
-   checks of an unlink are. */
-static const bool SEARCH_CHECKS = MULLE_DLMALLOC_CHECKS && !MULLE_DLMALLOC_NO_OS;
+/* A trie link the search is about to follow (never NULL there) names a chunk below the
+   top. With checks, where the trie-link checks of an unlink are made too. */
+static const bool SEARCH_CHECKS = MULLE_DLMALLOC_CHECKS && TRIE_CHECKS;
 
 MULLE_DLMALLOC_NOASAN inline bool trie_step_ok(const mstate *m, const tree_chunk *t)
 {

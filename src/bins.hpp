@@ -234,9 +234,11 @@ MULLE_DLMALLOC_NOASAN inline void unlink_chunk(mstate *m, chunk *c, size_t s)
    unlink_tree_chunk goes, each step checked alike. Builds without an OS leave this out
    for size (152 bytes on Cortex-M4): there a write into freed memory that reaches a trie
    link is caught by mspace_check and level 2, not by level 1. */
+static const bool TRIE_CHECKS = !MULLE_DLMALLOC_NO_OS;
+
 MULLE_DLMALLOC_NOASAN inline bool trie_links_ok(const mstate *m, tree_chunk *x)
 {
-   if (MULLE_DLMALLOC_NO_OS)
+   if (!TRIE_CHECKS)
       return true;
    tree_chunk *p = x->parent;
    if (p ? !ok_chunk_address(m, p) || (p->child(0) != x && p->child(1) != x) : m->treebins[x->index] != x)

@@ -6,9 +6,9 @@
      is validated in O(1) before anything is written: inside this mspace's chunks,
      aligned, a plausible head whose neighbours' tags agree, in use. Bin and cache links
      are verified before anything is written through them: the list and ring links, and
-     (except without an OS, for size) a trie node's parent and children. A tree-bin
-     search reads child links before that check. (mspace_usable_size takes no mspace and
-     so cannot validate its pointer.)
+     (except without an OS, for size) a trie node's parent and children, and each trie
+     link a best-fit search follows before it reads through it. (mspace_usable_size takes
+     no mspace and so cannot validate its pointer.)
    - 2 (debug): level 1, plus a whole-heap check (mspace_check without the poison scan)
      before every operation, plus canaries and poison:
      * the word behind every block holds a canary, secret ^ its own offset from the state; so does the

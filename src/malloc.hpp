@@ -66,10 +66,9 @@ MULLE_DLMALLOC_NOASAN inline chunk *prefer_ring_member(const mstate *m, tree_chu
    return t->fd != t && ok_chunk_address(m, t->fd) ? t->fd : t;
 }
 
-/* A trie link the search is about to follow (never NULL there) names a chunk below the top. In
-   hosted builds with checks; without an OS it is left out for size, as the trie-link
-   checks of an unlink are. */
-static const bool SEARCH_CHECKS = MULLE_DLMALLOC_CHECKS && !MULLE_DLMALLOC_NO_OS;
+/* A trie link the search is about to follow (never NULL there) names a chunk below the
+   top. With checks, where the trie-link checks of an unlink are made too. */
+static const bool SEARCH_CHECKS = MULLE_DLMALLOC_CHECKS && TRIE_CHECKS;
 
 MULLE_DLMALLOC_NOASAN inline bool trie_step_ok(const mstate *m, const tree_chunk *t)
 {
