@@ -108,9 +108,11 @@ typedef enum mspace_error_t
    MSPACE_ERROR_LAYOUT_MISMATCH,  /* made by a build with another layout version, word size,
                                      alignment, checks level, caches or link mode */
    MSPACE_ERROR_TRUNCATED,        /* the capacity given is smaller than the heap's */
-   MSPACE_ERROR_MOVED             /* links are absolute (MULLE_DLMALLOC_RELATIVE is 0) and
+   MSPACE_ERROR_MOVED,            /* links are absolute (MULLE_DLMALLOC_RELATIVE is 0) and
                                      the region is not at the address where it was made;
                                      or its start moved against the alignment grid */
+   MSPACE_ERROR_REENTRANT         /* a call into an mspace from inside its error handler or
+                                     an inspect_all callback: ignored */
 } mspace_error_t;
 
 /* Called on misuse. When it returns, the offending call has no effect. */
@@ -213,9 +215,26 @@ MULLE_DLMALLOC_API void mspace_inspect_all(mspace ms,
                                            void (*fn)(void *start, void *end, size_t used, void *arg),
                                            void *arg);
 
-/* fn == NULL restores the default handler (print one line, abort). */
+/* fn == NULL restores the default: the process-wide handler (mspace_set_default_error_handler),
+   whose default prints one line and aborts. User code the library runs for an mspace (this
+   handler, an inspect_all callback) must not call that mspace: such a call is reported as
+   MSPACE_ERROR_REENTRANT and has no effect (mspace_usable_size, mspace_is_heap_object and
+   mspace_error_string may be called). */
 MULLE_DLMALLOC_API void mspace_set_error_handler(mspace ms, mspace_error_handler_t fn, void *ctx);
 
+/* The process-wide handler: it hears errors of mspaces that have no handler of their own,
+   misuse of a handle that names no live mspace (mspace_free or mspace_realloc on a
+   destroyed or foreign mspace: MSPACE_ERROR_NOT_AN_MSPACE), and misuse from inside an
+   mspace's own handler. fn == NULL restores the default (print one line, abort). Set it
+   before other threads use the library. */
+MULLE_DLMALLOC_API void mspace_set_default_error_handler(mspace_error_handler_t fn, void *ctx);
+/* Take and release the lock of an MSPACE_LOCKED mspace, e.g. around fork() so that a child
+   never inherits a lock another thread held (the README's pthread_atfork recipe). While it
+   holds the lock, the thread must not call the mspace itself. For an mspace without a lock
+   both do nothing. 0 on success, non-zero for a dead handle (or, for mspace_lock, a call
+   from inside the mspace's handler or inspect_all callback). */
+MULLE_DLMALLOC_API int mspace_lock(mspace ms);
+MULLE_DLMALLOC_API int mspace_unlock(mspace ms);
 /* Hands an error to the mspace's handler, as the library does on misuse. Returns if the
    handler returns; the default handler prints one line and aborts. */
 MULLE_DLMALLOC_API void mspace_report_error(mspace ms, mspace_error_t error, void *p);
@@ -380,9 +399,15 @@ private:
 
 #ifndef MULLE_DLMALLOC_FREESTANDING_FACE
 /* A standard allocator over an mspace. Two allocators are equal when they use the same
-   mspace. A container's heap travels with its contents: copy assignment, move assignment
-   and swap take the other container's allocator (propagate_on_container_* are true), so
-   moving or swapping containers of different heaps never copies an element. */
+   mspace. Like std::pmr::polymorphic_allocator, it stays with its container: copy
+   assignment, move assignment and swap keep each container's own heap
+   (propagate_on_container_* are false), so a long-lived container assigned from one in a
+   per-request arena copies or moves the elements into its own heap and outlives the arena's
+   mspace_reset. Assigning between containers of one heap still hands the buffer over.
+   A copy-constructed container keeps the source's heap: std::pmr falls back on the default
+   resource there, but there is no default heap, and the source's is the one the caller
+   chose; to copy into another heap, pass its allocator: `C copy(source, allocator(other))`.
+   Swapping containers of different heaps is undefined, as for std::pmr. */
 template <class T>
 class allocator
 {
@@ -390,9 +415,9 @@ public:
    typedef T         value_type;
    typedef size_t    size_type;
    typedef ptrdiff_t difference_type;
-   typedef std::true_type  propagate_on_container_copy_assignment;
-   typedef std::true_type  propagate_on_container_move_assignment;
-   typedef std::true_type  propagate_on_container_swap;
+   typedef std::false_type propagate_on_container_copy_assignment;
+   typedef std::false_type propagate_on_container_move_assignment;
+   typedef std::false_type propagate_on_container_swap;
    typedef std::false_type is_always_equal;
    template <class U> struct rebind { typedef allocator<U> other; };
 
@@ -411,6 +436,8 @@ public:
    void   deallocate(T *p, size_t) noexcept { mspace_free(ms_, p); }
    size_t max_size() const noexcept { return mspace_max_request(ms_) / sizeof(T); }
    mspace native_handle() const noexcept { return ms_; }
+   /* a copy of a container stays in the source's heap */
+   allocator select_on_container_copy_construction() const noexcept { return *this; }
 
 private:
    mspace ms_;
@@ -428,7 +455,47 @@ inline bool operator!=(const allocator<T> &a, const allocator<U> &b) noexcept
 }
 
 #ifdef MULLE_DLMALLOC_HAS_PMR
-/* A std::pmr::memory_resource over an mspace; equal to another one over the same mspace. */
+namespace detail {
+
+/* How two mulle::memory_resource objects recognise each other, with or without RTTI, and
+   without reading a byte of a resource that may not be one of them: asked whether `other`
+   is equal, a resource passes `other` a token it has made this thread's pending question.
+   Only mulle::memory_resource::do_is_equal answers, and only when handed the pending token,
+   by writing its own address and its mspace into the question; `other` is ours exactly when
+   the answer carries its own address. A foreign resource ignores the token, or passes it on
+   to a resource that then answers with another address: either way it is not equal. One
+   way for both, so translation units built with and without RTTI agree. */
+class resource_token : public std::pmr::memory_resource
+{
+   void *do_allocate(size_t bytes, size_t alignment) override
+   {
+      return std::pmr::null_memory_resource()->allocate(bytes, alignment);
+   }
+   void do_deallocate(void *, size_t, size_t) override {}
+   bool do_is_equal(const std::pmr::memory_resource &other) const noexcept override
+   {
+      return this == &other;
+   }
+};
+
+struct resource_question
+{
+   const std::pmr::memory_resource *token;       /* what the asker passed, or NULL */
+   const std::pmr::memory_resource *responder;   /* who answered */
+   mspace                           ms;          /* the responder's mspace */
+
+   /* this thread's pending question; questions nest, each restores the one before */
+   static resource_question &pending() noexcept
+   {
+      static thread_local resource_question question = {nullptr, nullptr, nullptr};
+      return question;
+   }
+};
+
+} // namespace detail
+
+/* A std::pmr::memory_resource over an mspace; equal to another one over the same mspace,
+   with or without RTTI, and never to a resource of another type. */
 class memory_resource : public std::pmr::memory_resource
 {
 public:
@@ -447,12 +514,23 @@ private:
    void do_deallocate(void *p, size_t, size_t) override { mspace_free(ms_, p); }
    bool do_is_equal(const std::pmr::memory_resource &other) const noexcept override
    {
-#if defined(__GXX_RTTI) || defined(_CPPRTTI) || defined(__cpp_rtti)
-      const memory_resource *o = dynamic_cast<const memory_resource *>(&other);
-      return o && o->ms_ == ms_;
-#else
-      return this == &other;   /* without RTTI a foreign resource cannot be told apart */
-#endif
+      const std::pmr::memory_resource *self = this;
+      if (self == &other)
+         return true;
+      detail::resource_question &pending = detail::resource_question::pending();
+      if (&other == pending.token)        /* another of ours asks who we are */
+      {
+         pending.responder = self;
+         pending.ms        = ms_;
+         return false;
+      }
+      detail::resource_token          token;
+      const detail::resource_question outer = pending;
+      pending = {&token, nullptr, nullptr};
+      (void) other.is_equal(token);
+      const detail::resource_question answer = pending;
+      pending = outer;
+      return answer.responder == &other && answer.ms == ms_;
    }
    mspace ms_;
 };
@@ -579,6 +657,14 @@ private:
 #  define MULLE_DLMALLOC_WHOLE_WAY MULLE_DLMALLOC_NEVER_INLINE
 #else
 #  define MULLE_DLMALLOC_WHOLE_WAY MULLE_DLMALLOC_ALWAYS_INLINE
+#endif
+
+/* Storage of one variable per thread: the mark of a thread that runs user code for an
+   mspace (errors.hpp). A build without an OS has one thread. */
+#if MULLE_DLMALLOC_NO_OS
+#  define MULLE_DLMALLOC_THREAD_LOCAL
+#else
+#  define MULLE_DLMALLOC_THREAD_LOCAL thread_local
 #endif
 
 #include <stdint.h>
@@ -749,7 +835,9 @@ MULLE_DLMALLOC_NOASAN inline void assert_failed(const char *what, const char *fi
    - chunks tile [least, top + top_size) without gaps, in address order;
    - no two free chunks are adjacent (free coalesces at once), so every free chunk, the dv
      and the top have PINUSE set; a chunk's PINUSE equals its predecessor's CINUSE;
-   - a free chunk's size is repeated in the next chunk's prev_foot;
+   - a free chunk's size is repeated in the next chunk's prev_foot, and its head (the top's
+     too) is exactly its size | PINUSE; with checks, a size read from a free chunk's head
+     is held against a second record before the chunk is carved, split or merged;
    - every free chunk other than dv and top is in exactly one bin;
    - a cached chunk (CINUSE | CACHED) is free for the user but in use for the tags and the
      bins: it sits in exactly one cache list and coalesces when the caches are flushed;
@@ -948,6 +1036,9 @@ static_assert(NSMALLBINS >= 4 && NSMALLBINS <= 32, "small bins: one bit each in 
 
 static const unsigned STATE_FROM_OS = 1;   /* region reserved by mspace_create */
 static const unsigned STATE_LOCKED  = 2;   /* MSPACE_LOCKED: every call takes `lock` */
+static const unsigned STATE_CALLING_OUT = 4;  /* an unlocked mspace runs user code (its error
+                                                 handler, an inspect_all callback): the fast
+                                                 path steps aside; attach clears it */
 
 /* The links of a small bin's head: the fd and bk of a chunk that would start 2 words
    before, whose other words are never read or written while smallmap and the rings
@@ -998,7 +1089,9 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether parked cache chunks may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 2;   /* 2: small bins are rings */
+static const size_t LAYOUT_VERSION = 3;   /* 2: small bins are rings; 3: level-2 canaries
+                                             record the slack, small chunks' poison starts
+                                             behind their links */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool caches, bool relative)
 {
@@ -1419,17 +1512,26 @@ MULLE_DLMALLOC_NOASAN inline chunk *uncache_chunk(mstate *m, size_t nb, bool *sa
      aligned, a plausible head whose neighbours' tags agree, in use. Bin and cache links
      are verified before anything is written through them: the list and ring links, and
      (except without an OS, for size) a trie node's parent and children, and each trie
-     link a best-fit search follows before it reads through it. (mspace_usable_size takes
-     no mspace and so cannot validate its pointer.)
-   - 2 (debug): level 1, plus a whole-heap check (mspace_check without the poison scan)
-     before every operation, plus canaries and poison:
-     * the word behind every block holds a canary, secret ^ its own offset from the state; so does the
-       first chunk's prev_foot. A block's tail canary catches a write past its end; its
-       head canary (the previous block's tail, present whenever PINUSE is set) catches a
-       pointer into the middle of a block, whose would-be neighbours hold no canaries;
-     * a freed chunk's bytes past its link words hold POISON_BYTE; they are verified when
-       the memory is handed out again (and by mspace_check), which catches a write into
-       freed memory. The top is not poisoned.
+     link a best-fit search follows before it reads through it. The size a free chunk's
+     head claims is held against a second record before the chunk is carved, split, merged
+     or handed out (see "the size of a free chunk" below). (mspace_usable_size takes no
+     mspace and so cannot validate its pointer.)
+   - 2 (debug): level 1, plus a whole-heap check (mspace_check without the scan of poison
+     and slack bytes) before every operation, plus canaries and poison:
+     * the word behind every block holds a canary, secret ^ its own offset from the state,
+       whose low bits record the block's slack (usable - requested); the bytes of the slack
+       hold SLACK_BYTE. The first chunk's prev_foot holds a canary with no slack. A block's
+       tail canary and slack catch any write past its request, reported at free, realloc
+       and by mspace_check; mspace_usable_size reports the request, and realloc in place
+       records the new one. Its head canary (the previous block's tail, present whenever
+       PINUSE is set) catches a pointer into the middle of a block, whose would-be
+       neighbours hold no canaries. A chunk parked in a cache records no slack;
+     * every byte of a freed chunk that no word of its kind uses holds POISON_BYTE: past
+       the header and two links of a small chunk, past the header, trie links and traces
+       of a tree chunk (the footer, the next chunk's prev_foot, is not part of it). A chunk
+       that changes kind by a merge or a split is poisoned for its new kind at once. The
+       poison is verified when the memory is handed out again (and by mspace_check), which
+       catches a write into freed memory. The top is not poisoned.
      Cost: one word per block, and time proportional to the heap on every call.
    MULLE_DLMALLOC_ASSERT guards internal invariants in debug builds.
    Misuse goes to the mspace's handler; when it returns, the call has no effect.
@@ -1452,6 +1554,7 @@ MULLE_DLMALLOC_NOASAN inline const char *error_name(int code)
    case MSPACE_ERROR_LAYOUT_MISMATCH: return "mspace layout mismatch";
    case MSPACE_ERROR_TRUNCATED:       return "mspace region truncated";
    case MSPACE_ERROR_MOVED:           return "mspace region moved";
+   case MSPACE_ERROR_REENTRANT:       return "call from inside a callback of the same mspace";
    }
    return "unknown error";
 }
@@ -1469,35 +1572,151 @@ MULLE_DLMALLOC_NOASAN inline void default_error_handler(mspace ms, mspace_error_
    MULLE_DLMALLOC_ABORT();
 }
 
-MULLE_DLMALLOC_NOASAN inline void report(mstate *m, mspace_error_t e, const void *p)
+/* ---- handlers and calls out of an mspace ----
+   An error goes to the mspace's handler, or where it has none to the process-wide one
+   (mspace_set_default_error_handler), or where that is unset to default_error_handler.
+   An error without a live mspace (a dead or foreign handle) goes to the process-wide one.
+
+   While the library runs user code for an mspace (its error handler, an inspect_all
+   callback), the thread is marked as inside that mspace (callout). A call from there back
+   into the same mspace is misuse: it would change a heap in the middle of a walk or of a
+   change, or wait for a lock this thread holds. It is reported as MSPACE_ERROR_REENTRANT
+   and has no effect: from a callback to the mspace's handler, from the handler itself to
+   the process-wide one (the handler must not run inside itself). An unlocked mspace also
+   carries STATE_CALLING_OUT meanwhile, which turns its fast path to the whole way, where
+   the mark is read; a locked one is not written (other threads read its flags), and its
+   whole way reads the mark before it takes the lock. */
+
+struct callout
 {
-   void *bad = const_cast<void *>(p);
-   if (m->handler)
-      m->handler(m, e, bad, m->handler_ctx);
-   else
-      default_error_handler(m, e, bad, NULL);
+   mstate  *m;         /* the mspace whose user code this thread runs, or NULL */
+   unsigned handler;   /* that code is: 0 an inspect_all callback, 1 the mspace's handler,
+                          2 the process-wide handler */
+};
+MULLE_DLMALLOC_THREAD_LOCAL callout current_callout;   /* zero: no user code runs */
+
+struct process_handler_t
+{
+   mspace_error_handler_t fn;   /* NULL: default_error_handler */
+   void                  *ctx;
+};
+process_handler_t process_handler;
+
+/* The flag is for the fast path; a build without one only needs the mark. */
+MULLE_DLMALLOC_NOASAN inline callout begin_callout(mstate *m, unsigned handler)
+{
+   callout saved           = current_callout;
+   current_callout.m       = m;
+   current_callout.handler = handler;
+   if (MULLE_DLMALLOC_FAST_PATH && m && !(m->flags & STATE_LOCKED))
+      m->flags |= STATE_CALLING_OUT;
+   return saved;
 }
+
+MULLE_DLMALLOC_NOASAN inline void end_callout(mstate *m, callout saved)
+{
+   current_callout = saved;
+   if (MULLE_DLMALLOC_FAST_PATH && m && saved.m != m && !(m->flags & STATE_LOCKED))
+      m->flags &= ~STATE_CALLING_OUT;
+}
+
+/* Is this thread inside user code that runs for m? */
+MULLE_DLMALLOC_NOASAN inline bool calls_out_of(const mstate *m) { return m && current_callout.m == m; }
+
+/* Hands error e about p to the first handler that may hear it: m's own (m live, and not
+   from inside m's handler), else the process-wide one (not from inside itself for the
+   same mspace), else default_error_handler. ms is the handle the caller used (m, or for
+   a handle that names no live mspace, that handle with m NULL). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void report_to(mstate *m, mspace ms, mspace_error_t e, const void *p)
+{
+   void    *bad   = const_cast<void *>(p);
+   bool     in_m  = !m || calls_out_of(m);
+   unsigned level = m && m->handler && !(in_m && current_callout.handler) ? 1
+                    : process_handler.fn && !(in_m && current_callout.handler == 2) ? 2 : 0;
+   if (!level)
+   {
+      default_error_handler(ms, e, bad, NULL);
+      return;
+   }
+   mspace_error_handler_t fn  = level == 1 ? m->handler : process_handler.fn;
+   void                  *ctx = level == 1 ? m->handler_ctx : process_handler.ctx;
+   callout saved = begin_callout(m, level);
+   fn(ms, e, bad, ctx);
+   end_callout(m, saved);
+}
+
+MULLE_DLMALLOC_NOASAN inline void report(mstate *m, mspace_error_t e, const void *p) { report_to(m, m, e, p); }
+
+/* For a handle that names no live mspace. */
+MULLE_DLMALLOC_NOASAN inline void report_to_process(mspace ms, mspace_error_t e, const void *p) { report_to(NULL, ms, e, p); }
 
 /* ---- level 2: canaries and poison ---- */
 #if MULLE_DLMALLOC_CHECKS >= 2
 
-static const size_t POISON_START = sizeof(tree_chunk);  /* a free chunk's header and links */
-static const int    POISON_BYTE  = 0xA5;
+static const int POISON_BYTE = 0xA5;   /* a free chunk's bytes past the words its kind uses */
+static const int SLACK_BYTE  = 0xCB;   /* a block's bytes past its request */
 
+/* Where the poison of a free chunk of size s starts: behind its header and two links for
+   a small chunk, behind its header, trie links and traces for a tree chunk. The kind
+   follows the size, so a chunk that changes kind (a merge that makes a tree chunk of small
+   ones, a split that leaves a small remainder of a tree chunk) moves its poison start:
+   every place that makes a free chunk poisons it for its kind at that moment. */
+MULLE_DLMALLOC_NOASAN inline size_t poison_start(size_t s)
+{
+   return is_small(s) ? sizeof(chunk) : sizeof(tree_chunk);
+}
+
+/* A tail canary's low bits hold the block's slack, usable - requested: less than
+   2 * MIN_CHUNK (the rounding of a request, or the minimum request, plus a remainder too
+   small to split off), and MIN_CHUNK is a power of two. The slack is kept in the clear, so
+   that mspace_usable_size, which has no mspace and so no secret, can tell the request. */
+static const size_t SLACK_MASK = 2 * MIN_CHUNK - 1;
+static_assert((MIN_CHUNK & (MIN_CHUNK - 1)) == 0, "the slack field of a canary is a power of two");
+
+/* The keyed part of the canary of the word at `word`: secret ^ its offset from the state. */
 MULLE_DLMALLOC_NOASAN inline size_t canary_for(const mstate *m, const void *word)
 {
-   return m->secret ^ static_cast<size_t>(static_cast<const byte *>(word) - reinterpret_cast<const byte *>(m));
+   return (m->secret ^ static_cast<size_t>(static_cast<const byte *>(word) - reinterpret_cast<const byte *>(m))) & ~SLACK_MASK;
 }
 
-/* The canary of the word at chunk w's prev_foot: the tail of the block before w. */
-MULLE_DLMALLOC_NOASAN inline bool canary_ok(const mstate *m, const chunk *w)
+/* Is [from, end) all SLACK_BYTE? end is on the chunk grid: whole words are compared where
+   they can be. */
+MULLE_DLMALLOC_NOASAN inline bool slack_intact(const byte *from, const byte *end)
 {
-   return w->prev_foot == canary_for(m, w);
+   const size_t slack_word = ~static_cast<size_t>(0) / 0xFF * SLACK_BYTE;
+   for (; from < end && !is_aligned(from, WORD); ++from)
+      if (*from != SLACK_BYTE)
+         return false;
+   for (; from < end; from += WORD)
+   {
+      size_t w;
+      copy_bytes(&w, from, WORD);
+      if (w != slack_word)
+         return false;
+   }
+   return true;
 }
 
-MULLE_DLMALLOC_NOASAN inline void write_canary(const mstate *m, chunk *w)
+/* The word at chunk w's prev_foot is the tail of the block before w (or, before the first
+   chunk, of none): its canary, with a slack of at most `most` (and of at most SLACK_MASK,
+   or the keyed bits differ); and, when scan_slack, the slack bytes just before it all
+   SLACK_BYTE. */
+MULLE_DLMALLOC_NOASAN inline bool canary_ok(const mstate *m, const chunk *w, size_t most, bool scan_slack)
 {
-   w->prev_foot = canary_for(m, w);
+   size_t      slack = w->prev_foot ^ canary_for(m, w);
+   const byte *end   = reinterpret_cast<const byte *>(w);
+   if (slack > (most < SLACK_MASK ? most : SLACK_MASK))
+      return false;
+   return !scan_slack || slack_intact(end - slack, end);
+}
+
+/* Seals the block that ends at chunk w, `slack` bytes past its request: the slack bytes
+   get SLACK_BYTE, the word at w the canary that records them. */
+MULLE_DLMALLOC_NOASAN inline void write_canary(const mstate *m, chunk *w, size_t slack)
+{
+   MULLE_DLMALLOC_ASSERT(slack <= SLACK_MASK && "write_canary: a slack the canary can hold");
+   fill_bytes(as_bytes(w) - slack, SLACK_BYTE, slack);
+   w->prev_foot = canary_for(m, w) | slack;
 }
 
 /* Is [from, to) all POISON_BYTE? */
@@ -1511,21 +1730,64 @@ MULLE_DLMALLOC_NOASAN inline bool poison_intact(const byte *from, const byte *to
 
 #endif /* MULLE_DLMALLOC_CHECKS >= 2 */
 
-/* The poisoned part of free chunk c that [c, upto) would hand out is intact; reported as
-   corruption (a write into freed memory) if not. */
-MULLE_DLMALLOC_NOASAN inline bool free_memory_untouched(mstate *m, chunk *c, byte *upto)
+/* The poisoned part of free chunk c of size s that [c, upto) would hand out is intact;
+   reported as corruption (a write into freed memory) if not. */
+MULLE_DLMALLOC_NOASAN inline bool free_memory_untouched(mstate *m, chunk *c, size_t s, byte *upto)
 {
 #if MULLE_DLMALLOC_CHECKS >= 2
-   byte *end = as_bytes(c) + chunk_size(c);
-   if (!poison_intact(as_bytes(c) + POISON_START, upto < end ? upto : end))
+   byte *end = as_bytes(c) + s;
+   if (!poison_intact(as_bytes(c) + poison_start(s), upto < end ? upto : end))
    {
       report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
       return false;
    }
 #else
-   (void) m; (void) c; (void) upto;
+   (void) m; (void) c; (void) s; (void) upto;
 #endif
    return true;
+}
+
+/* ---- the size of a free chunk, held against a second record ----
+   A free chunk's head is the first word that a write past the block in front of it
+   reaches. So before a free chunk is carved, split, merged or handed out, the size its
+   head claims is held against a record that such a write does not reach with it: the
+   dv's or the top's size in the state, a small bin's exact size, or the chunk's footer
+   (the next chunk's prev_foot). A mismatch is reported as corruption before anything is
+   written. */
+
+/* c's head is a free chunk's of size s, as a record in the state gives it (the dv's, the
+   top's, a small bin's): one compare for size and flags at once (PINUSE set, CINUSE and
+   CACHED clear). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool free_head_is(const chunk *c, size_t s)
+{
+   return !MULLE_DLMALLOC_CHECKS || c->head == (s | PINUSE);
+}
+
+/* Free chunk c's footer repeats s, the size its head gives; the caller has bounded s, so
+   that c + s is at most the top. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool footer_agrees(chunk *c, size_t s)
+{
+   return !MULLE_DLMALLOC_CHECKS || chunk_at(c, s)->prev_foot == s;
+}
+
+/* The size of free chunk c below the top where only its own tags record it (a tree chunk
+   that a best-fit search chose), or 0: the chunk ends at or below the top, and its footer
+   repeats its head without PINUSE. A footer is a size on the grid, so this also finds a
+   head whose flags are not a free chunk's (PINUSE set, the other low bits clear). */
+MULLE_DLMALLOC_NOASAN inline size_t size_by_tags(const mstate *m, chunk *c)
+{
+   size_t head = c->head;
+   size_t s    = head & ~ALIGN_MASK;
+   if (MULLE_DLMALLOC_CHECKS && (s > static_cast<size_t>(as_bytes(m->top) - as_bytes(c)) ||
+                                 chunk_at(c, s)->prev_foot != (head ^ PINUSE)))
+      return 0;
+   return s;
+}
+
+/* The top's head says what the state records: its size, PINUSE. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool top_is_whole(const mstate *m)
+{
+   return free_head_is(m->top, m->top_size);
 }
 
 /* The word at a freed block's head, once the block has merged into a free chunk below it
@@ -1614,8 +1876,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t validate_block(const mst
          return MSPACE_ERROR_INVALID_POINTER;
    }
 #if MULLE_DLMALLOC_CHECKS >= 2
-   bool head = !previous_is_in_use(c) || canary_ok(m, c);
-   bool tail = canary_ok(m, next);
+   /* the head canary's block is not known: its slack is bounded by the chunks below c */
+   bool head = !previous_is_in_use(c) || canary_ok(m, c, static_cast<size_t>(as_bytes(c) - m->least), true);
+   bool tail = canary_ok(m, next, usable_size_of(c), true);
    if (!head && !tail)
       return MSPACE_ERROR_INVALID_POINTER;  /* no block starts or ends here */
    if (!head || !tail)
@@ -1639,7 +1902,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool block_is_valid(mstate *m, const vo
 #endif
 }
 
-MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where);  /* the expensive level */
+MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where);  /* the expensive level */
 
 /* Level 2: the whole heap is verified around every operation. */
 MULLE_DLMALLOC_NOASAN inline bool heap_is_sound(mstate *m)
@@ -1668,7 +1931,7 @@ MULLE_DLMALLOC_NOASAN inline bool heap_is_sound(mstate *m)
      requested bytes are unpoisoned when it is handed out and poisoned again when it is
      freed. The tags, the free chunks, the top, the slack behind each block and the state
      stay poisoned. mspace_usable_size reports the requested size, the bytes ASan lets
-     the user touch.
+     the user touch (as it does at checks level 2).
    - Valgrind (MULLE_DLMALLOC_VALGRIND=1): each mspace is a memcheck memory pool anchored
      at its state; blocks are pool chunks of their requested size, the rest of the region
      is no-access. The library's own reads of tags are hidden from memcheck by turning
@@ -1760,10 +2023,16 @@ MULLE_DLMALLOC_NOASAN inline void annotate_resize(mstate *m, void *mem, size_t u
    (void) m; (void) mem; (void) usable; (void) n;
 }
 
-/* The bytes of a block the user may touch: its usable size, or under ASan what it asked
-   for (the first poisoned byte). */
+/* The bytes of a block the user may touch: its usable size, or what it asked for at checks
+   level 2 (which the slack in its tail canary records) and under ASan (the first poisoned
+   byte). */
 MULLE_DLMALLOC_NOASAN inline size_t user_size(const chunk *c)
 {
+#if MULLE_DLMALLOC_CHECKS >= 2
+   size_t usable = usable_size_of(c);
+   size_t slack  = chunk_at(const_cast<chunk *>(c), chunk_size(c))->prev_foot & SLACK_MASK;
+   return slack <= usable ? usable - slack : usable;
+#else
 #ifdef MULLE_DLMALLOC_ASAN
    void *mem = mem_from_chunk(const_cast<chunk *>(c));
    void *bad = __asan_region_is_poisoned(mem, usable_size_of(c));
@@ -1779,6 +2048,7 @@ MULLE_DLMALLOC_NOASAN inline size_t user_size(const chunk *c)
    }
 #endif
    return usable_size_of(c);
+#endif
 }
 
 /* Memcheck must not see the library read its own tags in no-access memory: every public
@@ -1826,7 +2096,10 @@ MULLE_DLMALLOC_NOASAN inline void replace_dv(mstate *m, chunk *r, size_t rs)
 }
 
 /* v, free and in no bin, serves nb; a remainder that can stand alone becomes the dv or
-   goes to its bin. */
+   goes to its bin. The caller has held v's head against a second record (the size of a
+   free chunk section, errors.hpp). At level 2 the remainder is poisoned for its kind where
+   v's words were not poison (a tree chunk's links behind a small remainder's); the caller
+   has verified v's poison up to nb + sizeof(tree_chunk). */
 MULLE_DLMALLOC_NOASAN inline void *carve(mstate *m, chunk *v, size_t nb, bool remainder_to_dv)
 {
    MULLE_DLMALLOC_ASSERT(chunk_size(v) >= nb && !chunk_is_in_use(v) && "carve: a free chunk large enough");
@@ -1839,6 +2112,11 @@ MULLE_DLMALLOC_NOASAN inline void *carve(mstate *m, chunk *v, size_t nb, bool re
       set_in_use(v, nb);
       chunk *r = chunk_at(v, nb);
       set_free_with_footer(r, rs);
+#if MULLE_DLMALLOC_CHECKS >= 2
+      size_t links = poison_start(rs), upto = rs < sizeof(tree_chunk) ? rs : sizeof(tree_chunk);
+      if (links < upto)
+         fill_bytes(as_bytes(r) + links, POISON_BYTE, upto - links);
+#endif
       if (remainder_to_dv)
          replace_dv(m, r, rs);
       else
@@ -1965,15 +2243,17 @@ MULLE_DLMALLOC_NOASAN inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *
 }
 
 /* v is the top, or an in-use chunk just below it: v keeps nb bytes (in use) and the top
-   starts behind them. The caller has made sure the top keeps at least MIN_CHUNK. */
-MULLE_DLMALLOC_NOASAN inline void *split_top(mstate *m, chunk *v, size_t nb)
+   starts behind them. The caller has made sure the top keeps at least MIN_CHUNK, and (with
+   checks) that the top's head says what the state records (top_is_whole): the top's size
+   is the state's, never its head's. pinuse is v's PINUSE (always set for the top). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void *split_top(mstate *m, chunk *v, size_t nb, size_t pinuse)
 {
    MULLE_DLMALLOC_ASSERT(static_cast<size_t>(top_end(m) - as_bytes(v)) >= nb + MIN_CHUNK && "split_top: the top keeps a chunk");
-   chunk *r     = chunk_at(v, nb);
-   m->top_size  = static_cast<size_t>(top_end(m) - as_bytes(r));
-   m->top       = r;
-   r->head      = m->top_size | PINUSE;
-   v->head      = (v->head & PINUSE) | nb | CINUSE;
+   chunk *r      = chunk_at(v, nb);
+   m->top_size   = static_cast<size_t>(top_end(m) - as_bytes(r));
+   m->top        = r;
+   r->head       = m->top_size | PINUSE;
+   v->head       = pinuse | nb | CINUSE;
    return mem_from_chunk(v);
 }
 
@@ -1981,23 +2261,42 @@ MULLE_DLMALLOC_NOASAN inline bool flush_caches(mstate *m);   /* free and coalesc
 
 MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n);
 
+/* A free chunk (or the top) whose head disagrees with its second record: reported, and the
+   request that met it fails with nothing written. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *free_chunk_damaged(mstate *m, chunk *c)
+{
+   report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
+   return NULL;
+}
+
 /* A chunk of size nb for a request of n bytes, from the bins, the dv or the top: the
-   caches had none. */
+   caches had none. Each chunk's size comes from its record (its small bin, the dv's or
+   the top's in the state) held against its head, or for a tree chunk from its head held
+   against its footer. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *m, size_t nb, size_t n)
 {
-   chunk *c = NULL;
+   chunk *c  = NULL;
+   size_t cs = 0;   /* c's size as its small bin records it; 0 for a tree chunk */
    bool   sane;
    if (is_small(nb))
    {
       size_t   i    = small_index(nb);
       binmap_t bits = m->smallmap >> i;
       if (bits & 3u)   /* exact fit, or ALIGN bytes more: less than a chunk to split off */
-         c = small_bin(m, i + (~bits & 1u))->fd;
+      {
+         i += ~bits & 1u;
+         c  = small_bin(m, i)->fd;
+         cs = small_index_to_size(i);
+      }
       else if (nb > m->dv_size)
       {
          size_t rest;
          if (bits)
-            c = small_bin(m, lowest_bit_index(bits_above(bin_bit(i)) & m->smallmap))->fd;
+         {
+            i  = lowest_bit_index(bits_above(bin_bit(i)) & m->smallmap);
+            c  = small_bin(m, i)->fd;
+            cs = small_index_to_size(i);
+         }
          else if (m->treemap && !(c = best_tree_fit(m, MIN_LARGE_SIZE, &rest, &sane)) && SEARCH_CHECKS && !sane)
             return NULL;
       }
@@ -2012,21 +2311,29 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
          c = NULL;
    }
 
+   bool from_dv = !c && nb <= m->dv_size;
+   if (from_dv)
+   {
+      c  = m->dv;
+      cs = m->dv_size;
+   }
    if (c)
    {
-      if (!free_memory_untouched(m, c, as_bytes(c) + nb + MIN_CHUNK) || !take_from_bin(m, c, chunk_size(c)))
+      /* a tree chunk's size is at least nb as the search read it; a ring member's may not */
+      if (cs ? !free_head_is(c, cs) : (cs = size_by_tags(m, c)) < nb)
+         return free_chunk_damaged(m, c);
+      if (!free_memory_untouched(m, c, cs, as_bytes(c) + nb + sizeof(tree_chunk)) ||
+          (!from_dv && !take_from_bin(m, c, cs)))
          return NULL;
-      return carve(m, c, nb, is_small(nb));
+      if (from_dv)
+      {
+         m->dv      = NULL;
+         m->dv_size = 0;
+      }
+      return carve(m, c, nb, from_dv || is_small(nb));   /* a dv's remainder stays the dv */
    }
-   if (nb <= m->dv_size)
-   {
-      if (!free_memory_untouched(m, m->dv, as_bytes(m->dv) + nb + MIN_CHUNK))
-         return NULL;   /* level 2 only; the default build's coverage cannot reach it */
-      c          = m->dv;
-      m->dv      = NULL;
-      m->dv_size = 0;
-      return carve(m, c, nb, true);
-   }
+   if (!top_is_whole(m))   /* before extend_top rewrites the head */
+      return free_chunk_damaged(m, m->top);
    if (m->top_size < nb + MIN_CHUNK)
    {
       byte *old_end = top_end(m);
@@ -2039,7 +2346,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
       if (nb < PREFAULT_BELOW)
          os_prefault(m, old_end, top_end(m));
    }
-   return split_top(m, m->top, nb);
+   return split_top(m, m->top, nb, PINUSE);
 }
 
 /* A heap that holds no free chunk that could serve (a heap being filled) is served
@@ -2048,8 +2355,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_uncached(mstate *m, size_t nb, size_t n)
 {
    if (MULLE_DLMALLOC_FAST_PATH && is_small(nb) && !(m->smallmap >> small_index(nb)) && !m->treemap &&
-       nb > m->dv_size && m->top_size >= nb + MIN_CHUNK)
-      return split_top(m, m->top, nb);
+       nb > m->dv_size && m->top_size >= nb + MIN_CHUNK && top_is_whole(m))
+      return split_top(m, m->top, nb, PINUSE);   /* a damaged top: the search reports it */
    return allocate_searching(m, nb, n);
 }
 
@@ -2071,13 +2378,15 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
 }
 
 /* A block leaves the library: the annotations learn its size, and at level 2 the word
-   behind it gets its canary. Every block the user receives passes through here. */
+   behind it gets its canary, which records the request n. Every block the user receives
+   passes through here. */
 MULLE_DLMALLOC_NOASAN inline void *hand_out(mstate *m, void *mem, size_t n)
 {
    if (mem)
    {
 #if MULLE_DLMALLOC_CHECKS >= 2
-      write_canary(m, next_chunk(chunk_from_mem(mem)));
+      chunk *c = chunk_from_mem(mem);
+      write_canary(m, next_chunk(c), usable_size_of(c) - n);
 #endif
       annotate_alloc(m, mem, n);
    }
@@ -2152,14 +2461,20 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
 
 namespace mulle { namespace detail {
 
-/* The bin links of the neighbours of in-use chunk c of size s, which is to be freed,
-   are sound where it has any (the dv and the top are in no bin). */
+/* The free neighbours of in-use chunk c of size s, which is to be freed, are sound: their
+   bin links where they have any (the dv and the top are in no bin), and the size a free
+   successor's head claims, against the dv's record or its footer (a free predecessor's
+   head and footer were held against each other when c was validated). The successor's
+   size is bounded by the top: c's validation saw to it. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART bool neighbour_links_ok(mstate *m, chunk *c, size_t s)
 {
    chunk *next = chunk_at(c, s);
    if (!previous_is_in_use(c) && previous_chunk(c) != m->dv && !bin_links_ok(m, previous_chunk(c), c->prev_foot))
       return false;
-   return next == m->top || next == m->dv || chunk_is_in_use(next) || bin_links_ok(m, next, chunk_size(next));
+   if (next == m->dv)
+      return free_head_is(next, m->dv_size);
+   return next == m->top || chunk_is_in_use(next) ||
+          (footer_agrees(next, chunk_size(next)) && bin_links_ok(m, next, chunk_size(next)));
 }
 
 /* Makes [c, c + s) free and merges it. c's PINUSE must be right. Its CINUSE is cleared
@@ -2209,9 +2524,9 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
       }
       return true;
    }
-   if (!chunk_is_in_use(next))
+   size_t ns = chunk_is_in_use(next) ? 0 : chunk_size(next);   /* a free successor's, swallowed */
+   if (ns)
    {
-      size_t ns = chunk_size(next);
       if (next != m->dv)
          unlink_chunk(m, next, ns);
       s += ns;
@@ -2227,16 +2542,18 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
    else
       insert_chunk(m, c, s);
 #if MULLE_DLMALLOC_CHECKS >= 2
-   /* the merged chunk's bytes past its links are poison: the freed block's, and the
-      header words of a successor it swallowed (the rest of that one was poison already) */
-   byte *keep = as_bytes(c) + POISON_START;
+   /* the merged chunk's bytes past the words of its kind are poison: the freed block's,
+      and the words of a successor it swallowed that its kind used (the rest of that one
+      was poison already, as was a predecessor's past the words of its kind, which are no
+      more than the merged chunk's) */
+   byte *keep = as_bytes(c) + poison_start(s);
    byte *from = as_bytes(freed) > keep ? as_bytes(freed) : keep;
    byte *to   = as_bytes(freed) + freed_size;
    if (to > from)
       fill_bytes(from, POISON_BYTE, static_cast<size_t>(to - from));
-   if (to < as_bytes(c) + s)
+   if (ns)
    {
-      const byte *swallowed_end = to + POISON_START < as_bytes(c) + s ? to + POISON_START : as_bytes(c) + s;
+      byte *swallowed_end = to + poison_start(ns);
       from = to > keep ? to : keep;
       if (swallowed_end > from)
          fill_bytes(from, POISON_BYTE, static_cast<size_t>(swallowed_end - from));
@@ -2317,7 +2634,12 @@ MULLE_DLMALLOC_NOASAN inline bool grow_dv_by(mstate *m, chunk *c)
 MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
 {
    if (cache_chunk(m, c, chunk_size(c)))
+   {
+#if MULLE_DLMALLOC_CHECKS >= 2
+      write_canary(m, next_chunk(c), 0);   /* parked: no request, and its link lies in the slack */
+#endif
       annotate_free(m, mem_from_chunk(c), usable_size_of(c));
+   }
    else
       release_block(m, c);
 }
@@ -2328,7 +2650,8 @@ MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
 /* ==== realloc =============================================================================
 
    In place first: a shrink splits off the tail and frees it; a growth takes what it needs
-   from the top, the dv or a free successor. Only then does the block move.
+   from the top, the dv or a free successor. Only then does the block move. At level 2 a
+   block resized in place records its new request in its tail canary.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -2362,34 +2685,39 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
       return RESIZE_DONE;
    }
 
-   /* a free successor: the top (grown first if need be), the dv, or a chunk in a bin */
-   if (!chunk_is_in_use(next))
+   /* a free successor: the top (grown first if need be), the dv, or a chunk in a bin. Its
+      size is held against a second record first: the top's or the dv's in the state, or
+      its footer (c's validation bounded the size by the top). */
+   bool to_top = next == m->top, to_dv = next == m->dv;
+   if (!to_top && !to_dv && chunk_is_in_use(next))
+      return RESIZE_IMPOSSIBLE;
+   size_t ns = to_top ? m->top_size : to_dv ? m->dv_size : chunk_size(next);
+   if (to_top || to_dv ? !free_head_is(next, ns) : !footer_agrees(next, ns))
    {
-      if (next == m->top)
-      {
-         if (m->top_size < nb - s + MIN_CHUNK && !extend_top(m, nb - s + MIN_CHUNK))
-            return RESIZE_IMPOSSIBLE;
-         split_top(m, c, nb);
-         return RESIZE_DONE;
-      }
-      size_t ns = chunk_size(next);
-      if (s + ns < nb)
+      free_chunk_damaged(m, next);
+      return RESIZE_FAILED;
+   }
+   if (to_top)
+   {
+      if (m->top_size < nb - s + MIN_CHUNK && !extend_top(m, nb - s + MIN_CHUNK))
          return RESIZE_IMPOSSIBLE;
-      if (!free_memory_untouched(m, next, as_bytes(c) + nb + MIN_CHUNK))
-         return RESIZE_FAILED;   /* level 2 only (test_hardening in the checks-2 build) */
-      bool to_dv = next == m->dv;
-      if (to_dv)
-      {
-         m->dv      = NULL;
-         m->dv_size = 0;
-      }
-      else if (!take_from_bin(m, next, ns))
-         return RESIZE_FAILED;
-      c->head = (c->head & PINUSE) | (s + ns);   /* one free chunk for a moment */
-      carve(m, c, nb, to_dv);                    /* what is left stays the dv, or binned */
+      split_top(m, c, nb, c->head & PINUSE);
       return RESIZE_DONE;
    }
-   return RESIZE_IMPOSSIBLE;
+   if (s + ns < nb)
+      return RESIZE_IMPOSSIBLE;
+   if (!free_memory_untouched(m, next, ns, as_bytes(c) + nb + sizeof(tree_chunk)))
+      return RESIZE_FAILED;   /* level 2 only (test_hardening in the checks-2 build) */
+   if (to_dv)
+   {
+      m->dv      = NULL;
+      m->dv_size = 0;
+   }
+   else if (!take_from_bin(m, next, ns))
+      return RESIZE_FAILED;
+   c->head = (c->head & PINUSE) | (s + ns);   /* one free chunk for a moment */
+   carve(m, c, nb, to_dv);                    /* what is left stays the dv, or binned */
+   return RESIZE_DONE;
 }
 
 /* p is a validated block. NULL leaves it as it was. */
@@ -2403,7 +2731,7 @@ MULLE_DLMALLOC_NOASAN inline void *reallocate(mstate *m, void *p, size_t n, bool
    {
    case RESIZE_DONE:
 #if MULLE_DLMALLOC_CHECKS >= 2
-      write_canary(m, next_chunk(c));
+      write_canary(m, next_chunk(c), usable_size_of(c) - n);   /* the new request */
 #endif
       annotate_resize(m, p, usable > usable_size_of(c) ? usable : usable_size_of(c), n);
       return p;
@@ -2518,7 +2846,7 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
    m->top_size  = static_cast<size_t>(old_end - m->least);
    m->top->head = m->top_size | PINUSE;
 #if MULLE_DLMALLOC_CHECKS >= 2
-   write_canary(m, m->top);   /* no block before the first chunk, but its tag all the same */
+   write_canary(m, m->top, 0);   /* no block before the first chunk, but its tag all the same */
 #endif
    trim_top(m, 0, true);
 }
@@ -2528,12 +2856,17 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
 #if MULLE_DLMALLOC_CHECKS >= 2
 MULLE_DLMALLOC_NOASAN inline size_t make_secret(const void *where)
 {
-   static size_t counter;
+   static size_t counter;   /* mspaces may be created by several threads at once */
    int           local;
+#if MULLE_DLMALLOC_LOCKS
+   size_t        count = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+#else
+   size_t        count = ++counter;   /* no atomics: no threads to race */
+#endif
    /* word-sized arithmetic only: no 64-bit multiply routine on 32-bit targets */
    const size_t k1 = static_cast<size_t>(0x9e3779b97f4a7c15ull);
    const size_t k2 = static_cast<size_t>(0xbf58476d1ce4e5b9ull);
-   size_t x = reinterpret_cast<uintptr_t>(where) ^ (reinterpret_cast<uintptr_t>(&local) << 7) ^ (++counter * k1);
+   size_t x = reinterpret_cast<uintptr_t>(where) ^ (reinterpret_cast<uintptr_t>(&local) << 7) ^ (count * k1);
    x ^= x >> 15;
    x *= k2;
    x ^= x >> 13;
@@ -2571,7 +2904,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
 #endif
    m->top            = reinterpret_cast<chunk *>(m->least.get());   /* bins and dv: zeroed */
 #if MULLE_DLMALLOC_CHECKS >= 2
-   write_canary(m, m->top);
+   write_canary(m, m->top, 0);
 #endif
    if (!extend_top(m, MIN_CHUNK))
       return NULL;   /* the OS refused to commit the first step: Windows only, untested */
@@ -2589,8 +2922,9 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
 
    The expensive level: walks every chunk from least to the top and every bin, and counts
    the invariants of the chunk layout and bins sections that do not hold; at level 2 also
-   the canaries and, when asked, the poison of free chunks. mspace_check is its public
-   face; MULLE_DLMALLOC_CHECKS=2 runs it (without the poison scan) before every operation.
+   the canaries and, when asked, the poison of free chunks and the slack of blocks.
+   mspace_check is its public face; MULLE_DLMALLOC_CHECKS=2 runs it (without that scan of
+   bytes) before every operation.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -2660,10 +2994,12 @@ MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size
    return problems;
 }
 
-/* *where (if given) learns the first chunk found wrong in the walk, else stays NULL. m need
+/* scan_bytes (level 2): the bytes of the heap are scanned too, the poison of free chunks and
+   the slack of blocks; the level-2 check before every operation leaves that out. *where (if
+   given) learns the first chunk found wrong in the walk, else stays NULL. m need
    not be live (an attach checks a region before it takes it), but its bounds must lie
    inside the region: the walk and the links are checked against them. */
-MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
+MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
 {
    int    problems = 0;
    byte  *top      = as_bytes(m->top);
@@ -2693,14 +3029,16 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
       if (previous_is_in_use(c) != prev_in_use)
          problems++;
 #if MULLE_DLMALLOC_CHECKS >= 2
-      if (prev_in_use && !canary_ok(m, c))
+      /* without the byte scan, any slack the canary can hold: the exact bound costs time */
+      size_t most = !scan_bytes ? SLACK_MASK : before_c ? usable_size_of(before_c) : 0;
+      if (prev_in_use && !canary_ok(m, c, most, scan_bytes))
       {
          problems++;         /* the block before c wrote past its end */
          if (before_c)
             culprit = before_c;
       }
-      if (scan_poison && !chunk_is_in_use(c) &&
-          !poison_intact(as_bytes(c) + POISON_START, as_bytes(c) + s))
+      if (scan_bytes && !chunk_is_in_use(c) &&
+          !poison_intact(as_bytes(c) + poison_start(s), as_bytes(c) + s))
          problems++;         /* a write into freed memory */
 #endif
       if (!chunk_is_in_use(c))
@@ -2733,10 +3071,10 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
    if (as_bytes(c) != top || !prev_in_use)
       problems++;
 #if MULLE_DLMALLOC_CHECKS >= 2
-   if (!canary_ok(m, m->top))
+   if (!canary_ok(m, m->top, before_c ? usable_size_of(before_c) : 0, scan_bytes))
       problems++;
 #else
-   (void) scan_poison;
+   (void) scan_bytes;
    (void) before_c;
 #endif
    if (m->dv_size ? !dv_seen : m->dv != NULL)
@@ -3081,7 +3419,9 @@ MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *) {}
    between threads and between processes that share the mapping. Every public call that
    touches the mspace holds it for its length (mspace_usable_size, which takes no mspace,
    does not). Without the flag the cost is one predictable branch per call. The error
-   handler runs with the lock held: it must not call back into the same mspace.
+   handler runs with the lock held; a call back into the same mspace from there is
+   reported as misuse (MSPACE_ERROR_REENTRANT), not a deadlock. mspace_lock and
+   mspace_unlock hold the lock across fork (see the README's recipe).
    ========================================================================================== */
 
 #if MULLE_DLMALLOC_LOCKS && !MULLE_DLMALLOC_NO_OS
@@ -3144,35 +3484,54 @@ MULLE_DLMALLOC_NOASAN inline mstate *live_state(mspace ms)
 #endif
 }
 
-/* One public call: the mspace if it is live (else NULL), locked for the length of the call
-   where it asked for a lock, and memcheck kept quiet about the library's own accesses. */
-class call_scope
+/* One public call: enter_call gives the mspace if it is live (else NULL), locked where it
+   asked for a lock, and memcheck kept quiet about the library's own accesses; leave_call,
+   given what enter_call gave, undoes that, and every path out of a call passes through it.
+   They are a pair of calls, not a scope object, on purpose: a destructor around calls
+   through the user's handler would need the C++ runtime's unwinder, and a C program links
+   the implementation without it.
+   A call from inside user code that runs for the same mspace (callout, errors.hpp) is
+   reported as MSPACE_ERROR_REENTRANT and gets NULL, before the lock is touched: the thread
+   holds it. A handle that names no live mspace gets NULL; where the call was given a block
+   (block non-NULL: free, realloc), that is reported too, as the block would be lost
+   silently otherwise. A destroyed OS mspace's region is unmapped: its handle cannot be
+   read, and using it faults. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART mstate *enter_call(mspace ms, const void *block = NULL)
 {
-public:
-#if MULLE_DLMALLOC_LOCKS
-   MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_SMALL explicit call_scope(mspace ms) : m(live_state(ms))
-   {
-      if (m && (m->flags & STATE_LOCKED))
-         lock_acquire(m);
-   }
-   MULLE_DLMALLOC_NOASAN ~call_scope()
-   {
-      if (m && (m->flags & STATE_LOCKED))
-         lock_release(m);
-   }
-#else
-   /* inline at -Os: a constructor out of line is emitted twice (complete and base object) */
-   MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_SMALL explicit call_scope(mspace ms) : m(live_state(ms)) {}
-#endif
-   mstate *const m;
-
-private:
-   call_scope(const call_scope &);
-   call_scope &operator=(const call_scope &);
 #if MULLE_DLMALLOC_VALGRIND
-   quiet_checker quiet;
+   VALGRIND_DISABLE_ERROR_REPORTING;
 #endif
-};
+   mstate *m = live_state(ms);
+   if (!m)
+   {
+      if (block)
+         report_to_process(ms, MSPACE_ERROR_NOT_AN_MSPACE, block);
+      return NULL;
+   }
+   if (calls_out_of(m))
+   {
+      report(m, MSPACE_ERROR_REENTRANT, block);
+      return NULL;
+   }
+#if MULLE_DLMALLOC_LOCKS
+   if (m->flags & STATE_LOCKED)
+      lock_acquire(m);
+#endif
+   return m;
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void leave_call(mstate *m)
+{
+#if MULLE_DLMALLOC_LOCKS
+   if (m && (m->flags & STATE_LOCKED))
+      lock_release(m);
+#else
+   (void) m;
+#endif
+#if MULLE_DLMALLOC_VALGRIND
+   VALGRIND_ENABLE_ERROR_REPORTING;
+#endif
+}
 
 }} // namespace mulle::detail
 
@@ -3189,9 +3548,38 @@ private:
      link mode), a capacity no larger than the one given, the region's start at the same
      place relative to the state as when it was made (with absolute links: the same
      address), and every bound of the state inside the region;
-   - the whole heap, as mspace_check does: every chunk, bin, trie and cache.
+   - every other field of the state against the values a heap of this build can hold;
+   - the whole heap, as mspace_check does: every chunk, bin, trie and cache;
+   - then what points into the heap: the top's head and the root.
    So a truncated, foreign, damaged or half-updated region is refused with the reason, and
    the bytes stay as they were. The cost is one walk of the heap, O(chunks).
+
+   Field by field, what the state of a heap that may be attached holds:
+     signature       MSTATE_SIGNATURE (else NOT_AN_MSPACE, or MOVED when it lies nearby)
+     layout          LAYOUT (else LAYOUT_MISMATCH)
+     trim_threshold  MULLE_DLMALLOC_TRIM_THRESHOLD: only a create sets it (else
+                     LAYOUT_MISMATCH: another build's, or damage)
+     flags           STORED_FLAGS only (else CORRUPTION), STATE_LOCKED only where this
+                     build has locks (else LAYOUT_MISMATCH); a live heap of mspace_create
+                     (STATE_FROM_OS, its magic) is refused as INVALID_POINTER
+     capacity        at most the one given (else TRUNCATED) and at most half the address
+                     space; with base and least it fixes chunk_end, which must leave room
+                     for a minimum block and the top, as a create does (else CORRUPTION)
+     base, least     the region's start, the first chunk behind the state (else MOVED)
+     chunk_end       as a create computes it from the capacity (else CORRUPTION)
+     top, top_size   inside [least, chunk_end); the walk ends at top, its head is exactly
+                     top_size | PINUSE (else CORRUPTION)
+     max_footprint   from the footprint to chunk_end - base (else CORRUPTION)
+     secret          0 below checks level 2, where no canary uses it; at level 2 any value,
+                     whose keyed bits every canary of the walk verifies (else CORRUPTION)
+     root            0, or the offset of a block in use, as validate_block (what free
+                     checks) finds it once the walk proved the chunks sound (else
+                     CORRUPTION)
+     dv, dv_size, smallmap, treemap, smallbins, treebins, cache, cache_bytes
+                     verified by the walk against the chunks it meets (else CORRUPTION;
+                     cache_bytes above this build's limit: LAYOUT_MISMATCH)
+     magic, lock, handler, handler_ctx, lazy_end
+                     belong to one run: any value, the attach resets them.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -3202,9 +3590,10 @@ MULLE_DLMALLOC_NOASAN inline bool state_bounds_ok(const mstate *m, const byte *b
 {
    uintptr_t least = least_for(reinterpret_cast<uintptr_t>(m));
    uintptr_t end   = reinterpret_cast<uintptr_t>(base) + capacity;
-   if (least > end || reinterpret_cast<uintptr_t>(m->least.get()) != least ||
+   if (capacity > (~static_cast<size_t>(0) >> 1) || least > end || end - least < 2 * MIN_CHUNK ||
+       reinterpret_cast<uintptr_t>(m->least.get()) != least ||
        reinterpret_cast<uintptr_t>(m->chunk_end.get()) != least + ((end - least) & ~ALIGN_MASK))
-      return false;
+      return false;   /* init_state makes no such heap */
    const byte *top = as_bytes(m->top);
    if (top < m->least || top >= m->chunk_end || m->top_size > static_cast<size_t>(m->chunk_end - top))
       return false;
@@ -3213,6 +3602,41 @@ MULLE_DLMALLOC_NOASAN inline bool state_bounds_ok(const mstate *m, const byte *b
    if (m->root && (m->root < static_cast<size_t>(m->least - base) || m->root >= capacity))
       return false;
    return true;
+}
+
+/* The flags a stored state may hold: from the OS (a copy of an mspace_create heap, or
+   its live region, which attach_problem refuses), locked, and in the middle of a call out
+   to user code (a process that ended there). A new STATE_ flag belongs here too. */
+static const unsigned STORED_FLAGS = STATE_FROM_OS | STATE_LOCKED | STATE_CALLING_OUT;
+
+/* The settings of the build that made the heap, as far as the state records them beside
+   the layout word: its trim threshold (nothing but a create sets it), and a lock that this
+   build can take. */
+MULLE_DLMALLOC_NOASAN inline bool settings_match(const mstate *m)
+{
+   return m->trim_threshold == MULLE_DLMALLOC_TRIM_THRESHOLD &&
+          (MULLE_DLMALLOC_LOCKS || !(m->flags & STATE_LOCKED));
+}
+
+/* The fields that are neither bounds nor links the walk follows, against the values a
+   heap can hold; after state_bounds_ok, so the footprint can be computed. */
+MULLE_DLMALLOC_NOASAN inline bool state_fields_ok(const mstate *m)
+{
+   if (m->flags & ~STORED_FLAGS)
+      return false;
+   if (MULLE_DLMALLOC_CHECKS < 2 && m->secret != 0)
+      return false;   /* only level 2 makes a secret */
+   return m->max_footprint >= footprint_of(m) &&
+          m->max_footprint <= static_cast<size_t>(m->chunk_end - m->base);
+}
+
+/* What points into the heap, once the walk has proved its chunks sound: the top's head
+   holds its size and PINUSE and nothing else, and the root is 0 or a block in use. */
+MULLE_DLMALLOC_NOASAN inline bool anchors_ok(const mstate *m)
+{
+   if (m->top->head != (m->top_size | PINUSE))
+      return false;
+   return !m->root || validate_block(m, m->base + m->root) == MSPACE_ERROR_NONE;
 }
 
 /* A region copied to a start that is off the state's alignment grid: the signature lies in
@@ -3252,7 +3676,7 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t attach_problem(void *region, size_t 
    mstate *m = reinterpret_cast<mstate *>(base + (at - b));
    if (m->signature != MSTATE_SIGNATURE)
       return signature_nearby(base, capacity) ? MSPACE_ERROR_MOVED : MSPACE_ERROR_NOT_AN_MSPACE;
-   if (m->layout != LAYOUT || m->cache_bytes > CACHE_LIMIT)
+   if (m->layout != LAYOUT || m->cache_bytes > CACHE_LIMIT || !settings_match(m))
       return MSPACE_ERROR_LAYOUT_MISMATCH;
    if (m->capacity > capacity)
       return MSPACE_ERROR_TRUNCATED;
@@ -3260,7 +3684,8 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t attach_problem(void *region, size_t 
       return MSPACE_ERROR_MOVED;
    if ((m->flags & STATE_FROM_OS) && is_live(m))
       return MSPACE_ERROR_INVALID_POINTER;   /* the live heap of mspace_create: destroy ends it */
-   if (!state_bounds_ok(m, base, m->capacity) || check_heap(m, true, NULL) != 0)
+   if (!state_bounds_ok(m, base, m->capacity) || !state_fields_ok(m) || check_heap(m, true, NULL) != 0 ||
+       !anchors_ok(m))
       return MSPACE_ERROR_CORRUPTION;
    *out = m;
    return MSPACE_ERROR_NONE;
@@ -3302,13 +3727,14 @@ MULLE_DLMALLOC_NOASAN inline size_t offset_in_region(mstate *m, const void *p)
 // ---- src/c_api.hpp ---------------------------------------------------------
 /* ==== C-linkage wrappers ==================================================================
 
-   Each public function opens a call_scope (the handle checked: a NULL or dead mspace gives
-   NULL, 0 or nothing; the lock taken where the mspace has one), runs the level-2
-   whole-heap check where configured, and calls the section that does the work. Requests larger than the capacity fail before any size arithmetic, so no size
-   computation below can overflow.
+   Each public function that touches the heap runs between enter_call and leave_call (the
+   handle checked: a NULL or dead mspace gives NULL, 0 or nothing, reported where a block
+   would be lost; the lock taken where the mspace has one), runs the level-2 whole-heap
+   check where configured, and calls the section that does the work. Requests larger than
+   the capacity fail before any size arithmetic, so no size computation below can overflow.
 
    malloc and free have a fast path in front, for an mspace without a lock (where a
-   call_scope would only check the handle): a request of a cached size is served from its
+   enter_call would only check the handle): a request of a cached size is served from its
    cache, and a block that is plainly valid is parked in one, in a few instructions and
    without a stack frame. A miss goes on to allocate, or to free_valid; a handle or block in
    any doubt goes the whole way (malloc_whole, free_whole), which checks everything again
@@ -3322,20 +3748,19 @@ static const bool FAST_PATH = MULLE_DLMALLOC_FAST_PATH;
 /* the largest request of a cached size (request_to_size cannot overflow below it) */
 static const size_t FAST_REQUEST_LIMIT = ((NCACHES - 1 + FIRST_CACHE) << SMALLBIN_SHIFT) - CHUNK_OVERHEAD - CANARY_BYTES;
 
-/* An mspace the fast path may serve: live, and without a lock. */
+/* An mspace the fast path may serve: live, without a lock, and not inside user code. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mstate *fast_state(mspace ms)
 {
    mstate *m = live_state(ms);
-   return m && !(m->flags & STATE_LOCKED) ? m : NULL;
+   return m && !(m->flags & (STATE_LOCKED | STATE_CALLING_OUT)) ? m : NULL;
 }
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *malloc_whole(mspace ms, size_t n)
 {
-   call_scope call(ms);
-   mstate    *m = call.m;
-   if (!m || !heap_is_sound(m))
-      return NULL;
-   return hand_out(m, allocate(m, n), n);
+   mstate *m = enter_call(ms);
+   void   *p = m && heap_is_sound(m) ? hand_out(m, allocate(m, n), n) : NULL;
+   leave_call(m);
+   return p;
 }
 
 /* Frees a validated block that the fast path could not park. */
@@ -3347,11 +3772,19 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_valid(mstate *m, chunk 
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *p)
 {
-   call_scope call(ms);
-   mstate    *m = call.m;
-   if (!m || !heap_is_sound(m) || !block_is_valid(m, p))
-      return;
-   deallocate_chunk(m, chunk_from_mem(p));
+   mstate *m = enter_call(ms, p);
+   if (m && heap_is_sound(m) && block_is_valid(m, p))
+      deallocate_chunk(m, chunk_from_mem(p));
+   leave_call(m);
+}
+
+/* realloc and realloc_in_place: p is not NULL. */
+MULLE_DLMALLOC_NOASAN void *realloc_whole(mspace ms, void *p, size_t n, bool may_move)
+{
+   mstate *m = enter_call(ms, p);
+   void   *q = m && heap_is_sound(m) && block_is_valid(m, p) ? reallocate(m, p, n, may_move) : NULL;
+   leave_call(m);
+   return q;
 }
 
 }} // namespace mulle::detail
@@ -3396,8 +3829,20 @@ MULLE_DLMALLOC_NOASAN mspace mspace_create_with_base(void *base, size_t capacity
 MULLE_DLMALLOC_NOASAN int mspace_destroy(mspace ms)
 {
    using namespace mulle::detail;
-   MULLE_DLMALLOC_QUIET_CHECKER();
    mstate *m = static_cast<mstate *>(ms);
+   if (calls_out_of(m))   /* reads only the thread's mark: m is live */
+   {
+      /* reported outside any scope object: the handler is the user's code */
+#if MULLE_DLMALLOC_VALGRIND
+      VALGRIND_DISABLE_ERROR_REPORTING;
+#endif
+      report(m, MSPACE_ERROR_REENTRANT, NULL);
+#if MULLE_DLMALLOC_VALGRIND
+      VALGRIND_ENABLE_ERROR_REPORTING;
+#endif
+      return 1;
+   }
+   MULLE_DLMALLOC_QUIET_CHECKER();
    if (!is_live(m))
       return 1;
    m->magic     = 0;
@@ -3410,12 +3855,14 @@ MULLE_DLMALLOC_NOASAN int mspace_destroy(mspace ms)
 
 MULLE_DLMALLOC_NOASAN void mspace_reset(mspace ms)
 {
-   mulle::detail::call_scope call(ms);
-   if (call.m)
+   using namespace mulle::detail;
+   mstate *m = enter_call(ms);
+   if (m)
    {
-      mulle::detail::reset_state(call.m);
-      mulle::detail::annotate_reset(call.m);
+      reset_state(m);
+      annotate_reset(m);
    }
+   leave_call(m);
 }
 
 MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
@@ -3463,24 +3910,16 @@ MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
 
 MULLE_DLMALLOC_NOASAN void *mspace_realloc(mspace ms, void *p, size_t n)
 {
-   using namespace mulle::detail;
    if (!p)
       return mspace_malloc(ms, n);
-   call_scope call(ms);
-   mstate    *m = call.m;
-   if (!m || !heap_is_sound(m) || !block_is_valid(m, p))
-      return NULL;
-   return reallocate(m, p, n, true);
+   return mulle::detail::realloc_whole(ms, p, n, true);
 }
 
 MULLE_DLMALLOC_NOASAN void *mspace_realloc_in_place(mspace ms, void *p, size_t n)
 {
-   using namespace mulle::detail;
-   call_scope call(ms);
-   mstate    *m = call.m;
-   if (!p || !m || !heap_is_sound(m) || !block_is_valid(m, p))
+   if (!p)
       return NULL;
-   return reallocate(m, p, n, false);
+   return mulle::detail::realloc_whole(ms, p, n, false);
 }
 
 MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
@@ -3488,17 +3927,16 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
    using namespace mulle::detail;
    if (size && count > ~static_cast<size_t>(0) / size)
       return NULL;
-   size_t bytes = 0;
-   void  *p     = NULL;
+   size_t  bytes = 0;
+   void   *p     = NULL;
+   mstate *m     = enter_call(ms);
+   if (m && heap_is_sound(m))
    {
-      call_scope call(ms);
-      mstate    *m = call.m;
-      if (!m || !heap_is_sound(m))
-         return NULL;
       p = hand_out(m, allocate(m, count * size), count * size);
       if (p)
          bytes = user_size(chunk_from_mem(p));   /* read under the lock: tags change */
    }
+   leave_call(m);
    if (p)
       fill_bytes(p, 0, bytes);                   /* the block is the caller's already */
    return p;
@@ -3507,11 +3945,10 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
 MULLE_DLMALLOC_NOASAN void *mspace_memalign(mspace ms, size_t alignment, size_t n)
 {
    using namespace mulle::detail;
-   call_scope call(ms);
-   mstate    *m = call.m;
-   if (!m || !heap_is_sound(m))
-      return NULL;
-   return hand_out(m, allocate_aligned(m, alignment, n), n);
+   mstate *m = enter_call(ms);
+   void   *p = m && heap_is_sound(m) ? hand_out(m, allocate_aligned(m, alignment, n), n) : NULL;
+   leave_call(m);
+   return p;
 }
 
 /* Takes no mspace, so no lock: for a block of a locked mspace, call it while no other
@@ -3529,32 +3966,40 @@ MULLE_DLMALLOC_NOASAN size_t mspace_usable_size(const void *p)
 MULLE_DLMALLOC_NOASAN size_t mspace_max_request(mspace ms)
 {
    using namespace mulle::detail;
-   call_scope call(ms);
-   if (!call.m)
-      return 0;
-   return usable_of_size(static_cast<size_t>(call.m->chunk_end - call.m->least) - MIN_CHUNK);
+   mstate *m = live_state(ms);   /* reads what never changes: no lock */
+   return m ? usable_of_size(static_cast<size_t>(m->chunk_end - m->least) - MIN_CHUNK) : 0;
 }
 
 MULLE_DLMALLOC_NOASAN size_t mspace_footprint(mspace ms)
 {
-   mulle::detail::call_scope call(ms);
-   return call.m ? mulle::detail::footprint_of(call.m) : 0;
+   using namespace mulle::detail;
+   mstate *m = enter_call(ms);
+   size_t  n = m ? footprint_of(m) : 0;
+   leave_call(m);
+   return n;
 }
 
 MULLE_DLMALLOC_NOASAN size_t mspace_max_footprint(mspace ms)
 {
-   mulle::detail::call_scope call(ms);
-   return call.m ? call.m->max_footprint : 0;
+   using namespace mulle::detail;
+   mstate *m = enter_call(ms);
+   size_t  n = m ? m->max_footprint : 0;
+   leave_call(m);
+   return n;
 }
 
 MULLE_DLMALLOC_NOASAN int mspace_trim(mspace ms, size_t pad)
 {
    using namespace mulle::detail;
-   call_scope call(ms);
-   if (!call.m)
-      return 0;
-   flush_caches(call.m);
-   return trim_top(call.m, pad, true);
+   mstate *m    = enter_call(ms);
+   int     done = 0;
+   if (m)
+   {
+      flush_caches(m);
+      done = trim_top(m, pad, true);
+   }
+   leave_call(m);
+   return done;
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_get_stats(mspace ms, mspace_stats_t *out)
@@ -3562,18 +4007,21 @@ MULLE_DLMALLOC_NOASAN void mspace_get_stats(mspace ms, mspace_stats_t *out)
    using namespace mulle::detail;
    if (!out)
       return;
-   call_scope call(ms);
-   if (call.m)
-      get_stats(call.m, out);
+   mstate *m = enter_call(ms);
+   if (m)
+      get_stats(m, out);
    else
       fill_bytes(out, 0, sizeof(*out));
+   leave_call(m);
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_malloc_stats(mspace ms)
 {
-   mulle::detail::call_scope call(ms);
-   if (call.m)
-      mulle::detail::print_stats(call.m);
+   using namespace mulle::detail;
+   mstate *m = enter_call(ms);
+   if (m)
+      print_stats(m);
+   leave_call(m);
 }
 
 MULLE_DLMALLOC_NOASAN int mspace_is_heap_object(mspace ms, const void *p)
@@ -3590,34 +4038,84 @@ MULLE_DLMALLOC_NOASAN int mspace_is_heap_object(mspace ms, const void *p)
 MULLE_DLMALLOC_NOASAN int mspace_check(mspace ms)
 {
    using namespace mulle::detail;
-   call_scope call(ms);
-   return call.m ? check_heap(call.m, true, NULL) : 1;
+   mstate *m        = enter_call(ms);
+   int     problems = m ? check_heap(m, true, NULL) : 1;
+   leave_call(m);
+   return problems;
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_inspect_all(mspace ms, void (*fn)(void *start, void *end, size_t used, void *arg), void *arg)
 {
-   mulle::detail::call_scope call(ms);
-   if (call.m && fn)
-      mulle::detail::inspect_all(call.m, fn, arg);
+   using namespace mulle::detail;
+   mstate *m = enter_call(ms);
+   if (m && fn)
+   {
+      callout saved = begin_callout(m, 0);
+      inspect_all(m, fn, arg);
+      end_callout(m, saved);
+   }
+   leave_call(m);
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_set_error_handler(mspace ms, mspace_error_handler_t fn, void *ctx)
 {
-   mulle::detail::call_scope call(ms);
-   if (call.m)
+   using namespace mulle::detail;
+   mstate *m = enter_call(ms);
+   if (m)
    {
-      call.m->handler     = fn;
-      call.m->handler_ctx = ctx;
+      m->handler     = fn;
+      m->handler_ctx = ctx;
    }
+   leave_call(m);
+}
+
+MULLE_DLMALLOC_NOASAN void mspace_set_default_error_handler(mspace_error_handler_t fn, void *ctx)
+{
+   mulle::detail::process_handler.fn  = fn;
+   mulle::detail::process_handler.ctx = ctx;
+}
+
+MULLE_DLMALLOC_NOASAN int mspace_lock(mspace ms)
+{
+   using namespace mulle::detail;
+   mstate *m = enter_call(ms);
+   if (!m)
+   {
+      leave_call(m);
+      return 1;
+   }
+#if MULLE_DLMALLOC_VALGRIND
+   VALGRIND_ENABLE_ERROR_REPORTING;   /* the lock stays; the quiet scope ends here */
+#endif
+   return 0;
+}
+
+MULLE_DLMALLOC_NOASAN int mspace_unlock(mspace ms)
+{
+   using namespace mulle::detail;
+   mstate *m = live_state(ms);
+   if (!m)
+      return 1;
+#if MULLE_DLMALLOC_VALGRIND
+   VALGRIND_DISABLE_ERROR_REPORTING;  /* leave_call ends it again */
+#endif
+   leave_call(m);
+   return 0;
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_report_error(mspace ms, mspace_error_t error, void *p)
 {
    using namespace mulle::detail;
-   if (mstate *m = live_state(ms))
+   mstate *m = live_state(ms);
+   if (!m)
+   {
+      report_to_process(ms, error, p);
+      return;
+   }
+   m = enter_call(ms);   /* the handler runs with the lock held, as for the library's reports */
+   if (m)
       report(m, error, p);
-   else
-      default_error_handler(ms, error, p, NULL);
+   leave_call(m);
 }
 
 MULLE_DLMALLOC_NOASAN const char *mspace_error_string(mspace_error_t error)
@@ -3656,7 +4154,8 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
    MULLE_DLMALLOC_QUIET_CHECKER();
    if (attach_problem(base, capacity, &m) != MSPACE_ERROR_NONE)
       return NULL;
-   m->flags      &= ~STATE_FROM_OS;   /* the region is the caller's now */
+   m->flags      &= ~(STATE_FROM_OS | STATE_CALLING_OUT);   /* the region is the caller's
+                                                            now; no user code runs for it */
    m->lock        = 0;
    m->handler     = NULL;
    m->handler_ctx = NULL;
@@ -3681,45 +4180,51 @@ MULLE_DLMALLOC_NOASAN int mspace_detach(mspace ms)
 
 MULLE_DLMALLOC_NOASAN size_t mspace_offset_of(mspace ms, const void *p)
 {
-   mulle::detail::call_scope call(ms);
-   return call.m && p ? mulle::detail::offset_in_region(call.m, p) : 0;
+   using namespace mulle::detail;
+   mstate *m = enter_call(ms);
+   size_t  o = m && p ? offset_in_region(m, p) : 0;
+   leave_call(m);
+   return o;
 }
 
 MULLE_DLMALLOC_NOASAN void *mspace_pointer_at(mspace ms, size_t offset)
 {
    using namespace mulle::detail;
-   call_scope call(ms);
-   if (!call.m || !offset)
-      return NULL;
-   if (offset >= call.m->capacity)
+   mstate *m = enter_call(ms);
+   void   *p = NULL;
+   if (m && offset)
    {
-      report(call.m, MSPACE_ERROR_INVALID_POINTER, NULL);
-      return NULL;
+      if (offset >= m->capacity)
+         report(m, MSPACE_ERROR_INVALID_POINTER, NULL);
+      else
+         p = m->base + offset;
    }
-   return call.m->base + offset;
+   leave_call(m);
+   return p;
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_set_root(mspace ms, void *p)
 {
    using namespace mulle::detail;
-   call_scope call(ms);
-   mstate    *m = call.m;
-   if (!m)
-      return;
-   if (!p)
+   mstate *m = enter_call(ms);
+   if (m && !p)
       m->root = 0;
 #if MULLE_DLMALLOC_CHECKS
-   else if (mspace_error_t e = validate_block(m, p))
-      report(m, e, p);
+   else if (m && validate_block(m, p) != MSPACE_ERROR_NONE)
+      report(m, MSPACE_ERROR_INVALID_POINTER, p);   /* a freed block too: no root, not a free */
 #endif
-   else
+   else if (m)
       m->root = static_cast<size_t>(static_cast<byte *>(p) - m->base);
+   leave_call(m);
 }
 
 MULLE_DLMALLOC_NOASAN void *mspace_root(mspace ms)
 {
-   mulle::detail::call_scope call(ms);
-   return call.m && call.m->root ? call.m->base + call.m->root : NULL;
+   using namespace mulle::detail;
+   mstate *m = enter_call(ms);
+   void   *p = m && m->root ? static_cast<void *>(m->base + m->root) : NULL;
+   leave_call(m);
+   return p;
 }
 
 } /* extern "C" */

@@ -1,10 +1,11 @@
 /* bench.cpp — one benchmark program, built once per allocator.
 
-   The allocator is chosen at compile time (-DALLOC_MULLE, -DALLOC_GLIBC, -DALLOC_MIMALLOC,
-   -DALLOC_JEMALLOC, -DALLOC_BOOST, -DALLOC_PMR; mulle-rel is -DALLOC_MULLE with
-   -DMULLE_DLMALLOC_RELATIVE=1). Debian's libmimalloc and libjemalloc replace the process's
-   malloc when linked, so every allocator gets a binary of its own and bench/run.py runs
-   them one process per measurement.
+   The allocator is chosen at compile time (-DALLOC_MULLE, -DALLOC_DLMALLOC, -DALLOC_GLIBC,
+   -DALLOC_MIMALLOC, -DALLOC_JEMALLOC, -DALLOC_BOOST, -DALLOC_PMR; mulle-rel is -DALLOC_MULLE
+   with -DMULLE_DLMALLOC_RELATIVE=1). Debian's libmimalloc and libjemalloc replace the
+   process's malloc when linked, and dlmalloc 2.8.6 defines the same mspace_* names as
+   mulle_dlmalloc, so every allocator gets a binary of its own and bench/run.py runs them one
+   process per measurement.
 
    A workload is a trace of operations (malloc into a slot, free a slot, realloc a slot,
    destroy the heap) generated in memory from a fixed seed before anything is timed. The
@@ -78,6 +79,52 @@ NOINLINE void *bench_alloc_malloc(size_t n) { return mspace_malloc(g_ms, n); }
 NOINLINE void  bench_alloc_free(void *p, size_t) { mspace_free(g_ms, p); }
 NOINLINE void *bench_alloc_realloc(void *p, size_t, size_t n) { return mspace_realloc(g_ms, p, n); }
 NOINLINE bool  bench_alloc_destroy() { mspace_destroy(g_ms); g_ms = NULL; return true; }
+}
+
+#elif defined(ALLOC_DLMALLOC)
+/* Doug Lea's dlmalloc 2.8.6, compiled as C into its own object (bench/Makefile:
+   ONLY_MSPACES, no locks, -O2). This binary holds no mulle_dlmalloc code, so dlmalloc's
+   mspace_* are the only ones linked. Its heap is built over a region mapped as
+   mspace_create maps ours (same capacity, pages committed as touched); large chunks are
+   tracked, that is, carved from the region instead of mmapped one by one above dlmalloc's
+   256 KiB threshold, so both allocators serve every request from one region. */
+extern "C" {
+typedef void *dl_mspace; /* dlmalloc's own `mspace` type, under another name */
+dl_mspace create_mspace_with_base(void *base, size_t capacity, int locked);
+size_t    destroy_mspace(dl_mspace msp);
+int       mspace_track_large_chunks(dl_mspace msp, int enable);
+void     *mspace_malloc(dl_mspace msp, size_t bytes);
+void      mspace_free(dl_mspace msp, void *mem);
+void     *mspace_realloc(dl_mspace msp, void *mem, size_t newsize);
+}
+static const char *const ALLOC_NAME = "dlmalloc";
+static dl_mspace         g_dl;
+static void             *g_region;
+static size_t            g_region_size;
+static bool heap_open(size_t capacity)
+{
+   g_region = mmap(NULL, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+   if (g_region == MAP_FAILED)
+      return false;
+   g_region_size = capacity;
+   g_dl          = create_mspace_with_base(g_region, capacity, 0);
+   if (!g_dl)
+      return false;
+   mspace_track_large_chunks(g_dl, 1);
+   return true;
+}
+static void dlmalloc_destroy()
+{
+   destroy_mspace(g_dl); /* a caller's region: dlmalloc leaves it to us, as mspace_destroy unmaps its own */
+   munmap(g_region, g_region_size);
+   g_dl = NULL;
+}
+static void heap_close() { if (g_dl) dlmalloc_destroy(); }
+extern "C" {
+NOINLINE void *bench_alloc_malloc(size_t n) { return mspace_malloc(g_dl, n); }
+NOINLINE void  bench_alloc_free(void *p, size_t) { mspace_free(g_dl, p); }
+NOINLINE void *bench_alloc_realloc(void *p, size_t, size_t n) { return mspace_realloc(g_dl, p, n); }
+NOINLINE bool  bench_alloc_destroy() { dlmalloc_destroy(); return true; }
 }
 
 #elif defined(ALLOC_GLIBC)
@@ -209,7 +256,7 @@ NOINLINE bool bench_alloc_destroy() { g_pool->release(); return true; }
 }
 
 #else
-#  error "define one of ALLOC_MULLE ALLOC_GLIBC ALLOC_MIMALLOC ALLOC_JEMALLOC ALLOC_BOOST ALLOC_PMR"
+#  error "define one of ALLOC_MULLE ALLOC_DLMALLOC ALLOC_GLIBC ALLOC_MIMALLOC ALLOC_JEMALLOC ALLOC_BOOST ALLOC_PMR"
 #endif
 
 /* ==== small helpers ===================================================================== */

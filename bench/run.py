@@ -7,8 +7,9 @@ Environment:
   BENCH_QUICK=1        3 repetitions, half-length traces, smaller memory and callgrind runs
   BENCH_CALLGRIND=0    skip the callgrind instruction counts
   BENCH_MEM=0          skip the memory runs
-  BENCH_ALLOCS=a,b     only these allocators (mulle mulle-rel glibc mimalloc jemalloc boost pmr;
-                       mulle-rel is mulle built with MULLE_DLMALLOC_RELATIVE=1)
+  BENCH_ALLOCS=a,b     only these allocators (mulle mulle-rel dlmalloc glibc mimalloc jemalloc boost
+                       pmr; mulle-rel is mulle built with MULLE_DLMALLOC_RELATIVE=1, dlmalloc is
+                       Doug Lea's dlmalloc 2.8.6 mspaces)
   BENCH_WORKLOADS=a,b  only these workloads (see: bench/build/bench_mulle list)
   BENCH_SCALE=x        multiply every trace length by x (timed runs)
   BENCH_OUT=name       results go to bench/results/<name>.*; default "latest" for the default
@@ -30,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.path.join(HERE, "build")
 RESULTS = os.path.join(HERE, "results")
 
-ALL_ALLOCS = ["mulle", "mulle-rel", "glibc", "mimalloc", "jemalloc", "boost", "pmr"]
+ALL_ALLOCS = ["mulle", "mulle-rel", "dlmalloc", "glibc", "mimalloc", "jemalloc", "boost", "pmr"]
 ALL_WORKLOADS = ["small-churn", "mixed", "realloc-grow", "lifo", "fifo", "large",
                  "teardown-free", "teardown-destroy"]
 # memory is measured once per trace: both teardown rows share the teardown trace
@@ -70,7 +71,7 @@ MEM_SCALE = {"large": 0.1, "teardown-free": 1.0}
 MEM_SCALE_DEFAULT = 0.25
 CG_SCALE = {"realloc-grow": 0.03, "large": 0.2}
 CG_SCALE_DEFAULT = 0.1
-CG_ALLOCS = [a for a in ("mulle", "mulle-rel", "mimalloc") if a in ALLOCS]
+CG_ALLOCS = [a for a in ("mulle", "mulle-rel", "dlmalloc", "mimalloc") if a in ALLOCS]
 # mulle-rel is mulle with relative links: the same chunk layout and sizes, so the same
 # memory by construction; the memory runs skip it (and turn off when nothing else is left)
 MEM_ALLOCS = [a for a in ALLOCS if a != "mulle-rel"]
@@ -161,7 +162,14 @@ def peer_versions():
                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True)
     glibc = platform.libc_ver()[1]
     out = ", ".join(l for l in p.stdout.strip().split("\n") if l)
-    return "glibc %s, %s" % (glibc, out) if out else "glibc %s" % glibc
+    out = "glibc %s, %s" % (glibc, out) if out else "glibc %s" % glibc
+    if "dlmalloc" in ALLOCS:
+        try:  # written by bench/Makefile when it fetched dlmalloc.c
+            with open(os.path.join(BUILD, "dlmalloc", "origin")) as f:
+                out += ", dlmalloc 2.8.6 (from %s)" % f.read().strip()
+        except OSError:
+            out += ", dlmalloc 2.8.6"
+    return out
 
 
 # ---- phase 1: memory and callgrind (neither depends on CPU noise, so they run together) --
@@ -419,7 +427,8 @@ def report(mach, peers, elapsed_measure):
     # callgrind
     if DO_CG and cg_results:
         # ratio columns: mulle against the reference, and what the relative links cost
-        pairs = [(x, y) for x, y in (("mulle", "mimalloc"), ("mulle-rel", "mulle")) if x in CG_ALLOCS and y in CG_ALLOCS]
+        pairs = [(x, y) for x, y in (("mulle", "mimalloc"), ("mulle", "dlmalloc"), ("mulle-rel", "mulle"))
+                 if x in CG_ALLOCS and y in CG_ALLOCS]
         hdr = ["callgrind Ir/op"] + CG_ALLOCS + ["%s / %s" % xy for xy in pairs]
         rows = []
         for w in WORKLOADS:
@@ -432,6 +441,38 @@ def report(mach, peers, elapsed_measure):
         p("Instructions per operation inside the allocator calls (callgrind, shortened traces; "
           "exact, unaffected by machine noise)%s"
           % ("; mulle-rel: mulle with MULLE_DLMALLOC_RELATIVE=1" if "mulle-rel" in CG_ALLOCS else ""))
+        p(table(hdr, rows))
+        p("")
+        md.append("\n" + md_table(hdr, rows))
+
+    # mulle against dlmalloc 2.8.6, the algorithm it follows, on the same kind of region
+    if "mulle" in ALLOCS and "dlmalloc" in ALLOCS:
+        with_mem = DO_MEM and "dlmalloc" in MEM_ALLOCS
+        with_cg = DO_CG and "dlmalloc" in CG_ALLOCS and "mulle" in CG_ALLOCS
+        hdr = ["mulle / dlmalloc", "ns/op mulle", "ns/op dlmalloc", "time"]
+        hdr += ["memory"] if with_mem else []
+        hdr += ["Ir/op"] if with_cg else []
+        rows = []
+        tr, mr, cr = [], {}, []
+        for w in WORKLOADS:
+            m, d = med[("mulle", w)], med[("dlmalloc", w)]
+            tr.append(m / d)
+            r = [w, fmt_ns(m), fmt_ns(d), "%.2f" % (m / d)]
+            if with_mem:  # the same peak live: the ratio of the memory ratios is that of the resident bytes
+                mw = MEM_OF[w]
+                mr[mw] = mem_results[("mulle", mw)][0] / mem_results[("dlmalloc", mw)][0]
+                r.append("%.3f" % mr[mw])
+            if with_cg:
+                cr.append(cg_results[("mulle", w)] / cg_results[("dlmalloc", w)])
+                r.append("%.3f" % cr[-1])
+            rows.append(r)
+        r = ["geomean", fmt_ns(geomean([med[("mulle", w)] for w in WORKLOADS])),
+             fmt_ns(geomean([med[("dlmalloc", w)] for w in WORKLOADS])), "%.2f" % geomean(tr)]
+        r += ["%.3f" % geomean(list(mr.values()))] if with_mem else []  # each trace once (teardown)
+        r += ["%.3f" % geomean(cr)] if with_cg else []
+        rows.append(r)
+        p("mulle_dlmalloc / dlmalloc 2.8.6 (Doug Lea's, mspaces over the same kind of region), per workload: "
+          "time (medians), memory (peak resident), callgrind instructions; below 1 is better for mulle")
         p(table(hdr, rows))
         p("")
         md.append("\n" + md_table(hdr, rows))
@@ -503,17 +544,18 @@ def write_csv(path):
         wr = csv.writer(f)
         wr.writerow(["workload", "allocator", "ops", "reps", "ns_per_op_median", "ns_per_op_min", "ns_per_op_max",
                      "ratio_vs_mimalloc", "destroy_ns_median", "peak_resident_bytes", "peak_live_bytes",
-                     "memory_ratio", "callgrind_ir_per_op", "minor_faults_median"])
+                     "memory_ratio", "callgrind_ir_per_op", "minor_faults_median", "ratio_vs_dlmalloc"])
         for w in WORKLOADS:
             for a in ALLOCS:
                 v = times[(a, w)]
                 ratio = "%.4f" % (med[(a, w)] / med[("mimalloc", w)]) if "mimalloc" in ALLOCS else ""
+                ratio_dl = "%.4f" % (med[(a, w)] / med[("dlmalloc", w)]) if "dlmalloc" in ALLOCS else ""
                 mr = mem_results.get((a, MEM_OF[w]))
                 cg = cg_results.get((a, w))
                 wr.writerow([w, a, ops_of[w], len(v), "%.3f" % median(v), "%.3f" % min(v), "%.3f" % max(v), ratio,
                              "%d" % median(destroy_ns[(a, w)]) if w == "teardown-destroy" else "",
                              mr[0] if mr else "", mr[1] if mr else "", "%.4f" % (mr[0] / mr[1]) if mr else "",
-                             "%.1f" % cg if cg is not None else "", "%d" % median(faults[(a, w)])])
+                             "%.1f" % cg if cg is not None else "", "%d" % median(faults[(a, w)]), ratio_dl])
 
 
 def chart(path, mach):
@@ -543,7 +585,7 @@ def chart(path, mach):
                     label += "\\n(target <= %.2f)" % MEM_TARGETS[mw]
                 f.write('"%s" %s\n' % (label, " ".join("%.4f" % (mem_results[(a, mw)][0] / mem_results[(a, mw)][1])
                                                          for a in MEM_ALLOCS)))
-    colors = {"mulle": "#d62728", "mulle-rel": "#f4a5a5", "glibc": "#7f7f7f", "mimalloc": "#1f77b4", "jemalloc": "#2ca02c",
+    colors = {"mulle": "#d62728", "mulle-rel": "#f4a5a5", "dlmalloc": "#8c564b", "glibc": "#7f7f7f", "mimalloc": "#1f77b4", "jemalloc": "#2ca02c",
               "boost": "#9467bd", "pmr": "#ff7f0e"}
     g = []
     g.append("set terminal %s" % term)

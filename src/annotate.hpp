@@ -6,7 +6,7 @@
      requested bytes are unpoisoned when it is handed out and poisoned again when it is
      freed. The tags, the free chunks, the top, the slack behind each block and the state
      stay poisoned. mspace_usable_size reports the requested size, the bytes ASan lets
-     the user touch.
+     the user touch (as it does at checks level 2).
    - Valgrind (MULLE_DLMALLOC_VALGRIND=1): each mspace is a memcheck memory pool anchored
      at its state; blocks are pool chunks of their requested size, the rest of the region
      is no-access. The library's own reads of tags are hidden from memcheck by turning
@@ -98,10 +98,16 @@ MULLE_DLMALLOC_NOASAN inline void annotate_resize(mstate *m, void *mem, size_t u
    (void) m; (void) mem; (void) usable; (void) n;
 }
 
-/* The bytes of a block the user may touch: its usable size, or under ASan what it asked
-   for (the first poisoned byte). */
+/* The bytes of a block the user may touch: its usable size, or what it asked for at checks
+   level 2 (which the slack in its tail canary records) and under ASan (the first poisoned
+   byte). */
 MULLE_DLMALLOC_NOASAN inline size_t user_size(const chunk *c)
 {
+#if MULLE_DLMALLOC_CHECKS >= 2
+   size_t usable = usable_size_of(c);
+   size_t slack  = chunk_at(const_cast<chunk *>(c), chunk_size(c))->prev_foot & SLACK_MASK;
+   return slack <= usable ? usable - slack : usable;
+#else
 #ifdef MULLE_DLMALLOC_ASAN
    void *mem = mem_from_chunk(const_cast<chunk *>(c));
    void *bad = __asan_region_is_poisoned(mem, usable_size_of(c));
@@ -117,6 +123,7 @@ MULLE_DLMALLOC_NOASAN inline size_t user_size(const chunk *c)
    }
 #endif
    return usable_size_of(c);
+#endif
 }
 
 /* Memcheck must not see the library read its own tags in no-access memory: every public

@@ -36,9 +36,11 @@ typedef enum mspace_error_t
    MSPACE_ERROR_LAYOUT_MISMATCH,  /* made by a build with another layout version, word size,
                                      alignment, checks level, caches or link mode */
    MSPACE_ERROR_TRUNCATED,        /* the capacity given is smaller than the heap's */
-   MSPACE_ERROR_MOVED             /* links are absolute (MULLE_DLMALLOC_RELATIVE is 0) and
+   MSPACE_ERROR_MOVED,            /* links are absolute (MULLE_DLMALLOC_RELATIVE is 0) and
                                      the region is not at the address where it was made;
                                      or its start moved against the alignment grid */
+   MSPACE_ERROR_REENTRANT         /* a call into an mspace from inside its error handler or
+                                     an inspect_all callback: ignored */
 } mspace_error_t;
 
 /* Called on misuse. When it returns, the offending call has no effect. */
@@ -141,9 +143,26 @@ MULLE_DLMALLOC_API void mspace_inspect_all(mspace ms,
                                            void (*fn)(void *start, void *end, size_t used, void *arg),
                                            void *arg);
 
-/* fn == NULL restores the default handler (print one line, abort). */
+/* fn == NULL restores the default: the process-wide handler (mspace_set_default_error_handler),
+   whose default prints one line and aborts. User code the library runs for an mspace (this
+   handler, an inspect_all callback) must not call that mspace: such a call is reported as
+   MSPACE_ERROR_REENTRANT and has no effect (mspace_usable_size, mspace_is_heap_object and
+   mspace_error_string may be called). */
 MULLE_DLMALLOC_API void mspace_set_error_handler(mspace ms, mspace_error_handler_t fn, void *ctx);
 
+/* The process-wide handler: it hears errors of mspaces that have no handler of their own,
+   misuse of a handle that names no live mspace (mspace_free or mspace_realloc on a
+   destroyed or foreign mspace: MSPACE_ERROR_NOT_AN_MSPACE), and misuse from inside an
+   mspace's own handler. fn == NULL restores the default (print one line, abort). Set it
+   before other threads use the library. */
+MULLE_DLMALLOC_API void mspace_set_default_error_handler(mspace_error_handler_t fn, void *ctx);
+/* Take and release the lock of an MSPACE_LOCKED mspace, e.g. around fork() so that a child
+   never inherits a lock another thread held (the README's pthread_atfork recipe). While it
+   holds the lock, the thread must not call the mspace itself. For an mspace without a lock
+   both do nothing. 0 on success, non-zero for a dead handle (or, for mspace_lock, a call
+   from inside the mspace's handler or inspect_all callback). */
+MULLE_DLMALLOC_API int mspace_lock(mspace ms);
+MULLE_DLMALLOC_API int mspace_unlock(mspace ms);
 /* Hands an error to the mspace's handler, as the library does on misuse. Returns if the
    handler returns; the default handler prints one line and aborts. */
 MULLE_DLMALLOC_API void mspace_report_error(mspace ms, mspace_error_t error, void *p);

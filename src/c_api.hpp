@@ -1,12 +1,13 @@
 /* ==== C-linkage wrappers ==================================================================
 
-   Each public function opens a call_scope (the handle checked: a NULL or dead mspace gives
-   NULL, 0 or nothing; the lock taken where the mspace has one), runs the level-2
-   whole-heap check where configured, and calls the section that does the work. Requests larger than the capacity fail before any size arithmetic, so no size
-   computation below can overflow.
+   Each public function that touches the heap runs between enter_call and leave_call (the
+   handle checked: a NULL or dead mspace gives NULL, 0 or nothing, reported where a block
+   would be lost; the lock taken where the mspace has one), runs the level-2 whole-heap
+   check where configured, and calls the section that does the work. Requests larger than
+   the capacity fail before any size arithmetic, so no size computation below can overflow.
 
    malloc and free have a fast path in front, for an mspace without a lock (where a
-   call_scope would only check the handle): a request of a cached size is served from its
+   enter_call would only check the handle): a request of a cached size is served from its
    cache, and a block that is plainly valid is parked in one, in a few instructions and
    without a stack frame. A miss goes on to allocate, or to free_valid; a handle or block in
    any doubt goes the whole way (malloc_whole, free_whole), which checks everything again
@@ -20,20 +21,19 @@ static const bool FAST_PATH = MULLE_DLMALLOC_FAST_PATH;
 /* the largest request of a cached size (request_to_size cannot overflow below it) */
 static const size_t FAST_REQUEST_LIMIT = ((NCACHES - 1 + FIRST_CACHE) << SMALLBIN_SHIFT) - CHUNK_OVERHEAD - CANARY_BYTES;
 
-/* An mspace the fast path may serve: live, and without a lock. */
+/* An mspace the fast path may serve: live, without a lock, and not inside user code. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mstate *fast_state(mspace ms)
 {
    mstate *m = live_state(ms);
-   return m && !(m->flags & STATE_LOCKED) ? m : NULL;
+   return m && !(m->flags & (STATE_LOCKED | STATE_CALLING_OUT)) ? m : NULL;
 }
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *malloc_whole(mspace ms, size_t n)
 {
-   call_scope call(ms);
-   mstate    *m = call.m;
-   if (!m || !heap_is_sound(m))
-      return NULL;
-   return hand_out(m, allocate(m, n), n);
+   mstate *m = enter_call(ms);
+   void   *p = m && heap_is_sound(m) ? hand_out(m, allocate(m, n), n) : NULL;
+   leave_call(m);
+   return p;
 }
 
 /* Frees a validated block that the fast path could not park. */
@@ -45,11 +45,19 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_valid(mstate *m, chunk 
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *p)
 {
-   call_scope call(ms);
-   mstate    *m = call.m;
-   if (!m || !heap_is_sound(m) || !block_is_valid(m, p))
-      return;
-   deallocate_chunk(m, chunk_from_mem(p));
+   mstate *m = enter_call(ms, p);
+   if (m && heap_is_sound(m) && block_is_valid(m, p))
+      deallocate_chunk(m, chunk_from_mem(p));
+   leave_call(m);
+}
+
+/* realloc and realloc_in_place: p is not NULL. */
+MULLE_DLMALLOC_NOASAN void *realloc_whole(mspace ms, void *p, size_t n, bool may_move)
+{
+   mstate *m = enter_call(ms, p);
+   void   *q = m && heap_is_sound(m) && block_is_valid(m, p) ? reallocate(m, p, n, may_move) : NULL;
+   leave_call(m);
+   return q;
 }
 
 }} // namespace mulle::detail
@@ -94,8 +102,20 @@ MULLE_DLMALLOC_NOASAN mspace mspace_create_with_base(void *base, size_t capacity
 MULLE_DLMALLOC_NOASAN int mspace_destroy(mspace ms)
 {
    using namespace mulle::detail;
-   MULLE_DLMALLOC_QUIET_CHECKER();
    mstate *m = static_cast<mstate *>(ms);
+   if (calls_out_of(m))   /* reads only the thread's mark: m is live */
+   {
+      /* reported outside any scope object: the handler is the user's code */
+#if MULLE_DLMALLOC_VALGRIND
+      VALGRIND_DISABLE_ERROR_REPORTING;
+#endif
+      report(m, MSPACE_ERROR_REENTRANT, NULL);
+#if MULLE_DLMALLOC_VALGRIND
+      VALGRIND_ENABLE_ERROR_REPORTING;
+#endif
+      return 1;
+   }
+   MULLE_DLMALLOC_QUIET_CHECKER();
    if (!is_live(m))
       return 1;
    m->magic     = 0;
@@ -108,12 +128,14 @@ MULLE_DLMALLOC_NOASAN int mspace_destroy(mspace ms)
 
 MULLE_DLMALLOC_NOASAN void mspace_reset(mspace ms)
 {
-   mulle::detail::call_scope call(ms);
-   if (call.m)
+   using namespace mulle::detail;
+   mstate *m = enter_call(ms);
+   if (m)
    {
-      mulle::detail::reset_state(call.m);
-      mulle::detail::annotate_reset(call.m);
+      reset_state(m);
+      annotate_reset(m);
    }
+   leave_call(m);
 }
 
 MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
@@ -161,24 +183,16 @@ MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
 
 MULLE_DLMALLOC_NOASAN void *mspace_realloc(mspace ms, void *p, size_t n)
 {
-   using namespace mulle::detail;
    if (!p)
       return mspace_malloc(ms, n);
-   call_scope call(ms);
-   mstate    *m = call.m;
-   if (!m || !heap_is_sound(m) || !block_is_valid(m, p))
-      return NULL;
-   return reallocate(m, p, n, true);
+   return mulle::detail::realloc_whole(ms, p, n, true);
 }
 
 MULLE_DLMALLOC_NOASAN void *mspace_realloc_in_place(mspace ms, void *p, size_t n)
 {
-   using namespace mulle::detail;
-   call_scope call(ms);
-   mstate    *m = call.m;
-   if (!p || !m || !heap_is_sound(m) || !block_is_valid(m, p))
+   if (!p)
       return NULL;
-   return reallocate(m, p, n, false);
+   return mulle::detail::realloc_whole(ms, p, n, false);
 }
 
 MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
@@ -186,17 +200,16 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
    using namespace mulle::detail;
    if (size && count > ~static_cast<size_t>(0) / size)
       return NULL;
-   size_t bytes = 0;
-   void  *p     = NULL;
+   size_t  bytes = 0;
+   void   *p     = NULL;
+   mstate *m     = enter_call(ms);
+   if (m && heap_is_sound(m))
    {
-      call_scope call(ms);
-      mstate    *m = call.m;
-      if (!m || !heap_is_sound(m))
-         return NULL;
       p = hand_out(m, allocate(m, count * size), count * size);
       if (p)
          bytes = user_size(chunk_from_mem(p));   /* read under the lock: tags change */
    }
+   leave_call(m);
    if (p)
       fill_bytes(p, 0, bytes);                   /* the block is the caller's already */
    return p;
@@ -205,11 +218,10 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
 MULLE_DLMALLOC_NOASAN void *mspace_memalign(mspace ms, size_t alignment, size_t n)
 {
    using namespace mulle::detail;
-   call_scope call(ms);
-   mstate    *m = call.m;
-   if (!m || !heap_is_sound(m))
-      return NULL;
-   return hand_out(m, allocate_aligned(m, alignment, n), n);
+   mstate *m = enter_call(ms);
+   void   *p = m && heap_is_sound(m) ? hand_out(m, allocate_aligned(m, alignment, n), n) : NULL;
+   leave_call(m);
+   return p;
 }
 
 /* Takes no mspace, so no lock: for a block of a locked mspace, call it while no other
@@ -227,32 +239,40 @@ MULLE_DLMALLOC_NOASAN size_t mspace_usable_size(const void *p)
 MULLE_DLMALLOC_NOASAN size_t mspace_max_request(mspace ms)
 {
    using namespace mulle::detail;
-   call_scope call(ms);
-   if (!call.m)
-      return 0;
-   return usable_of_size(static_cast<size_t>(call.m->chunk_end - call.m->least) - MIN_CHUNK);
+   mstate *m = live_state(ms);   /* reads what never changes: no lock */
+   return m ? usable_of_size(static_cast<size_t>(m->chunk_end - m->least) - MIN_CHUNK) : 0;
 }
 
 MULLE_DLMALLOC_NOASAN size_t mspace_footprint(mspace ms)
 {
-   mulle::detail::call_scope call(ms);
-   return call.m ? mulle::detail::footprint_of(call.m) : 0;
+   using namespace mulle::detail;
+   mstate *m = enter_call(ms);
+   size_t  n = m ? footprint_of(m) : 0;
+   leave_call(m);
+   return n;
 }
 
 MULLE_DLMALLOC_NOASAN size_t mspace_max_footprint(mspace ms)
 {
-   mulle::detail::call_scope call(ms);
-   return call.m ? call.m->max_footprint : 0;
+   using namespace mulle::detail;
+   mstate *m = enter_call(ms);
+   size_t  n = m ? m->max_footprint : 0;
+   leave_call(m);
+   return n;
 }
 
 MULLE_DLMALLOC_NOASAN int mspace_trim(mspace ms, size_t pad)
 {
    using namespace mulle::detail;
-   call_scope call(ms);
-   if (!call.m)
-      return 0;
-   flush_caches(call.m);
-   return trim_top(call.m, pad, true);
+   mstate *m    = enter_call(ms);
+   int     done = 0;
+   if (m)
+   {
+      flush_caches(m);
+      done = trim_top(m, pad, true);
+   }
+   leave_call(m);
+   return done;
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_get_stats(mspace ms, mspace_stats_t *out)
@@ -260,18 +280,21 @@ MULLE_DLMALLOC_NOASAN void mspace_get_stats(mspace ms, mspace_stats_t *out)
    using namespace mulle::detail;
    if (!out)
       return;
-   call_scope call(ms);
-   if (call.m)
-      get_stats(call.m, out);
+   mstate *m = enter_call(ms);
+   if (m)
+      get_stats(m, out);
    else
       fill_bytes(out, 0, sizeof(*out));
+   leave_call(m);
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_malloc_stats(mspace ms)
 {
-   mulle::detail::call_scope call(ms);
-   if (call.m)
-      mulle::detail::print_stats(call.m);
+   using namespace mulle::detail;
+   mstate *m = enter_call(ms);
+   if (m)
+      print_stats(m);
+   leave_call(m);
 }
 
 MULLE_DLMALLOC_NOASAN int mspace_is_heap_object(mspace ms, const void *p)
@@ -288,34 +311,84 @@ MULLE_DLMALLOC_NOASAN int mspace_is_heap_object(mspace ms, const void *p)
 MULLE_DLMALLOC_NOASAN int mspace_check(mspace ms)
 {
    using namespace mulle::detail;
-   call_scope call(ms);
-   return call.m ? check_heap(call.m, true, NULL) : 1;
+   mstate *m        = enter_call(ms);
+   int     problems = m ? check_heap(m, true, NULL) : 1;
+   leave_call(m);
+   return problems;
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_inspect_all(mspace ms, void (*fn)(void *start, void *end, size_t used, void *arg), void *arg)
 {
-   mulle::detail::call_scope call(ms);
-   if (call.m && fn)
-      mulle::detail::inspect_all(call.m, fn, arg);
+   using namespace mulle::detail;
+   mstate *m = enter_call(ms);
+   if (m && fn)
+   {
+      callout saved = begin_callout(m, 0);
+      inspect_all(m, fn, arg);
+      end_callout(m, saved);
+   }
+   leave_call(m);
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_set_error_handler(mspace ms, mspace_error_handler_t fn, void *ctx)
 {
-   mulle::detail::call_scope call(ms);
-   if (call.m)
+   using namespace mulle::detail;
+   mstate *m = enter_call(ms);
+   if (m)
    {
-      call.m->handler     = fn;
-      call.m->handler_ctx = ctx;
+      m->handler     = fn;
+      m->handler_ctx = ctx;
    }
+   leave_call(m);
+}
+
+MULLE_DLMALLOC_NOASAN void mspace_set_default_error_handler(mspace_error_handler_t fn, void *ctx)
+{
+   mulle::detail::process_handler.fn  = fn;
+   mulle::detail::process_handler.ctx = ctx;
+}
+
+MULLE_DLMALLOC_NOASAN int mspace_lock(mspace ms)
+{
+   using namespace mulle::detail;
+   mstate *m = enter_call(ms);
+   if (!m)
+   {
+      leave_call(m);
+      return 1;
+   }
+#if MULLE_DLMALLOC_VALGRIND
+   VALGRIND_ENABLE_ERROR_REPORTING;   /* the lock stays; the quiet scope ends here */
+#endif
+   return 0;
+}
+
+MULLE_DLMALLOC_NOASAN int mspace_unlock(mspace ms)
+{
+   using namespace mulle::detail;
+   mstate *m = live_state(ms);
+   if (!m)
+      return 1;
+#if MULLE_DLMALLOC_VALGRIND
+   VALGRIND_DISABLE_ERROR_REPORTING;  /* leave_call ends it again */
+#endif
+   leave_call(m);
+   return 0;
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_report_error(mspace ms, mspace_error_t error, void *p)
 {
    using namespace mulle::detail;
-   if (mstate *m = live_state(ms))
+   mstate *m = live_state(ms);
+   if (!m)
+   {
+      report_to_process(ms, error, p);
+      return;
+   }
+   m = enter_call(ms);   /* the handler runs with the lock held, as for the library's reports */
+   if (m)
       report(m, error, p);
-   else
-      default_error_handler(ms, error, p, NULL);
+   leave_call(m);
 }
 
 MULLE_DLMALLOC_NOASAN const char *mspace_error_string(mspace_error_t error)
@@ -354,7 +427,8 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
    MULLE_DLMALLOC_QUIET_CHECKER();
    if (attach_problem(base, capacity, &m) != MSPACE_ERROR_NONE)
       return NULL;
-   m->flags      &= ~STATE_FROM_OS;   /* the region is the caller's now */
+   m->flags      &= ~(STATE_FROM_OS | STATE_CALLING_OUT);   /* the region is the caller's
+                                                            now; no user code runs for it */
    m->lock        = 0;
    m->handler     = NULL;
    m->handler_ctx = NULL;
@@ -379,45 +453,51 @@ MULLE_DLMALLOC_NOASAN int mspace_detach(mspace ms)
 
 MULLE_DLMALLOC_NOASAN size_t mspace_offset_of(mspace ms, const void *p)
 {
-   mulle::detail::call_scope call(ms);
-   return call.m && p ? mulle::detail::offset_in_region(call.m, p) : 0;
+   using namespace mulle::detail;
+   mstate *m = enter_call(ms);
+   size_t  o = m && p ? offset_in_region(m, p) : 0;
+   leave_call(m);
+   return o;
 }
 
 MULLE_DLMALLOC_NOASAN void *mspace_pointer_at(mspace ms, size_t offset)
 {
    using namespace mulle::detail;
-   call_scope call(ms);
-   if (!call.m || !offset)
-      return NULL;
-   if (offset >= call.m->capacity)
+   mstate *m = enter_call(ms);
+   void   *p = NULL;
+   if (m && offset)
    {
-      report(call.m, MSPACE_ERROR_INVALID_POINTER, NULL);
-      return NULL;
+      if (offset >= m->capacity)
+         report(m, MSPACE_ERROR_INVALID_POINTER, NULL);
+      else
+         p = m->base + offset;
    }
-   return call.m->base + offset;
+   leave_call(m);
+   return p;
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_set_root(mspace ms, void *p)
 {
    using namespace mulle::detail;
-   call_scope call(ms);
-   mstate    *m = call.m;
-   if (!m)
-      return;
-   if (!p)
+   mstate *m = enter_call(ms);
+   if (m && !p)
       m->root = 0;
 #if MULLE_DLMALLOC_CHECKS
-   else if (mspace_error_t e = validate_block(m, p))
-      report(m, e, p);
+   else if (m && validate_block(m, p) != MSPACE_ERROR_NONE)
+      report(m, MSPACE_ERROR_INVALID_POINTER, p);   /* a freed block too: no root, not a free */
 #endif
-   else
+   else if (m)
       m->root = static_cast<size_t>(static_cast<byte *>(p) - m->base);
+   leave_call(m);
 }
 
 MULLE_DLMALLOC_NOASAN void *mspace_root(mspace ms)
 {
-   mulle::detail::call_scope call(ms);
-   return call.m && call.m->root ? call.m->base + call.m->root : NULL;
+   using namespace mulle::detail;
+   mstate *m = enter_call(ms);
+   void   *p = m && m->root ? static_cast<void *>(m->base + m->root) : NULL;
+   leave_call(m);
+   return p;
 }
 
 } /* extern "C" */

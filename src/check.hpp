@@ -2,8 +2,9 @@
 
    The expensive level: walks every chunk from least to the top and every bin, and counts
    the invariants of the chunk layout and bins sections that do not hold; at level 2 also
-   the canaries and, when asked, the poison of free chunks. mspace_check is its public
-   face; MULLE_DLMALLOC_CHECKS=2 runs it (without the poison scan) before every operation.
+   the canaries and, when asked, the poison of free chunks and the slack of blocks.
+   mspace_check is its public face; MULLE_DLMALLOC_CHECKS=2 runs it (without that scan of
+   bytes) before every operation.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -73,10 +74,12 @@ MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size
    return problems;
 }
 
-/* *where (if given) learns the first chunk found wrong in the walk, else stays NULL. m need
+/* scan_bytes (level 2): the bytes of the heap are scanned too, the poison of free chunks and
+   the slack of blocks; the level-2 check before every operation leaves that out. *where (if
+   given) learns the first chunk found wrong in the walk, else stays NULL. m need
    not be live (an attach checks a region before it takes it), but its bounds must lie
    inside the region: the walk and the links are checked against them. */
-MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
+MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
 {
    int    problems = 0;
    byte  *top      = as_bytes(m->top);
@@ -106,14 +109,16 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
       if (previous_is_in_use(c) != prev_in_use)
          problems++;
 #if MULLE_DLMALLOC_CHECKS >= 2
-      if (prev_in_use && !canary_ok(m, c))
+      /* without the byte scan, any slack the canary can hold: the exact bound costs time */
+      size_t most = !scan_bytes ? SLACK_MASK : before_c ? usable_size_of(before_c) : 0;
+      if (prev_in_use && !canary_ok(m, c, most, scan_bytes))
       {
          problems++;         /* the block before c wrote past its end */
          if (before_c)
             culprit = before_c;
       }
-      if (scan_poison && !chunk_is_in_use(c) &&
-          !poison_intact(as_bytes(c) + POISON_START, as_bytes(c) + s))
+      if (scan_bytes && !chunk_is_in_use(c) &&
+          !poison_intact(as_bytes(c) + poison_start(s), as_bytes(c) + s))
          problems++;         /* a write into freed memory */
 #endif
       if (!chunk_is_in_use(c))
@@ -146,10 +151,10 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where)
    if (as_bytes(c) != top || !prev_in_use)
       problems++;
 #if MULLE_DLMALLOC_CHECKS >= 2
-   if (!canary_ok(m, m->top))
+   if (!canary_ok(m, m->top, before_c ? usable_size_of(before_c) : 0, scan_bytes))
       problems++;
 #else
-   (void) scan_poison;
+   (void) scan_bytes;
    (void) before_c;
 #endif
    if (m->dv_size ? !dv_seen : m->dv != NULL)

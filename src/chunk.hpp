@@ -20,7 +20,9 @@
    - chunks tile [least, top + top_size) without gaps, in address order;
    - no two free chunks are adjacent (free coalesces at once), so every free chunk, the dv
      and the top have PINUSE set; a chunk's PINUSE equals its predecessor's CINUSE;
-   - a free chunk's size is repeated in the next chunk's prev_foot;
+   - a free chunk's size is repeated in the next chunk's prev_foot, and its head (the top's
+     too) is exactly its size | PINUSE; with checks, a size read from a free chunk's head
+     is held against a second record before the chunk is carved, split or merged;
    - every free chunk other than dv and top is in exactly one bin;
    - a cached chunk (CINUSE | CACHED) is free for the user but in use for the tags and the
      bins: it sits in exactly one cache list and coalesces when the caches are flushed;
@@ -219,6 +221,9 @@ static_assert(NSMALLBINS >= 4 && NSMALLBINS <= 32, "small bins: one bit each in 
 
 static const unsigned STATE_FROM_OS = 1;   /* region reserved by mspace_create */
 static const unsigned STATE_LOCKED  = 2;   /* MSPACE_LOCKED: every call takes `lock` */
+static const unsigned STATE_CALLING_OUT = 4;  /* an unlocked mspace runs user code (its error
+                                                 handler, an inspect_all callback): the fast
+                                                 path steps aside; attach clears it */
 
 /* The links of a small bin's head: the fd and bk of a chunk that would start 2 words
    before, whose other words are never read or written while smallmap and the rings
@@ -269,7 +274,9 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether parked cache chunks may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 2;   /* 2: small bins are rings */
+static const size_t LAYOUT_VERSION = 3;   /* 2: small bins are rings; 3: level-2 canaries
+                                             record the slack, small chunks' poison starts
+                                             behind their links */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool caches, bool relative)
 {

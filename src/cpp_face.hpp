@@ -111,9 +111,15 @@ private:
 
 #ifndef MULLE_DLMALLOC_FREESTANDING_FACE
 /* A standard allocator over an mspace. Two allocators are equal when they use the same
-   mspace. A container's heap travels with its contents: copy assignment, move assignment
-   and swap take the other container's allocator (propagate_on_container_* are true), so
-   moving or swapping containers of different heaps never copies an element. */
+   mspace. Like std::pmr::polymorphic_allocator, it stays with its container: copy
+   assignment, move assignment and swap keep each container's own heap
+   (propagate_on_container_* are false), so a long-lived container assigned from one in a
+   per-request arena copies or moves the elements into its own heap and outlives the arena's
+   mspace_reset. Assigning between containers of one heap still hands the buffer over.
+   A copy-constructed container keeps the source's heap: std::pmr falls back on the default
+   resource there, but there is no default heap, and the source's is the one the caller
+   chose; to copy into another heap, pass its allocator: `C copy(source, allocator(other))`.
+   Swapping containers of different heaps is undefined, as for std::pmr. */
 template <class T>
 class allocator
 {
@@ -121,9 +127,9 @@ public:
    typedef T         value_type;
    typedef size_t    size_type;
    typedef ptrdiff_t difference_type;
-   typedef std::true_type  propagate_on_container_copy_assignment;
-   typedef std::true_type  propagate_on_container_move_assignment;
-   typedef std::true_type  propagate_on_container_swap;
+   typedef std::false_type propagate_on_container_copy_assignment;
+   typedef std::false_type propagate_on_container_move_assignment;
+   typedef std::false_type propagate_on_container_swap;
    typedef std::false_type is_always_equal;
    template <class U> struct rebind { typedef allocator<U> other; };
 
@@ -142,6 +148,8 @@ public:
    void   deallocate(T *p, size_t) noexcept { mspace_free(ms_, p); }
    size_t max_size() const noexcept { return mspace_max_request(ms_) / sizeof(T); }
    mspace native_handle() const noexcept { return ms_; }
+   /* a copy of a container stays in the source's heap */
+   allocator select_on_container_copy_construction() const noexcept { return *this; }
 
 private:
    mspace ms_;
@@ -159,7 +167,47 @@ inline bool operator!=(const allocator<T> &a, const allocator<U> &b) noexcept
 }
 
 #ifdef MULLE_DLMALLOC_HAS_PMR
-/* A std::pmr::memory_resource over an mspace; equal to another one over the same mspace. */
+namespace detail {
+
+/* How two mulle::memory_resource objects recognise each other, with or without RTTI, and
+   without reading a byte of a resource that may not be one of them: asked whether `other`
+   is equal, a resource passes `other` a token it has made this thread's pending question.
+   Only mulle::memory_resource::do_is_equal answers, and only when handed the pending token,
+   by writing its own address and its mspace into the question; `other` is ours exactly when
+   the answer carries its own address. A foreign resource ignores the token, or passes it on
+   to a resource that then answers with another address: either way it is not equal. One
+   way for both, so translation units built with and without RTTI agree. */
+class resource_token : public std::pmr::memory_resource
+{
+   void *do_allocate(size_t bytes, size_t alignment) override
+   {
+      return std::pmr::null_memory_resource()->allocate(bytes, alignment);
+   }
+   void do_deallocate(void *, size_t, size_t) override {}
+   bool do_is_equal(const std::pmr::memory_resource &other) const noexcept override
+   {
+      return this == &other;
+   }
+};
+
+struct resource_question
+{
+   const std::pmr::memory_resource *token;       /* what the asker passed, or NULL */
+   const std::pmr::memory_resource *responder;   /* who answered */
+   mspace                           ms;          /* the responder's mspace */
+
+   /* this thread's pending question; questions nest, each restores the one before */
+   static resource_question &pending() noexcept
+   {
+      static thread_local resource_question question = {nullptr, nullptr, nullptr};
+      return question;
+   }
+};
+
+} // namespace detail
+
+/* A std::pmr::memory_resource over an mspace; equal to another one over the same mspace,
+   with or without RTTI, and never to a resource of another type. */
 class memory_resource : public std::pmr::memory_resource
 {
 public:
@@ -178,12 +226,23 @@ private:
    void do_deallocate(void *p, size_t, size_t) override { mspace_free(ms_, p); }
    bool do_is_equal(const std::pmr::memory_resource &other) const noexcept override
    {
-#if defined(__GXX_RTTI) || defined(_CPPRTTI) || defined(__cpp_rtti)
-      const memory_resource *o = dynamic_cast<const memory_resource *>(&other);
-      return o && o->ms_ == ms_;
-#else
-      return this == &other;   /* without RTTI a foreign resource cannot be told apart */
-#endif
+      const std::pmr::memory_resource *self = this;
+      if (self == &other)
+         return true;
+      detail::resource_question &pending = detail::resource_question::pending();
+      if (&other == pending.token)        /* another of ours asks who we are */
+      {
+         pending.responder = self;
+         pending.ms        = ms_;
+         return false;
+      }
+      detail::resource_token          token;
+      const detail::resource_question outer = pending;
+      pending = {&token, nullptr, nullptr};
+      (void) other.is_equal(token);
+      const detail::resource_question answer = pending;
+      pending = outer;
+      return answer.responder == &other && answer.ms == ms_;
    }
    mspace ms_;
 };

@@ -7,17 +7,26 @@
      aligned, a plausible head whose neighbours' tags agree, in use. Bin and cache links
      are verified before anything is written through them: the list and ring links, and
      (except without an OS, for size) a trie node's parent and children, and each trie
-     link a best-fit search follows before it reads through it. (mspace_usable_size takes
-     no mspace and so cannot validate its pointer.)
-   - 2 (debug): level 1, plus a whole-heap check (mspace_check without the poison scan)
-     before every operation, plus canaries and poison:
-     * the word behind every block holds a canary, secret ^ its own offset from the state; so does the
-       first chunk's prev_foot. A block's tail canary catches a write past its end; its
-       head canary (the previous block's tail, present whenever PINUSE is set) catches a
-       pointer into the middle of a block, whose would-be neighbours hold no canaries;
-     * a freed chunk's bytes past its link words hold POISON_BYTE; they are verified when
-       the memory is handed out again (and by mspace_check), which catches a write into
-       freed memory. The top is not poisoned.
+     link a best-fit search follows before it reads through it. The size a free chunk's
+     head claims is held against a second record before the chunk is carved, split, merged
+     or handed out (see "the size of a free chunk" below). (mspace_usable_size takes no
+     mspace and so cannot validate its pointer.)
+   - 2 (debug): level 1, plus a whole-heap check (mspace_check without the scan of poison
+     and slack bytes) before every operation, plus canaries and poison:
+     * the word behind every block holds a canary, secret ^ its own offset from the state,
+       whose low bits record the block's slack (usable - requested); the bytes of the slack
+       hold SLACK_BYTE. The first chunk's prev_foot holds a canary with no slack. A block's
+       tail canary and slack catch any write past its request, reported at free, realloc
+       and by mspace_check; mspace_usable_size reports the request, and realloc in place
+       records the new one. Its head canary (the previous block's tail, present whenever
+       PINUSE is set) catches a pointer into the middle of a block, whose would-be
+       neighbours hold no canaries. A chunk parked in a cache records no slack;
+     * every byte of a freed chunk that no word of its kind uses holds POISON_BYTE: past
+       the header and two links of a small chunk, past the header, trie links and traces
+       of a tree chunk (the footer, the next chunk's prev_foot, is not part of it). A chunk
+       that changes kind by a merge or a split is poisoned for its new kind at once. The
+       poison is verified when the memory is handed out again (and by mspace_check), which
+       catches a write into freed memory. The top is not poisoned.
      Cost: one word per block, and time proportional to the heap on every call.
    MULLE_DLMALLOC_ASSERT guards internal invariants in debug builds.
    Misuse goes to the mspace's handler; when it returns, the call has no effect.
@@ -40,6 +49,7 @@ MULLE_DLMALLOC_NOASAN inline const char *error_name(int code)
    case MSPACE_ERROR_LAYOUT_MISMATCH: return "mspace layout mismatch";
    case MSPACE_ERROR_TRUNCATED:       return "mspace region truncated";
    case MSPACE_ERROR_MOVED:           return "mspace region moved";
+   case MSPACE_ERROR_REENTRANT:       return "call from inside a callback of the same mspace";
    }
    return "unknown error";
 }
@@ -57,35 +67,151 @@ MULLE_DLMALLOC_NOASAN inline void default_error_handler(mspace ms, mspace_error_
    MULLE_DLMALLOC_ABORT();
 }
 
-MULLE_DLMALLOC_NOASAN inline void report(mstate *m, mspace_error_t e, const void *p)
+/* ---- handlers and calls out of an mspace ----
+   An error goes to the mspace's handler, or where it has none to the process-wide one
+   (mspace_set_default_error_handler), or where that is unset to default_error_handler.
+   An error without a live mspace (a dead or foreign handle) goes to the process-wide one.
+
+   While the library runs user code for an mspace (its error handler, an inspect_all
+   callback), the thread is marked as inside that mspace (callout). A call from there back
+   into the same mspace is misuse: it would change a heap in the middle of a walk or of a
+   change, or wait for a lock this thread holds. It is reported as MSPACE_ERROR_REENTRANT
+   and has no effect: from a callback to the mspace's handler, from the handler itself to
+   the process-wide one (the handler must not run inside itself). An unlocked mspace also
+   carries STATE_CALLING_OUT meanwhile, which turns its fast path to the whole way, where
+   the mark is read; a locked one is not written (other threads read its flags), and its
+   whole way reads the mark before it takes the lock. */
+
+struct callout
 {
-   void *bad = const_cast<void *>(p);
-   if (m->handler)
-      m->handler(m, e, bad, m->handler_ctx);
-   else
-      default_error_handler(m, e, bad, NULL);
+   mstate  *m;         /* the mspace whose user code this thread runs, or NULL */
+   unsigned handler;   /* that code is: 0 an inspect_all callback, 1 the mspace's handler,
+                          2 the process-wide handler */
+};
+MULLE_DLMALLOC_THREAD_LOCAL callout current_callout;   /* zero: no user code runs */
+
+struct process_handler_t
+{
+   mspace_error_handler_t fn;   /* NULL: default_error_handler */
+   void                  *ctx;
+};
+process_handler_t process_handler;
+
+/* The flag is for the fast path; a build without one only needs the mark. */
+MULLE_DLMALLOC_NOASAN inline callout begin_callout(mstate *m, unsigned handler)
+{
+   callout saved           = current_callout;
+   current_callout.m       = m;
+   current_callout.handler = handler;
+   if (MULLE_DLMALLOC_FAST_PATH && m && !(m->flags & STATE_LOCKED))
+      m->flags |= STATE_CALLING_OUT;
+   return saved;
 }
+
+MULLE_DLMALLOC_NOASAN inline void end_callout(mstate *m, callout saved)
+{
+   current_callout = saved;
+   if (MULLE_DLMALLOC_FAST_PATH && m && saved.m != m && !(m->flags & STATE_LOCKED))
+      m->flags &= ~STATE_CALLING_OUT;
+}
+
+/* Is this thread inside user code that runs for m? */
+MULLE_DLMALLOC_NOASAN inline bool calls_out_of(const mstate *m) { return m && current_callout.m == m; }
+
+/* Hands error e about p to the first handler that may hear it: m's own (m live, and not
+   from inside m's handler), else the process-wide one (not from inside itself for the
+   same mspace), else default_error_handler. ms is the handle the caller used (m, or for
+   a handle that names no live mspace, that handle with m NULL). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void report_to(mstate *m, mspace ms, mspace_error_t e, const void *p)
+{
+   void    *bad   = const_cast<void *>(p);
+   bool     in_m  = !m || calls_out_of(m);
+   unsigned level = m && m->handler && !(in_m && current_callout.handler) ? 1
+                    : process_handler.fn && !(in_m && current_callout.handler == 2) ? 2 : 0;
+   if (!level)
+   {
+      default_error_handler(ms, e, bad, NULL);
+      return;
+   }
+   mspace_error_handler_t fn  = level == 1 ? m->handler : process_handler.fn;
+   void                  *ctx = level == 1 ? m->handler_ctx : process_handler.ctx;
+   callout saved = begin_callout(m, level);
+   fn(ms, e, bad, ctx);
+   end_callout(m, saved);
+}
+
+MULLE_DLMALLOC_NOASAN inline void report(mstate *m, mspace_error_t e, const void *p) { report_to(m, m, e, p); }
+
+/* For a handle that names no live mspace. */
+MULLE_DLMALLOC_NOASAN inline void report_to_process(mspace ms, mspace_error_t e, const void *p) { report_to(NULL, ms, e, p); }
 
 /* ---- level 2: canaries and poison ---- */
 #if MULLE_DLMALLOC_CHECKS >= 2
 
-static const size_t POISON_START = sizeof(tree_chunk);  /* a free chunk's header and links */
-static const int    POISON_BYTE  = 0xA5;
+static const int POISON_BYTE = 0xA5;   /* a free chunk's bytes past the words its kind uses */
+static const int SLACK_BYTE  = 0xCB;   /* a block's bytes past its request */
 
+/* Where the poison of a free chunk of size s starts: behind its header and two links for
+   a small chunk, behind its header, trie links and traces for a tree chunk. The kind
+   follows the size, so a chunk that changes kind (a merge that makes a tree chunk of small
+   ones, a split that leaves a small remainder of a tree chunk) moves its poison start:
+   every place that makes a free chunk poisons it for its kind at that moment. */
+MULLE_DLMALLOC_NOASAN inline size_t poison_start(size_t s)
+{
+   return is_small(s) ? sizeof(chunk) : sizeof(tree_chunk);
+}
+
+/* A tail canary's low bits hold the block's slack, usable - requested: less than
+   2 * MIN_CHUNK (the rounding of a request, or the minimum request, plus a remainder too
+   small to split off), and MIN_CHUNK is a power of two. The slack is kept in the clear, so
+   that mspace_usable_size, which has no mspace and so no secret, can tell the request. */
+static const size_t SLACK_MASK = 2 * MIN_CHUNK - 1;
+static_assert((MIN_CHUNK & (MIN_CHUNK - 1)) == 0, "the slack field of a canary is a power of two");
+
+/* The keyed part of the canary of the word at `word`: secret ^ its offset from the state. */
 MULLE_DLMALLOC_NOASAN inline size_t canary_for(const mstate *m, const void *word)
 {
-   return m->secret ^ static_cast<size_t>(static_cast<const byte *>(word) - reinterpret_cast<const byte *>(m));
+   return (m->secret ^ static_cast<size_t>(static_cast<const byte *>(word) - reinterpret_cast<const byte *>(m))) & ~SLACK_MASK;
 }
 
-/* The canary of the word at chunk w's prev_foot: the tail of the block before w. */
-MULLE_DLMALLOC_NOASAN inline bool canary_ok(const mstate *m, const chunk *w)
+/* Is [from, end) all SLACK_BYTE? end is on the chunk grid: whole words are compared where
+   they can be. */
+MULLE_DLMALLOC_NOASAN inline bool slack_intact(const byte *from, const byte *end)
 {
-   return w->prev_foot == canary_for(m, w);
+   const size_t slack_word = ~static_cast<size_t>(0) / 0xFF * SLACK_BYTE;
+   for (; from < end && !is_aligned(from, WORD); ++from)
+      if (*from != SLACK_BYTE)
+         return false;
+   for (; from < end; from += WORD)
+   {
+      size_t w;
+      copy_bytes(&w, from, WORD);
+      if (w != slack_word)
+         return false;
+   }
+   return true;
 }
 
-MULLE_DLMALLOC_NOASAN inline void write_canary(const mstate *m, chunk *w)
+/* The word at chunk w's prev_foot is the tail of the block before w (or, before the first
+   chunk, of none): its canary, with a slack of at most `most` (and of at most SLACK_MASK,
+   or the keyed bits differ); and, when scan_slack, the slack bytes just before it all
+   SLACK_BYTE. */
+MULLE_DLMALLOC_NOASAN inline bool canary_ok(const mstate *m, const chunk *w, size_t most, bool scan_slack)
 {
-   w->prev_foot = canary_for(m, w);
+   size_t      slack = w->prev_foot ^ canary_for(m, w);
+   const byte *end   = reinterpret_cast<const byte *>(w);
+   if (slack > (most < SLACK_MASK ? most : SLACK_MASK))
+      return false;
+   return !scan_slack || slack_intact(end - slack, end);
+}
+
+/* Seals the block that ends at chunk w, `slack` bytes past its request: the slack bytes
+   get SLACK_BYTE, the word at w the canary that records them. */
+MULLE_DLMALLOC_NOASAN inline void write_canary(const mstate *m, chunk *w, size_t slack)
+{
+   MULLE_DLMALLOC_ASSERT(slack <= SLACK_MASK && "write_canary: a slack the canary can hold");
+   fill_bytes(as_bytes(w) - slack, SLACK_BYTE, slack);
+   w->prev_foot = canary_for(m, w) | slack;
 }
 
 /* Is [from, to) all POISON_BYTE? */
@@ -99,21 +225,64 @@ MULLE_DLMALLOC_NOASAN inline bool poison_intact(const byte *from, const byte *to
 
 #endif /* MULLE_DLMALLOC_CHECKS >= 2 */
 
-/* The poisoned part of free chunk c that [c, upto) would hand out is intact; reported as
-   corruption (a write into freed memory) if not. */
-MULLE_DLMALLOC_NOASAN inline bool free_memory_untouched(mstate *m, chunk *c, byte *upto)
+/* The poisoned part of free chunk c of size s that [c, upto) would hand out is intact;
+   reported as corruption (a write into freed memory) if not. */
+MULLE_DLMALLOC_NOASAN inline bool free_memory_untouched(mstate *m, chunk *c, size_t s, byte *upto)
 {
 #if MULLE_DLMALLOC_CHECKS >= 2
-   byte *end = as_bytes(c) + chunk_size(c);
-   if (!poison_intact(as_bytes(c) + POISON_START, upto < end ? upto : end))
+   byte *end = as_bytes(c) + s;
+   if (!poison_intact(as_bytes(c) + poison_start(s), upto < end ? upto : end))
    {
       report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
       return false;
    }
 #else
-   (void) m; (void) c; (void) upto;
+   (void) m; (void) c; (void) s; (void) upto;
 #endif
    return true;
+}
+
+/* ---- the size of a free chunk, held against a second record ----
+   A free chunk's head is the first word that a write past the block in front of it
+   reaches. So before a free chunk is carved, split, merged or handed out, the size its
+   head claims is held against a record that such a write does not reach with it: the
+   dv's or the top's size in the state, a small bin's exact size, or the chunk's footer
+   (the next chunk's prev_foot). A mismatch is reported as corruption before anything is
+   written. */
+
+/* c's head is a free chunk's of size s, as a record in the state gives it (the dv's, the
+   top's, a small bin's): one compare for size and flags at once (PINUSE set, CINUSE and
+   CACHED clear). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool free_head_is(const chunk *c, size_t s)
+{
+   return !MULLE_DLMALLOC_CHECKS || c->head == (s | PINUSE);
+}
+
+/* Free chunk c's footer repeats s, the size its head gives; the caller has bounded s, so
+   that c + s is at most the top. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool footer_agrees(chunk *c, size_t s)
+{
+   return !MULLE_DLMALLOC_CHECKS || chunk_at(c, s)->prev_foot == s;
+}
+
+/* The size of free chunk c below the top where only its own tags record it (a tree chunk
+   that a best-fit search chose), or 0: the chunk ends at or below the top, and its footer
+   repeats its head without PINUSE. A footer is a size on the grid, so this also finds a
+   head whose flags are not a free chunk's (PINUSE set, the other low bits clear). */
+MULLE_DLMALLOC_NOASAN inline size_t size_by_tags(const mstate *m, chunk *c)
+{
+   size_t head = c->head;
+   size_t s    = head & ~ALIGN_MASK;
+   if (MULLE_DLMALLOC_CHECKS && (s > static_cast<size_t>(as_bytes(m->top) - as_bytes(c)) ||
+                                 chunk_at(c, s)->prev_foot != (head ^ PINUSE)))
+      return 0;
+   return s;
+}
+
+/* The top's head says what the state records: its size, PINUSE. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool top_is_whole(const mstate *m)
+{
+   return free_head_is(m->top, m->top_size);
 }
 
 /* The word at a freed block's head, once the block has merged into a free chunk below it
@@ -202,8 +371,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t validate_block(const mst
          return MSPACE_ERROR_INVALID_POINTER;
    }
 #if MULLE_DLMALLOC_CHECKS >= 2
-   bool head = !previous_is_in_use(c) || canary_ok(m, c);
-   bool tail = canary_ok(m, next);
+   /* the head canary's block is not known: its slack is bounded by the chunks below c */
+   bool head = !previous_is_in_use(c) || canary_ok(m, c, static_cast<size_t>(as_bytes(c) - m->least), true);
+   bool tail = canary_ok(m, next, usable_size_of(c), true);
    if (!head && !tail)
       return MSPACE_ERROR_INVALID_POINTER;  /* no block starts or ends here */
    if (!head || !tail)
@@ -227,7 +397,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool block_is_valid(mstate *m, const vo
 #endif
 }
 
-MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_poison, chunk **where);  /* the expensive level */
+MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where);  /* the expensive level */
 
 /* Level 2: the whole heap is verified around every operation. */
 MULLE_DLMALLOC_NOASAN inline bool heap_is_sound(mstate *m)

@@ -10,14 +10,20 @@
 
 namespace mulle { namespace detail {
 
-/* The bin links of the neighbours of in-use chunk c of size s, which is to be freed,
-   are sound where it has any (the dv and the top are in no bin). */
+/* The free neighbours of in-use chunk c of size s, which is to be freed, are sound: their
+   bin links where they have any (the dv and the top are in no bin), and the size a free
+   successor's head claims, against the dv's record or its footer (a free predecessor's
+   head and footer were held against each other when c was validated). The successor's
+   size is bounded by the top: c's validation saw to it. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART bool neighbour_links_ok(mstate *m, chunk *c, size_t s)
 {
    chunk *next = chunk_at(c, s);
    if (!previous_is_in_use(c) && previous_chunk(c) != m->dv && !bin_links_ok(m, previous_chunk(c), c->prev_foot))
       return false;
-   return next == m->top || next == m->dv || chunk_is_in_use(next) || bin_links_ok(m, next, chunk_size(next));
+   if (next == m->dv)
+      return free_head_is(next, m->dv_size);
+   return next == m->top || chunk_is_in_use(next) ||
+          (footer_agrees(next, chunk_size(next)) && bin_links_ok(m, next, chunk_size(next)));
 }
 
 /* Makes [c, c + s) free and merges it. c's PINUSE must be right. Its CINUSE is cleared
@@ -67,9 +73,9 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
       }
       return true;
    }
-   if (!chunk_is_in_use(next))
+   size_t ns = chunk_is_in_use(next) ? 0 : chunk_size(next);   /* a free successor's, swallowed */
+   if (ns)
    {
-      size_t ns = chunk_size(next);
       if (next != m->dv)
          unlink_chunk(m, next, ns);
       s += ns;
@@ -85,16 +91,18 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
    else
       insert_chunk(m, c, s);
 #if MULLE_DLMALLOC_CHECKS >= 2
-   /* the merged chunk's bytes past its links are poison: the freed block's, and the
-      header words of a successor it swallowed (the rest of that one was poison already) */
-   byte *keep = as_bytes(c) + POISON_START;
+   /* the merged chunk's bytes past the words of its kind are poison: the freed block's,
+      and the words of a successor it swallowed that its kind used (the rest of that one
+      was poison already, as was a predecessor's past the words of its kind, which are no
+      more than the merged chunk's) */
+   byte *keep = as_bytes(c) + poison_start(s);
    byte *from = as_bytes(freed) > keep ? as_bytes(freed) : keep;
    byte *to   = as_bytes(freed) + freed_size;
    if (to > from)
       fill_bytes(from, POISON_BYTE, static_cast<size_t>(to - from));
-   if (to < as_bytes(c) + s)
+   if (ns)
    {
-      const byte *swallowed_end = to + POISON_START < as_bytes(c) + s ? to + POISON_START : as_bytes(c) + s;
+      byte *swallowed_end = to + poison_start(ns);
       from = to > keep ? to : keep;
       if (swallowed_end > from)
          fill_bytes(from, POISON_BYTE, static_cast<size_t>(swallowed_end - from));
@@ -175,7 +183,12 @@ MULLE_DLMALLOC_NOASAN inline bool grow_dv_by(mstate *m, chunk *c)
 MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
 {
    if (cache_chunk(m, c, chunk_size(c)))
+   {
+#if MULLE_DLMALLOC_CHECKS >= 2
+      write_canary(m, next_chunk(c), 0);   /* parked: no request, and its link lies in the slack */
+#endif
       annotate_free(m, mem_from_chunk(c), usable_size_of(c));
+   }
    else
       release_block(m, c);
 }

@@ -114,6 +114,14 @@
 #  define MULLE_DLMALLOC_WHOLE_WAY MULLE_DLMALLOC_ALWAYS_INLINE
 #endif
 
+/* Storage of one variable per thread: the mark of a thread that runs user code for an
+   mspace (errors.hpp). A build without an OS has one thread. */
+#if MULLE_DLMALLOC_NO_OS
+#  define MULLE_DLMALLOC_THREAD_LOCAL
+#else
+#  define MULLE_DLMALLOC_THREAD_LOCAL thread_local
+#endif
+
 #include <stdint.h>
 #if !MULLE_DLMALLOC_NO_OS
 #  include <stdio.h>

@@ -4,7 +4,9 @@
    between threads and between processes that share the mapping. Every public call that
    touches the mspace holds it for its length (mspace_usable_size, which takes no mspace,
    does not). Without the flag the cost is one predictable branch per call. The error
-   handler runs with the lock held: it must not call back into the same mspace.
+   handler runs with the lock held; a call back into the same mspace from there is
+   reported as misuse (MSPACE_ERROR_REENTRANT), not a deadlock. mspace_lock and
+   mspace_unlock hold the lock across fork (see the README's recipe).
    ========================================================================================== */
 
 #if MULLE_DLMALLOC_LOCKS && !MULLE_DLMALLOC_NO_OS
@@ -67,34 +69,53 @@ MULLE_DLMALLOC_NOASAN inline mstate *live_state(mspace ms)
 #endif
 }
 
-/* One public call: the mspace if it is live (else NULL), locked for the length of the call
-   where it asked for a lock, and memcheck kept quiet about the library's own accesses. */
-class call_scope
+/* One public call: enter_call gives the mspace if it is live (else NULL), locked where it
+   asked for a lock, and memcheck kept quiet about the library's own accesses; leave_call,
+   given what enter_call gave, undoes that, and every path out of a call passes through it.
+   They are a pair of calls, not a scope object, on purpose: a destructor around calls
+   through the user's handler would need the C++ runtime's unwinder, and a C program links
+   the implementation without it.
+   A call from inside user code that runs for the same mspace (callout, errors.hpp) is
+   reported as MSPACE_ERROR_REENTRANT and gets NULL, before the lock is touched: the thread
+   holds it. A handle that names no live mspace gets NULL; where the call was given a block
+   (block non-NULL: free, realloc), that is reported too, as the block would be lost
+   silently otherwise. A destroyed OS mspace's region is unmapped: its handle cannot be
+   read, and using it faults. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART mstate *enter_call(mspace ms, const void *block = NULL)
 {
-public:
-#if MULLE_DLMALLOC_LOCKS
-   MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_SMALL explicit call_scope(mspace ms) : m(live_state(ms))
-   {
-      if (m && (m->flags & STATE_LOCKED))
-         lock_acquire(m);
-   }
-   MULLE_DLMALLOC_NOASAN ~call_scope()
-   {
-      if (m && (m->flags & STATE_LOCKED))
-         lock_release(m);
-   }
-#else
-   /* inline at -Os: a constructor out of line is emitted twice (complete and base object) */
-   MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_SMALL explicit call_scope(mspace ms) : m(live_state(ms)) {}
-#endif
-   mstate *const m;
-
-private:
-   call_scope(const call_scope &);
-   call_scope &operator=(const call_scope &);
 #if MULLE_DLMALLOC_VALGRIND
-   quiet_checker quiet;
+   VALGRIND_DISABLE_ERROR_REPORTING;
 #endif
-};
+   mstate *m = live_state(ms);
+   if (!m)
+   {
+      if (block)
+         report_to_process(ms, MSPACE_ERROR_NOT_AN_MSPACE, block);
+      return NULL;
+   }
+   if (calls_out_of(m))
+   {
+      report(m, MSPACE_ERROR_REENTRANT, block);
+      return NULL;
+   }
+#if MULLE_DLMALLOC_LOCKS
+   if (m->flags & STATE_LOCKED)
+      lock_acquire(m);
+#endif
+   return m;
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void leave_call(mstate *m)
+{
+#if MULLE_DLMALLOC_LOCKS
+   if (m && (m->flags & STATE_LOCKED))
+      lock_release(m);
+#else
+   (void) m;
+#endif
+#if MULLE_DLMALLOC_VALGRIND
+   VALGRIND_ENABLE_ERROR_REPORTING;
+#endif
+}
 
 }} // namespace mulle::detail

@@ -26,7 +26,10 @@ MULLE_DLMALLOC_NOASAN inline void replace_dv(mstate *m, chunk *r, size_t rs)
 }
 
 /* v, free and in no bin, serves nb; a remainder that can stand alone becomes the dv or
-   goes to its bin. */
+   goes to its bin. The caller has held v's head against a second record (the size of a
+   free chunk section, errors.hpp). At level 2 the remainder is poisoned for its kind where
+   v's words were not poison (a tree chunk's links behind a small remainder's); the caller
+   has verified v's poison up to nb + sizeof(tree_chunk). */
 MULLE_DLMALLOC_NOASAN inline void *carve(mstate *m, chunk *v, size_t nb, bool remainder_to_dv)
 {
    MULLE_DLMALLOC_ASSERT(chunk_size(v) >= nb && !chunk_is_in_use(v) && "carve: a free chunk large enough");
@@ -39,6 +42,11 @@ MULLE_DLMALLOC_NOASAN inline void *carve(mstate *m, chunk *v, size_t nb, bool re
       set_in_use(v, nb);
       chunk *r = chunk_at(v, nb);
       set_free_with_footer(r, rs);
+#if MULLE_DLMALLOC_CHECKS >= 2
+      size_t links = poison_start(rs), upto = rs < sizeof(tree_chunk) ? rs : sizeof(tree_chunk);
+      if (links < upto)
+         fill_bytes(as_bytes(r) + links, POISON_BYTE, upto - links);
+#endif
       if (remainder_to_dv)
          replace_dv(m, r, rs);
       else
@@ -165,15 +173,17 @@ MULLE_DLMALLOC_NOASAN inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *
 }
 
 /* v is the top, or an in-use chunk just below it: v keeps nb bytes (in use) and the top
-   starts behind them. The caller has made sure the top keeps at least MIN_CHUNK. */
-MULLE_DLMALLOC_NOASAN inline void *split_top(mstate *m, chunk *v, size_t nb)
+   starts behind them. The caller has made sure the top keeps at least MIN_CHUNK, and (with
+   checks) that the top's head says what the state records (top_is_whole): the top's size
+   is the state's, never its head's. pinuse is v's PINUSE (always set for the top). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void *split_top(mstate *m, chunk *v, size_t nb, size_t pinuse)
 {
    MULLE_DLMALLOC_ASSERT(static_cast<size_t>(top_end(m) - as_bytes(v)) >= nb + MIN_CHUNK && "split_top: the top keeps a chunk");
-   chunk *r     = chunk_at(v, nb);
-   m->top_size  = static_cast<size_t>(top_end(m) - as_bytes(r));
-   m->top       = r;
-   r->head      = m->top_size | PINUSE;
-   v->head      = (v->head & PINUSE) | nb | CINUSE;
+   chunk *r      = chunk_at(v, nb);
+   m->top_size   = static_cast<size_t>(top_end(m) - as_bytes(r));
+   m->top        = r;
+   r->head       = m->top_size | PINUSE;
+   v->head       = pinuse | nb | CINUSE;
    return mem_from_chunk(v);
 }
 
@@ -181,23 +191,42 @@ MULLE_DLMALLOC_NOASAN inline bool flush_caches(mstate *m);   /* free and coalesc
 
 MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n);
 
+/* A free chunk (or the top) whose head disagrees with its second record: reported, and the
+   request that met it fails with nothing written. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *free_chunk_damaged(mstate *m, chunk *c)
+{
+   report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
+   return NULL;
+}
+
 /* A chunk of size nb for a request of n bytes, from the bins, the dv or the top: the
-   caches had none. */
+   caches had none. Each chunk's size comes from its record (its small bin, the dv's or
+   the top's in the state) held against its head, or for a tree chunk from its head held
+   against its footer. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *m, size_t nb, size_t n)
 {
-   chunk *c = NULL;
+   chunk *c  = NULL;
+   size_t cs = 0;   /* c's size as its small bin records it; 0 for a tree chunk */
    bool   sane;
    if (is_small(nb))
    {
       size_t   i    = small_index(nb);
       binmap_t bits = m->smallmap >> i;
       if (bits & 3u)   /* exact fit, or ALIGN bytes more: less than a chunk to split off */
-         c = small_bin(m, i + (~bits & 1u))->fd;
+      {
+         i += ~bits & 1u;
+         c  = small_bin(m, i)->fd;
+         cs = small_index_to_size(i);
+      }
       else if (nb > m->dv_size)
       {
          size_t rest;
          if (bits)
-            c = small_bin(m, lowest_bit_index(bits_above(bin_bit(i)) & m->smallmap))->fd;
+         {
+            i  = lowest_bit_index(bits_above(bin_bit(i)) & m->smallmap);
+            c  = small_bin(m, i)->fd;
+            cs = small_index_to_size(i);
+         }
          else if (m->treemap && !(c = best_tree_fit(m, MIN_LARGE_SIZE, &rest, &sane)) && SEARCH_CHECKS && !sane)
             return NULL;
       }
@@ -212,21 +241,29 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
          c = NULL;
    }
 
+   bool from_dv = !c && nb <= m->dv_size;
+   if (from_dv)
+   {
+      c  = m->dv;
+      cs = m->dv_size;
+   }
    if (c)
    {
-      if (!free_memory_untouched(m, c, as_bytes(c) + nb + MIN_CHUNK) || !take_from_bin(m, c, chunk_size(c)))
+      /* a tree chunk's size is at least nb as the search read it; a ring member's may not */
+      if (cs ? !free_head_is(c, cs) : (cs = size_by_tags(m, c)) < nb)
+         return free_chunk_damaged(m, c);
+      if (!free_memory_untouched(m, c, cs, as_bytes(c) + nb + sizeof(tree_chunk)) ||
+          (!from_dv && !take_from_bin(m, c, cs)))
          return NULL;
-      return carve(m, c, nb, is_small(nb));
+      if (from_dv)
+      {
+         m->dv      = NULL;
+         m->dv_size = 0;
+      }
+      return carve(m, c, nb, from_dv || is_small(nb));   /* a dv's remainder stays the dv */
    }
-   if (nb <= m->dv_size)
-   {
-      if (!free_memory_untouched(m, m->dv, as_bytes(m->dv) + nb + MIN_CHUNK))
-         return NULL;   /* level 2 only; the default build's coverage cannot reach it */
-      c          = m->dv;
-      m->dv      = NULL;
-      m->dv_size = 0;
-      return carve(m, c, nb, true);
-   }
+   if (!top_is_whole(m))   /* before extend_top rewrites the head */
+      return free_chunk_damaged(m, m->top);
    if (m->top_size < nb + MIN_CHUNK)
    {
       byte *old_end = top_end(m);
@@ -239,7 +276,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
       if (nb < PREFAULT_BELOW)
          os_prefault(m, old_end, top_end(m));
    }
-   return split_top(m, m->top, nb);
+   return split_top(m, m->top, nb, PINUSE);
 }
 
 /* A heap that holds no free chunk that could serve (a heap being filled) is served
@@ -248,8 +285,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_uncached(mstate *m, size_t nb, size_t n)
 {
    if (MULLE_DLMALLOC_FAST_PATH && is_small(nb) && !(m->smallmap >> small_index(nb)) && !m->treemap &&
-       nb > m->dv_size && m->top_size >= nb + MIN_CHUNK)
-      return split_top(m, m->top, nb);
+       nb > m->dv_size && m->top_size >= nb + MIN_CHUNK && top_is_whole(m))
+      return split_top(m, m->top, nb, PINUSE);   /* a damaged top: the search reports it */
    return allocate_searching(m, nb, n);
 }
 
@@ -271,13 +308,15 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
 }
 
 /* A block leaves the library: the annotations learn its size, and at level 2 the word
-   behind it gets its canary. Every block the user receives passes through here. */
+   behind it gets its canary, which records the request n. Every block the user receives
+   passes through here. */
 MULLE_DLMALLOC_NOASAN inline void *hand_out(mstate *m, void *mem, size_t n)
 {
    if (mem)
    {
 #if MULLE_DLMALLOC_CHECKS >= 2
-      write_canary(m, next_chunk(chunk_from_mem(mem)));
+      chunk *c = chunk_from_mem(mem);
+      write_canary(m, next_chunk(c), usable_size_of(c) - n);
 #endif
       annotate_alloc(m, mem, n);
    }

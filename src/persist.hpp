@@ -10,9 +10,38 @@
      link mode), a capacity no larger than the one given, the region's start at the same
      place relative to the state as when it was made (with absolute links: the same
      address), and every bound of the state inside the region;
-   - the whole heap, as mspace_check does: every chunk, bin, trie and cache.
+   - every other field of the state against the values a heap of this build can hold;
+   - the whole heap, as mspace_check does: every chunk, bin, trie and cache;
+   - then what points into the heap: the top's head and the root.
    So a truncated, foreign, damaged or half-updated region is refused with the reason, and
    the bytes stay as they were. The cost is one walk of the heap, O(chunks).
+
+   Field by field, what the state of a heap that may be attached holds:
+     signature       MSTATE_SIGNATURE (else NOT_AN_MSPACE, or MOVED when it lies nearby)
+     layout          LAYOUT (else LAYOUT_MISMATCH)
+     trim_threshold  MULLE_DLMALLOC_TRIM_THRESHOLD: only a create sets it (else
+                     LAYOUT_MISMATCH: another build's, or damage)
+     flags           STORED_FLAGS only (else CORRUPTION), STATE_LOCKED only where this
+                     build has locks (else LAYOUT_MISMATCH); a live heap of mspace_create
+                     (STATE_FROM_OS, its magic) is refused as INVALID_POINTER
+     capacity        at most the one given (else TRUNCATED) and at most half the address
+                     space; with base and least it fixes chunk_end, which must leave room
+                     for a minimum block and the top, as a create does (else CORRUPTION)
+     base, least     the region's start, the first chunk behind the state (else MOVED)
+     chunk_end       as a create computes it from the capacity (else CORRUPTION)
+     top, top_size   inside [least, chunk_end); the walk ends at top, its head is exactly
+                     top_size | PINUSE (else CORRUPTION)
+     max_footprint   from the footprint to chunk_end - base (else CORRUPTION)
+     secret          0 below checks level 2, where no canary uses it; at level 2 any value,
+                     whose keyed bits every canary of the walk verifies (else CORRUPTION)
+     root            0, or the offset of a block in use, as validate_block (what free
+                     checks) finds it once the walk proved the chunks sound (else
+                     CORRUPTION)
+     dv, dv_size, smallmap, treemap, smallbins, treebins, cache, cache_bytes
+                     verified by the walk against the chunks it meets (else CORRUPTION;
+                     cache_bytes above this build's limit: LAYOUT_MISMATCH)
+     magic, lock, handler, handler_ctx, lazy_end
+                     belong to one run: any value, the attach resets them.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -23,9 +52,10 @@ MULLE_DLMALLOC_NOASAN inline bool state_bounds_ok(const mstate *m, const byte *b
 {
    uintptr_t least = least_for(reinterpret_cast<uintptr_t>(m));
    uintptr_t end   = reinterpret_cast<uintptr_t>(base) + capacity;
-   if (least > end || reinterpret_cast<uintptr_t>(m->least.get()) != least ||
+   if (capacity > (~static_cast<size_t>(0) >> 1) || least > end || end - least < 2 * MIN_CHUNK ||
+       reinterpret_cast<uintptr_t>(m->least.get()) != least ||
        reinterpret_cast<uintptr_t>(m->chunk_end.get()) != least + ((end - least) & ~ALIGN_MASK))
-      return false;
+      return false;   /* init_state makes no such heap */
    const byte *top = as_bytes(m->top);
    if (top < m->least || top >= m->chunk_end || m->top_size > static_cast<size_t>(m->chunk_end - top))
       return false;
@@ -34,6 +64,41 @@ MULLE_DLMALLOC_NOASAN inline bool state_bounds_ok(const mstate *m, const byte *b
    if (m->root && (m->root < static_cast<size_t>(m->least - base) || m->root >= capacity))
       return false;
    return true;
+}
+
+/* The flags a stored state may hold: from the OS (a copy of an mspace_create heap, or
+   its live region, which attach_problem refuses), locked, and in the middle of a call out
+   to user code (a process that ended there). A new STATE_ flag belongs here too. */
+static const unsigned STORED_FLAGS = STATE_FROM_OS | STATE_LOCKED | STATE_CALLING_OUT;
+
+/* The settings of the build that made the heap, as far as the state records them beside
+   the layout word: its trim threshold (nothing but a create sets it), and a lock that this
+   build can take. */
+MULLE_DLMALLOC_NOASAN inline bool settings_match(const mstate *m)
+{
+   return m->trim_threshold == MULLE_DLMALLOC_TRIM_THRESHOLD &&
+          (MULLE_DLMALLOC_LOCKS || !(m->flags & STATE_LOCKED));
+}
+
+/* The fields that are neither bounds nor links the walk follows, against the values a
+   heap can hold; after state_bounds_ok, so the footprint can be computed. */
+MULLE_DLMALLOC_NOASAN inline bool state_fields_ok(const mstate *m)
+{
+   if (m->flags & ~STORED_FLAGS)
+      return false;
+   if (MULLE_DLMALLOC_CHECKS < 2 && m->secret != 0)
+      return false;   /* only level 2 makes a secret */
+   return m->max_footprint >= footprint_of(m) &&
+          m->max_footprint <= static_cast<size_t>(m->chunk_end - m->base);
+}
+
+/* What points into the heap, once the walk has proved its chunks sound: the top's head
+   holds its size and PINUSE and nothing else, and the root is 0 or a block in use. */
+MULLE_DLMALLOC_NOASAN inline bool anchors_ok(const mstate *m)
+{
+   if (m->top->head != (m->top_size | PINUSE))
+      return false;
+   return !m->root || validate_block(m, m->base + m->root) == MSPACE_ERROR_NONE;
 }
 
 /* A region copied to a start that is off the state's alignment grid: the signature lies in
@@ -73,7 +138,7 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t attach_problem(void *region, size_t 
    mstate *m = reinterpret_cast<mstate *>(base + (at - b));
    if (m->signature != MSTATE_SIGNATURE)
       return signature_nearby(base, capacity) ? MSPACE_ERROR_MOVED : MSPACE_ERROR_NOT_AN_MSPACE;
-   if (m->layout != LAYOUT || m->cache_bytes > CACHE_LIMIT)
+   if (m->layout != LAYOUT || m->cache_bytes > CACHE_LIMIT || !settings_match(m))
       return MSPACE_ERROR_LAYOUT_MISMATCH;
    if (m->capacity > capacity)
       return MSPACE_ERROR_TRUNCATED;
@@ -81,7 +146,8 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t attach_problem(void *region, size_t 
       return MSPACE_ERROR_MOVED;
    if ((m->flags & STATE_FROM_OS) && is_live(m))
       return MSPACE_ERROR_INVALID_POINTER;   /* the live heap of mspace_create: destroy ends it */
-   if (!state_bounds_ok(m, base, m->capacity) || check_heap(m, true, NULL) != 0)
+   if (!state_bounds_ok(m, base, m->capacity) || !state_fields_ok(m) || check_heap(m, true, NULL) != 0 ||
+       !anchors_ok(m))
       return MSPACE_ERROR_CORRUPTION;
    *out = m;
    return MSPACE_ERROR_NONE;

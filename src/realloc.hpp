@@ -1,7 +1,8 @@
 /* ==== realloc =============================================================================
 
    In place first: a shrink splits off the tail and frees it; a growth takes what it needs
-   from the top, the dv or a free successor. Only then does the block move.
+   from the top, the dv or a free successor. Only then does the block move. At level 2 a
+   block resized in place records its new request in its tail canary.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -35,34 +36,39 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
       return RESIZE_DONE;
    }
 
-   /* a free successor: the top (grown first if need be), the dv, or a chunk in a bin */
-   if (!chunk_is_in_use(next))
+   /* a free successor: the top (grown first if need be), the dv, or a chunk in a bin. Its
+      size is held against a second record first: the top's or the dv's in the state, or
+      its footer (c's validation bounded the size by the top). */
+   bool to_top = next == m->top, to_dv = next == m->dv;
+   if (!to_top && !to_dv && chunk_is_in_use(next))
+      return RESIZE_IMPOSSIBLE;
+   size_t ns = to_top ? m->top_size : to_dv ? m->dv_size : chunk_size(next);
+   if (to_top || to_dv ? !free_head_is(next, ns) : !footer_agrees(next, ns))
    {
-      if (next == m->top)
-      {
-         if (m->top_size < nb - s + MIN_CHUNK && !extend_top(m, nb - s + MIN_CHUNK))
-            return RESIZE_IMPOSSIBLE;
-         split_top(m, c, nb);
-         return RESIZE_DONE;
-      }
-      size_t ns = chunk_size(next);
-      if (s + ns < nb)
+      free_chunk_damaged(m, next);
+      return RESIZE_FAILED;
+   }
+   if (to_top)
+   {
+      if (m->top_size < nb - s + MIN_CHUNK && !extend_top(m, nb - s + MIN_CHUNK))
          return RESIZE_IMPOSSIBLE;
-      if (!free_memory_untouched(m, next, as_bytes(c) + nb + MIN_CHUNK))
-         return RESIZE_FAILED;   /* level 2 only (test_hardening in the checks-2 build) */
-      bool to_dv = next == m->dv;
-      if (to_dv)
-      {
-         m->dv      = NULL;
-         m->dv_size = 0;
-      }
-      else if (!take_from_bin(m, next, ns))
-         return RESIZE_FAILED;
-      c->head = (c->head & PINUSE) | (s + ns);   /* one free chunk for a moment */
-      carve(m, c, nb, to_dv);                    /* what is left stays the dv, or binned */
+      split_top(m, c, nb, c->head & PINUSE);
       return RESIZE_DONE;
    }
-   return RESIZE_IMPOSSIBLE;
+   if (s + ns < nb)
+      return RESIZE_IMPOSSIBLE;
+   if (!free_memory_untouched(m, next, ns, as_bytes(c) + nb + sizeof(tree_chunk)))
+      return RESIZE_FAILED;   /* level 2 only (test_hardening in the checks-2 build) */
+   if (to_dv)
+   {
+      m->dv      = NULL;
+      m->dv_size = 0;
+   }
+   else if (!take_from_bin(m, next, ns))
+      return RESIZE_FAILED;
+   c->head = (c->head & PINUSE) | (s + ns);   /* one free chunk for a moment */
+   carve(m, c, nb, to_dv);                    /* what is left stays the dv, or binned */
+   return RESIZE_DONE;
 }
 
 /* p is a validated block. NULL leaves it as it was. */
@@ -76,7 +82,7 @@ MULLE_DLMALLOC_NOASAN inline void *reallocate(mstate *m, void *p, size_t n, bool
    {
    case RESIZE_DONE:
 #if MULLE_DLMALLOC_CHECKS >= 2
-      write_canary(m, next_chunk(c));
+      write_canary(m, next_chunk(c), usable_size_of(c) - n);   /* the new request */
 #endif
       annotate_resize(m, p, usable > usable_size_of(c) ? usable : usable_size_of(c), n);
       return p;

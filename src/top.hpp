@@ -91,7 +91,7 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
    m->top_size  = static_cast<size_t>(old_end - m->least);
    m->top->head = m->top_size | PINUSE;
 #if MULLE_DLMALLOC_CHECKS >= 2
-   write_canary(m, m->top);   /* no block before the first chunk, but its tag all the same */
+   write_canary(m, m->top, 0);   /* no block before the first chunk, but its tag all the same */
 #endif
    trim_top(m, 0, true);
 }
@@ -101,12 +101,17 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
 #if MULLE_DLMALLOC_CHECKS >= 2
 MULLE_DLMALLOC_NOASAN inline size_t make_secret(const void *where)
 {
-   static size_t counter;
+   static size_t counter;   /* mspaces may be created by several threads at once */
    int           local;
+#if MULLE_DLMALLOC_LOCKS
+   size_t        count = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+#else
+   size_t        count = ++counter;   /* no atomics: no threads to race */
+#endif
    /* word-sized arithmetic only: no 64-bit multiply routine on 32-bit targets */
    const size_t k1 = static_cast<size_t>(0x9e3779b97f4a7c15ull);
    const size_t k2 = static_cast<size_t>(0xbf58476d1ce4e5b9ull);
-   size_t x = reinterpret_cast<uintptr_t>(where) ^ (reinterpret_cast<uintptr_t>(&local) << 7) ^ (++counter * k1);
+   size_t x = reinterpret_cast<uintptr_t>(where) ^ (reinterpret_cast<uintptr_t>(&local) << 7) ^ (count * k1);
    x ^= x >> 15;
    x *= k2;
    x ^= x >> 13;
@@ -144,7 +149,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
 #endif
    m->top            = reinterpret_cast<chunk *>(m->least.get());   /* bins and dv: zeroed */
 #if MULLE_DLMALLOC_CHECKS >= 2
-   write_canary(m, m->top);
+   write_canary(m, m->top, 0);
 #endif
    if (!extend_top(m, MIN_CHUNK))
       return NULL;   /* the OS refused to commit the first step: Windows only, untested */

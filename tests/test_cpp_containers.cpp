@@ -2,6 +2,7 @@
 // until the mspace is exhausted (std::bad_alloc) and recovering once it is cleared.
 #include "test_helpers.h"
 
+#include <cstring>
 #include <deque>
 #include <list>
 #include <map>
@@ -149,22 +150,147 @@ TEST_CASE("mulle::allocator: over-aligned elements come from mspace_memalign")
    CHECK(mspace_check(heap.native_handle()) == 0);
 }
 
-TEST_CASE("mulle::allocator: propagation and max_size as documented")
+TEST_CASE("mulle::allocator: no propagation, copies keep their heap, max_size as documented")
 {
    typedef std::allocator_traits<alloc<int>> traits;
-   CHECK(traits::propagate_on_container_copy_assignment::value);
-   CHECK(traits::propagate_on_container_move_assignment::value);
-   CHECK(traits::propagate_on_container_swap::value);
+   CHECK_FALSE(traits::propagate_on_container_copy_assignment::value);
+   CHECK_FALSE(traits::propagate_on_container_move_assignment::value);
+   CHECK_FALSE(traits::propagate_on_container_swap::value);
    CHECK_FALSE(traits::is_always_equal::value);
 
    mulle::heap a(1 * MiB), b(1 * MiB);
+   REQUIRE((a && b));
+   CHECK(traits::select_on_container_copy_construction(alloc<int>(b)) == alloc<int>(b));
    std::vector<int, alloc<int>> va(100, 1, alloc<int>(a)), vb(10, 2, alloc<int>(b));
-   va = vb;                                   // copy assignment takes b's heap
-   CHECK(va.get_allocator() == alloc<int>(b));
-   CHECK(mspace_is_heap_object(b.native_handle(), va.data()));
+   va = vb;                                   // copy assignment keeps a's heap
+   CHECK(va.get_allocator() == alloc<int>(a));
+   CHECK(mspace_is_heap_object(a.native_handle(), va.data()));
+   CHECK(va == vb);
+
+   std::vector<int, alloc<int>> copy(vb);     // a copy stays in the source's heap
+   CHECK(copy.get_allocator() == alloc<int>(b));
+   CHECK(mspace_is_heap_object(b.native_handle(), copy.data()));
+   std::vector<int, alloc<int>> elsewhere(vb, alloc<int>(a));
+   CHECK(mspace_is_heap_object(a.native_handle(), elsewhere.data()));
+   CHECK(elsewhere == vb);
 
    CHECK(alloc<int>(a).max_size() == mspace_max_request(a.native_handle()) / sizeof(int));
    CHECK(alloc<std::uint64_t>(a).max_size() * 8 <= mspace_max_request(a.native_handle()));
+}
+
+namespace {
+
+// The arena use case of the README: a long-lived container in heap `home` is copy- or
+// move-assigned from one built in a per-request arena; the arena is then reset or destroyed,
+// and the long-lived container goes on in its own heap. Both heaps record errors instead of
+// aborting, and a long-lived container that took the arena's storage is not used after the
+// arena ends.
+template <class C, class Make, class InHeap, class Use>
+void assign_from_an_arena(Make make, InHeap in_heap, Use use)
+{
+   for (int by_move = 0; by_move < 2; ++by_move)
+      for (int destroy = 0; destroy < 2; ++destroy)
+      {
+         const std::string round = std::string(by_move ? "move" : "copy") + " assignment, then the arena is " +
+                                   (destroy ? "destroyed" : "reset");
+         INFO(round);
+         mulle::heap home(1 * MiB);
+         mulle::heap arena(1 * MiB);
+         REQUIRE((home && arena));
+         mspace home_ms = home.native_handle(), arena_ms = arena.native_handle();
+         ErrorLog home_log, arena_log;
+         home_log.install(home_ms);
+         arena_log.install(arena_ms);
+         {
+            C kept = make(home_ms, 1);
+            C expected = make(home_ms, 2);
+            {
+               C request = make(arena_ms, 2);
+               if (by_move)
+                  kept = std::move(request);
+               else
+                  kept = request;
+            }
+            CHECK(kept == expected);
+            const bool stayed_home = kept.get_allocator().native_handle() == home_ms && in_heap(home_ms, kept);
+            CHECK(stayed_home);
+            if (!stayed_home)
+               continue;                                     // its storage would go with the arena
+            if (destroy)
+               arena = mulle::heap();
+            else
+            {
+               arena.reset();
+               void *scribble = arena.allocate(900 * KiB);   // over whatever the arena held
+               REQUIRE(scribble != nullptr);
+               std::memset(scribble, 0xA5, 900 * KiB);
+            }
+            use(kept);
+            use(expected);
+            CHECK(kept == expected);
+            CHECK(in_heap(home_ms, kept));
+            CHECK(mspace_check(home_ms) == 0);
+         }
+         CHECK(home_log.count == 0);
+         CHECK(arena_log.count == 0);
+         CHECK(stats_of(home_ms).allocated_blocks == 0);
+      }
+}
+
+} // namespace
+
+TEST_CASE("mulle::allocator: a long-lived container assigned from an arena's survives the arena")
+{
+   SUBCASE("std::vector")
+   {
+      typedef std::vector<std::uint64_t, alloc<std::uint64_t>> vector;
+      assign_from_an_arena<vector>(
+         [](mspace ms, int seed) {
+            vector v{alloc<std::uint64_t>(ms)};
+            for (std::uint64_t i = 0; i < 1000; ++i)
+               v.push_back(std::uint64_t(seed) * 100000 + i);
+            return v;
+         },
+         [](mspace ms, const vector &v) { return mspace_is_heap_object(ms, v.data()) != 0; },
+         [](vector &v) {
+            for (std::uint64_t i = 0; i < 5000; ++i)
+               v.push_back(i);
+         });
+   }
+   SUBCASE("std::basic_string")
+   {
+      typedef std::basic_string<char, std::char_traits<char>, alloc<char>> string;
+      assign_from_an_arena<string>(
+         [](mspace ms, int seed) {
+            string s{alloc<char>(ms)};
+            s.assign(3000, char('a' + seed));
+            return s;
+         },
+         [](mspace ms, const string &s) { return mspace_is_heap_object(ms, s.data()) != 0; },
+         [](string &s) { s.append(20000, 'z'); });
+   }
+   SUBCASE("std::map")
+   {
+      typedef std::pair<const int, int>                                value;
+      typedef std::map<int, int, std::less<int>, alloc<value>> map;
+      assign_from_an_arena<map>(
+         [](mspace ms, int seed) {
+            map m{std::less<int>(), alloc<value>(ms)};
+            for (int i = 0; i < 500; ++i)
+               m.emplace(i * seed, i);
+            return m;
+         },
+         [](mspace ms, const map &m) {
+            for (const value &node : m)
+               if (!mspace_is_heap_object(ms, &node))
+                  return false;
+            return true;
+         },
+         [](map &m) {
+            for (int i = 0; i < 2000; ++i)
+               m[-i] = i;
+         });
+   }
 }
 
 #if defined(MULLE_DLMALLOC_HAS_PMR)

@@ -4,12 +4,14 @@
 #include "mulle_dlmalloc.hpp"
 #include "test_helpers.h"
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <list>
 #include <map>
 #include <new>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -192,23 +194,46 @@ TEST_CASE("mulle::allocator: equality, rebinding, max_size and failure")
    CHECK(h1.stats().allocated_blocks == 0);
 }
 
-TEST_CASE("mulle::allocator: containers of different heaps swap and move without copying")
+TEST_CASE("mulle::allocator: between heaps the elements move, within a heap the buffer")
 {
    mulle::heap h1(1 * MiB), h2(1 * MiB);
    REQUIRE((h1 && h2));
+   mspace ms1 = h1.native_handle(), ms2 = h2.native_handle();
    vec<int> a{mulle::allocator<int>(h1)};
    vec<int> b{mulle::allocator<int>(h2)};
    a.assign(1000, 1);
    b.assign(2000, 2);
+
+   const int *b_data = b.data();
+   a = std::move(b);                             // different heaps: a keeps h1, takes the elements
+   CHECK(a.get_allocator().native_handle() == ms1);
+   CHECK(mspace_is_heap_object(ms1, a.data()));
+   CHECK(a.data() != b_data);
+   CHECK(a == vec<int>(2000, 2, mulle::allocator<int>(h1)));
+
+   vec<int> same{mulle::allocator<int>(h1)};     // one heap: the buffer changes hands
    const int *a_data = a.data();
-   a.swap(b);
-   CHECK(b.data() == a_data);   // the buffers changed hands, the elements stayed
-   CHECK(a.get_allocator().native_handle() == h2.native_handle());
-   CHECK(mspace_is_heap_object(h2.native_handle(), a.data()));
-   vec<int> c{mulle::allocator<int>(h2)};
-   c = std::move(b);
-   CHECK(c.data() == a_data);
-   CHECK(c.get_allocator().native_handle() == h1.native_handle());
+   same = std::move(a);
+   CHECK(same.data() == a_data);
+   vec<int> other{mulle::allocator<int>(ms1)};
+   other.assign(10, 3);
+   other.swap(same);
+   CHECK(other.data() == a_data);
+   CHECK(same.size() == 10);
+
+   // the README's exchange of two containers on different heaps: through a temporary on the
+   // first one's heap; every container keeps its heap
+   b.assign(20, 4);
+   vec<int> tmp(std::move(other), other.get_allocator());
+   other = std::move(b);
+   b     = std::move(tmp);
+   CHECK(other == vec<int>(20, 4, mulle::allocator<int>(h1)));
+   CHECK(b == vec<int>(2000, 2, mulle::allocator<int>(h2)));
+   CHECK(mspace_is_heap_object(ms1, other.data()));
+   CHECK(mspace_is_heap_object(ms2, b.data()));
+   CHECK(b.get_allocator().native_handle() == ms2);
+   CHECK(mspace_check(ms1) == 0);
+   CHECK(mspace_check(ms2) == 0);
 }
 
 #ifdef MULLE_DLMALLOC_HAS_PMR
@@ -245,5 +270,108 @@ TEST_CASE("mulle::memory_resource backs std::pmr containers")
    CHECK(r.is_equal(same));
    CHECK_FALSE(r.is_equal(other));
    CHECK_FALSE(r.is_equal(*std::pmr::new_delete_resource()));
+}
+
+namespace {
+
+// A foreign resource that looks like ours: a pointer after the vtable, the same mspace.
+class lookalike_resource : public std::pmr::memory_resource
+{
+public:
+   explicit lookalike_resource(mspace ms) : ms_(ms) {}
+   mspace ms_;
+
+private:
+   void *do_allocate(std::size_t bytes, std::size_t) override { return mspace_malloc(ms_, bytes); }
+   void  do_deallocate(void *p, std::size_t, std::size_t) override { mspace_free(ms_, p); }
+   bool  do_is_equal(const std::pmr::memory_resource &o) const noexcept override { return this == &o; }
+};
+
+// A foreign resource that passes every question on to the resource it wraps.
+class forwarding_resource : public std::pmr::memory_resource
+{
+public:
+   explicit forwarding_resource(std::pmr::memory_resource &upstream) : upstream_(upstream) {}
+
+private:
+   void *do_allocate(std::size_t bytes, std::size_t alignment) override
+   {
+      return upstream_.allocate(bytes, alignment);
+   }
+   void do_deallocate(void *p, std::size_t bytes, std::size_t alignment) override
+   {
+      upstream_.deallocate(p, bytes, alignment);
+   }
+   bool do_is_equal(const std::pmr::memory_resource &o) const noexcept override
+   {
+      return this == &o || upstream_.is_equal(o);
+   }
+   std::pmr::memory_resource &upstream_;
+};
+
+// A resource of ours by inheritance.
+class counting_resource : public mulle::memory_resource
+{
+public:
+   using mulle::memory_resource::memory_resource;
+};
+
+}  // namespace
+
+TEST_CASE("mulle::memory_resource: equal exactly to our resources over the same mspace")
+{
+   mulle::heap h(1 * MiB), h2(1 * MiB);
+   REQUIRE((h && h2));
+   mspace ms = h.native_handle();
+   mulle::memory_resource r(h), same(ms), other(h2);
+   counting_resource      derived(ms);
+   lookalike_resource     lookalike(ms);
+   forwarding_resource    forward(r);
+
+   CHECK(r.is_equal(r));
+   CHECK(r.is_equal(same));
+   CHECK(same.is_equal(r));
+   CHECK(r == same);
+   CHECK(r.is_equal(derived));
+   CHECK(derived.is_equal(r));
+   CHECK_FALSE(r.is_equal(other));
+   CHECK_FALSE(other.is_equal(r));
+   CHECK_FALSE(r.is_equal(lookalike));
+   CHECK_FALSE(r.is_equal(forward));             // it answers with r's address, not its own
+   CHECK(forward.is_equal(r));                   // what the foreign resource says is its own
+   CHECK_FALSE(r.is_equal(*std::pmr::new_delete_resource()));
+   CHECK_FALSE(r.is_equal(*std::pmr::null_memory_resource()));
+   std::pmr::unsynchronized_pool_resource pool(&r);
+   CHECK_FALSE(r.is_equal(pool));
+
+   // equal resources let a std::pmr container take another's buffer on move assignment
+   std::pmr::vector<int> from(1000, 7, &r), to(&same);
+   const int *data = from.data();
+   to = std::move(from);
+   CHECK(to.data() == data);
+   std::pmr::vector<int> elsewhere(&other);
+   elsewhere = std::move(to);
+   CHECK(elsewhere.data() != data);
+   CHECK(mspace_is_heap_object(h2.native_handle(), elsewhere.data()));
+   CHECK(elsewhere == std::pmr::vector<int>(1000, 7));
+}
+
+TEST_CASE("mulle::memory_resource: threads compare resources at once")
+{
+   mulle::heap h(1 * MiB), h2(1 * MiB);
+   REQUIRE((h && h2));
+   mulle::memory_resource r(h), same(h.native_handle()), other(h2);
+   forwarding_resource    forward(r);
+   std::atomic<int>       wrong{0};
+   std::vector<std::thread> threads;
+   for (int t = 0; t < 4; ++t)
+      threads.emplace_back([&] {
+         for (int i = 0; i < 20000; ++i)
+            if (!r.is_equal(same) || !same.is_equal(r) || r.is_equal(other) || r.is_equal(forward))
+               wrong.fetch_add(1);
+      });
+   for (std::thread &t : threads)
+      t.join();
+   CHECK(wrong.load() == 0);
 }
 #endif

@@ -438,6 +438,8 @@ TEST_CASE("many mspaces at once")
 
 TEST_CASE("a NULL or destroyed mspace: every call gives NULL, 0 or nothing")
 {
+   ErrorLog process;   // hears the blocks given to a dead handle
+   mspace_set_default_error_handler(&ErrorLog::record, &process);
    Buffer buf(64 * KiB, 0x5C);
    mspace dead = mspace_create_with_base(buf.base, 64 * KiB);
    REQUIRE(dead != nullptr);
@@ -455,7 +457,7 @@ TEST_CASE("a NULL or destroyed mspace: every call gives NULL, 0 or nothing")
       CHECK(mspace_realloc(ms, nullptr, 100) == nullptr);
       CHECK(mspace_realloc(ms, p, 200) == nullptr);
       CHECK(mspace_realloc_in_place(ms, p, 50) == nullptr);
-      mspace_free(ms, p);                           // no handler to tell: nothing happens
+      mspace_free(ms, p);                           // reported, and nothing happens
       mspace_reset(ms);
       mspace_malloc_stats(ms);                      // prints nothing
       mspace_set_error_handler(ms, nullptr, nullptr);
@@ -473,6 +475,9 @@ TEST_CASE("a NULL or destroyed mspace: every call gives NULL, 0 or nothing")
       CHECK(s.largest_free == 0);
    }
    CHECK(buf.storage == after_destroy);   // not a byte of the dead mspace's buffer changed
+   CHECK(process.count == 6);             // realloc, realloc_in_place and free, for each handle
+   CHECK(process.last == MSPACE_ERROR_NOT_AN_MSPACE);
+   mspace_set_default_error_handler(nullptr, nullptr);
 
    // a live mspace: no statistics struct or no callback is no work
    mspace ms = mspace_create_with_base(buf.base, 64 * KiB);

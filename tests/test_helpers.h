@@ -98,14 +98,20 @@ static_assert(W != 8 || CANARY != 0 || (usable_for(0) == 24 && usable_for(1) == 
               "64-bit layout numbers of the contract");
 
 // What mspace_usable_size may report for a block of n requested bytes in a chunk of
-// chunk_for(n) bytes: usable_for(n); under ASan n, the bytes it lets the user touch; under
-// memcheck either (the pool chunk is n bytes, whatever the library reports).
+// chunk_for(n) bytes: usable_for(n); at checks level 2 n, which the block's canary records;
+// under ASan n, the bytes it lets the user touch; under memcheck either (the pool chunk is
+// n bytes, whatever the library reports).
 constexpr bool usable_is(std::size_t reported, std::size_t n)
 {
-   return MULLE_TEST_ASAN       ? reported == n
+   return (MULLE_TEST_ASAN || CANARY != 0) ? reported == n
           : MULLE_TEST_VALGRIND ? reported == n || reported == usable_for(n)
                                 : reported == usable_for(n);
 }
+// Whether mspace_usable_size may report the size asked for rather than the chunk's usable
+// size (what mspace_inspect_all and the statistics count): under a checker, and at checks
+// level 2.
+constexpr bool USABLE_MAY_BE_ASKED = MULLE_TEST_CHECKER || CANARY != 0;
+
 #define CHECK_USABLE(p, n)                                                                 \
    do {                                                                                    \
       const std::size_t usable_reported_ = mspace_usable_size(p);                          \

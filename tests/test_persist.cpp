@@ -6,6 +6,7 @@
 #include "mulle_dlmalloc.hpp"
 #include "test_helpers.h"
 
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -525,4 +526,427 @@ TEST_CASE("a forged entry in a cache list is no chunk of the heap: refused")
    REQUIRE(mspace_detach(ms) == 0);
    CHECK(mspace_attach_error(region, CAP) == MSPACE_ERROR_CORRUPTION);
    CHECK(mspace_attach(region, CAP) == nullptr);
+}
+
+// ---- every field of the stored state, damaged alone -------------------------------------
+// An attach trusts the state it finds: each field out of the range a heap of this build can
+// hold must refuse the region, with its reason, and leave it as it was. The state type
+// (mulle::detail::mstate) exists only in the implementation TU, so its layout is mirrored
+// here, and the mirror is verified against a live heap before any test writes through it.
+
+namespace {
+
+struct StateMirror
+{
+   std::size_t signature;
+   std::size_t layout;
+   std::size_t magic;
+   std::uintptr_t base;            // links: an address, or with relative links the
+   std::size_t capacity;           // distance from the link's own address (0 for NULL)
+   std::uint32_t smallmap;
+   std::uint32_t treemap;
+   std::uintptr_t dv;
+   std::size_t dv_size;
+   std::uintptr_t top;
+   std::size_t top_size;
+   std::uintptr_t least;
+   std::uintptr_t chunk_end;
+   std::size_t max_footprint;
+   std::uintptr_t lazy_end;
+   std::size_t trim_threshold;
+   std::size_t secret;
+   std::size_t root;
+   unsigned flags;
+   unsigned lock;
+   mspace_error_handler_t handler;
+   void *handler_ctx;
+   std::size_t cache_bytes;
+};
+
+constexpr std::size_t SIGNATURE = static_cast<std::size_t>(0x6d6c6c6d2e687073ULL);   // "mllm.hps"
+constexpr unsigned FROM_OS = 1, LOCKED = 2, CALLING_OUT = 4;   // the flags a state may hold
+constexpr bool CHECKS2 = CANARY != 0;
+
+#define STATE_FIELD(name) offsetof(StateMirror, name)
+
+// A heap in a caller's buffer, detached, with its image: damage one field, expect a
+// refusal, put it back; at the end the undamaged region must attach.
+struct DamagedState
+{
+   std::vector<unsigned char> buffer;
+   unsigned char *region;
+   std::vector<unsigned char> image;
+   std::vector<Chunk> chunks;   // as mspace_inspect_all saw them before the detach
+
+   DamagedState() : buffer(CAP + A), region(aligned(buffer.data()))
+   {
+      mspace ms = make_heap(region, 300);
+      REQUIRE(verify_records(ms) == 200);
+      chunks = chunks_of(ms);
+      REQUIRE(static_cast<void *>(region) == ms);   // the state at the region's start
+      // the mirror agrees with the heap, field by field that the tests below rely on
+      ErrorLog log;
+      log.install(ms);
+      const mspace_stats_t s = stats_of(ms);
+      REQUIRE(word(STATE_FIELD(signature)) == SIGNATURE);
+      REQUIRE(link(STATE_FIELD(base)) == region);
+      REQUIRE(word(STATE_FIELD(capacity)) == CAP);
+      REQUIRE(link(STATE_FIELD(least)) == region + s.bookkeeping);
+      REQUIRE(link(STATE_FIELD(chunk_end)) <= region + CAP);
+      REQUIRE(link(STATE_FIELD(chunk_end)) > region + CAP - A);
+      REQUIRE(link(STATE_FIELD(top)) + word(STATE_FIELD(top_size)) == region + s.footprint);
+      REQUIRE(word(STATE_FIELD(top_size)) == s.top_bytes);
+      REQUIRE(word(STATE_FIELD(max_footprint)) == s.max_footprint);
+      REQUIRE(word(STATE_FIELD(trim_threshold)) == TRIM_THRESHOLD);
+      REQUIRE(word(STATE_FIELD(root)) == mspace_offset_of(ms, mspace_root(ms)));
+      REQUIRE(flags() == 0);
+      REQUIRE(read_word(region + STATE_FIELD(handler_ctx)) == reinterpret_cast<std::uintptr_t>(&log));
+      REQUIRE(word(STATE_FIELD(lazy_end)) == 0);
+      if (!CHECKS2)
+         REQUIRE(word(STATE_FIELD(secret)) == 0);
+      REQUIRE(mspace_detach(ms) == 0);
+      image = snapshot(region, CAP);
+   }
+
+   ~DamagedState()   // CHECKs only: a REQUIRE would throw out of a destructor
+   {
+      put_back();
+      CHECK(mspace_attach_error(region, CAP) == MSPACE_ERROR_NONE);
+      mspace ms = mspace_attach(region, CAP);
+      CHECK(ms != nullptr);
+      if (ms)
+      {
+         CHECK(mspace_check(ms) == 0);
+         CHECK(mspace_detach(ms) == 0);
+      }
+   }
+
+   std::size_t word(std::size_t at) const { return read_word(region + at); }
+   void set_word(std::size_t at, std::size_t w) { write_word(region + at, w); }
+   unsigned flags() const
+   {
+      unsigned f = 0;
+      raw_copy(&f, region + STATE_FIELD(flags), sizeof f);
+      return f;
+   }
+   void set_flags(unsigned f) { raw_copy(region + STATE_FIELD(flags), &f, sizeof f); }
+
+   // The address a link of the state points at, and a link set to point at p.
+   unsigned char *link(std::size_t at) const
+   {
+      const std::uintptr_t v = word(at);
+      const std::uintptr_t here = reinterpret_cast<std::uintptr_t>(region + at);
+      return reinterpret_cast<unsigned char *>(BUILT_RELATIVE ? here + v : v);
+   }
+   void set_link(std::size_t at, const void *p)
+   {
+      const std::uintptr_t here = reinterpret_cast<std::uintptr_t>(region + at);
+      const std::uintptr_t to = reinterpret_cast<std::uintptr_t>(p);
+      set_word(at, BUILT_RELATIVE ? to - here : to);
+   }
+
+   void put_back() { raw_copy(region, image.data(), CAP); }
+
+   // Refused with `why`, and nothing written; then the image as it was.
+   void expect_refused(mspace_error_t why, const char *what)
+   {
+      INFO(std::string(what));
+      const std::vector<unsigned char> damaged = snapshot(region, CAP);
+      CHECK(mspace_attach_error(region, CAP) == why);
+      CHECK(mspace_attach(region, CAP) == nullptr);
+      CHECK(unchanged(region, damaged));
+      put_back();
+   }
+
+   // Accepted as a sound heap of this build; detached again and put back.
+   mspace expect_accepted(const char *what)
+   {
+      INFO(std::string(what));
+      CHECK(mspace_attach_error(region, CAP) == MSPACE_ERROR_NONE);
+      mspace ms = mspace_attach(region, CAP);
+      REQUIRE(ms != nullptr);
+      CHECK(mspace_check(ms) == 0);
+      return ms;
+   }
+   void done(mspace ms)
+   {
+      CHECK(mspace_detach(ms) == 0);
+      put_back();
+   }
+};
+
+} // namespace
+
+TEST_CASE("attach refuses a trim threshold other than the one its heaps are made with")
+{
+   // Nothing sets the threshold but the creation, to MULLE_DLMALLOC_TRIM_THRESHOLD: another
+   // value was written by a build configured otherwise, or is damage.
+   DamagedState d;
+   for (std::size_t t : {std::size_t(0), std::size_t(1), TRIM_THRESHOLD - 1, TRIM_THRESHOLD + A,
+                         TRIM_THRESHOLD << 1, ~std::size_t(0)})
+   {
+      d.set_word(STATE_FIELD(trim_threshold), t);
+      d.expect_refused(MSPACE_ERROR_LAYOUT_MISMATCH, "trim threshold");
+   }
+}
+
+TEST_CASE("attach refuses a max_footprint below the footprint or beyond the chunks' end")
+{
+   DamagedState d;
+   const std::size_t footprint = std::size_t(d.link(STATE_FIELD(top)) + d.word(STATE_FIELD(top_size)) - d.region);
+   const std::size_t room = std::size_t(d.link(STATE_FIELD(chunk_end)) - d.region);   // the largest footprint
+   for (std::size_t m : {~std::size_t(0), CAP + 1, room + A, footprint - A, std::size_t(0)})
+   {
+      d.set_word(STATE_FIELD(max_footprint), m);
+      d.expect_refused(MSPACE_ERROR_CORRUPTION, "max_footprint");
+   }
+   // the ends of the range are values a heap can hold
+   for (std::size_t m : {footprint, room})
+   {
+      d.set_word(STATE_FIELD(max_footprint), m);
+      mspace ms = d.expect_accepted("max_footprint in range");
+      CHECK(mspace_max_footprint(ms) == m);
+      d.done(ms);
+   }
+}
+
+TEST_CASE("attach refuses flags that no stored heap holds")
+{
+   DamagedState d;
+   d.set_flags(0xfffffff0u);
+   d.expect_refused(MSPACE_ERROR_CORRUPTION, "flags 0xfffffff0");
+   for (unsigned bit = 3; bit < 32; ++bit)
+   {
+      d.set_flags(1u << bit);
+      d.expect_refused(MSPACE_ERROR_CORRUPTION, "an unknown flag bit");
+   }
+
+   // the known ones: from the OS (a copy of an mspace_create heap that is not live here),
+   // locked, in the middle of a call out to user code. Attach clears what belongs to a run.
+   d.set_flags(FROM_OS | CALLING_OUT);
+   mspace ms = d.expect_accepted("from the OS, calling out");
+   CHECK(d.flags() == 0);
+   d.done(ms);   // the detach succeeds: it refuses an mspace of the OS, and the flag is gone
+
+   std::vector<unsigned char> scratch(64 * KiB);
+   mspace probe = mspace_create_with_base_flags(scratch.data(), scratch.size(), MSPACE_LOCKED);
+   d.set_flags(LOCKED);
+   if (probe)
+   {
+      ms = d.expect_accepted("locked");
+      CHECK(d.flags() == LOCKED);
+      d.done(ms);
+      CHECK(mspace_destroy(probe) == 0);
+   }
+   else   // a build without locks cannot keep the lock of a heap that has one
+      d.expect_refused(MSPACE_ERROR_LAYOUT_MISMATCH, "locked, in a build without locks");
+}
+
+TEST_CASE("attach refuses a root that is not the start of a block in use")
+{
+   DamagedState d;
+   const std::size_t root = d.word(STATE_FIELD(root));
+   REQUIRE(root != 0);
+   const Chunk *free_chunk = nullptr, *big = nullptr, *other = nullptr;
+   for (const Chunk &c : d.chunks)
+   {
+      const std::size_t at = std::size_t(c.start - d.region);
+      if (c.used == 0 && !free_chunk && &c != &d.chunks.back())
+         free_chunk = &c;
+      if (c.used != 0 && at != root && !other)
+         other = &c;
+      if (c.used >= 1024 && (!big || c.used > big->used))
+         big = &c;
+   }
+   REQUIRE((free_chunk && big && other));
+   const Chunk &top = d.chunks.back();
+   struct Case
+   {
+      std::size_t offset;
+      const char *what;
+   };
+   for (const Case &c : {Case{std::size_t(free_chunk->start - d.region), "a free chunk"},
+                         Case{std::size_t(big->start - d.region) + 16 * A, "the middle of a block"},
+                         Case{std::size_t(big->start - d.region) + A, "a block's second line"},
+                         Case{root + 1, "one byte into the root block"},
+                         Case{root - W, "the root block's head"},
+                         Case{std::size_t(top.start - d.region), "the top"},
+                         Case{std::size_t(top.start - d.region) + 64 * A, "inside the top"},
+                         Case{W, "the state"},
+                         Case{CAP + A, "past the region"}})
+   {
+      d.set_word(STATE_FIELD(root), c.offset);
+      d.expect_refused(MSPACE_ERROR_CORRUPTION, c.what);
+   }
+
+   // the values a heap holds: 0 (no root), and any block in use
+   d.set_word(STATE_FIELD(root), 0);
+   mspace ms = d.expect_accepted("no root");
+   CHECK(mspace_root(ms) == nullptr);
+   d.done(ms);
+   d.set_word(STATE_FIELD(root), std::size_t(other->start - d.region));
+   ms = d.expect_accepted("another block in use");
+   CHECK(mspace_root(ms) == other->start);
+   d.done(ms);
+}
+
+TEST_CASE("attach refuses a root whose block was freed, or parked in a cache")
+{
+   // mspace_free does not clear the root (set another one first): a heap saved that way
+   // has a root in free memory and is refused
+   std::vector<unsigned char> buffer(CAP + A);
+   unsigned char *region = aligned(buffer.data());
+   mspace ms = mspace_create_with_base(region, CAP);
+   REQUIRE(ms != nullptr);
+   void *keep = mspace_malloc(ms, 100);
+   for (std::size_t n : sizes{40, 3000})   // one a cache parks (where there are caches), one for a bin
+   {
+      void *p = mspace_malloc(ms, n);
+      void *after = mspace_malloc(ms, 100);   // p does not merge into the top
+      REQUIRE((p && after));
+      mspace_set_root(ms, p);
+      REQUIRE(read_word(region + STATE_FIELD(root)) == std::size_t(bytes(p) - region));
+      mspace_free(ms, p);
+      REQUIRE(mspace_detach(ms) == 0);
+      CHECK(mspace_attach_error(region, CAP) == MSPACE_ERROR_CORRUPTION);
+      CHECK(mspace_attach(region, CAP) == nullptr);
+      // set right: the root moved to a block in use
+      write_word(region + STATE_FIELD(root), std::size_t(bytes(keep) - region));
+      ms = mspace_attach(region, CAP);
+      REQUIRE(ms != nullptr);
+      CHECK(mspace_root(ms) == keep);
+      CHECK_HEAP(ms);
+   }
+   CHECK(mspace_detach(ms) == 0);
+}
+
+TEST_CASE("attach refuses a secret where no canary uses one")
+{
+   // below checks level 2 the secret is 0 in every heap; at level 2 it keys every canary,
+   // so another one fails them all (in the bits they key: their lowest bits may hold a
+   // block's slack instead)
+   DamagedState d;
+   const std::size_t secret = d.word(STATE_FIELD(secret));
+   for (std::size_t bit : sizes{0, 7, 8 * W - 1})
+   {
+      if (CHECKS2 && bit == 0)
+         continue;
+      d.set_word(STATE_FIELD(secret), secret ^ (std::size_t(1) << bit));
+      d.expect_refused(MSPACE_ERROR_CORRUPTION, ("secret, bit " + std::to_string(bit)).c_str());
+   }
+}
+
+TEST_CASE("attach refuses a top chunk whose head is not a free top's")
+{
+   DamagedState d;
+   unsigned char *head = d.link(STATE_FIELD(top)) + W;
+   const std::size_t saved = read_word(head);
+   REQUIRE(saved == (d.word(STATE_FIELD(top_size)) | 1));   // its size, and PINUSE
+   for (std::size_t flag : {std::size_t(2), std::size_t(4), std::size_t(6)})   // CINUSE, CACHED
+   {
+      write_word(head, saved | flag);
+      d.expect_refused(MSPACE_ERROR_CORRUPTION, "top head flags");
+   }
+   // the fields the heap walk already verifies: the top's place and size
+   d.set_word(STATE_FIELD(top_size), d.word(STATE_FIELD(top_size)) - A);
+   d.expect_refused(MSPACE_ERROR_CORRUPTION, "top size");
+   d.set_link(STATE_FIELD(top), d.link(STATE_FIELD(least)));
+   d.expect_refused(MSPACE_ERROR_CORRUPTION, "top at the first chunk");
+}
+
+TEST_CASE("attach refuses a capacity that no create accepts")
+{
+   // the capacity and chunk_end changed together, consistently: a region smaller than
+   // the state, a block and the top, or larger than half the address space
+   std::vector<unsigned char> buffer(CAP + A);
+   unsigned char *region = aligned(buffer.data());
+   mspace ms = mspace_create_with_base(region, CAP);   // empty: the top is the first chunk
+   REQUIRE(ms != nullptr);
+   const std::size_t bookkeeping = stats_of(ms).bookkeeping;
+   REQUIRE(mspace_detach(ms) == 0);
+   const std::vector<unsigned char> image = snapshot(region, 256 * KiB);
+
+   auto set_link = [&](std::size_t at, std::uintptr_t to) {
+      const std::uintptr_t here = reinterpret_cast<std::uintptr_t>(region + at);
+      write_word(region + at, BUILT_RELATIVE ? to - here : to);
+   };
+   auto shrink_to = [&](std::size_t capacity, std::size_t top_size) {
+      const std::uintptr_t least = reinterpret_cast<std::uintptr_t>(region + bookkeeping);
+      write_word(region + STATE_FIELD(capacity), capacity);
+      set_link(STATE_FIELD(chunk_end), reinterpret_cast<std::uintptr_t>(region) + capacity);
+      write_word(region + STATE_FIELD(top_size), top_size);
+      write_word(region + bookkeeping + W, top_size | 1);   // the top's head
+      write_word(region + STATE_FIELD(max_footprint), std::size_t(least + top_size - reinterpret_cast<std::uintptr_t>(region)));
+   };
+
+   // the smallest a create accepts: room for one minimum block and the top
+   shrink_to(bookkeeping + 2 * MIN_CHUNK, 2 * MIN_CHUNK);
+   CHECK(mspace_attach_error(region, CAP) == MSPACE_ERROR_NONE);
+   raw_copy(region, image.data(), image.size());
+   // one line less: no create makes it
+   shrink_to(bookkeeping + MIN_CHUNK, MIN_CHUNK);
+   CHECK(mspace_attach_error(region, CAP) == MSPACE_ERROR_CORRUPTION);
+   CHECK(mspace_attach(region, CAP) == nullptr);
+   raw_copy(region, image.data(), image.size());
+
+   if (W == 8)
+   {
+      // more than half the address space: create refuses it; the walk reads only up to
+      // the top, so without the bound it would be taken, and the top grown into nothing
+      const std::size_t huge = ((~std::size_t(0) >> 1) + CAP) & ~(A - 1);
+      write_word(region + STATE_FIELD(capacity), huge);
+      set_link(STATE_FIELD(chunk_end), reinterpret_cast<std::uintptr_t>(region) + huge);
+      CHECK(mspace_attach_error(region, huge) == MSPACE_ERROR_CORRUPTION);
+      CHECK(mspace_attach(region, huge) == nullptr);
+      raw_copy(region, image.data(), image.size());
+   }
+   ms = mspace_attach(region, CAP);
+   REQUIRE(ms != nullptr);
+   CHECK_HEAP(ms);
+   CHECK(mspace_detach(ms) == 0);
+}
+
+TEST_CASE("attach: the fields the heap walk verifies, and the fields it resets")
+{
+   DamagedState d;
+   // verified by the walk (mspace_check): the dv, the bins' maps and heads, the caches'
+   // byte count, the region's bounds
+   d.set_word(STATE_FIELD(dv_size), d.word(STATE_FIELD(dv_size)) + A);
+   d.expect_refused(MSPACE_ERROR_CORRUPTION, "dv size");
+   d.set_link(STATE_FIELD(dv), d.link(STATE_FIELD(least)));
+   d.set_word(STATE_FIELD(dv_size), MIN_CHUNK);
+   d.expect_refused(MSPACE_ERROR_CORRUPTION, "dv at a block in use");
+   for (std::size_t at : {STATE_FIELD(smallmap), STATE_FIELD(treemap)})
+   {
+      std::uint32_t map = 0;
+      raw_copy(&map, d.region + at, sizeof map);
+      map ^= 1u << 20;
+      raw_copy(d.region + at, &map, sizeof map);
+      d.expect_refused(MSPACE_ERROR_CORRUPTION, "bin map");
+   }
+   d.set_word(STATE_FIELD(cache_bytes), d.word(STATE_FIELD(cache_bytes)) + MIN_CHUNK);
+   d.expect_refused(CACHES ? MSPACE_ERROR_CORRUPTION : MSPACE_ERROR_LAYOUT_MISMATCH, "cache bytes");
+   d.set_link(STATE_FIELD(chunk_end), d.link(STATE_FIELD(chunk_end)) - A);
+   d.expect_refused(MSPACE_ERROR_CORRUPTION, "chunk end");
+   d.set_link(STATE_FIELD(least), d.link(STATE_FIELD(least)) + A);
+   d.expect_refused(MSPACE_ERROR_CORRUPTION, "least");
+
+   // reset by the attach, so any value is taken: the liveness magic, the lock, the
+   // handler and its context, the lazily released end
+   d.set_word(STATE_FIELD(magic), 0x5a5a5a5a);
+   unsigned lock = 0x5a5a5a5au;
+   raw_copy(d.region + STATE_FIELD(lock), &lock, sizeof lock);
+   d.set_word(STATE_FIELD(handler), 0x5a5a5a5a);
+   d.set_word(STATE_FIELD(handler_ctx), 0x5a5a5a5a);
+   d.set_word(STATE_FIELD(lazy_end), 0x5a5a5a5a);
+   mspace ms = d.expect_accepted("reset fields");
+   raw_copy(&lock, d.region + STATE_FIELD(lock), sizeof lock);
+   CHECK(lock == 0);
+   CHECK(d.word(STATE_FIELD(handler)) == 0);
+   CHECK(d.word(STATE_FIELD(handler_ctx)) == 0);
+   CHECK(d.word(STATE_FIELD(lazy_end)) == 0);
+   void *p = mspace_malloc(ms, 100);   // a lock left garbage would spin for ever
+   CHECK(p != nullptr);
+   mspace_free(ms, p);
+   d.done(ms);
 }

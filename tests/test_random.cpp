@@ -74,8 +74,8 @@ public:
             expect(mspace_check(ms) == 0, "mspace_check");
          if (op % 500 == 499)
             check_stats();
-         if (op % 25000 == 24999 || (MULLE_TEST_CHECKER && op % 500 == 499))
-            check_inspect();   // under a checker it also vouches for check_stats' numbers
+         if (op % 25000 == 24999 || (USABLE_MAY_BE_ASKED && op % 500 == 499))
+            check_inspect();   // under a checker (and at level 2) it also vouches for check_stats' numbers
          if (op == ops / 2 && seed_ % 2 == 1)
             reset();
       }
@@ -360,10 +360,10 @@ private:
       expect(s.in_use_bytes + s.free_bytes + s.bookkeeping == s.footprint,
              "in_use_bytes + free_bytes + bookkeeping != footprint");
       expect(s.allocated_blocks == live.size(), "allocated_blocks differs from the model");
-      // under a checker mspace_usable_size may report the size asked for, not the chunk's
-      // (test_helpers.h): the chunks' usable sizes then come from mspace_inspect_all,
-      // which check_inspect holds against the model
-      const std::size_t chunk_usable = MULLE_TEST_CHECKER ? chunk_usable_sum() : usable_sum;
+      // under a checker and at level 2 mspace_usable_size may report the size asked for,
+      // not the chunk's (test_helpers.h): the chunks' usable sizes then come from
+      // mspace_inspect_all, which check_inspect holds against the model
+      const std::size_t chunk_usable = USABLE_MAY_BE_ASKED ? chunk_usable_sum() : usable_sum;
       expect(s.in_use_bytes == chunk_usable + live.size() * OVERHEAD, "in_use_bytes differs from the model");
       expect(s.footprint <= s.capacity && s.max_footprint >= s.footprint, "footprint out of bounds");
       expect(footprint_is_on_a_step(s), "footprint between steps");
@@ -400,7 +400,7 @@ private:
             if (it != where.end())
             {
                const Live &b = live[it->second];
-               expect(b.usable == c.used || (MULLE_TEST_CHECKER && b.usable == b.size && c.used >= b.size),
+               expect(b.usable == c.used || (USABLE_MAY_BE_ASKED && b.usable == b.size && c.used >= b.size),
                       "inspect_all reports a different size");
             }
          }

@@ -24,7 +24,7 @@ if [ "${FUZZ_REPLAY:-1}" != 0 ] && [ -f fuzz/fuzz_mspace.cpp ]; then
    targets+=("$out/fuzz/fuzz_replay")
 fi
 make --no-print-directory -j"${JOBS:-$(nproc)}" "${targets[@]}" \
-   BUILD="$out" CC="clang $san" CXX="clang++ $san" OPT="-O1 -g"
+   BUILD="$out" CC="clang $san" CXX="clang++ $san" CLINK="clang++ $san" OPT="-O1 -g"
 "$out/tests/test_c_api"
 "$out/tests/unit"
 done_what="unit and c_api"

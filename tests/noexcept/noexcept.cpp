@@ -32,6 +32,21 @@ static void check(bool ok, const char *what)
    }
 }
 
+#if defined(MULLE_DLMALLOC_HAS_PMR)
+// A foreign resource over the same mspace, shaped like ours.
+class lookalike_resource : public std::pmr::memory_resource
+{
+public:
+   explicit lookalike_resource(mspace ms) : ms_(ms) {}
+   mspace ms_;
+
+private:
+   void *do_allocate(size_t bytes, size_t) override { return mspace_malloc(ms_, bytes); }
+   void  do_deallocate(void *p, size_t, size_t) override { mspace_free(ms_, p); }
+   bool  do_is_equal(const std::pmr::memory_resource &o) const noexcept override { return this == &o; }
+};
+#endif
+
 static void record_and_return(mspace, mspace_error_t error, void *, void *)
 {
    std::fprintf(stderr, "handler: %s\n", mspace_error_string(error));
@@ -79,6 +94,24 @@ int main()
       }
       check(v.size() == 1000 && m.size() == 1000 && heap.check(), "containers work without exceptions");
    }
+
+#if defined(MULLE_DLMALLOC_HAS_PMR)
+   // without RTTI too, our resources over one mspace are equal, and no foreign one is
+   {
+      mulle::heap            heap(1 << 20), other_heap(1 << 20);
+      mulle::memory_resource r(heap), same(heap.native_handle()), other(other_heap);
+      lookalike_resource     lookalike(heap.native_handle());
+      check(r.is_equal(same) && same.is_equal(r) && r == same, "resources over one mspace are equal");
+      check(!r.is_equal(other) && !other.is_equal(r), "resources over two mspaces are not");
+      check(!r.is_equal(lookalike), "a foreign resource over the same mspace is not equal");
+      check(!r.is_equal(*std::pmr::new_delete_resource()), "new_delete_resource is not equal");
+
+      std::pmr::vector<int> from(1000, 7, &r), to(&same);
+      const int *data = from.data();
+      to = std::move(from);
+      check(to.data() == data, "a pmr container takes the buffer of one over an equal resource");
+   }
+#endif
 
    char out[512];
    // a handler that returns: the allocation still never comes back null

@@ -2,7 +2,9 @@
 // a MAP_SHARED mapping, allocate, write, hand blocks to each other and free each other's
 // blocks on one mspace. Every block carries a pattern that is verified before it is freed;
 // mspace_check and the statistics must be clean at the end. Built plainly and with
-// ThreadSanitizer by the Makefile (make test-shared).
+// ThreadSanitizer by the Makefile (make test-shared). A private locked mspace forked while
+// other threads allocate must give every child a usable heap (the README's pthread_atfork
+// recipe with mspace_lock and mspace_unlock).
 #define MULLE_DLMALLOC_IMPLEMENTATION
 #include "mulle_dlmalloc.hpp"
 
@@ -12,6 +14,8 @@
 #include <cstring>
 #include <thread>
 #include <vector>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -107,6 +111,12 @@ std::size_t drain(mspace ms, std::atomic<void *> *slots, bool &ok)
    return n;
 }
 
+// The README's recipe: the lock is held across fork, so no child inherits it held by a
+// thread that the child does not have.
+mspace forked_heap;
+void hold_for_fork() { mspace_lock(forked_heap); }
+void release_after_fork() { mspace_unlock(forked_heap); }
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -181,6 +191,61 @@ int main(int argc, char **argv)
       mspace_destroy(ms);
       munmap(region, capacity);
       munmap(mail, SLOTS * sizeof(std::atomic<void *>));
+   }
+#endif
+
+#ifndef SHARED_NO_FORK
+   // fork while other threads allocate from a private locked mspace
+   {
+      const int FORKS = 300 / scale + 10;
+      forked_heap = mspace_create_flags(16 << 20, MSPACE_LOCKED);
+      check(forked_heap != nullptr, "fork: a private locked mspace");
+#ifndef SHARED_NO_ATFORK   /* defined only to see the hang the recipe prevents */
+      check(pthread_atfork(hold_for_fork, release_after_fork, release_after_fork) == 0, "fork: handlers");
+#endif
+      std::vector<std::atomic<void *>> slots(SLOTS);
+      for (auto &s : slots)
+         s.store(nullptr);
+      std::atomic<bool> stop{false};
+      std::vector<std::thread> threads;
+      for (int t = 0; t < 3; ++t)
+         threads.emplace_back([&, t] {
+            rng r{3000 + std::uint64_t(t)};
+            while (!stop.load(std::memory_order_relaxed))
+               if (void *theirs = slots[r.next() % SLOTS].exchange(make_block(forked_heap, r)))
+                  mspace_free(forked_heap, theirs);
+         });
+      int good = 0;
+      for (int i = 0; i < FORKS; ++i)
+      {
+         pid_t pid = fork();
+         if (pid == 0)
+         {
+            alarm(10);   /* a child that inherited a held lock would spin for ever */
+            rng r{4000 + std::uint64_t(i)};
+            bool ok = true;
+            for (int k = 0; k < 100 && ok; ++k)
+            {
+               void *p = make_block(forked_heap, r);
+               ok = p && block_intact(p);
+               mspace_free(forked_heap, p);
+            }
+            _exit(ok && mspace_check(forked_heap) == 0 ? 0 : 1);
+         }
+         int status = 0;
+         waitpid(pid, &status, 0);
+         good += WIFEXITED(status) && WEXITSTATUS(status) == 0;
+      }
+      stop.store(true);
+      for (auto &t : threads)
+         t.join();
+      bool ok = true;
+      drain(forked_heap, slots.data(), ok);
+      check(good == FORKS, "fork: every child allocated, freed and found its heap sound");
+      check(ok && mspace_check(forked_heap) == 0, "fork: the parent's heap is sound");
+      std::printf("fork: %d of %d children forked while 3 threads allocate got a usable heap\n", good, FORKS);
+      check(mspace_destroy(forked_heap) == 0, "fork: destroyed");
+      forked_heap = nullptr;   /* the handlers stay registered: a NULL handle does nothing */
    }
 #endif
 

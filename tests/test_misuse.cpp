@@ -1,0 +1,265 @@
+// Misuse that no block's tags can show: a handle that names no live mspace, a call back
+// into an mspace from user code that runs for it (the inspect_all callback, the error
+// handler), a root that is no block in use, and the lock that mspace_report_error holds.
+#include <doctest/doctest.h>
+#include "mulle_dlmalloc.hpp"
+#include "test_helpers.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+using namespace test;
+
+namespace {
+
+// The process-wide handler, installed for the length of a test.
+struct ProcessLog
+{
+   ErrorLog log;
+   ProcessLog() { mspace_set_default_error_handler(&ErrorLog::record, &log); }
+   ~ProcessLog() { mspace_set_default_error_handler(nullptr, nullptr); }
+};
+
+}  // namespace
+
+TEST_CASE("free and realloc on a destroyed or foreign mspace are reported, not silent")
+{
+   ProcessLog process;
+   Buffer buf(64 * KiB);
+   mspace dead = mspace_create_with_base(buf.base, 64 * KiB);
+   REQUIRE(dead != nullptr);
+   void *p = mspace_malloc(dead, 100);
+   REQUIRE(p != nullptr);
+   REQUIRE(mspace_destroy(dead) == 0);
+
+   static std::size_t not_an_mspace[64];
+   for (mspace ms : {dead, mspace(nullptr), mspace(&not_an_mspace[8])})
+   {
+      CAPTURE(ms);
+      process.log.clear();
+      mspace_free(ms, p);
+      CHECK(process.log.count == 1);
+      CHECK(process.log.last == MSPACE_ERROR_NOT_AN_MSPACE);
+      CHECK(process.log.last_p == p);
+      CHECK(process.log.last_ms == ms);
+      CHECK(process.log.last_ctx == &process.log);
+      CHECK(mspace_realloc(ms, p, 200) == nullptr);
+      CHECK(mspace_realloc_in_place(ms, p, 50) == nullptr);
+      CHECK(process.log.count == 3);
+      CHECK(process.log.last == MSPACE_ERROR_NOT_AN_MSPACE);
+      // NULL blocks and calls that lose no block stay quiet
+      mspace_free(ms, nullptr);
+      mspace_set_root(ms, p);
+      CHECK(mspace_malloc(ms, 10) == nullptr);
+      CHECK(process.log.count == 3);
+   }
+   CHECK(std::strcmp(mspace_error_string(MSPACE_ERROR_NOT_AN_MSPACE), "not an mspace") == 0);
+}
+
+TEST_CASE("the process-wide handler hears an mspace without a handler of its own")
+{
+   ProcessLog process;
+   mspace ms = mspace_create(1 * MiB);
+   REQUIRE(ms != nullptr);
+   int on_stack = 0;
+   mspace_free(ms, &on_stack);
+   CHECK(process.log.count == 1);
+   CHECK(process.log.last == MSPACE_ERROR_INVALID_POINTER);
+   CHECK(process.log.last_ms == ms);
+
+   ErrorLog own;   // an mspace's own handler comes first
+   own.install(ms);
+   mspace_free(ms, &on_stack);
+   CHECK(own.count == 1);
+   CHECK(process.log.count == 1);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+namespace {
+
+struct Walk
+{
+   mspace ms;
+   int calls = 0;
+   int frees = 0;
+   void *gave = nullptr;   // what the call back gave
+};
+
+void free_what_you_see(void *start, void *, std::size_t used, void *arg)
+{
+   Walk *w = static_cast<Walk *>(arg);
+   if (++w->calls > 1000)
+      return;
+   if (used)
+   {
+      mspace_free(w->ms, start);
+      w->gave = mspace_malloc(w->ms, 32);
+      ++w->frees;
+   }
+}
+
+}  // namespace
+
+TEST_CASE("a callback of inspect_all that calls its mspace is reported; the walk ends and the heap is whole")
+{
+   for (unsigned flags : {0u, unsigned(MSPACE_LOCKED)})
+   {
+      CAPTURE(flags);
+      mspace ms = mspace_create_flags(1 * MiB, flags);
+      REQUIRE(ms != nullptr);
+      ErrorLog log;
+      log.install(ms);
+      std::vector<void *> blocks;
+      for (std::uint32_t i = 0; i < 8; ++i)
+      {
+         blocks.push_back(mspace_malloc(ms, 40 + 30 * i));
+         REQUIRE(blocks.back() != nullptr);
+         fill(blocks.back(), 40 + 30 * i, i);
+      }
+      Walk w{ms};
+      mspace_inspect_all(ms, free_what_you_see, &w);
+      CHECK(w.calls == 9);          // 8 blocks and the top: the walk stayed finite
+      CHECK(w.frees == 8);
+      CHECK(w.gave == nullptr);     // no malloc from inside the walk
+      CHECK(log.count == 16);       // each free and each malloc reported
+      CHECK(log.last == MSPACE_ERROR_REENTRANT);
+      CHECK(mspace_check(ms) == 0);
+      for (std::uint32_t i = 0; i < 8; ++i)
+      {
+         CHECK(verify(blocks[i], 40 + 30 * i, i));   // still live, contents kept
+         mspace_free(ms, blocks[i]);
+      }
+      CHECK(log.count == 16);       // after the walk, calls work again
+      CHECK(stats_of(ms).allocated_blocks == 0);
+      CHECK(mspace_destroy(ms) == 0);
+   }
+}
+
+namespace {
+
+struct Reentrant
+{
+   mspace ms;
+   int calls = 0;
+   void *got = reinterpret_cast<void *>(1);
+   int destroyed = -1;
+};
+
+void handler_that_allocates(mspace ms, mspace_error_t, void *, void *ctx)
+{
+   Reentrant *r = static_cast<Reentrant *>(ctx);
+   ++r->calls;
+   r->got = mspace_malloc(ms, 100);
+   r->destroyed = mspace_destroy(ms);
+}
+
+}  // namespace
+
+TEST_CASE("an error handler that calls its mspace is reported to the process-wide handler")
+{
+   for (unsigned flags : {0u, unsigned(MSPACE_LOCKED)})
+   {
+      CAPTURE(flags);
+      ProcessLog process;
+      mspace ms = mspace_create_flags(1 * MiB, flags);
+      REQUIRE(ms != nullptr);
+      Reentrant r{ms};
+      mspace_set_error_handler(ms, handler_that_allocates, &r);
+      void *p = mspace_malloc(ms, 100);
+      void *guard = mspace_malloc(ms, 100);
+      REQUIRE((p && guard));
+      mspace_free(ms, p);
+      mspace_free(ms, p);           // double free: the handler runs and calls back
+      CHECK(r.calls == 1);
+      CHECK(r.got == nullptr);
+      CHECK(r.destroyed != 0);      // not destroyed from inside its handler
+      CHECK(process.log.count == 2);
+      CHECK(process.log.last == MSPACE_ERROR_REENTRANT);
+      CHECK(process.log.last_ms == ms);
+      CHECK(mspace_check(ms) == 0);
+      void *q = mspace_malloc(ms, 100);   // usable again, fast path included
+      CHECK(q != nullptr);
+      mspace_free(ms, q);
+      mspace_free(ms, guard);
+      CHECK(stats_of(ms).allocated_blocks == 0);
+      CHECK(mspace_destroy(ms) == 0);
+   }
+}
+
+TEST_CASE("mspace_set_root of a freed block is an invalid pointer, not a double free")
+{
+   mspace ms = mspace_create(1 * MiB);
+   REQUIRE(ms != nullptr);
+   ErrorLog log;
+   log.install(ms);
+   void *p = mspace_malloc(ms, 100);
+   void *guard = mspace_malloc(ms, 100);
+   REQUIRE((p && guard));
+   mspace_set_root(ms, p);
+   CHECK(mspace_root(ms) == p);
+   mspace_free(ms, p);
+   mspace_set_root(ms, nullptr);
+   mspace_set_root(ms, p);
+   CHECK(log.count == 1);
+   CHECK(log.last == MSPACE_ERROR_INVALID_POINTER);
+   CHECK(mspace_root(ms) == nullptr);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+namespace {
+
+struct LockProbe
+{
+   mspace ms;
+   std::atomic<bool> done{false};
+   bool others_waited = false;
+   std::thread other;
+};
+
+// Runs with the lock held: another thread's call must wait until the handler returns.
+void handler_that_probes_the_lock(mspace, mspace_error_t, void *, void *ctx)
+{
+   LockProbe *probe = static_cast<LockProbe *>(ctx);
+   probe->other = std::thread([probe] {
+      mspace_footprint(probe->ms);
+      probe->done.store(true);
+   });
+   std::this_thread::sleep_for(std::chrono::milliseconds(100));
+   probe->others_waited = !probe->done.load();
+}
+
+}  // namespace
+
+TEST_CASE("mspace_report_error runs the handler with the lock held, as the library's reports do")
+{
+   mspace ms = mspace_create_flags(1 * MiB, MSPACE_LOCKED);
+   REQUIRE(ms != nullptr);
+   LockProbe probe;
+   probe.ms = ms;
+   mspace_set_error_handler(ms, handler_that_probes_the_lock, &probe);
+   mspace_report_error(ms, MSPACE_ERROR_CORRUPTION, nullptr);
+   probe.other.join();
+   CHECK(probe.others_waited);
+   CHECK(probe.done.load());
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("mspace_lock and mspace_unlock: 0 for a live mspace, non-zero for a dead handle")
+{
+   for (unsigned flags : {0u, unsigned(MSPACE_LOCKED)})
+   {
+      mspace ms = mspace_create_flags(1 * MiB, flags);
+      REQUIRE(ms != nullptr);
+      CHECK(mspace_lock(ms) == 0);
+      CHECK(mspace_unlock(ms) == 0);
+      void *p = mspace_malloc(ms, 10);   // released: calls go on
+      CHECK(p != nullptr);
+      mspace_free(ms, p);
+      CHECK(mspace_destroy(ms) == 0);
+   }
+   CHECK(mspace_lock(nullptr) != 0);
+   CHECK(mspace_unlock(nullptr) != 0);
+}
