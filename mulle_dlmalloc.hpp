@@ -1432,8 +1432,11 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bin_links_ok(const mstate *m, chun
 
    A fast path for small blocks. A freed chunk of one of the NCACHES smallest sizes (up to
    1040 bytes on 64-bit, 520 on 32-bit) is not coalesced at once but parked, still marked
-   in use, on a LIFO list of its exact size; the next request of that size takes it back
-   in a few instructions. What the caches hold is bounded by
+   in use, on a LIFO list of its exact size (fd towards the end, NULL there; every chunk
+   but the first also links back to the one before it through bk, which the first does
+   not use, so that taking the first costs no write); the next request of that size takes it back in a few
+   instructions, and a realloc that grows into a parked neighbour takes it out of the middle
+   of its list in O(1). A chunk that borders the top is never parked: it joins the top. What the caches hold is bounded by
    MULLE_DLMALLOC_CACHE_BYTES, so the fragmentation they can cause is bounded too. Parked
    chunks carry CACHED in their head: a second free of one is a double free as always, and
    the statistics, the walk and mspace_check count them as free. The caches are flushed
@@ -1451,21 +1454,25 @@ MULLE_DLMALLOC_NOASAN inline size_t cache_index(size_t s) { return (s >> SMALLBI
 MULLE_DLMALLOC_NOASAN inline bool   is_cacheable(size_t s) { return cache_index(s) < NCACHES; }
 MULLE_DLMALLOC_NOASAN inline size_t cache_index_to_size(size_t i) { return (i + FIRST_CACHE) << SMALLBIN_SHIFT; }
 
-/* Parks in-use chunk c of size s if it is cacheable and the caches have room. */
+/* Parks in-use chunk c of size s if it is cacheable, does not border the top, and the
+   caches have room. */
 MULLE_DLMALLOC_NOASAN inline bool cache_chunk(mstate *m, chunk *c, size_t s)
 {
-   if (CACHE_LIMIT == 0 || !is_cacheable(s) || m->cache_bytes + s > CACHE_LIMIT)
+   if (CACHE_LIMIT == 0 || !is_cacheable(s) || m->cache_bytes + s > CACHE_LIMIT || chunk_at(c, s) == m->top)
       return false;
-   size_t i       = cache_index(s);
-   c->head       |= CACHED;
-   c->fd          = m->cache[i];
-   m->cache[i]    = c;
+   size_t i     = cache_index(s);
+   chunk *first = m->cache[i];
+   c->head     |= CACHED;
+   c->fd        = first;
+   if (first)
+      first->bk = c;
+   m->cache[i]     = c;
    m->cache_bytes += s;
    return true;
 }
 
-/* The cheap check made before a cache link is followed: c is parked with size s, and its
-   successor f (NULL at the end) may be a chunk of this mspace. */
+/* The cheap check made before the first chunk c of its list is taken: c is parked with
+   size s, and its successor f (NULL at the end) may be a chunk of this mspace. */
 MULLE_DLMALLOC_NOASAN inline bool cache_link_ok(const mstate *m, const chunk *c, size_t s)
 {
 #if MULLE_DLMALLOC_CHECKS
@@ -1475,6 +1482,37 @@ MULLE_DLMALLOC_NOASAN inline bool cache_link_ok(const mstate *m, const chunk *c,
    (void) m; (void) c; (void) s;
    return true;
 #endif
+}
+
+/* The first chunk of its list leaves it, links checked (cache_link_ok); in use again. */
+MULLE_DLMALLOC_NOASAN inline void unlink_first_cached(mstate *m, chunk *c, size_t s)
+{
+   m->cache[cache_index(s)] = c->fd;
+   m->cache_bytes          -= s;
+   c->head                 &= ~CACHED;
+}
+
+/* Parked chunk c of size s, anywhere in its list, leaves it; in use again. False, with
+   nothing changed, where its links disagree: parked with size s, its successor and (but
+   for the first) its predecessor are chunks of this mspace that point back at it. */
+MULLE_DLMALLOC_NOASAN inline bool unlink_cached(mstate *m, chunk *c, size_t s)
+{
+   rel<chunk> *root = &m->cache[cache_index(s)];
+   chunk      *f    = c->fd;
+   chunk      *b    = *root == c ? NULL : c->bk.get();
+   if (MULLE_DLMALLOC_CHECKS &&
+       ((c->head & ~PINUSE) != (s | CINUSE | CACHED) || (f && (!ok_chunk_address(m, f) || f->bk != c)) ||
+        (*root != c && (!ok_chunk_address(m, b) || b->fd != c))))
+      return false;
+   if (b)
+      b->fd = f;
+   else
+      *root = f;
+   if (f)
+      f->bk = b;
+   m->cache_bytes -= s;
+   c->head        &= ~CACHED;
+   return true;
 }
 
 /* A parked chunk of exactly size nb, taken out of its cache and in use again, or NULL.
@@ -1494,9 +1532,7 @@ MULLE_DLMALLOC_NOASAN inline chunk *uncache_chunk(mstate *m, size_t nb, bool *sa
       *sane = false;
       return NULL;
    }
-   m->cache[i]     = c->fd;
-   m->cache_bytes -= nb;
-   c->head        &= ~CACHED;
+   unlink_first_cached(m, c, nb);
    return c;
 }
 
@@ -1587,13 +1623,17 @@ MULLE_DLMALLOC_NOASAN inline void default_error_handler(mspace ms, mspace_error_
    the mark is read; a locked one is not written (other threads read its flags), and its
    whole way reads the mark before it takes the lock. */
 
+/* One piece of user code that runs for an mspace, on the stack of the call that runs it;
+   the records of a thread form a chain from the innermost out, so that user code of m1
+   that calls m2, whose user code calls m1, is still known to be inside m1. */
 struct callout
 {
-   mstate  *m;         /* the mspace whose user code this thread runs, or NULL */
-   unsigned handler;   /* that code is: 0 an inspect_all callback, 1 the mspace's handler,
-                          2 the process-wide handler */
+   mstate        *m;         /* the mspace it runs for; NULL for a dead handle's report */
+   unsigned       handler;   /* 0 an inspect_all callback, 1 the mspace's handler, 2 the
+                                process-wide handler */
+   const callout *outer;     /* the record of the code that called into the library */
 };
-MULLE_DLMALLOC_THREAD_LOCAL callout current_callout;   /* zero: no user code runs */
+MULLE_DLMALLOC_THREAD_LOCAL const callout *innermost_callout;   /* NULL: no user code runs */
 
 struct process_handler_t
 {
@@ -1602,37 +1642,56 @@ struct process_handler_t
 };
 process_handler_t process_handler;
 
-/* The flag is for the fast path; a build without one only needs the mark. */
-MULLE_DLMALLOC_NOASAN inline callout begin_callout(mstate *m, unsigned handler)
+/* The innermost record of user code that runs for m (NULL included), or NULL. */
+MULLE_DLMALLOC_NOASAN inline const callout *callout_of(const mstate *m)
 {
-   callout saved           = current_callout;
-   current_callout.m       = m;
-   current_callout.handler = handler;
-   if (MULLE_DLMALLOC_FAST_PATH && m && !(m->flags & STATE_LOCKED))
-      m->flags |= STATE_CALLING_OUT;
-   return saved;
-}
-
-MULLE_DLMALLOC_NOASAN inline void end_callout(mstate *m, callout saved)
-{
-   current_callout = saved;
-   if (MULLE_DLMALLOC_FAST_PATH && m && saved.m != m && !(m->flags & STATE_LOCKED))
-      m->flags &= ~STATE_CALLING_OUT;
+   const callout *r = innermost_callout;
+   while (r && r->m != m)
+      r = r->outer;
+   return r;
 }
 
 /* Is this thread inside user code that runs for m? */
-MULLE_DLMALLOC_NOASAN inline bool calls_out_of(const mstate *m) { return m && current_callout.m == m; }
+MULLE_DLMALLOC_NOASAN inline bool calls_out_of(const mstate *m) { return m && innermost_callout && callout_of(m); }
+
+/* The flag turns the fast path away; a build without a fast path only needs the chain. */
+MULLE_DLMALLOC_NOASAN inline void begin_callout(callout *r, mstate *m, unsigned handler)
+{
+   r->m              = m;
+   r->handler        = handler;
+   r->outer          = innermost_callout;
+   innermost_callout = r;
+   if (MULLE_DLMALLOC_FAST_PATH && m && !(m->flags & STATE_LOCKED))
+      m->flags |= STATE_CALLING_OUT;
+}
+
+MULLE_DLMALLOC_NOASAN inline void end_callout(const callout *r)
+{
+   innermost_callout = r->outer;
+   mstate *m         = r->m;
+   if (MULLE_DLMALLOC_FAST_PATH && m && !(m->flags & STATE_LOCKED) && !callout_of(m))
+      m->flags &= ~STATE_CALLING_OUT;
+}
+
+/* Is the process-wide handler running for m (NULL: for a dead handle) on this thread? */
+MULLE_DLMALLOC_NOASAN inline bool process_handler_runs_for(const mstate *m)
+{
+   for (const callout *r = innermost_callout; r; r = r->outer)
+      if (r->m == m && r->handler == 2)
+         return true;
+   return false;
+}
 
 /* Hands error e about p to the first handler that may hear it: m's own (m live, and not
-   from inside m's handler), else the process-wide one (not from inside itself for the
-   same mspace), else default_error_handler. ms is the handle the caller used (m, or for
-   a handle that names no live mspace, that handle with m NULL). */
+   from inside a handler that runs for m), else the process-wide one (not from inside
+   itself for the same mspace), else default_error_handler. ms is the handle the caller
+   used (m, or for a handle that names no live mspace, that handle with m NULL). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void report_to(mstate *m, mspace ms, mspace_error_t e, const void *p)
 {
-   void    *bad   = const_cast<void *>(p);
-   bool     in_m  = !m || calls_out_of(m);
-   unsigned level = m && m->handler && !(in_m && current_callout.handler) ? 1
-                    : process_handler.fn && !(in_m && current_callout.handler == 2) ? 2 : 0;
+   void          *bad   = const_cast<void *>(p);
+   const callout *mine  = m ? callout_of(m) : NULL;
+   unsigned       level = m && m->handler && !(mine && mine->handler) ? 1
+                          : process_handler.fn && !process_handler_runs_for(m) ? 2 : 0;
    if (!level)
    {
       default_error_handler(ms, e, bad, NULL);
@@ -1640,9 +1699,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void report_to(mstate *m, mspa
    }
    mspace_error_handler_t fn  = level == 1 ? m->handler : process_handler.fn;
    void                  *ctx = level == 1 ? m->handler_ctx : process_handler.ctx;
-   callout saved = begin_callout(m, level);
+   callout record;
+   begin_callout(&record, m, level);
    fn(ms, e, bad, ctx);
-   end_callout(m, saved);
+   end_callout(&record);
 }
 
 MULLE_DLMALLOC_NOASAN inline void report(mstate *m, mspace_error_t e, const void *p) { report_to(m, m, e, p); }
@@ -2052,17 +2112,16 @@ MULLE_DLMALLOC_NOASAN inline size_t user_size(const chunk *c)
 }
 
 /* Memcheck must not see the library read its own tags in no-access memory: every public
-   call that touches the region opens with MULLE_DLMALLOC_QUIET_CHECKER(), which under
-   Valgrind turns memcheck's error reporting off until the call returns. */
+   call that touches the region runs between MULLE_DLMALLOC_QUIET_BEGIN() and
+   MULLE_DLMALLOC_QUIET_END() (enter_call and leave_call for most), which under Valgrind
+   turn memcheck's error reporting off and on again. A pair of statements, not a scope
+   object: a destructor would need the C++ runtime's unwinder (see lock.hpp). */
 #if MULLE_DLMALLOC_VALGRIND
-struct quiet_checker
-{
-   quiet_checker() { VALGRIND_DISABLE_ERROR_REPORTING; }
-   ~quiet_checker() { VALGRIND_ENABLE_ERROR_REPORTING; }
-};
-#  define MULLE_DLMALLOC_QUIET_CHECKER() mulle::detail::quiet_checker quiet_checker_for_this_call
+#  define MULLE_DLMALLOC_QUIET_BEGIN() VALGRIND_DISABLE_ERROR_REPORTING
+#  define MULLE_DLMALLOC_QUIET_END()   VALGRIND_ENABLE_ERROR_REPORTING
 #else
-#  define MULLE_DLMALLOC_QUIET_CHECKER() ((void) 0)
+#  define MULLE_DLMALLOC_QUIET_BEGIN() ((void) 0)
+#  define MULLE_DLMALLOC_QUIET_END()   ((void) 0)
 #endif
 
 }} // namespace mulle::detail
@@ -2581,9 +2640,7 @@ MULLE_DLMALLOC_NOASAN inline bool flush_caches(mstate *m)
             whole = false;
             break;
          }
-         m->cache[i]     = c->fd;
-         m->cache_bytes -= chunk_size(c);
-         c->head        &= ~CACHED;
+         unlink_first_cached(m, c, cache_index_to_size(i));
          /* its neighbours' tags are verified as for a free: a write into freed memory may
             have reached them; if they lie, c stays in use and nothing else is written */
          if ((MULLE_DLMALLOC_CHECKS && validate_block(m, mem_from_chunk(c)) != MSPACE_ERROR_NONE) ||
@@ -2685,6 +2742,26 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
       return RESIZE_DONE;
    }
 
+   /* a parked successor is free memory as much as a binned one: it leaves its cache and
+      is released (merging with what follows it) before the growth looks at it */
+   if (chunk_is_cached(next))
+   {
+      size_t ps = chunk_size(next);
+      if (!unlink_cached(m, next, ps))
+      {
+         free_chunk_damaged(m, next);
+         return RESIZE_FAILED;
+      }
+      /* its tags are verified as for a free; if they lie it stays in use (as a flush
+         leaves it): nothing is handed out twice */
+      if ((MULLE_DLMALLOC_CHECKS && validate_block(m, mem_from_chunk(next)) != MSPACE_ERROR_NONE) ||
+          !release_chunk(m, next, ps))
+      {
+         free_chunk_damaged(m, next);
+         return RESIZE_FAILED;
+      }
+   }
+
    /* a free successor: the top (grown first if need be), the dv, or a chunk in a bin. Its
       size is held against a second record first: the top's or the dv's in the state, or
       its footer (c's validation bounded the size by the top). */
@@ -2725,24 +2802,26 @@ MULLE_DLMALLOC_NOASAN inline void *reallocate(mstate *m, void *p, size_t n, bool
 {
    if (n > m->capacity)
       return NULL;
-   chunk *c      = chunk_from_mem(p);
-   size_t usable = usable_size_of(c);
-   switch (resize_in_place(m, c, request_to_size(n)))
+   chunk        *c      = chunk_from_mem(p);
+   size_t        usable = usable_size_of(c);
+   void         *q      = NULL;
+   resize_result r      = resize_in_place(m, c, request_to_size(n));
+   if (r == RESIZE_IMPOSSIBLE && may_move)
    {
-   case RESIZE_DONE:
+      q = hand_out(m, allocate(m, n), n);
+      /* a move that fails has flushed the caches: what they held has coalesced and may
+         border the block now, so in place is tried once more */
+      if (!q)
+         r = resize_in_place(m, c, request_to_size(n));
+   }
+   if (r == RESIZE_DONE)
+   {
 #if MULLE_DLMALLOC_CHECKS >= 2
       write_canary(m, next_chunk(c), usable_size_of(c) - n);   /* the new request */
 #endif
       annotate_resize(m, p, usable > usable_size_of(c) ? usable : usable_size_of(c), n);
       return p;
-   case RESIZE_FAILED:
-      return NULL;
-   case RESIZE_IMPOSSIBLE:
-      break;
    }
-   if (!may_move)
-      return NULL;
-   void *q = hand_out(m, allocate(m, n), n);
    if (!q)
       return NULL;
    copy_bytes(q, p, user_size(c));
@@ -2858,10 +2937,12 @@ MULLE_DLMALLOC_NOASAN inline size_t make_secret(const void *where)
 {
    static size_t counter;   /* mspaces may be created by several threads at once */
    int           local;
-#if MULLE_DLMALLOC_LOCKS
+#if !MULLE_DLMALLOC_NO_OS && defined(__GCC_ATOMIC_POINTER_LOCK_FREE) && __GCC_ATOMIC_POINTER_LOCK_FREE == 2
    size_t        count = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
 #else
-   size_t        count = ++counter;   /* no atomics: no threads to race */
+   size_t        count = ++counter;   /* no OS, no threads; or no lock-free atomics: then two
+                                         mspaces made at once may share a count, never more
+                                         (the addresses still differ) */
 #endif
    /* word-sized arithmetic only: no 64-bit multiply routine on 32-bit targets */
    const size_t k1 = static_cast<size_t>(0x9e3779b97f4a7c15ull);
@@ -3132,16 +3213,18 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
    if (in_bins.count != free_in_walk.count || in_bins.print != free_in_walk.print)
       problems++;   /* a chunk missing from the bins, or an entry that is no chunk */
 
-   /* caches: exact sizes, parked chunks only, bytes and count in step with the walk */
+   /* caches: exact sizes, parked chunks only, each back link but the first's naming the one
+      before, bytes and count in step with the walk */
    tally  cached       = {0, 0};
    size_t cached_bytes = 0;
    for (size_t i = 0; i < NCACHES; ++i)
-      for (chunk *f = m->cache[i]; f; f = f->fd)
+      for (chunk *f = m->cache[i], *b = NULL; f; b = f, f = f->fd)
       {
          if (!ok_chunk_address(m, f))
             return problems + 1;
          cached.add(m, f);
-         if (cached.count > cached_in_walk.count || !chunk_is_cached(f) || chunk_size(f) != cache_index_to_size(i))
+         if (cached.count > cached_in_walk.count || !chunk_is_cached(f) || chunk_size(f) != cache_index_to_size(i) ||
+             (b && f->bk != b))
             return problems + 1;
          cached_bytes += chunk_size(f);
       }
@@ -3498,9 +3581,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *live_state(mspace ms)
    read, and using it faults. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART mstate *enter_call(mspace ms, const void *block = NULL)
 {
-#if MULLE_DLMALLOC_VALGRIND
-   VALGRIND_DISABLE_ERROR_REPORTING;
-#endif
+   MULLE_DLMALLOC_QUIET_BEGIN();
    mstate *m = live_state(ms);
    if (!m)
    {
@@ -3528,9 +3609,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void leave_call(mstate *m)
 #else
    (void) m;
 #endif
-#if MULLE_DLMALLOC_VALGRIND
-   VALGRIND_ENABLE_ERROR_REPORTING;
-#endif
+   MULLE_DLMALLOC_QUIET_END();
 }
 
 }} // namespace mulle::detail
@@ -3796,10 +3875,11 @@ MULLE_DLMALLOC_NOASAN mspace mspace_create_flags(size_t capacity, unsigned flags
    using namespace mulle::detail;
    if (flags & ~MSPACE_LOCKED || ((flags & MSPACE_LOCKED) && !MULLE_DLMALLOC_LOCKS))
       return NULL;
-   MULLE_DLMALLOC_QUIET_CHECKER();
+   MULLE_DLMALLOC_QUIET_BEGIN();
    mstate *m = create_os_mspace(capacity, (flags & MSPACE_LOCKED) ? STATE_LOCKED : 0);
    if (m)
       annotate_create(m);
+   MULLE_DLMALLOC_QUIET_END();
    return m;
 }
 
@@ -3808,10 +3888,11 @@ MULLE_DLMALLOC_NOASAN mspace mspace_create_with_base_flags(void *base, size_t ca
    using namespace mulle::detail;
    if (flags & ~MSPACE_LOCKED || ((flags & MSPACE_LOCKED) && !MULLE_DLMALLOC_LOCKS))
       return NULL;
-   MULLE_DLMALLOC_QUIET_CHECKER();
+   MULLE_DLMALLOC_QUIET_BEGIN();
    mstate *m = init_state(static_cast<byte *>(base), capacity, (flags & MSPACE_LOCKED) ? STATE_LOCKED : 0);
    if (m)
       annotate_create(m);
+   MULLE_DLMALLOC_QUIET_END();
    return m;
 }
 
@@ -3833,24 +3914,23 @@ MULLE_DLMALLOC_NOASAN int mspace_destroy(mspace ms)
    if (calls_out_of(m))   /* reads only the thread's mark: m is live */
    {
       /* reported outside any scope object: the handler is the user's code */
-#if MULLE_DLMALLOC_VALGRIND
-      VALGRIND_DISABLE_ERROR_REPORTING;
-#endif
+      MULLE_DLMALLOC_QUIET_BEGIN();
       report(m, MSPACE_ERROR_REENTRANT, NULL);
-#if MULLE_DLMALLOC_VALGRIND
-      VALGRIND_ENABLE_ERROR_REPORTING;
-#endif
+      MULLE_DLMALLOC_QUIET_END();
       return 1;
    }
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   if (!is_live(m))
-      return 1;
-   m->magic     = 0;
-   m->signature = 0;   /* a destroyed heap in a file cannot be attached */
-   annotate_destroy(m);
-   if (m->flags & STATE_FROM_OS)
-      destroy_os_region(m);
-   return 0;
+   MULLE_DLMALLOC_QUIET_BEGIN();
+   bool live = is_live(m);
+   if (live)
+   {
+      m->magic     = 0;
+      m->signature = 0;   /* a destroyed heap in a file cannot be attached */
+      annotate_destroy(m);
+      if (m->flags & STATE_FROM_OS)
+         destroy_os_region(m);
+   }
+   MULLE_DLMALLOC_QUIET_END();
+   return live ? 0 : 1;
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_reset(mspace ms)
@@ -3958,9 +4038,11 @@ MULLE_DLMALLOC_NOASAN size_t mspace_usable_size(const void *p)
    using namespace mulle::detail;
    if (!p)
       return 0;
-   MULLE_DLMALLOC_QUIET_CHECKER();
+   MULLE_DLMALLOC_QUIET_BEGIN();
    const chunk *c = chunk_from_mem(p);
-   return chunk_is_live(c) ? user_size(c) : 0;
+   size_t       n = chunk_is_live(c) ? user_size(c) : 0;
+   MULLE_DLMALLOC_QUIET_END();
+   return n;
 }
 
 MULLE_DLMALLOC_NOASAN size_t mspace_max_request(mspace ms)
@@ -4050,9 +4132,10 @@ MULLE_DLMALLOC_NOASAN void mspace_inspect_all(mspace ms, void (*fn)(void *start,
    mstate *m = enter_call(ms);
    if (m && fn)
    {
-      callout saved = begin_callout(m, 0);
+      callout record;
+      begin_callout(&record, m, 0);
       inspect_all(m, fn, arg);
-      end_callout(m, saved);
+      end_callout(&record);
    }
    leave_call(m);
 }
@@ -4084,9 +4167,7 @@ MULLE_DLMALLOC_NOASAN int mspace_lock(mspace ms)
       leave_call(m);
       return 1;
    }
-#if MULLE_DLMALLOC_VALGRIND
-   VALGRIND_ENABLE_ERROR_REPORTING;   /* the lock stays; the quiet scope ends here */
-#endif
+   MULLE_DLMALLOC_QUIET_END();   /* the lock stays; the quiet scope ends here */
    return 0;
 }
 
@@ -4096,11 +4177,14 @@ MULLE_DLMALLOC_NOASAN int mspace_unlock(mspace ms)
    mstate *m = live_state(ms);
    if (!m)
       return 1;
-#if MULLE_DLMALLOC_VALGRIND
-   VALGRIND_DISABLE_ERROR_REPORTING;  /* leave_call ends it again */
-#endif
+   MULLE_DLMALLOC_QUIET_BEGIN();  /* leave_call ends it again */
+   if (calls_out_of(m))               /* the lock is the library's, held for the call */
+   {
+      report(m, MSPACE_ERROR_REENTRANT, NULL);
+      m = NULL;
+   }
    leave_call(m);
-   return 0;
+   return m ? 0 : 1;
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_report_error(mspace ms, mspace_error_t error, void *p)
@@ -4143,17 +4227,22 @@ MULLE_DLMALLOC_NOASAN const char *mspace_error_string(mspace_error_t error)
 MULLE_DLMALLOC_NOASAN mspace_error_t mspace_attach_error(void *base, size_t capacity)
 {
    mulle::detail::mstate *m;
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   return mulle::detail::attach_problem(base, capacity, &m);
+   MULLE_DLMALLOC_QUIET_BEGIN();
+   mspace_error_t e = mulle::detail::attach_problem(base, capacity, &m);
+   MULLE_DLMALLOC_QUIET_END();
+   return e;
 }
 
 MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
 {
    using namespace mulle::detail;
    mstate *m;
-   MULLE_DLMALLOC_QUIET_CHECKER();
+   MULLE_DLMALLOC_QUIET_BEGIN();
    if (attach_problem(base, capacity, &m) != MSPACE_ERROR_NONE)
+   {
+      MULLE_DLMALLOC_QUIET_END();
       return NULL;
+   }
    m->flags      &= ~(STATE_FROM_OS | STATE_CALLING_OUT);   /* the region is the caller's
                                                             now; no user code runs for it */
    m->lock        = 0;
@@ -4162,6 +4251,7 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
    m->lazy_end    = NULL;              /* a caller's region has no pages given back */
    m->magic       = MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m);
    annotate_attach(m);
+   MULLE_DLMALLOC_QUIET_END();
    return m;
 }
 
@@ -4169,13 +4259,21 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
 MULLE_DLMALLOC_NOASAN int mspace_detach(mspace ms)
 {
    using namespace mulle::detail;
-   MULLE_DLMALLOC_QUIET_CHECKER();
    mstate *m = static_cast<mstate *>(ms);
-   if (!is_live(m) || (m->flags & STATE_FROM_OS))
+   if (calls_out_of(m))   /* user code of this mspace runs: its call still holds it */
+   {
+      report(m, MSPACE_ERROR_REENTRANT, NULL);
       return 1;
-   m->magic = 0;
-   annotate_destroy(m);
-   return 0;
+   }
+   MULLE_DLMALLOC_QUIET_BEGIN();
+   bool ends = is_live(m) && !(m->flags & STATE_FROM_OS);
+   if (ends)
+   {
+      m->magic = 0;
+      annotate_destroy(m);
+   }
+   MULLE_DLMALLOC_QUIET_END();
+   return ends ? 0 : 1;
 }
 
 MULLE_DLMALLOC_NOASAN size_t mspace_offset_of(mspace ms, const void *p)

@@ -127,17 +127,16 @@ MULLE_DLMALLOC_NOASAN inline size_t user_size(const chunk *c)
 }
 
 /* Memcheck must not see the library read its own tags in no-access memory: every public
-   call that touches the region opens with MULLE_DLMALLOC_QUIET_CHECKER(), which under
-   Valgrind turns memcheck's error reporting off until the call returns. */
+   call that touches the region runs between MULLE_DLMALLOC_QUIET_BEGIN() and
+   MULLE_DLMALLOC_QUIET_END() (enter_call and leave_call for most), which under Valgrind
+   turn memcheck's error reporting off and on again. A pair of statements, not a scope
+   object: a destructor would need the C++ runtime's unwinder (see lock.hpp). */
 #if MULLE_DLMALLOC_VALGRIND
-struct quiet_checker
-{
-   quiet_checker() { VALGRIND_DISABLE_ERROR_REPORTING; }
-   ~quiet_checker() { VALGRIND_ENABLE_ERROR_REPORTING; }
-};
-#  define MULLE_DLMALLOC_QUIET_CHECKER() mulle::detail::quiet_checker quiet_checker_for_this_call
+#  define MULLE_DLMALLOC_QUIET_BEGIN() VALGRIND_DISABLE_ERROR_REPORTING
+#  define MULLE_DLMALLOC_QUIET_END()   VALGRIND_ENABLE_ERROR_REPORTING
 #else
-#  define MULLE_DLMALLOC_QUIET_CHECKER() ((void) 0)
+#  define MULLE_DLMALLOC_QUIET_BEGIN() ((void) 0)
+#  define MULLE_DLMALLOC_QUIET_END()   ((void) 0)
 #endif
 
 }} // namespace mulle::detail

@@ -69,10 +69,11 @@ MULLE_DLMALLOC_NOASAN mspace mspace_create_flags(size_t capacity, unsigned flags
    using namespace mulle::detail;
    if (flags & ~MSPACE_LOCKED || ((flags & MSPACE_LOCKED) && !MULLE_DLMALLOC_LOCKS))
       return NULL;
-   MULLE_DLMALLOC_QUIET_CHECKER();
+   MULLE_DLMALLOC_QUIET_BEGIN();
    mstate *m = create_os_mspace(capacity, (flags & MSPACE_LOCKED) ? STATE_LOCKED : 0);
    if (m)
       annotate_create(m);
+   MULLE_DLMALLOC_QUIET_END();
    return m;
 }
 
@@ -81,10 +82,11 @@ MULLE_DLMALLOC_NOASAN mspace mspace_create_with_base_flags(void *base, size_t ca
    using namespace mulle::detail;
    if (flags & ~MSPACE_LOCKED || ((flags & MSPACE_LOCKED) && !MULLE_DLMALLOC_LOCKS))
       return NULL;
-   MULLE_DLMALLOC_QUIET_CHECKER();
+   MULLE_DLMALLOC_QUIET_BEGIN();
    mstate *m = init_state(static_cast<byte *>(base), capacity, (flags & MSPACE_LOCKED) ? STATE_LOCKED : 0);
    if (m)
       annotate_create(m);
+   MULLE_DLMALLOC_QUIET_END();
    return m;
 }
 
@@ -106,24 +108,23 @@ MULLE_DLMALLOC_NOASAN int mspace_destroy(mspace ms)
    if (calls_out_of(m))   /* reads only the thread's mark: m is live */
    {
       /* reported outside any scope object: the handler is the user's code */
-#if MULLE_DLMALLOC_VALGRIND
-      VALGRIND_DISABLE_ERROR_REPORTING;
-#endif
+      MULLE_DLMALLOC_QUIET_BEGIN();
       report(m, MSPACE_ERROR_REENTRANT, NULL);
-#if MULLE_DLMALLOC_VALGRIND
-      VALGRIND_ENABLE_ERROR_REPORTING;
-#endif
+      MULLE_DLMALLOC_QUIET_END();
       return 1;
    }
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   if (!is_live(m))
-      return 1;
-   m->magic     = 0;
-   m->signature = 0;   /* a destroyed heap in a file cannot be attached */
-   annotate_destroy(m);
-   if (m->flags & STATE_FROM_OS)
-      destroy_os_region(m);
-   return 0;
+   MULLE_DLMALLOC_QUIET_BEGIN();
+   bool live = is_live(m);
+   if (live)
+   {
+      m->magic     = 0;
+      m->signature = 0;   /* a destroyed heap in a file cannot be attached */
+      annotate_destroy(m);
+      if (m->flags & STATE_FROM_OS)
+         destroy_os_region(m);
+   }
+   MULLE_DLMALLOC_QUIET_END();
+   return live ? 0 : 1;
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_reset(mspace ms)
@@ -231,9 +232,11 @@ MULLE_DLMALLOC_NOASAN size_t mspace_usable_size(const void *p)
    using namespace mulle::detail;
    if (!p)
       return 0;
-   MULLE_DLMALLOC_QUIET_CHECKER();
+   MULLE_DLMALLOC_QUIET_BEGIN();
    const chunk *c = chunk_from_mem(p);
-   return chunk_is_live(c) ? user_size(c) : 0;
+   size_t       n = chunk_is_live(c) ? user_size(c) : 0;
+   MULLE_DLMALLOC_QUIET_END();
+   return n;
 }
 
 MULLE_DLMALLOC_NOASAN size_t mspace_max_request(mspace ms)
@@ -323,9 +326,10 @@ MULLE_DLMALLOC_NOASAN void mspace_inspect_all(mspace ms, void (*fn)(void *start,
    mstate *m = enter_call(ms);
    if (m && fn)
    {
-      callout saved = begin_callout(m, 0);
+      callout record;
+      begin_callout(&record, m, 0);
       inspect_all(m, fn, arg);
-      end_callout(m, saved);
+      end_callout(&record);
    }
    leave_call(m);
 }
@@ -357,9 +361,7 @@ MULLE_DLMALLOC_NOASAN int mspace_lock(mspace ms)
       leave_call(m);
       return 1;
    }
-#if MULLE_DLMALLOC_VALGRIND
-   VALGRIND_ENABLE_ERROR_REPORTING;   /* the lock stays; the quiet scope ends here */
-#endif
+   MULLE_DLMALLOC_QUIET_END();   /* the lock stays; the quiet scope ends here */
    return 0;
 }
 
@@ -369,11 +371,14 @@ MULLE_DLMALLOC_NOASAN int mspace_unlock(mspace ms)
    mstate *m = live_state(ms);
    if (!m)
       return 1;
-#if MULLE_DLMALLOC_VALGRIND
-   VALGRIND_DISABLE_ERROR_REPORTING;  /* leave_call ends it again */
-#endif
+   MULLE_DLMALLOC_QUIET_BEGIN();  /* leave_call ends it again */
+   if (calls_out_of(m))               /* the lock is the library's, held for the call */
+   {
+      report(m, MSPACE_ERROR_REENTRANT, NULL);
+      m = NULL;
+   }
    leave_call(m);
-   return 0;
+   return m ? 0 : 1;
 }
 
 MULLE_DLMALLOC_NOASAN void mspace_report_error(mspace ms, mspace_error_t error, void *p)
@@ -416,17 +421,22 @@ MULLE_DLMALLOC_NOASAN const char *mspace_error_string(mspace_error_t error)
 MULLE_DLMALLOC_NOASAN mspace_error_t mspace_attach_error(void *base, size_t capacity)
 {
    mulle::detail::mstate *m;
-   MULLE_DLMALLOC_QUIET_CHECKER();
-   return mulle::detail::attach_problem(base, capacity, &m);
+   MULLE_DLMALLOC_QUIET_BEGIN();
+   mspace_error_t e = mulle::detail::attach_problem(base, capacity, &m);
+   MULLE_DLMALLOC_QUIET_END();
+   return e;
 }
 
 MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
 {
    using namespace mulle::detail;
    mstate *m;
-   MULLE_DLMALLOC_QUIET_CHECKER();
+   MULLE_DLMALLOC_QUIET_BEGIN();
    if (attach_problem(base, capacity, &m) != MSPACE_ERROR_NONE)
+   {
+      MULLE_DLMALLOC_QUIET_END();
       return NULL;
+   }
    m->flags      &= ~(STATE_FROM_OS | STATE_CALLING_OUT);   /* the region is the caller's
                                                             now; no user code runs for it */
    m->lock        = 0;
@@ -435,6 +445,7 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
    m->lazy_end    = NULL;              /* a caller's region has no pages given back */
    m->magic       = MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m);
    annotate_attach(m);
+   MULLE_DLMALLOC_QUIET_END();
    return m;
 }
 
@@ -442,13 +453,21 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
 MULLE_DLMALLOC_NOASAN int mspace_detach(mspace ms)
 {
    using namespace mulle::detail;
-   MULLE_DLMALLOC_QUIET_CHECKER();
    mstate *m = static_cast<mstate *>(ms);
-   if (!is_live(m) || (m->flags & STATE_FROM_OS))
+   if (calls_out_of(m))   /* user code of this mspace runs: its call still holds it */
+   {
+      report(m, MSPACE_ERROR_REENTRANT, NULL);
       return 1;
-   m->magic = 0;
-   annotate_destroy(m);
-   return 0;
+   }
+   MULLE_DLMALLOC_QUIET_BEGIN();
+   bool ends = is_live(m) && !(m->flags & STATE_FROM_OS);
+   if (ends)
+   {
+      m->magic = 0;
+      annotate_destroy(m);
+   }
+   MULLE_DLMALLOC_QUIET_END();
+   return ends ? 0 : 1;
 }
 
 MULLE_DLMALLOC_NOASAN size_t mspace_offset_of(mspace ms, const void *p)

@@ -212,16 +212,18 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
    if (in_bins.count != free_in_walk.count || in_bins.print != free_in_walk.print)
       problems++;   /* a chunk missing from the bins, or an entry that is no chunk */
 
-   /* caches: exact sizes, parked chunks only, bytes and count in step with the walk */
+   /* caches: exact sizes, parked chunks only, each back link but the first's naming the one
+      before, bytes and count in step with the walk */
    tally  cached       = {0, 0};
    size_t cached_bytes = 0;
    for (size_t i = 0; i < NCACHES; ++i)
-      for (chunk *f = m->cache[i]; f; f = f->fd)
+      for (chunk *f = m->cache[i], *b = NULL; f; b = f, f = f->fd)
       {
          if (!ok_chunk_address(m, f))
             return problems + 1;
          cached.add(m, f);
-         if (cached.count > cached_in_walk.count || !chunk_is_cached(f) || chunk_size(f) != cache_index_to_size(i))
+         if (cached.count > cached_in_walk.count || !chunk_is_cached(f) || chunk_size(f) != cache_index_to_size(i) ||
+             (b && f->bk != b))
             return problems + 1;
          cached_bytes += chunk_size(f);
       }

@@ -82,13 +82,17 @@ MULLE_DLMALLOC_NOASAN inline void default_error_handler(mspace ms, mspace_error_
    the mark is read; a locked one is not written (other threads read its flags), and its
    whole way reads the mark before it takes the lock. */
 
+/* One piece of user code that runs for an mspace, on the stack of the call that runs it;
+   the records of a thread form a chain from the innermost out, so that user code of m1
+   that calls m2, whose user code calls m1, is still known to be inside m1. */
 struct callout
 {
-   mstate  *m;         /* the mspace whose user code this thread runs, or NULL */
-   unsigned handler;   /* that code is: 0 an inspect_all callback, 1 the mspace's handler,
-                          2 the process-wide handler */
+   mstate        *m;         /* the mspace it runs for; NULL for a dead handle's report */
+   unsigned       handler;   /* 0 an inspect_all callback, 1 the mspace's handler, 2 the
+                                process-wide handler */
+   const callout *outer;     /* the record of the code that called into the library */
 };
-MULLE_DLMALLOC_THREAD_LOCAL callout current_callout;   /* zero: no user code runs */
+MULLE_DLMALLOC_THREAD_LOCAL const callout *innermost_callout;   /* NULL: no user code runs */
 
 struct process_handler_t
 {
@@ -97,37 +101,56 @@ struct process_handler_t
 };
 process_handler_t process_handler;
 
-/* The flag is for the fast path; a build without one only needs the mark. */
-MULLE_DLMALLOC_NOASAN inline callout begin_callout(mstate *m, unsigned handler)
+/* The innermost record of user code that runs for m (NULL included), or NULL. */
+MULLE_DLMALLOC_NOASAN inline const callout *callout_of(const mstate *m)
 {
-   callout saved           = current_callout;
-   current_callout.m       = m;
-   current_callout.handler = handler;
-   if (MULLE_DLMALLOC_FAST_PATH && m && !(m->flags & STATE_LOCKED))
-      m->flags |= STATE_CALLING_OUT;
-   return saved;
-}
-
-MULLE_DLMALLOC_NOASAN inline void end_callout(mstate *m, callout saved)
-{
-   current_callout = saved;
-   if (MULLE_DLMALLOC_FAST_PATH && m && saved.m != m && !(m->flags & STATE_LOCKED))
-      m->flags &= ~STATE_CALLING_OUT;
+   const callout *r = innermost_callout;
+   while (r && r->m != m)
+      r = r->outer;
+   return r;
 }
 
 /* Is this thread inside user code that runs for m? */
-MULLE_DLMALLOC_NOASAN inline bool calls_out_of(const mstate *m) { return m && current_callout.m == m; }
+MULLE_DLMALLOC_NOASAN inline bool calls_out_of(const mstate *m) { return m && innermost_callout && callout_of(m); }
+
+/* The flag turns the fast path away; a build without a fast path only needs the chain. */
+MULLE_DLMALLOC_NOASAN inline void begin_callout(callout *r, mstate *m, unsigned handler)
+{
+   r->m              = m;
+   r->handler        = handler;
+   r->outer          = innermost_callout;
+   innermost_callout = r;
+   if (MULLE_DLMALLOC_FAST_PATH && m && !(m->flags & STATE_LOCKED))
+      m->flags |= STATE_CALLING_OUT;
+}
+
+MULLE_DLMALLOC_NOASAN inline void end_callout(const callout *r)
+{
+   innermost_callout = r->outer;
+   mstate *m         = r->m;
+   if (MULLE_DLMALLOC_FAST_PATH && m && !(m->flags & STATE_LOCKED) && !callout_of(m))
+      m->flags &= ~STATE_CALLING_OUT;
+}
+
+/* Is the process-wide handler running for m (NULL: for a dead handle) on this thread? */
+MULLE_DLMALLOC_NOASAN inline bool process_handler_runs_for(const mstate *m)
+{
+   for (const callout *r = innermost_callout; r; r = r->outer)
+      if (r->m == m && r->handler == 2)
+         return true;
+   return false;
+}
 
 /* Hands error e about p to the first handler that may hear it: m's own (m live, and not
-   from inside m's handler), else the process-wide one (not from inside itself for the
-   same mspace), else default_error_handler. ms is the handle the caller used (m, or for
-   a handle that names no live mspace, that handle with m NULL). */
+   from inside a handler that runs for m), else the process-wide one (not from inside
+   itself for the same mspace), else default_error_handler. ms is the handle the caller
+   used (m, or for a handle that names no live mspace, that handle with m NULL). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void report_to(mstate *m, mspace ms, mspace_error_t e, const void *p)
 {
-   void    *bad   = const_cast<void *>(p);
-   bool     in_m  = !m || calls_out_of(m);
-   unsigned level = m && m->handler && !(in_m && current_callout.handler) ? 1
-                    : process_handler.fn && !(in_m && current_callout.handler == 2) ? 2 : 0;
+   void          *bad   = const_cast<void *>(p);
+   const callout *mine  = m ? callout_of(m) : NULL;
+   unsigned       level = m && m->handler && !(mine && mine->handler) ? 1
+                          : process_handler.fn && !process_handler_runs_for(m) ? 2 : 0;
    if (!level)
    {
       default_error_handler(ms, e, bad, NULL);
@@ -135,9 +158,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void report_to(mstate *m, mspa
    }
    mspace_error_handler_t fn  = level == 1 ? m->handler : process_handler.fn;
    void                  *ctx = level == 1 ? m->handler_ctx : process_handler.ctx;
-   callout saved = begin_callout(m, level);
+   callout record;
+   begin_callout(&record, m, level);
    fn(ms, e, bad, ctx);
-   end_callout(m, saved);
+   end_callout(&record);
 }
 
 MULLE_DLMALLOC_NOASAN inline void report(mstate *m, mspace_error_t e, const void *p) { report_to(m, m, e, p); }

@@ -130,9 +130,7 @@ MULLE_DLMALLOC_NOASAN inline bool flush_caches(mstate *m)
             whole = false;
             break;
          }
-         m->cache[i]     = c->fd;
-         m->cache_bytes -= chunk_size(c);
-         c->head        &= ~CACHED;
+         unlink_first_cached(m, c, cache_index_to_size(i));
          /* its neighbours' tags are verified as for a free: a write into freed memory may
             have reached them; if they lie, c stays in use and nothing else is written */
          if ((MULLE_DLMALLOC_CHECKS && validate_block(m, mem_from_chunk(c)) != MSPACE_ERROR_NONE) ||

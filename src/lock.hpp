@@ -83,9 +83,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *live_state(mspace ms)
    read, and using it faults. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART mstate *enter_call(mspace ms, const void *block = NULL)
 {
-#if MULLE_DLMALLOC_VALGRIND
-   VALGRIND_DISABLE_ERROR_REPORTING;
-#endif
+   MULLE_DLMALLOC_QUIET_BEGIN();
    mstate *m = live_state(ms);
    if (!m)
    {
@@ -113,9 +111,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void leave_call(mstate *m)
 #else
    (void) m;
 #endif
-#if MULLE_DLMALLOC_VALGRIND
-   VALGRIND_ENABLE_ERROR_REPORTING;
-#endif
+   MULLE_DLMALLOC_QUIET_END();
 }
 
 }} // namespace mulle::detail

@@ -36,6 +36,26 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
       return RESIZE_DONE;
    }
 
+   /* a parked successor is free memory as much as a binned one: it leaves its cache and
+      is released (merging with what follows it) before the growth looks at it */
+   if (chunk_is_cached(next))
+   {
+      size_t ps = chunk_size(next);
+      if (!unlink_cached(m, next, ps))
+      {
+         free_chunk_damaged(m, next);
+         return RESIZE_FAILED;
+      }
+      /* its tags are verified as for a free; if they lie it stays in use (as a flush
+         leaves it): nothing is handed out twice */
+      if ((MULLE_DLMALLOC_CHECKS && validate_block(m, mem_from_chunk(next)) != MSPACE_ERROR_NONE) ||
+          !release_chunk(m, next, ps))
+      {
+         free_chunk_damaged(m, next);
+         return RESIZE_FAILED;
+      }
+   }
+
    /* a free successor: the top (grown first if need be), the dv, or a chunk in a bin. Its
       size is held against a second record first: the top's or the dv's in the state, or
       its footer (c's validation bounded the size by the top). */
@@ -76,24 +96,26 @@ MULLE_DLMALLOC_NOASAN inline void *reallocate(mstate *m, void *p, size_t n, bool
 {
    if (n > m->capacity)
       return NULL;
-   chunk *c      = chunk_from_mem(p);
-   size_t usable = usable_size_of(c);
-   switch (resize_in_place(m, c, request_to_size(n)))
+   chunk        *c      = chunk_from_mem(p);
+   size_t        usable = usable_size_of(c);
+   void         *q      = NULL;
+   resize_result r      = resize_in_place(m, c, request_to_size(n));
+   if (r == RESIZE_IMPOSSIBLE && may_move)
    {
-   case RESIZE_DONE:
+      q = hand_out(m, allocate(m, n), n);
+      /* a move that fails has flushed the caches: what they held has coalesced and may
+         border the block now, so in place is tried once more */
+      if (!q)
+         r = resize_in_place(m, c, request_to_size(n));
+   }
+   if (r == RESIZE_DONE)
+   {
 #if MULLE_DLMALLOC_CHECKS >= 2
       write_canary(m, next_chunk(c), usable_size_of(c) - n);   /* the new request */
 #endif
       annotate_resize(m, p, usable > usable_size_of(c) ? usable : usable_size_of(c), n);
       return p;
-   case RESIZE_FAILED:
-      return NULL;
-   case RESIZE_IMPOSSIBLE:
-      break;
    }
-   if (!may_move)
-      return NULL;
-   void *q = hand_out(m, allocate(m, n), n);
    if (!q)
       return NULL;
    copy_bytes(q, p, user_size(c));

@@ -103,10 +103,12 @@ MULLE_DLMALLOC_NOASAN inline size_t make_secret(const void *where)
 {
    static size_t counter;   /* mspaces may be created by several threads at once */
    int           local;
-#if MULLE_DLMALLOC_LOCKS
+#if !MULLE_DLMALLOC_NO_OS && defined(__GCC_ATOMIC_POINTER_LOCK_FREE) && __GCC_ATOMIC_POINTER_LOCK_FREE == 2
    size_t        count = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
 #else
-   size_t        count = ++counter;   /* no atomics: no threads to race */
+   size_t        count = ++counter;   /* no OS, no threads; or no lock-free atomics: then two
+                                         mspaces made at once may share a count, never more
+                                         (the addresses still differ) */
 #endif
    /* word-sized arithmetic only: no 64-bit multiply routine on 32-bit targets */
    const size_t k1 = static_cast<size_t>(0x9e3779b97f4a7c15ull);

@@ -263,3 +263,153 @@ TEST_CASE("mspace_lock and mspace_unlock: 0 for a live mspace, non-zero for a de
    CHECK(mspace_lock(nullptr) != 0);
    CHECK(mspace_unlock(nullptr) != 0);
 }
+
+namespace {
+
+struct FreeFromInside
+{
+   mspace m1, m2;
+   std::vector<void *> blocks;
+   int calls = 0;
+};
+
+void frees_other_heaps_blocks(void *, void *, std::size_t, void *arg)
+{
+   FreeFromInside *f = static_cast<FreeFromInside *>(arg);
+   if (++f->calls > 1)
+      return;
+   for (void *p : f->blocks)
+      mspace_free(f->m1, p);   // m1's walk is outside this one: refused
+}
+
+void walks_the_other_heap(void *, void *, std::size_t, void *arg)
+{
+   FreeFromInside *f = static_cast<FreeFromInside *>(arg);
+   mspace_inspect_all(f->m2, frees_other_heaps_blocks, f);
+}
+
+}  // namespace
+
+TEST_CASE("a call back into an mspace is caught also with another mspace's callback in between")
+{
+   for (unsigned flags : {0u, unsigned(MSPACE_LOCKED)})
+   {
+      CAPTURE(flags);
+      FreeFromInside f;
+      f.m1 = mspace_create_flags(1 * MiB, flags);
+      f.m2 = mspace_create_flags(1 * MiB, flags);
+      REQUIRE((f.m1 && f.m2));
+      ErrorLog log1, log2;
+      log1.install(f.m1);
+      log2.install(f.m2);
+      for (std::uint32_t i = 0; i < 8; ++i)
+      {
+         f.blocks.push_back(mspace_malloc(f.m1, 5000));
+         REQUIRE(f.blocks.back() != nullptr);
+         fill(f.blocks.back(), 5000, i);
+      }
+      void *in_m2 = mspace_malloc(f.m2, 100);
+      REQUIRE(in_m2 != nullptr);
+      int walked = 0;
+      mspace_inspect_all(f.m1, [](void *, void *, std::size_t, void *arg) { ++*static_cast<int *>(arg); }, &walked);
+      const int chunks = walked;
+      f.calls = 0;
+      // m1's walk -> m2's walk -> frees into m1: each free is refused and reported to m1
+      struct Outer { FreeFromInside *f; int calls; } outer{&f, 0};
+      mspace_inspect_all(f.m1, [](void *, void *, std::size_t, void *arg) {
+         Outer *o = static_cast<Outer *>(arg);
+         if (++o->calls == 1)
+            walks_the_other_heap(nullptr, nullptr, 0, o->f);
+      }, &outer);
+      CHECK(outer.calls == chunks);   // the outer walk stayed finite
+      CHECK(log1.count == 8);
+      CHECK(log1.last == MSPACE_ERROR_REENTRANT);
+      CHECK(log2.count == 0);
+      // and the flag of m1 is still right after the inner walk ended: a free from m1's
+      // own callback after it is caught too (the fast path does not take it)
+      struct After { FreeFromInside *inner; void *p; int calls; };
+      FreeFromInside one;
+      one.m1 = f.m1;
+      one.m2 = f.m2;
+      one.blocks.push_back(f.blocks[1]);
+      After after{&one, f.blocks[0], 0};
+      log1.clear();
+      mspace_inspect_all(f.m1, [](void *, void *, std::size_t, void *arg) {
+         After *a = static_cast<After *>(arg);
+         if (++a->calls == 1)
+         {
+            walks_the_other_heap(nullptr, nullptr, 0, a->inner);   // a report of m1 in m2's walk
+            mspace_free(a->inner->m1, a->p);                       // then m1's own callback frees
+         }
+      }, &after);
+      CHECK(log1.count == 2);
+      CHECK(log1.last == MSPACE_ERROR_REENTRANT);
+      for (std::uint32_t i = 0; i < 8; ++i)
+         CHECK(verify(f.blocks[i], 5000, i));
+      CHECK(mspace_check(f.m1) == 0);
+      CHECK(mspace_check(f.m2) == 0);
+      for (void *p : f.blocks)
+         mspace_free(f.m1, p);
+      mspace_free(f.m2, in_m2);
+      CHECK(log1.count == 2);
+      CHECK(stats_of(f.m1).allocated_blocks == 0);
+      CHECK(mspace_destroy(f.m1) == 0);
+      CHECK(mspace_destroy(f.m2) == 0);
+   }
+}
+
+namespace {
+
+struct Unlocker
+{
+   int unlocked = -1;
+   int detached = -1;
+};
+
+void handler_that_unlocks(mspace ms, mspace_error_t, void *, void *ctx)
+{
+   Unlocker *u = static_cast<Unlocker *>(ctx);
+   u->unlocked = mspace_unlock(ms);   // the lock is the library's: refused
+   u->detached = mspace_detach(ms);   // the call still holds the mspace: refused
+}
+
+}  // namespace
+
+TEST_CASE("mspace_unlock and mspace_detach from inside the handler are refused")
+{
+   ProcessLog process;
+   Buffer buf(1 * MiB);
+   mspace ms = mspace_create_with_base_flags(buf.base, 1 * MiB, MSPACE_LOCKED);
+   REQUIRE(ms != nullptr);
+   Unlocker u;
+   mspace_set_error_handler(ms, handler_that_unlocks, &u);
+   mspace_report_error(ms, MSPACE_ERROR_CORRUPTION, nullptr);
+   CHECK(u.unlocked != 0);
+   CHECK(u.detached != 0);
+   CHECK(process.log.count == 2);
+   CHECK(process.log.last == MSPACE_ERROR_REENTRANT);
+   // the lock was held throughout and released once: another thread gets in now
+   std::thread other([&] { CHECK(mspace_malloc(ms, 64) != nullptr); });
+   other.join();
+   CHECK(mspace_check(ms) == 0);
+   CHECK(mspace_detach(ms) == 0);
+}
+
+TEST_CASE("mspace_lock holds the lock: another thread's call waits for mspace_unlock")
+{
+   mspace ms = mspace_create_flags(1 * MiB, MSPACE_LOCKED);
+   REQUIRE(ms != nullptr);
+   REQUIRE(mspace_lock(ms) == 0);
+   std::atomic<bool> done{false};
+   std::thread other([&] {
+      void *p = mspace_malloc(ms, 64);
+      mspace_free(ms, p);
+      done.store(true);
+   });
+   std::this_thread::sleep_for(std::chrono::milliseconds(100));
+   CHECK(!done.load());   // waits while the lock is held
+   CHECK(mspace_unlock(ms) == 0);
+   other.join();
+   CHECK(done.load());
+   CHECK(mspace_destroy(ms) == 0);
+}
