@@ -172,7 +172,10 @@ MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
       if (m && (!MULLE_DLMALLOC_CHECKS || plainly_valid(m, p)))
       {
          chunk *c = chunk_from_mem(p);
-         if (cache_chunk(m, c, chunk_size(c)))
+         size_t s = chunk_size(c);
+         if (join_top(m, c, s))
+            return;
+         if (cache_chunk(m, c, s))
             annotate_free(m, p, usable_size_of(c));
          else
             free_valid(m, c);

@@ -176,6 +176,23 @@ MULLE_DLMALLOC_NOASAN inline bool grow_dv_by(mstate *m, chunk *c)
    return true;
 }
 
+/* The commonest release of a stack of blocks: validated in-use chunk c follows a chunk in
+   use and is followed by the top, so it only becomes the top's start (what release_chunk
+   would do, without its stack frame and without a word of a free chunk read: the top's
+   size comes from the state). False, with nothing done, otherwise. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool join_top(mstate *m, chunk *c, size_t s)
+{
+   if (chunk_at(c, s) != m->top || !previous_is_in_use(c))
+      return false;
+   m->top       = c;
+   m->top_size += s;
+   c->head      = m->top_size | PINUSE;   /* CINUSE cleared: a second free of c sees it */
+   annotate_free(m, mem_from_chunk(c), usable_of_size(s));
+   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold)
+      trim_top(m, 0, false);
+   return true;
+}
+
 /* Frees a validated in-use chunk: parked in a cache when small and there is room, else
    released. */
 MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
