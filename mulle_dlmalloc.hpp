@@ -1039,6 +1039,9 @@ static const unsigned STATE_LOCKED  = 2;   /* MSPACE_LOCKED: every call takes `l
 static const unsigned STATE_CALLING_OUT = 4;  /* an unlocked mspace runs user code (its error
                                                  handler, an inspect_all callback): the fast
                                                  path steps aside; attach clears it */
+static const unsigned STATE_REGROWS = 8;      /* the top grew back into pages an automatic
+                                                 trim had released: automatic trims stop
+                                                 until mspace_trim (or reset) releases */
 
 /* The links of a small bin's head: the fd and bk of a chunk that would start 2 words
    before, whose other words are never read or written while smallmap and the rings
@@ -2395,15 +2398,19 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
       return free_chunk_damaged(m, m->top);
    if (m->top_size < nb + MIN_CHUNK)
    {
+      /* the pages an automatic trim released lazily are still resident until the kernel
+         takes them: faulting them in again would be a system call for nothing */
       byte *old_end = top_end(m);
+      byte *lazy    = m->lazy_end;
+      byte *fresh   = lazy && lazy > old_end ? lazy : old_end;
       if (!extend_top(m, nb + MIN_CHUNK))
       {
          if (CACHE_LIMIT == 0 || !m->cache_bytes || !flush_caches(m))
             return NULL;
          return allocate(m, n);  /* what they held may have coalesced into room; they are empty */
       }
-      if (nb < PREFAULT_BELOW)
-         os_prefault(m, old_end, top_end(m));
+      if (nb < PREFAULT_BELOW && fresh < top_end(m))
+         os_prefault(m, fresh, top_end(m));
    }
    return split_top(m, m->top, nb, PINUSE);
 }
@@ -2664,7 +2671,7 @@ MULLE_DLMALLOC_NOASAN inline void release_block(mstate *m, chunk *c)
    annotate_free(m, mem, usable);
    /* lazily: a heap that grows again reuses the pages. Without an OS there are no pages to
       give back: the footprint shrinks only by mspace_trim, and the code stays small. */
-   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold)
+   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && !(m->flags & STATE_REGROWS))
       trim_top(m, 0, false);
 }
 
@@ -2698,7 +2705,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool join_top(mstate *m, chunk *c, size
    m->top_size += s;
    c->head      = m->top_size | PINUSE;   /* CINUSE cleared: a second free of c sees it */
    annotate_free(m, mem_from_chunk(c), usable_of_size(s));
-   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold)
+   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && !(m->flags & STATE_REGROWS))
       trim_top(m, 0, false);
    return true;
 }
@@ -2883,6 +2890,11 @@ MULLE_DLMALLOC_NOASAN bool extend_top(mstate *m, size_t need)
    m->top_size  = static_cast<size_t>(end - top);
    m->top->head = m->top_size | PINUSE;
 #if !MULLE_DLMALLOC_NO_OS
+   /* growing back into pages an automatic trim released faults each of them in again
+      (about 3 us a page measured on a 2-core VM, far more than keeping them): a heap
+      that does so once gets no more automatic trims, until mspace_trim or reset */
+   if (m->lazy_end && end > old_end && old_end < m->lazy_end)
+      m->flags |= STATE_REGROWS;
    if (m->lazy_end && end >= m->lazy_end)
       m->lazy_end = NULL;     /* every lazily released page is in the footprint again */
 #endif
@@ -2913,6 +2925,7 @@ MULLE_DLMALLOC_NOASAN int trim_top(mstate *m, size_t pad, bool eager)
 #if !MULLE_DLMALLOC_NO_OS
    if (eager)
    {
+      m->flags &= ~STATE_REGROWS;   /* a release asked for: automatic trims may start again */
       if (m->lazy_end && m->lazy_end > top_end(m))
          os_decommit(m, top_end(m), m->lazy_end > old_end ? m->lazy_end : old_end, true);
       m->lazy_end = NULL;
@@ -3703,7 +3716,7 @@ MULLE_DLMALLOC_NOASAN inline bool state_bounds_ok(const mstate *m, const byte *b
 /* The flags a stored state may hold: from the OS (a copy of an mspace_create heap, or
    its live region, which attach_problem refuses), locked, and in the middle of a call out
    to user code (a process that ended there). A new STATE_ flag belongs here too. */
-static const unsigned STORED_FLAGS = STATE_FROM_OS | STATE_LOCKED | STATE_CALLING_OUT;
+static const unsigned STORED_FLAGS = STATE_FROM_OS | STATE_LOCKED | STATE_CALLING_OUT | STATE_REGROWS;
 
 /* The settings of the build that made the heap, as far as the state records them beside
    the layout word: its trim threshold (nothing but a create sets it), and a lock that this

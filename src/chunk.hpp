@@ -224,6 +224,9 @@ static const unsigned STATE_LOCKED  = 2;   /* MSPACE_LOCKED: every call takes `l
 static const unsigned STATE_CALLING_OUT = 4;  /* an unlocked mspace runs user code (its error
                                                  handler, an inspect_all callback): the fast
                                                  path steps aside; attach clears it */
+static const unsigned STATE_REGROWS = 8;      /* the top grew back into pages an automatic
+                                                 trim had released: automatic trims stop
+                                                 until mspace_trim (or reset) releases */
 
 /* The links of a small bin's head: the fd and bk of a chunk that would start 2 words
    before, whose other words are never read or written while smallmap and the rings

@@ -154,7 +154,7 @@ MULLE_DLMALLOC_NOASAN inline void release_block(mstate *m, chunk *c)
    annotate_free(m, mem, usable);
    /* lazily: a heap that grows again reuses the pages. Without an OS there are no pages to
       give back: the footprint shrinks only by mspace_trim, and the code stays small. */
-   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold)
+   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && !(m->flags & STATE_REGROWS))
       trim_top(m, 0, false);
 }
 
@@ -188,7 +188,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool join_top(mstate *m, chunk *c, size
    m->top_size += s;
    c->head      = m->top_size | PINUSE;   /* CINUSE cleared: a second free of c sees it */
    annotate_free(m, mem_from_chunk(c), usable_of_size(s));
-   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold)
+   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && !(m->flags & STATE_REGROWS))
       trim_top(m, 0, false);
    return true;
 }

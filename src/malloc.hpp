@@ -266,15 +266,19 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
       return free_chunk_damaged(m, m->top);
    if (m->top_size < nb + MIN_CHUNK)
    {
+      /* the pages an automatic trim released lazily are still resident until the kernel
+         takes them: faulting them in again would be a system call for nothing */
       byte *old_end = top_end(m);
+      byte *lazy    = m->lazy_end;
+      byte *fresh   = lazy && lazy > old_end ? lazy : old_end;
       if (!extend_top(m, nb + MIN_CHUNK))
       {
          if (CACHE_LIMIT == 0 || !m->cache_bytes || !flush_caches(m))
             return NULL;
          return allocate(m, n);  /* what they held may have coalesced into room; they are empty */
       }
-      if (nb < PREFAULT_BELOW)
-         os_prefault(m, old_end, top_end(m));
+      if (nb < PREFAULT_BELOW && fresh < top_end(m))
+         os_prefault(m, fresh, top_end(m));
    }
    return split_top(m, m->top, nb, PINUSE);
 }

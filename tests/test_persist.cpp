@@ -564,7 +564,7 @@ struct StateMirror
 };
 
 constexpr std::size_t SIGNATURE = static_cast<std::size_t>(0x6d6c6c6d2e687073ULL);   // "mllm.hps"
-constexpr unsigned FROM_OS = 1, LOCKED = 2, CALLING_OUT = 4;   // the flags a state may hold
+constexpr unsigned FROM_OS = 1, LOCKED = 2, CALLING_OUT = 4, REGROWS = 8;   // the flags a state may hold
 constexpr bool CHECKS2 = CANARY != 0;
 
 #define STATE_FIELD(name) offsetof(StateMirror, name)
@@ -715,7 +715,7 @@ TEST_CASE("attach refuses flags that no stored heap holds")
    DamagedState d;
    d.set_flags(0xfffffff0u);
    d.expect_refused(MSPACE_ERROR_CORRUPTION, "flags 0xfffffff0");
-   for (unsigned bit = 3; bit < 32; ++bit)
+   for (unsigned bit = 4; bit < 32; ++bit)
    {
       d.set_flags(1u << bit);
       d.expect_refused(MSPACE_ERROR_CORRUPTION, "an unknown flag bit");
@@ -727,6 +727,11 @@ TEST_CASE("attach refuses flags that no stored heap holds")
    mspace ms = d.expect_accepted("from the OS, calling out");
    CHECK(d.flags() == 0);
    d.done(ms);   // the detach succeeds: it refuses an mspace of the OS, and the flag is gone
+
+   d.set_flags(REGROWS);   // automatic trims stopped: the heap's own history, kept
+   ms = d.expect_accepted("regrows");
+   CHECK(d.flags() == REGROWS);
+   d.done(ms);
 
    std::vector<unsigned char> scratch(64 * KiB);
    mspace probe = mspace_create_with_base_flags(scratch.data(), scratch.size(), MSPACE_LOCKED);

@@ -408,3 +408,33 @@ TEST_CASE("a caller's buffer is never faulted in ahead of use")
 }
 
 #endif
+
+TEST_CASE("a heap that grows back into pages its automatic trim released gets no more automatic trims, until mspace_trim")
+{
+   mspace ms = mspace_create(64 * MiB);
+   REQUIRE(ms != nullptr);
+   void *keep = mspace_malloc(ms, 100);
+   REQUIRE(keep != nullptr);
+   const std::size_t base = mspace_footprint(ms);
+
+   void *big = mspace_malloc(ms, 8 * MiB);
+   REQUIRE(big != nullptr);
+   const std::size_t grown = mspace_footprint(ms);
+   mspace_free(ms, big);
+   CHECK(mspace_footprint(ms) < grown);   // the first automatic trim happens
+
+   big = mspace_malloc(ms, 8 * MiB);      // grows back into the pages it released
+   REQUIRE(big != nullptr);
+   mspace_free(ms, big);
+   CHECK(mspace_footprint(ms) >= grown);  // no automatic trim now: the pages stay
+
+   CHECK(mspace_trim(ms, 0) == 1);        // a release asked for happens, and starts them again
+   CHECK(mspace_footprint(ms) == base);
+   big = mspace_malloc(ms, 8 * MiB);
+   REQUIRE(big != nullptr);
+   mspace_free(ms, big);
+   CHECK(mspace_footprint(ms) < grown);
+   mspace_free(ms, keep);
+   CHECK(mspace_check(ms) == 0);
+   CHECK(mspace_destroy(ms) == 0);
+}
