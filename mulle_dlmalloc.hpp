@@ -1671,9 +1671,8 @@ MULLE_DLMALLOC_NOASAN inline void begin_callout(callout *r, mstate *m, unsigned 
 MULLE_DLMALLOC_NOASAN inline void end_callout(const callout *r)
 {
    innermost_callout = r->outer;
-   mstate *m         = r->m;
-   if (MULLE_DLMALLOC_FAST_PATH && m && !(m->flags & STATE_LOCKED) && !callout_of(m))
-      m->flags &= ~STATE_CALLING_OUT;
+   if (MULLE_DLMALLOC_FAST_PATH && r->m && !(r->m->flags & STATE_LOCKED) && !callout_of(r->m))
+      r->m->flags &= ~STATE_CALLING_OUT;
 }
 
 /* Is the process-wide handler running for m (NULL: for a dead handle) on this thread? */
@@ -2768,7 +2767,7 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
 
    /* a parked successor is free memory as much as a binned one: it leaves its cache and
       is released (merging with what follows it) before the growth looks at it */
-   if (chunk_is_cached(next))
+   if (CACHE_LIMIT && chunk_is_cached(next))
    {
       size_t ps = chunk_size(next);
       if (!unlink_cached(m, next, ps))
@@ -2835,7 +2834,7 @@ MULLE_DLMALLOC_NOASAN inline void *reallocate(mstate *m, void *p, size_t n, bool
       q = hand_out(m, allocate(m, n), n);
       /* a move that fails has flushed the caches: what they held has coalesced and may
          border the block now, so in place is tried once more */
-      if (!q)
+      if (!q && CACHE_LIMIT)
          r = resize_in_place(m, c, request_to_size(n));
    }
    if (r == RESIZE_DONE)

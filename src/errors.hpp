@@ -127,9 +127,8 @@ MULLE_DLMALLOC_NOASAN inline void begin_callout(callout *r, mstate *m, unsigned 
 MULLE_DLMALLOC_NOASAN inline void end_callout(const callout *r)
 {
    innermost_callout = r->outer;
-   mstate *m         = r->m;
-   if (MULLE_DLMALLOC_FAST_PATH && m && !(m->flags & STATE_LOCKED) && !callout_of(m))
-      m->flags &= ~STATE_CALLING_OUT;
+   if (MULLE_DLMALLOC_FAST_PATH && r->m && !(r->m->flags & STATE_LOCKED) && !callout_of(r->m))
+      r->m->flags &= ~STATE_CALLING_OUT;
 }
 
 /* Is the process-wide handler running for m (NULL: for a dead handle) on this thread? */
