@@ -30,15 +30,19 @@
      footprint           mspace_footprint, mspace_max_footprint, mspace_trim
      inspection          mspace_get_stats, mspace_malloc_stats, mspace_is_heap_object,
                          mspace_check, mspace_inspect_all
-     errors              mspace_set_error_handler, mspace_report_error, mspace_error_string
+     errors              mspace_set_error_handler, mspace_set_default_error_handler,
+                         mspace_report_error, mspace_error_string
+     lock                mspace_lock, mspace_unlock (around fork)
      persistence         mspace_attach, mspace_attach_error, mspace_detach, mspace_offset_of,
                          mspace_pointer_at, mspace_set_root, mspace_root
 
    3. ERRORS
    Sizes that overflow or do not fit return NULL and leave the mspace usable. Misuse (a
    pointer that is not a live block of this mspace, a double free, corrupted tags) goes to
-   the mspace's error handler; the default one prints one line to stderr and aborts. If a
-   handler returns, the offending call has no effect and every other block is untouched.
+   the mspace's error handler, else the process-wide one; the default prints one line to
+   stderr and aborts. If a handler returns, the offending call has no effect and every
+   other block is untouched. A block freed on a dead handle is reported; a call into an
+   mspace from its own handler or inspect_all callback is reported (REENTRANT), not run.
 
    4. COMPILE-TIME OPTIONS (name, default, scope)
      MULLE_DLMALLOC_IMPLEMENTATION   undefined         one C++ TU: emit the implementation
@@ -60,7 +64,8 @@
    Opt-in. An mspace created with the flag MSPACE_LOCKED (mspace_create_flags,
    mspace_create_with_base_flags) has a lock inside its region and may be used by any
    number of threads, and of processes sharing the mapping. Any other mspace must be used
-   by one thread at a time; different mspaces are independent.
+   by one thread at a time; different mspaces are independent. Around fork, hold the lock
+   of a private locked mspace with mspace_lock/mspace_unlock (pthread_atfork).
 
    6. OVERHEAD AND LIMITS (64-bit; 32-bit in brackets)
      per block        8 bytes [4] (one word more at checks 2); minimum chunk 32 bytes [16];
