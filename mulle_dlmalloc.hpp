@@ -1442,12 +1442,13 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bin_links_ok(const mstate *m, chun
    1040 bytes on 64-bit, 520 on 32-bit) is not coalesced at once but parked, still marked
    in use, on a LIFO list of its exact size (fd towards the end, NULL there; every chunk
    but the first also links back to the one before it through bk, which the first does
-   not use, so that taking the first costs no write); the next request of that size takes it back in a few
-   instructions, and a realloc that grows into a parked neighbour takes it out of the middle
-   of its list in O(1). A chunk that borders the top is never parked: it joins the top. What the caches hold is bounded by
-   MULLE_DLMALLOC_CACHE_BYTES, so the fragmentation they can cause is bounded too. Parked
-   chunks carry CACHED in their head: a second free of one is a double free as always, and
-   the statistics, the walk and mspace_check count them as free. The caches are flushed
+   not use, so that taking the first costs no write); the next request of that size takes
+   it back in a few instructions, and a realloc that grows into a parked neighbour takes
+   it out of the middle of its list in O(1). A chunk that borders the top is never parked:
+   it joins the top. What the caches hold is bounded by MULLE_DLMALLOC_CACHE_BYTES, so the
+   fragmentation they can cause is bounded too. Parked chunks carry CACHED in their head:
+   a second free of one is a double free as always, and the statistics, the walk and
+   mspace_check count them as free. The caches are flushed
    (every chunk released and coalesced) by trim, before a request is refused, and dropped
    by reset and destroy.
    ========================================================================================== */
@@ -1660,7 +1661,7 @@ MULLE_DLMALLOC_NOASAN inline const callout *callout_of(const mstate *m)
 }
 
 /* Is this thread inside user code that runs for m? */
-MULLE_DLMALLOC_NOASAN inline bool calls_out_of(const mstate *m) { return m && innermost_callout && callout_of(m); }
+MULLE_DLMALLOC_NOASAN inline bool calls_out_of(const mstate *m) { return m && callout_of(m); }
 
 /* The flag turns the fast path away; a build without a fast path only needs the chain. */
 MULLE_DLMALLOC_NOASAN inline void begin_callout(callout *r, mstate *m, unsigned handler)
@@ -2662,6 +2663,16 @@ MULLE_DLMALLOC_NOASAN inline bool flush_caches(mstate *m)
    return whole;
 }
 
+/* After a free that grew the top: past the threshold the top trims itself, lazily (a heap
+   that grows again reuses the pages), unless this heap has grown back into pages such a
+   trim released (STATE_REGROWS, top.hpp). Without an OS there are no pages to give back:
+   the footprint shrinks only by mspace_trim, and the code stays small. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void trim_by_itself(mstate *m)
+{
+   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && !(m->flags & STATE_REGROWS))
+      trim_top(m, 0, false);
+}
+
 /* Releases a validated in-use chunk (no cache); the top trims itself past the threshold. */
 MULLE_DLMALLOC_NOASAN inline void release_block(mstate *m, chunk *c)
 {
@@ -2673,10 +2684,7 @@ MULLE_DLMALLOC_NOASAN inline void release_block(mstate *m, chunk *c)
       return;   /* refused: the block stays allocated, for the checkers too */
    }
    annotate_free(m, mem, usable);
-   /* lazily: a heap that grows again reuses the pages. Without an OS there are no pages to
-      give back: the footprint shrinks only by mspace_trim, and the code stays small. */
-   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && !(m->flags & STATE_REGROWS))
-      trim_top(m, 0, false);
+   trim_by_itself(m);
 }
 
 /* The commonest release in a run of frees in address order: validated in-use chunk c
@@ -2709,8 +2717,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool join_top(mstate *m, chunk *c, size
    m->top_size += s;
    c->head      = m->top_size | PINUSE;   /* CINUSE cleared: a second free of c sees it */
    annotate_free(m, mem_from_chunk(c), usable_of_size(s));
-   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && !(m->flags & STATE_REGROWS))
-      trim_top(m, 0, false);
+   trim_by_itself(m);
    return true;
 }
 

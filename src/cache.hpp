@@ -4,12 +4,13 @@
    1040 bytes on 64-bit, 520 on 32-bit) is not coalesced at once but parked, still marked
    in use, on a LIFO list of its exact size (fd towards the end, NULL there; every chunk
    but the first also links back to the one before it through bk, which the first does
-   not use, so that taking the first costs no write); the next request of that size takes it back in a few
-   instructions, and a realloc that grows into a parked neighbour takes it out of the middle
-   of its list in O(1). A chunk that borders the top is never parked: it joins the top. What the caches hold is bounded by
-   MULLE_DLMALLOC_CACHE_BYTES, so the fragmentation they can cause is bounded too. Parked
-   chunks carry CACHED in their head: a second free of one is a double free as always, and
-   the statistics, the walk and mspace_check count them as free. The caches are flushed
+   not use, so that taking the first costs no write); the next request of that size takes
+   it back in a few instructions, and a realloc that grows into a parked neighbour takes
+   it out of the middle of its list in O(1). A chunk that borders the top is never parked:
+   it joins the top. What the caches hold is bounded by MULLE_DLMALLOC_CACHE_BYTES, so the
+   fragmentation they can cause is bounded too. Parked chunks carry CACHED in their head:
+   a second free of one is a double free as always, and the statistics, the walk and
+   mspace_check count them as free. The caches are flushed
    (every chunk released and coalesced) by trim, before a request is refused, and dropped
    by reset and destroy.
    ========================================================================================== */

@@ -111,7 +111,7 @@ MULLE_DLMALLOC_NOASAN inline const callout *callout_of(const mstate *m)
 }
 
 /* Is this thread inside user code that runs for m? */
-MULLE_DLMALLOC_NOASAN inline bool calls_out_of(const mstate *m) { return m && innermost_callout && callout_of(m); }
+MULLE_DLMALLOC_NOASAN inline bool calls_out_of(const mstate *m) { return m && callout_of(m); }
 
 /* The flag turns the fast path away; a build without a fast path only needs the chain. */
 MULLE_DLMALLOC_NOASAN inline void begin_callout(callout *r, mstate *m, unsigned handler)

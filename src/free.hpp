@@ -141,6 +141,16 @@ MULLE_DLMALLOC_NOASAN inline bool flush_caches(mstate *m)
    return whole;
 }
 
+/* After a free that grew the top: past the threshold the top trims itself, lazily (a heap
+   that grows again reuses the pages), unless this heap has grown back into pages such a
+   trim released (STATE_REGROWS, top.hpp). Without an OS there are no pages to give back:
+   the footprint shrinks only by mspace_trim, and the code stays small. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void trim_by_itself(mstate *m)
+{
+   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && !(m->flags & STATE_REGROWS))
+      trim_top(m, 0, false);
+}
+
 /* Releases a validated in-use chunk (no cache); the top trims itself past the threshold. */
 MULLE_DLMALLOC_NOASAN inline void release_block(mstate *m, chunk *c)
 {
@@ -152,10 +162,7 @@ MULLE_DLMALLOC_NOASAN inline void release_block(mstate *m, chunk *c)
       return;   /* refused: the block stays allocated, for the checkers too */
    }
    annotate_free(m, mem, usable);
-   /* lazily: a heap that grows again reuses the pages. Without an OS there are no pages to
-      give back: the footprint shrinks only by mspace_trim, and the code stays small. */
-   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && !(m->flags & STATE_REGROWS))
-      trim_top(m, 0, false);
+   trim_by_itself(m);
 }
 
 /* The commonest release in a run of frees in address order: validated in-use chunk c
@@ -188,8 +195,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool join_top(mstate *m, chunk *c, size
    m->top_size += s;
    c->head      = m->top_size | PINUSE;   /* CINUSE cleared: a second free of c sees it */
    annotate_free(m, mem_from_chunk(c), usable_of_size(s));
-   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && !(m->flags & STATE_REGROWS))
-      trim_top(m, 0, false);
+   trim_by_itself(m);
    return true;
 }
 
