@@ -37,7 +37,7 @@ ci-deps:
 	  apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
 	else echo "all CI packages present"; fi
 
-.PHONY: help c-runtime test test-persist test-relative unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench lint fuzz fuzz-checks2 fuzz-replay test-clang test-noexcept test-shared sanitize valgrind coverage test-checks2
+.PHONY: help c-runtime test test-notier test-persist test-relative unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench lint fuzz fuzz-checks2 fuzz-replay test-clang test-noexcept test-shared sanitize valgrind coverage test-checks2
 
 help:
 	@echo "make test                  build and run every test suite (installs doctest-dev and clang if missing)"
@@ -50,6 +50,7 @@ help:
 	@echo "make test-m32 / test-arm   the suites as 32-bit x86 code and as ARM code under qemu"
 	@echo "make test-shared           MSPACE_LOCKED under load: threads (also under TSan) and processes"
 	@echo "make test-checks2          the suites at MULLE_DLMALLOC_CHECKS=2"
+	@echo "make test-notier           the suites without the small-object tier (in make test)"
 	@echo "make test-relative         the suites with relative links (MULLE_DLMALLOC_RELATIVE=1)"
 	@echo "make test-persist          a heap file reopened by fresh processes at other addresses (in make test)"
 	@echo "make test-clang            the suites built by clang, C++20"
@@ -109,7 +110,7 @@ $(BUILD)/tests/test_c_api: tests/test_c_api.c $(HEADER) $(BUILD)/tests/impl.o
 	$(CC) $(CFLAGS_C99) -c tests/test_c_api.c -o $(BUILD)/tests/test_c_api.o
 	$(CLINK) $(OPT) $(BUILD)/tests/test_c_api.o $(BUILD)/tests/impl.o -o $@
 
-test: doctest check-single-include header-matrix c-runtime unit test-persist fuzz-replay
+test: doctest check-single-include header-matrix c-runtime unit test-notier test-persist fuzz-replay
 	python3 tests/readme_check.py
 
 # The implementation TU, built with the compiler's default flags (-O0 and -O2; by default,
@@ -143,6 +144,12 @@ test-persist: $(BUILD)/persist/persist_tool_relative $(BUILD)/persist/persist_to
 # persistent ones at another address.
 test-relative:
 	$(MAKE) unit BUILD=$(BUILD)/relative OPT="$(OPT) -DMULLE_DLMALLOC_RELATIVE=1"
+
+# The suites without the small-object tier (MULLE_DLMALLOC_TIER=0): every request a chunk,
+# as in firmware builds, so the tests of chunk layouts, bins and tags run at checks level 1
+# too (the default build skips those that need small chunks).
+test-notier:
+	$(MAKE) unit BUILD=$(BUILD)/notier OPT="$(OPT) -DMULLE_DLMALLOC_TIER=0" MULLE_TEST_SCALE=$(or $(MULLE_TEST_SCALE),10)
 
 # The suites at checks level 2 (canaries, poison, a whole-heap check on every call: slow,
 # so the random test is scaled down). Level 0 is compiled by header-matrix; the suites,

@@ -577,12 +577,13 @@ private:
 #define MULLE_DLMALLOC_GRANULARITY 65536   /* the footprint grows and shrinks in these steps */
 #endif
 
-#ifndef MULLE_DLMALLOC_CACHE_BYTES
+#ifndef MULLE_DLMALLOC_TIER
 #  if MULLE_DLMALLOC_CHECKS >= 2 || MULLE_DLMALLOC_NO_OS
-#    define MULLE_DLMALLOC_CACHE_BYTES 0   /* level 2 wants every free to coalesce and poison;
-                                              firmware wants small code and exact reuse */
+#    define MULLE_DLMALLOC_TIER 0          /* level 2 wants a head and canary on every block;
+                                              firmware wants small code */
 #  else
-#    define MULLE_DLMALLOC_CACHE_BYTES 1048576 /* freed small chunks kept for reuse, at most */
+#    define MULLE_DLMALLOC_TIER 1          /* requests up to 256 bytes from 4 KiB pages of one
+                                              slot size (the small-object tier, tier.hpp) */
 #  endif
 #endif
 
@@ -641,10 +642,10 @@ private:
 #  define MULLE_DLMALLOC_NEVER_INLINE inline
 #endif
 /* MULLE_DLMALLOC_FAST_PATH: malloc and free in a few instructions for the common cases
-   (a cache hit, a block that is plainly valid). It needs the caches and checks below level
+   (a slot of the small-object tier, a block that is plainly valid). It needs the tier and checks below level
    2; it is left out under Valgrind (whose quiet scope the whole way opens) and at -Os,
    where it would only add code. MULLE_DLMALLOC_WHOLE_WAY keeps the rest out of its way. */
-#if !defined(__OPTIMIZE_SIZE__) && MULLE_DLMALLOC_CACHE_BYTES && MULLE_DLMALLOC_CHECKS < 2 && !MULLE_DLMALLOC_VALGRIND
+#if !defined(__OPTIMIZE_SIZE__) && MULLE_DLMALLOC_TIER && MULLE_DLMALLOC_CHECKS < 2 && !MULLE_DLMALLOC_VALGRIND
 #  define MULLE_DLMALLOC_FAST_PATH 1
 #else
 #  define MULLE_DLMALLOC_FAST_PATH 0
@@ -844,8 +845,8 @@ MULLE_DLMALLOC_NOASAN inline void assert_failed(const char *what, const char *fi
      too) is exactly its size | PINUSE; with checks, a size read from a free chunk's head
      is held against a second record before the chunk is carved, split or merged;
    - every free chunk other than dv and top is in exactly one bin;
-   - a cached chunk (CINUSE | CACHED) is free for the user but in use for the tags and the
-     bins: it sits in exactly one cache list and coalesces when the caches are flushed;
+   - a page of the small-object tier (CINUSE | TIER_PAGE) is in use for the tags and the
+     bins; its slots are the blocks (tier.hpp);
    - the words of a free chunk that can lie where a former in-use chunk had its head hold
      its old head, a trace (an offset inside the region), or (level 2) poison, all with
      CINUSE clear; that keeps a double free detectable until the memory is handed out
@@ -874,7 +875,7 @@ static const size_t PREFAULT_BELOW = 4096;   /* a request this small that grows 
 
 static const size_t PINUSE    = 1;
 static const size_t CINUSE    = 2;
-static const size_t CACHED    = 4;   /* CINUSE too: free for the user, in use for the bins */
+static const size_t TIER_PAGE = 4;   /* CINUSE too: a page of the small-object tier */
 static const size_t FLAG_BITS = 7;
 
 static_assert((ALIGN & ALIGN_MASK) == 0, "MULLE_DLMALLOC_ALIGNMENT must be a power of two");
@@ -978,9 +979,9 @@ MULLE_DLMALLOC_NOASAN inline tree_chunk *as_tree(chunk *c) { return static_cast<
 MULLE_DLMALLOC_NOASAN inline size_t chunk_size(const chunk *c) { return c->head & ~FLAG_BITS; }
 MULLE_DLMALLOC_NOASAN inline bool   chunk_is_in_use(const chunk *c) { return (c->head & CINUSE) != 0; }
 MULLE_DLMALLOC_NOASAN inline bool   previous_is_in_use(const chunk *c) { return (c->head & PINUSE) != 0; }
-MULLE_DLMALLOC_NOASAN inline bool   chunk_is_cached(const chunk *c) { return (c->head & CACHED) != 0; }
-/* a block the user holds: in use and not parked in a cache */
-MULLE_DLMALLOC_NOASAN inline bool   chunk_is_live(const chunk *c) { return (c->head & (CINUSE | CACHED)) == CINUSE; }
+MULLE_DLMALLOC_NOASAN inline bool   chunk_is_page(const chunk *c) { return (c->head & TIER_PAGE) != 0; }
+/* a block the user holds: in use and not a page of the tier */
+MULLE_DLMALLOC_NOASAN inline bool   chunk_is_live(const chunk *c) { return (c->head & (CINUSE | TIER_PAGE)) == CINUSE; }
 MULLE_DLMALLOC_NOASAN inline chunk *next_chunk(chunk *c) { return chunk_at(c, chunk_size(c)); }
 MULLE_DLMALLOC_NOASAN inline chunk *previous_chunk(chunk *c) { return chunk_before(c, c->prev_foot); }
 MULLE_DLMALLOC_NOASAN inline size_t usable_of_size(size_t s) { return s - CHUNK_OVERHEAD - CANARY_BYTES; }
@@ -1023,10 +1024,9 @@ MULLE_DLMALLOC_NOASAN inline void set_free_with_footer(chunk *c, size_t s)
 MULLE_DLMALLOC_NOASAN constexpr size_t log2_of(size_t v) { return v <= 1 ? 0 : 1 + log2_of(v >> 1); }
 
 /* One small bin per chunk size under MIN_LARGE_SIZE: chunk sizes are multiples of ALIGN,
-   so 16 bins on 64-bit, 32 on 32-bit. One cache per chunk size from MIN_CHUNK on, for
-   NCACHES sizes: every request up to 1 KiB on 64-bit (chunks up to 1040 bytes), up to
-   516 bytes on 32-bit; a build without caches keeps one unused entry. The state is 1160
-   bytes on 64-bit, 716 on 32-bit; 656 and 464 without caches (checks 2, no OS). */
+   so 16 bins on 64-bit, 32 on 32-bit. One list of pages with free slots per slot size of
+   the small-object tier (NCLASSES, tier.hpp); a build without the tier keeps one unused
+   entry. */
 static const size_t NTREEBINS      = 32;
 static const size_t SMALLBIN_SHIFT = log2_of(ALIGN) < 6 ? log2_of(ALIGN) : 6;  /* 4 bins at least */
 static const size_t TREEBIN_SHIFT  = 8;
@@ -1035,7 +1035,35 @@ static const size_t NSMALLBINS     = MIN_LARGE_SIZE >> SMALLBIN_SHIFT;
 /* below: sizes no chunk has; with an alignment of 256 or more no chunk is small, and one
    head stays (unused) */
 static const size_t FIRST_SMALLBIN = (MIN_CHUNK >> SMALLBIN_SHIFT) < NSMALLBINS ? MIN_CHUNK >> SMALLBIN_SHIFT : NSMALLBINS - 1;
-static const size_t NCACHES        = MULLE_DLMALLOC_CACHE_BYTES ? 64 : 1;
+
+/* The small-object tier (tier.hpp): requests up to TIER_MAX bytes are slots of pages of
+   PAGE_BYTES, one slot size per page, SLOT_GRAIN apart. It needs an alignment of 64 or
+   less. A page's header records where it is, its slot size, and a bitmap of free slots. */
+static const bool   TIER         = MULLE_DLMALLOC_TIER && MULLE_DLMALLOC_ALIGNMENT <= 64;
+static const size_t PAGE_BYTES   = 4096;
+static const size_t SLOT_GRAIN   = ALIGN < 16 ? 16 : ALIGN;
+static const size_t TIER_MAX     = 256;
+static const size_t NCLASSES     = TIER ? TIER_MAX / SLOT_GRAIN : 1;
+static const size_t BITMAP_WORDS = 4;   /* 256 slots: enough for 16-byte slots */
+
+struct page
+{
+   rel<page, false> next;   /* in the ring of its slot size's pages with free slots (a */
+   rel<page, false> prev;   /* page alone links to itself: never NULL) */
+   uint16_t       size;     /* of a slot */
+   uint16_t       count;    /* slots */
+   uint16_t       used;     /* slots in use */
+   uint8_t        hint;     /* no bitmap word below this one has a free slot */
+   uint8_t        listed;   /* in its size's list: it has free slots, or is the full head */
+   uint64_t       free_bits[BITMAP_WORDS];   /* bit i set <=> slot i free */
+   size_t         offset;   /* of this page from the state */
+   size_t         epoch;    /* the state's epoch when the page was made */
+   size_t         check;    /* PAGE_MAGIC ^ offset ^ epoch ^ size while a page, PAGE_GONE ^
+                               offset ^ epoch after; past the words a free chunk's links and
+                               traces use */
+};
+
+static const size_t PAGE_HEADER = (sizeof(page) + SLOT_GRAIN - 1) & ~(SLOT_GRAIN - 1);
 
 static_assert(NSMALLBINS >= 4 && NSMALLBINS <= 32, "small bins: one bit each in a 32-bit map");
 
@@ -1083,11 +1111,13 @@ struct mstate
    unsigned               lock;           /* 1 while a call holds it (STATE_LOCKED only) */
    mspace_error_handler_t handler;        /* NULL: the default handler (reset by attach) */
    void                  *handler_ctx;
-   size_t                 cache_bytes;    /* sum of the sizes of the cached chunks */
+   size_t                 epoch;          /* keys the pages' check words; reset moves it */
+   size_t                 grid;           /* the state's address modulo PAGE_BYTES: a heap
+                                             with pages attaches on the same grid only */
    bin_head               smallbins[NSMALLBINS - FIRST_SMALLBIN];  /* rings through a head
                                                                   here, LIFO: small_bin() */
    rel<tree_chunk>        treebins[NTREEBINS];    /* trie roots */
-   rel<chunk>             cache[NCACHES];         /* per chunk size: freed chunks, LIFO via fd */
+   rel<page>              avail[NCLASSES];        /* per slot size: pages with free slots */
 };
 
 static const size_t MSTATE_MAGIC     = static_cast<size_t>(0x6d756c6c65646c6dULL); /* "mulledlm" */
@@ -1095,18 +1125,19 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
 
 /* What a heap written by one build needs from the build that attaches it: the layout
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
-   checks level (canaries change chunk sizes), whether parked cache chunks may exist, and
+   checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 3;   /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 4;   /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
-                                             behind their links */
+                                             behind their links; 4: the small-object tier
+                                             instead of the caches */
 /* evaluated by the compiler: coverage never sees it run */
-MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool caches, bool relative)
+MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative)
 {
-   return LAYOUT_VERSION | (WORD << 8) | (checks << 16) | (static_cast<size_t>(caches) << 20) |
+   return LAYOUT_VERSION | (WORD << 8) | (checks << 16) | (static_cast<size_t>(tier) << 20) |
           (static_cast<size_t>(relative) << 21) | (ALIGN << 22);
 }
-static const size_t LAYOUT = layout_word(MULLE_DLMALLOC_CHECKS, MULLE_DLMALLOC_CACHE_BYTES != 0, MULLE_DLMALLOC_RELATIVE != 0);
+static const size_t LAYOUT = layout_word(MULLE_DLMALLOC_CHECKS, TIER, MULLE_DLMALLOC_RELATIVE != 0);
 
 /* Where the first chunk of a state at address `at` lies: behind the state, its memory on
    the ALIGN grid. */
@@ -1435,118 +1466,6 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bin_links_ok(const mstate *m, chun
 
 }} // namespace mulle::detail
 
-// ---- src/cache.hpp ---------------------------------------------------------
-/* ==== the caches in front of the bins =====================================================
-
-   A fast path for small blocks. A freed chunk of one of the NCACHES smallest sizes (up to
-   1040 bytes on 64-bit, 520 on 32-bit) is not coalesced at once but parked, still marked
-   in use, on a LIFO list of its exact size (fd towards the end, NULL there; every chunk
-   but the first also links back to the one before it through bk, which the first does
-   not use, so that taking the first costs no write); the next request of that size takes
-   it back in a few instructions, and a realloc that grows into a parked neighbour takes
-   it out of the middle of its list in O(1). A chunk that borders the top is never parked:
-   it joins the top. What the caches hold is bounded by MULLE_DLMALLOC_CACHE_BYTES, so the
-   fragmentation they can cause is bounded too. Parked chunks carry CACHED in their head:
-   a second free of one is a double free as always, and the statistics, the walk and
-   mspace_check count them as free. The caches are flushed
-   (every chunk released and coalesced) by trim, before a request is refused, and dropped
-   by reset and destroy.
-   ========================================================================================== */
-
-namespace mulle { namespace detail {
-
-static const size_t CACHE_LIMIT = MULLE_DLMALLOC_CACHE_BYTES;
-
-static const size_t FIRST_CACHE = MIN_CHUNK >> SMALLBIN_SHIFT;
-
-MULLE_DLMALLOC_NOASAN inline size_t cache_index(size_t s) { return (s >> SMALLBIN_SHIFT) - FIRST_CACHE; }
-MULLE_DLMALLOC_NOASAN inline bool   is_cacheable(size_t s) { return cache_index(s) < NCACHES; }
-MULLE_DLMALLOC_NOASAN inline size_t cache_index_to_size(size_t i) { return (i + FIRST_CACHE) << SMALLBIN_SHIFT; }
-
-/* Parks in-use chunk c of size s if it is cacheable, does not border the top, and the
-   caches have room. */
-MULLE_DLMALLOC_NOASAN inline bool cache_chunk(mstate *m, chunk *c, size_t s)
-{
-   if (CACHE_LIMIT == 0 || !is_cacheable(s) || m->cache_bytes + s > CACHE_LIMIT || chunk_at(c, s) == m->top)
-      return false;
-   size_t i     = cache_index(s);
-   chunk *first = m->cache[i];
-   c->head     |= CACHED;
-   c->fd        = first;
-   if (first)
-      first->bk = c;
-   m->cache[i]     = c;
-   m->cache_bytes += s;
-   return true;
-}
-
-/* The cheap check made before the first chunk c of its list is taken: c is parked with
-   size s, and its successor f (NULL at the end) may be a chunk of this mspace. */
-MULLE_DLMALLOC_NOASAN inline bool cache_link_ok(const mstate *m, const chunk *c, size_t s)
-{
-#if MULLE_DLMALLOC_CHECKS
-   const chunk *f = c->fd;
-   return (c->head & ~PINUSE) == (s | CINUSE | CACHED) && (!f || ok_chunk_address(m, f));
-#else
-   (void) m; (void) c; (void) s;
-   return true;
-#endif
-}
-
-/* The first chunk of its list leaves it, links checked (cache_link_ok); in use again. */
-MULLE_DLMALLOC_NOASAN inline void unlink_first_cached(mstate *m, chunk *c, size_t s)
-{
-   m->cache[cache_index(s)] = c->fd;
-   m->cache_bytes          -= s;
-   c->head                 &= ~CACHED;
-}
-
-/* Parked chunk c of size s, anywhere in its list, leaves it; in use again. False, with
-   nothing changed, where its links disagree: parked with size s, its successor and (but
-   for the first) its predecessor are chunks of this mspace that point back at it. */
-MULLE_DLMALLOC_NOASAN inline bool unlink_cached(mstate *m, chunk *c, size_t s)
-{
-   rel<chunk> *root = &m->cache[cache_index(s)];
-   chunk      *f    = c->fd;
-   chunk      *b    = *root == c ? NULL : c->bk.get();
-   if (MULLE_DLMALLOC_CHECKS &&
-       ((c->head & ~PINUSE) != (s | CINUSE | CACHED) || (f && (!ok_chunk_address(m, f) || f->bk != c)) ||
-        (*root != c && (!ok_chunk_address(m, b) || b->fd != c))))
-      return false;
-   if (b)
-      b->fd = f;
-   else
-      *root = f;
-   if (f)
-      f->bk = b;
-   m->cache_bytes -= s;
-   c->head        &= ~CACHED;
-   return true;
-}
-
-/* A parked chunk of exactly size nb, taken out of its cache and in use again, or NULL.
-   *sane turns false (and nothing changes) when the chunk or its link was overwritten, by
-   a write into freed memory: a cache is a free list too, whose links are checked. */
-MULLE_DLMALLOC_NOASAN inline chunk *uncache_chunk(mstate *m, size_t nb, bool *sane)
-{
-   *sane = true;
-   if (CACHE_LIMIT == 0 || !is_cacheable(nb))
-      return NULL;
-   size_t i = cache_index(nb);
-   chunk *c = m->cache[i];
-   if (!c)
-      return NULL;
-   if (!cache_link_ok(m, c, nb))
-   {
-      *sane = false;
-      return NULL;
-   }
-   unlink_first_cached(m, c, nb);
-   return c;
-}
-
-}} // namespace mulle::detail
-
 // ---- src/errors.hpp --------------------------------------------------------
 /* ==== checks and the error handler ========================================================
 
@@ -1825,7 +1744,7 @@ MULLE_DLMALLOC_NOASAN inline bool free_memory_untouched(mstate *m, chunk *c, siz
 
 /* c's head is a free chunk's of size s, as a record in the state gives it (the dv's, the
    top's, a small bin's): one compare for size and flags at once (PINUSE set, CINUSE and
-   CACHED clear). */
+   TIER_PAGE clear). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool free_head_is(const chunk *c, size_t s)
 {
    return !MULLE_DLMALLOC_CHECKS || c->head == (s | PINUSE);
@@ -1876,10 +1795,10 @@ MULLE_DLMALLOC_NOASAN inline bool head_of_freed_block(const mstate *m, const chu
    return head >= static_cast<size_t>(m->least - state) && head < static_cast<size_t>(m->chunk_end - state);
 }
 
-/* validate_block's verdict for a block without fault, reached in fewer instructions (the
+/* validate_chunk's verdict for a block without fault, reached in fewer instructions (the
    fast path's): mem's chunk lies below the top, is live, its size is on the grid and ends
-   at or below the top, and its neighbours' tags agree. True means validate_block finds no
-   fault; false means nothing (validate_block decides, and names the fault). The two are
+   at or below the top, and its neighbours' tags agree. True means validate_chunk finds no
+   fault; false means nothing (validate_chunk decides, and names the fault). The two are
    written apart on purpose: tests/test_fast_path.cpp holds one against the other. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, const void *mem)
 {
@@ -1905,10 +1824,11 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, con
    return chunk_size(prev) == ps && !chunk_is_in_use(prev);
 }
 
-/* Is mem the start of a block in use in this mspace? O(1), reads only the chunk's head and
-   its neighbours' tags. The order decides the report: a pointer that cannot be a block is
+/* Is mem the start of a chunk block in use in this mspace (a slot of the tier is not one:
+   validate_block in tier.hpp asks both)? O(1), reads only the chunk's head and its
+   neighbours' tags. The order decides the report: a pointer that cannot be a block is
    an invalid pointer; a plausible chunk whose CINUSE is clear was freed already. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t validate_block(const mstate *m, const void *mem)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t validate_chunk(const mstate *m, const void *mem)
 {
    if (!is_aligned(mem, ALIGN))
       return MSPACE_ERROR_INVALID_POINTER;
@@ -1921,8 +1841,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t validate_block(const mst
    size_t      s   = chunk_size(c);
    if (s < MIN_CHUNK || (s & ALIGN_MASK) || s > static_cast<size_t>(end - as_bytes(c)))
       return head_of_freed_block(m, c) ? MSPACE_ERROR_DOUBLE_FREE : MSPACE_ERROR_INVALID_POINTER;
-   if (!chunk_is_live(c))
-      return MSPACE_ERROR_DOUBLE_FREE;    /* free, or parked in a cache */
+   if (!chunk_is_live(c))   /* free, or a page of the tier (whose start is no block) */
+      return chunk_is_page(c) ? MSPACE_ERROR_INVALID_POINTER : MSPACE_ERROR_DOUBLE_FREE;
 
    byte *top = as_bytes(m->top);
    chunk *next = chunk_at(c, s);
@@ -1955,11 +1875,12 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t validate_block(const mst
    return MSPACE_ERROR_NONE;
 }
 
-/* Validates mem for free/realloc and reports a problem; true when mem may be used. */
+/* Validates chunk block mem for free/realloc and reports a problem; true when mem may be
+   used. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool block_is_valid(mstate *m, const void *mem)
 {
 #if MULLE_DLMALLOC_CHECKS
-   mspace_error_t e = validate_block(m, mem);
+   mspace_error_t e = validate_chunk(m, mem);
    if (e == MSPACE_ERROR_NONE)
       return true;
    report(m, e, mem);
@@ -2091,9 +2012,29 @@ MULLE_DLMALLOC_NOASAN inline void annotate_resize(mstate *m, void *mem, size_t u
    (void) m; (void) mem; (void) usable; (void) n;
 }
 
-/* The bytes of a block the user may touch: its usable size, or what it asked for at checks
-   level 2 (which the slack in its tail canary records) and under ASan (the first poisoned
-   byte). */
+/* The bytes of a block at mem with `usable` bytes that the user may touch: all of them, or
+   under ASan what it asked for (the first poisoned byte), under Valgrind what memcheck
+   lets it touch. */
+MULLE_DLMALLOC_NOASAN inline size_t touchable_size(const void *mem, size_t usable)
+{
+#ifdef MULLE_DLMALLOC_ASAN
+   void *bad = __asan_region_is_poisoned(const_cast<void *>(mem), usable);
+   if (bad)
+      return static_cast<size_t>(static_cast<const byte *>(bad) - static_cast<const byte *>(mem));
+#endif
+#if MULLE_DLMALLOC_VALGRIND
+   if (RUNNING_ON_VALGRIND)   /* errors are off */
+   {
+      if (uintptr_t bad = VALGRIND_CHECK_MEM_IS_ADDRESSABLE(mem, usable))
+         return static_cast<size_t>(bad - reinterpret_cast<uintptr_t>(mem));
+   }
+#endif
+   (void) mem;
+   return usable;
+}
+
+/* The bytes of a chunk block the user may touch: as above, or at checks level 2 what it
+   asked for (which the slack in its tail canary records). */
 MULLE_DLMALLOC_NOASAN inline size_t user_size(const chunk *c)
 {
 #if MULLE_DLMALLOC_CHECKS >= 2
@@ -2101,21 +2042,7 @@ MULLE_DLMALLOC_NOASAN inline size_t user_size(const chunk *c)
    size_t slack  = chunk_at(const_cast<chunk *>(c), chunk_size(c))->prev_foot & SLACK_MASK;
    return slack <= usable ? usable - slack : usable;
 #else
-#ifdef MULLE_DLMALLOC_ASAN
-   void *mem = mem_from_chunk(const_cast<chunk *>(c));
-   void *bad = __asan_region_is_poisoned(mem, usable_size_of(c));
-   if (bad)
-      return static_cast<size_t>(static_cast<byte *>(bad) - static_cast<byte *>(mem));
-#endif
-#if MULLE_DLMALLOC_VALGRIND
-   if (RUNNING_ON_VALGRIND)   /* the bytes memcheck lets the user touch (errors are off) */
-   {
-      const byte *mem = static_cast<const byte *>(mem_from_chunk(const_cast<chunk *>(c)));
-      if (uintptr_t bad = VALGRIND_CHECK_MEM_IS_ADDRESSABLE(mem, usable_size_of(c)))
-         return static_cast<size_t>(bad - reinterpret_cast<uintptr_t>(mem));
-   }
-#endif
-   return usable_size_of(c);
+   return touchable_size(mem_from_chunk(const_cast<chunk *>(c)), usable_size_of(c));
 #endif
 }
 
@@ -2137,8 +2064,9 @@ MULLE_DLMALLOC_NOASAN inline size_t user_size(const chunk *c)
 // ---- src/malloc.hpp --------------------------------------------------------
 /* ==== allocation ==========================================================================
 
-   For a chunk size nb, in order:
-   0. nb of a cached size: a chunk of exactly nb parked in the caches (the fast path);
+   A request of up to TIER_MAX bytes is a slot of the small-object tier (tier.hpp), which
+   takes its pages from here; any other request, and a small one when no page can be
+   made, is a chunk. For a chunk size nb, in order:
    1. small nb: its exact bin, or the next one (a remainder there could not stand alone);
    2. small nb larger than the dv: the smallest chunk of a larger small bin, else the
       smallest chunk of the tree bins;
@@ -2146,8 +2074,7 @@ MULLE_DLMALLOC_NOASAN inline size_t user_size(const chunk *c)
       a small request's remainder becomes the new dv (locality for runs of small
       requests), a large one's goes back to its bin (best fit keeps fragmentation low);
    3. the dv, if it is large enough (its remainder stays the dv);
-   4. the top, extending the footprint by GRANULARITY steps up to the region's end; when
-      even that fails, the caches are flushed and the request tried once more.
+   4. the top, extending the footprint by GRANULARITY steps up to the region's end.
    Every step is O(1) but the tree walks, which are bounded by the bits of a size.
    ========================================================================================== */
 
@@ -2324,10 +2251,6 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void *split_top(mstate *m, chunk *v, 
    return mem_from_chunk(v);
 }
 
-MULLE_DLMALLOC_NOASAN inline bool flush_caches(mstate *m);   /* free and coalescing */
-
-MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n);
-
 /* A free chunk (or the top) whose head disagrees with its second record: reported, and the
    request that met it fails with nothing written. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *free_chunk_damaged(mstate *m, chunk *c)
@@ -2336,11 +2259,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *free_chunk_damaged(mstat
    return NULL;
 }
 
-/* A chunk of size nb for a request of n bytes, from the bins, the dv or the top: the
-   caches had none. Each chunk's size comes from its record (its small bin, the dv's or
+/* A chunk of size nb, from the bins, the dv or the top. Each chunk's size comes from its record (its small bin, the dv's or
    the top's in the state) held against its head, or for a tree chunk from its head held
    against its footer. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *m, size_t nb, size_t n)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *m, size_t nb)
 {
    chunk *c  = NULL;
    size_t cs = 0;   /* c's size as its small bin records it; 0 for a tree chunk */
@@ -2409,12 +2331,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
       byte *lazy    = m->lazy_end;
       byte *fresh   = lazy && lazy > old_end ? lazy : old_end;
       if (!extend_top(m, nb + MIN_CHUNK))
-      {
-         if (CACHE_LIMIT == 0 || !m->cache_bytes || !flush_caches(m))
-            return NULL;
-         return allocate(m, n);  /* what they held may have coalesced into room; they are empty */
-      }
-      if (nb < PREFAULT_BELOW && fresh < top_end(m))
+         return NULL;
+      if (nb <= PREFAULT_BELOW && fresh < top_end(m))   /* a page of the tier too */
          os_prefault(m, fresh, top_end(m));
    }
    return split_top(m, m->top, nb, PINUSE);
@@ -2423,29 +2341,18 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
 /* A heap that holds no free chunk that could serve (a heap being filled) is served
    straight from the top, where the search would end too, and without the stack frame the
    search needs (in builds with the fast path; elsewhere it would only add code). */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_uncached(mstate *m, size_t nb, size_t n)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_chunk_of(mstate *m, size_t nb)
 {
    if (MULLE_DLMALLOC_FAST_PATH && is_small(nb) && !(m->smallmap >> small_index(nb)) && !m->treemap &&
        nb > m->dv_size && m->top_size >= nb + MIN_CHUNK && top_is_whole(m))
       return split_top(m, m->top, nb, PINUSE);   /* a damaged top: the search reports it */
-   return allocate_searching(m, nb, n);
+   return allocate_searching(m, nb);
 }
 
-MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
+/* A chunk for a request of n bytes, never a slot of the tier. */
+MULLE_DLMALLOC_NOASAN inline void *allocate_chunk(mstate *m, size_t n)
 {
-   if (n > m->capacity)
-      return NULL;
-   size_t nb = request_to_size(n);
-   bool   sane;
-   chunk *c  = uncache_chunk(m, nb, &sane);
-   if (c)
-      return mem_from_chunk(c);
-   if (!sane)
-   {
-      report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(m->cache[cache_index(nb)]));
-      return NULL;
-   }
-   return allocate_uncached(m, nb, n);
+   return n > m->capacity ? NULL : allocate_chunk_of(m, request_to_size(n));
 }
 
 /* A block leaves the library: the annotations learn its size, and at level 2 the word
@@ -2466,18 +2373,19 @@ MULLE_DLMALLOC_NOASAN inline void *hand_out(mstate *m, void *mem, size_t n)
 
 /* Over-aligned: allocate enough to find an aligned spot, give back the lead and the tail. */
 inline bool release_chunk(mstate *m, chunk *c, size_t s);
+inline void *allocate(mstate *m, size_t n);   /* a slot or a chunk (tier.hpp) */
 
 MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment, size_t n)
 {
    if (!is_power_of_two(alignment))
       return NULL;
    if (alignment <= ALIGN)
-      return allocate(m, n);
+      return allocate(m, n);   /* a slot of the tier too */
    if (alignment > m->capacity || n > m->capacity)
       return NULL;
 
    size_t nb  = request_to_size(n);
-   byte  *mem = static_cast<byte *>(allocate(m, nb + alignment + MIN_CHUNK));
+   byte  *mem = static_cast<byte *>(allocate_chunk(m, nb + alignment + MIN_CHUNK));
    if (!mem)
       return NULL;
 
@@ -2485,7 +2393,7 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
    /* releasing the lead reads the tags before it (a free predecessor's footer), which no
       check has read yet: a write into freed memory may have reached them. (Level 2 has
       checked the whole heap already, and the block has no tail canary yet.) */
-   if (MULLE_DLMALLOC_CHECKS == 1 && validate_block(m, mem) != MSPACE_ERROR_NONE)
+   if (MULLE_DLMALLOC_CHECKS == 1 && validate_chunk(m, mem) != MSPACE_ERROR_NONE)
    {
       report(m, MSPACE_ERROR_CORRUPTION, mem);
       return NULL;   /* the block stays allocated: nothing else is touched */
@@ -2633,36 +2541,6 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
    return true;
 }
 
-/* Releases every parked chunk, so that it coalesces; true when the caches are empty after.
-   A chunk or link that a write into freed memory has damaged is reported, and the rest of
-   its list stays parked (in use: nothing is handed out twice). */
-MULLE_DLMALLOC_NOASAN inline bool flush_caches(mstate *m)
-{
-   if (CACHE_LIMIT == 0)
-      return true;   /* builds without caches (checks 2, no OS): not the measured build */
-   bool whole = true;
-   for (size_t i = 0; m->cache_bytes && i < NCACHES; ++i)
-   {
-      while (chunk *c = m->cache[i])
-      {
-         MULLE_DLMALLOC_STEP();
-         if (!cache_link_ok(m, c, cache_index_to_size(i)))
-         {
-            report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
-            whole = false;
-            break;
-         }
-         unlink_first_cached(m, c, cache_index_to_size(i));
-         /* its neighbours' tags are verified as for a free: a write into freed memory may
-            have reached them; if they lie, c stays in use and nothing else is written */
-         if ((MULLE_DLMALLOC_CHECKS && validate_block(m, mem_from_chunk(c)) != MSPACE_ERROR_NONE) ||
-             !release_chunk(m, c, chunk_size(c)))
-            report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
-      }
-   }
-   return whole;
-}
-
 /* After a free that grew the top: past the threshold the top trims itself, lazily (a heap
    that grows again reuses the pages), unless this heap has grown back into pages such a
    trim released (STATE_REGROWS, top.hpp). Without an OS there are no pages to give back:
@@ -2721,19 +2599,494 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool join_top(mstate *m, chunk *c, size
    return true;
 }
 
-/* Frees a validated in-use chunk: parked in a cache when small and there is room, else
-   released. */
+/* Frees a validated in-use chunk: it joins the top, grows the dv, or is released. */
 MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
 {
-   if (cache_chunk(m, c, chunk_size(c)))
+   if (!join_top(m, c, chunk_size(c)) && !grow_dv_by(m, c))
+      release_block(m, c);
+}
+
+}} // namespace mulle::detail
+
+// ---- src/tier.hpp ----------------------------------------------------------
+/* ==== the small-object tier ===============================================================
+
+   A request of up to TIER_MAX bytes (256) is a slot of a page: an in-use chunk of
+   PAGE_BYTES (4 KiB) whose memory starts on a 4 KiB boundary and whose head carries
+   TIER_PAGE. A page holds slots of one size (a multiple of SLOT_GRAIN, 16 bytes) behind a
+   header, and no header per slot:
+
+       P (4 KiB boundary) -> +-----------------------------------------------+
+                             | next/prev in its size's list of pages w/ room |
+                             | slot size, count, used, hint; free bitmap     |
+                             | offset from the state, epoch, check word      |
+       P + PAGE_HEADER    -> +-----------------------------------------------+
+                             | slot 0 | slot 1 | ...            | slot n-1 |  |
+       P + 4096 - WORD    -> +-----------------------------------------------+
+                             | the next chunk's head                         |
+
+   So a block's page is found from the block's address alone, rounded down to 4 KiB (the
+   same OS page as the block: always readable), and it is one of this mspace's pages when
+   the check word there is made of its offset from this state and the state's epoch. free
+   takes the slot's index from its offset (a multiply), and the bitmap says whether it is
+   in use: a foreign, misaligned, interior pointer and a second free are caught in O(1),
+   and freed slots hold nothing of the allocator's, so a write into freed memory cannot
+   mislead it. malloc takes the lowest free slot of the first page in its size's list of
+   pages with room (a page leaves the list when it fills, and joins it again when a slot
+   of a full page is freed).
+
+   Lea's semantics are kept: a page is made from the core as any chunk is (from the top
+   when the top starts on a page boundary, else as a 4 KiB-aligned chunk), and a page
+   whose last slot is freed goes back to the core at once, where it coalesces, can be
+   trimmed, and serves any request. Nothing is held back: the statistics count the free
+   slots as free bytes, and no call flushes or moves anything. A heap that cannot make a
+   page serves the request as a chunk (the tier steps aside). reset moves the state's
+   epoch, so that no page header left in the memory of an old page is believed again.
+   ========================================================================================== */
+
+namespace mulle { namespace detail {
+
+static const size_t PAGE_MAGIC = static_cast<size_t>(0x70616765736c6f74ULL);   /* "pageslot" */
+static const size_t PAGE_GONE  = static_cast<size_t>(0x676f6e65706167ULL);      /* "gonepag" */
+static const size_t SLOT_SHIFT = log2_of(SLOT_GRAIN);
+
+static_assert(!TIER || (PAGE_BYTES - CHUNK_OVERHEAD - PAGE_HEADER) / SLOT_GRAIN <= 64 * BITMAP_WORDS,
+              "a page's bitmap has a bit for every slot of the smallest size");
+static_assert(!TIER || TIER_MAX % SLOT_GRAIN == 0, "slot sizes");
+static_assert(sizeof(page) - sizeof(size_t) + MEM_OFFSET >= sizeof(tree_chunk),
+              "a page's check word (its last) lies past the words of a free chunk that starts with it");
+
+MULLE_DLMALLOC_NOASAN constexpr size_t class_size(size_t i) { return (i + 1) * SLOT_GRAIN; }
+MULLE_DLMALLOC_NOASAN constexpr size_t class_count(size_t i) { return TIER ? (PAGE_BYTES - CHUNK_OVERHEAD - PAGE_HEADER) / class_size(i) : 0; }
+/* floor(d / size) = (d * RECIP) >> 32 for every offset d inside a page (d < 4096): exact,
+   since size * RECIP exceeds 2^32 by less than size, and d * size < 2^20 */
+MULLE_DLMALLOC_NOASAN constexpr uint32_t class_recip(size_t i) { return static_cast<uint32_t>((0x100000000ULL + class_size(i) - 1) / class_size(i)); }
+
+/* The slot size class of a request of n <= TIER_MAX bytes (0 takes the smallest). */
+MULLE_DLMALLOC_NOASAN inline size_t class_of(size_t n) { return (n - (n != 0)) >> SLOT_SHIFT; }
+
+MULLE_DLMALLOC_NOASAN inline byte *first_slot(page *pg) { return as_bytes(pg) + PAGE_HEADER; }
+MULLE_DLMALLOC_NOASAN inline size_t page_offset(const mstate *m, const page *pg)
+{
+   return static_cast<size_t>(reinterpret_cast<const byte *>(pg) - reinterpret_cast<const byte *>(m));
+}
+
+MULLE_DLMALLOC_NOASAN inline int lowest_bit64(uint64_t x)
+{
+#if defined(__GNUC__) || defined(__clang__)
+   return __builtin_ctzll(x);
+#else
+   int i = 0;
+   while (!(x & 1u))
    {
-#if MULLE_DLMALLOC_CHECKS >= 2
-      write_canary(m, next_chunk(c), 0);   /* parked: no request, and its link lies in the slack */
+      x >>= 1;
+      ++i;
+   }
+   return i;
 #endif
-      annotate_free(m, mem_from_chunk(c), usable_size_of(c));
+}
+
+MULLE_DLMALLOC_NOASAN inline int count_bits64(uint64_t x)
+{
+   int n = 0;
+   for (; x; x &= x - 1)
+      ++n;
+   return n;
+}
+
+/* A link of a list of pages names a page boundary between the first chunk and the top:
+   one unsigned compare for the range, one test for the boundary. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool ok_page_address(const mstate *m, const page *pg)
+{
+   uintptr_t b  = reinterpret_cast<uintptr_t>(pg);
+   uintptr_t lo = reinterpret_cast<uintptr_t>(m->least.get()) + MEM_OFFSET;
+   return !(b & (PAGE_BYTES - 1)) && b - lo < reinterpret_cast<uintptr_t>(m->top.get()) - lo;
+}
+
+/* A page's check word: its place (offset from the state), the state's epoch, and its slot
+   size, so that one compare proves all three. */
+MULLE_DLMALLOC_NOASAN inline size_t page_check(const mstate *m, const page *pg, size_t size)
+{
+   return PAGE_MAGIC ^ page_offset(m, pg) ^ m->epoch ^ size;
+}
+
+/* The page whose frame holds p, if it is a page of m; else NULL. Reads the frame's first
+   words only when that lies between the first chunk and the top. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT page *page_of(const mstate *m, const void *p)
+{
+   if (!TIER)
+      return NULL;
+   page *pg = reinterpret_cast<page *>(reinterpret_cast<uintptr_t>(p) & ~static_cast<uintptr_t>(PAGE_BYTES - 1));
+   return ok_page_address(m, pg) && pg->check == page_check(m, pg, pg->size) ? pg : NULL;
+}
+
+/* The page of p's frame looked for without an mspace (mspace_usable_size): its header
+   names a live state whose epoch it carries. */
+MULLE_DLMALLOC_NOASAN inline page *page_anywhere(const void *p, mstate **owner)
+{
+   if (!TIER)
+      return NULL;
+   page  *pg  = reinterpret_cast<page *>(reinterpret_cast<uintptr_t>(p) & ~static_cast<uintptr_t>(PAGE_BYTES - 1));
+   size_t off = pg->offset;
+   if (pg->check != (PAGE_MAGIC ^ off ^ pg->epoch ^ pg->size) || off > reinterpret_cast<uintptr_t>(pg))
+      return NULL;
+   mstate *m = reinterpret_cast<mstate *>(as_bytes(pg) - off);
+   if (!is_live(m) || page_of(m, p) != pg)
+      return NULL;
+   *owner = m;
+   return pg;
+}
+
+MULLE_DLMALLOC_NOASAN inline size_t class_of_page(const page *pg) { return (static_cast<size_t>(pg->size) >> SLOT_SHIFT) - 1; }
+
+/* The slot index of p in pg (whose check word holds), or NO_SLOT where p is not a slot's
+   start. */
+static const size_t NO_SLOT = ~static_cast<size_t>(0);
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t slot_index(page *pg, const void *p)
+{
+   static const uint32_t RECIP[] = {
+      class_recip(0), class_recip(1), class_recip(2), class_recip(3), class_recip(4), class_recip(5),
+      class_recip(6), class_recip(7), class_recip(8), class_recip(9), class_recip(10), class_recip(11),
+      class_recip(12), class_recip(13), class_recip(14), class_recip(15)};
+   static const uint16_t COUNT[] = {   /* at most 256: the bitmap's bits */
+      uint16_t(class_count(0)), uint16_t(class_count(1)), uint16_t(class_count(2)), uint16_t(class_count(3)),
+      uint16_t(class_count(4)), uint16_t(class_count(5)), uint16_t(class_count(6)), uint16_t(class_count(7)),
+      uint16_t(class_count(8)), uint16_t(class_count(9)), uint16_t(class_count(10)), uint16_t(class_count(11)),
+      uint16_t(class_count(12)), uint16_t(class_count(13)), uint16_t(class_count(14)), uint16_t(class_count(15))};
+   static_assert(NCLASSES <= sizeof(RECIP) / sizeof(RECIP[0]), "a reciprocal per slot size");
+   size_t cls = class_of_page(pg);
+   size_t d   = static_cast<size_t>(static_cast<const byte *>(p) - first_slot(pg));   /* huge below */
+   if (cls >= NCLASSES || d >= static_cast<size_t>(COUNT[cls]) * pg->size)
+      return NO_SLOT;   /* the class: only a forged check word gets here */
+   size_t i = static_cast<size_t>((static_cast<uint64_t>(d) * RECIP[cls]) >> 32);
+   return i * pg->size == d ? i : NO_SLOT;
+}
+
+MULLE_DLMALLOC_NOASAN inline bool slot_is_free(const page *pg, size_t i)
+{
+   return (pg->free_bits[i >> 6] >> (i & 63)) & 1u;
+}
+
+/* The header fields that say how the page is cut agree with each other and with the
+   slot size class cls (the whole-heap check; the hot paths trust the check word). */
+MULLE_DLMALLOC_NOASAN inline bool page_shape_ok(const page *pg, size_t cls)
+{
+   return cls < NCLASSES && pg->size == class_size(cls) && pg->count == class_count(cls) &&
+          pg->used <= pg->count && pg->hint < BITMAP_WORDS && pg->listed <= 1;
+}
+
+/* pg, taken from the list of class cls, is one of m's pages, cut for cls. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool listed_page_ok(const mstate *m, const page *pg, size_t cls)
+{
+   return !MULLE_DLMALLOC_CHECKS || (ok_page_address(m, pg) && pg->check == page_check(m, pg, class_size(cls)));
+}
+
+/* The list of a slot size is a ring (next/prev), its head in the state: pages join at
+   its end and requests are served from its head, so that a page that got a slot back
+   waits behind the others and gathers more before it is filled again (fewer pages go in
+   and out of the list). Only the head may be full: it filled up, and leaves when the next
+   request finds it so. */
+
+/* pg leaves the list of class cls; false (nothing changed) where its neighbours' links
+   do not name it. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlist_page(mstate *m, page *pg, size_t cls)
+{
+   page *n = pg->next, *p = pg->prev;
+   if (MULLE_DLMALLOC_CHECKS && (!ok_page_address(m, n) || !ok_page_address(m, p) || n->prev != pg || p->next != pg))
+      return false;
+   if (n == pg)
+      m->avail[cls] = NULL;
+   else
+   {
+      p->next = n;
+      n->prev = p;
+      if (m->avail[cls] == pg)
+         m->avail[cls] = n;
+   }
+   pg->listed = 0;
+   return true;
+}
+
+/* pg joins the end of the list of class cls; false (nothing changed) where the head's
+   link back is no page whose link names the head. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool list_page(mstate *m, page *pg, size_t cls)
+{
+   page *h = m->avail[cls];
+   if (!h)
+   {
+      pg->next = pg;
+      pg->prev = pg;
+      m->avail[cls] = pg;
    }
    else
-      release_block(m, c);
+   {
+      page *t = h->prev;
+      if (MULLE_DLMALLOC_CHECKS && (!ok_page_address(m, t) || t->next != h))
+         return false;
+      pg->next = h;
+      pg->prev = t;
+      t->next  = pg;
+      h->prev  = pg;
+   }
+   pg->listed = 1;
+   return true;
+}
+
+/* A page's header or list was overwritten (a write past a block, or into the state's
+   list): reported, the request fails, nothing is written. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *page_damaged(mstate *m, page *pg)
+{
+   report(m, MSPACE_ERROR_CORRUPTION, pg);
+   return NULL;
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *slot_list_damaged(mstate *m, page *pg, bool *sane)
+{
+   *sane = false;
+   return page_damaged(m, pg);
+}
+
+/* Takes the lowest free slot of listed page pg of class cls, which has one. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *take_slot(mstate *m, page *pg)
+{
+   size_t w = pg->hint;
+   while (w < BITMAP_WORDS && !pg->free_bits[w])
+   {
+      MULLE_DLMALLOC_STEP();
+      ++w;
+   }
+   if (w == BITMAP_WORDS)   /* listed with room, yet no free slot: the bitmap lies */
+      return page_damaged(m, pg);
+   uint64_t bits    = pg->free_bits[w];
+   size_t   i       = w * 64 + static_cast<size_t>(lowest_bit64(bits));
+   if (MULLE_DLMALLOC_CHECKS && i >= pg->count)
+      return page_damaged(m, pg);
+   pg->free_bits[w] = bits & (bits - 1);
+   pg->hint         = static_cast<uint8_t>(w);
+   pg->used++;
+   return first_slot(pg) + i * pg->size;
+}
+
+/* A chunk of PAGE_BYTES whose memory starts on a page boundary, in use: where Lea's order
+   finds a chunk of a page's size (a free page-sized chunk, best fit, the dv, the top), if
+   that starts on a boundary (as a page given back does, and the top of a heap being
+   filled); else cut out of a chunk large enough to hold one that does. */
+MULLE_DLMALLOC_NOASAN inline chunk *page_chunk(mstate *m)
+{
+   void *mem = allocate_chunk_of(m, PAGE_BYTES);
+   if (mem && is_aligned(mem, PAGE_BYTES))
+      return chunk_from_mem(mem);
+   if (mem && !release_chunk(m, chunk_from_mem(mem), chunk_size(chunk_from_mem(mem))))
+   {
+      report(m, MSPACE_ERROR_CORRUPTION, mem);   /* a free neighbour whose links lie: the */
+      return NULL;                               /* chunk stays in use */
+   }
+   mem = allocate_aligned(m, PAGE_BYTES, PAGE_BYTES - CHUNK_OVERHEAD);
+   return mem ? chunk_from_mem(mem) : NULL;
+}
+
+/* A new page for class cls, not listed yet; NULL where the core has no room for one. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size_t cls)
+{
+   chunk *c = page_chunk(m);
+   if (!c)
+      return NULL;
+   c->head   |= TIER_PAGE;
+   page *pg   = static_cast<page *>(mem_from_chunk(c));
+   size_t n   = class_count(cls);
+   pg->offset = page_offset(m, pg);
+   pg->epoch  = m->epoch;
+   pg->check  = page_check(m, pg, class_size(cls));
+   pg->size   = static_cast<uint16_t>(class_size(cls));
+   pg->count  = static_cast<uint16_t>(n);
+   pg->used   = 0;
+   pg->hint   = 0;
+   pg->listed = 0;
+   for (size_t w = 0; w < BITMAP_WORDS; ++w)
+   {
+      size_t lo = w * 64;
+      pg->free_bits[w] = n >= lo + 64 ? ~static_cast<uint64_t>(0) : n > lo ? (static_cast<uint64_t>(1) << (n - lo)) - 1 : 0;
+   }
+   return pg;
+}
+
+/* A slot of class cls from its list: from the head, unless the head filled up (it leaves
+   the list then, and the next page serves); NULL where the list has no room. *sane turns
+   false where a page or link was found damaged (reported). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *slot_from_list(mstate *m, size_t cls, bool *sane)
+{
+   page *pg = m->avail[cls];
+   *sane = true;
+   if (!pg)
+      return NULL;
+   if (!listed_page_ok(m, pg, cls))
+      return slot_list_damaged(m, pg, sane);
+   if (pg->used == pg->count)
+   {
+      if (!unlist_page(m, pg, cls))
+         return slot_list_damaged(m, pg, sane);
+      if (!(pg = m->avail[cls]))
+         return NULL;
+      if (!listed_page_ok(m, pg, cls) || pg->used == pg->count)   /* only the head fills */
+         return slot_list_damaged(m, pg, sane);
+   }
+   void *p = take_slot(m, pg);
+   *sane = p != NULL;
+   return p;
+}
+
+/* A slot for a request of n <= TIER_MAX bytes; NULL with *sane true where no page could be
+   made (the caller asks the core for a chunk), with *sane false where a page or list was
+   found damaged (reported). */
+MULLE_DLMALLOC_NOASAN inline void *allocate_slot(mstate *m, size_t n, bool *sane)
+{
+   size_t cls = class_of(n);
+   void  *p   = slot_from_list(m, cls, sane);
+   if (p || !*sane)
+      return p;
+   page *pg = new_page(m, cls);
+   if (!pg)
+      return NULL;
+   p = take_slot(m, pg);
+   if (!list_page(m, pg, cls))   /* the list's head was damaged: the page stays out of it */
+      report(m, MSPACE_ERROR_CORRUPTION, pg);
+   return p;
+}
+
+/* A slot of a larger size than class cls asks for, from the first larger size with a page
+   with room, or NULL: a small request on a heap that has no room for a page nor a chunk
+   still gets what largest_free promises. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *allocate_larger_slot(mstate *m, size_t cls)
+{
+   while (++cls < NCLASSES)
+   {
+      MULLE_DLMALLOC_STEP();
+      bool sane;
+      if (void *p = slot_from_list(m, cls, &sane))
+         return p;
+      if (!sane)
+         return NULL;
+   }
+   return NULL;
+}
+
+/* A slot or a chunk for a request of n bytes. */
+MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
+{
+   if (TIER && n <= TIER_MAX)
+   {
+      bool  sane;
+      void *p = allocate_slot(m, n, &sane);
+      if (p || !sane)
+         return p;
+      p = allocate_chunk(m, n);
+      return p ? p : allocate_larger_slot(m, class_of(n));
+   }
+   return allocate_chunk(m, n);
+}
+
+/* Page pg, whose last slot was freed, goes back to the core: its check word turns into a
+   trace (a later free of one of its slots is a double free), and it merges as a freed
+   chunk would. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void release_page(mstate *m, page *pg)
+{
+   if (!unlist_page(m, pg, class_of_page(pg)))
+   {
+      report(m, MSPACE_ERROR_CORRUPTION, pg);
+      return;   /* the page stays, empty: nothing else is written */
+   }
+   chunk *c  = chunk_from_mem(pg);
+   pg->check = PAGE_GONE ^ page_offset(m, pg) ^ m->epoch;
+   c->head  &= ~TIER_PAGE;
+   if (!release_chunk(m, c, chunk_size(c)))
+   {
+      report(m, MSPACE_ERROR_CORRUPTION, pg);   /* a free neighbour whose links lie: the */
+      return;                                   /* page's chunk stays in use */
+   }
+   trim_by_itself(m);
+}
+
+/* What a free of p, in page pg, finds wrong; MSPACE_ERROR_NONE for a slot in use, whose
+   index *index learns. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t slot_problem(page *pg, const void *p, size_t *index)
+{
+   size_t i = slot_index(pg, p);
+   if (i == NO_SLOT)
+      return MSPACE_ERROR_INVALID_POINTER;
+   if (slot_is_free(pg, i))
+      return MSPACE_ERROR_DOUBLE_FREE;
+   *index = i;
+   return MSPACE_ERROR_NONE;
+}
+
+/* Frees slot i (in use) of page pg: a page that was full and left its list joins it
+   again, and a page that is empty now goes back to the core. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_slot(mstate *m, page *pg, size_t i, void *p)
+{
+   size_t w = i >> 6;
+   annotate_free(m, p, pg->size);
+   pg->free_bits[w] |= static_cast<uint64_t>(1) << (i & 63);
+   if (w < pg->hint)
+      pg->hint = static_cast<uint8_t>(w);
+   if (--pg->used == 0)
+      release_page(m, pg);
+   else if (!pg->listed && !list_page(m, pg, class_of_page(pg)))
+      report(m, MSPACE_ERROR_CORRUPTION, pg);   /* the list's head was damaged */
+}
+
+/* free of p in page pg, checked; the fault is reported. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_in_page(mstate *m, page *pg, void *p)
+{
+   size_t         i = 0;
+   mspace_error_t e = slot_problem(pg, p, &i);   /* a page was found: the checks are cheap */
+   if (e != MSPACE_ERROR_NONE)
+      report(m, e, p);
+   else
+      free_slot(m, pg, i, p);
+}
+
+/* The verdict on mem as a block of m, slot or chunk: what free would report. A slot of a
+   page that went back to the core, whose frame still holds the page's trace, was freed. */
+MULLE_DLMALLOC_NOASAN inline mspace_error_t validate_block(const mstate *m, const void *mem)
+{
+   if (page *pg = page_of(m, mem))
+   {
+      size_t i;
+      return slot_problem(pg, mem, &i);
+   }
+   if (TIER)
+   {
+      byte *at = reinterpret_cast<byte *>(reinterpret_cast<uintptr_t>(mem) & ~static_cast<uintptr_t>(PAGE_BYTES - 1));
+      if (at >= m->least + MEM_OFFSET && at + sizeof(page) <= top_end(m))   /* the top's too */
+      {
+         const page *pg = reinterpret_cast<const page *>(at);
+         if (pg->check == (PAGE_GONE ^ page_offset(m, pg) ^ m->epoch) &&
+             validate_chunk(m, mem) != MSPACE_ERROR_NONE)
+            return MSPACE_ERROR_DOUBLE_FREE;
+      }
+   }
+   return validate_chunk(m, mem);
+}
+
+/* Validates chunk block mem (no page holds it) for free/realloc and reports a problem, a
+   slot of a page that went back to the core as the double free it is; true when mem may
+   be used. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool chunk_block_is_valid(mstate *m, const void *mem)
+{
+   if (!TIER)
+      return block_is_valid(m, mem);
+   mspace_error_t e = MULLE_DLMALLOC_CHECKS ? validate_block(m, mem) : MSPACE_ERROR_NONE;
+   if (e == MSPACE_ERROR_NONE)
+      return true;
+   report(m, e, mem);
+   return false;
+}
+
+/* The bytes the user may touch in slot p of pg (in use). */
+MULLE_DLMALLOC_NOASAN inline size_t slot_user_size(const page *pg, const void *p)
+{
+   return touchable_size(p, pg->size);
 }
 
 }} // namespace mulle::detail
@@ -2775,26 +3128,6 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
          }
       }
       return RESIZE_DONE;
-   }
-
-   /* a parked successor is free memory as much as a binned one: it leaves its cache and
-      is released (merging with what follows it) before the growth looks at it */
-   if (CACHE_LIMIT && chunk_is_cached(next))
-   {
-      size_t ps = chunk_size(next);
-      if (!unlink_cached(m, next, ps))
-      {
-         free_chunk_damaged(m, next);
-         return RESIZE_FAILED;
-      }
-      /* its tags are verified as for a free; if they lie it stays in use (as a flush
-         leaves it): nothing is handed out twice */
-      if ((MULLE_DLMALLOC_CHECKS && validate_block(m, mem_from_chunk(next)) != MSPACE_ERROR_NONE) ||
-          !release_chunk(m, next, ps))
-      {
-         free_chunk_damaged(m, next);
-         return RESIZE_FAILED;
-      }
    }
 
    /* a free successor: the top (grown first if need be), the dv, or a chunk in a bin. Its
@@ -2842,13 +3175,7 @@ MULLE_DLMALLOC_NOASAN inline void *reallocate(mstate *m, void *p, size_t n, bool
    void         *q      = NULL;
    resize_result r      = resize_in_place(m, c, request_to_size(n));
    if (r == RESIZE_IMPOSSIBLE && may_move)
-   {
       q = hand_out(m, allocate(m, n), n);
-      /* a move that fails has flushed the caches: what they held has coalesced and may
-         border the block now, so in place is tried once more */
-      if (!q && CACHE_LIMIT)
-         r = resize_in_place(m, c, request_to_size(n));
-   }
    if (r == RESIZE_DONE)
    {
 #if MULLE_DLMALLOC_CHECKS >= 2
@@ -2861,6 +3188,26 @@ MULLE_DLMALLOC_NOASAN inline void *reallocate(mstate *m, void *p, size_t n, bool
       return NULL;
    copy_bytes(q, p, user_size(c));
    deallocate_chunk(m, c);
+   return q;
+}
+
+/* Slot p (in use) of page pg: in place while n fits the slot, else moved (a slot keeps its
+   size: its page is cut for it). NULL leaves it as it was. */
+MULLE_DLMALLOC_NOASAN inline void *reallocate_slot(mstate *m, page *pg, size_t i, void *p, size_t n, bool may_move)
+{
+   if (n <= pg->size)
+   {
+      annotate_resize(m, p, pg->size, n);
+      return p;
+   }
+   if (!may_move || n > m->capacity)
+      return NULL;
+   void *q = hand_out(m, allocate(m, n), n);
+   if (q)
+   {
+      copy_bytes(q, p, slot_user_size(pg, p));
+      free_slot(m, pg, i, p);
+   }
    return q;
 }
 
@@ -2957,8 +3304,8 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
    m->smallmap = m->treemap = 0;
    empty_small_bins(m);
    fill_bytes(m->treebins, 0, sizeof(m->treebins));
-   fill_bytes(m->cache, 0, sizeof(m->cache));
-   m->cache_bytes = 0;
+   fill_bytes(m->avail, 0, sizeof(m->avail));
+   m->epoch++;   /* the headers of the pages that were are believed no more */
    m->root      = 0;
    m->dv        = NULL;
    m->dv_size   = 0;
@@ -3024,6 +3371,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
 #if MULLE_DLMALLOC_CHECKS >= 2
    m->secret         = make_secret(m);
 #endif
+   m->grid           = TIER ? reinterpret_cast<uintptr_t>(m) & (PAGE_BYTES - 1) : 0;
    m->top            = reinterpret_cast<chunk *>(m->least.get());   /* bins and dv: zeroed */
 #if MULLE_DLMALLOC_CHECKS >= 2
    write_canary(m, m->top, 0);
@@ -3059,7 +3407,7 @@ MULLE_DLMALLOC_NOASAN inline bool ok_tree_chunk(const mstate *m, const chunk *p,
           s <= static_cast<size_t>(as_bytes(m->top) - reinterpret_cast<const byte *>(p));
 }
 
-/* The chunks met in the bins (or the caches), against those met in the walk: their number
+/* The chunks met in the bins (or the pages in the lists of pages with room), against those met in the walk: their number
    and a fingerprint of their offsets, a sum of a bijective mix of each. An entry that is
    not a chunk of the walk (a forged one in a block's bytes) changes the fingerprint even
    where the links around it agree and the count is right. */
@@ -3116,6 +3464,33 @@ MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size
    return problems;
 }
 
+/* Chunk c of size s, flagged as a page, is one: in use, of a page's size, its memory on
+   a page boundary, its header naming it, cut for a slot size, its bitmap free of bits past
+   the slots and counting the slots in use, one at least (an empty page goes back). */
+MULLE_DLMALLOC_NOASAN inline bool page_sound(const mstate *m, chunk *c, size_t s)
+{
+   page *pg = static_cast<page *>(mem_from_chunk(c));
+   if (!TIER || !chunk_is_in_use(c) || s < PAGE_BYTES || s >= PAGE_BYTES + MIN_CHUNK || !is_aligned(pg, PAGE_BYTES))
+      return false;
+   if (pg->offset != page_offset(m, pg) || pg->epoch != m->epoch || pg->check != page_check(m, pg, pg->size) ||
+       (pg->size & (SLOT_GRAIN - 1)) || !pg->size || !page_shape_ok(pg, class_of_page(pg)))
+      return false;
+   size_t free_slots = 0;
+   for (size_t w = 0; w < BITMAP_WORDS; ++w)
+   {
+      uint64_t bits = pg->free_bits[w];
+      size_t   lo   = w * 64;
+      if (lo + 64 > pg->count && (pg->count <= lo ? bits : bits >> (pg->count - lo)))
+         return false;   /* a bit past the last slot */
+      if (w < pg->hint && bits)
+         return false;   /* the hint skips a free slot */
+      free_slots += static_cast<size_t>(count_bits64(bits));
+   }
+   /* in use, slots counted, and listed when it has room (check_heap verifies the lists) */
+   return pg->used && free_slots == static_cast<size_t>(pg->count - pg->used) &&
+          (pg->listed || pg->used == pg->count);
+}
+
 /* scan_bytes (level 2): the bytes of the heap are scanned too, the poison of free chunks and
    the slack of blocks; the level-2 check before every operation leaves that out. *where (if
    given) learns the first chunk found wrong in the walk, else stays NULL. m need
@@ -3126,7 +3501,7 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
    int    problems = 0;
    byte  *top      = as_bytes(m->top);
    tally  free_in_walk   = {0, 0};   /* free chunks but the dv */
-   tally  cached_in_walk = {0, 0};
+   tally  listed_in_walk = {0, 0};   /* pages in the lists of pages with room */
 
    if (top < m->least || top_end(m) > m->chunk_end || m->top_size < MIN_CHUNK ||
        (m->top_size & ALIGN_MASK) || chunk_size(m->top) != m->top_size || !previous_is_in_use(m->top) ||
@@ -3178,11 +3553,12 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
          else
             free_in_walk.add(m, c);
       }
-      if (chunk_is_cached(c))
+      if (chunk_is_page(c))
       {
-         cached_in_walk.add(m, c);
-         if (!chunk_is_in_use(c) || !is_cacheable(s))
+         if (!page_sound(m, c, s))
             problems++;
+         else if (static_cast<page *>(mem_from_chunk(c))->listed)
+            listed_in_walk.add(m, c);
       }
       if (where && !*where && problems != before)
          *where = culprit;   /* level 2 */
@@ -3254,23 +3630,31 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
    if (in_bins.count != free_in_walk.count || in_bins.print != free_in_walk.print)
       problems++;   /* a chunk missing from the bins, or an entry that is no chunk */
 
-   /* caches: exact sizes, parked chunks only, each back link but the first's naming the one
-      before, bytes and count in step with the walk */
-   tally  cached       = {0, 0};
-   size_t cached_bytes = 0;
-   for (size_t i = 0; i < NCACHES; ++i)
-      for (chunk *f = m->cache[i], *b = NULL; f; b = f, f = f->fd)
+   /* lists of pages with room: rings of pages of the walk that say they are listed, of the
+      list's slot size, with room but for a full head, each back link naming the one
+      before */
+   tally listed = {0, 0};
+   for (size_t i = 0; i < NCLASSES; ++i)
+   {
+      page *h = m->avail[i];
+      if (!h)
+         continue;
+      if (!ok_page_address(m, h))
+         return problems + 1;
+      page *b = h->prev;
+      for (page *pg = h;; b = pg, pg = pg->next)
       {
-         if (!ok_chunk_address(m, f))
+         if (!ok_page_address(m, pg))
             return problems + 1;
-         cached.add(m, f);
-         if (cached.count > cached_in_walk.count || !chunk_is_cached(f) || chunk_size(f) != cache_index_to_size(i) ||
-             (b && f->bk != b))
+         listed.add(m, chunk_from_mem(pg));
+         if (listed.count > listed_in_walk.count || !pg->listed || !page_shape_ok(pg, i) ||
+             (pg != h && pg->used >= pg->count) || pg->prev != b || !ok_page_address(m, pg->next))
             return problems + 1;
-         cached_bytes += chunk_size(f);
+         if (pg->next == h)
+            break;
       }
-   if (cached.count != cached_in_walk.count || cached.print != cached_in_walk.print ||
-       cached_bytes != m->cache_bytes || cached_bytes > CACHE_LIMIT)
+   }
+   if (listed.count != listed_in_walk.count || listed.print != listed_in_walk.print)
       problems++;
    return problems;
 }
@@ -3281,9 +3665,10 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
 /* ==== statistics and walking ==============================================================
 
    Nothing is counted on the hot paths: statistics come from one walk over the chunks, so
-   they are exact by construction and cost O(number of chunks) when asked for. They flush
-   the caches first, so that free memory is reported as it can be used (and largest_free
-   is exact); inspect_all does not, and shows parked chunks as free.
+   they are exact by construction and cost O(number of chunks) when asked for; they change
+   nothing. A page of the tier counts its free slots as free bytes (not as free blocks:
+   those are the free chunks), its slots in use as blocks, and its header and tail as
+   in use; inspect_all shows each of its slots.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -3293,7 +3678,6 @@ MULLE_DLMALLOC_NOASAN inline chunk *first_chunk(mstate *m) { return reinterpret_
 
 MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
 {
-   flush_caches(m);
    fill_bytes(out, 0, sizeof(*out));
    out->capacity      = m->capacity;
    out->footprint     = footprint_of(m);
@@ -3302,11 +3686,21 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
    out->top_bytes     = m->top_size;
    out->free_bytes    = m->top_size;
 
-   size_t largest_chunk = 0;
+   size_t largest_chunk = 0, largest_slot = 0;
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
    {
       size_t s = chunk_size(c);
-      if (chunk_is_live(c))
+      if (chunk_is_page(c))
+      {
+         page  *pg       = static_cast<page *>(mem_from_chunk(c));
+         size_t free_now = static_cast<size_t>(pg->count - pg->used) * pg->size;
+         out->in_use_bytes += s - free_now;
+         out->free_bytes   += free_now;
+         out->allocated_blocks += pg->used;
+         if (free_now && pg->size > largest_slot)
+            largest_slot = pg->size;
+      }
+      else if (chunk_is_live(c))
       {
          out->in_use_bytes += s;
          out->allocated_blocks++;
@@ -3325,6 +3719,8 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
    size_t top_room  = static_cast<size_t>(m->chunk_end - as_bytes(m->top));
    size_t from_top  = top_room >= MIN_CHUNK + MIN_CHUNK ? usable_of_size(top_room - MIN_CHUNK) : 0;
    size_t from_free = largest_chunk ? usable_of_size(largest_chunk) : 0;
+   if (largest_slot > from_free)
+      from_free = largest_slot;
    out->largest_free = from_top > from_free ? from_top : from_free;
 }
 
@@ -3333,7 +3729,16 @@ MULLE_DLMALLOC_NOASAN inline void inspect_all(mstate *m, void (*fn)(void *, void
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
    {
       byte *mem = static_cast<byte *>(mem_from_chunk(c));
-      if (chunk_is_live(c))
+      if (chunk_is_page(c))
+      {
+         page *pg = reinterpret_cast<page *>(mem);
+         for (size_t i = 0; i < pg->count; ++i)
+         {
+            byte *slot = first_slot(pg) + i * pg->size;
+            fn(slot, slot + pg->size, slot_is_free(pg, i) ? 0 : pg->size, arg);
+         }
+      }
+      else if (chunk_is_live(c))
          fn(mem, mem + usable_size_of(c), usable_size_of(c), arg);
       else
          fn(mem, as_bytes(c) + chunk_size(c), 0, arg);
@@ -3664,12 +4069,12 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void leave_call(mstate *m)
    (a holder that crashed is gone) and the liveness magic (keyed by the address).
 
    Before anything is written, the region is verified:
-   - the header: signature, layout (version, word size, alignment, checks level, caches,
+   - the header: signature, layout (version, word size, alignment, checks level, tier,
      link mode), a capacity no larger than the one given, the region's start at the same
      place relative to the state as when it was made (with absolute links: the same
      address), and every bound of the state inside the region;
    - every other field of the state against the values a heap of this build can hold;
-   - the whole heap, as mspace_check does: every chunk, bin, trie and cache;
+   - the whole heap, as mspace_check does: every chunk, bin, trie, page and list of pages;
    - then what points into the heap: the top's head and the root.
    So a truncated, foreign, damaged or half-updated region is refused with the reason, and
    the bytes stay as they were. The cost is one walk of the heap, O(chunks).
@@ -3695,9 +4100,13 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void leave_call(mstate *m)
      root            0, or the offset of a block in use, as validate_block (what free
                      checks) finds it once the walk proved the chunks sound (else
                      CORRUPTION)
-     dv, dv_size, smallmap, treemap, smallbins, treebins, cache, cache_bytes
-                     verified by the walk against the chunks it meets (else CORRUPTION;
-                     cache_bytes above this build's limit: LAYOUT_MISMATCH)
+     dv, dv_size, smallmap, treemap, smallbins, treebins, avail
+                     verified by the walk against the chunks and pages it meets (else
+                     CORRUPTION)
+     epoch           any value: every page of the walk must carry it (else CORRUPTION)
+     grid            the state's address modulo 4 KiB, as when it was made (else MOVED:
+                     with relative links a heap moves by whole 4 KiB pages only), 0 in a
+                     build without the tier
      magic, lock, handler, handler_ctx, lazy_end
                      belong to one run: any value, the attach resets them.
    ========================================================================================== */
@@ -3796,12 +4205,13 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t attach_problem(void *region, size_t 
    mstate *m = reinterpret_cast<mstate *>(base + (at - b));
    if (m->signature != MSTATE_SIGNATURE)
       return signature_nearby(base, capacity) ? MSPACE_ERROR_MOVED : MSPACE_ERROR_NOT_AN_MSPACE;
-   if (m->layout != LAYOUT || m->cache_bytes > CACHE_LIMIT || !settings_match(m))
+   if (m->layout != LAYOUT || !settings_match(m))
       return MSPACE_ERROR_LAYOUT_MISMATCH;
    if (m->capacity > capacity)
       return MSPACE_ERROR_TRUNCATED;
-   if (m->base.get() != base || least_moved(m))
-      return MSPACE_ERROR_MOVED;
+   if (m->base.get() != base || least_moved(m) ||
+       m->grid != (TIER ? reinterpret_cast<uintptr_t>(m) & (PAGE_BYTES - 1) : 0))
+      return MSPACE_ERROR_MOVED;   /* the pages of the tier would be off their 4 KiB grid */
    if ((m->flags & STATE_FROM_OS) && is_live(m))
       return MSPACE_ERROR_INVALID_POINTER;   /* the live heap of mspace_create: destroy ends it */
    if (!state_bounds_ok(m, base, m->capacity) || !state_fields_ok(m) || check_heap(m, true, NULL) != 0 ||
@@ -3809,6 +4219,15 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t attach_problem(void *region, size_t 
       return MSPACE_ERROR_CORRUPTION;
    *out = m;
    return MSPACE_ERROR_NONE;
+}
+
+/* A block in use of an attached heap: the user's, with its contents. */
+MULLE_DLMALLOC_NOASAN inline void annotate_kept(mstate *m, void *mem, size_t usable)
+{
+   annotate_alloc(m, mem, usable);
+#if MULLE_DLMALLOC_VALGRIND
+   VALGRIND_MAKE_MEM_DEFINED(mem, usable);   /* contents kept */
+#endif
 }
 
 /* The memory checkers learn the region again: the blocks in use are the user's. */
@@ -3820,13 +4239,17 @@ MULLE_DLMALLOC_NOASAN inline void annotate_attach(mstate *m)
 #endif
    annotate_create(m);
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
+   {
       if (chunk_is_live(c))
+         annotate_kept(m, mem_from_chunk(c), usable_size_of(c));
+      else if (chunk_is_page(c))
       {
-         annotate_alloc(m, mem_from_chunk(c), usable_size_of(c));
-#if MULLE_DLMALLOC_VALGRIND
-         VALGRIND_MAKE_MEM_DEFINED(mem_from_chunk(c), usable_size_of(c));   /* contents kept */
-#endif
+         page *pg = static_cast<page *>(mem_from_chunk(c));
+         for (size_t i = 0; i < pg->count; ++i)
+            if (!slot_is_free(pg, i))
+               annotate_kept(m, first_slot(pg) + i * pg->size, pg->size);
       }
+   }
 }
 
 /* The offset of p from the region's start; 0 and a report for an address outside it. */
@@ -3854,19 +4277,17 @@ MULLE_DLMALLOC_NOASAN inline size_t offset_in_region(mstate *m, const void *p)
    the capacity fail before any size arithmetic, so no size computation below can overflow.
 
    malloc and free have a fast path in front, for an mspace without a lock (where a
-   enter_call would only check the handle): a request of a cached size is served from its
-   cache, and a block that is plainly valid is parked in one, in a few instructions and
-   without a stack frame. A miss goes on to allocate, or to free_valid; a handle or block in
-   any doubt goes the whole way (malloc_whole, free_whole), which checks everything again
-   and names the fault. Where the fast path is left out (MULLE_DLMALLOC_FAST_PATH), only
-   the whole way is left.
+   enter_call would only check the handle): a small request takes a slot of a page with
+   room, a slot is freed into its page, and a chunk block that is plainly valid joins the
+   top or the dv, in a few instructions and without a stack frame. Anything else goes on
+   to allocate, or to free_valid; a handle or block in any doubt goes the whole way
+   (malloc_whole, free_whole), which checks everything again and names the fault. Where
+   the fast path is left out (MULLE_DLMALLOC_FAST_PATH), only the whole way is left.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
 
 static const bool FAST_PATH = MULLE_DLMALLOC_FAST_PATH;
-/* the largest request of a cached size (request_to_size cannot overflow below it) */
-static const size_t FAST_REQUEST_LIMIT = ((NCACHES - 1 + FIRST_CACHE) << SMALLBIN_SHIFT) - CHUNK_OVERHEAD - CANARY_BYTES;
 
 /* An mspace the fast path may serve: live, without a lock, and not inside user code. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mstate *fast_state(mspace ms)
@@ -3883,7 +4304,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *malloc_whole(mspace ms, siz
    return p;
 }
 
-/* Frees a validated block that the fast path could not park. */
+/* Frees a validated chunk block that does not border the top. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_valid(mstate *m, chunk *c)
 {
    if (!grow_dv_by(m, c))
@@ -3893,8 +4314,13 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_valid(mstate *m, chunk 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *p)
 {
    mstate *m = enter_call(ms, p);
-   if (m && heap_is_sound(m) && block_is_valid(m, p))
-      deallocate_chunk(m, chunk_from_mem(p));
+   if (m && heap_is_sound(m))
+   {
+      if (page *pg = page_of(m, p))
+         free_in_page(m, pg, p);
+      else if (chunk_block_is_valid(m, p))
+         deallocate_chunk(m, chunk_from_mem(p));
+   }
    leave_call(m);
 }
 
@@ -3902,7 +4328,19 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *
 MULLE_DLMALLOC_NOASAN void *realloc_whole(mspace ms, void *p, size_t n, bool may_move)
 {
    mstate *m = enter_call(ms, p);
-   void   *q = m && heap_is_sound(m) && block_is_valid(m, p) ? reallocate(m, p, n, may_move) : NULL;
+   void   *q = NULL;
+   if (m && heap_is_sound(m))
+   {
+      page *pg = page_of(m, p);
+      size_t i = 0;
+      mspace_error_t e = pg ? slot_problem(pg, p, &i) : MSPACE_ERROR_NONE;
+      if (e != MSPACE_ERROR_NONE)
+         report(m, e, p);
+      else if (pg)
+         q = reallocate_slot(m, pg, i, p, n, may_move);
+      else if (chunk_block_is_valid(m, p))
+         q = reallocate(m, p, n, may_move);
+   }
    leave_call(m);
    return q;
 }
@@ -3993,14 +4431,12 @@ MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
    {
       if (mstate *m = fast_state(ms))
       {
-         if (n <= FAST_REQUEST_LIMIT)
+         if (n <= TIER_MAX)
          {
-            size_t nb = request_to_size(n);
-            bool   sane;
-            if (chunk *c = uncache_chunk(m, nb, &sane))
-               return hand_out(m, mem_from_chunk(c), n);
-            if (sane)   /* a cache miss: the rest of the way, without trying the caches again */
-               return hand_out(m, allocate_uncached(m, nb, n), n);
+            bool  sane;
+            void *p = slot_from_list(m, class_of(n), &sane);
+            if (p || !sane)
+               return hand_out(m, p, n);
          }
          return hand_out(m, allocate(m, n), n);
       }
@@ -4016,17 +4452,20 @@ MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
    if (FAST_PATH)
    {
       mstate *m = fast_state(ms);
-      if (m && (!MULLE_DLMALLOC_CHECKS || plainly_valid(m, p)))
+      if (m)
       {
-         chunk *c = chunk_from_mem(p);
-         size_t s = chunk_size(c);
-         if (join_top(m, c, s))
+         if (page *pg = page_of(m, p))
+         {
+            free_in_page(m, pg, p);
             return;
-         if (cache_chunk(m, c, s))
-            annotate_free(m, p, usable_size_of(c));
-         else
-            free_valid(m, c);
-         return;
+         }
+         if (!MULLE_DLMALLOC_CHECKS || plainly_valid(m, p))
+         {
+            chunk *c = chunk_from_mem(p);
+            if (!join_top(m, c, chunk_size(c)))
+               free_valid(m, c);
+            return;
+         }
       }
    }
    free_whole(ms, p);
@@ -4057,8 +4496,11 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
    if (m && heap_is_sound(m))
    {
       p = hand_out(m, allocate(m, count * size), count * size);
-      if (p)
-         bytes = user_size(chunk_from_mem(p));   /* read under the lock: tags change */
+      if (p)   /* read under the lock: tags change */
+      {
+         page *pg = page_of(m, p);
+         bytes    = pg ? slot_user_size(pg, p) : user_size(chunk_from_mem(p));
+      }
    }
    leave_call(m);
    if (p)
@@ -4083,8 +4525,12 @@ MULLE_DLMALLOC_NOASAN size_t mspace_usable_size(const void *p)
    if (!p)
       return 0;
    MULLE_DLMALLOC_QUIET_BEGIN();
-   const chunk *c = chunk_from_mem(p);
-   size_t       n = chunk_is_live(c) ? user_size(c) : 0;
+   mstate      *m;
+   page        *pg = page_anywhere(p, &m);
+   const chunk *c  = chunk_from_mem(p);
+   size_t       i  = 0;
+   size_t       n  = pg ? (slot_problem(pg, p, &i) == MSPACE_ERROR_NONE ? slot_user_size(pg, p) : 0)
+                        : chunk_is_live(c) ? user_size(c) : 0;
    MULLE_DLMALLOC_QUIET_END();
    return n;
 }
@@ -4120,10 +4566,7 @@ MULLE_DLMALLOC_NOASAN int mspace_trim(mspace ms, size_t pad)
    mstate *m    = enter_call(ms);
    int     done = 0;
    if (m)
-   {
-      flush_caches(m);
       done = trim_top(m, pad, true);
-   }
    leave_call(m);
    return done;
 }

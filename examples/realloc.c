@@ -3,7 +3,9 @@
    mspace_realloc grows a block in place when the chunk after it is free (or is the top,
    the unused end of the heap), and otherwise moves it, copying the contents.
    mspace_realloc_in_place never moves: it returns the same pointer or NULL.
-   Either way, a failure returns NULL and leaves the old block untouched and valid. */
+   Either way, a failure returns NULL and leaves the old block untouched and valid.
+   (A block of up to 256 bytes is a slot of the small-object tier instead: it grows in
+   place only within its slot, and moves beyond it. The blocks here are chunks.) */
 #include "mulle_dlmalloc.hpp"
 
 #include <stdint.h>
@@ -35,7 +37,7 @@ int main(void)
    ms = mspace_create(1024 * 1024);
    if (!ms)
       return 1;
-   buf = mspace_malloc(ms, 100);
+   buf = mspace_malloc(ms, 300);
    if (!buf)
       return 1;
    strcpy(buf, "keep me");
@@ -45,7 +47,7 @@ int main(void)
       return 1;
 
    /* 2. Now a block sits right behind buf, so buf cannot grow in place any more. */
-   guard = mspace_malloc(ms, 16);
+   guard = mspace_malloc(ms, 300);
    if (!guard)
       return 1;
    if (!mspace_realloc_in_place(ms, buf, 4000))

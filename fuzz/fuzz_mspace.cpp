@@ -30,6 +30,7 @@
 #include <cstring>
 #include <iterator>
 #include <map>
+#include <set>
 #include <vector>
 
 // Under AddressSanitizer the library poisons every byte no block owns, and
@@ -210,7 +211,16 @@ struct Block
    size_t   chunk;    // the chunk's usable size if known (not under ASan), else 0
    uint32_t tag;
    size_t   align;
+   size_t   slot;     // a slot of the small-object tier: its size (no head, its page's)
 };
+
+// The slot size of block p when it is a slot of a page of the tier, else 0.
+size_t slot_size_of(mspace ms, const void *p)
+{
+   using namespace mulle::detail;
+   mulle::detail::page *pg = page_of(static_cast<mstate *>(ms), p);
+   return pg ? pg->size : 0;
+}
 
 struct Freed
 {
@@ -308,7 +318,8 @@ void add_block(Slot &s, void *p, size_t n, size_t align, bool must_be_zero, uint
    CHECK(reinterpret_cast<uintptr_t>(p) % (align > A ? align : A) == 0);
    size_t usable = mspace_usable_size(p);
    CHECK(usable >= n);
-   CHECK(usable <= max_usable(n));   // the waste of one split
+   const size_t slot = slot_size_of(s.ms, p);
+   CHECK(usable <= (slot ? mulle::detail::TIER_MAX : max_usable(n)));   // a slot, or the waste of one split
    unsigned char *b = static_cast<unsigned char *>(p);
    CHECK(mspace_is_heap_object(s.ms, b));
    if (usable)
@@ -329,17 +340,17 @@ void add_block(Slot &s, void *p, size_t n, size_t align, bool must_be_zero, uint
    uintptr_t a  = reinterpret_cast<uintptr_t>(p);
    auto      hi = s.live.lower_bound(a);
    CHECK(hi == s.live.end() || hi->first != a);
-   if (hi != s.live.end())
-      CHECK(a + usable + W <= hi->first);   // our usable bytes end before its head
+   if (hi != s.live.end())   // our usable bytes end before its head (a slot has none)
+      CHECK(a + usable + (hi->second.slot ? 0 : W) <= hi->first);
    if (hi != s.live.begin())
    {
       auto lo = std::prev(hi);
-      CHECK(lo->first + lo->second.usable + W <= a);
+      CHECK(lo->first + lo->second.usable + (slot ? 0 : W) <= a);
    }
    if (must_be_zero)
       CHECK(zeroed(p, n));
    fill_block(p, tag, usable);
-   s.live[a] = Block {n, usable, chunk, tag, align};
+   s.live[a] = Block {n, usable, chunk, tag, align, slot};
    s.list.push_back(p);
 }
 
@@ -572,11 +583,20 @@ void check_slot(Slot &s)
    CHECK(mspace_check(s.ms) == 0);
    mspace_stats_t st = stats_of(s.ms);
    size_t in_use = 0, least = 0;   // exact, or bounds when the chunk sizes are not known
+   std::set<uintptr_t> pages;      // a page of slots is in use but for its free slots
    for (const auto &kv : s.live)
    {
+      if (kv.second.slot)
+      {
+         in_use += kv.second.slot;
+         least  += kv.second.slot;
+         pages.insert(kv.first & ~uintptr_t(mulle::detail::PAGE_BYTES - 1));
+         continue;
+      }
       in_use += kv.second.chunk ? kv.second.chunk + W : max_usable(kv.second.n) + W;
       least  += kv.second.chunk ? kv.second.chunk + W : request_to_size(kv.second.n);
    }
+   in_use += pages.size() * (mulle::detail::PAGE_HEADER + mulle::detail::TIER_MAX + MIN_CHUNK);   // header, tail
    CHECK(st.in_use_bytes + st.free_bytes + st.bookkeeping == st.footprint);
    CHECK(st.allocated_blocks == s.live.size());
    CHECK(st.in_use_bytes >= least && st.in_use_bytes <= in_use);
@@ -715,9 +735,10 @@ void do_realloc(Reader &r, Slot &s, bool in_place)
    expect_no_report();
    if (!q)
    {
-      if (in_place)   // a shrink always works
-         CHECK(n > s.cap || (old.chunk ? request_to_size(n) > old.chunk + OVERHEAD
-                                       : request_to_size(n) > request_to_size(old.n)));
+      if (in_place)   // a shrink always works, as does a growth within a slot
+         CHECK(n > s.cap || (old.slot ? n > old.slot
+                             : old.chunk ? request_to_size(n) > old.chunk + OVERHEAD
+                                         : request_to_size(n) > request_to_size(old.n)));
       else
          check_null_allowed(s, n);
       if (p)
@@ -1018,7 +1039,7 @@ void do_interior(Reader &r, Slot &s)
    if (!p)
       return;
    const Block &b = s.live.at(reinterpret_cast<uintptr_t>(p));
-   size_t slots = b.usable / A;
+   size_t slots = b.usable / A - (b.slot ? 1 : 0);   // a slot's end is the next slot's start
    if (!slots)
       return;
    size_t k = 1 + sel % (slots < 4 ? slots : 4);

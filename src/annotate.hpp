@@ -98,9 +98,29 @@ MULLE_DLMALLOC_NOASAN inline void annotate_resize(mstate *m, void *mem, size_t u
    (void) m; (void) mem; (void) usable; (void) n;
 }
 
-/* The bytes of a block the user may touch: its usable size, or what it asked for at checks
-   level 2 (which the slack in its tail canary records) and under ASan (the first poisoned
-   byte). */
+/* The bytes of a block at mem with `usable` bytes that the user may touch: all of them, or
+   under ASan what it asked for (the first poisoned byte), under Valgrind what memcheck
+   lets it touch. */
+MULLE_DLMALLOC_NOASAN inline size_t touchable_size(const void *mem, size_t usable)
+{
+#ifdef MULLE_DLMALLOC_ASAN
+   void *bad = __asan_region_is_poisoned(const_cast<void *>(mem), usable);
+   if (bad)
+      return static_cast<size_t>(static_cast<const byte *>(bad) - static_cast<const byte *>(mem));
+#endif
+#if MULLE_DLMALLOC_VALGRIND
+   if (RUNNING_ON_VALGRIND)   /* errors are off */
+   {
+      if (uintptr_t bad = VALGRIND_CHECK_MEM_IS_ADDRESSABLE(mem, usable))
+         return static_cast<size_t>(bad - reinterpret_cast<uintptr_t>(mem));
+   }
+#endif
+   (void) mem;
+   return usable;
+}
+
+/* The bytes of a chunk block the user may touch: as above, or at checks level 2 what it
+   asked for (which the slack in its tail canary records). */
 MULLE_DLMALLOC_NOASAN inline size_t user_size(const chunk *c)
 {
 #if MULLE_DLMALLOC_CHECKS >= 2
@@ -108,21 +128,7 @@ MULLE_DLMALLOC_NOASAN inline size_t user_size(const chunk *c)
    size_t slack  = chunk_at(const_cast<chunk *>(c), chunk_size(c))->prev_foot & SLACK_MASK;
    return slack <= usable ? usable - slack : usable;
 #else
-#ifdef MULLE_DLMALLOC_ASAN
-   void *mem = mem_from_chunk(const_cast<chunk *>(c));
-   void *bad = __asan_region_is_poisoned(mem, usable_size_of(c));
-   if (bad)
-      return static_cast<size_t>(static_cast<byte *>(bad) - static_cast<byte *>(mem));
-#endif
-#if MULLE_DLMALLOC_VALGRIND
-   if (RUNNING_ON_VALGRIND)   /* the bytes memcheck lets the user touch (errors are off) */
-   {
-      const byte *mem = static_cast<const byte *>(mem_from_chunk(const_cast<chunk *>(c)));
-      if (uintptr_t bad = VALGRIND_CHECK_MEM_IS_ADDRESSABLE(mem, usable_size_of(c)))
-         return static_cast<size_t>(bad - reinterpret_cast<uintptr_t>(mem));
-   }
-#endif
-   return usable_size_of(c);
+   return touchable_size(mem_from_chunk(const_cast<chunk *>(c)), usable_size_of(c));
 #endif
 }
 

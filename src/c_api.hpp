@@ -7,19 +7,17 @@
    the capacity fail before any size arithmetic, so no size computation below can overflow.
 
    malloc and free have a fast path in front, for an mspace without a lock (where a
-   enter_call would only check the handle): a request of a cached size is served from its
-   cache, and a block that is plainly valid is parked in one, in a few instructions and
-   without a stack frame. A miss goes on to allocate, or to free_valid; a handle or block in
-   any doubt goes the whole way (malloc_whole, free_whole), which checks everything again
-   and names the fault. Where the fast path is left out (MULLE_DLMALLOC_FAST_PATH), only
-   the whole way is left.
+   enter_call would only check the handle): a small request takes a slot of a page with
+   room, a slot is freed into its page, and a chunk block that is plainly valid joins the
+   top or the dv, in a few instructions and without a stack frame. Anything else goes on
+   to allocate, or to free_valid; a handle or block in any doubt goes the whole way
+   (malloc_whole, free_whole), which checks everything again and names the fault. Where
+   the fast path is left out (MULLE_DLMALLOC_FAST_PATH), only the whole way is left.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
 
 static const bool FAST_PATH = MULLE_DLMALLOC_FAST_PATH;
-/* the largest request of a cached size (request_to_size cannot overflow below it) */
-static const size_t FAST_REQUEST_LIMIT = ((NCACHES - 1 + FIRST_CACHE) << SMALLBIN_SHIFT) - CHUNK_OVERHEAD - CANARY_BYTES;
 
 /* An mspace the fast path may serve: live, without a lock, and not inside user code. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mstate *fast_state(mspace ms)
@@ -36,7 +34,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *malloc_whole(mspace ms, siz
    return p;
 }
 
-/* Frees a validated block that the fast path could not park. */
+/* Frees a validated chunk block that does not border the top. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_valid(mstate *m, chunk *c)
 {
    if (!grow_dv_by(m, c))
@@ -46,8 +44,13 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_valid(mstate *m, chunk 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *p)
 {
    mstate *m = enter_call(ms, p);
-   if (m && heap_is_sound(m) && block_is_valid(m, p))
-      deallocate_chunk(m, chunk_from_mem(p));
+   if (m && heap_is_sound(m))
+   {
+      if (page *pg = page_of(m, p))
+         free_in_page(m, pg, p);
+      else if (chunk_block_is_valid(m, p))
+         deallocate_chunk(m, chunk_from_mem(p));
+   }
    leave_call(m);
 }
 
@@ -55,7 +58,19 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *
 MULLE_DLMALLOC_NOASAN void *realloc_whole(mspace ms, void *p, size_t n, bool may_move)
 {
    mstate *m = enter_call(ms, p);
-   void   *q = m && heap_is_sound(m) && block_is_valid(m, p) ? reallocate(m, p, n, may_move) : NULL;
+   void   *q = NULL;
+   if (m && heap_is_sound(m))
+   {
+      page *pg = page_of(m, p);
+      size_t i = 0;
+      mspace_error_t e = pg ? slot_problem(pg, p, &i) : MSPACE_ERROR_NONE;
+      if (e != MSPACE_ERROR_NONE)
+         report(m, e, p);
+      else if (pg)
+         q = reallocate_slot(m, pg, i, p, n, may_move);
+      else if (chunk_block_is_valid(m, p))
+         q = reallocate(m, p, n, may_move);
+   }
    leave_call(m);
    return q;
 }
@@ -146,14 +161,12 @@ MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
    {
       if (mstate *m = fast_state(ms))
       {
-         if (n <= FAST_REQUEST_LIMIT)
+         if (n <= TIER_MAX)
          {
-            size_t nb = request_to_size(n);
-            bool   sane;
-            if (chunk *c = uncache_chunk(m, nb, &sane))
-               return hand_out(m, mem_from_chunk(c), n);
-            if (sane)   /* a cache miss: the rest of the way, without trying the caches again */
-               return hand_out(m, allocate_uncached(m, nb, n), n);
+            bool  sane;
+            void *p = slot_from_list(m, class_of(n), &sane);
+            if (p || !sane)
+               return hand_out(m, p, n);
          }
          return hand_out(m, allocate(m, n), n);
       }
@@ -169,17 +182,20 @@ MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
    if (FAST_PATH)
    {
       mstate *m = fast_state(ms);
-      if (m && (!MULLE_DLMALLOC_CHECKS || plainly_valid(m, p)))
+      if (m)
       {
-         chunk *c = chunk_from_mem(p);
-         size_t s = chunk_size(c);
-         if (join_top(m, c, s))
+         if (page *pg = page_of(m, p))
+         {
+            free_in_page(m, pg, p);
             return;
-         if (cache_chunk(m, c, s))
-            annotate_free(m, p, usable_size_of(c));
-         else
-            free_valid(m, c);
-         return;
+         }
+         if (!MULLE_DLMALLOC_CHECKS || plainly_valid(m, p))
+         {
+            chunk *c = chunk_from_mem(p);
+            if (!join_top(m, c, chunk_size(c)))
+               free_valid(m, c);
+            return;
+         }
       }
    }
    free_whole(ms, p);
@@ -210,8 +226,11 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
    if (m && heap_is_sound(m))
    {
       p = hand_out(m, allocate(m, count * size), count * size);
-      if (p)
-         bytes = user_size(chunk_from_mem(p));   /* read under the lock: tags change */
+      if (p)   /* read under the lock: tags change */
+      {
+         page *pg = page_of(m, p);
+         bytes    = pg ? slot_user_size(pg, p) : user_size(chunk_from_mem(p));
+      }
    }
    leave_call(m);
    if (p)
@@ -236,8 +255,12 @@ MULLE_DLMALLOC_NOASAN size_t mspace_usable_size(const void *p)
    if (!p)
       return 0;
    MULLE_DLMALLOC_QUIET_BEGIN();
-   const chunk *c = chunk_from_mem(p);
-   size_t       n = chunk_is_live(c) ? user_size(c) : 0;
+   mstate      *m;
+   page        *pg = page_anywhere(p, &m);
+   const chunk *c  = chunk_from_mem(p);
+   size_t       i  = 0;
+   size_t       n  = pg ? (slot_problem(pg, p, &i) == MSPACE_ERROR_NONE ? slot_user_size(pg, p) : 0)
+                        : chunk_is_live(c) ? user_size(c) : 0;
    MULLE_DLMALLOC_QUIET_END();
    return n;
 }
@@ -273,10 +296,7 @@ MULLE_DLMALLOC_NOASAN int mspace_trim(mspace ms, size_t pad)
    mstate *m    = enter_call(ms);
    int     done = 0;
    if (m)
-   {
-      flush_caches(m);
       done = trim_top(m, pad, true);
-   }
    leave_call(m);
    return done;
 }

@@ -17,7 +17,7 @@ MULLE_DLMALLOC_NOASAN inline bool ok_tree_chunk(const mstate *m, const chunk *p,
           s <= static_cast<size_t>(as_bytes(m->top) - reinterpret_cast<const byte *>(p));
 }
 
-/* The chunks met in the bins (or the caches), against those met in the walk: their number
+/* The chunks met in the bins (or the pages in the lists of pages with room), against those met in the walk: their number
    and a fingerprint of their offsets, a sum of a bijective mix of each. An entry that is
    not a chunk of the walk (a forged one in a block's bytes) changes the fingerprint even
    where the links around it agree and the count is right. */
@@ -74,6 +74,33 @@ MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size
    return problems;
 }
 
+/* Chunk c of size s, flagged as a page, is one: in use, of a page's size, its memory on
+   a page boundary, its header naming it, cut for a slot size, its bitmap free of bits past
+   the slots and counting the slots in use, one at least (an empty page goes back). */
+MULLE_DLMALLOC_NOASAN inline bool page_sound(const mstate *m, chunk *c, size_t s)
+{
+   page *pg = static_cast<page *>(mem_from_chunk(c));
+   if (!TIER || !chunk_is_in_use(c) || s < PAGE_BYTES || s >= PAGE_BYTES + MIN_CHUNK || !is_aligned(pg, PAGE_BYTES))
+      return false;
+   if (pg->offset != page_offset(m, pg) || pg->epoch != m->epoch || pg->check != page_check(m, pg, pg->size) ||
+       (pg->size & (SLOT_GRAIN - 1)) || !pg->size || !page_shape_ok(pg, class_of_page(pg)))
+      return false;
+   size_t free_slots = 0;
+   for (size_t w = 0; w < BITMAP_WORDS; ++w)
+   {
+      uint64_t bits = pg->free_bits[w];
+      size_t   lo   = w * 64;
+      if (lo + 64 > pg->count && (pg->count <= lo ? bits : bits >> (pg->count - lo)))
+         return false;   /* a bit past the last slot */
+      if (w < pg->hint && bits)
+         return false;   /* the hint skips a free slot */
+      free_slots += static_cast<size_t>(count_bits64(bits));
+   }
+   /* in use, slots counted, and listed when it has room (check_heap verifies the lists) */
+   return pg->used && free_slots == static_cast<size_t>(pg->count - pg->used) &&
+          (pg->listed || pg->used == pg->count);
+}
+
 /* scan_bytes (level 2): the bytes of the heap are scanned too, the poison of free chunks and
    the slack of blocks; the level-2 check before every operation leaves that out. *where (if
    given) learns the first chunk found wrong in the walk, else stays NULL. m need
@@ -84,7 +111,7 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
    int    problems = 0;
    byte  *top      = as_bytes(m->top);
    tally  free_in_walk   = {0, 0};   /* free chunks but the dv */
-   tally  cached_in_walk = {0, 0};
+   tally  listed_in_walk = {0, 0};   /* pages in the lists of pages with room */
 
    if (top < m->least || top_end(m) > m->chunk_end || m->top_size < MIN_CHUNK ||
        (m->top_size & ALIGN_MASK) || chunk_size(m->top) != m->top_size || !previous_is_in_use(m->top) ||
@@ -136,11 +163,12 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
          else
             free_in_walk.add(m, c);
       }
-      if (chunk_is_cached(c))
+      if (chunk_is_page(c))
       {
-         cached_in_walk.add(m, c);
-         if (!chunk_is_in_use(c) || !is_cacheable(s))
+         if (!page_sound(m, c, s))
             problems++;
+         else if (static_cast<page *>(mem_from_chunk(c))->listed)
+            listed_in_walk.add(m, c);
       }
       if (where && !*where && problems != before)
          *where = culprit;   /* level 2 */
@@ -212,23 +240,31 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
    if (in_bins.count != free_in_walk.count || in_bins.print != free_in_walk.print)
       problems++;   /* a chunk missing from the bins, or an entry that is no chunk */
 
-   /* caches: exact sizes, parked chunks only, each back link but the first's naming the one
-      before, bytes and count in step with the walk */
-   tally  cached       = {0, 0};
-   size_t cached_bytes = 0;
-   for (size_t i = 0; i < NCACHES; ++i)
-      for (chunk *f = m->cache[i], *b = NULL; f; b = f, f = f->fd)
+   /* lists of pages with room: rings of pages of the walk that say they are listed, of the
+      list's slot size, with room but for a full head, each back link naming the one
+      before */
+   tally listed = {0, 0};
+   for (size_t i = 0; i < NCLASSES; ++i)
+   {
+      page *h = m->avail[i];
+      if (!h)
+         continue;
+      if (!ok_page_address(m, h))
+         return problems + 1;
+      page *b = h->prev;
+      for (page *pg = h;; b = pg, pg = pg->next)
       {
-         if (!ok_chunk_address(m, f))
+         if (!ok_page_address(m, pg))
             return problems + 1;
-         cached.add(m, f);
-         if (cached.count > cached_in_walk.count || !chunk_is_cached(f) || chunk_size(f) != cache_index_to_size(i) ||
-             (b && f->bk != b))
+         listed.add(m, chunk_from_mem(pg));
+         if (listed.count > listed_in_walk.count || !pg->listed || !page_shape_ok(pg, i) ||
+             (pg != h && pg->used >= pg->count) || pg->prev != b || !ok_page_address(m, pg->next))
             return problems + 1;
-         cached_bytes += chunk_size(f);
+         if (pg->next == h)
+            break;
       }
-   if (cached.count != cached_in_walk.count || cached.print != cached_in_walk.print ||
-       cached_bytes != m->cache_bytes || cached_bytes > CACHE_LIMIT)
+   }
+   if (listed.count != listed_in_walk.count || listed.print != listed_in_walk.print)
       problems++;
    return problems;
 }

@@ -24,8 +24,8 @@
      too) is exactly its size | PINUSE; with checks, a size read from a free chunk's head
      is held against a second record before the chunk is carved, split or merged;
    - every free chunk other than dv and top is in exactly one bin;
-   - a cached chunk (CINUSE | CACHED) is free for the user but in use for the tags and the
-     bins: it sits in exactly one cache list and coalesces when the caches are flushed;
+   - a page of the small-object tier (CINUSE | TIER_PAGE) is in use for the tags and the
+     bins; its slots are the blocks (tier.hpp);
    - the words of a free chunk that can lie where a former in-use chunk had its head hold
      its old head, a trace (an offset inside the region), or (level 2) poison, all with
      CINUSE clear; that keeps a double free detectable until the memory is handed out
@@ -54,7 +54,7 @@ static const size_t PREFAULT_BELOW = 4096;   /* a request this small that grows 
 
 static const size_t PINUSE    = 1;
 static const size_t CINUSE    = 2;
-static const size_t CACHED    = 4;   /* CINUSE too: free for the user, in use for the bins */
+static const size_t TIER_PAGE = 4;   /* CINUSE too: a page of the small-object tier */
 static const size_t FLAG_BITS = 7;
 
 static_assert((ALIGN & ALIGN_MASK) == 0, "MULLE_DLMALLOC_ALIGNMENT must be a power of two");
@@ -158,9 +158,9 @@ MULLE_DLMALLOC_NOASAN inline tree_chunk *as_tree(chunk *c) { return static_cast<
 MULLE_DLMALLOC_NOASAN inline size_t chunk_size(const chunk *c) { return c->head & ~FLAG_BITS; }
 MULLE_DLMALLOC_NOASAN inline bool   chunk_is_in_use(const chunk *c) { return (c->head & CINUSE) != 0; }
 MULLE_DLMALLOC_NOASAN inline bool   previous_is_in_use(const chunk *c) { return (c->head & PINUSE) != 0; }
-MULLE_DLMALLOC_NOASAN inline bool   chunk_is_cached(const chunk *c) { return (c->head & CACHED) != 0; }
-/* a block the user holds: in use and not parked in a cache */
-MULLE_DLMALLOC_NOASAN inline bool   chunk_is_live(const chunk *c) { return (c->head & (CINUSE | CACHED)) == CINUSE; }
+MULLE_DLMALLOC_NOASAN inline bool   chunk_is_page(const chunk *c) { return (c->head & TIER_PAGE) != 0; }
+/* a block the user holds: in use and not a page of the tier */
+MULLE_DLMALLOC_NOASAN inline bool   chunk_is_live(const chunk *c) { return (c->head & (CINUSE | TIER_PAGE)) == CINUSE; }
 MULLE_DLMALLOC_NOASAN inline chunk *next_chunk(chunk *c) { return chunk_at(c, chunk_size(c)); }
 MULLE_DLMALLOC_NOASAN inline chunk *previous_chunk(chunk *c) { return chunk_before(c, c->prev_foot); }
 MULLE_DLMALLOC_NOASAN inline size_t usable_of_size(size_t s) { return s - CHUNK_OVERHEAD - CANARY_BYTES; }
@@ -203,10 +203,9 @@ MULLE_DLMALLOC_NOASAN inline void set_free_with_footer(chunk *c, size_t s)
 MULLE_DLMALLOC_NOASAN constexpr size_t log2_of(size_t v) { return v <= 1 ? 0 : 1 + log2_of(v >> 1); }
 
 /* One small bin per chunk size under MIN_LARGE_SIZE: chunk sizes are multiples of ALIGN,
-   so 16 bins on 64-bit, 32 on 32-bit. One cache per chunk size from MIN_CHUNK on, for
-   NCACHES sizes: every request up to 1 KiB on 64-bit (chunks up to 1040 bytes), up to
-   516 bytes on 32-bit; a build without caches keeps one unused entry. The state is 1160
-   bytes on 64-bit, 716 on 32-bit; 656 and 464 without caches (checks 2, no OS). */
+   so 16 bins on 64-bit, 32 on 32-bit. One list of pages with free slots per slot size of
+   the small-object tier (NCLASSES, tier.hpp); a build without the tier keeps one unused
+   entry. */
 static const size_t NTREEBINS      = 32;
 static const size_t SMALLBIN_SHIFT = log2_of(ALIGN) < 6 ? log2_of(ALIGN) : 6;  /* 4 bins at least */
 static const size_t TREEBIN_SHIFT  = 8;
@@ -215,7 +214,35 @@ static const size_t NSMALLBINS     = MIN_LARGE_SIZE >> SMALLBIN_SHIFT;
 /* below: sizes no chunk has; with an alignment of 256 or more no chunk is small, and one
    head stays (unused) */
 static const size_t FIRST_SMALLBIN = (MIN_CHUNK >> SMALLBIN_SHIFT) < NSMALLBINS ? MIN_CHUNK >> SMALLBIN_SHIFT : NSMALLBINS - 1;
-static const size_t NCACHES        = MULLE_DLMALLOC_CACHE_BYTES ? 64 : 1;
+
+/* The small-object tier (tier.hpp): requests up to TIER_MAX bytes are slots of pages of
+   PAGE_BYTES, one slot size per page, SLOT_GRAIN apart. It needs an alignment of 64 or
+   less. A page's header records where it is, its slot size, and a bitmap of free slots. */
+static const bool   TIER         = MULLE_DLMALLOC_TIER && MULLE_DLMALLOC_ALIGNMENT <= 64;
+static const size_t PAGE_BYTES   = 4096;
+static const size_t SLOT_GRAIN   = ALIGN < 16 ? 16 : ALIGN;
+static const size_t TIER_MAX     = 256;
+static const size_t NCLASSES     = TIER ? TIER_MAX / SLOT_GRAIN : 1;
+static const size_t BITMAP_WORDS = 4;   /* 256 slots: enough for 16-byte slots */
+
+struct page
+{
+   rel<page, false> next;   /* in the ring of its slot size's pages with free slots (a */
+   rel<page, false> prev;   /* page alone links to itself: never NULL) */
+   uint16_t       size;     /* of a slot */
+   uint16_t       count;    /* slots */
+   uint16_t       used;     /* slots in use */
+   uint8_t        hint;     /* no bitmap word below this one has a free slot */
+   uint8_t        listed;   /* in its size's list: it has free slots, or is the full head */
+   uint64_t       free_bits[BITMAP_WORDS];   /* bit i set <=> slot i free */
+   size_t         offset;   /* of this page from the state */
+   size_t         epoch;    /* the state's epoch when the page was made */
+   size_t         check;    /* PAGE_MAGIC ^ offset ^ epoch ^ size while a page, PAGE_GONE ^
+                               offset ^ epoch after; past the words a free chunk's links and
+                               traces use */
+};
+
+static const size_t PAGE_HEADER = (sizeof(page) + SLOT_GRAIN - 1) & ~(SLOT_GRAIN - 1);
 
 static_assert(NSMALLBINS >= 4 && NSMALLBINS <= 32, "small bins: one bit each in a 32-bit map");
 
@@ -263,11 +290,13 @@ struct mstate
    unsigned               lock;           /* 1 while a call holds it (STATE_LOCKED only) */
    mspace_error_handler_t handler;        /* NULL: the default handler (reset by attach) */
    void                  *handler_ctx;
-   size_t                 cache_bytes;    /* sum of the sizes of the cached chunks */
+   size_t                 epoch;          /* keys the pages' check words; reset moves it */
+   size_t                 grid;           /* the state's address modulo PAGE_BYTES: a heap
+                                             with pages attaches on the same grid only */
    bin_head               smallbins[NSMALLBINS - FIRST_SMALLBIN];  /* rings through a head
                                                                   here, LIFO: small_bin() */
    rel<tree_chunk>        treebins[NTREEBINS];    /* trie roots */
-   rel<chunk>             cache[NCACHES];         /* per chunk size: freed chunks, LIFO via fd */
+   rel<page>              avail[NCLASSES];        /* per slot size: pages with free slots */
 };
 
 static const size_t MSTATE_MAGIC     = static_cast<size_t>(0x6d756c6c65646c6dULL); /* "mulledlm" */
@@ -275,18 +304,19 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
 
 /* What a heap written by one build needs from the build that attaches it: the layout
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
-   checks level (canaries change chunk sizes), whether parked cache chunks may exist, and
+   checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 3;   /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 4;   /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
-                                             behind their links */
+                                             behind their links; 4: the small-object tier
+                                             instead of the caches */
 /* evaluated by the compiler: coverage never sees it run */
-MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool caches, bool relative)
+MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative)
 {
-   return LAYOUT_VERSION | (WORD << 8) | (checks << 16) | (static_cast<size_t>(caches) << 20) |
+   return LAYOUT_VERSION | (WORD << 8) | (checks << 16) | (static_cast<size_t>(tier) << 20) |
           (static_cast<size_t>(relative) << 21) | (ALIGN << 22);
 }
-static const size_t LAYOUT = layout_word(MULLE_DLMALLOC_CHECKS, MULLE_DLMALLOC_CACHE_BYTES != 0, MULLE_DLMALLOC_RELATIVE != 0);
+static const size_t LAYOUT = layout_word(MULLE_DLMALLOC_CHECKS, TIER, MULLE_DLMALLOC_RELATIVE != 0);
 
 /* Where the first chunk of a state at address `at` lies: behind the state, its memory on
    the ALIGN grid. */

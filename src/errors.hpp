@@ -275,7 +275,7 @@ MULLE_DLMALLOC_NOASAN inline bool free_memory_untouched(mstate *m, chunk *c, siz
 
 /* c's head is a free chunk's of size s, as a record in the state gives it (the dv's, the
    top's, a small bin's): one compare for size and flags at once (PINUSE set, CINUSE and
-   CACHED clear). */
+   TIER_PAGE clear). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool free_head_is(const chunk *c, size_t s)
 {
    return !MULLE_DLMALLOC_CHECKS || c->head == (s | PINUSE);
@@ -326,10 +326,10 @@ MULLE_DLMALLOC_NOASAN inline bool head_of_freed_block(const mstate *m, const chu
    return head >= static_cast<size_t>(m->least - state) && head < static_cast<size_t>(m->chunk_end - state);
 }
 
-/* validate_block's verdict for a block without fault, reached in fewer instructions (the
+/* validate_chunk's verdict for a block without fault, reached in fewer instructions (the
    fast path's): mem's chunk lies below the top, is live, its size is on the grid and ends
-   at or below the top, and its neighbours' tags agree. True means validate_block finds no
-   fault; false means nothing (validate_block decides, and names the fault). The two are
+   at or below the top, and its neighbours' tags agree. True means validate_chunk finds no
+   fault; false means nothing (validate_chunk decides, and names the fault). The two are
    written apart on purpose: tests/test_fast_path.cpp holds one against the other. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, const void *mem)
 {
@@ -355,10 +355,11 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, con
    return chunk_size(prev) == ps && !chunk_is_in_use(prev);
 }
 
-/* Is mem the start of a block in use in this mspace? O(1), reads only the chunk's head and
-   its neighbours' tags. The order decides the report: a pointer that cannot be a block is
+/* Is mem the start of a chunk block in use in this mspace (a slot of the tier is not one:
+   validate_block in tier.hpp asks both)? O(1), reads only the chunk's head and its
+   neighbours' tags. The order decides the report: a pointer that cannot be a block is
    an invalid pointer; a plausible chunk whose CINUSE is clear was freed already. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t validate_block(const mstate *m, const void *mem)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t validate_chunk(const mstate *m, const void *mem)
 {
    if (!is_aligned(mem, ALIGN))
       return MSPACE_ERROR_INVALID_POINTER;
@@ -371,8 +372,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t validate_block(const mst
    size_t      s   = chunk_size(c);
    if (s < MIN_CHUNK || (s & ALIGN_MASK) || s > static_cast<size_t>(end - as_bytes(c)))
       return head_of_freed_block(m, c) ? MSPACE_ERROR_DOUBLE_FREE : MSPACE_ERROR_INVALID_POINTER;
-   if (!chunk_is_live(c))
-      return MSPACE_ERROR_DOUBLE_FREE;    /* free, or parked in a cache */
+   if (!chunk_is_live(c))   /* free, or a page of the tier (whose start is no block) */
+      return chunk_is_page(c) ? MSPACE_ERROR_INVALID_POINTER : MSPACE_ERROR_DOUBLE_FREE;
 
    byte *top = as_bytes(m->top);
    chunk *next = chunk_at(c, s);
@@ -405,11 +406,12 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t validate_block(const mst
    return MSPACE_ERROR_NONE;
 }
 
-/* Validates mem for free/realloc and reports a problem; true when mem may be used. */
+/* Validates chunk block mem for free/realloc and reports a problem; true when mem may be
+   used. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool block_is_valid(mstate *m, const void *mem)
 {
 #if MULLE_DLMALLOC_CHECKS
-   mspace_error_t e = validate_block(m, mem);
+   mspace_error_t e = validate_chunk(m, mem);
    if (e == MSPACE_ERROR_NONE)
       return true;
    report(m, e, mem);

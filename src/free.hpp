@@ -111,36 +111,6 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
    return true;
 }
 
-/* Releases every parked chunk, so that it coalesces; true when the caches are empty after.
-   A chunk or link that a write into freed memory has damaged is reported, and the rest of
-   its list stays parked (in use: nothing is handed out twice). */
-MULLE_DLMALLOC_NOASAN inline bool flush_caches(mstate *m)
-{
-   if (CACHE_LIMIT == 0)
-      return true;   /* builds without caches (checks 2, no OS): not the measured build */
-   bool whole = true;
-   for (size_t i = 0; m->cache_bytes && i < NCACHES; ++i)
-   {
-      while (chunk *c = m->cache[i])
-      {
-         MULLE_DLMALLOC_STEP();
-         if (!cache_link_ok(m, c, cache_index_to_size(i)))
-         {
-            report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
-            whole = false;
-            break;
-         }
-         unlink_first_cached(m, c, cache_index_to_size(i));
-         /* its neighbours' tags are verified as for a free: a write into freed memory may
-            have reached them; if they lie, c stays in use and nothing else is written */
-         if ((MULLE_DLMALLOC_CHECKS && validate_block(m, mem_from_chunk(c)) != MSPACE_ERROR_NONE) ||
-             !release_chunk(m, c, chunk_size(c)))
-            report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
-      }
-   }
-   return whole;
-}
-
 /* After a free that grew the top: past the threshold the top trims itself, lazily (a heap
    that grows again reuses the pages), unless this heap has grown back into pages such a
    trim released (STATE_REGROWS, top.hpp). Without an OS there are no pages to give back:
@@ -199,18 +169,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool join_top(mstate *m, chunk *c, size
    return true;
 }
 
-/* Frees a validated in-use chunk: parked in a cache when small and there is room, else
-   released. */
+/* Frees a validated in-use chunk: it joins the top, grows the dv, or is released. */
 MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
 {
-   if (cache_chunk(m, c, chunk_size(c)))
-   {
-#if MULLE_DLMALLOC_CHECKS >= 2
-      write_canary(m, next_chunk(c), 0);   /* parked: no request, and its link lies in the slack */
-#endif
-      annotate_free(m, mem_from_chunk(c), usable_size_of(c));
-   }
-   else
+   if (!join_top(m, c, chunk_size(c)) && !grow_dv_by(m, c))
       release_block(m, c);
 }
 

@@ -27,12 +27,13 @@
 #define MULLE_DLMALLOC_GRANULARITY 65536   /* the footprint grows and shrinks in these steps */
 #endif
 
-#ifndef MULLE_DLMALLOC_CACHE_BYTES
+#ifndef MULLE_DLMALLOC_TIER
 #  if MULLE_DLMALLOC_CHECKS >= 2 || MULLE_DLMALLOC_NO_OS
-#    define MULLE_DLMALLOC_CACHE_BYTES 0   /* level 2 wants every free to coalesce and poison;
-                                              firmware wants small code and exact reuse */
+#    define MULLE_DLMALLOC_TIER 0          /* level 2 wants a head and canary on every block;
+                                              firmware wants small code */
 #  else
-#    define MULLE_DLMALLOC_CACHE_BYTES 1048576 /* freed small chunks kept for reuse, at most */
+#    define MULLE_DLMALLOC_TIER 1          /* requests up to 256 bytes from 4 KiB pages of one
+                                              slot size (the small-object tier, tier.hpp) */
 #  endif
 #endif
 
@@ -91,10 +92,10 @@
 #  define MULLE_DLMALLOC_NEVER_INLINE inline
 #endif
 /* MULLE_DLMALLOC_FAST_PATH: malloc and free in a few instructions for the common cases
-   (a cache hit, a block that is plainly valid). It needs the caches and checks below level
+   (a slot of the small-object tier, a block that is plainly valid). It needs the tier and checks below level
    2; it is left out under Valgrind (whose quiet scope the whole way opens) and at -Os,
    where it would only add code. MULLE_DLMALLOC_WHOLE_WAY keeps the rest out of its way. */
-#if !defined(__OPTIMIZE_SIZE__) && MULLE_DLMALLOC_CACHE_BYTES && MULLE_DLMALLOC_CHECKS < 2 && !MULLE_DLMALLOC_VALGRIND
+#if !defined(__OPTIMIZE_SIZE__) && MULLE_DLMALLOC_TIER && MULLE_DLMALLOC_CHECKS < 2 && !MULLE_DLMALLOC_VALGRIND
 #  define MULLE_DLMALLOC_FAST_PATH 1
 #else
 #  define MULLE_DLMALLOC_FAST_PATH 0

@@ -1,7 +1,8 @@
 /* ==== allocation ==========================================================================
 
-   For a chunk size nb, in order:
-   0. nb of a cached size: a chunk of exactly nb parked in the caches (the fast path);
+   A request of up to TIER_MAX bytes is a slot of the small-object tier (tier.hpp), which
+   takes its pages from here; any other request, and a small one when no page can be
+   made, is a chunk. For a chunk size nb, in order:
    1. small nb: its exact bin, or the next one (a remainder there could not stand alone);
    2. small nb larger than the dv: the smallest chunk of a larger small bin, else the
       smallest chunk of the tree bins;
@@ -9,8 +10,7 @@
       a small request's remainder becomes the new dv (locality for runs of small
       requests), a large one's goes back to its bin (best fit keeps fragmentation low);
    3. the dv, if it is large enough (its remainder stays the dv);
-   4. the top, extending the footprint by GRANULARITY steps up to the region's end; when
-      even that fails, the caches are flushed and the request tried once more.
+   4. the top, extending the footprint by GRANULARITY steps up to the region's end.
    Every step is O(1) but the tree walks, which are bounded by the bits of a size.
    ========================================================================================== */
 
@@ -187,10 +187,6 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void *split_top(mstate *m, chunk *v, 
    return mem_from_chunk(v);
 }
 
-MULLE_DLMALLOC_NOASAN inline bool flush_caches(mstate *m);   /* free and coalescing */
-
-MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n);
-
 /* A free chunk (or the top) whose head disagrees with its second record: reported, and the
    request that met it fails with nothing written. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *free_chunk_damaged(mstate *m, chunk *c)
@@ -199,11 +195,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *free_chunk_damaged(mstat
    return NULL;
 }
 
-/* A chunk of size nb for a request of n bytes, from the bins, the dv or the top: the
-   caches had none. Each chunk's size comes from its record (its small bin, the dv's or
+/* A chunk of size nb, from the bins, the dv or the top. Each chunk's size comes from its record (its small bin, the dv's or
    the top's in the state) held against its head, or for a tree chunk from its head held
    against its footer. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *m, size_t nb, size_t n)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *m, size_t nb)
 {
    chunk *c  = NULL;
    size_t cs = 0;   /* c's size as its small bin records it; 0 for a tree chunk */
@@ -272,12 +267,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
       byte *lazy    = m->lazy_end;
       byte *fresh   = lazy && lazy > old_end ? lazy : old_end;
       if (!extend_top(m, nb + MIN_CHUNK))
-      {
-         if (CACHE_LIMIT == 0 || !m->cache_bytes || !flush_caches(m))
-            return NULL;
-         return allocate(m, n);  /* what they held may have coalesced into room; they are empty */
-      }
-      if (nb < PREFAULT_BELOW && fresh < top_end(m))
+         return NULL;
+      if (nb <= PREFAULT_BELOW && fresh < top_end(m))   /* a page of the tier too */
          os_prefault(m, fresh, top_end(m));
    }
    return split_top(m, m->top, nb, PINUSE);
@@ -286,29 +277,18 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
 /* A heap that holds no free chunk that could serve (a heap being filled) is served
    straight from the top, where the search would end too, and without the stack frame the
    search needs (in builds with the fast path; elsewhere it would only add code). */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_uncached(mstate *m, size_t nb, size_t n)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_chunk_of(mstate *m, size_t nb)
 {
    if (MULLE_DLMALLOC_FAST_PATH && is_small(nb) && !(m->smallmap >> small_index(nb)) && !m->treemap &&
        nb > m->dv_size && m->top_size >= nb + MIN_CHUNK && top_is_whole(m))
       return split_top(m, m->top, nb, PINUSE);   /* a damaged top: the search reports it */
-   return allocate_searching(m, nb, n);
+   return allocate_searching(m, nb);
 }
 
-MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
+/* A chunk for a request of n bytes, never a slot of the tier. */
+MULLE_DLMALLOC_NOASAN inline void *allocate_chunk(mstate *m, size_t n)
 {
-   if (n > m->capacity)
-      return NULL;
-   size_t nb = request_to_size(n);
-   bool   sane;
-   chunk *c  = uncache_chunk(m, nb, &sane);
-   if (c)
-      return mem_from_chunk(c);
-   if (!sane)
-   {
-      report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(m->cache[cache_index(nb)]));
-      return NULL;
-   }
-   return allocate_uncached(m, nb, n);
+   return n > m->capacity ? NULL : allocate_chunk_of(m, request_to_size(n));
 }
 
 /* A block leaves the library: the annotations learn its size, and at level 2 the word
@@ -329,18 +309,19 @@ MULLE_DLMALLOC_NOASAN inline void *hand_out(mstate *m, void *mem, size_t n)
 
 /* Over-aligned: allocate enough to find an aligned spot, give back the lead and the tail. */
 inline bool release_chunk(mstate *m, chunk *c, size_t s);
+inline void *allocate(mstate *m, size_t n);   /* a slot or a chunk (tier.hpp) */
 
 MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment, size_t n)
 {
    if (!is_power_of_two(alignment))
       return NULL;
    if (alignment <= ALIGN)
-      return allocate(m, n);
+      return allocate(m, n);   /* a slot of the tier too */
    if (alignment > m->capacity || n > m->capacity)
       return NULL;
 
    size_t nb  = request_to_size(n);
-   byte  *mem = static_cast<byte *>(allocate(m, nb + alignment + MIN_CHUNK));
+   byte  *mem = static_cast<byte *>(allocate_chunk(m, nb + alignment + MIN_CHUNK));
    if (!mem)
       return NULL;
 
@@ -348,7 +329,7 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
    /* releasing the lead reads the tags before it (a free predecessor's footer), which no
       check has read yet: a write into freed memory may have reached them. (Level 2 has
       checked the whole heap already, and the block has no tail canary yet.) */
-   if (MULLE_DLMALLOC_CHECKS == 1 && validate_block(m, mem) != MSPACE_ERROR_NONE)
+   if (MULLE_DLMALLOC_CHECKS == 1 && validate_chunk(m, mem) != MSPACE_ERROR_NONE)
    {
       report(m, MSPACE_ERROR_CORRUPTION, mem);
       return NULL;   /* the block stays allocated: nothing else is touched */

@@ -6,12 +6,12 @@
    (a holder that crashed is gone) and the liveness magic (keyed by the address).
 
    Before anything is written, the region is verified:
-   - the header: signature, layout (version, word size, alignment, checks level, caches,
+   - the header: signature, layout (version, word size, alignment, checks level, tier,
      link mode), a capacity no larger than the one given, the region's start at the same
      place relative to the state as when it was made (with absolute links: the same
      address), and every bound of the state inside the region;
    - every other field of the state against the values a heap of this build can hold;
-   - the whole heap, as mspace_check does: every chunk, bin, trie and cache;
+   - the whole heap, as mspace_check does: every chunk, bin, trie, page and list of pages;
    - then what points into the heap: the top's head and the root.
    So a truncated, foreign, damaged or half-updated region is refused with the reason, and
    the bytes stay as they were. The cost is one walk of the heap, O(chunks).
@@ -37,9 +37,13 @@
      root            0, or the offset of a block in use, as validate_block (what free
                      checks) finds it once the walk proved the chunks sound (else
                      CORRUPTION)
-     dv, dv_size, smallmap, treemap, smallbins, treebins, cache, cache_bytes
-                     verified by the walk against the chunks it meets (else CORRUPTION;
-                     cache_bytes above this build's limit: LAYOUT_MISMATCH)
+     dv, dv_size, smallmap, treemap, smallbins, treebins, avail
+                     verified by the walk against the chunks and pages it meets (else
+                     CORRUPTION)
+     epoch           any value: every page of the walk must carry it (else CORRUPTION)
+     grid            the state's address modulo 4 KiB, as when it was made (else MOVED:
+                     with relative links a heap moves by whole 4 KiB pages only), 0 in a
+                     build without the tier
      magic, lock, handler, handler_ctx, lazy_end
                      belong to one run: any value, the attach resets them.
    ========================================================================================== */
@@ -138,12 +142,13 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t attach_problem(void *region, size_t 
    mstate *m = reinterpret_cast<mstate *>(base + (at - b));
    if (m->signature != MSTATE_SIGNATURE)
       return signature_nearby(base, capacity) ? MSPACE_ERROR_MOVED : MSPACE_ERROR_NOT_AN_MSPACE;
-   if (m->layout != LAYOUT || m->cache_bytes > CACHE_LIMIT || !settings_match(m))
+   if (m->layout != LAYOUT || !settings_match(m))
       return MSPACE_ERROR_LAYOUT_MISMATCH;
    if (m->capacity > capacity)
       return MSPACE_ERROR_TRUNCATED;
-   if (m->base.get() != base || least_moved(m))
-      return MSPACE_ERROR_MOVED;
+   if (m->base.get() != base || least_moved(m) ||
+       m->grid != (TIER ? reinterpret_cast<uintptr_t>(m) & (PAGE_BYTES - 1) : 0))
+      return MSPACE_ERROR_MOVED;   /* the pages of the tier would be off their 4 KiB grid */
    if ((m->flags & STATE_FROM_OS) && is_live(m))
       return MSPACE_ERROR_INVALID_POINTER;   /* the live heap of mspace_create: destroy ends it */
    if (!state_bounds_ok(m, base, m->capacity) || !state_fields_ok(m) || check_heap(m, true, NULL) != 0 ||
@@ -151,6 +156,15 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t attach_problem(void *region, size_t 
       return MSPACE_ERROR_CORRUPTION;
    *out = m;
    return MSPACE_ERROR_NONE;
+}
+
+/* A block in use of an attached heap: the user's, with its contents. */
+MULLE_DLMALLOC_NOASAN inline void annotate_kept(mstate *m, void *mem, size_t usable)
+{
+   annotate_alloc(m, mem, usable);
+#if MULLE_DLMALLOC_VALGRIND
+   VALGRIND_MAKE_MEM_DEFINED(mem, usable);   /* contents kept */
+#endif
 }
 
 /* The memory checkers learn the region again: the blocks in use are the user's. */
@@ -162,13 +176,17 @@ MULLE_DLMALLOC_NOASAN inline void annotate_attach(mstate *m)
 #endif
    annotate_create(m);
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
+   {
       if (chunk_is_live(c))
+         annotate_kept(m, mem_from_chunk(c), usable_size_of(c));
+      else if (chunk_is_page(c))
       {
-         annotate_alloc(m, mem_from_chunk(c), usable_size_of(c));
-#if MULLE_DLMALLOC_VALGRIND
-         VALGRIND_MAKE_MEM_DEFINED(mem_from_chunk(c), usable_size_of(c));   /* contents kept */
-#endif
+         page *pg = static_cast<page *>(mem_from_chunk(c));
+         for (size_t i = 0; i < pg->count; ++i)
+            if (!slot_is_free(pg, i))
+               annotate_kept(m, first_slot(pg) + i * pg->size, pg->size);
       }
+   }
 }
 
 /* The offset of p from the region's start; 0 and a report for an address outside it. */

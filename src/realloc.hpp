@@ -36,26 +36,6 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
       return RESIZE_DONE;
    }
 
-   /* a parked successor is free memory as much as a binned one: it leaves its cache and
-      is released (merging with what follows it) before the growth looks at it */
-   if (CACHE_LIMIT && chunk_is_cached(next))
-   {
-      size_t ps = chunk_size(next);
-      if (!unlink_cached(m, next, ps))
-      {
-         free_chunk_damaged(m, next);
-         return RESIZE_FAILED;
-      }
-      /* its tags are verified as for a free; if they lie it stays in use (as a flush
-         leaves it): nothing is handed out twice */
-      if ((MULLE_DLMALLOC_CHECKS && validate_block(m, mem_from_chunk(next)) != MSPACE_ERROR_NONE) ||
-          !release_chunk(m, next, ps))
-      {
-         free_chunk_damaged(m, next);
-         return RESIZE_FAILED;
-      }
-   }
-
    /* a free successor: the top (grown first if need be), the dv, or a chunk in a bin. Its
       size is held against a second record first: the top's or the dv's in the state, or
       its footer (c's validation bounded the size by the top). */
@@ -101,13 +81,7 @@ MULLE_DLMALLOC_NOASAN inline void *reallocate(mstate *m, void *p, size_t n, bool
    void         *q      = NULL;
    resize_result r      = resize_in_place(m, c, request_to_size(n));
    if (r == RESIZE_IMPOSSIBLE && may_move)
-   {
       q = hand_out(m, allocate(m, n), n);
-      /* a move that fails has flushed the caches: what they held has coalesced and may
-         border the block now, so in place is tried once more */
-      if (!q && CACHE_LIMIT)
-         r = resize_in_place(m, c, request_to_size(n));
-   }
    if (r == RESIZE_DONE)
    {
 #if MULLE_DLMALLOC_CHECKS >= 2
@@ -120,6 +94,26 @@ MULLE_DLMALLOC_NOASAN inline void *reallocate(mstate *m, void *p, size_t n, bool
       return NULL;
    copy_bytes(q, p, user_size(c));
    deallocate_chunk(m, c);
+   return q;
+}
+
+/* Slot p (in use) of page pg: in place while n fits the slot, else moved (a slot keeps its
+   size: its page is cut for it). NULL leaves it as it was. */
+MULLE_DLMALLOC_NOASAN inline void *reallocate_slot(mstate *m, page *pg, size_t i, void *p, size_t n, bool may_move)
+{
+   if (n <= pg->size)
+   {
+      annotate_resize(m, p, pg->size, n);
+      return p;
+   }
+   if (!may_move || n > m->capacity)
+      return NULL;
+   void *q = hand_out(m, allocate(m, n), n);
+   if (q)
+   {
+      copy_bytes(q, p, slot_user_size(pg, p));
+      free_slot(m, pg, i, p);
+   }
    return q;
 }
 

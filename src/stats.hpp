@@ -1,9 +1,10 @@
 /* ==== statistics and walking ==============================================================
 
    Nothing is counted on the hot paths: statistics come from one walk over the chunks, so
-   they are exact by construction and cost O(number of chunks) when asked for. They flush
-   the caches first, so that free memory is reported as it can be used (and largest_free
-   is exact); inspect_all does not, and shows parked chunks as free.
+   they are exact by construction and cost O(number of chunks) when asked for; they change
+   nothing. A page of the tier counts its free slots as free bytes (not as free blocks:
+   those are the free chunks), its slots in use as blocks, and its header and tail as
+   in use; inspect_all shows each of its slots.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -13,7 +14,6 @@ MULLE_DLMALLOC_NOASAN inline chunk *first_chunk(mstate *m) { return reinterpret_
 
 MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
 {
-   flush_caches(m);
    fill_bytes(out, 0, sizeof(*out));
    out->capacity      = m->capacity;
    out->footprint     = footprint_of(m);
@@ -22,11 +22,21 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
    out->top_bytes     = m->top_size;
    out->free_bytes    = m->top_size;
 
-   size_t largest_chunk = 0;
+   size_t largest_chunk = 0, largest_slot = 0;
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
    {
       size_t s = chunk_size(c);
-      if (chunk_is_live(c))
+      if (chunk_is_page(c))
+      {
+         page  *pg       = static_cast<page *>(mem_from_chunk(c));
+         size_t free_now = static_cast<size_t>(pg->count - pg->used) * pg->size;
+         out->in_use_bytes += s - free_now;
+         out->free_bytes   += free_now;
+         out->allocated_blocks += pg->used;
+         if (free_now && pg->size > largest_slot)
+            largest_slot = pg->size;
+      }
+      else if (chunk_is_live(c))
       {
          out->in_use_bytes += s;
          out->allocated_blocks++;
@@ -45,6 +55,8 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
    size_t top_room  = static_cast<size_t>(m->chunk_end - as_bytes(m->top));
    size_t from_top  = top_room >= MIN_CHUNK + MIN_CHUNK ? usable_of_size(top_room - MIN_CHUNK) : 0;
    size_t from_free = largest_chunk ? usable_of_size(largest_chunk) : 0;
+   if (largest_slot > from_free)
+      from_free = largest_slot;
    out->largest_free = from_top > from_free ? from_top : from_free;
 }
 
@@ -53,7 +65,16 @@ MULLE_DLMALLOC_NOASAN inline void inspect_all(mstate *m, void (*fn)(void *, void
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
    {
       byte *mem = static_cast<byte *>(mem_from_chunk(c));
-      if (chunk_is_live(c))
+      if (chunk_is_page(c))
+      {
+         page *pg = reinterpret_cast<page *>(mem);
+         for (size_t i = 0; i < pg->count; ++i)
+         {
+            byte *slot = first_slot(pg) + i * pg->size;
+            fn(slot, slot + pg->size, slot_is_free(pg, i) ? 0 : pg->size, arg);
+         }
+      }
+      else if (chunk_is_live(c))
          fn(mem, mem + usable_size_of(c), usable_size_of(c), arg);
       else
          fn(mem, as_bytes(c) + chunk_size(c), 0, arg);

@@ -88,8 +88,8 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
    m->smallmap = m->treemap = 0;
    empty_small_bins(m);
    fill_bytes(m->treebins, 0, sizeof(m->treebins));
-   fill_bytes(m->cache, 0, sizeof(m->cache));
-   m->cache_bytes = 0;
+   fill_bytes(m->avail, 0, sizeof(m->avail));
+   m->epoch++;   /* the headers of the pages that were are believed no more */
    m->root      = 0;
    m->dv        = NULL;
    m->dv_size   = 0;
@@ -155,6 +155,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
 #if MULLE_DLMALLOC_CHECKS >= 2
    m->secret         = make_secret(m);
 #endif
+   m->grid           = TIER ? reinterpret_cast<uintptr_t>(m) & (PAGE_BYTES - 1) : 0;
    m->top            = reinterpret_cast<chunk *>(m->least.get());   /* bins and dv: zeroed */
 #if MULLE_DLMALLOC_CHECKS >= 2
    write_canary(m, m->top, 0);

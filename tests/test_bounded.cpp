@@ -1,8 +1,8 @@
 // Every malloc, free and realloc does bounded work, whatever the heap holds: the
-// implementation TU counts each iteration of the allocator's loops (tree walks, cache
-// flushes), and adversarial traces assert a constant bound per operation. Small bins and
-// rings of equal sizes are O(1) however long; a trie walk is bounded by the bits of a
-// size; a cache flush by the cache's bytes over the minimum chunk.
+// implementation TU counts each iteration of the allocator's loops (tree walks, the search
+// of a page's bitmap), and adversarial traces assert a constant bound per operation. Small
+// bins and rings of equal sizes are O(1) however long; a trie walk is bounded by the bits
+// of a size; a page's bitmap by its 4 words.
 #include "test_helpers.h"
 
 namespace mulle { namespace detail { extern std::size_t step_count; } }
@@ -11,10 +11,10 @@ using namespace test;
 
 namespace {
 
-// Constants: trie descents and a leaf search are bounded by the bits of a size; a request
-// that would fail first flushes the caches, at most their bytes over the minimum chunk.
+// Constants: trie descents and a leaf search are bounded by the bits of a size; a slot is
+// found in a page's bitmap of 4 words.
 const std::size_t WALKS = 4 * 8 * sizeof(std::size_t);
-const std::size_t BOUND = WALKS + CACHE_BYTES / MIN_CHUNK;
+const std::size_t BOUND = WALKS + 4;
 
 struct Meter
 {

@@ -72,7 +72,7 @@ TEST_CASE("mspace_create returns NULL when the OS refuses the reservation")
    CHECK(mspace_destroy(ms) == 0);
 }
 
-TEST_CASE("mspace_create: a 4 KiB region holds the bookkeeping and blocks")
+TEST_CASE("mspace_create: a 4 KiB region holds the bookkeeping and blocks" * doctest::skip(TIER))
 {
    mspace ms = mspace_create(4096);
    REQUIRE(ms != nullptr);

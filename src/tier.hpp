@@ -1,0 +1,481 @@
+/* ==== the small-object tier ===============================================================
+
+   A request of up to TIER_MAX bytes (256) is a slot of a page: an in-use chunk of
+   PAGE_BYTES (4 KiB) whose memory starts on a 4 KiB boundary and whose head carries
+   TIER_PAGE. A page holds slots of one size (a multiple of SLOT_GRAIN, 16 bytes) behind a
+   header, and no header per slot:
+
+       P (4 KiB boundary) -> +-----------------------------------------------+
+                             | next/prev in its size's list of pages w/ room |
+                             | slot size, count, used, hint; free bitmap     |
+                             | offset from the state, epoch, check word      |
+       P + PAGE_HEADER    -> +-----------------------------------------------+
+                             | slot 0 | slot 1 | ...            | slot n-1 |  |
+       P + 4096 - WORD    -> +-----------------------------------------------+
+                             | the next chunk's head                         |
+
+   So a block's page is found from the block's address alone, rounded down to 4 KiB (the
+   same OS page as the block: always readable), and it is one of this mspace's pages when
+   the check word there is made of its offset from this state and the state's epoch. free
+   takes the slot's index from its offset (a multiply), and the bitmap says whether it is
+   in use: a foreign, misaligned, interior pointer and a second free are caught in O(1),
+   and freed slots hold nothing of the allocator's, so a write into freed memory cannot
+   mislead it. malloc takes the lowest free slot of the first page in its size's list of
+   pages with room (a page leaves the list when it fills, and joins it again when a slot
+   of a full page is freed).
+
+   Lea's semantics are kept: a page is made from the core as any chunk is (from the top
+   when the top starts on a page boundary, else as a 4 KiB-aligned chunk), and a page
+   whose last slot is freed goes back to the core at once, where it coalesces, can be
+   trimmed, and serves any request. Nothing is held back: the statistics count the free
+   slots as free bytes, and no call flushes or moves anything. A heap that cannot make a
+   page serves the request as a chunk (the tier steps aside). reset moves the state's
+   epoch, so that no page header left in the memory of an old page is believed again.
+   ========================================================================================== */
+
+namespace mulle { namespace detail {
+
+static const size_t PAGE_MAGIC = static_cast<size_t>(0x70616765736c6f74ULL);   /* "pageslot" */
+static const size_t PAGE_GONE  = static_cast<size_t>(0x676f6e65706167ULL);      /* "gonepag" */
+static const size_t SLOT_SHIFT = log2_of(SLOT_GRAIN);
+
+static_assert(!TIER || (PAGE_BYTES - CHUNK_OVERHEAD - PAGE_HEADER) / SLOT_GRAIN <= 64 * BITMAP_WORDS,
+              "a page's bitmap has a bit for every slot of the smallest size");
+static_assert(!TIER || TIER_MAX % SLOT_GRAIN == 0, "slot sizes");
+static_assert(sizeof(page) - sizeof(size_t) + MEM_OFFSET >= sizeof(tree_chunk),
+              "a page's check word (its last) lies past the words of a free chunk that starts with it");
+
+MULLE_DLMALLOC_NOASAN constexpr size_t class_size(size_t i) { return (i + 1) * SLOT_GRAIN; }
+MULLE_DLMALLOC_NOASAN constexpr size_t class_count(size_t i) { return TIER ? (PAGE_BYTES - CHUNK_OVERHEAD - PAGE_HEADER) / class_size(i) : 0; }
+/* floor(d / size) = (d * RECIP) >> 32 for every offset d inside a page (d < 4096): exact,
+   since size * RECIP exceeds 2^32 by less than size, and d * size < 2^20 */
+MULLE_DLMALLOC_NOASAN constexpr uint32_t class_recip(size_t i) { return static_cast<uint32_t>((0x100000000ULL + class_size(i) - 1) / class_size(i)); }
+
+/* The slot size class of a request of n <= TIER_MAX bytes (0 takes the smallest). */
+MULLE_DLMALLOC_NOASAN inline size_t class_of(size_t n) { return (n - (n != 0)) >> SLOT_SHIFT; }
+
+MULLE_DLMALLOC_NOASAN inline byte *first_slot(page *pg) { return as_bytes(pg) + PAGE_HEADER; }
+MULLE_DLMALLOC_NOASAN inline size_t page_offset(const mstate *m, const page *pg)
+{
+   return static_cast<size_t>(reinterpret_cast<const byte *>(pg) - reinterpret_cast<const byte *>(m));
+}
+
+MULLE_DLMALLOC_NOASAN inline int lowest_bit64(uint64_t x)
+{
+#if defined(__GNUC__) || defined(__clang__)
+   return __builtin_ctzll(x);
+#else
+   int i = 0;
+   while (!(x & 1u))
+   {
+      x >>= 1;
+      ++i;
+   }
+   return i;
+#endif
+}
+
+MULLE_DLMALLOC_NOASAN inline int count_bits64(uint64_t x)
+{
+   int n = 0;
+   for (; x; x &= x - 1)
+      ++n;
+   return n;
+}
+
+/* A link of a list of pages names a page boundary between the first chunk and the top:
+   one unsigned compare for the range, one test for the boundary. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool ok_page_address(const mstate *m, const page *pg)
+{
+   uintptr_t b  = reinterpret_cast<uintptr_t>(pg);
+   uintptr_t lo = reinterpret_cast<uintptr_t>(m->least.get()) + MEM_OFFSET;
+   return !(b & (PAGE_BYTES - 1)) && b - lo < reinterpret_cast<uintptr_t>(m->top.get()) - lo;
+}
+
+/* A page's check word: its place (offset from the state), the state's epoch, and its slot
+   size, so that one compare proves all three. */
+MULLE_DLMALLOC_NOASAN inline size_t page_check(const mstate *m, const page *pg, size_t size)
+{
+   return PAGE_MAGIC ^ page_offset(m, pg) ^ m->epoch ^ size;
+}
+
+/* The page whose frame holds p, if it is a page of m; else NULL. Reads the frame's first
+   words only when that lies between the first chunk and the top. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT page *page_of(const mstate *m, const void *p)
+{
+   if (!TIER)
+      return NULL;
+   page *pg = reinterpret_cast<page *>(reinterpret_cast<uintptr_t>(p) & ~static_cast<uintptr_t>(PAGE_BYTES - 1));
+   return ok_page_address(m, pg) && pg->check == page_check(m, pg, pg->size) ? pg : NULL;
+}
+
+/* The page of p's frame looked for without an mspace (mspace_usable_size): its header
+   names a live state whose epoch it carries. */
+MULLE_DLMALLOC_NOASAN inline page *page_anywhere(const void *p, mstate **owner)
+{
+   if (!TIER)
+      return NULL;
+   page  *pg  = reinterpret_cast<page *>(reinterpret_cast<uintptr_t>(p) & ~static_cast<uintptr_t>(PAGE_BYTES - 1));
+   size_t off = pg->offset;
+   if (pg->check != (PAGE_MAGIC ^ off ^ pg->epoch ^ pg->size) || off > reinterpret_cast<uintptr_t>(pg))
+      return NULL;
+   mstate *m = reinterpret_cast<mstate *>(as_bytes(pg) - off);
+   if (!is_live(m) || page_of(m, p) != pg)
+      return NULL;
+   *owner = m;
+   return pg;
+}
+
+MULLE_DLMALLOC_NOASAN inline size_t class_of_page(const page *pg) { return (static_cast<size_t>(pg->size) >> SLOT_SHIFT) - 1; }
+
+/* The slot index of p in pg (whose check word holds), or NO_SLOT where p is not a slot's
+   start. */
+static const size_t NO_SLOT = ~static_cast<size_t>(0);
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t slot_index(page *pg, const void *p)
+{
+   static const uint32_t RECIP[] = {
+      class_recip(0), class_recip(1), class_recip(2), class_recip(3), class_recip(4), class_recip(5),
+      class_recip(6), class_recip(7), class_recip(8), class_recip(9), class_recip(10), class_recip(11),
+      class_recip(12), class_recip(13), class_recip(14), class_recip(15)};
+   static const uint16_t COUNT[] = {   /* at most 256: the bitmap's bits */
+      uint16_t(class_count(0)), uint16_t(class_count(1)), uint16_t(class_count(2)), uint16_t(class_count(3)),
+      uint16_t(class_count(4)), uint16_t(class_count(5)), uint16_t(class_count(6)), uint16_t(class_count(7)),
+      uint16_t(class_count(8)), uint16_t(class_count(9)), uint16_t(class_count(10)), uint16_t(class_count(11)),
+      uint16_t(class_count(12)), uint16_t(class_count(13)), uint16_t(class_count(14)), uint16_t(class_count(15))};
+   static_assert(NCLASSES <= sizeof(RECIP) / sizeof(RECIP[0]), "a reciprocal per slot size");
+   size_t cls = class_of_page(pg);
+   size_t d   = static_cast<size_t>(static_cast<const byte *>(p) - first_slot(pg));   /* huge below */
+   if (cls >= NCLASSES || d >= static_cast<size_t>(COUNT[cls]) * pg->size)
+      return NO_SLOT;   /* the class: only a forged check word gets here */
+   size_t i = static_cast<size_t>((static_cast<uint64_t>(d) * RECIP[cls]) >> 32);
+   return i * pg->size == d ? i : NO_SLOT;
+}
+
+MULLE_DLMALLOC_NOASAN inline bool slot_is_free(const page *pg, size_t i)
+{
+   return (pg->free_bits[i >> 6] >> (i & 63)) & 1u;
+}
+
+/* The header fields that say how the page is cut agree with each other and with the
+   slot size class cls (the whole-heap check; the hot paths trust the check word). */
+MULLE_DLMALLOC_NOASAN inline bool page_shape_ok(const page *pg, size_t cls)
+{
+   return cls < NCLASSES && pg->size == class_size(cls) && pg->count == class_count(cls) &&
+          pg->used <= pg->count && pg->hint < BITMAP_WORDS && pg->listed <= 1;
+}
+
+/* pg, taken from the list of class cls, is one of m's pages, cut for cls. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool listed_page_ok(const mstate *m, const page *pg, size_t cls)
+{
+   return !MULLE_DLMALLOC_CHECKS || (ok_page_address(m, pg) && pg->check == page_check(m, pg, class_size(cls)));
+}
+
+/* The list of a slot size is a ring (next/prev), its head in the state: pages join at
+   its end and requests are served from its head, so that a page that got a slot back
+   waits behind the others and gathers more before it is filled again (fewer pages go in
+   and out of the list). Only the head may be full: it filled up, and leaves when the next
+   request finds it so. */
+
+/* pg leaves the list of class cls; false (nothing changed) where its neighbours' links
+   do not name it. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlist_page(mstate *m, page *pg, size_t cls)
+{
+   page *n = pg->next, *p = pg->prev;
+   if (MULLE_DLMALLOC_CHECKS && (!ok_page_address(m, n) || !ok_page_address(m, p) || n->prev != pg || p->next != pg))
+      return false;
+   if (n == pg)
+      m->avail[cls] = NULL;
+   else
+   {
+      p->next = n;
+      n->prev = p;
+      if (m->avail[cls] == pg)
+         m->avail[cls] = n;
+   }
+   pg->listed = 0;
+   return true;
+}
+
+/* pg joins the end of the list of class cls; false (nothing changed) where the head's
+   link back is no page whose link names the head. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool list_page(mstate *m, page *pg, size_t cls)
+{
+   page *h = m->avail[cls];
+   if (!h)
+   {
+      pg->next = pg;
+      pg->prev = pg;
+      m->avail[cls] = pg;
+   }
+   else
+   {
+      page *t = h->prev;
+      if (MULLE_DLMALLOC_CHECKS && (!ok_page_address(m, t) || t->next != h))
+         return false;
+      pg->next = h;
+      pg->prev = t;
+      t->next  = pg;
+      h->prev  = pg;
+   }
+   pg->listed = 1;
+   return true;
+}
+
+/* A page's header or list was overwritten (a write past a block, or into the state's
+   list): reported, the request fails, nothing is written. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *page_damaged(mstate *m, page *pg)
+{
+   report(m, MSPACE_ERROR_CORRUPTION, pg);
+   return NULL;
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *slot_list_damaged(mstate *m, page *pg, bool *sane)
+{
+   *sane = false;
+   return page_damaged(m, pg);
+}
+
+/* Takes the lowest free slot of listed page pg of class cls, which has one. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *take_slot(mstate *m, page *pg)
+{
+   size_t w = pg->hint;
+   while (w < BITMAP_WORDS && !pg->free_bits[w])
+   {
+      MULLE_DLMALLOC_STEP();
+      ++w;
+   }
+   if (w == BITMAP_WORDS)   /* listed with room, yet no free slot: the bitmap lies */
+      return page_damaged(m, pg);
+   uint64_t bits    = pg->free_bits[w];
+   size_t   i       = w * 64 + static_cast<size_t>(lowest_bit64(bits));
+   if (MULLE_DLMALLOC_CHECKS && i >= pg->count)
+      return page_damaged(m, pg);
+   pg->free_bits[w] = bits & (bits - 1);
+   pg->hint         = static_cast<uint8_t>(w);
+   pg->used++;
+   return first_slot(pg) + i * pg->size;
+}
+
+/* A chunk of PAGE_BYTES whose memory starts on a page boundary, in use: where Lea's order
+   finds a chunk of a page's size (a free page-sized chunk, best fit, the dv, the top), if
+   that starts on a boundary (as a page given back does, and the top of a heap being
+   filled); else cut out of a chunk large enough to hold one that does. */
+MULLE_DLMALLOC_NOASAN inline chunk *page_chunk(mstate *m)
+{
+   void *mem = allocate_chunk_of(m, PAGE_BYTES);
+   if (mem && is_aligned(mem, PAGE_BYTES))
+      return chunk_from_mem(mem);
+   if (mem && !release_chunk(m, chunk_from_mem(mem), chunk_size(chunk_from_mem(mem))))
+   {
+      report(m, MSPACE_ERROR_CORRUPTION, mem);   /* a free neighbour whose links lie: the */
+      return NULL;                               /* chunk stays in use */
+   }
+   mem = allocate_aligned(m, PAGE_BYTES, PAGE_BYTES - CHUNK_OVERHEAD);
+   return mem ? chunk_from_mem(mem) : NULL;
+}
+
+/* A new page for class cls, not listed yet; NULL where the core has no room for one. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size_t cls)
+{
+   chunk *c = page_chunk(m);
+   if (!c)
+      return NULL;
+   c->head   |= TIER_PAGE;
+   page *pg   = static_cast<page *>(mem_from_chunk(c));
+   size_t n   = class_count(cls);
+   pg->offset = page_offset(m, pg);
+   pg->epoch  = m->epoch;
+   pg->check  = page_check(m, pg, class_size(cls));
+   pg->size   = static_cast<uint16_t>(class_size(cls));
+   pg->count  = static_cast<uint16_t>(n);
+   pg->used   = 0;
+   pg->hint   = 0;
+   pg->listed = 0;
+   for (size_t w = 0; w < BITMAP_WORDS; ++w)
+   {
+      size_t lo = w * 64;
+      pg->free_bits[w] = n >= lo + 64 ? ~static_cast<uint64_t>(0) : n > lo ? (static_cast<uint64_t>(1) << (n - lo)) - 1 : 0;
+   }
+   return pg;
+}
+
+/* A slot of class cls from its list: from the head, unless the head filled up (it leaves
+   the list then, and the next page serves); NULL where the list has no room. *sane turns
+   false where a page or link was found damaged (reported). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *slot_from_list(mstate *m, size_t cls, bool *sane)
+{
+   page *pg = m->avail[cls];
+   *sane = true;
+   if (!pg)
+      return NULL;
+   if (!listed_page_ok(m, pg, cls))
+      return slot_list_damaged(m, pg, sane);
+   if (pg->used == pg->count)
+   {
+      if (!unlist_page(m, pg, cls))
+         return slot_list_damaged(m, pg, sane);
+      if (!(pg = m->avail[cls]))
+         return NULL;
+      if (!listed_page_ok(m, pg, cls) || pg->used == pg->count)   /* only the head fills */
+         return slot_list_damaged(m, pg, sane);
+   }
+   void *p = take_slot(m, pg);
+   *sane = p != NULL;
+   return p;
+}
+
+/* A slot for a request of n <= TIER_MAX bytes; NULL with *sane true where no page could be
+   made (the caller asks the core for a chunk), with *sane false where a page or list was
+   found damaged (reported). */
+MULLE_DLMALLOC_NOASAN inline void *allocate_slot(mstate *m, size_t n, bool *sane)
+{
+   size_t cls = class_of(n);
+   void  *p   = slot_from_list(m, cls, sane);
+   if (p || !*sane)
+      return p;
+   page *pg = new_page(m, cls);
+   if (!pg)
+      return NULL;
+   p = take_slot(m, pg);
+   if (!list_page(m, pg, cls))   /* the list's head was damaged: the page stays out of it */
+      report(m, MSPACE_ERROR_CORRUPTION, pg);
+   return p;
+}
+
+/* A slot of a larger size than class cls asks for, from the first larger size with a page
+   with room, or NULL: a small request on a heap that has no room for a page nor a chunk
+   still gets what largest_free promises. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *allocate_larger_slot(mstate *m, size_t cls)
+{
+   while (++cls < NCLASSES)
+   {
+      MULLE_DLMALLOC_STEP();
+      bool sane;
+      if (void *p = slot_from_list(m, cls, &sane))
+         return p;
+      if (!sane)
+         return NULL;
+   }
+   return NULL;
+}
+
+/* A slot or a chunk for a request of n bytes. */
+MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
+{
+   if (TIER && n <= TIER_MAX)
+   {
+      bool  sane;
+      void *p = allocate_slot(m, n, &sane);
+      if (p || !sane)
+         return p;
+      p = allocate_chunk(m, n);
+      return p ? p : allocate_larger_slot(m, class_of(n));
+   }
+   return allocate_chunk(m, n);
+}
+
+/* Page pg, whose last slot was freed, goes back to the core: its check word turns into a
+   trace (a later free of one of its slots is a double free), and it merges as a freed
+   chunk would. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void release_page(mstate *m, page *pg)
+{
+   if (!unlist_page(m, pg, class_of_page(pg)))
+   {
+      report(m, MSPACE_ERROR_CORRUPTION, pg);
+      return;   /* the page stays, empty: nothing else is written */
+   }
+   chunk *c  = chunk_from_mem(pg);
+   pg->check = PAGE_GONE ^ page_offset(m, pg) ^ m->epoch;
+   c->head  &= ~TIER_PAGE;
+   if (!release_chunk(m, c, chunk_size(c)))
+   {
+      report(m, MSPACE_ERROR_CORRUPTION, pg);   /* a free neighbour whose links lie: the */
+      return;                                   /* page's chunk stays in use */
+   }
+   trim_by_itself(m);
+}
+
+/* What a free of p, in page pg, finds wrong; MSPACE_ERROR_NONE for a slot in use, whose
+   index *index learns. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t slot_problem(page *pg, const void *p, size_t *index)
+{
+   size_t i = slot_index(pg, p);
+   if (i == NO_SLOT)
+      return MSPACE_ERROR_INVALID_POINTER;
+   if (slot_is_free(pg, i))
+      return MSPACE_ERROR_DOUBLE_FREE;
+   *index = i;
+   return MSPACE_ERROR_NONE;
+}
+
+/* Frees slot i (in use) of page pg: a page that was full and left its list joins it
+   again, and a page that is empty now goes back to the core. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_slot(mstate *m, page *pg, size_t i, void *p)
+{
+   size_t w = i >> 6;
+   annotate_free(m, p, pg->size);
+   pg->free_bits[w] |= static_cast<uint64_t>(1) << (i & 63);
+   if (w < pg->hint)
+      pg->hint = static_cast<uint8_t>(w);
+   if (--pg->used == 0)
+      release_page(m, pg);
+   else if (!pg->listed && !list_page(m, pg, class_of_page(pg)))
+      report(m, MSPACE_ERROR_CORRUPTION, pg);   /* the list's head was damaged */
+}
+
+/* free of p in page pg, checked; the fault is reported. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_in_page(mstate *m, page *pg, void *p)
+{
+   size_t         i = 0;
+   mspace_error_t e = slot_problem(pg, p, &i);   /* a page was found: the checks are cheap */
+   if (e != MSPACE_ERROR_NONE)
+      report(m, e, p);
+   else
+      free_slot(m, pg, i, p);
+}
+
+/* The verdict on mem as a block of m, slot or chunk: what free would report. A slot of a
+   page that went back to the core, whose frame still holds the page's trace, was freed. */
+MULLE_DLMALLOC_NOASAN inline mspace_error_t validate_block(const mstate *m, const void *mem)
+{
+   if (page *pg = page_of(m, mem))
+   {
+      size_t i;
+      return slot_problem(pg, mem, &i);
+   }
+   if (TIER)
+   {
+      byte *at = reinterpret_cast<byte *>(reinterpret_cast<uintptr_t>(mem) & ~static_cast<uintptr_t>(PAGE_BYTES - 1));
+      if (at >= m->least + MEM_OFFSET && at + sizeof(page) <= top_end(m))   /* the top's too */
+      {
+         const page *pg = reinterpret_cast<const page *>(at);
+         if (pg->check == (PAGE_GONE ^ page_offset(m, pg) ^ m->epoch) &&
+             validate_chunk(m, mem) != MSPACE_ERROR_NONE)
+            return MSPACE_ERROR_DOUBLE_FREE;
+      }
+   }
+   return validate_chunk(m, mem);
+}
+
+/* Validates chunk block mem (no page holds it) for free/realloc and reports a problem, a
+   slot of a page that went back to the core as the double free it is; true when mem may
+   be used. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool chunk_block_is_valid(mstate *m, const void *mem)
+{
+   if (!TIER)
+      return block_is_valid(m, mem);
+   mspace_error_t e = MULLE_DLMALLOC_CHECKS ? validate_block(m, mem) : MSPACE_ERROR_NONE;
+   if (e == MSPACE_ERROR_NONE)
+      return true;
+   report(m, e, mem);
+   return false;
+}
+
+/* The bytes the user may touch in slot p of pg (in use). */
+MULLE_DLMALLOC_NOASAN inline size_t slot_user_size(const page *pg, const void *p)
+{
+   return touchable_size(p, pg->size);
+}
+
+}} // namespace mulle::detail
