@@ -49,7 +49,8 @@
      MULLE_DLMALLOC_API              extern            global: decoration of every function
      MULLE_DLMALLOC_ALIGNMENT        2*sizeof(void*)   global: block alignment, power of two
      MULLE_DLMALLOC_CHECKS           1                 implementation TU: 0 none, 1 cheap, 2 full
-     MULLE_DLMALLOC_CACHE_BYTES      1048576           implementation TU: small-block caches
+     MULLE_DLMALLOC_TIER             1 (0 at checks 2, implementation TU: blocks up to 256 bytes
+                                     without OS)       are header-less slots of 4 KiB pages
      MULLE_DLMALLOC_LOCKS            1 (0 without OS)  implementation TU: MSPACE_LOCKED support
      MULLE_DLMALLOC_RELATIVE         0                 implementation TU: 1 links relative, heaps movable
      MULLE_DLMALLOC_VALGRIND         0                 implementation TU: memcheck memory pools
@@ -625,6 +626,14 @@ private:
 #endif
 #if MULLE_DLMALLOC_VALGRIND
 #  include <valgrind/memcheck.h>
+#endif
+/* ThreadSanitizer, likewise detected: see frame_word in tier.hpp. */
+#if defined(__SANITIZE_THREAD__)
+#  define MULLE_DLMALLOC_TSAN 1
+#elif defined(__has_feature)
+#  if __has_feature(thread_sanitizer)
+#    define MULLE_DLMALLOC_TSAN 1
+#  endif
 #endif
 /* The few functions on every free's path: inlined when optimizing for speed, where the
    compiler's size limits would otherwise keep them out of line; left to the compiler at
@@ -2599,10 +2608,11 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool join_top(mstate *m, chunk *c, size
    return true;
 }
 
-/* Frees a validated in-use chunk: it joins the top, grows the dv, or is released. */
+/* Frees a validated in-use chunk: it joins the top, grows the dv, or is released (at
+   level 2 always released, which poisons it; without an OS too, for size). */
 MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
 {
-   if (!join_top(m, c, chunk_size(c)) && !grow_dv_by(m, c))
+   if (MULLE_DLMALLOC_CHECKS >= 2 || MULLE_DLMALLOC_NO_OS || (!join_top(m, c, chunk_size(c)) && !grow_dv_by(m, c)))
       release_block(m, c);
 }
 
@@ -2703,6 +2713,26 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool ok_page_address(const mstate *m, c
    return !(b & (PAGE_BYTES - 1)) && b - lo < reinterpret_cast<uintptr_t>(m->top.get()) - lo;
 }
 
+/* The first words of the 4 KiB frame that holds a block, where a page's header would be.
+   Where the frame is no page they are bytes of another block, which its owner may be
+   writing at this moment (a locked mspace shared by threads): they are only compared with
+   a check word that user bytes do not hold, so a torn read never matches; under
+   ThreadSanitizer the read is kept out of its sight. */
+#ifdef MULLE_DLMALLOC_TSAN
+__attribute__((no_sanitize("thread"), noinline)) inline size_t frame_word(const size_t *at) { return *at; }
+__attribute__((no_sanitize("thread"), noinline)) inline uint16_t frame_half(const uint16_t *at) { return *at; }
+#else
+MULLE_DLMALLOC_NOASAN inline size_t   frame_word(const size_t *at) { return *at; }
+MULLE_DLMALLOC_NOASAN inline uint16_t frame_half(const uint16_t *at) { return *at; }
+#endif
+
+/* The frame's start, computed from p without an integer-to-pointer conversion. */
+MULLE_DLMALLOC_NOASAN inline page *frame_of(const void *p)
+{
+   const byte *b = static_cast<const byte *>(p);
+   return reinterpret_cast<page *>(const_cast<byte *>(b - (reinterpret_cast<uintptr_t>(p) & (PAGE_BYTES - 1))));
+}
+
 /* A page's check word: its place (offset from the state), the state's epoch, and its slot
    size, so that one compare proves all three. */
 MULLE_DLMALLOC_NOASAN inline size_t page_check(const mstate *m, const page *pg, size_t size)
@@ -2716,8 +2746,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT page *page_of(const mstate *m, const vo
 {
    if (!TIER)
       return NULL;
-   page *pg = reinterpret_cast<page *>(reinterpret_cast<uintptr_t>(p) & ~static_cast<uintptr_t>(PAGE_BYTES - 1));
-   return ok_page_address(m, pg) && pg->check == page_check(m, pg, pg->size) ? pg : NULL;
+   page *pg = frame_of(p);
+   return ok_page_address(m, pg) && frame_word(&pg->check) == page_check(m, pg, frame_half(&pg->size)) ? pg : NULL;
 }
 
 /* The page of p's frame looked for without an mspace (mspace_usable_size): its header
@@ -2726,9 +2756,10 @@ MULLE_DLMALLOC_NOASAN inline page *page_anywhere(const void *p, mstate **owner)
 {
    if (!TIER)
       return NULL;
-   page  *pg  = reinterpret_cast<page *>(reinterpret_cast<uintptr_t>(p) & ~static_cast<uintptr_t>(PAGE_BYTES - 1));
-   size_t off = pg->offset;
-   if (pg->check != (PAGE_MAGIC ^ off ^ pg->epoch ^ pg->size) || off > reinterpret_cast<uintptr_t>(pg))
+   page  *pg  = frame_of(p);
+   size_t off = frame_word(&pg->offset);
+   if (frame_word(&pg->check) != (PAGE_MAGIC ^ off ^ frame_word(&pg->epoch) ^ frame_half(&pg->size)) ||
+       off > reinterpret_cast<uintptr_t>(pg))
       return NULL;
    mstate *m = reinterpret_cast<mstate *>(as_bytes(pg) - off);
    if (!is_live(m) || page_of(m, p) != pg)
@@ -2746,21 +2777,31 @@ static const size_t NO_SLOT = ~static_cast<size_t>(0);
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t slot_index(page *pg, const void *p)
 {
    static const uint32_t RECIP[] = {
-      class_recip(0), class_recip(1), class_recip(2), class_recip(3), class_recip(4), class_recip(5),
-      class_recip(6), class_recip(7), class_recip(8), class_recip(9), class_recip(10), class_recip(11),
-      class_recip(12), class_recip(13), class_recip(14), class_recip(15)};
+      class_recip(0), class_recip(1), class_recip(2), class_recip(3), class_recip(4),
+      class_recip(5), class_recip(6), class_recip(7), class_recip(8), class_recip(9),
+      class_recip(10), class_recip(11), class_recip(12), class_recip(13), class_recip(14),
+      class_recip(15), class_recip(16), class_recip(17), class_recip(18), class_recip(19),
+      class_recip(20), class_recip(21), class_recip(22), class_recip(23), class_recip(24),
+      class_recip(25), class_recip(26), class_recip(27), class_recip(28), class_recip(29),
+      class_recip(30), class_recip(31)};
    static const uint16_t COUNT[] = {   /* at most 256: the bitmap's bits */
-      uint16_t(class_count(0)), uint16_t(class_count(1)), uint16_t(class_count(2)), uint16_t(class_count(3)),
-      uint16_t(class_count(4)), uint16_t(class_count(5)), uint16_t(class_count(6)), uint16_t(class_count(7)),
-      uint16_t(class_count(8)), uint16_t(class_count(9)), uint16_t(class_count(10)), uint16_t(class_count(11)),
-      uint16_t(class_count(12)), uint16_t(class_count(13)), uint16_t(class_count(14)), uint16_t(class_count(15))};
-   static_assert(NCLASSES <= sizeof(RECIP) / sizeof(RECIP[0]), "a reciprocal per slot size");
-   size_t cls = class_of_page(pg);
+      uint16_t(class_count(0)), uint16_t(class_count(1)), uint16_t(class_count(2)),
+      uint16_t(class_count(3)), uint16_t(class_count(4)), uint16_t(class_count(5)),
+      uint16_t(class_count(6)), uint16_t(class_count(7)), uint16_t(class_count(8)),
+      uint16_t(class_count(9)), uint16_t(class_count(10)), uint16_t(class_count(11)),
+      uint16_t(class_count(12)), uint16_t(class_count(13)), uint16_t(class_count(14)),
+      uint16_t(class_count(15)), uint16_t(class_count(16)), uint16_t(class_count(17)),
+      uint16_t(class_count(18)), uint16_t(class_count(19)), uint16_t(class_count(20)),
+      uint16_t(class_count(21)), uint16_t(class_count(22)), uint16_t(class_count(23)),
+      uint16_t(class_count(24)), uint16_t(class_count(25)), uint16_t(class_count(26)),
+      uint16_t(class_count(27)), uint16_t(class_count(28)), uint16_t(class_count(29)),
+      uint16_t(class_count(30)), uint16_t(class_count(31))};
+   static_assert(NCLASSES <= sizeof(RECIP) / sizeof(RECIP[0]), "a reciprocal and a count per slot size");
+   /* the check word proved the size; the mask keeps a forged one inside the tables */
+   size_t cls = class_of_page(pg) & (sizeof(RECIP) / sizeof(RECIP[0]) - 1);
    size_t d   = static_cast<size_t>(static_cast<const byte *>(p) - first_slot(pg));   /* huge below */
-   if (cls >= NCLASSES || d >= static_cast<size_t>(COUNT[cls]) * pg->size)
-      return NO_SLOT;   /* the class: only a forged check word gets here */
-   size_t i = static_cast<size_t>((static_cast<uint64_t>(d) * RECIP[cls]) >> 32);
-   return i * pg->size == d ? i : NO_SLOT;
+   size_t i   = static_cast<size_t>((static_cast<uint64_t>(d) * RECIP[cls]) >> 32);
+   return i < COUNT[cls] && i * pg->size == d ? i : NO_SLOT;
 }
 
 MULLE_DLMALLOC_NOASAN inline bool slot_is_free(const page *pg, size_t i)
@@ -2776,7 +2817,8 @@ MULLE_DLMALLOC_NOASAN inline bool page_shape_ok(const page *pg, size_t cls)
           pg->used <= pg->count && pg->hint < BITMAP_WORDS && pg->listed <= 1;
 }
 
-/* pg, taken from the list of class cls, is one of m's pages, cut for cls. */
+/* pg, about to head the list of class cls, is one of m's pages, cut for cls: a list's
+   head is checked once, when it becomes the head, and trusted while it stays. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool listed_page_ok(const mstate *m, const page *pg, size_t cls)
 {
    return !MULLE_DLMALLOC_CHECKS || (ok_page_address(m, pg) && pg->check == page_check(m, pg, class_size(cls)));
@@ -2793,7 +2835,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool listed_page_ok(const mstate *m, co
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlist_page(mstate *m, page *pg, size_t cls)
 {
    page *n = pg->next, *p = pg->prev;
-   if (MULLE_DLMALLOC_CHECKS && (!ok_page_address(m, n) || !ok_page_address(m, p) || n->prev != pg || p->next != pg))
+   bool  head = m->avail[cls] == pg;
+   if (MULLE_DLMALLOC_CHECKS && (!ok_page_address(m, n) || !ok_page_address(m, p) || n->prev != pg || p->next != pg ||
+                                 (head && n != pg && !listed_page_ok(m, n, cls))))
       return false;
    if (n == pg)
       m->avail[cls] = NULL;
@@ -2801,7 +2845,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlist_page(mstate *m, page *pg, s
    {
       p->next = n;
       n->prev = p;
-      if (m->avail[cls] == pg)
+      if (head)
          m->avail[cls] = n;
    }
    pg->listed = 0;
@@ -2916,19 +2960,17 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size
    false where a page or link was found damaged (reported). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *slot_from_list(mstate *m, size_t cls, bool *sane)
 {
-   page *pg = m->avail[cls];
+   page *pg = m->avail[cls];   /* checked when it became the head */
    *sane = true;
    if (!pg)
       return NULL;
-   if (!listed_page_ok(m, pg, cls))
-      return slot_list_damaged(m, pg, sane);
    if (pg->used == pg->count)
    {
       if (!unlist_page(m, pg, cls))
          return slot_list_damaged(m, pg, sane);
       if (!(pg = m->avail[cls]))
          return NULL;
-      if (!listed_page_ok(m, pg, cls) || pg->used == pg->count)   /* only the head fills */
+      if (pg->used == pg->count)   /* only the head fills */
          return slot_list_damaged(m, pg, sane);
    }
    void *p = take_slot(m, pg);
@@ -3057,11 +3099,11 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t validate_block(const mstate *m, cons
    }
    if (TIER)
    {
-      byte *at = reinterpret_cast<byte *>(reinterpret_cast<uintptr_t>(mem) & ~static_cast<uintptr_t>(PAGE_BYTES - 1));
+      const page *pg = frame_of(mem);
+      const byte *at = reinterpret_cast<const byte *>(pg);
       if (at >= m->least + MEM_OFFSET && at + sizeof(page) <= top_end(m))   /* the top's too */
       {
-         const page *pg = reinterpret_cast<const page *>(at);
-         if (pg->check == (PAGE_GONE ^ page_offset(m, pg) ^ m->epoch) &&
+         if (frame_word(&pg->check) == (PAGE_GONE ^ page_offset(m, pg) ^ m->epoch) &&
              validate_chunk(m, mem) != MSPACE_ERROR_NONE)
             return MSPACE_ERROR_DOUBLE_FREE;
       }
@@ -3469,9 +3511,10 @@ MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size
    the slots and counting the slots in use, one at least (an empty page goes back). */
 MULLE_DLMALLOC_NOASAN inline bool page_sound(const mstate *m, chunk *c, size_t s)
 {
-   page *pg = static_cast<page *>(mem_from_chunk(c));
-   if (!TIER || !chunk_is_in_use(c) || s < PAGE_BYTES || s >= PAGE_BYTES + MIN_CHUNK || !is_aligned(pg, PAGE_BYTES))
+   if (!TIER || !chunk_is_in_use(c) || s < PAGE_BYTES || s >= PAGE_BYTES + MIN_CHUNK ||
+       !is_aligned(mem_from_chunk(c), PAGE_BYTES))
       return false;
+   page *pg = static_cast<page *>(mem_from_chunk(c));
    if (pg->offset != page_offset(m, pg) || pg->epoch != m->epoch || pg->check != page_check(m, pg, pg->size) ||
        (pg->size & (SLOT_GRAIN - 1)) || !pg->size || !page_shape_ok(pg, class_of_page(pg)))
       return false;
@@ -3690,7 +3733,7 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
    {
       size_t s = chunk_size(c);
-      if (chunk_is_page(c))
+      if (TIER && chunk_is_page(c))
       {
          page  *pg       = static_cast<page *>(mem_from_chunk(c));
          size_t free_now = static_cast<size_t>(pg->count - pg->used) * pg->size;
@@ -3729,7 +3772,7 @@ MULLE_DLMALLOC_NOASAN inline void inspect_all(mstate *m, void (*fn)(void *, void
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
    {
       byte *mem = static_cast<byte *>(mem_from_chunk(c));
-      if (chunk_is_page(c))
+      if (TIER && chunk_is_page(c))
       {
          page *pg = reinterpret_cast<page *>(mem);
          for (size_t i = 0; i < pg->count; ++i)
@@ -4242,7 +4285,7 @@ MULLE_DLMALLOC_NOASAN inline void annotate_attach(mstate *m)
    {
       if (chunk_is_live(c))
          annotate_kept(m, mem_from_chunk(c), usable_size_of(c));
-      else if (chunk_is_page(c))
+      else if (TIER && chunk_is_page(c))
       {
          page *pg = static_cast<page *>(mem_from_chunk(c));
          for (size_t i = 0; i < pg->count; ++i)

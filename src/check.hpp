@@ -79,9 +79,10 @@ MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size
    the slots and counting the slots in use, one at least (an empty page goes back). */
 MULLE_DLMALLOC_NOASAN inline bool page_sound(const mstate *m, chunk *c, size_t s)
 {
-   page *pg = static_cast<page *>(mem_from_chunk(c));
-   if (!TIER || !chunk_is_in_use(c) || s < PAGE_BYTES || s >= PAGE_BYTES + MIN_CHUNK || !is_aligned(pg, PAGE_BYTES))
+   if (!TIER || !chunk_is_in_use(c) || s < PAGE_BYTES || s >= PAGE_BYTES + MIN_CHUNK ||
+       !is_aligned(mem_from_chunk(c), PAGE_BYTES))
       return false;
+   page *pg = static_cast<page *>(mem_from_chunk(c));
    if (pg->offset != page_offset(m, pg) || pg->epoch != m->epoch || pg->check != page_check(m, pg, pg->size) ||
        (pg->size & (SLOT_GRAIN - 1)) || !pg->size || !page_shape_ok(pg, class_of_page(pg)))
       return false;

@@ -169,10 +169,11 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool join_top(mstate *m, chunk *c, size
    return true;
 }
 
-/* Frees a validated in-use chunk: it joins the top, grows the dv, or is released. */
+/* Frees a validated in-use chunk: it joins the top, grows the dv, or is released (at
+   level 2 always released, which poisons it; without an OS too, for size). */
 MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
 {
-   if (!join_top(m, c, chunk_size(c)) && !grow_dv_by(m, c))
+   if (MULLE_DLMALLOC_CHECKS >= 2 || MULLE_DLMALLOC_NO_OS || (!join_top(m, c, chunk_size(c)) && !grow_dv_by(m, c)))
       release_block(m, c);
 }
 

@@ -76,6 +76,14 @@
 #if MULLE_DLMALLOC_VALGRIND
 #  include <valgrind/memcheck.h>
 #endif
+/* ThreadSanitizer, likewise detected: see frame_word in tier.hpp. */
+#if defined(__SANITIZE_THREAD__)
+#  define MULLE_DLMALLOC_TSAN 1
+#elif defined(__has_feature)
+#  if __has_feature(thread_sanitizer)
+#    define MULLE_DLMALLOC_TSAN 1
+#  endif
+#endif
 /* The few functions on every free's path: inlined when optimizing for speed, where the
    compiler's size limits would otherwise keep them out of line; left to the compiler at
    -Os, where code size wins. */

@@ -179,7 +179,7 @@ MULLE_DLMALLOC_NOASAN inline void annotate_attach(mstate *m)
    {
       if (chunk_is_live(c))
          annotate_kept(m, mem_from_chunk(c), usable_size_of(c));
-      else if (chunk_is_page(c))
+      else if (TIER && chunk_is_page(c))
       {
          page *pg = static_cast<page *>(mem_from_chunk(c));
          for (size_t i = 0; i < pg->count; ++i)

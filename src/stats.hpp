@@ -26,7 +26,7 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
    {
       size_t s = chunk_size(c);
-      if (chunk_is_page(c))
+      if (TIER && chunk_is_page(c))
       {
          page  *pg       = static_cast<page *>(mem_from_chunk(c));
          size_t free_now = static_cast<size_t>(pg->count - pg->used) * pg->size;
@@ -65,7 +65,7 @@ MULLE_DLMALLOC_NOASAN inline void inspect_all(mstate *m, void (*fn)(void *, void
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
    {
       byte *mem = static_cast<byte *>(mem_from_chunk(c));
-      if (chunk_is_page(c))
+      if (TIER && chunk_is_page(c))
       {
          page *pg = reinterpret_cast<page *>(mem);
          for (size_t i = 0; i < pg->count; ++i)

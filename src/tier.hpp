@@ -92,6 +92,26 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool ok_page_address(const mstate *m, c
    return !(b & (PAGE_BYTES - 1)) && b - lo < reinterpret_cast<uintptr_t>(m->top.get()) - lo;
 }
 
+/* The first words of the 4 KiB frame that holds a block, where a page's header would be.
+   Where the frame is no page they are bytes of another block, which its owner may be
+   writing at this moment (a locked mspace shared by threads): they are only compared with
+   a check word that user bytes do not hold, so a torn read never matches; under
+   ThreadSanitizer the read is kept out of its sight. */
+#ifdef MULLE_DLMALLOC_TSAN
+__attribute__((no_sanitize("thread"), noinline)) inline size_t frame_word(const size_t *at) { return *at; }
+__attribute__((no_sanitize("thread"), noinline)) inline uint16_t frame_half(const uint16_t *at) { return *at; }
+#else
+MULLE_DLMALLOC_NOASAN inline size_t   frame_word(const size_t *at) { return *at; }
+MULLE_DLMALLOC_NOASAN inline uint16_t frame_half(const uint16_t *at) { return *at; }
+#endif
+
+/* The frame's start, computed from p without an integer-to-pointer conversion. */
+MULLE_DLMALLOC_NOASAN inline page *frame_of(const void *p)
+{
+   const byte *b = static_cast<const byte *>(p);
+   return reinterpret_cast<page *>(const_cast<byte *>(b - (reinterpret_cast<uintptr_t>(p) & (PAGE_BYTES - 1))));
+}
+
 /* A page's check word: its place (offset from the state), the state's epoch, and its slot
    size, so that one compare proves all three. */
 MULLE_DLMALLOC_NOASAN inline size_t page_check(const mstate *m, const page *pg, size_t size)
@@ -105,8 +125,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT page *page_of(const mstate *m, const vo
 {
    if (!TIER)
       return NULL;
-   page *pg = reinterpret_cast<page *>(reinterpret_cast<uintptr_t>(p) & ~static_cast<uintptr_t>(PAGE_BYTES - 1));
-   return ok_page_address(m, pg) && pg->check == page_check(m, pg, pg->size) ? pg : NULL;
+   page *pg = frame_of(p);
+   return ok_page_address(m, pg) && frame_word(&pg->check) == page_check(m, pg, frame_half(&pg->size)) ? pg : NULL;
 }
 
 /* The page of p's frame looked for without an mspace (mspace_usable_size): its header
@@ -115,9 +135,10 @@ MULLE_DLMALLOC_NOASAN inline page *page_anywhere(const void *p, mstate **owner)
 {
    if (!TIER)
       return NULL;
-   page  *pg  = reinterpret_cast<page *>(reinterpret_cast<uintptr_t>(p) & ~static_cast<uintptr_t>(PAGE_BYTES - 1));
-   size_t off = pg->offset;
-   if (pg->check != (PAGE_MAGIC ^ off ^ pg->epoch ^ pg->size) || off > reinterpret_cast<uintptr_t>(pg))
+   page  *pg  = frame_of(p);
+   size_t off = frame_word(&pg->offset);
+   if (frame_word(&pg->check) != (PAGE_MAGIC ^ off ^ frame_word(&pg->epoch) ^ frame_half(&pg->size)) ||
+       off > reinterpret_cast<uintptr_t>(pg))
       return NULL;
    mstate *m = reinterpret_cast<mstate *>(as_bytes(pg) - off);
    if (!is_live(m) || page_of(m, p) != pg)
@@ -135,21 +156,31 @@ static const size_t NO_SLOT = ~static_cast<size_t>(0);
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t slot_index(page *pg, const void *p)
 {
    static const uint32_t RECIP[] = {
-      class_recip(0), class_recip(1), class_recip(2), class_recip(3), class_recip(4), class_recip(5),
-      class_recip(6), class_recip(7), class_recip(8), class_recip(9), class_recip(10), class_recip(11),
-      class_recip(12), class_recip(13), class_recip(14), class_recip(15)};
+      class_recip(0), class_recip(1), class_recip(2), class_recip(3), class_recip(4),
+      class_recip(5), class_recip(6), class_recip(7), class_recip(8), class_recip(9),
+      class_recip(10), class_recip(11), class_recip(12), class_recip(13), class_recip(14),
+      class_recip(15), class_recip(16), class_recip(17), class_recip(18), class_recip(19),
+      class_recip(20), class_recip(21), class_recip(22), class_recip(23), class_recip(24),
+      class_recip(25), class_recip(26), class_recip(27), class_recip(28), class_recip(29),
+      class_recip(30), class_recip(31)};
    static const uint16_t COUNT[] = {   /* at most 256: the bitmap's bits */
-      uint16_t(class_count(0)), uint16_t(class_count(1)), uint16_t(class_count(2)), uint16_t(class_count(3)),
-      uint16_t(class_count(4)), uint16_t(class_count(5)), uint16_t(class_count(6)), uint16_t(class_count(7)),
-      uint16_t(class_count(8)), uint16_t(class_count(9)), uint16_t(class_count(10)), uint16_t(class_count(11)),
-      uint16_t(class_count(12)), uint16_t(class_count(13)), uint16_t(class_count(14)), uint16_t(class_count(15))};
-   static_assert(NCLASSES <= sizeof(RECIP) / sizeof(RECIP[0]), "a reciprocal per slot size");
-   size_t cls = class_of_page(pg);
+      uint16_t(class_count(0)), uint16_t(class_count(1)), uint16_t(class_count(2)),
+      uint16_t(class_count(3)), uint16_t(class_count(4)), uint16_t(class_count(5)),
+      uint16_t(class_count(6)), uint16_t(class_count(7)), uint16_t(class_count(8)),
+      uint16_t(class_count(9)), uint16_t(class_count(10)), uint16_t(class_count(11)),
+      uint16_t(class_count(12)), uint16_t(class_count(13)), uint16_t(class_count(14)),
+      uint16_t(class_count(15)), uint16_t(class_count(16)), uint16_t(class_count(17)),
+      uint16_t(class_count(18)), uint16_t(class_count(19)), uint16_t(class_count(20)),
+      uint16_t(class_count(21)), uint16_t(class_count(22)), uint16_t(class_count(23)),
+      uint16_t(class_count(24)), uint16_t(class_count(25)), uint16_t(class_count(26)),
+      uint16_t(class_count(27)), uint16_t(class_count(28)), uint16_t(class_count(29)),
+      uint16_t(class_count(30)), uint16_t(class_count(31))};
+   static_assert(NCLASSES <= sizeof(RECIP) / sizeof(RECIP[0]), "a reciprocal and a count per slot size");
+   /* the check word proved the size; the mask keeps a forged one inside the tables */
+   size_t cls = class_of_page(pg) & (sizeof(RECIP) / sizeof(RECIP[0]) - 1);
    size_t d   = static_cast<size_t>(static_cast<const byte *>(p) - first_slot(pg));   /* huge below */
-   if (cls >= NCLASSES || d >= static_cast<size_t>(COUNT[cls]) * pg->size)
-      return NO_SLOT;   /* the class: only a forged check word gets here */
-   size_t i = static_cast<size_t>((static_cast<uint64_t>(d) * RECIP[cls]) >> 32);
-   return i * pg->size == d ? i : NO_SLOT;
+   size_t i   = static_cast<size_t>((static_cast<uint64_t>(d) * RECIP[cls]) >> 32);
+   return i < COUNT[cls] && i * pg->size == d ? i : NO_SLOT;
 }
 
 MULLE_DLMALLOC_NOASAN inline bool slot_is_free(const page *pg, size_t i)
@@ -165,7 +196,8 @@ MULLE_DLMALLOC_NOASAN inline bool page_shape_ok(const page *pg, size_t cls)
           pg->used <= pg->count && pg->hint < BITMAP_WORDS && pg->listed <= 1;
 }
 
-/* pg, taken from the list of class cls, is one of m's pages, cut for cls. */
+/* pg, about to head the list of class cls, is one of m's pages, cut for cls: a list's
+   head is checked once, when it becomes the head, and trusted while it stays. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool listed_page_ok(const mstate *m, const page *pg, size_t cls)
 {
    return !MULLE_DLMALLOC_CHECKS || (ok_page_address(m, pg) && pg->check == page_check(m, pg, class_size(cls)));
@@ -182,7 +214,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool listed_page_ok(const mstate *m, co
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlist_page(mstate *m, page *pg, size_t cls)
 {
    page *n = pg->next, *p = pg->prev;
-   if (MULLE_DLMALLOC_CHECKS && (!ok_page_address(m, n) || !ok_page_address(m, p) || n->prev != pg || p->next != pg))
+   bool  head = m->avail[cls] == pg;
+   if (MULLE_DLMALLOC_CHECKS && (!ok_page_address(m, n) || !ok_page_address(m, p) || n->prev != pg || p->next != pg ||
+                                 (head && n != pg && !listed_page_ok(m, n, cls))))
       return false;
    if (n == pg)
       m->avail[cls] = NULL;
@@ -190,7 +224,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlist_page(mstate *m, page *pg, s
    {
       p->next = n;
       n->prev = p;
-      if (m->avail[cls] == pg)
+      if (head)
          m->avail[cls] = n;
    }
    pg->listed = 0;
@@ -305,19 +339,17 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size
    false where a page or link was found damaged (reported). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *slot_from_list(mstate *m, size_t cls, bool *sane)
 {
-   page *pg = m->avail[cls];
+   page *pg = m->avail[cls];   /* checked when it became the head */
    *sane = true;
    if (!pg)
       return NULL;
-   if (!listed_page_ok(m, pg, cls))
-      return slot_list_damaged(m, pg, sane);
    if (pg->used == pg->count)
    {
       if (!unlist_page(m, pg, cls))
          return slot_list_damaged(m, pg, sane);
       if (!(pg = m->avail[cls]))
          return NULL;
-      if (!listed_page_ok(m, pg, cls) || pg->used == pg->count)   /* only the head fills */
+      if (pg->used == pg->count)   /* only the head fills */
          return slot_list_damaged(m, pg, sane);
    }
    void *p = take_slot(m, pg);
@@ -446,11 +478,11 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t validate_block(const mstate *m, cons
    }
    if (TIER)
    {
-      byte *at = reinterpret_cast<byte *>(reinterpret_cast<uintptr_t>(mem) & ~static_cast<uintptr_t>(PAGE_BYTES - 1));
+      const page *pg = frame_of(mem);
+      const byte *at = reinterpret_cast<const byte *>(pg);
       if (at >= m->least + MEM_OFFSET && at + sizeof(page) <= top_end(m))   /* the top's too */
       {
-         const page *pg = reinterpret_cast<const page *>(at);
-         if (pg->check == (PAGE_GONE ^ page_offset(m, pg) ^ m->epoch) &&
+         if (frame_word(&pg->check) == (PAGE_GONE ^ page_offset(m, pg) ^ m->epoch) &&
              validate_chunk(m, mem) != MSPACE_ERROR_NONE)
             return MSPACE_ERROR_DOUBLE_FREE;
       }

@@ -103,6 +103,12 @@ constexpr bool is_slot(std::size_t n) { return TIER && n <= TIER_MAX; }
 // a page's header (two links, four 16-bit fields, a 4-word bitmap, offset, epoch, check),
 // its slots, and the next chunk's head at its end
 constexpr std::size_t PAGE_HEADER = round_up(5 * W + 8 + 32, SLOT);
+constexpr std::size_t PAGE_OFFSET_AT = 2 * W + 8 + 32;          // where its offset word is
+constexpr std::size_t PAGE_CHECK_AT  = PAGE_OFFSET_AT + 2 * W;   // and its check word
+inline unsigned char *frame_of(const void *p)                    // the 4 KiB frame that holds p
+{
+   return reinterpret_cast<unsigned char *>(reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t(PAGE - 1));
+}
 constexpr std::size_t slot_for(std::size_t n) { return n ? round_up(n, SLOT) : SLOT; }
 // what mspace_usable_size reports for a block of n bytes: its slot's size, or its chunk's
 // usable bytes

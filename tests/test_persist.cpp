@@ -425,8 +425,9 @@ TEST_CASE("a truncated, foreign or damaged region is refused and left as it was"
       ms = mspace_attach(region, CAP);
       REQUIRE(ms != nullptr);
       void *block = mspace_root(ms);
+      const bool slot = TIER && mspace_usable_size(block) <= TIER_MAX;   // no head: its page's check word
       REQUIRE(mspace_detach(ms) == 0);
-      unsigned char *head = bytes(block) - W;
+      unsigned char *head = slot ? frame_of(block) + PAGE_CHECK_AT : bytes(block) - W;
       const std::size_t saved = read_word(head);
       write_word(head, saved + 2 * A);   // a size that breaks the tiling
       CHECK(mspace_attach_error(region, CAP) == MSPACE_ERROR_CORRUPTION);
@@ -513,7 +514,7 @@ TEST_CASE("a forged entry in a list of pages with room is no page of the heap: r
    unsigned char *forged = bytes(user) + (PAGE - reinterpret_cast<std::uintptr_t>(user) % PAGE) % PAGE;
    REQUIRE(reinterpret_cast<std::uintptr_t>(page) % PAGE == 0);
    raw_copy(forged, page, PAGE_HEADER);
-   const std::size_t offset_at = PAGE_HEADER - 3 * W, check_at = PAGE_HEADER - W;   // its last words
+   const std::size_t offset_at = PAGE_OFFSET_AT, check_at = PAGE_CHECK_AT;
    REQUIRE(read_word(page + offset_at) == std::size_t(page - bytes(ms)));
    write_word(forged + offset_at, std::size_t(forged - bytes(ms)));
    write_word(forged + check_at, read_word(page + check_at) ^ std::size_t(page - bytes(ms)) ^ std::size_t(forged - bytes(ms)));

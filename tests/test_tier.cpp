@@ -1,0 +1,360 @@
+// The small-object tier: requests of up to 256 bytes are slots of 4 KiB pages. Misuse of a
+// slot is caught in O(1); an empty page goes back to the core at once; and Lea's
+// semantics hold where the small-block caches that came before bent them (a realloc grows
+// into a just-freed neighbour, freeing everything gives the footprint back, looking at
+// the statistics changes nothing).
+#include <doctest/doctest.h>
+#include "mulle_dlmalloc.hpp"
+#include "test_helpers.h"
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+using namespace test;
+
+namespace {
+
+// A caller buffer on the 4 KiB grid, so that two of them lay out their pages alike.
+struct PageBuffer
+{
+   void *raw;
+   unsigned char *base;
+   explicit PageBuffer(std::size_t n) : raw(std::calloc(1, n + PAGE))
+   {
+      base = static_cast<unsigned char *>(raw) + (PAGE - reinterpret_cast<std::uintptr_t>(raw) % PAGE) % PAGE;
+   }
+   ~PageBuffer() { std::free(raw); }
+   PageBuffer(const PageBuffer &) = delete;
+   PageBuffer &operator=(const PageBuffer &) = delete;
+};
+
+unsigned char *page_of_block(void *p)
+{
+   return reinterpret_cast<unsigned char *>(reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t(PAGE - 1));
+}
+
+// One word overwritten until the end of the scope.
+struct Patch
+{
+   unsigned char *at;
+   std::size_t saved;
+   Patch(unsigned char *where, std::size_t value) : at(where), saved(read_word(where)) { write_word(at, value); }
+   ~Patch() { write_word(at, saved); }
+   Patch(const Patch &) = delete;
+   Patch &operator=(const Patch &) = delete;
+};
+
+struct Counter
+{
+   std::size_t used_calls = 0, free_calls = 0, used_bytes = 0;
+};
+
+void count_slots(void *, void *, std::size_t used, void *arg)
+{
+   Counter *c = static_cast<Counter *>(arg);
+   if (used)
+   {
+      c->used_calls++;
+      c->used_bytes += used;
+   }
+   else
+      c->free_calls++;
+}
+
+} // namespace
+
+TEST_CASE("slots: sizes, alignment, one page per size, contents kept" * doctest::skip(!TIER))
+{
+   mspace ms = mspace_create(4 * MiB);
+   REQUIRE(ms != nullptr);
+   std::vector<void *> blocks;
+   for (std::size_t n = 0; n <= TIER_MAX; ++n)
+   {
+      void *p = mspace_malloc(ms, n);
+      REQUIRE(p != nullptr);
+      CHECK(reinterpret_cast<std::uintptr_t>(p) % A == 0);
+      CHECK_USABLE(p, n);
+      fill(p, writable(p, n), std::uint32_t(n));
+      blocks.push_back(p);
+   }
+   // 257 blocks of 16 sizes: 16 pages, the blocks of a size side by side in theirs
+   mspace_stats_t s = stats_of(ms);
+   CHECK(s.allocated_blocks == blocks.size());
+   // 16 pages, and what was cut off in front of the first to put it on the 4 KiB grid
+   CHECK(s.in_use_bytes + s.free_bytes - s.top_bytes >= (TIER_MAX / SLOT) * PAGE);
+   CHECK(s.in_use_bytes + s.free_bytes - s.top_bytes < (TIER_MAX / SLOT + 2) * PAGE);
+   CHECK(page_of_block(blocks[1]) == page_of_block(blocks[16]));       // both 16-byte slots
+   CHECK(static_cast<unsigned char *>(blocks[2]) == static_cast<unsigned char *>(blocks[1]) + SLOT);
+   CHECK(page_of_block(blocks[17]) != page_of_block(blocks[16]));      // the next size's page
+   CHECK(mspace_usable_size(blocks[TIER_MAX]) == (MULLE_TEST_CHECKER ? mspace_usable_size(blocks[TIER_MAX]) : TIER_MAX));
+   void *chunk = mspace_malloc(ms, TIER_MAX + 1);   // the first size that is a chunk
+   REQUIRE(chunk != nullptr);
+   CHECK(stats_of(ms).allocated_blocks == blocks.size() + 1);
+   for (std::size_t n = 0; n < blocks.size(); ++n)
+      CHECK(verify(blocks[n], writable(blocks[n], n), std::uint32_t(n)));
+   CHECK_HEAP(ms);
+   Counter c;
+   mspace_inspect_all(ms, count_slots, &c);
+   CHECK(c.used_calls == blocks.size() + 1);   // every slot in use, and the chunk
+   CHECK(c.free_calls > 16 * 10);              // the free slots of the 16 pages, and the top
+   for (void *p : blocks)
+      mspace_free(ms, p);
+   mspace_free(ms, chunk);
+   s = stats_of(ms);
+   CHECK(s.allocated_blocks == 0);
+   CHECK(s.in_use_bytes == 0);   // every page went back as its last slot was freed
+   CHECK(s.free_bytes == s.top_bytes);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("misuse of a slot is caught in O(1) and changes nothing" * doctest::skip(!TIER))
+{
+   mspace ms = mspace_create(1 * MiB);
+   mspace other = mspace_create(1 * MiB);
+   REQUIRE((ms && other));
+   ErrorLog log;
+   log.install(ms);
+   void *a = mspace_malloc(ms, 48), *b = mspace_malloc(ms, 48), *c = mspace_malloc(ms, 48);
+   void *foreign = mspace_malloc(other, 48);
+   REQUIRE((a && b && c && foreign));
+   fill(a, 48, 1);
+   fill(c, 48, 3);
+   mspace_free(ms, b);
+   const mspace_stats_t before = stats_of(ms);
+   struct Case
+   {
+      void *p;
+      mspace_error_t error;
+   } cases[] = {
+      {b, MSPACE_ERROR_DOUBLE_FREE},
+      {static_cast<unsigned char *>(a) + 16, MSPACE_ERROR_INVALID_POINTER},   // inside a slot
+      {static_cast<unsigned char *>(a) + 8, MSPACE_ERROR_INVALID_POINTER},    // misaligned
+      {page_of_block(a), MSPACE_ERROR_INVALID_POINTER},                       // the page's header
+      {page_of_block(a) + PAGE_HEADER - SLOT, MSPACE_ERROR_INVALID_POINTER},  // its last words
+      {foreign, MSPACE_ERROR_INVALID_POINTER},                                // another heap's slot
+   };
+   for (const Case &k : cases)
+   {
+      CAPTURE(k.p);
+      log.clear();
+      mspace_free(ms, k.p);
+      CHECK(log.count == 1);
+      CHECK(log.last == k.error);
+      CHECK(log.last_p == k.p);
+      log.clear();
+      CHECK(mspace_realloc(ms, k.p, 100) == nullptr);
+      CHECK(log.count == 1);
+      CHECK(log.last == k.error);
+      const mspace_stats_t after = stats_of(ms);
+      CHECK_SAME_STATS(before, after);
+   }
+   CHECK(verify(a, 48, 1));
+   CHECK(verify(c, 48, 3));
+   CHECK_HEAP(ms);
+
+   // the last slot of a page freed: the page goes back, and a second free of a slot of it
+   // is still a double free (the page's trace is left where its check word was)
+   log.clear();
+   mspace_free(ms, a);
+   mspace_free(ms, c);
+   CHECK(log.count == 0);
+   CHECK(stats_of(ms).in_use_bytes == 0);
+   mspace_free(ms, c);
+   CHECK(log.count == 1);
+   CHECK(log.last == MSPACE_ERROR_DOUBLE_FREE);
+   CHECK_HEAP(ms);
+   CHECK(mspace_destroy(ms) == 0);
+   CHECK(mspace_destroy(other) == 0);
+}
+
+TEST_CASE("a damaged page header is not believed; the heap is whole once it is repaired" * doctest::skip(!TIER))
+{
+   mspace ms = mspace_create(1 * MiB);
+   REQUIRE(ms != nullptr);
+   ErrorLog log;
+   log.install(ms);
+   void *a = mspace_malloc(ms, 64), *b = mspace_malloc(ms, 64);
+   REQUIRE((a && b));
+   unsigned char *check = page_of_block(a) + PAGE_CHECK_AT;   // the check word: the header's last
+   {
+      Patch damage(check, read_word(check) ^ 0x100);
+      CHECK(mspace_check(ms) != 0);
+      mspace_free(ms, b);   // no page there now: a chunk's head is looked for, and refused
+      CHECK(log.count == 1);
+      CHECK((log.last == MSPACE_ERROR_INVALID_POINTER || log.last == MSPACE_ERROR_CORRUPTION));
+   }
+   log.clear();
+   CHECK_HEAP(ms);
+   mspace_free(ms, b);
+   mspace_free(ms, a);
+   CHECK(log.count == 0);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("reset forgets the pages: a slot from before is no block" * doctest::skip(!TIER))
+{
+   mspace ms = mspace_create(1 * MiB);
+   REQUIRE(ms != nullptr);
+   ErrorLog log;
+   log.install(ms);
+   void *old = mspace_malloc(ms, 32);
+   REQUIRE(old != nullptr);
+   mspace_reset(ms);
+   void *big = mspace_malloc(ms, 16 * KiB);   // over the old page: its header is user bytes now
+   REQUIRE(big != nullptr);
+   CHECK(page_of_block(old) >= static_cast<unsigned char *>(big) - PAGE);
+   mspace_free(ms, old);
+   CHECK(log.count == 1);
+   CHECK(log.last != MSPACE_ERROR_NONE);
+   CHECK(stats_of(ms).allocated_blocks == 1);
+   CHECK_HEAP(ms);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("slots: realloc within the slot stays, beyond it moves; calloc zeroes a reused slot" * doctest::skip(!TIER))
+{
+   mspace ms = mspace_create(1 * MiB);
+   REQUIRE(ms != nullptr);
+   void *p = mspace_malloc(ms, 40), *keep = mspace_malloc(ms, 40);
+   REQUIRE((p && keep));
+   fill(p, 40, 7);
+   CHECK(mspace_realloc(ms, p, 48) == p);            // the 48-byte slot holds it
+   CHECK(mspace_realloc_in_place(ms, p, 8) == p);    // a slot keeps its size
+   CHECK(mspace_realloc_in_place(ms, p, 49) == nullptr);
+   CHECK(verify(p, 8, 7));
+   void *q = mspace_realloc(ms, p, 1000);            // a chunk now
+   REQUIRE(q != nullptr);
+   CHECK(q != p);
+   CHECK(verify(q, 8, 7));
+   CHECK_USABLE(q, 1000);
+   std::memset(keep, 0xFF, writable(keep, 40));
+   mspace_free(ms, keep);
+   void *z = mspace_calloc(ms, 5, 8);                // the slot p or keep had: both held data
+   REQUIRE(z != nullptr);
+   CHECK((z == p || z == keep));
+   CHECK(all_bytes_are(z, 40, 0));
+   mspace_free(ms, z);
+   mspace_free(ms, q);
+   CHECK_HEAP(ms);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("a heap too small for a page still serves small requests, as chunks" * doctest::skip(!TIER))
+{
+   Buffer buf(4 * KiB);
+   mspace ms = mspace_create_with_base(buf.base, 4 * KiB);
+   REQUIRE(ms != nullptr);
+   std::vector<void *> blocks;
+   while (void *p = mspace_malloc(ms, 24))
+      blocks.push_back(p);
+   CHECK(blocks.size() > 50);   // 32-byte chunks: no page fits beside the bookkeeping
+   CHECK(stats_of(ms).largest_free < 24);
+   for (void *p : blocks)
+      mspace_free(ms, p);
+   CHECK(stats_of(ms).allocated_blocks == 0);
+   CHECK_HEAP(ms);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+// ---- what the caches used to bend, each with the test that shows it holds now ----------
+
+TEST_CASE("realloc grows a chunk in place into a just-freed neighbour, and the first try on a full heap succeeds")
+{
+   PageBuffer buf(64 * KiB);
+   mspace ms = mspace_create_with_base(buf.base, 64 * KiB);
+   REQUIRE(ms != nullptr);
+   void *p = mspace_malloc(ms, 300), *q = mspace_malloc(ms, 300), *guard = mspace_malloc(ms, 300);
+   REQUIRE((p && q && guard));
+   fill(p, 300, 1);
+   mspace_free(ms, q);
+   CHECK(mspace_realloc_in_place(ms, p, 600) == p);   // into q, at once: nothing holds it back
+   CHECK(verify(p, 300, 1));
+   std::vector<void *> rest;   // the heap full: no other free memory
+   while (void *b = mspace_malloc(ms, 300))
+      rest.push_back(b);
+   while (void *b = mspace_malloc(ms, 0))
+      rest.push_back(b);
+   void *r = rest.front();
+   void *s = rest.size() > 1 ? rest[1] : nullptr;
+   REQUIRE(s != nullptr);
+   if (static_cast<unsigned char *>(s) - static_cast<unsigned char *>(r) == std::ptrdiff_t(chunk_for(300)))
+   {
+      mspace_free(ms, s);   // r's neighbour: the only free memory of the heap
+      CHECK(mspace_realloc(ms, r, 500) == r);   // the first call grows in place
+      rest[1] = nullptr;
+   }
+   CHECK_HEAP(ms);
+   for (void *b : rest)
+      mspace_free(ms, b);
+   mspace_free(ms, p);
+   mspace_free(ms, guard);
+   CHECK(stats_of(ms).allocated_blocks == 0);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("freeing every block of a 16 MiB heap, large ones first, gives the footprint back")
+{
+   mspace ms = mspace_create(64 * MiB);
+   REQUIRE(ms != nullptr);
+   std::vector<void *> large, small;
+   std::uint64_t r = 7;
+   std::size_t live = 0;
+   while (live < 16 * MiB)
+   {
+      r = r * 6364136223846793005ull + 1442695040888963407ull;
+      const std::size_t n = (r >> 40) % 4 ? 8 + (r >> 20) % 240 : 2000 + (r >> 20) % 60000;
+      void *p = mspace_malloc(ms, n);
+      REQUIRE(p != nullptr);
+      (n > TIER_MAX ? large : small).push_back(p);
+      live += n;
+   }
+   for (void *p : large)
+      mspace_free(ms, p);
+   for (void *p : small)
+      mspace_free(ms, p);
+   mspace_stats_t s = stats_of(ms);
+   CHECK(s.allocated_blocks == 0);
+   CHECK(s.free_blocks == 0);                    // everything merged into the top
+   CHECK(s.footprint <= s.bookkeeping + TRIM_THRESHOLD + GRANULARITY);   // and trimmed itself
+   CHECK(mspace_trim(ms, 0) >= 0);
+   CHECK(mspace_footprint(ms) <= GRANULARITY);
+   CHECK_HEAP(ms);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("looking at the statistics changes nothing: the next blocks land where they would")
+{
+   PageBuffer one(1 * MiB), two(1 * MiB);
+   mulle::heap looked_at(one.base, 1 * MiB);
+   mspace a = looked_at.native_handle();
+   mspace b = mspace_create_with_base(two.base, 1 * MiB);
+   REQUIRE((a && b));
+   std::vector<void *> pa, pb;
+   for (int i = 0; i < 400; ++i)
+   {
+      const std::size_t n = 8 + std::size_t(i * 37) % 700;
+      pa.push_back(mspace_malloc(a, n));
+      pb.push_back(mspace_malloc(b, n));
+   }
+   for (std::size_t i = 0; i < pa.size(); i += 3)
+   {
+      mspace_free(a, pa[i]);
+      mspace_free(b, pb[i]);
+   }
+   const mspace_stats_t first = stats_of(a);   // only heap a is looked at, three ways
+   mspace_stats_t again;
+   mspace_get_stats(a, &again);
+   CHECK_SAME_STATS(first, again);
+   const mulle::heap &view = looked_at;   // the C++ face's const stats()
+   CHECK(view.stats().in_use_bytes == first.in_use_bytes);
+   for (int i = 0; i < 400; ++i)
+   {
+      const std::size_t n = 8 + std::size_t(i * 53) % 700;
+      void *x = mspace_malloc(a, n), *y = mspace_malloc(b, n);
+      REQUIRE((x && y));
+      CHECK(static_cast<unsigned char *>(x) - one.base == static_cast<unsigned char *>(y) - two.base);
+   }
+   CHECK(mspace_destroy(b) == 0);
+}
