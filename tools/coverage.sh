@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make coverage: line coverage of the implementation part of mulle_dlmalloc.hpp (the lines
 # after `#if defined(MULLE_DLMALLOC_IMPLEMENTATION) && !defined(...INCLUDED)`) by what
-# `make test` runs: tests/unit, tests/test_c_api and, where fuzz/ exists, the replay of the
-# fuzz corpus and regressions. Clang's source-based coverage (llvm-profdata and llvm-cov,
+# `make test` runs: tests/unit, tests/test_c_api, the suites without the small-object tier
+# (make test-notier) and, where fuzz/ exists, the replay of the fuzz corpus and regressions. Clang's source-based coverage (llvm-profdata and llvm-cov,
 # Debian package llvm), built into $BUILD/coverage/. Lines preprocessed out (Windows,
 # NO_OS, checks level 2, ...) do not count.
 # Prints every line no test reaches as src/PART:LINE (also in $BUILD/coverage/unreached.txt),
@@ -35,6 +35,8 @@ fi
 flags="-fprofile-instr-generate -fcoverage-mapping -DMULLE_TEST_COVERAGE=1"
 make --no-print-directory -j"${JOBS:-$(nproc)}" "${targets[@]}" \
    BUILD="$out" CC="clang $flags" CXX="clang++ $flags" OPT="-O0 -g"
+make --no-print-directory -j"${JOBS:-$(nproc)}" "$out/notier/tests/unit" \
+   BUILD="$out/notier" CC="clang $flags" CXX="clang++ $flags" OPT="-O0 -g -DMULLE_DLMALLOC_TIER=0"
 # llvm-cov reads the header as it is on disk: it must be the one the tests were built from
 header_sum=$(cksum < mulle_dlmalloc.hpp)
 [ "$out/tests/impl.o" -nt mulle_dlmalloc.hpp ] ||
@@ -45,7 +47,8 @@ mkdir -p "$out/profiles"
 export LLVM_PROFILE_FILE="$PWD/$out/profiles/suite-%p.profraw"
 "$out/tests/test_c_api" > "$out/test_c_api.log" 2>&1 || { cat "$out/test_c_api.log"; exit 1; }
 "$out/tests/unit" > "$out/unit.log" 2>&1 || { tail -40 "$out/unit.log"; exit 1; }
-objects=("$out/tests/unit" -object "$out/tests/test_c_api")
+MULLE_TEST_SCALE=${MULLE_TEST_SCALE:-10} "$out/notier/tests/unit" > "$out/notier.log" 2>&1 || { tail -40 "$out/notier.log"; exit 1; }
+objects=("$out/tests/unit" -object "$out/tests/test_c_api" -object "$out/notier/tests/unit")
 if [ $fuzz = 1 ]; then
    # one process per input and no fork, so that each writes its profile
    export LLVM_PROFILE_FILE="$PWD/$out/profiles/fuzz-%p.profraw"
@@ -60,7 +63,8 @@ fi
 "$profdata" merge -sparse "$out"/profiles/suite-*.profraw -o "$out/suites.profdata"
 "$profdata" merge -sparse "$out"/profiles/*.profraw -o "$out/all.profdata"
 "$cov" show -show-instantiations=false -instr-profile="$out/suites.profdata" \
-   "$out/tests/unit" -object "$out/tests/test_c_api" mulle_dlmalloc.hpp > "$out/suites.txt" 2> "$out/llvm-cov.log"
+   "$out/tests/unit" -object "$out/tests/test_c_api" -object "$out/notier/tests/unit" mulle_dlmalloc.hpp \
+   > "$out/suites.txt" 2> "$out/llvm-cov.log"
 "$cov" show -show-instantiations=false -instr-profile="$out/all.profdata" "${objects[@]}" \
    mulle_dlmalloc.hpp > "$out/all.txt" 2>> "$out/llvm-cov.log"
 "$cov" show -format=html -output-dir="$out/html" -instr-profile="$out/all.profdata" \
