@@ -112,7 +112,7 @@ typedef enum mspace_error_t
    /* why mspace_attach refuses a region (and CORRUPTION: a damaged header or heap) */
    MSPACE_ERROR_NOT_AN_MSPACE,    /* no mspace there: foreign, zeroed or destroyed */
    MSPACE_ERROR_LAYOUT_MISMATCH,  /* made by a build with another layout version, word size,
-                                     alignment, checks level, caches or link mode */
+                                     alignment, checks level, tier or link mode */
    MSPACE_ERROR_TRUNCATED,        /* the capacity given is smaller than the heap's */
    MSPACE_ERROR_MOVED,            /* links are absolute (MULLE_DLMALLOC_RELATIVE is 0) and
                                      the region is not at the address where it was made;
@@ -1481,8 +1481,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bin_links_ok(const mstate *m, chun
    Three levels, chosen by MULLE_DLMALLOC_CHECKS:
    - 0: no checks; a bad pointer is undefined behaviour, as with malloc.
    - 1 (default, cheap, meant for release builds): every pointer given to free and realloc
-     is validated in O(1) before anything is written: inside this mspace's chunks,
-     aligned, a plausible head whose neighbours' tags agree, in use. Bin and cache links
+     is validated in O(1) before anything is written: a slot of one of this mspace's
+     pages (tier.hpp) that is in use, or inside this mspace's chunks, aligned, a plausible
+     head whose neighbours' tags agree, in use. Bin links and the links of the rings of pages
      are verified before anything is written through them: the list and ring links, and
      (except without an OS, for size) a trie node's parent and children, and each trie
      link a best-fit search follows before it reads through it. The size a free chunk's
@@ -1498,7 +1499,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bin_links_ok(const mstate *m, chun
        and by mspace_check; mspace_usable_size reports the request, and realloc in place
        records the new one. Its head canary (the previous block's tail, present whenever
        PINUSE is set) catches a pointer into the middle of a block, whose would-be
-       neighbours hold no canaries. A chunk parked in a cache records no slack;
+       neighbours hold no canaries (level 2 has no tier: every block is a chunk);
      * every byte of a freed chunk that no word of its kind uses holds POISON_BYTE: past
        the header and two links of a small chunk, past the header, trie links and traces
        of a tree chunk (the footer, the next chunk's prev_foot, is not part of it). A chunk
@@ -2398,15 +2399,10 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
    if (!mem)
       return NULL;
 
+   /* a chunk from the bins, the dv or the top follows a chunk in use (no two free chunks
+      are adjacent): releasing its lead merges with nothing before it */
    chunk *c = chunk_from_mem(mem);
-   /* releasing the lead reads the tags before it (a free predecessor's footer), which no
-      check has read yet: a write into freed memory may have reached them. (Level 2 has
-      checked the whole heap already, and the block has no tail canary yet.) */
-   if (MULLE_DLMALLOC_CHECKS == 1 && validate_chunk(m, mem) != MSPACE_ERROR_NONE)
-   {
-      report(m, MSPACE_ERROR_CORRUPTION, mem);
-      return NULL;   /* the block stays allocated: nothing else is touched */
-   }
+   MULLE_DLMALLOC_ASSERT(previous_is_in_use(c) && "allocate_aligned: a fresh chunk follows a block");
    if (!is_aligned(mem, alignment))
    {
       uintptr_t at  = reinterpret_cast<uintptr_t>(mem);
@@ -2418,8 +2414,8 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
       size_t rest = chunk_size(c) - lead;
       a->head = rest | CINUSE;                   /* PINUSE is cleared as the lead is freed */
       c->head = (c->head & PINUSE) | lead | CINUSE;
-      if (!release_chunk(m, c, lead))   /* a free predecessor whose links lie: a block from */
-         report(m, MSPACE_ERROR_CORRUPTION, mem);   /* a cache next to damage; untested */
+      if (!release_chunk(m, c, lead))   /* a free predecessor whose links lie; untested */
+         report(m, MSPACE_ERROR_CORRUPTION, mem);
       c = a;
    }
    size_t s = chunk_size(c);
@@ -2560,7 +2556,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void trim_by_itself(mstate *m)
       trim_top(m, 0, false);
 }
 
-/* Releases a validated in-use chunk (no cache); the top trims itself past the threshold. */
+/* Releases a validated in-use chunk; the top trims itself past the threshold. */
 MULLE_DLMALLOC_NOASAN inline void release_block(mstate *m, chunk *c)
 {
    void  *mem    = mem_from_chunk(c);
@@ -3089,7 +3085,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_in_page(mstate *m, page *pg, 
 }
 
 /* The verdict on mem as a block of m, slot or chunk: what free would report. A slot of a
-   page that went back to the core, whose frame still holds the page's trace, was freed. */
+   page that went back to the core and into the top, whose frame still holds the page's
+   trace, was freed; elsewhere such a slot is reported as an invalid pointer. */
 MULLE_DLMALLOC_NOASAN inline mspace_error_t validate_block(const mstate *m, const void *mem)
 {
    if (page *pg = page_of(m, mem))
@@ -3097,18 +3094,20 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t validate_block(const mstate *m, cons
       size_t i;
       return slot_problem(pg, mem, &i);
    }
-   if (TIER)
+   mspace_error_t e = validate_chunk(m, mem);
+   if (TIER && e != MSPACE_ERROR_NONE)
    {
+      /* where a slot could start, behind a page's trace, in the top: memory that no block
+         holds (elsewhere a block handed out since may cover the frame, and the pointer be
+         one into it) */
       const page *pg = frame_of(mem);
       const byte *at = reinterpret_cast<const byte *>(pg);
-      if (at >= m->least + MEM_OFFSET && at + sizeof(page) <= top_end(m))   /* the top's too */
-      {
-         if (frame_word(&pg->check) == (PAGE_GONE ^ page_offset(m, pg) ^ m->epoch) &&
-             validate_chunk(m, mem) != MSPACE_ERROR_NONE)
-            return MSPACE_ERROR_DOUBLE_FREE;
-      }
+      if (at >= as_bytes(m->top) && at + sizeof(page) <= top_end(m) && is_aligned(mem, SLOT_GRAIN) &&
+          static_cast<const byte *>(mem) >= at + PAGE_HEADER &&
+          frame_word(&pg->check) == (PAGE_GONE ^ page_offset(m, pg) ^ m->epoch))
+         return MSPACE_ERROR_DOUBLE_FREE;
    }
-   return validate_chunk(m, mem);
+   return e;
 }
 
 /* Validates chunk block mem (no page holds it) for free/realloc and reports a problem, a

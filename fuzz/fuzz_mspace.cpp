@@ -230,6 +230,7 @@ struct Freed
 {
    void    *p;
    uint64_t shrink_epoch;   // the footprint has not shrunk since: the header is in place
+   bool     slot;           // a slot of the tier: its page may have gone back to the core
 };
 
 struct Slot
@@ -333,8 +334,10 @@ void add_block(Slot &s, void *p, size_t n, size_t align, bool must_be_zero, uint
    CHECK(__asan_region_is_poisoned(b, usable < 4096 ? usable : 4096) == nullptr);
    if (usable > 4096)
       CHECK(__asan_region_is_poisoned(b + usable - 4096, 4096) == nullptr);
-   CHECK(__asan_address_is_poisoned(b + usable));            // and nothing behind them
-   CHECK(__asan_address_is_poisoned(b - 1));                 // nor the header
+   if (!slot || usable < slot)   // nothing behind them (a full slot ends where the next starts)
+      CHECK(__asan_address_is_poisoned(b + usable));
+   if (!slot)
+      CHECK(__asan_address_is_poisoned(b - 1));              // nor the header (a slot has none)
 #endif
    const size_t chunk = EXACT_USABLE ? usable : 0;
    for (size_t i = 0; i < NSLOTS; ++i)
@@ -556,8 +559,9 @@ void inspect_cb(void *start, void *end, size_t used, void *arg)
       seen->in_use++;
       auto it = seen->s->live.find(a);
       if (it == seen->s->live.end() || used < it->second.usable ||
-          (it->second.chunk ? used != it->second.chunk
-                            : used > max_usable(it->second.n)) ||
+          (it->second.slot ? used != it->second.slot
+           : it->second.chunk ? used != it->second.chunk
+                              : used > max_usable(it->second.n)) ||
           reinterpret_cast<uintptr_t>(end) != a + used)
       {
          TRACE("   inspect: in-use %p used %zu not in the shadow\n", start, used);
@@ -765,8 +769,8 @@ void do_realloc(Reader &r, Slot &s, bool in_place)
    CHECK(verify_block(q, old.tag, old.usable, keep));   // the contents moved along
    remove_block(s, p);
    allocation_happened(s);   // growing in place takes free memory too
-   if (q != p)
-      s.freed.push_back(Freed {p, s.shrink_epoch});   // freed after the new block was taken
+   if (q != p)   // freed after the new block was taken
+      s.freed.push_back(Freed {p, s.shrink_epoch, old.slot != 0});
    add_block(s, q, n, q == p ? old.align : A, false, old.tag);
 }
 
@@ -788,9 +792,10 @@ void do_memalign(Reader &r, Slot &s)
    {
       if (align <= A)
          return check_null_allowed(s, n);
-      // it may need a request of the block plus the alignment plus a minimum chunk
-      CHECK(n > s.cap || align > s.cap ||
-            request_to_size(n) + align + MIN_CHUNK > s.st.largest_free);
+      // it may need a request of the block plus the alignment plus a minimum chunk, of the
+      // core: a largest_free of a slot's size may be a free slot of the tier
+      CHECK(n > s.cap || align > s.cap || request_to_size(n) + align + MIN_CHUNK > s.st.largest_free ||
+            (mulle::detail::TIER && s.st.largest_free <= mulle::detail::TIER_MAX));
       return;
    }
    allocation_happened(s);
@@ -801,10 +806,11 @@ void free_block(Slot &s, void *p)
 {
    verify_live(s, p);
    TRACE("mspace_free(ms%zu, p%u=%p)\n", s.index, s.live.at(reinterpret_cast<uintptr_t>(p)).tag, p);
+   const bool slot = s.live.at(reinterpret_cast<uintptr_t>(p)).slot != 0;
    mspace_free(s.ms, p);
    expect_no_report();
    remove_block(s, p);
-   s.freed.push_back(Freed {p, s.shrink_epoch});
+   s.freed.push_back(Freed {p, s.shrink_epoch, slot});
 #ifdef FUZZ_ASAN
    CHECK(__asan_address_is_poisoned(p));   // a use after free would be reported
 #endif
@@ -997,6 +1003,8 @@ void do_double_free(Reader &r, Slot &s)
 #endif
    if (f.shrink_epoch != s.shrink_epoch)
       allowed |= BIT_INVALID;   // trimmed: the header may lie past the footprint now
+   if (f.slot)
+      allowed |= BIT_INVALID;   // its page went back to the core, where a block may cover it
    bad_call(r, s, f.p, allowed, "double free");
 }
 
@@ -1043,7 +1051,9 @@ void do_interior(Reader &r, Slot &s)
    if (!p)
       return;
    const Block &b = s.live.at(reinterpret_cast<uintptr_t>(p));
-   size_t slots = b.usable / A - (b.slot ? 1 : 0);   // a slot's end is the next slot's start
+   size_t slots = b.usable / A;
+   if (b.slot && slots)
+      slots--;   // a slot's end is the next slot's start
    if (!slots)
       return;
    size_t k = 1 + sel % (slots < 4 ? slots : 4);

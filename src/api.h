@@ -34,7 +34,7 @@ typedef enum mspace_error_t
    /* why mspace_attach refuses a region (and CORRUPTION: a damaged header or heap) */
    MSPACE_ERROR_NOT_AN_MSPACE,    /* no mspace there: foreign, zeroed or destroyed */
    MSPACE_ERROR_LAYOUT_MISMATCH,  /* made by a build with another layout version, word size,
-                                     alignment, checks level, caches or link mode */
+                                     alignment, checks level, tier or link mode */
    MSPACE_ERROR_TRUNCATED,        /* the capacity given is smaller than the heap's */
    MSPACE_ERROR_MOVED,            /* links are absolute (MULLE_DLMALLOC_RELATIVE is 0) and
                                      the region is not at the address where it was made;

@@ -3,8 +3,9 @@
    Three levels, chosen by MULLE_DLMALLOC_CHECKS:
    - 0: no checks; a bad pointer is undefined behaviour, as with malloc.
    - 1 (default, cheap, meant for release builds): every pointer given to free and realloc
-     is validated in O(1) before anything is written: inside this mspace's chunks,
-     aligned, a plausible head whose neighbours' tags agree, in use. Bin and cache links
+     is validated in O(1) before anything is written: a slot of one of this mspace's
+     pages (tier.hpp) that is in use, or inside this mspace's chunks, aligned, a plausible
+     head whose neighbours' tags agree, in use. Bin links and the links of the rings of pages
      are verified before anything is written through them: the list and ring links, and
      (except without an OS, for size) a trie node's parent and children, and each trie
      link a best-fit search follows before it reads through it. The size a free chunk's
@@ -20,7 +21,7 @@
        and by mspace_check; mspace_usable_size reports the request, and realloc in place
        records the new one. Its head canary (the previous block's tail, present whenever
        PINUSE is set) catches a pointer into the middle of a block, whose would-be
-       neighbours hold no canaries. A chunk parked in a cache records no slack;
+       neighbours hold no canaries (level 2 has no tier: every block is a chunk);
      * every byte of a freed chunk that no word of its kind uses holds POISON_BYTE: past
        the header and two links of a small chunk, past the header, trie links and traces
        of a tree chunk (the footer, the next chunk's prev_foot, is not part of it). A chunk

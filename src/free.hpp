@@ -121,7 +121,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void trim_by_itself(mstate *m)
       trim_top(m, 0, false);
 }
 
-/* Releases a validated in-use chunk (no cache); the top trims itself past the threshold. */
+/* Releases a validated in-use chunk; the top trims itself past the threshold. */
 MULLE_DLMALLOC_NOASAN inline void release_block(mstate *m, chunk *c)
 {
    void  *mem    = mem_from_chunk(c);

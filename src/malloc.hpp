@@ -325,15 +325,10 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
    if (!mem)
       return NULL;
 
+   /* a chunk from the bins, the dv or the top follows a chunk in use (no two free chunks
+      are adjacent): releasing its lead merges with nothing before it */
    chunk *c = chunk_from_mem(mem);
-   /* releasing the lead reads the tags before it (a free predecessor's footer), which no
-      check has read yet: a write into freed memory may have reached them. (Level 2 has
-      checked the whole heap already, and the block has no tail canary yet.) */
-   if (MULLE_DLMALLOC_CHECKS == 1 && validate_chunk(m, mem) != MSPACE_ERROR_NONE)
-   {
-      report(m, MSPACE_ERROR_CORRUPTION, mem);
-      return NULL;   /* the block stays allocated: nothing else is touched */
-   }
+   MULLE_DLMALLOC_ASSERT(previous_is_in_use(c) && "allocate_aligned: a fresh chunk follows a block");
    if (!is_aligned(mem, alignment))
    {
       uintptr_t at  = reinterpret_cast<uintptr_t>(mem);
@@ -345,8 +340,8 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
       size_t rest = chunk_size(c) - lead;
       a->head = rest | CINUSE;                   /* PINUSE is cleared as the lead is freed */
       c->head = (c->head & PINUSE) | lead | CINUSE;
-      if (!release_chunk(m, c, lead))   /* a free predecessor whose links lie: a block from */
-         report(m, MSPACE_ERROR_CORRUPTION, mem);   /* a cache next to damage; untested */
+      if (!release_chunk(m, c, lead))   /* a free predecessor whose links lie; untested */
+         report(m, MSPACE_ERROR_CORRUPTION, mem);
       c = a;
    }
    size_t s = chunk_size(c);

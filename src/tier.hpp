@@ -468,7 +468,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_in_page(mstate *m, page *pg, 
 }
 
 /* The verdict on mem as a block of m, slot or chunk: what free would report. A slot of a
-   page that went back to the core, whose frame still holds the page's trace, was freed. */
+   page that went back to the core and into the top, whose frame still holds the page's
+   trace, was freed; elsewhere such a slot is reported as an invalid pointer. */
 MULLE_DLMALLOC_NOASAN inline mspace_error_t validate_block(const mstate *m, const void *mem)
 {
    if (page *pg = page_of(m, mem))
@@ -476,18 +477,20 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t validate_block(const mstate *m, cons
       size_t i;
       return slot_problem(pg, mem, &i);
    }
-   if (TIER)
+   mspace_error_t e = validate_chunk(m, mem);
+   if (TIER && e != MSPACE_ERROR_NONE)
    {
+      /* where a slot could start, behind a page's trace, in the top: memory that no block
+         holds (elsewhere a block handed out since may cover the frame, and the pointer be
+         one into it) */
       const page *pg = frame_of(mem);
       const byte *at = reinterpret_cast<const byte *>(pg);
-      if (at >= m->least + MEM_OFFSET && at + sizeof(page) <= top_end(m))   /* the top's too */
-      {
-         if (frame_word(&pg->check) == (PAGE_GONE ^ page_offset(m, pg) ^ m->epoch) &&
-             validate_chunk(m, mem) != MSPACE_ERROR_NONE)
-            return MSPACE_ERROR_DOUBLE_FREE;
-      }
+      if (at >= as_bytes(m->top) && at + sizeof(page) <= top_end(m) && is_aligned(mem, SLOT_GRAIN) &&
+          static_cast<const byte *>(mem) >= at + PAGE_HEADER &&
+          frame_word(&pg->check) == (PAGE_GONE ^ page_offset(m, pg) ^ m->epoch))
+         return MSPACE_ERROR_DOUBLE_FREE;
    }
-   return validate_chunk(m, mem);
+   return e;
 }
 
 /* Validates chunk block mem (no page holds it) for free/realloc and reports a problem, a

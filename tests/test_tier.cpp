@@ -204,6 +204,7 @@ TEST_CASE("reset forgets the pages: a slot from before is no block" * doctest::s
    mspace_reset(ms);
    void *big = mspace_malloc(ms, 16 * KiB);   // over the old page: its header is user bytes now
    REQUIRE(big != nullptr);
+   std::memset(big, 0x5A, writable(big, 16 * KiB));
    CHECK(page_of_block(old) >= static_cast<unsigned char *>(big) - PAGE);
    mspace_free(ms, old);
    CHECK(log.count == 1);
@@ -304,7 +305,7 @@ TEST_CASE("freeing every block of a 16 MiB heap, large ones first, gives the foo
    while (live < 16 * MiB)
    {
       r = r * 6364136223846793005ull + 1442695040888963407ull;
-      const std::size_t n = (r >> 40) % 4 ? 8 + (r >> 20) % 240 : 2000 + (r >> 20) % 60000;
+      const std::size_t n = std::size_t((r >> 40) % 4 ? 8 + (r >> 20) % 240 : 2000 + (r >> 20) % 60000);
       void *p = mspace_malloc(ms, n);
       REQUIRE(p != nullptr);
       (n > TIER_MAX ? large : small).push_back(p);
