@@ -222,6 +222,9 @@ MULLE_DLMALLOC_NOASAN size_t slot_size_of(mspace ms, const void *p)
    MULLE_DLMALLOC_QUIET_BEGIN();
    mulle::detail::page *pg = page_of(static_cast<mstate *>(ms), p);
    size_t size = pg ? pg->size : 0;
+#if MULLE_DLMALLOC_VALGRIND   /* decided by the frame's first words, maybe never written */
+   VALGRIND_MAKE_MEM_DEFINED(&size, sizeof size);
+#endif
    MULLE_DLMALLOC_QUIET_END();
    return size;
 }

@@ -261,6 +261,9 @@ MULLE_DLMALLOC_NOASAN size_t mspace_usable_size(const void *p)
    size_t       i  = 0;
    size_t       n  = pg ? (slot_problem(pg, p, &i) == MSPACE_ERROR_NONE ? slot_user_size(pg, p) : 0)
                         : chunk_is_live(c) ? user_size(c) : 0;
+#if MULLE_DLMALLOC_VALGRIND   /* the frame's first words that chose the way may be undefined bytes */
+   VALGRIND_MAKE_MEM_DEFINED(&n, sizeof(n));
+#endif
    MULLE_DLMALLOC_QUIET_END();
    return n;
 }
