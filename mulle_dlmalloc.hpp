@@ -2633,16 +2633,17 @@ MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
 
    So a block's page is found from the block's address alone, rounded down to 4 KiB (the
    same OS page as the block: always readable), and it is one of this mspace's pages when
-   the check word there is made of its offset from this state and the state's epoch. free
-   takes the slot's index from its offset (a multiply), and the bitmap says whether it is
-   in use: a foreign, misaligned, interior pointer and a second free are caught in O(1),
-   and freed slots hold nothing of the allocator's, so a write into freed memory cannot
-   mislead it. malloc takes the lowest free slot of the first page in its size's list of
-   pages with room (a page leaves the list when it fills, and joins it again when a slot
-   of a full page is freed).
+   the check word there is made of its offset from this state, the state's epoch and its
+   slot size. free takes the slot's index from its offset (a multiply), and the bitmap
+   says whether it is in use: a foreign, misaligned, interior pointer and a second free are
+   caught in O(1), and freed slots hold nothing of the allocator's, so a write into freed
+   memory cannot mislead it. malloc takes the lowest free slot of the first page in its
+   size's ring of pages with room (a page leaves the ring when a request finds it full,
+   and joins its end again when one of its slots is freed).
 
-   Lea's semantics are kept: a page is made from the core as any chunk is (from the top
-   when the top starts on a page boundary, else as a 4 KiB-aligned chunk), and a page
+   Lea's semantics are kept: a page is made from the core as any chunk is (where Lea's
+   order finds a chunk of a page's size, if it starts on a boundary, else cut out of a
+   larger chunk on one), and a page
    whose last slot is freed goes back to the core at once, where it coalesces, can be
    trimmed, and serves any request. Nothing is held back: the statistics count the free
    slots as free bytes, and no call flushes or moves anything. A heap that cannot make a
@@ -2776,22 +2777,14 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t slot_index(page *pg, const void 
       class_recip(0), class_recip(1), class_recip(2), class_recip(3), class_recip(4),
       class_recip(5), class_recip(6), class_recip(7), class_recip(8), class_recip(9),
       class_recip(10), class_recip(11), class_recip(12), class_recip(13), class_recip(14),
-      class_recip(15), class_recip(16), class_recip(17), class_recip(18), class_recip(19),
-      class_recip(20), class_recip(21), class_recip(22), class_recip(23), class_recip(24),
-      class_recip(25), class_recip(26), class_recip(27), class_recip(28), class_recip(29),
-      class_recip(30), class_recip(31)};
+      class_recip(15)};
    static const uint16_t COUNT[] = {   /* at most 256: the bitmap's bits */
       uint16_t(class_count(0)), uint16_t(class_count(1)), uint16_t(class_count(2)),
       uint16_t(class_count(3)), uint16_t(class_count(4)), uint16_t(class_count(5)),
       uint16_t(class_count(6)), uint16_t(class_count(7)), uint16_t(class_count(8)),
       uint16_t(class_count(9)), uint16_t(class_count(10)), uint16_t(class_count(11)),
       uint16_t(class_count(12)), uint16_t(class_count(13)), uint16_t(class_count(14)),
-      uint16_t(class_count(15)), uint16_t(class_count(16)), uint16_t(class_count(17)),
-      uint16_t(class_count(18)), uint16_t(class_count(19)), uint16_t(class_count(20)),
-      uint16_t(class_count(21)), uint16_t(class_count(22)), uint16_t(class_count(23)),
-      uint16_t(class_count(24)), uint16_t(class_count(25)), uint16_t(class_count(26)),
-      uint16_t(class_count(27)), uint16_t(class_count(28)), uint16_t(class_count(29)),
-      uint16_t(class_count(30)), uint16_t(class_count(31))};
+      uint16_t(class_count(15))};
    static_assert(NCLASSES <= sizeof(RECIP) / sizeof(RECIP[0]), "a reciprocal and a count per slot size");
    /* the check word proved the size; the mask keeps a forged one inside the tables */
    size_t cls = class_of_page(pg) & (sizeof(RECIP) / sizeof(RECIP[0]) - 1);
