@@ -651,9 +651,10 @@ private:
 #  define MULLE_DLMALLOC_NEVER_INLINE inline
 #endif
 /* MULLE_DLMALLOC_FAST_PATH: malloc and free in a few instructions for the common cases
-   (a slot of the small-object tier, a block that is plainly valid). It needs the tier and checks below level
-   2; it is left out under Valgrind (whose quiet scope the whole way opens) and at -Os,
-   where it would only add code. MULLE_DLMALLOC_WHOLE_WAY keeps the rest out of its way. */
+   (a slot of the small-object tier, a block that is plainly valid). It needs the tier and
+   checks below level 2; it is left out under Valgrind (whose quiet scope the whole way
+   opens) and at -Os, where it would only add code. MULLE_DLMALLOC_WHOLE_WAY keeps the rest
+   out of its way. */
 #if !defined(__OPTIMIZE_SIZE__) && MULLE_DLMALLOC_TIER && MULLE_DLMALLOC_CHECKS < 2 && !MULLE_DLMALLOC_VALGRIND
 #  define MULLE_DLMALLOC_FAST_PATH 1
 #else
@@ -2269,9 +2270,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *free_chunk_damaged(mstat
    return NULL;
 }
 
-/* A chunk of size nb, from the bins, the dv or the top. Each chunk's size comes from its record (its small bin, the dv's or
-   the top's in the state) held against its head, or for a tree chunk from its head held
-   against its footer. */
+/* A chunk of size nb, from the bins, the dv or the top. Each chunk's size comes from its
+   record (its small bin, the dv's or the top's in the state) held against its head, or
+   for a tree chunk from its head held against its footer. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *m, size_t nb)
 {
    chunk *c  = NULL;
@@ -3441,10 +3442,10 @@ MULLE_DLMALLOC_NOASAN inline bool ok_tree_chunk(const mstate *m, const chunk *p,
           s <= static_cast<size_t>(as_bytes(m->top) - reinterpret_cast<const byte *>(p));
 }
 
-/* The chunks met in the bins (or the pages in the lists of pages with room), against those met in the walk: their number
-   and a fingerprint of their offsets, a sum of a bijective mix of each. An entry that is
-   not a chunk of the walk (a forged one in a block's bytes) changes the fingerprint even
-   where the links around it agree and the count is right. */
+/* The chunks met in the bins (or the pages in the rings of pages with room), against those
+   met in the walk: their number and a fingerprint of their offsets, a sum of a bijective
+   mix of each. An entry that is not a chunk of the walk (a forged one in a block's bytes)
+   changes the fingerprint even where the links around it agree and the count is right. */
 struct tally
 {
    size_t count;

@@ -17,10 +17,10 @@ MULLE_DLMALLOC_NOASAN inline bool ok_tree_chunk(const mstate *m, const chunk *p,
           s <= static_cast<size_t>(as_bytes(m->top) - reinterpret_cast<const byte *>(p));
 }
 
-/* The chunks met in the bins (or the pages in the lists of pages with room), against those met in the walk: their number
-   and a fingerprint of their offsets, a sum of a bijective mix of each. An entry that is
-   not a chunk of the walk (a forged one in a block's bytes) changes the fingerprint even
-   where the links around it agree and the count is right. */
+/* The chunks met in the bins (or the pages in the rings of pages with room), against those
+   met in the walk: their number and a fingerprint of their offsets, a sum of a bijective
+   mix of each. An entry that is not a chunk of the walk (a forged one in a block's bytes)
+   changes the fingerprint even where the links around it agree and the count is right. */
 struct tally
 {
    size_t count;

@@ -195,9 +195,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *free_chunk_damaged(mstat
    return NULL;
 }
 
-/* A chunk of size nb, from the bins, the dv or the top. Each chunk's size comes from its record (its small bin, the dv's or
-   the top's in the state) held against its head, or for a tree chunk from its head held
-   against its footer. */
+/* A chunk of size nb, from the bins, the dv or the top. Each chunk's size comes from its
+   record (its small bin, the dv's or the top's in the state) held against its head, or
+   for a tree chunk from its head held against its footer. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *m, size_t nb)
 {
    chunk *c  = NULL;
