@@ -1886,22 +1886,6 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t validate_chunk(const mst
    return MSPACE_ERROR_NONE;
 }
 
-/* Validates chunk block mem for free/realloc and reports a problem; true when mem may be
-   used. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool block_is_valid(mstate *m, const void *mem)
-{
-#if MULLE_DLMALLOC_CHECKS
-   mspace_error_t e = validate_chunk(m, mem);
-   if (e == MSPACE_ERROR_NONE)
-      return true;
-   report(m, e, mem);
-   return false;
-#else
-   (void) m; (void) mem;
-   return true;
-#endif
-}
-
 MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where);  /* the expensive level */
 
 /* Level 2: the whole heap is verified around every operation. */
@@ -3019,8 +3003,8 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
 }
 
 /* Page pg, whose last slot was freed, goes back to the core: its check word turns into a
-   trace (a later free of one of its slots is a double free), and it merges as a freed
-   chunk would. */
+   trace (a later free of one of its slots, while the page's memory lies in the top, is a
+   double free), and it merges as a freed chunk would. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void release_page(mstate *m, page *pg)
 {
    if (!unlist_page(m, pg, class_of_page(pg)))
@@ -3104,13 +3088,9 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t validate_block(const mstate *m, cons
    return e;
 }
 
-/* Validates chunk block mem (no page holds it) for free/realloc and reports a problem, a
-   slot of a page that went back to the core as the double free it is; true when mem may
-   be used. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool chunk_block_is_valid(mstate *m, const void *mem)
+/* Validates mem for free/realloc and reports a problem; true when mem may be used. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool block_is_valid(mstate *m, const void *mem)
 {
-   if (!TIER)
-      return block_is_valid(m, mem);
    mspace_error_t e = MULLE_DLMALLOC_CHECKS ? validate_block(m, mem) : MSPACE_ERROR_NONE;
    if (e == MSPACE_ERROR_NONE)
       return true;
@@ -4354,7 +4334,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *
    {
       if (page *pg = page_of(m, p))
          free_in_page(m, pg, p);
-      else if (chunk_block_is_valid(m, p))
+      else if (block_is_valid(m, p))   /* a chunk: no page holds it */
          deallocate_chunk(m, chunk_from_mem(p));
    }
    leave_call(m);
@@ -4374,7 +4354,7 @@ MULLE_DLMALLOC_NOASAN void *realloc_whole(mspace ms, void *p, size_t n, bool may
          report(m, e, p);
       else if (pg)
          q = reallocate_slot(m, pg, i, p, n, may_move);
-      else if (chunk_block_is_valid(m, p))
+      else if (block_is_valid(m, p))   /* a chunk */
          q = reallocate(m, p, n, may_move);
    }
    leave_call(m);

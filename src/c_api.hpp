@@ -48,7 +48,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *
    {
       if (page *pg = page_of(m, p))
          free_in_page(m, pg, p);
-      else if (chunk_block_is_valid(m, p))
+      else if (block_is_valid(m, p))   /* a chunk: no page holds it */
          deallocate_chunk(m, chunk_from_mem(p));
    }
    leave_call(m);
@@ -68,7 +68,7 @@ MULLE_DLMALLOC_NOASAN void *realloc_whole(mspace ms, void *p, size_t n, bool may
          report(m, e, p);
       else if (pg)
          q = reallocate_slot(m, pg, i, p, n, may_move);
-      else if (chunk_block_is_valid(m, p))
+      else if (block_is_valid(m, p))   /* a chunk */
          q = reallocate(m, p, n, may_move);
    }
    leave_call(m);

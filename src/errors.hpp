@@ -407,22 +407,6 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t validate_chunk(const mst
    return MSPACE_ERROR_NONE;
 }
 
-/* Validates chunk block mem for free/realloc and reports a problem; true when mem may be
-   used. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool block_is_valid(mstate *m, const void *mem)
-{
-#if MULLE_DLMALLOC_CHECKS
-   mspace_error_t e = validate_chunk(m, mem);
-   if (e == MSPACE_ERROR_NONE)
-      return true;
-   report(m, e, mem);
-   return false;
-#else
-   (void) m; (void) mem;
-   return true;
-#endif
-}
-
 MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where);  /* the expensive level */
 
 /* Level 2: the whole heap is verified around every operation. */

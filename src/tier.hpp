@@ -401,8 +401,8 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
 }
 
 /* Page pg, whose last slot was freed, goes back to the core: its check word turns into a
-   trace (a later free of one of its slots is a double free), and it merges as a freed
-   chunk would. */
+   trace (a later free of one of its slots, while the page's memory lies in the top, is a
+   double free), and it merges as a freed chunk would. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void release_page(mstate *m, page *pg)
 {
    if (!unlist_page(m, pg, class_of_page(pg)))
@@ -486,13 +486,9 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t validate_block(const mstate *m, cons
    return e;
 }
 
-/* Validates chunk block mem (no page holds it) for free/realloc and reports a problem, a
-   slot of a page that went back to the core as the double free it is; true when mem may
-   be used. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool chunk_block_is_valid(mstate *m, const void *mem)
+/* Validates mem for free/realloc and reports a problem; true when mem may be used. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool block_is_valid(mstate *m, const void *mem)
 {
-   if (!TIER)
-      return block_is_valid(m, mem);
    mspace_error_t e = MULLE_DLMALLOC_CHECKS ? validate_block(m, mem) : MSPACE_ERROR_NONE;
    if (e == MSPACE_ERROR_NONE)
       return true;
