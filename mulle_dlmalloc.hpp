@@ -651,11 +651,11 @@ private:
 #  define MULLE_DLMALLOC_NEVER_INLINE inline
 #endif
 /* MULLE_DLMALLOC_FAST_PATH: malloc and free in a few instructions for the common cases
-   (a slot of the small-object tier, a block that is plainly valid). It needs the tier and
-   checks below level 2; it is left out under Valgrind (whose quiet scope the whole way
-   opens) and at -Os, where it would only add code. MULLE_DLMALLOC_WHOLE_WAY keeps the rest
+   (a slot of the small-object tier, a block that is plainly valid). It needs checks below
+   level 2; it is left out under Valgrind (whose quiet scope the whole way opens) and at
+   -Os, where it would only add code. MULLE_DLMALLOC_WHOLE_WAY keeps the rest
    out of its way. */
-#if !defined(__OPTIMIZE_SIZE__) && MULLE_DLMALLOC_TIER && MULLE_DLMALLOC_CHECKS < 2 && !MULLE_DLMALLOC_VALGRIND
+#if !defined(__OPTIMIZE_SIZE__) && MULLE_DLMALLOC_CHECKS < 2 && !MULLE_DLMALLOC_VALGRIND
 #  define MULLE_DLMALLOC_FAST_PATH 1
 #else
 #  define MULLE_DLMALLOC_FAST_PATH 0
@@ -1166,11 +1166,18 @@ MULLE_DLMALLOC_NOASAN inline bool is_live(const mstate *m)
 }
 
 /* True if p may be a chunk of this mspace below the top: the cheap range and alignment
-   check that every link followed in a bin must pass. */
-MULLE_DLMALLOC_NOASAN inline bool ok_chunk_address(const mstate *m, const void *p)
+   check that every link followed in a bin must pass. least and the top are chunks, so p
+   is one of them when its distance from least is a multiple of ALIGN below the top's.
+   Rotated right by log2(ALIGN), that distance keeps its value when it is a multiple and
+   gets a high bit otherwise, and a p below least wraps round to a huge distance: one
+   unsigned compare decides all three. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool ok_chunk_address(const mstate *m, const void *p)
 {
-   const byte *b = static_cast<const byte *>(p);
-   return b >= m->least && b < as_bytes(m->top) && is_aligned(b + MEM_OFFSET, ALIGN);
+   const size_t K    = log2_of(ALIGN), BITS = sizeof(size_t) * 8;
+   uintptr_t    at   = reinterpret_cast<uintptr_t>(m->least.get());
+   size_t       d    = static_cast<size_t>(reinterpret_cast<uintptr_t>(p) - at);
+   size_t       span = static_cast<size_t>(reinterpret_cast<uintptr_t>(m->top.get()) - at);
+   return ((d >> K) | (d << ((BITS - K) & (BITS - 1)))) < (span >> K);
 }
 
 }} // namespace mulle::detail
@@ -1365,43 +1372,6 @@ MULLE_DLMALLOC_NOASAN inline void replace_tree_node(mstate *m, tree_chunk *x, tr
    }
 }
 
-MULLE_DLMALLOC_NOASAN inline void unlink_tree_chunk(mstate *m, tree_chunk *x)
-{
-   /* x is a node of the trie. What takes its place: a ring member of the same size, else
-      any leaf below x, which shares x's prefix (slot is the link that holds it) */
-   if (x->index == RING_MEMBER)
-   {
-      ring_unlink(x);   /* not in the trie */
-      return;
-   }
-   tree_chunk *r = as_tree(x->fd);
-   if (r != x)
-      ring_unlink(x);
-   else
-   {
-      rel<tree_chunk> *slot = x->child(1) ? &x->child(1) : &x->child(0);
-      r = *slot;
-      if (r)
-      {
-         for (rel<tree_chunk> *below; *(below = r->child(1) ? &r->child(1) : &r->child(0));)
-         {
-            MULLE_DLMALLOC_STEP();
-            slot = below;
-            r    = *slot;
-         }
-         *slot = NULL;
-      }
-   }
-   if (r)
-   {
-      r->child(0) = x->child(0);
-      r->child(1) = x->child(1);
-      if (r->child(0)) r->child(0)->parent = r;
-      if (r->child(1)) r->child(1)->parent = r;
-   }
-   replace_tree_node(m, x, r);
-}
-
 MULLE_DLMALLOC_NOASAN inline void insert_chunk(mstate *m, chunk *c, size_t s)
 {
    if (is_small(s))
@@ -1410,68 +1380,98 @@ MULLE_DLMALLOC_NOASAN inline void insert_chunk(mstate *m, chunk *c, size_t s)
       insert_tree_chunk(m, as_tree(c), s);
 }
 
-MULLE_DLMALLOC_NOASAN inline void unlink_chunk(mstate *m, chunk *c, size_t s)
-{
-   if (is_small(s))
-      unlink_small_chunk(m, c, s);
-   else
-      unlink_tree_chunk(m, as_tree(c));
-}
-
-/* A trie node's links, before unlink_tree_chunk writes through them: its parent names it
-   as a child (at the root, its bin names it), and each child names it as the parent.
-   When no ring member takes its place, the leaf that will is reached the way
-   unlink_tree_chunk goes, each step checked alike. Builds without an OS leave this out
-   for size (152 bytes on Cortex-M4): there a write into freed memory that reaches a trie
-   link is caught by mspace_check and level 2, not by level 1. */
+/* ---- unlinking with the links verified ----
+   Before a free chunk leaves its bin, its links are held against what they link: its
+   neighbours in the list or ring point back at it ("safe unlinking"), and a trie node's
+   place in the trie is what its links say. A chunk whose links disagree stays where it is
+   (the caller reports corruption): an unlink through a lying link could write anywhere.
+   The trie is verified on the walk the unlink makes anyway, one walk: the parent names
+   the node as a child (at the root, its bin names it), each child names it as parent,
+   and so does each node on the way to the leaf that takes its place. Builds without an
+   OS leave the trie part out for size (152 bytes on Cortex-M4): there a write into freed
+   memory that reaches a trie link is caught by mspace_check and level 2, not by level 1. */
 static const bool TRIE_CHECKS = !MULLE_DLMALLOC_NO_OS;
 
-MULLE_DLMALLOC_NOASAN inline bool trie_links_ok(const mstate *m, tree_chunk *x)
+/* Trie node or ring member x leaves the tree bins; false, with nothing written, if a link
+   lies. Its ring links were verified. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_tree_checked(mstate *m, tree_chunk *x)
 {
-   if (!TRIE_CHECKS)
+   if (x->index == RING_MEMBER)
+   {
+      if (MULLE_DLMALLOC_CHECKS && x->fd == x)
+         return false;   /* a ring member is never alone */
+      ring_unlink(x);
       return true;
-   tree_chunk *p = x->parent;
-   if (p ? !ok_chunk_address(m, p) || (p->child(0) != x && p->child(1) != x) : m->treebins[x->index] != x)
-      return false;
-   for (size_t d = 0; d < 2; ++d)
-   {
-      tree_chunk *k = x->child(d);
-      if (k && (!ok_chunk_address(m, k) || k->parent != x))
-         return false;
    }
-   /* a trie is no deeper than the bits of a size: links that go round are no trie */
-   tree_chunk *r = x;
-   for (size_t depth = 0; x->fd == x && depth <= SIZE_BITS; ++depth)
+   if (MULLE_DLMALLOC_CHECKS && TRIE_CHECKS)
    {
-      MULLE_DLMALLOC_STEP();
-      tree_chunk *below = r->child(1) ? r->child(1) : r->child(0);
-      if (!below)
-         return true;
-      if (!ok_chunk_address(m, below) || below->parent != r)
+      if (x->index >= NTREEBINS)
          return false;
-      r = below;
+      tree_chunk *p = x->parent;
+      if (p ? !ok_chunk_address(m, p) || (p->child(0) != x && p->child(1) != x) : m->treebins[x->index] != x)
+         return false;
+      for (size_t d = 0; d < 2; ++d)
+      {
+         tree_chunk *k = x->child(d);
+         if (k && (!ok_chunk_address(m, k) || k->parent != x))
+            return false;
+      }
    }
-   return x->fd != x;
+   /* what takes x's place: a ring member of the same size, else any leaf below x, which
+      shares x's prefix (slot is the link that holds it) */
+   tree_chunk      *r    = as_tree(x->fd);
+   rel<tree_chunk> *slot = NULL;
+   if (r == x)
+   {
+      slot = x->child(1) ? &x->child(1) : &x->child(0);
+      r    = *slot;
+      /* a trie is no deeper than the bits of a size: links that go round are no trie */
+      for (size_t depth = 0; r; ++depth)
+      {
+         MULLE_DLMALLOC_STEP();
+         rel<tree_chunk> *below = r->child(1) ? &r->child(1) : &r->child(0);
+         tree_chunk      *b     = *below;
+         if (!b)
+            break;
+         if (MULLE_DLMALLOC_CHECKS && TRIE_CHECKS && (!ok_chunk_address(m, b) || b->parent != r || depth >= SIZE_BITS))
+            return false;
+         slot = below;
+         r    = b;
+      }
+   }
+   /* verified: from here on, writes */
+   if (!slot)
+      ring_unlink(x);
+   else if (r)
+      *slot = NULL;
+   if (r)
+   {
+      r->child(0) = x->child(0);
+      r->child(1) = x->child(1);
+      if (r->child(0)) r->child(0)->parent = r;
+      if (r->child(1)) r->child(1)->parent = r;
+   }
+   replace_tree_node(m, x, r);
+   return true;
 }
 
-/* The cheap check made before a free chunk is taken out of its bin: its neighbours in the
-   list or ring point back at it ("safe unlinking"), and a trie node's place in the trie
-   is what its links say. A chunk whose links disagree is reported as corruption instead
-   of being unlinked, which could write anywhere. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bin_links_ok(const mstate *m, chunk *c, size_t s)
+/* Free chunk c of size s leaves its bin; false, with nothing written, if its links lie.
+   A link names a chunk below the top, or for a small chunk the head of its own bin: never
+   another word of the state. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_chunk_checked(mstate *m, chunk *c, size_t s)
 {
 #if MULLE_DLMALLOC_CHECKS
-   /* a link names a chunk below the top, or for a small chunk the head of its own bin:
-      never another word of the state (h is c itself for a tree chunk) */
    chunk *f = c->fd, *b = c->bk;
-   chunk *h = is_small(s) ? small_bin(m, small_index(s)) : c;
-   return (f == h || ok_chunk_address(m, f)) && (b == h || ok_chunk_address(m, b)) && f->bk == c && b->fd == c &&
-          (is_small(s) || (as_tree(c)->index < NTREEBINS && trie_links_ok(m, as_tree(c))) ||
-           (as_tree(c)->index == RING_MEMBER && f != c));   /* a ring member is never alone */
-#else
-   (void) m; (void) c; (void) s;
-   return true;
+   chunk *h = is_small(s) ? small_bin(m, small_index(s)) : c;   /* c itself: no head */
+   if (!(f == h || ok_chunk_address(m, f)) || !(b == h || ok_chunk_address(m, b)) || f->bk != c || b->fd != c)
+      return false;
 #endif
+   if (is_small(s))
+   {
+      unlink_small_chunk(m, c, s);
+      return true;
+   }
+   return unlink_tree_checked(m, as_tree(c));
 }
 
 }} // namespace mulle::detail
@@ -1815,7 +1815,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, con
 {
    chunk      *c   = chunk_from_mem(mem);
    const byte *top = as_bytes(m->top);
-   if (!is_aligned(mem, ALIGN) || as_bytes(c) < m->least || as_bytes(c) >= top)
+   if (!ok_chunk_address(m, c))   /* mem aligned: c on the chunk grid */
       return false;
    size_t head = c->head;
    size_t s    = head & ~FLAG_BITS;
@@ -2089,7 +2089,7 @@ MULLE_DLMALLOC_NOASAN inline void replace_dv(mstate *m, chunk *r, size_t rs)
    free chunk section, errors.hpp). At level 2 the remainder is poisoned for its kind where
    v's words were not poison (a tree chunk's links behind a small remainder's); the caller
    has verified v's poison up to nb + sizeof(tree_chunk). */
-MULLE_DLMALLOC_NOASAN inline void *carve(mstate *m, chunk *v, size_t nb, bool remainder_to_dv)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *carve(mstate *m, chunk *v, size_t nb, bool remainder_to_dv)
 {
    MULLE_DLMALLOC_ASSERT(chunk_size(v) >= nb && !chunk_is_in_use(v) && "carve: a free chunk large enough");
    size_t vs = chunk_size(v);
@@ -2115,14 +2115,13 @@ MULLE_DLMALLOC_NOASAN inline void *carve(mstate *m, chunk *v, size_t nb, bool re
 }
 
 /* Takes c out of its bin after verifying its links; false (and reported) if they lie. */
-MULLE_DLMALLOC_NOASAN inline bool take_from_bin(mstate *m, chunk *c, size_t s)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool take_from_bin(mstate *m, chunk *c, size_t s)
 {
-   if (!bin_links_ok(m, c, s))
+   if (!unlink_chunk_checked(m, c, s))
    {
       report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
       return false;
    }
-   unlink_chunk(m, c, s);
    return true;
 }
 
@@ -2157,7 +2156,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE chunk *search_damaged(mstate *
    that subtree or of the next non-empty bin. With nb = MIN_LARGE_SIZE it finds the
    smallest tree chunk. A link that names no chunk is reported as corruption (the node
    that holds it is named) and never followed: NULL, and *sane turns false. */
-MULLE_DLMALLOC_NOASAN inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *rest, bool *sane)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT chunk *best_tree_fit(mstate *m, size_t nb, size_t *rest, bool *sane)
 {
    tree_chunk *v     = NULL;
    size_t      rsize = ~static_cast<size_t>(0) - nb + 1;  /* = -nb: no fit yet */
@@ -2274,7 +2273,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
       }
       else if (nb > m->dv_size)
       {
-         size_t rest;
+         size_t rest = 0;
          if (bits)
          {
             i  = lowest_bit_index(bits_above(bin_bit(i)) & m->smallmap);
@@ -2287,7 +2286,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
    }
    else if (m->treemap)
    {
-      size_t rest;
+      size_t rest = 0;
       c = best_tree_fit(m, nb, &rest, &sane);
       if (SEARCH_CHECKS && !sane)
          return NULL;
@@ -2333,13 +2332,17 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
    return split_top(m, m->top, nb, PINUSE);
 }
 
-/* A heap that holds no free chunk that could serve (a heap being filled) is served
-   straight from the top, where the search would end too, and without the stack frame the
-   search needs (in builds with the fast path; elsewhere it would only add code). */
+/* A heap that holds no free chunk that could serve (a heap being filled, a stack of
+   blocks) is served straight from the top, where the search would end too, and without
+   the stack frame the search needs (in builds with the fast path; elsewhere it would only
+   add code). No chunk serves nb when no small bin from nb's on holds one and no tree bin
+   does (for a small nb), or no tree bin from nb's on (a large one: the bins below hold
+   smaller chunks only), and the dv is smaller. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_chunk_of(mstate *m, size_t nb)
 {
-   if (MULLE_DLMALLOC_FAST_PATH && is_small(nb) && !(m->smallmap >> small_index(nb)) && !m->treemap &&
-       nb > m->dv_size && m->top_size >= nb + MIN_CHUNK && top_is_whole(m))
+   if (MULLE_DLMALLOC_FAST_PATH && nb > m->dv_size && m->top_size >= nb + MIN_CHUNK &&
+       (is_small(nb) ? !(m->smallmap >> small_index(nb)) && !m->treemap : !(m->treemap >> tree_index(nb))) &&
+       top_is_whole(m))
       return split_top(m, m->top, nb, PINUSE);   /* a damaged top: the search reports it */
    return allocate_searching(m, nb);
 }
@@ -2430,34 +2433,34 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
 
 namespace mulle { namespace detail {
 
-/* The free neighbours of in-use chunk c of size s, which is to be freed, are sound: their
-   bin links where they have any (the dv and the top are in no bin), and the size a free
-   successor's head claims, against the dv's record or its footer (a free predecessor's
-   head and footer were held against each other when c was validated). The successor's
-   size is bounded by the top: c's validation saw to it. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART bool neighbour_links_ok(mstate *m, chunk *c, size_t s)
-{
-   chunk *next = chunk_at(c, s);
-   if (!previous_is_in_use(c) && previous_chunk(c) != m->dv && !bin_links_ok(m, previous_chunk(c), c->prev_foot))
-      return false;
-   if (next == m->dv)
-      return free_head_is(next, m->dv_size);
-   return next == m->top || chunk_is_in_use(next) ||
-          (footer_agrees(next, chunk_size(next)) && bin_links_ok(m, next, chunk_size(next)));
-}
-
 /* Makes [c, c + s) free and merges it. c's PINUSE must be right. Its CINUSE is cleared
    first: a later free of this block sees it. The free neighbours' bin links are verified
-   before anything is written; false (nothing changed) if they lie. */
-MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
+   before anything is written; false (nothing changed) if they lie. Inlined into free's
+   path; the other callers share release_chunk. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool merge_chunk(mstate *m, chunk *c, size_t s)
 {
-   if (!neighbour_links_ok(m, c, s))
-      return false;
    /* prev_foot is the predecessor's size only while it is free; else it is the last word
-      of a block the user holds (maybe another thread's, in a locked mspace): not read */
+      of a block the user holds (maybe another thread's, in a locked mspace): not read.
+      A free predecessor's head and footer were held against each other when c was
+      validated; a free successor's size is held against the dv's record or its footer
+      (c's validation bounded it by the top) */
    size_t ps   = previous_is_in_use(c) ? 0 : c->prev_foot;
    chunk *prev = ps ? chunk_before(c, ps) : NULL;
    chunk *next = chunk_at(c, s);
+   size_t ns   = next == m->dv ? m->dv_size : next == m->top || chunk_is_in_use(next) ? 0 : chunk_size(next);
+   if (next == m->dv ? !free_head_is(next, ns) : ns && !footer_agrees(next, ns))
+      return false;
+   /* the neighbours leave their bins with their links verified; a successor whose links
+      lie puts the predecessor back, so that nothing changed */
+   bool prev_binned = prev && prev != m->dv, next_binned = ns && next != m->dv;
+   if (prev_binned && !unlink_chunk_checked(m, prev, ps))
+      return false;
+   if (next_binned && !unlink_chunk_checked(m, next, ns))
+   {
+      if (prev_binned)
+         insert_chunk(m, prev, ps);
+      return false;
+   }
 
    MULLE_DLMALLOC_ASSERT(s >= MIN_CHUNK && (s & ALIGN_MASK) == 0 && "release_chunk: a chunk size");
    c->head = s | (c->head & PINUSE);
@@ -2474,10 +2477,7 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
       if (prev == m->dv)
          joins_dv = true;
       else
-      {
-         unlink_chunk(m, prev, ps);
          takes_over = !MULLE_DLMALLOC_NO_OS && !joins_dv && s + ps >= 4096;
-      }
       s += ps;
       c  = prev;
    }
@@ -2493,13 +2493,7 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
       }
       return true;
    }
-   size_t ns = chunk_is_in_use(next) ? 0 : chunk_size(next);   /* a free successor's, swallowed */
-   if (ns)
-   {
-      if (next != m->dv)
-         unlink_chunk(m, next, ns);
-      s += ns;
-   }
+   s += ns;
    set_free_with_footer(c, s);
    if (joins_dv)
    {
@@ -2531,6 +2525,11 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
    return true;
 }
 
+MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
+{
+   return merge_chunk(m, c, s);
+}
+
 /* After a free that grew the top: past the threshold the top trims itself, lazily (a heap
    that grows again reuses the pages), unless this heap has grown back into pages such a
    trim released (STATE_REGROWS, top.hpp). Without an OS there are no pages to give back:
@@ -2546,7 +2545,7 @@ MULLE_DLMALLOC_NOASAN inline void release_block(mstate *m, chunk *c)
 {
    void  *mem    = mem_from_chunk(c);
    size_t usable = usable_size_of(c);
-   if (!release_chunk(m, c, chunk_size(c)))
+   if (!merge_chunk(m, c, chunk_size(c)))
    {
       report(m, MSPACE_ERROR_CORRUPTION, mem);
       return;   /* refused: the block stays allocated, for the checkers too */
@@ -2573,19 +2572,25 @@ MULLE_DLMALLOC_NOASAN inline bool grow_dv_by(mstate *m, chunk *c)
    return true;
 }
 
-/* The commonest release of a stack of blocks: validated in-use chunk c follows a chunk in
-   use and is followed by the top, so it only becomes the top's start (what release_chunk
-   would do, without its stack frame and without a word of a free chunk read: the top's
-   size comes from the state). False, with nothing done, otherwise. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool join_top(mstate *m, chunk *c, size_t s)
+/* The commonest release of a stack of blocks: validated in-use chunk c of size s follows
+   a chunk in use and is followed by the top, so it only becomes the top's start (what
+   release_chunk would do, without its stack frame and without a word of a free chunk
+   read: the top's size comes from the state). join_top asks first, and does nothing if
+   not. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void become_top(mstate *m, chunk *c, size_t s)
 {
-   if (chunk_at(c, s) != m->top || !previous_is_in_use(c))
-      return false;
    m->top       = c;
    m->top_size += s;
    c->head      = m->top_size | PINUSE;   /* CINUSE cleared: a second free of c sees it */
    annotate_free(m, mem_from_chunk(c), usable_of_size(s));
    trim_by_itself(m);
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool join_top(mstate *m, chunk *c, size_t s)
+{
+   if (chunk_at(c, s) != m->top || !previous_is_in_use(c))
+      return false;
+   become_top(m, c, s);
    return true;
 }
 
@@ -4305,11 +4310,20 @@ namespace mulle { namespace detail {
 
 static const bool FAST_PATH = MULLE_DLMALLOC_FAST_PATH;
 
-/* An mspace the fast path may serve: live, without a lock, and not inside user code. */
+/* An mspace the fast path may serve: live, without a lock, and not inside user code.
+   Where a misaligned load is an ordinary one, the magic word alone rules out a misaligned
+   handle (its magic would have to be the xor of a misaligned address); elsewhere the
+   whole test of is_live. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mstate *fast_state(mspace ms)
 {
-   mstate *m = live_state(ms);
-   return m && !(m->flags & (STATE_LOCKED | STATE_CALLING_OUT)) ? m : NULL;
+#if MULLE_DLMALLOC_CHECKS && (defined(__x86_64__) || defined(__i386__) || defined(__aarch64__))
+   mstate *m = static_cast<mstate *>(ms);
+   bool    live = m && m->magic == (MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m));
+#else
+   mstate *m    = live_state(ms);
+   bool    live = m != NULL;
+#endif
+   return live && !(m->flags & (STATE_LOCKED | STATE_CALLING_OUT)) ? m : NULL;
 }
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *malloc_whole(mspace ms, size_t n)
@@ -4447,7 +4461,7 @@ MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
    {
       if (mstate *m = fast_state(ms))
       {
-         if (n <= TIER_MAX)
+         if (TIER && n <= TIER_MAX)
          {
             bool  sane;
             void *p = slot_from_list(m, class_of(n), &sane);

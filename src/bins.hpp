@@ -175,43 +175,6 @@ MULLE_DLMALLOC_NOASAN inline void replace_tree_node(mstate *m, tree_chunk *x, tr
    }
 }
 
-MULLE_DLMALLOC_NOASAN inline void unlink_tree_chunk(mstate *m, tree_chunk *x)
-{
-   /* x is a node of the trie. What takes its place: a ring member of the same size, else
-      any leaf below x, which shares x's prefix (slot is the link that holds it) */
-   if (x->index == RING_MEMBER)
-   {
-      ring_unlink(x);   /* not in the trie */
-      return;
-   }
-   tree_chunk *r = as_tree(x->fd);
-   if (r != x)
-      ring_unlink(x);
-   else
-   {
-      rel<tree_chunk> *slot = x->child(1) ? &x->child(1) : &x->child(0);
-      r = *slot;
-      if (r)
-      {
-         for (rel<tree_chunk> *below; *(below = r->child(1) ? &r->child(1) : &r->child(0));)
-         {
-            MULLE_DLMALLOC_STEP();
-            slot = below;
-            r    = *slot;
-         }
-         *slot = NULL;
-      }
-   }
-   if (r)
-   {
-      r->child(0) = x->child(0);
-      r->child(1) = x->child(1);
-      if (r->child(0)) r->child(0)->parent = r;
-      if (r->child(1)) r->child(1)->parent = r;
-   }
-   replace_tree_node(m, x, r);
-}
-
 MULLE_DLMALLOC_NOASAN inline void insert_chunk(mstate *m, chunk *c, size_t s)
 {
    if (is_small(s))
@@ -220,68 +183,98 @@ MULLE_DLMALLOC_NOASAN inline void insert_chunk(mstate *m, chunk *c, size_t s)
       insert_tree_chunk(m, as_tree(c), s);
 }
 
-MULLE_DLMALLOC_NOASAN inline void unlink_chunk(mstate *m, chunk *c, size_t s)
-{
-   if (is_small(s))
-      unlink_small_chunk(m, c, s);
-   else
-      unlink_tree_chunk(m, as_tree(c));
-}
-
-/* A trie node's links, before unlink_tree_chunk writes through them: its parent names it
-   as a child (at the root, its bin names it), and each child names it as the parent.
-   When no ring member takes its place, the leaf that will is reached the way
-   unlink_tree_chunk goes, each step checked alike. Builds without an OS leave this out
-   for size (152 bytes on Cortex-M4): there a write into freed memory that reaches a trie
-   link is caught by mspace_check and level 2, not by level 1. */
+/* ---- unlinking with the links verified ----
+   Before a free chunk leaves its bin, its links are held against what they link: its
+   neighbours in the list or ring point back at it ("safe unlinking"), and a trie node's
+   place in the trie is what its links say. A chunk whose links disagree stays where it is
+   (the caller reports corruption): an unlink through a lying link could write anywhere.
+   The trie is verified on the walk the unlink makes anyway, one walk: the parent names
+   the node as a child (at the root, its bin names it), each child names it as parent,
+   and so does each node on the way to the leaf that takes its place. Builds without an
+   OS leave the trie part out for size (152 bytes on Cortex-M4): there a write into freed
+   memory that reaches a trie link is caught by mspace_check and level 2, not by level 1. */
 static const bool TRIE_CHECKS = !MULLE_DLMALLOC_NO_OS;
 
-MULLE_DLMALLOC_NOASAN inline bool trie_links_ok(const mstate *m, tree_chunk *x)
+/* Trie node or ring member x leaves the tree bins; false, with nothing written, if a link
+   lies. Its ring links were verified. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_tree_checked(mstate *m, tree_chunk *x)
 {
-   if (!TRIE_CHECKS)
+   if (x->index == RING_MEMBER)
+   {
+      if (MULLE_DLMALLOC_CHECKS && x->fd == x)
+         return false;   /* a ring member is never alone */
+      ring_unlink(x);
       return true;
-   tree_chunk *p = x->parent;
-   if (p ? !ok_chunk_address(m, p) || (p->child(0) != x && p->child(1) != x) : m->treebins[x->index] != x)
-      return false;
-   for (size_t d = 0; d < 2; ++d)
-   {
-      tree_chunk *k = x->child(d);
-      if (k && (!ok_chunk_address(m, k) || k->parent != x))
-         return false;
    }
-   /* a trie is no deeper than the bits of a size: links that go round are no trie */
-   tree_chunk *r = x;
-   for (size_t depth = 0; x->fd == x && depth <= SIZE_BITS; ++depth)
+   if (MULLE_DLMALLOC_CHECKS && TRIE_CHECKS)
    {
-      MULLE_DLMALLOC_STEP();
-      tree_chunk *below = r->child(1) ? r->child(1) : r->child(0);
-      if (!below)
-         return true;
-      if (!ok_chunk_address(m, below) || below->parent != r)
+      if (x->index >= NTREEBINS)
          return false;
-      r = below;
+      tree_chunk *p = x->parent;
+      if (p ? !ok_chunk_address(m, p) || (p->child(0) != x && p->child(1) != x) : m->treebins[x->index] != x)
+         return false;
+      for (size_t d = 0; d < 2; ++d)
+      {
+         tree_chunk *k = x->child(d);
+         if (k && (!ok_chunk_address(m, k) || k->parent != x))
+            return false;
+      }
    }
-   return x->fd != x;
+   /* what takes x's place: a ring member of the same size, else any leaf below x, which
+      shares x's prefix (slot is the link that holds it) */
+   tree_chunk      *r    = as_tree(x->fd);
+   rel<tree_chunk> *slot = NULL;
+   if (r == x)
+   {
+      slot = x->child(1) ? &x->child(1) : &x->child(0);
+      r    = *slot;
+      /* a trie is no deeper than the bits of a size: links that go round are no trie */
+      for (size_t depth = 0; r; ++depth)
+      {
+         MULLE_DLMALLOC_STEP();
+         rel<tree_chunk> *below = r->child(1) ? &r->child(1) : &r->child(0);
+         tree_chunk      *b     = *below;
+         if (!b)
+            break;
+         if (MULLE_DLMALLOC_CHECKS && TRIE_CHECKS && (!ok_chunk_address(m, b) || b->parent != r || depth >= SIZE_BITS))
+            return false;
+         slot = below;
+         r    = b;
+      }
+   }
+   /* verified: from here on, writes */
+   if (!slot)
+      ring_unlink(x);
+   else if (r)
+      *slot = NULL;
+   if (r)
+   {
+      r->child(0) = x->child(0);
+      r->child(1) = x->child(1);
+      if (r->child(0)) r->child(0)->parent = r;
+      if (r->child(1)) r->child(1)->parent = r;
+   }
+   replace_tree_node(m, x, r);
+   return true;
 }
 
-/* The cheap check made before a free chunk is taken out of its bin: its neighbours in the
-   list or ring point back at it ("safe unlinking"), and a trie node's place in the trie
-   is what its links say. A chunk whose links disagree is reported as corruption instead
-   of being unlinked, which could write anywhere. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bin_links_ok(const mstate *m, chunk *c, size_t s)
+/* Free chunk c of size s leaves its bin; false, with nothing written, if its links lie.
+   A link names a chunk below the top, or for a small chunk the head of its own bin: never
+   another word of the state. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_chunk_checked(mstate *m, chunk *c, size_t s)
 {
 #if MULLE_DLMALLOC_CHECKS
-   /* a link names a chunk below the top, or for a small chunk the head of its own bin:
-      never another word of the state (h is c itself for a tree chunk) */
    chunk *f = c->fd, *b = c->bk;
-   chunk *h = is_small(s) ? small_bin(m, small_index(s)) : c;
-   return (f == h || ok_chunk_address(m, f)) && (b == h || ok_chunk_address(m, b)) && f->bk == c && b->fd == c &&
-          (is_small(s) || (as_tree(c)->index < NTREEBINS && trie_links_ok(m, as_tree(c))) ||
-           (as_tree(c)->index == RING_MEMBER && f != c));   /* a ring member is never alone */
-#else
-   (void) m; (void) c; (void) s;
-   return true;
+   chunk *h = is_small(s) ? small_bin(m, small_index(s)) : c;   /* c itself: no head */
+   if (!(f == h || ok_chunk_address(m, f)) || !(b == h || ok_chunk_address(m, b)) || f->bk != c || b->fd != c)
+      return false;
 #endif
+   if (is_small(s))
+   {
+      unlink_small_chunk(m, c, s);
+      return true;
+   }
+   return unlink_tree_checked(m, as_tree(c));
 }
 
 }} // namespace mulle::detail

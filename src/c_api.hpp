@@ -19,11 +19,20 @@ namespace mulle { namespace detail {
 
 static const bool FAST_PATH = MULLE_DLMALLOC_FAST_PATH;
 
-/* An mspace the fast path may serve: live, without a lock, and not inside user code. */
+/* An mspace the fast path may serve: live, without a lock, and not inside user code.
+   Where a misaligned load is an ordinary one, the magic word alone rules out a misaligned
+   handle (its magic would have to be the xor of a misaligned address); elsewhere the
+   whole test of is_live. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mstate *fast_state(mspace ms)
 {
-   mstate *m = live_state(ms);
-   return m && !(m->flags & (STATE_LOCKED | STATE_CALLING_OUT)) ? m : NULL;
+#if MULLE_DLMALLOC_CHECKS && (defined(__x86_64__) || defined(__i386__) || defined(__aarch64__))
+   mstate *m = static_cast<mstate *>(ms);
+   bool    live = m && m->magic == (MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m));
+#else
+   mstate *m    = live_state(ms);
+   bool    live = m != NULL;
+#endif
+   return live && !(m->flags & (STATE_LOCKED | STATE_CALLING_OUT)) ? m : NULL;
 }
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *malloc_whole(mspace ms, size_t n)
@@ -161,7 +170,7 @@ MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
    {
       if (mstate *m = fast_state(ms))
       {
-         if (n <= TIER_MAX)
+         if (TIER && n <= TIER_MAX)
          {
             bool  sane;
             void *p = slot_from_list(m, class_of(n), &sane);

@@ -335,11 +335,18 @@ MULLE_DLMALLOC_NOASAN inline bool is_live(const mstate *m)
 }
 
 /* True if p may be a chunk of this mspace below the top: the cheap range and alignment
-   check that every link followed in a bin must pass. */
-MULLE_DLMALLOC_NOASAN inline bool ok_chunk_address(const mstate *m, const void *p)
+   check that every link followed in a bin must pass. least and the top are chunks, so p
+   is one of them when its distance from least is a multiple of ALIGN below the top's.
+   Rotated right by log2(ALIGN), that distance keeps its value when it is a multiple and
+   gets a high bit otherwise, and a p below least wraps round to a huge distance: one
+   unsigned compare decides all three. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool ok_chunk_address(const mstate *m, const void *p)
 {
-   const byte *b = static_cast<const byte *>(p);
-   return b >= m->least && b < as_bytes(m->top) && is_aligned(b + MEM_OFFSET, ALIGN);
+   const size_t K    = log2_of(ALIGN), BITS = sizeof(size_t) * 8;
+   uintptr_t    at   = reinterpret_cast<uintptr_t>(m->least.get());
+   size_t       d    = static_cast<size_t>(reinterpret_cast<uintptr_t>(p) - at);
+   size_t       span = static_cast<size_t>(reinterpret_cast<uintptr_t>(m->top.get()) - at);
+   return ((d >> K) | (d << ((BITS - K) & (BITS - 1)))) < (span >> K);
 }
 
 }} // namespace mulle::detail

@@ -336,7 +336,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, con
 {
    chunk      *c   = chunk_from_mem(mem);
    const byte *top = as_bytes(m->top);
-   if (!is_aligned(mem, ALIGN) || as_bytes(c) < m->least || as_bytes(c) >= top)
+   if (!ok_chunk_address(m, c))   /* mem aligned: c on the chunk grid */
       return false;
    size_t head = c->head;
    size_t s    = head & ~FLAG_BITS;

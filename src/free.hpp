@@ -10,34 +10,34 @@
 
 namespace mulle { namespace detail {
 
-/* The free neighbours of in-use chunk c of size s, which is to be freed, are sound: their
-   bin links where they have any (the dv and the top are in no bin), and the size a free
-   successor's head claims, against the dv's record or its footer (a free predecessor's
-   head and footer were held against each other when c was validated). The successor's
-   size is bounded by the top: c's validation saw to it. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART bool neighbour_links_ok(mstate *m, chunk *c, size_t s)
-{
-   chunk *next = chunk_at(c, s);
-   if (!previous_is_in_use(c) && previous_chunk(c) != m->dv && !bin_links_ok(m, previous_chunk(c), c->prev_foot))
-      return false;
-   if (next == m->dv)
-      return free_head_is(next, m->dv_size);
-   return next == m->top || chunk_is_in_use(next) ||
-          (footer_agrees(next, chunk_size(next)) && bin_links_ok(m, next, chunk_size(next)));
-}
-
 /* Makes [c, c + s) free and merges it. c's PINUSE must be right. Its CINUSE is cleared
    first: a later free of this block sees it. The free neighbours' bin links are verified
-   before anything is written; false (nothing changed) if they lie. */
-MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
+   before anything is written; false (nothing changed) if they lie. Inlined into free's
+   path; the other callers share release_chunk. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool merge_chunk(mstate *m, chunk *c, size_t s)
 {
-   if (!neighbour_links_ok(m, c, s))
-      return false;
    /* prev_foot is the predecessor's size only while it is free; else it is the last word
-      of a block the user holds (maybe another thread's, in a locked mspace): not read */
+      of a block the user holds (maybe another thread's, in a locked mspace): not read.
+      A free predecessor's head and footer were held against each other when c was
+      validated; a free successor's size is held against the dv's record or its footer
+      (c's validation bounded it by the top) */
    size_t ps   = previous_is_in_use(c) ? 0 : c->prev_foot;
    chunk *prev = ps ? chunk_before(c, ps) : NULL;
    chunk *next = chunk_at(c, s);
+   size_t ns   = next == m->dv ? m->dv_size : next == m->top || chunk_is_in_use(next) ? 0 : chunk_size(next);
+   if (next == m->dv ? !free_head_is(next, ns) : ns && !footer_agrees(next, ns))
+      return false;
+   /* the neighbours leave their bins with their links verified; a successor whose links
+      lie puts the predecessor back, so that nothing changed */
+   bool prev_binned = prev && prev != m->dv, next_binned = ns && next != m->dv;
+   if (prev_binned && !unlink_chunk_checked(m, prev, ps))
+      return false;
+   if (next_binned && !unlink_chunk_checked(m, next, ns))
+   {
+      if (prev_binned)
+         insert_chunk(m, prev, ps);
+      return false;
+   }
 
    MULLE_DLMALLOC_ASSERT(s >= MIN_CHUNK && (s & ALIGN_MASK) == 0 && "release_chunk: a chunk size");
    c->head = s | (c->head & PINUSE);
@@ -54,10 +54,7 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
       if (prev == m->dv)
          joins_dv = true;
       else
-      {
-         unlink_chunk(m, prev, ps);
          takes_over = !MULLE_DLMALLOC_NO_OS && !joins_dv && s + ps >= 4096;
-      }
       s += ps;
       c  = prev;
    }
@@ -73,13 +70,7 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
       }
       return true;
    }
-   size_t ns = chunk_is_in_use(next) ? 0 : chunk_size(next);   /* a free successor's, swallowed */
-   if (ns)
-   {
-      if (next != m->dv)
-         unlink_chunk(m, next, ns);
-      s += ns;
-   }
+   s += ns;
    set_free_with_footer(c, s);
    if (joins_dv)
    {
@@ -111,6 +102,11 @@ MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
    return true;
 }
 
+MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
+{
+   return merge_chunk(m, c, s);
+}
+
 /* After a free that grew the top: past the threshold the top trims itself, lazily (a heap
    that grows again reuses the pages), unless this heap has grown back into pages such a
    trim released (STATE_REGROWS, top.hpp). Without an OS there are no pages to give back:
@@ -126,7 +122,7 @@ MULLE_DLMALLOC_NOASAN inline void release_block(mstate *m, chunk *c)
 {
    void  *mem    = mem_from_chunk(c);
    size_t usable = usable_size_of(c);
-   if (!release_chunk(m, c, chunk_size(c)))
+   if (!merge_chunk(m, c, chunk_size(c)))
    {
       report(m, MSPACE_ERROR_CORRUPTION, mem);
       return;   /* refused: the block stays allocated, for the checkers too */
@@ -153,19 +149,25 @@ MULLE_DLMALLOC_NOASAN inline bool grow_dv_by(mstate *m, chunk *c)
    return true;
 }
 
-/* The commonest release of a stack of blocks: validated in-use chunk c follows a chunk in
-   use and is followed by the top, so it only becomes the top's start (what release_chunk
-   would do, without its stack frame and without a word of a free chunk read: the top's
-   size comes from the state). False, with nothing done, otherwise. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool join_top(mstate *m, chunk *c, size_t s)
+/* The commonest release of a stack of blocks: validated in-use chunk c of size s follows
+   a chunk in use and is followed by the top, so it only becomes the top's start (what
+   release_chunk would do, without its stack frame and without a word of a free chunk
+   read: the top's size comes from the state). join_top asks first, and does nothing if
+   not. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void become_top(mstate *m, chunk *c, size_t s)
 {
-   if (chunk_at(c, s) != m->top || !previous_is_in_use(c))
-      return false;
    m->top       = c;
    m->top_size += s;
    c->head      = m->top_size | PINUSE;   /* CINUSE cleared: a second free of c sees it */
    annotate_free(m, mem_from_chunk(c), usable_of_size(s));
    trim_by_itself(m);
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool join_top(mstate *m, chunk *c, size_t s)
+{
+   if (chunk_at(c, s) != m->top || !previous_is_in_use(c))
+      return false;
+   become_top(m, c, s);
    return true;
 }
 

@@ -100,11 +100,11 @@
 #  define MULLE_DLMALLOC_NEVER_INLINE inline
 #endif
 /* MULLE_DLMALLOC_FAST_PATH: malloc and free in a few instructions for the common cases
-   (a slot of the small-object tier, a block that is plainly valid). It needs the tier and
-   checks below level 2; it is left out under Valgrind (whose quiet scope the whole way
-   opens) and at -Os, where it would only add code. MULLE_DLMALLOC_WHOLE_WAY keeps the rest
+   (a slot of the small-object tier, a block that is plainly valid). It needs checks below
+   level 2; it is left out under Valgrind (whose quiet scope the whole way opens) and at
+   -Os, where it would only add code. MULLE_DLMALLOC_WHOLE_WAY keeps the rest
    out of its way. */
-#if !defined(__OPTIMIZE_SIZE__) && MULLE_DLMALLOC_TIER && MULLE_DLMALLOC_CHECKS < 2 && !MULLE_DLMALLOC_VALGRIND
+#if !defined(__OPTIMIZE_SIZE__) && MULLE_DLMALLOC_CHECKS < 2 && !MULLE_DLMALLOC_VALGRIND
 #  define MULLE_DLMALLOC_FAST_PATH 1
 #else
 #  define MULLE_DLMALLOC_FAST_PATH 0

@@ -30,7 +30,7 @@ MULLE_DLMALLOC_NOASAN inline void replace_dv(mstate *m, chunk *r, size_t rs)
    free chunk section, errors.hpp). At level 2 the remainder is poisoned for its kind where
    v's words were not poison (a tree chunk's links behind a small remainder's); the caller
    has verified v's poison up to nb + sizeof(tree_chunk). */
-MULLE_DLMALLOC_NOASAN inline void *carve(mstate *m, chunk *v, size_t nb, bool remainder_to_dv)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *carve(mstate *m, chunk *v, size_t nb, bool remainder_to_dv)
 {
    MULLE_DLMALLOC_ASSERT(chunk_size(v) >= nb && !chunk_is_in_use(v) && "carve: a free chunk large enough");
    size_t vs = chunk_size(v);
@@ -56,14 +56,13 @@ MULLE_DLMALLOC_NOASAN inline void *carve(mstate *m, chunk *v, size_t nb, bool re
 }
 
 /* Takes c out of its bin after verifying its links; false (and reported) if they lie. */
-MULLE_DLMALLOC_NOASAN inline bool take_from_bin(mstate *m, chunk *c, size_t s)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool take_from_bin(mstate *m, chunk *c, size_t s)
 {
-   if (!bin_links_ok(m, c, s))
+   if (!unlink_chunk_checked(m, c, s))
    {
       report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
       return false;
    }
-   unlink_chunk(m, c, s);
    return true;
 }
 
@@ -98,7 +97,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE chunk *search_damaged(mstate *
    that subtree or of the next non-empty bin. With nb = MIN_LARGE_SIZE it finds the
    smallest tree chunk. A link that names no chunk is reported as corruption (the node
    that holds it is named) and never followed: NULL, and *sane turns false. */
-MULLE_DLMALLOC_NOASAN inline chunk *best_tree_fit(mstate *m, size_t nb, size_t *rest, bool *sane)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT chunk *best_tree_fit(mstate *m, size_t nb, size_t *rest, bool *sane)
 {
    tree_chunk *v     = NULL;
    size_t      rsize = ~static_cast<size_t>(0) - nb + 1;  /* = -nb: no fit yet */
@@ -215,7 +214,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
       }
       else if (nb > m->dv_size)
       {
-         size_t rest;
+         size_t rest = 0;
          if (bits)
          {
             i  = lowest_bit_index(bits_above(bin_bit(i)) & m->smallmap);
@@ -228,7 +227,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
    }
    else if (m->treemap)
    {
-      size_t rest;
+      size_t rest = 0;
       c = best_tree_fit(m, nb, &rest, &sane);
       if (SEARCH_CHECKS && !sane)
          return NULL;
@@ -274,13 +273,17 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
    return split_top(m, m->top, nb, PINUSE);
 }
 
-/* A heap that holds no free chunk that could serve (a heap being filled) is served
-   straight from the top, where the search would end too, and without the stack frame the
-   search needs (in builds with the fast path; elsewhere it would only add code). */
+/* A heap that holds no free chunk that could serve (a heap being filled, a stack of
+   blocks) is served straight from the top, where the search would end too, and without
+   the stack frame the search needs (in builds with the fast path; elsewhere it would only
+   add code). No chunk serves nb when no small bin from nb's on holds one and no tree bin
+   does (for a small nb), or no tree bin from nb's on (a large one: the bins below hold
+   smaller chunks only), and the dv is smaller. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_chunk_of(mstate *m, size_t nb)
 {
-   if (MULLE_DLMALLOC_FAST_PATH && is_small(nb) && !(m->smallmap >> small_index(nb)) && !m->treemap &&
-       nb > m->dv_size && m->top_size >= nb + MIN_CHUNK && top_is_whole(m))
+   if (MULLE_DLMALLOC_FAST_PATH && nb > m->dv_size && m->top_size >= nb + MIN_CHUNK &&
+       (is_small(nb) ? !(m->smallmap >> small_index(nb)) && !m->treemap : !(m->treemap >> tree_index(nb))) &&
+       top_is_whole(m))
       return split_top(m, m->top, nb, PINUSE);   /* a damaged top: the search reports it */
    return allocate_searching(m, nb);
 }
