@@ -1160,6 +1160,27 @@ MULLE_DLMALLOC_NOASAN inline byte  *top_end(const mstate *m) { return as_bytes(m
 MULLE_DLMALLOC_NOASAN inline size_t footprint_of(const mstate *m) { return static_cast<size_t>(top_end(m) - m->base); }
 MULLE_DLMALLOC_NOASAN inline size_t bookkeeping_of(const mstate *m) { return static_cast<size_t>(m->least - m->base); }
 
+/* The state's flags change under the lock (STATE_REGROWS) while the fast path of another
+   thread reads them before it takes the lock (for STATE_LOCKED, which never changes): both
+   sides are atomic, relaxed. */
+MULLE_DLMALLOC_NOASAN inline unsigned flags_of(const mstate *m)
+{
+#if defined(__GNUC__) || defined(__clang__)
+   return __atomic_load_n(&m->flags, __ATOMIC_RELAXED);
+#else
+   return m->flags;
+#endif
+}
+
+MULLE_DLMALLOC_NOASAN inline void set_flags(mstate *m, unsigned flags)
+{
+#if defined(__GNUC__) || defined(__clang__)
+   __atomic_store_n(&m->flags, flags, __ATOMIC_RELAXED);
+#else
+   m->flags = flags;
+#endif
+}
+
 MULLE_DLMALLOC_NOASAN inline bool is_live(const mstate *m)
 {
    return m && is_aligned(m, alignof(mstate)) && m->magic == (MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m));
@@ -1601,14 +1622,14 @@ MULLE_DLMALLOC_NOASAN inline void begin_callout(callout *r, mstate *m, unsigned 
    r->outer          = innermost_callout;
    innermost_callout = r;
    if (MULLE_DLMALLOC_FAST_PATH && m && !(m->flags & STATE_LOCKED))
-      m->flags |= STATE_CALLING_OUT;
+      set_flags(m, m->flags | STATE_CALLING_OUT);
 }
 
 MULLE_DLMALLOC_NOASAN inline void end_callout(const callout *r)
 {
    innermost_callout = r->outer;
    if (MULLE_DLMALLOC_FAST_PATH && r->m && !(r->m->flags & STATE_LOCKED) && !callout_of(r->m))
-      r->m->flags &= ~STATE_CALLING_OUT;
+      set_flags(r->m, r->m->flags & ~STATE_CALLING_OUT);
 }
 
 /* Is the process-wide handler running for m (NULL: for a dead handle) on this thread? */
@@ -3272,7 +3293,7 @@ MULLE_DLMALLOC_NOASAN bool extend_top(mstate *m, size_t need)
       (about 3 us a page measured on a 2-core VM, far more than keeping them): a heap
       that does so once gets no more automatic trims, until mspace_trim or reset */
    if (m->lazy_end && end > old_end && old_end < m->lazy_end)
-      m->flags |= STATE_REGROWS;
+      set_flags(m, m->flags | STATE_REGROWS);
    if (m->lazy_end && end >= m->lazy_end)
       m->lazy_end = NULL;     /* every lazily released page is in the footprint again */
 #endif
@@ -3303,7 +3324,7 @@ MULLE_DLMALLOC_NOASAN int trim_top(mstate *m, size_t pad, bool eager)
 #if !MULLE_DLMALLOC_NO_OS
    if (eager)
    {
-      m->flags &= ~STATE_REGROWS;   /* a release asked for: automatic trims may start again */
+      set_flags(m, m->flags & ~STATE_REGROWS);   /* a release asked for: automatic trims may start again */
       if (m->lazy_end && m->lazy_end > top_end(m))
          os_decommit(m, top_end(m), m->lazy_end > old_end ? m->lazy_end : old_end, true);
       m->lazy_end = NULL;
@@ -4297,11 +4318,12 @@ MULLE_DLMALLOC_NOASAN inline size_t offset_in_region(mstate *m, const void *p)
    check where configured, and calls the section that does the work. Requests larger than
    the capacity fail before any size arithmetic, so no size computation below can overflow.
 
-   malloc and free have a fast path in front, for an mspace without a lock (where a
-   enter_call would only check the handle): a small request takes a slot of a page with
-   room, a slot is freed into its page, and a chunk block that is plainly valid joins the
-   top or the dv, in a few instructions and without a stack frame. Anything else goes on
-   to allocate, or to free_valid; a handle or block in any doubt goes the whole way
+   malloc and free have a fast path in front, for a live mspace whose thread runs no user
+   code for it (where enter_call would only check the handle and take the lock; a locked
+   mspace's lock is held around the fast path too): a small request takes a slot of a
+   page with room, a slot is freed into its page, and a chunk block that is plainly valid
+   joins the top or the dv, in a few instructions and without a stack frame. Anything else
+   goes on to allocate, or to free_valid; a handle or block in any doubt goes the whole way
    (malloc_whole, free_whole), which checks everything again and names the fault. Where
    the fast path is left out (MULLE_DLMALLOC_FAST_PATH), only the whole way is left.
    ========================================================================================== */
@@ -4310,28 +4332,47 @@ namespace mulle { namespace detail {
 
 static const bool FAST_PATH = MULLE_DLMALLOC_FAST_PATH;
 
-/* An mspace the fast path may serve: live, without a lock, and not inside user code.
-   Where a misaligned load is an ordinary one, the magic word alone rules out a misaligned
-   handle (its magic would have to be the xor of a misaligned address); elsewhere the
-   whole test of is_live. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mstate *fast_state(mspace ms)
+/* A live mspace, or NULL. Where a misaligned load is an ordinary one, the magic word alone
+   rules out a misaligned handle (its magic would have to be the xor of a misaligned
+   address); elsewhere the whole test of is_live. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mstate *fast_live(mspace ms)
 {
 #if MULLE_DLMALLOC_CHECKS && (defined(__x86_64__) || defined(__i386__) || defined(__aarch64__))
    mstate *m = static_cast<mstate *>(ms);
-   bool    live = m && m->magic == (MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m));
+   return m && m->magic == (MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m)) ? m : NULL;
 #else
-   mstate *m    = live_state(ms);
-   bool    live = m != NULL;
+   return live_state(ms);
 #endif
-   return live && !(m->flags & (STATE_LOCKED | STATE_CALLING_OUT)) ? m : NULL;
 }
 
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *malloc_whole(mspace ms, size_t n)
+/* An mspace the fast path may serve: live, without a lock, and not inside user code. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mstate *fast_state(mspace ms)
 {
-   mstate *m = enter_call(ms);
-   void   *p = m && heap_is_sound(m) ? hand_out(m, allocate(m, n), n) : NULL;
-   leave_call(m);
-   return p;
+   mstate *m = fast_live(ms);
+   return m && !(flags_of(m) & (STATE_LOCKED | STATE_CALLING_OUT)) ? m : NULL;
+}
+
+/* A locked mspace the fast path may serve under its lock, first thing the whole way
+   does: the lock is all that differs. Its callouts run on the thread that holds the lock,
+   so only this thread's record of callouts can tell whether it runs user code for it; a
+   thread inside any callout goes on the whole way, which finds out. */
+MULLE_DLMALLOC_NOASAN inline mstate *locked_fast_state(mspace ms)
+{
+   mstate *m = MULLE_DLMALLOC_FAST_PATH && MULLE_DLMALLOC_LOCKS ? fast_live(ms) : NULL;
+   return m && (flags_of(m) & STATE_LOCKED) && !innermost_callout ? m : NULL;
+}
+
+/* The fast path of malloc: a slot of a page with room, else allocate. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *malloc_fast(mstate *m, size_t n)
+{
+   if (TIER && n <= TIER_MAX)
+   {
+      bool  sane;
+      void *p = slot_from_list(m, class_of(n), &sane);
+      if (p || !sane)
+         return hand_out(m, p, n);
+   }
+   return hand_out(m, allocate(m, n), n);
 }
 
 /* Frees a validated chunk block that does not border the top. */
@@ -4341,8 +4382,52 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_valid(mstate *m, chunk 
       release_block(m, c);
 }
 
+/* The fast path of free: a slot into its page, a plainly valid chunk to the top, the dv or
+   its bin; false (nothing done) for a block the whole way must look at. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool free_fast(mstate *m, void *p)
+{
+   if (page *pg = page_of(m, p))
+   {
+      free_in_page(m, pg, p);
+      return true;
+   }
+   if (MULLE_DLMALLOC_CHECKS && !plainly_valid(m, p))
+      return false;
+   chunk *c = chunk_from_mem(p);
+   if (!join_top(m, c, chunk_size(c)))
+      free_valid(m, c);
+   return true;
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *malloc_whole(mspace ms, size_t n)
+{
+#if MULLE_DLMALLOC_LOCKS
+   if (mstate *l = locked_fast_state(ms))
+   {
+      lock_acquire(l);
+      void *p = malloc_fast(l, n);
+      lock_release(l);
+      return p;
+   }
+#endif
+   mstate *m = enter_call(ms);
+   void   *p = m && heap_is_sound(m) ? hand_out(m, allocate(m, n), n) : NULL;
+   leave_call(m);
+   return p;
+}
+
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *p)
 {
+#if MULLE_DLMALLOC_LOCKS
+   if (mstate *l = locked_fast_state(ms))
+   {
+      lock_acquire(l);
+      bool done = free_fast(l, p);
+      lock_release(l);
+      if (done)
+         return;
+   }
+#endif
    mstate *m = enter_call(ms, p);
    if (m && heap_is_sound(m))
    {
@@ -4460,16 +4545,7 @@ MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
    if (FAST_PATH)
    {
       if (mstate *m = fast_state(ms))
-      {
-         if (TIER && n <= TIER_MAX)
-         {
-            bool  sane;
-            void *p = slot_from_list(m, class_of(n), &sane);
-            if (p || !sane)
-               return hand_out(m, p, n);
-         }
-         return hand_out(m, allocate(m, n), n);
-      }
+         return malloc_fast(m, n);
    }
    return malloc_whole(ms, n);
 }
@@ -4482,21 +4558,8 @@ MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
    if (FAST_PATH)
    {
       mstate *m = fast_state(ms);
-      if (m)
-      {
-         if (page *pg = page_of(m, p))
-         {
-            free_in_page(m, pg, p);
-            return;
-         }
-         if (!MULLE_DLMALLOC_CHECKS || plainly_valid(m, p))
-         {
-            chunk *c = chunk_from_mem(p);
-            if (!join_top(m, c, chunk_size(c)))
-               free_valid(m, c);
-            return;
-         }
-      }
+      if (m && free_fast(m, p))
+         return;
    }
    free_whole(ms, p);
 }

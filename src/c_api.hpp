@@ -6,11 +6,12 @@
    check where configured, and calls the section that does the work. Requests larger than
    the capacity fail before any size arithmetic, so no size computation below can overflow.
 
-   malloc and free have a fast path in front, for an mspace without a lock (where a
-   enter_call would only check the handle): a small request takes a slot of a page with
-   room, a slot is freed into its page, and a chunk block that is plainly valid joins the
-   top or the dv, in a few instructions and without a stack frame. Anything else goes on
-   to allocate, or to free_valid; a handle or block in any doubt goes the whole way
+   malloc and free have a fast path in front, for a live mspace whose thread runs no user
+   code for it (where enter_call would only check the handle and take the lock; a locked
+   mspace's lock is held around the fast path too): a small request takes a slot of a
+   page with room, a slot is freed into its page, and a chunk block that is plainly valid
+   joins the top or the dv, in a few instructions and without a stack frame. Anything else
+   goes on to allocate, or to free_valid; a handle or block in any doubt goes the whole way
    (malloc_whole, free_whole), which checks everything again and names the fault. Where
    the fast path is left out (MULLE_DLMALLOC_FAST_PATH), only the whole way is left.
    ========================================================================================== */
@@ -19,28 +20,47 @@ namespace mulle { namespace detail {
 
 static const bool FAST_PATH = MULLE_DLMALLOC_FAST_PATH;
 
-/* An mspace the fast path may serve: live, without a lock, and not inside user code.
-   Where a misaligned load is an ordinary one, the magic word alone rules out a misaligned
-   handle (its magic would have to be the xor of a misaligned address); elsewhere the
-   whole test of is_live. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mstate *fast_state(mspace ms)
+/* A live mspace, or NULL. Where a misaligned load is an ordinary one, the magic word alone
+   rules out a misaligned handle (its magic would have to be the xor of a misaligned
+   address); elsewhere the whole test of is_live. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mstate *fast_live(mspace ms)
 {
 #if MULLE_DLMALLOC_CHECKS && (defined(__x86_64__) || defined(__i386__) || defined(__aarch64__))
    mstate *m = static_cast<mstate *>(ms);
-   bool    live = m && m->magic == (MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m));
+   return m && m->magic == (MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m)) ? m : NULL;
 #else
-   mstate *m    = live_state(ms);
-   bool    live = m != NULL;
+   return live_state(ms);
 #endif
-   return live && !(m->flags & (STATE_LOCKED | STATE_CALLING_OUT)) ? m : NULL;
 }
 
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *malloc_whole(mspace ms, size_t n)
+/* An mspace the fast path may serve: live, without a lock, and not inside user code. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mstate *fast_state(mspace ms)
 {
-   mstate *m = enter_call(ms);
-   void   *p = m && heap_is_sound(m) ? hand_out(m, allocate(m, n), n) : NULL;
-   leave_call(m);
-   return p;
+   mstate *m = fast_live(ms);
+   return m && !(flags_of(m) & (STATE_LOCKED | STATE_CALLING_OUT)) ? m : NULL;
+}
+
+/* A locked mspace the fast path may serve under its lock, first thing the whole way
+   does: the lock is all that differs. Its callouts run on the thread that holds the lock,
+   so only this thread's record of callouts can tell whether it runs user code for it; a
+   thread inside any callout goes on the whole way, which finds out. */
+MULLE_DLMALLOC_NOASAN inline mstate *locked_fast_state(mspace ms)
+{
+   mstate *m = MULLE_DLMALLOC_FAST_PATH && MULLE_DLMALLOC_LOCKS ? fast_live(ms) : NULL;
+   return m && (flags_of(m) & STATE_LOCKED) && !innermost_callout ? m : NULL;
+}
+
+/* The fast path of malloc: a slot of a page with room, else allocate. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *malloc_fast(mstate *m, size_t n)
+{
+   if (TIER && n <= TIER_MAX)
+   {
+      bool  sane;
+      void *p = slot_from_list(m, class_of(n), &sane);
+      if (p || !sane)
+         return hand_out(m, p, n);
+   }
+   return hand_out(m, allocate(m, n), n);
 }
 
 /* Frees a validated chunk block that does not border the top. */
@@ -50,8 +70,52 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_valid(mstate *m, chunk 
       release_block(m, c);
 }
 
+/* The fast path of free: a slot into its page, a plainly valid chunk to the top, the dv or
+   its bin; false (nothing done) for a block the whole way must look at. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool free_fast(mstate *m, void *p)
+{
+   if (page *pg = page_of(m, p))
+   {
+      free_in_page(m, pg, p);
+      return true;
+   }
+   if (MULLE_DLMALLOC_CHECKS && !plainly_valid(m, p))
+      return false;
+   chunk *c = chunk_from_mem(p);
+   if (!join_top(m, c, chunk_size(c)))
+      free_valid(m, c);
+   return true;
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *malloc_whole(mspace ms, size_t n)
+{
+#if MULLE_DLMALLOC_LOCKS
+   if (mstate *l = locked_fast_state(ms))
+   {
+      lock_acquire(l);
+      void *p = malloc_fast(l, n);
+      lock_release(l);
+      return p;
+   }
+#endif
+   mstate *m = enter_call(ms);
+   void   *p = m && heap_is_sound(m) ? hand_out(m, allocate(m, n), n) : NULL;
+   leave_call(m);
+   return p;
+}
+
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *p)
 {
+#if MULLE_DLMALLOC_LOCKS
+   if (mstate *l = locked_fast_state(ms))
+   {
+      lock_acquire(l);
+      bool done = free_fast(l, p);
+      lock_release(l);
+      if (done)
+         return;
+   }
+#endif
    mstate *m = enter_call(ms, p);
    if (m && heap_is_sound(m))
    {
@@ -169,16 +233,7 @@ MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
    if (FAST_PATH)
    {
       if (mstate *m = fast_state(ms))
-      {
-         if (TIER && n <= TIER_MAX)
-         {
-            bool  sane;
-            void *p = slot_from_list(m, class_of(n), &sane);
-            if (p || !sane)
-               return hand_out(m, p, n);
-         }
-         return hand_out(m, allocate(m, n), n);
-      }
+         return malloc_fast(m, n);
    }
    return malloc_whole(ms, n);
 }
@@ -191,21 +246,8 @@ MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
    if (FAST_PATH)
    {
       mstate *m = fast_state(ms);
-      if (m)
-      {
-         if (page *pg = page_of(m, p))
-         {
-            free_in_page(m, pg, p);
-            return;
-         }
-         if (!MULLE_DLMALLOC_CHECKS || plainly_valid(m, p))
-         {
-            chunk *c = chunk_from_mem(p);
-            if (!join_top(m, c, chunk_size(c)))
-               free_valid(m, c);
-            return;
-         }
-      }
+      if (m && free_fast(m, p))
+         return;
    }
    free_whole(ms, p);
 }

@@ -329,6 +329,27 @@ MULLE_DLMALLOC_NOASAN inline byte  *top_end(const mstate *m) { return as_bytes(m
 MULLE_DLMALLOC_NOASAN inline size_t footprint_of(const mstate *m) { return static_cast<size_t>(top_end(m) - m->base); }
 MULLE_DLMALLOC_NOASAN inline size_t bookkeeping_of(const mstate *m) { return static_cast<size_t>(m->least - m->base); }
 
+/* The state's flags change under the lock (STATE_REGROWS) while the fast path of another
+   thread reads them before it takes the lock (for STATE_LOCKED, which never changes): both
+   sides are atomic, relaxed. */
+MULLE_DLMALLOC_NOASAN inline unsigned flags_of(const mstate *m)
+{
+#if defined(__GNUC__) || defined(__clang__)
+   return __atomic_load_n(&m->flags, __ATOMIC_RELAXED);
+#else
+   return m->flags;
+#endif
+}
+
+MULLE_DLMALLOC_NOASAN inline void set_flags(mstate *m, unsigned flags)
+{
+#if defined(__GNUC__) || defined(__clang__)
+   __atomic_store_n(&m->flags, flags, __ATOMIC_RELAXED);
+#else
+   m->flags = flags;
+#endif
+}
+
 MULLE_DLMALLOC_NOASAN inline bool is_live(const mstate *m)
 {
    return m && is_aligned(m, alignof(mstate)) && m->magic == (MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m));

@@ -122,14 +122,14 @@ MULLE_DLMALLOC_NOASAN inline void begin_callout(callout *r, mstate *m, unsigned 
    r->outer          = innermost_callout;
    innermost_callout = r;
    if (MULLE_DLMALLOC_FAST_PATH && m && !(m->flags & STATE_LOCKED))
-      m->flags |= STATE_CALLING_OUT;
+      set_flags(m, m->flags | STATE_CALLING_OUT);
 }
 
 MULLE_DLMALLOC_NOASAN inline void end_callout(const callout *r)
 {
    innermost_callout = r->outer;
    if (MULLE_DLMALLOC_FAST_PATH && r->m && !(r->m->flags & STATE_LOCKED) && !callout_of(r->m))
-      r->m->flags &= ~STATE_CALLING_OUT;
+      set_flags(r->m, r->m->flags & ~STATE_CALLING_OUT);
 }
 
 /* Is the process-wide handler running for m (NULL: for a dead handle) on this thread? */

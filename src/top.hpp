@@ -36,7 +36,7 @@ MULLE_DLMALLOC_NOASAN bool extend_top(mstate *m, size_t need)
       (about 3 us a page measured on a 2-core VM, far more than keeping them): a heap
       that does so once gets no more automatic trims, until mspace_trim or reset */
    if (m->lazy_end && end > old_end && old_end < m->lazy_end)
-      m->flags |= STATE_REGROWS;
+      set_flags(m, m->flags | STATE_REGROWS);
    if (m->lazy_end && end >= m->lazy_end)
       m->lazy_end = NULL;     /* every lazily released page is in the footprint again */
 #endif
@@ -67,7 +67,7 @@ MULLE_DLMALLOC_NOASAN int trim_top(mstate *m, size_t pad, bool eager)
 #if !MULLE_DLMALLOC_NO_OS
    if (eager)
    {
-      m->flags &= ~STATE_REGROWS;   /* a release asked for: automatic trims may start again */
+      set_flags(m, m->flags & ~STATE_REGROWS);   /* a release asked for: automatic trims may start again */
       if (m->lazy_end && m->lazy_end > top_end(m))
          os_decommit(m, top_end(m), m->lazy_end > old_end ? m->lazy_end : old_end, true);
       m->lazy_end = NULL;

@@ -88,18 +88,40 @@ TEST_CASE("malloc, free and realloc do bounded work on adversarial heaps")
    CHECK(meter.ops > 60000);
    mspace_destroy(ms);
 
-   // 4. a request that fails with full caches: the one flush stays within BOUND
+   // 4. requests that fail on a full heap of slots and chunks with holes: a large one (the
+   //    core's search), a small one whose size has no page with room (a page cannot be
+   //    made; every larger slot size is tried, each from its list's head), and a small one
+   //    served by a larger slot after that
    mspace small = mspace_create(1 * MiB);
    REQUIRE(small != nullptr);
    std::vector<void *> blocks;
-   while (void *p = mspace_malloc(small, 24))
+   for (std::size_t i = 0;; ++i)
+   {
+      void *p = mspace_malloc(small, i % 3 == 0 ? 24 : i % 3 == 1 ? 200 : 700);
+      if (!p)
+         break;
       blocks.push_back(p);
-   for (std::size_t i = 0; i < blocks.size(); i += 2)
-      mspace_free(small, blocks[i]);                 // the caches fill, the rest goes to bins
+   }
+   std::size_t cycled = blocks.size();
+   for (std::size_t n : {250, 24, 8, 1})             // the rest of the room, to the last byte
+      while (void *p = mspace_malloc(small, n))
+         blocks.push_back(p);
+   for (std::size_t i = 0; i < cycled; i += 6)
+      mspace_free(small, blocks[i]);                 // holes in the pages of 24-byte slots
+   for (std::size_t i = 2; i < cycled; i += 6)
+      mspace_free(small, blocks[i]);                 // and 700-byte chunks between blocks
    Meter failing;
    failing([&] { CHECK(mspace_malloc(small, 512 * KiB) == nullptr); });
-   MESSAGE("a failing request with full caches: " << failing.worst << " loop steps (bound " << BOUND << ")");
+   while (void *p = mspace_malloc(small, 700))       // the holes between chunks, used up
+      blocks.push_back(p);
+   void *larger = nullptr;
+   failing([&] { CHECK(mspace_malloc(small, 250) == nullptr); });
+   failing([&] { larger = mspace_malloc(small, 8); });
+   CHECK(larger != nullptr);
+   CHECK(mspace_usable_size(larger) == usable_for(24));   // a 32-byte slot
+   MESSAGE("requests that fail on a full heap of slots: " << failing.worst << " loop steps (bound " << BOUND << ")");
    CHECK(failing.worst <= BOUND);
+   CHECK(failing.ops == 3);
    CHECK(mspace_check(small) == 0);
    mspace_destroy(small);
 }
