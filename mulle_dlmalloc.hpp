@@ -141,6 +141,9 @@ typedef struct mspace_stats_t
 
 /* Flags of mspace_create_flags and mspace_create_with_base_flags. */
 #define MSPACE_LOCKED 1u   /* a lock inside the region: safe between threads and processes */
+#define MSPACE_ZEROED 2u   /* the caller's buffer reads as zero (a fresh mapping, a new file):
+                              mspace_calloc skips what the heap never touched, as it does
+                              in a region from the OS */
 
 /* Reserves `capacity` bytes (rounded up to pages) from the OS. NULL if the OS refuses or
    capacity cannot hold the bookkeeping and one block. Pages are committed as used. */
@@ -176,7 +179,9 @@ MULLE_DLMALLOC_API void *mspace_realloc(mspace ms, void *p, size_t n);
 /* Resizes without moving: returns p, or NULL with the block unchanged. */
 MULLE_DLMALLOC_API void *mspace_realloc_in_place(mspace ms, void *p, size_t n);
 
-/* count * size zeroed bytes; NULL when the product overflows or does not fit. */
+/* count * size zeroed bytes; NULL when the product overflows or does not fit. Only what
+   may hold old data is written: not the part past the largest footprint so far of an OS
+   region or an MSPACE_ZEROED buffer (never touched, so zero, and left untouched). */
 MULLE_DLMALLOC_API void *mspace_calloc(mspace ms, size_t count, size_t size);
 
 /* A block of n bytes aligned to `alignment`; NULL if alignment is not a power of two or
@@ -198,8 +203,10 @@ MULLE_DLMALLOC_API size_t mspace_footprint(mspace ms);
 MULLE_DLMALLOC_API size_t mspace_max_footprint(mspace ms);
 
 /* Gives back the free top beyond pad bytes: the footprint shrinks and the pages go back to
-   the OS at once (also those an automatic trim released lazily). 1 if the footprint
-   shrank, else 0. */
+   the OS at once (also those an automatic trim released lazily). The whole pages inside
+   free chunks below the top go back too (an OS region's, below checks level 2): the
+   chunks stay free and usable, their pages fault in again when a block takes them. 1 if
+   the footprint shrank, else 0. */
 MULLE_DLMALLOC_API int mspace_trim(mspace ms, size_t pad);
 
 /* Fills *out; all zero for a NULL mspace. */
@@ -1085,6 +1092,10 @@ static const unsigned STATE_CALLING_OUT = 4;  /* an unlocked mspace runs user co
 static const unsigned STATE_REGROWS = 8;      /* the top grew back into pages an automatic
                                                  trim had released: automatic trims stop
                                                  until mspace_trim (or reset) releases */
+static const unsigned STATE_ZERO_ABOVE = 16;  /* the region past the largest footprint so far
+                                                 reads as zero (an OS region, a caller's
+                                                 MSPACE_ZEROED buffer): calloc does not
+                                                 write zeros there; attach forgets it */
 
 /* The links of a small bin's head: the fd and bk of a chunk that would start 2 words
    before, whose other words are never read or written while smallmap and the rings
@@ -1112,6 +1123,9 @@ struct mstate
    rel<byte, false>       least;          /* first chunk */
    rel<byte, false>       chunk_end;      /* the top may grow up to here */
    size_t                 max_footprint;
+   rel<byte, false>       written;        /* the heap never wrote at or past this: the
+                                             highest top start so far, behind its head
+                                             (calloc, STATE_ZERO_ABOVE) */
    rel<byte>              lazy_end;       /* [top end, lazy_end): pages an auto-trim released
                                              lazily; mspace_trim releases them for good */
    size_t                 trim_threshold;
@@ -1137,10 +1151,10 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 4;   /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 5;   /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
-                                             instead of the caches */
+                                             instead of the caches; 5: `written` */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative)
 {
@@ -1211,6 +1225,7 @@ bool extend_top(mstate *m, size_t need);
 int  trim_top(mstate *m, size_t pad, bool eager);
 bool os_commit(mstate *m, byte *from, byte *to);
 void os_decommit(mstate *m, byte *from, byte *to, bool eager);
+size_t os_purge(mstate *m, byte *from, byte *to);
 void os_prefault(mstate *m, byte *from, byte *to);
 
 }} // namespace mulle::detail
@@ -1424,10 +1439,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_tree_checked(mstate *m, tre
       ring_unlink(x);
       return true;
    }
+   if (MULLE_DLMALLOC_CHECKS && x->index >= NTREEBINS)
+      return false;   /* it would name a word past the bins */
    if (MULLE_DLMALLOC_CHECKS && TRIE_CHECKS)
    {
-      if (x->index >= NTREEBINS)
-         return false;
       tree_chunk *p = x->parent;
       if (p ? !ok_chunk_address(m, p) || (p->child(0) != x && p->child(1) != x) : m->treebins[x->index] != x)
          return false;
@@ -2263,6 +2278,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void *split_top(mstate *m, chunk *v, 
    m->top        = r;
    r->head       = m->top_size | PINUSE;
    v->head       = pinuse | nb | CINUSE;
+   if (as_bytes(r) + MEM_OFFSET > m->written)   /* the top's head: the highest word yet */
+      m->written = as_bytes(r) + MEM_OFFSET;
    return mem_from_chunk(v);
 }
 
@@ -3302,6 +3319,19 @@ MULLE_DLMALLOC_NOASAN bool extend_top(mstate *m, size_t need)
    return true;
 }
 
+/* Where the region is known to read as zero: where the heap never wrote (the top moves up
+   only as blocks are cut from it, and below its start lies all the heap ever wrote) of a
+   region that was zero when it was given (STATE_ZERO_ABOVE). Else (and at level 2, whose
+   poison may lie anywhere in free memory, and under memcheck, which learns that a block is
+   defined from the zeros written) the region's end: nothing is. Pages an automatic trim
+   released lazily lie below it: they may come back with their old data. */
+MULLE_DLMALLOC_NOASAN inline byte *zero_from(const mstate *m)
+{
+   if (!(m->flags & STATE_ZERO_ABOVE) || MULLE_DLMALLOC_CHECKS >= 2 || MULLE_DLMALLOC_VALGRIND)
+      return m->chunk_end + MEM_OFFSET;   /* past every block */
+   return m->written;
+}
+
 /* Gives back the top beyond pad bytes (and one minimum chunk). Eager (mspace_trim, reset)
    also gives back for good what an auto-trim released lazily. 1 if the footprint shrank. */
 MULLE_DLMALLOC_NOASAN int trim_top(mstate *m, size_t pad, bool eager)
@@ -3335,6 +3365,64 @@ MULLE_DLMALLOC_NOASAN int trim_top(mstate *m, size_t pad, bool eager)
    (void) eager;   /* no pages to release without an OS */
 #endif
    return released;
+}
+
+/* ---- purge: the pages inside free chunks ----
+   mspace_trim gives back not only the top but every whole page inside a free chunk of the
+   tree bins or the dv, past the words a tree chunk's links and tags use: a free chunk
+   below a live block (which keeps the top from shrinking) holds no resident memory
+   after it. The chunk stays in its bin as it was. Small chunks hold no whole page. Not at
+   level 2, whose poison in free chunks would turn into zeros (a write into freed memory
+   to its checks). A later double free of a block whose head lay in a purged page finds
+   zero there, no trace of a freed block: it is reported as an invalid pointer. */
+/* Free chunk c's inner pages, if its tags say it is one (its size bounded by the top, its
+   footer repeating its head, the chunk behind it told so by its PINUSE): a size read from
+   a damaged head never reaches the OS. False if they do not. */
+MULLE_DLMALLOC_NOASAN inline bool purge_chunk(mstate *m, chunk *c, size_t *bytes)
+{
+   size_t s = size_by_tags(m, c);
+   if (!s || s < MIN_CHUNK || previous_is_in_use(chunk_at(c, s)))
+      return false;
+   *bytes += os_purge(m, as_bytes(c) + sizeof(tree_chunk), as_bytes(c) + s);
+   return true;
+}
+
+/* The chunks of the trie below t (t included, with the rings off its nodes); false where
+   a link names no chunk, a ring or the trie goes on longer than the heap can hold, or a
+   chunk's tags disagree (nothing more is read there). */
+MULLE_DLMALLOC_NOASAN bool purge_trie(mstate *m, tree_chunk *t, size_t depth, size_t *bytes)
+{
+   size_t most = footprint_of(m) / MIN_CHUNK;
+   for (; t; ++depth)
+   {
+      if (!ok_chunk_address(m, t) || depth > SIZE_BITS + 1 || !purge_chunk(m, t, bytes))
+         return false;
+      size_t ring = 0;
+      for (chunk *r = t->fd; r != t; r = r->fd)
+         if (!ok_chunk_address(m, r) || ++ring > most || !purge_chunk(m, r, bytes))
+            return false;
+      if (!purge_trie(m, t->child(0), depth + 1, bytes))
+         return false;
+      t = t->child(1);
+   }
+   return true;
+}
+
+/* Every free chunk's inner pages; the bytes given back. */
+MULLE_DLMALLOC_NOASAN inline size_t purge_free_chunks(mstate *m)
+{
+   size_t bytes = 0;
+   if (MULLE_DLMALLOC_CHECKS >= 2 || !(m->flags & STATE_FROM_OS))
+      return 0;
+   if (m->dv_size && free_head_is(m->dv, m->dv_size))
+      purge_chunk(m, m->dv, &bytes);
+   for (size_t i = 0; i < NTREEBINS; ++i)
+      if (!purge_trie(m, m->treebins[i], 0, &bytes))
+      {
+         report(m, MSPACE_ERROR_CORRUPTION, m->treebins[i] ? mem_from_chunk(m->treebins[i]) : NULL);
+         break;
+      }
+   return bytes;
 }
 
 /* Empties every bin and makes the whole footprint one top, then trims it to the first
@@ -3420,6 +3508,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
    if (!extend_top(m, MIN_CHUNK))
       return NULL;   /* the OS refused to commit the first step: Windows only, untested */
    m->max_footprint = footprint_of(m);
+   m->written       = m->least + MEM_OFFSET;   /* the top's head */
    m->layout        = LAYOUT;
    m->signature     = MSTATE_SIGNATURE;
    m->magic         = MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m);
@@ -3547,7 +3636,7 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
 
    if (top < m->least || top_end(m) > m->chunk_end || m->top_size < MIN_CHUNK ||
        (m->top_size & ALIGN_MASK) || chunk_size(m->top) != m->top_size || !previous_is_in_use(m->top) ||
-       footprint_of(m) > m->max_footprint)
+       footprint_of(m) > m->max_footprint || m->written < top + MEM_OFFSET || m->written > m->chunk_end + MEM_OFFSET)
       return problems + 1;
 
    /* every chunk, in address order */
@@ -3927,6 +4016,30 @@ MULLE_DLMALLOC_NOASAN void os_decommit(mstate *m, byte *from, byte *to, bool eag
 #  endif
 }
 
+/* The whole pages inside [from, to), which lie in a free chunk, leave the resident set and
+   stay usable: the chunk keeps them, and a block carved from it later faults them in
+   again (Linux MADV_DONTNEED and the fresh zero pages mapped over them elsewhere read as
+   zero; Windows' MEM_RESET keeps them committed, with contents the OS may drop). The
+   bytes given back, 0 for a caller's buffer. */
+MULLE_DLMALLOC_NOASAN size_t os_purge(mstate *m, byte *from, byte *to)
+{
+   byte  *first;
+   size_t length;
+   if (!(m->flags & STATE_FROM_OS) || !whole_pages(from, to, &first, &length))
+      return 0;
+#  if defined(_WIN32)
+   if (!VirtualAlloc(first, length, MEM_RESET, PAGE_READWRITE))
+      return 0;
+#  elif defined(__linux__)
+   if (madvise(first, length, MADV_DONTNEED) != 0)
+      return 0;
+#  else
+   if (mmap(first, length, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) == MAP_FAILED)
+      return 0;
+#  endif
+   return length;
+}
+
 /* Where a small request grew the footprint, the pages of [from, to) will all be touched by
    the heads of the chunks carved from them: Linux faults them in with one call
    (MADV_POPULATE_WRITE, 5.14 and later), which costs about a fifth less per page than a
@@ -3975,6 +4088,7 @@ MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *m) { os_unreserve(m-
 
 MULLE_DLMALLOC_NOASAN bool os_commit(mstate *, byte *, byte *) { return true; }
 MULLE_DLMALLOC_NOASAN void os_decommit(mstate *, byte *, byte *, bool) {}
+MULLE_DLMALLOC_NOASAN size_t os_purge(mstate *, byte *, byte *) { return 0; }
 MULLE_DLMALLOC_NOASAN void os_prefault(mstate *, byte *, byte *) {}
 MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t, unsigned) { return NULL; }
 MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *) {}
@@ -4137,6 +4251,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void leave_call(mstate *m)
      top, top_size   inside [least, chunk_end); the walk ends at top, its head is exactly
                      top_size | PINUSE (else CORRUPTION)
      max_footprint   from the footprint to chunk_end - base (else CORRUPTION)
+     written         from behind the top's head to chunk_end + MEM_OFFSET (else
+                     CORRUPTION)
      secret          0 below checks level 2, where no canary uses it; at level 2 any value,
                      whose keyed bits every canary of the walk verifies (else CORRUPTION)
      root            0, or the offset of a block in use, as validate_block (what free
@@ -4178,7 +4294,7 @@ MULLE_DLMALLOC_NOASAN inline bool state_bounds_ok(const mstate *m, const byte *b
 /* The flags a stored state may hold: from the OS (a copy of an mspace_create heap, or
    its live region, which attach_problem refuses), locked, and in the middle of a call out
    to user code (a process that ended there). A new STATE_ flag belongs here too. */
-static const unsigned STORED_FLAGS = STATE_FROM_OS | STATE_LOCKED | STATE_CALLING_OUT | STATE_REGROWS;
+static const unsigned STORED_FLAGS = STATE_FROM_OS | STATE_LOCKED | STATE_CALLING_OUT | STATE_REGROWS | STATE_ZERO_ABOVE;
 
 /* The settings of the build that made the heap, as far as the state records them beside
    the layout word: its trim threshold (nothing but a create sets it), and a lock that this
@@ -4198,7 +4314,8 @@ MULLE_DLMALLOC_NOASAN inline bool state_fields_ok(const mstate *m)
    if (MULLE_DLMALLOC_CHECKS < 2 && m->secret != 0)
       return false;   /* only level 2 makes a secret */
    return m->max_footprint >= footprint_of(m) &&
-          m->max_footprint <= static_cast<size_t>(m->chunk_end - m->base);
+          m->max_footprint <= static_cast<size_t>(m->chunk_end - m->base) &&
+          m->written >= as_bytes(m->top) + MEM_OFFSET && m->written <= m->chunk_end + MEM_OFFSET;
 }
 
 /* What points into the heap, once the walk has proved its chunks sound: the top's head
@@ -4467,10 +4584,11 @@ extern "C" {
 MULLE_DLMALLOC_NOASAN mspace mspace_create_flags(size_t capacity, unsigned flags)
 {
    using namespace mulle::detail;
-   if (flags & ~MSPACE_LOCKED || ((flags & MSPACE_LOCKED) && !MULLE_DLMALLOC_LOCKS))
+   if (flags & ~(MSPACE_LOCKED | MSPACE_ZEROED) || ((flags & MSPACE_LOCKED) && !MULLE_DLMALLOC_LOCKS))
       return NULL;
    MULLE_DLMALLOC_QUIET_BEGIN();
-   mstate *m = create_os_mspace(capacity, (flags & MSPACE_LOCKED) ? STATE_LOCKED : 0);
+   /* fresh pages of the OS read as zero: MSPACE_ZEROED or not */
+   mstate *m = create_os_mspace(capacity, ((flags & MSPACE_LOCKED) ? STATE_LOCKED : 0) | STATE_ZERO_ABOVE);
    if (m)
       annotate_create(m);
    MULLE_DLMALLOC_QUIET_END();
@@ -4480,10 +4598,11 @@ MULLE_DLMALLOC_NOASAN mspace mspace_create_flags(size_t capacity, unsigned flags
 MULLE_DLMALLOC_NOASAN mspace mspace_create_with_base_flags(void *base, size_t capacity, unsigned flags)
 {
    using namespace mulle::detail;
-   if (flags & ~MSPACE_LOCKED || ((flags & MSPACE_LOCKED) && !MULLE_DLMALLOC_LOCKS))
+   if (flags & ~(MSPACE_LOCKED | MSPACE_ZEROED) || ((flags & MSPACE_LOCKED) && !MULLE_DLMALLOC_LOCKS))
       return NULL;
    MULLE_DLMALLOC_QUIET_BEGIN();
-   mstate *m = init_state(static_cast<byte *>(base), capacity, (flags & MSPACE_LOCKED) ? STATE_LOCKED : 0);
+   mstate *m = init_state(static_cast<byte *>(base), capacity,
+                          ((flags & MSPACE_LOCKED) ? STATE_LOCKED : 0) | ((flags & MSPACE_ZEROED) ? STATE_ZERO_ABOVE : 0));
    if (m)
       annotate_create(m);
    MULLE_DLMALLOC_QUIET_END();
@@ -4588,11 +4707,15 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
    mstate *m     = enter_call(ms);
    if (m && heap_is_sound(m))
    {
+      byte *clean = zero_from(m);   /* before the block may move the footprint */
       p = hand_out(m, allocate(m, count * size), count * size);
       if (p)   /* read under the lock: tags change */
       {
          page *pg = page_of(m, p);
          bytes    = pg ? slot_user_size(pg, p) : user_size(chunk_from_mem(p));
+         bytes    = static_cast<byte *>(p) >= clean ? 0 : static_cast<size_t>(clean - static_cast<byte *>(p)) < bytes
+                                                           ? static_cast<size_t>(clean - static_cast<byte *>(p))
+                                                           : bytes;
       }
    }
    leave_call(m);
@@ -4662,7 +4785,10 @@ MULLE_DLMALLOC_NOASAN int mspace_trim(mspace ms, size_t pad)
    mstate *m    = enter_call(ms);
    int     done = 0;
    if (m)
+   {
       done = trim_top(m, pad, true);
+      purge_free_chunks(m);
+   }
    leave_call(m);
    return done;
 }
@@ -4826,7 +4952,7 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
       MULLE_DLMALLOC_QUIET_END();
       return NULL;
    }
-   m->flags      &= ~(STATE_FROM_OS | STATE_CALLING_OUT);   /* the region is the caller's
+   m->flags      &= ~(STATE_FROM_OS | STATE_CALLING_OUT | STATE_ZERO_ABOVE);   /* the region is the caller's
                                                             now; no user code runs for it */
    m->lock        = 0;
    m->handler     = NULL;

@@ -16,7 +16,11 @@
 
    Modes (argv[1]):
      time W [scale]       run workload W, print ns per operation
-     mem W [scale]        run W writing every allocated byte, print the peak resident set
+     mem W [scale]        run W writing every allocated byte, print the peak resident set;
+                          then, every block freed, the resident set, and again after the
+                          allocator's call to give memory back (mspace_trim(ms, 0),
+                          malloc_trim(0), mi_heap_collect(heap, true), jemalloc's
+                          arena purge; none for boost and pmr), with that call's time
      empty W [scale]      generate W, run nothing: the baseline for mem
      callgrind W [scale]  like time, with callgrind instrumentation only around the ops;
                           run under valgrind --tool=callgrind --instr-atstart=no
@@ -79,6 +83,7 @@ NOINLINE void *bench_alloc_malloc(size_t n) { return mspace_malloc(g_ms, n); }
 NOINLINE void  bench_alloc_free(void *p, size_t) { mspace_free(g_ms, p); }
 NOINLINE void *bench_alloc_realloc(void *p, size_t, size_t n) { return mspace_realloc(g_ms, p, n); }
 NOINLINE bool  bench_alloc_destroy() { mspace_destroy(g_ms); g_ms = NULL; return true; }
+NOINLINE void  bench_alloc_trim() { mspace_trim(g_ms, 0); }
 }
 
 #elif defined(ALLOC_DLMALLOC)
@@ -96,6 +101,7 @@ int       mspace_track_large_chunks(dl_mspace msp, int enable);
 void     *mspace_malloc(dl_mspace msp, size_t bytes);
 void      mspace_free(dl_mspace msp, void *mem);
 void     *mspace_realloc(dl_mspace msp, void *mem, size_t newsize);
+int       mspace_trim(dl_mspace msp, size_t pad);
 }
 static const char *const ALLOC_NAME = "dlmalloc";
 static dl_mspace         g_dl;
@@ -125,9 +131,11 @@ NOINLINE void *bench_alloc_malloc(size_t n) { return mspace_malloc(g_dl, n); }
 NOINLINE void  bench_alloc_free(void *p, size_t) { mspace_free(g_dl, p); }
 NOINLINE void *bench_alloc_realloc(void *p, size_t, size_t n) { return mspace_realloc(g_dl, p, n); }
 NOINLINE bool  bench_alloc_destroy() { dlmalloc_destroy(); return true; }
+NOINLINE void  bench_alloc_trim() { mspace_trim(g_dl, 0); }
 }
 
 #elif defined(ALLOC_GLIBC)
+#  include <malloc.h>
 static const char *const ALLOC_NAME = "glibc";
 static bool heap_open(size_t) { return true; }
 static void heap_close() {}
@@ -136,6 +144,7 @@ NOINLINE void *bench_alloc_malloc(size_t n) { return malloc(n); }
 NOINLINE void  bench_alloc_free(void *p, size_t) { free(p); }
 NOINLINE void *bench_alloc_realloc(void *p, size_t, size_t n) { return realloc(p, n); }
 NOINLINE bool  bench_alloc_destroy() { return false; }
+NOINLINE void  bench_alloc_trim() { malloc_trim(0); }
 }
 
 #elif defined(ALLOC_MIMALLOC)
@@ -149,6 +158,7 @@ NOINLINE void *bench_alloc_malloc(size_t n) { return mi_heap_malloc(g_heap, n); 
 NOINLINE void  bench_alloc_free(void *p, size_t) { mi_free(p); }
 NOINLINE void *bench_alloc_realloc(void *p, size_t, size_t n) { return mi_heap_realloc(g_heap, p, n); }
 NOINLINE bool  bench_alloc_destroy() { mi_heap_destroy(g_heap); g_heap = NULL; return true; }
+NOINLINE void  bench_alloc_trim() { mi_heap_collect(g_heap, true); }
 }
 
 #elif defined(ALLOC_JEMALLOC)
@@ -189,6 +199,13 @@ NOINLINE void *bench_alloc_malloc(size_t n) { return mallocx(n, g_flags); }
 NOINLINE void  bench_alloc_free(void *p, size_t n) { sdallocx(p, n, MALLOCX_TCACHE(g_tcache)); }
 NOINLINE void *bench_alloc_realloc(void *p, size_t, size_t n) { return rallocx(p, n, g_flags); }
 NOINLINE bool  bench_alloc_destroy() { jemalloc_destroy(); return true; }
+NOINLINE void  bench_alloc_trim()
+{
+   char name[64];
+   snprintf(name, sizeof name, "arena.%u.purge", g_arena);
+   mallctl("tcache.flush", NULL, NULL, &g_tcache, sizeof(unsigned));
+   mallctl(name, NULL, NULL, NULL, 0);
+}
 }
 
 #elif defined(ALLOC_BOOST)
@@ -233,6 +250,7 @@ NOINLINE void *bench_alloc_realloc(void *p, size_t old, size_t n)
    return q;
 }
 NOINLINE bool bench_alloc_destroy() { boost_destroy(); return true; }
+NOINLINE void bench_alloc_trim() {}   /* a buffer of ours: nothing goes back */
 }
 
 #elif defined(ALLOC_PMR)
@@ -253,6 +271,7 @@ NOINLINE void *bench_alloc_realloc(void *p, size_t old, size_t n)
    return q;
 }
 NOINLINE bool bench_alloc_destroy() { g_pool->release(); return true; }
+NOINLINE void bench_alloc_trim() {}   /* no such call: its pools stay */
 }
 
 #else
@@ -648,6 +667,22 @@ static long vm_hwm_kb()
    return kb;
 }
 
+/* The resident set now (VmRSS), in KiB. */
+static long vm_rss_kb()
+{
+   FILE *f = fopen("/proc/self/status", "r");
+   long  kb = -1;
+   char  line[256];
+   if (f)
+   {
+      while (fgets(line, sizeof line, f))
+         if (!strncmp(line, "VmRSS:", 6))
+            kb = strtol(line + 6, NULL, 10);
+      fclose(f);
+   }
+   return kb;
+}
+
 /* Page faults taken so far: first touches of fresh or given-back pages, which cost time
    that callgrind does not see. */
 static long minor_faults()
@@ -781,7 +816,8 @@ int main(int argc, char **argv)
 
    if (mode == "empty")
    {
-      printf("EMPTY %s %s hwm_kb=%ld checksum=%016llx\n", w.c_str(), ALLOC_NAME, vm_hwm_kb(), (unsigned long long) sum);
+      printf("EMPTY %s %s hwm_kb=%ld rss_kb=%ld checksum=%016llx\n", w.c_str(), ALLOC_NAME, vm_hwm_kb(), vm_rss_kb(),
+             (unsigned long long) sum);
       return 0;
    }
    if (!heap_open(HEAP_CAPACITY))
@@ -793,9 +829,17 @@ int main(int argc, char **argv)
       if (destroy)
          release_all(t, s);
       long hwm = vm_hwm_kb();
+      /* every trace frees what it allocated: what stays resident, and after the
+         allocator's own call to give memory back (and how long that takes) */
+      long     freed = vm_rss_kb();
+      uint64_t t0    = now_ns();
+      bench_alloc_trim();
+      uint64_t t1      = now_ns();
+      long     trimmed = vm_rss_kb();
       heap_close();
-      printf("MEM %s %s hwm_kb=%ld peak_live=%llu checksum=%016llx\n", w.c_str(), ALLOC_NAME, hwm,
-             (unsigned long long) t.peak_live, (unsigned long long) sum);
+      printf("MEM %s %s hwm_kb=%ld peak_live=%llu rss_kb=%ld trim_rss_kb=%ld trim_ns=%llu checksum=%016llx\n",
+             w.c_str(), ALLOC_NAME, hwm, (unsigned long long) t.peak_live, freed, trimmed,
+             (unsigned long long) (t1 - t0), (unsigned long long) sum);
       return 0;
    }
 

@@ -175,6 +175,7 @@ def peer_versions():
 # ---- phase 1: memory and callgrind (neither depends on CPU noise, so they run together) --
 
 mem_results = {}   # (alloc, memworkload) -> (extra_bytes, peak_live)
+rss_results = {}   # (alloc, memworkload) -> (resident after the frees, after the trim, trim ns), bytes
 cg_results = {}    # (alloc, workload) -> Ir per op
 cg_scaling = {}    # (op, blocks) -> Ir
 checksums = {}     # (mode, scale, workload) -> {checksum: [allocs]}
@@ -193,6 +194,9 @@ def mem_job(a, w):
     note_checksum("mem", sc, w, a, m)
     extra = (int(m["hwm_kb"]) - int(e["hwm_kb"])) * 1024
     mem_results[(a, w)] = (extra, int(m["peak_live"]))
+    base = int(e["rss_kb"])
+    rss_results[(a, w)] = (max(0, int(m["rss_kb"]) - base) * 1024, max(0, int(m["trim_rss_kb"]) - base) * 1024,
+                           int(m["trim_ns"]))
 
 
 def callgrind_totals(path):
@@ -423,6 +427,23 @@ def report(mach, peers, elapsed_measure):
         p(table(hdr, mem_rows))
         p("")
         md.append("\n" + md_table(hdr, mem_rows))
+
+        # what stays resident once every block is freed, before and after the trim call
+        hdr = ["resident after all frees, MiB: as left / after trim (trim time)"] + MEM_ALLOCS
+        rows = []
+        for mw in seen:
+            r = [MEM_NAME.get(mw, mw)]
+            for a in MEM_ALLOCS:
+                left, trimmed, ns = rss_results[(a, mw)]
+                r.append("%.1f / %.1f (%s)" % (left / 1048576, trimmed / 1048576,
+                                                "%.0f us" % (ns / 1000) if ns >= 1000 else "%d ns" % ns))
+            rows.append(r)
+        p("Resident set above an empty child's once the workload freed every block, as the allocator left it and after")
+        p("its call to give memory back: mspace_trim(ms, 0), dlmalloc's mspace_trim, malloc_trim(0),")
+        p("mi_heap_collect(heap, true), jemalloc's arena purge (boost and pmr have none)")
+        p(table(hdr, rows))
+        p("")
+        md.append("\n" + md_table(hdr, rows))
 
     # callgrind
     if DO_CG and cg_results:

@@ -882,6 +882,8 @@ void do_trim(Reader &r, Slot &s)
    expect_no_report();
    mspace_stats_t st = stats_of(s.ms);
    CHECK(ret == 0 || ret == 1);
+   if (s.os)
+      s.shrink_epoch++;   // the pages inside free chunks went back: a freed block's header may read zero
    if (ret)
    {
       CHECK(st.footprint < before);

@@ -63,6 +63,9 @@ typedef struct mspace_stats_t
 
 /* Flags of mspace_create_flags and mspace_create_with_base_flags. */
 #define MSPACE_LOCKED 1u   /* a lock inside the region: safe between threads and processes */
+#define MSPACE_ZEROED 2u   /* the caller's buffer reads as zero (a fresh mapping, a new file):
+                              mspace_calloc skips what the heap never touched, as it does
+                              in a region from the OS */
 
 /* Reserves `capacity` bytes (rounded up to pages) from the OS. NULL if the OS refuses or
    capacity cannot hold the bookkeeping and one block. Pages are committed as used. */
@@ -98,7 +101,9 @@ MULLE_DLMALLOC_API void *mspace_realloc(mspace ms, void *p, size_t n);
 /* Resizes without moving: returns p, or NULL with the block unchanged. */
 MULLE_DLMALLOC_API void *mspace_realloc_in_place(mspace ms, void *p, size_t n);
 
-/* count * size zeroed bytes; NULL when the product overflows or does not fit. */
+/* count * size zeroed bytes; NULL when the product overflows or does not fit. Only what
+   may hold old data is written: not the part past the largest footprint so far of an OS
+   region or an MSPACE_ZEROED buffer (never touched, so zero, and left untouched). */
 MULLE_DLMALLOC_API void *mspace_calloc(mspace ms, size_t count, size_t size);
 
 /* A block of n bytes aligned to `alignment`; NULL if alignment is not a power of two or
@@ -120,8 +125,10 @@ MULLE_DLMALLOC_API size_t mspace_footprint(mspace ms);
 MULLE_DLMALLOC_API size_t mspace_max_footprint(mspace ms);
 
 /* Gives back the free top beyond pad bytes: the footprint shrinks and the pages go back to
-   the OS at once (also those an automatic trim released lazily). 1 if the footprint
-   shrank, else 0. */
+   the OS at once (also those an automatic trim released lazily). The whole pages inside
+   free chunks below the top go back too (an OS region's, below checks level 2): the
+   chunks stay free and usable, their pages fault in again when a block takes them. 1 if
+   the footprint shrank, else 0. */
 MULLE_DLMALLOC_API int mspace_trim(mspace ms, size_t pad);
 
 /* Fills *out; all zero for a NULL mspace. */

@@ -206,10 +206,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_tree_checked(mstate *m, tre
       ring_unlink(x);
       return true;
    }
+   if (MULLE_DLMALLOC_CHECKS && x->index >= NTREEBINS)
+      return false;   /* it would name a word past the bins */
    if (MULLE_DLMALLOC_CHECKS && TRIE_CHECKS)
    {
-      if (x->index >= NTREEBINS)
-         return false;
       tree_chunk *p = x->parent;
       if (p ? !ok_chunk_address(m, p) || (p->child(0) != x && p->child(1) != x) : m->treebins[x->index] != x)
          return false;

@@ -155,10 +155,11 @@ extern "C" {
 MULLE_DLMALLOC_NOASAN mspace mspace_create_flags(size_t capacity, unsigned flags)
 {
    using namespace mulle::detail;
-   if (flags & ~MSPACE_LOCKED || ((flags & MSPACE_LOCKED) && !MULLE_DLMALLOC_LOCKS))
+   if (flags & ~(MSPACE_LOCKED | MSPACE_ZEROED) || ((flags & MSPACE_LOCKED) && !MULLE_DLMALLOC_LOCKS))
       return NULL;
    MULLE_DLMALLOC_QUIET_BEGIN();
-   mstate *m = create_os_mspace(capacity, (flags & MSPACE_LOCKED) ? STATE_LOCKED : 0);
+   /* fresh pages of the OS read as zero: MSPACE_ZEROED or not */
+   mstate *m = create_os_mspace(capacity, ((flags & MSPACE_LOCKED) ? STATE_LOCKED : 0) | STATE_ZERO_ABOVE);
    if (m)
       annotate_create(m);
    MULLE_DLMALLOC_QUIET_END();
@@ -168,10 +169,11 @@ MULLE_DLMALLOC_NOASAN mspace mspace_create_flags(size_t capacity, unsigned flags
 MULLE_DLMALLOC_NOASAN mspace mspace_create_with_base_flags(void *base, size_t capacity, unsigned flags)
 {
    using namespace mulle::detail;
-   if (flags & ~MSPACE_LOCKED || ((flags & MSPACE_LOCKED) && !MULLE_DLMALLOC_LOCKS))
+   if (flags & ~(MSPACE_LOCKED | MSPACE_ZEROED) || ((flags & MSPACE_LOCKED) && !MULLE_DLMALLOC_LOCKS))
       return NULL;
    MULLE_DLMALLOC_QUIET_BEGIN();
-   mstate *m = init_state(static_cast<byte *>(base), capacity, (flags & MSPACE_LOCKED) ? STATE_LOCKED : 0);
+   mstate *m = init_state(static_cast<byte *>(base), capacity,
+                          ((flags & MSPACE_LOCKED) ? STATE_LOCKED : 0) | ((flags & MSPACE_ZEROED) ? STATE_ZERO_ABOVE : 0));
    if (m)
       annotate_create(m);
    MULLE_DLMALLOC_QUIET_END();
@@ -276,11 +278,15 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
    mstate *m     = enter_call(ms);
    if (m && heap_is_sound(m))
    {
+      byte *clean = zero_from(m);   /* before the block may move the footprint */
       p = hand_out(m, allocate(m, count * size), count * size);
       if (p)   /* read under the lock: tags change */
       {
          page *pg = page_of(m, p);
          bytes    = pg ? slot_user_size(pg, p) : user_size(chunk_from_mem(p));
+         bytes    = static_cast<byte *>(p) >= clean ? 0 : static_cast<size_t>(clean - static_cast<byte *>(p)) < bytes
+                                                           ? static_cast<size_t>(clean - static_cast<byte *>(p))
+                                                           : bytes;
       }
    }
    leave_call(m);
@@ -350,7 +356,10 @@ MULLE_DLMALLOC_NOASAN int mspace_trim(mspace ms, size_t pad)
    mstate *m    = enter_call(ms);
    int     done = 0;
    if (m)
+   {
       done = trim_top(m, pad, true);
+      purge_free_chunks(m);
+   }
    leave_call(m);
    return done;
 }
@@ -514,7 +523,7 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
       MULLE_DLMALLOC_QUIET_END();
       return NULL;
    }
-   m->flags      &= ~(STATE_FROM_OS | STATE_CALLING_OUT);   /* the region is the caller's
+   m->flags      &= ~(STATE_FROM_OS | STATE_CALLING_OUT | STATE_ZERO_ABOVE);   /* the region is the caller's
                                                             now; no user code runs for it */
    m->lock        = 0;
    m->handler     = NULL;

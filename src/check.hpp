@@ -116,7 +116,7 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
 
    if (top < m->least || top_end(m) > m->chunk_end || m->top_size < MIN_CHUNK ||
        (m->top_size & ALIGN_MASK) || chunk_size(m->top) != m->top_size || !previous_is_in_use(m->top) ||
-       footprint_of(m) > m->max_footprint)
+       footprint_of(m) > m->max_footprint || m->written < top + MEM_OFFSET || m->written > m->chunk_end + MEM_OFFSET)
       return problems + 1;
 
    /* every chunk, in address order */

@@ -254,6 +254,10 @@ static const unsigned STATE_CALLING_OUT = 4;  /* an unlocked mspace runs user co
 static const unsigned STATE_REGROWS = 8;      /* the top grew back into pages an automatic
                                                  trim had released: automatic trims stop
                                                  until mspace_trim (or reset) releases */
+static const unsigned STATE_ZERO_ABOVE = 16;  /* the region past the largest footprint so far
+                                                 reads as zero (an OS region, a caller's
+                                                 MSPACE_ZEROED buffer): calloc does not
+                                                 write zeros there; attach forgets it */
 
 /* The links of a small bin's head: the fd and bk of a chunk that would start 2 words
    before, whose other words are never read or written while smallmap and the rings
@@ -281,6 +285,9 @@ struct mstate
    rel<byte, false>       least;          /* first chunk */
    rel<byte, false>       chunk_end;      /* the top may grow up to here */
    size_t                 max_footprint;
+   rel<byte, false>       written;        /* the heap never wrote at or past this: the
+                                             highest top start so far, behind its head
+                                             (calloc, STATE_ZERO_ABOVE) */
    rel<byte>              lazy_end;       /* [top end, lazy_end): pages an auto-trim released
                                              lazily; mspace_trim releases them for good */
    size_t                 trim_threshold;
@@ -306,10 +313,10 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 4;   /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 5;   /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
-                                             instead of the caches */
+                                             instead of the caches; 5: `written` */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative)
 {
@@ -380,6 +387,7 @@ bool extend_top(mstate *m, size_t need);
 int  trim_top(mstate *m, size_t pad, bool eager);
 bool os_commit(mstate *m, byte *from, byte *to);
 void os_decommit(mstate *m, byte *from, byte *to, bool eager);
+size_t os_purge(mstate *m, byte *from, byte *to);
 void os_prefault(mstate *m, byte *from, byte *to);
 
 }} // namespace mulle::detail

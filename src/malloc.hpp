@@ -183,6 +183,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void *split_top(mstate *m, chunk *v, 
    m->top        = r;
    r->head       = m->top_size | PINUSE;
    v->head       = pinuse | nb | CINUSE;
+   if (as_bytes(r) + MEM_OFFSET > m->written)   /* the top's head: the highest word yet */
+      m->written = as_bytes(r) + MEM_OFFSET;
    return mem_from_chunk(v);
 }
 

@@ -114,6 +114,30 @@ MULLE_DLMALLOC_NOASAN void os_decommit(mstate *m, byte *from, byte *to, bool eag
 #  endif
 }
 
+/* The whole pages inside [from, to), which lie in a free chunk, leave the resident set and
+   stay usable: the chunk keeps them, and a block carved from it later faults them in
+   again (Linux MADV_DONTNEED and the fresh zero pages mapped over them elsewhere read as
+   zero; Windows' MEM_RESET keeps them committed, with contents the OS may drop). The
+   bytes given back, 0 for a caller's buffer. */
+MULLE_DLMALLOC_NOASAN size_t os_purge(mstate *m, byte *from, byte *to)
+{
+   byte  *first;
+   size_t length;
+   if (!(m->flags & STATE_FROM_OS) || !whole_pages(from, to, &first, &length))
+      return 0;
+#  if defined(_WIN32)
+   if (!VirtualAlloc(first, length, MEM_RESET, PAGE_READWRITE))
+      return 0;
+#  elif defined(__linux__)
+   if (madvise(first, length, MADV_DONTNEED) != 0)
+      return 0;
+#  else
+   if (mmap(first, length, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) == MAP_FAILED)
+      return 0;
+#  endif
+   return length;
+}
+
 /* Where a small request grew the footprint, the pages of [from, to) will all be touched by
    the heads of the chunks carved from them: Linux faults them in with one call
    (MADV_POPULATE_WRITE, 5.14 and later), which costs about a fifth less per page than a
@@ -162,6 +186,7 @@ MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *m) { os_unreserve(m-
 
 MULLE_DLMALLOC_NOASAN bool os_commit(mstate *, byte *, byte *) { return true; }
 MULLE_DLMALLOC_NOASAN void os_decommit(mstate *, byte *, byte *, bool) {}
+MULLE_DLMALLOC_NOASAN size_t os_purge(mstate *, byte *, byte *) { return 0; }
 MULLE_DLMALLOC_NOASAN void os_prefault(mstate *, byte *, byte *) {}
 MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t, unsigned) { return NULL; }
 MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *) {}

@@ -32,6 +32,8 @@
      top, top_size   inside [least, chunk_end); the walk ends at top, its head is exactly
                      top_size | PINUSE (else CORRUPTION)
      max_footprint   from the footprint to chunk_end - base (else CORRUPTION)
+     written         from behind the top's head to chunk_end + MEM_OFFSET (else
+                     CORRUPTION)
      secret          0 below checks level 2, where no canary uses it; at level 2 any value,
                      whose keyed bits every canary of the walk verifies (else CORRUPTION)
      root            0, or the offset of a block in use, as validate_block (what free
@@ -73,7 +75,7 @@ MULLE_DLMALLOC_NOASAN inline bool state_bounds_ok(const mstate *m, const byte *b
 /* The flags a stored state may hold: from the OS (a copy of an mspace_create heap, or
    its live region, which attach_problem refuses), locked, and in the middle of a call out
    to user code (a process that ended there). A new STATE_ flag belongs here too. */
-static const unsigned STORED_FLAGS = STATE_FROM_OS | STATE_LOCKED | STATE_CALLING_OUT | STATE_REGROWS;
+static const unsigned STORED_FLAGS = STATE_FROM_OS | STATE_LOCKED | STATE_CALLING_OUT | STATE_REGROWS | STATE_ZERO_ABOVE;
 
 /* The settings of the build that made the heap, as far as the state records them beside
    the layout word: its trim threshold (nothing but a create sets it), and a lock that this
@@ -93,7 +95,8 @@ MULLE_DLMALLOC_NOASAN inline bool state_fields_ok(const mstate *m)
    if (MULLE_DLMALLOC_CHECKS < 2 && m->secret != 0)
       return false;   /* only level 2 makes a secret */
    return m->max_footprint >= footprint_of(m) &&
-          m->max_footprint <= static_cast<size_t>(m->chunk_end - m->base);
+          m->max_footprint <= static_cast<size_t>(m->chunk_end - m->base) &&
+          m->written >= as_bytes(m->top) + MEM_OFFSET && m->written <= m->chunk_end + MEM_OFFSET;
 }
 
 /* What points into the heap, once the walk has proved its chunks sound: the top's head

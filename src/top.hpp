@@ -45,6 +45,19 @@ MULLE_DLMALLOC_NOASAN bool extend_top(mstate *m, size_t need)
    return true;
 }
 
+/* Where the region is known to read as zero: where the heap never wrote (the top moves up
+   only as blocks are cut from it, and below its start lies all the heap ever wrote) of a
+   region that was zero when it was given (STATE_ZERO_ABOVE). Else (and at level 2, whose
+   poison may lie anywhere in free memory, and under memcheck, which learns that a block is
+   defined from the zeros written) the region's end: nothing is. Pages an automatic trim
+   released lazily lie below it: they may come back with their old data. */
+MULLE_DLMALLOC_NOASAN inline byte *zero_from(const mstate *m)
+{
+   if (!(m->flags & STATE_ZERO_ABOVE) || MULLE_DLMALLOC_CHECKS >= 2 || MULLE_DLMALLOC_VALGRIND)
+      return m->chunk_end + MEM_OFFSET;   /* past every block */
+   return m->written;
+}
+
 /* Gives back the top beyond pad bytes (and one minimum chunk). Eager (mspace_trim, reset)
    also gives back for good what an auto-trim released lazily. 1 if the footprint shrank. */
 MULLE_DLMALLOC_NOASAN int trim_top(mstate *m, size_t pad, bool eager)
@@ -78,6 +91,64 @@ MULLE_DLMALLOC_NOASAN int trim_top(mstate *m, size_t pad, bool eager)
    (void) eager;   /* no pages to release without an OS */
 #endif
    return released;
+}
+
+/* ---- purge: the pages inside free chunks ----
+   mspace_trim gives back not only the top but every whole page inside a free chunk of the
+   tree bins or the dv, past the words a tree chunk's links and tags use: a free chunk
+   below a live block (which keeps the top from shrinking) holds no resident memory
+   after it. The chunk stays in its bin as it was. Small chunks hold no whole page. Not at
+   level 2, whose poison in free chunks would turn into zeros (a write into freed memory
+   to its checks). A later double free of a block whose head lay in a purged page finds
+   zero there, no trace of a freed block: it is reported as an invalid pointer. */
+/* Free chunk c's inner pages, if its tags say it is one (its size bounded by the top, its
+   footer repeating its head, the chunk behind it told so by its PINUSE): a size read from
+   a damaged head never reaches the OS. False if they do not. */
+MULLE_DLMALLOC_NOASAN inline bool purge_chunk(mstate *m, chunk *c, size_t *bytes)
+{
+   size_t s = size_by_tags(m, c);
+   if (!s || s < MIN_CHUNK || previous_is_in_use(chunk_at(c, s)))
+      return false;
+   *bytes += os_purge(m, as_bytes(c) + sizeof(tree_chunk), as_bytes(c) + s);
+   return true;
+}
+
+/* The chunks of the trie below t (t included, with the rings off its nodes); false where
+   a link names no chunk, a ring or the trie goes on longer than the heap can hold, or a
+   chunk's tags disagree (nothing more is read there). */
+MULLE_DLMALLOC_NOASAN bool purge_trie(mstate *m, tree_chunk *t, size_t depth, size_t *bytes)
+{
+   size_t most = footprint_of(m) / MIN_CHUNK;
+   for (; t; ++depth)
+   {
+      if (!ok_chunk_address(m, t) || depth > SIZE_BITS + 1 || !purge_chunk(m, t, bytes))
+         return false;
+      size_t ring = 0;
+      for (chunk *r = t->fd; r != t; r = r->fd)
+         if (!ok_chunk_address(m, r) || ++ring > most || !purge_chunk(m, r, bytes))
+            return false;
+      if (!purge_trie(m, t->child(0), depth + 1, bytes))
+         return false;
+      t = t->child(1);
+   }
+   return true;
+}
+
+/* Every free chunk's inner pages; the bytes given back. */
+MULLE_DLMALLOC_NOASAN inline size_t purge_free_chunks(mstate *m)
+{
+   size_t bytes = 0;
+   if (MULLE_DLMALLOC_CHECKS >= 2 || !(m->flags & STATE_FROM_OS))
+      return 0;
+   if (m->dv_size && free_head_is(m->dv, m->dv_size))
+      purge_chunk(m, m->dv, &bytes);
+   for (size_t i = 0; i < NTREEBINS; ++i)
+      if (!purge_trie(m, m->treebins[i], 0, &bytes))
+      {
+         report(m, MSPACE_ERROR_CORRUPTION, m->treebins[i] ? mem_from_chunk(m->treebins[i]) : NULL);
+         break;
+      }
+   return bytes;
 }
 
 /* Empties every bin and makes the whole footprint one top, then trims it to the first
@@ -163,6 +234,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
    if (!extend_top(m, MIN_CHUNK))
       return NULL;   /* the OS refused to commit the first step: Windows only, untested */
    m->max_footprint = footprint_of(m);
+   m->written       = m->least + MEM_OFFSET;   /* the top's head */
    m->layout        = LAYOUT;
    m->signature     = MSTATE_SIGNATURE;
    m->magic         = MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m);

@@ -562,6 +562,7 @@ struct StateMirror
    std::uintptr_t least;
    std::uintptr_t chunk_end;
    std::size_t max_footprint;
+   std::uintptr_t written;
    std::uintptr_t lazy_end;
    std::size_t trim_threshold;
    std::size_t secret;
@@ -574,7 +575,7 @@ struct StateMirror
 };
 
 constexpr std::size_t SIGNATURE = static_cast<std::size_t>(0x6d6c6c6d2e687073ULL);   // "mllm.hps"
-constexpr unsigned FROM_OS = 1, LOCKED = 2, CALLING_OUT = 4, REGROWS = 8;   // the flags a state may hold
+constexpr unsigned FROM_OS = 1, LOCKED = 2, CALLING_OUT = 4, REGROWS = 8, ZERO_ABOVE = 16;   // the flags a state may hold
 constexpr bool CHECKS2 = CANARY != 0;
 
 #define STATE_FIELD(name) offsetof(StateMirror, name)
@@ -720,12 +721,29 @@ TEST_CASE("attach refuses a max_footprint below the footprint or beyond the chun
    }
 }
 
+TEST_CASE("attach refuses a written mark below the top's head or beyond the chunks' end")
+{
+   DamagedState d;
+   const unsigned char *top = d.link(STATE_FIELD(top));
+   const unsigned char *end = d.link(STATE_FIELD(chunk_end));
+   for (const unsigned char *w : {top, top + 2 * W - 1, end + 2 * W + 1, end + 64 * KiB})
+   {
+      d.set_link(STATE_FIELD(written), w);
+      d.expect_refused(MSPACE_ERROR_CORRUPTION, "written mark");
+   }
+   for (const unsigned char *w : {top + 2 * W, end + 2 * W})   // the ends of the range
+   {
+      d.set_link(STATE_FIELD(written), w);
+      d.done(d.expect_accepted("written mark in range"));
+   }
+}
+
 TEST_CASE("attach refuses flags that no stored heap holds")
 {
    DamagedState d;
    d.set_flags(0xfffffff0u);
    d.expect_refused(MSPACE_ERROR_CORRUPTION, "flags 0xfffffff0");
-   for (unsigned bit = 4; bit < 32; ++bit)
+   for (unsigned bit = 5; bit < 32; ++bit)
    {
       d.set_flags(1u << bit);
       d.expect_refused(MSPACE_ERROR_CORRUPTION, "an unknown flag bit");
@@ -741,6 +759,13 @@ TEST_CASE("attach refuses flags that no stored heap holds")
    d.set_flags(REGROWS);   // automatic trims stopped: the heap's own history, kept
    ms = d.expect_accepted("regrows");
    CHECK(d.flags() == REGROWS);
+   d.done(ms);
+
+   // the region past the largest footprint was zero where it was made (an OS region, an
+   // MSPACE_ZEROED buffer): where it is attached, who knows. Forgotten
+   d.set_flags(ZERO_ABOVE);
+   ms = d.expect_accepted("zero above the footprint");
+   CHECK(d.flags() == 0);
    d.done(ms);
 
    std::vector<unsigned char> scratch(64 * KiB);

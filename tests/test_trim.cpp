@@ -407,7 +407,122 @@ TEST_CASE("a caller's buffer is never faulted in ahead of use")
    munmap(buffer, size);
 }
 
+TEST_CASE("mspace_trim gives back the pages of a free chunk below a live block, which keeps the top from shrinking")
+{
+   if (huge_pages_always())
+      return;   // any first touch may bring in 2 MiB
+   mspace ms = mspace_create(1024 * MiB);
+   REQUIRE(ms != nullptr);
+   const std::size_t big = 256 * MiB;
+   unsigned char *before = static_cast<unsigned char *>(mspace_malloc(ms, 100 * KiB));
+   unsigned char *p      = static_cast<unsigned char *>(mspace_malloc(ms, big));
+   unsigned char *after  = static_cast<unsigned char *>(mspace_malloc(ms, 16));
+   REQUIRE((before && p && after));
+   std::memset(before, 0x11, 100 * KiB);
+   std::memset(p, 0x5A, big);
+   std::memset(after, 0x22, 16);
+   CHECK(resident_pages(p, p + big) * std::size_t(sysconf(_SC_PAGESIZE)) >= big - 1 * MiB);
+
+   mspace_free(ms, p);   // a free chunk between two live blocks: the top cannot take it
+   const std::size_t kept = resident_pages(p, p + big) * std::size_t(sysconf(_SC_PAGESIZE));
+   CHECK(mspace_trim(ms, 0) == 0);   // the footprint stays: the 16-byte block is at its end
+   const std::size_t left = resident_pages(p, p + big) * std::size_t(sysconf(_SC_PAGESIZE));
+   MESSAGE("256 MiB freed below a 16-byte block: " << kept / KiB << " KiB of it resident after the free, "
+           << left / KiB << " KiB after mspace_trim(ms, 0)");
+   CHECK(left <= 2 * MiB);
+   for (std::size_t i = 0; i < 100 * KiB; ++i)
+      REQUIRE(before[i] == 0x11);
+   for (std::size_t i = 0; i < 16; ++i)
+      REQUIRE(after[i] == 0x22);
+   CHECK_HEAP(ms);
+
+   // the chunk stays free and whole: its memory serves again, faulted in as it is written
+   unsigned char *again = static_cast<unsigned char *>(mspace_malloc(ms, big - 1 * MiB));
+   CHECK(again == p);
+   REQUIRE(again != nullptr);
+   std::memset(again, 0x33, big - 1 * MiB);
+   CHECK(again[big / 2] == 0x33);
+   CHECK(mspace_trim(ms, 0) == 0);   // nothing free left below the top but a remainder
+   CHECK(again[big / 2] == 0x33);
+   CHECK_HEAP(ms);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("calloc writes no zeros where an OS region was never touched, and zeroes what was")
+{
+   if (huge_pages_always() || MULLE_TEST_VALGRIND)
+      return;   // any first touch may bring in 2 MiB; memcheck learns definedness from zeros written
+   mspace ms = mspace_create(1024 * MiB);
+   REQUIRE(ms != nullptr);
+   const std::size_t big = 256 * MiB;
+   unsigned char *p = static_cast<unsigned char *>(mspace_calloc(ms, 1, big));
+   REQUIRE(p != nullptr);
+   const std::size_t resident = resident_pages(p + 1 * MiB, p + big - 1 * MiB);   // not its ends: the
+   MESSAGE("calloc of 256 MiB in a fresh OS region: " << resident               // heads around it
+           << " of the pages of its middle resident");
+   CHECK(resident == 0);
+   for (std::size_t i = 0; i < big; i += 4093)   // read only: the zero page, not resident memory
+      REQUIRE(p[i] == 0);
+
+   // memory the heap used before holds old data: calloc zeroes it
+   std::memset(p, 0x5A, 8 * MiB);
+   mspace_free(ms, p);
+   unsigned char *q = static_cast<unsigned char *>(mspace_calloc(ms, 4, 2 * MiB));
+   REQUIRE(q != nullptr);
+   CHECK(q == p);
+   std::size_t nonzero = 0;
+   for (std::size_t i = 0; i < 8 * MiB; ++i)
+      nonzero += q[i] != 0;
+   CHECK(nonzero == 0);
+   CHECK_HEAP(ms);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
 #endif
+
+TEST_CASE("calloc zeroes a caller's buffer that held data; MSPACE_ZEROED says it need not")
+{
+   const std::size_t size = 1 * MiB;
+   std::vector<unsigned char> dirty(size, 0xEE);
+   mspace ms = mspace_create_with_base(dirty.data(), size);
+   REQUIRE(ms != nullptr);
+   unsigned char *p = static_cast<unsigned char *>(mspace_calloc(ms, 1, 600 * KiB));
+   REQUIRE(p != nullptr);
+   std::size_t nonzero = 0;
+   for (std::size_t i = 0; i < 600 * KiB; ++i)
+      nonzero += p[i] != 0;
+   CHECK(nonzero == 0);
+   CHECK(mspace_destroy(ms) == 0);
+
+   // a buffer its owner knows is zero: what the heap never touched is not written. A byte
+   // set behind the heap's back past the footprint (breaking the promise, to see it kept)
+   // stays as it is
+   std::vector<unsigned char> zero(size, 0);
+   ms = mspace_create_with_base_flags(zero.data(), size, MSPACE_ZEROED);
+   REQUIRE(ms != nullptr);
+   unsigned char *mark = zero.data() + size - 256 * KiB;
+   REQUIRE(mspace_footprint(ms) < size - 256 * KiB);
+   const unsigned char set = 0x77;
+   raw_copy(mark, &set, 1);   // (heap memory: the checkers are not told)
+   p = static_cast<unsigned char *>(mspace_calloc(ms, 1, size - 128 * KiB));
+   REQUIRE(p != nullptr);
+   REQUIRE((p < mark && mark < p + (size - 128 * KiB)));
+   // (level 2's poison and memcheck's definedness want every byte written)
+   CHECK(*mark == (CANARY || MULLE_TEST_VALGRIND ? 0 : 0x77));
+   CHECK(p[0] == 0);
+   mspace_free(ms, p);
+   raw_copy(mark, &set, 1);
+   p = static_cast<unsigned char *>(mspace_calloc(ms, 1, size - 128 * KiB));
+   REQUIRE(p != nullptr);
+   CHECK(*mark == 0);   // below what the heap wrote now (the top's head went past it): zeroed
+   CHECK(mspace_destroy(ms) == 0);
+
+   mspace os = mspace_create_flags(1 * MiB, MSPACE_ZEROED | MSPACE_LOCKED);
+   CHECK(os != nullptr);
+   CHECK(mspace_destroy(os) == 0);
+   CHECK(mspace_create_flags(1 * MiB, 4u) == nullptr);
+   CHECK(mspace_create_with_base_flags(zero.data(), size, 4u) == nullptr);
+}
 
 TEST_CASE("a heap that grows back into pages its automatic trim released gets no more automatic trims, until mspace_trim")
 {
