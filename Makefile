@@ -252,12 +252,17 @@ $(BUILD)/examples/%: examples/%.cpp $(HEADER)
 
 # Each example runs; where examples/NAME.expected exists its stdout must match it exactly.
 # persistent runs twice over one heap file: the second run reopens the first one's heap.
+# heap_picture draws its heap: the picture must be the one the README shows.
 examples: $(EX_BINS)
 	@for bin in $(EX_BINS); do \
 	  name=$$(basename $$bin); \
 	  echo "== $$name"; \
 	  if [ $$name = persistent ]; then \
 	    rm -f $$bin.heap; { $$bin $$bin.heap && $$bin $$bin.heap; } > $$bin.out || { echo "$$name exited with $$?"; exit 1; }; \
+	  elif [ $$name = heap_picture ]; then \
+	    $$bin $$bin.svg > $$bin.out || { echo "$$name exited with $$?"; exit 1; }; \
+	    cmp -s examples/heap_picture.svg $$bin.svg || { echo "$$name: $$bin.svg differs from examples/heap_picture.svg"; exit 1; }; \
+	    echo "   picture matches examples/heap_picture.svg"; \
 	  else $$bin > $$bin.out || { echo "$$name exited with $$?"; exit 1; }; fi; \
 	  if [ -f examples/$$name.expected ]; then \
 	    diff -u examples/$$name.expected $$bin.out || { echo "$$name: output differs from examples/$$name.expected"; exit 1; }; \
