@@ -28,7 +28,7 @@ EX_BINS   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EX_C)) \
 # conflicts with the ARM cross compiler, see test-m32).
 CI_PACKAGES := doctest-dev clang libclang-rt-14-dev llvm cmake pkg-config valgrind cppcheck clang-tidy \
                lib32stdc++-12-dev libc6-dev-i386 lib32gcc-12-dev g++-arm-linux-gnueabihf qemu-user \
-               gcc-arm-none-eabi gcc-riscv64-unknown-elf
+               gcc-arm-none-eabi gcc-riscv64-unknown-elf sqlite3 git libpython3.11-testsuite
 ci-deps:
 	@missing=$$(for p in $(CI_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -37,7 +37,7 @@ ci-deps:
 	  apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
 	else echo "all CI packages present"; fi
 
-.PHONY: help c-runtime test test-notier test-persist test-relative unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench lint fuzz fuzz-checks2 fuzz-replay test-clang test-noexcept test-shared sanitize valgrind coverage test-checks2
+.PHONY: preload help c-runtime test test-notier test-persist test-relative unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench lint fuzz fuzz-checks2 fuzz-replay test-clang test-noexcept test-shared sanitize valgrind coverage test-checks2
 
 help:
 	@echo "make test                  build and run every test suite (installs doctest-dev and clang if missing)"
@@ -49,6 +49,7 @@ help:
 	@echo "make size                  allocator code size for Cortex-M0+, Cortex-M4F, rv32imac, x86-64"
 	@echo "make test-m32 / test-arm   the suites as 32-bit x86 code and as ARM code under qemu"
 	@echo "make test-shared           MSPACE_LOCKED under load: threads (also under TSan) and processes"
+	@echo "make preload               the header as the process's malloc: g++, python3, sqlite3, git under LD_PRELOAD"
 	@echo "make test-checks2          the suites at MULLE_DLMALLOC_CHECKS=2"
 	@echo "make test-notier           the suites without the small-object tier (in make test)"
 	@echo "make test-relative         the suites with relative links (MULLE_DLMALLOC_RELATIVE=1)"
@@ -272,6 +273,13 @@ examples: $(EX_BINS)
 
 # MSPACE_LOCKED under load: threads of one process, processes sharing a mapping; and the
 # threads again under ThreadSanitizer.
+# The header as the process's malloc (MULLE_DLMALLOC_MALLOC=1), a shared library given to
+# real programs with LD_PRELOAD: their output must be glibc's, their heaps sound at exit.
+preload: $(HEADER)
+	@for p in sqlite3 git; do command -v $$p >/dev/null || { $(MAKE) ci-deps; break; }; done
+	@python3 -c 'import test.test_json' 2>/dev/null || /usr/bin/python3 -c 'import test.test_json' 2>/dev/null || $(MAKE) ci-deps
+	BUILD=$(BUILD) bash tools/preload.sh
+
 test-shared: $(HEADER)
 	@mkdir -p $(BUILD)/shared
 	$(CXX) $(OPT) -std=c++17 $(WARN) -I. tests/shared/shared_heap.cpp -o $(BUILD)/shared/shared_heap -pthread

@@ -32,6 +32,7 @@ PARTS = [
     "src/lock.hpp",
     "src/persist.hpp",
     "src/c_api.hpp",
+    "src/malloc_family.hpp",
     "src/license.h",
 ]
 

@@ -57,6 +57,10 @@
      MULLE_DLMALLOC_NO_OS            !__STDC_HOSTED__  implementation TU: no mmap layer
      MULLE_DLMALLOC_GRANULARITY      65536             implementation TU: footprint step
      MULLE_DLMALLOC_TRIM_THRESHOLD   2 MiB             implementation TU: auto-trim above this
+     MULLE_DLMALLOC_MALLOC           undefined         implementation TU: 1 defines malloc & co.
+                                                       and new/delete over a default mspace
+     MULLE_DLMALLOC_MALLOC_CAPACITY  64 GiB (1 GiB     implementation TU: its reserve (env
+                                     on 32-bit)        MULLE_DLMALLOC_CAPACITY overrides)
 
    5. THREAD SAFETY
    Opt-in. An mspace created with the flag MSPACE_LOCKED (mspace_create_flags,
