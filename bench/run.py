@@ -443,7 +443,10 @@ def report(mach, peers, elapsed_measure):
         p("mi_heap_collect(heap, true), jemalloc's arena purge (boost and pmr have none)")
         p(table(hdr, rows))
         p("")
-        md.append("\n" + md_table(hdr, rows))
+        md.append("\nResident set above an empty child's once the workload freed every block, as the allocator left it and"
+                  " after its call to give memory back (mspace_trim(ms, 0), dlmalloc's mspace_trim, malloc_trim(0),"
+                  " mi_heap_collect(heap, true), jemalloc's arena purge; boost and pmr have none):\n")
+        md.append(md_table(hdr, rows))
 
     # callgrind
     if DO_CG and cg_results:

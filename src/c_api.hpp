@@ -46,8 +46,13 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mstate *fast_state(mspace ms)
    thread inside any callout goes on the whole way, which finds out. */
 MULLE_DLMALLOC_NOASAN inline mstate *locked_fast_state(mspace ms)
 {
-   mstate *m = MULLE_DLMALLOC_FAST_PATH && MULLE_DLMALLOC_LOCKS ? fast_live(ms) : NULL;
+#if MULLE_DLMALLOC_FAST_PATH && MULLE_DLMALLOC_LOCKS
+   mstate *m = fast_live(ms);
    return m && (flags_of(m) & STATE_LOCKED) && !innermost_callout ? m : NULL;
+#else
+   (void) ms;
+   return NULL;
+#endif
 }
 
 /* The fast path of malloc: a slot of a page with room, else allocate. */
