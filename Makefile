@@ -28,7 +28,8 @@ EX_BINS   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EX_C)) \
 # conflicts with the ARM cross compiler, see test-m32).
 CI_PACKAGES := doctest-dev clang libclang-rt-14-dev llvm cmake pkg-config valgrind cppcheck clang-tidy \
                lib32stdc++-12-dev libc6-dev-i386 lib32gcc-12-dev g++-arm-linux-gnueabihf qemu-user \
-               gcc-arm-none-eabi gcc-riscv64-unknown-elf sqlite3 git libpython3.11-testsuite
+               gcc-arm-none-eabi gcc-riscv64-unknown-elf sqlite3 git libpython3.11-testsuite \
+               g++-mingw-w64-x86-64 wine64
 ci-deps:
 	@missing=$$(for p in $(CI_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -37,7 +38,7 @@ ci-deps:
 	  apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
 	else echo "all CI packages present"; fi
 
-.PHONY: preload help c-runtime test test-notier test-persist test-relative unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench lint fuzz fuzz-checks2 fuzz-replay test-clang test-noexcept test-shared sanitize valgrind coverage test-checks2
+.PHONY: test-windows preload help c-runtime test test-notier test-persist test-relative unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench lint fuzz fuzz-checks2 fuzz-replay test-clang test-noexcept test-shared sanitize valgrind coverage test-checks2
 
 help:
 	@echo "make test                  build and run every test suite (installs doctest-dev and clang if missing)"
@@ -50,6 +51,7 @@ help:
 	@echo "make test-m32 / test-arm   the suites as 32-bit x86 code and as ARM code under qemu"
 	@echo "make test-shared           MSPACE_LOCKED under load: threads (also under TSan) and processes"
 	@echo "make preload               the header as the process's malloc: g++, python3, sqlite3, git under LD_PRELOAD"
+	@echo "make test-windows          the suites, the C test and the examples built by mingw-w64, run under wine"
 	@echo "make test-checks2          the suites at MULLE_DLMALLOC_CHECKS=2"
 	@echo "make test-notier           the suites without the small-object tier (in make test)"
 	@echo "make test-relative         the suites with relative links (MULLE_DLMALLOC_RELATIVE=1)"
@@ -273,6 +275,47 @@ examples: $(EX_BINS)
 
 # MSPACE_LOCKED under load: threads of one process, processes sharing a mapping; and the
 # threads again under ThreadSanitizer.
+# Windows: the suites, the C test, the examples and the CMake consumer (its toolchain file:
+# tests/cmake/mingw-w64.cmake), cross-compiled by mingw-w64 (linked statically) and run under wine, so that the VirtualAlloc layer (reserve, commit, decommit,
+# MEM_RESET) and the lock run as they do on Windows. Left out: what needs POSIX mappings (the
+# persistence suite's files and fork, fork_shared, persistent) and Linux's resident-set
+# checks (tests/test_trim.cpp's, compiled for Linux only). Windows writes "\r\n": the
+# outputs are compared without "\r".
+WIN_CXX      := x86_64-w64-mingw32-g++-posix
+WIN_CC       := x86_64-w64-mingw32-gcc-posix
+WINE         ?= $(firstword $(wildcard /usr/bin/wine64 /usr/lib/wine/wine64) wine64)
+WIN          := $(BUILD)/windows
+WIN_TESTS    := $(filter-out tests/test_persist.cpp,$(TEST_SRCS))
+WIN_EXAMPLES := $(filter-out examples/fork_shared.c examples/persistent.cpp,$(EX_C) $(EX_CXX))
+WIN_RUN       = WINEPREFIX=$(abspath $(WIN))/prefix WINEDEBUG=-all $(WINE)
+test-windows: $(HEADER)
+	@command -v $(WIN_CXX) >/dev/null && [ -x "$$(command -v $(WINE) || echo $(WINE))" ] || $(MAKE) ci-deps
+	@mkdir -p $(WIN)/include $(WIN)/tests $(WIN)/examples
+	@ln -sfn /usr/include/doctest $(WIN)/include/doctest
+	$(WIN_CXX) $(CXXFLAGS_ALL) -I$(WIN)/include -static tests/main.cpp tests/impl.cpp $(WIN_TESTS) -o $(WIN)/tests/unit.exe
+	$(WIN_CXX) $(CXXFLAGS_ALL) -c tests/impl.cpp -o $(WIN)/tests/impl.o
+	$(WIN_CC) $(CFLAGS_C99) -c tests/test_c_api.c -o $(WIN)/tests/test_c_api.o
+	$(WIN_CC) $(OPT) -static $(WIN)/tests/test_c_api.o $(WIN)/tests/impl.o -o $(WIN)/tests/test_c_api.exe
+	$(WIN_RUN) $(WIN)/tests/unit.exe
+	$(WIN_RUN) $(WIN)/tests/test_c_api.exe
+	@for src in $(WIN_EXAMPLES); do \
+	  name=$$(basename $${src%.*}); bin=$(WIN)/examples/$$name.exe; \
+	  case $$src in \
+	    *.c) $(WIN_CC) $(CFLAGS_C99) -c $$src -o $$bin.o && $(WIN_CC) $(OPT) -static $$bin.o $(WIN)/tests/impl.o -o $$bin ;; \
+	    *) $(WIN_CXX) $(CXXFLAGS_ALL) -static $$src -o $$bin ;; \
+	  esac || exit 1; \
+	  if [ $$name = heap_picture ]; then $(WIN_RUN) $$bin $$bin.svg > $$bin.out || exit 1; \
+	    tr -d '\r' < $$bin.svg | cmp -s examples/heap_picture.svg - || { echo "windows: $$name: the picture differs"; exit 1; }; \
+	  else $(WIN_RUN) $$bin > $$bin.out || { echo "windows: $$name exited with $$?"; exit 1; }; fi; \
+	  if [ -f examples/$$name.expected ]; then \
+	    tr -d '\r' < $$bin.out | diff -u examples/$$name.expected - || { echo "windows: $$name: output differs"; exit 1; }; \
+	  fi; echo "windows: example $$name: output as on Linux"; \
+	done
+	cmake -S tests/cmake/add_subdirectory -B $(WIN)/cmake -DCMAKE_TOOLCHAIN_FILE=$(abspath tests/cmake/mingw-w64.cmake) >/dev/null
+	cmake --build $(WIN)/cmake >/dev/null
+	$(WIN_RUN) $(WIN)/cmake/consumer.exe
+	@echo "windows: the suites, the C test, $(words $(WIN_EXAMPLES)) examples and the CMake consumer ran under wine"
+
 # The header as the process's malloc (MULLE_DLMALLOC_MALLOC=1), a shared library given to
 # real programs with LD_PRELOAD: their output must be glibc's, their heaps sound at exit.
 preload: $(HEADER)
