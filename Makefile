@@ -29,7 +29,7 @@ EX_BINS   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EX_C)) \
 CI_PACKAGES := doctest-dev clang libclang-rt-14-dev llvm cmake pkg-config valgrind cppcheck clang-tidy \
                lib32stdc++-12-dev libc6-dev-i386 lib32gcc-12-dev g++-arm-linux-gnueabihf qemu-user \
                gcc-arm-none-eabi gcc-riscv64-unknown-elf sqlite3 git libpython3.11-testsuite \
-               g++-mingw-w64-x86-64 wine64
+               g++-mingw-w64-x86-64 wine64 qemu-system-arm qemu-system-misc
 ci-deps:
 	@missing=$$(for p in $(CI_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -38,7 +38,7 @@ ci-deps:
 	  apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
 	else echo "all CI packages present"; fi
 
-.PHONY: test-windows preload help c-runtime test test-notier test-persist test-relative unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench lint fuzz fuzz-checks2 fuzz-replay test-clang test-noexcept test-shared sanitize valgrind coverage test-checks2
+.PHONY: boards test-windows preload help c-runtime test test-notier test-persist test-relative unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench lint fuzz fuzz-checks2 fuzz-replay test-clang test-noexcept test-shared sanitize valgrind coverage test-checks2
 
 help:
 	@echo "make test                  build and run every test suite (installs doctest-dev and clang if missing)"
@@ -52,6 +52,7 @@ help:
 	@echo "make test-shared           MSPACE_LOCKED under load: threads (also under TSan) and processes"
 	@echo "make preload               the header as the process's malloc: g++, python3, sqlite3, git under LD_PRELOAD"
 	@echo "make test-windows          the suites, the C test and the examples built by mingw-w64, run under wine"
+	@echo "make boards                a firmware test of the allocator on emulated Cortex-M3, Cortex-M4F and rv32 boards"
 	@echo "make test-checks2          the suites at MULLE_DLMALLOC_CHECKS=2"
 	@echo "make test-notier           the suites without the small-object tier (in make test)"
 	@echo "make test-relative         the suites with relative links (MULLE_DLMALLOC_RELATIVE=1)"
@@ -275,6 +276,13 @@ examples: $(EX_BINS)
 
 # MSPACE_LOCKED under load: threads of one process, processes sharing a mapping; and the
 # threads again under ThreadSanitizer.
+# Firmware that runs: a randomised test of the allocator, built without an OS for
+# Cortex-M3, Cortex-M4F and rv32imac and run on emulated boards (embedded/boards/run.sh).
+boards: $(HEADER)
+	@for p in qemu-system-arm qemu-system-riscv32 arm-none-eabi-gcc riscv64-unknown-elf-gcc; do \
+	  command -v $$p >/dev/null || { $(MAKE) ci-deps; break; }; done
+	BUILD=$(abspath $(BUILD)) bash embedded/boards/run.sh
+
 # Windows: the suites, the C test, the examples and the CMake consumer (its toolchain file:
 # tests/cmake/mingw-w64.cmake), cross-compiled by mingw-w64 (linked statically) and run under wine, so that the VirtualAlloc layer (reserve, commit, decommit,
 # MEM_RESET) and the lock run as they do on Windows. Left out: what needs POSIX mappings (the
