@@ -140,6 +140,11 @@ MULLE_DLMALLOC_API void mspace_malloc_stats(mspace ms);
 /* Non-zero iff p lies inside this mspace's region. O(1). */
 MULLE_DLMALLOC_API int mspace_is_heap_object(mspace ms, const void *p);
 
+/* The default mspace of the malloc family: defined only where the implementation is built
+   with MULLE_DLMALLOC_MALLOC=1 (malloc, free & co. and new/delete allocate there). Its
+   stats, checks and walks are the process's heap's. NULL if it could not be made. */
+MULLE_DLMALLOC_API mspace mspace_default(void);
+
 /* Walks the whole heap and verifies every invariant. 0 when consistent, else the number
    of problems found (non-zero also for a NULL or dead handle). */
 MULLE_DLMALLOC_API int mspace_check(mspace ms);

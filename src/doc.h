@@ -60,7 +60,10 @@
      MULLE_DLMALLOC_MALLOC           undefined         implementation TU: 1 defines malloc & co.
                                                        and new/delete over a default mspace
      MULLE_DLMALLOC_MALLOC_CAPACITY  64 GiB (1 GiB     implementation TU: its reserve (env
-                                     on 32-bit)        MULLE_DLMALLOC_CAPACITY overrides)
+                                     on 32-bit, 64     MULLE_DLMALLOC_CAPACITY overrides), or
+                                     KiB without OS)   its static array without an OS
+     MULLE_DLMALLOC_MALLOC_REGION    undefined         implementation TU, without an OS: its
+     MULLE_DLMALLOC_MALLOC_REGION_SIZE                 region instead of a static array
 
    5. THREAD SAFETY
    Opt-in. An mspace created with the flag MSPACE_LOCKED (mspace_create_flags,

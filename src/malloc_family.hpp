@@ -4,11 +4,15 @@
    the C library's malloc family over one default mspace, and (it is C++) the operators
    new and delete: a program linked with it, or a shared library of it given to
    LD_PRELOAD, allocates everything there.
-   - The default mspace is made on the first call: locked, reserved from the OS with the
-     capacity MULLE_DLMALLOC_MALLOC_CAPACITY (64 GiB on 64-bit targets, 1 GiB on others;
-     only address space, pages are committed as used), which the environment variable
-     MULLE_DLMALLOC_CAPACITY (bytes, or with a K, M or G suffix) overrides. For now it
-     needs a POSIX system: without an OS and on Windows the build stops with an error.
+   - The default mspace is made on the first call. With an OS (POSIX): locked, reserved
+     with the capacity MULLE_DLMALLOC_MALLOC_CAPACITY (64 GiB on 64-bit targets, 1 GiB on
+     others; only address space, pages are committed as used), which the environment
+     variable MULLE_DLMALLOC_CAPACITY (bytes, or with a K, M or G suffix) overrides.
+     Without an OS (firmware): over the region MULLE_DLMALLOC_MALLOC_REGION of
+     MULLE_DLMALLOC_MALLOC_REGION_SIZE bytes (linker symbols, say), or where those are not
+     defined over a static array of MULLE_DLMALLOC_MALLOC_CAPACITY bytes (64 KiB); without
+     a lock (one thread, or the firmware's own locking), and newlib's reentrant entries
+     (_malloc_r and its kin, which its stdio calls) are defined too. Windows is not served.
    - As glibc: errno is ENOMEM where a request fails; malloc(0) gives a minimum block;
      realloc(p, 0) frees p and returns NULL; aligned_alloc and memalign take any power of
      two (memalign rounds another alignment up to one); posix_memalign returns EINVAL for
@@ -29,40 +33,71 @@
     !defined(MULLE_DLMALLOC_MALLOC_INCLUDED)
 #define MULLE_DLMALLOC_MALLOC_INCLUDED
 
-#if MULLE_DLMALLOC_NO_OS || defined(_WIN32)
-#  error "mulle_dlmalloc: MULLE_DLMALLOC_MALLOC needs a POSIX system for now"
+#if defined(_WIN32) && !MULLE_DLMALLOC_NO_OS
+#  error "mulle_dlmalloc: MULLE_DLMALLOC_MALLOC does not serve Windows"
 #endif
 
 #include <errno.h>
 #include <new>
-#include <fcntl.h>
-#include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
+#if !MULLE_DLMALLOC_NO_OS
+#  include <fcntl.h>
+#  include <pthread.h>
+#  include <stdio.h>
+#  include <string.h>
+#  include <unistd.h>
+#endif
 
-#if defined(__has_include)
+#if defined(__has_include) && !MULLE_DLMALLOC_NO_OS
 #  if __has_include(<malloc.h>)
 #    include <malloc.h>   /* memalign, valloc, pvalloc, malloc_usable_size where there are */
 #  endif
 #endif
-#include <stdlib.h>
-/* As the C library declares them: glibc's are noexcept in C++ (__THROW) */
-#ifdef __THROW
+/* As the C library declares them: glibc's are noexcept in C++ (__THROW), newlib's too
+   (_NOTHROW) */
+#if defined(__THROW)
 #  define MULLE_DLMALLOC_LIBC_THROW __THROW
+#elif defined(_NOTHROW)
+#  define MULLE_DLMALLOC_LIBC_THROW _NOTHROW
 #else
 #  define MULLE_DLMALLOC_LIBC_THROW
 #endif
 
 #ifndef MULLE_DLMALLOC_MALLOC_CAPACITY
-#  define MULLE_DLMALLOC_MALLOC_CAPACITY (sizeof(void *) >= 8 ? (static_cast<size_t>(64) << 30) : (static_cast<size_t>(1) << 30))
+#  if MULLE_DLMALLOC_NO_OS
+#    define MULLE_DLMALLOC_MALLOC_CAPACITY (static_cast<size_t>(64) << 10)
+#  else
+#    define MULLE_DLMALLOC_MALLOC_CAPACITY (sizeof(void *) >= 8 ? (static_cast<size_t>(64) << 30) : (static_cast<size_t>(1) << 30))
+#  endif
 #endif
 
 namespace mulle { namespace detail {
 
 static mstate *volatile malloc_heap;   /* the default mspace, once made */
 static unsigned         malloc_init;   /* 0 none, 1 being made, 2 made (or failed) */
+
+#if MULLE_DLMALLOC_NO_OS
+#  ifndef MULLE_DLMALLOC_MALLOC_REGION
+static unsigned char malloc_region[MULLE_DLMALLOC_MALLOC_CAPACITY] __attribute__((aligned(16)));
+#    define MULLE_DLMALLOC_MALLOC_REGION      malloc_region
+#    define MULLE_DLMALLOC_MALLOC_REGION_SIZE sizeof(malloc_region)
+#  endif
+
+/* One thread (or the firmware's own locking): made by the first call, no lock, no atomics
+   (a Cortex-M0+ has no compare-and-swap). */
+MULLE_DLMALLOC_NOASAN inline mspace default_heap()
+{
+   if (!malloc_init)
+   {
+      malloc_init = 2;
+      malloc_heap = static_cast<mstate *>(mspace_create_with_base(MULLE_DLMALLOC_MALLOC_REGION, MULLE_DLMALLOC_MALLOC_REGION_SIZE));
+   }
+   return malloc_heap;
+}
+
+MULLE_DLMALLOC_NOASAN inline size_t os_page_size() { return 4096; }   /* valloc's page, without an MMU */
+
+#else
 
 /* The capacity from the environment: bytes, or with a K, M or G suffix; 0 if unset or
    malformed. getenv and the parsing allocate nothing. */
@@ -137,6 +172,8 @@ MULLE_DLMALLOC_NOASAN inline mspace default_heap()
    return __atomic_load_n(&malloc_heap, __ATOMIC_ACQUIRE);
 }
 
+#endif /* MULLE_DLMALLOC_NO_OS */
+
 /* Is p inside the default mspace's region (where its checks apply)? */
 MULLE_DLMALLOC_NOASAN inline bool in_default_heap(mspace ms, const void *p)
 {
@@ -199,6 +236,8 @@ inline void *new_block(size_t n, size_t alignment, bool nothrow)
 }} // namespace mulle::detail
 
 extern "C" {
+
+MULLE_DLMALLOC_NOASAN mspace mspace_default(void) { return mulle::detail::default_heap(); }
 
 MULLE_DLMALLOC_NOASAN void *malloc(size_t n) MULLE_DLMALLOC_LIBC_THROW
 {
@@ -308,6 +347,26 @@ MULLE_DLMALLOC_NOASAN size_t malloc_usable_size(void *p) MULLE_DLMALLOC_LIBC_THR
    using namespace mulle::detail;
    return p && in_default_heap(malloc_heap, p) ? mspace_usable_size(p) : 0;
 }
+
+#if defined(__NEWLIB__)
+/* newlib's own calls (its stdio's buffers, strdup through malloc) go through these */
+struct _reent;
+MULLE_DLMALLOC_NOASAN void *_malloc_r(struct _reent *, size_t n) MULLE_DLMALLOC_LIBC_THROW { return malloc(n); }
+MULLE_DLMALLOC_NOASAN void  _free_r(struct _reent *, void *p) MULLE_DLMALLOC_LIBC_THROW { free(p); }
+MULLE_DLMALLOC_NOASAN void *_calloc_r(struct _reent *, size_t count, size_t size) MULLE_DLMALLOC_LIBC_THROW
+{
+   return calloc(count, size);
+}
+MULLE_DLMALLOC_NOASAN void *_realloc_r(struct _reent *, void *p, size_t n) MULLE_DLMALLOC_LIBC_THROW { return realloc(p, n); }
+MULLE_DLMALLOC_NOASAN void *_memalign_r(struct _reent *, size_t alignment, size_t n) MULLE_DLMALLOC_LIBC_THROW
+{
+   return memalign(alignment, n);
+}
+MULLE_DLMALLOC_NOASAN size_t _malloc_usable_size_r(struct _reent *, void *p) MULLE_DLMALLOC_LIBC_THROW
+{
+   return malloc_usable_size(p);
+}
+#endif
 
 } /* extern "C" */
 

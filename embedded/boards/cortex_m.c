@@ -1,6 +1,7 @@
 /* Cortex-M start-up for the firmware test on an emulated board (qemu-system-arm, machines
-   lm3s6965evb and mps2-an386): the vector table, a reset handler that sets up .data and
-   .bss and calls main, and semihosting (BKPT 0xAB) for output and exit. */
+   lm3s6965evb and mps2-an386): the vector table, a reset handler that turns the FPU on
+   (Cortex-M4F), sets up .data and .bss and calls main, and semihosting (BKPT 0xAB) for
+   output and exit. */
 #include "board.h"
 
 #include <stdint.h>
@@ -36,6 +37,11 @@ static void fault(void)
 void reset(void)
 {
    uint32_t *s = &__data_load, *d = &__data_start;
+#if defined(__ARM_FP)
+   /* a Cortex-M4F starts with its FPU off: full access for CP10 and CP11 (CPACR) */
+   *(volatile uint32_t *) 0xE000ED88u |= 0xFu << 20;
+   __asm__ volatile("dsb\n\tisb" ::: "memory");
+#endif
    while (d < &__data_end)
       *d++ = *s++;
    for (d = &__bss_start; d < &__bss_end;)

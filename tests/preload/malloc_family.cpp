@@ -31,7 +31,7 @@ namespace {
 bool aligned(const void *p, std::size_t a) { return reinterpret_cast<std::uintptr_t>(p) % a == 0; }
 
 // Is p inside the default mspace (the family's own heap, not glibc's)?
-bool ours(const void *p) { return mspace_is_heap_object(mulle::detail::malloc_heap, p) != 0; }
+bool ours(const void *p) { return mspace_is_heap_object(mspace_default(), p) != 0; }
 
 }  // namespace
 
@@ -62,7 +62,7 @@ TEST_CASE("malloc, free, calloc: blocks of the default mspace; ENOMEM when a req
    errno = 0;
    CHECK(std::calloc(huge, 3) == nullptr);   // the product overflows
    CHECK(errno == ENOMEM);
-   CHECK(mspace_check(mulle::detail::malloc_heap) == 0);
+   CHECK(mspace_check(mspace_default()) == 0);
 }
 
 TEST_CASE("realloc: as glibc's, realloc(p, 0) frees and gives NULL; reallocarray checks the product")
@@ -92,7 +92,7 @@ TEST_CASE("realloc: as glibc's, realloc(p, 0) frees and gives NULL; reallocarray
    REQUIRE(q != nullptr);
    CHECK(static_cast<char *>(q)[15] == 1);
    std::free(q);
-   CHECK(mspace_check(mulle::detail::malloc_heap) == 0);
+   CHECK(mspace_check(mspace_default()) == 0);
 }
 
 TEST_CASE("aligned_alloc, memalign, posix_memalign, valloc, pvalloc: the alignments glibc takes")
@@ -141,7 +141,7 @@ TEST_CASE("aligned_alloc, memalign, posix_memalign, valloc, pvalloc: the alignme
    CHECK(malloc_usable_size(pv) >= 2 * page);
    std::free(v);
    std::free(pv);
-   CHECK(mspace_check(mulle::detail::malloc_heap) == 0);
+   CHECK(mspace_check(mspace_default()) == 0);
 }
 
 TEST_CASE("malloc_usable_size; a pointer that is not the heap's is ignored by free")
@@ -158,7 +158,7 @@ TEST_CASE("malloc_usable_size; a pointer that is not the heap's is ignored by fr
    errno = 0;
    CHECK(std::realloc(outside + 16, 10) == nullptr);   // cannot move what it does not know
    CHECK(errno == ENOMEM);
-   CHECK(mspace_check(mulle::detail::malloc_heap) == 0);
+   CHECK(mspace_check(mspace_default()) == 0);
 }
 
 namespace {
@@ -200,7 +200,7 @@ TEST_CASE("operator new and delete: the mspace's blocks, bad_alloc after the new
    }
    CHECK(thrown);
    CHECK(handler_calls == 1);
-   CHECK(mspace_check(mulle::detail::malloc_heap) == 0);
+   CHECK(mspace_check(mspace_default()) == 0);
 }
 
 TEST_CASE("fork: the child finds the heap whole while threads of the parent allocate")
@@ -224,7 +224,7 @@ TEST_CASE("fork: the child finds the heap whole while threads of the parent allo
       {
          void *p = std::malloc(1000);   // the lock is free in the child
          std::free(p);
-         _exit(mspace_check(mulle::detail::malloc_heap) == 0 && p ? 0 : 1);
+         _exit(mspace_check(mspace_default()) == 0 && p ? 0 : 1);
       }
       int status = 0;
       REQUIRE(waitpid(child, &status, 0) == child);
@@ -234,5 +234,5 @@ TEST_CASE("fork: the child finds the heap whole while threads of the parent allo
    busy.join();
    for (void *p : keep)
       std::free(p);
-   CHECK(mspace_check(mulle::detail::malloc_heap) == 0);
+   CHECK(mspace_check(mspace_default()) == 0);
 }
