@@ -646,18 +646,27 @@ static uint64_t now_ns()
    return uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
 }
 
-static long vm_hwm_kb()
+/* A line "NAME: N kB" of /proc/self/status, in KiB; -1 where there is none. */
+static long status_kb(const char *name)
 {
-   FILE *f = fopen("/proc/self/status", "r");
-   long  kb = -1;
-   char  line[256];
+   FILE  *f   = fopen("/proc/self/status", "r");
+   long   kb  = -1;
+   size_t len = strlen(name);
+   char   line[256];
    if (f)
    {
       while (fgets(line, sizeof line, f))
-         if (!strncmp(line, "VmHWM:", 6))
-            kb = strtol(line + 6, NULL, 10);
+         if (!strncmp(line, name, len) && line[len] == ':')
+            kb = strtol(line + len + 1, NULL, 10);
       fclose(f);
    }
+   return kb;
+}
+
+/* The peak resident set (VmHWM, else getrusage's), in KiB. */
+static long vm_hwm_kb()
+{
+   long kb = status_kb("VmHWM");
    if (kb < 0)
    {
       struct rusage ru;
@@ -668,20 +677,7 @@ static long vm_hwm_kb()
 }
 
 /* The resident set now (VmRSS), in KiB. */
-static long vm_rss_kb()
-{
-   FILE *f = fopen("/proc/self/status", "r");
-   long  kb = -1;
-   char  line[256];
-   if (f)
-   {
-      while (fgets(line, sizeof line, f))
-         if (!strncmp(line, "VmRSS:", 6))
-            kb = strtol(line + 6, NULL, 10);
-      fclose(f);
-   }
-   return kb;
-}
+static long vm_rss_kb() { return status_kb("VmRSS"); }
 
 /* Page faults taken so far: first touches of fresh or given-back pages, which cost time
    that callgrind does not see. */
