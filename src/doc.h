@@ -32,6 +32,8 @@
      lock                mspace_lock, mspace_unlock (around fork)
      persistence         mspace_attach, mspace_attach_error, mspace_detach, mspace_offset_of,
                          mspace_pointer_at, mspace_set_root, mspace_root
+     process's malloc    mspace_default, and malloc & co., new and delete themselves (only
+                         with MULLE_DLMALLOC_MALLOC=1)
 
    3. ERRORS
    Sizes that overflow or do not fit return NULL and leave the mspace usable. Misuse (a
