@@ -4726,15 +4726,17 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
    mstate *m     = enter_call(ms);
    if (m && heap_is_sound(m))
    {
-      byte *clean = zero_from(m);   /* before the block may move the footprint */
+      byte *clean = zero_from(m);   /* before the block moves the mark of what was written */
       p = hand_out(m, allocate(m, count * size), count * size);
       if (p)   /* read under the lock: tags change */
       {
-         page *pg = page_of(m, p);
-         bytes    = pg ? slot_user_size(pg, p) : user_size(chunk_from_mem(p));
-         bytes    = static_cast<byte *>(p) >= clean ? 0 : static_cast<size_t>(clean - static_cast<byte *>(p)) < bytes
-                                                           ? static_cast<size_t>(clean - static_cast<byte *>(p))
-                                                           : bytes;
+         page *pg    = page_of(m, p);
+         byte *start = static_cast<byte *>(p);
+         bytes       = pg ? slot_user_size(pg, p) : user_size(chunk_from_mem(p));
+         if (start >= clean)
+            bytes = 0;   /* never written: zero already */
+         else if (static_cast<size_t>(clean - start) < bytes)
+            bytes = static_cast<size_t>(clean - start);
       }
    }
    leave_call(m);
@@ -4971,8 +4973,8 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
       MULLE_DLMALLOC_QUIET_END();
       return NULL;
    }
-   m->flags      &= ~(STATE_FROM_OS | STATE_CALLING_OUT | STATE_ZERO_ABOVE);   /* the region is the caller's
-                                                            now; no user code runs for it */
+   m->flags      &= ~(STATE_FROM_OS | STATE_CALLING_OUT | STATE_ZERO_ABOVE);   /* the region is the
+                                     caller's now, of unknown contents; no user code runs for it */
    m->lock        = 0;
    m->handler     = NULL;
    m->handler_ctx = NULL;
