@@ -4726,7 +4726,11 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
    mstate *m     = enter_call(ms);
    if (m && heap_is_sound(m))
    {
-      byte *clean = zero_from(m);   /* before the block moves the mark of what was written */
+      /* where the region reads as zero, taken before the block moves the mark of what was
+         written. Only for a request above the tier's: its block is a chunk, and making it
+         writes nothing inside it; a slot's page may be cut from the top after a page-sized
+         chunk was cut there and given back, whose top head stays behind in the page */
+      byte *clean = count * size > TIER_MAX ? zero_from(m) : m->chunk_end + MEM_OFFSET;
       p = hand_out(m, allocate(m, count * size), count * size);
       if (p)   /* read under the lock: tags change */
       {
