@@ -189,8 +189,9 @@ MULLE_DLMALLOC_API void *mspace_realloc(mspace ms, void *p, size_t n);
 MULLE_DLMALLOC_API void *mspace_realloc_in_place(mspace ms, void *p, size_t n);
 
 /* count * size zeroed bytes; NULL when the product overflows or does not fit. Only what
-   may hold old data is written: not the part past the largest footprint so far of an OS
-   region or an MSPACE_ZEROED buffer (never touched, so zero, and left untouched). */
+   may hold old data is written: not the part of a block above 256 bytes that lies where
+   the heap never wrote in an OS region or an MSPACE_ZEROED buffer (zero, and left
+   untouched). */
 MULLE_DLMALLOC_API void *mspace_calloc(mspace ms, size_t count, size_t size);
 
 /* A block of n bytes aligned to `alignment`; NULL if alignment is not a power of two or
