@@ -1153,6 +1153,9 @@ struct mstate
    size_t                 epoch;          /* keys the pages' check words; reset moves it */
    size_t                 grid;           /* the state's address modulo PAGE_BYTES: a heap
                                              with pages attaches on the same grid only */
+   size_t                 fast_key;       /* magic while the fast path may serve the state
+                                             without the whole way (no lock, no user code
+                                             running for it), else 0: one compare */
    bin_head               smallbins[NSMALLBINS - FIRST_SMALLBIN];  /* rings through a head
                                                                   here, LIFO: small_bin() */
    rel<tree_chunk>        treebins[NTREEBINS];    /* trie roots */
@@ -1166,10 +1169,11 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 5;   /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 6;   /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
-                                             instead of the caches; 5: `written` */
+                                             instead of the caches; 5: `written`; 6:
+                                             `fast_key` */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative)
 {
@@ -1201,6 +1205,14 @@ MULLE_DLMALLOC_NOASAN inline unsigned flags_of(const mstate *m)
 #endif
 }
 
+/* fast_key follows the magic and the flags; a locked state's stays 0, and is not written
+   (other threads read it without the lock). */
+MULLE_DLMALLOC_NOASAN inline void sync_fast_key(mstate *m)
+{
+   if (!(m->flags & STATE_LOCKED))
+      m->fast_key = (m->flags & STATE_CALLING_OUT) ? 0 : m->magic;
+}
+
 MULLE_DLMALLOC_NOASAN inline void set_flags(mstate *m, unsigned flags)
 {
 #if defined(__GNUC__) || defined(__clang__)
@@ -1208,6 +1220,15 @@ MULLE_DLMALLOC_NOASAN inline void set_flags(mstate *m, unsigned flags)
 #else
    m->flags = flags;
 #endif
+   sync_fast_key(m);
+}
+
+/* Sets the magic, which says the state is live at its address (0: no more). */
+MULLE_DLMALLOC_NOASAN inline void set_magic(mstate *m, bool live)
+{
+   m->magic    = live ? MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m) : 0;
+   m->fast_key = 0;
+   sync_fast_key(m);
 }
 
 MULLE_DLMALLOC_NOASAN inline bool is_live(const mstate *m)
@@ -2781,13 +2802,15 @@ MULLE_DLMALLOC_NOASAN inline size_t page_check(const mstate *m, const page *pg, 
 }
 
 /* The page whose frame holds p, if it is a page of m; else NULL. Reads the frame's first
-   words only when that lies between the first chunk and the top. */
+   words only when that lies between the state and the top. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT page *page_of(const mstate *m, const void *p)
 {
    if (!TIER)
       return NULL;
-   page *pg = frame_of(p);
-   return ok_page_address(m, pg) && frame_word(&pg->check) == page_check(m, pg, frame_half(&pg->size)) ? pg : NULL;
+   page  *pg  = frame_of(p);   /* on a page boundary: one compare for the range */
+   size_t off = page_offset(m, pg);
+   return off < static_cast<size_t>(as_bytes(m->top) - reinterpret_cast<const byte *>(m)) &&
+                frame_word(&pg->check) == (PAGE_MAGIC ^ off ^ m->epoch ^ frame_half(&pg->size)) ? pg : NULL;
 }
 
 /* The page of p's frame looked for without an mspace (mspace_usable_size): its header
@@ -2816,24 +2839,25 @@ static const size_t NO_SLOT = ~static_cast<size_t>(0);
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t slot_index(page *pg, const void *p)
 {
-   static const uint32_t RECIP[] = {
-      class_recip(0), class_recip(1), class_recip(2), class_recip(3), class_recip(4),
-      class_recip(5), class_recip(6), class_recip(7), class_recip(8), class_recip(9),
-      class_recip(10), class_recip(11), class_recip(12), class_recip(13), class_recip(14),
-      class_recip(15)};
-   static const uint16_t COUNT[] = {   /* at most 256: the bitmap's bits */
-      uint16_t(class_count(0)), uint16_t(class_count(1)), uint16_t(class_count(2)),
-      uint16_t(class_count(3)), uint16_t(class_count(4)), uint16_t(class_count(5)),
-      uint16_t(class_count(6)), uint16_t(class_count(7)), uint16_t(class_count(8)),
-      uint16_t(class_count(9)), uint16_t(class_count(10)), uint16_t(class_count(11)),
-      uint16_t(class_count(12)), uint16_t(class_count(13)), uint16_t(class_count(14)),
-      uint16_t(class_count(15))};
-   static_assert(NCLASSES <= sizeof(RECIP) / sizeof(RECIP[0]), "a reciprocal and a count per slot size");
+   /* by slot size / SLOT_GRAIN; sizes that are no class have no slots */
+#define MULLE_DLMALLOC_BY_SIZE(F) \
+   0, F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), F(8), F(9), F(10), F(11), F(12), F(13), F(14), F(15), \
+   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+   static const uint32_t RECIP[] = {MULLE_DLMALLOC_BY_SIZE(class_recip)};
+#define MULLE_DLMALLOC_COUNT(i) uint16_t(class_count(i))   /* at most 256: the bitmap's bits */
+   static const uint16_t COUNT[] = {MULLE_DLMALLOC_BY_SIZE(MULLE_DLMALLOC_COUNT)};
+#undef MULLE_DLMALLOC_COUNT
+#undef MULLE_DLMALLOC_BY_SIZE
+   static_assert(NCLASSES <= 16 && sizeof(RECIP) / sizeof(RECIP[0]) == 32, "a reciprocal and a count per slot size");
    /* the check word proved the size; the mask keeps a forged one inside the tables */
-   size_t cls = class_of_page(pg) & (sizeof(RECIP) / sizeof(RECIP[0]) - 1);
-   size_t d   = static_cast<size_t>(static_cast<const byte *>(p) - first_slot(pg));   /* huge below */
-   size_t i   = static_cast<size_t>((static_cast<uint64_t>(d) * RECIP[cls]) >> 32);
-   return i < COUNT[cls] && i * pg->size == d ? i : NO_SLOT;
+   size_t   k    = (static_cast<size_t>(pg->size) >> SLOT_SHIFT) & 31;
+   size_t   d    = static_cast<size_t>(static_cast<const byte *>(p) - first_slot(pg));   /* huge below */
+   uint64_t prod = static_cast<uint64_t>(d) * RECIP[k];
+   size_t   i    = static_cast<size_t>(prod >> 32);
+   /* d = i * size + r (r < size): the low half of prod is r * RECIP plus less than 2^24,
+      which is below RECIP exactly when r is 0 (RECIP > 2^24 for slots of 256 bytes or
+      less) */
+   return i < COUNT[k] && static_cast<uint32_t>(prod) < RECIP[k] ? i : NO_SLOT;
 }
 
 MULLE_DLMALLOC_NOASAN inline bool slot_is_free(const page *pg, size_t i)
@@ -2987,6 +3011,26 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size
    return pg;
 }
 
+/* The commonest malloc of a slot, in a few registers and without a stack frame: the
+   head of class cls's list has a free slot in its hinted bitmap word. NULL where
+   any of that does not hold (slot_from_list decides then, and reports what is damaged). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *quick_slot(mstate *m, size_t cls)
+{
+   page *pg = m->avail[cls];   /* checked when it became the head */
+   if (!pg)
+      return NULL;
+   size_t   w    = pg->hint & (BITMAP_WORDS - 1);   /* a forged hint stays in the bitmap */
+   uint64_t bits = pg->free_bits[w];
+   if (!bits)
+      return NULL;
+   size_t i = w * 64 + static_cast<size_t>(lowest_bit64(bits));
+   if (MULLE_DLMALLOC_CHECKS && i >= pg->count)
+      return NULL;
+   pg->free_bits[w] = bits & (bits - 1);
+   pg->used++;
+   return first_slot(pg) + i * pg->size;
+}
+
 /* A slot of class cls from its list: from the head, unless the head filled up (it leaves
    the list then, and the next page serves); NULL where the list has no room. *sane turns
    false where a page or link was found damaged (reported). */
@@ -3107,6 +3151,38 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_slot(mstate *m, page *pg, siz
       release_page(m, pg);
    else if (!pg->listed && !list_page(m, pg, class_of_page(pg)))
       report(m, MSPACE_ERROR_CORRUPTION, pg);   /* the list's head was damaged */
+}
+
+/* A free of p in page pg that free_quick_slot finds at fault, reported. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void slot_fault(mstate *m, page *pg, void *p)
+{
+   size_t i = 0;
+   report(m, slot_problem(pg, p, &i), p);
+}
+
+/* Page pg, not listed, got a slot back: it joins its list's end. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void relist_page(mstate *m, page *pg)
+{
+   if (!list_page(m, pg, class_of_page(pg)))
+      report(m, MSPACE_ERROR_CORRUPTION, pg);   /* the list's head was damaged */
+}
+
+/* free of p in page pg, checked, written for the fast path: what is not the commonest
+   case (a fault, a page that empties or must join its list again) is a tail call. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_quick_slot(mstate *m, page *pg, void *p)
+{
+   size_t i = slot_index(pg, p);
+   if (i == NO_SLOT || slot_is_free(pg, i))
+      return slot_fault(m, pg, p);
+   size_t w = i >> 6;
+   annotate_free(m, p, pg->size);
+   pg->free_bits[w] |= static_cast<uint64_t>(1) << (i & 63);
+   if (w < pg->hint)
+      pg->hint = static_cast<uint8_t>(w);
+   if (--pg->used == 0)
+      return release_page(m, pg);
+   if (!pg->listed)
+      return relist_page(m, pg);
 }
 
 /* free of p in page pg, checked; the fault is reported. */
@@ -3526,7 +3602,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
    m->written       = m->least + MEM_OFFSET;   /* the top's head */
    m->layout        = LAYOUT;
    m->signature     = MSTATE_SIGNATURE;
-   m->magic         = MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m);
+   set_magic(m, true);
    return m;
 }
 
@@ -4477,11 +4553,16 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mstate *fast_live(mspace ms)
 #endif
 }
 
-/* An mspace the fast path may serve: live, without a lock, and not inside user code. */
+/* An mspace the fast path may serve: live, without a lock, and not inside user code; its
+   fast_key says all three at once. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mstate *fast_state(mspace ms)
 {
-   mstate *m = fast_live(ms);
-   return m && !(flags_of(m) & (STATE_LOCKED | STATE_CALLING_OUT)) ? m : NULL;
+   mstate *m = static_cast<mstate *>(ms);
+#if MULLE_DLMALLOC_CHECKS && (defined(__x86_64__) || defined(__i386__) || defined(__aarch64__))
+   return m && m->fast_key == (MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m)) ? m : NULL;
+#else
+   return live_state(ms) && m->fast_key == m->magic ? m : NULL;
+#endif
 }
 
 /* A locked mspace the fast path may serve under its lock, first thing the whole way
@@ -4499,17 +4580,27 @@ MULLE_DLMALLOC_NOASAN inline mstate *locked_fast_state(mspace ms)
 #endif
 }
 
-/* The fast path of malloc: a slot of a page with room, else allocate. */
+/* A small malloc past the quickest slot: a slot from the list, a new page, or a chunk. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_small_rest(mstate *m, size_t n)
+{
+   bool  sane;
+   void *p = slot_from_list(m, class_of(n), &sane);
+   if (p || !sane)
+      return hand_out(m, p, n);
+   return hand_out(m, allocate(m, n), n);
+}
+
+/* The fast path of malloc: the quickest slot, else the rest; a larger request goes
+   straight to the core (both tail calls where nothing is annotated). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *malloc_fast(mstate *m, size_t n)
 {
    if (TIER && n <= TIER_MAX)
    {
-      bool  sane;
-      void *p = slot_from_list(m, class_of(n), &sane);
-      if (p || !sane)
+      if (void *p = quick_slot(m, class_of(n)))
          return hand_out(m, p, n);
+      return malloc_small_rest(m, n);
    }
-   return hand_out(m, allocate(m, n), n);
+   return hand_out(m, allocate_chunk(m, n), n);
 }
 
 /* Frees a validated chunk block that does not border the top. */
@@ -4574,6 +4665,17 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *
          deallocate_chunk(m, chunk_from_mem(p));
    }
    leave_call(m);
+}
+
+/* The fast path of free for a block that is no slot: a plainly valid chunk to the top,
+   the dv or its bin, anything else the whole way. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_chunk_fast(mstate *m, void *p)
+{
+   if (MULLE_DLMALLOC_CHECKS && !plainly_valid(m, p))
+      return free_whole(m, p);
+   chunk *c = chunk_from_mem(p);
+   if (!join_top(m, c, chunk_size(c)))
+      free_valid(m, c);
 }
 
 /* realloc and realloc_in_place: p is not NULL. */
@@ -4656,7 +4758,7 @@ MULLE_DLMALLOC_NOASAN int mspace_destroy(mspace ms)
    bool live = is_live(m);
    if (live)
    {
-      m->magic     = 0;
+      set_magic(m, false);
       m->signature = 0;   /* a destroyed heap in a file cannot be attached */
       annotate_destroy(m);
       if (m->flags & STATE_FROM_OS)
@@ -4696,9 +4798,12 @@ MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
       return;
    if (FAST_PATH)
    {
-      mstate *m = fast_state(ms);
-      if (m && free_fast(m, p))
-         return;
+      if (mstate *m = fast_state(ms))
+      {
+         if (page *pg = page_of(m, p))
+            return free_quick_slot(m, pg, p);
+         return free_chunk_fast(m, p);
+      }
    }
    free_whole(ms, p);
 }
@@ -4984,7 +5089,7 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
    m->handler     = NULL;
    m->handler_ctx = NULL;
    m->lazy_end    = NULL;              /* a caller's region has no pages given back */
-   m->magic       = MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m);
+   set_magic(m, true);
    annotate_attach(m);
    MULLE_DLMALLOC_QUIET_END();
    return m;
@@ -5004,7 +5109,7 @@ MULLE_DLMALLOC_NOASAN int mspace_detach(mspace ms)
    bool ends = is_live(m) && !(m->flags & STATE_FROM_OS);
    if (ends)
    {
-      m->magic = 0;
+      set_magic(m, false);
       annotate_destroy(m);
    }
    MULLE_DLMALLOC_QUIET_END();

@@ -33,11 +33,16 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mstate *fast_live(mspace ms)
 #endif
 }
 
-/* An mspace the fast path may serve: live, without a lock, and not inside user code. */
+/* An mspace the fast path may serve: live, without a lock, and not inside user code; its
+   fast_key says all three at once. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mstate *fast_state(mspace ms)
 {
-   mstate *m = fast_live(ms);
-   return m && !(flags_of(m) & (STATE_LOCKED | STATE_CALLING_OUT)) ? m : NULL;
+   mstate *m = static_cast<mstate *>(ms);
+#if MULLE_DLMALLOC_CHECKS && (defined(__x86_64__) || defined(__i386__) || defined(__aarch64__))
+   return m && m->fast_key == (MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m)) ? m : NULL;
+#else
+   return live_state(ms) && m->fast_key == m->magic ? m : NULL;
+#endif
 }
 
 /* A locked mspace the fast path may serve under its lock, first thing the whole way
@@ -55,17 +60,27 @@ MULLE_DLMALLOC_NOASAN inline mstate *locked_fast_state(mspace ms)
 #endif
 }
 
-/* The fast path of malloc: a slot of a page with room, else allocate. */
+/* A small malloc past the quickest slot: a slot from the list, a new page, or a chunk. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_small_rest(mstate *m, size_t n)
+{
+   bool  sane;
+   void *p = slot_from_list(m, class_of(n), &sane);
+   if (p || !sane)
+      return hand_out(m, p, n);
+   return hand_out(m, allocate(m, n), n);
+}
+
+/* The fast path of malloc: the quickest slot, else the rest; a larger request goes
+   straight to the core (both tail calls where nothing is annotated). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *malloc_fast(mstate *m, size_t n)
 {
    if (TIER && n <= TIER_MAX)
    {
-      bool  sane;
-      void *p = slot_from_list(m, class_of(n), &sane);
-      if (p || !sane)
+      if (void *p = quick_slot(m, class_of(n)))
          return hand_out(m, p, n);
+      return malloc_small_rest(m, n);
    }
-   return hand_out(m, allocate(m, n), n);
+   return hand_out(m, allocate_chunk(m, n), n);
 }
 
 /* Frees a validated chunk block that does not border the top. */
@@ -130,6 +145,17 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *
          deallocate_chunk(m, chunk_from_mem(p));
    }
    leave_call(m);
+}
+
+/* The fast path of free for a block that is no slot: a plainly valid chunk to the top,
+   the dv or its bin, anything else the whole way. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_chunk_fast(mstate *m, void *p)
+{
+   if (MULLE_DLMALLOC_CHECKS && !plainly_valid(m, p))
+      return free_whole(m, p);
+   chunk *c = chunk_from_mem(p);
+   if (!join_top(m, c, chunk_size(c)))
+      free_valid(m, c);
 }
 
 /* realloc and realloc_in_place: p is not NULL. */
@@ -212,7 +238,7 @@ MULLE_DLMALLOC_NOASAN int mspace_destroy(mspace ms)
    bool live = is_live(m);
    if (live)
    {
-      m->magic     = 0;
+      set_magic(m, false);
       m->signature = 0;   /* a destroyed heap in a file cannot be attached */
       annotate_destroy(m);
       if (m->flags & STATE_FROM_OS)
@@ -252,9 +278,12 @@ MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
       return;
    if (FAST_PATH)
    {
-      mstate *m = fast_state(ms);
-      if (m && free_fast(m, p))
-         return;
+      if (mstate *m = fast_state(ms))
+      {
+         if (page *pg = page_of(m, p))
+            return free_quick_slot(m, pg, p);
+         return free_chunk_fast(m, p);
+      }
    }
    free_whole(ms, p);
 }
@@ -540,7 +569,7 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
    m->handler     = NULL;
    m->handler_ctx = NULL;
    m->lazy_end    = NULL;              /* a caller's region has no pages given back */
-   m->magic       = MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m);
+   set_magic(m, true);
    annotate_attach(m);
    MULLE_DLMALLOC_QUIET_END();
    return m;
@@ -560,7 +589,7 @@ MULLE_DLMALLOC_NOASAN int mspace_detach(mspace ms)
    bool ends = is_live(m) && !(m->flags & STATE_FROM_OS);
    if (ends)
    {
-      m->magic = 0;
+      set_magic(m, false);
       annotate_destroy(m);
    }
    MULLE_DLMALLOC_QUIET_END();

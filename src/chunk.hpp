@@ -300,6 +300,9 @@ struct mstate
    size_t                 epoch;          /* keys the pages' check words; reset moves it */
    size_t                 grid;           /* the state's address modulo PAGE_BYTES: a heap
                                              with pages attaches on the same grid only */
+   size_t                 fast_key;       /* magic while the fast path may serve the state
+                                             without the whole way (no lock, no user code
+                                             running for it), else 0: one compare */
    bin_head               smallbins[NSMALLBINS - FIRST_SMALLBIN];  /* rings through a head
                                                                   here, LIFO: small_bin() */
    rel<tree_chunk>        treebins[NTREEBINS];    /* trie roots */
@@ -313,10 +316,11 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 5;   /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 6;   /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
-                                             instead of the caches; 5: `written` */
+                                             instead of the caches; 5: `written`; 6:
+                                             `fast_key` */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative)
 {
@@ -348,6 +352,14 @@ MULLE_DLMALLOC_NOASAN inline unsigned flags_of(const mstate *m)
 #endif
 }
 
+/* fast_key follows the magic and the flags; a locked state's stays 0, and is not written
+   (other threads read it without the lock). */
+MULLE_DLMALLOC_NOASAN inline void sync_fast_key(mstate *m)
+{
+   if (!(m->flags & STATE_LOCKED))
+      m->fast_key = (m->flags & STATE_CALLING_OUT) ? 0 : m->magic;
+}
+
 MULLE_DLMALLOC_NOASAN inline void set_flags(mstate *m, unsigned flags)
 {
 #if defined(__GNUC__) || defined(__clang__)
@@ -355,6 +367,15 @@ MULLE_DLMALLOC_NOASAN inline void set_flags(mstate *m, unsigned flags)
 #else
    m->flags = flags;
 #endif
+   sync_fast_key(m);
+}
+
+/* Sets the magic, which says the state is live at its address (0: no more). */
+MULLE_DLMALLOC_NOASAN inline void set_magic(mstate *m, bool live)
+{
+   m->magic    = live ? MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m) : 0;
+   m->fast_key = 0;
+   sync_fast_key(m);
 }
 
 MULLE_DLMALLOC_NOASAN inline bool is_live(const mstate *m)

@@ -121,13 +121,15 @@ MULLE_DLMALLOC_NOASAN inline size_t page_check(const mstate *m, const page *pg, 
 }
 
 /* The page whose frame holds p, if it is a page of m; else NULL. Reads the frame's first
-   words only when that lies between the first chunk and the top. */
+   words only when that lies between the state and the top. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT page *page_of(const mstate *m, const void *p)
 {
    if (!TIER)
       return NULL;
-   page *pg = frame_of(p);
-   return ok_page_address(m, pg) && frame_word(&pg->check) == page_check(m, pg, frame_half(&pg->size)) ? pg : NULL;
+   page  *pg  = frame_of(p);   /* on a page boundary: one compare for the range */
+   size_t off = page_offset(m, pg);
+   return off < static_cast<size_t>(as_bytes(m->top) - reinterpret_cast<const byte *>(m)) &&
+                frame_word(&pg->check) == (PAGE_MAGIC ^ off ^ m->epoch ^ frame_half(&pg->size)) ? pg : NULL;
 }
 
 /* The page of p's frame looked for without an mspace (mspace_usable_size): its header
@@ -156,24 +158,25 @@ static const size_t NO_SLOT = ~static_cast<size_t>(0);
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t slot_index(page *pg, const void *p)
 {
-   static const uint32_t RECIP[] = {
-      class_recip(0), class_recip(1), class_recip(2), class_recip(3), class_recip(4),
-      class_recip(5), class_recip(6), class_recip(7), class_recip(8), class_recip(9),
-      class_recip(10), class_recip(11), class_recip(12), class_recip(13), class_recip(14),
-      class_recip(15)};
-   static const uint16_t COUNT[] = {   /* at most 256: the bitmap's bits */
-      uint16_t(class_count(0)), uint16_t(class_count(1)), uint16_t(class_count(2)),
-      uint16_t(class_count(3)), uint16_t(class_count(4)), uint16_t(class_count(5)),
-      uint16_t(class_count(6)), uint16_t(class_count(7)), uint16_t(class_count(8)),
-      uint16_t(class_count(9)), uint16_t(class_count(10)), uint16_t(class_count(11)),
-      uint16_t(class_count(12)), uint16_t(class_count(13)), uint16_t(class_count(14)),
-      uint16_t(class_count(15))};
-   static_assert(NCLASSES <= sizeof(RECIP) / sizeof(RECIP[0]), "a reciprocal and a count per slot size");
+   /* by slot size / SLOT_GRAIN; sizes that are no class have no slots */
+#define MULLE_DLMALLOC_BY_SIZE(F) \
+   0, F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), F(8), F(9), F(10), F(11), F(12), F(13), F(14), F(15), \
+   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+   static const uint32_t RECIP[] = {MULLE_DLMALLOC_BY_SIZE(class_recip)};
+#define MULLE_DLMALLOC_COUNT(i) uint16_t(class_count(i))   /* at most 256: the bitmap's bits */
+   static const uint16_t COUNT[] = {MULLE_DLMALLOC_BY_SIZE(MULLE_DLMALLOC_COUNT)};
+#undef MULLE_DLMALLOC_COUNT
+#undef MULLE_DLMALLOC_BY_SIZE
+   static_assert(NCLASSES <= 16 && sizeof(RECIP) / sizeof(RECIP[0]) == 32, "a reciprocal and a count per slot size");
    /* the check word proved the size; the mask keeps a forged one inside the tables */
-   size_t cls = class_of_page(pg) & (sizeof(RECIP) / sizeof(RECIP[0]) - 1);
-   size_t d   = static_cast<size_t>(static_cast<const byte *>(p) - first_slot(pg));   /* huge below */
-   size_t i   = static_cast<size_t>((static_cast<uint64_t>(d) * RECIP[cls]) >> 32);
-   return i < COUNT[cls] && i * pg->size == d ? i : NO_SLOT;
+   size_t   k    = (static_cast<size_t>(pg->size) >> SLOT_SHIFT) & 31;
+   size_t   d    = static_cast<size_t>(static_cast<const byte *>(p) - first_slot(pg));   /* huge below */
+   uint64_t prod = static_cast<uint64_t>(d) * RECIP[k];
+   size_t   i    = static_cast<size_t>(prod >> 32);
+   /* d = i * size + r (r < size): the low half of prod is r * RECIP plus less than 2^24,
+      which is below RECIP exactly when r is 0 (RECIP > 2^24 for slots of 256 bytes or
+      less) */
+   return i < COUNT[k] && static_cast<uint32_t>(prod) < RECIP[k] ? i : NO_SLOT;
 }
 
 MULLE_DLMALLOC_NOASAN inline bool slot_is_free(const page *pg, size_t i)
@@ -327,6 +330,26 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size
    return pg;
 }
 
+/* The commonest malloc of a slot, in a few registers and without a stack frame: the
+   head of class cls's list has a free slot in its hinted bitmap word. NULL where
+   any of that does not hold (slot_from_list decides then, and reports what is damaged). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *quick_slot(mstate *m, size_t cls)
+{
+   page *pg = m->avail[cls];   /* checked when it became the head */
+   if (!pg)
+      return NULL;
+   size_t   w    = pg->hint & (BITMAP_WORDS - 1);   /* a forged hint stays in the bitmap */
+   uint64_t bits = pg->free_bits[w];
+   if (!bits)
+      return NULL;
+   size_t i = w * 64 + static_cast<size_t>(lowest_bit64(bits));
+   if (MULLE_DLMALLOC_CHECKS && i >= pg->count)
+      return NULL;
+   pg->free_bits[w] = bits & (bits - 1);
+   pg->used++;
+   return first_slot(pg) + i * pg->size;
+}
+
 /* A slot of class cls from its list: from the head, unless the head filled up (it leaves
    the list then, and the next page serves); NULL where the list has no room. *sane turns
    false where a page or link was found damaged (reported). */
@@ -447,6 +470,38 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_slot(mstate *m, page *pg, siz
       release_page(m, pg);
    else if (!pg->listed && !list_page(m, pg, class_of_page(pg)))
       report(m, MSPACE_ERROR_CORRUPTION, pg);   /* the list's head was damaged */
+}
+
+/* A free of p in page pg that free_quick_slot finds at fault, reported. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void slot_fault(mstate *m, page *pg, void *p)
+{
+   size_t i = 0;
+   report(m, slot_problem(pg, p, &i), p);
+}
+
+/* Page pg, not listed, got a slot back: it joins its list's end. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void relist_page(mstate *m, page *pg)
+{
+   if (!list_page(m, pg, class_of_page(pg)))
+      report(m, MSPACE_ERROR_CORRUPTION, pg);   /* the list's head was damaged */
+}
+
+/* free of p in page pg, checked, written for the fast path: what is not the commonest
+   case (a fault, a page that empties or must join its list again) is a tail call. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_quick_slot(mstate *m, page *pg, void *p)
+{
+   size_t i = slot_index(pg, p);
+   if (i == NO_SLOT || slot_is_free(pg, i))
+      return slot_fault(m, pg, p);
+   size_t w = i >> 6;
+   annotate_free(m, p, pg->size);
+   pg->free_bits[w] |= static_cast<uint64_t>(1) << (i & 63);
+   if (w < pg->hint)
+      pg->hint = static_cast<uint8_t>(w);
+   if (--pg->used == 0)
+      return release_page(m, pg);
+   if (!pg->listed)
+      return relist_page(m, pg);
 }
 
 /* free of p in page pg, checked; the fault is reported. */

@@ -237,7 +237,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
    m->written       = m->least + MEM_OFFSET;   /* the top's head */
    m->layout        = LAYOUT;
    m->signature     = MSTATE_SIGNATURE;
-   m->magic         = MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m);
+   set_magic(m, true);
    return m;
 }
 
