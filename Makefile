@@ -152,8 +152,10 @@ test-relative:
 # The suites without the small-object tier (MULLE_DLMALLOC_TIER=0): every request a chunk,
 # as in firmware builds, so the tests of chunk layouts, bins and tags run at checks level 1
 # too (the default build skips those that need small chunks).
+# (it also purges by itself eagerly: free chunks of 64 KiB after 64 frees, so that the
+# random test runs against purges all the time)
 test-notier:
-	$(MAKE) unit BUILD=$(BUILD)/notier OPT="$(OPT) -DMULLE_DLMALLOC_TIER=0" MULLE_TEST_SCALE=$(or $(MULLE_TEST_SCALE),10)
+	$(MAKE) unit BUILD=$(BUILD)/notier OPT="$(OPT) -DMULLE_DLMALLOC_TIER=0 -DMULLE_DLMALLOC_PURGE_MIN=65536 -DMULLE_DLMALLOC_PURGE_DELAY=64" MULLE_TEST_SCALE=$(or $(MULLE_TEST_SCALE),10)
 
 # The suites at checks level 2 (canaries, poison, a whole-heap check on every call: slow,
 # so the random test is scaled down). Level 0 is compiled by header-matrix; the suites,
@@ -343,7 +345,9 @@ test-shared: $(HEADER)
 # ---- fuzzing (clang's libFuzzer); the replay of corpus and regressions needs only $(CXX) ----
 FUZZ_SECONDS ?= 60
 FUZZ_CXX     ?= clang++
-FUZZ_FLAGS   := -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I.
+# (the purge by itself made eager, so that the small heaps of the fuzzer purge often)
+FUZZ_FLAGS   := -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. \
+                -DMULLE_DLMALLOC_PURGE_MIN=8192 -DMULLE_DLMALLOC_PURGE_DELAY=4
 
 $(BUILD)/fuzz/fuzz_mspace: fuzz/fuzz_mspace.cpp $(HEADER)
 	@mkdir -p $(dir $@)

@@ -146,6 +146,10 @@ typedef struct mspace_stats_t
    size_t free_blocks;       /* free chunks, the top not counted */
    size_t top_bytes;         /* the top chunk inside the footprint */
    size_t largest_free;      /* the largest n for which mspace_malloc(n) succeeds now */
+   size_t purged_bytes;      /* of free_bytes, those the OS holds no memory for now (pages
+                                a purge or trim gave back, or never touched): the resident
+                                free memory is free_bytes - purged_bytes. Linux, OS regions;
+                                0 elsewhere (not known) */
 } mspace_stats_t;
 
 /* Flags of mspace_create_flags and mspace_create_with_base_flags. */
@@ -612,6 +616,17 @@ private:
 
 #ifndef MULLE_DLMALLOC_TRIM_THRESHOLD
 #define MULLE_DLMALLOC_TRIM_THRESHOLD 2097152 /* 2 MiB: a free top above this trims itself */
+#endif
+
+/* The purge by itself (top.hpp): a free chunk of at least PURGE_MIN bytes gives its inner
+   pages back to the OS once it has stayed free across PURGE_DELAY of the core's slower
+   events. PURGE_MIN 0 turns it off (mspace_trim still purges). OS regions only. */
+#ifndef MULLE_DLMALLOC_PURGE_MIN
+#define MULLE_DLMALLOC_PURGE_MIN 1048576   /* 1 MiB */
+#endif
+#ifndef MULLE_DLMALLOC_PURGE_DELAY
+#define MULLE_DLMALLOC_PURGE_DELAY 4096    /* frees into a bin, searches of the bins, pages
+                                              made or given back */
 #endif
 
 #ifndef MULLE_DLMALLOC_LOCKS
@@ -1095,6 +1110,11 @@ struct page
                                traces use */
 };
 
+static const size_t PURGE_SLOTS = 8;   /* free chunks waiting to be purged by themselves */
+/* the purge by itself (free.hpp): left out without an OS and at level 2 */
+static const size_t PURGE_MIN   = MULLE_DLMALLOC_NO_OS || MULLE_DLMALLOC_CHECKS >= 2 ? 0 : MULLE_DLMALLOC_PURGE_MIN;
+static const size_t PURGE_DELAY = MULLE_DLMALLOC_PURGE_DELAY;
+
 static const size_t PAGE_HEADER = (sizeof(page) + SLOT_GRAIN - 1) & ~(SLOT_GRAIN - 1);
 
 static_assert(NSMALLBINS >= 4 && NSMALLBINS <= 32, "small bins: one bit each in a 32-bit map");
@@ -1153,13 +1173,19 @@ struct mstate
    size_t                 epoch;          /* keys the pages' check words; reset moves it */
    size_t                 grid;           /* the state's address modulo PAGE_BYTES: a heap
                                              with pages attaches on the same grid only */
-   size_t                 fast_key;       /* magic while the fast path may serve the state
-                                             without the whole way (no lock, no user code
-                                             running for it), else 0: one compare */
    bin_head               smallbins[NSMALLBINS - FIRST_SMALLBIN];  /* rings through a head
                                                                   here, LIFO: small_bin() */
    rel<tree_chunk>        treebins[NTREEBINS];    /* trie roots */
    rel<page>              avail[NCLASSES];        /* per slot size: pages with free slots */
+   size_t                 purge_at[PURGE_SLOTS];      /* free chunks the purge by itself
+                                                         waits on: offsets from the state,
+                                                         0 for none (free.hpp) */
+   uint32_t               purge_stamp[PURGE_SLOTS];   /* purge_clock when each was noted */
+   uint32_t               purge_clock;    /* the core's slower events, counted */
+   uint32_t               purge_next;     /* the slot a new candidate takes, in turn */
+   size_t                 fast_key;       /* magic while the fast path may serve the state
+                                             without the whole way (no lock, no user code
+                                             running for it), else 0: one compare */
 };
 
 static const size_t MSTATE_MAGIC     = static_cast<size_t>(0x6d756c6c65646c6dULL); /* "mulledlm" */
@@ -1173,7 +1199,7 @@ static const size_t LAYOUT_VERSION = 6;   /* 2: small bins are rings; 3: level-2
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
-                                             `fast_key` */
+                                             `fast_key`, the purge queue */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative)
 {
@@ -1206,10 +1232,10 @@ MULLE_DLMALLOC_NOASAN inline unsigned flags_of(const mstate *m)
 }
 
 /* fast_key follows the magic and the flags; a locked state's stays 0, and is not written
-   (other threads read it without the lock). */
+   (other threads read it without the lock). Only the fast path reads it. */
 MULLE_DLMALLOC_NOASAN inline void sync_fast_key(mstate *m)
 {
-   if (!(m->flags & STATE_LOCKED))
+   if (MULLE_DLMALLOC_FAST_PATH && !(m->flags & STATE_LOCKED))
       m->fast_key = (m->flags & STATE_CALLING_OUT) ? 0 : m->magic;
 }
 
@@ -1226,9 +1252,12 @@ MULLE_DLMALLOC_NOASAN inline void set_flags(mstate *m, unsigned flags)
 /* Sets the magic, which says the state is live at its address (0: no more). */
 MULLE_DLMALLOC_NOASAN inline void set_magic(mstate *m, bool live)
 {
-   m->magic    = live ? MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m) : 0;
-   m->fast_key = 0;
-   sync_fast_key(m);
+   m->magic = live ? MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m) : 0;
+   if (MULLE_DLMALLOC_FAST_PATH)
+   {
+      m->fast_key = 0;
+      sync_fast_key(m);
+   }
 }
 
 MULLE_DLMALLOC_NOASAN inline bool is_live(const mstate *m)
@@ -1262,7 +1291,9 @@ int  trim_top(mstate *m, size_t pad, bool eager);
 bool os_commit(mstate *m, byte *from, byte *to);
 void os_decommit(mstate *m, byte *from, byte *to, bool eager);
 size_t os_purge(mstate *m, byte *from, byte *to);
+size_t os_absent(const mstate *m, byte *from, byte *to);
 void os_prefault(mstate *m, byte *from, byte *to);
+inline void move_purge_note(mstate *m, chunk *from, chunk *to);   /* free.hpp */
 
 }} // namespace mulle::detail
 
@@ -2182,6 +2213,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *carve(mstate *m, chunk *v, size_t
          replace_dv(m, r, rs);
       else
          insert_chunk(m, r, rs);
+      if (PURGE_MIN && rs >= PURGE_MIN)
+         move_purge_note(m, v, r);   /* a remainder still waiting keeps its time */
    }
    return mem_from_chunk(v);
 }
@@ -2507,6 +2540,136 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
 
 namespace mulle { namespace detail {
 
+/* ---- the purge by itself ----
+   mspace_trim purges every free chunk at once (top.hpp). Without it, a free chunk of
+   PURGE_MIN bytes or more that stays free while the core serves PURGE_DELAY of its slower
+   events (a free that merges in the core: a block into a bin, a page of the tier given
+   back)
+   gives its inner pages back too: memory a long-lived program freed below live blocks
+   does not stay resident for ever, and memory it reuses soon is not given back and
+   faulted in again in a loop. The candidates wait in a queue of PURGE_SLOTS in the state
+   (offset and clock), a new one in place of the one noted longest ago (a heap busy
+   freeing large chunks purges nothing by itself; mspace_trim does). One slot is looked
+   at per event: a candidate that is due is purged if it is still free,
+   as the dv or found in its tree bin by its size (a bounded walk); one that was taken
+   or merged meanwhile is dropped (what it merged into was noted itself; a remainder cut
+   from a candidate takes its place and its time). So the work per
+   event is bounded, and no memory that is not free is touched. OS regions only, and not
+   at level 2, whose poison is free memory's content. */
+static_assert((PURGE_SLOTS & (PURGE_SLOTS - 1)) == 0, "the purge queue's cursor wraps by a mask");
+
+MULLE_DLMALLOC_NOASAN inline bool purges_by_itself(const mstate *m)
+{
+   return PURGE_MIN && (m->flags & STATE_FROM_OS);
+}
+
+/* The head word at c, where a chunk that waited to be purged began: where that chunk was
+   taken or merged meanwhile, a word of a block its owner may be writing at this moment
+   (a locked mspace shared by threads). Only compared, and only a free chunk the bins
+   hold at that address is believed; under ThreadSanitizer the read is kept out of its
+   sight. */
+#ifdef MULLE_DLMALLOC_TSAN
+__attribute__((no_sanitize("thread"), noinline)) inline size_t stale_head(const chunk *c) { return c->head; }
+#else
+MULLE_DLMALLOC_NOASAN inline size_t stale_head(const chunk *c) { return c->head; }
+#endif
+
+/* Is c (a chunk below the top) free, as the dv or a chunk its tree bin holds? Its size
+   then in *size. A walk of the trie by c's size (at most a word's bits deep) and of at
+   most 16 members of its ring: not found there is "no" (a purge skipped, nothing lost). */
+MULLE_DLMALLOC_NOASAN inline bool held_free(mstate *m, chunk *c, size_t *size)
+{
+   if (c == m->dv)
+   {
+      *size = m->dv_size;
+      return free_head_is(c, m->dv_size);
+   }
+   size_t head = stale_head(c);
+   size_t s    = head & ~FLAG_BITS;
+   if ((head & CINUSE) || is_small(s) || s > static_cast<size_t>(as_bytes(m->top) - as_bytes(c)))
+      return false;
+   size_t      i     = tree_index(s);
+   tree_chunk *t     = m->treebins[i];
+   size_t      depth = 0;
+   for (size_t bits = s << tree_shift(i); t; bits <<= 1)
+   {
+      if (!ok_chunk_address(m, t) || ++depth > SIZE_BITS)
+         return false;
+      if (chunk_size(t) == s)
+      {
+         chunk *r = t;
+         for (size_t k = 0; k < 16; ++k)
+         {
+            if (r == c)
+            {
+               *size = s;
+               return true;
+            }
+            r = r->fd;
+            if (r == t || !ok_chunk_address(m, r))
+               return false;
+         }
+         return false;
+      }
+      t = t->child((bits >> (SIZE_BITS - 1)) & 1);
+   }
+   return false;
+}
+
+/* Free chunk c (not the top), of PURGE_MIN bytes or more, waits to be purged: noted anew
+   where it waits already, else in the next slot in turn (in place of the one noted
+   longest ago). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void note_for_purge(mstate *m, chunk *c)
+{
+   if (!purges_by_itself(m))
+      return;
+   size_t off = static_cast<size_t>(as_bytes(c) - as_bytes(m));
+   size_t k   = 0;
+   while (k < PURGE_SLOTS && m->purge_at[k] != off)
+      ++k;
+   if (k == PURGE_SLOTS)
+      k = m->purge_next++ & (PURGE_SLOTS - 1);
+   m->purge_at[k]    = off;
+   m->purge_stamp[k] = m->purge_clock;
+}
+
+/* Free chunk `from`, waiting to be purged, was cut: its free remainder `to` waits in its
+   place, with its time (its memory past the cut has been free since). */
+MULLE_DLMALLOC_NOASAN inline void move_purge_note(mstate *m, chunk *from, chunk *to)
+{
+   if (!purges_by_itself(m))
+      return;
+   size_t off = static_cast<size_t>(as_bytes(from) - as_bytes(m));
+   for (size_t k = 0; k < PURGE_SLOTS; ++k)
+      if (m->purge_at[k] == off)
+      {
+         m->purge_at[k] = static_cast<size_t>(as_bytes(to) - as_bytes(m));
+         return;
+      }
+}
+
+/* Slot k's candidate is due: purged if it is still free; the slot empties either way. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void purge_due(mstate *m, size_t k)
+{
+   chunk *c = chunk_at(m, m->purge_at[k]);
+   size_t s = 0;
+   m->purge_at[k] = 0;
+   if (ok_chunk_address(m, c) && held_free(m, c, &s))
+      os_purge(m, as_bytes(c) + sizeof(tree_chunk), as_bytes(c) + s);
+}
+
+/* One of the core's slower events: the clock moves, and one slot is looked at. A chunk
+   noted at clock t (its own free counts as event t + 1) is due past t + 1 + PURGE_DELAY. */
+MULLE_DLMALLOC_NOASAN inline void purge_tick(mstate *m)
+{
+   if (!PURGE_MIN)
+      return;
+   uint32_t now = ++m->purge_clock;   /* a slot is noted only where purges_by_itself */
+   size_t   k   = now & (PURGE_SLOTS - 1);
+   if (m->purge_at[k] && static_cast<uint32_t>(now - m->purge_stamp[k]) > PURGE_DELAY)
+      purge_due(m, k);
+}
+
 /* Makes [c, c + s) free and merges it. c's PINUSE must be right. Its CINUSE is cleared
    first: a later free of this block sees it. The free neighbours' bin links are verified
    before anything is written; false (nothing changed) if they lie. Inlined into free's
@@ -2578,6 +2741,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool merge_chunk(mstate *m, chunk *c, s
       replace_dv(m, c, s);
    else
       insert_chunk(m, c, s);
+   if (PURGE_MIN && s >= PURGE_MIN)
+      note_for_purge(m, c);
 #if MULLE_DLMALLOC_CHECKS >= 2
    /* the merged chunk's bytes past the words of its kind are poison: the freed block's,
       and the words of a successor it swallowed that its kind used (the rest of that one
@@ -2625,6 +2790,7 @@ MULLE_DLMALLOC_NOASAN inline void release_block(mstate *m, chunk *c)
       return;   /* refused: the block stays allocated, for the checkers too */
    }
    annotate_free(m, mem, usable);
+   purge_tick(m);
    trim_by_itself(m);
 }
 
@@ -3122,6 +3288,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void release_page(mstate *m, p
       report(m, MSPACE_ERROR_CORRUPTION, pg);   /* a free neighbour whose links lie: the */
       return;                                   /* page's chunk stays in use */
    }
+   purge_tick(m);
    trim_by_itself(m);
 }
 
@@ -3526,6 +3693,7 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
    fill_bytes(m->treebins, 0, sizeof(m->treebins));
    fill_bytes(m->avail, 0, sizeof(m->avail));
    m->epoch++;   /* the headers of the pages that were are believed no more */
+   fill_bytes(m->purge_at, 0, sizeof(m->purge_at));
    m->root      = 0;
    m->dv        = NULL;
    m->dv_size   = 0;
@@ -3933,8 +4101,11 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
          out->free_blocks++;
          if (s > largest_chunk)
             largest_chunk = s;
+         if (s >= PAGE_BYTES + sizeof(tree_chunk))   /* may hold a whole page past its links */
+            out->purged_bytes += os_absent(m, as_bytes(c) + sizeof(tree_chunk), as_bytes(c) + s);
       }
    }
+   out->purged_bytes += os_absent(m, as_bytes(m->top) + sizeof(tree_chunk), top_end(m));
 
    /* a free chunk of size s serves n = s - overhead; the top, grown to chunk_end, serves
       as much as leaves it MIN_CHUNK */
@@ -3983,7 +4154,8 @@ MULLE_DLMALLOC_NOASAN inline void print_stats(mstate *m)
    text u;
    u.put("  in use ").put_size(s.in_use_bytes).put(" bytes in ").put_size(s.allocated_blocks);
    u.put(" blocks, free ").put_size(s.free_bytes).put(" bytes in ").put_size(s.free_blocks);
-   u.put(" chunks + top ").put_size(s.top_bytes).put(", largest request ").put_size(s.largest_free).put("\n");
+   u.put(" chunks + top ").put_size(s.top_bytes).put(" (").put_size(s.purged_bytes).put(" given back)");
+   u.put(", largest request ").put_size(s.largest_free).put("\n");
    MULLE_DLMALLOC_PRINT(u.buf);
 #endif
 }
@@ -4131,6 +4303,34 @@ MULLE_DLMALLOC_NOASAN size_t os_purge(mstate *m, byte *from, byte *to)
    return length;
 }
 
+/* The bytes of the whole pages inside [from, to) for which the OS holds no memory now
+   (given back, or never touched): mincore on Linux, for an OS region; 0 elsewhere (not
+   known). Changes nothing. */
+MULLE_DLMALLOC_NOASAN size_t os_absent(const mstate *m, byte *from, byte *to)
+{
+   size_t absent = 0;
+#  if defined(__linux__)
+   byte  *first;
+   size_t length;
+   if (!(m->flags & STATE_FROM_OS) || !whole_pages(from, to, &first, &length))
+      return 0;
+   size_t        page = os_page_size();
+   unsigned char vec[256];
+   for (size_t done = 0; done < length;)
+   {
+      size_t n = length - done < sizeof(vec) * page ? length - done : sizeof(vec) * page;
+      if (mincore(first + done, n, vec) != 0)
+         return absent;
+      for (size_t i = 0; i < n / page; ++i)
+         absent += (vec[i] & 1u) ? 0 : page;
+      done += n;
+   }
+#  else
+   (void) m; (void) from; (void) to;
+#  endif
+   return absent;
+}
+
 /* Where a small request grew the footprint, the pages of [from, to) will all be touched by
    the heads of the chunks carved from them: Linux faults them in with one call
    (MADV_POPULATE_WRITE, 5.14 and later), which costs about a fifth less per page than a
@@ -4180,6 +4380,7 @@ MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *m) { os_unreserve(m-
 MULLE_DLMALLOC_NOASAN bool os_commit(mstate *, byte *, byte *) { return true; }
 MULLE_DLMALLOC_NOASAN void os_decommit(mstate *, byte *, byte *, bool) {}
 MULLE_DLMALLOC_NOASAN size_t os_purge(mstate *, byte *, byte *) { return 0; }
+MULLE_DLMALLOC_NOASAN size_t os_absent(const mstate *, byte *, byte *) { return 0; }
 MULLE_DLMALLOC_NOASAN void os_prefault(mstate *, byte *, byte *) {}
 MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t, unsigned) { return NULL; }
 MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *) {}

@@ -59,6 +59,10 @@ typedef struct mspace_stats_t
    size_t free_blocks;       /* free chunks, the top not counted */
    size_t top_bytes;         /* the top chunk inside the footprint */
    size_t largest_free;      /* the largest n for which mspace_malloc(n) succeeds now */
+   size_t purged_bytes;      /* of free_bytes, those the OS holds no memory for now (pages
+                                a purge or trim gave back, or never touched): the resident
+                                free memory is free_bytes - purged_bytes. Linux, OS regions;
+                                0 elsewhere (not known) */
 } mspace_stats_t;
 
 /* Flags of mspace_create_flags and mspace_create_with_base_flags. */

@@ -242,6 +242,11 @@ struct page
                                traces use */
 };
 
+static const size_t PURGE_SLOTS = 8;   /* free chunks waiting to be purged by themselves */
+/* the purge by itself (free.hpp): left out without an OS and at level 2 */
+static const size_t PURGE_MIN   = MULLE_DLMALLOC_NO_OS || MULLE_DLMALLOC_CHECKS >= 2 ? 0 : MULLE_DLMALLOC_PURGE_MIN;
+static const size_t PURGE_DELAY = MULLE_DLMALLOC_PURGE_DELAY;
+
 static const size_t PAGE_HEADER = (sizeof(page) + SLOT_GRAIN - 1) & ~(SLOT_GRAIN - 1);
 
 static_assert(NSMALLBINS >= 4 && NSMALLBINS <= 32, "small bins: one bit each in a 32-bit map");
@@ -300,13 +305,19 @@ struct mstate
    size_t                 epoch;          /* keys the pages' check words; reset moves it */
    size_t                 grid;           /* the state's address modulo PAGE_BYTES: a heap
                                              with pages attaches on the same grid only */
-   size_t                 fast_key;       /* magic while the fast path may serve the state
-                                             without the whole way (no lock, no user code
-                                             running for it), else 0: one compare */
    bin_head               smallbins[NSMALLBINS - FIRST_SMALLBIN];  /* rings through a head
                                                                   here, LIFO: small_bin() */
    rel<tree_chunk>        treebins[NTREEBINS];    /* trie roots */
    rel<page>              avail[NCLASSES];        /* per slot size: pages with free slots */
+   size_t                 purge_at[PURGE_SLOTS];      /* free chunks the purge by itself
+                                                         waits on: offsets from the state,
+                                                         0 for none (free.hpp) */
+   uint32_t               purge_stamp[PURGE_SLOTS];   /* purge_clock when each was noted */
+   uint32_t               purge_clock;    /* the core's slower events, counted */
+   uint32_t               purge_next;     /* the slot a new candidate takes, in turn */
+   size_t                 fast_key;       /* magic while the fast path may serve the state
+                                             without the whole way (no lock, no user code
+                                             running for it), else 0: one compare */
 };
 
 static const size_t MSTATE_MAGIC     = static_cast<size_t>(0x6d756c6c65646c6dULL); /* "mulledlm" */
@@ -320,7 +331,7 @@ static const size_t LAYOUT_VERSION = 6;   /* 2: small bins are rings; 3: level-2
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
-                                             `fast_key` */
+                                             `fast_key`, the purge queue */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative)
 {
@@ -353,10 +364,10 @@ MULLE_DLMALLOC_NOASAN inline unsigned flags_of(const mstate *m)
 }
 
 /* fast_key follows the magic and the flags; a locked state's stays 0, and is not written
-   (other threads read it without the lock). */
+   (other threads read it without the lock). Only the fast path reads it. */
 MULLE_DLMALLOC_NOASAN inline void sync_fast_key(mstate *m)
 {
-   if (!(m->flags & STATE_LOCKED))
+   if (MULLE_DLMALLOC_FAST_PATH && !(m->flags & STATE_LOCKED))
       m->fast_key = (m->flags & STATE_CALLING_OUT) ? 0 : m->magic;
 }
 
@@ -373,9 +384,12 @@ MULLE_DLMALLOC_NOASAN inline void set_flags(mstate *m, unsigned flags)
 /* Sets the magic, which says the state is live at its address (0: no more). */
 MULLE_DLMALLOC_NOASAN inline void set_magic(mstate *m, bool live)
 {
-   m->magic    = live ? MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m) : 0;
-   m->fast_key = 0;
-   sync_fast_key(m);
+   m->magic = live ? MSTATE_MAGIC ^ reinterpret_cast<uintptr_t>(m) : 0;
+   if (MULLE_DLMALLOC_FAST_PATH)
+   {
+      m->fast_key = 0;
+      sync_fast_key(m);
+   }
 }
 
 MULLE_DLMALLOC_NOASAN inline bool is_live(const mstate *m)
@@ -409,6 +423,8 @@ int  trim_top(mstate *m, size_t pad, bool eager);
 bool os_commit(mstate *m, byte *from, byte *to);
 void os_decommit(mstate *m, byte *from, byte *to, bool eager);
 size_t os_purge(mstate *m, byte *from, byte *to);
+size_t os_absent(const mstate *m, byte *from, byte *to);
 void os_prefault(mstate *m, byte *from, byte *to);
+inline void move_purge_note(mstate *m, chunk *from, chunk *to);   /* free.hpp */
 
 }} // namespace mulle::detail

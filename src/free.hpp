@@ -10,6 +10,136 @@
 
 namespace mulle { namespace detail {
 
+/* ---- the purge by itself ----
+   mspace_trim purges every free chunk at once (top.hpp). Without it, a free chunk of
+   PURGE_MIN bytes or more that stays free while the core serves PURGE_DELAY of its slower
+   events (a free that merges in the core: a block into a bin, a page of the tier given
+   back)
+   gives its inner pages back too: memory a long-lived program freed below live blocks
+   does not stay resident for ever, and memory it reuses soon is not given back and
+   faulted in again in a loop. The candidates wait in a queue of PURGE_SLOTS in the state
+   (offset and clock), a new one in place of the one noted longest ago (a heap busy
+   freeing large chunks purges nothing by itself; mspace_trim does). One slot is looked
+   at per event: a candidate that is due is purged if it is still free,
+   as the dv or found in its tree bin by its size (a bounded walk); one that was taken
+   or merged meanwhile is dropped (what it merged into was noted itself; a remainder cut
+   from a candidate takes its place and its time). So the work per
+   event is bounded, and no memory that is not free is touched. OS regions only, and not
+   at level 2, whose poison is free memory's content. */
+static_assert((PURGE_SLOTS & (PURGE_SLOTS - 1)) == 0, "the purge queue's cursor wraps by a mask");
+
+MULLE_DLMALLOC_NOASAN inline bool purges_by_itself(const mstate *m)
+{
+   return PURGE_MIN && (m->flags & STATE_FROM_OS);
+}
+
+/* The head word at c, where a chunk that waited to be purged began: where that chunk was
+   taken or merged meanwhile, a word of a block its owner may be writing at this moment
+   (a locked mspace shared by threads). Only compared, and only a free chunk the bins
+   hold at that address is believed; under ThreadSanitizer the read is kept out of its
+   sight. */
+#ifdef MULLE_DLMALLOC_TSAN
+__attribute__((no_sanitize("thread"), noinline)) inline size_t stale_head(const chunk *c) { return c->head; }
+#else
+MULLE_DLMALLOC_NOASAN inline size_t stale_head(const chunk *c) { return c->head; }
+#endif
+
+/* Is c (a chunk below the top) free, as the dv or a chunk its tree bin holds? Its size
+   then in *size. A walk of the trie by c's size (at most a word's bits deep) and of at
+   most 16 members of its ring: not found there is "no" (a purge skipped, nothing lost). */
+MULLE_DLMALLOC_NOASAN inline bool held_free(mstate *m, chunk *c, size_t *size)
+{
+   if (c == m->dv)
+   {
+      *size = m->dv_size;
+      return free_head_is(c, m->dv_size);
+   }
+   size_t head = stale_head(c);
+   size_t s    = head & ~FLAG_BITS;
+   if ((head & CINUSE) || is_small(s) || s > static_cast<size_t>(as_bytes(m->top) - as_bytes(c)))
+      return false;
+   size_t      i     = tree_index(s);
+   tree_chunk *t     = m->treebins[i];
+   size_t      depth = 0;
+   for (size_t bits = s << tree_shift(i); t; bits <<= 1)
+   {
+      if (!ok_chunk_address(m, t) || ++depth > SIZE_BITS)
+         return false;
+      if (chunk_size(t) == s)
+      {
+         chunk *r = t;
+         for (size_t k = 0; k < 16; ++k)
+         {
+            if (r == c)
+            {
+               *size = s;
+               return true;
+            }
+            r = r->fd;
+            if (r == t || !ok_chunk_address(m, r))
+               return false;
+         }
+         return false;
+      }
+      t = t->child((bits >> (SIZE_BITS - 1)) & 1);
+   }
+   return false;
+}
+
+/* Free chunk c (not the top), of PURGE_MIN bytes or more, waits to be purged: noted anew
+   where it waits already, else in the next slot in turn (in place of the one noted
+   longest ago). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void note_for_purge(mstate *m, chunk *c)
+{
+   if (!purges_by_itself(m))
+      return;
+   size_t off = static_cast<size_t>(as_bytes(c) - as_bytes(m));
+   size_t k   = 0;
+   while (k < PURGE_SLOTS && m->purge_at[k] != off)
+      ++k;
+   if (k == PURGE_SLOTS)
+      k = m->purge_next++ & (PURGE_SLOTS - 1);
+   m->purge_at[k]    = off;
+   m->purge_stamp[k] = m->purge_clock;
+}
+
+/* Free chunk `from`, waiting to be purged, was cut: its free remainder `to` waits in its
+   place, with its time (its memory past the cut has been free since). */
+MULLE_DLMALLOC_NOASAN inline void move_purge_note(mstate *m, chunk *from, chunk *to)
+{
+   if (!purges_by_itself(m))
+      return;
+   size_t off = static_cast<size_t>(as_bytes(from) - as_bytes(m));
+   for (size_t k = 0; k < PURGE_SLOTS; ++k)
+      if (m->purge_at[k] == off)
+      {
+         m->purge_at[k] = static_cast<size_t>(as_bytes(to) - as_bytes(m));
+         return;
+      }
+}
+
+/* Slot k's candidate is due: purged if it is still free; the slot empties either way. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void purge_due(mstate *m, size_t k)
+{
+   chunk *c = chunk_at(m, m->purge_at[k]);
+   size_t s = 0;
+   m->purge_at[k] = 0;
+   if (ok_chunk_address(m, c) && held_free(m, c, &s))
+      os_purge(m, as_bytes(c) + sizeof(tree_chunk), as_bytes(c) + s);
+}
+
+/* One of the core's slower events: the clock moves, and one slot is looked at. A chunk
+   noted at clock t (its own free counts as event t + 1) is due past t + 1 + PURGE_DELAY. */
+MULLE_DLMALLOC_NOASAN inline void purge_tick(mstate *m)
+{
+   if (!PURGE_MIN)
+      return;
+   uint32_t now = ++m->purge_clock;   /* a slot is noted only where purges_by_itself */
+   size_t   k   = now & (PURGE_SLOTS - 1);
+   if (m->purge_at[k] && static_cast<uint32_t>(now - m->purge_stamp[k]) > PURGE_DELAY)
+      purge_due(m, k);
+}
+
 /* Makes [c, c + s) free and merges it. c's PINUSE must be right. Its CINUSE is cleared
    first: a later free of this block sees it. The free neighbours' bin links are verified
    before anything is written; false (nothing changed) if they lie. Inlined into free's
@@ -81,6 +211,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool merge_chunk(mstate *m, chunk *c, s
       replace_dv(m, c, s);
    else
       insert_chunk(m, c, s);
+   if (PURGE_MIN && s >= PURGE_MIN)
+      note_for_purge(m, c);
 #if MULLE_DLMALLOC_CHECKS >= 2
    /* the merged chunk's bytes past the words of its kind are poison: the freed block's,
       and the words of a successor it swallowed that its kind used (the rest of that one
@@ -128,6 +260,7 @@ MULLE_DLMALLOC_NOASAN inline void release_block(mstate *m, chunk *c)
       return;   /* refused: the block stays allocated, for the checkers too */
    }
    annotate_free(m, mem, usable);
+   purge_tick(m);
    trim_by_itself(m);
 }
 

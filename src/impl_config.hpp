@@ -41,6 +41,17 @@
 #define MULLE_DLMALLOC_TRIM_THRESHOLD 2097152 /* 2 MiB: a free top above this trims itself */
 #endif
 
+/* The purge by itself (top.hpp): a free chunk of at least PURGE_MIN bytes gives its inner
+   pages back to the OS once it has stayed free across PURGE_DELAY of the core's slower
+   events. PURGE_MIN 0 turns it off (mspace_trim still purges). OS regions only. */
+#ifndef MULLE_DLMALLOC_PURGE_MIN
+#define MULLE_DLMALLOC_PURGE_MIN 1048576   /* 1 MiB */
+#endif
+#ifndef MULLE_DLMALLOC_PURGE_DELAY
+#define MULLE_DLMALLOC_PURGE_DELAY 4096    /* frees into a bin, searches of the bins, pages
+                                              made or given back */
+#endif
+
 #ifndef MULLE_DLMALLOC_LOCKS
 #  if !MULLE_DLMALLOC_NO_OS && defined(__GCC_ATOMIC_INT_LOCK_FREE) && __GCC_ATOMIC_INT_LOCK_FREE == 2
 #    define MULLE_DLMALLOC_LOCKS 1        /* MSPACE_LOCKED available (needs lock-free atomics) */

@@ -138,6 +138,34 @@ MULLE_DLMALLOC_NOASAN size_t os_purge(mstate *m, byte *from, byte *to)
    return length;
 }
 
+/* The bytes of the whole pages inside [from, to) for which the OS holds no memory now
+   (given back, or never touched): mincore on Linux, for an OS region; 0 elsewhere (not
+   known). Changes nothing. */
+MULLE_DLMALLOC_NOASAN size_t os_absent(const mstate *m, byte *from, byte *to)
+{
+   size_t absent = 0;
+#  if defined(__linux__)
+   byte  *first;
+   size_t length;
+   if (!(m->flags & STATE_FROM_OS) || !whole_pages(from, to, &first, &length))
+      return 0;
+   size_t        page = os_page_size();
+   unsigned char vec[256];
+   for (size_t done = 0; done < length;)
+   {
+      size_t n = length - done < sizeof(vec) * page ? length - done : sizeof(vec) * page;
+      if (mincore(first + done, n, vec) != 0)
+         return absent;
+      for (size_t i = 0; i < n / page; ++i)
+         absent += (vec[i] & 1u) ? 0 : page;
+      done += n;
+   }
+#  else
+   (void) m; (void) from; (void) to;
+#  endif
+   return absent;
+}
+
 /* Where a small request grew the footprint, the pages of [from, to) will all be touched by
    the heads of the chunks carved from them: Linux faults them in with one call
    (MADV_POPULATE_WRITE, 5.14 and later), which costs about a fifth less per page than a
@@ -187,6 +215,7 @@ MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *m) { os_unreserve(m-
 MULLE_DLMALLOC_NOASAN bool os_commit(mstate *, byte *, byte *) { return true; }
 MULLE_DLMALLOC_NOASAN void os_decommit(mstate *, byte *, byte *, bool) {}
 MULLE_DLMALLOC_NOASAN size_t os_purge(mstate *, byte *, byte *) { return 0; }
+MULLE_DLMALLOC_NOASAN size_t os_absent(const mstate *, byte *, byte *) { return 0; }
 MULLE_DLMALLOC_NOASAN void os_prefault(mstate *, byte *, byte *) {}
 MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t, unsigned) { return NULL; }
 MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *) {}

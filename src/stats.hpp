@@ -47,8 +47,11 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
          out->free_blocks++;
          if (s > largest_chunk)
             largest_chunk = s;
+         if (s >= PAGE_BYTES + sizeof(tree_chunk))   /* may hold a whole page past its links */
+            out->purged_bytes += os_absent(m, as_bytes(c) + sizeof(tree_chunk), as_bytes(c) + s);
       }
    }
+   out->purged_bytes += os_absent(m, as_bytes(m->top) + sizeof(tree_chunk), top_end(m));
 
    /* a free chunk of size s serves n = s - overhead; the top, grown to chunk_end, serves
       as much as leaves it MIN_CHUNK */
@@ -97,7 +100,8 @@ MULLE_DLMALLOC_NOASAN inline void print_stats(mstate *m)
    text u;
    u.put("  in use ").put_size(s.in_use_bytes).put(" bytes in ").put_size(s.allocated_blocks);
    u.put(" blocks, free ").put_size(s.free_bytes).put(" bytes in ").put_size(s.free_blocks);
-   u.put(" chunks + top ").put_size(s.top_bytes).put(", largest request ").put_size(s.largest_free).put("\n");
+   u.put(" chunks + top ").put_size(s.top_bytes).put(" (").put_size(s.purged_bytes).put(" given back)");
+   u.put(", largest request ").put_size(s.largest_free).put("\n");
    MULLE_DLMALLOC_PRINT(u.buf);
 #endif
 }

@@ -441,6 +441,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void release_page(mstate *m, p
       report(m, MSPACE_ERROR_CORRUPTION, pg);   /* a free neighbour whose links lie: the */
       return;                                   /* page's chunk stays in use */
    }
+   purge_tick(m);
    trim_by_itself(m);
 }
 

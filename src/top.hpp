@@ -161,6 +161,7 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
    fill_bytes(m->treebins, 0, sizeof(m->treebins));
    fill_bytes(m->avail, 0, sizeof(m->avail));
    m->epoch++;   /* the headers of the pages that were are believed no more */
+   fill_bytes(m->purge_at, 0, sizeof(m->purge_at));
    m->root      = 0;
    m->dv        = NULL;
    m->dv_size   = 0;

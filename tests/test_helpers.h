@@ -63,6 +63,17 @@ constexpr std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1
 constexpr std::size_t MIN_CHUNK = round_up(4 * W, A);
 constexpr std::size_t GRANULARITY = 64 * 1024;            // MULLE_DLMALLOC_GRANULARITY default
 constexpr std::size_t TRIM_THRESHOLD = 2 * 1024 * 1024;   // MULLE_DLMALLOC_TRIM_THRESHOLD default
+#ifdef MULLE_DLMALLOC_PURGE_MIN   // a build may set them (test-notier purges eagerly)
+constexpr std::size_t PURGE_MIN = MULLE_DLMALLOC_PURGE_MIN;
+#else
+constexpr std::size_t PURGE_MIN = 1024 * 1024;             // MULLE_DLMALLOC_PURGE_MIN default
+#endif
+#ifdef MULLE_DLMALLOC_PURGE_DELAY
+constexpr std::size_t PURGE_DELAY = MULLE_DLMALLOC_PURGE_DELAY;
+#else
+constexpr std::size_t PURGE_DELAY = 4096;                  // MULLE_DLMALLOC_PURGE_DELAY default
+#endif
+constexpr std::size_t PURGE_SLOTS = 8;                     // the candidates that wait
 
 // A list of sizes to loop over: `for (std::size_t n : sizes{0, 1, 24})`.
 using sizes = std::initializer_list<std::size_t>;

@@ -448,6 +448,78 @@ TEST_CASE("mspace_trim gives back the pages of a free chunk below a live block, 
    CHECK(mspace_destroy(ms) == 0);
 }
 
+// Frees `n` blocks of `blocks` (every other one of a run, so that each merges in the core
+// and goes to a bin: one of the events the purge by itself counts), from *next on.
+static void free_into_bins(mspace ms, std::vector<void *> &blocks, std::size_t *next, std::size_t n)
+{
+   for (std::size_t i = 0; i < n; ++i, *next += 2)
+   {
+      REQUIRE(*next < blocks.size());
+      mspace_free(ms, blocks[*next]);
+      blocks[*next] = nullptr;
+   }
+}
+
+TEST_CASE("a free chunk below a live block gives its pages back by itself after PURGE_DELAY frees; one reused sooner keeps them")
+{
+   if (huge_pages_always() || CANARY || PURGE_MIN == 0 || PURGE_MIN > 64 * MiB)
+      return;   // any first touch may bring in 2 MiB; level 2 keeps its poison in free chunks
+   const std::size_t page = std::size_t(sysconf(_SC_PAGESIZE));
+   mspace ms = mspace_create(1024 * MiB);
+   REQUIRE(ms != nullptr);
+   const std::size_t big = 64 * MiB;
+   unsigned char *p     = static_cast<unsigned char *>(mspace_malloc(ms, big));
+   unsigned char *after = static_cast<unsigned char *>(mspace_malloc(ms, 16));
+   REQUIRE((p && after));
+   std::vector<void *> clock(2 * (2 * PURGE_DELAY + 2 * PURGE_SLOTS) + 1);
+   for (void *&b : clock)
+      REQUIRE((b = mspace_malloc(ms, 1000)) != nullptr);   // a chunk, not a slot
+   std::memset(p, 0x5A, big);
+   std::memset(after, 0x22, 16);
+   std::size_t next = 0;
+
+   // freed, it waits: PURGE_DELAY - 1 events later its pages are still there
+   mspace_free(ms, p);
+   free_into_bins(ms, clock, &next, PURGE_DELAY - 1);
+   const std::size_t waiting = resident_pages(p, p + big) * page;
+   // then, within PURGE_SLOTS more, they go back
+   free_into_bins(ms, clock, &next, PURGE_SLOTS + 1);
+   const std::size_t left = resident_pages(p, p + big) * page;
+   mspace_stats_t st;
+   mspace_get_stats(ms, &st);
+   MESSAGE("64 MiB freed below a live block: " << waiting / KiB << " KiB resident " << PURGE_DELAY - 1
+           << " frees later, " << left / KiB << " KiB " << PURGE_DELAY + PURGE_SLOTS << " frees later; stats: "
+           << st.purged_bytes / KiB << " KiB of " << st.free_bytes / KiB << " KiB free given back");
+   CHECK(waiting >= big - 1 * MiB);
+   CHECK(left <= 2 * MiB);
+   CHECK(st.purged_bytes >= big - 2 * MiB);
+   CHECK(st.purged_bytes <= st.free_bytes);
+   for (std::size_t i = 0; i < 16; ++i)
+      REQUIRE(after[i] == 0x22);
+   CHECK_HEAP(ms);
+
+   // freed again and taken again before it is due: nothing of it is given back when it
+   // falls due, it keeps what was written
+   unsigned char *again = static_cast<unsigned char *>(mspace_malloc(ms, big));
+   REQUIRE(again == p);
+   std::memset(again, 0x44, big);
+   mspace_free(ms, again);
+   unsigned char *kept = static_cast<unsigned char *>(mspace_malloc(ms, big));
+   REQUIRE(kept == p);
+   std::memset(kept, 0x33, big);
+   free_into_bins(ms, clock, &next, PURGE_DELAY + PURGE_SLOTS + 1);
+   const std::size_t resident = resident_pages(kept, kept + big) * page;
+   MESSAGE("the same block freed and taken again: " << resident / KiB << " KiB resident after "
+           << PURGE_DELAY + PURGE_SLOTS + 1 << " frees");
+   CHECK(resident >= big - 1 * MiB);
+   std::size_t wrong = 0;
+   for (std::size_t i = 0; i < big; i += 1021)
+      wrong += kept[i] != 0x33;
+   CHECK(wrong == 0);
+   CHECK_HEAP(ms);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
 TEST_CASE("calloc writes no zeros where an OS region was never touched, and zeroes what was")
 {
    if (huge_pages_always() || MULLE_TEST_VALGRIND || CANARY)
