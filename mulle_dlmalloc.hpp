@@ -1199,7 +1199,8 @@ static const size_t LAYOUT_VERSION = 6;   /* 2: small bins are rings; 3: level-2
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
-                                             `fast_key`, the purge queue */
+                                             `fast_key`, the purge queue, the page
+                                             map */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative)
 {
@@ -1208,12 +1209,41 @@ MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, boo
 }
 static const size_t LAYOUT = layout_word(MULLE_DLMALLOC_CHECKS, TIER, MULLE_DLMALLOC_RELATIVE != 0);
 
-/* Where the first chunk of a state at address `at` lies: behind the state, its memory on
-   the ALIGN grid. */
-MULLE_DLMALLOC_NOASAN inline uintptr_t least_for(uintptr_t at)
+/* ---- the page map ----
+   Behind the state, one bit per 4 KiB frame of the region (counted from the state's own
+   frame), set while the frame starts a page of the tier: free learns whether a block is
+   a slot from a word that covers 256 KiB of the heap (in the cache), and reads the frame
+   (a cache miss of its own, in memory no block of the call uses) only for a slot, whose
+   page header it needs anyway. Without the tier there is no map. */
+static const size_t PAGE_SHIFT = 12;
+static const size_t MAP_BITS   = 8 * sizeof(size_t);
+static_assert(PAGE_BYTES == static_cast<size_t>(1) << PAGE_SHIFT, "a frame is a page");
+
+/* The map's bytes for a state at `at` in a region ending at `end`. */
+MULLE_DLMALLOC_NOASAN inline size_t page_map_bytes(uintptr_t at, uintptr_t end)
 {
-   return align_up(at + sizeof(mstate) + MEM_OFFSET, ALIGN) - MEM_OFFSET;
+   if (!TIER || end <= at)
+      return 0;
+   size_t frames = static_cast<size_t>(((end - 1) >> PAGE_SHIFT) - (at >> PAGE_SHIFT) + 1);
+   return (frames + MAP_BITS - 1) / MAP_BITS * sizeof(size_t);
 }
+
+/* Where the first chunk of a state at address `at` in a region ending at `end` lies:
+   behind the state and its page map, its memory on the ALIGN grid. */
+MULLE_DLMALLOC_NOASAN inline uintptr_t least_for(uintptr_t at, uintptr_t end)
+{
+   return align_up(at + sizeof(mstate) + page_map_bytes(at, end) + MEM_OFFSET, ALIGN) - MEM_OFFSET;
+}
+
+MULLE_DLMALLOC_NOASAN inline size_t *page_map(const mstate *m) { return reinterpret_cast<size_t *>(const_cast<mstate *>(m) + 1); }
+/* The frame of p, counted from the state's frame (p at or above the state). */
+MULLE_DLMALLOC_NOASAN inline size_t frame_index(const mstate *m, const void *p)
+{
+   return static_cast<size_t>((reinterpret_cast<uintptr_t>(p) >> PAGE_SHIFT) - (reinterpret_cast<uintptr_t>(m) >> PAGE_SHIFT));
+}
+MULLE_DLMALLOC_NOASAN inline bool map_has(const mstate *m, size_t i) { return (page_map(m)[i / MAP_BITS] >> (i % MAP_BITS)) & 1u; }
+MULLE_DLMALLOC_NOASAN inline void map_set(mstate *m, size_t i) { page_map(m)[i / MAP_BITS] |= static_cast<size_t>(1) << (i % MAP_BITS); }
+MULLE_DLMALLOC_NOASAN inline void map_clear(mstate *m, size_t i) { page_map(m)[i / MAP_BITS] &= ~(static_cast<size_t>(1) << (i % MAP_BITS)); }
 
 MULLE_DLMALLOC_NOASAN inline byte  *top_end(const mstate *m) { return as_bytes(m->top) + m->top_size; }
 MULLE_DLMALLOC_NOASAN inline size_t footprint_of(const mstate *m) { return static_cast<size_t>(top_end(m) - m->base); }
@@ -2861,10 +2891,12 @@ MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
        P + 4096 - WORD    -> +-----------------------------------------------+
                              | the next chunk's head                         |
 
-   So a block's page is found from the block's address alone, rounded down to 4 KiB (the
-   same OS page as the block: always readable), and it is one of this mspace's pages when
-   the check word there is made of its offset from this state, the state's epoch and its
-   slot size. free takes the slot's index from its offset (a multiply), and the bitmap
+   So a block's page is found from the block's address alone, rounded down to 4 KiB, and
+   it is one of this mspace's pages when the state's page map (chunk.hpp: a bit per 4 KiB
+   frame) says the frame starts one; the frame is read only then. The check word in the
+   header (its offset from this state, the state's epoch and its slot size) lets the
+   whole-heap check find a header overwritten whole, and mspace_usable_size, which has no
+   mspace, recognise a page. free takes the slot's index from its offset (a multiply), and the bitmap
    says whether it is in use: a foreign, misaligned, interior pointer and a second free are
    caught in O(1), and freed slots hold nothing of the allocator's, so a write into freed
    memory cannot mislead it. malloc takes the lowest free slot of the first page in its
@@ -2967,16 +2999,24 @@ MULLE_DLMALLOC_NOASAN inline size_t page_check(const mstate *m, const page *pg, 
    return PAGE_MAGIC ^ page_offset(m, pg) ^ m->epoch ^ size;
 }
 
-/* The page whose frame holds p, if it is a page of m; else NULL. Reads the frame's first
-   words only when that lies between the state and the top. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT page *page_of(const mstate *m, const void *p)
+/* Whether the frame that holds p is a page of m (page_of: that page, or NULL): for a
+   frame between the state and the top, the page map says so (the state's, set as a page
+   is made and cleared as it goes back or the heap is reset). The frame is not read: a
+   free of a chunk block touches no memory of another block. The check word in a page's
+   header is for mspace_check and attach (a header overwritten whole is found there) and
+   for mspace_usable_size, which has no map to ask. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool in_page(const mstate *m, const void *p)
 {
    if (!TIER)
-      return NULL;
-   page  *pg  = frame_of(p);   /* on a page boundary: one compare for the range */
-   size_t off = page_offset(m, pg);
+      return false;
+   size_t off = page_offset(m, frame_of(p));   /* on a page boundary: one compare for the range */
    return off < static_cast<size_t>(as_bytes(m->top) - reinterpret_cast<const byte *>(m)) &&
-                frame_word(&pg->check) == (PAGE_MAGIC ^ off ^ m->epoch ^ frame_half(&pg->size)) ? pg : NULL;
+          map_has(m, (off + m->grid) >> PAGE_SHIFT);   /* the grid: the state's place in its frame */
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT page *page_of(const mstate *m, const void *p)
+{
+   return in_page(m, p) ? frame_of(p) : NULL;
 }
 
 /* The page of p's frame looked for without an mspace (mspace_usable_size): its header
@@ -3160,6 +3200,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size
       return NULL;
    c->head   |= TIER_PAGE;
    page *pg   = static_cast<page *>(mem_from_chunk(c));
+   map_set(m, frame_index(m, pg));
    size_t n   = class_count(cls);
    pg->offset = page_offset(m, pg);
    pg->epoch  = m->epoch;
@@ -3283,6 +3324,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void release_page(mstate *m, p
    chunk *c  = chunk_from_mem(pg);
    pg->check = PAGE_GONE ^ page_offset(m, pg) ^ m->epoch;
    c->head  &= ~TIER_PAGE;
+   map_clear(m, frame_index(m, pg));
    if (!release_chunk(m, c, chunk_size(c)))
    {
       report(m, MSPACE_ERROR_CORRUPTION, pg);   /* a free neighbour whose links lie: the */
@@ -3688,6 +3730,8 @@ MULLE_DLMALLOC_NOASAN inline size_t purge_free_chunks(mstate *m)
 MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
 {
    byte *old_end = top_end(m);
+   if (TIER)   /* no page is left: the map's words over the footprint are cleared */
+      fill_bytes(page_map(m), 0, (frame_index(m, old_end - 1) / MAP_BITS + 1) * sizeof(size_t));
    m->smallmap = m->treemap = 0;
    empty_small_bins(m);
    fill_bytes(m->treebins, 0, sizeof(m->treebins));
@@ -3741,14 +3785,16 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
        capacity > ~static_cast<size_t>(0) - reinterpret_cast<uintptr_t>(base))
       return NULL;
    uintptr_t at    = align_up(reinterpret_cast<uintptr_t>(base), alignof(mstate));
-   uintptr_t least = least_for(at);
    uintptr_t end   = reinterpret_cast<uintptr_t>(base) + capacity;
+   uintptr_t least = least_for(at, end);
    if (least > end || end - least < 2 * MIN_CHUNK)
       return NULL;
 
    uintptr_t start = reinterpret_cast<uintptr_t>(base);
    mstate   *m     = reinterpret_cast<mstate *>(base + (at - start));
    fill_bytes(m, 0, sizeof(mstate));
+   if (!(flags & STATE_ZERO_ABOVE))   /* else it reads as zero: an OS region's map is not */
+      fill_bytes(page_map(m), 0, page_map_bytes(at, end));   /* touched before it is used */
    empty_small_bins(m);
    m->base           = base;
    m->least          = base + (least - start);
@@ -3862,7 +3908,7 @@ MULLE_DLMALLOC_NOASAN inline bool page_sound(const mstate *m, chunk *c, size_t s
        !is_aligned(mem_from_chunk(c), PAGE_BYTES))
       return false;
    page *pg = static_cast<page *>(mem_from_chunk(c));
-   if (pg->offset != page_offset(m, pg) || pg->epoch != m->epoch || pg->check != page_check(m, pg, pg->size) ||
+   if (!map_has(m, frame_index(m, pg)) || pg->offset != page_offset(m, pg) || pg->epoch != m->epoch || pg->check != page_check(m, pg, pg->size) ||
        (pg->size & (SLOT_GRAIN - 1)) || !pg->size || !page_shape_ok(pg, class_of_page(pg)))
       return false;
    size_t free_slots = 0;
@@ -3892,6 +3938,7 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
    byte  *top      = as_bytes(m->top);
    tally  free_in_walk   = {0, 0};   /* free chunks but the dv */
    tally  listed_in_walk = {0, 0};   /* pages in the lists of pages with room */
+   size_t pages          = 0;
 
    if (top < m->least || top_end(m) > m->chunk_end || m->top_size < MIN_CHUNK ||
        (m->top_size & ALIGN_MASK) || chunk_size(m->top) != m->top_size || !previous_is_in_use(m->top) ||
@@ -3945,6 +3992,7 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
       }
       if (chunk_is_page(c))
       {
+         pages++;
          if (!page_sound(m, c, s))
             problems++;
          else if (static_cast<page *>(mem_from_chunk(c))->listed)
@@ -3958,6 +4006,14 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
    }
    if (as_bytes(c) != top || !prev_in_use)
       problems++;
+   if (TIER)   /* the page map names the pages the walk met (each checked its bit), no more */
+   {
+      size_t marked = 0, words = frame_index(m, top_end(m) - 1) / MAP_BITS + 1;
+      for (size_t w = 0; w < words; ++w)
+         marked += static_cast<size_t>(count_bits64(page_map(m)[w]));
+      if (marked != pages)
+         problems++;
+   }
 #if MULLE_DLMALLOC_CHECKS >= 2
    if (!canary_ok(m, m->top, before_c ? usable_size_of(before_c) : 0, scan_bytes))
       problems++;
@@ -4360,8 +4416,11 @@ MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t capacity, unsigned 
    if (!base)
       return NULL;
 #  if defined(_WIN32)
-   /* the state is written before the first extend_top commits anything */
-   if (!VirtualAlloc(base, size < GRANULARITY ? size : GRANULARITY, MEM_COMMIT, PAGE_READWRITE))
+   /* the state and its page map are written before the first extend_top commits
+      anything */
+   uintptr_t b      = reinterpret_cast<uintptr_t>(base);
+   size_t    commit = align_up(least_for(align_up(b, alignof(mstate)), b + size) - b, GRANULARITY);
+   if (!VirtualAlloc(base, size < commit ? size : commit, MEM_COMMIT, PAGE_READWRITE))
    {
       os_unreserve(base, size);
       return NULL;
@@ -4567,8 +4626,8 @@ namespace mulle { namespace detail {
    them: a damaged header must not send the heap walk out of the region. */
 MULLE_DLMALLOC_NOASAN inline bool state_bounds_ok(const mstate *m, const byte *base, size_t capacity)
 {
-   uintptr_t least = least_for(reinterpret_cast<uintptr_t>(m));
    uintptr_t end   = reinterpret_cast<uintptr_t>(base) + capacity;
+   uintptr_t least = least_for(reinterpret_cast<uintptr_t>(m), end);
    if (capacity > (~static_cast<size_t>(0) >> 1) || least > end || end - least < 2 * MIN_CHUNK ||
        reinterpret_cast<uintptr_t>(m->least.get()) != least ||
        reinterpret_cast<uintptr_t>(m->chunk_end.get()) != least + ((end - least) & ~ALIGN_MASK))
@@ -4635,11 +4694,12 @@ MULLE_DLMALLOC_NOASAN inline bool signature_nearby(const byte *base, size_t capa
 
 /* With relative links: the state found its start again, but the first chunk, which sits
    on the ALIGN grid, no longer does; the region moved by a part of ALIGN. */
-MULLE_DLMALLOC_NOASAN inline bool least_moved(const mstate *m)
+MULLE_DLMALLOC_NOASAN inline bool least_moved(const mstate *m, uintptr_t end)
 {
-   uintptr_t at    = reinterpret_cast<uintptr_t>(m);
-   uintptr_t least = reinterpret_cast<uintptr_t>(m->least.get());
-   return least != least_for(at) && least - at >= sizeof(mstate) && least - at < sizeof(mstate) + ALIGN;
+   uintptr_t at     = reinterpret_cast<uintptr_t>(m);
+   uintptr_t least  = reinterpret_cast<uintptr_t>(m->least.get());
+   size_t    header = sizeof(mstate) + page_map_bytes(at, end);
+   return least != least_for(at, end) && least - at >= header && least - at < header + ALIGN;
 }
 
 /* Why the region at base cannot be attached, or MSPACE_ERROR_NONE; *out learns the state.
@@ -4660,7 +4720,7 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t attach_problem(void *region, size_t 
       return MSPACE_ERROR_LAYOUT_MISMATCH;
    if (m->capacity > capacity)
       return MSPACE_ERROR_TRUNCATED;
-   if (m->base.get() != base || least_moved(m) ||
+   if (m->base.get() != base || least_moved(m, b + m->capacity) ||
        m->grid != (TIER ? reinterpret_cast<uintptr_t>(m) & (PAGE_BYTES - 1) : 0))
       return MSPACE_ERROR_MOVED;   /* the pages of the tier would be off their 4 KiB grid */
    if ((m->flags & STATE_FROM_OS) && is_live(m))
@@ -5001,8 +5061,8 @@ MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
    {
       if (mstate *m = fast_state(ms))
       {
-         if (page *pg = page_of(m, p))
-            return free_quick_slot(m, pg, p);
+         if (in_page(m, p))
+            return free_quick_slot(m, frame_of(p), p);
          return free_chunk_fast(m, p);
       }
    }

@@ -280,8 +280,8 @@ MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
    {
       if (mstate *m = fast_state(ms))
       {
-         if (page *pg = page_of(m, p))
-            return free_quick_slot(m, pg, p);
+         if (in_page(m, p))
+            return free_quick_slot(m, frame_of(p), p);
          return free_chunk_fast(m, p);
       }
    }

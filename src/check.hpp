@@ -83,7 +83,7 @@ MULLE_DLMALLOC_NOASAN inline bool page_sound(const mstate *m, chunk *c, size_t s
        !is_aligned(mem_from_chunk(c), PAGE_BYTES))
       return false;
    page *pg = static_cast<page *>(mem_from_chunk(c));
-   if (pg->offset != page_offset(m, pg) || pg->epoch != m->epoch || pg->check != page_check(m, pg, pg->size) ||
+   if (!map_has(m, frame_index(m, pg)) || pg->offset != page_offset(m, pg) || pg->epoch != m->epoch || pg->check != page_check(m, pg, pg->size) ||
        (pg->size & (SLOT_GRAIN - 1)) || !pg->size || !page_shape_ok(pg, class_of_page(pg)))
       return false;
    size_t free_slots = 0;
@@ -113,6 +113,7 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
    byte  *top      = as_bytes(m->top);
    tally  free_in_walk   = {0, 0};   /* free chunks but the dv */
    tally  listed_in_walk = {0, 0};   /* pages in the lists of pages with room */
+   size_t pages          = 0;
 
    if (top < m->least || top_end(m) > m->chunk_end || m->top_size < MIN_CHUNK ||
        (m->top_size & ALIGN_MASK) || chunk_size(m->top) != m->top_size || !previous_is_in_use(m->top) ||
@@ -166,6 +167,7 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
       }
       if (chunk_is_page(c))
       {
+         pages++;
          if (!page_sound(m, c, s))
             problems++;
          else if (static_cast<page *>(mem_from_chunk(c))->listed)
@@ -179,6 +181,14 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
    }
    if (as_bytes(c) != top || !prev_in_use)
       problems++;
+   if (TIER)   /* the page map names the pages the walk met (each checked its bit), no more */
+   {
+      size_t marked = 0, words = frame_index(m, top_end(m) - 1) / MAP_BITS + 1;
+      for (size_t w = 0; w < words; ++w)
+         marked += static_cast<size_t>(count_bits64(page_map(m)[w]));
+      if (marked != pages)
+         problems++;
+   }
 #if MULLE_DLMALLOC_CHECKS >= 2
    if (!canary_ok(m, m->top, before_c ? usable_size_of(before_c) : 0, scan_bytes))
       problems++;

@@ -331,7 +331,8 @@ static const size_t LAYOUT_VERSION = 6;   /* 2: small bins are rings; 3: level-2
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
-                                             `fast_key`, the purge queue */
+                                             `fast_key`, the purge queue, the page
+                                             map */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative)
 {
@@ -340,12 +341,41 @@ MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, boo
 }
 static const size_t LAYOUT = layout_word(MULLE_DLMALLOC_CHECKS, TIER, MULLE_DLMALLOC_RELATIVE != 0);
 
-/* Where the first chunk of a state at address `at` lies: behind the state, its memory on
-   the ALIGN grid. */
-MULLE_DLMALLOC_NOASAN inline uintptr_t least_for(uintptr_t at)
+/* ---- the page map ----
+   Behind the state, one bit per 4 KiB frame of the region (counted from the state's own
+   frame), set while the frame starts a page of the tier: free learns whether a block is
+   a slot from a word that covers 256 KiB of the heap (in the cache), and reads the frame
+   (a cache miss of its own, in memory no block of the call uses) only for a slot, whose
+   page header it needs anyway. Without the tier there is no map. */
+static const size_t PAGE_SHIFT = 12;
+static const size_t MAP_BITS   = 8 * sizeof(size_t);
+static_assert(PAGE_BYTES == static_cast<size_t>(1) << PAGE_SHIFT, "a frame is a page");
+
+/* The map's bytes for a state at `at` in a region ending at `end`. */
+MULLE_DLMALLOC_NOASAN inline size_t page_map_bytes(uintptr_t at, uintptr_t end)
 {
-   return align_up(at + sizeof(mstate) + MEM_OFFSET, ALIGN) - MEM_OFFSET;
+   if (!TIER || end <= at)
+      return 0;
+   size_t frames = static_cast<size_t>(((end - 1) >> PAGE_SHIFT) - (at >> PAGE_SHIFT) + 1);
+   return (frames + MAP_BITS - 1) / MAP_BITS * sizeof(size_t);
 }
+
+/* Where the first chunk of a state at address `at` in a region ending at `end` lies:
+   behind the state and its page map, its memory on the ALIGN grid. */
+MULLE_DLMALLOC_NOASAN inline uintptr_t least_for(uintptr_t at, uintptr_t end)
+{
+   return align_up(at + sizeof(mstate) + page_map_bytes(at, end) + MEM_OFFSET, ALIGN) - MEM_OFFSET;
+}
+
+MULLE_DLMALLOC_NOASAN inline size_t *page_map(const mstate *m) { return reinterpret_cast<size_t *>(const_cast<mstate *>(m) + 1); }
+/* The frame of p, counted from the state's frame (p at or above the state). */
+MULLE_DLMALLOC_NOASAN inline size_t frame_index(const mstate *m, const void *p)
+{
+   return static_cast<size_t>((reinterpret_cast<uintptr_t>(p) >> PAGE_SHIFT) - (reinterpret_cast<uintptr_t>(m) >> PAGE_SHIFT));
+}
+MULLE_DLMALLOC_NOASAN inline bool map_has(const mstate *m, size_t i) { return (page_map(m)[i / MAP_BITS] >> (i % MAP_BITS)) & 1u; }
+MULLE_DLMALLOC_NOASAN inline void map_set(mstate *m, size_t i) { page_map(m)[i / MAP_BITS] |= static_cast<size_t>(1) << (i % MAP_BITS); }
+MULLE_DLMALLOC_NOASAN inline void map_clear(mstate *m, size_t i) { page_map(m)[i / MAP_BITS] &= ~(static_cast<size_t>(1) << (i % MAP_BITS)); }
 
 MULLE_DLMALLOC_NOASAN inline byte  *top_end(const mstate *m) { return as_bytes(m->top) + m->top_size; }
 MULLE_DLMALLOC_NOASAN inline size_t footprint_of(const mstate *m) { return static_cast<size_t>(top_end(m) - m->base); }

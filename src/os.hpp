@@ -195,8 +195,11 @@ MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t capacity, unsigned 
    if (!base)
       return NULL;
 #  if defined(_WIN32)
-   /* the state is written before the first extend_top commits anything */
-   if (!VirtualAlloc(base, size < GRANULARITY ? size : GRANULARITY, MEM_COMMIT, PAGE_READWRITE))
+   /* the state and its page map are written before the first extend_top commits
+      anything */
+   uintptr_t b      = reinterpret_cast<uintptr_t>(base);
+   size_t    commit = align_up(least_for(align_up(b, alignof(mstate)), b + size) - b, GRANULARITY);
+   if (!VirtualAlloc(base, size < commit ? size : commit, MEM_COMMIT, PAGE_READWRITE))
    {
       os_unreserve(base, size);
       return NULL;

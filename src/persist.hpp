@@ -56,8 +56,8 @@ namespace mulle { namespace detail {
    them: a damaged header must not send the heap walk out of the region. */
 MULLE_DLMALLOC_NOASAN inline bool state_bounds_ok(const mstate *m, const byte *base, size_t capacity)
 {
-   uintptr_t least = least_for(reinterpret_cast<uintptr_t>(m));
    uintptr_t end   = reinterpret_cast<uintptr_t>(base) + capacity;
+   uintptr_t least = least_for(reinterpret_cast<uintptr_t>(m), end);
    if (capacity > (~static_cast<size_t>(0) >> 1) || least > end || end - least < 2 * MIN_CHUNK ||
        reinterpret_cast<uintptr_t>(m->least.get()) != least ||
        reinterpret_cast<uintptr_t>(m->chunk_end.get()) != least + ((end - least) & ~ALIGN_MASK))
@@ -124,11 +124,12 @@ MULLE_DLMALLOC_NOASAN inline bool signature_nearby(const byte *base, size_t capa
 
 /* With relative links: the state found its start again, but the first chunk, which sits
    on the ALIGN grid, no longer does; the region moved by a part of ALIGN. */
-MULLE_DLMALLOC_NOASAN inline bool least_moved(const mstate *m)
+MULLE_DLMALLOC_NOASAN inline bool least_moved(const mstate *m, uintptr_t end)
 {
-   uintptr_t at    = reinterpret_cast<uintptr_t>(m);
-   uintptr_t least = reinterpret_cast<uintptr_t>(m->least.get());
-   return least != least_for(at) && least - at >= sizeof(mstate) && least - at < sizeof(mstate) + ALIGN;
+   uintptr_t at     = reinterpret_cast<uintptr_t>(m);
+   uintptr_t least  = reinterpret_cast<uintptr_t>(m->least.get());
+   size_t    header = sizeof(mstate) + page_map_bytes(at, end);
+   return least != least_for(at, end) && least - at >= header && least - at < header + ALIGN;
 }
 
 /* Why the region at base cannot be attached, or MSPACE_ERROR_NONE; *out learns the state.
@@ -149,7 +150,7 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t attach_problem(void *region, size_t 
       return MSPACE_ERROR_LAYOUT_MISMATCH;
    if (m->capacity > capacity)
       return MSPACE_ERROR_TRUNCATED;
-   if (m->base.get() != base || least_moved(m) ||
+   if (m->base.get() != base || least_moved(m, b + m->capacity) ||
        m->grid != (TIER ? reinterpret_cast<uintptr_t>(m) & (PAGE_BYTES - 1) : 0))
       return MSPACE_ERROR_MOVED;   /* the pages of the tier would be off their 4 KiB grid */
    if ((m->flags & STATE_FROM_OS) && is_live(m))

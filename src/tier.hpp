@@ -14,10 +14,12 @@
        P + 4096 - WORD    -> +-----------------------------------------------+
                              | the next chunk's head                         |
 
-   So a block's page is found from the block's address alone, rounded down to 4 KiB (the
-   same OS page as the block: always readable), and it is one of this mspace's pages when
-   the check word there is made of its offset from this state, the state's epoch and its
-   slot size. free takes the slot's index from its offset (a multiply), and the bitmap
+   So a block's page is found from the block's address alone, rounded down to 4 KiB, and
+   it is one of this mspace's pages when the state's page map (chunk.hpp: a bit per 4 KiB
+   frame) says the frame starts one; the frame is read only then. The check word in the
+   header (its offset from this state, the state's epoch and its slot size) lets the
+   whole-heap check find a header overwritten whole, and mspace_usable_size, which has no
+   mspace, recognise a page. free takes the slot's index from its offset (a multiply), and the bitmap
    says whether it is in use: a foreign, misaligned, interior pointer and a second free are
    caught in O(1), and freed slots hold nothing of the allocator's, so a write into freed
    memory cannot mislead it. malloc takes the lowest free slot of the first page in its
@@ -120,16 +122,24 @@ MULLE_DLMALLOC_NOASAN inline size_t page_check(const mstate *m, const page *pg, 
    return PAGE_MAGIC ^ page_offset(m, pg) ^ m->epoch ^ size;
 }
 
-/* The page whose frame holds p, if it is a page of m; else NULL. Reads the frame's first
-   words only when that lies between the state and the top. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT page *page_of(const mstate *m, const void *p)
+/* Whether the frame that holds p is a page of m (page_of: that page, or NULL): for a
+   frame between the state and the top, the page map says so (the state's, set as a page
+   is made and cleared as it goes back or the heap is reset). The frame is not read: a
+   free of a chunk block touches no memory of another block. The check word in a page's
+   header is for mspace_check and attach (a header overwritten whole is found there) and
+   for mspace_usable_size, which has no map to ask. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool in_page(const mstate *m, const void *p)
 {
    if (!TIER)
-      return NULL;
-   page  *pg  = frame_of(p);   /* on a page boundary: one compare for the range */
-   size_t off = page_offset(m, pg);
+      return false;
+   size_t off = page_offset(m, frame_of(p));   /* on a page boundary: one compare for the range */
    return off < static_cast<size_t>(as_bytes(m->top) - reinterpret_cast<const byte *>(m)) &&
-                frame_word(&pg->check) == (PAGE_MAGIC ^ off ^ m->epoch ^ frame_half(&pg->size)) ? pg : NULL;
+          map_has(m, (off + m->grid) >> PAGE_SHIFT);   /* the grid: the state's place in its frame */
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT page *page_of(const mstate *m, const void *p)
+{
+   return in_page(m, p) ? frame_of(p) : NULL;
 }
 
 /* The page of p's frame looked for without an mspace (mspace_usable_size): its header
@@ -313,6 +323,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size
       return NULL;
    c->head   |= TIER_PAGE;
    page *pg   = static_cast<page *>(mem_from_chunk(c));
+   map_set(m, frame_index(m, pg));
    size_t n   = class_count(cls);
    pg->offset = page_offset(m, pg);
    pg->epoch  = m->epoch;
@@ -436,6 +447,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void release_page(mstate *m, p
    chunk *c  = chunk_from_mem(pg);
    pg->check = PAGE_GONE ^ page_offset(m, pg) ^ m->epoch;
    c->head  &= ~TIER_PAGE;
+   map_clear(m, frame_index(m, pg));
    if (!release_chunk(m, c, chunk_size(c)))
    {
       report(m, MSPACE_ERROR_CORRUPTION, pg);   /* a free neighbour whose links lie: the */

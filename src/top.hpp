@@ -156,6 +156,8 @@ MULLE_DLMALLOC_NOASAN inline size_t purge_free_chunks(mstate *m)
 MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
 {
    byte *old_end = top_end(m);
+   if (TIER)   /* no page is left: the map's words over the footprint are cleared */
+      fill_bytes(page_map(m), 0, (frame_index(m, old_end - 1) / MAP_BITS + 1) * sizeof(size_t));
    m->smallmap = m->treemap = 0;
    empty_small_bins(m);
    fill_bytes(m->treebins, 0, sizeof(m->treebins));
@@ -209,14 +211,16 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
        capacity > ~static_cast<size_t>(0) - reinterpret_cast<uintptr_t>(base))
       return NULL;
    uintptr_t at    = align_up(reinterpret_cast<uintptr_t>(base), alignof(mstate));
-   uintptr_t least = least_for(at);
    uintptr_t end   = reinterpret_cast<uintptr_t>(base) + capacity;
+   uintptr_t least = least_for(at, end);
    if (least > end || end - least < 2 * MIN_CHUNK)
       return NULL;
 
    uintptr_t start = reinterpret_cast<uintptr_t>(base);
    mstate   *m     = reinterpret_cast<mstate *>(base + (at - start));
    fill_bytes(m, 0, sizeof(mstate));
+   if (!(flags & STATE_ZERO_ABOVE))   /* else it reads as zero: an OS region's map is not */
+      fill_bytes(page_map(m), 0, page_map_bytes(at, end));   /* touched before it is used */
    empty_small_bins(m);
    m->base           = base;
    m->least          = base + (least - start);

@@ -910,21 +910,35 @@ TEST_CASE("attach refuses a capacity that no create accepts")
       const std::uintptr_t here = reinterpret_cast<std::uintptr_t>(region + at);
       write_word(region + at, BUILT_RELATIVE ? to - here : to);
    };
+   // with the tier, the bookkeeping holds a page map (a bit per 4 KiB frame) and grows with
+   // the capacity: that of the smallest heaps comes from a create of one here
+   std::size_t small = bookkeeping;
+   {
+      mspace t = mspace_create_with_base(region, 16 * KiB);
+      REQUIRE(t != nullptr);
+      small = stats_of(t).bookkeeping;
+      CHECK(small <= bookkeeping);
+      CHECK(mspace_destroy(t) == 0);
+      raw_copy(region, image.data(), image.size());
+   }
    auto shrink_to = [&](std::size_t capacity, std::size_t top_size) {
-      const std::uintptr_t least = reinterpret_cast<std::uintptr_t>(region + bookkeeping);
+      const std::uintptr_t least = reinterpret_cast<std::uintptr_t>(region + small);
       write_word(region + STATE_FIELD(capacity), capacity);
       set_link(STATE_FIELD(chunk_end), reinterpret_cast<std::uintptr_t>(region) + capacity);
+      set_link(STATE_FIELD(least), least);
+      set_link(STATE_FIELD(top), least);
+      set_link(STATE_FIELD(written), least + 2 * W);   // the top's head
       write_word(region + STATE_FIELD(top_size), top_size);
-      write_word(region + bookkeeping + W, top_size | 1);   // the top's head
+      write_word(region + small + W, top_size | 1);   // the top's head
       write_word(region + STATE_FIELD(max_footprint), std::size_t(least + top_size - reinterpret_cast<std::uintptr_t>(region)));
    };
 
    // the smallest a create accepts: room for one minimum block and the top
-   shrink_to(bookkeeping + 2 * MIN_CHUNK, 2 * MIN_CHUNK);
+   shrink_to(small + 2 * MIN_CHUNK, 2 * MIN_CHUNK);
    CHECK(mspace_attach_error(region, CAP) == MSPACE_ERROR_NONE);
    raw_copy(region, image.data(), image.size());
    // one line less: no create makes it
-   shrink_to(bookkeeping + MIN_CHUNK, MIN_CHUNK);
+   shrink_to(small + MIN_CHUNK, MIN_CHUNK);
    CHECK(mspace_attach_error(region, CAP) == MSPACE_ERROR_CORRUPTION);
    CHECK(mspace_attach(region, CAP) == nullptr);
    raw_copy(region, image.data(), image.size());
