@@ -46,7 +46,7 @@ help:
 	@echo "make single_include        regenerate mulle_dlmalloc.hpp from src/"
 	@echo "make check-single-include  fail if mulle_dlmalloc.hpp differs from what src/ makes"
 	@echo "make header-matrix         compile the header as C99 and C++11/14/17/20 with gcc and clang"
-	@echo "make bench                 run the allocator benchmark against its peers, dlmalloc 2.8.6 among them (installs them; ~2 min)"
+	@echo "make bench                 run the allocator benchmark against its peers, dlmalloc 2.8.6 among them and the threaded family (installs them; ~4 min)"
 	@echo "make size                  allocator code size for Cortex-M0+, Cortex-M4F, rv32imac, x86-64"
 	@echo "make test-m32 / test-arm   the suites as 32-bit x86 code and as ARM code under qemu"
 	@echo "make test-shared           MSPACE_LOCKED under load: threads (also under TSan) and processes"

@@ -12,6 +12,8 @@ Environment:
                        Doug Lea's dlmalloc 2.8.6 mspaces)
   BENCH_WORKLOADS=a,b  only these workloads (see: bench/build/bench_mulle list)
   BENCH_SCALE=x        multiply every trace length by x (timed runs)
+  BENCH_THREADS=0      skip the threaded family (bench/threads.cpp); BENCH_THREADS=only runs
+                       nothing else
   BENCH_OUT=name       results go to bench/results/<name>.*; default "latest" for the default
                        configuration, "custom" when any knob above is set
 """
@@ -76,7 +78,32 @@ CG_ALLOCS = [a for a in ("mulle", "mulle-rel", "dlmalloc", "mimalloc") if a in A
 # memory by construction; the memory runs skip it (and turn off when nothing else is left)
 MEM_ALLOCS = [a for a in ALLOCS if a != "mulle-rel"]
 DO_MEM = DO_MEM and bool(MEM_ALLOCS)
-KNOBS = ("BENCH_REPS", "BENCH_QUICK", "BENCH_CALLGRIND", "BENCH_MEM", "BENCH_ALLOCS", "BENCH_WORKLOADS", "BENCH_SCALE")
+# the threaded family (bench/threads.cpp, one binary per allocator): mulle is one mspace with
+# MSPACE_LOCKED shared by every thread, mulle-unlocked the same workload on a plain mspace with
+# one thread (the baseline of the lock); BENCH_THREADS=0 skips it, =only runs nothing else
+THREADS_KNOB = os.environ.get("BENCH_THREADS", "1").strip().lower()
+if THREADS_KNOB not in ("0", "1", "only"):
+    sys.exit("bench: BENCH_THREADS is 0, 1 or only")
+THREADS_ONLY = THREADS_KNOB == "only"
+THREAD_ALLOCS = [a for a in ("mulle", "glibc", "mimalloc", "jemalloc") if a in ALLOCS]
+DO_THREADS = THREADS_KNOB != "0" and bool(THREAD_ALLOCS)
+if THREADS_ONLY:
+    if not DO_THREADS:
+        sys.exit("bench: BENCH_THREADS=only, but BENCH_ALLOCS names none of mulle, glibc, mimalloc, jemalloc")
+    WORKLOADS, DO_MEM, DO_CG = [], False, False
+THREAD_REPS = 3 if QUICK else 5
+THREAD_N = 2000000  # threads-churn: operations per thread; producer-consumer: blocks per pair
+THREAD_WORKLOADS = ["threads-churn", "producer-consumer"]
+CORES = os.cpu_count() or 1
+# the core count, then 4 and 8 (2x and 4x the cores on a larger machine); threads-churn also
+# runs with 1 thread, producer-consumer needs pairs
+_counts = sorted({CORES, max(4, 2 * CORES), max(8, 4 * CORES)})
+THREAD_COUNTS = {"threads-churn": sorted({1} | set(_counts)),
+                 "producer-consumer": sorted({max(2, t + t % 2) for t in _counts})}
+CORE_THREADS = {"threads-churn": CORES, "producer-consumer": max(2, CORES + CORES % 2)}
+N_PHASES = 3 if DO_THREADS else 2
+KNOBS = ("BENCH_REPS", "BENCH_QUICK", "BENCH_CALLGRIND", "BENCH_MEM", "BENCH_ALLOCS", "BENCH_WORKLOADS", "BENCH_SCALE",
+         "BENCH_THREADS")
 OUT_NAME = os.environ.get("BENCH_OUT") or ("custom" if any(os.environ.get(k) for k in KNOBS) else "latest")
 
 IS_TTY = sys.stderr.isatty()
@@ -259,7 +286,7 @@ def phase1():
             parts.append("memory %d/%d" % (done["mem"], total["mem"]))
         if DO_CG:
             parts.append("callgrind %d/%d" % (done["cg"], total["cg"]))
-        progress("phase 1/2: " + ", ".join(parts))
+        progress("phase 1/%d: " % N_PHASES + ", ".join(parts))
 
     def worker():
         while True:
@@ -299,8 +326,8 @@ def time_phase():
                 left = ""
                 if done:
                     left = ", ~%ds left" % ((time.time() - t0) / done * (total - done))
-                progress("phase 2/2: timing rep %d/%d %-16s %-9s (%d/%d%s)"
-                         % (rep + 1, REPS, w, a, done, total, left))
+                progress("phase 2/%d: timing rep %d/%d %-16s %-9s (%d/%d%s)"
+                         % (N_PHASES, rep + 1, REPS, w, a, done, total, left))
                 f = fields(run([binary(a), "time", w, sc]))
                 note_checksum("time", sc, w, a, f)
                 times.setdefault((a, w), []).append(float(f["ns_per_op"]))
@@ -308,7 +335,7 @@ def time_phase():
                 faults.setdefault((a, w), []).append(int(f["minor_faults"]))
                 ops_of[w] = int(f["ops"])
                 done += 1
-    progress("phase 2/2: timing done (%d runs)" % total, force=True)
+    progress("phase 2/%d: timing done (%d runs)" % (N_PHASES, total), force=True)
 
 
 scaling_native = {}  # blocks -> (reset_us, destroy_us)
@@ -321,6 +348,56 @@ def scaling_phase():
     for line in run([binary("mulle"), "scaling", "5"]).strip().split("\n"):
         f = fields(line)
         scaling_native[int(f["blocks"])] = (float(f["reset_us"]), float(f["destroy_us"]))
+
+
+# ---- phase 3: threads ----------------------------------------------------------------------
+
+thr_times = {}   # (alloc, workload, threads) -> [aggregate ns/op]
+thr_ops = {}     # (workload, threads) -> ops
+thr_info = {}    # "seconds", "load": the phase's length and the load average at its start
+
+
+def thread_binary(alloc):
+    return os.path.join(BUILD, "threads_" + alloc)
+
+
+def thread_runs():
+    """(workload, threads, column) in the order of one repetition; the column mulle-unlocked is
+    threads_mulle with `unlocked`, threads-churn with one thread only."""
+    runs = []
+    for w in THREAD_WORKLOADS:
+        for t in THREAD_COUNTS[w]:
+            for a in THREAD_ALLOCS:
+                runs.append((w, t, a))
+                if a == "mulle" and w == "threads-churn" and t == 1:
+                    runs.append((w, t, "mulle-unlocked"))
+    return runs
+
+
+def thread_phase():
+    if not DO_THREADS:
+        return
+    sc = "%g" % SCALE
+    runs = thread_runs()
+    total = THREAD_REPS * len(runs)
+    done = 0
+    t0 = time.time()
+    thr_info["load"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0
+    label = "phase %d/%d" % (N_PHASES, N_PHASES) if not THREADS_ONLY else "threads"
+    for rep in range(THREAD_REPS):
+        for w, t, a in runs:  # alternating, one process per measurement
+            left = ", ~%ds left" % ((time.time() - t0) / done * (total - done)) if done else ""
+            progress("%s: threads rep %d/%d %-17s %d %-14s (%d/%d%s)"
+                     % (label, rep + 1, THREAD_REPS, w, t, a, done, total, left))
+            cmd = [thread_binary("mulle"), w, str(t), sc, "unlocked"] if a == "mulle-unlocked" else \
+                  [thread_binary(a), w, str(t), sc]
+            f = fields(run(cmd))
+            note_checksum("threads", sc, "%s/%d" % (w, t), a, f)
+            thr_times.setdefault((a, w, t), []).append(float(f["ns_per_op"]))
+            thr_ops[(w, t)] = int(f["ops"])
+            done += 1
+    thr_info["seconds"] = time.time() - t0
+    progress("%s: threads done (%d runs, %.0f s)" % (label, total, thr_info["seconds"]), force=True)
 
 
 # ---- report ------------------------------------------------------------------------------
@@ -367,25 +444,27 @@ def report(mach, peers, elapsed_measure):
     p("machine: %s" % mach)
     p("peers:   %s" % peers)
     p("runs:    median of %d processes per cell, alternating allocators; traces identical for every "
-      "allocator (checksums compared)%s" % (REPS, "; BENCH_SCALE=%g" % SCALE if SCALE != 1 else ""))
+      "allocator (checksums compared)%s" % (REPS if times else THREAD_REPS,
+                                             "; BENCH_SCALE=%g" % SCALE if SCALE != 1 else ""))
     p("")
 
     # ns/op
-    hdr = ["ns/op median [min-max]"] + ALLOCS
-    rows = []
-    for w in WORKLOADS:
-        r = [w]
-        for a in ALLOCS:
-            v = times[(a, w)]
-            r.append("%s [%s-%s]" % (fmt_ns(median(v)), fmt_ns(min(v)), fmt_ns(max(v))))
-        rows.append(r)
-    p("Time per operation, ns (lower is better); teardown rows: per block, its malloc and its release")
-    p(table(hdr, rows))
-    p("")
-    md.append(md_table(["ns/op, median [min-max]"] + ALLOCS, rows))
+    if times:
+        hdr = ["ns/op median [min-max]"] + ALLOCS
+        rows = []
+        for w in WORKLOADS:
+            r = [w]
+            for a in ALLOCS:
+                v = times[(a, w)]
+                r.append("%s [%s-%s]" % (fmt_ns(median(v)), fmt_ns(min(v)), fmt_ns(max(v))))
+            rows.append(r)
+        p("Time per operation, ns (lower is better); teardown rows: per block, its malloc and its release")
+        p(table(hdr, rows))
+        p("")
+        md.append(md_table(["ns/op, median [min-max]"] + ALLOCS, rows))
 
     # ratio vs mimalloc
-    if "mimalloc" in ALLOCS:
+    if "mimalloc" in ALLOCS and times:
         hdr = ["ns/op / mimalloc's"] + ALLOCS
         rows = []
         for w in WORKLOADS:
@@ -399,12 +478,14 @@ def report(mach, peers, elapsed_measure):
         md.append("\n" + md_table(["ns/op / mimalloc's"] + ALLOCS, rows))
 
     # page faults
-    hdr = ["page faults per 1000 ops"] + ALLOCS
-    rows = [[w] + ["%.1f" % (median(faults[(a, w)]) * 1000.0 / ops_of[w]) for a in ALLOCS] for w in WORKLOADS]
-    p("Minor page faults during the timed operations (median), per 1000 operations: time that callgrind does not see")
-    p(table(hdr, rows))
-    p("")
-    md.append("\n" + md_table(hdr, rows))
+    if times:
+        hdr = ["page faults per 1000 ops"] + ALLOCS
+        rows = [[w] + ["%.1f" % (median(faults[(a, w)]) * 1000.0 / ops_of[w]) for a in ALLOCS] for w in WORKLOADS]
+        p("Minor page faults during the timed operations (median), per 1000 operations: time that callgrind does "
+          "not see")
+        p(table(hdr, rows))
+        p("")
+        md.append("\n" + md_table(hdr, rows))
 
     # memory
     mem_rows = []
@@ -470,7 +551,7 @@ def report(mach, peers, elapsed_measure):
         md.append("\n" + md_table(hdr, rows))
 
     # mulle against dlmalloc 2.8.6, the algorithm it follows, on the same kind of region
-    if "mulle" in ALLOCS and "dlmalloc" in ALLOCS:
+    if "mulle" in ALLOCS and "dlmalloc" in ALLOCS and times:
         with_mem = DO_MEM and "dlmalloc" in MEM_ALLOCS
         with_cg = DO_CG and "dlmalloc" in CG_ALLOCS and "mulle" in CG_ALLOCS
         hdr = ["mulle / dlmalloc", "ns/op mulle", "ns/op dlmalloc", "time"]
@@ -501,6 +582,35 @@ def report(mach, peers, elapsed_measure):
         p("")
         md.append("\n" + md_table(hdr, rows))
 
+    # threads
+    thr = {k: median(v) for k, v in thr_times.items()}
+    if thr_times:
+        cols = [("mulle", "mulle (locked)"), ("mulle-unlocked", "mulle unlocked")] if "mulle" in THREAD_ALLOCS else []
+        cols += [(a, a) for a in THREAD_ALLOCS if a != "mulle"]
+        hdr = ["aggregate ns/op median [min-max]", "threads"] + [c[1] for c in cols]
+        rows = []
+        for w in THREAD_WORKLOADS:
+            for t in THREAD_COUNTS[w]:
+                r = [w, str(t)]
+                for a, _ in cols:
+                    v = thr_times.get((a, w, t))
+                    r.append("%s [%s-%s]" % (fmt_ns(median(v)), fmt_ns(min(v)), fmt_ns(max(v))) if v else "-")
+                rows.append(r)
+        head = ["Threads: aggregate ns/op (medians): wall time / every malloc and free of every thread, lower is "
+                "better; median [min-max]",
+                "of %d processes, alternating. threads-churn: %d replacements per thread in its 256 slots; "
+                "producer-consumer: %d blocks" % (THREAD_REPS, THREAD_N * SCALE, THREAD_N * SCALE),
+                "per pair, freed by the other thread.%s" % (" mulle (locked): one MSPACE_LOCKED mspace for every "
+                                                            "thread; mulle unlocked: mspace_create," if cols and
+                                                            cols[0][0] == "mulle" else ""),
+                "%s%d cores; load average %.1f at the start of this phase, which took %.0f s"
+                % ("1 thread. " if cols and cols[0][0] == "mulle" else "", CORES, thr_info.get("load", 0),
+                   thr_info.get("seconds", 0))]
+        out.extend(head)
+        p(table(hdr, rows))
+        p("")
+        md.append("\n" + " ".join(head) + ":\n\n" + md_table(hdr, rows))
+
     # reset / destroy scaling
     scal_lines = []
     if scaling_native:
@@ -520,7 +630,7 @@ def report(mach, peers, elapsed_measure):
     if "mulle" in ALLOCS:
         def chk(ok, text):
             checks.append("  [%s] %s" % ("met   " if ok else "MISSED", text))
-        if "mimalloc" in ALLOCS:
+        if "mimalloc" in ALLOCS and times:
             for w in WORKLOADS:
                 m, r = med[("mulle", w)], med[("mimalloc", w)]
                 chk(m <= SPEED_VS_MIMALLOC * r, "%-16s ns/op <= 1.5 x mimalloc: %s vs %s (x%.2f)"
@@ -552,6 +662,23 @@ def report(mach, peers, elapsed_measure):
                     ok = ok and a <= b + 64
                     text += "; Ir %d vs %d" % (a, b)
                 chk(ok, text)
+        if thr_times:
+            for w in THREAD_WORKLOADS:
+                t = CORE_THREADS[w]
+                for peer in ("mimalloc", "glibc"):
+                    if ("mulle", w, t) in thr and (peer, w, t) in thr:
+                        m, r = thr[("mulle", w, t)], thr[(peer, w, t)]
+                        chk(m <= 1.2 * r, "%-17s %d threads: aggregate ns/op <= 1.2 x %s: %s vs %s (x%.2f)"
+                            % (w, t, peer, fmt_ns(m), fmt_ns(1.2 * r), m / r))
+            t = CORE_THREADS["threads-churn"]
+            if t > 1 and ("mulle", "threads-churn", t) in thr and ("mulle", "threads-churn", 1) in thr:
+                m, r = thr[("mulle", "threads-churn", t)], thr[("mulle", "threads-churn", 1)]
+                chk(m <= 0.6 * r, "threads-churn     %d threads: aggregate ns/op <= 0.6 x 1 thread's: %s vs %s (x%.2f)"
+                    % (t, fmt_ns(m), fmt_ns(0.6 * r), m / r))
+            if ("mulle", "threads-churn", 1) in thr and ("mulle-unlocked", "threads-churn", 1) in thr:
+                m, r = thr[("mulle", "threads-churn", 1)], thr[("mulle-unlocked", "threads-churn", 1)]
+                chk(m <= 1.1 * r, "threads-churn     1 thread: MSPACE_LOCKED ns/op <= 1.1 x unlocked: %s vs %s (x%.2f)"
+                    % (fmt_ns(m), fmt_ns(1.1 * r), m / r))
         met = sum(1 for c in checks if "[met" in c)
         missed = sum(1 for c in checks if "[MISSED" in c)
         p("Part 2 targets (mulle_dlmalloc, medians of this run): %d met, %d missed" % (met, missed))
@@ -568,7 +695,7 @@ def write_csv(path):
         wr = csv.writer(f)
         wr.writerow(["workload", "allocator", "ops", "reps", "ns_per_op_median", "ns_per_op_min", "ns_per_op_max",
                      "ratio_vs_mimalloc", "destroy_ns_median", "peak_resident_bytes", "peak_live_bytes",
-                     "memory_ratio", "callgrind_ir_per_op", "minor_faults_median", "ratio_vs_dlmalloc"])
+                     "memory_ratio", "callgrind_ir_per_op", "minor_faults_median", "ratio_vs_dlmalloc", "threads"])
         for w in WORKLOADS:
             for a in ALLOCS:
                 v = times[(a, w)]
@@ -579,10 +706,23 @@ def write_csv(path):
                 wr.writerow([w, a, ops_of[w], len(v), "%.3f" % median(v), "%.3f" % min(v), "%.3f" % max(v), ratio,
                              "%d" % median(destroy_ns[(a, w)]) if w == "teardown-destroy" else "",
                              mr[0] if mr else "", mr[1] if mr else "", "%.4f" % (mr[0] / mr[1]) if mr else "",
-                             "%.1f" % cg if cg is not None else "", "%d" % median(faults[(a, w)]), ratio_dl])
+                             "%.1f" % cg if cg is not None else "", "%d" % median(faults[(a, w)]), ratio_dl, 1])
+        # the threaded family: aggregate ns/op; mulle is the locked mspace, mulle-unlocked the baseline
+        for w in THREAD_WORKLOADS:
+            for t in THREAD_COUNTS[w]:
+                for a in ["mulle", "mulle-unlocked"] + [x for x in THREAD_ALLOCS if x != "mulle"]:
+                    v = thr_times.get((a, w, t))
+                    if not v:
+                        continue
+                    r = thr_times.get(("mimalloc", w, t))
+                    ratio = "%.4f" % (median(v) / median(r)) if r else ""
+                    wr.writerow([w, a, thr_ops[(w, t)], len(v), "%.3f" % median(v), "%.3f" % min(v), "%.3f" % max(v),
+                                 ratio, "", "", "", "", "", "", "", t])
 
 
 def chart(path, mach):
+    if not times:
+        return None
     if not shutil.which("gnuplot"):
         return "gnuplot not found: no chart (apt-get install gnuplot-nox)"
     term = "pngcairo size 1400,900 font 'sans,10'"
@@ -651,16 +791,19 @@ def chart(path, mach):
 
 
 def main():
-    for a in ALLOCS:
-        if not os.access(binary(a), os.X_OK):
-            sys.exit("bench: %s missing; build with make -C bench" % binary(a))
+    for path in ([binary(a) for a in ALLOCS] if not THREADS_ONLY else []) + \
+                ([thread_binary(a) for a in THREAD_ALLOCS] if DO_THREADS else []):
+        if not os.access(path, os.X_OK):
+            sys.exit("bench: %s missing; build with make -C bench" % path)
     mach = machine()
     peers = peer_versions()
     os.makedirs(RESULTS, exist_ok=True)
 
-    phase1()
-    time_phase()
-    scaling_phase()
+    if not THREADS_ONLY:
+        phase1()
+        time_phase()
+        scaling_phase()
+    thread_phase()
     progress_done()
 
     # every allocator must have run the same trace
@@ -683,8 +826,9 @@ def main():
         f.write("`make bench`, %s, on %s. Peers: %s. Median of %d processes per cell, the allocators "
                 "alternating; traces identical for every allocator. Teardown rows count one block "
                 "(its malloc and its release) as an operation.\n\n" % (time.strftime("%Y-%m-%d"), mach, peers, REPS))
-        f.write("![benchmark](%s.png)\n\n" % OUT_NAME)
-        f.write("\n\n".join(md) + "\n\n")
+        if times:
+            f.write("![benchmark](%s.png)\n\n" % OUT_NAME)
+        f.write("\n\n".join(md).lstrip("\n") + "\n\n")
         if scal_lines:
             f.write("```\n" + "\n".join(s.strip() for s in scal_lines) + "\n```\n\n")
         if checks:
