@@ -4484,10 +4484,11 @@ MULLE_DLMALLOC_NOASAN inline void cpu_relax()
 }
 
 /* Test and test-and-set, with exponential backoff and, past that, a yield to the OS. */
-MULLE_DLMALLOC_NOASAN inline void lock_acquire(mstate *m)
+/* The lock is held by another thread: wait for it, and take it. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void lock_wait(mstate *m)
 {
    unsigned backoff = 1;
-   while (__atomic_exchange_n(&m->lock, 1u, __ATOMIC_ACQUIRE))
+   do
    {
       do
       {
@@ -4502,9 +4503,17 @@ MULLE_DLMALLOC_NOASAN inline void lock_acquire(mstate *m)
       }
       while (__atomic_load_n(&m->lock, __ATOMIC_RELAXED));
    }
+   while (__atomic_exchange_n(&m->lock, 1u, __ATOMIC_ACQUIRE));
 }
 
-MULLE_DLMALLOC_NOASAN inline void lock_release(mstate *m)
+/* One exchange where nobody holds it (the waiting is out of line). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_acquire(mstate *m)
+{
+   if (__atomic_exchange_n(&m->lock, 1u, __ATOMIC_ACQUIRE))
+      lock_wait(m);
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_release(mstate *m)
 {
    __atomic_store_n(&m->lock, 0u, __ATOMIC_RELEASE);
 }
@@ -4888,17 +4897,21 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool free_fast(mstate *m, void *p)
    return true;
 }
 
+#if MULLE_DLMALLOC_LOCKS && MULLE_DLMALLOC_FAST_PATH
+/* The fast path of a locked mspace (locked_fast_state): the same, under the lock, in a
+   frame of its own (the whole way's is larger). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_locked(mstate *m, size_t n)
+{
+   lock_acquire(m);
+   void *p = malloc_fast(m, n);
+   lock_release(m);
+   return p;
+}
+
+#endif
+
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *malloc_whole(mspace ms, size_t n)
 {
-#if MULLE_DLMALLOC_LOCKS
-   if (mstate *l = locked_fast_state(ms))
-   {
-      lock_acquire(l);
-      void *p = malloc_fast(l, n);
-      lock_release(l);
-      return p;
-   }
-#endif
    mstate *m = enter_call(ms);
    void   *p = m && heap_is_sound(m) ? hand_out(m, allocate(m, n), n) : NULL;
    leave_call(m);
@@ -4907,16 +4920,6 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *malloc_whole(mspace ms, siz
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *p)
 {
-#if MULLE_DLMALLOC_LOCKS
-   if (mstate *l = locked_fast_state(ms))
-   {
-      lock_acquire(l);
-      bool done = free_fast(l, p);
-      lock_release(l);
-      if (done)
-         return;
-   }
-#endif
    mstate *m = enter_call(ms, p);
    if (m && heap_is_sound(m))
    {
@@ -4927,6 +4930,18 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *
    }
    leave_call(m);
 }
+
+#if MULLE_DLMALLOC_LOCKS && MULLE_DLMALLOC_FAST_PATH
+/* The fast path of free under the lock; what it does not take goes the whole way. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_locked(mstate *m, void *p)
+{
+   lock_acquire(m);
+   bool done = free_fast(m, p);
+   lock_release(m);
+   if (!done)
+      free_whole(m, p);
+}
+#endif
 
 /* The fast path of free for a block that is no slot: a plainly valid chunk to the top,
    the dv or its bin, anything else the whole way. */
@@ -5048,6 +5063,10 @@ MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
    {
       if (mstate *m = fast_state(ms))
          return malloc_fast(m, n);
+#if MULLE_DLMALLOC_LOCKS && MULLE_DLMALLOC_FAST_PATH
+      if (mstate *l = locked_fast_state(ms))
+         return malloc_locked(l, n);
+#endif
    }
    return malloc_whole(ms, n);
 }
@@ -5065,6 +5084,10 @@ MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
             return free_quick_slot(m, frame_of(p), p);
          return free_chunk_fast(m, p);
       }
+#if MULLE_DLMALLOC_LOCKS && MULLE_DLMALLOC_FAST_PATH
+      if (mstate *l = locked_fast_state(ms))
+         return free_locked(l, p);
+#endif
    }
    free_whole(ms, p);
 }

@@ -107,17 +107,21 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool free_fast(mstate *m, void *p)
    return true;
 }
 
+#if MULLE_DLMALLOC_LOCKS && MULLE_DLMALLOC_FAST_PATH
+/* The fast path of a locked mspace (locked_fast_state): the same, under the lock, in a
+   frame of its own (the whole way's is larger). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_locked(mstate *m, size_t n)
+{
+   lock_acquire(m);
+   void *p = malloc_fast(m, n);
+   lock_release(m);
+   return p;
+}
+
+#endif
+
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *malloc_whole(mspace ms, size_t n)
 {
-#if MULLE_DLMALLOC_LOCKS
-   if (mstate *l = locked_fast_state(ms))
-   {
-      lock_acquire(l);
-      void *p = malloc_fast(l, n);
-      lock_release(l);
-      return p;
-   }
-#endif
    mstate *m = enter_call(ms);
    void   *p = m && heap_is_sound(m) ? hand_out(m, allocate(m, n), n) : NULL;
    leave_call(m);
@@ -126,16 +130,6 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *malloc_whole(mspace ms, siz
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *p)
 {
-#if MULLE_DLMALLOC_LOCKS
-   if (mstate *l = locked_fast_state(ms))
-   {
-      lock_acquire(l);
-      bool done = free_fast(l, p);
-      lock_release(l);
-      if (done)
-         return;
-   }
-#endif
    mstate *m = enter_call(ms, p);
    if (m && heap_is_sound(m))
    {
@@ -146,6 +140,18 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *
    }
    leave_call(m);
 }
+
+#if MULLE_DLMALLOC_LOCKS && MULLE_DLMALLOC_FAST_PATH
+/* The fast path of free under the lock; what it does not take goes the whole way. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_locked(mstate *m, void *p)
+{
+   lock_acquire(m);
+   bool done = free_fast(m, p);
+   lock_release(m);
+   if (!done)
+      free_whole(m, p);
+}
+#endif
 
 /* The fast path of free for a block that is no slot: a plainly valid chunk to the top,
    the dv or its bin, anything else the whole way. */
@@ -267,6 +273,10 @@ MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
    {
       if (mstate *m = fast_state(ms))
          return malloc_fast(m, n);
+#if MULLE_DLMALLOC_LOCKS && MULLE_DLMALLOC_FAST_PATH
+      if (mstate *l = locked_fast_state(ms))
+         return malloc_locked(l, n);
+#endif
    }
    return malloc_whole(ms, n);
 }
@@ -284,6 +294,10 @@ MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
             return free_quick_slot(m, frame_of(p), p);
          return free_chunk_fast(m, p);
       }
+#if MULLE_DLMALLOC_LOCKS && MULLE_DLMALLOC_FAST_PATH
+      if (mstate *l = locked_fast_state(ms))
+         return free_locked(l, p);
+#endif
    }
    free_whole(ms, p);
 }

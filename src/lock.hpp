@@ -33,10 +33,11 @@ MULLE_DLMALLOC_NOASAN inline void cpu_relax()
 }
 
 /* Test and test-and-set, with exponential backoff and, past that, a yield to the OS. */
-MULLE_DLMALLOC_NOASAN inline void lock_acquire(mstate *m)
+/* The lock is held by another thread: wait for it, and take it. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void lock_wait(mstate *m)
 {
    unsigned backoff = 1;
-   while (__atomic_exchange_n(&m->lock, 1u, __ATOMIC_ACQUIRE))
+   do
    {
       do
       {
@@ -51,9 +52,17 @@ MULLE_DLMALLOC_NOASAN inline void lock_acquire(mstate *m)
       }
       while (__atomic_load_n(&m->lock, __ATOMIC_RELAXED));
    }
+   while (__atomic_exchange_n(&m->lock, 1u, __ATOMIC_ACQUIRE));
 }
 
-MULLE_DLMALLOC_NOASAN inline void lock_release(mstate *m)
+/* One exchange where nobody holds it (the waiting is out of line). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_acquire(mstate *m)
+{
+   if (__atomic_exchange_n(&m->lock, 1u, __ATOMIC_ACQUIRE))
+      lock_wait(m);
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_release(mstate *m)
 {
    __atomic_store_n(&m->lock, 0u, __ATOMIC_RELEASE);
 }
