@@ -442,7 +442,7 @@ void check_fresh(Slot &s)
    s.max_request     = mspace_max_request(s.ms);
    CHECK(st.allocated_blocks == 0 && st.in_use_bytes == 0 && st.free_blocks == 0);
    CHECK(st.largest_free == s.max_request);
-   CHECK(st.bookkeeping < MAX_BOOKKEEPING);
+   CHECK(st.bookkeeping < MAX_BOOKKEEPING + st.capacity / 4096 / 8 + W);   // and the tier's page map
    CHECK(st.footprint <= st.capacity && st.footprint == st.max_footprint);
    // "capacity minus bookkeeping, one minimum chunk and one word" (and a canary at level 2)
    CHECK(s.max_request + st.bookkeeping + MIN_CHUNK + W <= st.capacity);
