@@ -1114,6 +1114,7 @@ static const size_t PURGE_SLOTS = 8;   /* free chunks waiting to be purged by th
 /* the purge by itself (free.hpp): left out without an OS and at level 2 */
 static const size_t PURGE_MIN   = MULLE_DLMALLOC_NO_OS || MULLE_DLMALLOC_CHECKS >= 2 ? 0 : MULLE_DLMALLOC_PURGE_MIN;
 static const size_t PURGE_DELAY = MULLE_DLMALLOC_PURGE_DELAY;
+static const size_t PURGE_FROM  = PURGE_MIN ? PURGE_MIN : ~static_cast<size_t>(0);   /* no size, when off */
 
 static const size_t PAGE_HEADER = (sizeof(page) + SLOT_GRAIN - 1) & ~(SLOT_GRAIN - 1);
 
@@ -2243,7 +2244,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *carve(mstate *m, chunk *v, size_t
          replace_dv(m, r, rs);
       else
          insert_chunk(m, r, rs);
-      if (PURGE_MIN && rs >= PURGE_MIN)
+      if (PURGE_MIN && rs >= PURGE_FROM)
          move_purge_note(m, v, r);   /* a remainder still waiting keeps its time */
    }
    return mem_from_chunk(v);
@@ -2771,7 +2772,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool merge_chunk(mstate *m, chunk *c, s
       replace_dv(m, c, s);
    else
       insert_chunk(m, c, s);
-   if (PURGE_MIN && s >= PURGE_MIN)
+   if (PURGE_MIN && s >= PURGE_FROM)
       note_for_purge(m, c);
 #if MULLE_DLMALLOC_CHECKS >= 2
    /* the merged chunk's bytes past the words of its kind are poison: the freed block's,

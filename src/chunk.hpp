@@ -246,6 +246,7 @@ static const size_t PURGE_SLOTS = 8;   /* free chunks waiting to be purged by th
 /* the purge by itself (free.hpp): left out without an OS and at level 2 */
 static const size_t PURGE_MIN   = MULLE_DLMALLOC_NO_OS || MULLE_DLMALLOC_CHECKS >= 2 ? 0 : MULLE_DLMALLOC_PURGE_MIN;
 static const size_t PURGE_DELAY = MULLE_DLMALLOC_PURGE_DELAY;
+static const size_t PURGE_FROM  = PURGE_MIN ? PURGE_MIN : ~static_cast<size_t>(0);   /* no size, when off */
 
 static const size_t PAGE_HEADER = (sizeof(page) + SLOT_GRAIN - 1) & ~(SLOT_GRAIN - 1);
 

@@ -211,7 +211,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool merge_chunk(mstate *m, chunk *c, s
       replace_dv(m, c, s);
    else
       insert_chunk(m, c, s);
-   if (PURGE_MIN && s >= PURGE_MIN)
+   if (PURGE_MIN && s >= PURGE_FROM)
       note_for_purge(m, c);
 #if MULLE_DLMALLOC_CHECKS >= 2
    /* the merged chunk's bytes past the words of its kind are poison: the freed block's,

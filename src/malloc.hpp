@@ -51,7 +51,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *carve(mstate *m, chunk *v, size_t
          replace_dv(m, r, rs);
       else
          insert_chunk(m, r, rs);
-      if (PURGE_MIN && rs >= PURGE_MIN)
+      if (PURGE_MIN && rs >= PURGE_FROM)
          move_purge_note(m, v, r);   /* a remainder still waiting keeps its time */
    }
    return mem_from_chunk(v);
