@@ -1001,15 +1001,23 @@ void bad_call(Reader &r, Slot &s, void *p, unsigned allowed, const char *what, b
       verify_all(s);
 }
 
-// The word before p, where a chunk block's head was, read without the sanitizer's
-// notice (freed memory is poisoned): 0 where a purge gave its page back.
+// The word before p, where a chunk block's head was, read without the checkers' notice
+// (freed memory is poisoned, and no access to memcheck): 0 where a purge gave its page
+// back.
 #if defined(__clang__) || defined(__GNUC__)
 __attribute__((no_sanitize("address")))
 #endif
 size_t word_before(const void *p)
 {
    const volatile size_t *w = static_cast<const volatile size_t *>(p) - 1;
+#if defined(MULLE_DLMALLOC_VALGRIND) && MULLE_DLMALLOC_VALGRIND
+   VALGRIND_DISABLE_ERROR_REPORTING;
+   size_t word = *w;
+   VALGRIND_ENABLE_ERROR_REPORTING;
+   return word;
+#else
    return *w;
+#endif
 }
 
 void do_double_free(Reader &r, Slot &s)
