@@ -14,18 +14,17 @@ namespace mulle { namespace detail {
    mspace_trim purges every free chunk at once (top.hpp). Without it, a free chunk of
    PURGE_MIN bytes or more that stays free while the core serves PURGE_DELAY of its slower
    events (a free that merges in the core: a block into a bin, a page of the tier given
-   back)
-   gives its inner pages back too: memory a long-lived program freed below live blocks
-   does not stay resident for ever, and memory it reuses soon is not given back and
-   faulted in again in a loop. The candidates wait in a queue of PURGE_SLOTS in the state
-   (offset and clock), a new one in place of the one noted longest ago (a heap busy
+   back) gives its inner pages back too: memory a long-lived program freed below live
+   blocks does not stay resident for ever, and memory it reuses soon is not given back
+   and faulted in again in a loop. The candidates wait in a queue of PURGE_SLOTS in the
+   state (offset and clock), a new one in place of the one noted longest ago (a heap busy
    freeing large chunks purges nothing by itself; mspace_trim does). One slot is looked
-   at per event: a candidate that is due is purged if it is still free,
-   as the dv or found in its tree bin by its size (a bounded walk); one that was taken
-   or merged meanwhile is dropped (what it merged into was noted itself; a remainder cut
-   from a candidate takes its place and its time). So the work per
-   event is bounded, and no memory that is not free is touched. OS regions only, and not
-   at level 2, whose poison is free memory's content. */
+   at per event: a candidate that is due is purged if it is still free, as the dv or
+   found in its tree bin by its size (a bounded walk); one that was taken or merged
+   meanwhile is dropped (what it merged into was noted itself; a remainder cut from a
+   candidate takes its place and its time). So the work per event is bounded, and no
+   memory that is not free is touched. OS regions only, and not at level 2, whose poison
+   is free memory's content. */
 static_assert((PURGE_SLOTS & (PURGE_SLOTS - 1)) == 0, "the purge queue's cursor wraps by a mask");
 
 MULLE_DLMALLOC_NOASAN inline bool purges_by_itself(const mstate *m)
