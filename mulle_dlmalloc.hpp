@@ -62,6 +62,10 @@
      MULLE_DLMALLOC_NO_OS            !__STDC_HOSTED__  implementation TU: no mmap layer
      MULLE_DLMALLOC_GRANULARITY      65536             implementation TU: footprint step
      MULLE_DLMALLOC_TRIM_THRESHOLD   2 MiB             implementation TU: auto-trim above this
+     MULLE_DLMALLOC_PURGE_MIN        1 MiB             implementation TU: a free chunk this large
+                                                       gives its inner pages back by itself...
+     MULLE_DLMALLOC_PURGE_DELAY      4096              ...once free across this many frees that
+                                                       merge in the core (0 MIN: off)
      MULLE_DLMALLOC_MALLOC           undefined         implementation TU: 1 defines malloc & co.
                                                        and new/delete over a default mspace
      MULLE_DLMALLOC_MALLOC_CAPACITY  64 GiB (1 GiB     implementation TU: its reserve (env
@@ -80,7 +84,8 @@
    6. OVERHEAD AND LIMITS (64-bit; 32-bit in brackets)
      per block        8 bytes [4] (one word more at checks 2); minimum chunk 32 bytes [16];
                       alignment 16 [8]
-     bookkeeping      one fixed header at the start of the region (see mspace_get_stats)
+     bookkeeping      a header at the start of the region: the state and, with the tier, its
+                      page map of 1 bit per 4 KiB of capacity (see mspace_get_stats)
      largest request  capacity - bookkeeping - one minimum chunk - one word (mspace_max_request)
 */
 
@@ -139,7 +144,8 @@ typedef struct mspace_stats_t
    size_t capacity;          /* bytes of the region */
    size_t footprint;         /* bytes in use now: bookkeeping, chunks and top */
    size_t max_footprint;     /* the largest footprint ever */
-   size_t bookkeeping;       /* fixed header at the start of the region */
+   size_t bookkeeping;       /* header at the start of the region: the state and, with
+                                the tier, its page map (1 bit per 4 KiB of capacity) */
    size_t in_use_bytes;      /* allocated chunks, overhead included */
    size_t free_bytes;        /* free chunks and top inside the footprint */
    size_t allocated_blocks;  /* live blocks */
@@ -2623,6 +2629,7 @@ MULLE_DLMALLOC_NOASAN inline bool held_free(mstate *m, chunk *c, size_t *size)
    size_t      depth = 0;
    for (size_t bits = s << tree_shift(i); t; bits <<= 1)
    {
+      MULLE_DLMALLOC_STEP();
       if (!ok_chunk_address(m, t) || ++depth > SIZE_BITS)
          return false;
       if (chunk_size(t) == s)
@@ -2630,6 +2637,7 @@ MULLE_DLMALLOC_NOASAN inline bool held_free(mstate *m, chunk *c, size_t *size)
          chunk *r = t;
          for (size_t k = 0; k < 16; ++k)
          {
+            MULLE_DLMALLOC_STEP();
             if (r == c)
             {
                *size = s;
@@ -3347,28 +3355,6 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t slot_problem(page *pg, c
    return MSPACE_ERROR_NONE;
 }
 
-/* Frees slot i (in use) of page pg: a page that was full and left its list joins it
-   again, and a page that is empty now goes back to the core. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_slot(mstate *m, page *pg, size_t i, void *p)
-{
-   size_t w = i >> 6;
-   annotate_free(m, p, pg->size);
-   pg->free_bits[w] |= static_cast<uint64_t>(1) << (i & 63);
-   if (w < pg->hint)
-      pg->hint = static_cast<uint8_t>(w);
-   if (--pg->used == 0)
-      release_page(m, pg);
-   else if (!pg->listed && !list_page(m, pg, class_of_page(pg)))
-      report(m, MSPACE_ERROR_CORRUPTION, pg);   /* the list's head was damaged */
-}
-
-/* A free of p in page pg that free_quick_slot finds at fault, reported. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void slot_fault(mstate *m, page *pg, void *p)
-{
-   size_t i = 0;
-   report(m, slot_problem(pg, p, &i), p);
-}
-
 /* Page pg, not listed, got a slot back: it joins its list's end. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void relist_page(mstate *m, page *pg)
 {
@@ -3376,13 +3362,11 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void relist_page(mstate *m, pa
       report(m, MSPACE_ERROR_CORRUPTION, pg);   /* the list's head was damaged */
 }
 
-/* free of p in page pg, checked, written for the fast path: what is not the commonest
-   case (a fault, a page that empties or must join its list again) is a tail call. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_quick_slot(mstate *m, page *pg, void *p)
+/* Frees slot i (in use) of page pg: a page that was full and left its list joins it
+   again, and a page that is empty now goes back to the core (both tail calls: the
+   commonest free needs no stack frame). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_slot(mstate *m, page *pg, size_t i, void *p)
 {
-   size_t i = slot_index(pg, p);
-   if (i == NO_SLOT || slot_is_free(pg, i))
-      return slot_fault(m, pg, p);
    size_t w = i >> 6;
    annotate_free(m, p, pg->size);
    pg->free_bits[w] |= static_cast<uint64_t>(1) << (i & 63);
@@ -3394,15 +3378,20 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_quick_slot(mstate *m, page *p
       return relist_page(m, pg);
 }
 
+/* A free of p in page pg that free_in_page finds at fault, reported. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void slot_fault(mstate *m, page *pg, void *p)
+{
+   size_t i = 0;
+   report(m, slot_problem(pg, p, &i), p);
+}
+
 /* free of p in page pg, checked; the fault is reported. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_in_page(mstate *m, page *pg, void *p)
 {
-   size_t         i = 0;
-   mspace_error_t e = slot_problem(pg, p, &i);   /* a page was found: the checks are cheap */
-   if (e != MSPACE_ERROR_NONE)
-      report(m, e, p);
-   else
-      free_slot(m, pg, i, p);
+   size_t i = slot_index(pg, p);   /* a page was found: the checks are cheap */
+   if (i == NO_SLOT || slot_is_free(pg, i))
+      return slot_fault(m, pg, p);
+   return free_slot(m, pg, i, p);
 }
 
 /* The verdict on mem as a block of m, slot or chunk: what free would report. A slot of a
@@ -5081,7 +5070,7 @@ MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
       if (mstate *m = fast_state(ms))
       {
          if (in_page(m, p))
-            return free_quick_slot(m, frame_of(p), p);
+            return free_in_page(m, frame_of(p), p);
          return free_chunk_fast(m, p);
       }
 #if MULLE_DLMALLOC_LOCKS && MULLE_DLMALLOC_FAST_PATH

@@ -44,6 +44,8 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "common.h"
+
 #define NOINLINE __attribute__((noinline))
 
 /* ==== allocator adapters ================================================================
@@ -142,18 +144,6 @@ static void *map_pages(size_t bytes)
    memset(p, 0, bytes); /* touched now, not on the clock */
    return p;
 }
-
-struct splitmix64
-{
-   uint64_t s;
-   uint64_t next()
-   {
-      uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-      z          = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-      z          = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-      return z ^ (z >> 31);
-   }
-};
 
 static uint64_t now_ns()
 {

@@ -52,7 +52,8 @@ typedef struct mspace_stats_t
    size_t capacity;          /* bytes of the region */
    size_t footprint;         /* bytes in use now: bookkeeping, chunks and top */
    size_t max_footprint;     /* the largest footprint ever */
-   size_t bookkeeping;       /* fixed header at the start of the region */
+   size_t bookkeeping;       /* header at the start of the region: the state and, with
+                                the tier, its page map (1 bit per 4 KiB of capacity) */
    size_t in_use_bytes;      /* allocated chunks, overhead included */
    size_t free_bytes;        /* free chunks and top inside the footprint */
    size_t allocated_blocks;  /* live blocks */

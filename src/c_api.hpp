@@ -291,7 +291,7 @@ MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
       if (mstate *m = fast_state(ms))
       {
          if (in_page(m, p))
-            return free_quick_slot(m, frame_of(p), p);
+            return free_in_page(m, frame_of(p), p);
          return free_chunk_fast(m, p);
       }
 #if MULLE_DLMALLOC_LOCKS && MULLE_DLMALLOC_FAST_PATH

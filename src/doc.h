@@ -59,6 +59,10 @@
      MULLE_DLMALLOC_NO_OS            !__STDC_HOSTED__  implementation TU: no mmap layer
      MULLE_DLMALLOC_GRANULARITY      65536             implementation TU: footprint step
      MULLE_DLMALLOC_TRIM_THRESHOLD   2 MiB             implementation TU: auto-trim above this
+     MULLE_DLMALLOC_PURGE_MIN        1 MiB             implementation TU: a free chunk this large
+                                                       gives its inner pages back by itself...
+     MULLE_DLMALLOC_PURGE_DELAY      4096              ...once free across this many frees that
+                                                       merge in the core (0 MIN: off)
      MULLE_DLMALLOC_MALLOC           undefined         implementation TU: 1 defines malloc & co.
                                                        and new/delete over a default mspace
      MULLE_DLMALLOC_MALLOC_CAPACITY  64 GiB (1 GiB     implementation TU: its reserve (env
@@ -77,6 +81,7 @@
    6. OVERHEAD AND LIMITS (64-bit; 32-bit in brackets)
      per block        8 bytes [4] (one word more at checks 2); minimum chunk 32 bytes [16];
                       alignment 16 [8]
-     bookkeeping      one fixed header at the start of the region (see mspace_get_stats)
+     bookkeeping      a header at the start of the region: the state and, with the tier, its
+                      page map of 1 bit per 4 KiB of capacity (see mspace_get_stats)
      largest request  capacity - bookkeeping - one minimum chunk - one word (mspace_max_request)
 */

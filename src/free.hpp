@@ -62,6 +62,7 @@ MULLE_DLMALLOC_NOASAN inline bool held_free(mstate *m, chunk *c, size_t *size)
    size_t      depth = 0;
    for (size_t bits = s << tree_shift(i); t; bits <<= 1)
    {
+      MULLE_DLMALLOC_STEP();
       if (!ok_chunk_address(m, t) || ++depth > SIZE_BITS)
          return false;
       if (chunk_size(t) == s)
@@ -69,6 +70,7 @@ MULLE_DLMALLOC_NOASAN inline bool held_free(mstate *m, chunk *c, size_t *size)
          chunk *r = t;
          for (size_t k = 0; k < 16; ++k)
          {
+            MULLE_DLMALLOC_STEP();
             if (r == c)
             {
                *size = s;

@@ -470,28 +470,6 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t slot_problem(page *pg, c
    return MSPACE_ERROR_NONE;
 }
 
-/* Frees slot i (in use) of page pg: a page that was full and left its list joins it
-   again, and a page that is empty now goes back to the core. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_slot(mstate *m, page *pg, size_t i, void *p)
-{
-   size_t w = i >> 6;
-   annotate_free(m, p, pg->size);
-   pg->free_bits[w] |= static_cast<uint64_t>(1) << (i & 63);
-   if (w < pg->hint)
-      pg->hint = static_cast<uint8_t>(w);
-   if (--pg->used == 0)
-      release_page(m, pg);
-   else if (!pg->listed && !list_page(m, pg, class_of_page(pg)))
-      report(m, MSPACE_ERROR_CORRUPTION, pg);   /* the list's head was damaged */
-}
-
-/* A free of p in page pg that free_quick_slot finds at fault, reported. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void slot_fault(mstate *m, page *pg, void *p)
-{
-   size_t i = 0;
-   report(m, slot_problem(pg, p, &i), p);
-}
-
 /* Page pg, not listed, got a slot back: it joins its list's end. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void relist_page(mstate *m, page *pg)
 {
@@ -499,13 +477,11 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void relist_page(mstate *m, pa
       report(m, MSPACE_ERROR_CORRUPTION, pg);   /* the list's head was damaged */
 }
 
-/* free of p in page pg, checked, written for the fast path: what is not the commonest
-   case (a fault, a page that empties or must join its list again) is a tail call. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_quick_slot(mstate *m, page *pg, void *p)
+/* Frees slot i (in use) of page pg: a page that was full and left its list joins it
+   again, and a page that is empty now goes back to the core (both tail calls: the
+   commonest free needs no stack frame). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_slot(mstate *m, page *pg, size_t i, void *p)
 {
-   size_t i = slot_index(pg, p);
-   if (i == NO_SLOT || slot_is_free(pg, i))
-      return slot_fault(m, pg, p);
    size_t w = i >> 6;
    annotate_free(m, p, pg->size);
    pg->free_bits[w] |= static_cast<uint64_t>(1) << (i & 63);
@@ -517,15 +493,20 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_quick_slot(mstate *m, page *p
       return relist_page(m, pg);
 }
 
+/* A free of p in page pg that free_in_page finds at fault, reported. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void slot_fault(mstate *m, page *pg, void *p)
+{
+   size_t i = 0;
+   report(m, slot_problem(pg, p, &i), p);
+}
+
 /* free of p in page pg, checked; the fault is reported. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_in_page(mstate *m, page *pg, void *p)
 {
-   size_t         i = 0;
-   mspace_error_t e = slot_problem(pg, p, &i);   /* a page was found: the checks are cheap */
-   if (e != MSPACE_ERROR_NONE)
-      report(m, e, p);
-   else
-      free_slot(m, pg, i, p);
+   size_t i = slot_index(pg, p);   /* a page was found: the checks are cheap */
+   if (i == NO_SLOT || slot_is_free(pg, i))
+      return slot_fault(m, pg, p);
+   return free_slot(m, pg, i, p);
 }
 
 /* The verdict on mem as a block of m, slot or chunk: what free would report. A slot of a
