@@ -4376,6 +4376,46 @@ MULLE_DLMALLOC_NOASAN size_t os_absent(const mstate *m, byte *from, byte *to)
    return absent;
 }
 
+/* Zeroes [from, to), a block of an OS region that the caller holds, without bringing in
+   memory the OS does not hold: on Linux its whole pages are asked for with mincore, a run
+   of resident ones is written, and a run of absent ones (never touched, purged, or swapped
+   out) is given back with MADV_DONTNEED, after which it reads as zero and stays out of the
+   resident set until touched. A calloc of a large block carved from purged memory costs a
+   few system calls, not a fault and a write per page. Elsewhere every byte is written. */
+MULLE_DLMALLOC_NOASAN void os_zero(byte *from, byte *to)
+{
+#  if defined(__linux__)
+   byte  *first;
+   size_t length;
+   if (whole_pages(from, to, &first, &length))
+   {
+      size_t        page = os_page_size();
+      unsigned char vec[1024];
+      fill_bytes(from, 0, static_cast<size_t>(first - from));
+      for (size_t done = 0; done < length;)
+      {
+         size_t n = length - done < sizeof(vec) * page ? length - done : sizeof(vec) * page;
+         byte  *at = first + done;
+         if (mincore(at, n, vec) != 0)
+            fill_bytes(at, 0, n);
+         else
+            for (size_t i = 0, run; i < n / page; i += run)
+            {
+               bool resident = vec[i] & 1u;
+               for (run = 1; i + run < n / page && (vec[i + run] & 1u) == resident; ++run)
+                  continue;
+               byte *r = at + i * page;
+               if (resident || madvise(r, run * page, MADV_DONTNEED) != 0)
+                  fill_bytes(r, 0, run * page);
+            }
+         done += n;
+      }
+      from = first + length;
+   }
+#  endif
+   fill_bytes(from, 0, static_cast<size_t>(to - from));
+}
+
 /* Where a small request grew the footprint, the pages of [from, to) will all be touched by
    the heads of the chunks carved from them: Linux faults them in with one call
    (MADV_POPULATE_WRITE, 5.14 and later), which costs about a fifth less per page than a
@@ -4429,6 +4469,7 @@ MULLE_DLMALLOC_NOASAN bool os_commit(mstate *, byte *, byte *) { return true; }
 MULLE_DLMALLOC_NOASAN void os_decommit(mstate *, byte *, byte *, bool) {}
 MULLE_DLMALLOC_NOASAN size_t os_purge(mstate *, byte *, byte *) { return 0; }
 MULLE_DLMALLOC_NOASAN size_t os_absent(const mstate *, byte *, byte *) { return 0; }
+MULLE_DLMALLOC_NOASAN void os_zero(byte *from, byte *to) { fill_bytes(from, 0, static_cast<size_t>(to - from)); }
 MULLE_DLMALLOC_NOASAN void os_prefault(mstate *, byte *, byte *) {}
 MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t, unsigned) { return NULL; }
 MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *) {}
@@ -5100,11 +5141,13 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
    using namespace mulle::detail;
    if (size && count > ~static_cast<size_t>(0) / size)
       return NULL;
-   size_t  bytes = 0;
-   void   *p     = NULL;
-   mstate *m     = enter_call(ms);
+   size_t  bytes   = 0;
+   void   *p       = NULL;
+   bool    from_os = false;
+   mstate *m       = enter_call(ms);
    if (m && heap_is_sound(m))
    {
+      from_os = (m->flags & STATE_FROM_OS) != 0;
       /* where the region reads as zero, taken before the block moves the mark of what was
          written. Only for a request above the tier's: its block is a chunk, and making it
          writes nothing inside it; a slot's page may be cut from the top after a page-sized
@@ -5123,8 +5166,15 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
       }
    }
    leave_call(m);
-   if (p)
-      fill_bytes(p, 0, bytes);                   /* the block is the caller's already */
+   if (!p)
+      return NULL;
+   /* the block is the caller's already; a large one of an OS region gets its whole pages
+      from the OS as zero pages (os.hpp), except where memcheck learns from the zeros that
+      the bytes are defined */
+   if (PURGE_MIN && !MULLE_DLMALLOC_VALGRIND && from_os && bytes >= PURGE_MIN)
+      os_zero(static_cast<byte *>(p), static_cast<byte *>(p) + bytes);
+   else
+      fill_bytes(p, 0, bytes);
    return p;
 }
 

@@ -321,11 +321,13 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
    using namespace mulle::detail;
    if (size && count > ~static_cast<size_t>(0) / size)
       return NULL;
-   size_t  bytes = 0;
-   void   *p     = NULL;
-   mstate *m     = enter_call(ms);
+   size_t  bytes   = 0;
+   void   *p       = NULL;
+   bool    from_os = false;
+   mstate *m       = enter_call(ms);
    if (m && heap_is_sound(m))
    {
+      from_os = (m->flags & STATE_FROM_OS) != 0;
       /* where the region reads as zero, taken before the block moves the mark of what was
          written. Only for a request above the tier's: its block is a chunk, and making it
          writes nothing inside it; a slot's page may be cut from the top after a page-sized
@@ -344,8 +346,15 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
       }
    }
    leave_call(m);
-   if (p)
-      fill_bytes(p, 0, bytes);                   /* the block is the caller's already */
+   if (!p)
+      return NULL;
+   /* the block is the caller's already; a large one of an OS region gets its whole pages
+      from the OS as zero pages (os.hpp), except where memcheck learns from the zeros that
+      the bytes are defined */
+   if (PURGE_MIN && !MULLE_DLMALLOC_VALGRIND && from_os && bytes >= PURGE_MIN)
+      os_zero(static_cast<byte *>(p), static_cast<byte *>(p) + bytes);
+   else
+      fill_bytes(p, 0, bytes);
    return p;
 }
 

@@ -547,6 +547,26 @@ TEST_CASE("calloc writes no zeros where an OS region was never touched, and zero
    for (std::size_t i = 0; i < 8 * MiB; ++i)
       nonzero += q[i] != 0;
    CHECK(nonzero == 0);
+
+   // a free chunk below a live block whose pages mspace_trim gave back: calloc of a large
+   // block carved from it brings none of them back (they read as zero), and still zeroes
+   // what the chunk's words and the trim left written
+   std::memset(q, 0x5A, 8 * MiB);
+   void *live = mspace_malloc(ms, 100);
+   REQUIRE(live != nullptr);
+   REQUIRE(static_cast<unsigned char *>(live) > q + 8 * MiB);
+   mspace_free(ms, q);
+   mspace_trim(ms, 0);
+   unsigned char *r = static_cast<unsigned char *>(mspace_calloc(ms, 1, 8 * MiB - 4 * KiB));
+   REQUIRE(r == q);
+   const std::size_t brought = resident_pages(r + 8 * KiB, r + 8 * MiB - 8 * KiB);
+   MESSAGE("calloc of 8 MiB out of a purged free chunk: " << brought << " of its inner pages resident");
+   CHECK(brought == 0);
+   nonzero = 0;
+   for (std::size_t i = 0; i < 8 * MiB - 4 * KiB; ++i)
+      nonzero += r[i] != 0;
+   CHECK(nonzero == 0);
+   mspace_free(ms, live);
    CHECK_HEAP(ms);
    CHECK(mspace_destroy(ms) == 0);
 }
