@@ -201,7 +201,9 @@ MULLE_DLMALLOC_API void *mspace_realloc_in_place(mspace ms, void *p, size_t n);
 /* count * size zeroed bytes; NULL when the product overflows or does not fit. Only what
    may hold old data is written: not the part of a block above 256 bytes that lies where
    the heap never wrote in an OS region or an MSPACE_ZEROED buffer (zero, and left
-   untouched). */
+   untouched). On Linux a block of 1 MiB or more (MULLE_DLMALLOC_PURGE_MIN) of an OS region
+   has its pages that are not resident given back rather than written: they read as zero
+   and stay out of the resident set until touched. */
 MULLE_DLMALLOC_API void *mspace_calloc(mspace ms, size_t count, size_t size);
 
 /* A block of n bytes aligned to `alignment`; NULL if alignment is not a power of two or
@@ -1132,8 +1134,9 @@ static const unsigned STATE_CALLING_OUT = 4;  /* an unlocked mspace runs user co
                                                  handler, an inspect_all callback): the fast
                                                  path steps aside; attach clears it */
 static const unsigned STATE_REGROWS = 8;      /* the top grew back into pages an automatic
-                                                 trim had released: automatic trims stop
-                                                 until mspace_trim (or reset) releases */
+                                                 trim had released: automatic trims wait
+                                                 (free.hpp) until mspace_trim (or reset)
+                                                 releases */
 static const unsigned STATE_ZERO_ABOVE = 16;  /* the region past the largest footprint so far
                                                  reads as zero (an OS region, a caller's
                                                  MSPACE_ZEROED buffer): calloc does not
@@ -1190,6 +1193,9 @@ struct mstate
    uint32_t               purge_stamp[PURGE_SLOTS];   /* purge_clock when each was noted */
    uint32_t               purge_clock;    /* the core's slower events, counted */
    uint32_t               purge_next;     /* the slot a new candidate takes, in turn */
+   uint32_t               top_since;      /* with STATE_REGROWS: purge_clock + 1 when the top
+                                             grew past the trim threshold, 0 while it has not
+                                             (an automatic trim waits, free.hpp) */
    size_t                 fast_key;       /* magic while the fast path may serve the state
                                              without the whole way (no lock, no user code
                                              running for it), else 0: one compare */
@@ -1202,12 +1208,12 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 6;   /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 7;   /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
                                              `fast_key`, the purge queue, the page
-                                             map */
+                                             map; 7: `top_since` */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative)
 {
@@ -2696,13 +2702,52 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void purge_due(mstate *m, size
       os_purge(m, as_bytes(c) + sizeof(tree_chunk), as_bytes(c) + s);
 }
 
+/* After a free that grew the top past the threshold, the top trims itself: at once and
+   lazily (a heap that grows again reuses the pages) until the heap grows back into pages
+   such a trim released (STATE_REGROWS, top.hpp). From then on it follows the purge's
+   policy, so that a heap that grows and shrinks around one size does not give back and
+   fault in the same pages on every cycle: the free that grows the top past the threshold
+   starts a wait (top_since), and the top is trimmed for good when it has stayed past the
+   threshold across PURGE_DELAY events of the purge's clock (an event that finds it below
+   ends the wait; the next growth starts another). Without an OS there are no pages to
+   give back: the footprint shrinks only by mspace_trim, and the code stays small. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void trim_top_by_itself(mstate *m)
+{
+   if (!(m->flags & STATE_REGROWS))
+      trim_top(m, 0, false);
+   else
+      m->top_since = m->purge_clock + 1 ? m->purge_clock + 1 : 1;   /* 0: no wait */
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void trim_by_itself(mstate *m)
+{
+   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && (!(m->flags & STATE_REGROWS) || !m->top_since))
+      trim_top_by_itself(m);
+}
+
+/* Event `now` of the purge's clock while the top waits. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void top_waits(mstate *m, uint32_t now)
+{
+   if (m->top_size <= m->trim_threshold)
+      m->top_since = 0;
+   else if (static_cast<uint32_t>(now - m->top_since) >= PURGE_DELAY)
+   {
+      trim_top(m, 0, true);   /* for good; ends the wait, and the heap keeps its policy */
+      set_flags(m, m->flags | STATE_REGROWS);
+   }
+}
+
 /* One of the core's slower events: the clock moves, and one slot is looked at. A chunk
    noted at clock t (its own free counts as event t + 1) is due past t + 1 + PURGE_DELAY. */
 MULLE_DLMALLOC_NOASAN inline void purge_tick(mstate *m)
 {
-   if (!PURGE_MIN)
+   if (MULLE_DLMALLOC_NO_OS)
       return;
-   uint32_t now = ++m->purge_clock;   /* a slot is noted only where purges_by_itself */
+   uint32_t now = ++m->purge_clock;
+   if (m->top_since)
+      top_waits(m, now);
+   if (!PURGE_MIN)
+      return;   /* a slot is noted only where purges_by_itself */
    size_t   k   = now & (PURGE_SLOTS - 1);
    if (m->purge_at[k] && static_cast<uint32_t>(now - m->purge_stamp[k]) > PURGE_DELAY)
       purge_due(m, k);
@@ -2805,16 +2850,6 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool merge_chunk(mstate *m, chunk *c, s
 MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
 {
    return merge_chunk(m, c, s);
-}
-
-/* After a free that grew the top: past the threshold the top trims itself, lazily (a heap
-   that grows again reuses the pages), unless this heap has grown back into pages such a
-   trim released (STATE_REGROWS, top.hpp). Without an OS there are no pages to give back:
-   the footprint shrinks only by mspace_trim, and the code stays small. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void trim_by_itself(mstate *m)
-{
-   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && !(m->flags & STATE_REGROWS))
-      trim_top(m, 0, false);
 }
 
 /* Releases a validated in-use chunk; the top trims itself past the threshold. */
@@ -3644,6 +3679,7 @@ MULLE_DLMALLOC_NOASAN int trim_top(mstate *m, size_t pad, bool eager)
    if (eager)
    {
       set_flags(m, m->flags & ~STATE_REGROWS);   /* a release asked for: automatic trims may start again */
+      m->top_since = 0;
       if (m->lazy_end && m->lazy_end > top_end(m))
          os_decommit(m, top_end(m), m->lazy_end > old_end ? m->lazy_end : old_end, true);
       m->lazy_end = NULL;

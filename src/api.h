@@ -109,7 +109,9 @@ MULLE_DLMALLOC_API void *mspace_realloc_in_place(mspace ms, void *p, size_t n);
 /* count * size zeroed bytes; NULL when the product overflows or does not fit. Only what
    may hold old data is written: not the part of a block above 256 bytes that lies where
    the heap never wrote in an OS region or an MSPACE_ZEROED buffer (zero, and left
-   untouched). */
+   untouched). On Linux a block of 1 MiB or more (MULLE_DLMALLOC_PURGE_MIN) of an OS region
+   has its pages that are not resident given back rather than written: they read as zero
+   and stay out of the resident set until touched. */
 MULLE_DLMALLOC_API void *mspace_calloc(mspace ms, size_t count, size_t size);
 
 /* A block of n bytes aligned to `alignment`; NULL if alignment is not a power of two or

@@ -258,8 +258,9 @@ static const unsigned STATE_CALLING_OUT = 4;  /* an unlocked mspace runs user co
                                                  handler, an inspect_all callback): the fast
                                                  path steps aside; attach clears it */
 static const unsigned STATE_REGROWS = 8;      /* the top grew back into pages an automatic
-                                                 trim had released: automatic trims stop
-                                                 until mspace_trim (or reset) releases */
+                                                 trim had released: automatic trims wait
+                                                 (free.hpp) until mspace_trim (or reset)
+                                                 releases */
 static const unsigned STATE_ZERO_ABOVE = 16;  /* the region past the largest footprint so far
                                                  reads as zero (an OS region, a caller's
                                                  MSPACE_ZEROED buffer): calloc does not
@@ -316,6 +317,9 @@ struct mstate
    uint32_t               purge_stamp[PURGE_SLOTS];   /* purge_clock when each was noted */
    uint32_t               purge_clock;    /* the core's slower events, counted */
    uint32_t               purge_next;     /* the slot a new candidate takes, in turn */
+   uint32_t               top_since;      /* with STATE_REGROWS: purge_clock + 1 when the top
+                                             grew past the trim threshold, 0 while it has not
+                                             (an automatic trim waits, free.hpp) */
    size_t                 fast_key;       /* magic while the fast path may serve the state
                                              without the whole way (no lock, no user code
                                              running for it), else 0: one compare */
@@ -328,12 +332,12 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 6;   /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 7;   /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
                                              `fast_key`, the purge queue, the page
-                                             map */
+                                             map; 7: `top_since` */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative)
 {

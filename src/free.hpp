@@ -129,13 +129,52 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void purge_due(mstate *m, size
       os_purge(m, as_bytes(c) + sizeof(tree_chunk), as_bytes(c) + s);
 }
 
+/* After a free that grew the top past the threshold, the top trims itself: at once and
+   lazily (a heap that grows again reuses the pages) until the heap grows back into pages
+   such a trim released (STATE_REGROWS, top.hpp). From then on it follows the purge's
+   policy, so that a heap that grows and shrinks around one size does not give back and
+   fault in the same pages on every cycle: the free that grows the top past the threshold
+   starts a wait (top_since), and the top is trimmed for good when it has stayed past the
+   threshold across PURGE_DELAY events of the purge's clock (an event that finds it below
+   ends the wait; the next growth starts another). Without an OS there are no pages to
+   give back: the footprint shrinks only by mspace_trim, and the code stays small. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void trim_top_by_itself(mstate *m)
+{
+   if (!(m->flags & STATE_REGROWS))
+      trim_top(m, 0, false);
+   else
+      m->top_since = m->purge_clock + 1 ? m->purge_clock + 1 : 1;   /* 0: no wait */
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void trim_by_itself(mstate *m)
+{
+   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && (!(m->flags & STATE_REGROWS) || !m->top_since))
+      trim_top_by_itself(m);
+}
+
+/* Event `now` of the purge's clock while the top waits. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void top_waits(mstate *m, uint32_t now)
+{
+   if (m->top_size <= m->trim_threshold)
+      m->top_since = 0;
+   else if (static_cast<uint32_t>(now - m->top_since) >= PURGE_DELAY)
+   {
+      trim_top(m, 0, true);   /* for good; ends the wait, and the heap keeps its policy */
+      set_flags(m, m->flags | STATE_REGROWS);
+   }
+}
+
 /* One of the core's slower events: the clock moves, and one slot is looked at. A chunk
    noted at clock t (its own free counts as event t + 1) is due past t + 1 + PURGE_DELAY. */
 MULLE_DLMALLOC_NOASAN inline void purge_tick(mstate *m)
 {
-   if (!PURGE_MIN)
+   if (MULLE_DLMALLOC_NO_OS)
       return;
-   uint32_t now = ++m->purge_clock;   /* a slot is noted only where purges_by_itself */
+   uint32_t now = ++m->purge_clock;
+   if (m->top_since)
+      top_waits(m, now);
+   if (!PURGE_MIN)
+      return;   /* a slot is noted only where purges_by_itself */
    size_t   k   = now & (PURGE_SLOTS - 1);
    if (m->purge_at[k] && static_cast<uint32_t>(now - m->purge_stamp[k]) > PURGE_DELAY)
       purge_due(m, k);
@@ -238,16 +277,6 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool merge_chunk(mstate *m, chunk *c, s
 MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
 {
    return merge_chunk(m, c, s);
-}
-
-/* After a free that grew the top: past the threshold the top trims itself, lazily (a heap
-   that grows again reuses the pages), unless this heap has grown back into pages such a
-   trim released (STATE_REGROWS, top.hpp). Without an OS there are no pages to give back:
-   the footprint shrinks only by mspace_trim, and the code stays small. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void trim_by_itself(mstate *m)
-{
-   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && !(m->flags & STATE_REGROWS))
-      trim_top(m, 0, false);
 }
 
 /* Releases a validated in-use chunk; the top trims itself past the threshold. */

@@ -617,31 +617,68 @@ TEST_CASE("calloc zeroes a caller's buffer that held data; MSPACE_ZEROED says it
    CHECK(mspace_create_with_base_flags(zero.data(), size, 4u) == nullptr);
 }
 
-TEST_CASE("a heap that grows back into pages its automatic trim released gets no more automatic trims, until mspace_trim")
+TEST_CASE("a heap that grows back into pages its automatic trim released trims by itself only after PURGE_DELAY events; mspace_trim ends the wait")
 {
    mspace ms = mspace_create(64 * MiB);
    REQUIRE(ms != nullptr);
    void *keep = mspace_malloc(ms, 100);
    REQUIRE(keep != nullptr);
+   // chunks to free into bins, each free one of the events the purge's clock counts
+   std::vector<void *> clock(2 * (PURGE_DELAY + 2) + 1);
+   for (void *&b : clock)
+      REQUIRE((b = mspace_malloc(ms, 1000)) != nullptr);
    const std::size_t base = mspace_footprint(ms);
 
    void *big = mspace_malloc(ms, 8 * MiB);
    REQUIRE(big != nullptr);
    const std::size_t grown = mspace_footprint(ms);
    mspace_free(ms, big);
-   CHECK(mspace_footprint(ms) < grown);   // the first automatic trim happens
+   CHECK(mspace_footprint(ms) < grown);   // the first automatic trim happens at once
 
    big = mspace_malloc(ms, 8 * MiB);      // grows back into the pages it released
    REQUIRE(big != nullptr);
    mspace_free(ms, big);
-   CHECK(mspace_footprint(ms) >= grown);  // no automatic trim now: the pages stay
+   CHECK(mspace_footprint(ms) >= grown);  // now the top waits: the pages stay
 
-   CHECK(mspace_trim(ms, 0) == 1);        // a release asked for happens, and starts them again
-   CHECK(mspace_footprint(ms) == base);
+   std::size_t next = 0;
+   auto event = [&] {
+      REQUIRE(next < clock.size());
+      mspace_free(ms, clock[next]);
+      clock[next] = nullptr;
+      next += 2;
+   };
+   for (std::size_t i = 0; i < PURGE_DELAY; ++i)
+      event();
+   CHECK(mspace_footprint(ms) >= grown);  // PURGE_DELAY events: still waiting
+   event();
+   event();                               // past PURGE_DELAY: trimmed for good
+   CHECK(mspace_footprint(ms) < grown);
+   CHECK(mspace_footprint(ms) <= base + GRANULARITY);
+
+   big = mspace_malloc(ms, 8 * MiB);      // and it keeps waiting after that
+   REQUIRE(big != nullptr);
+   mspace_free(ms, big);
+   CHECK(mspace_footprint(ms) >= grown);
+   void *again = mspace_malloc(ms, 7 * MiB);   // a top that falls below the threshold
+   REQUIRE(again != nullptr);                  // at an event starts the wait again
+   event();
+   mspace_free(ms, again);
+   for (std::size_t i = 0; i < PURGE_DELAY - 1; ++i)
+   {
+      void *b = mspace_malloc(ms, 1000);  // (a free into a bin that a malloc takes again)
+      REQUIRE(b != nullptr);
+      mspace_free(ms, b);
+   }
+   CHECK(mspace_footprint(ms) >= grown);
+
+   CHECK(mspace_trim(ms, 0) == 1);        // a release asked for happens, and ends the wait
+   CHECK(mspace_footprint(ms) <= base + GRANULARITY);
    big = mspace_malloc(ms, 8 * MiB);
    REQUIRE(big != nullptr);
    mspace_free(ms, big);
    CHECK(mspace_footprint(ms) < grown);
+   for (void *b : clock)
+      mspace_free(ms, b);
    mspace_free(ms, keep);
    CHECK(mspace_check(ms) == 0);
    CHECK(mspace_destroy(ms) == 0);
