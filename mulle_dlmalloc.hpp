@@ -1123,6 +1123,8 @@ static const size_t PURGE_SLOTS = 8;   /* free chunks waiting to be purged by th
 static const size_t PURGE_MIN   = MULLE_DLMALLOC_NO_OS || MULLE_DLMALLOC_CHECKS >= 2 ? 0 : MULLE_DLMALLOC_PURGE_MIN;
 static const size_t PURGE_DELAY = MULLE_DLMALLOC_PURGE_DELAY;
 static const size_t PURGE_FROM  = PURGE_MIN ? PURGE_MIN : ~static_cast<size_t>(0);   /* no size, when off */
+static const uint32_t TOP_WAIT_FIRST   = 3;    /* the top's first wait: PURGE_DELAY << 3 */
+static const uint32_t TOP_WAIT_MOST    = 13;   /* its longest: PURGE_DELAY << 13 */
 
 static const size_t PAGE_HEADER = (sizeof(page) + SLOT_GRAIN - 1) & ~(SLOT_GRAIN - 1);
 
@@ -1196,6 +1198,9 @@ struct mstate
    uint32_t               top_since;      /* with STATE_REGROWS: purge_clock + 1 when the top
                                              grew past the trim threshold, 0 while it has not
                                              (an automatic trim waits, free.hpp) */
+   uint32_t               top_backoff;    /* the top's wait is PURGE_DELAY << (TOP_WAIT_FIRST
+                                             + this): each trim after a wait doubles the
+                                             next */
    size_t                 fast_key;       /* magic while the fast path may serve the state
                                              without the whole way (no lock, no user code
                                              running for it), else 0: one compare */
@@ -1213,7 +1218,7 @@ static const size_t LAYOUT_VERSION = 7;   /* 2: small bins are rings; 3: level-2
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
                                              `fast_key`, the purge queue, the page
-                                             map; 7: `top_since` */
+                                             map; 7: `top_since`, `top_backoff` */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative)
 {
@@ -2599,6 +2604,7 @@ namespace mulle { namespace detail {
    memory that is not free is touched. OS regions only, and not at level 2, whose poison
    is free memory's content. */
 static_assert((PURGE_SLOTS & (PURGE_SLOTS - 1)) == 0, "the purge queue's cursor wraps by a mask");
+static_assert(PURGE_DELAY >= 1 && PURGE_DELAY <= (0x7FFFFFFFu >> TOP_WAIT_MOST), "the top's longest wait counts in 32 bits");
 
 MULLE_DLMALLOC_NOASAN inline bool purges_by_itself(const mstate *m)
 {
@@ -2708,9 +2714,13 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void purge_due(mstate *m, size
    policy, so that a heap that grows and shrinks around one size does not give back and
    fault in the same pages on every cycle: the free that grows the top past the threshold
    starts a wait (top_since), and the top is trimmed for good when it has stayed past the
-   threshold across PURGE_DELAY events of the purge's clock (an event that finds it below
-   ends the wait; the next growth starts another). Without an OS there are no pages to
-   give back: the footprint shrinks only by mspace_trim, and the code stays small. */
+   threshold across 8 * PURGE_DELAY events of the purge's clock (an event that finds it
+   below ends the wait; the next growth starts another). The top waits longer than a free
+   chunk below live blocks: it is what a heap that grows again takes first. Each such
+   trim doubles the next wait (up to PURGE_DELAY << TOP_WAIT_MOST): a heap whose top
+   keeps coming back is trimmed ever more rarely, one that shrank for good is trimmed
+   after one wait, and mspace_trim starts over. Without an OS there are no pages to give back: the footprint shrinks only
+   by mspace_trim, and the code stays small. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void trim_top_by_itself(mstate *m)
 {
    if (!(m->flags & STATE_REGROWS))
@@ -2730,10 +2740,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void top_waits(mstate *m, uint
 {
    if (m->top_size <= m->trim_threshold)
       m->top_since = 0;
-   else if (static_cast<uint32_t>(now - m->top_since) >= PURGE_DELAY)
+   else
    {
-      trim_top(m, 0, true);   /* for good; ends the wait, and the heap keeps its policy */
-      set_flags(m, m->flags | STATE_REGROWS);
+      uint32_t backoff = m->top_backoff < TOP_WAIT_MOST - TOP_WAIT_FIRST ? m->top_backoff : TOP_WAIT_MOST - TOP_WAIT_FIRST;
+      if (static_cast<uint32_t>(now - m->top_since) >= (static_cast<uint32_t>(PURGE_DELAY) << (TOP_WAIT_FIRST + backoff)))
+      {
+         trim_top(m, 0, true);   /* for good; ends the wait, and starts over: not here */
+         set_flags(m, m->flags | STATE_REGROWS);
+         m->top_backoff = backoff + 1;
+      }
    }
 }
 
@@ -3679,7 +3694,8 @@ MULLE_DLMALLOC_NOASAN int trim_top(mstate *m, size_t pad, bool eager)
    if (eager)
    {
       set_flags(m, m->flags & ~STATE_REGROWS);   /* a release asked for: automatic trims may start again */
-      m->top_since = 0;
+      m->top_since   = 0;
+      m->top_backoff = 0;
       if (m->lazy_end && m->lazy_end > top_end(m))
          os_decommit(m, top_end(m), m->lazy_end > old_end ? m->lazy_end : old_end, true);
       m->lazy_end = NULL;

@@ -247,6 +247,8 @@ static const size_t PURGE_SLOTS = 8;   /* free chunks waiting to be purged by th
 static const size_t PURGE_MIN   = MULLE_DLMALLOC_NO_OS || MULLE_DLMALLOC_CHECKS >= 2 ? 0 : MULLE_DLMALLOC_PURGE_MIN;
 static const size_t PURGE_DELAY = MULLE_DLMALLOC_PURGE_DELAY;
 static const size_t PURGE_FROM  = PURGE_MIN ? PURGE_MIN : ~static_cast<size_t>(0);   /* no size, when off */
+static const uint32_t TOP_WAIT_FIRST   = 3;    /* the top's first wait: PURGE_DELAY << 3 */
+static const uint32_t TOP_WAIT_MOST    = 13;   /* its longest: PURGE_DELAY << 13 */
 
 static const size_t PAGE_HEADER = (sizeof(page) + SLOT_GRAIN - 1) & ~(SLOT_GRAIN - 1);
 
@@ -320,6 +322,9 @@ struct mstate
    uint32_t               top_since;      /* with STATE_REGROWS: purge_clock + 1 when the top
                                              grew past the trim threshold, 0 while it has not
                                              (an automatic trim waits, free.hpp) */
+   uint32_t               top_backoff;    /* the top's wait is PURGE_DELAY << (TOP_WAIT_FIRST
+                                             + this): each trim after a wait doubles the
+                                             next */
    size_t                 fast_key;       /* magic while the fast path may serve the state
                                              without the whole way (no lock, no user code
                                              running for it), else 0: one compare */
@@ -337,7 +342,7 @@ static const size_t LAYOUT_VERSION = 7;   /* 2: small bins are rings; 3: level-2
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
                                              `fast_key`, the purge queue, the page
-                                             map; 7: `top_since` */
+                                             map; 7: `top_since`, `top_backoff` */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative)
 {

@@ -26,6 +26,7 @@ namespace mulle { namespace detail {
    memory that is not free is touched. OS regions only, and not at level 2, whose poison
    is free memory's content. */
 static_assert((PURGE_SLOTS & (PURGE_SLOTS - 1)) == 0, "the purge queue's cursor wraps by a mask");
+static_assert(PURGE_DELAY >= 1 && PURGE_DELAY <= (0x7FFFFFFFu >> TOP_WAIT_MOST), "the top's longest wait counts in 32 bits");
 
 MULLE_DLMALLOC_NOASAN inline bool purges_by_itself(const mstate *m)
 {
@@ -135,9 +136,13 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void purge_due(mstate *m, size
    policy, so that a heap that grows and shrinks around one size does not give back and
    fault in the same pages on every cycle: the free that grows the top past the threshold
    starts a wait (top_since), and the top is trimmed for good when it has stayed past the
-   threshold across PURGE_DELAY events of the purge's clock (an event that finds it below
-   ends the wait; the next growth starts another). Without an OS there are no pages to
-   give back: the footprint shrinks only by mspace_trim, and the code stays small. */
+   threshold across 8 * PURGE_DELAY events of the purge's clock (an event that finds it
+   below ends the wait; the next growth starts another). The top waits longer than a free
+   chunk below live blocks: it is what a heap that grows again takes first. Each such
+   trim doubles the next wait (up to PURGE_DELAY << TOP_WAIT_MOST): a heap whose top
+   keeps coming back is trimmed ever more rarely, one that shrank for good is trimmed
+   after one wait, and mspace_trim starts over. Without an OS there are no pages to give back: the footprint shrinks only
+   by mspace_trim, and the code stays small. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void trim_top_by_itself(mstate *m)
 {
    if (!(m->flags & STATE_REGROWS))
@@ -157,10 +162,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void top_waits(mstate *m, uint
 {
    if (m->top_size <= m->trim_threshold)
       m->top_since = 0;
-   else if (static_cast<uint32_t>(now - m->top_since) >= PURGE_DELAY)
+   else
    {
-      trim_top(m, 0, true);   /* for good; ends the wait, and the heap keeps its policy */
-      set_flags(m, m->flags | STATE_REGROWS);
+      uint32_t backoff = m->top_backoff < TOP_WAIT_MOST - TOP_WAIT_FIRST ? m->top_backoff : TOP_WAIT_MOST - TOP_WAIT_FIRST;
+      if (static_cast<uint32_t>(now - m->top_since) >= (static_cast<uint32_t>(PURGE_DELAY) << (TOP_WAIT_FIRST + backoff)))
+      {
+         trim_top(m, 0, true);   /* for good; ends the wait, and starts over: not here */
+         set_flags(m, m->flags | STATE_REGROWS);
+         m->top_backoff = backoff + 1;
+      }
    }
 }
 

@@ -617,17 +617,25 @@ TEST_CASE("calloc zeroes a caller's buffer that held data; MSPACE_ZEROED says it
    CHECK(mspace_create_with_base_flags(zero.data(), size, 4u) == nullptr);
 }
 
-TEST_CASE("a heap that grows back into pages its automatic trim released trims by itself only after PURGE_DELAY events; mspace_trim ends the wait")
+TEST_CASE("a heap that grows back into pages its automatic trim released trims by itself only after 8 * PURGE_DELAY events, then after twice as many; mspace_trim ends the wait")
 {
    mspace ms = mspace_create(64 * MiB);
    REQUIRE(ms != nullptr);
-   void *keep = mspace_malloc(ms, 100);
-   REQUIRE(keep != nullptr);
-   // chunks to free into bins, each free one of the events the purge's clock counts
-   std::vector<void *> clock(2 * (PURGE_DELAY + 2) + 1);
-   for (void *&b : clock)
-      REQUIRE((b = mspace_malloc(ms, 1000)) != nullptr);
-   const std::size_t base = mspace_footprint(ms);
+   // an event of the purge's clock: a free that merges in the core (a block into a bin,
+   // between two live ones), of a block a malloc took from that bin
+   void *left = mspace_malloc(ms, 1000), *hole = mspace_malloc(ms, 1000), *right = mspace_malloc(ms, 1000);
+   REQUIRE((left && hole && right));
+   mspace_free(ms, hole);
+   auto events = [&](std::size_t n) {
+      for (std::size_t i = 0; i < n; ++i)
+      {
+         void *b = mspace_malloc(ms, 1000);
+         REQUIRE(b == hole);
+         mspace_free(ms, b);
+      }
+   };
+   const std::size_t first = 8 * PURGE_DELAY;   // the top's first wait, then twice as long
+   const std::size_t base  = mspace_footprint(ms);
 
    void *big = mspace_malloc(ms, 8 * MiB);
    REQUIRE(big != nullptr);
@@ -639,36 +647,29 @@ TEST_CASE("a heap that grows back into pages its automatic trim released trims b
    REQUIRE(big != nullptr);
    mspace_free(ms, big);
    CHECK(mspace_footprint(ms) >= grown);  // now the top waits: the pages stay
-
-   std::size_t next = 0;
-   auto event = [&] {
-      REQUIRE(next < clock.size());
-      mspace_free(ms, clock[next]);
-      clock[next] = nullptr;
-      next += 2;
-   };
-   for (std::size_t i = 0; i < PURGE_DELAY; ++i)
-      event();
-   CHECK(mspace_footprint(ms) >= grown);  // PURGE_DELAY events: still waiting
-   event();
-   event();                               // past PURGE_DELAY: trimmed for good
+   events(first);
+   CHECK(mspace_footprint(ms) >= grown);  // still waiting
+   events(1);                             // past the wait: trimmed for good
    CHECK(mspace_footprint(ms) < grown);
    CHECK(mspace_footprint(ms) <= base + GRANULARITY);
 
-   big = mspace_malloc(ms, 8 * MiB);      // and it keeps waiting after that
+   big = mspace_malloc(ms, 8 * MiB);      // it keeps waiting after that, twice as long
    REQUIRE(big != nullptr);
    mspace_free(ms, big);
    CHECK(mspace_footprint(ms) >= grown);
+   events(first + 1);
+   CHECK(mspace_footprint(ms) >= grown);
+   events(first);
+   CHECK(mspace_footprint(ms) < grown);
+
+   big = mspace_malloc(ms, 8 * MiB);
+   REQUIRE(big != nullptr);
+   mspace_free(ms, big);
    void *again = mspace_malloc(ms, 7 * MiB);   // a top that falls below the threshold
    REQUIRE(again != nullptr);                  // at an event starts the wait again
-   event();
+   events(3 * first);
    mspace_free(ms, again);
-   for (std::size_t i = 0; i < PURGE_DELAY - 1; ++i)
-   {
-      void *b = mspace_malloc(ms, 1000);  // (a free into a bin that a malloc takes again)
-      REQUIRE(b != nullptr);
-      mspace_free(ms, b);
-   }
+   events(4 * first - 1);
    CHECK(mspace_footprint(ms) >= grown);
 
    CHECK(mspace_trim(ms, 0) == 1);        // a release asked for happens, and ends the wait
@@ -676,10 +677,9 @@ TEST_CASE("a heap that grows back into pages its automatic trim released trims b
    big = mspace_malloc(ms, 8 * MiB);
    REQUIRE(big != nullptr);
    mspace_free(ms, big);
-   CHECK(mspace_footprint(ms) < grown);
-   for (void *b : clock)
-      mspace_free(ms, b);
-   mspace_free(ms, keep);
+   CHECK(mspace_footprint(ms) < grown);   // at once again
+   mspace_free(ms, left);
+   mspace_free(ms, right);
    CHECK(mspace_check(ms) == 0);
    CHECK(mspace_destroy(ms) == 0);
 }
