@@ -54,6 +54,9 @@
      MULLE_DLMALLOC_TIER             1 (0 at checks 2, implementation TU: blocks up to 256 bytes
                                      without OS)       are header-less slots of 4 KiB pages
      MULLE_DLMALLOC_LOCKS            1 (0 without OS)  implementation TU: MSPACE_LOCKED support
+     MULLE_DLMALLOC_FRONTS           4 (1 without the  implementation TU: a locked mspace's
+                                     tier or locks)    fronts: small blocks of threads on
+                                                       different fronts need no common lock
      MULLE_DLMALLOC_RELATIVE         0                 implementation TU: 1 links relative, heaps movable
      MULLE_DLMALLOC_VALGRIND         0                 implementation TU: memcheck memory pools
      MULLE_DLMALLOC_ASSERT(e)        assert-like       implementation TU: internal asserts
@@ -77,7 +80,9 @@
    5. THREAD SAFETY
    Opt-in. An mspace created with the flag MSPACE_LOCKED (mspace_create_flags,
    mspace_create_with_base_flags) has a lock inside its region and may be used by any
-   number of threads, and of processes sharing the mapping. Any other mspace must be used
+   number of threads, and of processes sharing the mapping; its small blocks come from
+   fronts with locks of their own, so threads on different fronts do not wait for each
+   other (MULLE_DLMALLOC_FRONTS, 4 by default). Any other mspace must be used
    by one thread at a time; different mspaces are independent. Around fork, hold the lock
    of a private locked mspace with mspace_lock/mspace_unlock (pthread_atfork).
 
@@ -645,6 +650,18 @@ private:
 #  endif
 #endif
 
+/* Fronts (tier.hpp): a locked mspace keeps its pages of small blocks in this many fronts,
+   each with a lock of its own, and a thread takes and frees small blocks in its front
+   without the mspace's lock, so that threads on different fronts do not wait for each
+   other. 1: one front, the mspace's lock for everything; at most 16. */
+#ifndef MULLE_DLMALLOC_FRONTS
+#  if MULLE_DLMALLOC_LOCKS && MULLE_DLMALLOC_TIER
+#    define MULLE_DLMALLOC_FRONTS 4
+#  else
+#    define MULLE_DLMALLOC_FRONTS 1
+#  endif
+#endif
+
 #ifndef MULLE_DLMALLOC_RELATIVE
 #define MULLE_DLMALLOC_RELATIVE 0          /* 1: links stored relative, heaps movable (attach) */
 #endif
@@ -1100,13 +1117,23 @@ static const size_t SLOT_GRAIN   = ALIGN < 16 ? 16 : ALIGN;
 static const size_t TIER_MAX     = 256;
 static const size_t NCLASSES     = TIER ? TIER_MAX / SLOT_GRAIN : 1;
 static const size_t BITMAP_WORDS = 4;   /* 256 slots: enough for 16-byte slots */
+/* fronts of a locked mspace (at most 16: the layout word names them in 4 bits) */
+#if MULLE_DLMALLOC_TIER && MULLE_DLMALLOC_LOCKS && MULLE_DLMALLOC_FRONTS > 1
+#  define MULLE_DLMALLOC_HAS_FRONTS 1
+static const size_t FRONTS       = MULLE_DLMALLOC_FRONTS;
+#else
+static const size_t FRONTS       = 1;
+#endif
+static_assert(MULLE_DLMALLOC_FRONTS >= 1 && MULLE_DLMALLOC_FRONTS <= 16, "MULLE_DLMALLOC_FRONTS: 1 to 16");
 
 struct page
 {
    rel<page, false> next;   /* in the ring of its slot size's pages with free slots (a */
    rel<page, false> prev;   /* page alone links to itself: never NULL) */
    uint16_t       size;     /* of a slot */
-   uint16_t       count;    /* slots */
+   uint8_t        count;    /* slots */
+   uint8_t        front;    /* the front whose lists it is in: set as it is made, then only
+                               read (a byte of its own: read without that front's lock) */
    uint16_t       used;     /* slots in use */
    uint8_t        hint;     /* no bitmap word below this one has a free slot */
    uint8_t        listed;   /* in its size's list: it has free slots, or is the full head */
@@ -1154,21 +1181,40 @@ struct bin_head
 };
 
 /* The first words do not move between versions: an attach reads them first. */
+/* A front: the lists of pages with free slots, one per slot size, and (of a locked mspace
+   with several fronts) the lock that guards them and their pages. Apart from each other's
+   lines, so that threads on different fronts share no cache line. */
+struct front
+{
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   byte      apart[64];            /* no line shared with what comes before */
+   unsigned  lock;                 /* 1 while a thread holds it */
+   unsigned  reserved;             /* 0 */
+#endif
+   rel<page> avail[NCLASSES];
+};
+
 struct mstate
 {
+   /* what the fast paths read and hardly any call writes, in the first cache line (a
+      front's path of a locked mspace reads it, while another thread writes the core's
+      fields under the mspace's lock) */
    size_t                 signature;      /* MSTATE_SIGNATURE while an mspace, 0 destroyed */
    size_t                 layout;         /* LAYOUT: what must match to attach */
    size_t                 magic;          /* MSTATE_MAGIC ^ address while live here */
    rel<byte, false>       base;           /* start of the region */
    size_t                 capacity;       /* bytes of the region */
+   rel<byte, false>       least;          /* first chunk */
+   rel<byte, false>       chunk_end;      /* the top may grow up to here */
+   unsigned               flags;
+   unsigned               reserved;       /* 0 */
+   /* the core's */
    binmap_t               smallmap;       /* bit i set <=> small bin i is non-empty */
    binmap_t               treemap;        /* bit i set <=> treebins[i] is non-empty */
    rel<chunk>             dv;             /* designated victim, NULL when dv_size is 0 */
    size_t                 dv_size;
    rel<chunk, false>      top;            /* always exists, top_size >= MIN_CHUNK */
    size_t                 top_size;
-   rel<byte, false>       least;          /* first chunk */
-   rel<byte, false>       chunk_end;      /* the top may grow up to here */
    size_t                 max_footprint;
    rel<byte, false>       written;        /* the heap never wrote at or past this: the
                                              highest top start so far, behind its head
@@ -1178,8 +1224,8 @@ struct mstate
    size_t                 trim_threshold;
    size_t                 secret;         /* keys the level-2 canaries */
    size_t                 root;           /* the user's root block: its offset, or 0 */
-   unsigned               flags;
    unsigned               lock;           /* 1 while a call holds it (STATE_LOCKED only) */
+   unsigned               reserved2;      /* 0 */
    mspace_error_handler_t handler;        /* NULL: the default handler (reset by attach) */
    void                  *handler_ctx;
    size_t                 epoch;          /* keys the pages' check words; reset moves it */
@@ -1188,7 +1234,10 @@ struct mstate
    bin_head               smallbins[NSMALLBINS - FIRST_SMALLBIN];  /* rings through a head
                                                                   here, LIFO: small_bin() */
    rel<tree_chunk>        treebins[NTREEBINS];    /* trie roots */
-   rel<page>              avail[NCLASSES];        /* per slot size: pages with free slots */
+   front                  fronts[FRONTS];         /* per slot size: pages with free slots */
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   byte                   fronts_apart[64];       /* the last front's lines are its own */
+#endif
    size_t                 purge_at[PURGE_SLOTS];      /* free chunks the purge by itself
                                                          waits on: offsets from the state,
                                                          0 for none (free.hpp) */
@@ -1213,19 +1262,21 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 7;   /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 8;   /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
                                              `fast_key`, the purge queue, the page
-                                             map; 7: `top_since`, `top_backoff` */
+                                             map; 7: `top_since`, `top_backoff`; 8: fronts,
+                                             a page's count in a byte and its front */
 /* evaluated by the compiler: coverage never sees it run */
-MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative)
+MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {
-   return LAYOUT_VERSION | (WORD << 8) | (checks << 16) | (static_cast<size_t>(tier) << 20) |
+   return (LAYOUT_VERSION + ((fronts - 1) << 4)) | (WORD << 8) | (checks << 16) | (static_cast<size_t>(tier) << 20) |
           (static_cast<size_t>(relative) << 21) | (ALIGN << 22);
 }
-static const size_t LAYOUT = layout_word(MULLE_DLMALLOC_CHECKS, TIER, MULLE_DLMALLOC_RELATIVE != 0);
+static_assert(LAYOUT_VERSION < 16 && FRONTS <= 16, "the layout word's low byte: its version and the fronts");
+static const size_t LAYOUT = layout_word(MULLE_DLMALLOC_CHECKS, TIER, MULLE_DLMALLOC_RELATIVE != 0, FRONTS);
 
 /* ---- the page map ----
    Behind the state, one bit per 4 KiB frame of the region (counted from the state's own
@@ -1259,9 +1310,19 @@ MULLE_DLMALLOC_NOASAN inline size_t frame_index(const mstate *m, const void *p)
 {
    return static_cast<size_t>((reinterpret_cast<uintptr_t>(p) >> PAGE_SHIFT) - (reinterpret_cast<uintptr_t>(m) >> PAGE_SHIFT));
 }
+/* With fronts, a free of a slot asks the map before it takes any lock, while another
+   thread may set or clear another bit of the same word under the mspace's lock: the
+   word is then read and changed atomically (relaxed: the bit of a block handed from one
+   thread to another was set before the block was handed out). */
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+MULLE_DLMALLOC_NOASAN inline bool map_has(const mstate *m, size_t i) { return (__atomic_load_n(&page_map(m)[i / MAP_BITS], __ATOMIC_RELAXED) >> (i % MAP_BITS)) & 1u; }
+MULLE_DLMALLOC_NOASAN inline void map_set(mstate *m, size_t i) { __atomic_fetch_or(&page_map(m)[i / MAP_BITS], static_cast<size_t>(1) << (i % MAP_BITS), __ATOMIC_RELAXED); }
+MULLE_DLMALLOC_NOASAN inline void map_clear(mstate *m, size_t i) { __atomic_fetch_and(&page_map(m)[i / MAP_BITS], ~(static_cast<size_t>(1) << (i % MAP_BITS)), __ATOMIC_RELAXED); }
+#else
 MULLE_DLMALLOC_NOASAN inline bool map_has(const mstate *m, size_t i) { return (page_map(m)[i / MAP_BITS] >> (i % MAP_BITS)) & 1u; }
 MULLE_DLMALLOC_NOASAN inline void map_set(mstate *m, size_t i) { page_map(m)[i / MAP_BITS] |= static_cast<size_t>(1) << (i % MAP_BITS); }
 MULLE_DLMALLOC_NOASAN inline void map_clear(mstate *m, size_t i) { page_map(m)[i / MAP_BITS] &= ~(static_cast<size_t>(1) << (i % MAP_BITS)); }
+#endif
 
 MULLE_DLMALLOC_NOASAN inline byte  *top_end(const mstate *m) { return as_bytes(m->top) + m->top_size; }
 MULLE_DLMALLOC_NOASAN inline size_t footprint_of(const mstate *m) { return static_cast<size_t>(top_end(m) - m->base); }
@@ -2969,6 +3030,13 @@ MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
    slots as free bytes, and no call flushes or moves anything. A heap that cannot make a
    page serves the request as a chunk (the tier steps aside). reset moves the state's
    epoch, so that no page header left in the memory of an old page is believed again.
+
+   The lists of pages with room belong to a front (the state's fronts; one unless the
+   build has locks). A locked mspace gives each thread a front in turn, and the thread
+   takes its slots under its front's lock alone; a page records its front, and a free of
+   one of its slots, from any thread, takes that front's lock (c_api.hpp). The mspace's
+   own lock guards the core, and is taken inside a front's when a page is made or given
+   back; a call that may touch anything takes every front's lock, then the mspace's.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -2977,6 +3045,8 @@ static const size_t PAGE_MAGIC = static_cast<size_t>(0x70616765736c6f74ULL);   /
 static const size_t PAGE_GONE  = static_cast<size_t>(0x676f6e65706167ULL);      /* "gonepag" */
 static const size_t SLOT_SHIFT = log2_of(SLOT_GRAIN);
 
+static_assert(!TIER || (PAGE_BYTES - CHUNK_OVERHEAD - PAGE_HEADER) / SLOT_GRAIN <= 255,
+              "a page counts its slots in a byte");
 static_assert(!TIER || (PAGE_BYTES - CHUNK_OVERHEAD - PAGE_HEADER) / SLOT_GRAIN <= 64 * BITMAP_WORDS,
               "a page's bitmap has a bit for every slot of the smallest size");
 static_assert(!TIER || TIER_MAX % SLOT_GRAIN == 0, "slot sizes");
@@ -3134,7 +3204,14 @@ MULLE_DLMALLOC_NOASAN inline bool slot_is_free(const page *pg, size_t i)
 MULLE_DLMALLOC_NOASAN inline bool page_shape_ok(const page *pg, size_t cls)
 {
    return cls < NCLASSES && pg->size == class_size(cls) && pg->count == class_count(cls) &&
-          pg->used <= pg->count && pg->hint < BITMAP_WORDS && pg->listed <= 1;
+          pg->used <= pg->count && pg->hint < BITMAP_WORDS && pg->listed <= 1 && pg->front < FRONTS;
+}
+
+/* The front whose lists hold pg (a forged index names front 0: the whole-heap check finds
+   it). */
+MULLE_DLMALLOC_NOASAN inline front *front_of(mstate *m, const page *pg)
+{
+   return &m->fronts[FRONTS > 1 ? pg->front % FRONTS : 0];
 }
 
 /* pg, about to head the list of class cls, is one of m's pages, cut for cls: a list's
@@ -3152,21 +3229,21 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool listed_page_ok(const mstate *m, co
 
 /* pg leaves the list of class cls; false (nothing changed) where its neighbours' links
    do not name it. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlist_page(mstate *m, page *pg, size_t cls)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlist_page(mstate *m, front *f, page *pg, size_t cls)
 {
-   page *n = pg->next, *p = pg->prev;
-   bool  head = m->avail[cls] == pg;
+   page  *n = pg->next, *p = pg->prev;
+   bool   head = f->avail[cls] == pg;
    if (MULLE_DLMALLOC_CHECKS && (!ok_page_address(m, n) || !ok_page_address(m, p) || n->prev != pg || p->next != pg ||
                                  (head && n != pg && !listed_page_ok(m, n, cls))))
       return false;
    if (n == pg)
-      m->avail[cls] = NULL;
+      f->avail[cls] = NULL;
    else
    {
       p->next = n;
       n->prev = p;
       if (head)
-         m->avail[cls] = n;
+         f->avail[cls] = n;
    }
    pg->listed = 0;
    return true;
@@ -3174,14 +3251,14 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlist_page(mstate *m, page *pg, s
 
 /* pg joins the end of the list of class cls; false (nothing changed) where the head's
    link back is no page whose link names the head. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool list_page(mstate *m, page *pg, size_t cls)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool list_page(mstate *m, front *f, page *pg, size_t cls)
 {
-   page *h = m->avail[cls];
+   page  *h = f->avail[cls];
    if (!h)
    {
       pg->next = pg;
       pg->prev = pg;
-      m->avail[cls] = pg;
+      f->avail[cls] = pg;
    }
    else
    {
@@ -3251,7 +3328,7 @@ MULLE_DLMALLOC_NOASAN inline chunk *page_chunk(mstate *m)
 }
 
 /* A new page for class cls, not listed yet; NULL where the core has no room for one. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size_t cls)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size_t cls, const front *f)
 {
    chunk *c = page_chunk(m);
    if (!c)
@@ -3264,7 +3341,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size
    pg->epoch  = m->epoch;
    pg->check  = page_check(m, pg, class_size(cls));
    pg->size   = static_cast<uint16_t>(class_size(cls));
-   pg->count  = static_cast<uint16_t>(n);
+   pg->count  = static_cast<uint8_t>(n);
+   pg->front  = static_cast<uint8_t>(f - m->fronts);
    pg->used   = 0;
    pg->hint   = 0;
    pg->listed = 0;
@@ -3279,9 +3357,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size
 /* The commonest malloc of a slot, in a few registers and without a stack frame: the
    head of class cls's list has a free slot in its hinted bitmap word. NULL where
    any of that does not hold (slot_from_list decides then, and reports what is damaged). */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *quick_slot(mstate *m, size_t cls)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *quick_slot(front *f, size_t cls)
 {
-   page *pg = m->avail[cls];   /* checked when it became the head */
+   page *pg = f->avail[cls];   /* checked when it became the head */
    if (!pg)
       return NULL;
    size_t   w    = pg->hint & (BITMAP_WORDS - 1);   /* a forged hint stays in the bitmap */
@@ -3299,17 +3377,17 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *quick_slot(mstate *m, size_t cls)
 /* A slot of class cls from its list: from the head, unless the head filled up (it leaves
    the list then, and the next page serves); NULL where the list has no room. *sane turns
    false where a page or link was found damaged (reported). */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *slot_from_list(mstate *m, size_t cls, bool *sane)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *slot_from_list(mstate *m, front *f, size_t cls, bool *sane)
 {
-   page *pg = m->avail[cls];   /* checked when it became the head */
+   page *pg = f->avail[cls];   /* checked when it became the head */
    *sane = true;
    if (!pg)
       return NULL;
    if (pg->used == pg->count)
    {
-      if (!unlist_page(m, pg, cls))
+      if (!unlist_page(m, f, pg, cls))
          return slot_list_damaged(m, pg, sane);
-      if (!(pg = m->avail[cls]))
+      if (!(pg = f->avail[cls]))
          return NULL;
       if (pg->used == pg->count)   /* only the head fills */
          return slot_list_damaged(m, pg, sane);
@@ -3322,17 +3400,17 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *slot_from_list(mstate *m, size_t 
 /* A slot for a request of n <= TIER_MAX bytes; NULL with *sane true where no page could be
    made (the caller asks the core for a chunk), with *sane false where a page or list was
    found damaged (reported). */
-MULLE_DLMALLOC_NOASAN inline void *allocate_slot(mstate *m, size_t n, bool *sane)
+MULLE_DLMALLOC_NOASAN inline void *allocate_slot(mstate *m, front *f, size_t n, bool *sane)
 {
    size_t cls = class_of(n);
-   void  *p   = slot_from_list(m, cls, sane);
+   void  *p   = slot_from_list(m, f, cls, sane);
    if (p || !*sane)
       return p;
-   page *pg = new_page(m, cls);
+   page *pg = new_page(m, cls, f);
    if (!pg)
       return NULL;
    p = take_slot(m, pg);
-   if (!list_page(m, pg, cls))   /* the list's head was damaged: the page stays out of it */
+   if (!list_page(m, f, pg, cls))   /* the list's head was damaged: the page stays out of it */
       report(m, MSPACE_ERROR_CORRUPTION, pg);
    return p;
 }
@@ -3340,13 +3418,13 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_slot(mstate *m, size_t n, bool *sane
 /* A slot of a larger size than class cls asks for, from the first larger size with a page
    with room, or NULL: a small request on a heap that has no room for a page nor a chunk
    still gets what largest_free promises. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *allocate_larger_slot(mstate *m, size_t cls)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *allocate_larger_slot(mstate *m, front *f, size_t cls)
 {
    while (++cls < NCLASSES)
    {
       MULLE_DLMALLOC_STEP();
       bool sane;
-      if (void *p = slot_from_list(m, cls, &sane))
+      if (void *p = slot_from_list(m, f, cls, &sane))
          return p;
       if (!sane)
          return NULL;
@@ -3354,17 +3432,46 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *allocate_larger_slot(mst
    return NULL;
 }
 
+/* The front of this thread in m: with fronts, a locked mspace's thread takes the front of
+   its number (threads are numbered as they first take one), any other the first. */
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+MULLE_DLMALLOC_THREAD_LOCAL unsigned thread_front_number;   /* its front + 1; 0: none yet */
+static unsigned                      fronts_taken;          /* threads numbered so far */
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE unsigned number_thread()
+{
+   thread_front_number = __atomic_fetch_add(&fronts_taken, 1u, __ATOMIC_RELAXED) % FRONTS + 1;
+   return thread_front_number;
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *thread_front(mstate *m)
+{
+   unsigned k = thread_front_number;
+   return &m->fronts[(k ? k : number_thread()) - 1];
+}
+#endif
+
+MULLE_DLMALLOC_NOASAN inline front *this_front(mstate *m)
+{
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   if (flags_of(m) & STATE_LOCKED)
+      return thread_front(m);
+#endif
+   return &m->fronts[0];
+}
+
 /* A slot or a chunk for a request of n bytes. */
 MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
 {
    if (TIER && n <= TIER_MAX)
    {
-      bool  sane;
-      void *p = allocate_slot(m, n, &sane);
+      bool   sane;
+      front *f = this_front(m);
+      void  *p = allocate_slot(m, f, n, &sane);
       if (p || !sane)
          return p;
       p = allocate_chunk(m, n);
-      return p ? p : allocate_larger_slot(m, class_of(n));
+      return p ? p : allocate_larger_slot(m, f, class_of(n));
    }
    return allocate_chunk(m, n);
 }
@@ -3374,7 +3481,7 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
    double free), and it merges as a freed chunk would. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void release_page(mstate *m, page *pg)
 {
-   if (!unlist_page(m, pg, class_of_page(pg)))
+   if (!unlist_page(m, front_of(m, pg), pg, class_of_page(pg)))
    {
       report(m, MSPACE_ERROR_CORRUPTION, pg);
       return;   /* the page stays, empty: nothing else is written */
@@ -3408,21 +3515,27 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t slot_problem(page *pg, c
 /* Page pg, not listed, got a slot back: it joins its list's end. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void relist_page(mstate *m, page *pg)
 {
-   if (!list_page(m, pg, class_of_page(pg)))
+   if (!list_page(m, front_of(m, pg), pg, class_of_page(pg)))
       report(m, MSPACE_ERROR_CORRUPTION, pg);   /* the list's head was damaged */
 }
 
 /* Frees slot i (in use) of page pg: a page that was full and left its list joins it
    again, and a page that is empty now goes back to the core (both tail calls: the
    commonest free needs no stack frame). */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_slot(mstate *m, page *pg, size_t i, void *p)
+/* Marks slot i (in use) of page pg free; the slots left in use. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot(mstate *m, page *pg, size_t i, void *p)
 {
    size_t w = i >> 6;
    annotate_free(m, p, pg->size);
    pg->free_bits[w] |= static_cast<uint64_t>(1) << (i & 63);
    if (w < pg->hint)
       pg->hint = static_cast<uint8_t>(w);
-   if (--pg->used == 0)
+   return --pg->used;
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_slot(mstate *m, page *pg, size_t i, void *p)
+{
+   if (clear_slot(m, pg, i, p) == 0)
       return release_page(m, pg);
    if (!pg->listed)
       return relist_page(m, pg);
@@ -3776,7 +3889,8 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
    m->smallmap = m->treemap = 0;
    empty_small_bins(m);
    fill_bytes(m->treebins, 0, sizeof(m->treebins));
-   fill_bytes(m->avail, 0, sizeof(m->avail));
+   for (size_t k = 0; k < FRONTS; ++k)
+      fill_bytes(m->fronts[k].avail, 0, sizeof(m->fronts[k].avail));
    m->epoch++;   /* the headers of the pages that were are believed no more */
    fill_bytes(m->purge_at, 0, sizeof(m->purge_at));
    m->root      = 0;
@@ -4121,9 +4235,10 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
       list's slot size, with room but for a full head, each back link naming the one
       before */
    tally listed = {0, 0};
-   for (size_t i = 0; i < NCLASSES; ++i)
+   for (size_t k = 0; k < FRONTS * NCLASSES; ++k)
    {
-      page *h = m->avail[i];
+      size_t i = k % NCLASSES, fk = k / NCLASSES;   /* each front's lists */
+      page  *h = m->fronts[fk].avail[i];
       if (!h)
          continue;
       if (!ok_page_address(m, h))
@@ -4134,7 +4249,7 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
          if (!ok_page_address(m, pg))
             return problems + 1;
          listed.add(m, chunk_from_mem(pg));
-         if (listed.count > listed_in_walk.count || !pg->listed || !page_shape_ok(pg, i) ||
+         if (listed.count > listed_in_walk.count || !pg->listed || !page_shape_ok(pg, i) || pg->front != fk ||
              (pg != h && pg->used >= pg->count) || pg->prev != b || !ok_page_address(m, pg->next))
             return problems + 1;
          if (pg->next == h)
@@ -4565,9 +4680,10 @@ MULLE_DLMALLOC_NOASAN inline void cpu_relax()
 #endif
 }
 
-/* Test and test-and-set, with exponential backoff and, past that, a yield to the OS. */
+/* Test and test-and-set, with exponential backoff and, past that, a yield to the OS. The
+   mspace's lock and each front's (tier.hpp) are such locks. */
 /* The lock is held by another thread: wait for it, and take it. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void lock_wait(mstate *m)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void spin_wait(unsigned *lock)
 {
    unsigned backoff = 1;
    do
@@ -4583,21 +4699,45 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void lock_wait(mstate *m)
          else
             MULLE_DLMALLOC_YIELD();
       }
-      while (__atomic_load_n(&m->lock, __ATOMIC_RELAXED));
+      while (__atomic_load_n(lock, __ATOMIC_RELAXED));
    }
-   while (__atomic_exchange_n(&m->lock, 1u, __ATOMIC_ACQUIRE));
+   while (__atomic_exchange_n(lock, 1u, __ATOMIC_ACQUIRE));
 }
 
 /* One exchange where nobody holds it (the waiting is out of line). */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_acquire(mstate *m)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void spin_acquire(unsigned *lock)
 {
-   if (__atomic_exchange_n(&m->lock, 1u, __ATOMIC_ACQUIRE))
-      lock_wait(m);
+   if (__atomic_exchange_n(lock, 1u, __ATOMIC_ACQUIRE))
+      spin_wait(lock);
 }
 
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_release(mstate *m)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void spin_release(unsigned *lock)
 {
-   __atomic_store_n(&m->lock, 0u, __ATOMIC_RELEASE);
+   __atomic_store_n(lock, 0u, __ATOMIC_RELEASE);
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_acquire(mstate *m) { spin_acquire(&m->lock); }
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_release(mstate *m) { spin_release(&m->lock); }
+
+/* Every lock of a locked mspace, for a call that may touch anything: the fronts' in
+   their order, then the mspace's (a front's path takes its front's lock first, and the
+   mspace's inside it where it needs the core). */
+MULLE_DLMALLOC_NOASAN inline void lock_all(mstate *m)
+{
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   for (size_t k = 0; k < FRONTS; ++k)
+      spin_acquire(&m->fronts[k].lock);
+#endif
+   lock_acquire(m);
+}
+
+MULLE_DLMALLOC_NOASAN inline void unlock_all(mstate *m)
+{
+   lock_release(m);
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   for (size_t k = FRONTS; k-- > 0;)
+      spin_release(&m->fronts[k].lock);
+#endif
 }
 #endif
 
@@ -4640,7 +4780,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART mstate *enter_call(mspace ms, const v
    }
 #if MULLE_DLMALLOC_LOCKS
    if (m->flags & STATE_LOCKED)
-      lock_acquire(m);
+      lock_all(m);
 #endif
    return m;
 }
@@ -4649,7 +4789,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void leave_call(mstate *m)
 {
 #if MULLE_DLMALLOC_LOCKS
    if (m && (m->flags & STATE_LOCKED))
-      lock_release(m);
+      unlock_all(m);
 #else
    (void) m;
 #endif
@@ -4936,7 +5076,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *locked_fast_state(mspace ms)
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_small_rest(mstate *m, size_t n)
 {
    bool  sane;
-   void *p = slot_from_list(m, class_of(n), &sane);
+   void *p = slot_from_list(m, &m->fronts[0], class_of(n), &sane);   /* one front here */
    if (p || !sane)
       return hand_out(m, p, n);
    return hand_out(m, allocate(m, n), n);
@@ -4948,7 +5088,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *malloc_fast(mstate *m, size_t n)
 {
    if (TIER && n <= TIER_MAX)
    {
-      if (void *p = quick_slot(m, class_of(n)))
+      if (void *p = quick_slot(&m->fronts[0], class_of(n)))   /* one front here */
          return hand_out(m, p, n);
       return malloc_small_rest(m, n);
    }
@@ -5018,10 +5158,91 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_locked(mstate *m, void *p)
 {
    lock_acquire(m);
-   bool done = free_fast(m, p);
-   lock_release(m);
+   bool done = (FRONTS == 1 || !in_page(m, p)) && free_fast(m, p);   /* a front's slot: */
+   lock_release(m);                                                   /* the whole way */
    if (!done)
       free_whole(m, p);
+}
+#endif
+
+#if defined(MULLE_DLMALLOC_HAS_FRONTS) && MULLE_DLMALLOC_FAST_PATH
+/* ---- fronts (tier.hpp): small blocks of a locked mspace without the mspace's lock ----
+   A thread takes the slots of its front's pages under that front's lock alone; the
+   mspace's lock is taken inside it only where a page is made or given back. A free of a
+   slot takes the lock of the front whose lists hold the slot's page (named in its header,
+   a byte set as the page is made and only read after), found by the page map, which is
+   read atomically: no lock is taken to learn that a block is a slot. What is not plainly
+   right (a fault, a damaged page, no page to be had) goes the whole way, which takes
+   every lock and looks again. */
+
+/* A slot of class cls for front f (its lock held) past the quickest: from its list, else
+   from a new page, made under the mspace's lock. NULL where neither is had; *sane turns
+   false where the list was found damaged (reported). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *front_slot(mstate *m, front *f, size_t cls, bool *sane)
+{
+   void *p = slot_from_list(m, f, cls, sane);
+   if (p || !*sane)
+      return p;
+   lock_acquire(m);
+   page *pg = new_page(m, cls, f);
+   lock_release(m);
+   if (!pg)
+      return NULL;
+   p = take_slot(m, pg);
+   if (!list_page(m, f, pg, cls))   /* the list's head was damaged: the page stays out of it */
+      report(m, MSPACE_ERROR_CORRUPTION, pg);
+   return p;
+}
+
+/* malloc of n <= TIER_MAX bytes from a locked mspace, in this thread's front. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front(mstate *m, size_t n)
+{
+   front *f    = thread_front(m);
+   size_t cls  = class_of(n);
+   bool   sane = true;
+   spin_acquire(&f->lock);
+   void *p = quick_slot(f, cls);
+   if (!p)
+      p = front_slot(m, f, cls, &sane);
+   if (p)
+      p = hand_out(m, p, n);
+   spin_release(&f->lock);
+   if (p || !sane)
+      return p;
+   return malloc_whole(m, n);   /* no page to be had: a chunk, or a larger slot */
+}
+
+/* free of p from a locked mspace: a slot under its front's lock, anything else as before. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, void *p)
+{
+   page  *pg    = frame_of(p);
+   size_t off   = page_offset(m, pg);
+   size_t bound = static_cast<size_t>(as_bytes(m->chunk_end) - as_bytes(m));   /* fixed */
+   size_t frame = (off + (reinterpret_cast<uintptr_t>(m) & (PAGE_BYTES - 1))) >> PAGE_SHIFT;   /* the grid */
+   if (off >= bound || !map_has(m, frame))
+      return free_locked(m, p);
+   unsigned k = pg->front;   /* a slot's page stays while the slot is in use */
+   if (k >= FRONTS)
+      return free_whole(m, p);
+   front *f = &m->fronts[k];
+   spin_acquire(&f->lock);
+   size_t i = NO_SLOT;
+   if (map_has(m, frame) && pg->front == k)   /* (both change only while no slot is in use) */
+      i = slot_index(pg, p);
+   if (i == NO_SLOT || slot_is_free(pg, i))
+   {
+      spin_release(&f->lock);
+      return free_whole(m, p);   /* which names the fault */
+   }
+   if (clear_slot(m, pg, i, p) == 0)
+   {
+      lock_acquire(m);   /* the page goes back to the core */
+      release_page(m, pg);
+      lock_release(m);
+   }
+   else if (!pg->listed)
+      relist_page(m, pg);
+   spin_release(&f->lock);
 }
 #endif
 
@@ -5147,7 +5368,13 @@ MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
          return malloc_fast(m, n);
 #if MULLE_DLMALLOC_LOCKS && MULLE_DLMALLOC_FAST_PATH
       if (mstate *l = locked_fast_state(ms))
+      {
+#  ifdef MULLE_DLMALLOC_HAS_FRONTS
+         if (TIER && n <= TIER_MAX)
+            return malloc_front(l, n);
+#  endif
          return malloc_locked(l, n);
+      }
 #endif
    }
    return malloc_whole(ms, n);
@@ -5168,7 +5395,13 @@ MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
       }
 #if MULLE_DLMALLOC_LOCKS && MULLE_DLMALLOC_FAST_PATH
       if (mstate *l = locked_fast_state(ms))
+      {
+#  ifdef MULLE_DLMALLOC_HAS_FRONTS
+         return free_front(l, p);
+#  else
          return free_locked(l, p);
+#  endif
+      }
 #endif
    }
    free_whole(ms, p);
@@ -5461,6 +5694,10 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
    m->flags      &= ~(STATE_FROM_OS | STATE_CALLING_OUT | STATE_ZERO_ABOVE);   /* the region is the
                                      caller's now, of unknown contents; no user code runs for it */
    m->lock        = 0;
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   for (size_t k = 0; k < FRONTS; ++k)
+      m->fronts[k].lock = 0;
+#endif
    m->handler     = NULL;
    m->handler_ctx = NULL;
    m->lazy_end    = NULL;              /* a caller's region has no pages given back */

@@ -64,7 +64,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *locked_fast_state(mspace ms)
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_small_rest(mstate *m, size_t n)
 {
    bool  sane;
-   void *p = slot_from_list(m, class_of(n), &sane);
+   void *p = slot_from_list(m, &m->fronts[0], class_of(n), &sane);   /* one front here */
    if (p || !sane)
       return hand_out(m, p, n);
    return hand_out(m, allocate(m, n), n);
@@ -76,7 +76,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *malloc_fast(mstate *m, size_t n)
 {
    if (TIER && n <= TIER_MAX)
    {
-      if (void *p = quick_slot(m, class_of(n)))
+      if (void *p = quick_slot(&m->fronts[0], class_of(n)))   /* one front here */
          return hand_out(m, p, n);
       return malloc_small_rest(m, n);
    }
@@ -146,10 +146,91 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_locked(mstate *m, void *p)
 {
    lock_acquire(m);
-   bool done = free_fast(m, p);
-   lock_release(m);
+   bool done = (FRONTS == 1 || !in_page(m, p)) && free_fast(m, p);   /* a front's slot: */
+   lock_release(m);                                                   /* the whole way */
    if (!done)
       free_whole(m, p);
+}
+#endif
+
+#if defined(MULLE_DLMALLOC_HAS_FRONTS) && MULLE_DLMALLOC_FAST_PATH
+/* ---- fronts (tier.hpp): small blocks of a locked mspace without the mspace's lock ----
+   A thread takes the slots of its front's pages under that front's lock alone; the
+   mspace's lock is taken inside it only where a page is made or given back. A free of a
+   slot takes the lock of the front whose lists hold the slot's page (named in its header,
+   a byte set as the page is made and only read after), found by the page map, which is
+   read atomically: no lock is taken to learn that a block is a slot. What is not plainly
+   right (a fault, a damaged page, no page to be had) goes the whole way, which takes
+   every lock and looks again. */
+
+/* A slot of class cls for front f (its lock held) past the quickest: from its list, else
+   from a new page, made under the mspace's lock. NULL where neither is had; *sane turns
+   false where the list was found damaged (reported). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *front_slot(mstate *m, front *f, size_t cls, bool *sane)
+{
+   void *p = slot_from_list(m, f, cls, sane);
+   if (p || !*sane)
+      return p;
+   lock_acquire(m);
+   page *pg = new_page(m, cls, f);
+   lock_release(m);
+   if (!pg)
+      return NULL;
+   p = take_slot(m, pg);
+   if (!list_page(m, f, pg, cls))   /* the list's head was damaged: the page stays out of it */
+      report(m, MSPACE_ERROR_CORRUPTION, pg);
+   return p;
+}
+
+/* malloc of n <= TIER_MAX bytes from a locked mspace, in this thread's front. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front(mstate *m, size_t n)
+{
+   front *f    = thread_front(m);
+   size_t cls  = class_of(n);
+   bool   sane = true;
+   spin_acquire(&f->lock);
+   void *p = quick_slot(f, cls);
+   if (!p)
+      p = front_slot(m, f, cls, &sane);
+   if (p)
+      p = hand_out(m, p, n);
+   spin_release(&f->lock);
+   if (p || !sane)
+      return p;
+   return malloc_whole(m, n);   /* no page to be had: a chunk, or a larger slot */
+}
+
+/* free of p from a locked mspace: a slot under its front's lock, anything else as before. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, void *p)
+{
+   page  *pg    = frame_of(p);
+   size_t off   = page_offset(m, pg);
+   size_t bound = static_cast<size_t>(as_bytes(m->chunk_end) - as_bytes(m));   /* fixed */
+   size_t frame = (off + (reinterpret_cast<uintptr_t>(m) & (PAGE_BYTES - 1))) >> PAGE_SHIFT;   /* the grid */
+   if (off >= bound || !map_has(m, frame))
+      return free_locked(m, p);
+   unsigned k = pg->front;   /* a slot's page stays while the slot is in use */
+   if (k >= FRONTS)
+      return free_whole(m, p);
+   front *f = &m->fronts[k];
+   spin_acquire(&f->lock);
+   size_t i = NO_SLOT;
+   if (map_has(m, frame) && pg->front == k)   /* (both change only while no slot is in use) */
+      i = slot_index(pg, p);
+   if (i == NO_SLOT || slot_is_free(pg, i))
+   {
+      spin_release(&f->lock);
+      return free_whole(m, p);   /* which names the fault */
+   }
+   if (clear_slot(m, pg, i, p) == 0)
+   {
+      lock_acquire(m);   /* the page goes back to the core */
+      release_page(m, pg);
+      lock_release(m);
+   }
+   else if (!pg->listed)
+      relist_page(m, pg);
+   spin_release(&f->lock);
 }
 #endif
 
@@ -275,7 +356,13 @@ MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
          return malloc_fast(m, n);
 #if MULLE_DLMALLOC_LOCKS && MULLE_DLMALLOC_FAST_PATH
       if (mstate *l = locked_fast_state(ms))
+      {
+#  ifdef MULLE_DLMALLOC_HAS_FRONTS
+         if (TIER && n <= TIER_MAX)
+            return malloc_front(l, n);
+#  endif
          return malloc_locked(l, n);
+      }
 #endif
    }
    return malloc_whole(ms, n);
@@ -296,7 +383,13 @@ MULLE_DLMALLOC_NOASAN void mspace_free(mspace ms, void *p)
       }
 #if MULLE_DLMALLOC_LOCKS && MULLE_DLMALLOC_FAST_PATH
       if (mstate *l = locked_fast_state(ms))
+      {
+#  ifdef MULLE_DLMALLOC_HAS_FRONTS
+         return free_front(l, p);
+#  else
          return free_locked(l, p);
+#  endif
+      }
 #endif
    }
    free_whole(ms, p);
@@ -589,6 +682,10 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
    m->flags      &= ~(STATE_FROM_OS | STATE_CALLING_OUT | STATE_ZERO_ABOVE);   /* the region is the
                                      caller's now, of unknown contents; no user code runs for it */
    m->lock        = 0;
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   for (size_t k = 0; k < FRONTS; ++k)
+      m->fronts[k].lock = 0;
+#endif
    m->handler     = NULL;
    m->handler_ctx = NULL;
    m->lazy_end    = NULL;              /* a caller's region has no pages given back */

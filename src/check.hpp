@@ -255,9 +255,10 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
       list's slot size, with room but for a full head, each back link naming the one
       before */
    tally listed = {0, 0};
-   for (size_t i = 0; i < NCLASSES; ++i)
+   for (size_t k = 0; k < FRONTS * NCLASSES; ++k)
    {
-      page *h = m->avail[i];
+      size_t i = k % NCLASSES, fk = k / NCLASSES;   /* each front's lists */
+      page  *h = m->fronts[fk].avail[i];
       if (!h)
          continue;
       if (!ok_page_address(m, h))
@@ -268,7 +269,7 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
          if (!ok_page_address(m, pg))
             return problems + 1;
          listed.add(m, chunk_from_mem(pg));
-         if (listed.count > listed_in_walk.count || !pg->listed || !page_shape_ok(pg, i) ||
+         if (listed.count > listed_in_walk.count || !pg->listed || !page_shape_ok(pg, i) || pg->front != fk ||
              (pg != h && pg->used >= pg->count) || pg->prev != b || !ok_page_address(m, pg->next))
             return problems + 1;
          if (pg->next == h)

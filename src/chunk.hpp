@@ -224,13 +224,23 @@ static const size_t SLOT_GRAIN   = ALIGN < 16 ? 16 : ALIGN;
 static const size_t TIER_MAX     = 256;
 static const size_t NCLASSES     = TIER ? TIER_MAX / SLOT_GRAIN : 1;
 static const size_t BITMAP_WORDS = 4;   /* 256 slots: enough for 16-byte slots */
+/* fronts of a locked mspace (at most 16: the layout word names them in 4 bits) */
+#if MULLE_DLMALLOC_TIER && MULLE_DLMALLOC_LOCKS && MULLE_DLMALLOC_FRONTS > 1
+#  define MULLE_DLMALLOC_HAS_FRONTS 1
+static const size_t FRONTS       = MULLE_DLMALLOC_FRONTS;
+#else
+static const size_t FRONTS       = 1;
+#endif
+static_assert(MULLE_DLMALLOC_FRONTS >= 1 && MULLE_DLMALLOC_FRONTS <= 16, "MULLE_DLMALLOC_FRONTS: 1 to 16");
 
 struct page
 {
    rel<page, false> next;   /* in the ring of its slot size's pages with free slots (a */
    rel<page, false> prev;   /* page alone links to itself: never NULL) */
    uint16_t       size;     /* of a slot */
-   uint16_t       count;    /* slots */
+   uint8_t        count;    /* slots */
+   uint8_t        front;    /* the front whose lists it is in: set as it is made, then only
+                               read (a byte of its own: read without that front's lock) */
    uint16_t       used;     /* slots in use */
    uint8_t        hint;     /* no bitmap word below this one has a free slot */
    uint8_t        listed;   /* in its size's list: it has free slots, or is the full head */
@@ -278,21 +288,40 @@ struct bin_head
 };
 
 /* The first words do not move between versions: an attach reads them first. */
+/* A front: the lists of pages with free slots, one per slot size, and (of a locked mspace
+   with several fronts) the lock that guards them and their pages. Apart from each other's
+   lines, so that threads on different fronts share no cache line. */
+struct front
+{
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   byte      apart[64];            /* no line shared with what comes before */
+   unsigned  lock;                 /* 1 while a thread holds it */
+   unsigned  reserved;             /* 0 */
+#endif
+   rel<page> avail[NCLASSES];
+};
+
 struct mstate
 {
+   /* what the fast paths read and hardly any call writes, in the first cache line (a
+      front's path of a locked mspace reads it, while another thread writes the core's
+      fields under the mspace's lock) */
    size_t                 signature;      /* MSTATE_SIGNATURE while an mspace, 0 destroyed */
    size_t                 layout;         /* LAYOUT: what must match to attach */
    size_t                 magic;          /* MSTATE_MAGIC ^ address while live here */
    rel<byte, false>       base;           /* start of the region */
    size_t                 capacity;       /* bytes of the region */
+   rel<byte, false>       least;          /* first chunk */
+   rel<byte, false>       chunk_end;      /* the top may grow up to here */
+   unsigned               flags;
+   unsigned               reserved;       /* 0 */
+   /* the core's */
    binmap_t               smallmap;       /* bit i set <=> small bin i is non-empty */
    binmap_t               treemap;        /* bit i set <=> treebins[i] is non-empty */
    rel<chunk>             dv;             /* designated victim, NULL when dv_size is 0 */
    size_t                 dv_size;
    rel<chunk, false>      top;            /* always exists, top_size >= MIN_CHUNK */
    size_t                 top_size;
-   rel<byte, false>       least;          /* first chunk */
-   rel<byte, false>       chunk_end;      /* the top may grow up to here */
    size_t                 max_footprint;
    rel<byte, false>       written;        /* the heap never wrote at or past this: the
                                              highest top start so far, behind its head
@@ -302,8 +331,8 @@ struct mstate
    size_t                 trim_threshold;
    size_t                 secret;         /* keys the level-2 canaries */
    size_t                 root;           /* the user's root block: its offset, or 0 */
-   unsigned               flags;
    unsigned               lock;           /* 1 while a call holds it (STATE_LOCKED only) */
+   unsigned               reserved2;      /* 0 */
    mspace_error_handler_t handler;        /* NULL: the default handler (reset by attach) */
    void                  *handler_ctx;
    size_t                 epoch;          /* keys the pages' check words; reset moves it */
@@ -312,7 +341,10 @@ struct mstate
    bin_head               smallbins[NSMALLBINS - FIRST_SMALLBIN];  /* rings through a head
                                                                   here, LIFO: small_bin() */
    rel<tree_chunk>        treebins[NTREEBINS];    /* trie roots */
-   rel<page>              avail[NCLASSES];        /* per slot size: pages with free slots */
+   front                  fronts[FRONTS];         /* per slot size: pages with free slots */
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   byte                   fronts_apart[64];       /* the last front's lines are its own */
+#endif
    size_t                 purge_at[PURGE_SLOTS];      /* free chunks the purge by itself
                                                          waits on: offsets from the state,
                                                          0 for none (free.hpp) */
@@ -337,19 +369,21 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 7;   /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 8;   /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
                                              `fast_key`, the purge queue, the page
-                                             map; 7: `top_since`, `top_backoff` */
+                                             map; 7: `top_since`, `top_backoff`; 8: fronts,
+                                             a page's count in a byte and its front */
 /* evaluated by the compiler: coverage never sees it run */
-MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative)
+MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {
-   return LAYOUT_VERSION | (WORD << 8) | (checks << 16) | (static_cast<size_t>(tier) << 20) |
+   return (LAYOUT_VERSION + ((fronts - 1) << 4)) | (WORD << 8) | (checks << 16) | (static_cast<size_t>(tier) << 20) |
           (static_cast<size_t>(relative) << 21) | (ALIGN << 22);
 }
-static const size_t LAYOUT = layout_word(MULLE_DLMALLOC_CHECKS, TIER, MULLE_DLMALLOC_RELATIVE != 0);
+static_assert(LAYOUT_VERSION < 16 && FRONTS <= 16, "the layout word's low byte: its version and the fronts");
+static const size_t LAYOUT = layout_word(MULLE_DLMALLOC_CHECKS, TIER, MULLE_DLMALLOC_RELATIVE != 0, FRONTS);
 
 /* ---- the page map ----
    Behind the state, one bit per 4 KiB frame of the region (counted from the state's own
@@ -383,9 +417,19 @@ MULLE_DLMALLOC_NOASAN inline size_t frame_index(const mstate *m, const void *p)
 {
    return static_cast<size_t>((reinterpret_cast<uintptr_t>(p) >> PAGE_SHIFT) - (reinterpret_cast<uintptr_t>(m) >> PAGE_SHIFT));
 }
+/* With fronts, a free of a slot asks the map before it takes any lock, while another
+   thread may set or clear another bit of the same word under the mspace's lock: the
+   word is then read and changed atomically (relaxed: the bit of a block handed from one
+   thread to another was set before the block was handed out). */
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+MULLE_DLMALLOC_NOASAN inline bool map_has(const mstate *m, size_t i) { return (__atomic_load_n(&page_map(m)[i / MAP_BITS], __ATOMIC_RELAXED) >> (i % MAP_BITS)) & 1u; }
+MULLE_DLMALLOC_NOASAN inline void map_set(mstate *m, size_t i) { __atomic_fetch_or(&page_map(m)[i / MAP_BITS], static_cast<size_t>(1) << (i % MAP_BITS), __ATOMIC_RELAXED); }
+MULLE_DLMALLOC_NOASAN inline void map_clear(mstate *m, size_t i) { __atomic_fetch_and(&page_map(m)[i / MAP_BITS], ~(static_cast<size_t>(1) << (i % MAP_BITS)), __ATOMIC_RELAXED); }
+#else
 MULLE_DLMALLOC_NOASAN inline bool map_has(const mstate *m, size_t i) { return (page_map(m)[i / MAP_BITS] >> (i % MAP_BITS)) & 1u; }
 MULLE_DLMALLOC_NOASAN inline void map_set(mstate *m, size_t i) { page_map(m)[i / MAP_BITS] |= static_cast<size_t>(1) << (i % MAP_BITS); }
 MULLE_DLMALLOC_NOASAN inline void map_clear(mstate *m, size_t i) { page_map(m)[i / MAP_BITS] &= ~(static_cast<size_t>(1) << (i % MAP_BITS)); }
+#endif
 
 MULLE_DLMALLOC_NOASAN inline byte  *top_end(const mstate *m) { return as_bytes(m->top) + m->top_size; }
 MULLE_DLMALLOC_NOASAN inline size_t footprint_of(const mstate *m) { return static_cast<size_t>(top_end(m) - m->base); }

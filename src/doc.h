@@ -51,6 +51,9 @@
      MULLE_DLMALLOC_TIER             1 (0 at checks 2, implementation TU: blocks up to 256 bytes
                                      without OS)       are header-less slots of 4 KiB pages
      MULLE_DLMALLOC_LOCKS            1 (0 without OS)  implementation TU: MSPACE_LOCKED support
+     MULLE_DLMALLOC_FRONTS           4 (1 without the  implementation TU: a locked mspace's
+                                     tier or locks)    fronts: small blocks of threads on
+                                                       different fronts need no common lock
      MULLE_DLMALLOC_RELATIVE         0                 implementation TU: 1 links relative, heaps movable
      MULLE_DLMALLOC_VALGRIND         0                 implementation TU: memcheck memory pools
      MULLE_DLMALLOC_ASSERT(e)        assert-like       implementation TU: internal asserts
@@ -74,7 +77,9 @@
    5. THREAD SAFETY
    Opt-in. An mspace created with the flag MSPACE_LOCKED (mspace_create_flags,
    mspace_create_with_base_flags) has a lock inside its region and may be used by any
-   number of threads, and of processes sharing the mapping. Any other mspace must be used
+   number of threads, and of processes sharing the mapping; its small blocks come from
+   fronts with locks of their own, so threads on different fronts do not wait for each
+   other (MULLE_DLMALLOC_FRONTS, 4 by default). Any other mspace must be used
    by one thread at a time; different mspaces are independent. Around fork, hold the lock
    of a private locked mspace with mspace_lock/mspace_unlock (pthread_atfork).
 

@@ -60,6 +60,18 @@
 #  endif
 #endif
 
+/* Fronts (tier.hpp): a locked mspace keeps its pages of small blocks in this many fronts,
+   each with a lock of its own, and a thread takes and frees small blocks in its front
+   without the mspace's lock, so that threads on different fronts do not wait for each
+   other. 1: one front, the mspace's lock for everything; at most 16. */
+#ifndef MULLE_DLMALLOC_FRONTS
+#  if MULLE_DLMALLOC_LOCKS && MULLE_DLMALLOC_TIER
+#    define MULLE_DLMALLOC_FRONTS 4
+#  else
+#    define MULLE_DLMALLOC_FRONTS 1
+#  endif
+#endif
+
 #ifndef MULLE_DLMALLOC_RELATIVE
 #define MULLE_DLMALLOC_RELATIVE 0          /* 1: links stored relative, heaps movable (attach) */
 #endif

@@ -32,9 +32,10 @@ MULLE_DLMALLOC_NOASAN inline void cpu_relax()
 #endif
 }
 
-/* Test and test-and-set, with exponential backoff and, past that, a yield to the OS. */
+/* Test and test-and-set, with exponential backoff and, past that, a yield to the OS. The
+   mspace's lock and each front's (tier.hpp) are such locks. */
 /* The lock is held by another thread: wait for it, and take it. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void lock_wait(mstate *m)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void spin_wait(unsigned *lock)
 {
    unsigned backoff = 1;
    do
@@ -50,21 +51,45 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void lock_wait(mstate *m)
          else
             MULLE_DLMALLOC_YIELD();
       }
-      while (__atomic_load_n(&m->lock, __ATOMIC_RELAXED));
+      while (__atomic_load_n(lock, __ATOMIC_RELAXED));
    }
-   while (__atomic_exchange_n(&m->lock, 1u, __ATOMIC_ACQUIRE));
+   while (__atomic_exchange_n(lock, 1u, __ATOMIC_ACQUIRE));
 }
 
 /* One exchange where nobody holds it (the waiting is out of line). */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_acquire(mstate *m)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void spin_acquire(unsigned *lock)
 {
-   if (__atomic_exchange_n(&m->lock, 1u, __ATOMIC_ACQUIRE))
-      lock_wait(m);
+   if (__atomic_exchange_n(lock, 1u, __ATOMIC_ACQUIRE))
+      spin_wait(lock);
 }
 
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_release(mstate *m)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void spin_release(unsigned *lock)
 {
-   __atomic_store_n(&m->lock, 0u, __ATOMIC_RELEASE);
+   __atomic_store_n(lock, 0u, __ATOMIC_RELEASE);
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_acquire(mstate *m) { spin_acquire(&m->lock); }
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_release(mstate *m) { spin_release(&m->lock); }
+
+/* Every lock of a locked mspace, for a call that may touch anything: the fronts' in
+   their order, then the mspace's (a front's path takes its front's lock first, and the
+   mspace's inside it where it needs the core). */
+MULLE_DLMALLOC_NOASAN inline void lock_all(mstate *m)
+{
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   for (size_t k = 0; k < FRONTS; ++k)
+      spin_acquire(&m->fronts[k].lock);
+#endif
+   lock_acquire(m);
+}
+
+MULLE_DLMALLOC_NOASAN inline void unlock_all(mstate *m)
+{
+   lock_release(m);
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   for (size_t k = FRONTS; k-- > 0;)
+      spin_release(&m->fronts[k].lock);
+#endif
 }
 #endif
 
@@ -107,7 +132,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART mstate *enter_call(mspace ms, const v
    }
 #if MULLE_DLMALLOC_LOCKS
    if (m->flags & STATE_LOCKED)
-      lock_acquire(m);
+      lock_all(m);
 #endif
    return m;
 }
@@ -116,7 +141,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void leave_call(mstate *m)
 {
 #if MULLE_DLMALLOC_LOCKS
    if (m && (m->flags & STATE_LOCKED))
-      lock_release(m);
+      unlock_all(m);
 #else
    (void) m;
 #endif

@@ -34,6 +34,13 @@
    slots as free bytes, and no call flushes or moves anything. A heap that cannot make a
    page serves the request as a chunk (the tier steps aside). reset moves the state's
    epoch, so that no page header left in the memory of an old page is believed again.
+
+   The lists of pages with room belong to a front (the state's fronts; one unless the
+   build has locks). A locked mspace gives each thread a front in turn, and the thread
+   takes its slots under its front's lock alone; a page records its front, and a free of
+   one of its slots, from any thread, takes that front's lock (c_api.hpp). The mspace's
+   own lock guards the core, and is taken inside a front's when a page is made or given
+   back; a call that may touch anything takes every front's lock, then the mspace's.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -42,6 +49,8 @@ static const size_t PAGE_MAGIC = static_cast<size_t>(0x70616765736c6f74ULL);   /
 static const size_t PAGE_GONE  = static_cast<size_t>(0x676f6e65706167ULL);      /* "gonepag" */
 static const size_t SLOT_SHIFT = log2_of(SLOT_GRAIN);
 
+static_assert(!TIER || (PAGE_BYTES - CHUNK_OVERHEAD - PAGE_HEADER) / SLOT_GRAIN <= 255,
+              "a page counts its slots in a byte");
 static_assert(!TIER || (PAGE_BYTES - CHUNK_OVERHEAD - PAGE_HEADER) / SLOT_GRAIN <= 64 * BITMAP_WORDS,
               "a page's bitmap has a bit for every slot of the smallest size");
 static_assert(!TIER || TIER_MAX % SLOT_GRAIN == 0, "slot sizes");
@@ -199,7 +208,14 @@ MULLE_DLMALLOC_NOASAN inline bool slot_is_free(const page *pg, size_t i)
 MULLE_DLMALLOC_NOASAN inline bool page_shape_ok(const page *pg, size_t cls)
 {
    return cls < NCLASSES && pg->size == class_size(cls) && pg->count == class_count(cls) &&
-          pg->used <= pg->count && pg->hint < BITMAP_WORDS && pg->listed <= 1;
+          pg->used <= pg->count && pg->hint < BITMAP_WORDS && pg->listed <= 1 && pg->front < FRONTS;
+}
+
+/* The front whose lists hold pg (a forged index names front 0: the whole-heap check finds
+   it). */
+MULLE_DLMALLOC_NOASAN inline front *front_of(mstate *m, const page *pg)
+{
+   return &m->fronts[FRONTS > 1 ? pg->front % FRONTS : 0];
 }
 
 /* pg, about to head the list of class cls, is one of m's pages, cut for cls: a list's
@@ -217,21 +233,21 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool listed_page_ok(const mstate *m, co
 
 /* pg leaves the list of class cls; false (nothing changed) where its neighbours' links
    do not name it. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlist_page(mstate *m, page *pg, size_t cls)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlist_page(mstate *m, front *f, page *pg, size_t cls)
 {
-   page *n = pg->next, *p = pg->prev;
-   bool  head = m->avail[cls] == pg;
+   page  *n = pg->next, *p = pg->prev;
+   bool   head = f->avail[cls] == pg;
    if (MULLE_DLMALLOC_CHECKS && (!ok_page_address(m, n) || !ok_page_address(m, p) || n->prev != pg || p->next != pg ||
                                  (head && n != pg && !listed_page_ok(m, n, cls))))
       return false;
    if (n == pg)
-      m->avail[cls] = NULL;
+      f->avail[cls] = NULL;
    else
    {
       p->next = n;
       n->prev = p;
       if (head)
-         m->avail[cls] = n;
+         f->avail[cls] = n;
    }
    pg->listed = 0;
    return true;
@@ -239,14 +255,14 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlist_page(mstate *m, page *pg, s
 
 /* pg joins the end of the list of class cls; false (nothing changed) where the head's
    link back is no page whose link names the head. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool list_page(mstate *m, page *pg, size_t cls)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool list_page(mstate *m, front *f, page *pg, size_t cls)
 {
-   page *h = m->avail[cls];
+   page  *h = f->avail[cls];
    if (!h)
    {
       pg->next = pg;
       pg->prev = pg;
-      m->avail[cls] = pg;
+      f->avail[cls] = pg;
    }
    else
    {
@@ -316,7 +332,7 @@ MULLE_DLMALLOC_NOASAN inline chunk *page_chunk(mstate *m)
 }
 
 /* A new page for class cls, not listed yet; NULL where the core has no room for one. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size_t cls)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size_t cls, const front *f)
 {
    chunk *c = page_chunk(m);
    if (!c)
@@ -329,7 +345,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size
    pg->epoch  = m->epoch;
    pg->check  = page_check(m, pg, class_size(cls));
    pg->size   = static_cast<uint16_t>(class_size(cls));
-   pg->count  = static_cast<uint16_t>(n);
+   pg->count  = static_cast<uint8_t>(n);
+   pg->front  = static_cast<uint8_t>(f - m->fronts);
    pg->used   = 0;
    pg->hint   = 0;
    pg->listed = 0;
@@ -344,9 +361,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size
 /* The commonest malloc of a slot, in a few registers and without a stack frame: the
    head of class cls's list has a free slot in its hinted bitmap word. NULL where
    any of that does not hold (slot_from_list decides then, and reports what is damaged). */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *quick_slot(mstate *m, size_t cls)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *quick_slot(front *f, size_t cls)
 {
-   page *pg = m->avail[cls];   /* checked when it became the head */
+   page *pg = f->avail[cls];   /* checked when it became the head */
    if (!pg)
       return NULL;
    size_t   w    = pg->hint & (BITMAP_WORDS - 1);   /* a forged hint stays in the bitmap */
@@ -364,17 +381,17 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *quick_slot(mstate *m, size_t cls)
 /* A slot of class cls from its list: from the head, unless the head filled up (it leaves
    the list then, and the next page serves); NULL where the list has no room. *sane turns
    false where a page or link was found damaged (reported). */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *slot_from_list(mstate *m, size_t cls, bool *sane)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *slot_from_list(mstate *m, front *f, size_t cls, bool *sane)
 {
-   page *pg = m->avail[cls];   /* checked when it became the head */
+   page *pg = f->avail[cls];   /* checked when it became the head */
    *sane = true;
    if (!pg)
       return NULL;
    if (pg->used == pg->count)
    {
-      if (!unlist_page(m, pg, cls))
+      if (!unlist_page(m, f, pg, cls))
          return slot_list_damaged(m, pg, sane);
-      if (!(pg = m->avail[cls]))
+      if (!(pg = f->avail[cls]))
          return NULL;
       if (pg->used == pg->count)   /* only the head fills */
          return slot_list_damaged(m, pg, sane);
@@ -387,17 +404,17 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *slot_from_list(mstate *m, size_t 
 /* A slot for a request of n <= TIER_MAX bytes; NULL with *sane true where no page could be
    made (the caller asks the core for a chunk), with *sane false where a page or list was
    found damaged (reported). */
-MULLE_DLMALLOC_NOASAN inline void *allocate_slot(mstate *m, size_t n, bool *sane)
+MULLE_DLMALLOC_NOASAN inline void *allocate_slot(mstate *m, front *f, size_t n, bool *sane)
 {
    size_t cls = class_of(n);
-   void  *p   = slot_from_list(m, cls, sane);
+   void  *p   = slot_from_list(m, f, cls, sane);
    if (p || !*sane)
       return p;
-   page *pg = new_page(m, cls);
+   page *pg = new_page(m, cls, f);
    if (!pg)
       return NULL;
    p = take_slot(m, pg);
-   if (!list_page(m, pg, cls))   /* the list's head was damaged: the page stays out of it */
+   if (!list_page(m, f, pg, cls))   /* the list's head was damaged: the page stays out of it */
       report(m, MSPACE_ERROR_CORRUPTION, pg);
    return p;
 }
@@ -405,13 +422,13 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_slot(mstate *m, size_t n, bool *sane
 /* A slot of a larger size than class cls asks for, from the first larger size with a page
    with room, or NULL: a small request on a heap that has no room for a page nor a chunk
    still gets what largest_free promises. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *allocate_larger_slot(mstate *m, size_t cls)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *allocate_larger_slot(mstate *m, front *f, size_t cls)
 {
    while (++cls < NCLASSES)
    {
       MULLE_DLMALLOC_STEP();
       bool sane;
-      if (void *p = slot_from_list(m, cls, &sane))
+      if (void *p = slot_from_list(m, f, cls, &sane))
          return p;
       if (!sane)
          return NULL;
@@ -419,17 +436,46 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *allocate_larger_slot(mst
    return NULL;
 }
 
+/* The front of this thread in m: with fronts, a locked mspace's thread takes the front of
+   its number (threads are numbered as they first take one), any other the first. */
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+MULLE_DLMALLOC_THREAD_LOCAL unsigned thread_front_number;   /* its front + 1; 0: none yet */
+static unsigned                      fronts_taken;          /* threads numbered so far */
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE unsigned number_thread()
+{
+   thread_front_number = __atomic_fetch_add(&fronts_taken, 1u, __ATOMIC_RELAXED) % FRONTS + 1;
+   return thread_front_number;
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *thread_front(mstate *m)
+{
+   unsigned k = thread_front_number;
+   return &m->fronts[(k ? k : number_thread()) - 1];
+}
+#endif
+
+MULLE_DLMALLOC_NOASAN inline front *this_front(mstate *m)
+{
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   if (flags_of(m) & STATE_LOCKED)
+      return thread_front(m);
+#endif
+   return &m->fronts[0];
+}
+
 /* A slot or a chunk for a request of n bytes. */
 MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
 {
    if (TIER && n <= TIER_MAX)
    {
-      bool  sane;
-      void *p = allocate_slot(m, n, &sane);
+      bool   sane;
+      front *f = this_front(m);
+      void  *p = allocate_slot(m, f, n, &sane);
       if (p || !sane)
          return p;
       p = allocate_chunk(m, n);
-      return p ? p : allocate_larger_slot(m, class_of(n));
+      return p ? p : allocate_larger_slot(m, f, class_of(n));
    }
    return allocate_chunk(m, n);
 }
@@ -439,7 +485,7 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
    double free), and it merges as a freed chunk would. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void release_page(mstate *m, page *pg)
 {
-   if (!unlist_page(m, pg, class_of_page(pg)))
+   if (!unlist_page(m, front_of(m, pg), pg, class_of_page(pg)))
    {
       report(m, MSPACE_ERROR_CORRUPTION, pg);
       return;   /* the page stays, empty: nothing else is written */
@@ -473,21 +519,27 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t slot_problem(page *pg, c
 /* Page pg, not listed, got a slot back: it joins its list's end. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void relist_page(mstate *m, page *pg)
 {
-   if (!list_page(m, pg, class_of_page(pg)))
+   if (!list_page(m, front_of(m, pg), pg, class_of_page(pg)))
       report(m, MSPACE_ERROR_CORRUPTION, pg);   /* the list's head was damaged */
 }
 
 /* Frees slot i (in use) of page pg: a page that was full and left its list joins it
    again, and a page that is empty now goes back to the core (both tail calls: the
    commonest free needs no stack frame). */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_slot(mstate *m, page *pg, size_t i, void *p)
+/* Marks slot i (in use) of page pg free; the slots left in use. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot(mstate *m, page *pg, size_t i, void *p)
 {
    size_t w = i >> 6;
    annotate_free(m, p, pg->size);
    pg->free_bits[w] |= static_cast<uint64_t>(1) << (i & 63);
    if (w < pg->hint)
       pg->hint = static_cast<uint8_t>(w);
-   if (--pg->used == 0)
+   return --pg->used;
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_slot(mstate *m, page *pg, size_t i, void *p)
+{
+   if (clear_slot(m, pg, i, p) == 0)
       return release_page(m, pg);
    if (!pg->listed)
       return relist_page(m, pg);

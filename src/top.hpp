@@ -163,7 +163,8 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
    m->smallmap = m->treemap = 0;
    empty_small_bins(m);
    fill_bytes(m->treebins, 0, sizeof(m->treebins));
-   fill_bytes(m->avail, 0, sizeof(m->avail));
+   for (size_t k = 0; k < FRONTS; ++k)
+      fill_bytes(m->fronts[k].avail, 0, sizeof(m->fronts[k].avail));
    m->epoch++;   /* the headers of the pages that were are believed no more */
    fill_bytes(m->purge_at, 0, sizeof(m->purge_at));
    m->root      = 0;

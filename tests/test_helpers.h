@@ -99,6 +99,13 @@ constexpr bool TIER = MULLE_DLMALLOC_TIER && CANARY == 0 && A <= 64;
 #else
 constexpr bool TIER = CANARY == 0 && A <= 64;
 #endif
+// Fronts (MULLE_DLMALLOC_FRONTS, 4 by default where there are locks and the tier): each
+// thread of a locked mspace takes its small blocks from pages of its own front.
+#if defined(MULLE_DLMALLOC_FRONTS)
+constexpr std::size_t FRONTS = TIER && MULLE_DLMALLOC_FRONTS > 1 ? MULLE_DLMALLOC_FRONTS : 1;
+#else
+constexpr std::size_t FRONTS = TIER ? 4 : 1;
+#endif
 constexpr std::size_t TIER_MAX = 256;
 constexpr std::size_t SLOT = A < 16 ? 16 : A;
 constexpr std::size_t PAGE = 4096;

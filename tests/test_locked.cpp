@@ -5,7 +5,10 @@
 #include "mulle_dlmalloc.hpp"
 #include "test_helpers.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
+#include <iterator>
 #include <cstdint>
 #include <cstdlib>
 #include <thread>
@@ -175,6 +178,87 @@ TEST_CASE("a locked mspace shared by threads loses and damages nothing")
    const mspace_stats_t s = stats_of(ms);
    CHECK(s.allocated_blocks == 0);
    CHECK(s.in_use_bytes == 0);
+   CHECK_HEAP(ms);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("fronts: threads take small blocks from pages of their own; a block freed by another thread, a double free and the stats are seen as without them")
+{
+   mspace ms = create_locked(nullptr, 16 * MiB);
+   if (!ms)
+      return;
+   ErrorLog log;
+   log.install(ms);
+   const std::size_t n = 2000, size = 48;
+   std::vector<void *> a(n), b(n);
+   // two threads, one after the other: threads are given fronts in turn as they first
+   // take one, so two threads that start one after the other take neighbouring fronts
+   std::thread ta([&] {
+      for (void *&p : a)
+         REQUIRE((p = mspace_malloc(ms, size)) != nullptr);
+   });
+   ta.join();
+   std::thread tb([&] {
+      for (void *&p : b)
+         REQUIRE((p = mspace_malloc(ms, size)) != nullptr);
+   });
+   tb.join();
+   auto frame = [](void *p) { return reinterpret_cast<std::uintptr_t>(p) / PAGE; };
+   std::vector<std::uintptr_t> fa, fb;
+   for (std::size_t i = 0; i < n; ++i)
+   {
+      fa.push_back(frame(a[i]));
+      fb.push_back(frame(b[i]));
+      std::memset(a[i], 0xA1, size);
+      std::memset(b[i], 0xB2, size);
+   }
+   std::sort(fa.begin(), fa.end());
+   std::sort(fb.begin(), fb.end());
+   std::vector<std::uintptr_t> shared;
+   std::set_intersection(fa.begin(), fa.end(), fb.begin(), fb.end(), std::back_inserter(shared));
+   MESSAGE(FRONTS << " fronts: " << shared.size() << " pages hold blocks of both threads");
+   if (TIER && FRONTS > 1)
+      CHECK(shared.empty());
+   else if (TIER)
+      CHECK(!shared.empty());
+   CHECK(stats_of(ms).allocated_blocks == 2 * n);
+   CHECK_HEAP(ms);
+
+   // each thread frees the other's blocks, at the same time
+   std::atomic<std::size_t> damaged{0};
+   auto free_all = [&](std::vector<void *> &v, unsigned char byte) {
+      for (void *p : v)
+      {
+         for (std::size_t k = 0; k < size; ++k)
+            damaged += static_cast<unsigned char *>(p)[k] != byte;
+         mspace_free(ms, p);
+      }
+   };
+   std::thread fa_t([&] { free_all(b, 0xB2); }), fb_t([&] { free_all(a, 0xA1); });
+   fa_t.join();
+   fb_t.join();
+   CHECK(damaged == 0);
+   CHECK(log.count == 0);
+   const mspace_stats_t s = stats_of(ms);
+   CHECK(s.allocated_blocks == 0);
+   CHECK(s.in_use_bytes == 0);
+   CHECK_HEAP(ms);
+
+   // a second free of a slot, from another thread than the one that took it
+   void *p = nullptr, *keep = nullptr;   // keep: the page stays, the second free finds it
+   std::thread tc([&] {
+      p    = mspace_malloc(ms, size);
+      keep = mspace_malloc(ms, size);
+   });
+   tc.join();
+   REQUIRE((p && keep));
+   mspace_free(ms, p);
+   std::thread td([&] { mspace_free(ms, p); });
+   td.join();
+   CHECK(log.count == 1);
+   CHECK(log.last == MSPACE_ERROR_DOUBLE_FREE);
+   mspace_free(ms, keep);
+   CHECK(stats_of(ms).allocated_blocks == 0);
    CHECK_HEAP(ms);
    CHECK(mspace_destroy(ms) == 0);
 }

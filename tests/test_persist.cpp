@@ -553,22 +553,24 @@ struct StateMirror
    std::size_t magic;
    std::uintptr_t base;            // links: an address, or with relative links the
    std::size_t capacity;           // distance from the link's own address (0 for NULL)
+   std::uintptr_t least;
+   std::uintptr_t chunk_end;
+   unsigned flags;
+   unsigned reserved;
    std::uint32_t smallmap;
    std::uint32_t treemap;
    std::uintptr_t dv;
    std::size_t dv_size;
    std::uintptr_t top;
    std::size_t top_size;
-   std::uintptr_t least;
-   std::uintptr_t chunk_end;
    std::size_t max_footprint;
    std::uintptr_t written;
    std::uintptr_t lazy_end;
    std::size_t trim_threshold;
    std::size_t secret;
    std::size_t root;
-   unsigned flags;
    unsigned lock;
+   unsigned reserved2;
    mspace_error_handler_t handler;
    void *handler_ctx;
    std::size_t epoch;
