@@ -3211,7 +3211,12 @@ MULLE_DLMALLOC_NOASAN inline bool page_shape_ok(const page *pg, size_t cls)
    it). */
 MULLE_DLMALLOC_NOASAN inline front *front_of(mstate *m, const page *pg)
 {
-   return &m->fronts[FRONTS > 1 ? pg->front % FRONTS : 0];
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   return &m->fronts[pg->front % FRONTS];
+#else
+   (void) pg;
+   return &m->fronts[0];
+#endif
 }
 
 /* pg, about to head the list of class cls, is one of m's pages, cut for cls: a list's
@@ -4440,7 +4445,7 @@ MULLE_DLMALLOC_NOASAN inline void os_unreserve(void *base, size_t size)
 }
 
 /* The whole pages inside [from, to) of an OS region, or false when there are none. */
-MULLE_DLMALLOC_NOASAN inline bool whole_pages(byte *from, byte *to, byte **first, size_t *length)
+MULLE_DLMALLOC_NOASAN inline bool whole_pages(byte *from, const byte *to, byte **first, size_t *length)
 {
    size_t    page = os_page_size();
    uintptr_t a    = align_up(reinterpret_cast<uintptr_t>(from), page);
@@ -4549,7 +4554,7 @@ MULLE_DLMALLOC_NOASAN size_t os_absent(const mstate *m, byte *from, byte *to)
    out) is given back with MADV_DONTNEED, after which it reads as zero and stays out of the
    resident set until touched. A calloc of a large block carved from purged memory costs a
    few system calls, not a fault and a write per page. Elsewhere every byte is written. */
-MULLE_DLMALLOC_NOASAN void os_zero(byte *from, byte *to)
+MULLE_DLMALLOC_NOASAN void os_zero(byte *from, const byte *to)
 {
 #  if defined(__linux__)
    byte  *first;
@@ -4636,7 +4641,7 @@ MULLE_DLMALLOC_NOASAN bool os_commit(mstate *, byte *, byte *) { return true; }
 MULLE_DLMALLOC_NOASAN void os_decommit(mstate *, byte *, byte *, bool) {}
 MULLE_DLMALLOC_NOASAN size_t os_purge(mstate *, byte *, byte *) { return 0; }
 MULLE_DLMALLOC_NOASAN size_t os_absent(const mstate *, byte *, byte *) { return 0; }
-MULLE_DLMALLOC_NOASAN void os_zero(byte *from, byte *to) { fill_bytes(from, 0, static_cast<size_t>(to - from)); }
+MULLE_DLMALLOC_NOASAN void os_zero(byte *from, const byte *to) { fill_bytes(from, 0, static_cast<size_t>(to - from)); }
 MULLE_DLMALLOC_NOASAN void os_prefault(mstate *, byte *, byte *) {}
 MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t, unsigned) { return NULL; }
 MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *) {}
@@ -5456,7 +5461,7 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
    /* the block is the caller's already; a large one of an OS region gets its whole pages
       from the OS as zero pages (os.hpp), except where memcheck learns from the zeros that
       the bytes are defined */
-   if (PURGE_MIN && !MULLE_DLMALLOC_VALGRIND && from_os && bytes >= PURGE_MIN)
+   if (!MULLE_DLMALLOC_VALGRIND && from_os && bytes >= PURGE_FROM)   /* never where the purge is off */
       os_zero(static_cast<byte *>(p), static_cast<byte *>(p) + bytes);
    else
       fill_bytes(p, 0, bytes);

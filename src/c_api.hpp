@@ -444,7 +444,7 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
    /* the block is the caller's already; a large one of an OS region gets its whole pages
       from the OS as zero pages (os.hpp), except where memcheck learns from the zeros that
       the bytes are defined */
-   if (PURGE_MIN && !MULLE_DLMALLOC_VALGRIND && from_os && bytes >= PURGE_MIN)
+   if (!MULLE_DLMALLOC_VALGRIND && from_os && bytes >= PURGE_FROM)   /* never where the purge is off */
       os_zero(static_cast<byte *>(p), static_cast<byte *>(p) + bytes);
    else
       fill_bytes(p, 0, bytes);

@@ -63,7 +63,7 @@ MULLE_DLMALLOC_NOASAN inline void os_unreserve(void *base, size_t size)
 }
 
 /* The whole pages inside [from, to) of an OS region, or false when there are none. */
-MULLE_DLMALLOC_NOASAN inline bool whole_pages(byte *from, byte *to, byte **first, size_t *length)
+MULLE_DLMALLOC_NOASAN inline bool whole_pages(byte *from, const byte *to, byte **first, size_t *length)
 {
    size_t    page = os_page_size();
    uintptr_t a    = align_up(reinterpret_cast<uintptr_t>(from), page);
@@ -172,7 +172,7 @@ MULLE_DLMALLOC_NOASAN size_t os_absent(const mstate *m, byte *from, byte *to)
    out) is given back with MADV_DONTNEED, after which it reads as zero and stays out of the
    resident set until touched. A calloc of a large block carved from purged memory costs a
    few system calls, not a fault and a write per page. Elsewhere every byte is written. */
-MULLE_DLMALLOC_NOASAN void os_zero(byte *from, byte *to)
+MULLE_DLMALLOC_NOASAN void os_zero(byte *from, const byte *to)
 {
 #  if defined(__linux__)
    byte  *first;
@@ -259,7 +259,7 @@ MULLE_DLMALLOC_NOASAN bool os_commit(mstate *, byte *, byte *) { return true; }
 MULLE_DLMALLOC_NOASAN void os_decommit(mstate *, byte *, byte *, bool) {}
 MULLE_DLMALLOC_NOASAN size_t os_purge(mstate *, byte *, byte *) { return 0; }
 MULLE_DLMALLOC_NOASAN size_t os_absent(const mstate *, byte *, byte *) { return 0; }
-MULLE_DLMALLOC_NOASAN void os_zero(byte *from, byte *to) { fill_bytes(from, 0, static_cast<size_t>(to - from)); }
+MULLE_DLMALLOC_NOASAN void os_zero(byte *from, const byte *to) { fill_bytes(from, 0, static_cast<size_t>(to - from)); }
 MULLE_DLMALLOC_NOASAN void os_prefault(mstate *, byte *, byte *) {}
 MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t, unsigned) { return NULL; }
 MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *) {}

@@ -215,7 +215,12 @@ MULLE_DLMALLOC_NOASAN inline bool page_shape_ok(const page *pg, size_t cls)
    it). */
 MULLE_DLMALLOC_NOASAN inline front *front_of(mstate *m, const page *pg)
 {
-   return &m->fronts[FRONTS > 1 ? pg->front % FRONTS : 0];
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   return &m->fronts[pg->front % FRONTS];
+#else
+   (void) pg;
+   return &m->fronts[0];
+#endif
 }
 
 /* pg, about to head the list of class cls, is one of m's pages, cut for cls: a list's
