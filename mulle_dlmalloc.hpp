@@ -1313,10 +1313,12 @@ MULLE_DLMALLOC_NOASAN inline size_t frame_index(const mstate *m, const void *p)
 /* With fronts, a free of a slot asks the map before it takes any lock, while another
    thread may set or clear another bit of the same word under the mspace's lock: the
    word is then read and changed atomically (relaxed: the bit of a block handed from one
-   thread to another was set before the block was handed out). */
+   thread to another was set before the block was handed out; a page's header is written
+   before its bit is set, with release, and a free that finds the bit, with acquire,
+   finds the header). */
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
-MULLE_DLMALLOC_NOASAN inline bool map_has(const mstate *m, size_t i) { return (__atomic_load_n(&page_map(m)[i / MAP_BITS], __ATOMIC_RELAXED) >> (i % MAP_BITS)) & 1u; }
-MULLE_DLMALLOC_NOASAN inline void map_set(mstate *m, size_t i) { __atomic_fetch_or(&page_map(m)[i / MAP_BITS], static_cast<size_t>(1) << (i % MAP_BITS), __ATOMIC_RELAXED); }
+MULLE_DLMALLOC_NOASAN inline bool map_has(const mstate *m, size_t i) { return (__atomic_load_n(&page_map(m)[i / MAP_BITS], __ATOMIC_ACQUIRE) >> (i % MAP_BITS)) & 1u; }
+MULLE_DLMALLOC_NOASAN inline void map_set(mstate *m, size_t i) { __atomic_fetch_or(&page_map(m)[i / MAP_BITS], static_cast<size_t>(1) << (i % MAP_BITS), __ATOMIC_RELEASE); }
 MULLE_DLMALLOC_NOASAN inline void map_clear(mstate *m, size_t i) { __atomic_fetch_and(&page_map(m)[i / MAP_BITS], ~(static_cast<size_t>(1) << (i % MAP_BITS)), __ATOMIC_RELAXED); }
 #else
 MULLE_DLMALLOC_NOASAN inline bool map_has(const mstate *m, size_t i) { return (page_map(m)[i / MAP_BITS] >> (i % MAP_BITS)) & 1u; }
@@ -3091,13 +3093,14 @@ MULLE_DLMALLOC_NOASAN inline int count_bits64(uint64_t x)
    return n;
 }
 
-/* A link of a list of pages names a page boundary between the first chunk and the top:
-   one unsigned compare for the range, one test for the boundary. */
+/* A link of a list of pages names a page boundary between the first chunk and the end
+   the top may grow to: one unsigned compare for the range, one test for the boundary.
+   (Not the top: a front's path reads links while another thread moves the top.) */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool ok_page_address(const mstate *m, const page *pg)
 {
    uintptr_t b  = reinterpret_cast<uintptr_t>(pg);
    uintptr_t lo = reinterpret_cast<uintptr_t>(m->least.get()) + MEM_OFFSET;
-   return !(b & (PAGE_BYTES - 1)) && b - lo < reinterpret_cast<uintptr_t>(m->top.get()) - lo;
+   return !(b & (PAGE_BYTES - 1)) && b - lo < reinterpret_cast<uintptr_t>(m->chunk_end.get()) - lo;
 }
 
 /* The first words of the 4 KiB frame that holds a block, where a page's header would be.
@@ -3108,9 +3111,11 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool ok_page_address(const mstate *m, c
 #ifdef MULLE_DLMALLOC_TSAN
 __attribute__((no_sanitize("thread"), noinline)) inline size_t frame_word(const size_t *at) { return *at; }
 __attribute__((no_sanitize("thread"), noinline)) inline uint16_t frame_half(const uint16_t *at) { return *at; }
+__attribute__((no_sanitize("thread"), noinline)) inline uint8_t frame_byte(const uint8_t *at) { return *at; }
 #else
 MULLE_DLMALLOC_NOASAN inline size_t   frame_word(const size_t *at) { return *at; }
 MULLE_DLMALLOC_NOASAN inline uint16_t frame_half(const uint16_t *at) { return *at; }
+MULLE_DLMALLOC_NOASAN inline uint8_t  frame_byte(const uint8_t *at) { return *at; }
 #endif
 
 /* The frame's start, computed from p without an integer-to-pointer conversion. */
@@ -3120,11 +3125,11 @@ MULLE_DLMALLOC_NOASAN inline page *frame_of(const void *p)
    return reinterpret_cast<page *>(const_cast<byte *>(b - (reinterpret_cast<uintptr_t>(p) & (PAGE_BYTES - 1))));
 }
 
-/* A page's check word: its place (offset from the state), the state's epoch, and its slot
-   size, so that one compare proves all three. */
-MULLE_DLMALLOC_NOASAN inline size_t page_check(const mstate *m, const page *pg, size_t size)
+/* A page's check word: its place (offset from the state), the state's epoch, its slot
+   size and its front, so that one compare proves all four. */
+MULLE_DLMALLOC_NOASAN inline size_t page_check(const mstate *m, const page *pg, size_t size, size_t front)
 {
-   return PAGE_MAGIC ^ page_offset(m, pg) ^ m->epoch ^ size;
+   return PAGE_MAGIC ^ page_offset(m, pg) ^ m->epoch ^ size ^ (front << 16);
 }
 
 /* Whether the frame that holds p is a page of m (page_of: that page, or NULL): for a
@@ -3155,7 +3160,8 @@ MULLE_DLMALLOC_NOASAN inline page *page_anywhere(const void *p, mstate **owner)
       return NULL;
    page  *pg  = frame_of(p);
    size_t off = frame_word(&pg->offset);
-   if (frame_word(&pg->check) != (PAGE_MAGIC ^ off ^ frame_word(&pg->epoch) ^ frame_half(&pg->size)) ||
+   if (frame_word(&pg->check) != (PAGE_MAGIC ^ off ^ frame_word(&pg->epoch) ^ frame_half(&pg->size) ^
+                                  (static_cast<size_t>(frame_byte(&pg->front)) << 16)) ||
        off > reinterpret_cast<uintptr_t>(pg))
       return NULL;
    mstate *m = reinterpret_cast<mstate *>(as_bytes(pg) - off);
@@ -3212,18 +3218,26 @@ MULLE_DLMALLOC_NOASAN inline bool page_shape_ok(const page *pg, size_t cls)
 MULLE_DLMALLOC_NOASAN inline front *front_of(mstate *m, const page *pg)
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
-   return &m->fronts[pg->front % FRONTS];
-#else
+   if (flags_of(m) & STATE_LOCKED)   /* an unlocked mspace uses its first front only */
+      return &m->fronts[pg->front % FRONTS];
+#endif
    (void) pg;
    return &m->fronts[0];
-#endif
+}
+
+/* pg's check word holds, with the front whose list it is to join or leave: where it does
+   not, a write past a block changed the header (its front among it), and the page is not
+   moved between lists on its word. */
+MULLE_DLMALLOC_NOASAN inline bool page_whole(mstate *m, const page *pg, const front *f)
+{
+   return !MULLE_DLMALLOC_CHECKS || pg->check == page_check(m, pg, pg->size, static_cast<size_t>(f - m->fronts));
 }
 
 /* pg, about to head the list of class cls, is one of m's pages, cut for cls: a list's
    head is checked once, when it becomes the head, and trusted while it stays. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool listed_page_ok(const mstate *m, const page *pg, size_t cls)
 {
-   return !MULLE_DLMALLOC_CHECKS || (ok_page_address(m, pg) && pg->check == page_check(m, pg, class_size(cls)));
+   return !MULLE_DLMALLOC_CHECKS || (ok_page_address(m, pg) && pg->check == page_check(m, pg, class_size(cls), pg->front));
 }
 
 /* The list of a slot size is a ring (next/prev), its head in the state: pages join at
@@ -3239,6 +3253,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlist_page(mstate *m, front *f, p
    page  *n = pg->next, *p = pg->prev;
    bool   head = f->avail[cls] == pg;
    if (MULLE_DLMALLOC_CHECKS && (!ok_page_address(m, n) || !ok_page_address(m, p) || n->prev != pg || p->next != pg ||
+                                 (n == pg && !head) || !page_whole(m, pg, f) ||
                                  (head && n != pg && !listed_page_ok(m, n, cls))))
       return false;
    if (n == pg)
@@ -3340,14 +3355,14 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size
       return NULL;
    c->head   |= TIER_PAGE;
    page *pg   = static_cast<page *>(mem_from_chunk(c));
-   map_set(m, frame_index(m, pg));
    size_t n   = class_count(cls);
+   size_t fk  = static_cast<size_t>(f - m->fronts);
    pg->offset = page_offset(m, pg);
    pg->epoch  = m->epoch;
-   pg->check  = page_check(m, pg, class_size(cls));
+   pg->check  = page_check(m, pg, class_size(cls), fk);
    pg->size   = static_cast<uint16_t>(class_size(cls));
    pg->count  = static_cast<uint8_t>(n);
-   pg->front  = static_cast<uint8_t>(f - m->fronts);
+   pg->front  = static_cast<uint8_t>(fk);
    pg->used   = 0;
    pg->hint   = 0;
    pg->listed = 0;
@@ -3356,6 +3371,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size
       size_t lo = w * 64;
       pg->free_bits[w] = n >= lo + 64 ? ~static_cast<uint64_t>(0) : n > lo ? (static_cast<uint64_t>(1) << (n - lo)) - 1 : 0;
    }
+   map_set(m, frame_index(m, pg));   /* last: a free that finds the bit finds the header */
    return pg;
 }
 
@@ -3465,6 +3481,31 @@ MULLE_DLMALLOC_NOASAN inline front *this_front(mstate *m)
    return &m->fronts[0];
 }
 
+/* The last resort of a small request on a heap with no room for a page nor a chunk: a slot
+   of class cls or larger in another front's pages (allocate runs with every lock held
+   where there are fronts), so that what largest_free counts can be had from any thread. */
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *allocate_other_front(mstate *m, const front *f, size_t cls)
+{
+   for (size_t k = 0; k < FRONTS; ++k)
+   {
+      front *g = &m->fronts[k];
+      if (g == f)
+         continue;
+      for (size_t c = cls; c < NCLASSES; ++c)
+      {
+         MULLE_DLMALLOC_STEP();
+         bool sane;
+         if (void *p = slot_from_list(m, g, c, &sane))
+            return p;
+         if (!sane)
+            return NULL;
+      }
+   }
+   return NULL;
+}
+#endif
+
 /* A slot or a chunk for a request of n bytes. */
 MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
 {
@@ -3476,7 +3517,13 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
       if (p || !sane)
          return p;
       p = allocate_chunk(m, n);
-      return p ? p : allocate_larger_slot(m, f, class_of(n));
+      if (!p)
+         p = allocate_larger_slot(m, f, class_of(n));
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+      if (!p)
+         p = allocate_other_front(m, f, class_of(n));
+#endif
+      return p;
    }
    return allocate_chunk(m, n);
 }
@@ -3520,7 +3567,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t slot_problem(page *pg, c
 /* Page pg, not listed, got a slot back: it joins its list's end. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void relist_page(mstate *m, page *pg)
 {
-   if (!list_page(m, front_of(m, pg), pg, class_of_page(pg)))
+   front *f = front_of(m, pg);
+   if (!page_whole(m, pg, f) || !list_page(m, f, pg, class_of_page(pg)))
       report(m, MSPACE_ERROR_CORRUPTION, pg);   /* the list's head was damaged */
 }
 
@@ -4068,7 +4116,7 @@ MULLE_DLMALLOC_NOASAN inline bool page_sound(const mstate *m, chunk *c, size_t s
        !is_aligned(mem_from_chunk(c), PAGE_BYTES))
       return false;
    page *pg = static_cast<page *>(mem_from_chunk(c));
-   if (!map_has(m, frame_index(m, pg)) || pg->offset != page_offset(m, pg) || pg->epoch != m->epoch || pg->check != page_check(m, pg, pg->size) ||
+   if (!map_has(m, frame_index(m, pg)) || pg->offset != page_offset(m, pg) || pg->epoch != m->epoch || pg->check != page_check(m, pg, pg->size, pg->front) ||
        (pg->size & (SLOT_GRAIN - 1)) || !pg->size || !page_shape_ok(pg, class_of_page(pg)))
       return false;
    size_t free_slots = 0;
@@ -4653,13 +4701,18 @@ MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *) {}
 // ---- src/lock.hpp ----------------------------------------------------------
 /* ==== the opt-in lock =====================================================================
 
-   An mspace created with MSPACE_LOCKED has a spin lock inside its state, so it works
-   between threads and between processes that share the mapping. Every public call that
-   touches the mspace holds it for its length (mspace_usable_size, which takes no mspace,
-   does not). Without the flag the cost is one predictable branch per call. The error
-   handler runs with the lock held; a call back into the same mspace from there is
-   reported as misuse (MSPACE_ERROR_REENTRANT), not a deadlock. mspace_lock and
-   mspace_unlock hold the lock across fork (see the README's recipe).
+   An mspace created with MSPACE_LOCKED has spin locks inside its state, so it works
+   between threads and between processes that share the mapping: the mspace's own, which
+   guards the core, and one per front (tier.hpp), which guards the front's lists and
+   pages. Every public call that touches the mspace holds the locks for its length: the
+   fast paths of small blocks their front's alone (and the mspace's inside it to make or
+   give back a page, c_api.hpp), the other calls every front's and then the mspace's
+   (mspace_usable_size, which takes no mspace, none). Without the flag the cost is one
+   predictable branch per call. The error handler runs with a lock held (a front's, where
+   a front's path found the fault: handlers of one mspace may run on two fronts at once);
+   a call back into the same mspace from there is reported as misuse
+   (MSPACE_ERROR_REENTRANT), not a deadlock. mspace_lock and mspace_unlock hold every lock
+   across fork (see the README's recipe).
    ========================================================================================== */
 
 #if MULLE_DLMALLOC_LOCKS && !MULLE_DLMALLOC_NO_OS
@@ -4845,7 +4898,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void leave_call(mstate *m)
      root            0, or the offset of a block in use, as validate_block (what free
                      checks) finds it once the walk proved the chunks sound (else
                      CORRUPTION)
-     dv, dv_size, smallmap, treemap, smallbins, treebins, avail
+     dv, dv_size, smallmap, treemap, smallbins, treebins, fronts' lists
                      verified by the walk against the chunks and pages it meets (else
                      CORRUPTION)
      epoch           any value: every page of the walk must carry it (else CORRUPTION)
@@ -5025,9 +5078,10 @@ MULLE_DLMALLOC_NOASAN inline size_t offset_in_region(mstate *m, const void *p)
 
    malloc and free have a fast path in front, for a live mspace whose thread runs no user
    code for it (where enter_call would only check the handle and take the lock; a locked
-   mspace's lock is held around the fast path too): a small request takes a slot of a
-   page with room, a slot is freed into its page, and a chunk block that is plainly valid
-   joins the top or the dv, in a few instructions and without a stack frame. Anything else
+   mspace's lock is held around the fast path too, or a front's for a small block): a
+   small request takes a slot of a page with room, a slot is freed into its page, and a
+   chunk block that is plainly valid joins the top or the dv, in a few instructions and
+   without a stack frame. Anything else
    goes on to allocate, or to free_valid; a handle or block in any doubt goes the whole way
    (malloc_whole, free_whole), which checks everything again and names the fault. Where
    the fast path is left out (MULLE_DLMALLOC_FAST_PATH), only the whole way is left.
@@ -5217,28 +5271,51 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front(mstate *m, 
    return malloc_whole(m, n);   /* no page to be had: a chunk, or a larger slot */
 }
 
-/* free of p from a locked mspace: a slot under its front's lock, anything else as before. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, void *p)
+/* Whether p lies in a page of m, asked of the page map without a lock. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool in_page_unlocked(const mstate *m, const void *p, size_t *frame)
 {
-   page  *pg    = frame_of(p);
-   size_t off   = page_offset(m, pg);
-   size_t bound = static_cast<size_t>(as_bytes(m->chunk_end) - as_bytes(m));   /* fixed */
-   size_t frame = (off + (reinterpret_cast<uintptr_t>(m) & (PAGE_BYTES - 1))) >> PAGE_SHIFT;   /* the grid */
-   if (off >= bound || !map_has(m, frame))
-      return free_locked(m, p);
-   unsigned k = pg->front;   /* a slot's page stays while the slot is in use */
+   size_t off   = page_offset(m, frame_of(p));
+   size_t bound = static_cast<size_t>(as_bytes(m->chunk_end) - reinterpret_cast<const byte *>(m));   /* fixed */
+   *frame       = (off + (reinterpret_cast<uintptr_t>(m) & (PAGE_BYTES - 1))) >> PAGE_SHIFT;   /* the grid */
+   return off < bound && map_has(m, *frame);
+}
+
+/* Slot p's front locked, and its index in its page; NULL (nothing held) where p is no
+   slot in use of a page the map names (the whole way looks again). A slot's page stays
+   while the slot is in use. Where p is none (a second free), the frame may be a page being
+   made or given back under another front's lock: its front byte is only compared, and
+   believed under the lock it names, which makes and gives back that front's pages (so it
+   is read out of ThreadSanitizer's sight, as frame_word). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *lock_slot(mstate *m, void *p, size_t frame, size_t *index)
+{
+   page    *pg = frame_of(p);
+   unsigned k  = frame_byte(&pg->front);
    if (k >= FRONTS)
-      return free_whole(m, p);
+      return NULL;
    front *f = &m->fronts[k];
    spin_acquire(&f->lock);
    size_t i = NO_SLOT;
-   if (map_has(m, frame) && pg->front == k)   /* (both change only while no slot is in use) */
+   if (map_has(m, frame) && frame_byte(&pg->front) == k)
       i = slot_index(pg, p);
    if (i == NO_SLOT || slot_is_free(pg, i))
    {
       spin_release(&f->lock);
-      return free_whole(m, p);   /* which names the fault */
+      return NULL;
    }
+   *index = i;
+   return f;
+}
+
+/* free of p from a locked mspace: a slot under its front's lock, anything else as before. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, void *p)
+{
+   page  *pg = frame_of(p);
+   size_t frame, i;
+   if (!in_page_unlocked(m, p, &frame))
+      return free_locked(m, p);
+   front *f = lock_slot(m, p, frame, &i);
+   if (!f)
+      return free_whole(m, p);   /* which names the fault */
    if (clear_slot(m, pg, i, p) == 0)
    {
       lock_acquire(m);   /* the page goes back to the core */
@@ -5282,6 +5359,50 @@ MULLE_DLMALLOC_NOASAN void *realloc_whole(mspace ms, void *p, size_t n, bool may
    leave_call(m);
    return q;
 }
+
+#if defined(MULLE_DLMALLOC_HAS_FRONTS) && MULLE_DLMALLOC_FAST_PATH
+/* realloc of p in a locked mspace: a slot stays where the request fits it, else moves by
+   malloc and free (each of them a front's path where it may); a chunk is resized under
+   the mspace's lock alone where the request is no slot's (its move, if any, takes a
+   chunk); anything else the whole way. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_front(mstate *m, void *p, size_t n, bool may_move)
+{
+   size_t frame, i;
+   if (in_page_unlocked(m, p, &frame))
+   {
+      front *f = lock_slot(m, p, frame, &i);
+      if (!f)
+         return realloc_whole(m, p, n, may_move);
+      page  *pg   = frame_of(p);
+      size_t size = pg->size;
+      if (n <= size)
+         annotate_resize(m, p, size, n);
+      spin_release(&f->lock);
+      if (n <= size)
+         return p;
+      if (!may_move)
+         return NULL;
+      void *q = mspace_malloc(m, n);
+      if (q)
+      {
+         copy_bytes(q, p, touchable_size(p, size));
+         mspace_free(m, p);
+      }
+      return q;
+   }
+   if (n <= TIER_MAX)
+      return realloc_whole(m, p, n, may_move);
+   void *q    = NULL;
+   bool  slot = false;
+   lock_acquire(m);
+   if (in_page(m, p))   /* a page made meanwhile: p is no block of the user's */
+      slot = true;
+   else if (block_is_valid(m, p))
+      q = reallocate(m, p, n, may_move);
+   lock_release(m);
+   return slot ? realloc_whole(m, p, n, may_move) : q;
+}
+#endif
 
 }} // namespace mulle::detail
 
@@ -5416,6 +5537,10 @@ MULLE_DLMALLOC_NOASAN void *mspace_realloc(mspace ms, void *p, size_t n)
 {
    if (!p)
       return mspace_malloc(ms, n);
+#if defined(MULLE_DLMALLOC_HAS_FRONTS) && MULLE_DLMALLOC_FAST_PATH
+   if (mulle::detail::mstate *l = mulle::detail::locked_fast_state(ms))
+      return mulle::detail::realloc_front(l, p, n, true);
+#endif
    return mulle::detail::realloc_whole(ms, p, n, true);
 }
 
@@ -5423,6 +5548,10 @@ MULLE_DLMALLOC_NOASAN void *mspace_realloc_in_place(mspace ms, void *p, size_t n
 {
    if (!p)
       return NULL;
+#if defined(MULLE_DLMALLOC_HAS_FRONTS) && MULLE_DLMALLOC_FAST_PATH
+   if (mulle::detail::mstate *l = mulle::detail::locked_fast_state(ms))
+      return mulle::detail::realloc_front(l, p, n, false);
+#endif
    return mulle::detail::realloc_whole(ms, p, n, false);
 }
 
@@ -5431,6 +5560,20 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
    using namespace mulle::detail;
    if (size && count > ~static_cast<size_t>(0) / size)
       return NULL;
+#if defined(MULLE_DLMALLOC_HAS_FRONTS) && MULLE_DLMALLOC_FAST_PATH
+   /* a small block of a locked mspace: a slot of this thread's front, all of it zeroed
+      (its page's slot size is set as the page is made); where no page could be had, the
+      chunk it got instead has its request zeroed */
+   if (TIER && count * size <= TIER_MAX)
+      if (mstate *l = locked_fast_state(ms))
+      {
+         void  *q = malloc_front(l, count * size);
+         size_t frame;
+         if (q)
+            fill_bytes(q, 0, in_page_unlocked(l, q, &frame) ? touchable_size(q, frame_of(q)->size) : count * size);
+         return q;
+      }
+#endif
    size_t  bytes   = 0;
    void   *p       = NULL;
    bool    from_os = false;

@@ -8,9 +8,10 @@
 
    malloc and free have a fast path in front, for a live mspace whose thread runs no user
    code for it (where enter_call would only check the handle and take the lock; a locked
-   mspace's lock is held around the fast path too): a small request takes a slot of a
-   page with room, a slot is freed into its page, and a chunk block that is plainly valid
-   joins the top or the dv, in a few instructions and without a stack frame. Anything else
+   mspace's lock is held around the fast path too, or a front's for a small block): a
+   small request takes a slot of a page with room, a slot is freed into its page, and a
+   chunk block that is plainly valid joins the top or the dv, in a few instructions and
+   without a stack frame. Anything else
    goes on to allocate, or to free_valid; a handle or block in any doubt goes the whole way
    (malloc_whole, free_whole), which checks everything again and names the fault. Where
    the fast path is left out (MULLE_DLMALLOC_FAST_PATH), only the whole way is left.
@@ -200,28 +201,51 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front(mstate *m, 
    return malloc_whole(m, n);   /* no page to be had: a chunk, or a larger slot */
 }
 
-/* free of p from a locked mspace: a slot under its front's lock, anything else as before. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, void *p)
+/* Whether p lies in a page of m, asked of the page map without a lock. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool in_page_unlocked(const mstate *m, const void *p, size_t *frame)
 {
-   page  *pg    = frame_of(p);
-   size_t off   = page_offset(m, pg);
-   size_t bound = static_cast<size_t>(as_bytes(m->chunk_end) - as_bytes(m));   /* fixed */
-   size_t frame = (off + (reinterpret_cast<uintptr_t>(m) & (PAGE_BYTES - 1))) >> PAGE_SHIFT;   /* the grid */
-   if (off >= bound || !map_has(m, frame))
-      return free_locked(m, p);
-   unsigned k = pg->front;   /* a slot's page stays while the slot is in use */
+   size_t off   = page_offset(m, frame_of(p));
+   size_t bound = static_cast<size_t>(as_bytes(m->chunk_end) - reinterpret_cast<const byte *>(m));   /* fixed */
+   *frame       = (off + (reinterpret_cast<uintptr_t>(m) & (PAGE_BYTES - 1))) >> PAGE_SHIFT;   /* the grid */
+   return off < bound && map_has(m, *frame);
+}
+
+/* Slot p's front locked, and its index in its page; NULL (nothing held) where p is no
+   slot in use of a page the map names (the whole way looks again). A slot's page stays
+   while the slot is in use. Where p is none (a second free), the frame may be a page being
+   made or given back under another front's lock: its front byte is only compared, and
+   believed under the lock it names, which makes and gives back that front's pages (so it
+   is read out of ThreadSanitizer's sight, as frame_word). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *lock_slot(mstate *m, void *p, size_t frame, size_t *index)
+{
+   page    *pg = frame_of(p);
+   unsigned k  = frame_byte(&pg->front);
    if (k >= FRONTS)
-      return free_whole(m, p);
+      return NULL;
    front *f = &m->fronts[k];
    spin_acquire(&f->lock);
    size_t i = NO_SLOT;
-   if (map_has(m, frame) && pg->front == k)   /* (both change only while no slot is in use) */
+   if (map_has(m, frame) && frame_byte(&pg->front) == k)
       i = slot_index(pg, p);
    if (i == NO_SLOT || slot_is_free(pg, i))
    {
       spin_release(&f->lock);
-      return free_whole(m, p);   /* which names the fault */
+      return NULL;
    }
+   *index = i;
+   return f;
+}
+
+/* free of p from a locked mspace: a slot under its front's lock, anything else as before. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, void *p)
+{
+   page  *pg = frame_of(p);
+   size_t frame, i;
+   if (!in_page_unlocked(m, p, &frame))
+      return free_locked(m, p);
+   front *f = lock_slot(m, p, frame, &i);
+   if (!f)
+      return free_whole(m, p);   /* which names the fault */
    if (clear_slot(m, pg, i, p) == 0)
    {
       lock_acquire(m);   /* the page goes back to the core */
@@ -265,6 +289,50 @@ MULLE_DLMALLOC_NOASAN void *realloc_whole(mspace ms, void *p, size_t n, bool may
    leave_call(m);
    return q;
 }
+
+#if defined(MULLE_DLMALLOC_HAS_FRONTS) && MULLE_DLMALLOC_FAST_PATH
+/* realloc of p in a locked mspace: a slot stays where the request fits it, else moves by
+   malloc and free (each of them a front's path where it may); a chunk is resized under
+   the mspace's lock alone where the request is no slot's (its move, if any, takes a
+   chunk); anything else the whole way. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_front(mstate *m, void *p, size_t n, bool may_move)
+{
+   size_t frame, i;
+   if (in_page_unlocked(m, p, &frame))
+   {
+      front *f = lock_slot(m, p, frame, &i);
+      if (!f)
+         return realloc_whole(m, p, n, may_move);
+      page  *pg   = frame_of(p);
+      size_t size = pg->size;
+      if (n <= size)
+         annotate_resize(m, p, size, n);
+      spin_release(&f->lock);
+      if (n <= size)
+         return p;
+      if (!may_move)
+         return NULL;
+      void *q = mspace_malloc(m, n);
+      if (q)
+      {
+         copy_bytes(q, p, touchable_size(p, size));
+         mspace_free(m, p);
+      }
+      return q;
+   }
+   if (n <= TIER_MAX)
+      return realloc_whole(m, p, n, may_move);
+   void *q    = NULL;
+   bool  slot = false;
+   lock_acquire(m);
+   if (in_page(m, p))   /* a page made meanwhile: p is no block of the user's */
+      slot = true;
+   else if (block_is_valid(m, p))
+      q = reallocate(m, p, n, may_move);
+   lock_release(m);
+   return slot ? realloc_whole(m, p, n, may_move) : q;
+}
+#endif
 
 }} // namespace mulle::detail
 
@@ -399,6 +467,10 @@ MULLE_DLMALLOC_NOASAN void *mspace_realloc(mspace ms, void *p, size_t n)
 {
    if (!p)
       return mspace_malloc(ms, n);
+#if defined(MULLE_DLMALLOC_HAS_FRONTS) && MULLE_DLMALLOC_FAST_PATH
+   if (mulle::detail::mstate *l = mulle::detail::locked_fast_state(ms))
+      return mulle::detail::realloc_front(l, p, n, true);
+#endif
    return mulle::detail::realloc_whole(ms, p, n, true);
 }
 
@@ -406,6 +478,10 @@ MULLE_DLMALLOC_NOASAN void *mspace_realloc_in_place(mspace ms, void *p, size_t n
 {
    if (!p)
       return NULL;
+#if defined(MULLE_DLMALLOC_HAS_FRONTS) && MULLE_DLMALLOC_FAST_PATH
+   if (mulle::detail::mstate *l = mulle::detail::locked_fast_state(ms))
+      return mulle::detail::realloc_front(l, p, n, false);
+#endif
    return mulle::detail::realloc_whole(ms, p, n, false);
 }
 
@@ -414,6 +490,20 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
    using namespace mulle::detail;
    if (size && count > ~static_cast<size_t>(0) / size)
       return NULL;
+#if defined(MULLE_DLMALLOC_HAS_FRONTS) && MULLE_DLMALLOC_FAST_PATH
+   /* a small block of a locked mspace: a slot of this thread's front, all of it zeroed
+      (its page's slot size is set as the page is made); where no page could be had, the
+      chunk it got instead has its request zeroed */
+   if (TIER && count * size <= TIER_MAX)
+      if (mstate *l = locked_fast_state(ms))
+      {
+         void  *q = malloc_front(l, count * size);
+         size_t frame;
+         if (q)
+            fill_bytes(q, 0, in_page_unlocked(l, q, &frame) ? touchable_size(q, frame_of(q)->size) : count * size);
+         return q;
+      }
+#endif
    size_t  bytes   = 0;
    void   *p       = NULL;
    bool    from_os = false;

@@ -83,7 +83,7 @@ MULLE_DLMALLOC_NOASAN inline bool page_sound(const mstate *m, chunk *c, size_t s
        !is_aligned(mem_from_chunk(c), PAGE_BYTES))
       return false;
    page *pg = static_cast<page *>(mem_from_chunk(c));
-   if (!map_has(m, frame_index(m, pg)) || pg->offset != page_offset(m, pg) || pg->epoch != m->epoch || pg->check != page_check(m, pg, pg->size) ||
+   if (!map_has(m, frame_index(m, pg)) || pg->offset != page_offset(m, pg) || pg->epoch != m->epoch || pg->check != page_check(m, pg, pg->size, pg->front) ||
        (pg->size & (SLOT_GRAIN - 1)) || !pg->size || !page_shape_ok(pg, class_of_page(pg)))
       return false;
    size_t free_slots = 0;

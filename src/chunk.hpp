@@ -420,10 +420,12 @@ MULLE_DLMALLOC_NOASAN inline size_t frame_index(const mstate *m, const void *p)
 /* With fronts, a free of a slot asks the map before it takes any lock, while another
    thread may set or clear another bit of the same word under the mspace's lock: the
    word is then read and changed atomically (relaxed: the bit of a block handed from one
-   thread to another was set before the block was handed out). */
+   thread to another was set before the block was handed out; a page's header is written
+   before its bit is set, with release, and a free that finds the bit, with acquire,
+   finds the header). */
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
-MULLE_DLMALLOC_NOASAN inline bool map_has(const mstate *m, size_t i) { return (__atomic_load_n(&page_map(m)[i / MAP_BITS], __ATOMIC_RELAXED) >> (i % MAP_BITS)) & 1u; }
-MULLE_DLMALLOC_NOASAN inline void map_set(mstate *m, size_t i) { __atomic_fetch_or(&page_map(m)[i / MAP_BITS], static_cast<size_t>(1) << (i % MAP_BITS), __ATOMIC_RELAXED); }
+MULLE_DLMALLOC_NOASAN inline bool map_has(const mstate *m, size_t i) { return (__atomic_load_n(&page_map(m)[i / MAP_BITS], __ATOMIC_ACQUIRE) >> (i % MAP_BITS)) & 1u; }
+MULLE_DLMALLOC_NOASAN inline void map_set(mstate *m, size_t i) { __atomic_fetch_or(&page_map(m)[i / MAP_BITS], static_cast<size_t>(1) << (i % MAP_BITS), __ATOMIC_RELEASE); }
 MULLE_DLMALLOC_NOASAN inline void map_clear(mstate *m, size_t i) { __atomic_fetch_and(&page_map(m)[i / MAP_BITS], ~(static_cast<size_t>(1) << (i % MAP_BITS)), __ATOMIC_RELAXED); }
 #else
 MULLE_DLMALLOC_NOASAN inline bool map_has(const mstate *m, size_t i) { return (page_map(m)[i / MAP_BITS] >> (i % MAP_BITS)) & 1u; }

@@ -1,12 +1,17 @@
 /* ==== the opt-in lock =====================================================================
 
-   An mspace created with MSPACE_LOCKED has a spin lock inside its state, so it works
-   between threads and between processes that share the mapping. Every public call that
-   touches the mspace holds it for its length (mspace_usable_size, which takes no mspace,
-   does not). Without the flag the cost is one predictable branch per call. The error
-   handler runs with the lock held; a call back into the same mspace from there is
-   reported as misuse (MSPACE_ERROR_REENTRANT), not a deadlock. mspace_lock and
-   mspace_unlock hold the lock across fork (see the README's recipe).
+   An mspace created with MSPACE_LOCKED has spin locks inside its state, so it works
+   between threads and between processes that share the mapping: the mspace's own, which
+   guards the core, and one per front (tier.hpp), which guards the front's lists and
+   pages. Every public call that touches the mspace holds the locks for its length: the
+   fast paths of small blocks their front's alone (and the mspace's inside it to make or
+   give back a page, c_api.hpp), the other calls every front's and then the mspace's
+   (mspace_usable_size, which takes no mspace, none). Without the flag the cost is one
+   predictable branch per call. The error handler runs with a lock held (a front's, where
+   a front's path found the fault: handlers of one mspace may run on two fronts at once);
+   a call back into the same mspace from there is reported as misuse
+   (MSPACE_ERROR_REENTRANT), not a deadlock. mspace_lock and mspace_unlock hold every lock
+   across fork (see the README's recipe).
    ========================================================================================== */
 
 #if MULLE_DLMALLOC_LOCKS && !MULLE_DLMALLOC_NO_OS

@@ -39,7 +39,7 @@
      root            0, or the offset of a block in use, as validate_block (what free
                      checks) finds it once the walk proved the chunks sound (else
                      CORRUPTION)
-     dv, dv_size, smallmap, treemap, smallbins, treebins, avail
+     dv, dv_size, smallmap, treemap, smallbins, treebins, fronts' lists
                      verified by the walk against the chunks and pages it meets (else
                      CORRUPTION)
      epoch           any value: every page of the walk must carry it (else CORRUPTION)

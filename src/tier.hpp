@@ -95,13 +95,14 @@ MULLE_DLMALLOC_NOASAN inline int count_bits64(uint64_t x)
    return n;
 }
 
-/* A link of a list of pages names a page boundary between the first chunk and the top:
-   one unsigned compare for the range, one test for the boundary. */
+/* A link of a list of pages names a page boundary between the first chunk and the end
+   the top may grow to: one unsigned compare for the range, one test for the boundary.
+   (Not the top: a front's path reads links while another thread moves the top.) */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool ok_page_address(const mstate *m, const page *pg)
 {
    uintptr_t b  = reinterpret_cast<uintptr_t>(pg);
    uintptr_t lo = reinterpret_cast<uintptr_t>(m->least.get()) + MEM_OFFSET;
-   return !(b & (PAGE_BYTES - 1)) && b - lo < reinterpret_cast<uintptr_t>(m->top.get()) - lo;
+   return !(b & (PAGE_BYTES - 1)) && b - lo < reinterpret_cast<uintptr_t>(m->chunk_end.get()) - lo;
 }
 
 /* The first words of the 4 KiB frame that holds a block, where a page's header would be.
@@ -112,9 +113,11 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool ok_page_address(const mstate *m, c
 #ifdef MULLE_DLMALLOC_TSAN
 __attribute__((no_sanitize("thread"), noinline)) inline size_t frame_word(const size_t *at) { return *at; }
 __attribute__((no_sanitize("thread"), noinline)) inline uint16_t frame_half(const uint16_t *at) { return *at; }
+__attribute__((no_sanitize("thread"), noinline)) inline uint8_t frame_byte(const uint8_t *at) { return *at; }
 #else
 MULLE_DLMALLOC_NOASAN inline size_t   frame_word(const size_t *at) { return *at; }
 MULLE_DLMALLOC_NOASAN inline uint16_t frame_half(const uint16_t *at) { return *at; }
+MULLE_DLMALLOC_NOASAN inline uint8_t  frame_byte(const uint8_t *at) { return *at; }
 #endif
 
 /* The frame's start, computed from p without an integer-to-pointer conversion. */
@@ -124,11 +127,11 @@ MULLE_DLMALLOC_NOASAN inline page *frame_of(const void *p)
    return reinterpret_cast<page *>(const_cast<byte *>(b - (reinterpret_cast<uintptr_t>(p) & (PAGE_BYTES - 1))));
 }
 
-/* A page's check word: its place (offset from the state), the state's epoch, and its slot
-   size, so that one compare proves all three. */
-MULLE_DLMALLOC_NOASAN inline size_t page_check(const mstate *m, const page *pg, size_t size)
+/* A page's check word: its place (offset from the state), the state's epoch, its slot
+   size and its front, so that one compare proves all four. */
+MULLE_DLMALLOC_NOASAN inline size_t page_check(const mstate *m, const page *pg, size_t size, size_t front)
 {
-   return PAGE_MAGIC ^ page_offset(m, pg) ^ m->epoch ^ size;
+   return PAGE_MAGIC ^ page_offset(m, pg) ^ m->epoch ^ size ^ (front << 16);
 }
 
 /* Whether the frame that holds p is a page of m (page_of: that page, or NULL): for a
@@ -159,7 +162,8 @@ MULLE_DLMALLOC_NOASAN inline page *page_anywhere(const void *p, mstate **owner)
       return NULL;
    page  *pg  = frame_of(p);
    size_t off = frame_word(&pg->offset);
-   if (frame_word(&pg->check) != (PAGE_MAGIC ^ off ^ frame_word(&pg->epoch) ^ frame_half(&pg->size)) ||
+   if (frame_word(&pg->check) != (PAGE_MAGIC ^ off ^ frame_word(&pg->epoch) ^ frame_half(&pg->size) ^
+                                  (static_cast<size_t>(frame_byte(&pg->front)) << 16)) ||
        off > reinterpret_cast<uintptr_t>(pg))
       return NULL;
    mstate *m = reinterpret_cast<mstate *>(as_bytes(pg) - off);
@@ -216,18 +220,26 @@ MULLE_DLMALLOC_NOASAN inline bool page_shape_ok(const page *pg, size_t cls)
 MULLE_DLMALLOC_NOASAN inline front *front_of(mstate *m, const page *pg)
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
-   return &m->fronts[pg->front % FRONTS];
-#else
+   if (flags_of(m) & STATE_LOCKED)   /* an unlocked mspace uses its first front only */
+      return &m->fronts[pg->front % FRONTS];
+#endif
    (void) pg;
    return &m->fronts[0];
-#endif
+}
+
+/* pg's check word holds, with the front whose list it is to join or leave: where it does
+   not, a write past a block changed the header (its front among it), and the page is not
+   moved between lists on its word. */
+MULLE_DLMALLOC_NOASAN inline bool page_whole(mstate *m, const page *pg, const front *f)
+{
+   return !MULLE_DLMALLOC_CHECKS || pg->check == page_check(m, pg, pg->size, static_cast<size_t>(f - m->fronts));
 }
 
 /* pg, about to head the list of class cls, is one of m's pages, cut for cls: a list's
    head is checked once, when it becomes the head, and trusted while it stays. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool listed_page_ok(const mstate *m, const page *pg, size_t cls)
 {
-   return !MULLE_DLMALLOC_CHECKS || (ok_page_address(m, pg) && pg->check == page_check(m, pg, class_size(cls)));
+   return !MULLE_DLMALLOC_CHECKS || (ok_page_address(m, pg) && pg->check == page_check(m, pg, class_size(cls), pg->front));
 }
 
 /* The list of a slot size is a ring (next/prev), its head in the state: pages join at
@@ -243,6 +255,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlist_page(mstate *m, front *f, p
    page  *n = pg->next, *p = pg->prev;
    bool   head = f->avail[cls] == pg;
    if (MULLE_DLMALLOC_CHECKS && (!ok_page_address(m, n) || !ok_page_address(m, p) || n->prev != pg || p->next != pg ||
+                                 (n == pg && !head) || !page_whole(m, pg, f) ||
                                  (head && n != pg && !listed_page_ok(m, n, cls))))
       return false;
    if (n == pg)
@@ -344,14 +357,14 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size
       return NULL;
    c->head   |= TIER_PAGE;
    page *pg   = static_cast<page *>(mem_from_chunk(c));
-   map_set(m, frame_index(m, pg));
    size_t n   = class_count(cls);
+   size_t fk  = static_cast<size_t>(f - m->fronts);
    pg->offset = page_offset(m, pg);
    pg->epoch  = m->epoch;
-   pg->check  = page_check(m, pg, class_size(cls));
+   pg->check  = page_check(m, pg, class_size(cls), fk);
    pg->size   = static_cast<uint16_t>(class_size(cls));
    pg->count  = static_cast<uint8_t>(n);
-   pg->front  = static_cast<uint8_t>(f - m->fronts);
+   pg->front  = static_cast<uint8_t>(fk);
    pg->used   = 0;
    pg->hint   = 0;
    pg->listed = 0;
@@ -360,6 +373,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size
       size_t lo = w * 64;
       pg->free_bits[w] = n >= lo + 64 ? ~static_cast<uint64_t>(0) : n > lo ? (static_cast<uint64_t>(1) << (n - lo)) - 1 : 0;
    }
+   map_set(m, frame_index(m, pg));   /* last: a free that finds the bit finds the header */
    return pg;
 }
 
@@ -469,6 +483,31 @@ MULLE_DLMALLOC_NOASAN inline front *this_front(mstate *m)
    return &m->fronts[0];
 }
 
+/* The last resort of a small request on a heap with no room for a page nor a chunk: a slot
+   of class cls or larger in another front's pages (allocate runs with every lock held
+   where there are fronts), so that what largest_free counts can be had from any thread. */
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *allocate_other_front(mstate *m, const front *f, size_t cls)
+{
+   for (size_t k = 0; k < FRONTS; ++k)
+   {
+      front *g = &m->fronts[k];
+      if (g == f)
+         continue;
+      for (size_t c = cls; c < NCLASSES; ++c)
+      {
+         MULLE_DLMALLOC_STEP();
+         bool sane;
+         if (void *p = slot_from_list(m, g, c, &sane))
+            return p;
+         if (!sane)
+            return NULL;
+      }
+   }
+   return NULL;
+}
+#endif
+
 /* A slot or a chunk for a request of n bytes. */
 MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
 {
@@ -480,7 +519,13 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
       if (p || !sane)
          return p;
       p = allocate_chunk(m, n);
-      return p ? p : allocate_larger_slot(m, f, class_of(n));
+      if (!p)
+         p = allocate_larger_slot(m, f, class_of(n));
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+      if (!p)
+         p = allocate_other_front(m, f, class_of(n));
+#endif
+      return p;
    }
    return allocate_chunk(m, n);
 }
@@ -524,7 +569,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t slot_problem(page *pg, c
 /* Page pg, not listed, got a slot back: it joins its list's end. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void relist_page(mstate *m, page *pg)
 {
-   if (!list_page(m, front_of(m, pg), pg, class_of_page(pg)))
+   front *f = front_of(m, pg);
+   if (!page_whole(m, pg, f) || !list_page(m, f, pg, class_of_page(pg)))
       report(m, MSPACE_ERROR_CORRUPTION, pg);   /* the list's head was damaged */
 }
 

@@ -262,3 +262,32 @@ TEST_CASE("fronts: threads take small blocks from pages of their own; a block fr
    CHECK_HEAP(ms);
    CHECK(mspace_destroy(ms) == 0);
 }
+
+TEST_CASE("fronts: on a full heap a small request takes a free slot of another thread's front")
+{
+   static std::vector<unsigned char> buffer(256 * KiB + PAGE);
+   void *base = buffer.data() + (PAGE - reinterpret_cast<std::uintptr_t>(buffer.data()) % PAGE);
+   mspace ms = create_locked(base, 256 * KiB);
+   if (!ms)
+      return;
+   std::vector<void *> v;
+   std::thread a([&] {
+      while (void *p = mspace_malloc(ms, 16))
+         v.push_back(p);
+   });
+   a.join();
+   REQUIRE(v.size() > 100);
+   mspace_free(ms, v[0]);   // one slot free, in the first thread's front
+   const mspace_stats_t s = stats_of(ms);
+   CHECK(s.largest_free >= 16);
+   void *q = nullptr;
+   std::thread b([&] { q = mspace_malloc(ms, 16); });   // a thread of another front
+   b.join();
+   CHECK(q == v[0]);   // what largest_free promised, from any thread
+   v[0] = q;
+   for (void *p : v)
+      mspace_free(ms, p);
+   CHECK(stats_of(ms).allocated_blocks == 0);
+   CHECK_HEAP(ms);
+   CHECK(mspace_destroy(ms) == 0);
+}
