@@ -2782,8 +2782,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void purge_due(mstate *m, size
    chunk below live blocks: it is what a heap that grows again takes first. Each such
    trim doubles the next wait (up to PURGE_DELAY << TOP_WAIT_MOST): a heap whose top
    keeps coming back is trimmed ever more rarely, one that shrank for good is trimmed
-   after one wait, and mspace_trim starts over. Without an OS there are no pages to give back: the footprint shrinks only
-   by mspace_trim, and the code stays small. */
+   after one wait, and mspace_trim starts over. Without an OS there are no pages to give
+   back: the footprint shrinks only by mspace_trim, and the code stays small. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void trim_top_by_itself(mstate *m)
 {
    if (!(m->flags & STATE_REGROWS))
@@ -3213,8 +3213,9 @@ MULLE_DLMALLOC_NOASAN inline bool page_shape_ok(const page *pg, size_t cls)
           pg->used <= pg->count && pg->hint < BITMAP_WORDS && pg->listed <= 1 && pg->front < FRONTS;
 }
 
-/* The front whose lists hold pg (a forged index names front 0: the whole-heap check finds
-   it). */
+/* The front whose lists hold pg: for a locked mspace the one its header names (an index
+   past the fronts wraps; the page's check word, which covers its front, is what proves
+   it), for any other the first. */
 MULLE_DLMALLOC_NOASAN inline front *front_of(mstate *m, const page *pg)
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS

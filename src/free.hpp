@@ -141,8 +141,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void purge_due(mstate *m, size
    chunk below live blocks: it is what a heap that grows again takes first. Each such
    trim doubles the next wait (up to PURGE_DELAY << TOP_WAIT_MOST): a heap whose top
    keeps coming back is trimmed ever more rarely, one that shrank for good is trimmed
-   after one wait, and mspace_trim starts over. Without an OS there are no pages to give back: the footprint shrinks only
-   by mspace_trim, and the code stays small. */
+   after one wait, and mspace_trim starts over. Without an OS there are no pages to give
+   back: the footprint shrinks only by mspace_trim, and the code stays small. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void trim_top_by_itself(mstate *m)
 {
    if (!(m->flags & STATE_REGROWS))

@@ -215,8 +215,9 @@ MULLE_DLMALLOC_NOASAN inline bool page_shape_ok(const page *pg, size_t cls)
           pg->used <= pg->count && pg->hint < BITMAP_WORDS && pg->listed <= 1 && pg->front < FRONTS;
 }
 
-/* The front whose lists hold pg (a forged index names front 0: the whole-heap check finds
-   it). */
+/* The front whose lists hold pg: for a locked mspace the one its header names (an index
+   past the fronts wraps; the page's check word, which covers its front, is what proves
+   it), for any other the first. */
 MULLE_DLMALLOC_NOASAN inline front *front_of(mstate *m, const page *pg)
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
