@@ -1109,21 +1109,25 @@ static const size_t NSMALLBINS     = MIN_LARGE_SIZE >> SMALLBIN_SHIFT;
 static const size_t FIRST_SMALLBIN = (MIN_CHUNK >> SMALLBIN_SHIFT) < NSMALLBINS ? MIN_CHUNK >> SMALLBIN_SHIFT : NSMALLBINS - 1;
 
 /* The small-object tier (tier.hpp): requests up to TIER_MAX bytes are slots of pages of
-   PAGE_BYTES, one slot size per page, SLOT_GRAIN apart. It needs an alignment of 64 or
-   less. A page's header records where it is, its slot size, and a bitmap of free slots. */
+   PAGE_BYTES, one slot size per page, SLOT_GRAIN apart; a locked mspace with fronts takes
+   requests up to FRONT_MAX from its fronts' pages (c_api.hpp: a larger request takes the
+   mspace's lock, which threads share). It needs an alignment of 64 or less. A page's
+   header records where it is, its slot size, and a bitmap of free slots. */
 static const bool   TIER         = MULLE_DLMALLOC_TIER && MULLE_DLMALLOC_ALIGNMENT <= 64;
 static const size_t PAGE_BYTES   = 4096;
 static const size_t SLOT_GRAIN   = ALIGN < 16 ? 16 : ALIGN;
 static const size_t TIER_MAX     = 256;
-static const size_t NCLASSES     = TIER ? TIER_MAX / SLOT_GRAIN : 1;
-static const size_t BITMAP_WORDS = 4;   /* 256 slots: enough for 16-byte slots */
 /* fronts of a locked mspace (at most 16: the layout word names them in 4 bits) */
 #if MULLE_DLMALLOC_TIER && MULLE_DLMALLOC_LOCKS && MULLE_DLMALLOC_FRONTS > 1
 #  define MULLE_DLMALLOC_HAS_FRONTS 1
 static const size_t FRONTS       = MULLE_DLMALLOC_FRONTS;
+static const size_t FRONT_MAX    = 512;
 #else
 static const size_t FRONTS       = 1;
+static const size_t FRONT_MAX    = TIER_MAX;
 #endif
+static const size_t NCLASSES     = TIER ? FRONT_MAX / SLOT_GRAIN : 1;
+static const size_t BITMAP_WORDS = 4;   /* 256 slots: enough for 16-byte slots */
 static_assert(MULLE_DLMALLOC_FRONTS >= 1 && MULLE_DLMALLOC_FRONTS <= 16, "MULLE_DLMALLOC_FRONTS: 1 to 16");
 
 struct page
@@ -1262,13 +1266,14 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 8;   /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 9;   /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
                                              `fast_key`, the purge queue, the page
                                              map; 7: `top_since`, `top_backoff`; 8: fronts,
-                                             a page's count in a byte and its front */
+                                             a page's count in a byte and its front; 9:
+                                             fronts' slot sizes up to 512 */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {
@@ -2998,7 +3003,8 @@ MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
 // ---- src/tier.hpp ----------------------------------------------------------
 /* ==== the small-object tier ===============================================================
 
-   A request of up to TIER_MAX bytes (256) is a slot of a page: an in-use chunk of
+   A request of up to TIER_MAX bytes (256; FRONT_MAX, 512, in a locked mspace with fronts)
+   is a slot of a page: an in-use chunk of
    PAGE_BYTES (4 KiB) whose memory starts on a 4 KiB boundary and whose head carries
    TIER_PAGE. A page holds slots of one size (a multiple of SLOT_GRAIN, 16 bytes) behind a
    header, and no header per slot:
@@ -3061,7 +3067,7 @@ MULLE_DLMALLOC_NOASAN constexpr size_t class_count(size_t i) { return TIER ? (PA
    since size * RECIP exceeds 2^32 by less than size, and d * size < 2^20 */
 MULLE_DLMALLOC_NOASAN constexpr uint32_t class_recip(size_t i) { return static_cast<uint32_t>((0x100000000ULL + class_size(i) - 1) / class_size(i)); }
 
-/* The slot size class of a request of n <= TIER_MAX bytes (0 takes the smallest). */
+/* The slot size class of a request of n <= FRONT_MAX bytes (0 takes the smallest). */
 MULLE_DLMALLOC_NOASAN inline size_t class_of(size_t n) { return (n - (n != 0)) >> SLOT_SHIFT; }
 
 MULLE_DLMALLOC_NOASAN inline byte *first_slot(page *pg) { return as_bytes(pg) + PAGE_HEADER; }
@@ -3182,20 +3188,21 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t slot_index(page *pg, const void 
    /* by slot size / SLOT_GRAIN; sizes that are no class have no slots */
 #define MULLE_DLMALLOC_BY_SIZE(F) \
    0, F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), F(8), F(9), F(10), F(11), F(12), F(13), F(14), F(15), \
-   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+   F(16), F(17), F(18), F(19), F(20), F(21), F(22), F(23), F(24), F(25), F(26), F(27), F(28), F(29), F(30), F(31), \
+   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
    static const uint32_t RECIP[] = {MULLE_DLMALLOC_BY_SIZE(class_recip)};
 #define MULLE_DLMALLOC_COUNT(i) uint16_t(class_count(i))   /* at most 256: the bitmap's bits */
    static const uint16_t COUNT[] = {MULLE_DLMALLOC_BY_SIZE(MULLE_DLMALLOC_COUNT)};
 #undef MULLE_DLMALLOC_COUNT
 #undef MULLE_DLMALLOC_BY_SIZE
-   static_assert(NCLASSES <= 16 && sizeof(RECIP) / sizeof(RECIP[0]) == 32, "a reciprocal and a count per slot size");
+   static_assert(NCLASSES <= 32 && sizeof(RECIP) / sizeof(RECIP[0]) == 64, "a reciprocal and a count per slot size");
    /* the check word proved the size; the mask keeps a forged one inside the tables */
-   size_t   k    = (static_cast<size_t>(pg->size) >> SLOT_SHIFT) & 31;
+   size_t   k    = (static_cast<size_t>(pg->size) >> SLOT_SHIFT) & 63;
    size_t   d    = static_cast<size_t>(static_cast<const byte *>(p) - first_slot(pg));   /* huge below */
    uint64_t prod = static_cast<uint64_t>(d) * RECIP[k];
    size_t   i    = static_cast<size_t>(prod >> 32);
    /* d = i * size + r (r < size): the low half of prod is r * RECIP plus less than 2^24,
-      which is below RECIP exactly when r is 0 (RECIP > 2^24 for slots of 256 bytes or
+      which is below RECIP exactly when r is 0 (RECIP > 2^23 for slots of 512 bytes or
       less) */
    return i < COUNT[k] && static_cast<uint32_t>(prod) < RECIP[k] ? i : NO_SLOT;
 }
@@ -3419,7 +3426,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *slot_from_list(mstate *m, front *
    return p;
 }
 
-/* A slot for a request of n <= TIER_MAX bytes; NULL with *sane true where no page could be
+/* A slot for a request of n <= FRONT_MAX bytes; NULL with *sane true where no page could be
    made (the caller asks the core for a chunk), with *sane false where a page or list was
    found damaged (reported). */
 MULLE_DLMALLOC_NOASAN inline void *allocate_slot(mstate *m, front *f, size_t n, bool *sane)
@@ -3507,10 +3514,24 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *allocate_other_front(mst
 }
 #endif
 
+/* The largest request m takes from the tier: a locked mspace's fronts take up to
+   FRONT_MAX, so that threads meet on the mspace's lock more rarely; any other mspace up
+   to TIER_MAX (its core serves the sizes between as fast, without making and giving back
+   pages as a stack of them rises and falls). */
+MULLE_DLMALLOC_NOASAN inline size_t tier_max(const mstate *m)
+{
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   if (flags_of(m) & STATE_LOCKED)
+      return FRONT_MAX;
+#endif
+   (void) m;
+   return TIER_MAX;
+}
+
 /* A slot or a chunk for a request of n bytes. */
 MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
 {
-   if (TIER && n <= TIER_MAX)
+   if (TIER && n <= tier_max(m))
    {
       bool   sane;
       front *f = this_front(m);
@@ -5254,7 +5275,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *front_slot(mstate *m, fr
    return p;
 }
 
-/* malloc of n <= TIER_MAX bytes from a locked mspace, in this thread's front. */
+/* malloc of n <= FRONT_MAX bytes from a locked mspace, in this thread's front. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front(mstate *m, size_t n)
 {
    front *f    = thread_front(m);
@@ -5391,7 +5412,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_front(mstate *m,
       }
       return q;
    }
-   if (n <= TIER_MAX)
+   if (n <= FRONT_MAX)
       return realloc_whole(m, p, n, may_move);
    void *q    = NULL;
    bool  slot = false;
@@ -5497,7 +5518,7 @@ MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
       if (mstate *l = locked_fast_state(ms))
       {
 #  ifdef MULLE_DLMALLOC_HAS_FRONTS
-         if (TIER && n <= TIER_MAX)
+         if (TIER && n <= FRONT_MAX)
             return malloc_front(l, n);
 #  endif
          return malloc_locked(l, n);
@@ -5565,7 +5586,7 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
    /* a small block of a locked mspace: a slot of this thread's front, all of it zeroed
       (its page's slot size is set as the page is made); where no page could be had, the
       chunk it got instead has its request zeroed */
-   if (TIER && count * size <= TIER_MAX)
+   if (TIER && count * size <= FRONT_MAX)
       if (mstate *l = locked_fast_state(ms))
       {
          void  *q = malloc_front(l, count * size);
@@ -5586,7 +5607,7 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
          written. Only for a request above the tier's: its block is a chunk, and making it
          writes nothing inside it; a slot's page may be cut from the top after a page-sized
          chunk was cut there and given back, whose top head stays behind in the page */
-      byte *clean = count * size > TIER_MAX ? zero_from(m) : m->chunk_end + MEM_OFFSET;
+      byte *clean = count * size > tier_max(m) ? zero_from(m) : m->chunk_end + MEM_OFFSET;
       p = hand_out(m, allocate(m, count * size), count * size);
       if (p)   /* read under the lock: tags change */
       {

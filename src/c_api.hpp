@@ -183,7 +183,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *front_slot(mstate *m, fr
    return p;
 }
 
-/* malloc of n <= TIER_MAX bytes from a locked mspace, in this thread's front. */
+/* malloc of n <= FRONT_MAX bytes from a locked mspace, in this thread's front. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front(mstate *m, size_t n)
 {
    front *f    = thread_front(m);
@@ -320,7 +320,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_front(mstate *m,
       }
       return q;
    }
-   if (n <= TIER_MAX)
+   if (n <= FRONT_MAX)
       return realloc_whole(m, p, n, may_move);
    void *q    = NULL;
    bool  slot = false;
@@ -426,7 +426,7 @@ MULLE_DLMALLOC_NOASAN void *mspace_malloc(mspace ms, size_t n)
       if (mstate *l = locked_fast_state(ms))
       {
 #  ifdef MULLE_DLMALLOC_HAS_FRONTS
-         if (TIER && n <= TIER_MAX)
+         if (TIER && n <= FRONT_MAX)
             return malloc_front(l, n);
 #  endif
          return malloc_locked(l, n);
@@ -494,7 +494,7 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
    /* a small block of a locked mspace: a slot of this thread's front, all of it zeroed
       (its page's slot size is set as the page is made); where no page could be had, the
       chunk it got instead has its request zeroed */
-   if (TIER && count * size <= TIER_MAX)
+   if (TIER && count * size <= FRONT_MAX)
       if (mstate *l = locked_fast_state(ms))
       {
          void  *q = malloc_front(l, count * size);
@@ -515,7 +515,7 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
          written. Only for a request above the tier's: its block is a chunk, and making it
          writes nothing inside it; a slot's page may be cut from the top after a page-sized
          chunk was cut there and given back, whose top head stays behind in the page */
-      byte *clean = count * size > TIER_MAX ? zero_from(m) : m->chunk_end + MEM_OFFSET;
+      byte *clean = count * size > tier_max(m) ? zero_from(m) : m->chunk_end + MEM_OFFSET;
       p = hand_out(m, allocate(m, count * size), count * size);
       if (p)   /* read under the lock: tags change */
       {

@@ -216,21 +216,25 @@ static const size_t NSMALLBINS     = MIN_LARGE_SIZE >> SMALLBIN_SHIFT;
 static const size_t FIRST_SMALLBIN = (MIN_CHUNK >> SMALLBIN_SHIFT) < NSMALLBINS ? MIN_CHUNK >> SMALLBIN_SHIFT : NSMALLBINS - 1;
 
 /* The small-object tier (tier.hpp): requests up to TIER_MAX bytes are slots of pages of
-   PAGE_BYTES, one slot size per page, SLOT_GRAIN apart. It needs an alignment of 64 or
-   less. A page's header records where it is, its slot size, and a bitmap of free slots. */
+   PAGE_BYTES, one slot size per page, SLOT_GRAIN apart; a locked mspace with fronts takes
+   requests up to FRONT_MAX from its fronts' pages (c_api.hpp: a larger request takes the
+   mspace's lock, which threads share). It needs an alignment of 64 or less. A page's
+   header records where it is, its slot size, and a bitmap of free slots. */
 static const bool   TIER         = MULLE_DLMALLOC_TIER && MULLE_DLMALLOC_ALIGNMENT <= 64;
 static const size_t PAGE_BYTES   = 4096;
 static const size_t SLOT_GRAIN   = ALIGN < 16 ? 16 : ALIGN;
 static const size_t TIER_MAX     = 256;
-static const size_t NCLASSES     = TIER ? TIER_MAX / SLOT_GRAIN : 1;
-static const size_t BITMAP_WORDS = 4;   /* 256 slots: enough for 16-byte slots */
 /* fronts of a locked mspace (at most 16: the layout word names them in 4 bits) */
 #if MULLE_DLMALLOC_TIER && MULLE_DLMALLOC_LOCKS && MULLE_DLMALLOC_FRONTS > 1
 #  define MULLE_DLMALLOC_HAS_FRONTS 1
 static const size_t FRONTS       = MULLE_DLMALLOC_FRONTS;
+static const size_t FRONT_MAX    = 512;
 #else
 static const size_t FRONTS       = 1;
+static const size_t FRONT_MAX    = TIER_MAX;
 #endif
+static const size_t NCLASSES     = TIER ? FRONT_MAX / SLOT_GRAIN : 1;
+static const size_t BITMAP_WORDS = 4;   /* 256 slots: enough for 16-byte slots */
 static_assert(MULLE_DLMALLOC_FRONTS >= 1 && MULLE_DLMALLOC_FRONTS <= 16, "MULLE_DLMALLOC_FRONTS: 1 to 16");
 
 struct page
@@ -369,13 +373,14 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 8;   /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 9;   /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
                                              `fast_key`, the purge queue, the page
                                              map; 7: `top_since`, `top_backoff`; 8: fronts,
-                                             a page's count in a byte and its front */
+                                             a page's count in a byte and its front; 9:
+                                             fronts' slot sizes up to 512 */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {

@@ -1,6 +1,7 @@
 /* ==== the small-object tier ===============================================================
 
-   A request of up to TIER_MAX bytes (256) is a slot of a page: an in-use chunk of
+   A request of up to TIER_MAX bytes (256; FRONT_MAX, 512, in a locked mspace with fronts)
+   is a slot of a page: an in-use chunk of
    PAGE_BYTES (4 KiB) whose memory starts on a 4 KiB boundary and whose head carries
    TIER_PAGE. A page holds slots of one size (a multiple of SLOT_GRAIN, 16 bytes) behind a
    header, and no header per slot:
@@ -63,7 +64,7 @@ MULLE_DLMALLOC_NOASAN constexpr size_t class_count(size_t i) { return TIER ? (PA
    since size * RECIP exceeds 2^32 by less than size, and d * size < 2^20 */
 MULLE_DLMALLOC_NOASAN constexpr uint32_t class_recip(size_t i) { return static_cast<uint32_t>((0x100000000ULL + class_size(i) - 1) / class_size(i)); }
 
-/* The slot size class of a request of n <= TIER_MAX bytes (0 takes the smallest). */
+/* The slot size class of a request of n <= FRONT_MAX bytes (0 takes the smallest). */
 MULLE_DLMALLOC_NOASAN inline size_t class_of(size_t n) { return (n - (n != 0)) >> SLOT_SHIFT; }
 
 MULLE_DLMALLOC_NOASAN inline byte *first_slot(page *pg) { return as_bytes(pg) + PAGE_HEADER; }
@@ -184,20 +185,21 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t slot_index(page *pg, const void 
    /* by slot size / SLOT_GRAIN; sizes that are no class have no slots */
 #define MULLE_DLMALLOC_BY_SIZE(F) \
    0, F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), F(8), F(9), F(10), F(11), F(12), F(13), F(14), F(15), \
-   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+   F(16), F(17), F(18), F(19), F(20), F(21), F(22), F(23), F(24), F(25), F(26), F(27), F(28), F(29), F(30), F(31), \
+   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
    static const uint32_t RECIP[] = {MULLE_DLMALLOC_BY_SIZE(class_recip)};
 #define MULLE_DLMALLOC_COUNT(i) uint16_t(class_count(i))   /* at most 256: the bitmap's bits */
    static const uint16_t COUNT[] = {MULLE_DLMALLOC_BY_SIZE(MULLE_DLMALLOC_COUNT)};
 #undef MULLE_DLMALLOC_COUNT
 #undef MULLE_DLMALLOC_BY_SIZE
-   static_assert(NCLASSES <= 16 && sizeof(RECIP) / sizeof(RECIP[0]) == 32, "a reciprocal and a count per slot size");
+   static_assert(NCLASSES <= 32 && sizeof(RECIP) / sizeof(RECIP[0]) == 64, "a reciprocal and a count per slot size");
    /* the check word proved the size; the mask keeps a forged one inside the tables */
-   size_t   k    = (static_cast<size_t>(pg->size) >> SLOT_SHIFT) & 31;
+   size_t   k    = (static_cast<size_t>(pg->size) >> SLOT_SHIFT) & 63;
    size_t   d    = static_cast<size_t>(static_cast<const byte *>(p) - first_slot(pg));   /* huge below */
    uint64_t prod = static_cast<uint64_t>(d) * RECIP[k];
    size_t   i    = static_cast<size_t>(prod >> 32);
    /* d = i * size + r (r < size): the low half of prod is r * RECIP plus less than 2^24,
-      which is below RECIP exactly when r is 0 (RECIP > 2^24 for slots of 256 bytes or
+      which is below RECIP exactly when r is 0 (RECIP > 2^23 for slots of 512 bytes or
       less) */
    return i < COUNT[k] && static_cast<uint32_t>(prod) < RECIP[k] ? i : NO_SLOT;
 }
@@ -421,7 +423,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *slot_from_list(mstate *m, front *
    return p;
 }
 
-/* A slot for a request of n <= TIER_MAX bytes; NULL with *sane true where no page could be
+/* A slot for a request of n <= FRONT_MAX bytes; NULL with *sane true where no page could be
    made (the caller asks the core for a chunk), with *sane false where a page or list was
    found damaged (reported). */
 MULLE_DLMALLOC_NOASAN inline void *allocate_slot(mstate *m, front *f, size_t n, bool *sane)
@@ -509,10 +511,24 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *allocate_other_front(mst
 }
 #endif
 
+/* The largest request m takes from the tier: a locked mspace's fronts take up to
+   FRONT_MAX, so that threads meet on the mspace's lock more rarely; any other mspace up
+   to TIER_MAX (its core serves the sizes between as fast, without making and giving back
+   pages as a stack of them rises and falls). */
+MULLE_DLMALLOC_NOASAN inline size_t tier_max(const mstate *m)
+{
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   if (flags_of(m) & STATE_LOCKED)
+      return FRONT_MAX;
+#endif
+   (void) m;
+   return TIER_MAX;
+}
+
 /* A slot or a chunk for a request of n bytes. */
 MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
 {
-   if (TIER && n <= TIER_MAX)
+   if (TIER && n <= tier_max(m))
    {
       bool   sane;
       front *f = this_front(m);

@@ -21,7 +21,7 @@ TEST_CASE("mspace_create: a new OS mspace has a footprint of one granularity ste
    CHECK(s.bookkeeping > 0);
    // the state (bins, the tier's lists of each front, the purge queue), a small fixed
    // amount, and with the tier a page map of one bit per 4 KiB frame
-   CHECK(s.bookkeeping < 2048 + (TIER ? capacity / 4096 / 8 : 0));
+   CHECK(s.bookkeeping < 2304 + (TIER ? capacity / 4096 / 8 : 0));
    CHECK(s.in_use_bytes == 0);
    CHECK(s.allocated_blocks == 0);
    CHECK(s.free_blocks == 0);
@@ -213,7 +213,7 @@ TEST_CASE("mspace_create_with_base: the smallest buffer that works holds one blo
    }
    MESSAGE("smallest caller buffer accepted: " << smallest << " bytes");
    CHECK(smallest > 0);
-   CHECK(smallest <= 2048 + MIN_CHUNK + 2 * A);   // the bookkeeping plus one block
+   CHECK(smallest <= 2304 + MIN_CHUNK + 2 * A);   // the bookkeeping plus one block
 }
 
 TEST_CASE("an mspace in caller memory never writes outside [base, base + capacity)")

@@ -107,6 +107,8 @@ constexpr std::size_t FRONTS = TIER && MULLE_DLMALLOC_FRONTS > 1 ? MULLE_DLMALLO
 constexpr std::size_t FRONTS = TIER ? 4 : 1;
 #endif
 constexpr std::size_t TIER_MAX = 256;
+// A locked mspace with fronts takes requests up to FRONT_MAX bytes from its fronts' pages.
+constexpr std::size_t FRONT_MAX = FRONTS > 1 ? 512 : TIER_MAX;
 constexpr std::size_t SLOT = A < 16 ? 16 : A;
 constexpr std::size_t PAGE = 4096;
 constexpr std::size_t UNCACHED = 2048;
@@ -118,6 +120,7 @@ constexpr std::size_t chunk_for(std::size_t n)
    return round_up(n + OVERHEAD, A) < MIN_CHUNK ? MIN_CHUNK : round_up(n + OVERHEAD, A);
 }
 constexpr bool is_slot(std::size_t n) { return TIER && n <= TIER_MAX; }
+constexpr bool is_slot_locked(std::size_t n) { return TIER && n <= FRONT_MAX; }
 // a page's header (two links, four 16-bit fields, a 4-word bitmap, offset, epoch, check),
 // its slots, and the next chunk's head at its end
 constexpr std::size_t PAGE_HEADER = round_up(5 * W + 8 + 32, SLOT);

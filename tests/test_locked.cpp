@@ -291,3 +291,60 @@ TEST_CASE("fronts: on a full heap a small request takes a free slot of another t
    CHECK_HEAP(ms);
    CHECK(mspace_destroy(ms) == 0);
 }
+
+TEST_CASE("fronts: a locked mspace takes requests up to FRONT_MAX bytes from its threads' fronts, an unlocked one up to TIER_MAX")
+{
+   if (!TIER || FRONTS == 1)
+      return;
+   mspace ms = create_locked(nullptr, 16 * MiB);
+   if (!ms)
+      return;
+   mspace plain = mspace_create(16 * MiB);
+   REQUIRE(plain != nullptr);
+   ErrorLog log;
+   log.install(ms);
+   // where p is a slot of a page cut for `size`: its offset behind the page's header is a
+   // multiple of the slot size (a chunk's memory lies two words past a 16-byte grid)
+   auto slot_of = [](void *p, std::size_t size) {
+      std::uintptr_t off = reinterpret_cast<std::uintptr_t>(p) % PAGE;
+      return off >= PAGE_HEADER && (off - PAGE_HEADER) % size == 0;
+   };
+   void *p = nullptr, *q = nullptr, *big = nullptr;
+   std::thread t([&] {
+      p   = mspace_malloc(ms, 390);                // a slot of 400 bytes
+      q   = mspace_malloc(ms, FRONT_MAX);          // of 512, the largest
+      big = mspace_malloc(ms, FRONT_MAX + 1);      // a chunk
+   });
+   t.join();
+   REQUIRE((p && q && big));
+   CHECK(slot_of(p, 400));
+   CHECK(slot_of(q, FRONT_MAX));
+   CHECK_FALSE(slot_of(big, FRONT_MAX + SLOT));
+   std::memset(p, 0x5A, 390);
+   CHECK(mspace_realloc(ms, p, 400) == p);         // its slot holds it
+   void *r = mspace_realloc(ms, p, 450);           // a slot of 464, its bytes kept
+   REQUIRE(r != nullptr);
+   CHECK(slot_of(r, 464));
+   CHECK(static_cast<unsigned char *>(r)[0] == 0x5A);
+   CHECK(static_cast<unsigned char *>(r)[389] == 0x5A);
+   CHECK(stats_of(ms).allocated_blocks == 3);
+   std::thread u([&] {   // freed by a thread of another front
+      mspace_free(ms, r);
+      mspace_free(ms, q);
+      mspace_free(ms, big);
+      mspace_free(ms, q);                          // a second free of a slot, caught
+   });
+   u.join();
+   CHECK(log.count == 1);
+   CHECK(log.last == MSPACE_ERROR_DOUBLE_FREE);
+   CHECK(stats_of(ms).allocated_blocks == 0);
+   CHECK_HEAP(ms);
+
+   void *c = mspace_malloc(plain, 390);            // unlocked: a chunk
+   REQUIRE(c != nullptr);
+   CHECK_FALSE(slot_of(c, 400));
+   mspace_free(plain, c);
+   CHECK_HEAP(plain);
+   CHECK(mspace_destroy(plain) == 0);
+   CHECK(mspace_destroy(ms) == 0);
+}

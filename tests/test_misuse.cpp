@@ -115,9 +115,9 @@ TEST_CASE("a callback of inspect_all that calls its mspace is reported; the walk
       std::vector<void *> blocks;
       for (std::uint32_t i = 0; i < 8; ++i)   // chunks: a page's free slots would be seen too
       {
-         blocks.push_back(mspace_malloc(ms, 300 + 30 * i));
+         blocks.push_back(mspace_malloc(ms, 600 + 30 * i));
          REQUIRE(blocks.back() != nullptr);
-         fill(blocks.back(), 300 + 30 * i, i);
+         fill(blocks.back(), 600 + 30 * i, i);
       }
       Walk w{ms};
       mspace_inspect_all(ms, free_what_you_see, &w);
@@ -129,7 +129,7 @@ TEST_CASE("a callback of inspect_all that calls its mspace is reported; the walk
       CHECK(mspace_check(ms) == 0);
       for (std::uint32_t i = 0; i < 8; ++i)
       {
-         CHECK(verify(blocks[i], 300 + 30 * i, i));   // still live, contents kept
+         CHECK(verify(blocks[i], 600 + 30 * i, i));   // still live, contents kept
          mspace_free(ms, blocks[i]);
       }
       CHECK(log.count == 16);       // after the walk, calls work again
