@@ -52,8 +52,9 @@
                                      without OS)       are header-less slots of 4 KiB pages
      MULLE_DLMALLOC_LOCKS            1 (0 without OS)  implementation TU: MSPACE_LOCKED support
      MULLE_DLMALLOC_FRONTS           4 (1 without the  implementation TU: a locked mspace's
-                                     tier or locks)    fronts: small blocks of threads on
-                                                       different fronts need no common lock
+                                     tier or locks)    fronts: blocks up to 512 bytes of
+                                                       threads on different fronts need no
+                                                       common lock
      MULLE_DLMALLOC_RELATIVE         0                 implementation TU: 1 links relative, heaps movable
      MULLE_DLMALLOC_VALGRIND         0                 implementation TU: memcheck memory pools
      MULLE_DLMALLOC_ASSERT(e)        assert-like       implementation TU: internal asserts
