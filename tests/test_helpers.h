@@ -120,7 +120,6 @@ constexpr std::size_t chunk_for(std::size_t n)
    return round_up(n + OVERHEAD, A) < MIN_CHUNK ? MIN_CHUNK : round_up(n + OVERHEAD, A);
 }
 constexpr bool is_slot(std::size_t n) { return TIER && n <= TIER_MAX; }
-constexpr bool is_slot_locked(std::size_t n) { return TIER && n <= FRONT_MAX; }
 // a page's header (two links, four 16-bit fields, a 4-word bitmap, offset, epoch, check),
 // its slots, and the next chunk's head at its end
 constexpr std::size_t PAGE_HEADER = round_up(5 * W + 8 + 32, SLOT);
