@@ -441,21 +441,29 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_slot(mstate *m, front *f, size_t n, 
    return p;
 }
 
-/* A slot of a larger size than class cls asks for, from the first larger size with a page
-   with room, or NULL: a small request on a heap that has no room for a page nor a chunk
-   still gets what largest_free promises. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *allocate_larger_slot(mstate *m, front *f, size_t cls)
+/* A slot of class cls or a larger one from front f's lists, from the first size with a
+   page with room; NULL where none has room, with *sane false where a page or list was
+   found damaged (reported). */
+MULLE_DLMALLOC_NOASAN inline void *slot_of_size_or_larger(mstate *m, front *f, size_t cls, bool *sane)
 {
-   while (++cls < NCLASSES)
+   *sane = true;
+   for (; cls < NCLASSES; ++cls)
    {
       MULLE_DLMALLOC_STEP();
-      bool sane;
-      if (void *p = slot_from_list(m, f, cls, &sane))
+      if (void *p = slot_from_list(m, f, cls, sane))
          return p;
-      if (!sane)
+      if (!*sane)
          return NULL;
    }
    return NULL;
+}
+
+/* A slot of a larger size than class cls asks for, or NULL: a small request on a heap that
+   has no room for a page nor a chunk still gets what largest_free promises. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *allocate_larger_slot(mstate *m, front *f, size_t cls)
+{
+   bool sane;
+   return slot_of_size_or_larger(m, f, cls + 1, &sane);
 }
 
 /* The front of this thread in m: with fronts, a locked mspace's thread takes the front of
@@ -497,15 +505,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *allocate_other_front(mst
       front *g = &m->fronts[k];
       if (g == f)
          continue;
-      for (size_t c = cls; c < NCLASSES; ++c)
-      {
-         MULLE_DLMALLOC_STEP();
-         bool sane;
-         if (void *p = slot_from_list(m, g, c, &sane))
-            return p;
-         if (!sane)
-            return NULL;
-      }
+      bool  sane;
+      void *p = slot_of_size_or_larger(m, g, cls, &sane);
+      if (p || !sane)
+         return p;
    }
    return NULL;
 }
