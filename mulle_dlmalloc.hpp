@@ -297,13 +297,32 @@ MULLE_DLMALLOC_API const char *mspace_error_string(mspace_error_t error);
 /* Opens the heap that a region holds, e.g. a file mapped again, after verifying its header
    and the whole heap (O(chunks)); NULL if refused, with nothing written. The handle is
    live as if just created; the error handler is the default one and the lock is released.
-   No other process may be using the region while it is attached. */
+   No other process may be using the region while it is attached.
+   A heap whose last user ended without mspace_detach (killed, crashed, or it just exited)
+   and that does not check sound, because that user stopped inside a call, is rebuilt from
+   its boundary tags first (O(chunks)): every block whose call returned is kept with its
+   contents, the interrupted call's block is in use or free, and a malloc that had not
+   returned may leave a block in use that nobody holds. mspace_attach_found tells which. A
+   heap that was detached and does not check sound is damage: refused. (At checks level 2
+   no heap is rebuilt.) */
 MULLE_DLMALLOC_API mspace mspace_attach(void *base, size_t capacity);
 
+/* How mspace_attach found the heap of ms. */
+typedef enum mspace_found_t
+{
+   MSPACE_FOUND_DETACHED = 0,   /* its last user detached it (or ms was made by a create) */
+   MSPACE_FOUND_OPEN,           /* its last user ended without a detach, between calls: the
+                                   heap was sound as it stood */
+   MSPACE_FOUND_REBUILT         /* its last user stopped inside a call: rebuilt */
+} mspace_found_t;
+
+MULLE_DLMALLOC_API mspace_found_t mspace_attach_found(mspace ms);
+
 /* Ends this handle without freeing anything: the region keeps the heap, to be attached
-   again (the handle is dead after). A region can be attached without it (after a crash);
-   detach tells the memory checkers that the region is plain memory again. 0 on success;
-   non-zero for a dead handle or an mspace from mspace_create, which only destroy ends. */
+   again (the handle is dead after), and is marked as closed cleanly. A region can be
+   attached without it (after a crash); detach tells the memory checkers that the region
+   is plain memory again. 0 on success; non-zero for a dead handle or an mspace from
+   mspace_create, which only destroy ends. */
 MULLE_DLMALLOC_API int mspace_detach(mspace ms);
 
 /* Why mspace_attach(base, capacity) would refuse the region: MSPACE_ERROR_NONE when it
@@ -789,6 +808,18 @@ size_t step_count;
 #  define MULLE_DLMALLOC_STEP() ((void) 0)
 #endif
 
+/* Crash order. The heads of the chunks are what a recovery rebuilds a heap from
+   (recover.hpp): a store that moves where a walk of the heads goes comes after the stores
+   that it makes visible (a remainder's head before the head that cuts it off), and such a
+   pair is kept in program order here. The processor's order does not matter: every store
+   of a killed process lands, only where in its program it stopped counts. The crash tests
+   define MULLE_DLMALLOC_CRASH_POINT to stop a call at each such point. */
+#ifdef MULLE_DLMALLOC_CRASH_POINT
+#  define MULLE_DLMALLOC_ORDERED() MULLE_DLMALLOC_CRASH_POINT()
+#else
+#  define MULLE_DLMALLOC_ORDERED() __asm__ __volatile__("" ::: "memory")
+#endif
+
 /* memcpy/memset without <string.h>, so that freestanding builds need nothing else. Under
    ASan they are plain loops: the library functions are intercepted and would check the
    poison of bytes the allocator may touch. */
@@ -1175,6 +1206,11 @@ static const unsigned STATE_ZERO_ABOVE = 16;  /* the region past the largest foo
                                                  reads as zero (an OS region, a caller's
                                                  MSPACE_ZEROED buffer): calloc does not
                                                  write zeros there; attach forgets it */
+static const unsigned STATE_ATTACHED = 32;    /* in use by a process: set by a create and an
+                                                 attach, cleared by mspace_detach. An attach
+                                                 that finds it set knows that the last user
+                                                 ended without a detach, maybe inside a call:
+                                                 it may rebuild the heap (recover.hpp) */
 
 /* The links of a small bin's head: the fd and bk of a chunk that would start 2 words
    before, whose other words are never read or written while smallmap and the rings
@@ -1212,7 +1248,8 @@ struct mstate
    rel<byte, false>       least;          /* first chunk */
    rel<byte, false>       chunk_end;      /* the top may grow up to here */
    unsigned               flags;
-   unsigned               reserved;       /* 0 */
+   unsigned               found;          /* how the last attach found the heap:
+                                             mspace_found_t */
    /* the core's */
    binmap_t               smallmap;       /* bit i set <=> small bin i is non-empty */
    binmap_t               treemap;        /* bit i set <=> treebins[i] is non-empty */
@@ -1267,14 +1304,15 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 9;   /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 10;  /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
                                              `fast_key`, the purge queue, the page
                                              map; 7: `top_since`, `top_backoff`; 8: fronts,
                                              a page's count in a byte and its front; 9:
-                                             fronts' slot sizes up to 512 */
+                                             fronts' slot sizes up to 512; 10: heads
+                                             written in crash order, STATE_ATTACHED */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {
@@ -2304,23 +2342,25 @@ MULLE_DLMALLOC_NOASAN inline void replace_dv(mstate *m, chunk *r, size_t rs)
    m->dv_size = rs;
 }
 
-/* v, free and in no bin, serves nb; a remainder that can stand alone becomes the dv or
+/* v, free and in no bin (or a block in use that grew over its free successor, realloc.hpp),
+   serves nb; a remainder that can stand alone becomes the dv or
    goes to its bin. The caller has held v's head against a second record (the size of a
    free chunk section, errors.hpp). At level 2 the remainder is poisoned for its kind where
    v's words were not poison (a tree chunk's links behind a small remainder's); the caller
    has verified v's poison up to nb + sizeof(tree_chunk). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *carve(mstate *m, chunk *v, size_t nb, bool remainder_to_dv)
 {
-   MULLE_DLMALLOC_ASSERT(chunk_size(v) >= nb && !chunk_is_in_use(v) && "carve: a free chunk large enough");
+   MULLE_DLMALLOC_ASSERT(chunk_size(v) >= nb && "carve: a chunk large enough (free, or a block that grew)");
    size_t vs = chunk_size(v);
    size_t rs = vs - nb;
    if (rs < MIN_CHUNK)
       set_in_use(v, vs);
    else
    {
-      set_in_use(v, nb);
       chunk *r = chunk_at(v, nb);
-      set_free_with_footer(r, rs);
+      set_free_with_footer(r, rs);   /* inside v: a walk sees it once v's head moves */
+      MULLE_DLMALLOC_ORDERED();
+      v->head = (v->head & PINUSE) | nb | CINUSE;
 #if MULLE_DLMALLOC_CHECKS >= 2
       size_t links = poison_start(rs), upto = rs < sizeof(tree_chunk) ? rs : sizeof(tree_chunk);
       if (links < upto)
@@ -2460,10 +2500,12 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void *split_top(mstate *m, chunk *v, 
 {
    MULLE_DLMALLOC_ASSERT(static_cast<size_t>(top_end(m) - as_bytes(v)) >= nb + MIN_CHUNK && "split_top: the top keeps a chunk");
    chunk *r      = chunk_at(v, nb);
-   m->top_size   = static_cast<size_t>(top_end(m) - as_bytes(r));
-   m->top        = r;
-   r->head       = m->top_size | PINUSE;
+   size_t rs     = static_cast<size_t>(top_end(m) - as_bytes(r));
+   r->head       = rs | PINUSE;   /* inside the top (or v): seen once v's head moves */
+   MULLE_DLMALLOC_ORDERED();
    v->head       = pinuse | nb | CINUSE;
+   m->top_size   = rs;
+   m->top        = r;
    if (as_bytes(r) + MEM_OFFSET > m->written)   /* the top's head: the highest word yet */
       m->written = as_bytes(r) + MEM_OFFSET;
    return mem_from_chunk(v);
@@ -2625,6 +2667,7 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
       size_t lead = static_cast<size_t>(as_bytes(a) - as_bytes(c));
       size_t rest = chunk_size(c) - lead;
       a->head = rest | CINUSE;                   /* PINUSE is cleared as the lead is freed */
+      MULLE_DLMALLOC_ORDERED();
       c->head = (c->head & PINUSE) | lead | CINUSE;
       if (!release_chunk(m, c, lead))   /* a free predecessor whose links lie; untested */
          report(m, MSPACE_ERROR_CORRUPTION, mem);
@@ -2633,9 +2676,10 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
    size_t s = chunk_size(c);
    if (s - nb >= MIN_CHUNK)
    {
-      set_in_use(c, nb);
       chunk *r = chunk_at(c, nb);
-      r->head  = (s - nb) | PINUSE | CINUSE;
+      r->head  = (s - nb) | PINUSE | CINUSE;   /* inside c until its head moves */
+      MULLE_DLMALLOC_ORDERED();
+      c->head  = (c->head & PINUSE) | nb | CINUSE;
       if (!release_chunk(m, r, s - nb))   /* a free successor whose links lie; untested */
          report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(r));   /* the tail stays in use */
    }
@@ -2887,9 +2931,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool merge_chunk(mstate *m, chunk *c, s
    }
    if (next == m->top)
    {
+      size_t ts    = m->top_size + s;
+      c->head      = ts | PINUSE;   /* one store: the walk goes over the old top's head */
       m->top       = c;
-      m->top_size += s;
-      c->head      = m->top_size | PINUSE;
+      m->top_size  = ts;
       if (joins_dv)   /* the dv merged into the top */
       {
          m->dv      = NULL;
@@ -2976,9 +3021,10 @@ MULLE_DLMALLOC_NOASAN inline bool grow_dv_by(mstate *m, chunk *c)
    not. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void become_top(mstate *m, chunk *c, size_t s)
 {
+   size_t ts    = m->top_size + s;
+   c->head      = ts | PINUSE;   /* CINUSE cleared: a second free of c sees it; one store */
    m->top       = c;
-   m->top_size += s;
-   c->head      = m->top_size | PINUSE;   /* CINUSE cleared: a second free of c sees it */
+   m->top_size  = ts;
    annotate_free(m, mem_from_chunk(c), usable_of_size(s));
    trim_by_itself(m);
 }
@@ -3362,7 +3408,6 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size
    chunk *c = page_chunk(m);
    if (!c)
       return NULL;
-   c->head   |= TIER_PAGE;
    page *pg   = static_cast<page *>(mem_from_chunk(c));
    size_t n   = class_count(cls);
    size_t fk  = static_cast<size_t>(f - m->fronts);
@@ -3380,6 +3425,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size
       size_t lo = w * 64;
       pg->free_bits[w] = n >= lo + 64 ? ~static_cast<uint64_t>(0) : n > lo ? (static_cast<uint64_t>(1) << (n - lo)) - 1 : 0;
    }
+   MULLE_DLMALLOC_ORDERED();   /* a recovery believes a header flagged in the head */
+   c->head |= TIER_PAGE;
    map_set(m, frame_index(m, pg));   /* last: a free that finds the bit finds the header */
    return pg;
 }
@@ -3565,7 +3612,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void release_page(mstate *m, p
       return;   /* the page stays, empty: nothing else is written */
    }
    chunk *c  = chunk_from_mem(pg);
-   pg->check = PAGE_GONE ^ page_offset(m, pg) ^ m->epoch;
+   pg->check = PAGE_GONE ^ page_offset(m, pg) ^ m->epoch;   /* a recovery frees a page */
+   MULLE_DLMALLOC_ORDERED();                                 /* flagged with no header */
    c->head  &= ~TIER_PAGE;
    map_clear(m, frame_index(m, pg));
    if (!release_chunk(m, c, chunk_size(c)))
@@ -3706,11 +3754,13 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
             bin links lie) the two words written are put back */
          chunk *r      = chunk_at(c, nb);
          size_t c_head = c->head, r_head = r->head;
+         r->head = rs | PINUSE | CINUSE;   /* inside c until its head moves */
+         MULLE_DLMALLOC_ORDERED();
          c->head = (c_head & PINUSE) | nb | CINUSE;
-         r->head = rs | PINUSE | CINUSE;
          if (!release_chunk(m, r, rs))
          {
             c->head = c_head;
+            MULLE_DLMALLOC_ORDERED();
             r->head = r_head;
             report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
             return RESIZE_FAILED;
@@ -3749,8 +3799,9 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
    }
    else if (!take_from_bin(m, next, ns))
       return RESIZE_FAILED;
-   c->head = (c->head & PINUSE) | (s + ns);   /* one free chunk for a moment */
-   carve(m, c, nb, to_dv);                    /* what is left stays the dv, or binned */
+   c->head = (c->head & PINUSE) | (s + ns) | CINUSE;   /* in use throughout: a crash here */
+   carve(m, c, nb, to_dv);                             /* keeps the block; the rest stays
+                                                          the dv, or is binned */
    return RESIZE_DONE;
 }
 
@@ -3876,9 +3927,10 @@ MULLE_DLMALLOC_NOASAN int trim_top(mstate *m, size_t pad, bool eager)
       byte *end = footprint_end_for(m, top + align_up(pad, ALIGN) + MIN_CHUNK);
       if (end < old_end)
       {
-         os_decommit(m, end, old_end, eager);
          m->top_size  = static_cast<size_t>(end - top);
-         m->top->head = m->top_size | PINUSE;
+         m->top->head = m->top_size | PINUSE;   /* before the pages go: a walk stops here */
+         MULLE_DLMALLOC_ORDERED();
+         os_decommit(m, end, old_end, eager);
          released     = 1;
       }
    }
@@ -3963,6 +4015,10 @@ MULLE_DLMALLOC_NOASAN inline size_t purge_free_chunks(mstate *m)
 MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
 {
    byte *old_end = top_end(m);
+   /* first the one store that makes the footprint a single free chunk for a walk of the
+      heads: a crash after it leaves an empty heap to rebuild, one before it the old one */
+   reinterpret_cast<chunk *>(m->least.get())->head = static_cast<size_t>(old_end - m->least) | PINUSE;
+   MULLE_DLMALLOC_ORDERED();
    if (TIER)   /* no page is left: the map's words over the footprint are cleared */
       fill_bytes(page_map(m), 0, (frame_index(m, old_end - 1) / MAP_BITS + 1) * sizeof(size_t));
    m->smallmap = m->treemap = 0;
@@ -4035,7 +4091,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
    m->chunk_end      = m->least + ((end - least) & ~ALIGN_MASK);
    m->capacity       = capacity;
    m->trim_threshold = MULLE_DLMALLOC_TRIM_THRESHOLD;
-   m->flags          = flags;
+   m->flags          = flags | STATE_ATTACHED;
 #if MULLE_DLMALLOC_CHECKS >= 2
    m->secret         = make_secret(m);
 #endif
@@ -4882,6 +4938,178 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void leave_call(mstate *m)
 
 }} // namespace mulle::detail
 
+// ---- src/recover.hpp -------------------------------------------------------
+/* ==== recovery: a heap whose user stopped inside a call ====================================
+
+   A process killed inside a call (kill -9, a crash) leaves every store it made and none
+   that it did not. The heads of the chunks are the truth a heap is rebuilt from: every call
+   moves them in an order (MULLE_DLMALLOC_ORDERED, impl_config.hpp) in which a walk of the
+   heads from the first chunk always parses, a remainder's head is written before the head
+   that cuts it off, and a block is in use from the store that cuts it until the store that
+   frees it. All else follows from the heads and the pages' bitmaps, and is written anew:
+   the bins and tries, the dv, the top's record, the page map, the pages' counts and the
+   lists of pages with room. The walk:
+   - starts at the first chunk; every head holds a size on the grid that stays inside the
+     chunks' end;
+   - ends with the first free chunk that ends past the top the state records, which is the
+     top (the state's record of the top's start moves only after the head that makes a new
+     top, so the true top always ends past it, and no other free chunk does);
+   - merges free chunks that follow one another (a free that stopped before it merged);
+   - keeps a chunk flagged as a page whose header names it as a page, with its count of
+     slots in use taken from its bitmap; a page flagged without such a header (one being
+     given back) or with no slot in use (its last free stopped before it gave the page
+     back) is free memory.
+   O(chunks), and no more than a walk and the bin inserts write. What an interrupted call
+   leaves: its block in use or free; a malloc that stopped before it returned leaves a
+   block in use that nobody holds (a leak, which mspace_inspect_all shows). Level 2 does
+   not rebuild (its canaries record requests that a walk cannot know): such a heap is
+   refused as it was before. */
+
+namespace mulle { namespace detail {
+
+/* Chunk c of size s, flagged as a page, carries the header of a page at its place: of a
+   page's size on a page boundary, its check word keyed to its offset, the state's epoch,
+   its slot size and front, and cut as its slot size is. */
+MULLE_DLMALLOC_NOASAN inline bool page_header_holds(const mstate *m, chunk *c, size_t s)
+{
+   if (!TIER || s < PAGE_BYTES || s >= PAGE_BYTES + MIN_CHUNK || !is_aligned(mem_from_chunk(c), PAGE_BYTES))
+      return false;
+   const page *pg = static_cast<const page *>(mem_from_chunk(c));
+   if (pg->offset != page_offset(m, pg) || pg->epoch != m->epoch || !pg->size || (pg->size & (SLOT_GRAIN - 1)) ||
+       pg->check != page_check(m, pg, pg->size, pg->front))
+      return false;
+   size_t cls = class_of_page(pg);
+   return cls < NCLASSES && pg->size == class_size(cls) && pg->count == class_count(cls) && pg->front < FRONTS;
+}
+
+/* Where a walk of the heads ends (the top's end), or NULL where a head holds no size on
+   the grid inside the chunks' end, or the walk meets no top. Reads the heads only; the
+   state's bounds were verified. */
+MULLE_DLMALLOC_NOASAN inline byte *walk_end(mstate *m)
+{
+   const byte *top = as_bytes(m->top);
+   chunk      *c   = first_chunk(m);
+   for (;;)
+   {
+      MULLE_DLMALLOC_STEP();
+      size_t s = chunk_size(c);
+      if (s < MIN_CHUNK || (s & ALIGN_MASK) || s > static_cast<size_t>(m->chunk_end - as_bytes(c)))
+         return NULL;
+      byte *e = as_bytes(c) + s;
+      if (e > top && !chunk_is_in_use(c))
+         return e;
+      if (e + MIN_CHUNK > m->chunk_end)
+         return NULL;   /* no room for a top behind it */
+      c = reinterpret_cast<chunk *>(e);
+   }
+}
+
+/* Slots in use of page pg (whose header holds): its bitmap, past its slots cleared. */
+MULLE_DLMALLOC_NOASAN inline size_t slots_in_use(page *pg)
+{
+   size_t free_slots = 0;
+   for (size_t w = 0; w < BITMAP_WORDS; ++w)
+   {
+      size_t lo = w * 64;
+      if (lo >= pg->count)
+         pg->free_bits[w] = 0;
+      else if (pg->count - lo < 64)
+         pg->free_bits[w] &= (static_cast<uint64_t>(1) << (pg->count - lo)) - 1;
+      free_slots += static_cast<size_t>(count_bits64(pg->free_bits[w]));
+   }
+   return pg->count - free_slots;
+}
+
+/* Free run [c, c + s), behind a chunk in use (or the first chunk), before one in use:
+   one free chunk in its bin. */
+MULLE_DLMALLOC_NOASAN inline void bin_run(mstate *m, chunk *c, size_t s)
+{
+   c->head                   = s | PINUSE;
+   chunk_at(c, s)->prev_foot = s;
+   insert_chunk(m, c, s);
+}
+
+/* Rebuilds what follows from the heads of a heap whose walk ends at `end` (walk_end). */
+MULLE_DLMALLOC_NOASAN inline void rebuild_heap(mstate *m, byte *end)
+{
+   if (TIER)
+      fill_bytes(page_map(m), 0, page_map_bytes(reinterpret_cast<uintptr_t>(m), reinterpret_cast<uintptr_t>(m->base + m->capacity)));
+   m->smallmap = m->treemap = 0;
+   empty_small_bins(m);
+   fill_bytes(m->treebins, 0, sizeof(m->treebins));
+   for (size_t k = 0; k < FRONTS; ++k)
+      fill_bytes(m->fronts[k].avail, 0, sizeof(m->fronts[k].avail));
+   fill_bytes(m->purge_at, 0, sizeof(m->purge_at));
+   m->dv      = NULL;
+   m->dv_size = 0;
+
+   chunk *c = first_chunk(m), *run = NULL;
+   size_t run_size = 0;
+   while (as_bytes(c) < end)
+   {
+      MULLE_DLMALLOC_STEP();
+      size_t head = c->head, s = head & ~FLAG_BITS;
+      bool   idle = !(head & CINUSE);
+      if (!idle && (head & TIER_PAGE))
+      {
+         page *pg = static_cast<page *>(mem_from_chunk(c));
+         size_t used = page_header_holds(m, c, s) ? slots_in_use(pg) : 0;
+         if (!used)
+         {
+            idle      = true;   /* half made, half given back, or emptied: free memory */
+            pg->check = PAGE_GONE ^ page_offset(m, pg) ^ m->epoch;
+         }
+         else
+         {
+            pg->used   = static_cast<uint16_t>(used);
+            pg->hint   = 0;
+            pg->listed = 0;
+            map_set(m, frame_index(m, pg));
+            if (used < pg->count)
+               list_page(m, front_of(m, pg), pg, class_of_page(pg));
+         }
+      }
+      if (idle)
+      {
+         if (!run)
+         {
+            run      = c;
+            run_size = 0;
+         }
+         else
+            c->head = s;   /* inside the run now: a freed block's head, as a merge leaves it */
+         run_size += s;
+      }
+      else
+      {
+         c->head = (head & (CINUSE | TIER_PAGE)) | s | (run ? 0 : PINUSE);
+         if (run)
+            bin_run(m, run, run_size);
+         run = NULL;
+      }
+      c = chunk_at(c, s);
+   }
+   /* the walk ended with a free chunk: the last run is the top */
+   run->head   = run_size | PINUSE;
+   m->top      = run;
+   m->top_size = run_size;
+   if (m->written < as_bytes(run) + MEM_OFFSET)
+      m->written = as_bytes(run) + MEM_OFFSET;
+   if (footprint_of(m) > m->max_footprint)
+      m->max_footprint = footprint_of(m);
+}
+
+/* A heap that was not detached and does not check sound is rebuilt when its walk parses
+   (level 2 excepted); the end of that walk, or NULL. */
+MULLE_DLMALLOC_NOASAN inline byte *rebuildable(mstate *m)
+{
+   if (MULLE_DLMALLOC_CHECKS >= 2 || !(m->flags & STATE_ATTACHED))
+      return NULL;
+   return walk_end(m);
+}
+
+}} // namespace mulle::detail
+
 // ---- src/persist.hpp -------------------------------------------------------
 /* ==== attaching a heap again: persistent and shared regions ===============================
 
@@ -4960,7 +5188,7 @@ MULLE_DLMALLOC_NOASAN inline bool state_bounds_ok(const mstate *m, const byte *b
 /* The flags a stored state may hold: from the OS (a copy of an mspace_create heap, or
    its live region, which attach_problem refuses), locked, and in the middle of a call out
    to user code (a process that ended there). A new STATE_ flag belongs here too. */
-static const unsigned STORED_FLAGS = STATE_FROM_OS | STATE_LOCKED | STATE_CALLING_OUT | STATE_REGROWS | STATE_ZERO_ABOVE;
+static const unsigned STORED_FLAGS = STATE_FROM_OS | STATE_LOCKED | STATE_CALLING_OUT | STATE_REGROWS | STATE_ZERO_ABOVE | STATE_ATTACHED;
 
 /* The settings of the build that made the heap, as far as the state records them beside
    the layout word: its trim threshold (nothing but a create sets it), and a lock that this
@@ -5017,11 +5245,13 @@ MULLE_DLMALLOC_NOASAN inline bool least_moved(const mstate *m, uintptr_t end)
    return least != least_for(at, end) && least - at >= header && least - at < header + ALIGN;
 }
 
-/* Why the region at base cannot be attached, or MSPACE_ERROR_NONE; *out learns the state.
-   Reads only. */
-MULLE_DLMALLOC_NOASAN inline mspace_error_t attach_problem(void *region, size_t capacity, mstate **out)
+/* Why the region at base cannot be attached, or MSPACE_ERROR_NONE; *out learns the state,
+   and *rebuild the end of its walk where the heap must be rebuilt first (recover.hpp),
+   else NULL. Reads only. */
+MULLE_DLMALLOC_NOASAN inline mspace_error_t attach_problem(void *region, size_t capacity, mstate **out, byte **rebuild)
 {
-   *out = NULL;
+   *out     = NULL;
+   *rebuild = NULL;
    byte     *base = static_cast<byte *>(region);
    uintptr_t b    = reinterpret_cast<uintptr_t>(base);
    uintptr_t at   = align_up(b, alignof(mstate));
@@ -5040,9 +5270,14 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t attach_problem(void *region, size_t 
       return MSPACE_ERROR_MOVED;   /* the pages of the tier would be off their 4 KiB grid */
    if ((m->flags & STATE_FROM_OS) && is_live(m))
       return MSPACE_ERROR_INVALID_POINTER;   /* the live heap of mspace_create: destroy ends it */
-   if (!state_bounds_ok(m, base, m->capacity) || !state_fields_ok(m) || check_heap(m, true, NULL) != 0 ||
-       !anchors_ok(m))
+   if ((m->flags & ~STORED_FLAGS) || !state_bounds_ok(m, base, m->capacity))
       return MSPACE_ERROR_CORRUPTION;
+   if (!state_fields_ok(m) || check_heap(m, true, NULL) != 0 || !anchors_ok(m))
+   {
+      *rebuild = rebuildable(m);   /* a user stopped inside a call: the heads are the truth */
+      if (!*rebuild)
+         return MSPACE_ERROR_CORRUPTION;
+   }
    *out = m;
    return MSPACE_ERROR_NONE;
 }
@@ -5849,8 +6084,9 @@ MULLE_DLMALLOC_NOASAN const char *mspace_error_string(mspace_error_t error)
 MULLE_DLMALLOC_NOASAN mspace_error_t mspace_attach_error(void *base, size_t capacity)
 {
    mulle::detail::mstate *m;
+   mulle::detail::byte   *rebuild;
    MULLE_DLMALLOC_QUIET_BEGIN();
-   mspace_error_t e = mulle::detail::attach_problem(base, capacity, &m);
+   mspace_error_t e = mulle::detail::attach_problem(base, capacity, &m, &rebuild);
    MULLE_DLMALLOC_QUIET_END();
    return e;
 }
@@ -5859,12 +6095,27 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
 {
    using namespace mulle::detail;
    mstate *m;
+   byte   *rebuild;
    MULLE_DLMALLOC_QUIET_BEGIN();
-   if (attach_problem(base, capacity, &m) != MSPACE_ERROR_NONE)
+   if (attach_problem(base, capacity, &m, &rebuild) != MSPACE_ERROR_NONE)
    {
       MULLE_DLMALLOC_QUIET_END();
       return NULL;
    }
+   m->found = (m->flags & STATE_ATTACHED) ? MSPACE_FOUND_OPEN : MSPACE_FOUND_DETACHED;
+   if (rebuild)
+   {
+      /* the walk parsed: what follows from the heads is written anew, and then held
+         against the whole check like any heap (a failure here is refused, but written) */
+      rebuild_heap(m, rebuild);
+      m->found = MSPACE_FOUND_REBUILT;
+      if (!state_fields_ok(m) || check_heap(m, true, NULL) != 0 || !anchors_ok(m))
+      {
+         MULLE_DLMALLOC_QUIET_END();
+         return NULL;
+      }
+   }
+   m->flags      |= STATE_ATTACHED;
    m->flags      &= ~(STATE_FROM_OS | STATE_CALLING_OUT | STATE_ZERO_ABOVE);   /* the region is the
                                      caller's now, of unknown contents; no user code runs for it */
    m->lock        = 0;
@@ -5881,6 +6132,15 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
    return m;
 }
 
+MULLE_DLMALLOC_NOASAN mspace_found_t mspace_attach_found(mspace ms)
+{
+   using namespace mulle::detail;
+   mstate *m = enter_call(ms);
+   mspace_found_t f = m ? static_cast<mspace_found_t>(m->found) : MSPACE_FOUND_DETACHED;
+   leave_call(m);
+   return f;
+}
+
 /* Not locked, as destroy. */
 MULLE_DLMALLOC_NOASAN int mspace_detach(mspace ms)
 {
@@ -5895,6 +6155,7 @@ MULLE_DLMALLOC_NOASAN int mspace_detach(mspace ms)
    bool ends = is_live(m) && !(m->flags & STATE_FROM_OS);
    if (ends)
    {
+      m->flags &= ~STATE_ATTACHED;   /* a clean close */
       set_magic(m, false);
       annotate_destroy(m);
    }

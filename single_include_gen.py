@@ -30,6 +30,7 @@ PARTS = [
     "src/stats.hpp",
     "src/os.hpp",
     "src/lock.hpp",
+    "src/recover.hpp",
     "src/persist.hpp",
     "src/c_api.hpp",
     "src/malloc_family.hpp",

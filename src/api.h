@@ -199,13 +199,32 @@ MULLE_DLMALLOC_API const char *mspace_error_string(mspace_error_t error);
 /* Opens the heap that a region holds, e.g. a file mapped again, after verifying its header
    and the whole heap (O(chunks)); NULL if refused, with nothing written. The handle is
    live as if just created; the error handler is the default one and the lock is released.
-   No other process may be using the region while it is attached. */
+   No other process may be using the region while it is attached.
+   A heap whose last user ended without mspace_detach (killed, crashed, or it just exited)
+   and that does not check sound, because that user stopped inside a call, is rebuilt from
+   its boundary tags first (O(chunks)): every block whose call returned is kept with its
+   contents, the interrupted call's block is in use or free, and a malloc that had not
+   returned may leave a block in use that nobody holds. mspace_attach_found tells which. A
+   heap that was detached and does not check sound is damage: refused. (At checks level 2
+   no heap is rebuilt.) */
 MULLE_DLMALLOC_API mspace mspace_attach(void *base, size_t capacity);
 
+/* How mspace_attach found the heap of ms. */
+typedef enum mspace_found_t
+{
+   MSPACE_FOUND_DETACHED = 0,   /* its last user detached it (or ms was made by a create) */
+   MSPACE_FOUND_OPEN,           /* its last user ended without a detach, between calls: the
+                                   heap was sound as it stood */
+   MSPACE_FOUND_REBUILT         /* its last user stopped inside a call: rebuilt */
+} mspace_found_t;
+
+MULLE_DLMALLOC_API mspace_found_t mspace_attach_found(mspace ms);
+
 /* Ends this handle without freeing anything: the region keeps the heap, to be attached
-   again (the handle is dead after). A region can be attached without it (after a crash);
-   detach tells the memory checkers that the region is plain memory again. 0 on success;
-   non-zero for a dead handle or an mspace from mspace_create, which only destroy ends. */
+   again (the handle is dead after), and is marked as closed cleanly. A region can be
+   attached without it (after a crash); detach tells the memory checkers that the region
+   is plain memory again. 0 on success; non-zero for a dead handle or an mspace from
+   mspace_create, which only destroy ends. */
 MULLE_DLMALLOC_API int mspace_detach(mspace ms);
 
 /* Why mspace_attach(base, capacity) would refuse the region: MSPACE_ERROR_NONE when it

@@ -753,8 +753,9 @@ MULLE_DLMALLOC_NOASAN const char *mspace_error_string(mspace_error_t error)
 MULLE_DLMALLOC_NOASAN mspace_error_t mspace_attach_error(void *base, size_t capacity)
 {
    mulle::detail::mstate *m;
+   mulle::detail::byte   *rebuild;
    MULLE_DLMALLOC_QUIET_BEGIN();
-   mspace_error_t e = mulle::detail::attach_problem(base, capacity, &m);
+   mspace_error_t e = mulle::detail::attach_problem(base, capacity, &m, &rebuild);
    MULLE_DLMALLOC_QUIET_END();
    return e;
 }
@@ -763,12 +764,27 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
 {
    using namespace mulle::detail;
    mstate *m;
+   byte   *rebuild;
    MULLE_DLMALLOC_QUIET_BEGIN();
-   if (attach_problem(base, capacity, &m) != MSPACE_ERROR_NONE)
+   if (attach_problem(base, capacity, &m, &rebuild) != MSPACE_ERROR_NONE)
    {
       MULLE_DLMALLOC_QUIET_END();
       return NULL;
    }
+   m->found = (m->flags & STATE_ATTACHED) ? MSPACE_FOUND_OPEN : MSPACE_FOUND_DETACHED;
+   if (rebuild)
+   {
+      /* the walk parsed: what follows from the heads is written anew, and then held
+         against the whole check like any heap (a failure here is refused, but written) */
+      rebuild_heap(m, rebuild);
+      m->found = MSPACE_FOUND_REBUILT;
+      if (!state_fields_ok(m) || check_heap(m, true, NULL) != 0 || !anchors_ok(m))
+      {
+         MULLE_DLMALLOC_QUIET_END();
+         return NULL;
+      }
+   }
+   m->flags      |= STATE_ATTACHED;
    m->flags      &= ~(STATE_FROM_OS | STATE_CALLING_OUT | STATE_ZERO_ABOVE);   /* the region is the
                                      caller's now, of unknown contents; no user code runs for it */
    m->lock        = 0;
@@ -785,6 +801,15 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
    return m;
 }
 
+MULLE_DLMALLOC_NOASAN mspace_found_t mspace_attach_found(mspace ms)
+{
+   using namespace mulle::detail;
+   mstate *m = enter_call(ms);
+   mspace_found_t f = m ? static_cast<mspace_found_t>(m->found) : MSPACE_FOUND_DETACHED;
+   leave_call(m);
+   return f;
+}
+
 /* Not locked, as destroy. */
 MULLE_DLMALLOC_NOASAN int mspace_detach(mspace ms)
 {
@@ -799,6 +824,7 @@ MULLE_DLMALLOC_NOASAN int mspace_detach(mspace ms)
    bool ends = is_live(m) && !(m->flags & STATE_FROM_OS);
    if (ends)
    {
+      m->flags &= ~STATE_ATTACHED;   /* a clean close */
       set_magic(m, false);
       annotate_destroy(m);
    }

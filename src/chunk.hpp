@@ -281,6 +281,11 @@ static const unsigned STATE_ZERO_ABOVE = 16;  /* the region past the largest foo
                                                  reads as zero (an OS region, a caller's
                                                  MSPACE_ZEROED buffer): calloc does not
                                                  write zeros there; attach forgets it */
+static const unsigned STATE_ATTACHED = 32;    /* in use by a process: set by a create and an
+                                                 attach, cleared by mspace_detach. An attach
+                                                 that finds it set knows that the last user
+                                                 ended without a detach, maybe inside a call:
+                                                 it may rebuild the heap (recover.hpp) */
 
 /* The links of a small bin's head: the fd and bk of a chunk that would start 2 words
    before, whose other words are never read or written while smallmap and the rings
@@ -318,7 +323,8 @@ struct mstate
    rel<byte, false>       least;          /* first chunk */
    rel<byte, false>       chunk_end;      /* the top may grow up to here */
    unsigned               flags;
-   unsigned               reserved;       /* 0 */
+   unsigned               found;          /* how the last attach found the heap:
+                                             mspace_found_t */
    /* the core's */
    binmap_t               smallmap;       /* bit i set <=> small bin i is non-empty */
    binmap_t               treemap;        /* bit i set <=> treebins[i] is non-empty */
@@ -373,14 +379,15 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 9;   /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 10;  /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
                                              `fast_key`, the purge queue, the page
                                              map; 7: `top_since`, `top_backoff`; 8: fronts,
                                              a page's count in a byte and its front; 9:
-                                             fronts' slot sizes up to 512 */
+                                             fronts' slot sizes up to 512; 10: heads
+                                             written in crash order, STATE_ATTACHED */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {

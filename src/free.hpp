@@ -240,9 +240,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool merge_chunk(mstate *m, chunk *c, s
    }
    if (next == m->top)
    {
+      size_t ts    = m->top_size + s;
+      c->head      = ts | PINUSE;   /* one store: the walk goes over the old top's head */
       m->top       = c;
-      m->top_size += s;
-      c->head      = m->top_size | PINUSE;
+      m->top_size  = ts;
       if (joins_dv)   /* the dv merged into the top */
       {
          m->dv      = NULL;
@@ -329,9 +330,10 @@ MULLE_DLMALLOC_NOASAN inline bool grow_dv_by(mstate *m, chunk *c)
    not. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void become_top(mstate *m, chunk *c, size_t s)
 {
+   size_t ts    = m->top_size + s;
+   c->head      = ts | PINUSE;   /* CINUSE cleared: a second free of c sees it; one store */
    m->top       = c;
-   m->top_size += s;
-   c->head      = m->top_size | PINUSE;   /* CINUSE cleared: a second free of c sees it */
+   m->top_size  = ts;
    annotate_free(m, mem_from_chunk(c), usable_of_size(s));
    trim_by_itself(m);
 }

@@ -198,6 +198,18 @@ size_t step_count;
 #  define MULLE_DLMALLOC_STEP() ((void) 0)
 #endif
 
+/* Crash order. The heads of the chunks are what a recovery rebuilds a heap from
+   (recover.hpp): a store that moves where a walk of the heads goes comes after the stores
+   that it makes visible (a remainder's head before the head that cuts it off), and such a
+   pair is kept in program order here. The processor's order does not matter: every store
+   of a killed process lands, only where in its program it stopped counts. The crash tests
+   define MULLE_DLMALLOC_CRASH_POINT to stop a call at each such point. */
+#ifdef MULLE_DLMALLOC_CRASH_POINT
+#  define MULLE_DLMALLOC_ORDERED() MULLE_DLMALLOC_CRASH_POINT()
+#else
+#  define MULLE_DLMALLOC_ORDERED() __asm__ __volatile__("" ::: "memory")
+#endif
+
 /* memcpy/memset without <string.h>, so that freestanding builds need nothing else. Under
    ASan they are plain loops: the library functions are intercepted and would check the
    poison of bytes the allocator may touch. */

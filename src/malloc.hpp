@@ -25,23 +25,25 @@ MULLE_DLMALLOC_NOASAN inline void replace_dv(mstate *m, chunk *r, size_t rs)
    m->dv_size = rs;
 }
 
-/* v, free and in no bin, serves nb; a remainder that can stand alone becomes the dv or
+/* v, free and in no bin (or a block in use that grew over its free successor, realloc.hpp),
+   serves nb; a remainder that can stand alone becomes the dv or
    goes to its bin. The caller has held v's head against a second record (the size of a
    free chunk section, errors.hpp). At level 2 the remainder is poisoned for its kind where
    v's words were not poison (a tree chunk's links behind a small remainder's); the caller
    has verified v's poison up to nb + sizeof(tree_chunk). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *carve(mstate *m, chunk *v, size_t nb, bool remainder_to_dv)
 {
-   MULLE_DLMALLOC_ASSERT(chunk_size(v) >= nb && !chunk_is_in_use(v) && "carve: a free chunk large enough");
+   MULLE_DLMALLOC_ASSERT(chunk_size(v) >= nb && "carve: a chunk large enough (free, or a block that grew)");
    size_t vs = chunk_size(v);
    size_t rs = vs - nb;
    if (rs < MIN_CHUNK)
       set_in_use(v, vs);
    else
    {
-      set_in_use(v, nb);
       chunk *r = chunk_at(v, nb);
-      set_free_with_footer(r, rs);
+      set_free_with_footer(r, rs);   /* inside v: a walk sees it once v's head moves */
+      MULLE_DLMALLOC_ORDERED();
+      v->head = (v->head & PINUSE) | nb | CINUSE;
 #if MULLE_DLMALLOC_CHECKS >= 2
       size_t links = poison_start(rs), upto = rs < sizeof(tree_chunk) ? rs : sizeof(tree_chunk);
       if (links < upto)
@@ -181,10 +183,12 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void *split_top(mstate *m, chunk *v, 
 {
    MULLE_DLMALLOC_ASSERT(static_cast<size_t>(top_end(m) - as_bytes(v)) >= nb + MIN_CHUNK && "split_top: the top keeps a chunk");
    chunk *r      = chunk_at(v, nb);
-   m->top_size   = static_cast<size_t>(top_end(m) - as_bytes(r));
-   m->top        = r;
-   r->head       = m->top_size | PINUSE;
+   size_t rs     = static_cast<size_t>(top_end(m) - as_bytes(r));
+   r->head       = rs | PINUSE;   /* inside the top (or v): seen once v's head moves */
+   MULLE_DLMALLOC_ORDERED();
    v->head       = pinuse | nb | CINUSE;
+   m->top_size   = rs;
+   m->top        = r;
    if (as_bytes(r) + MEM_OFFSET > m->written)   /* the top's head: the highest word yet */
       m->written = as_bytes(r) + MEM_OFFSET;
    return mem_from_chunk(v);
@@ -346,6 +350,7 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
       size_t lead = static_cast<size_t>(as_bytes(a) - as_bytes(c));
       size_t rest = chunk_size(c) - lead;
       a->head = rest | CINUSE;                   /* PINUSE is cleared as the lead is freed */
+      MULLE_DLMALLOC_ORDERED();
       c->head = (c->head & PINUSE) | lead | CINUSE;
       if (!release_chunk(m, c, lead))   /* a free predecessor whose links lie; untested */
          report(m, MSPACE_ERROR_CORRUPTION, mem);
@@ -354,9 +359,10 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
    size_t s = chunk_size(c);
    if (s - nb >= MIN_CHUNK)
    {
-      set_in_use(c, nb);
       chunk *r = chunk_at(c, nb);
-      r->head  = (s - nb) | PINUSE | CINUSE;
+      r->head  = (s - nb) | PINUSE | CINUSE;   /* inside c until its head moves */
+      MULLE_DLMALLOC_ORDERED();
+      c->head  = (c->head & PINUSE) | nb | CINUSE;
       if (!release_chunk(m, r, s - nb))   /* a free successor whose links lie; untested */
          report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(r));   /* the tail stays in use */
    }

@@ -75,7 +75,7 @@ MULLE_DLMALLOC_NOASAN inline bool state_bounds_ok(const mstate *m, const byte *b
 /* The flags a stored state may hold: from the OS (a copy of an mspace_create heap, or
    its live region, which attach_problem refuses), locked, and in the middle of a call out
    to user code (a process that ended there). A new STATE_ flag belongs here too. */
-static const unsigned STORED_FLAGS = STATE_FROM_OS | STATE_LOCKED | STATE_CALLING_OUT | STATE_REGROWS | STATE_ZERO_ABOVE;
+static const unsigned STORED_FLAGS = STATE_FROM_OS | STATE_LOCKED | STATE_CALLING_OUT | STATE_REGROWS | STATE_ZERO_ABOVE | STATE_ATTACHED;
 
 /* The settings of the build that made the heap, as far as the state records them beside
    the layout word: its trim threshold (nothing but a create sets it), and a lock that this
@@ -132,11 +132,13 @@ MULLE_DLMALLOC_NOASAN inline bool least_moved(const mstate *m, uintptr_t end)
    return least != least_for(at, end) && least - at >= header && least - at < header + ALIGN;
 }
 
-/* Why the region at base cannot be attached, or MSPACE_ERROR_NONE; *out learns the state.
-   Reads only. */
-MULLE_DLMALLOC_NOASAN inline mspace_error_t attach_problem(void *region, size_t capacity, mstate **out)
+/* Why the region at base cannot be attached, or MSPACE_ERROR_NONE; *out learns the state,
+   and *rebuild the end of its walk where the heap must be rebuilt first (recover.hpp),
+   else NULL. Reads only. */
+MULLE_DLMALLOC_NOASAN inline mspace_error_t attach_problem(void *region, size_t capacity, mstate **out, byte **rebuild)
 {
-   *out = NULL;
+   *out     = NULL;
+   *rebuild = NULL;
    byte     *base = static_cast<byte *>(region);
    uintptr_t b    = reinterpret_cast<uintptr_t>(base);
    uintptr_t at   = align_up(b, alignof(mstate));
@@ -155,9 +157,14 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t attach_problem(void *region, size_t 
       return MSPACE_ERROR_MOVED;   /* the pages of the tier would be off their 4 KiB grid */
    if ((m->flags & STATE_FROM_OS) && is_live(m))
       return MSPACE_ERROR_INVALID_POINTER;   /* the live heap of mspace_create: destroy ends it */
-   if (!state_bounds_ok(m, base, m->capacity) || !state_fields_ok(m) || check_heap(m, true, NULL) != 0 ||
-       !anchors_ok(m))
+   if ((m->flags & ~STORED_FLAGS) || !state_bounds_ok(m, base, m->capacity))
       return MSPACE_ERROR_CORRUPTION;
+   if (!state_fields_ok(m) || check_heap(m, true, NULL) != 0 || !anchors_ok(m))
+   {
+      *rebuild = rebuildable(m);   /* a user stopped inside a call: the heads are the truth */
+      if (!*rebuild)
+         return MSPACE_ERROR_CORRUPTION;
+   }
    *out = m;
    return MSPACE_ERROR_NONE;
 }

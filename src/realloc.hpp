@@ -23,11 +23,13 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
             bin links lie) the two words written are put back */
          chunk *r      = chunk_at(c, nb);
          size_t c_head = c->head, r_head = r->head;
+         r->head = rs | PINUSE | CINUSE;   /* inside c until its head moves */
+         MULLE_DLMALLOC_ORDERED();
          c->head = (c_head & PINUSE) | nb | CINUSE;
-         r->head = rs | PINUSE | CINUSE;
          if (!release_chunk(m, r, rs))
          {
             c->head = c_head;
+            MULLE_DLMALLOC_ORDERED();
             r->head = r_head;
             report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
             return RESIZE_FAILED;
@@ -66,8 +68,9 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
    }
    else if (!take_from_bin(m, next, ns))
       return RESIZE_FAILED;
-   c->head = (c->head & PINUSE) | (s + ns);   /* one free chunk for a moment */
-   carve(m, c, nb, to_dv);                    /* what is left stays the dv, or binned */
+   c->head = (c->head & PINUSE) | (s + ns) | CINUSE;   /* in use throughout: a crash here */
+   carve(m, c, nb, to_dv);                             /* keeps the block; the rest stays
+                                                          the dv, or is binned */
    return RESIZE_DONE;
 }
 

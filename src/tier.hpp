@@ -358,7 +358,6 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size
    chunk *c = page_chunk(m);
    if (!c)
       return NULL;
-   c->head   |= TIER_PAGE;
    page *pg   = static_cast<page *>(mem_from_chunk(c));
    size_t n   = class_count(cls);
    size_t fk  = static_cast<size_t>(f - m->fronts);
@@ -376,6 +375,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size
       size_t lo = w * 64;
       pg->free_bits[w] = n >= lo + 64 ? ~static_cast<uint64_t>(0) : n > lo ? (static_cast<uint64_t>(1) << (n - lo)) - 1 : 0;
    }
+   MULLE_DLMALLOC_ORDERED();   /* a recovery believes a header flagged in the head */
+   c->head |= TIER_PAGE;
    map_set(m, frame_index(m, pg));   /* last: a free that finds the bit finds the header */
    return pg;
 }
@@ -561,7 +562,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void release_page(mstate *m, p
       return;   /* the page stays, empty: nothing else is written */
    }
    chunk *c  = chunk_from_mem(pg);
-   pg->check = PAGE_GONE ^ page_offset(m, pg) ^ m->epoch;
+   pg->check = PAGE_GONE ^ page_offset(m, pg) ^ m->epoch;   /* a recovery frees a page */
+   MULLE_DLMALLOC_ORDERED();                                 /* flagged with no header */
    c->head  &= ~TIER_PAGE;
    map_clear(m, frame_index(m, pg));
    if (!release_chunk(m, c, chunk_size(c)))

@@ -71,9 +71,10 @@ MULLE_DLMALLOC_NOASAN int trim_top(mstate *m, size_t pad, bool eager)
       byte *end = footprint_end_for(m, top + align_up(pad, ALIGN) + MIN_CHUNK);
       if (end < old_end)
       {
-         os_decommit(m, end, old_end, eager);
          m->top_size  = static_cast<size_t>(end - top);
-         m->top->head = m->top_size | PINUSE;
+         m->top->head = m->top_size | PINUSE;   /* before the pages go: a walk stops here */
+         MULLE_DLMALLOC_ORDERED();
+         os_decommit(m, end, old_end, eager);
          released     = 1;
       }
    }
@@ -158,6 +159,10 @@ MULLE_DLMALLOC_NOASAN inline size_t purge_free_chunks(mstate *m)
 MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
 {
    byte *old_end = top_end(m);
+   /* first the one store that makes the footprint a single free chunk for a walk of the
+      heads: a crash after it leaves an empty heap to rebuild, one before it the old one */
+   reinterpret_cast<chunk *>(m->least.get())->head = static_cast<size_t>(old_end - m->least) | PINUSE;
+   MULLE_DLMALLOC_ORDERED();
    if (TIER)   /* no page is left: the map's words over the footprint are cleared */
       fill_bytes(page_map(m), 0, (frame_index(m, old_end - 1) / MAP_BITS + 1) * sizeof(size_t));
    m->smallmap = m->treemap = 0;
@@ -230,7 +235,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
    m->chunk_end      = m->least + ((end - least) & ~ALIGN_MASK);
    m->capacity       = capacity;
    m->trim_threshold = MULLE_DLMALLOC_TRIM_THRESHOLD;
-   m->flags          = flags;
+   m->flags          = flags | STATE_ATTACHED;
 #if MULLE_DLMALLOC_CHECKS >= 2
    m->secret         = make_secret(m);
 #endif

@@ -577,7 +577,7 @@ struct StateMirror
 };
 
 constexpr std::size_t SIGNATURE = static_cast<std::size_t>(0x6d6c6c6d2e687073ULL);   // "mllm.hps"
-constexpr unsigned FROM_OS = 1, LOCKED = 2, CALLING_OUT = 4, REGROWS = 8, ZERO_ABOVE = 16;   // the flags a state may hold
+constexpr unsigned FROM_OS = 1, LOCKED = 2, CALLING_OUT = 4, REGROWS = 8, ZERO_ABOVE = 16, ATTACHED = 32;   // the flags a state may hold
 constexpr bool CHECKS2 = CANARY != 0;
 
 #define STATE_FIELD(name) offsetof(StateMirror, name)
@@ -612,7 +612,7 @@ struct DamagedState
       REQUIRE(word(STATE_FIELD(max_footprint)) == s.max_footprint);
       REQUIRE(word(STATE_FIELD(trim_threshold)) == TRIM_THRESHOLD);
       REQUIRE(word(STATE_FIELD(root)) == mspace_offset_of(ms, mspace_root(ms)));
-      REQUIRE(flags() == 0);
+      REQUIRE(flags() == ATTACHED);   // in use: the detach below clears it
       REQUIRE(read_word(region + STATE_FIELD(handler_ctx)) == reinterpret_cast<std::uintptr_t>(&log));
       REQUIRE(word(STATE_FIELD(lazy_end)) == 0);
       if (!CHECKS2)
@@ -745,7 +745,7 @@ TEST_CASE("attach refuses flags that no stored heap holds")
    DamagedState d;
    d.set_flags(0xfffffff0u);
    d.expect_refused(MSPACE_ERROR_CORRUPTION, "flags 0xfffffff0");
-   for (unsigned bit = 5; bit < 32; ++bit)
+   for (unsigned bit = 6; bit < 32; ++bit)
    {
       d.set_flags(1u << bit);
       d.expect_refused(MSPACE_ERROR_CORRUPTION, "an unknown flag bit");
@@ -755,19 +755,27 @@ TEST_CASE("attach refuses flags that no stored heap holds")
    // locked, in the middle of a call out to user code. Attach clears what belongs to a run.
    d.set_flags(FROM_OS | CALLING_OUT);
    mspace ms = d.expect_accepted("from the OS, calling out");
-   CHECK(d.flags() == 0);
+   CHECK(d.flags() == ATTACHED);
+   CHECK(mspace_attach_found(ms) == MSPACE_FOUND_DETACHED);
    d.done(ms);   // the detach succeeds: it refuses an mspace of the OS, and the flag is gone
 
    d.set_flags(REGROWS);   // automatic trims stopped: the heap's own history, kept
    ms = d.expect_accepted("regrows");
-   CHECK(d.flags() == REGROWS);
+   CHECK(d.flags() == (REGROWS | ATTACHED));
    d.done(ms);
 
    // the region past the largest footprint was zero where it was made (an OS region, an
    // MSPACE_ZEROED buffer): where it is attached, who knows. Forgotten
    d.set_flags(ZERO_ABOVE);
    ms = d.expect_accepted("zero above the footprint");
-   CHECK(d.flags() == 0);
+   CHECK(d.flags() == ATTACHED);
+   d.done(ms);
+
+   // in use by a process that ended without a detach: a sound heap is taken as it is
+   d.set_flags(ATTACHED);
+   ms = d.expect_accepted("not detached");
+   CHECK(d.flags() == ATTACHED);
+   CHECK(mspace_attach_found(ms) == MSPACE_FOUND_OPEN);
    d.done(ms);
 
    std::vector<unsigned char> scratch(64 * KiB);
@@ -776,7 +784,7 @@ TEST_CASE("attach refuses flags that no stored heap holds")
    if (probe)
    {
       ms = d.expect_accepted("locked");
-      CHECK(d.flags() == LOCKED);
+      CHECK(d.flags() == (LOCKED | ATTACHED));
       d.done(ms);
       CHECK(mspace_destroy(probe) == 0);
    }
