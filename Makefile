@@ -38,7 +38,7 @@ ci-deps:
 	  apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
 	else echo "all CI packages present"; fi
 
-.PHONY: boards test-windows preload help c-runtime test test-notier test-persist test-relative unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench lint fuzz fuzz-checks2 fuzz-replay test-clang test-noexcept test-shared sanitize valgrind coverage test-checks2
+.PHONY: boards test-windows preload help c-runtime test test-notier test-persist test-crash test-crash-long test-relative unit examples single_include check-single-include clean doctest header-matrix ci-deps test-m32 test-arm firmware size bench lint fuzz fuzz-checks2 fuzz-replay test-clang test-noexcept test-shared sanitize valgrind coverage test-checks2
 
 help:
 	@echo "make test                  build and run every test suite (installs doctest-dev and clang if missing)"
@@ -57,6 +57,8 @@ help:
 	@echo "make test-notier           the suites without the small-object tier (in make test)"
 	@echo "make test-relative         the suites with relative links (MULLE_DLMALLOC_RELATIVE=1)"
 	@echo "make test-persist          a heap file reopened by fresh processes at other addresses (in make test)"
+	@echo "make test-crash            2000 kill -9 of a process working on a heap file, each attach rebuilds it (in make test)"
+	@echo "make test-crash-long       the same with 100,000 kills"
 	@echo "make test-clang            the suites built by clang, C++20"
 	@echo "make test-noexcept         the C++ face without exceptions and RTTI (gcc and clang)"
 	@echo "make fuzz [FUZZ_SECONDS=60] run the libFuzzer target (clang); fuzz-checks2 at checks level 2"
@@ -114,7 +116,7 @@ $(BUILD)/tests/test_c_api: tests/test_c_api.c $(HEADER) $(BUILD)/tests/impl.o
 	$(CC) $(CFLAGS_C99) -c tests/test_c_api.c -o $(BUILD)/tests/test_c_api.o
 	$(CLINK) $(OPT) $(BUILD)/tests/test_c_api.o $(BUILD)/tests/impl.o -o $@
 
-test: doctest check-single-include header-matrix c-runtime unit test-notier test-persist fuzz-replay
+test: doctest check-single-include header-matrix c-runtime unit test-notier test-persist test-crash fuzz-replay
 	python3 tests/readme_check.py
 
 # The implementation TU, built with the compiler's default flags (-O0 and -O2; by default,
@@ -143,6 +145,20 @@ $(BUILD)/persist/persist_tool_%: tests/persist/persist_tool.c $(BUILD)/persist/i
 .SECONDARY: $(BUILD)/persist/impl_relative.o $(BUILD)/persist/impl_absolute.o
 test-persist: $(BUILD)/persist/persist_tool_relative $(BUILD)/persist/persist_tool_absolute
 	bash tests/persist/run.sh $^
+
+# Heaps that survive kill -9 (tests/crash): a child working on a heap in a file is killed
+# at random moments, and every attach after must rebuild a sound heap with every committed
+# block (CRASH_KILLS kills, absolute links; a quarter of them again with relative links).
+# test-crash-long runs 100,000.
+CRASH_KILLS ?= 2000
+$(BUILD)/crash/kill_campaign_%: tests/crash/kill_campaign.cpp $(HEADER)
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 $(OPT) $(WARN) -DMULLE_DLMALLOC_RELATIVE=$(if $(filter relative,$*),1,0) -I. $< -o $@
+test-crash: $(BUILD)/crash/kill_campaign_absolute $(BUILD)/crash/kill_campaign_relative
+	$(BUILD)/crash/kill_campaign_absolute $(CRASH_KILLS) 1
+	$(BUILD)/crash/kill_campaign_relative $$(( $(CRASH_KILLS) / 4 )) 2
+test-crash-long: $(BUILD)/crash/kill_campaign_absolute
+	$(BUILD)/crash/kill_campaign_absolute 100000 3
 
 # The suites with relative links (MULLE_DLMALLOC_RELATIVE=1): every test, and the
 # persistent ones at another address.

@@ -349,22 +349,30 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
          a = chunk_at(a, alignment);
       size_t lead = static_cast<size_t>(as_bytes(a) - as_bytes(c));
       size_t rest = chunk_size(c) - lead;
+      /* the lead is free from the store that cuts it off (a crash leaves no block that
+         nobody holds behind the one asked for) */
       a->head = rest | CINUSE;                   /* PINUSE is cleared as the lead is freed */
       MULLE_DLMALLOC_ORDERED();
-      c->head = (c->head & PINUSE) | lead | CINUSE;
+      c->head = (c->head & PINUSE) | lead;
       if (!release_chunk(m, c, lead))   /* a free predecessor whose links lie; untested */
+      {
+         c->head |= CINUSE;
          report(m, MSPACE_ERROR_CORRUPTION, mem);
+      }
       c = a;
    }
    size_t s = chunk_size(c);
    if (s - nb >= MIN_CHUNK)
    {
       chunk *r = chunk_at(c, nb);
-      r->head  = (s - nb) | PINUSE | CINUSE;   /* inside c until its head moves */
+      r->head  = (s - nb) | PINUSE;   /* free, inside c until its head moves */
       MULLE_DLMALLOC_ORDERED();
       c->head  = (c->head & PINUSE) | nb | CINUSE;
       if (!release_chunk(m, r, s - nb))   /* a free successor whose links lie; untested */
+      {
+         r->head |= CINUSE;
          report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(r));   /* the tail stays in use */
+      }
    }
    return mem_from_chunk(c);
 }

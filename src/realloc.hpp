@@ -23,7 +23,7 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
             bin links lie) the two words written are put back */
          chunk *r      = chunk_at(c, nb);
          size_t c_head = c->head, r_head = r->head;
-         r->head = rs | PINUSE | CINUSE;   /* inside c until its head moves */
+         r->head = rs | PINUSE;   /* free, inside c until its head moves */
          MULLE_DLMALLOC_ORDERED();
          c->head = (c_head & PINUSE) | nb | CINUSE;
          if (!release_chunk(m, r, rs))
