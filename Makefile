@@ -148,8 +148,9 @@ test-persist: $(BUILD)/persist/persist_tool_relative $(BUILD)/persist/persist_to
 
 # Heaps that survive kill -9 (tests/crash): a child working on a heap in a file is killed
 # at random moments, and every attach after must rebuild a sound heap with every committed
-# block (CRASH_KILLS kills, absolute links; a quarter of them again with relative links).
-# test-crash-long runs 100,000.
+# block (CRASH_KILLS kills, absolute links; a quarter of them again with relative links);
+# then three processes share a locked heap and one of them is killed at a time, a quarter
+# as often: none of the others may hang. test-crash-long runs 100,000 and 10,000.
 CRASH_KILLS ?= 2000
 $(BUILD)/crash/kill_campaign_%: tests/crash/kill_campaign.cpp $(HEADER)
 	@mkdir -p $(dir $@)
@@ -157,8 +158,10 @@ $(BUILD)/crash/kill_campaign_%: tests/crash/kill_campaign.cpp $(HEADER)
 test-crash: $(BUILD)/crash/kill_campaign_absolute $(BUILD)/crash/kill_campaign_relative
 	$(BUILD)/crash/kill_campaign_absolute $(CRASH_KILLS) 1
 	$(BUILD)/crash/kill_campaign_relative $$(( $(CRASH_KILLS) / 4 )) 2
+	$(BUILD)/crash/kill_campaign_absolute locked $$(( $(CRASH_KILLS) / 4 )) 3
 test-crash-long: $(BUILD)/crash/kill_campaign_absolute
 	$(BUILD)/crash/kill_campaign_absolute 100000 3
+	$(BUILD)/crash/kill_campaign_absolute locked 10000 4
 
 # The suites with relative links (MULLE_DLMALLOC_RELATIVE=1): every test, and the
 # persistent ones at another address.

@@ -137,8 +137,13 @@ typedef enum mspace_error_t
    MSPACE_ERROR_MOVED,            /* links are absolute (MULLE_DLMALLOC_RELATIVE is 0) and
                                      the region is not at the address where it was made;
                                      or its start moved against the alignment grid */
-   MSPACE_ERROR_REENTRANT         /* a call into an mspace from inside its error handler or
+   MSPACE_ERROR_REENTRANT,        /* a call into an mspace from inside its error handler or
                                      an inspect_all callback: ignored */
+   MSPACE_ERROR_HOLDER_DIED       /* a thread or process died holding a lock of a locked
+                                     mspace (Linux): the lock was taken over, the heap
+                                     rebuilt where the holder stopped inside a call, and
+                                     the call that found it goes on. The default handler
+                                     prints it and does not abort */
 } mspace_error_t;
 
 /* Called on misuse. When it returns, the offending call has no effect. */
@@ -1229,7 +1234,7 @@ struct front
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
    byte      apart[64];            /* no line shared with what comes before */
-   unsigned  lock;                 /* 1 while a thread holds it */
+   unsigned  lock;                 /* its holder while a thread holds it, else 0 */
    unsigned  reserved;             /* 0 */
 #endif
    rel<page> avail[NCLASSES];
@@ -1266,8 +1271,11 @@ struct mstate
    size_t                 trim_threshold;
    size_t                 secret;         /* keys the level-2 canaries */
    size_t                 root;           /* the user's root block: its offset, or 0 */
-   unsigned               lock;           /* 1 while a call holds it (STATE_LOCKED only) */
-   unsigned               reserved2;      /* 0 */
+   unsigned               lock;           /* its holder while a call holds it, else 0
+                                             (STATE_LOCKED only; lock.hpp) */
+   unsigned               died;           /* 1 once a lock was taken over from a holder
+                                             that died: the next call holding every
+                                             lock recovers the heap (lock.hpp) */
    mspace_error_handler_t handler;        /* NULL: the default handler (reset by attach) */
    void                  *handler_ctx;
    size_t                 epoch;          /* keys the pages' check words; reset moves it */
@@ -1788,6 +1796,7 @@ MULLE_DLMALLOC_NOASAN inline const char *error_name(int code)
    case MSPACE_ERROR_TRUNCATED:       return "mspace region truncated";
    case MSPACE_ERROR_MOVED:           return "mspace region moved";
    case MSPACE_ERROR_REENTRANT:       return "call from inside a callback of the same mspace";
+   case MSPACE_ERROR_HOLDER_DIED:     return "a lock's holder died; heap recovered";
    }
    return "unknown error";
 }
@@ -1802,7 +1811,8 @@ MULLE_DLMALLOC_NOASAN inline void default_error_handler(mspace ms, mspace_error_
 #else
    (void) ms; (void) e; (void) p;
 #endif
-   MULLE_DLMALLOC_ABORT();
+   if (e != MSPACE_ERROR_HOLDER_DIED)   /* a report, not misuse: the call goes on */
+      MULLE_DLMALLOC_ABORT();
 }
 
 /* ---- handlers and calls out of an mspace ----
@@ -4788,164 +4798,6 @@ MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *) {}
 
 }} // namespace mulle::detail
 
-// ---- src/lock.hpp ----------------------------------------------------------
-/* ==== the opt-in lock =====================================================================
-
-   An mspace created with MSPACE_LOCKED has spin locks inside its state, so it works
-   between threads and between processes that share the mapping: the mspace's own, which
-   guards the core, and one per front (tier.hpp), which guards the front's lists and
-   pages. Every public call that touches the mspace holds the locks for its length: the
-   fast paths of small blocks their front's alone (and the mspace's inside it to make or
-   give back a page, c_api.hpp), the other calls every front's and then the mspace's
-   (mspace_usable_size, which takes no mspace, none). Without the flag the cost is one
-   predictable branch per call. The error handler runs with a lock held (a front's, where
-   a front's path found the fault: handlers of one mspace may run on two fronts at once);
-   a call back into the same mspace from there is reported as misuse
-   (MSPACE_ERROR_REENTRANT), not a deadlock. mspace_lock and mspace_unlock hold every lock
-   across fork (see the README's recipe).
-   ========================================================================================== */
-
-#if MULLE_DLMALLOC_LOCKS && !MULLE_DLMALLOC_NO_OS
-#  if defined(_WIN32)
-#    define MULLE_DLMALLOC_YIELD() SwitchToThread()
-#  else
-#    include <sched.h>
-#    define MULLE_DLMALLOC_YIELD() sched_yield()
-#  endif
-#else
-#  define MULLE_DLMALLOC_YIELD() ((void) 0)
-#endif
-
-namespace mulle { namespace detail {
-
-#if MULLE_DLMALLOC_LOCKS
-MULLE_DLMALLOC_NOASAN inline void cpu_relax()
-{
-#if defined(__x86_64__) || defined(__i386__)
-   __builtin_ia32_pause();
-#elif defined(__aarch64__) || (defined(__ARM_ARCH) && __ARM_ARCH >= 7)
-   __asm__ __volatile__("yield");
-#endif
-}
-
-/* Test and test-and-set, with exponential backoff and, past that, a yield to the OS. The
-   mspace's lock and each front's (tier.hpp) are such locks. */
-/* The lock is held by another thread: wait for it, and take it. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void spin_wait(unsigned *lock)
-{
-   unsigned backoff = 1;
-   do
-   {
-      do
-      {
-         if (backoff <= 64)
-         {
-            for (unsigned i = 0; i < backoff; ++i)
-               cpu_relax();
-            backoff <<= 1;
-         }
-         else
-            MULLE_DLMALLOC_YIELD();
-      }
-      while (__atomic_load_n(lock, __ATOMIC_RELAXED));
-   }
-   while (__atomic_exchange_n(lock, 1u, __ATOMIC_ACQUIRE));
-}
-
-/* One exchange where nobody holds it (the waiting is out of line). */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void spin_acquire(unsigned *lock)
-{
-   if (__atomic_exchange_n(lock, 1u, __ATOMIC_ACQUIRE))
-      spin_wait(lock);
-}
-
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void spin_release(unsigned *lock)
-{
-   __atomic_store_n(lock, 0u, __ATOMIC_RELEASE);
-}
-
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_acquire(mstate *m) { spin_acquire(&m->lock); }
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_release(mstate *m) { spin_release(&m->lock); }
-
-/* Every lock of a locked mspace, for a call that may touch anything: the fronts' in
-   their order, then the mspace's (a front's path takes its front's lock first, and the
-   mspace's inside it where it needs the core). */
-MULLE_DLMALLOC_NOASAN inline void lock_all(mstate *m)
-{
-#ifdef MULLE_DLMALLOC_HAS_FRONTS
-   for (size_t k = 0; k < FRONTS; ++k)
-      spin_acquire(&m->fronts[k].lock);
-#endif
-   lock_acquire(m);
-}
-
-MULLE_DLMALLOC_NOASAN inline void unlock_all(mstate *m)
-{
-   lock_release(m);
-#ifdef MULLE_DLMALLOC_HAS_FRONTS
-   for (size_t k = FRONTS; k-- > 0;)
-      spin_release(&m->fronts[k].lock);
-#endif
-}
-#endif
-
-MULLE_DLMALLOC_NOASAN inline mstate *live_state(mspace ms)
-{
-   mstate *m = static_cast<mstate *>(ms);
-#if MULLE_DLMALLOC_CHECKS
-   return is_live(m) ? m : NULL;
-#else
-   return m;
-#endif
-}
-
-/* One public call: enter_call gives the mspace if it is live (else NULL), locked where it
-   asked for a lock, and memcheck kept quiet about the library's own accesses; leave_call,
-   given what enter_call gave, undoes that, and every path out of a call passes through it.
-   They are a pair of calls, not a scope object, on purpose: a destructor around calls
-   through the user's handler would need the C++ runtime's unwinder, and a C program links
-   the implementation without it.
-   A call from inside user code that runs for the same mspace (callout, errors.hpp) is
-   reported as MSPACE_ERROR_REENTRANT and gets NULL, before the lock is touched: the thread
-   holds it. A handle that names no live mspace gets NULL; where the call was given a block
-   (block non-NULL: free, realloc), that is reported too, as the block would be lost
-   silently otherwise. A destroyed OS mspace's region is unmapped: its handle cannot be
-   read, and using it faults. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART mstate *enter_call(mspace ms, const void *block = NULL)
-{
-   MULLE_DLMALLOC_QUIET_BEGIN();
-   mstate *m = live_state(ms);
-   if (!m)
-   {
-      if (block)
-         report_to_process(ms, MSPACE_ERROR_NOT_AN_MSPACE, block);
-      return NULL;
-   }
-   if (calls_out_of(m))
-   {
-      report(m, MSPACE_ERROR_REENTRANT, block);
-      return NULL;
-   }
-#if MULLE_DLMALLOC_LOCKS
-   if (m->flags & STATE_LOCKED)
-      lock_all(m);
-#endif
-   return m;
-}
-
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void leave_call(mstate *m)
-{
-#if MULLE_DLMALLOC_LOCKS
-   if (m && (m->flags & STATE_LOCKED))
-      unlock_all(m);
-#else
-   (void) m;
-#endif
-   MULLE_DLMALLOC_QUIET_END();
-}
-
-}} // namespace mulle::detail
-
 // ---- src/recover.hpp -------------------------------------------------------
 /* ==== recovery: a heap whose user stopped inside a call ====================================
 
@@ -5107,6 +4959,25 @@ MULLE_DLMALLOC_NOASAN inline void rebuild_heap(mstate *m, byte *end)
       m->max_footprint = footprint_of(m);
 }
 
+/* Every lock of a locked mspace is held, and one of them was taken over from a holder
+   that died (lock.hpp): it may have stopped inside a call. The heap is rebuilt where it
+   does not check sound and its walk parses (else the calls that meet the damage report
+   it, as they would any), and the handler hears of it once. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void recover_after_holder(mstate *m)
+{
+   __atomic_store_n(&m->died, 0u, __ATOMIC_RELAXED);
+   if (check_heap(m, false, NULL) != 0)
+   {
+      byte *end = MULLE_DLMALLOC_CHECKS >= 2 ? NULL : walk_end(m);
+      if (end)
+      {
+         rebuild_heap(m, end);
+         m->found = MSPACE_FOUND_REBUILT;
+      }
+   }
+   report(m, MSPACE_ERROR_HOLDER_DIED, NULL);
+}
+
 /* A heap that was not detached and does not check sound is rebuilt when its walk parses
    (level 2 excepted); the end of that walk, or NULL. */
 MULLE_DLMALLOC_NOASAN inline byte *rebuildable(mstate *m)
@@ -5114,6 +4985,241 @@ MULLE_DLMALLOC_NOASAN inline byte *rebuildable(mstate *m)
    if (MULLE_DLMALLOC_CHECKS >= 2 || !(m->flags & STATE_ATTACHED))
       return NULL;
    return walk_end(m);
+}
+
+}} // namespace mulle::detail
+
+// ---- src/lock.hpp ----------------------------------------------------------
+/* ==== the opt-in lock =====================================================================
+
+   An mspace created with MSPACE_LOCKED has spin locks inside its state, so it works
+   between threads and between processes that share the mapping: the mspace's own, which
+   guards the core, and one per front (tier.hpp), which guards the front's lists and
+   pages. Every public call that touches the mspace holds the locks for its length: the
+   fast paths of small blocks their front's alone (and the mspace's inside it to make or
+   give back a page, c_api.hpp), the other calls every front's and then the mspace's
+   (mspace_usable_size, which takes no mspace, none). Without the flag the cost is one
+   predictable branch per call. The error handler runs with a lock held (a front's, where
+   a front's path found the fault: handlers of one mspace may run on two fronts at once);
+   a call back into the same mspace from there is reported as misuse
+   (MSPACE_ERROR_REENTRANT), not a deadlock. mspace_lock and mspace_unlock hold every lock
+   across fork (see the README's recipe).
+   ========================================================================================== */
+
+#if MULLE_DLMALLOC_LOCKS && !MULLE_DLMALLOC_NO_OS
+#  if defined(_WIN32)
+#    define MULLE_DLMALLOC_YIELD() SwitchToThread()
+#  else
+#    include <sched.h>
+#    define MULLE_DLMALLOC_YIELD() sched_yield()
+#  endif
+#  if defined(__linux__)
+#    include <errno.h>
+#    include <pthread.h>
+#    include <signal.h>
+#    include <sys/syscall.h>
+#    include <unistd.h>
+#  endif
+#else
+#  define MULLE_DLMALLOC_YIELD() ((void) 0)
+#endif
+
+namespace mulle { namespace detail {
+
+#if MULLE_DLMALLOC_LOCKS
+MULLE_DLMALLOC_NOASAN inline void cpu_relax()
+{
+#if defined(__x86_64__) || defined(__i386__)
+   __builtin_ia32_pause();
+#elif defined(__aarch64__) || (defined(__ARM_ARCH) && __ARM_ARCH >= 7)
+   __asm__ __volatile__("yield");
+#endif
+}
+
+/* ---- a lock that survives its holder ----
+   A lock word holds its holder, 0 while free. On Linux the holder is the thread's id,
+   which names it in every process of one PID namespace (a heap shared by processes
+   through a MAP_SHARED mapping too). A waiter that has waited long (past its backoff, then
+   every 256 yields) asks the kernel whether the holder still exists; where it does not
+   (killed, crashed, exited: its parent reaped it), the waiter takes the lock over from it
+   and marks the state (`died`). The holder may have stopped inside a call: the next call
+   that holds every lock rebuilds the heap from its heads where it does not check sound
+   (recover.hpp), reports MSPACE_ERROR_HOLDER_DIED once, and goes on; a fast path that
+   took a lock over goes that way at once. Elsewhere a holder is 1, and a waiter waits for
+   ever as before. A forked child asks for its own id again (pthread_atfork). */
+#if !MULLE_DLMALLOC_NO_OS && defined(__linux__)
+#  define MULLE_DLMALLOC_HOLDER_IDS 1
+MULLE_DLMALLOC_THREAD_LOCAL unsigned holder_id_of_thread;   /* 0: not asked since the
+                                                               thread began, or forked */
+
+MULLE_DLMALLOC_NOASAN inline void forget_holder_id() { holder_id_of_thread = 0; }
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE unsigned new_holder_id()
+{
+   static int watching_forks;
+   if (!__atomic_exchange_n(&watching_forks, 1, __ATOMIC_RELAXED))
+      pthread_atfork(NULL, NULL, forget_holder_id);
+   holder_id_of_thread = static_cast<unsigned>(syscall(SYS_gettid));
+   return holder_id_of_thread;
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT unsigned holder_id()
+{
+   unsigned id = holder_id_of_thread;
+   return id ? id : new_holder_id();
+}
+
+/* The thread `id` no longer exists (EPERM: it does, as another user's). */
+MULLE_DLMALLOC_NOASAN inline bool holder_gone(unsigned id)
+{
+   return kill(static_cast<pid_t>(id), 0) != 0 && errno == ESRCH;
+}
+#else
+MULLE_DLMALLOC_NOASAN inline unsigned holder_id() { return 1; }
+MULLE_DLMALLOC_NOASAN inline bool     holder_gone(unsigned) { return false; }
+#endif
+
+/* Test and test-and-set, with exponential backoff and, past that, a yield to the OS. The
+   mspace's lock and each front's (tier.hpp) are such locks. */
+/* The lock is held by another thread: wait for it, and take it. True where it was taken
+   over from a holder that is gone. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool spin_wait(unsigned *lock, unsigned me)
+{
+   unsigned backoff = 1, yields = 0;
+   for (;;)
+   {
+      unsigned holder = __atomic_load_n(lock, __ATOMIC_RELAXED);
+      if (!holder)
+      {
+         if (__atomic_compare_exchange_n(lock, &holder, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            return false;
+         continue;
+      }
+      if (backoff <= 64)
+      {
+         for (unsigned i = 0; i < backoff; ++i)
+            cpu_relax();
+         backoff <<= 1;
+         continue;
+      }
+      MULLE_DLMALLOC_YIELD();
+      if ((++yields & 255) == 0 && holder_gone(holder) &&
+          __atomic_compare_exchange_n(lock, &holder, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+         return true;
+   }
+}
+
+/* One compare-and-swap where nobody holds it (the waiting is out of line). True where it
+   was taken over from a holder that died: the caller marks the state and goes the whole
+   way. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool spin_acquire(unsigned *lock)
+{
+   unsigned me = holder_id(), expected = 0;
+   if (__atomic_compare_exchange_n(lock, &expected, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+      return false;
+   return spin_wait(lock, me);
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void spin_release(unsigned *lock)
+{
+   __atomic_store_n(lock, 0u, __ATOMIC_RELEASE);
+}
+
+/* A lock of m was taken over from a holder that died: the next call that holds every
+   lock recovers the heap (recover_after_holder). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool holder_died(mstate *m)
+{
+   __atomic_store_n(&m->died, 1u, __ATOMIC_RELAXED);
+   return true;
+}
+
+/* The mspace's lock, or a front's; true (the state marked) where it was taken over from a
+   holder that died. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool lock_acquire(mstate *m) { return spin_acquire(&m->lock) && holder_died(m); }
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_release(mstate *m) { spin_release(&m->lock); }
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_acquire(mstate *m, front *f) { return spin_acquire(&f->lock) && holder_died(m); }
+#endif
+
+/* Every lock of a locked mspace, for a call that may touch anything: the fronts' in
+   their order, then the mspace's (a front's path takes its front's lock first, and the
+   mspace's inside it where it needs the core). */
+MULLE_DLMALLOC_NOASAN inline void lock_all(mstate *m)
+{
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   for (size_t k = 0; k < FRONTS; ++k)
+      front_acquire(m, &m->fronts[k]);
+#endif
+   lock_acquire(m);
+}
+
+MULLE_DLMALLOC_NOASAN inline void unlock_all(mstate *m)
+{
+   lock_release(m);
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   for (size_t k = FRONTS; k-- > 0;)
+      spin_release(&m->fronts[k].lock);
+#endif
+}
+#endif
+
+MULLE_DLMALLOC_NOASAN inline mstate *live_state(mspace ms)
+{
+   mstate *m = static_cast<mstate *>(ms);
+#if MULLE_DLMALLOC_CHECKS
+   return is_live(m) ? m : NULL;
+#else
+   return m;
+#endif
+}
+
+/* One public call: enter_call gives the mspace if it is live (else NULL), locked where it
+   asked for a lock, and memcheck kept quiet about the library's own accesses; leave_call,
+   given what enter_call gave, undoes that, and every path out of a call passes through it.
+   They are a pair of calls, not a scope object, on purpose: a destructor around calls
+   through the user's handler would need the C++ runtime's unwinder, and a C program links
+   the implementation without it.
+   A call from inside user code that runs for the same mspace (callout, errors.hpp) is
+   reported as MSPACE_ERROR_REENTRANT and gets NULL, before the lock is touched: the thread
+   holds it. A handle that names no live mspace gets NULL; where the call was given a block
+   (block non-NULL: free, realloc), that is reported too, as the block would be lost
+   silently otherwise. A destroyed OS mspace's region is unmapped: its handle cannot be
+   read, and using it faults. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART mstate *enter_call(mspace ms, const void *block = NULL)
+{
+   MULLE_DLMALLOC_QUIET_BEGIN();
+   mstate *m = live_state(ms);
+   if (!m)
+   {
+      if (block)
+         report_to_process(ms, MSPACE_ERROR_NOT_AN_MSPACE, block);
+      return NULL;
+   }
+   if (calls_out_of(m))
+   {
+      report(m, MSPACE_ERROR_REENTRANT, block);
+      return NULL;
+   }
+#if MULLE_DLMALLOC_LOCKS
+   if (m->flags & STATE_LOCKED)
+   {
+      lock_all(m);
+      if (__atomic_load_n(&m->died, __ATOMIC_RELAXED))
+         recover_after_holder(m);
+   }
+#endif
+   return m;
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void leave_call(mstate *m)
+{
+#if MULLE_DLMALLOC_LOCKS
+   if (m && (m->flags & STATE_LOCKED))
+      unlock_all(m);
+#else
+   (void) m;
+#endif
+   MULLE_DLMALLOC_QUIET_END();
 }
 
 }} // namespace mulle::detail
@@ -5450,9 +5556,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool free_fast(mstate *m, void *p)
 #if MULLE_DLMALLOC_LOCKS && MULLE_DLMALLOC_FAST_PATH
 /* The fast path of a locked mspace (locked_fast_state): the same, under the lock, in a
    frame of its own (the whole way's is larger). */
+void *malloc_whole(mspace ms, size_t n);
+
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_locked(mstate *m, size_t n)
 {
-   lock_acquire(m);
+   if (lock_acquire(m))   /* taken over from a holder that died: the whole way recovers */
+   {
+      lock_release(m);
+      return malloc_whole(m, n);
+   }
    void *p = malloc_fast(m, n);
    lock_release(m);
    return p;
@@ -5485,9 +5597,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *
 /* The fast path of free under the lock; what it does not take goes the whole way. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_locked(mstate *m, void *p)
 {
-   lock_acquire(m);
-   bool done = (FRONTS == 1 || !in_page(m, p)) && free_fast(m, p);   /* a front's slot: */
-   lock_release(m);                                                   /* the whole way */
+   bool done = !lock_acquire(m) && (FRONTS == 1 || !in_page(m, p)) && free_fast(m, p);   /* a front's */
+   lock_release(m);   /* slot, or a lock taken over from a holder that died: the whole way */
    if (!done)
       free_whole(m, p);
 }
@@ -5511,10 +5622,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *front_slot(mstate *m, fr
    void *p = slot_from_list(m, f, cls, sane);
    if (p || !*sane)
       return p;
-   lock_acquire(m);
-   page *pg = new_page(m, cls, f);
-   lock_release(m);
-   if (!pg)
+   page *pg = lock_acquire(m) ? NULL : new_page(m, cls, f);   /* a lock taken over: none, */
+   lock_release(m);                                          /* and the caller goes the */
+   if (!pg)                                                  /* whole way */
       return NULL;
    p = take_slot(m, pg);
    if (!list_page(m, f, pg, cls))   /* the list's head was damaged: the page stays out of it */
@@ -5528,7 +5638,11 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front(mstate *m, 
    front *f    = thread_front(m);
    size_t cls  = class_of(n);
    bool   sane = true;
-   spin_acquire(&f->lock);
+   if (front_acquire(m, f))   /* taken over from a holder that died: the whole way recovers */
+   {
+      spin_release(&f->lock);
+      return malloc_whole(m, n);
+   }
    void *p = quick_slot(f, cls);
    if (!p)
       p = front_slot(m, f, cls, &sane);
@@ -5562,9 +5676,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *lock_slot(mstate *m, void *p, si
    if (k >= FRONTS)
       return NULL;
    front *f = &m->fronts[k];
-   spin_acquire(&f->lock);
+   bool   taken_over = front_acquire(m, f);   /* from a holder that died: the whole way */
    size_t i = NO_SLOT;
-   if (map_has(m, frame) && frame_byte(&pg->front) == k)
+   if (!taken_over && map_has(m, frame) && frame_byte(&pg->front) == k)
       i = slot_index(pg, p);
    if (i == NO_SLOT || slot_is_free(pg, i))
    {
@@ -5587,8 +5701,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, voi
       return free_whole(m, p);   /* which names the fault */
    if (clear_slot(m, pg, i, p) == 0)
    {
-      lock_acquire(m);   /* the page goes back to the core */
-      release_page(m, pg);
+      if (!lock_acquire(m))   /* the page goes back to the core (where the lock was taken */
+         release_page(m, pg); /* over from a holder that died, the recovery gives it back) */
       lock_release(m);
    }
    else if (!pg->listed)
@@ -5663,8 +5777,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_front(mstate *m,
       return realloc_whole(m, p, n, may_move);
    void *q    = NULL;
    bool  slot = false;
-   lock_acquire(m);
-   if (in_page(m, p))   /* a page made meanwhile: p is no block of the user's */
+   if (lock_acquire(m))   /* taken over from a holder that died: the whole way recovers */
+      slot = true;
+   else if (in_page(m, p))   /* a page made meanwhile: p is no block of the user's */
       slot = true;
    else if (block_is_valid(m, p))
       q = reallocate(m, p, n, may_move);

@@ -39,8 +39,13 @@ typedef enum mspace_error_t
    MSPACE_ERROR_MOVED,            /* links are absolute (MULLE_DLMALLOC_RELATIVE is 0) and
                                      the region is not at the address where it was made;
                                      or its start moved against the alignment grid */
-   MSPACE_ERROR_REENTRANT         /* a call into an mspace from inside its error handler or
+   MSPACE_ERROR_REENTRANT,        /* a call into an mspace from inside its error handler or
                                      an inspect_all callback: ignored */
+   MSPACE_ERROR_HOLDER_DIED       /* a thread or process died holding a lock of a locked
+                                     mspace (Linux): the lock was taken over, the heap
+                                     rebuilt where the holder stopped inside a call, and
+                                     the call that found it goes on. The default handler
+                                     prints it and does not abort */
 } mspace_error_t;
 
 /* Called on misuse. When it returns, the offending call has no effect. */

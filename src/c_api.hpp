@@ -111,9 +111,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool free_fast(mstate *m, void *p)
 #if MULLE_DLMALLOC_LOCKS && MULLE_DLMALLOC_FAST_PATH
 /* The fast path of a locked mspace (locked_fast_state): the same, under the lock, in a
    frame of its own (the whole way's is larger). */
+void *malloc_whole(mspace ms, size_t n);
+
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_locked(mstate *m, size_t n)
 {
-   lock_acquire(m);
+   if (lock_acquire(m))   /* taken over from a holder that died: the whole way recovers */
+   {
+      lock_release(m);
+      return malloc_whole(m, n);
+   }
    void *p = malloc_fast(m, n);
    lock_release(m);
    return p;
@@ -146,9 +152,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *
 /* The fast path of free under the lock; what it does not take goes the whole way. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_locked(mstate *m, void *p)
 {
-   lock_acquire(m);
-   bool done = (FRONTS == 1 || !in_page(m, p)) && free_fast(m, p);   /* a front's slot: */
-   lock_release(m);                                                   /* the whole way */
+   bool done = !lock_acquire(m) && (FRONTS == 1 || !in_page(m, p)) && free_fast(m, p);   /* a front's */
+   lock_release(m);   /* slot, or a lock taken over from a holder that died: the whole way */
    if (!done)
       free_whole(m, p);
 }
@@ -172,10 +177,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *front_slot(mstate *m, fr
    void *p = slot_from_list(m, f, cls, sane);
    if (p || !*sane)
       return p;
-   lock_acquire(m);
-   page *pg = new_page(m, cls, f);
-   lock_release(m);
-   if (!pg)
+   page *pg = lock_acquire(m) ? NULL : new_page(m, cls, f);   /* a lock taken over: none, */
+   lock_release(m);                                          /* and the caller goes the */
+   if (!pg)                                                  /* whole way */
       return NULL;
    p = take_slot(m, pg);
    if (!list_page(m, f, pg, cls))   /* the list's head was damaged: the page stays out of it */
@@ -189,7 +193,11 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front(mstate *m, 
    front *f    = thread_front(m);
    size_t cls  = class_of(n);
    bool   sane = true;
-   spin_acquire(&f->lock);
+   if (front_acquire(m, f))   /* taken over from a holder that died: the whole way recovers */
+   {
+      spin_release(&f->lock);
+      return malloc_whole(m, n);
+   }
    void *p = quick_slot(f, cls);
    if (!p)
       p = front_slot(m, f, cls, &sane);
@@ -223,9 +231,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *lock_slot(mstate *m, void *p, si
    if (k >= FRONTS)
       return NULL;
    front *f = &m->fronts[k];
-   spin_acquire(&f->lock);
+   bool   taken_over = front_acquire(m, f);   /* from a holder that died: the whole way */
    size_t i = NO_SLOT;
-   if (map_has(m, frame) && frame_byte(&pg->front) == k)
+   if (!taken_over && map_has(m, frame) && frame_byte(&pg->front) == k)
       i = slot_index(pg, p);
    if (i == NO_SLOT || slot_is_free(pg, i))
    {
@@ -248,8 +256,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, voi
       return free_whole(m, p);   /* which names the fault */
    if (clear_slot(m, pg, i, p) == 0)
    {
-      lock_acquire(m);   /* the page goes back to the core */
-      release_page(m, pg);
+      if (!lock_acquire(m))   /* the page goes back to the core (where the lock was taken */
+         release_page(m, pg); /* over from a holder that died, the recovery gives it back) */
       lock_release(m);
    }
    else if (!pg->listed)
@@ -324,8 +332,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_front(mstate *m,
       return realloc_whole(m, p, n, may_move);
    void *q    = NULL;
    bool  slot = false;
-   lock_acquire(m);
-   if (in_page(m, p))   /* a page made meanwhile: p is no block of the user's */
+   if (lock_acquire(m))   /* taken over from a holder that died: the whole way recovers */
+      slot = true;
+   else if (in_page(m, p))   /* a page made meanwhile: p is no block of the user's */
       slot = true;
    else if (block_is_valid(m, p))
       q = reallocate(m, p, n, may_move);

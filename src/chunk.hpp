@@ -304,7 +304,7 @@ struct front
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
    byte      apart[64];            /* no line shared with what comes before */
-   unsigned  lock;                 /* 1 while a thread holds it */
+   unsigned  lock;                 /* its holder while a thread holds it, else 0 */
    unsigned  reserved;             /* 0 */
 #endif
    rel<page> avail[NCLASSES];
@@ -341,8 +341,11 @@ struct mstate
    size_t                 trim_threshold;
    size_t                 secret;         /* keys the level-2 canaries */
    size_t                 root;           /* the user's root block: its offset, or 0 */
-   unsigned               lock;           /* 1 while a call holds it (STATE_LOCKED only) */
-   unsigned               reserved2;      /* 0 */
+   unsigned               lock;           /* its holder while a call holds it, else 0
+                                             (STATE_LOCKED only; lock.hpp) */
+   unsigned               died;           /* 1 once a lock was taken over from a holder
+                                             that died: the next call holding every
+                                             lock recovers the heap (lock.hpp) */
    mspace_error_handler_t handler;        /* NULL: the default handler (reset by attach) */
    void                  *handler_ctx;
    size_t                 epoch;          /* keys the pages' check words; reset moves it */

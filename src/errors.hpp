@@ -51,6 +51,7 @@ MULLE_DLMALLOC_NOASAN inline const char *error_name(int code)
    case MSPACE_ERROR_TRUNCATED:       return "mspace region truncated";
    case MSPACE_ERROR_MOVED:           return "mspace region moved";
    case MSPACE_ERROR_REENTRANT:       return "call from inside a callback of the same mspace";
+   case MSPACE_ERROR_HOLDER_DIED:     return "a lock's holder died; heap recovered";
    }
    return "unknown error";
 }
@@ -65,7 +66,8 @@ MULLE_DLMALLOC_NOASAN inline void default_error_handler(mspace ms, mspace_error_
 #else
    (void) ms; (void) e; (void) p;
 #endif
-   MULLE_DLMALLOC_ABORT();
+   if (e != MSPACE_ERROR_HOLDER_DIED)   /* a report, not misuse: the call goes on */
+      MULLE_DLMALLOC_ABORT();
 }
 
 /* ---- handlers and calls out of an mspace ----

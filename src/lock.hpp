@@ -21,6 +21,13 @@
 #    include <sched.h>
 #    define MULLE_DLMALLOC_YIELD() sched_yield()
 #  endif
+#  if defined(__linux__)
+#    include <errno.h>
+#    include <pthread.h>
+#    include <signal.h>
+#    include <sys/syscall.h>
+#    include <unistd.h>
+#  endif
 #else
 #  define MULLE_DLMALLOC_YIELD() ((void) 0)
 #endif
@@ -37,35 +44,88 @@ MULLE_DLMALLOC_NOASAN inline void cpu_relax()
 #endif
 }
 
-/* Test and test-and-set, with exponential backoff and, past that, a yield to the OS. The
-   mspace's lock and each front's (tier.hpp) are such locks. */
-/* The lock is held by another thread: wait for it, and take it. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void spin_wait(unsigned *lock)
+/* ---- a lock that survives its holder ----
+   A lock word holds its holder, 0 while free. On Linux the holder is the thread's id,
+   which names it in every process of one PID namespace (a heap shared by processes
+   through a MAP_SHARED mapping too). A waiter that has waited long (past its backoff, then
+   every 256 yields) asks the kernel whether the holder still exists; where it does not
+   (killed, crashed, exited: its parent reaped it), the waiter takes the lock over from it
+   and marks the state (`died`). The holder may have stopped inside a call: the next call
+   that holds every lock rebuilds the heap from its heads where it does not check sound
+   (recover.hpp), reports MSPACE_ERROR_HOLDER_DIED once, and goes on; a fast path that
+   took a lock over goes that way at once. Elsewhere a holder is 1, and a waiter waits for
+   ever as before. A forked child asks for its own id again (pthread_atfork). */
+#if !MULLE_DLMALLOC_NO_OS && defined(__linux__)
+#  define MULLE_DLMALLOC_HOLDER_IDS 1
+MULLE_DLMALLOC_THREAD_LOCAL unsigned holder_id_of_thread;   /* 0: not asked since the
+                                                               thread began, or forked */
+
+MULLE_DLMALLOC_NOASAN inline void forget_holder_id() { holder_id_of_thread = 0; }
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE unsigned new_holder_id()
 {
-   unsigned backoff = 1;
-   do
-   {
-      do
-      {
-         if (backoff <= 64)
-         {
-            for (unsigned i = 0; i < backoff; ++i)
-               cpu_relax();
-            backoff <<= 1;
-         }
-         else
-            MULLE_DLMALLOC_YIELD();
-      }
-      while (__atomic_load_n(lock, __ATOMIC_RELAXED));
-   }
-   while (__atomic_exchange_n(lock, 1u, __ATOMIC_ACQUIRE));
+   static int watching_forks;
+   if (!__atomic_exchange_n(&watching_forks, 1, __ATOMIC_RELAXED))
+      pthread_atfork(NULL, NULL, forget_holder_id);
+   holder_id_of_thread = static_cast<unsigned>(syscall(SYS_gettid));
+   return holder_id_of_thread;
 }
 
-/* One exchange where nobody holds it (the waiting is out of line). */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void spin_acquire(unsigned *lock)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT unsigned holder_id()
 {
-   if (__atomic_exchange_n(lock, 1u, __ATOMIC_ACQUIRE))
-      spin_wait(lock);
+   unsigned id = holder_id_of_thread;
+   return id ? id : new_holder_id();
+}
+
+/* The thread `id` no longer exists (EPERM: it does, as another user's). */
+MULLE_DLMALLOC_NOASAN inline bool holder_gone(unsigned id)
+{
+   return kill(static_cast<pid_t>(id), 0) != 0 && errno == ESRCH;
+}
+#else
+MULLE_DLMALLOC_NOASAN inline unsigned holder_id() { return 1; }
+MULLE_DLMALLOC_NOASAN inline bool     holder_gone(unsigned) { return false; }
+#endif
+
+/* Test and test-and-set, with exponential backoff and, past that, a yield to the OS. The
+   mspace's lock and each front's (tier.hpp) are such locks. */
+/* The lock is held by another thread: wait for it, and take it. True where it was taken
+   over from a holder that is gone. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool spin_wait(unsigned *lock, unsigned me)
+{
+   unsigned backoff = 1, yields = 0;
+   for (;;)
+   {
+      unsigned holder = __atomic_load_n(lock, __ATOMIC_RELAXED);
+      if (!holder)
+      {
+         if (__atomic_compare_exchange_n(lock, &holder, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            return false;
+         continue;
+      }
+      if (backoff <= 64)
+      {
+         for (unsigned i = 0; i < backoff; ++i)
+            cpu_relax();
+         backoff <<= 1;
+         continue;
+      }
+      MULLE_DLMALLOC_YIELD();
+      if ((++yields & 255) == 0 && holder_gone(holder) &&
+          __atomic_compare_exchange_n(lock, &holder, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+         return true;
+   }
+}
+
+/* One compare-and-swap where nobody holds it (the waiting is out of line). True where it
+   was taken over from a holder that died: the caller marks the state and goes the whole
+   way. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool spin_acquire(unsigned *lock)
+{
+   unsigned me = holder_id(), expected = 0;
+   if (__atomic_compare_exchange_n(lock, &expected, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+      return false;
+   return spin_wait(lock, me);
 }
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void spin_release(unsigned *lock)
@@ -73,8 +133,21 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void spin_release(unsigned *lock)
    __atomic_store_n(lock, 0u, __ATOMIC_RELEASE);
 }
 
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_acquire(mstate *m) { spin_acquire(&m->lock); }
+/* A lock of m was taken over from a holder that died: the next call that holds every
+   lock recovers the heap (recover_after_holder). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool holder_died(mstate *m)
+{
+   __atomic_store_n(&m->died, 1u, __ATOMIC_RELAXED);
+   return true;
+}
+
+/* The mspace's lock, or a front's; true (the state marked) where it was taken over from a
+   holder that died. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool lock_acquire(mstate *m) { return spin_acquire(&m->lock) && holder_died(m); }
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_release(mstate *m) { spin_release(&m->lock); }
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_acquire(mstate *m, front *f) { return spin_acquire(&f->lock) && holder_died(m); }
+#endif
 
 /* Every lock of a locked mspace, for a call that may touch anything: the fronts' in
    their order, then the mspace's (a front's path takes its front's lock first, and the
@@ -83,7 +156,7 @@ MULLE_DLMALLOC_NOASAN inline void lock_all(mstate *m)
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
    for (size_t k = 0; k < FRONTS; ++k)
-      spin_acquire(&m->fronts[k].lock);
+      front_acquire(m, &m->fronts[k]);
 #endif
    lock_acquire(m);
 }
@@ -137,7 +210,11 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART mstate *enter_call(mspace ms, const v
    }
 #if MULLE_DLMALLOC_LOCKS
    if (m->flags & STATE_LOCKED)
+   {
       lock_all(m);
+      if (__atomic_load_n(&m->died, __ATOMIC_RELAXED))
+         recover_after_holder(m);
+   }
 #endif
    return m;
 }

@@ -158,6 +158,25 @@ MULLE_DLMALLOC_NOASAN inline void rebuild_heap(mstate *m, byte *end)
       m->max_footprint = footprint_of(m);
 }
 
+/* Every lock of a locked mspace is held, and one of them was taken over from a holder
+   that died (lock.hpp): it may have stopped inside a call. The heap is rebuilt where it
+   does not check sound and its walk parses (else the calls that meet the damage report
+   it, as they would any), and the handler hears of it once. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void recover_after_holder(mstate *m)
+{
+   __atomic_store_n(&m->died, 0u, __ATOMIC_RELAXED);
+   if (check_heap(m, false, NULL) != 0)
+   {
+      byte *end = MULLE_DLMALLOC_CHECKS >= 2 ? NULL : walk_end(m);
+      if (end)
+      {
+         rebuild_heap(m, end);
+         m->found = MSPACE_FOUND_REBUILT;
+      }
+   }
+   report(m, MSPACE_ERROR_HOLDER_DIED, NULL);
+}
+
 /* A heap that was not detached and does not check sound is rebuilt when its walk parses
    (level 2 excepted); the end of that walk, or NULL. */
 MULLE_DLMALLOC_NOASAN inline byte *rebuildable(mstate *m)

@@ -14,9 +14,19 @@
    Then the next child goes on with the same heap. Any refusal, failed check, lost or
    damaged block, or a second unknown block in use is a failure.
 
+   The locked variant (`locked`): WORKERS processes share one MSPACE_LOCKED heap in a
+   shared mapping and call it at once, each journalling its own slots. The parent kills
+   one of them at a random moment, maybe while it holds a lock of the heap, reaps it and
+   starts another in its place (on slots of its own). The others must not hang: each must
+   go on making calls within a few seconds (a lock whose holder is gone is taken over,
+   and the heap rebuilt where the holder stopped inside a call). At the end every worker
+   is killed, and the heap is checked and held against every journal.
+
    usage: kill_campaign KILLS [SEED]
-   prints: the kills, how attach found the heap (rebuilt, open), the blocks verified and
-   the leaked bytes, and "kill campaign: ok" or the failures. */
+          kill_campaign locked KILLS [SEED]
+   prints: the kills, how the heap was found (rebuilt, open; the locked variant: the
+   holders that died inside a lock), the blocks verified and the leaked bytes, and "kill
+   campaign: ok" or the failures. */
 
 #define MULLE_DLMALLOC_IMPLEMENTATION
 #include "../../mulle_dlmalloc.hpp"
@@ -44,7 +54,11 @@ const unsigned SLOTS    = 1024;
 enum : uint32_t { EMPTY, LIVE, MALLOCING, FREEING, REALLOCING };
 
 /* One block of the child's, as the journal knows it. `state` is written last on the way
-   in and first on the way out of a call: what it says was true when it was written. */
+   in and first on the way out of a call: what it says was true when it was written. A
+   malloc's or realloc's result goes to `got` as soon as the call returned, before the
+   block's bytes are written and the slot turns LIVE. */
+const uint64_t NONE = ~static_cast<uint64_t>(0);
+
 struct slot
 {
    uint32_t state;
@@ -55,6 +69,7 @@ struct slot
    uint64_t old_off;
    uint32_t new_size;
    uint32_t unused;
+   uint64_t got;        /* MALLOCING, REALLOCING: what the call returned, NONE before */
 };
 
 struct journal
@@ -107,19 +122,23 @@ uint32_t draw_size(splitmix &r)
 
 /* ---- the child: calls for ever, journalled ---- */
 
-[[noreturn]] void child(mspace ms, unsigned char *base, journal *j, uint64_t seed)
+[[noreturn]] void child(mspace ms, unsigned char *base, slot *slots, unsigned nslots, uint64_t *ops, uint64_t seed,
+                        const uint32_t *stop = nullptr)
 {
    splitmix r{seed};
    uint32_t tag = static_cast<uint32_t>(seed);
    for (;;)
    {
-      slot    &e = j->s[r.below(SLOTS)];
+      if (stop && __atomic_load_n(stop, __ATOMIC_RELAXED))
+         _exit(0);   /* between calls */
+      slot    &e = slots[r.below(nslots)];
       uint64_t k = r.below(100);
       if (e.state == EMPTY)
       {
          uint32_t n = draw_size(r);
          e.size     = n;
          e.tag      = ++tag;
+         e.got      = NONE;
          ordered();
          e.state = MALLOCING;
          ordered();
@@ -127,8 +146,10 @@ uint32_t draw_size(splitmix &r)
          ordered();
          if (p)
          {
+            e.got = static_cast<uint64_t>(static_cast<unsigned char *>(p) - base);
+            ordered();
             fill(static_cast<unsigned char *>(p), 0, n, e.tag);
-            e.off = static_cast<uint64_t>(static_cast<unsigned char *>(p) - base);
+            e.off = e.got;
             ordered();
          }
          e.state = p ? LIVE : EMPTY;
@@ -139,6 +160,7 @@ uint32_t draw_size(splitmix &r)
          e.old_off  = e.off;
          e.old_size = e.size;
          e.new_size = n;
+         e.got      = NONE;
          ordered();
          e.state = REALLOCING;
          ordered();
@@ -146,9 +168,11 @@ uint32_t draw_size(splitmix &r)
          ordered();
          if (q)
          {
+            e.got = static_cast<uint64_t>(static_cast<unsigned char *>(q) - base);
+            ordered();
             if (n > e.old_size)
                fill(static_cast<unsigned char *>(q), e.old_size, n, e.tag);
-            e.off  = static_cast<uint64_t>(static_cast<unsigned char *>(q) - base);
+            e.off  = e.got;
             e.size = n;
             ordered();
          }
@@ -163,7 +187,7 @@ uint32_t draw_size(splitmix &r)
          e.state = EMPTY;
       }
       ordered();
-      j->ops++;
+      __atomic_add_fetch(ops, 1, __ATOMIC_RELAXED);
    }
 }
 
@@ -199,21 +223,13 @@ bool in_use(const std::vector<block> &used, uint64_t off)
    return it != used.end() && it->off == off;
 }
 
-/* The heap after a kill, against the journal; the journal is brought to what the heap
-   holds (the interrupted call settled), and unknown blocks in use are freed. */
-mspace verify(totals &t, unsigned char *base, journal *j)
+/* The heap ms against the journal's slots: the journal is brought to what the heap holds
+   (the interrupted calls settled), and the blocks in use that it does not know, at most
+   `allowed`, are freed. */
+void verify_against(totals &t, mspace ms, unsigned char *base, slot *slots, unsigned nslots, size_t allowed)
 {
-   mspace ms = mspace_attach(base, HEAP_BYTES);
-   if (!ms)
-   {
-      fail(t, t.kills, "attach refused the heap", 0);
-      return nullptr;
-   }
-   mspace_found_t found = mspace_attach_found(ms);
-   t.rebuilt += found == MSPACE_FOUND_REBUILT;
-   t.open += found == MSPACE_FOUND_OPEN;
    if (mspace_check(ms) != 0)
-      fail(t, t.kills, "mspace_check after the attach", 0);
+      fail(t, t.kills, "mspace_check", 0);
 
    std::vector<block> used;
    mspace_inspect_all(ms, collect, &used);
@@ -221,30 +237,68 @@ mspace verify(totals &t, unsigned char *base, journal *j)
       b.off -= reinterpret_cast<uintptr_t>(base);
    std::sort(used.begin(), used.end(), [](const block &a, const block &b) { return a.off < b.off; });
 
+   /* the live blocks first: an interrupted call's block that is in use as another's
+      live block (freed, then taken by another process) is gone for the interrupted one */
    std::vector<uint64_t> known;
-   for (unsigned i = 0; i < SLOTS; ++i)
+   for (unsigned i = 0; i < nslots; ++i)
    {
-      slot &e = j->s[i];
+      slot &e = slots[i];
+      if (e.state != LIVE)
+         continue;
+      if (!in_use(used, e.off) || mspace_usable_size(base + e.off) < e.size || !intact(base + e.off, e.size, e.tag))
+         fail(t, t.kills, "a live block lost or damaged", e.off);
+      t.verified++;
+      known.push_back(e.off);
+   }
+   std::sort(known.begin(), known.end());
+   auto taken = [&](uint64_t off) { return !in_use(used, off) || std::binary_search(known.begin(), known.end(), off); };
+   std::vector<uint64_t> settled;
+   size_t returned_bytes = 0;
+   /* then the calls that returned before the kill: their blocks are theirs */
+   for (unsigned i = 0; i < nslots; ++i)
+   {
+      slot &e = slots[i];
+      if ((e.state != MALLOCING && e.state != REALLOCING) || e.got == NONE)
+         continue;
+      t.interrupted++;
+      if (taken(e.got))
+         fail(t, t.kills, "the block a call returned is free, or another's", e.got);
+      else if (e.state == MALLOCING)   /* returned, not yet written: dropped */
+      {
+         returned_bytes += mspace_usable_size(base + e.got);
+         mspace_free(ms, base + e.got);
+         settled.push_back(e.got);   /* known: not freed again below */
+         e.state = EMPTY;
+      }
+      else
+      {
+         size_t keep = std::min<size_t>(std::min(e.old_size, e.new_size), mspace_usable_size(base + e.got));
+         if (!intact(base + e.got, keep, e.tag))
+            fail(t, t.kills, "the block a realloc returned lost bytes", e.got);
+         e.off   = e.got;
+         e.size  = static_cast<uint32_t>(keep);
+         e.state = LIVE;
+         settled.push_back(e.off);
+      }
+   }
+   /* and the calls the kill interrupted */
+   for (unsigned i = 0; i < nslots; ++i)
+   {
+      slot &e = slots[i];
       switch (e.state)
       {
-      case LIVE:
-         if (!in_use(used, e.off) || mspace_usable_size(base + e.off) < e.size || !intact(base + e.off, e.size, e.tag))
-            fail(t, t.kills, "a live block lost or damaged", e.off);
-         t.verified++;
-         known.push_back(e.off);
-         break;
       case MALLOCING:   /* its block, if any, nobody knows: a leak */
          t.interrupted++;
          e.state = EMPTY;
          break;
       case FREEING:     /* in use and intact, or free */
          t.interrupted++;
-         if (in_use(used, e.off))
+         if (!taken(e.off))
          {
             if (!intact(base + e.off, e.size, e.tag))
                fail(t, t.kills, "a block whose free was interrupted is in use, damaged", e.off);
             e.state = LIVE;
-            known.push_back(e.off);
+            settled.push_back(e.off);
          }
          else
             e.state = EMPTY;
@@ -252,7 +306,7 @@ mspace verify(totals &t, unsigned char *base, journal *j)
       case REALLOCING:  /* the old block in use, or gone; in use, its bytes up to the smaller
                            of both sizes are intact (a shrink in place may have cut the rest) */
          t.interrupted++;
-         if (in_use(used, e.old_off))
+         if (!taken(e.old_off))
          {
             size_t keep = std::min<size_t>(std::min(e.old_size, e.new_size), mspace_usable_size(base + e.old_off));
             if (!intact(base + e.old_off, keep, e.tag))
@@ -260,7 +314,7 @@ mspace verify(totals &t, unsigned char *base, journal *j)
             e.off   = e.old_off;
             e.size  = static_cast<uint32_t>(keep);
             e.state = LIVE;
-            known.push_back(e.off);
+            settled.push_back(e.off);
          }
          else
             e.state = EMPTY;
@@ -269,6 +323,7 @@ mspace verify(totals &t, unsigned char *base, journal *j)
          break;
       }
    }
+   known.insert(known.end(), settled.begin(), settled.end());
    std::sort(known.begin(), known.end());
 
    /* what is in use that the journal does not know: at most the interrupted call's block */
@@ -280,13 +335,30 @@ mspace verify(totals &t, unsigned char *base, journal *j)
          bytes += b.used;
          mspace_free(ms, base + b.off);
       }
-   if (unknown > 1)
-      fail(t, t.kills, "more than one block in use that the journal does not know", 0);
+   if (unknown > allowed)
+      fail(t, t.kills, "more blocks in use than the journal knows and the kills explain", 0);
    t.leaks += unknown;
+   bytes += returned_bytes;
    t.leaked_bytes += bytes;
    t.most_leaked = std::max(t.most_leaked, bytes);
    if (mspace_check(ms) != 0)
       fail(t, t.kills, "mspace_check after the leaks were freed", 0);
+}
+
+/* The heap after a kill: attached again (rebuilt where the child stopped inside a call),
+   then held against the journal. */
+mspace verify(totals &t, unsigned char *base, journal *j)
+{
+   mspace ms = mspace_attach(base, HEAP_BYTES);
+   if (!ms)
+   {
+      fail(t, t.kills, "attach refused the heap", 0);
+      return nullptr;
+   }
+   mspace_found_t found = mspace_attach_found(ms);
+   t.rebuilt += found == MSPACE_FOUND_REBUILT;
+   t.open += found == MSPACE_FOUND_OPEN;
+   verify_against(t, ms, base, j->s, SLOTS, 1);
    return ms;
 }
 
@@ -298,10 +370,113 @@ void pause_us(long us)
    }
 }
 
+/* ---- the locked variant: several processes on one heap, one of them killed ---- */
+
+const unsigned WORKERS      = 3;
+const unsigned WORKER_SLOTS = 128;
+
+struct shared_run
+{
+   uint32_t stop;             /* workers end between calls */
+   uint64_t ops[WORKERS];     /* calls each worker's place finished (its workers in turn) */
+   uint64_t holder_died;      /* MSPACE_ERROR_HOLDER_DIED reports, from any process */
+   uint64_t other_errors;
+};
+
+shared_run *run;
+
+void count_reports(mspace, mspace_error_t e, void *, void *)
+{
+   __atomic_add_fetch(e == MSPACE_ERROR_HOLDER_DIED ? &run->holder_died : &run->other_errors, 1, __ATOMIC_RELAXED);
+}
+
+int locked_campaign(unsigned long kills, uint64_t seed)
+{
+   unsigned nslots = (WORKERS + static_cast<unsigned>(kills)) * WORKER_SLOTS;
+   auto    *base   = static_cast<unsigned char *>(mmap(nullptr, HEAP_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+   auto    *slots  = static_cast<slot *>(mmap(nullptr, nslots * sizeof(slot), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+   run             = static_cast<shared_run *>(mmap(nullptr, sizeof(shared_run), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+   if (base == MAP_FAILED || slots == MAP_FAILED || run == MAP_FAILED)
+   {
+      std::perror("mmap");
+      return 2;
+   }
+   mspace ms = mspace_create_with_base_flags(base, HEAP_BYTES, MSPACE_LOCKED | MSPACE_ZEROED);
+   if (!ms)
+   {
+      std::printf("locked kill campaign: skipped (a build without locks)\n");
+      return 0;
+   }
+   mspace_set_error_handler(ms, count_reports, nullptr);
+
+   totals   t;
+   splitmix r{seed * 0x2545f4914f6cdd1dull + 7};
+   pid_t    pid[WORKERS];
+   unsigned next_range = 0;
+   auto     start_worker = [&](unsigned w) {
+      unsigned range = next_range++;
+      pid[w]         = fork();
+      if (pid[w] == 0)
+         child(ms, base, slots + range * WORKER_SLOTS, WORKER_SLOTS, &run->ops[w], r.next() ^ range, &run->stop);
+      if (pid[w] < 0)
+         std::perror("fork"), std::exit(2);
+   };
+   for (unsigned w = 0; w < WORKERS; ++w)
+      start_worker(w);
+
+   time_t begin = std::time(nullptr);
+   for (t.kills = 1; t.kills <= kills; ++t.kills)
+   {
+      pause_us(static_cast<long>(200 + r.below(2000)));
+      unsigned victim = static_cast<unsigned>(r.below(WORKERS));
+      kill(pid[victim], SIGKILL);
+      int status = 0;
+      waitpid(pid[victim], &status, 0);
+      /* none of the others hangs: each goes on within a few seconds */
+      for (unsigned w = 0; w < WORKERS; ++w)
+      {
+         if (w == victim)
+            continue;
+         uint64_t before = __atomic_load_n(&run->ops[w], __ATOMIC_RELAXED);
+         int      waited = 0;
+         while (__atomic_load_n(&run->ops[w], __ATOMIC_RELAXED) == before && waited < 10000)
+            pause_us(1000), ++waited;
+         if (waited == 10000)
+            fail(t, t.kills, "a worker made no call for 10 s after another was killed: a hang", 0);
+      }
+      if (t.failures)
+         break;
+      start_worker(victim);
+   }
+   t.kills--;
+   __atomic_store_n(&run->stop, 1u, __ATOMIC_RELAXED);
+   for (unsigned w = 0; w < WORKERS; ++w)
+   {
+      int status = 0;
+      waitpid(pid[w], &status, 0);
+   }
+   /* every process that used the heap is gone; a lock may still be held by a killed one,
+      and each killed worker may have left one block that nobody holds */
+   verify_against(t, ms, base, slots, next_range * WORKER_SLOTS, t.kills);
+   std::printf("locked kill campaign: %u processes at once, %lu kills in %ld s; %llu recoveries after a "
+               "holder died with a lock; %lu live blocks verified, %lu interrupted calls; %lu leaked blocks, "
+               "%zu bytes; %llu other errors reported; %lu failures\n",
+               WORKERS, t.kills, static_cast<long>(std::time(nullptr) - begin),
+               static_cast<unsigned long long>(run->holder_died), t.verified, t.interrupted, t.leaks,
+               t.leaked_bytes, static_cast<unsigned long long>(run->other_errors), t.failures);
+   if (t.failures || run->other_errors)
+      return 1;
+   std::printf("locked kill campaign: ok\n");
+   return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
 {
+   if (argc > 1 && std::strcmp(argv[1], "locked") == 0)
+      return locked_campaign(argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 100,
+                             argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 1);
    unsigned long kills = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 200;
    uint64_t      seed  = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 1;
 
@@ -336,7 +511,7 @@ int main(int argc, char **argv)
       uint64_t before = j->ops;
       pid_t    pid    = fork();
       if (pid == 0)
-         child(ms, base, j, r.next());
+         child(ms, base, j->s, SLOTS, &j->ops, r.next());
       if (pid < 0)
       {
          std::perror("fork");

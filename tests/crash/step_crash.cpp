@@ -41,9 +41,13 @@ namespace {
 
 namespace dl = mulle::detail;
 
-const std::size_t REGION     = 4u << 20;
-const std::size_t MAX_POINTS = 4000;   // kill points tried per operation at most
-const unsigned    MAX_FAILS  = 20;
+const std::size_t REGION    = 4u << 20;
+const unsigned    MAX_FAILS = 20;
+
+// Kill points tried per operation at most (the first argument): a stop at k costs k
+// traps, some 20 us each on a virtual machine, so the operations of an -O0 build (five
+// times the instructions) may want fewer.
+unsigned long max_points = 4000;
 
 alignas(64) unsigned char region[REGION];
 unsigned char             snapshot[REGION];
@@ -382,7 +386,7 @@ bool free_last_slot_between(Op &op)
 {
    heap.take(1000);
    unsigned s = heap.take(128);
-   heap.take(2000);
+   heap.take(5000);   // too large for the lead: from the top, right after the page
    op.kind = FREE, op.target = s;
    dl::page  *pg = page_holding(s);
    dl::chunk *c  = dl::chunk_from_mem(pg);
@@ -560,22 +564,26 @@ bool memalign_page(Op &op)
    return need(!top_on_page_boundary(), "the top off the page grid");
 }
 
-// Blocks freed above a block that stays: the top grows down to it, and the chunk below
-// stays free in its bin.
+// Blocks freed on both sides of a block that stays: those above it join the top, which
+// the trim cuts back, those below merge into one free chunk that stays.
 bool trim_after_frees(Op &op)
 {
    heap.take(600);
    std::vector<unsigned> ids;
+   unsigned              middle = 0;
    for (int i = 0; i < 150; ++i)
+   {
       ids.push_back(heap.take(5000));
-   heap.take(700);
-   for (int i = 149; i >= 0; --i)
-      heap.give(ids[static_cast<std::size_t>(i)]);
-   unsigned late = heap.take(300);   // a slot: a page from the top's start
-   (void) late;
+      if (i == 74)
+         middle = heap.take(700);
+   }
+   for (auto it = ids.rbegin(); it != ids.rend(); ++it)
+      heap.give(*it);
    op.kind = TRIM;
    return need(state()->top_size > 2 * dl::GRANULARITY, "a top of more than two steps") &&
-          need(state()->top_size < state()->trim_threshold, "a top below the trim threshold (no trim by itself)");
+          need(state()->top_size < state()->trim_threshold, "a top below the trim threshold (no trim by itself)") &&
+          need(!dl::previous_is_in_use(chunk_of(middle)) && dl::previous_chunk(chunk_of(middle))->head > 300000,
+               "the blocks below as one free chunk");
 }
 
 bool reset_busy(Op &op)
@@ -706,7 +714,13 @@ bool held_intact(const Block &b, std::size_t size, const char *whose)
 
 // After the checks, the heap must serve as any other: blocks of every kind taken and
 // filled, the held blocks untouched by them, all given back, and sound again.
-void exercise(mspace ms, const std::vector<const Block *> &kept)
+struct Kept
+{
+   const Block *block;
+   std::size_t  bytes;   // of its pattern that it still holds
+};
+
+void exercise(mspace ms, const std::vector<Kept> &kept)
 {
    static const std::size_t SIZES[] = {1, 8, 24, 40, 64, 100, 128, 200, 256, 300, 512, 1000, 2000, 4096, 5000, 20000, 70000, 130000};
    const std::size_t        KINDS   = sizeof(SIZES) / sizeof(SIZES[0]);
@@ -722,9 +736,9 @@ void exercise(mspace ms, const std::vector<const Block *> &kept)
       }
       std::memset(blocks[i], 0xa5, n);
    }
-   for (const Block *b : kept)
-      if (first_wrong(heap.at(*b), b->id, b->size, b->size) < b->size)
-         fail("block %u changed by the blocks taken after the attach", b->id);
+   for (const Kept &k : kept)
+      if (first_wrong(heap.at(*k.block), k.block->id, k.block->size, k.bytes) < k.bytes)
+         fail("block %u changed by the blocks taken after the attach", k.block->id);
    for (std::size_t i = 1; i < 2 * KINDS; i += 2)
       mspace_free(ms, blocks[i]);
    for (std::size_t i = 0; i < 2 * KINDS; i += 2)
@@ -758,14 +772,14 @@ void verify(const Op &op, Tally &t)
    mspace_inspect_all(ms, collect, nullptr);
 
    // the blocks the operation does not work on: in use, whole
-   std::vector<const Block *> kept;
-   std::vector<std::size_t>   known;
+   std::vector<Kept>        kept;
+   std::vector<std::size_t> known;
    const Block               *target = op.target ? heap.find(op.target) : nullptr;
    for (const Block &b : heap.live)
       if (op.kind != RESET && &b != target)
       {
          held_intact(b, b.size, "live");
-         kept.push_back(&b);
+         kept.push_back({&b, b.size});
          known.push_back(b.offset);
       }
 
@@ -779,7 +793,7 @@ void verify(const Op &op, Tally &t)
          for (const Block &b : heap.live)
          {
             if (held_intact(b, b.size, "reset's"))
-               kept.push_back(&b);
+               kept.push_back({&b, b.size});
             known.push_back(b.offset);
          }
       else if (found_live)
@@ -793,7 +807,7 @@ void verify(const Op &op, Tally &t)
    if (op.kind == REALLOC && target_used)
    {
       if (held_intact(*target, keep_bytes, "realloc's"))
-         kept.push_back(target);
+         kept.push_back({target, keep_bytes});
       known.push_back(target->offset);
    }
 
@@ -809,8 +823,11 @@ void verify(const Op &op, Tally &t)
    for (const Used &u : leaked)
    {
       bytes += u.bytes;
-      if (!touches_op(u))
-         fail("a block in use at offset %zu (%zu bytes) that the operation does not touch", u.offset, u.bytes);
+      // a free leaves its own block, or the page that holds it (a slot's page that was
+      // going back to the core); anything else leaves what it changed or returned
+      bool ours = op.kind == FREE ? u.offset <= target->offset && target->offset < u.offset + u.bytes : touches_op(u);
+      if (!ours)
+         fail("a block in use at offset %zu (%zu bytes) that the operation does not own", u.offset, u.bytes);
    }
    if (leaked.size() > most)
    {
@@ -846,13 +863,13 @@ void verify(const Op &op, Tally &t)
 std::vector<unsigned long> kill_points(unsigned long n)
 {
    std::vector<unsigned long> ks;
-   if (n <= MAX_POINTS)
+   if (n <= max_points)
    {
       for (unsigned long k = 1; k <= n; ++k)
          ks.push_back(k);
       return ks;
    }
-   unsigned long stride = (n - 128 + (MAX_POINTS - 128) - 1) / (MAX_POINTS - 128);
+   unsigned long stride = (n - 128 + (max_points - 128) - 1) / (max_points - 128);
    for (unsigned long k = 1; k <= 64; ++k)
       ks.push_back(k);
    for (unsigned long k = 65 + stride - 1; k < n - 64; k += stride)
@@ -972,9 +989,18 @@ void finish(int code)
 
 } // namespace
 
-int main()
+int main(int argc, char **argv)
 {
    std::setvbuf(stdout, nullptr, _IOLBF, 0);
+   if (argc > 1)
+   {
+      max_points = std::strtoul(argv[1], nullptr, 10);
+      if (max_points < 200)
+      {
+         std::printf("usage: step_crash [kill points per operation, at least 200; 4000 by default]\n");
+         return 2;
+      }
+   }
    struct sigaction sa;
    std::memset(&sa, 0, sizeof(sa));
    sa.sa_sigaction = on_trap;
