@@ -667,6 +667,18 @@ private:
                                               made or given back */
 #endif
 
+/* Recovery of a heap whose user stopped inside a call (recover.hpp): attach rebuilds it
+   from its boundary tags. On by default with an OS; a build without one (where a reset
+   in the middle of a call can leave a heap in battery-backed or retained RAM) may turn it
+   on, for about 400 bytes of code on Cortex-M4. */
+#ifndef MULLE_DLMALLOC_RECOVER
+#  if MULLE_DLMALLOC_NO_OS
+#    define MULLE_DLMALLOC_RECOVER 0
+#  else
+#    define MULLE_DLMALLOC_RECOVER 1
+#  endif
+#endif
+
 #ifndef MULLE_DLMALLOC_LOCKS
 #  if !MULLE_DLMALLOC_NO_OS && defined(__GCC_ATOMIC_INT_LOCK_FREE) && __GCC_ATOMIC_INT_LOCK_FREE == 2
 #    define MULLE_DLMALLOC_LOCKS 1        /* MSPACE_LOCKED available (needs lock-free atomics) */
@@ -4982,7 +4994,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void recover_after_holder(msta
    (level 2 excepted); the end of that walk, or NULL. */
 MULLE_DLMALLOC_NOASAN inline byte *rebuildable(mstate *m)
 {
-   if (MULLE_DLMALLOC_CHECKS >= 2 || !(m->flags & STATE_ATTACHED))
+   if (!MULLE_DLMALLOC_RECOVER || MULLE_DLMALLOC_CHECKS >= 2 || !(m->flags & STATE_ATTACHED))
       return NULL;
    return walk_end(m);
 }
@@ -6226,7 +6238,7 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
       return NULL;
    }
    m->found = (m->flags & STATE_ATTACHED) ? MSPACE_FOUND_OPEN : MSPACE_FOUND_DETACHED;
-   if (rebuild)
+   if (MULLE_DLMALLOC_RECOVER && rebuild)
    {
       /* the walk parsed: what follows from the heads is written anew, and then held
          against the whole check like any heap (a failure here is refused, but written) */

@@ -781,7 +781,7 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
       return NULL;
    }
    m->found = (m->flags & STATE_ATTACHED) ? MSPACE_FOUND_OPEN : MSPACE_FOUND_DETACHED;
-   if (rebuild)
+   if (MULLE_DLMALLOC_RECOVER && rebuild)
    {
       /* the walk parsed: what follows from the heads is written anew, and then held
          against the whole check like any heap (a failure here is refused, but written) */

@@ -181,7 +181,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void recover_after_holder(msta
    (level 2 excepted); the end of that walk, or NULL. */
 MULLE_DLMALLOC_NOASAN inline byte *rebuildable(mstate *m)
 {
-   if (MULLE_DLMALLOC_CHECKS >= 2 || !(m->flags & STATE_ATTACHED))
+   if (!MULLE_DLMALLOC_RECOVER || MULLE_DLMALLOC_CHECKS >= 2 || !(m->flags & STATE_ATTACHED))
       return NULL;
    return walk_end(m);
 }
