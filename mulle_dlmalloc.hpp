@@ -58,6 +58,8 @@
                                      tier or locks)    fronts: blocks up to 512 bytes of
                                                        threads on different fronts need no
                                                        common lock
+     MULLE_DLMALLOC_RECOVER          1 (0 without OS)  implementation TU: attach rebuilds a heap
+                                                       whose user stopped inside a call
      MULLE_DLMALLOC_RELATIVE         0                 implementation TU: 1 links relative, heaps movable
      MULLE_DLMALLOC_VALGRIND         0                 implementation TU: memcheck memory pools
      MULLE_DLMALLOC_ASSERT(e)        assert-like       implementation TU: internal asserts
