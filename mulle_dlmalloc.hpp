@@ -4841,6 +4841,8 @@ MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *) {}
 
 namespace mulle { namespace detail {
 
+static const bool REBUILDS = MULLE_DLMALLOC_RECOVER && MULLE_DLMALLOC_CHECKS < 2;
+
 /* Chunk c of size s, flagged as a page, carries the header of a page at its place: of a
    page's size on a page boundary, its check word keyed to its offset, the state's epoch,
    its slot size and front, and cut as its slot size is. */
@@ -4904,7 +4906,7 @@ MULLE_DLMALLOC_NOASAN inline void bin_run(mstate *m, chunk *c, size_t s)
 }
 
 /* Rebuilds what follows from the heads of a heap whose walk ends at `end` (walk_end). */
-MULLE_DLMALLOC_NOASAN inline void rebuild_heap(mstate *m, byte *end)
+MULLE_DLMALLOC_NOASAN inline void rebuild_heap(mstate *m, const byte *end)
 {
    if (TIER)
       fill_bytes(page_map(m), 0, page_map_bytes(reinterpret_cast<uintptr_t>(m), reinterpret_cast<uintptr_t>(m->base + m->capacity)));
@@ -4964,6 +4966,8 @@ MULLE_DLMALLOC_NOASAN inline void rebuild_heap(mstate *m, byte *end)
       c = chunk_at(c, s);
    }
    /* the walk ended with a free chunk: the last run is the top */
+   if (!run)
+      return;   /* not reached: walk_end ends at a free chunk */
    run->head   = run_size | PINUSE;
    m->top      = run;
    m->top_size = run_size;
@@ -4980,15 +4984,12 @@ MULLE_DLMALLOC_NOASAN inline void rebuild_heap(mstate *m, byte *end)
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void recover_after_holder(mstate *m)
 {
    __atomic_store_n(&m->died, 0u, __ATOMIC_RELAXED);
-   if (check_heap(m, false, NULL) != 0)
-   {
-      byte *end = MULLE_DLMALLOC_CHECKS >= 2 ? NULL : walk_end(m);
-      if (end)
+   if (REBUILDS && check_heap(m, false, NULL) != 0)
+      if (byte *end = walk_end(m))
       {
          rebuild_heap(m, end);
          m->found = MSPACE_FOUND_REBUILT;
       }
-   }
    report(m, MSPACE_ERROR_HOLDER_DIED, NULL);
 }
 
@@ -4996,7 +4997,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void recover_after_holder(msta
    (level 2 excepted); the end of that walk, or NULL. */
 MULLE_DLMALLOC_NOASAN inline byte *rebuildable(mstate *m)
 {
-   if (!MULLE_DLMALLOC_RECOVER || MULLE_DLMALLOC_CHECKS >= 2 || !(m->flags & STATE_ATTACHED))
+   if (!REBUILDS || !(m->flags & STATE_ATTACHED))
       return NULL;
    return walk_end(m);
 }
@@ -5789,16 +5790,14 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_front(mstate *m,
    }
    if (n <= FRONT_MAX)
       return realloc_whole(m, p, n, may_move);
-   void *q    = NULL;
-   bool  slot = false;
-   if (lock_acquire(m))   /* taken over from a holder that died: the whole way recovers */
-      slot = true;
-   else if (in_page(m, p))   /* a page made meanwhile: p is no block of the user's */
-      slot = true;
-   else if (block_is_valid(m, p))
+   void *q = NULL;
+   /* the whole way where the lock was taken over from a holder that died (it recovers),
+      or for a page made meanwhile: p is no block of the user's then */
+   bool whole = lock_acquire(m) || in_page(m, p);
+   if (!whole && block_is_valid(m, p))
       q = reallocate(m, p, n, may_move);
    lock_release(m);
-   return slot ? realloc_whole(m, p, n, may_move) : q;
+   return whole ? realloc_whole(m, p, n, may_move) : q;
 }
 #endif
 

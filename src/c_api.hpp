@@ -330,16 +330,14 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_front(mstate *m,
    }
    if (n <= FRONT_MAX)
       return realloc_whole(m, p, n, may_move);
-   void *q    = NULL;
-   bool  slot = false;
-   if (lock_acquire(m))   /* taken over from a holder that died: the whole way recovers */
-      slot = true;
-   else if (in_page(m, p))   /* a page made meanwhile: p is no block of the user's */
-      slot = true;
-   else if (block_is_valid(m, p))
+   void *q = NULL;
+   /* the whole way where the lock was taken over from a holder that died (it recovers),
+      or for a page made meanwhile: p is no block of the user's then */
+   bool whole = lock_acquire(m) || in_page(m, p);
+   if (!whole && block_is_valid(m, p))
       q = reallocate(m, p, n, may_move);
    lock_release(m);
-   return slot ? realloc_whole(m, p, n, may_move) : q;
+   return whole ? realloc_whole(m, p, n, may_move) : q;
 }
 #endif
 

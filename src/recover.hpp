@@ -26,6 +26,8 @@
 
 namespace mulle { namespace detail {
 
+static const bool REBUILDS = MULLE_DLMALLOC_RECOVER && MULLE_DLMALLOC_CHECKS < 2;
+
 /* Chunk c of size s, flagged as a page, carries the header of a page at its place: of a
    page's size on a page boundary, its check word keyed to its offset, the state's epoch,
    its slot size and front, and cut as its slot size is. */
@@ -89,7 +91,7 @@ MULLE_DLMALLOC_NOASAN inline void bin_run(mstate *m, chunk *c, size_t s)
 }
 
 /* Rebuilds what follows from the heads of a heap whose walk ends at `end` (walk_end). */
-MULLE_DLMALLOC_NOASAN inline void rebuild_heap(mstate *m, byte *end)
+MULLE_DLMALLOC_NOASAN inline void rebuild_heap(mstate *m, const byte *end)
 {
    if (TIER)
       fill_bytes(page_map(m), 0, page_map_bytes(reinterpret_cast<uintptr_t>(m), reinterpret_cast<uintptr_t>(m->base + m->capacity)));
@@ -149,6 +151,8 @@ MULLE_DLMALLOC_NOASAN inline void rebuild_heap(mstate *m, byte *end)
       c = chunk_at(c, s);
    }
    /* the walk ended with a free chunk: the last run is the top */
+   if (!run)
+      return;   /* not reached: walk_end ends at a free chunk */
    run->head   = run_size | PINUSE;
    m->top      = run;
    m->top_size = run_size;
@@ -165,15 +169,12 @@ MULLE_DLMALLOC_NOASAN inline void rebuild_heap(mstate *m, byte *end)
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void recover_after_holder(mstate *m)
 {
    __atomic_store_n(&m->died, 0u, __ATOMIC_RELAXED);
-   if (check_heap(m, false, NULL) != 0)
-   {
-      byte *end = MULLE_DLMALLOC_CHECKS >= 2 ? NULL : walk_end(m);
-      if (end)
+   if (REBUILDS && check_heap(m, false, NULL) != 0)
+      if (byte *end = walk_end(m))
       {
          rebuild_heap(m, end);
          m->found = MSPACE_FOUND_REBUILT;
       }
-   }
    report(m, MSPACE_ERROR_HOLDER_DIED, NULL);
 }
 
@@ -181,7 +182,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void recover_after_holder(msta
    (level 2 excepted); the end of that walk, or NULL. */
 MULLE_DLMALLOC_NOASAN inline byte *rebuildable(mstate *m)
 {
-   if (!MULLE_DLMALLOC_RECOVER || MULLE_DLMALLOC_CHECKS >= 2 || !(m->flags & STATE_ATTACHED))
+   if (!REBUILDS || !(m->flags & STATE_ATTACHED))
       return NULL;
    return walk_end(m);
 }

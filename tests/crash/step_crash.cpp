@@ -26,7 +26,16 @@
 #include <cstdlib>
 #include <cstring>
 
-#if defined(__x86_64__) && defined(__linux__)
+// Where the test cannot run: it says why and passes.
+#if !defined(__x86_64__) || !defined(__linux__)
+#  define STEP_CRASH_SKIP "single-stepping needs x86-64 Linux"
+#elif defined(MULLE_DLMALLOC_RECOVER) && !MULLE_DLMALLOC_RECOVER
+#  define STEP_CRASH_SKIP "a build without recovery (MULLE_DLMALLOC_RECOVER=0)"
+#elif MULLE_DLMALLOC_CHECKS >= 2 || !MULLE_DLMALLOC_TIER
+#  define STEP_CRASH_SKIP "checks level 2 rebuilds no heap, and the scenarios need the tier"
+#endif
+
+#ifndef STEP_CRASH_SKIP
 
 #include <algorithm>
 #include <chrono>
@@ -582,7 +591,7 @@ bool trim_after_frees(Op &op)
    op.kind = TRIM;
    return need(state()->top_size > 2 * dl::GRANULARITY, "a top of more than two steps") &&
           need(state()->top_size < state()->trim_threshold, "a top below the trim threshold (no trim by itself)") &&
-          need(!dl::previous_is_in_use(chunk_of(middle)) && dl::previous_chunk(chunk_of(middle))->head > 300000,
+          need(!dl::previous_is_in_use(chunk_of(middle)) && dl::chunk_size(dl::previous_chunk(chunk_of(middle))) > 300000,
                "the blocks below as one free chunk");
 }
 
@@ -1028,7 +1037,7 @@ int main(int argc, char **argv)
 
 int main()
 {
-   std::printf("step_crash: skipped (single-stepping needs x86-64 Linux)\n");
+   std::printf("step_crash: skipped (%s)\n", STEP_CRASH_SKIP);
    return 0;
 }
 
