@@ -3646,10 +3646,12 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void release_page(mstate *m, p
    chunk *c  = chunk_from_mem(pg);
    pg->check = PAGE_GONE ^ page_offset(m, pg) ^ m->epoch;   /* a recovery frees a page */
    MULLE_DLMALLOC_ORDERED();                                 /* flagged with no header */
-   c->head  &= ~TIER_PAGE;
    map_clear(m, frame_index(m, pg));
+   /* the merge's first store frees the chunk and clears TIER_PAGE at once: a crash
+      leaves a page to be freed or free memory, never a block in use that nobody holds */
    if (!release_chunk(m, c, chunk_size(c)))
    {
+      c->head &= ~TIER_PAGE;
       report(m, MSPACE_ERROR_CORRUPTION, pg);   /* a free neighbour whose links lie: the */
       return;                                   /* page's chunk stays in use */
    }
