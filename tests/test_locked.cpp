@@ -401,3 +401,43 @@ TEST_CASE("a lock whose holder ended is taken over: the call goes on, and the ha
    CHECK(log.count == 1);
    CHECK(mspace_destroy(ms) == 0);
 }
+
+TEST_CASE("a holder that died inside a call leaves a heap that the call taking its lock over rebuilds" *
+          doctest::skip(!HOLDER_IDS || CANARY != 0))
+{
+   mspace ms = create_locked(nullptr, 4 * MiB);
+   if (!ms)
+      return;
+   ErrorLog log;
+   log.install(ms);
+   auto *a = static_cast<unsigned char *>(mspace_malloc(ms, 1000));
+   auto *b = static_cast<unsigned char *>(mspace_malloc(ms, 1000));
+   auto *c = static_cast<unsigned char *>(mspace_malloc(ms, 1000));
+   auto *d = static_cast<unsigned char *>(mspace_malloc(ms, 1000));
+   REQUIRE((a && b && c && d));
+   std::memset(a, 0x11, 1000);
+   std::memset(d, 0x44, 1000);
+   mspace_free(ms, b);
+
+   // a thread that ends holding every lock, in the middle of free(c): the first store of
+   // that free (c's head says free) made, nothing after it
+   std::thread holder([&] {
+      CHECK(mspace_lock(ms) == 0);
+      *reinterpret_cast<std::size_t *>(c - W) &= ~static_cast<std::size_t>(2);   // CINUSE
+   });
+   holder.join();
+
+   void *p = mspace_malloc(ms, 2000);   // takes the locks over, rebuilds: b and c are one chunk
+   CHECK(p == b);
+   CHECK(log.count == 1);
+   CHECK(log.last == MSPACE_ERROR_HOLDER_DIED);
+   CHECK(mspace_attach_found(ms) == MSPACE_FOUND_REBUILT);
+   CHECK(mspace_check(ms) == 0);
+   CHECK(std::count(a, a + 1000, 0x11) == 1000);
+   CHECK(std::count(d, d + 1000, 0x44) == 1000);
+   mspace_free(ms, p);
+   mspace_free(ms, a);
+   mspace_free(ms, d);
+   CHECK(mspace_check(ms) == 0);
+   CHECK(mspace_destroy(ms) == 0);
+}
