@@ -166,6 +166,8 @@ MULLE_DLMALLOC_NOASAN inline void rebuild_heap(mstate *m, const byte *end)
    that died (lock.hpp): it may have stopped inside a call. The heap is rebuilt where it
    does not check sound and its walk parses (else the calls that meet the damage report
    it, as they would any), and the handler hears of it once. */
+inline void annotate_attach(mstate *m);   /* persist.hpp */
+
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void recover_after_holder(mstate *m)
 {
    __atomic_store_n(&m->died, 0u, __ATOMIC_RELAXED);
@@ -174,6 +176,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void recover_after_holder(msta
       {
          rebuild_heap(m, end);
          m->found = MSPACE_FOUND_REBUILT;
+         annotate_attach(m);   /* the memory checkers learn the blocks anew, as an attach */
       }
    report(m, MSPACE_ERROR_HOLDER_DIED, NULL);
 }
