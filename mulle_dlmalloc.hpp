@@ -2213,6 +2213,10 @@ MULLE_DLMALLOC_NOASAN inline void annotate_create(mstate *m)
    __asan_poison_memory_region(m->base.get(), m->capacity);
 #endif
 #if MULLE_DLMALLOC_VALGRIND
+   /* A heap on this memory that was never destroyed (its buffer dropped, its process
+      gone, or attached again without a detach) leaves its pool behind: it is stale. */
+   if (VALGRIND_MEMPOOL_EXISTS(m))
+      VALGRIND_DESTROY_MEMPOOL(m);
    VALGRIND_CREATE_MEMPOOL(m, 0, 0);
    VALGRIND_MAKE_MEM_NOACCESS(m->least.get(), static_cast<size_t>(m->chunk_end - m->least));
 #endif
@@ -5428,11 +5432,7 @@ MULLE_DLMALLOC_NOASAN inline void annotate_kept(mstate *m, void *mem, size_t usa
 /* The memory checkers learn the region again: the blocks in use are the user's. */
 MULLE_DLMALLOC_NOASAN inline void annotate_attach(mstate *m)
 {
-#if MULLE_DLMALLOC_VALGRIND
-   if (VALGRIND_MEMPOOL_EXISTS(m))
-      VALGRIND_DESTROY_MEMPOOL(m);   /* attached again without a detach */
-#endif
-   annotate_create(m);
+   annotate_create(m);   /* drops a pool left by an attach without a detach */
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
    {
       if (chunk_is_live(c))

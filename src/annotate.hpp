@@ -22,6 +22,10 @@ MULLE_DLMALLOC_NOASAN inline void annotate_create(mstate *m)
    __asan_poison_memory_region(m->base.get(), m->capacity);
 #endif
 #if MULLE_DLMALLOC_VALGRIND
+   /* A heap on this memory that was never destroyed (its buffer dropped, its process
+      gone, or attached again without a detach) leaves its pool behind: it is stale. */
+   if (VALGRIND_MEMPOOL_EXISTS(m))
+      VALGRIND_DESTROY_MEMPOOL(m);
    VALGRIND_CREATE_MEMPOOL(m, 0, 0);
    VALGRIND_MAKE_MEM_NOACCESS(m->least.get(), static_cast<size_t>(m->chunk_end - m->least));
 #endif

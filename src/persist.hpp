@@ -181,11 +181,7 @@ MULLE_DLMALLOC_NOASAN inline void annotate_kept(mstate *m, void *mem, size_t usa
 /* The memory checkers learn the region again: the blocks in use are the user's. */
 MULLE_DLMALLOC_NOASAN inline void annotate_attach(mstate *m)
 {
-#if MULLE_DLMALLOC_VALGRIND
-   if (VALGRIND_MEMPOOL_EXISTS(m))
-      VALGRIND_DESTROY_MEMPOOL(m);   /* attached again without a detach */
-#endif
-   annotate_create(m);
+   annotate_create(m);   /* drops a pool left by an attach without a detach */
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
    {
       if (chunk_is_live(c))

@@ -216,6 +216,25 @@ TEST_CASE("mspace_create_with_base: the smallest buffer that works holds one blo
    CHECK(smallest <= 2304 + MIN_CHUNK + 2 * A);   // the bookkeeping plus one block
 }
 
+TEST_CASE("a caller's buffer whose heap was dropped without mspace_destroy takes a new heap")
+{
+   // Under memcheck the dropped heap's pool is still anchored at the buffer: the new heap
+   // replaces it (two pools at one address stop valgrind itself).
+   Buffer buf(64 * 1024);
+   mspace first = mspace_create_with_base(buf.base, 64 * 1024);
+   REQUIRE(first != nullptr);
+   REQUIRE(mspace_malloc(first, 100) != nullptr);   // dropped with a block in use
+   mspace second = mspace_create_with_base(buf.base, 64 * 1024);
+   REQUIRE(second == first);   // the state sits at the same place in the buffer
+   auto *p = static_cast<unsigned char *>(mspace_malloc(second, 100));
+   REQUIRE(p != nullptr);
+   std::memset(p, 0x5A, 100);
+   CHECK(p[99] == 0x5A);
+   CHECK_HEAP(second);
+   mspace_free(second, p);
+   CHECK(mspace_destroy(second) == 0);
+}
+
 TEST_CASE("an mspace in caller memory never writes outside [base, base + capacity)")
 {
    for (std::size_t k : sizes{0, 1, 3, 5, 7, 8, 13})
