@@ -240,6 +240,30 @@ TEST_CASE("a small request is served by the designated victim or a small bin bef
    CHECK(mspace_destroy(ms) == 0);
 }
 
+TEST_CASE("a run of requests up to 1 KiB is carved from the designated victim before a best fit")
+{
+   // Lea's dv serves requests under 256 bytes; here its reach is 1 KiB (the tier takes
+   // the small ones). Guards of 300 bytes are chunks in every build.
+   mspace ms = mspace_create(4 * MiB);
+   REQUIRE(ms != nullptr);
+   void *exact = mspace_malloc(ms, 600);
+   void *g1    = mspace_malloc(ms, 300);
+   void *big   = mspace_malloc(ms, 3000);
+   void *g2    = mspace_malloc(ms, 300);
+   REQUIRE((exact && g1 && big && g2));
+   mspace_free(ms, exact);   // a tree chunk that fits a 600-byte request exactly
+   mspace_free(ms, big);     // a larger tree chunk
+   void *first = mspace_malloc(ms, 800);   // too large for `exact`: carved from big ...
+   REQUIRE(first == big);                  // ... whose rest becomes the victim
+   void *second = mspace_malloc(ms, 600);
+   CHECK(bytes(second) == bytes(first) + chunk_for(800));   // the victim, not the exact fit
+   void *third = mspace_malloc(ms, 1500);  // no tree chunk holds it: the victim again
+   CHECK(bytes(third) == bytes(second) + chunk_for(600));
+   CHECK(mspace_malloc(ms, 600) == exact); // the victim is too small now: the exact fit
+   CHECK_HEAP(ms);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
 TEST_CASE("large requests take the best-fitting free chunk" * doctest::skip(TIER))
 {
    mspace ms = mspace_create(4 * MiB);
