@@ -1242,14 +1242,17 @@ struct bin_head
 
 /* The first words do not move between versions: an attach reads them first. */
 /* A front: the lists of pages with free slots, one per slot size, and (of a locked mspace
-   with several fronts) the lock that guards them and their pages. Apart from each other's
-   lines, so that threads on different fronts share no cache line. */
+   with several fronts) the lock that guards them and their pages, and its spares: the
+   last pages it emptied, kept for its next new pages (tier.hpp). Apart from each other's lines,
+   so that threads on different fronts share no cache line. */
 struct front
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
    byte      apart[64];            /* no line shared with what comes before */
    unsigned  lock;                 /* its holder while a thread holds it, else 0 */
-   unsigned  reserved;             /* 0 */
+   unsigned  spares;               /* pages in the list of spares */
+   rel<page> spare;                /* empty pages of this front, in no list of pages with
+                                      room, linked by their `next` (tier.hpp), or NULL */
 #endif
    rel<page> avail[NCLASSES];
 };
@@ -1326,7 +1329,7 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 10;  /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 11;  /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
@@ -1334,7 +1337,8 @@ static const size_t LAYOUT_VERSION = 10;  /* 2: small bins are rings; 3: level-2
                                              map; 7: `top_since`, `top_backoff`; 8: fronts,
                                              a page's count in a byte and its front; 9:
                                              fronts' slot sizes up to 512; 10: heads
-                                             written in crash order, STATE_ATTACHED */
+                                             written in crash order, STATE_ATTACHED; 11:
+                                             a front's spare pages */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {
@@ -3446,13 +3450,9 @@ MULLE_DLMALLOC_NOASAN inline chunk *page_chunk(mstate *m)
    return mem ? chunk_from_mem(mem) : NULL;
 }
 
-/* A new page for class cls, not listed yet; NULL where the core has no room for one. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size_t cls, const front *f)
+/* Writes the header of page pg, of front f, cut for class cls, every slot free. */
+MULLE_DLMALLOC_NOASAN inline void cut_page(mstate *m, page *pg, size_t cls, const front *f)
 {
-   chunk *c = page_chunk(m);
-   if (!c)
-      return NULL;
-   page *pg   = static_cast<page *>(mem_from_chunk(c));
    size_t n   = class_count(cls);
    size_t fk  = static_cast<size_t>(f - m->fronts);
    pg->offset = page_offset(m, pg);
@@ -3469,6 +3469,65 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size
       size_t lo = w * 64;
       pg->free_bits[w] = n >= lo + 64 ? ~static_cast<uint64_t>(0) : n > lo ? (static_cast<uint64_t>(1) << (n - lo)) - 1 : 0;
    }
+}
+
+/* The spares of a locked mspace's front (where there are fronts): the last pages the
+   front emptied, up to SPARE_PAGES, out of its lists, all of their slots free. Taken, a
+   spare is cut anew for whatever slot size the front's next new page needs, under the
+   front's lock alone; so a thread whose slot sizes come and go does not take the
+   mspace's lock (and the core's cache lines from the other threads) to make and give
+   back pages in a loop. A page that empties while its front holds SPARE_PAGES goes back
+   to the core at once. A call that holds every lock gives the spares back where memory
+   is wanted (a malloc or calloc that would fail, mspace_trim); the statistics count a
+   spare as free bytes. An unlocked mspace keeps none: its pages go back at once. */
+static const unsigned SPARE_PAGES = 4;
+
+MULLE_DLMALLOC_NOASAN inline bool spare_ok(mstate *m, const front *f, const page *pg)
+{
+   return ok_page_address(m, pg) && map_has(m, frame_index(m, pg)) && page_whole(m, pg, f) &&
+          !pg->used && !pg->listed;
+}
+
+/* The first of f's spares, cut for class cls (the caller holds f's lock); NULL where
+   there is none, or it was found damaged (reported, and the list forgotten: the check
+   finds the pages). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *take_spare(mstate *m, front *f, size_t cls)
+{
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   page *pg = f->spare;
+   if (!pg)
+      return NULL;
+   if (!spare_ok(m, f, pg) || !f->spares)
+   {
+      f->spare  = NULL;
+      f->spares = 0;
+      report(m, MSPACE_ERROR_CORRUPTION, pg);
+      return NULL;
+   }
+   f->spare = f->spares > 1 ? pg->next.get() : NULL;
+   f->spares--;
+   cut_page(m, pg, cls, f);
+   return pg;
+#else
+   (void) m; (void) f; (void) cls;
+   return NULL;
+#endif
+}
+
+/* A new page for class cls, not listed yet: f's spare, else one from the core; NULL where
+   the core has no room for one. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size_t cls, front *f)
+{
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   if (f->spare)
+      if (page *spare = take_spare(m, f, cls))
+         return spare;
+#endif
+   chunk *c = page_chunk(m);
+   if (!c)
+      return NULL;
+   page *pg = static_cast<page *>(mem_from_chunk(c));
+   cut_page(m, pg, cls, f);
    MULLE_DLMALLOC_ORDERED();   /* a recovery believes a header flagged in the head */
    c->head |= TIER_PAGE;
    map_set(m, frame_index(m, pg));   /* last: a free that finds the bit finds the header */
@@ -3645,16 +3704,9 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
    return allocate_chunk(m, n);
 }
 
-/* Page pg, whose last slot was freed, goes back to the core: its check word turns into a
-   trace (a later free of one of its slots, while the page's memory lies in the top, is a
-   double free), and it merges as a freed chunk would. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void release_page(mstate *m, page *pg)
+/* Empty page pg, in no list, goes back to the core. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void give_back_page(mstate *m, page *pg)
 {
-   if (!unlist_page(m, front_of(m, pg), pg, class_of_page(pg)))
-   {
-      report(m, MSPACE_ERROR_CORRUPTION, pg);
-      return;   /* the page stays, empty: nothing else is written */
-   }
    chunk *c  = chunk_from_mem(pg);
    pg->check = PAGE_GONE ^ page_offset(m, pg) ^ m->epoch;   /* a recovery frees a page */
    MULLE_DLMALLOC_ORDERED();                                 /* flagged with no header */
@@ -3669,6 +3721,71 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void release_page(mstate *m, p
    }
    purge_tick(m);
    trim_by_itself(m);
+}
+
+/* Page pg, whose last slot was freed, goes back to the core: its check word turns into a
+   trace (a later free of one of its slots, while the page's memory lies in the top, is a
+   double free), and it merges as a freed chunk would. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void release_page(mstate *m, page *pg)
+{
+   if (!unlist_page(m, front_of(m, pg), pg, class_of_page(pg)))
+   {
+      report(m, MSPACE_ERROR_CORRUPTION, pg);
+      return;   /* the page stays, empty: nothing else is written */
+   }
+   give_back_page(m, pg);
+}
+
+/* Empty page pg of front f (whose lock the caller holds) becomes one of f's spares where
+   f holds fewer than SPARE_PAGES: true, and it left its list. */
+MULLE_DLMALLOC_NOASAN inline bool keep_spare(mstate *m, front *f, page *pg)
+{
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   if (f->spares >= SPARE_PAGES || (pg->listed && !unlist_page(m, f, pg, class_of_page(pg))))
+      return false;   /* a list that lies: release_page reports it */
+   pg->next = f->spare;
+   f->spare = pg;
+   f->spares++;
+   return true;
+#else
+   (void) m; (void) f; (void) pg;
+   return false;
+#endif
+}
+
+/* Every front's spares go back to the core (the caller holds every lock); true if one
+   did. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool release_spares(mstate *m)
+{
+   bool any = false;
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   for (size_t k = 0; k < FRONTS; ++k)
+   {
+      front *f = &m->fronts[k];
+      while (f->spare)
+      {
+         MULLE_DLMALLOC_STEP();
+         page *pg = take_spare(m, f, 0);   /* checked and cut: a page as any other */
+         if (!pg)
+            break;
+         give_back_page(m, pg);
+         any = true;
+      }
+   }
+#else
+   (void) m;
+#endif
+   return any;
+}
+
+/* allocate, by a call that holds every lock: where it fails, the fronts' spares go back
+   to the core and it tries again. */
+MULLE_DLMALLOC_NOASAN inline void *allocate_whole(mstate *m, size_t n)
+{
+   void *p = allocate(m, n);
+   if (!p && n <= m->capacity && release_spares(m))
+      p = allocate(m, n);
+   return p;
 }
 
 /* What a free of p, in page pg, finds wrong; MSPACE_ERROR_NONE for a slot in use, whose
@@ -4071,7 +4188,13 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
    empty_small_bins(m);
    fill_bytes(m->treebins, 0, sizeof(m->treebins));
    for (size_t k = 0; k < FRONTS; ++k)
+   {
       fill_bytes(m->fronts[k].avail, 0, sizeof(m->fronts[k].avail));
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+      m->fronts[k].spare  = NULL;   /* an empty page is free memory here */
+      m->fronts[k].spares = 0;
+#endif
+   }
    m->epoch++;   /* the headers of the pages that were are believed no more */
    fill_bytes(m->purge_at, 0, sizeof(m->purge_at));
    m->root      = 0;
@@ -4235,9 +4358,28 @@ MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size
    return problems;
 }
 
+/* pg is one of the spares of the front its header names (tier.hpp). */
+MULLE_DLMALLOC_NOASAN inline bool is_spare(const mstate *m, const page *pg)
+{
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   if (pg->front >= FRONTS)
+      return false;
+   const front *f = &m->fronts[pg->front];
+   const page  *s = f->spare;
+   for (unsigned k = 0; s && k < f->spares && k < SPARE_PAGES; ++k, s = s->next)
+      if (s == pg)
+         return true;
+   return false;
+#else
+   (void) m; (void) pg;
+   return false;
+#endif
+}
+
 /* Chunk c of size s, flagged as a page, is one: in use, of a page's size, its memory on
    a page boundary, its header naming it, cut for a slot size, its bitmap free of bits past
-   the slots and counting the slots in use, one at least (an empty page goes back). */
+   the slots and counting the slots in use, one at least (an empty page goes back), but
+   for a front's spare. */
 MULLE_DLMALLOC_NOASAN inline bool page_sound(const mstate *m, chunk *c, size_t s)
 {
    if (!TIER || !chunk_is_in_use(c) || s < PAGE_BYTES || s >= PAGE_BYTES + MIN_CHUNK ||
@@ -4258,9 +4400,11 @@ MULLE_DLMALLOC_NOASAN inline bool page_sound(const mstate *m, chunk *c, size_t s
          return false;   /* the hint skips a free slot */
       free_slots += static_cast<size_t>(count_bits64(bits));
    }
-   /* in use, slots counted, and listed when it has room (check_heap verifies the lists) */
-   return pg->used && free_slots == static_cast<size_t>(pg->count - pg->used) &&
-          (pg->listed || pg->used == pg->count);
+   /* in use, slots counted, and listed when it has room (check_heap verifies the lists);
+      an empty page is the spare of the front it names, in no list */
+   if (!pg->used)
+      return free_slots == pg->count && !pg->listed && is_spare(m, pg);
+   return free_slots == static_cast<size_t>(pg->count - pg->used) && (pg->listed || pg->used == pg->count);
 }
 
 /* scan_bytes (level 2): the bytes of the heap are scanned too, the poison of free chunks and
@@ -4275,6 +4419,7 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
    tally  free_in_walk   = {0, 0};   /* free chunks but the dv */
    tally  listed_in_walk = {0, 0};   /* pages in the lists of pages with room */
    size_t pages          = 0;
+   size_t spares_in_walk = 0;        /* empty pages, each the spare of its front */
 
    if (top < m->least || top_end(m) > m->chunk_end || m->top_size < MIN_CHUNK ||
        (m->top_size & ALIGN_MASK) || chunk_size(m->top) != m->top_size || !previous_is_in_use(m->top) ||
@@ -4333,6 +4478,8 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
             problems++;
          else if (static_cast<page *>(mem_from_chunk(c))->listed)
             listed_in_walk.add(m, c);
+         else if (!static_cast<page *>(mem_from_chunk(c))->used)
+            spares_in_walk++;
       }
       if (where && !*where && problems != before)
          *where = culprit;   /* level 2 */
@@ -4439,6 +4586,17 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
    }
    if (listed.count != listed_in_walk.count || listed.print != listed_in_walk.print)
       problems++;
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   for (size_t k = 0; k < FRONTS; ++k)   /* a front holds as many spares as it counts, */
+   {                                     /* each an empty page the walk met */
+      const front *f = &m->fronts[k];
+      if (f->spares > SPARE_PAGES || !f->spare != !f->spares)
+         return problems + 1;
+      spares_in_walk -= f->spares;
+   }
+#endif
+   if (spares_in_walk)
+      problems++;
    return problems;
 }
 
@@ -4451,7 +4609,9 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
    they are exact by construction and cost O(number of chunks) when asked for; they change
    nothing. A page of the tier counts its free slots as free bytes (not as free blocks:
    those are the free chunks), its slots in use as blocks, and its header and tail as
-   in use; inspect_all shows each of its slots.
+   in use; inspect_all shows each of its slots. A front's spare (an empty page a locked
+   mspace keeps, tier.hpp) is free bytes whole, and counts for largest_free as a free chunk
+   of its size: a malloc that needs it gets it back.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -4473,7 +4633,13 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
    {
       size_t s = chunk_size(c);
-      if (TIER && chunk_is_page(c))
+      if (TIER && chunk_is_page(c) && !static_cast<page *>(mem_from_chunk(c))->used)
+      {
+         out->free_bytes += s;   /* a front's spare: free memory a call gives back when */
+         if (s > largest_chunk)  /* it is wanted, as a chunk of its size at least */
+            largest_chunk = s;
+      }
+      else if (TIER && chunk_is_page(c))
       {
          page  *pg       = static_cast<page *>(mem_from_chunk(c));
          size_t free_now = static_cast<size_t>(pg->count - pg->used) * pg->size;
@@ -4928,7 +5094,13 @@ MULLE_DLMALLOC_NOASAN inline void rebuild_heap(mstate *m, const byte *end)
    empty_small_bins(m);
    fill_bytes(m->treebins, 0, sizeof(m->treebins));
    for (size_t k = 0; k < FRONTS; ++k)
+   {
       fill_bytes(m->fronts[k].avail, 0, sizeof(m->fronts[k].avail));
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+      m->fronts[k].spare  = NULL;   /* an empty page is free memory here */
+      m->fronts[k].spares = 0;
+#endif
+   }
    fill_bytes(m->purge_at, 0, sizeof(m->purge_at));
    m->dv      = NULL;
    m->dv_size = 0;
@@ -5595,6 +5767,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_locked(mstate *m,
    }
    void *p = malloc_fast(m, n);
    lock_release(m);
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   if (!p && n <= m->capacity)
+      return malloc_whole(m, n);   /* with every lock: the fronts' spares may serve */
+#endif
    return p;
 }
 
@@ -5603,7 +5779,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_locked(mstate *m,
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *malloc_whole(mspace ms, size_t n)
 {
    mstate *m = enter_call(ms);
-   void   *p = m && heap_is_sound(m) ? hand_out(m, allocate(m, n), n) : NULL;
+   void   *p = m && heap_is_sound(m) ? hand_out(m, allocate_whole(m, n), n) : NULL;
    leave_call(m);
    return p;
 }
@@ -5650,10 +5826,14 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *front_slot(mstate *m, fr
    void *p = slot_from_list(m, f, cls, sane);
    if (p || !*sane)
       return p;
-   page *pg = lock_acquire(m) ? NULL : new_page(m, cls, f);   /* a lock taken over: none, */
-   lock_release(m);                                          /* and the caller goes the */
-   if (!pg)                                                  /* whole way */
-      return NULL;
+   page *pg = f->spare ? take_spare(m, f, cls) : NULL;   /* without the mspace's lock */
+   if (!pg)
+   {
+      pg = lock_acquire(m) ? NULL : new_page(m, cls, f);   /* a lock taken over: none, and */
+      lock_release(m);                                     /* the caller goes the whole way */
+      if (!pg)
+         return NULL;
+   }
    p = take_slot(m, pg);
    if (!list_page(m, f, pg, cls))   /* the list's head was damaged: the page stays out of it */
       report(m, MSPACE_ERROR_CORRUPTION, pg);
@@ -5729,9 +5909,12 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, voi
       return free_whole(m, p);   /* which names the fault */
    if (clear_slot(m, pg, i, p) == 0)
    {
-      if (!lock_acquire(m))   /* the page goes back to the core (where the lock was taken */
-         release_page(m, pg); /* over from a holder that died, the recovery gives it back) */
-      lock_release(m);
+      if (!keep_spare(m, f, pg))
+      {
+         if (!lock_acquire(m))   /* the page goes back to the core (where the lock was */
+            release_page(m, pg); /* taken over from a holder that died, the recovery */
+         lock_release(m);        /* gives it back) */
+      }
    }
    else if (!pg->listed)
       relist_page(m, pg);
@@ -5996,7 +6179,7 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
          writes nothing inside it; a slot's page may be cut from the top after a page-sized
          chunk was cut there and given back, whose top head stays behind in the page */
       byte *clean = count * size > tier_max(m) ? zero_from(m) : m->chunk_end + MEM_OFFSET;
-      p = hand_out(m, allocate(m, count * size), count * size);
+      p = hand_out(m, allocate_whole(m, count * size), count * size);
       if (p)   /* read under the lock: tags change */
       {
          page *pg    = page_of(m, p);
@@ -6083,6 +6266,7 @@ MULLE_DLMALLOC_NOASAN int mspace_trim(mspace ms, size_t pad)
    int     done = 0;
    if (m)
    {
+      release_spares(m);   /* the fronts' empty pages too */
       done = trim_top(m, pad, true);
       purge_free_chunks(m);
    }

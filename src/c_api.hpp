@@ -122,6 +122,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_locked(mstate *m,
    }
    void *p = malloc_fast(m, n);
    lock_release(m);
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   if (!p && n <= m->capacity)
+      return malloc_whole(m, n);   /* with every lock: the fronts' spares may serve */
+#endif
    return p;
 }
 
@@ -130,7 +134,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_locked(mstate *m,
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *malloc_whole(mspace ms, size_t n)
 {
    mstate *m = enter_call(ms);
-   void   *p = m && heap_is_sound(m) ? hand_out(m, allocate(m, n), n) : NULL;
+   void   *p = m && heap_is_sound(m) ? hand_out(m, allocate_whole(m, n), n) : NULL;
    leave_call(m);
    return p;
 }
@@ -177,10 +181,14 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *front_slot(mstate *m, fr
    void *p = slot_from_list(m, f, cls, sane);
    if (p || !*sane)
       return p;
-   page *pg = lock_acquire(m) ? NULL : new_page(m, cls, f);   /* a lock taken over: none, */
-   lock_release(m);                                          /* and the caller goes the */
-   if (!pg)                                                  /* whole way */
-      return NULL;
+   page *pg = f->spare ? take_spare(m, f, cls) : NULL;   /* without the mspace's lock */
+   if (!pg)
+   {
+      pg = lock_acquire(m) ? NULL : new_page(m, cls, f);   /* a lock taken over: none, and */
+      lock_release(m);                                     /* the caller goes the whole way */
+      if (!pg)
+         return NULL;
+   }
    p = take_slot(m, pg);
    if (!list_page(m, f, pg, cls))   /* the list's head was damaged: the page stays out of it */
       report(m, MSPACE_ERROR_CORRUPTION, pg);
@@ -256,9 +264,12 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, voi
       return free_whole(m, p);   /* which names the fault */
    if (clear_slot(m, pg, i, p) == 0)
    {
-      if (!lock_acquire(m))   /* the page goes back to the core (where the lock was taken */
-         release_page(m, pg); /* over from a holder that died, the recovery gives it back) */
-      lock_release(m);
+      if (!keep_spare(m, f, pg))
+      {
+         if (!lock_acquire(m))   /* the page goes back to the core (where the lock was */
+            release_page(m, pg); /* taken over from a holder that died, the recovery */
+         lock_release(m);        /* gives it back) */
+      }
    }
    else if (!pg->listed)
       relist_page(m, pg);
@@ -523,7 +534,7 @@ MULLE_DLMALLOC_NOASAN void *mspace_calloc(mspace ms, size_t count, size_t size)
          writes nothing inside it; a slot's page may be cut from the top after a page-sized
          chunk was cut there and given back, whose top head stays behind in the page */
       byte *clean = count * size > tier_max(m) ? zero_from(m) : m->chunk_end + MEM_OFFSET;
-      p = hand_out(m, allocate(m, count * size), count * size);
+      p = hand_out(m, allocate_whole(m, count * size), count * size);
       if (p)   /* read under the lock: tags change */
       {
          page *pg    = page_of(m, p);
@@ -610,6 +621,7 @@ MULLE_DLMALLOC_NOASAN int mspace_trim(mspace ms, size_t pad)
    int     done = 0;
    if (m)
    {
+      release_spares(m);   /* the fronts' empty pages too */
       done = trim_top(m, pad, true);
       purge_free_chunks(m);
    }

@@ -74,9 +74,28 @@ MULLE_DLMALLOC_NOASAN inline int check_tree(const mstate *m, tree_chunk *t, size
    return problems;
 }
 
+/* pg is one of the spares of the front its header names (tier.hpp). */
+MULLE_DLMALLOC_NOASAN inline bool is_spare(const mstate *m, const page *pg)
+{
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   if (pg->front >= FRONTS)
+      return false;
+   const front *f = &m->fronts[pg->front];
+   const page  *s = f->spare;
+   for (unsigned k = 0; s && k < f->spares && k < SPARE_PAGES; ++k, s = s->next)
+      if (s == pg)
+         return true;
+   return false;
+#else
+   (void) m; (void) pg;
+   return false;
+#endif
+}
+
 /* Chunk c of size s, flagged as a page, is one: in use, of a page's size, its memory on
    a page boundary, its header naming it, cut for a slot size, its bitmap free of bits past
-   the slots and counting the slots in use, one at least (an empty page goes back). */
+   the slots and counting the slots in use, one at least (an empty page goes back), but
+   for a front's spare. */
 MULLE_DLMALLOC_NOASAN inline bool page_sound(const mstate *m, chunk *c, size_t s)
 {
    if (!TIER || !chunk_is_in_use(c) || s < PAGE_BYTES || s >= PAGE_BYTES + MIN_CHUNK ||
@@ -97,9 +116,11 @@ MULLE_DLMALLOC_NOASAN inline bool page_sound(const mstate *m, chunk *c, size_t s
          return false;   /* the hint skips a free slot */
       free_slots += static_cast<size_t>(count_bits64(bits));
    }
-   /* in use, slots counted, and listed when it has room (check_heap verifies the lists) */
-   return pg->used && free_slots == static_cast<size_t>(pg->count - pg->used) &&
-          (pg->listed || pg->used == pg->count);
+   /* in use, slots counted, and listed when it has room (check_heap verifies the lists);
+      an empty page is the spare of the front it names, in no list */
+   if (!pg->used)
+      return free_slots == pg->count && !pg->listed && is_spare(m, pg);
+   return free_slots == static_cast<size_t>(pg->count - pg->used) && (pg->listed || pg->used == pg->count);
 }
 
 /* scan_bytes (level 2): the bytes of the heap are scanned too, the poison of free chunks and
@@ -114,6 +135,7 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
    tally  free_in_walk   = {0, 0};   /* free chunks but the dv */
    tally  listed_in_walk = {0, 0};   /* pages in the lists of pages with room */
    size_t pages          = 0;
+   size_t spares_in_walk = 0;        /* empty pages, each the spare of its front */
 
    if (top < m->least || top_end(m) > m->chunk_end || m->top_size < MIN_CHUNK ||
        (m->top_size & ALIGN_MASK) || chunk_size(m->top) != m->top_size || !previous_is_in_use(m->top) ||
@@ -172,6 +194,8 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
             problems++;
          else if (static_cast<page *>(mem_from_chunk(c))->listed)
             listed_in_walk.add(m, c);
+         else if (!static_cast<page *>(mem_from_chunk(c))->used)
+            spares_in_walk++;
       }
       if (where && !*where && problems != before)
          *where = culprit;   /* level 2 */
@@ -277,6 +301,17 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
       }
    }
    if (listed.count != listed_in_walk.count || listed.print != listed_in_walk.print)
+      problems++;
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   for (size_t k = 0; k < FRONTS; ++k)   /* a front holds as many spares as it counts, */
+   {                                     /* each an empty page the walk met */
+      const front *f = &m->fronts[k];
+      if (f->spares > SPARE_PAGES || !f->spare != !f->spares)
+         return problems + 1;
+      spares_in_walk -= f->spares;
+   }
+#endif
+   if (spares_in_walk)
       problems++;
    return problems;
 }

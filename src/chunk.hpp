@@ -298,14 +298,17 @@ struct bin_head
 
 /* The first words do not move between versions: an attach reads them first. */
 /* A front: the lists of pages with free slots, one per slot size, and (of a locked mspace
-   with several fronts) the lock that guards them and their pages. Apart from each other's
-   lines, so that threads on different fronts share no cache line. */
+   with several fronts) the lock that guards them and their pages, and its spares: the
+   last pages it emptied, kept for its next new pages (tier.hpp). Apart from each other's lines,
+   so that threads on different fronts share no cache line. */
 struct front
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
    byte      apart[64];            /* no line shared with what comes before */
    unsigned  lock;                 /* its holder while a thread holds it, else 0 */
-   unsigned  reserved;             /* 0 */
+   unsigned  spares;               /* pages in the list of spares */
+   rel<page> spare;                /* empty pages of this front, in no list of pages with
+                                      room, linked by their `next` (tier.hpp), or NULL */
 #endif
    rel<page> avail[NCLASSES];
 };
@@ -382,7 +385,7 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 10;  /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 11;  /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
@@ -390,7 +393,8 @@ static const size_t LAYOUT_VERSION = 10;  /* 2: small bins are rings; 3: level-2
                                              map; 7: `top_since`, `top_backoff`; 8: fronts,
                                              a page's count in a byte and its front; 9:
                                              fronts' slot sizes up to 512; 10: heads
-                                             written in crash order, STATE_ATTACHED */
+                                             written in crash order, STATE_ATTACHED; 11:
+                                             a front's spare pages */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {

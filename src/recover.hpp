@@ -99,7 +99,13 @@ MULLE_DLMALLOC_NOASAN inline void rebuild_heap(mstate *m, const byte *end)
    empty_small_bins(m);
    fill_bytes(m->treebins, 0, sizeof(m->treebins));
    for (size_t k = 0; k < FRONTS; ++k)
+   {
       fill_bytes(m->fronts[k].avail, 0, sizeof(m->fronts[k].avail));
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+      m->fronts[k].spare  = NULL;   /* an empty page is free memory here */
+      m->fronts[k].spares = 0;
+#endif
+   }
    fill_bytes(m->purge_at, 0, sizeof(m->purge_at));
    m->dv      = NULL;
    m->dv_size = 0;

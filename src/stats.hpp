@@ -4,7 +4,9 @@
    they are exact by construction and cost O(number of chunks) when asked for; they change
    nothing. A page of the tier counts its free slots as free bytes (not as free blocks:
    those are the free chunks), its slots in use as blocks, and its header and tail as
-   in use; inspect_all shows each of its slots.
+   in use; inspect_all shows each of its slots. A front's spare (an empty page a locked
+   mspace keeps, tier.hpp) is free bytes whole, and counts for largest_free as a free chunk
+   of its size: a malloc that needs it gets it back.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -26,7 +28,13 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
    {
       size_t s = chunk_size(c);
-      if (TIER && chunk_is_page(c))
+      if (TIER && chunk_is_page(c) && !static_cast<page *>(mem_from_chunk(c))->used)
+      {
+         out->free_bytes += s;   /* a front's spare: free memory a call gives back when */
+         if (s > largest_chunk)  /* it is wanted, as a chunk of its size at least */
+            largest_chunk = s;
+      }
+      else if (TIER && chunk_is_page(c))
       {
          page  *pg       = static_cast<page *>(mem_from_chunk(c));
          size_t free_now = static_cast<size_t>(pg->count - pg->used) * pg->size;

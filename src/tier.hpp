@@ -352,13 +352,9 @@ MULLE_DLMALLOC_NOASAN inline chunk *page_chunk(mstate *m)
    return mem ? chunk_from_mem(mem) : NULL;
 }
 
-/* A new page for class cls, not listed yet; NULL where the core has no room for one. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size_t cls, const front *f)
+/* Writes the header of page pg, of front f, cut for class cls, every slot free. */
+MULLE_DLMALLOC_NOASAN inline void cut_page(mstate *m, page *pg, size_t cls, const front *f)
 {
-   chunk *c = page_chunk(m);
-   if (!c)
-      return NULL;
-   page *pg   = static_cast<page *>(mem_from_chunk(c));
    size_t n   = class_count(cls);
    size_t fk  = static_cast<size_t>(f - m->fronts);
    pg->offset = page_offset(m, pg);
@@ -375,6 +371,65 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size
       size_t lo = w * 64;
       pg->free_bits[w] = n >= lo + 64 ? ~static_cast<uint64_t>(0) : n > lo ? (static_cast<uint64_t>(1) << (n - lo)) - 1 : 0;
    }
+}
+
+/* The spares of a locked mspace's front (where there are fronts): the last pages the
+   front emptied, up to SPARE_PAGES, out of its lists, all of their slots free. Taken, a
+   spare is cut anew for whatever slot size the front's next new page needs, under the
+   front's lock alone; so a thread whose slot sizes come and go does not take the
+   mspace's lock (and the core's cache lines from the other threads) to make and give
+   back pages in a loop. A page that empties while its front holds SPARE_PAGES goes back
+   to the core at once. A call that holds every lock gives the spares back where memory
+   is wanted (a malloc or calloc that would fail, mspace_trim); the statistics count a
+   spare as free bytes. An unlocked mspace keeps none: its pages go back at once. */
+static const unsigned SPARE_PAGES = 4;
+
+MULLE_DLMALLOC_NOASAN inline bool spare_ok(mstate *m, const front *f, const page *pg)
+{
+   return ok_page_address(m, pg) && map_has(m, frame_index(m, pg)) && page_whole(m, pg, f) &&
+          !pg->used && !pg->listed;
+}
+
+/* The first of f's spares, cut for class cls (the caller holds f's lock); NULL where
+   there is none, or it was found damaged (reported, and the list forgotten: the check
+   finds the pages). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *take_spare(mstate *m, front *f, size_t cls)
+{
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   page *pg = f->spare;
+   if (!pg)
+      return NULL;
+   if (!spare_ok(m, f, pg) || !f->spares)
+   {
+      f->spare  = NULL;
+      f->spares = 0;
+      report(m, MSPACE_ERROR_CORRUPTION, pg);
+      return NULL;
+   }
+   f->spare = f->spares > 1 ? pg->next.get() : NULL;
+   f->spares--;
+   cut_page(m, pg, cls, f);
+   return pg;
+#else
+   (void) m; (void) f; (void) cls;
+   return NULL;
+#endif
+}
+
+/* A new page for class cls, not listed yet: f's spare, else one from the core; NULL where
+   the core has no room for one. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size_t cls, front *f)
+{
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   if (f->spare)
+      if (page *spare = take_spare(m, f, cls))
+         return spare;
+#endif
+   chunk *c = page_chunk(m);
+   if (!c)
+      return NULL;
+   page *pg = static_cast<page *>(mem_from_chunk(c));
+   cut_page(m, pg, cls, f);
    MULLE_DLMALLOC_ORDERED();   /* a recovery believes a header flagged in the head */
    c->head |= TIER_PAGE;
    map_set(m, frame_index(m, pg));   /* last: a free that finds the bit finds the header */
@@ -551,16 +606,9 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
    return allocate_chunk(m, n);
 }
 
-/* Page pg, whose last slot was freed, goes back to the core: its check word turns into a
-   trace (a later free of one of its slots, while the page's memory lies in the top, is a
-   double free), and it merges as a freed chunk would. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void release_page(mstate *m, page *pg)
+/* Empty page pg, in no list, goes back to the core. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void give_back_page(mstate *m, page *pg)
 {
-   if (!unlist_page(m, front_of(m, pg), pg, class_of_page(pg)))
-   {
-      report(m, MSPACE_ERROR_CORRUPTION, pg);
-      return;   /* the page stays, empty: nothing else is written */
-   }
    chunk *c  = chunk_from_mem(pg);
    pg->check = PAGE_GONE ^ page_offset(m, pg) ^ m->epoch;   /* a recovery frees a page */
    MULLE_DLMALLOC_ORDERED();                                 /* flagged with no header */
@@ -575,6 +623,71 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void release_page(mstate *m, p
    }
    purge_tick(m);
    trim_by_itself(m);
+}
+
+/* Page pg, whose last slot was freed, goes back to the core: its check word turns into a
+   trace (a later free of one of its slots, while the page's memory lies in the top, is a
+   double free), and it merges as a freed chunk would. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void release_page(mstate *m, page *pg)
+{
+   if (!unlist_page(m, front_of(m, pg), pg, class_of_page(pg)))
+   {
+      report(m, MSPACE_ERROR_CORRUPTION, pg);
+      return;   /* the page stays, empty: nothing else is written */
+   }
+   give_back_page(m, pg);
+}
+
+/* Empty page pg of front f (whose lock the caller holds) becomes one of f's spares where
+   f holds fewer than SPARE_PAGES: true, and it left its list. */
+MULLE_DLMALLOC_NOASAN inline bool keep_spare(mstate *m, front *f, page *pg)
+{
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   if (f->spares >= SPARE_PAGES || (pg->listed && !unlist_page(m, f, pg, class_of_page(pg))))
+      return false;   /* a list that lies: release_page reports it */
+   pg->next = f->spare;
+   f->spare = pg;
+   f->spares++;
+   return true;
+#else
+   (void) m; (void) f; (void) pg;
+   return false;
+#endif
+}
+
+/* Every front's spares go back to the core (the caller holds every lock); true if one
+   did. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool release_spares(mstate *m)
+{
+   bool any = false;
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   for (size_t k = 0; k < FRONTS; ++k)
+   {
+      front *f = &m->fronts[k];
+      while (f->spare)
+      {
+         MULLE_DLMALLOC_STEP();
+         page *pg = take_spare(m, f, 0);   /* checked and cut: a page as any other */
+         if (!pg)
+            break;
+         give_back_page(m, pg);
+         any = true;
+      }
+   }
+#else
+   (void) m;
+#endif
+   return any;
+}
+
+/* allocate, by a call that holds every lock: where it fails, the fronts' spares go back
+   to the core and it tries again. */
+MULLE_DLMALLOC_NOASAN inline void *allocate_whole(mstate *m, size_t n)
+{
+   void *p = allocate(m, n);
+   if (!p && n <= m->capacity && release_spares(m))
+      p = allocate(m, n);
+   return p;
 }
 
 /* What a free of p, in page pg, finds wrong; MSPACE_ERROR_NONE for a slot in use, whose

@@ -292,6 +292,121 @@ TEST_CASE("fronts: on a full heap a small request takes a free slot of another t
    CHECK(mspace_destroy(ms) == 0);
 }
 
+namespace {
+
+// The ranges mspace_inspect_all reports as free slots of exactly `size` bytes: the free
+// slots of pages cut for that size (an empty page reports every slot so).
+std::size_t free_slot_ranges(mspace ms, std::size_t size)
+{
+   struct Count { std::size_t size, n; } c = {size, 0};
+   mspace_inspect_all(ms, [](void *start, void *end, size_t used, void *arg) {
+      auto *k = static_cast<Count *>(arg);
+      if (!used && std::size_t(bytes(end) - bytes(start)) == k->size)
+         k->n++;
+   }, &c);
+   return c.n;
+}
+
+std::uintptr_t frame(const void *p) { return reinterpret_cast<std::uintptr_t>(p) / PAGE; }
+
+// Pages of the slot size of a request of n bytes with every slot free (a free chunk of a
+// slot's length may add a range, never a page's worth).
+std::size_t empty_pages(mspace ms, std::size_t n) { return free_slot_ranges(ms, slot_for(n)) / slots_per_page(n); }
+
+}  // namespace
+
+TEST_CASE("fronts: the pages a thread empties stay its front's spares, cut anew for its next pages of any size; trim and a malloc that needs the memory give them back")
+{
+   if (!TIER || FRONTS == 1)
+      return;
+   mspace ms = create_locked(nullptr, 16 * MiB);
+   if (!ms)
+      return;
+   const std::size_t SPARES = 4;   // a front keeps this many
+   std::thread t([&] {
+      // one block in each of SPARES + 1 pages of different slot sizes, freed in turn
+      std::vector<void *> first;
+      for (std::size_t k = 0; k <= SPARES; ++k)
+         first.push_back(mspace_malloc(ms, 16 + 32 * k));
+      for (void *p : first)
+         REQUIRE(p != nullptr);
+      for (void *p : first)
+         mspace_free(ms, p);
+      CHECK(mspace_check(ms) == 0);
+      const mspace_stats_t s = stats_of(ms);
+      CHECK(s.allocated_blocks == 0);
+      CHECK(s.in_use_bytes == 0);   // a spare is free memory
+      CHECK(free_slot_ranges(ms, 16) == slots_per_page(16));   // the first page, whole
+
+      // the last page emptied found the front full of spares: it went back to the core,
+      // into the top, where the next chunk starts
+      void *big = mspace_malloc(ms, 5000);
+      CHECK(frame(big) == frame(first[SPARES]));
+
+      // the next new pages are the spares, the last emptied first, each cut for a slot
+      // size it never had
+      std::vector<void *> again;
+      for (std::size_t k = 0; k < SPARES; ++k)
+      {
+         again.push_back(mspace_malloc(ms, 400 - 16 * k));
+         CHECK(frame(again.back()) == frame(first[SPARES - 1 - k]));
+      }
+      for (void *p : again)
+         mspace_free(ms, p);
+      mspace_free(ms, big);
+   });
+   t.join();
+   CHECK(mspace_check(ms) == 0);
+
+   // mspace_trim gives every spare back
+   std::size_t spares = 0;
+   for (std::size_t k = 0; k < SPARES; ++k)
+      spares += empty_pages(ms, 400 - 16 * k);
+   CHECK(spares == SPARES);
+   mspace_trim(ms, 0);
+   for (std::size_t k = 0; k < SPARES; ++k)
+      CHECK(empty_pages(ms, 400 - 16 * k) == 0);
+   CHECK(mspace_check(ms) == 0);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("fronts: a malloc that needs the memory of the fronts' spares gets it")
+{
+   if (!TIER || FRONTS == 1)
+      return;
+   Buffer buf(96 * KiB);
+   mspace ms = create_locked(buf.base, 96 * KiB);
+   if (!ms)
+      return;
+   // the spares of two fronts, then chunks until nothing but the spares is left
+   for (int k = 0; k < 2; ++k)
+   {
+      std::thread t([&] {
+         std::vector<void *> v;
+         for (std::size_t c = 0; c < 4; ++c)
+            v.push_back(mspace_malloc(ms, 100 + 100 * c));
+         for (void *p : v)
+            mspace_free(ms, p);
+      });
+      t.join();
+   }
+   for (std::size_t c = 0; c < 4; ++c)
+      CHECK(empty_pages(ms, 100 + 100 * c) == 2);   // a spare of each front
+   void *rest = mspace_malloc(ms, stats_of(ms).largest_free);   // the top, all of it
+   REQUIRE(rest != nullptr);
+   const mspace_stats_t s = stats_of(ms);
+   CHECK(s.largest_free >= 4000);   // a spare counts as a free chunk of its size
+   void *p = mspace_malloc(ms, s.largest_free);
+   CHECK(p != nullptr);             // the spares went back to the core for it
+   for (std::size_t c = 0; c < 4; ++c)
+      CHECK(empty_pages(ms, 100 + 100 * c) == 0);
+   CHECK(mspace_check(ms) == 0);
+   mspace_free(ms, p);
+   mspace_free(ms, rest);
+   CHECK(mspace_check(ms) == 0);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
 TEST_CASE("fronts: a locked mspace takes requests up to FRONT_MAX bytes from its threads' fronts, an unlocked one up to TIER_MAX")
 {
    if (!TIER || FRONTS == 1)
@@ -332,9 +447,14 @@ TEST_CASE("fronts: a locked mspace takes requests up to FRONT_MAX bytes from its
       mspace_free(ms, r);
       mspace_free(ms, q);
       mspace_free(ms, big);
-      mspace_free(ms, q);                          // a second free of a slot, caught
    });
    u.join();
+   CHECK(log.count == 0);
+   // the fronts keep an emptied page each as a spare; given back, every page lies in the
+   // top, where a slot's page leaves the trace that names a second free
+   CHECK(mspace_trim(ms, 16 * MiB) == 0);
+   std::thread u2([&] { mspace_free(ms, q); });    // a second free of a slot, caught
+   u2.join();
    CHECK(log.count == 1);
    CHECK(log.last == MSPACE_ERROR_DOUBLE_FREE);
    CHECK(stats_of(ms).allocated_blocks == 0);
