@@ -3480,7 +3480,9 @@ MULLE_DLMALLOC_NOASAN inline void cut_page(mstate *m, page *pg, size_t cls, cons
    to the core at once. A call that holds every lock gives the spares back where memory
    is wanted (a malloc or calloc that would fail, mspace_trim); the statistics count a
    spare as free bytes. An unlocked mspace keeps none: its pages go back at once. */
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
 static const unsigned SPARE_PAGES = 4;
+#endif
 
 MULLE_DLMALLOC_NOASAN inline bool spare_ok(mstate *m, const front *f, const page *pg)
 {
