@@ -1906,12 +1906,25 @@ MULLE_DLMALLOC_NOASAN inline bool process_handler_runs_for(const mstate *m)
    return false;
 }
 
+/* The reports this thread has made: a call that tries again after a failure (tier.hpp,
+   the fronts' spares) does so only where its first try reported nothing, so that a fault
+   is reported once. */
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+MULLE_DLMALLOC_THREAD_LOCAL unsigned reports_made;
+MULLE_DLMALLOC_NOASAN inline unsigned reports_so_far() { return reports_made; }
+#else
+MULLE_DLMALLOC_NOASAN inline unsigned reports_so_far() { return 0; }   /* no spares to retry with */
+#endif
+
 /* Hands error e about p to the first handler that may hear it: m's own (m live, and not
    from inside a handler that runs for m), else the process-wide one (not from inside
    itself for the same mspace), else default_error_handler. ms is the handle the caller
    used (m, or for a handle that names no live mspace, that handle with m NULL). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void report_to(mstate *m, mspace ms, mspace_error_t e, const void *p)
 {
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   reports_made++;
+#endif
    void          *bad   = const_cast<void *>(p);
    const callout *mine  = m ? callout_of(m) : NULL;
    unsigned       level = m && m->handler && !(mine && mine->handler) ? 1
@@ -3757,10 +3770,10 @@ MULLE_DLMALLOC_NOASAN inline bool keep_spare(mstate *m, front *f, page *pg)
 
 /* Every front's spares go back to the core (the caller holds every lock); true if one
    did. */
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool release_spares(mstate *m)
 {
    bool any = false;
-#ifdef MULLE_DLMALLOC_HAS_FRONTS
    for (size_t k = 0; k < FRONTS; ++k)
    {
       front *f = &m->fronts[k];
@@ -3774,20 +3787,33 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool release_spares(mstate *m)
          any = true;
       }
    }
-#else
-   (void) m;
-#endif
    return any;
+}
+#else
+MULLE_DLMALLOC_NOASAN inline bool release_spares(mstate *) { return false; }   /* none */
+#endif
+
+/* Whether a call (holding every lock) whose try failed with `reports` made before it
+   should try again: the try reported nothing, and the fronts' spares went back to the
+   core now. */
+MULLE_DLMALLOC_NOASAN inline bool spares_given_back(mstate *m, unsigned reports)
+{
+   return reports == reports_so_far() && release_spares(m);
 }
 
 /* allocate, by a call that holds every lock: where it fails, the fronts' spares go back
    to the core and it tries again. */
 MULLE_DLMALLOC_NOASAN inline void *allocate_whole(mstate *m, size_t n)
 {
-   void *p = allocate(m, n);
-   if (!p && n <= m->capacity && release_spares(m))
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   unsigned seen = reports_so_far();
+   void    *p    = allocate(m, n);
+   if (!p && n <= m->capacity && spares_given_back(m, seen))
       p = allocate(m, n);
    return p;
+#else
+   return allocate(m, n);
+#endif
 }
 
 /* What a free of p, in page pg, finds wrong; MSPACE_ERROR_NONE for a slot in use, whose
@@ -4368,9 +4394,9 @@ MULLE_DLMALLOC_NOASAN inline bool is_spare(const mstate *m, const page *pg)
       return false;
    const front *f = &m->fronts[pg->front];
    const page  *s = f->spare;
-   for (unsigned k = 0; s && k < f->spares && k < SPARE_PAGES; ++k, s = s->next)
+   for (unsigned k = 0; k < f->spares && k < SPARE_PAGES && ok_page_address(m, s); ++k, s = s->next)
       if (s == pg)
-         return true;
+         return true;   /* every link read was a page boundary of the heap first */
    return false;
 #else
    (void) m; (void) pg;
@@ -5767,10 +5793,13 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_locked(mstate *m,
       lock_release(m);
       return malloc_whole(m, n);
    }
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   unsigned seen = reports_so_far();
+#endif
    void *p = malloc_fast(m, n);
    lock_release(m);
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
-   if (!p && n <= m->capacity)
+   if (!p && n <= m->capacity && seen == reports_so_far())
       return malloc_whole(m, n);   /* with every lock: the fronts' spares may serve */
 #endif
    return p;
@@ -5945,12 +5974,21 @@ MULLE_DLMALLOC_NOASAN void *realloc_whole(mspace ms, void *p, size_t n, bool may
       page *pg = page_of(m, p);
       size_t i = 0;
       mspace_error_t e = pg ? slot_problem(pg, p, &i) : MSPACE_ERROR_NONE;
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+      unsigned seen = reports_so_far();
+#endif
       if (e != MSPACE_ERROR_NONE)
          report(m, e, p);
       else if (pg)
          q = reallocate_slot(m, pg, i, p, n, may_move);
       else if (block_is_valid(m, p))   /* a chunk */
          q = reallocate(m, p, n, may_move);
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+      /* a failure that reported nothing (the block was valid) tries again with the fronts'
+         spares given back, which also frees the neighbours a chunk may grow into */
+      if (!q && n <= m->capacity && spares_given_back(m, seen))
+         q = pg ? reallocate_slot(m, pg, i, p, n, may_move) : reallocate(m, p, n, may_move);
+#endif
    }
    leave_call(m);
    return q;
@@ -5991,11 +6029,13 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_front(mstate *m,
    void *q = NULL;
    /* the whole way where the lock was taken over from a holder that died (it recovers),
       or for a page made meanwhile: p is no block of the user's then */
-   bool whole = lock_acquire(m) || in_page(m, p);
-   if (!whole && block_is_valid(m, p))
+   bool     whole = lock_acquire(m) || in_page(m, p);
+   unsigned seen  = reports_so_far();
+   if (!whole && block_is_valid(m, p))   /* reported where not */
       q = reallocate(m, p, n, may_move);
    lock_release(m);
-   return whole ? realloc_whole(m, p, n, may_move) : q;
+   /* a failure that reported nothing goes the whole way too: the fronts' spares may serve */
+   return whole || (!q && seen == reports_so_far() && n <= m->capacity) ? realloc_whole(m, p, n, may_move) : q;
 }
 #endif
 
@@ -6210,7 +6250,15 @@ MULLE_DLMALLOC_NOASAN void *mspace_memalign(mspace ms, size_t alignment, size_t 
 {
    using namespace mulle::detail;
    mstate *m = enter_call(ms);
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   unsigned seen = reports_so_far();
+   void    *p    = m && heap_is_sound(m) ? allocate_aligned(m, alignment, n) : NULL;
+   if (m && !p && n <= m->capacity && spares_given_back(m, seen))   /* as allocate_whole */
+      p = allocate_aligned(m, alignment, n);
+   p = m ? hand_out(m, p, n) : NULL;
+#else
    void   *p = m && heap_is_sound(m) ? hand_out(m, allocate_aligned(m, alignment, n), n) : NULL;
+#endif
    leave_call(m);
    return p;
 }

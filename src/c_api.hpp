@@ -120,10 +120,13 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_locked(mstate *m,
       lock_release(m);
       return malloc_whole(m, n);
    }
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   unsigned seen = reports_so_far();
+#endif
    void *p = malloc_fast(m, n);
    lock_release(m);
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
-   if (!p && n <= m->capacity)
+   if (!p && n <= m->capacity && seen == reports_so_far())
       return malloc_whole(m, n);   /* with every lock: the fronts' spares may serve */
 #endif
    return p;
@@ -298,12 +301,21 @@ MULLE_DLMALLOC_NOASAN void *realloc_whole(mspace ms, void *p, size_t n, bool may
       page *pg = page_of(m, p);
       size_t i = 0;
       mspace_error_t e = pg ? slot_problem(pg, p, &i) : MSPACE_ERROR_NONE;
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+      unsigned seen = reports_so_far();
+#endif
       if (e != MSPACE_ERROR_NONE)
          report(m, e, p);
       else if (pg)
          q = reallocate_slot(m, pg, i, p, n, may_move);
       else if (block_is_valid(m, p))   /* a chunk */
          q = reallocate(m, p, n, may_move);
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+      /* a failure that reported nothing (the block was valid) tries again with the fronts'
+         spares given back, which also frees the neighbours a chunk may grow into */
+      if (!q && n <= m->capacity && spares_given_back(m, seen))
+         q = pg ? reallocate_slot(m, pg, i, p, n, may_move) : reallocate(m, p, n, may_move);
+#endif
    }
    leave_call(m);
    return q;
@@ -344,11 +356,13 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_front(mstate *m,
    void *q = NULL;
    /* the whole way where the lock was taken over from a holder that died (it recovers),
       or for a page made meanwhile: p is no block of the user's then */
-   bool whole = lock_acquire(m) || in_page(m, p);
-   if (!whole && block_is_valid(m, p))
+   bool     whole = lock_acquire(m) || in_page(m, p);
+   unsigned seen  = reports_so_far();
+   if (!whole && block_is_valid(m, p))   /* reported where not */
       q = reallocate(m, p, n, may_move);
    lock_release(m);
-   return whole ? realloc_whole(m, p, n, may_move) : q;
+   /* a failure that reported nothing goes the whole way too: the fronts' spares may serve */
+   return whole || (!q && seen == reports_so_far() && n <= m->capacity) ? realloc_whole(m, p, n, may_move) : q;
 }
 #endif
 
@@ -563,7 +577,15 @@ MULLE_DLMALLOC_NOASAN void *mspace_memalign(mspace ms, size_t alignment, size_t 
 {
    using namespace mulle::detail;
    mstate *m = enter_call(ms);
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   unsigned seen = reports_so_far();
+   void    *p    = m && heap_is_sound(m) ? allocate_aligned(m, alignment, n) : NULL;
+   if (m && !p && n <= m->capacity && spares_given_back(m, seen))   /* as allocate_whole */
+      p = allocate_aligned(m, alignment, n);
+   p = m ? hand_out(m, p, n) : NULL;
+#else
    void   *p = m && heap_is_sound(m) ? hand_out(m, allocate_aligned(m, alignment, n), n) : NULL;
+#endif
    leave_call(m);
    return p;
 }

@@ -82,9 +82,9 @@ MULLE_DLMALLOC_NOASAN inline bool is_spare(const mstate *m, const page *pg)
       return false;
    const front *f = &m->fronts[pg->front];
    const page  *s = f->spare;
-   for (unsigned k = 0; s && k < f->spares && k < SPARE_PAGES; ++k, s = s->next)
+   for (unsigned k = 0; k < f->spares && k < SPARE_PAGES && ok_page_address(m, s); ++k, s = s->next)
       if (s == pg)
-         return true;
+         return true;   /* every link read was a page boundary of the heap first */
    return false;
 #else
    (void) m; (void) pg;

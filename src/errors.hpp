@@ -143,12 +143,25 @@ MULLE_DLMALLOC_NOASAN inline bool process_handler_runs_for(const mstate *m)
    return false;
 }
 
+/* The reports this thread has made: a call that tries again after a failure (tier.hpp,
+   the fronts' spares) does so only where its first try reported nothing, so that a fault
+   is reported once. */
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+MULLE_DLMALLOC_THREAD_LOCAL unsigned reports_made;
+MULLE_DLMALLOC_NOASAN inline unsigned reports_so_far() { return reports_made; }
+#else
+MULLE_DLMALLOC_NOASAN inline unsigned reports_so_far() { return 0; }   /* no spares to retry with */
+#endif
+
 /* Hands error e about p to the first handler that may hear it: m's own (m live, and not
    from inside a handler that runs for m), else the process-wide one (not from inside
    itself for the same mspace), else default_error_handler. ms is the handle the caller
    used (m, or for a handle that names no live mspace, that handle with m NULL). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void report_to(mstate *m, mspace ms, mspace_error_t e, const void *p)
 {
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   reports_made++;
+#endif
    void          *bad   = const_cast<void *>(p);
    const callout *mine  = m ? callout_of(m) : NULL;
    unsigned       level = m && m->handler && !(mine && mine->handler) ? 1

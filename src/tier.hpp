@@ -659,10 +659,10 @@ MULLE_DLMALLOC_NOASAN inline bool keep_spare(mstate *m, front *f, page *pg)
 
 /* Every front's spares go back to the core (the caller holds every lock); true if one
    did. */
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool release_spares(mstate *m)
 {
    bool any = false;
-#ifdef MULLE_DLMALLOC_HAS_FRONTS
    for (size_t k = 0; k < FRONTS; ++k)
    {
       front *f = &m->fronts[k];
@@ -676,20 +676,33 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool release_spares(mstate *m)
          any = true;
       }
    }
-#else
-   (void) m;
-#endif
    return any;
+}
+#else
+MULLE_DLMALLOC_NOASAN inline bool release_spares(mstate *) { return false; }   /* none */
+#endif
+
+/* Whether a call (holding every lock) whose try failed with `reports` made before it
+   should try again: the try reported nothing, and the fronts' spares went back to the
+   core now. */
+MULLE_DLMALLOC_NOASAN inline bool spares_given_back(mstate *m, unsigned reports)
+{
+   return reports == reports_so_far() && release_spares(m);
 }
 
 /* allocate, by a call that holds every lock: where it fails, the fronts' spares go back
    to the core and it tries again. */
 MULLE_DLMALLOC_NOASAN inline void *allocate_whole(mstate *m, size_t n)
 {
-   void *p = allocate(m, n);
-   if (!p && n <= m->capacity && release_spares(m))
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   unsigned seen = reports_so_far();
+   void    *p    = allocate(m, n);
+   if (!p && n <= m->capacity && spares_given_back(m, seen))
       p = allocate(m, n);
    return p;
+#else
+   return allocate(m, n);
+#endif
 }
 
 /* What a free of p, in page pg, finds wrong; MSPACE_ERROR_NONE for a slot in use, whose

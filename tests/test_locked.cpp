@@ -370,39 +370,103 @@ TEST_CASE("fronts: the pages a thread empties stay its front's spares, cut anew 
    CHECK(mspace_destroy(ms) == 0);
 }
 
-TEST_CASE("fronts: a malloc that needs the memory of the fronts' spares gets it")
+TEST_CASE("fronts: a malloc, memalign or realloc that needs the memory of the fronts' spares gets it")
 {
    if (!TIER || FRONTS == 1)
       return;
-   Buffer buf(96 * KiB);
-   mspace ms = create_locked(buf.base, 96 * KiB);
+   for (int way = 0; way < 3; ++way)
+   {
+      CAPTURE(way);
+      Buffer buf(96 * KiB);
+      mspace ms = create_locked(buf.base, 96 * KiB);
+      if (!ms)
+         return;
+      // the spares of two fronts, a block behind them, then the top taken whole: the
+      // spares are the largest free memory
+      for (int k = 0; k < 2; ++k)
+      {
+         std::thread t([&] {
+            std::vector<void *> v;
+            for (std::size_t c = 0; c < 4; ++c)
+               v.push_back(mspace_malloc(ms, 100 + 100 * c));
+            for (void *p : v)
+               mspace_free(ms, p);
+         });
+         t.join();
+      }
+      for (std::size_t c = 0; c < 4; ++c)
+         CHECK(empty_pages(ms, 100 + 100 * c) == 2);   // a spare of each front
+      void *grown = mspace_malloc(ms, 700);             // a chunk (above the fronts' sizes)
+      REQUIRE(grown != nullptr);
+      void *rest = mspace_malloc(ms, stats_of(ms).largest_free);
+      REQUIRE(rest != nullptr);
+      const mspace_stats_t s = stats_of(ms);
+      CHECK(s.largest_free >= 4000);   // a spare counts as a free chunk of its size
+      void *p = way == 0 ? mspace_malloc(ms, s.largest_free)
+              : way == 1 ? mspace_memalign(ms, 16, s.largest_free)
+                         : mspace_realloc(ms, grown, s.largest_free);
+      CHECK(p != nullptr);             // the spares went back to the core for it
+      if (way == 2 && p)
+         grown = nullptr;
+      for (std::size_t c = 0; c < 4; ++c)
+         CHECK(empty_pages(ms, 100 + 100 * c) == 0);
+      CHECK(mspace_check(ms) == 0);
+      mspace_free(ms, p);
+      mspace_free(ms, rest);
+      mspace_free(ms, grown);
+      CHECK(mspace_check(ms) == 0);
+      CHECK(mspace_destroy(ms) == 0);
+   }
+}
+
+TEST_CASE("fronts: a spare list whose link was overwritten is found by the check, which follows no link outside the heap")
+{
+   if (!TIER || FRONTS == 1)
+      return;
+   mspace ms = create_locked(nullptr, 4 * MiB);
    if (!ms)
       return;
-   // the spares of two fronts, then chunks until nothing but the spares is left
-   for (int k = 0; k < 2; ++k)
+   std::vector<void *> v;
+   std::thread t([&] {
+      for (std::size_t c = 0; c < 3; ++c)
+         v.push_back(mspace_malloc(ms, 100 + 100 * c));
+      for (void *p : v)
+         mspace_free(ms, p);   // three spares; the last freed heads the list
+   });
+   t.join();
+   REQUIRE(mspace_check(ms) == 0);
+   // a page's header starts on its frame: its first word is the link to the next spare
+   void *head = reinterpret_cast<void *>(frame(v[2]) * PAGE);
+   const std::size_t saved = read_word(head);
+   for (std::size_t forged : {std::size_t(0x10), ~std::size_t(0) - 7, saved + PAGE / 2})
    {
-      std::thread t([&] {
-         std::vector<void *> v;
-         for (std::size_t c = 0; c < 4; ++c)
-            v.push_back(mspace_malloc(ms, 100 + 100 * c));
-         for (void *p : v)
-            mspace_free(ms, p);
-      });
-      t.join();
+      CAPTURE(forged);
+      write_word(head, forged);
+      CHECK(mspace_check(ms) != 0);
    }
-   for (std::size_t c = 0; c < 4; ++c)
-      CHECK(empty_pages(ms, 100 + 100 * c) == 2);   // a spare of each front
-   void *rest = mspace_malloc(ms, stats_of(ms).largest_free);   // the top, all of it
-   REQUIRE(rest != nullptr);
-   const mspace_stats_t s = stats_of(ms);
-   CHECK(s.largest_free >= 4000);   // a spare counts as a free chunk of its size
-   void *p = mspace_malloc(ms, s.largest_free);
-   CHECK(p != nullptr);             // the spares went back to the core for it
-   for (std::size_t c = 0; c < 4; ++c)
-      CHECK(empty_pages(ms, 100 + 100 * c) == 0);
+   write_word(head, saved);
    CHECK(mspace_check(ms) == 0);
-   mspace_free(ms, p);
-   mspace_free(ms, rest);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("fronts: a fault a large malloc of a locked mspace meets is reported once")
+{
+   if (!TIER || FRONTS == 1)
+      return;
+   mspace ms = create_locked(nullptr, 4 * MiB);
+   if (!ms)
+      return;
+   ErrorLog log;
+   log.install(ms);
+   void *a = mspace_malloc(ms, 5000), *guard = mspace_malloc(ms, 5000);
+   REQUIRE((a && guard));
+   mspace_free(ms, a);                        // a free tree chunk
+   const std::size_t saved = read_word(a);    // its first link
+   write_word(a, saved ^ 0x1000);             // a write into freed memory
+   CHECK(mspace_malloc(ms, 5000) == nullptr); // the damaged chunk is the best fit
+   CHECK(log.count == 1);
+   CHECK(log.last == MSPACE_ERROR_CORRUPTION);
+   write_word(a, saved);
    CHECK(mspace_check(ms) == 0);
    CHECK(mspace_destroy(ms) == 0);
 }
