@@ -3854,7 +3854,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot(mstate *m, page *pg, 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_slot(mstate *m, page *pg, size_t i, void *p)
 {
    if (clear_slot(m, pg, i, p) == 0)
+   {
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+      /* a locked mspace's slot freed the whole way (every lock held): kept as a front's
+         path keeps it, so that a build without the fast path behaves the same */
+      if ((flags_of(m) & STATE_LOCKED) && keep_spare(m, front_of(m, pg), pg))
+         return;
+#endif
       return release_page(m, pg);
+   }
    if (!pg->listed)
       return relist_page(m, pg);
 }
