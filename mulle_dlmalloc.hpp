@@ -3491,8 +3491,9 @@ MULLE_DLMALLOC_NOASAN inline void cut_page(mstate *m, page *pg, size_t cls, cons
    mspace's lock (and the core's cache lines from the other threads) to make and give
    back pages in a loop. A page that empties while its front holds SPARE_PAGES goes back
    to the core at once. A call that holds every lock gives the spares back where memory
-   is wanted (a malloc or calloc that would fail, mspace_trim); the statistics count a
-   spare as free bytes. An unlocked mspace keeps none: its pages go back at once. */
+   is wanted (a malloc, calloc, memalign or realloc that would fail, mspace_trim); the
+   statistics count a spare as free bytes. An unlocked mspace keeps none: its pages go
+   back at once. */
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
 static const unsigned SPARE_PAGES = 4;
 #endif
