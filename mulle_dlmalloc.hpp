@@ -6260,11 +6260,12 @@ MULLE_DLMALLOC_NOASAN void *mspace_memalign(mspace ms, size_t alignment, size_t 
    using namespace mulle::detail;
    mstate *m = enter_call(ms);
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
-   unsigned seen = reports_so_far();
-   void    *p    = m && heap_is_sound(m) ? allocate_aligned(m, alignment, n) : NULL;
-   if (m && !p && n <= m->capacity && spares_given_back(m, seen))   /* as allocate_whole */
+   unsigned seen  = reports_so_far();
+   bool     sound = m && heap_is_sound(m);
+   void    *p     = sound ? allocate_aligned(m, alignment, n) : NULL;
+   if (sound && !p && n <= m->capacity && spares_given_back(m, seen))   /* as allocate_whole */
       p = allocate_aligned(m, alignment, n);
-   p = m ? hand_out(m, p, n) : NULL;
+   p = sound ? hand_out(m, p, n) : NULL;
 #else
    void   *p = m && heap_is_sound(m) ? hand_out(m, allocate_aligned(m, alignment, n), n) : NULL;
 #endif
