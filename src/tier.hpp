@@ -31,7 +31,9 @@
    order finds a chunk of a page's size, if it starts on a boundary, else cut out of a
    larger chunk on one), and a page
    whose last slot is freed goes back to the core at once, where it coalesces, can be
-   trimmed, and serves any request. Nothing is held back: the statistics count the free
+   trimmed, and serves any request (but for the few spares of a locked mspace's fronts,
+   below, which a call that wants memory gives back). Nothing is held back: the
+   statistics count the free
    slots as free bytes, and no call flushes or moves anything. A heap that cannot make a
    page serves the request as a chunk (the tier steps aside). reset moves the state's
    epoch, so that no page header left in the memory of an old page is believed again.
