@@ -361,6 +361,8 @@ test-shared: $(HEADER)
 	@mkdir -p $(BUILD)/shared
 	$(CXX) $(OPT) -std=c++17 $(WARN) -I. tests/shared/shared_heap.cpp -o $(BUILD)/shared/shared_heap -pthread
 	$(BUILD)/shared/shared_heap
+	$(CXX) $(OPT) -std=c++17 $(WARN) -DMULLE_DLMALLOC_BIAS_AFTER=8 -I. tests/shared/shared_heap.cpp -o $(BUILD)/shared/shared_heap_bias8 -pthread
+	$(BUILD)/shared/shared_heap_bias8
 	clang++ -O1 -g -std=c++17 -fsanitize=thread -DSHARED_NO_FORK -I. tests/shared/shared_heap.cpp -o $(BUILD)/shared/shared_tsan -pthread
 	TSAN_OPTIONS=halt_on_error=1 $(BUILD)/shared/shared_tsan 4
 	clang++ -O1 -g -std=c++17 -fsanitize=thread -DMULLE_DLMALLOC_CHECKS=2 -I. tests/shared/create_race.cpp -o $(BUILD)/shared/create_race_tsan -pthread

@@ -701,6 +701,18 @@ private:
 #  endif
 #endif
 
+/* Fronts biased to their thread (lock.hpp): the thread that took a front's lock many times
+   in a row takes it from then on without an atomic operation, and another thread that
+   wants it once pays a process-wide barrier (Linux's membarrier) and ends the bias. Only
+   in heaps of mspace_create, which no other process shares; 0: every take is an atomic
+   compare-and-swap. */
+#ifndef MULLE_DLMALLOC_BIASED
+#define MULLE_DLMALLOC_BIASED 1
+#endif
+#ifndef MULLE_DLMALLOC_BIAS_AFTER
+#define MULLE_DLMALLOC_BIAS_AFTER 4096      /* takes in a row by one thread; 1 to 65535 */
+#endif
+
 #ifndef MULLE_DLMALLOC_RELATIVE
 #define MULLE_DLMALLOC_RELATIVE 0          /* 1: links stored relative, heaps movable (attach) */
 #endif
@@ -1248,9 +1260,14 @@ struct bin_head
 struct front
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
-   byte      apart[64];            /* no line shared with what comes before */
+   byte      apart[48];            /* no line shared with what comes before (the state's
+                                      fronts start on 16 bytes, a front is 336 long) */
    unsigned  lock;                 /* its holder while a thread holds it, else 0 */
-   unsigned  spares;               /* pages in the list of spares */
+   unsigned  owner;                /* the thread it is biased to, else 0 (lock.hpp) */
+   unsigned  busy;                 /* the owner while it holds the front by its bias */
+   unsigned  last;                 /* the thread that took the lock last, */
+   uint16_t  streak;               /* and how many times in a row, before the bias */
+   uint16_t  spares;               /* pages in the list of spares */
    rel<page> spare;                /* empty pages of this front, in no list of pages with
                                       room, linked by their `next` (tier.hpp), or NULL */
 #endif
@@ -1329,7 +1346,7 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 11;  /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 12;  /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
@@ -1338,7 +1355,8 @@ static const size_t LAYOUT_VERSION = 11;  /* 2: small bins are rings; 3: level-2
                                              a page's count in a byte and its front; 9:
                                              fronts' slot sizes up to 512; 10: heads
                                              written in crash order, STATE_ATTACHED; 11:
-                                             a front's spare pages */
+                                             a front's spare pages; 12: a front's
+                                             bias */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {
@@ -5295,7 +5313,18 @@ MULLE_DLMALLOC_NOASAN inline void cpu_relax()
 MULLE_DLMALLOC_THREAD_LOCAL unsigned holder_id_of_thread;   /* 0: not asked since the
                                                                thread began, or forked */
 
-MULLE_DLMALLOC_NOASAN inline void forget_holder_id() { holder_id_of_thread = 0; }
+#  if MULLE_DLMALLOC_BIASED && defined(SYS_membarrier) && !defined(MULLE_DLMALLOC_TSAN)
+#    define MULLE_DLMALLOC_HAS_BIAS 1
+static int heavy_barrier_state;   /* this process: 0 not asked, 1 registered, -1 refused */
+#  endif
+
+MULLE_DLMALLOC_NOASAN inline void forget_holder_id()
+{
+   holder_id_of_thread = 0;
+#  ifdef MULLE_DLMALLOC_HAS_BIAS
+   __atomic_store_n(&heavy_barrier_state, 0, __ATOMIC_RELAXED);   /* a child asks anew */
+#  endif
+}
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE unsigned new_holder_id()
 {
@@ -5381,17 +5410,152 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool holder_died(mstate *m)
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool lock_acquire(mstate *m) { return spin_acquire(&m->lock) && holder_died(m); }
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_release(mstate *m) { spin_release(&m->lock); }
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_acquire(mstate *m, front *f) { return spin_acquire(&f->lock) && holder_died(m); }
+/* ---- a front biased to its thread ----
+   A front's lock costs its thread a compare-and-swap on every malloc and free of a slot,
+   though in most programs one thread takes a front again and again and nobody else
+   wants it. So a front whose lock one thread took BIAS_AFTER times in a row (its own
+   paths, not calls that take every lock) is biased to that thread: `owner` names it,
+   and from then on it holds the front by writing its id to `busy` and reading that
+   `lock` is free and the bias still its own, with no atomic read-modify-write, and
+   lets go by clearing `busy`. Any other thread takes `lock` as before and, finding a bias,
+   runs a process-wide barrier (membarrier: every thread of the process passes a full
+   fence) before it reads `busy`, so that the owner's write of `busy` and its read of
+   `lock`, ordered only by the compiler, act as if fenced: either the owner sees `lock`
+   taken and backs off, or the taker sees `busy` and waits for the owner to let go.
+   Then it ends the bias; the owner takes `lock` like anyone until it has taken it
+   BIAS_AFTER times in a row again. The barrier costs microseconds, paid once per bias.
+   An owner that died inside (`busy` still its id) is found as a dead lock holder is.
+   Only in heaps of mspace_create (STATE_FROM_OS), which no other process shares: the
+   barrier reaches the threads of this process alone. A forked child's copy of a heap
+   names an owner that is no thread of the child. A process whose kernel refuses the
+   barrier never biases a front; under ThreadSanitizer, which cannot see the barrier,
+   nothing is biased either. */
+#  ifdef MULLE_DLMALLOC_HAS_BIAS
+static const unsigned BIAS_AFTER = MULLE_DLMALLOC_BIAS_AFTER;
+static_assert(BIAS_AFTER >= 1 && BIAS_AFTER <= 65535, "MULLE_DLMALLOC_BIAS_AFTER: a front counts its streak in 16 bits");
+static const int      MEMBARRIER_PRIVATE_EXPEDITED          = 1 << 3;   /* linux/membarrier.h */
+static const int      MEMBARRIER_REGISTER_PRIVATE_EXPEDITED = 1 << 4;
+
+/* Whether this process may bias a front: it has registered for the barrier. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool may_bias(const mstate *m)
+{
+   if (!(m->flags & STATE_FROM_OS))
+      return false;
+   int state = __atomic_load_n(&heavy_barrier_state, __ATOMIC_RELAXED);
+   if (!state)
+   {
+      state = syscall(SYS_membarrier, MEMBARRIER_REGISTER_PRIVATE_EXPEDITED, 0) == 0 ? 1 : -1;
+      __atomic_store_n(&heavy_barrier_state, state, __ATOMIC_RELAXED);
+   }
+   return state > 0;
+}
+
+/* f is held through its lock word and was biased to `owner`, another thread: the
+   barrier, then the wait until the owner lets go. True where the owner died holding it. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool end_bias(front *f, unsigned owner)
+{
+   /* where the process is not registered (a forked child that never biased a front),
+      the owner is no thread of this process, and cannot be inside */
+   syscall(SYS_membarrier, MEMBARRIER_PRIVATE_EXPEDITED, 0);
+   __atomic_thread_fence(__ATOMIC_SEQ_CST);
+   bool     died    = false;
+   unsigned backoff = 1, yields = 0;
+   while (__atomic_load_n(&f->busy, __ATOMIC_ACQUIRE))
+   {
+      if (backoff <= 64)
+      {
+         for (unsigned i = 0; i < backoff; ++i)
+            cpu_relax();
+         backoff <<= 1;
+         continue;
+      }
+      MULLE_DLMALLOC_YIELD();
+      if ((++yields & 255) == 0 && holder_gone(owner))
+      {
+         __atomic_store_n(&f->busy, 0u, __ATOMIC_RELAXED);
+         died = true;
+      }
+   }
+   __atomic_store_n(&f->owner, 0u, __ATOMIC_RELAXED);
+   return died;
+}
+#  endif
+
+/* f's lock word taken (as any lock: waiting, or over from a holder that died), then the
+   bias ended or counted. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_take(mstate *m, front *f, bool own)
+{
+   bool died = spin_acquire(&f->lock);
+#  ifdef MULLE_DLMALLOC_HAS_BIAS
+   unsigned me    = holder_id();
+   unsigned owner = __atomic_load_n(&f->owner, __ATOMIC_RELAXED);
+   if (owner && owner != me)
+   {
+      died |= end_bias(f, owner);
+      f->last   = me;
+      f->streak = 0;
+   }
+   else if (own && !owner)
+   {
+      if (f->last != me)
+      {
+         f->last   = me;
+         f->streak = 0;
+      }
+      else if (++f->streak >= BIAS_AFTER && may_bias(m))
+      {
+         f->streak = 0;
+         __atomic_store_n(&f->owner, me, __ATOMIC_RELAXED);   /* seen by the owner after
+                                                                   the lock's release */
+      }
+   }
+#  else
+   (void) own;
+#  endif
+   return died && holder_died(m);
+}
+
+/* Front f held by this thread: by its bias where it has one, else by its lock word; true
+   (the state marked) where it was taken over from a holder that died. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_acquire(mstate *m, front *f)
+{
+#  ifdef MULLE_DLMALLOC_HAS_BIAS
+   unsigned me = holder_id();
+   if (__atomic_load_n(&f->owner, __ATOMIC_RELAXED) == me)
+   {
+      __atomic_store_n(&f->busy, me, __ATOMIC_RELAXED);
+      __atomic_signal_fence(__ATOMIC_SEQ_CST);   /* a full fence by another thread's barrier */
+      if (!__atomic_load_n(&f->lock, __ATOMIC_ACQUIRE) && __atomic_load_n(&f->owner, __ATOMIC_RELAXED) == me)
+         return false;
+      __atomic_store_n(&f->busy, 0u, __ATOMIC_RELEASE);
+   }
+#  endif
+   return front_take(m, f, true);
+}
+
+/* Lets go of front f, held by front_acquire. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void front_release(front *f)
+{
+#  ifdef MULLE_DLMALLOC_HAS_BIAS
+   if (__atomic_load_n(&f->busy, __ATOMIC_RELAXED) == holder_id())
+   {
+      __atomic_store_n(&f->busy, 0u, __ATOMIC_RELEASE);
+      return;
+   }
+#  endif
+   spin_release(&f->lock);
+}
 #endif
 
 /* Every lock of a locked mspace, for a call that may touch anything: the fronts' in
    their order, then the mspace's (a front's path takes its front's lock first, and the
-   mspace's inside it where it needs the core). */
+   mspace's inside it where it needs the core). Always the lock words, which ends a bias:
+   they stay held across a fork (mspace_lock), where the child's thread has another id. */
 MULLE_DLMALLOC_NOASAN inline void lock_all(mstate *m)
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
    for (size_t k = 0; k < FRONTS; ++k)
-      front_acquire(m, &m->fronts[k]);
+      front_take(m, &m->fronts[k], false);
 #endif
    lock_acquire(m);
 }
@@ -5890,7 +6054,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front(mstate *m, 
    bool   sane = true;
    if (front_acquire(m, f))   /* taken over from a holder that died: the whole way recovers */
    {
-      spin_release(&f->lock);
+      front_release(f);
       return malloc_whole(m, n);
    }
    void *p = quick_slot(f, cls);
@@ -5898,7 +6062,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front(mstate *m, 
       p = front_slot(m, f, cls, &sane);
    if (p)
       p = hand_out(m, p, n);
-   spin_release(&f->lock);
+   front_release(f);
    if (p || !sane)
       return p;
    return malloc_whole(m, n);   /* no page to be had: a chunk, or a larger slot */
@@ -5932,7 +6096,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *lock_slot(mstate *m, void *p, si
       i = slot_index(pg, p);
    if (i == NO_SLOT || slot_is_free(pg, i))
    {
-      spin_release(&f->lock);
+      front_release(f);
       return NULL;
    }
    *index = i;
@@ -5960,7 +6124,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, voi
    }
    else if (!pg->listed)
       relist_page(m, pg);
-   spin_release(&f->lock);
+   front_release(f);
 }
 #endif
 
@@ -6022,7 +6186,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_front(mstate *m,
       size_t size = pg->size;
       if (n <= size)
          annotate_resize(m, p, size, n);
-      spin_release(&f->lock);
+      front_release(f);
       if (n <= size)
          return p;
       if (!may_move)
@@ -6516,7 +6680,11 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
    m->lock        = 0;
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
    for (size_t k = 0; k < FRONTS; ++k)
-      m->fronts[k].lock = 0;
+   {
+      front *f = &m->fronts[k];
+      f->lock = f->owner = f->busy = f->last = 0;
+      f->streak = 0;
+   }
 #endif
    m->handler     = NULL;
    m->handler_ctx = NULL;

@@ -206,7 +206,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front(mstate *m, 
    bool   sane = true;
    if (front_acquire(m, f))   /* taken over from a holder that died: the whole way recovers */
    {
-      spin_release(&f->lock);
+      front_release(f);
       return malloc_whole(m, n);
    }
    void *p = quick_slot(f, cls);
@@ -214,7 +214,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front(mstate *m, 
       p = front_slot(m, f, cls, &sane);
    if (p)
       p = hand_out(m, p, n);
-   spin_release(&f->lock);
+   front_release(f);
    if (p || !sane)
       return p;
    return malloc_whole(m, n);   /* no page to be had: a chunk, or a larger slot */
@@ -248,7 +248,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *lock_slot(mstate *m, void *p, si
       i = slot_index(pg, p);
    if (i == NO_SLOT || slot_is_free(pg, i))
    {
-      spin_release(&f->lock);
+      front_release(f);
       return NULL;
    }
    *index = i;
@@ -276,7 +276,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, voi
    }
    else if (!pg->listed)
       relist_page(m, pg);
-   spin_release(&f->lock);
+   front_release(f);
 }
 #endif
 
@@ -338,7 +338,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_front(mstate *m,
       size_t size = pg->size;
       if (n <= size)
          annotate_resize(m, p, size, n);
-      spin_release(&f->lock);
+      front_release(f);
       if (n <= size)
          return p;
       if (!may_move)
@@ -832,7 +832,11 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
    m->lock        = 0;
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
    for (size_t k = 0; k < FRONTS; ++k)
-      m->fronts[k].lock = 0;
+   {
+      front *f = &m->fronts[k];
+      f->lock = f->owner = f->busy = f->last = 0;
+      f->streak = 0;
+   }
 #endif
    m->handler     = NULL;
    m->handler_ctx = NULL;

@@ -304,9 +304,14 @@ struct bin_head
 struct front
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
-   byte      apart[64];            /* no line shared with what comes before */
+   byte      apart[48];            /* no line shared with what comes before (the state's
+                                      fronts start on 16 bytes, a front is 336 long) */
    unsigned  lock;                 /* its holder while a thread holds it, else 0 */
-   unsigned  spares;               /* pages in the list of spares */
+   unsigned  owner;                /* the thread it is biased to, else 0 (lock.hpp) */
+   unsigned  busy;                 /* the owner while it holds the front by its bias */
+   unsigned  last;                 /* the thread that took the lock last, */
+   uint16_t  streak;               /* and how many times in a row, before the bias */
+   uint16_t  spares;               /* pages in the list of spares */
    rel<page> spare;                /* empty pages of this front, in no list of pages with
                                       room, linked by their `next` (tier.hpp), or NULL */
 #endif
@@ -385,7 +390,7 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 11;  /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 12;  /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
@@ -394,7 +399,8 @@ static const size_t LAYOUT_VERSION = 11;  /* 2: small bins are rings; 3: level-2
                                              a page's count in a byte and its front; 9:
                                              fronts' slot sizes up to 512; 10: heads
                                              written in crash order, STATE_ATTACHED; 11:
-                                             a front's spare pages */
+                                             a front's spare pages; 12: a front's
+                                             bias */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {

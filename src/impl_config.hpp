@@ -84,6 +84,18 @@
 #  endif
 #endif
 
+/* Fronts biased to their thread (lock.hpp): the thread that took a front's lock many times
+   in a row takes it from then on without an atomic operation, and another thread that
+   wants it once pays a process-wide barrier (Linux's membarrier) and ends the bias. Only
+   in heaps of mspace_create, which no other process shares; 0: every take is an atomic
+   compare-and-swap. */
+#ifndef MULLE_DLMALLOC_BIASED
+#define MULLE_DLMALLOC_BIASED 1
+#endif
+#ifndef MULLE_DLMALLOC_BIAS_AFTER
+#define MULLE_DLMALLOC_BIAS_AFTER 4096      /* takes in a row by one thread; 1 to 65535 */
+#endif
+
 #ifndef MULLE_DLMALLOC_RELATIVE
 #define MULLE_DLMALLOC_RELATIVE 0          /* 1: links stored relative, heaps movable (attach) */
 #endif

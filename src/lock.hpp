@@ -60,7 +60,18 @@ MULLE_DLMALLOC_NOASAN inline void cpu_relax()
 MULLE_DLMALLOC_THREAD_LOCAL unsigned holder_id_of_thread;   /* 0: not asked since the
                                                                thread began, or forked */
 
-MULLE_DLMALLOC_NOASAN inline void forget_holder_id() { holder_id_of_thread = 0; }
+#  if MULLE_DLMALLOC_BIASED && defined(SYS_membarrier) && !defined(MULLE_DLMALLOC_TSAN)
+#    define MULLE_DLMALLOC_HAS_BIAS 1
+static int heavy_barrier_state;   /* this process: 0 not asked, 1 registered, -1 refused */
+#  endif
+
+MULLE_DLMALLOC_NOASAN inline void forget_holder_id()
+{
+   holder_id_of_thread = 0;
+#  ifdef MULLE_DLMALLOC_HAS_BIAS
+   __atomic_store_n(&heavy_barrier_state, 0, __ATOMIC_RELAXED);   /* a child asks anew */
+#  endif
+}
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE unsigned new_holder_id()
 {
@@ -146,17 +157,152 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool holder_died(mstate *m)
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool lock_acquire(mstate *m) { return spin_acquire(&m->lock) && holder_died(m); }
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_release(mstate *m) { spin_release(&m->lock); }
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_acquire(mstate *m, front *f) { return spin_acquire(&f->lock) && holder_died(m); }
+/* ---- a front biased to its thread ----
+   A front's lock costs its thread a compare-and-swap on every malloc and free of a slot,
+   though in most programs one thread takes a front again and again and nobody else
+   wants it. So a front whose lock one thread took BIAS_AFTER times in a row (its own
+   paths, not calls that take every lock) is biased to that thread: `owner` names it,
+   and from then on it holds the front by writing its id to `busy` and reading that
+   `lock` is free and the bias still its own, with no atomic read-modify-write, and
+   lets go by clearing `busy`. Any other thread takes `lock` as before and, finding a bias,
+   runs a process-wide barrier (membarrier: every thread of the process passes a full
+   fence) before it reads `busy`, so that the owner's write of `busy` and its read of
+   `lock`, ordered only by the compiler, act as if fenced: either the owner sees `lock`
+   taken and backs off, or the taker sees `busy` and waits for the owner to let go.
+   Then it ends the bias; the owner takes `lock` like anyone until it has taken it
+   BIAS_AFTER times in a row again. The barrier costs microseconds, paid once per bias.
+   An owner that died inside (`busy` still its id) is found as a dead lock holder is.
+   Only in heaps of mspace_create (STATE_FROM_OS), which no other process shares: the
+   barrier reaches the threads of this process alone. A forked child's copy of a heap
+   names an owner that is no thread of the child. A process whose kernel refuses the
+   barrier never biases a front; under ThreadSanitizer, which cannot see the barrier,
+   nothing is biased either. */
+#  ifdef MULLE_DLMALLOC_HAS_BIAS
+static const unsigned BIAS_AFTER = MULLE_DLMALLOC_BIAS_AFTER;
+static_assert(BIAS_AFTER >= 1 && BIAS_AFTER <= 65535, "MULLE_DLMALLOC_BIAS_AFTER: a front counts its streak in 16 bits");
+static const int      MEMBARRIER_PRIVATE_EXPEDITED          = 1 << 3;   /* linux/membarrier.h */
+static const int      MEMBARRIER_REGISTER_PRIVATE_EXPEDITED = 1 << 4;
+
+/* Whether this process may bias a front: it has registered for the barrier. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool may_bias(const mstate *m)
+{
+   if (!(m->flags & STATE_FROM_OS))
+      return false;
+   int state = __atomic_load_n(&heavy_barrier_state, __ATOMIC_RELAXED);
+   if (!state)
+   {
+      state = syscall(SYS_membarrier, MEMBARRIER_REGISTER_PRIVATE_EXPEDITED, 0) == 0 ? 1 : -1;
+      __atomic_store_n(&heavy_barrier_state, state, __ATOMIC_RELAXED);
+   }
+   return state > 0;
+}
+
+/* f is held through its lock word and was biased to `owner`, another thread: the
+   barrier, then the wait until the owner lets go. True where the owner died holding it. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool end_bias(front *f, unsigned owner)
+{
+   /* where the process is not registered (a forked child that never biased a front),
+      the owner is no thread of this process, and cannot be inside */
+   syscall(SYS_membarrier, MEMBARRIER_PRIVATE_EXPEDITED, 0);
+   __atomic_thread_fence(__ATOMIC_SEQ_CST);
+   bool     died    = false;
+   unsigned backoff = 1, yields = 0;
+   while (__atomic_load_n(&f->busy, __ATOMIC_ACQUIRE))
+   {
+      if (backoff <= 64)
+      {
+         for (unsigned i = 0; i < backoff; ++i)
+            cpu_relax();
+         backoff <<= 1;
+         continue;
+      }
+      MULLE_DLMALLOC_YIELD();
+      if ((++yields & 255) == 0 && holder_gone(owner))
+      {
+         __atomic_store_n(&f->busy, 0u, __ATOMIC_RELAXED);
+         died = true;
+      }
+   }
+   __atomic_store_n(&f->owner, 0u, __ATOMIC_RELAXED);
+   return died;
+}
+#  endif
+
+/* f's lock word taken (as any lock: waiting, or over from a holder that died), then the
+   bias ended or counted. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_take(mstate *m, front *f, bool own)
+{
+   bool died = spin_acquire(&f->lock);
+#  ifdef MULLE_DLMALLOC_HAS_BIAS
+   unsigned me    = holder_id();
+   unsigned owner = __atomic_load_n(&f->owner, __ATOMIC_RELAXED);
+   if (owner && owner != me)
+   {
+      died |= end_bias(f, owner);
+      f->last   = me;
+      f->streak = 0;
+   }
+   else if (own && !owner)
+   {
+      if (f->last != me)
+      {
+         f->last   = me;
+         f->streak = 0;
+      }
+      else if (++f->streak >= BIAS_AFTER && may_bias(m))
+      {
+         f->streak = 0;
+         __atomic_store_n(&f->owner, me, __ATOMIC_RELAXED);   /* seen by the owner after
+                                                                   the lock's release */
+      }
+   }
+#  else
+   (void) own;
+#  endif
+   return died && holder_died(m);
+}
+
+/* Front f held by this thread: by its bias where it has one, else by its lock word; true
+   (the state marked) where it was taken over from a holder that died. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_acquire(mstate *m, front *f)
+{
+#  ifdef MULLE_DLMALLOC_HAS_BIAS
+   unsigned me = holder_id();
+   if (__atomic_load_n(&f->owner, __ATOMIC_RELAXED) == me)
+   {
+      __atomic_store_n(&f->busy, me, __ATOMIC_RELAXED);
+      __atomic_signal_fence(__ATOMIC_SEQ_CST);   /* a full fence by another thread's barrier */
+      if (!__atomic_load_n(&f->lock, __ATOMIC_ACQUIRE) && __atomic_load_n(&f->owner, __ATOMIC_RELAXED) == me)
+         return false;
+      __atomic_store_n(&f->busy, 0u, __ATOMIC_RELEASE);
+   }
+#  endif
+   return front_take(m, f, true);
+}
+
+/* Lets go of front f, held by front_acquire. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void front_release(front *f)
+{
+#  ifdef MULLE_DLMALLOC_HAS_BIAS
+   if (__atomic_load_n(&f->busy, __ATOMIC_RELAXED) == holder_id())
+   {
+      __atomic_store_n(&f->busy, 0u, __ATOMIC_RELEASE);
+      return;
+   }
+#  endif
+   spin_release(&f->lock);
+}
 #endif
 
 /* Every lock of a locked mspace, for a call that may touch anything: the fronts' in
    their order, then the mspace's (a front's path takes its front's lock first, and the
-   mspace's inside it where it needs the core). */
+   mspace's inside it where it needs the core). Always the lock words, which ends a bias:
+   they stay held across a fork (mspace_lock), where the child's thread has another id. */
 MULLE_DLMALLOC_NOASAN inline void lock_all(mstate *m)
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
    for (size_t k = 0; k < FRONTS; ++k)
-      front_acquire(m, &m->fronts[k]);
+      front_take(m, &m->fronts[k], false);
 #endif
    lock_acquire(m);
 }
