@@ -1190,6 +1190,7 @@ static const size_t FRONTS       = 1;
 static const size_t FRONT_MAX    = TIER_MAX;
 #endif
 static const size_t NCLASSES     = TIER ? FRONT_MAX / SLOT_GRAIN : 1;
+static const size_t BIAS_LANES   = 4;   /* threads of one front that may own it (lock.hpp) */
 static const size_t BITMAP_WORDS = 4;   /* 256 slots: enough for 16-byte slots */
 static_assert(MULLE_DLMALLOC_FRONTS >= 1 && MULLE_DLMALLOC_FRONTS <= 16, "MULLE_DLMALLOC_FRONTS: 1 to 16");
 
@@ -1264,10 +1265,12 @@ struct front
                                       fronts start on 16 bytes, a front is 336 long) */
    unsigned  lock;                 /* its holder while a thread holds it, else 0 */
    unsigned  owner;                /* the thread it is biased to, else 0 (lock.hpp) */
-   unsigned  busy;                 /* the owner while it holds the front by its bias */
+   uint8_t   busy[BIAS_LANES];     /* 1 while the thread of that lane holds it by its
+                                      bias; each written by its lane's thread alone */
    unsigned  last;                 /* the thread that took the lock last, */
    uint16_t  streak;               /* and how many times in a row, before the bias */
-   uint16_t  spares;               /* pages in the list of spares */
+   uint8_t   owner_lane;           /* the owner's lane */
+   uint8_t   spares;               /* pages in the list of spares */
    rel<page> spare;                /* empty pages of this front, in no list of pages with
                                       room, linked by their `next` (tier.hpp), or NULL */
 #endif
@@ -3660,11 +3663,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *allocate_larger_slot(mst
    its number (threads are numbered as they first take one), any other the first. */
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
 MULLE_DLMALLOC_THREAD_LOCAL unsigned thread_front_number;   /* its front + 1; 0: none yet */
+MULLE_DLMALLOC_THREAD_LOCAL unsigned thread_lane;           /* its lane + 1 among the threads
+                                                               of its front; 0: none (lock.hpp) */
 static unsigned                      fronts_taken;          /* threads numbered so far */
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE unsigned number_thread()
 {
-   thread_front_number = __atomic_fetch_add(&fronts_taken, 1u, __ATOMIC_RELAXED) % FRONTS + 1;
+   unsigned n          = __atomic_fetch_add(&fronts_taken, 1u, __ATOMIC_RELAXED);
+   thread_lane         = n / FRONTS < BIAS_LANES ? static_cast<unsigned>(n / FRONTS + 1) : 0u;
+   thread_front_number = static_cast<unsigned>(n % FRONTS + 1);
    return thread_front_number;
 }
 
@@ -5415,9 +5422,12 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_release(mstate *m) { spin_rel
    though in most programs one thread takes a front again and again and nobody else
    wants it. So a front whose lock one thread took BIAS_AFTER times in a row (its own
    paths, not calls that take every lock) is biased to that thread: `owner` names it,
-   and from then on it holds the front by writing its id to `busy` and reading that
+   and from then on it holds the front by setting its byte of `busy` and reading that
    `lock` is free and the bias still its own, with no atomic read-modify-write, and
-   lets go by clearing `busy`. Any other thread takes `lock` as before and, finding a bias,
+   lets go by clearing its byte. Each thread has a byte of its own (its lane: threads
+   are numbered as they first take a front, and the first BIAS_LANES of each front have
+   one; later threads are never biased): a thread that read a bias of its own just
+   before it ended, and writes its byte late, writes no byte of the next owner's. Any other thread takes `lock` as before and, finding a bias,
    runs a process-wide barrier (membarrier: every thread of the process passes a full
    fence) before it reads `busy`, so that the owner's write of `busy` and its read of
    `lock`, ordered only by the compiler, act as if fenced: either the owner sees `lock`
@@ -5454,13 +5464,14 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool may_bias(const mstate *m)
    barrier, then the wait until the owner lets go. True where the owner died holding it. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool end_bias(front *f, unsigned owner)
 {
+   uint8_t *busy = &f->busy[f->owner_lane % BIAS_LANES];
    /* where the process is not registered (a forked child that never biased a front),
       the owner is no thread of this process, and cannot be inside */
    syscall(SYS_membarrier, MEMBARRIER_PRIVATE_EXPEDITED, 0);
    __atomic_thread_fence(__ATOMIC_SEQ_CST);
    bool     died    = false;
    unsigned backoff = 1, yields = 0;
-   while (__atomic_load_n(&f->busy, __ATOMIC_ACQUIRE))
+   while (__atomic_load_n(busy, __ATOMIC_ACQUIRE))
    {
       if (backoff <= 64)
       {
@@ -5472,7 +5483,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool end_bias(front *f, unsign
       MULLE_DLMALLOC_YIELD();
       if ((++yields & 255) == 0 && holder_gone(owner))
       {
-         __atomic_store_n(&f->busy, 0u, __ATOMIC_RELAXED);
+         __atomic_store_n(busy, static_cast<uint8_t>(0), __ATOMIC_RELAXED);
          died = true;
       }
    }
@@ -5495,7 +5506,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_take(mstate *m, fro
       f->last   = me;
       f->streak = 0;
    }
-   else if (own && !owner)
+   else if (own && !owner && thread_lane)
    {
       if (f->last != me)
       {
@@ -5504,7 +5515,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_take(mstate *m, fro
       }
       else if (++f->streak >= BIAS_AFTER && may_bias(m))
       {
-         f->streak = 0;
+         f->streak     = 0;
+         f->owner_lane = static_cast<uint8_t>(thread_lane - 1);
          __atomic_store_n(&f->owner, me, __ATOMIC_RELAXED);   /* seen by the owner after
                                                                    the lock's release */
       }
@@ -5520,14 +5532,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_take(mstate *m, fro
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_acquire(mstate *m, front *f)
 {
 #  ifdef MULLE_DLMALLOC_HAS_BIAS
-   unsigned me = holder_id();
-   if (__atomic_load_n(&f->owner, __ATOMIC_RELAXED) == me)
+   unsigned me = holder_id(), lane = thread_lane;
+   if (__atomic_load_n(&f->owner, __ATOMIC_RELAXED) == me && lane)
    {
-      __atomic_store_n(&f->busy, me, __ATOMIC_RELAXED);
+      uint8_t *busy = &f->busy[lane - 1];
+      __atomic_store_n(busy, static_cast<uint8_t>(1), __ATOMIC_RELAXED);
       __atomic_signal_fence(__ATOMIC_SEQ_CST);   /* a full fence by another thread's barrier */
       if (!__atomic_load_n(&f->lock, __ATOMIC_ACQUIRE) && __atomic_load_n(&f->owner, __ATOMIC_RELAXED) == me)
          return false;
-      __atomic_store_n(&f->busy, 0u, __ATOMIC_RELEASE);
+      __atomic_store_n(busy, static_cast<uint8_t>(0), __ATOMIC_RELEASE);
    }
 #  endif
    return front_take(m, f, true);
@@ -5537,9 +5550,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_acquire(mstate *m, front *f)
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void front_release(front *f)
 {
 #  ifdef MULLE_DLMALLOC_HAS_BIAS
-   if (__atomic_load_n(&f->busy, __ATOMIC_RELAXED) == holder_id())
+   unsigned lane = thread_lane;   /* its byte is set by this thread alone */
+   if (lane && __atomic_load_n(&f->busy[lane - 1], __ATOMIC_RELAXED))
    {
-      __atomic_store_n(&f->busy, 0u, __ATOMIC_RELEASE);
+      __atomic_store_n(&f->busy[lane - 1], static_cast<uint8_t>(0), __ATOMIC_RELEASE);
       return;
    }
 #  endif
@@ -6682,8 +6696,10 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
    for (size_t k = 0; k < FRONTS; ++k)
    {
       front *f = &m->fronts[k];
-      f->lock = f->owner = f->busy = f->last = 0;
-      f->streak = 0;
+      f->lock = f->owner = f->last = 0;
+      f->streak     = 0;
+      f->owner_lane = 0;
+      fill_bytes(f->busy, 0, sizeof(f->busy));
    }
 #endif
    m->handler     = NULL;

@@ -834,8 +834,10 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
    for (size_t k = 0; k < FRONTS; ++k)
    {
       front *f = &m->fronts[k];
-      f->lock = f->owner = f->busy = f->last = 0;
-      f->streak = 0;
+      f->lock = f->owner = f->last = 0;
+      f->streak     = 0;
+      f->owner_lane = 0;
+      fill_bytes(f->busy, 0, sizeof(f->busy));
    }
 #endif
    m->handler     = NULL;

@@ -234,6 +234,7 @@ static const size_t FRONTS       = 1;
 static const size_t FRONT_MAX    = TIER_MAX;
 #endif
 static const size_t NCLASSES     = TIER ? FRONT_MAX / SLOT_GRAIN : 1;
+static const size_t BIAS_LANES   = 4;   /* threads of one front that may own it (lock.hpp) */
 static const size_t BITMAP_WORDS = 4;   /* 256 slots: enough for 16-byte slots */
 static_assert(MULLE_DLMALLOC_FRONTS >= 1 && MULLE_DLMALLOC_FRONTS <= 16, "MULLE_DLMALLOC_FRONTS: 1 to 16");
 
@@ -308,10 +309,12 @@ struct front
                                       fronts start on 16 bytes, a front is 336 long) */
    unsigned  lock;                 /* its holder while a thread holds it, else 0 */
    unsigned  owner;                /* the thread it is biased to, else 0 (lock.hpp) */
-   unsigned  busy;                 /* the owner while it holds the front by its bias */
+   uint8_t   busy[BIAS_LANES];     /* 1 while the thread of that lane holds it by its
+                                      bias; each written by its lane's thread alone */
    unsigned  last;                 /* the thread that took the lock last, */
    uint16_t  streak;               /* and how many times in a row, before the bias */
-   uint16_t  spares;               /* pages in the list of spares */
+   uint8_t   owner_lane;           /* the owner's lane */
+   uint8_t   spares;               /* pages in the list of spares */
    rel<page> spare;                /* empty pages of this front, in no list of pages with
                                       room, linked by their `next` (tier.hpp), or NULL */
 #endif

@@ -531,11 +531,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *allocate_larger_slot(mst
    its number (threads are numbered as they first take one), any other the first. */
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
 MULLE_DLMALLOC_THREAD_LOCAL unsigned thread_front_number;   /* its front + 1; 0: none yet */
+MULLE_DLMALLOC_THREAD_LOCAL unsigned thread_lane;           /* its lane + 1 among the threads
+                                                               of its front; 0: none (lock.hpp) */
 static unsigned                      fronts_taken;          /* threads numbered so far */
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE unsigned number_thread()
 {
-   thread_front_number = __atomic_fetch_add(&fronts_taken, 1u, __ATOMIC_RELAXED) % FRONTS + 1;
+   unsigned n          = __atomic_fetch_add(&fronts_taken, 1u, __ATOMIC_RELAXED);
+   thread_lane         = n / FRONTS < BIAS_LANES ? static_cast<unsigned>(n / FRONTS + 1) : 0u;
+   thread_front_number = static_cast<unsigned>(n % FRONTS + 1);
    return thread_front_number;
 }
 

@@ -269,7 +269,7 @@ int main(int argc, char **argv)
       // under load: workers replace blocks of their own (their fronts become biased) and
       // now and then hand one to another worker, whose free ends the bias while its owner
       // runs; a checker takes every lock meanwhile
-      const int WORKERS = 3, ROUNDS = 400000 / scale, OWN = 256;
+      const int WORKERS = 8, ROUNDS = 200000 / scale, OWN = 256;   // two threads a front
       std::vector<std::atomic<void *>> slots(SLOTS);
       for (auto &s : slots)
          s.store(nullptr);
