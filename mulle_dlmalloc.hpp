@@ -3666,12 +3666,17 @@ MULLE_DLMALLOC_THREAD_LOCAL unsigned thread_front_number;   /* its front + 1; 0:
 MULLE_DLMALLOC_THREAD_LOCAL unsigned thread_lane;           /* its lane + 1 among the threads
                                                                of its front; 0: none (lock.hpp) */
 static unsigned                      fronts_taken;          /* threads numbered so far */
+static unsigned                      lanes_taken[FRONTS];   /* lanes given on each front,
+                                                               BIAS_LANES or a few more */
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE unsigned number_thread()
 {
-   unsigned n          = __atomic_fetch_add(&fronts_taken, 1u, __ATOMIC_RELAXED);
-   thread_lane         = n / FRONTS < BIAS_LANES ? static_cast<unsigned>(n / FRONTS + 1) : 0u;
-   thread_front_number = static_cast<unsigned>(n % FRONTS + 1);
+   unsigned k = __atomic_fetch_add(&fronts_taken, 1u, __ATOMIC_RELAXED) % FRONTS;
+   unsigned lane = BIAS_LANES;   /* none; the count stops past the lanes (no wrap) */
+   if (__atomic_load_n(&lanes_taken[k], __ATOMIC_RELAXED) < BIAS_LANES)
+      lane = __atomic_fetch_add(&lanes_taken[k], 1u, __ATOMIC_RELAXED);
+   thread_lane         = lane < BIAS_LANES ? lane + 1 : 0u;
+   thread_front_number = k + 1;
    return thread_front_number;
 }
 
@@ -5424,10 +5429,13 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_release(mstate *m) { spin_rel
    paths, not calls that take every lock) is biased to that thread: `owner` names it,
    and from then on it holds the front by setting its byte of `busy` and reading that
    `lock` is free and the bias still its own, with no atomic read-modify-write, and
-   lets go by clearing its byte. Each thread has a byte of its own (its lane: threads
-   are numbered as they first take a front, and the first BIAS_LANES of each front have
+   lets go by clearing its byte. A front is biased only to a thread whose own front it
+   is, and each of those has a byte of its own (its lane: a thread is given a front and
+   a lane as it first takes a front, and the first BIAS_LANES threads of each front have
    one; later threads are never biased): a thread that read a bias of its own just
-   before it ended, and writes its byte late, writes no byte of the next owner's. Any other thread takes `lock` as before and, finding a bias,
+   before it ended, and writes its byte late, writes no byte of the next owner's.
+   The owner is named by its id and its lane, so that a dead owner's id given to a new
+   thread does not make that thread the owner. Any other thread takes `lock` as before and, finding a bias,
    runs a process-wide barrier (membarrier: every thread of the process passes a full
    fence) before it reads `busy`, so that the owner's write of `busy` and its read of
    `lock`, ordered only by the compiler, act as if fenced: either the owner sees `lock`
@@ -5443,7 +5451,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_release(mstate *m) { spin_rel
 #  ifdef MULLE_DLMALLOC_HAS_BIAS
 static const unsigned BIAS_AFTER = MULLE_DLMALLOC_BIAS_AFTER;
 static_assert(BIAS_AFTER >= 1 && BIAS_AFTER <= 65535, "MULLE_DLMALLOC_BIAS_AFTER: a front counts its streak in 16 bits");
-static const int      MEMBARRIER_PRIVATE_EXPEDITED          = 1 << 3;   /* linux/membarrier.h */
+static const int      MEMBARRIER_GLOBAL                     = 1 << 0;   /* linux/membarrier.h */
+static const int      MEMBARRIER_PRIVATE_EXPEDITED          = 1 << 3;
 static const int      MEMBARRIER_REGISTER_PRIVATE_EXPEDITED = 1 << 4;
 
 /* Whether this process may bias a front: it has registered for the barrier. */
@@ -5465,9 +5474,24 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool may_bias(const mstate *m)
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool end_bias(front *f, unsigned owner)
 {
    uint8_t *busy = &f->busy[f->owner_lane % BIAS_LANES];
-   /* where the process is not registered (a forked child that never biased a front),
-      the owner is no thread of this process, and cannot be inside */
-   syscall(SYS_membarrier, MEMBARRIER_PRIVATE_EXPEDITED, 0);
+   /* A process that has not registered for the barrier (since it began, or since the
+      fork that made it) biased nothing: the owner is a thread of another process (the
+      parent of a fork, whose heap this one copied) and cannot be inside this copy. Else
+      the expedited barrier, tried again where the kernel was short of memory; where it
+      is refused (a filter installed since), the barrier every kernel since 4.3 has,
+      which waits until every CPU has passed a full fence (milliseconds); without either
+      the owner's accesses could pass each other, and nothing is safe. */
+   int tries = 0;
+   while (__atomic_load_n(&heavy_barrier_state, __ATOMIC_RELAXED) > 0 &&
+          syscall(SYS_membarrier, MEMBARRIER_PRIVATE_EXPEDITED, 0) != 0)
+   {
+      if (errno == ENOMEM && ++tries < 100)
+         continue;
+      if (syscall(SYS_membarrier, MEMBARRIER_GLOBAL, 0) == 0)
+         break;
+      MULLE_DLMALLOC_PRINT("mulle_dlmalloc: membarrier refused: a front's bias cannot end safely\n");
+      MULLE_DLMALLOC_ABORT();
+   }
    __atomic_thread_fence(__ATOMIC_SEQ_CST);
    bool     died    = false;
    unsigned backoff = 1, yields = 0;
@@ -5500,13 +5524,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_take(mstate *m, fro
 #  ifdef MULLE_DLMALLOC_HAS_BIAS
    unsigned me    = holder_id();
    unsigned owner = __atomic_load_n(&f->owner, __ATOMIC_RELAXED);
-   if (owner && owner != me)
+   if (owner == me && f->owner_lane != thread_lane - 1)
+      __atomic_store_n(&f->owner, 0u, __ATOMIC_RELAXED);   /* a dead owner's id, given again */
+   else if (owner && owner != me)
    {
       died |= end_bias(f, owner);
       f->last   = me;
       f->streak = 0;
    }
-   else if (own && !owner && thread_lane)
+   else if (own && !owner && thread_lane && f == &m->fronts[thread_front_number - 1])   /* its own front */
    {
       if (f->last != me)
       {
@@ -5533,7 +5559,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_acquire(mstate *m, front *f)
 {
 #  ifdef MULLE_DLMALLOC_HAS_BIAS
    unsigned me = holder_id(), lane = thread_lane;
-   if (__atomic_load_n(&f->owner, __ATOMIC_RELAXED) == me && lane)
+   if (__atomic_load_n(&f->owner, __ATOMIC_RELAXED) == me && lane && f->owner_lane == lane - 1)
    {
       uint8_t *busy = &f->busy[lane - 1];
       __atomic_store_n(busy, static_cast<uint8_t>(1), __ATOMIC_RELAXED);
@@ -5550,10 +5576,11 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_acquire(mstate *m, front *f)
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void front_release(front *f)
 {
 #  ifdef MULLE_DLMALLOC_HAS_BIAS
-   unsigned lane = thread_lane;   /* its byte is set by this thread alone */
-   if (lane && __atomic_load_n(&f->busy[lane - 1], __ATOMIC_RELAXED))
+   /* held by the lock word where that names this thread (no other thread writes its id
+      there); else by the bias, through the byte of its lane */
+   if (__atomic_load_n(&f->lock, __ATOMIC_RELAXED) != holder_id())
    {
-      __atomic_store_n(&f->busy[lane - 1], static_cast<uint8_t>(0), __ATOMIC_RELEASE);
+      __atomic_store_n(&f->busy[thread_lane - 1], static_cast<uint8_t>(0), __ATOMIC_RELEASE);
       return;
    }
 #  endif

@@ -534,12 +534,17 @@ MULLE_DLMALLOC_THREAD_LOCAL unsigned thread_front_number;   /* its front + 1; 0:
 MULLE_DLMALLOC_THREAD_LOCAL unsigned thread_lane;           /* its lane + 1 among the threads
                                                                of its front; 0: none (lock.hpp) */
 static unsigned                      fronts_taken;          /* threads numbered so far */
+static unsigned                      lanes_taken[FRONTS];   /* lanes given on each front,
+                                                               BIAS_LANES or a few more */
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE unsigned number_thread()
 {
-   unsigned n          = __atomic_fetch_add(&fronts_taken, 1u, __ATOMIC_RELAXED);
-   thread_lane         = n / FRONTS < BIAS_LANES ? static_cast<unsigned>(n / FRONTS + 1) : 0u;
-   thread_front_number = static_cast<unsigned>(n % FRONTS + 1);
+   unsigned k = __atomic_fetch_add(&fronts_taken, 1u, __ATOMIC_RELAXED) % FRONTS;
+   unsigned lane = BIAS_LANES;   /* none; the count stops past the lanes (no wrap) */
+   if (__atomic_load_n(&lanes_taken[k], __ATOMIC_RELAXED) < BIAS_LANES)
+      lane = __atomic_fetch_add(&lanes_taken[k], 1u, __ATOMIC_RELAXED);
+   thread_lane         = lane < BIAS_LANES ? lane + 1 : 0u;
+   thread_front_number = k + 1;
    return thread_front_number;
 }
 

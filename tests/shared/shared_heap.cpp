@@ -181,6 +181,25 @@ int main(int argc, char **argv)
          check(!biases || owner == id, "bias: the thread's front is biased to it");
          mspace_free(ms, kept);   // another thread's free: ends the bias
          check(__atomic_load_n(&f->owner, __ATOMIC_RELAXED) == 0, "bias: another thread's free ends it");
+         // a thread that frees many blocks of another thread's front in a row does not
+         // become its owner: a front is biased only to threads whose own front it is
+         std::vector<void *> theirs(2 * mulle::detail::BIAS_AFTER);
+         std::thread u([&] {
+            f = mulle::detail::thread_front(m);
+            for (void *&p : theirs)
+               p = mspace_malloc(ms, 64);
+         });
+         u.join();
+         bool other_front = false, owns = false;
+         std::thread v([&] {
+            mspace_free(ms, mspace_malloc(ms, 64));   // v is given a front of its own
+            other_front = mulle::detail::thread_front(m) != f;
+            for (void *p : theirs)
+               mspace_free(ms, p);
+            owns = __atomic_load_n(&f->owner, __ATOMIC_RELAXED) == static_cast<unsigned>(syscall(SYS_gettid));
+         });
+         v.join();
+         check(!other_front || !owns, "bias: not to a thread whose front it is not");
          mspace_stats_t s;
          mspace_get_stats(ms, &s);
          check(s.allocated_blocks == 0 && mspace_check(ms) == 0, "bias: the heap is sound after");
