@@ -1185,12 +1185,12 @@ static const size_t TIER_MAX     = 256;
 #  define MULLE_DLMALLOC_HAS_FRONTS 1
 static const size_t FRONTS       = MULLE_DLMALLOC_FRONTS;
 static const size_t FRONT_MAX    = 512;
+static const size_t BIAS_LANES   = 4;   /* threads of one front that may own it (lock.hpp) */
 #else
 static const size_t FRONTS       = 1;
 static const size_t FRONT_MAX    = TIER_MAX;
 #endif
 static const size_t NCLASSES     = TIER ? FRONT_MAX / SLOT_GRAIN : 1;
-static const size_t BIAS_LANES   = 4;   /* threads of one front that may own it (lock.hpp) */
 static const size_t BITMAP_WORDS = 4;   /* 256 slots: enough for 16-byte slots */
 static_assert(MULLE_DLMALLOC_FRONTS >= 1 && MULLE_DLMALLOC_FRONTS <= 16, "MULLE_DLMALLOC_FRONTS: 1 to 16");
 
