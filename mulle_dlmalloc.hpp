@@ -5553,23 +5553,32 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_take(mstate *m, fro
    return died && holder_died(m);
 }
 
-/* Front f held by this thread: by its bias where it has one, else by its lock word; true
-   (the state marked) where it was taken over from a holder that died. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_acquire(mstate *m, front *f)
+/* Front f held by this thread through its bias, where it has one: true; no call and no
+   atomic read-modify-write. (A thread that has not asked for its id yet owns nothing.) */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bias_enter(front *f)
 {
 #  ifdef MULLE_DLMALLOC_HAS_BIAS
-   unsigned me = holder_id(), lane = thread_lane;
-   if (__atomic_load_n(&f->owner, __ATOMIC_RELAXED) == me && lane && f->owner_lane == lane - 1)
+   unsigned me = holder_id_of_thread, lane = thread_lane;
+   if (me && lane && __atomic_load_n(&f->owner, __ATOMIC_RELAXED) == me && f->owner_lane == lane - 1)
    {
       uint8_t *busy = &f->busy[lane - 1];
       __atomic_store_n(busy, static_cast<uint8_t>(1), __ATOMIC_RELAXED);
       __atomic_signal_fence(__ATOMIC_SEQ_CST);   /* a full fence by another thread's barrier */
       if (!__atomic_load_n(&f->lock, __ATOMIC_ACQUIRE) && __atomic_load_n(&f->owner, __ATOMIC_RELAXED) == me)
-         return false;
+         return true;
       __atomic_store_n(busy, static_cast<uint8_t>(0), __ATOMIC_RELEASE);
    }
+#  else
+   (void) f;
 #  endif
-   return front_take(m, f, true);
+   return false;
+}
+
+/* Front f held by this thread: by its bias where it has one, else by its lock word; true
+   (the state marked) where it was taken over from a holder that died. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_acquire(mstate *m, front *f)
+{
+   return bias_enter(f) ? false : front_take(m, f, true);
 }
 
 /* Lets go of front f, held by front_acquire. */
@@ -6087,18 +6096,17 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *front_slot(mstate *m, fr
    return p;
 }
 
-/* malloc of n <= FRONT_MAX bytes from a locked mspace, in this thread's front. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front(mstate *m, size_t n)
+/* The rest of malloc_front: f held already (by its bias) where `held`, else taken here. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front_rest(mstate *m, front *f, size_t n, bool held)
 {
-   front *f    = thread_front(m);
    size_t cls  = class_of(n);
    bool   sane = true;
-   if (front_acquire(m, f))   /* taken over from a holder that died: the whole way recovers */
+   if (!held && front_acquire(m, f))   /* taken over from a holder that died: the whole way */
    {
       front_release(f);
       return malloc_whole(m, n);
    }
-   void *p = quick_slot(f, cls);
+   void *p = held ? NULL : quick_slot(f, cls);   /* a held front's quick slot was tried */
    if (!p)
       p = front_slot(m, f, cls, &sane);
    if (p)
@@ -6107,6 +6115,21 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front(mstate *m, 
    if (p || !sane)
       return p;
    return malloc_whole(m, n);   /* no page to be had: a chunk, or a larger slot */
+}
+
+/* malloc of n <= FRONT_MAX bytes from a locked mspace, in this thread's front: where the
+   front is biased to the thread and its quick slot serves, without a call. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *malloc_front(mstate *m, size_t n)
+{
+   front *f = thread_front(m);
+   if (!bias_enter(f))
+      return malloc_front_rest(m, f, n, false);
+   void *p = quick_slot(f, class_of(n));
+   if (!p)
+      return malloc_front_rest(m, f, n, true);
+   p = hand_out(m, p, n);
+   front_release(f);
+   return p;
 }
 
 /* Whether p lies in a page of m, asked of the page map without a lock. */

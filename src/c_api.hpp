@@ -198,18 +198,17 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *front_slot(mstate *m, fr
    return p;
 }
 
-/* malloc of n <= FRONT_MAX bytes from a locked mspace, in this thread's front. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front(mstate *m, size_t n)
+/* The rest of malloc_front: f held already (by its bias) where `held`, else taken here. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front_rest(mstate *m, front *f, size_t n, bool held)
 {
-   front *f    = thread_front(m);
    size_t cls  = class_of(n);
    bool   sane = true;
-   if (front_acquire(m, f))   /* taken over from a holder that died: the whole way recovers */
+   if (!held && front_acquire(m, f))   /* taken over from a holder that died: the whole way */
    {
       front_release(f);
       return malloc_whole(m, n);
    }
-   void *p = quick_slot(f, cls);
+   void *p = held ? NULL : quick_slot(f, cls);   /* a held front's quick slot was tried */
    if (!p)
       p = front_slot(m, f, cls, &sane);
    if (p)
@@ -218,6 +217,21 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front(mstate *m, 
    if (p || !sane)
       return p;
    return malloc_whole(m, n);   /* no page to be had: a chunk, or a larger slot */
+}
+
+/* malloc of n <= FRONT_MAX bytes from a locked mspace, in this thread's front: where the
+   front is biased to the thread and its quick slot serves, without a call. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *malloc_front(mstate *m, size_t n)
+{
+   front *f = thread_front(m);
+   if (!bias_enter(f))
+      return malloc_front_rest(m, f, n, false);
+   void *p = quick_slot(f, class_of(n));
+   if (!p)
+      return malloc_front_rest(m, f, n, true);
+   p = hand_out(m, p, n);
+   front_release(f);
+   return p;
 }
 
 /* Whether p lies in a page of m, asked of the page map without a lock. */

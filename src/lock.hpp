@@ -288,23 +288,32 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_take(mstate *m, fro
    return died && holder_died(m);
 }
 
-/* Front f held by this thread: by its bias where it has one, else by its lock word; true
-   (the state marked) where it was taken over from a holder that died. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_acquire(mstate *m, front *f)
+/* Front f held by this thread through its bias, where it has one: true; no call and no
+   atomic read-modify-write. (A thread that has not asked for its id yet owns nothing.) */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bias_enter(front *f)
 {
 #  ifdef MULLE_DLMALLOC_HAS_BIAS
-   unsigned me = holder_id(), lane = thread_lane;
-   if (__atomic_load_n(&f->owner, __ATOMIC_RELAXED) == me && lane && f->owner_lane == lane - 1)
+   unsigned me = holder_id_of_thread, lane = thread_lane;
+   if (me && lane && __atomic_load_n(&f->owner, __ATOMIC_RELAXED) == me && f->owner_lane == lane - 1)
    {
       uint8_t *busy = &f->busy[lane - 1];
       __atomic_store_n(busy, static_cast<uint8_t>(1), __ATOMIC_RELAXED);
       __atomic_signal_fence(__ATOMIC_SEQ_CST);   /* a full fence by another thread's barrier */
       if (!__atomic_load_n(&f->lock, __ATOMIC_ACQUIRE) && __atomic_load_n(&f->owner, __ATOMIC_RELAXED) == me)
-         return false;
+         return true;
       __atomic_store_n(busy, static_cast<uint8_t>(0), __ATOMIC_RELEASE);
    }
+#  else
+   (void) f;
 #  endif
-   return front_take(m, f, true);
+   return false;
+}
+
+/* Front f held by this thread: by its bias where it has one, else by its lock word; true
+   (the state marked) where it was taken over from a holder that died. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_acquire(mstate *m, front *f)
+{
+   return bias_enter(f) ? false : front_take(m, f, true);
 }
 
 /* Lets go of front f, held by front_acquire. */
