@@ -1264,13 +1264,13 @@ struct front
    byte      apart[48];            /* no line shared with what comes before (the state's
                                       fronts start on 16 bytes, a front is 336 long) */
    unsigned  lock;                 /* its holder while a thread holds it, else 0 */
-   unsigned  owner;                /* the thread it is biased to, else 0 (lock.hpp) */
+   unsigned  owner;                /* the token of the thread it is biased to, else 0
+                                      (lock.hpp) */
    uint8_t   busy[BIAS_LANES];     /* 1 while the thread of that lane holds it by its
                                       bias; each written by its lane's thread alone */
    unsigned  last;                 /* the thread that took the lock last, */
    uint16_t  streak;               /* and how many times in a row, before the bias */
-   uint8_t   owner_lane;           /* the owner's lane */
-   uint8_t   spares;               /* pages in the list of spares */
+   uint16_t  spares;               /* pages in the list of spares */
    rel<page> spare;                /* empty pages of this front, in no list of pages with
                                       room, linked by their `next` (tier.hpp), or NULL */
 #endif
@@ -5328,12 +5328,15 @@ MULLE_DLMALLOC_THREAD_LOCAL unsigned holder_id_of_thread;   /* 0: not asked sinc
 #  if MULLE_DLMALLOC_BIASED && defined(SYS_membarrier) && !defined(MULLE_DLMALLOC_TSAN)
 #    define MULLE_DLMALLOC_HAS_BIAS 1
 static int heavy_barrier_state;   /* this process: 0 not asked, 1 registered, -1 refused */
+MULLE_DLMALLOC_THREAD_LOCAL unsigned bias_token_of_thread;   /* what names this thread as a
+                                                                front's owner, 0 till then */
 #  endif
 
 MULLE_DLMALLOC_NOASAN inline void forget_holder_id()
 {
    holder_id_of_thread = 0;
 #  ifdef MULLE_DLMALLOC_HAS_BIAS
+   bias_token_of_thread = 0;
    __atomic_store_n(&heavy_barrier_state, 0, __ATOMIC_RELAXED);   /* a child asks anew */
 #  endif
 }
@@ -5434,8 +5437,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_release(mstate *m) { spin_rel
    a lane as it first takes a front, and the first BIAS_LANES threads of each front have
    one; later threads are never biased): a thread that read a bias of its own just
    before it ended, and writes its byte late, writes no byte of the next owner's.
-   The owner is named by its id and its lane, so that a dead owner's id given to a new
-   thread does not make that thread the owner. Any other thread takes `lock` as before and, finding a bias,
+   The owner is named by a token, its id and its lane in one word (ids below 2^24, as
+   Linux's are; a thread with a larger one is not biased): lanes are never given twice,
+   so a dead owner's id given to a new thread does not make that thread the owner. Any other thread takes `lock` as before and, finding a bias,
    runs a process-wide barrier (membarrier: every thread of the process passes a full
    fence) before it reads `busy`, so that the owner's write of `busy` and its read of
    `lock`, ordered only by the compiler, act as if fenced: either the owner sees `lock`
@@ -5469,11 +5473,19 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool may_bias(const mstate *m)
    return state > 0;
 }
 
-/* f is held through its lock word and was biased to `owner`, another thread: the
-   barrier, then the wait until the owner lets go. True where the owner died holding it. */
+static const unsigned TOKEN_LANE_SHIFT = 24;
+
+MULLE_DLMALLOC_NOASAN inline unsigned token_of(unsigned id, unsigned lane)
+{
+   return id < (1u << TOKEN_LANE_SHIFT) && lane ? id | (lane << TOKEN_LANE_SHIFT) : 0u;
+}
+
+/* f is held through its lock word and was biased to `owner` (a token), another thread:
+   the barrier, then the wait until the owner lets go. True where the owner died holding
+   it. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool end_bias(front *f, unsigned owner)
 {
-   uint8_t *busy = &f->busy[f->owner_lane % BIAS_LANES];
+   uint8_t *busy = &f->busy[((owner >> TOKEN_LANE_SHIFT) - 1) % BIAS_LANES];
    /* A process that has not registered for the barrier (since it began, or since the
       fork that made it) biased nothing: the owner is a thread of another process (the
       parent of a fork, whose heap this one copied) and cannot be inside this copy. Else
@@ -5505,7 +5517,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool end_bias(front *f, unsign
          continue;
       }
       MULLE_DLMALLOC_YIELD();
-      if ((++yields & 255) == 0 && holder_gone(owner))
+      if ((++yields & 255) == 0 && holder_gone(owner & ((1u << TOKEN_LANE_SHIFT) - 1)))
       {
          __atomic_store_n(busy, static_cast<uint8_t>(0), __ATOMIC_RELAXED);
          died = true;
@@ -5523,16 +5535,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_take(mstate *m, fro
    bool died = spin_acquire(&f->lock);
 #  ifdef MULLE_DLMALLOC_HAS_BIAS
    unsigned me    = holder_id();
+   unsigned token = token_of(me, thread_lane);
    unsigned owner = __atomic_load_n(&f->owner, __ATOMIC_RELAXED);
-   if (owner == me && f->owner_lane != thread_lane - 1)
-      __atomic_store_n(&f->owner, 0u, __ATOMIC_RELAXED);   /* a dead owner's id, given again */
-   else if (owner && owner != me)
+   if (owner && owner != token)
    {
       died |= end_bias(f, owner);
       f->last   = me;
       f->streak = 0;
    }
-   else if (own && !owner && thread_lane && f == &m->fronts[thread_front_number - 1])   /* its own front */
+   else if (own && !owner && token && f == &m->fronts[thread_front_number - 1])   /* its own front */
    {
       if (f->last != me)
       {
@@ -5541,10 +5552,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_take(mstate *m, fro
       }
       else if (++f->streak >= BIAS_AFTER && may_bias(m))
       {
-         f->streak     = 0;
-         f->owner_lane = static_cast<uint8_t>(thread_lane - 1);
-         __atomic_store_n(&f->owner, me, __ATOMIC_RELAXED);   /* seen by the owner after
-                                                                   the lock's release */
+         f->streak            = 0;
+         bias_token_of_thread = token;
+         __atomic_store_n(&f->owner, token, __ATOMIC_RELAXED);   /* seen by the owner
+                                                                      after the lock's release */
       }
    }
 #  else
@@ -5558,13 +5569,13 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_take(mstate *m, fro
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bias_enter(front *f)
 {
 #  ifdef MULLE_DLMALLOC_HAS_BIAS
-   unsigned me = holder_id_of_thread, lane = thread_lane;
-   if (me && lane && __atomic_load_n(&f->owner, __ATOMIC_RELAXED) == me && f->owner_lane == lane - 1)
+   unsigned token = bias_token_of_thread;
+   if (token && __atomic_load_n(&f->owner, __ATOMIC_RELAXED) == token)
    {
-      uint8_t *busy = &f->busy[lane - 1];
+      uint8_t *busy = &f->busy[(token >> TOKEN_LANE_SHIFT) - 1];
       __atomic_store_n(busy, static_cast<uint8_t>(1), __ATOMIC_RELAXED);
       __atomic_signal_fence(__ATOMIC_SEQ_CST);   /* a full fence by another thread's barrier */
-      if (!__atomic_load_n(&f->lock, __ATOMIC_ACQUIRE) && __atomic_load_n(&f->owner, __ATOMIC_RELAXED) == me)
+      if (!__atomic_load_n(&f->lock, __ATOMIC_ACQUIRE) && __atomic_load_n(&f->owner, __ATOMIC_RELAXED) == token)
          return true;
       __atomic_store_n(busy, static_cast<uint8_t>(0), __ATOMIC_RELEASE);
    }
@@ -5579,6 +5590,25 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bias_enter(front *f)
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_acquire(mstate *m, front *f)
 {
    return bias_enter(f) ? false : front_take(m, f, true);
+}
+
+/* Lets go of front f, held by bias_enter. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void bias_leave(front *f)
+{
+#  ifdef MULLE_DLMALLOC_HAS_BIAS
+   __atomic_store_n(&f->busy[thread_lane - 1], static_cast<uint8_t>(0), __ATOMIC_RELEASE);
+#  else
+   (void) f;
+#  endif
+}
+
+/* Lets go of front f, held by bias_enter where `biased`, else by its lock word. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void front_let_go(front *f, bool biased)
+{
+   if (biased)
+      bias_leave(f);
+   else
+      spin_release(&f->lock);
 }
 
 /* Lets go of front f, held by front_acquire. */
@@ -6128,7 +6158,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *malloc_front(mstate *m, size_t n)
    if (!p)
       return malloc_front_rest(m, f, n, true);
    p = hand_out(m, p, n);
-   front_release(f);
+   bias_leave(f);
    return p;
 }
 
@@ -6147,20 +6177,22 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool in_page_unlocked(const mstate *m, 
    made or given back under another front's lock: its front byte is only compared, and
    believed under the lock it names, which makes and gives back that front's pages (so it
    is read out of ThreadSanitizer's sight, as frame_word). */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *lock_slot(mstate *m, void *p, size_t frame, size_t *index)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *lock_slot(mstate *m, void *p, size_t frame, size_t *index, bool *biased)
 {
    page    *pg = frame_of(p);
    unsigned k  = frame_byte(&pg->front);
    if (k >= FRONTS)
       return NULL;
-   front *f = &m->fronts[k];
-   bool   taken_over = front_acquire(m, f);   /* from a holder that died: the whole way */
+   front *f          = &m->fronts[k];
+   *biased           = bias_enter(f);
+   bool   taken_over = !*biased && front_take(m, f, true);   /* from a holder that died: the
+                                                               whole way */
    size_t i = NO_SLOT;
    if (!taken_over && map_has(m, frame) && frame_byte(&pg->front) == k)
       i = slot_index(pg, p);
    if (i == NO_SLOT || slot_is_free(pg, i))
    {
-      front_release(f);
+      front_let_go(f, *biased);
       return NULL;
    }
    *index = i;
@@ -6174,7 +6206,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, voi
    size_t frame, i;
    if (!in_page_unlocked(m, p, &frame))
       return free_locked(m, p);
-   front *f = lock_slot(m, p, frame, &i);
+   bool   biased;
+   front *f = lock_slot(m, p, frame, &i, &biased);
    if (!f)
       return free_whole(m, p);   /* which names the fault */
    if (clear_slot(m, pg, i, p) == 0)
@@ -6188,7 +6221,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, voi
    }
    else if (!pg->listed)
       relist_page(m, pg);
-   front_release(f);
+   front_let_go(f, biased);
 }
 #endif
 
@@ -6243,14 +6276,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_front(mstate *m,
    size_t frame, i;
    if (in_page_unlocked(m, p, &frame))
    {
-      front *f = lock_slot(m, p, frame, &i);
+      bool   biased;
+      front *f = lock_slot(m, p, frame, &i, &biased);
       if (!f)
          return realloc_whole(m, p, n, may_move);
       page  *pg   = frame_of(p);
       size_t size = pg->size;
       if (n <= size)
          annotate_resize(m, p, size, n);
-      front_release(f);
+      front_let_go(f, biased);
       if (n <= size)
          return p;
       if (!may_move)
@@ -6747,8 +6781,7 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
    {
       front *f = &m->fronts[k];
       f->lock = f->owner = f->last = 0;
-      f->streak     = 0;
-      f->owner_lane = 0;
+      f->streak = 0;
       fill_bytes(f->busy, 0, sizeof(f->busy));
    }
 #endif

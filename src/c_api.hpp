@@ -230,7 +230,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *malloc_front(mstate *m, size_t n)
    if (!p)
       return malloc_front_rest(m, f, n, true);
    p = hand_out(m, p, n);
-   front_release(f);
+   bias_leave(f);
    return p;
 }
 
@@ -249,20 +249,22 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool in_page_unlocked(const mstate *m, 
    made or given back under another front's lock: its front byte is only compared, and
    believed under the lock it names, which makes and gives back that front's pages (so it
    is read out of ThreadSanitizer's sight, as frame_word). */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *lock_slot(mstate *m, void *p, size_t frame, size_t *index)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *lock_slot(mstate *m, void *p, size_t frame, size_t *index, bool *biased)
 {
    page    *pg = frame_of(p);
    unsigned k  = frame_byte(&pg->front);
    if (k >= FRONTS)
       return NULL;
-   front *f = &m->fronts[k];
-   bool   taken_over = front_acquire(m, f);   /* from a holder that died: the whole way */
+   front *f          = &m->fronts[k];
+   *biased           = bias_enter(f);
+   bool   taken_over = !*biased && front_take(m, f, true);   /* from a holder that died: the
+                                                               whole way */
    size_t i = NO_SLOT;
    if (!taken_over && map_has(m, frame) && frame_byte(&pg->front) == k)
       i = slot_index(pg, p);
    if (i == NO_SLOT || slot_is_free(pg, i))
    {
-      front_release(f);
+      front_let_go(f, *biased);
       return NULL;
    }
    *index = i;
@@ -276,7 +278,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, voi
    size_t frame, i;
    if (!in_page_unlocked(m, p, &frame))
       return free_locked(m, p);
-   front *f = lock_slot(m, p, frame, &i);
+   bool   biased;
+   front *f = lock_slot(m, p, frame, &i, &biased);
    if (!f)
       return free_whole(m, p);   /* which names the fault */
    if (clear_slot(m, pg, i, p) == 0)
@@ -290,7 +293,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, voi
    }
    else if (!pg->listed)
       relist_page(m, pg);
-   front_release(f);
+   front_let_go(f, biased);
 }
 #endif
 
@@ -345,14 +348,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_front(mstate *m,
    size_t frame, i;
    if (in_page_unlocked(m, p, &frame))
    {
-      front *f = lock_slot(m, p, frame, &i);
+      bool   biased;
+      front *f = lock_slot(m, p, frame, &i, &biased);
       if (!f)
          return realloc_whole(m, p, n, may_move);
       page  *pg   = frame_of(p);
       size_t size = pg->size;
       if (n <= size)
          annotate_resize(m, p, size, n);
-      front_release(f);
+      front_let_go(f, biased);
       if (n <= size)
          return p;
       if (!may_move)
@@ -849,8 +853,7 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
    {
       front *f = &m->fronts[k];
       f->lock = f->owner = f->last = 0;
-      f->streak     = 0;
-      f->owner_lane = 0;
+      f->streak = 0;
       fill_bytes(f->busy, 0, sizeof(f->busy));
    }
 #endif

@@ -308,13 +308,13 @@ struct front
    byte      apart[48];            /* no line shared with what comes before (the state's
                                       fronts start on 16 bytes, a front is 336 long) */
    unsigned  lock;                 /* its holder while a thread holds it, else 0 */
-   unsigned  owner;                /* the thread it is biased to, else 0 (lock.hpp) */
+   unsigned  owner;                /* the token of the thread it is biased to, else 0
+                                      (lock.hpp) */
    uint8_t   busy[BIAS_LANES];     /* 1 while the thread of that lane holds it by its
                                       bias; each written by its lane's thread alone */
    unsigned  last;                 /* the thread that took the lock last, */
    uint16_t  streak;               /* and how many times in a row, before the bias */
-   uint8_t   owner_lane;           /* the owner's lane */
-   uint8_t   spares;               /* pages in the list of spares */
+   uint16_t  spares;               /* pages in the list of spares */
    rel<page> spare;                /* empty pages of this front, in no list of pages with
                                       room, linked by their `next` (tier.hpp), or NULL */
 #endif

@@ -63,12 +63,15 @@ MULLE_DLMALLOC_THREAD_LOCAL unsigned holder_id_of_thread;   /* 0: not asked sinc
 #  if MULLE_DLMALLOC_BIASED && defined(SYS_membarrier) && !defined(MULLE_DLMALLOC_TSAN)
 #    define MULLE_DLMALLOC_HAS_BIAS 1
 static int heavy_barrier_state;   /* this process: 0 not asked, 1 registered, -1 refused */
+MULLE_DLMALLOC_THREAD_LOCAL unsigned bias_token_of_thread;   /* what names this thread as a
+                                                                front's owner, 0 till then */
 #  endif
 
 MULLE_DLMALLOC_NOASAN inline void forget_holder_id()
 {
    holder_id_of_thread = 0;
 #  ifdef MULLE_DLMALLOC_HAS_BIAS
+   bias_token_of_thread = 0;
    __atomic_store_n(&heavy_barrier_state, 0, __ATOMIC_RELAXED);   /* a child asks anew */
 #  endif
 }
@@ -169,8 +172,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_release(mstate *m) { spin_rel
    a lane as it first takes a front, and the first BIAS_LANES threads of each front have
    one; later threads are never biased): a thread that read a bias of its own just
    before it ended, and writes its byte late, writes no byte of the next owner's.
-   The owner is named by its id and its lane, so that a dead owner's id given to a new
-   thread does not make that thread the owner. Any other thread takes `lock` as before and, finding a bias,
+   The owner is named by a token, its id and its lane in one word (ids below 2^24, as
+   Linux's are; a thread with a larger one is not biased): lanes are never given twice,
+   so a dead owner's id given to a new thread does not make that thread the owner. Any other thread takes `lock` as before and, finding a bias,
    runs a process-wide barrier (membarrier: every thread of the process passes a full
    fence) before it reads `busy`, so that the owner's write of `busy` and its read of
    `lock`, ordered only by the compiler, act as if fenced: either the owner sees `lock`
@@ -204,11 +208,19 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool may_bias(const mstate *m)
    return state > 0;
 }
 
-/* f is held through its lock word and was biased to `owner`, another thread: the
-   barrier, then the wait until the owner lets go. True where the owner died holding it. */
+static const unsigned TOKEN_LANE_SHIFT = 24;
+
+MULLE_DLMALLOC_NOASAN inline unsigned token_of(unsigned id, unsigned lane)
+{
+   return id < (1u << TOKEN_LANE_SHIFT) && lane ? id | (lane << TOKEN_LANE_SHIFT) : 0u;
+}
+
+/* f is held through its lock word and was biased to `owner` (a token), another thread:
+   the barrier, then the wait until the owner lets go. True where the owner died holding
+   it. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool end_bias(front *f, unsigned owner)
 {
-   uint8_t *busy = &f->busy[f->owner_lane % BIAS_LANES];
+   uint8_t *busy = &f->busy[((owner >> TOKEN_LANE_SHIFT) - 1) % BIAS_LANES];
    /* A process that has not registered for the barrier (since it began, or since the
       fork that made it) biased nothing: the owner is a thread of another process (the
       parent of a fork, whose heap this one copied) and cannot be inside this copy. Else
@@ -240,7 +252,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool end_bias(front *f, unsign
          continue;
       }
       MULLE_DLMALLOC_YIELD();
-      if ((++yields & 255) == 0 && holder_gone(owner))
+      if ((++yields & 255) == 0 && holder_gone(owner & ((1u << TOKEN_LANE_SHIFT) - 1)))
       {
          __atomic_store_n(busy, static_cast<uint8_t>(0), __ATOMIC_RELAXED);
          died = true;
@@ -258,16 +270,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_take(mstate *m, fro
    bool died = spin_acquire(&f->lock);
 #  ifdef MULLE_DLMALLOC_HAS_BIAS
    unsigned me    = holder_id();
+   unsigned token = token_of(me, thread_lane);
    unsigned owner = __atomic_load_n(&f->owner, __ATOMIC_RELAXED);
-   if (owner == me && f->owner_lane != thread_lane - 1)
-      __atomic_store_n(&f->owner, 0u, __ATOMIC_RELAXED);   /* a dead owner's id, given again */
-   else if (owner && owner != me)
+   if (owner && owner != token)
    {
       died |= end_bias(f, owner);
       f->last   = me;
       f->streak = 0;
    }
-   else if (own && !owner && thread_lane && f == &m->fronts[thread_front_number - 1])   /* its own front */
+   else if (own && !owner && token && f == &m->fronts[thread_front_number - 1])   /* its own front */
    {
       if (f->last != me)
       {
@@ -276,10 +287,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_take(mstate *m, fro
       }
       else if (++f->streak >= BIAS_AFTER && may_bias(m))
       {
-         f->streak     = 0;
-         f->owner_lane = static_cast<uint8_t>(thread_lane - 1);
-         __atomic_store_n(&f->owner, me, __ATOMIC_RELAXED);   /* seen by the owner after
-                                                                   the lock's release */
+         f->streak            = 0;
+         bias_token_of_thread = token;
+         __atomic_store_n(&f->owner, token, __ATOMIC_RELAXED);   /* seen by the owner
+                                                                      after the lock's release */
       }
    }
 #  else
@@ -293,13 +304,13 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_take(mstate *m, fro
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bias_enter(front *f)
 {
 #  ifdef MULLE_DLMALLOC_HAS_BIAS
-   unsigned me = holder_id_of_thread, lane = thread_lane;
-   if (me && lane && __atomic_load_n(&f->owner, __ATOMIC_RELAXED) == me && f->owner_lane == lane - 1)
+   unsigned token = bias_token_of_thread;
+   if (token && __atomic_load_n(&f->owner, __ATOMIC_RELAXED) == token)
    {
-      uint8_t *busy = &f->busy[lane - 1];
+      uint8_t *busy = &f->busy[(token >> TOKEN_LANE_SHIFT) - 1];
       __atomic_store_n(busy, static_cast<uint8_t>(1), __ATOMIC_RELAXED);
       __atomic_signal_fence(__ATOMIC_SEQ_CST);   /* a full fence by another thread's barrier */
-      if (!__atomic_load_n(&f->lock, __ATOMIC_ACQUIRE) && __atomic_load_n(&f->owner, __ATOMIC_RELAXED) == me)
+      if (!__atomic_load_n(&f->lock, __ATOMIC_ACQUIRE) && __atomic_load_n(&f->owner, __ATOMIC_RELAXED) == token)
          return true;
       __atomic_store_n(busy, static_cast<uint8_t>(0), __ATOMIC_RELEASE);
    }
@@ -314,6 +325,25 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bias_enter(front *f)
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_acquire(mstate *m, front *f)
 {
    return bias_enter(f) ? false : front_take(m, f, true);
+}
+
+/* Lets go of front f, held by bias_enter. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void bias_leave(front *f)
+{
+#  ifdef MULLE_DLMALLOC_HAS_BIAS
+   __atomic_store_n(&f->busy[thread_lane - 1], static_cast<uint8_t>(0), __ATOMIC_RELEASE);
+#  else
+   (void) f;
+#  endif
+}
+
+/* Lets go of front f, held by bias_enter where `biased`, else by its lock word. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void front_let_go(front *f, bool biased)
+{
+   if (biased)
+      bias_leave(f);
+   else
+      spin_release(&f->lock);
 }
 
 /* Lets go of front f, held by front_acquire. */
