@@ -321,7 +321,7 @@ WINE         ?= $(firstword $(wildcard /usr/bin/wine64 /usr/lib/wine/wine64) win
 WIN          := $(BUILD)/windows
 WIN_TESTS    := $(filter-out tests/test_persist.cpp,$(TEST_SRCS))
 WIN_EXAMPLES := $(filter-out examples/fork_shared.c examples/persistent.cpp,$(EX_C) $(EX_CXX))
-WIN_RUN       = WINEPREFIX=$(abspath $(WIN))/prefix WINEDEBUG=-all $(WINE)
+WIN_RUN       = WINEPREFIX=$(abspath $(WIN))/prefix WINEDEBUG=-all tools/wine_run.sh $(WINE)
 test-windows: $(HEADER)
 	@command -v $(WIN_CXX) >/dev/null && [ -x "$$(command -v $(WINE) || echo $(WINE))" ] || $(MAKE) ci-deps
 	@mkdir -p $(WIN)/include $(WIN)/tests $(WIN)/examples

@@ -5501,8 +5501,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool end_bias(front *f, unsign
          continue;
       if (syscall(SYS_membarrier, MEMBARRIER_GLOBAL, 0) == 0)
          break;
-      MULLE_DLMALLOC_PRINT("mulle_dlmalloc: membarrier refused: a front's bias cannot end safely\n");
-      MULLE_DLMALLOC_ABORT();
+      MULLE_DLMALLOC_ABORT();   /* a front's bias cannot end safely */
    }
    __atomic_thread_fence(__ATOMIC_SEQ_CST);
    bool     died    = false;
