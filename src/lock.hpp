@@ -174,14 +174,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_release(mstate *m) { spin_rel
    before it ended, and writes its byte late, writes no byte of the next owner's.
    The owner is named by a token, its id and its lane in one word (ids below 2^24, as
    Linux's are; a thread with a larger one is not biased): lanes are never given twice,
-   so a dead owner's id given to a new thread does not make that thread the owner. Any other thread takes `lock` as before and, finding a bias,
-   runs a process-wide barrier (membarrier: every thread of the process passes a full
-   fence) before it reads `busy`, so that the owner's write of `busy` and its read of
-   `lock`, ordered only by the compiler, act as if fenced: either the owner sees `lock`
-   taken and backs off, or the taker sees `busy` and waits for the owner to let go.
-   Then it ends the bias; the owner takes `lock` like anyone until it has taken it
-   BIAS_AFTER times in a row again. The barrier costs microseconds, paid once per bias.
-   An owner that died inside (`busy` still its id) is found as a dead lock holder is.
+   so a dead owner's id given to a new thread does not make that thread the owner.
+   Any other thread takes `lock` as before and, finding a bias, runs a process-wide
+   barrier (membarrier: every thread of the process passes a full fence) before it reads
+   the owner's byte, so that the owner's write of its byte and its read of `lock`,
+   ordered only by the compiler, act as if fenced: either the owner sees `lock` taken and
+   backs off, or the taker sees the byte set and waits for the owner to let go. Then it
+   ends the bias; the owner takes `lock` like anyone until it has taken it BIAS_AFTER
+   times in a row again. The barrier costs microseconds, paid once per bias. An owner
+   that died inside (its byte still set) is found as a dead lock holder is.
    Only in heaps of mspace_create (STATE_FROM_OS), which no other process shares: the
    barrier reaches the threads of this process alone. A forked child's copy of a heap
    names an owner that is no thread of the child. A process whose kernel refuses the
