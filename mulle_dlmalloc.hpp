@@ -5370,6 +5370,21 @@ MULLE_DLMALLOC_NOASAN inline bool     holder_gone(unsigned) { return false; }
    mspace's lock and each front's (tier.hpp) are such locks. */
 /* The lock is held by another thread: wait for it, and take it. True where it was taken
    over from a holder that is gone. */
+/* One pause of a waiter: spins that double, then yields to the OS; true every 256th
+   yield, when the waiter asks whether the thread it waits for still exists. */
+MULLE_DLMALLOC_NOASAN inline bool pause_asks(unsigned *backoff, unsigned *yields)
+{
+   if (*backoff <= 64)
+   {
+      for (unsigned i = 0; i < *backoff; ++i)
+         cpu_relax();
+      *backoff <<= 1;
+      return false;
+   }
+   MULLE_DLMALLOC_YIELD();
+   return (++*yields & 255) == 0;
+}
+
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool spin_wait(unsigned *lock, unsigned me)
 {
    unsigned backoff = 1, yields = 0;
@@ -5382,15 +5397,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool spin_wait(unsigned *lock,
             return false;
          continue;
       }
-      if (backoff <= 64)
-      {
-         for (unsigned i = 0; i < backoff; ++i)
-            cpu_relax();
-         backoff <<= 1;
-         continue;
-      }
-      MULLE_DLMALLOC_YIELD();
-      if ((++yields & 255) == 0 && holder_gone(holder) &&
+      if (pause_asks(&backoff, &yields) && holder_gone(holder) &&
           __atomic_compare_exchange_n(lock, &holder, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
          return true;
    }
@@ -5508,21 +5515,11 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool end_bias(front *f, unsign
    bool     died    = false;
    unsigned backoff = 1, yields = 0;
    while (__atomic_load_n(busy, __ATOMIC_ACQUIRE))
-   {
-      if (backoff <= 64)
-      {
-         for (unsigned i = 0; i < backoff; ++i)
-            cpu_relax();
-         backoff <<= 1;
-         continue;
-      }
-      MULLE_DLMALLOC_YIELD();
-      if ((++yields & 255) == 0 && holder_gone(owner & ((1u << TOKEN_LANE_SHIFT) - 1)))
+      if (pause_asks(&backoff, &yields) && holder_gone(owner & ((1u << TOKEN_LANE_SHIFT) - 1)))
       {
          __atomic_store_n(busy, static_cast<uint8_t>(0), __ATOMIC_RELAXED);
          died = true;
       }
-   }
    __atomic_store_n(&f->owner, 0u, __ATOMIC_RELAXED);
    return died;
 }
@@ -5585,13 +5582,6 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bias_enter(front *f)
    return false;
 }
 
-/* Front f held by this thread: by its bias where it has one, else by its lock word; true
-   (the state marked) where it was taken over from a holder that died. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_acquire(mstate *m, front *f)
-{
-   return bias_enter(f) ? false : front_take(m, f, true);
-}
-
 /* Lets go of front f, held by bias_enter. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void bias_leave(front *f)
 {
@@ -5611,20 +5601,6 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void front_let_go(front *f, bool biased
       spin_release(&f->lock);
 }
 
-/* Lets go of front f, held by front_acquire. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void front_release(front *f)
-{
-#  ifdef MULLE_DLMALLOC_HAS_BIAS
-   /* held by the lock word where that names this thread (no other thread writes its id
-      there); else by the bias, through the byte of its lane */
-   if (__atomic_load_n(&f->lock, __ATOMIC_RELAXED) != holder_id())
-   {
-      __atomic_store_n(&f->busy[thread_lane - 1], static_cast<uint8_t>(0), __ATOMIC_RELEASE);
-      return;
-   }
-#  endif
-   spin_release(&f->lock);
-}
 #endif
 
 /* Every lock of a locked mspace, for a call that may touch anything: the fronts' in
@@ -6126,22 +6102,23 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *front_slot(mstate *m, fr
    return p;
 }
 
-/* The rest of malloc_front: f held already (by its bias) where `held`, else taken here. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front_rest(mstate *m, front *f, size_t n, bool held)
+/* The rest of malloc_front: f held already by its bias where `biased`, else its lock word
+   is taken here. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front_rest(mstate *m, front *f, size_t n, bool biased)
 {
    size_t cls  = class_of(n);
    bool   sane = true;
-   if (!held && front_acquire(m, f))   /* taken over from a holder that died: the whole way */
+   if (!biased && front_take(m, f, true))   /* taken over from a holder that died: the whole way */
    {
-      front_release(f);
+      spin_release(&f->lock);
       return malloc_whole(m, n);
    }
-   void *p = held ? NULL : quick_slot(f, cls);   /* a held front's quick slot was tried */
+   void *p = biased ? NULL : quick_slot(f, cls);   /* a biased front's quick slot was tried */
    if (!p)
       p = front_slot(m, f, cls, &sane);
    if (p)
       p = hand_out(m, p, n);
-   front_release(f);
+   front_let_go(f, biased);
    if (p || !sane)
       return p;
    return malloc_whole(m, n);   /* no page to be had: a chunk, or a larger slot */

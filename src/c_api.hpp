@@ -198,22 +198,23 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *front_slot(mstate *m, fr
    return p;
 }
 
-/* The rest of malloc_front: f held already (by its bias) where `held`, else taken here. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front_rest(mstate *m, front *f, size_t n, bool held)
+/* The rest of malloc_front: f held already by its bias where `biased`, else its lock word
+   is taken here. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front_rest(mstate *m, front *f, size_t n, bool biased)
 {
    size_t cls  = class_of(n);
    bool   sane = true;
-   if (!held && front_acquire(m, f))   /* taken over from a holder that died: the whole way */
+   if (!biased && front_take(m, f, true))   /* taken over from a holder that died: the whole way */
    {
-      front_release(f);
+      spin_release(&f->lock);
       return malloc_whole(m, n);
    }
-   void *p = held ? NULL : quick_slot(f, cls);   /* a held front's quick slot was tried */
+   void *p = biased ? NULL : quick_slot(f, cls);   /* a biased front's quick slot was tried */
    if (!p)
       p = front_slot(m, f, cls, &sane);
    if (p)
       p = hand_out(m, p, n);
-   front_release(f);
+   front_let_go(f, biased);
    if (p || !sane)
       return p;
    return malloc_whole(m, n);   /* no page to be had: a chunk, or a larger slot */
