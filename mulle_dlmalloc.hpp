@@ -3354,22 +3354,33 @@ MULLE_DLMALLOC_NOASAN inline bool page_shape_ok(const page *pg, size_t cls)
 /* The front whose lists hold pg: for a locked mspace the one its header names (an index
    past the fronts wraps; the page's check word, which covers its front, is what proves
    it), for any other the first. */
-MULLE_DLMALLOC_NOASAN inline front *front_of(mstate *m, const page *pg)
+MULLE_DLMALLOC_NOASAN inline size_t front_index_of(const mstate *m, const page *pg)
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
    if (flags_of(m) & STATE_LOCKED)   /* an unlocked mspace uses its first front only */
-      return &m->fronts[pg->front % FRONTS];
+      return pg->front % FRONTS;
 #endif
+   (void) m;
    (void) pg;
-   return &m->fronts[0];
+   return 0;
+}
+
+MULLE_DLMALLOC_NOASAN inline front *front_of(mstate *m, const page *pg)
+{
+   return &m->fronts[front_index_of(m, pg)];
 }
 
 /* pg's check word holds, with the front whose list it is to join or leave: where it does
    not, a write past a block changed the header (its front among it), and the page is not
    moved between lists on its word. */
+MULLE_DLMALLOC_NOASAN inline bool page_whole_at(const mstate *m, const page *pg, size_t k)
+{
+   return !MULLE_DLMALLOC_CHECKS || pg->check == page_check(m, pg, pg->size, k);
+}
+
 MULLE_DLMALLOC_NOASAN inline bool page_whole(mstate *m, const page *pg, const front *f)
 {
-   return !MULLE_DLMALLOC_CHECKS || pg->check == page_check(m, pg, pg->size, static_cast<size_t>(f - m->fronts));
+   return page_whole_at(m, pg, static_cast<size_t>(f - m->fronts));
 }
 
 /* pg, about to head the list of class cls, is one of m's pages, cut for cls: a list's
@@ -3386,13 +3397,14 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool listed_page_ok(const mstate *m, co
    request finds it so. */
 
 /* pg leaves the list of class cls; false (nothing changed) where its neighbours' links
-   do not name it. */
+   do not name it. The head's check word was held when it became the head (trusted while it
+   stays, as the quickest malloc trusts it); any other page's is held here. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlist_page(mstate *m, front *f, page *pg, size_t cls)
 {
    page  *n = pg->next, *p = pg->prev;
    bool   head = f->avail[cls] == pg;
    if (MULLE_DLMALLOC_CHECKS && (!ok_page_address(m, n) || !ok_page_address(m, p) || n->prev != pg || p->next != pg ||
-                                 (n == pg && !head) || !page_whole(m, pg, f) ||
+                                 (n == pg && !head) || (!head && !page_whole(m, pg, f)) ||
                                  (head && n != pg && !listed_page_ok(m, n, cls))))
       return false;
    if (n == pg)
@@ -3589,6 +3601,39 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *quick_slot(front *f, size_t cls)
    if (MULLE_DLMALLOC_CHECKS && i >= pg->count)
       return NULL;
    pg->free_bits[w] = bits & (bits - 1);
+   pg->used++;
+   return first_slot(pg) + i * pg->size;
+}
+
+/* The next quickest malloc of a slot, still without a call: the head of class cls's list
+   filled up and leaves it, and the next page serves; or the head's hinted bitmap word is
+   used up and a later word serves. NULL where anything else holds (slot_from_list decides
+   then, with the same checks, and reports what is damaged); a head that left stays out,
+   as slot_from_list would have left it. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *next_slot(mstate *m, front *f, size_t cls)
+{
+   page *pg = f->avail[cls];
+   if (!pg)
+      return NULL;
+   if (pg->used == pg->count)
+   {
+      if (!unlist_page(m, f, pg, cls) || !(pg = f->avail[cls]) || pg->used == pg->count)
+         return NULL;
+   }
+   size_t w = pg->hint;
+   while (w < BITMAP_WORDS && !pg->free_bits[w])
+   {
+      MULLE_DLMALLOC_STEP();
+      ++w;
+   }
+   if (w == BITMAP_WORDS)
+      return NULL;
+   uint64_t bits = pg->free_bits[w];
+   size_t   i    = w * 64 + static_cast<size_t>(lowest_bit64(bits));
+   if (MULLE_DLMALLOC_CHECKS && i >= pg->count)
+      return NULL;
+   pg->free_bits[w] = bits & (bits - 1);
+   pg->hint         = static_cast<uint8_t>(w);
    pg->used++;
    return first_slot(pg) + i * pg->size;
 }
@@ -3865,8 +3910,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t slot_problem(page *pg, c
 /* Page pg, not listed, got a slot back: it joins its list's end. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void relist_page(mstate *m, page *pg)
 {
-   front *f = front_of(m, pg);
-   if (!page_whole(m, pg, f) || !list_page(m, f, pg, class_of_page(pg)))
+   if (!page_whole_at(m, pg, front_index_of(m, pg)) || !list_page(m, front_of(m, pg), pg, class_of_page(pg)))
       report(m, MSPACE_ERROR_CORRUPTION, pg);   /* the list's head was damaged */
 }
 
@@ -3884,18 +3928,23 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot(mstate *m, page *pg, 
    return --pg->used;
 }
 
+/* Page pg's last slot was freed: it goes back to the core, or (a locked mspace's slot
+   freed the whole way, every lock held) is kept as a front's path keeps it, so that a
+   build without the fast path behaves the same. Out of line: the commonest free then
+   needs no stack frame. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void page_emptied(mstate *m, page *pg)
+{
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   if ((flags_of(m) & STATE_LOCKED) && keep_spare(m, front_of(m, pg), pg))
+      return;
+#endif
+   release_page(m, pg);
+}
+
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_slot(mstate *m, page *pg, size_t i, void *p)
 {
    if (clear_slot(m, pg, i, p) == 0)
-   {
-#ifdef MULLE_DLMALLOC_HAS_FRONTS
-      /* a locked mspace's slot freed the whole way (every lock held): kept as a front's
-         path keeps it, so that a build without the fast path behaves the same */
-      if ((flags_of(m) & STATE_LOCKED) && keep_spare(m, front_of(m, pg), pg))
-         return;
-#endif
-      return release_page(m, pg);
-   }
+      return page_emptied(m, pg);
    if (!pg->listed)
       return relist_page(m, pg);
 }
@@ -5965,14 +6014,24 @@ MULLE_DLMALLOC_NOASAN inline mstate *locked_fast_state(mspace ms)
 #endif
 }
 
-/* A small malloc past the quickest slot: a slot from the list, a new page, or a chunk. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_small_rest(mstate *m, size_t n)
+/* A small malloc past the next quickest slot: a slot from the list, a new page, or a
+   chunk. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_small_slow(mstate *m, size_t n)
 {
    bool  sane;
    void *p = slot_from_list(m, &m->fronts[0], class_of(n), &sane);   /* one front here */
    if (p || !sane)
       return hand_out(m, p, n);
    return hand_out(m, allocate(m, n), n);
+}
+
+/* A small malloc past the quickest slot: the next quickest (a full head leaves its list),
+   without a stack frame, else the slow way. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_small_rest(mstate *m, size_t n)
+{
+   if (void *p = next_slot(m, &m->fronts[0], class_of(n)))   /* one front here */
+      return hand_out(m, p, n);
+   return malloc_small_slow(m, n);
 }
 
 /* The fast path of malloc: the quickest slot, else the rest; a larger request goes

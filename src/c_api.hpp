@@ -61,14 +61,24 @@ MULLE_DLMALLOC_NOASAN inline mstate *locked_fast_state(mspace ms)
 #endif
 }
 
-/* A small malloc past the quickest slot: a slot from the list, a new page, or a chunk. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_small_rest(mstate *m, size_t n)
+/* A small malloc past the next quickest slot: a slot from the list, a new page, or a
+   chunk. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_small_slow(mstate *m, size_t n)
 {
    bool  sane;
    void *p = slot_from_list(m, &m->fronts[0], class_of(n), &sane);   /* one front here */
    if (p || !sane)
       return hand_out(m, p, n);
    return hand_out(m, allocate(m, n), n);
+}
+
+/* A small malloc past the quickest slot: the next quickest (a full head leaves its list),
+   without a stack frame, else the slow way. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_small_rest(mstate *m, size_t n)
+{
+   if (void *p = next_slot(m, &m->fronts[0], class_of(n)))   /* one front here */
+      return hand_out(m, p, n);
+   return malloc_small_slow(m, n);
 }
 
 /* The fast path of malloc: the quickest slot, else the rest; a larger request goes
