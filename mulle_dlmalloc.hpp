@@ -6173,7 +6173,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front_rest(mstate
       return malloc_whole(m, n);
    }
    void *p = biased ? NULL : quick_slot(f, cls);   /* a biased front's quick slot was tried */
-   if (!p)
+   if (!p && !(p = next_slot(m, f, cls)))
       p = front_slot(m, f, cls, &sane);
    if (p)
       p = hand_out(m, p, n);
@@ -6235,18 +6235,12 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *lock_slot(mstate *m, void *p, si
    return f;
 }
 
-/* free of p from a locked mspace: a slot under its front's lock, anything else as before. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, void *p)
+/* The rest of a free of a slot of page pg, whose front f is held (by its bias where
+   `biased`): the page emptied (left: 0) and becomes a spare or goes back to the core, or
+   it was full and joins its list again; then f is let go. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_page(mstate *m, front *f, page *pg, size_t left, bool biased)
 {
-   page  *pg = frame_of(p);
-   size_t frame, i;
-   if (!in_page_unlocked(m, p, &frame))
-      return free_locked(m, p);
-   bool   biased;
-   front *f = lock_slot(m, p, frame, &i, &biased);
-   if (!f)
-      return free_whole(m, p);   /* which names the fault */
-   if (clear_slot(m, pg, i, p) == 0)
+   if (left == 0)
    {
       if (!keep_spare(m, f, pg))
       {
@@ -6255,9 +6249,52 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, voi
          lock_release(m);        /* gives it back) */
       }
    }
-   else if (!pg->listed)
+   else
       relist_page(m, pg);
    front_let_go(f, biased);
+}
+
+/* free of slot p (in the page of `frame`) from a locked mspace under its front's lock
+   word (or its bias, where lock_slot finds one). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_locking(mstate *m, void *p, size_t frame)
+{
+   page  *pg = frame_of(p);
+   size_t i;
+   bool   biased;
+   front *f = lock_slot(m, p, frame, &i, &biased);
+   if (!f)
+      return free_whole(m, p);   /* which names the fault */
+   size_t left = clear_slot(m, pg, i, p);
+   if (left == 0 || !pg->listed)
+      return free_front_page(m, f, pg, left, biased);
+   front_let_go(f, biased);
+}
+
+/* free of p from a locked mspace: a slot of a front biased to this thread without a call
+   or a stack frame (the checks lock_slot makes under the lock, made under the bias), a
+   slot of any other front under its lock word, anything else as before. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, void *p)
+{
+   size_t frame;
+   if (!in_page_unlocked(m, p, &frame))
+      return free_locked(m, p);
+   page    *pg = frame_of(p);
+   unsigned k  = frame_byte(&pg->front);
+   front   *f  = &m->fronts[k < FRONTS ? k : 0];
+   if (k >= FRONTS || !bias_enter(f))
+      return free_front_locking(m, p, frame);
+   size_t i = NO_SLOT;
+   if (map_has(m, frame) && frame_byte(&pg->front) == k)
+      i = slot_index(pg, p);
+   if (i == NO_SLOT || slot_is_free(pg, i))
+   {
+      bias_leave(f);
+      return free_whole(m, p);   /* which names the fault */
+   }
+   size_t left = clear_slot(m, pg, i, p);
+   if (left == 0 || !pg->listed)
+      return free_front_page(m, f, pg, left, true);
+   bias_leave(f);
 }
 #endif
 

@@ -167,6 +167,7 @@ int main(int argc, char **argv)
       // one thread alone: biased once it took its front BIAS_AFTER times in a row
       {
          unsigned id = 0, owner = 0;
+         bool misuse_ok = false;
          void *kept = nullptr;
          mulle::detail::front *f = nullptr;
          std::thread t([&] {
@@ -176,10 +177,30 @@ int main(int argc, char **argv)
             for (unsigned i = 0; i < 2 * mulle::detail::BIAS_AFTER; ++i)
                mspace_free(ms, mspace_malloc(ms, 40 + i % 200));
             owner = __atomic_load_n(&f->owner, __ATOMIC_RELAXED);
+            // the owner's free of a slot is checked as any: a second free and an interior
+            // pointer are reported, the bias stays, and nothing else changes
+            struct Seen { int count; mspace_error_t last[2]; } seen = {0, {MSPACE_ERROR_NONE, MSPACE_ERROR_NONE}};
+            mspace_set_error_handler(ms, [](mspace, mspace_error_t e, void *, void *ctx) {
+               auto *k = static_cast<Seen *>(ctx);
+               if (k->count < 2)
+                  k->last[k->count] = e;
+               k->count++;
+            }, &seen);
+            char *twice = static_cast<char *>(mspace_malloc(ms, 40));
+            mspace_free(ms, twice);
+            mspace_free(ms, twice);
+            char *inner = static_cast<char *>(mspace_malloc(ms, 40));
+            mspace_free(ms, inner + 16);
+            mspace_free(ms, inner);
+            mspace_set_error_handler(ms, nullptr, nullptr);
+            misuse_ok = seen.count == 2 && seen.last[0] == MSPACE_ERROR_DOUBLE_FREE &&
+                        seen.last[1] == MSPACE_ERROR_INVALID_POINTER &&
+                        __atomic_load_n(&f->owner, __ATOMIC_RELAXED) == owner;
          });
          t.join();
          const unsigned ID_BITS = (1u << mulle::detail::TOKEN_LANE_SHIFT) - 1;
          check(!biases || (owner & ID_BITS) == id, "bias: the thread's front is biased to it");
+         check(misuse_ok, "bias: the owner's double free and interior free are reported, the bias stays");
          mspace_free(ms, kept);   // another thread's free: ends the bias
          check(__atomic_load_n(&f->owner, __ATOMIC_RELAXED) == 0, "bias: another thread's free ends it");
          // a thread that frees many blocks of another thread's front in a row does not
