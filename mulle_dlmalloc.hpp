@@ -1203,7 +1203,8 @@ struct page
    uint8_t        front;    /* the front whose lists it is in: set as it is made, then only
                                read (a byte of its own: read without that front's lock) */
    uint16_t       used;     /* slots in use */
-   uint8_t        hint;     /* no bitmap word below this one has a free slot */
+   uint8_t        hint;     /* the bitmap word the last malloc took a slot from, where
+                               the quickest malloc looks (a guess: a free leaves it) */
    uint8_t        listed;   /* in its size's list: it has free slots, or is the full head */
    uint64_t       free_bits[BITMAP_WORDS];   /* bit i set <=> slot i free */
    size_t         offset;   /* of this page from the state */
@@ -1349,7 +1350,7 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 12;  /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 13;  /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
@@ -1359,7 +1360,7 @@ static const size_t LAYOUT_VERSION = 12;  /* 2: small bins are rings; 3: level-2
                                              fronts' slot sizes up to 512; 10: heads
                                              written in crash order, STATE_ATTACHED; 11:
                                              a front's spare pages; 12: a front's
-                                             bias */
+                                             bias; 13: a page's hint is a guess */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {
@@ -3155,9 +3156,11 @@ MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
    mspace, recognise a page. free takes the slot's index from its offset (a multiply), and the bitmap
    says whether it is in use: a foreign, misaligned, interior pointer and a second free are
    caught in O(1), and freed slots hold nothing of the allocator's, so a write into freed
-   memory cannot mislead it. malloc takes the lowest free slot of the first page in its
-   size's ring of pages with room (a page leaves the ring when a request finds it full,
-   and joins its end again when one of its slots is freed).
+   memory cannot mislead it. malloc takes a free slot of the first page in its size's ring
+   of pages with room: the lowest of the bitmap word the page's last malloc took from
+   (its hint, which a free leaves alone), else the lowest of the page (a page leaves the
+   ring when a request finds it full, and joins its end again when one of its slots is
+   freed).
 
    Lea's semantics are kept: a page is made from the core as any chunk is (where Lea's
    order finds a chunk of a page's size, if it starts on a boundary, else cut out of a
@@ -3462,7 +3465,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *slot_list_damaged(mstate
 /* Takes the lowest free slot of listed page pg of class cls, which has one. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *take_slot(mstate *m, page *pg)
 {
-   size_t w = pg->hint;
+   size_t w = 0;
    while (w < BITMAP_WORDS && !pg->free_bits[w])
    {
       MULLE_DLMALLOC_STEP();
@@ -3607,7 +3610,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *quick_slot(front *f, size_t cls)
 
 /* The next quickest malloc of a slot, still without a call: the head of class cls's list
    filled up and leaves it, and the next page serves; or the head's hinted bitmap word is
-   used up and a later word serves. NULL where anything else holds (slot_from_list decides
+   used up and another word serves. NULL where anything else holds (slot_from_list decides
    then, with the same checks, and reports what is damaged); a head that left stays out,
    as slot_from_list would have left it. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *next_slot(mstate *m, front *f, size_t cls)
@@ -3620,7 +3623,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *next_slot(mstate *m, front *f, si
       if (!unlist_page(m, f, pg, cls) || !(pg = f->avail[cls]) || pg->used == pg->count)
          return NULL;
    }
-   size_t w = pg->hint;
+   size_t w = 0;
    while (w < BITMAP_WORDS && !pg->free_bits[w])
    {
       MULLE_DLMALLOC_STEP();
@@ -3923,8 +3926,6 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot(mstate *m, page *pg, 
    size_t w = i >> 6;
    annotate_free(m, p, pg->size);
    pg->free_bits[w] |= static_cast<uint64_t>(1) << (i & 63);
-   if (w < pg->hint)
-      pg->hint = static_cast<uint8_t>(w);
    return --pg->used;
 }
 
@@ -4514,8 +4515,6 @@ MULLE_DLMALLOC_NOASAN inline bool page_sound(const mstate *m, chunk *c, size_t s
       size_t   lo   = w * 64;
       if (lo + 64 > pg->count && (pg->count <= lo ? bits : bits >> (pg->count - lo)))
          return false;   /* a bit past the last slot */
-      if (w < pg->hint && bits)
-         return false;   /* the hint skips a free slot */
       free_slots += static_cast<size_t>(count_bits64(bits));
    }
    /* in use, slots counted, and listed when it has room (check_heap verifies the lists);

@@ -112,8 +112,6 @@ MULLE_DLMALLOC_NOASAN inline bool page_sound(const mstate *m, chunk *c, size_t s
       size_t   lo   = w * 64;
       if (lo + 64 > pg->count && (pg->count <= lo ? bits : bits >> (pg->count - lo)))
          return false;   /* a bit past the last slot */
-      if (w < pg->hint && bits)
-         return false;   /* the hint skips a free slot */
       free_slots += static_cast<size_t>(count_bits64(bits));
    }
    /* in use, slots counted, and listed when it has room (check_heap verifies the lists);

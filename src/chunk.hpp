@@ -247,7 +247,8 @@ struct page
    uint8_t        front;    /* the front whose lists it is in: set as it is made, then only
                                read (a byte of its own: read without that front's lock) */
    uint16_t       used;     /* slots in use */
-   uint8_t        hint;     /* no bitmap word below this one has a free slot */
+   uint8_t        hint;     /* the bitmap word the last malloc took a slot from, where
+                               the quickest malloc looks (a guess: a free leaves it) */
    uint8_t        listed;   /* in its size's list: it has free slots, or is the full head */
    uint64_t       free_bits[BITMAP_WORDS];   /* bit i set <=> slot i free */
    size_t         offset;   /* of this page from the state */
@@ -393,7 +394,7 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 12;  /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 13;  /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
@@ -403,7 +404,7 @@ static const size_t LAYOUT_VERSION = 12;  /* 2: small bins are rings; 3: level-2
                                              fronts' slot sizes up to 512; 10: heads
                                              written in crash order, STATE_ATTACHED; 11:
                                              a front's spare pages; 12: a front's
-                                             bias */
+                                             bias; 13: a page's hint is a guess */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {

@@ -23,9 +23,11 @@
    mspace, recognise a page. free takes the slot's index from its offset (a multiply), and the bitmap
    says whether it is in use: a foreign, misaligned, interior pointer and a second free are
    caught in O(1), and freed slots hold nothing of the allocator's, so a write into freed
-   memory cannot mislead it. malloc takes the lowest free slot of the first page in its
-   size's ring of pages with room (a page leaves the ring when a request finds it full,
-   and joins its end again when one of its slots is freed).
+   memory cannot mislead it. malloc takes a free slot of the first page in its size's ring
+   of pages with room: the lowest of the bitmap word the page's last malloc took from
+   (its hint, which a free leaves alone), else the lowest of the page (a page leaves the
+   ring when a request finds it full, and joins its end again when one of its slots is
+   freed).
 
    Lea's semantics are kept: a page is made from the core as any chunk is (where Lea's
    order finds a chunk of a page's size, if it starts on a boundary, else cut out of a
@@ -330,7 +332,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *slot_list_damaged(mstate
 /* Takes the lowest free slot of listed page pg of class cls, which has one. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *take_slot(mstate *m, page *pg)
 {
-   size_t w = pg->hint;
+   size_t w = 0;
    while (w < BITMAP_WORDS && !pg->free_bits[w])
    {
       MULLE_DLMALLOC_STEP();
@@ -475,7 +477,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *quick_slot(front *f, size_t cls)
 
 /* The next quickest malloc of a slot, still without a call: the head of class cls's list
    filled up and leaves it, and the next page serves; or the head's hinted bitmap word is
-   used up and a later word serves. NULL where anything else holds (slot_from_list decides
+   used up and another word serves. NULL where anything else holds (slot_from_list decides
    then, with the same checks, and reports what is damaged); a head that left stays out,
    as slot_from_list would have left it. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *next_slot(mstate *m, front *f, size_t cls)
@@ -488,7 +490,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *next_slot(mstate *m, front *f, si
       if (!unlist_page(m, f, pg, cls) || !(pg = f->avail[cls]) || pg->used == pg->count)
          return NULL;
    }
-   size_t w = pg->hint;
+   size_t w = 0;
    while (w < BITMAP_WORDS && !pg->free_bits[w])
    {
       MULLE_DLMALLOC_STEP();
@@ -791,8 +793,6 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot(mstate *m, page *pg, 
    size_t w = i >> 6;
    annotate_free(m, p, pg->size);
    pg->free_bits[w] |= static_cast<uint64_t>(1) << (i & 63);
-   if (w < pg->hint)
-      pg->hint = static_cast<uint8_t>(w);
    return --pg->used;
 }
 
