@@ -192,12 +192,11 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t slot_index(page *pg, const void 
    F(16), F(17), F(18), F(19), F(20), F(21), F(22), F(23), F(24), F(25), F(26), F(27), F(28), F(29), F(30), F(31), \
    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
    static const uint32_t RECIP[] = {MULLE_DLMALLOC_BY_SIZE(class_recip)};
-#define MULLE_DLMALLOC_COUNT(i) uint16_t(class_count(i))   /* at most 256: the bitmap's bits */
-   static const uint16_t COUNT[] = {MULLE_DLMALLOC_BY_SIZE(MULLE_DLMALLOC_COUNT)};
-#undef MULLE_DLMALLOC_COUNT
 #undef MULLE_DLMALLOC_BY_SIZE
-   static_assert(NCLASSES <= 32 && sizeof(RECIP) / sizeof(RECIP[0]) == 64, "a reciprocal and a count per slot size");
-   /* the check word proved the size; the mask keeps a forged one inside the tables */
+   static_assert(NCLASSES <= 32 && sizeof(RECIP) / sizeof(RECIP[0]) == 64, "a reciprocal per slot size");
+   /* the check word proved the size and the count; the mask keeps a forged size inside
+      the table, and p lies in pg's frame, so that i stays below 256 (the bitmap's bits)
+      whatever the count says */
    size_t   k    = (static_cast<size_t>(pg->size) >> SLOT_SHIFT) & 63;
    size_t   d    = static_cast<size_t>(static_cast<const byte *>(p) - first_slot(pg));   /* huge below */
    uint64_t prod = static_cast<uint64_t>(d) * RECIP[k];
@@ -205,7 +204,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t slot_index(page *pg, const void 
    /* d = i * size + r (r < size): the low half of prod is r * RECIP plus less than 2^24,
       which is below RECIP exactly when r is 0 (RECIP > 2^23 for slots of 512 bytes or
       less) */
-   return i < COUNT[k] && static_cast<uint32_t>(prod) < RECIP[k] ? i : NO_SLOT;
+   return i < pg->count && static_cast<uint32_t>(prod) < RECIP[k] ? i : NO_SLOT;
 }
 
 MULLE_DLMALLOC_NOASAN inline bool slot_is_free(const page *pg, size_t i)
