@@ -3727,10 +3727,21 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE unsigned number_thread()
    return thread_front_number;
 }
 
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *thread_front(mstate *m)
+MULLE_DLMALLOC_THREAD_LOCAL size_t thread_front_at;   /* its front's offset in a state (the
+                                                        same in every state); 0: not yet */
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE front *first_thread_front(mstate *m)
 {
    unsigned k = thread_front_number;
-   return &m->fronts[(k ? k : number_thread()) - 1];
+   front   *f = &m->fronts[(k ? k : number_thread()) - 1];
+   thread_front_at = static_cast<size_t>(reinterpret_cast<byte *>(f) - reinterpret_cast<byte *>(m));
+   return f;
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *thread_front(mstate *m)
+{
+   size_t at = thread_front_at;
+   return at ? reinterpret_cast<front *>(reinterpret_cast<byte *>(m) + at) : first_thread_front(m);
 }
 #endif
 
@@ -5608,9 +5619,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_take(mstate *m, fro
    return died && holder_died(m);
 }
 
-/* Front f held by this thread through its bias, where it has one: true; no call and no
-   atomic read-modify-write. (A thread that has not asked for its id yet owns nothing.) */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bias_enter(front *f)
+/* Front f held by this thread through its bias, where it has one: the owner's byte that
+   says so (bias_drop lets go by it); NULL where not. No call and no atomic
+   read-modify-write. (A thread that has not asked for its id yet owns nothing.) */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT uint8_t *bias_hold(front *f)
 {
 #  ifdef MULLE_DLMALLOC_HAS_BIAS
    unsigned token = bias_token_of_thread;
@@ -5620,13 +5632,25 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bias_enter(front *f)
       __atomic_store_n(busy, static_cast<uint8_t>(1), __ATOMIC_RELAXED);
       __atomic_signal_fence(__ATOMIC_SEQ_CST);   /* a full fence by another thread's barrier */
       if (!__atomic_load_n(&f->lock, __ATOMIC_ACQUIRE) && __atomic_load_n(&f->owner, __ATOMIC_RELAXED) == token)
-         return true;
+         return busy;
       __atomic_store_n(busy, static_cast<uint8_t>(0), __ATOMIC_RELEASE);
    }
 #  else
    (void) f;
 #  endif
-   return false;
+   return NULL;
+}
+
+/* Lets go of a front held by bias_hold, by the byte it returned. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void bias_drop(uint8_t *busy)
+{
+   __atomic_store_n(busy, static_cast<uint8_t>(0), __ATOMIC_RELEASE);
+}
+
+/* Front f held by this thread through its bias, where it has one: true. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bias_enter(front *f)
+{
+   return bias_hold(f) != NULL;
 }
 
 /* Lets go of front f, held by bias_enter. */
@@ -6185,14 +6209,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front_rest(mstate
    front is biased to the thread and its quick slot serves, without a call. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *malloc_front(mstate *m, size_t n)
 {
-   front *f = thread_front(m);
-   if (!bias_enter(f))
+   front   *f    = thread_front(m);
+   uint8_t *busy = bias_hold(f);
+   if (!busy)
       return malloc_front_rest(m, f, n, false);
    void *p = quick_slot(f, class_of(n));
    if (!p)
       return malloc_front_rest(m, f, n, true);
    p = hand_out(m, p, n);
-   bias_leave(f);
+   bias_drop(busy);
    return p;
 }
 
@@ -6279,20 +6304,21 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, voi
    page    *pg = frame_of(p);
    unsigned k  = frame_byte(&pg->front);
    front   *f  = &m->fronts[k < FRONTS ? k : 0];
-   if (k >= FRONTS || !bias_enter(f))
+   uint8_t *busy = k < FRONTS ? bias_hold(f) : NULL;
+   if (!busy)
       return free_front_locking(m, p, frame);
    size_t i = NO_SLOT;
    if (map_has(m, frame) && frame_byte(&pg->front) == k)
       i = slot_index(pg, p);
    if (i == NO_SLOT || slot_is_free(pg, i))
    {
-      bias_leave(f);
+      bias_drop(busy);
       return free_whole(m, p);   /* which names the fault */
    }
    size_t left = clear_slot(m, pg, i, p);
    if (left == 0 || !pg->listed)
       return free_front_page(m, f, pg, left, true);
-   bias_leave(f);
+   bias_drop(busy);
 }
 #endif
 

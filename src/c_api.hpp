@@ -234,14 +234,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front_rest(mstate
    front is biased to the thread and its quick slot serves, without a call. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *malloc_front(mstate *m, size_t n)
 {
-   front *f = thread_front(m);
-   if (!bias_enter(f))
+   front   *f    = thread_front(m);
+   uint8_t *busy = bias_hold(f);
+   if (!busy)
       return malloc_front_rest(m, f, n, false);
    void *p = quick_slot(f, class_of(n));
    if (!p)
       return malloc_front_rest(m, f, n, true);
    p = hand_out(m, p, n);
-   bias_leave(f);
+   bias_drop(busy);
    return p;
 }
 
@@ -328,20 +329,21 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, voi
    page    *pg = frame_of(p);
    unsigned k  = frame_byte(&pg->front);
    front   *f  = &m->fronts[k < FRONTS ? k : 0];
-   if (k >= FRONTS || !bias_enter(f))
+   uint8_t *busy = k < FRONTS ? bias_hold(f) : NULL;
+   if (!busy)
       return free_front_locking(m, p, frame);
    size_t i = NO_SLOT;
    if (map_has(m, frame) && frame_byte(&pg->front) == k)
       i = slot_index(pg, p);
    if (i == NO_SLOT || slot_is_free(pg, i))
    {
-      bias_leave(f);
+      bias_drop(busy);
       return free_whole(m, p);   /* which names the fault */
    }
    size_t left = clear_slot(m, pg, i, p);
    if (left == 0 || !pg->listed)
       return free_front_page(m, f, pg, left, true);
-   bias_leave(f);
+   bias_drop(busy);
 }
 #endif
 

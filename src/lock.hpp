@@ -296,9 +296,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_take(mstate *m, fro
    return died && holder_died(m);
 }
 
-/* Front f held by this thread through its bias, where it has one: true; no call and no
-   atomic read-modify-write. (A thread that has not asked for its id yet owns nothing.) */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bias_enter(front *f)
+/* Front f held by this thread through its bias, where it has one: the owner's byte that
+   says so (bias_drop lets go by it); NULL where not. No call and no atomic
+   read-modify-write. (A thread that has not asked for its id yet owns nothing.) */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT uint8_t *bias_hold(front *f)
 {
 #  ifdef MULLE_DLMALLOC_HAS_BIAS
    unsigned token = bias_token_of_thread;
@@ -308,13 +309,25 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bias_enter(front *f)
       __atomic_store_n(busy, static_cast<uint8_t>(1), __ATOMIC_RELAXED);
       __atomic_signal_fence(__ATOMIC_SEQ_CST);   /* a full fence by another thread's barrier */
       if (!__atomic_load_n(&f->lock, __ATOMIC_ACQUIRE) && __atomic_load_n(&f->owner, __ATOMIC_RELAXED) == token)
-         return true;
+         return busy;
       __atomic_store_n(busy, static_cast<uint8_t>(0), __ATOMIC_RELEASE);
    }
 #  else
    (void) f;
 #  endif
-   return false;
+   return NULL;
+}
+
+/* Lets go of a front held by bias_hold, by the byte it returned. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void bias_drop(uint8_t *busy)
+{
+   __atomic_store_n(busy, static_cast<uint8_t>(0), __ATOMIC_RELEASE);
+}
+
+/* Front f held by this thread through its bias, where it has one: true. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bias_enter(front *f)
+{
+   return bias_hold(f) != NULL;
 }
 
 /* Lets go of front f, held by bias_enter. */

@@ -594,10 +594,21 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE unsigned number_thread()
    return thread_front_number;
 }
 
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *thread_front(mstate *m)
+MULLE_DLMALLOC_THREAD_LOCAL size_t thread_front_at;   /* its front's offset in a state (the
+                                                        same in every state); 0: not yet */
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE front *first_thread_front(mstate *m)
 {
    unsigned k = thread_front_number;
-   return &m->fronts[(k ? k : number_thread()) - 1];
+   front   *f = &m->fronts[(k ? k : number_thread()) - 1];
+   thread_front_at = static_cast<size_t>(reinterpret_cast<byte *>(f) - reinterpret_cast<byte *>(m));
+   return f;
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *thread_front(mstate *m)
+{
+   size_t at = thread_front_at;
+   return at ? reinterpret_cast<front *>(reinterpret_cast<byte *>(m) + at) : first_thread_front(m);
 }
 #endif
 
