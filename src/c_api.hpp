@@ -260,15 +260,16 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool in_page_unlocked(const mstate *m, 
    while the slot is in use. Where p is none (a second free), the frame may be a page being
    made or given back under another front's lock: its front byte is only compared, and
    believed under the lock it names, which makes and gives back that front's pages (so it
-   is read out of ThreadSanitizer's sight, as frame_word). */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *lock_slot(mstate *m, void *p, size_t frame, size_t *index, bool *biased)
+   is read out of ThreadSanitizer's sight, as frame_word). The front's bias is tried
+   where `try_bias` (a caller that tried it just now does not). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *lock_slot(mstate *m, void *p, size_t frame, size_t *index, bool *biased, bool try_bias)
 {
    page    *pg = frame_of(p);
    unsigned k  = frame_byte(&pg->front);
    if (k >= FRONTS)
       return NULL;
    front *f          = &m->fronts[k];
-   *biased           = bias_enter(f);
+   *biased           = try_bias && bias_enter(f);
    bool   taken_over = !*biased && front_take(m, f, true);   /* from a holder that died: the
                                                                whole way */
    size_t i = NO_SLOT;
@@ -303,13 +304,13 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_page(mstate *m
 }
 
 /* free of slot p (in the page of `frame`) from a locked mspace under its front's lock
-   word (or its bias, where lock_slot finds one). */
+   word (free_front found no bias of this thread's on it). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_locking(mstate *m, void *p, size_t frame)
 {
    page  *pg = frame_of(p);
    size_t i;
    bool   biased;
-   front *f = lock_slot(m, p, frame, &i, &biased);
+   front *f = lock_slot(m, p, frame, &i, &biased, false);
    if (!f)
       return free_whole(m, p);   /* which names the fault */
    size_t left = clear_slot(m, pg, i, p);
@@ -399,7 +400,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_front(mstate *m,
    if (in_page_unlocked(m, p, &frame))
    {
       bool   biased;
-      front *f = lock_slot(m, p, frame, &i, &biased);
+      front *f = lock_slot(m, p, frame, &i, &biased, true);
       if (!f)
          return realloc_whole(m, p, n, may_move);
       page  *pg   = frame_of(p);
