@@ -328,8 +328,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *slot_list_damaged(mstate
    return page_damaged(m, pg);
 }
 
-/* Takes the lowest free slot of listed page pg of class cls, which has one. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *take_slot(mstate *m, page *pg)
+/* Takes the lowest free slot of page pg; NULL, with nothing changed, where its bitmap
+   shows none among its slots. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *take_lowest_slot(page *pg)
 {
    size_t w = 0;
    while (w < BITMAP_WORDS && !pg->free_bits[w])
@@ -337,16 +338,24 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *take_slot(mstate *m, page *pg)
       MULLE_DLMALLOC_STEP();
       ++w;
    }
-   if (w == BITMAP_WORDS)   /* listed with room, yet no free slot: the bitmap lies */
-      return page_damaged(m, pg);
-   uint64_t bits    = pg->free_bits[w];
-   size_t   i       = w * 64 + static_cast<size_t>(lowest_bit64(bits));
+   if (w == BITMAP_WORDS)
+      return NULL;
+   uint64_t bits = pg->free_bits[w];
+   size_t   i    = w * 64 + static_cast<size_t>(lowest_bit64(bits));
    if (MULLE_DLMALLOC_CHECKS && i >= pg->count)
-      return page_damaged(m, pg);
+      return NULL;
    pg->free_bits[w] = bits & (bits - 1);
    pg->hint         = static_cast<uint8_t>(w);
    pg->used++;
    return first_slot(pg) + i * pg->size;
+}
+
+/* Takes the lowest free slot of listed page pg, which has one: where the bitmap shows
+   none (listed with room, yet no free slot), it lies, and the page is reported. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *take_slot(mstate *m, page *pg)
+{
+   void *p = take_lowest_slot(pg);
+   return p ? p : page_damaged(m, pg);
 }
 
 /* A chunk of PAGE_BYTES whose memory starts on a page boundary, in use: where Lea's order
@@ -489,22 +498,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *next_slot(mstate *m, front *f, si
       if (!unlist_page(m, f, pg, cls) || !(pg = f->avail[cls]) || pg->used == pg->count)
          return NULL;
    }
-   size_t w = 0;
-   while (w < BITMAP_WORDS && !pg->free_bits[w])
-   {
-      MULLE_DLMALLOC_STEP();
-      ++w;
-   }
-   if (w == BITMAP_WORDS)
-      return NULL;
-   uint64_t bits = pg->free_bits[w];
-   size_t   i    = w * 64 + static_cast<size_t>(lowest_bit64(bits));
-   if (MULLE_DLMALLOC_CHECKS && i >= pg->count)
-      return NULL;
-   pg->free_bits[w] = bits & (bits - 1);
-   pg->hint         = static_cast<uint8_t>(w);
-   pg->used++;
-   return first_slot(pg) + i * pg->size;
+   return take_lowest_slot(pg);
 }
 
 /* A slot of class cls from its list: from the head, unless the head filled up (it leaves
@@ -794,9 +788,6 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void relist_page(mstate *m, pa
       report(m, MSPACE_ERROR_CORRUPTION, pg);   /* the list's head was damaged */
 }
 
-/* Frees slot i (in use) of page pg: a page that was full and left its list joins it
-   again, and a page that is empty now goes back to the core (both tail calls: the
-   commonest free needs no stack frame). */
 /* Marks slot i (in use) of page pg free; the slots left in use. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot(mstate *m, page *pg, size_t i, void *p)
 {
@@ -819,6 +810,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void page_emptied(mstate *m, p
    release_page(m, pg);
 }
 
+/* Frees slot i (in use) of page pg: a page that was full and left its list joins it
+   again, and a page that is empty now goes back to the core (both tail calls: the
+   commonest free needs no stack frame). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_slot(mstate *m, page *pg, size_t i, void *p)
 {
    if (clear_slot(m, pg, i, p) == 0)
