@@ -319,21 +319,14 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_locking(mstate
    front_let_go(f, biased);
 }
 
-/* free of p from a locked mspace: a slot of a front biased to this thread without a call
-   or a stack frame (the checks lock_slot makes under the lock, made under the bias), a
-   slot of any other front under its lock word, anything else as before. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, void *p)
+/* free of slot p (in the page of `frame`, whose front byte read k) from a locked mspace
+   whose front k this thread holds by its bias (busy is its byte): the checks lock_slot
+   makes under the lock, made under the bias; without a stack frame. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_biased(mstate *m, void *p, size_t frame, unsigned k, uint8_t *busy)
 {
-   size_t frame;
-   if (!in_page_unlocked(m, p, &frame))
-      return free_locked(m, p);
-   page    *pg = frame_of(p);
-   unsigned k  = frame_byte(&pg->front);
-   front   *f  = &m->fronts[k < FRONTS ? k : 0];
-   uint8_t *busy = k < FRONTS ? bias_hold(f) : NULL;
-   if (!busy)
-      return free_front_locking(m, p, frame);
-   size_t i = NO_SLOT;
+   page  *pg = frame_of(p);
+   front *f  = &m->fronts[k];
+   size_t i  = NO_SLOT;
    if (map_has(m, frame) && frame_byte(&pg->front) == k)
       i = slot_index(pg, p);
    if (i == NO_SLOT || slot_is_free(pg, i))
@@ -345,6 +338,20 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, voi
    if (left == 0 || !pg->listed)
       return free_front_page(m, f, pg, left, true);
    bias_drop(busy);
+}
+
+/* free of p from a locked mspace: a slot of a front biased to this thread under its
+   bias, a slot of any other front under its lock word, anything else as before. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, void *p)
+{
+   size_t frame;
+   if (!in_page_unlocked(m, p, &frame))
+      return free_locked(m, p);
+   unsigned k    = frame_byte(&frame_of(p)->front);
+   uint8_t *busy = k < FRONTS ? bias_hold(&m->fronts[k]) : NULL;
+   if (!busy)
+      return free_front_locking(m, p, frame);
+   return free_front_biased(m, p, frame, k, busy);
 }
 #endif
 
