@@ -260,40 +260,74 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool end_bias(front *f, unsign
 }
 #  endif
 
-/* f's lock word taken (as any lock: waiting, or over from a holder that died), then the
-   bias ended or counted. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_take(mstate *m, front *f, bool own)
-{
-   bool died = spin_acquire(&f->lock);
 #  ifdef MULLE_DLMALLOC_HAS_BIAS
-   unsigned me    = holder_id();
+/* f's lock word is held, and its bias (owner) is another thread's: ended, and the streak
+   starts over with `me`. The verdict of front_take. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_bias_ends(mstate *m, front *f, unsigned owner, unsigned me, bool died)
+{
+   died |= end_bias(f, owner);
+   f->last   = me;
+   f->streak = 0;
+   return died && holder_died(m);
+}
+
+/* f's lock word is held by its own thread, whose streak reached BIAS_AFTER: f is biased
+   to the thread (token) where m allows it. The verdict of front_take. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_bias_begins(mstate *m, front *f, unsigned token, bool died)
+{
+   if (may_bias(m))
+   {
+      f->streak            = 0;
+      bias_token_of_thread = token;
+      __atomic_store_n(&f->owner, token, __ATOMIC_RELAXED);   /* seen by the owner after
+                                                                 the lock's release */
+   }
+   return died && holder_died(m);
+}
+#  endif
+
+/* f's lock word was taken by this thread (`died`: over from a holder that died): the bias
+   is ended or counted. True (the state marked) where a holder died. Its common case makes
+   no call (the rare ones are tail calls). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_taken(mstate *m, front *f, bool own, bool died)
+{
+#  ifdef MULLE_DLMALLOC_HAS_BIAS
+   unsigned me    = holder_id_of_thread;   /* taking the lock word asked for it */
    unsigned token = token_of(me, thread_lane);
    unsigned owner = __atomic_load_n(&f->owner, __ATOMIC_RELAXED);
    if (owner && owner != token)
-   {
-      died |= end_bias(f, owner);
-      f->last   = me;
-      f->streak = 0;
-   }
-   else if (own && !owner && token && f == &m->fronts[thread_front_number - 1])   /* its own front */
+      return front_bias_ends(m, f, owner, me, died);
+   if (own && !owner && token &&
+       reinterpret_cast<byte *>(f) - reinterpret_cast<byte *>(m) == static_cast<ptrdiff_t>(thread_front_at))   /* its own front */
    {
       if (f->last != me)
       {
          f->last   = me;
          f->streak = 0;
       }
-      else if (++f->streak >= BIAS_AFTER && may_bias(m))
-      {
-         f->streak            = 0;
-         bias_token_of_thread = token;
-         __atomic_store_n(&f->owner, token, __ATOMIC_RELAXED);   /* seen by the owner
-                                                                      after the lock's release */
-      }
+      else if (++f->streak >= BIAS_AFTER)
+         return front_bias_begins(m, f, token, died);
    }
 #  else
    (void) own;
 #  endif
    return died && holder_died(m);
+}
+
+/* The lock word of f taken the slow way (waiting for it, or a thread with no id yet). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_take_waiting(mstate *m, front *f, bool own)
+{
+   return front_taken(m, f, own, spin_acquire(&f->lock));
+}
+
+/* f's lock word taken (as any lock: waiting, or over from a holder that died), then the
+   bias ended or counted; without a stack frame where the word was free. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_take(mstate *m, front *f, bool own)
+{
+   unsigned me = holder_id_of_thread, expected = 0;
+   if (!me || !__atomic_compare_exchange_n(&f->lock, &expected, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+      return front_take_waiting(m, f, own);
+   return front_taken(m, f, own, false);
 }
 
 /* Front f held by this thread through its bias, where it has one: the owner's byte that
