@@ -214,7 +214,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front_rest(mstate
 {
    size_t cls  = class_of(n);
    bool   sane = true;
-   if (!biased && front_take(m, f, true))   /* taken over from a holder that died: the whole way */
+   if (!biased && front_take_here(m, f, true))   /* taken over from a holder that died: the whole way */
    {
       spin_release(&f->lock);
       return malloc_whole(m, n);
@@ -270,7 +270,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *lock_slot(mstate *m, void *p, si
       return NULL;
    front *f          = &m->fronts[k];
    *biased           = try_bias && bias_enter(f);
-   bool   taken_over = !*biased && front_take(m, f, true);   /* from a holder that died: the
+   bool   taken_over = !*biased && front_take_here(m, f, true);   /* from a holder that died: the
                                                                whole way */
    size_t i = NO_SLOT;
    if (!taken_over && map_has(m, frame) && frame_byte(&pg->front) == k)

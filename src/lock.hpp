@@ -321,13 +321,19 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_take_waiting(mstate
 }
 
 /* f's lock word taken (as any lock: waiting, or over from a holder that died), then the
-   bias ended or counted; without a stack frame where the word was free. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_take(mstate *m, front *f, bool own)
+   bias ended or counted: inlined into a front's paths, where a free word costs no call. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_take_here(mstate *m, front *f, bool own)
 {
    unsigned me = holder_id_of_thread, expected = 0;
    if (!me || !__atomic_compare_exchange_n(&f->lock, &expected, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
       return front_take_waiting(m, f, own);
    return front_taken(m, f, own, false);
+}
+
+/* The same, as a call (without a stack frame where the word was free). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_take(mstate *m, front *f, bool own)
+{
+   return front_take_here(m, f, own);
 }
 
 /* Front f held by this thread through its bias, where it has one: the owner's byte that
