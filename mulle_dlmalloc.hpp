@@ -5408,6 +5408,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT unsigned holder_id()
    return id ? id : new_holder_id();
 }
 
+/* This thread's id where it asked for it already, else 0 (no call). */
+MULLE_DLMALLOC_NOASAN inline unsigned known_holder_id() { return holder_id_of_thread; }
+
 /* The thread `id` no longer exists (EPERM: it does, as another user's). */
 MULLE_DLMALLOC_NOASAN inline bool holder_gone(unsigned id)
 {
@@ -5415,6 +5418,7 @@ MULLE_DLMALLOC_NOASAN inline bool holder_gone(unsigned id)
 }
 #else
 MULLE_DLMALLOC_NOASAN inline unsigned holder_id() { return 1; }
+MULLE_DLMALLOC_NOASAN inline unsigned known_holder_id() { return 1; }
 MULLE_DLMALLOC_NOASAN inline bool     holder_gone(unsigned) { return false; }
 #endif
 
@@ -5626,6 +5630,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_taken(mstate *m, front *f, b
          return front_bias_begins(m, f, token, died);
    }
 #  else
+   (void) f;
    (void) own;
 #  endif
    return died && holder_died(m);
@@ -5641,7 +5646,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_take_waiting(mstate
    bias ended or counted: inlined into a front's paths, where a free word costs no call. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_take_here(mstate *m, front *f, bool own)
 {
-   unsigned me = holder_id_of_thread, expected = 0;
+   unsigned me = known_holder_id(), expected = 0;
    if (!me || !__atomic_compare_exchange_n(&f->lock, &expected, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
       return front_take_waiting(m, f, own);
    return front_taken(m, f, own, false);
