@@ -5424,8 +5424,6 @@ MULLE_DLMALLOC_NOASAN inline bool     holder_gone(unsigned) { return false; }
 
 /* Test and test-and-set, with exponential backoff and, past that, a yield to the OS. The
    mspace's lock and each front's (tier.hpp) are such locks. */
-/* The lock is held by another thread: wait for it, and take it. True where it was taken
-   over from a holder that is gone. */
 /* One pause of a waiter: spins that double, then yields to the OS; true every 256th
    yield, when the waiter asks whether the thread it waits for still exists. */
 MULLE_DLMALLOC_NOASAN inline bool pause_asks(unsigned *backoff, unsigned *yields)
@@ -5441,6 +5439,8 @@ MULLE_DLMALLOC_NOASAN inline bool pause_asks(unsigned *backoff, unsigned *yields
    return (++*yields & 255) == 0;
 }
 
+/* The lock is held by another thread: wait for it, and take it. True where it was taken
+   over from a holder that is gone. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool spin_wait(unsigned *lock, unsigned me)
 {
    unsigned backoff = 1, yields = 0;
