@@ -983,9 +983,9 @@ MULLE_DLMALLOC_NOASAN inline void assert_failed(const char *what, const char *fi
    - a page of the small-object tier (CINUSE | TIER_PAGE) is in use for the tags and the
      bins; its slots are the blocks (tier.hpp);
    - the words of a free chunk that can lie where a former in-use chunk had its head hold
-     its old head, a trace (an offset inside the region), or (level 2) poison, all with
-     CINUSE clear; that keeps a double free detectable until the memory is handed out
-     again.
+     its old head or (level 2) poison, both with CINUSE clear (a tree chunk's links sit
+     at even words, never where a head was); that keeps a double free detectable until
+     the memory is handed out again.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -1081,19 +1081,19 @@ struct chunk
 };
 
 /* A free chunk of MIN_LARGE_SIZE or more: a node of a bitwise trie. Chunks of equal size
-   hang in a ring (fd/bk) off the one node that is in the tree. The words at odd positions
-   from word 5 on are where the heads of blocks merged into this chunk were; they hold
-   traces (the chunk's offset from the state, an even number no smaller than the state),
-   so that a double free of such a block still finds the trace of a freed block (see the
-   invariants above). */
+   hang in a ring (fd/bk) off the one node that is in the tree. Its words from word 4 on
+   sit at even positions; a chunk's head is word 1 of a chunk on the grid, so the words at
+   odd positions are where the heads of blocks merged into this chunk were. Nothing is
+   written there: they keep those old heads, CINUSE clear, and a double free of such a
+   block finds a freed block (see the invariants above). */
 struct tree_chunk : chunk
 {
    rel<tree_chunk> left;       /* word 4 */
-   size_t          trace_a;    /* word 5 */
+   size_t          old_head_a; /* word 5: left alone */
    rel<tree_chunk> right;      /* word 6 */
-   size_t          trace_b;    /* word 7 */
+   size_t          old_head_b; /* word 7: left alone */
    rel<tree_chunk> parent;     /* word 8: NULL for the root of a bin */
-   size_t          trace_c;    /* word 9 */
+   size_t          old_head_c; /* word 9: left alone */
    size_t          index;      /* word 10: tree bin of this node, or RING_MEMBER */
 
    MULLE_DLMALLOC_NOASAN rel<tree_chunk> &child(size_t d) { return d ? right : left; }
@@ -1210,8 +1210,8 @@ struct page
    size_t         offset;   /* of this page from the state */
    size_t         epoch;    /* the state's epoch when the page was made */
    size_t         check;    /* PAGE_MAGIC ^ offset ^ epoch ^ size while a page, PAGE_GONE ^
-                               offset ^ epoch after; past the words a free chunk's links and
-                               traces use */
+                               offset ^ epoch after; past the words a free chunk's links
+                               use */
 };
 
 static const size_t PURGE_SLOTS = 8;   /* free chunks waiting to be purged by themselves */
@@ -1637,7 +1637,6 @@ MULLE_DLMALLOC_NOASAN inline void insert_tree_chunk(mstate *m, tree_chunk *x, si
    tree_chunk      *parent = NULL;
 
    x->child(0) = x->child(1) = NULL;
-   x->trace_a = x->trace_b = x->trace_c = static_cast<size_t>(as_bytes(x) - as_bytes(m));
    m->treemap |= bin_bit(i);
    for (size_t bits = s << tree_shift(i); *slot; bits <<= 1)
    {
@@ -1808,8 +1807,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_chunk_checked(mstate *m, ch
        PINUSE is set) catches a pointer into the middle of a block, whose would-be
        neighbours hold no canaries (level 2 has no tier: every block is a chunk);
      * every byte of a freed chunk that no word of its kind uses holds POISON_BYTE: past
-       the header and two links of a small chunk, past the header, trie links and traces
-       of a tree chunk (the footer, the next chunk's prev_foot, is not part of it). A chunk
+       the header and two links of a small chunk, past the header and trie links of a
+       tree chunk (the footer, the next chunk's prev_foot, is not part of it). A chunk
        that changes kind by a merge or a split is poisoned for its new kind at once. The
        poison is verified when the memory is handed out again (and by mspace_check), which
        catches a write into freed memory. The top is not poisoned.
@@ -1976,7 +1975,7 @@ static const int POISON_BYTE = 0xA5;   /* a free chunk's bytes past the words it
 static const int SLACK_BYTE  = 0xCB;   /* a block's bytes past its request */
 
 /* Where the poison of a free chunk of size s starts: behind its header and two links for
-   a small chunk, behind its header, trie links and traces for a tree chunk. The kind
+   a small chunk, behind its header and trie links for a tree chunk. The kind
    follows the size, so a chunk that changes kind (a merge that makes a tree chunk of small
    ones, a split that leaves a small remainder of a tree chunk) moves its poison start:
    every place that makes a free chunk poisons it for its kind at that moment. */
@@ -2109,22 +2108,20 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool top_is_whole(const mstate *m)
    return free_head_is(m->top, m->top_size);
 }
 
-/* The word at a freed block's head, once the block has merged into a free chunk below it
-   or into the top: its old head, or a trace of the merged chunk (its offset from the
-   state), or at level 2 poison; CINUSE is clear in each. */
-MULLE_DLMALLOC_NOASAN inline bool head_of_freed_block(const mstate *m, const chunk *c)
+/* The word at a freed block's head whose size is implausible: at level 2 the poison of
+   the free chunk it merged into. (Where the block merged into a free chunk below it or
+   into the top, its old head mostly stays, CINUSE clear, and its size is plausible: the
+   caller finds a freed chunk without asking this.) */
+MULLE_DLMALLOC_NOASAN inline bool head_of_freed_block(const chunk *c)
 {
-   size_t head = c->head;
-   if (head & CINUSE)
-      return false;
 #if MULLE_DLMALLOC_CHECKS >= 2
    size_t poison;
    fill_bytes(&poison, POISON_BYTE, sizeof(poison));
-   if (head == poison)
-      return true;
+   return c->head == poison;
+#else
+   (void) c;
+   return false;
 #endif
-   const byte *state = reinterpret_cast<const byte *>(m);
-   return head >= static_cast<size_t>(m->least - state) && head < static_cast<size_t>(m->chunk_end - state);
 }
 
 /* validate_chunk's verdict for a block without fault, reached in fewer instructions (the
@@ -2172,7 +2169,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t validate_chunk(const mst
    byte       *end = top_end(m);
    size_t      s   = chunk_size(c);
    if (s < MIN_CHUNK || (s & ALIGN_MASK) || s > static_cast<size_t>(end - as_bytes(c)))
-      return head_of_freed_block(m, c) ? MSPACE_ERROR_DOUBLE_FREE : MSPACE_ERROR_INVALID_POINTER;
+      return head_of_freed_block(c) ? MSPACE_ERROR_DOUBLE_FREE : MSPACE_ERROR_INVALID_POINTER;
    if (!chunk_is_live(c))   /* free, or a page of the tier (whose start is no block) */
       return chunk_is_page(c) ? MSPACE_ERROR_INVALID_POINTER : MSPACE_ERROR_DOUBLE_FREE;
 

@@ -134,7 +134,6 @@ MULLE_DLMALLOC_NOASAN inline void insert_tree_chunk(mstate *m, tree_chunk *x, si
    tree_chunk      *parent = NULL;
 
    x->child(0) = x->child(1) = NULL;
-   x->trace_a = x->trace_b = x->trace_c = static_cast<size_t>(as_bytes(x) - as_bytes(m));
    m->treemap |= bin_bit(i);
    for (size_t bits = s << tree_shift(i); *slot; bits <<= 1)
    {

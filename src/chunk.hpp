@@ -27,9 +27,9 @@
    - a page of the small-object tier (CINUSE | TIER_PAGE) is in use for the tags and the
      bins; its slots are the blocks (tier.hpp);
    - the words of a free chunk that can lie where a former in-use chunk had its head hold
-     its old head, a trace (an offset inside the region), or (level 2) poison, all with
-     CINUSE clear; that keeps a double free detectable until the memory is handed out
-     again.
+     its old head or (level 2) poison, both with CINUSE clear (a tree chunk's links sit
+     at even words, never where a head was); that keeps a double free detectable until
+     the memory is handed out again.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -125,19 +125,19 @@ struct chunk
 };
 
 /* A free chunk of MIN_LARGE_SIZE or more: a node of a bitwise trie. Chunks of equal size
-   hang in a ring (fd/bk) off the one node that is in the tree. The words at odd positions
-   from word 5 on are where the heads of blocks merged into this chunk were; they hold
-   traces (the chunk's offset from the state, an even number no smaller than the state),
-   so that a double free of such a block still finds the trace of a freed block (see the
-   invariants above). */
+   hang in a ring (fd/bk) off the one node that is in the tree. Its words from word 4 on
+   sit at even positions; a chunk's head is word 1 of a chunk on the grid, so the words at
+   odd positions are where the heads of blocks merged into this chunk were. Nothing is
+   written there: they keep those old heads, CINUSE clear, and a double free of such a
+   block finds a freed block (see the invariants above). */
 struct tree_chunk : chunk
 {
    rel<tree_chunk> left;       /* word 4 */
-   size_t          trace_a;    /* word 5 */
+   size_t          old_head_a; /* word 5: left alone */
    rel<tree_chunk> right;      /* word 6 */
-   size_t          trace_b;    /* word 7 */
+   size_t          old_head_b; /* word 7: left alone */
    rel<tree_chunk> parent;     /* word 8: NULL for the root of a bin */
-   size_t          trace_c;    /* word 9 */
+   size_t          old_head_c; /* word 9: left alone */
    size_t          index;      /* word 10: tree bin of this node, or RING_MEMBER */
 
    MULLE_DLMALLOC_NOASAN rel<tree_chunk> &child(size_t d) { return d ? right : left; }
@@ -254,8 +254,8 @@ struct page
    size_t         offset;   /* of this page from the state */
    size_t         epoch;    /* the state's epoch when the page was made */
    size_t         check;    /* PAGE_MAGIC ^ offset ^ epoch ^ size while a page, PAGE_GONE ^
-                               offset ^ epoch after; past the words a free chunk's links and
-                               traces use */
+                               offset ^ epoch after; past the words a free chunk's links
+                               use */
 };
 
 static const size_t PURGE_SLOTS = 8;   /* free chunks waiting to be purged by themselves */

@@ -23,8 +23,8 @@
        PINUSE is set) catches a pointer into the middle of a block, whose would-be
        neighbours hold no canaries (level 2 has no tier: every block is a chunk);
      * every byte of a freed chunk that no word of its kind uses holds POISON_BYTE: past
-       the header and two links of a small chunk, past the header, trie links and traces
-       of a tree chunk (the footer, the next chunk's prev_foot, is not part of it). A chunk
+       the header and two links of a small chunk, past the header and trie links of a
+       tree chunk (the footer, the next chunk's prev_foot, is not part of it). A chunk
        that changes kind by a merge or a split is poisoned for its new kind at once. The
        poison is verified when the memory is handed out again (and by mspace_check), which
        catches a write into freed memory. The top is not poisoned.
@@ -191,7 +191,7 @@ static const int POISON_BYTE = 0xA5;   /* a free chunk's bytes past the words it
 static const int SLACK_BYTE  = 0xCB;   /* a block's bytes past its request */
 
 /* Where the poison of a free chunk of size s starts: behind its header and two links for
-   a small chunk, behind its header, trie links and traces for a tree chunk. The kind
+   a small chunk, behind its header and trie links for a tree chunk. The kind
    follows the size, so a chunk that changes kind (a merge that makes a tree chunk of small
    ones, a split that leaves a small remainder of a tree chunk) moves its poison start:
    every place that makes a free chunk poisons it for its kind at that moment. */
@@ -324,22 +324,20 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool top_is_whole(const mstate *m)
    return free_head_is(m->top, m->top_size);
 }
 
-/* The word at a freed block's head, once the block has merged into a free chunk below it
-   or into the top: its old head, or a trace of the merged chunk (its offset from the
-   state), or at level 2 poison; CINUSE is clear in each. */
-MULLE_DLMALLOC_NOASAN inline bool head_of_freed_block(const mstate *m, const chunk *c)
+/* The word at a freed block's head whose size is implausible: at level 2 the poison of
+   the free chunk it merged into. (Where the block merged into a free chunk below it or
+   into the top, its old head mostly stays, CINUSE clear, and its size is plausible: the
+   caller finds a freed chunk without asking this.) */
+MULLE_DLMALLOC_NOASAN inline bool head_of_freed_block(const chunk *c)
 {
-   size_t head = c->head;
-   if (head & CINUSE)
-      return false;
 #if MULLE_DLMALLOC_CHECKS >= 2
    size_t poison;
    fill_bytes(&poison, POISON_BYTE, sizeof(poison));
-   if (head == poison)
-      return true;
+   return c->head == poison;
+#else
+   (void) c;
+   return false;
 #endif
-   const byte *state = reinterpret_cast<const byte *>(m);
-   return head >= static_cast<size_t>(m->least - state) && head < static_cast<size_t>(m->chunk_end - state);
 }
 
 /* validate_chunk's verdict for a block without fault, reached in fewer instructions (the
@@ -387,7 +385,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t validate_chunk(const mst
    byte       *end = top_end(m);
    size_t      s   = chunk_size(c);
    if (s < MIN_CHUNK || (s & ALIGN_MASK) || s > static_cast<size_t>(end - as_bytes(c)))
-      return head_of_freed_block(m, c) ? MSPACE_ERROR_DOUBLE_FREE : MSPACE_ERROR_INVALID_POINTER;
+      return head_of_freed_block(c) ? MSPACE_ERROR_DOUBLE_FREE : MSPACE_ERROR_INVALID_POINTER;
    if (!chunk_is_live(c))   /* free, or a page of the tier (whose start is no block) */
       return chunk_is_page(c) ? MSPACE_ERROR_INVALID_POINTER : MSPACE_ERROR_DOUBLE_FREE;
 
