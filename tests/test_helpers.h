@@ -318,7 +318,7 @@ inline void check_heap(mspace ms, const char *file, int line)
    CHECK(s.max_footprint <= s.capacity);
    CHECK(s.top_bytes <= s.free_bytes);
    CHECK(footprint_is_on_a_step(s));
-   CHECK(s.in_use_bytes >= s.allocated_blocks * MIN_CHUNK);
+   CHECK(s.in_use_bytes >= s.allocated_blocks * (TIER && SLOT < MIN_CHUNK ? SLOT : MIN_CHUNK));   // a slot can be smaller than a chunk
    CHECK(s.free_bytes - s.top_bytes >= s.free_blocks * MIN_CHUNK);
    CHECK(mspace_footprint(ms) == s.footprint);
    CHECK(mspace_max_footprint(ms) == s.max_footprint);

@@ -109,6 +109,42 @@ TEST_CASE("slots: sizes, alignment, one page per size, contents kept" * doctest:
    CHECK(mspace_destroy(ms) == 0);
 }
 
+TEST_CASE("which slot a malloc takes: the lowest free one in the bitmap word of the page's last malloc, else the page's lowest" * doctest::skip(!TIER || SLOT != 16))
+{
+   // a page of 16-byte slots has four bitmap words of 64 slots; its first slot is slot 0
+   mspace ms = mspace_create(4 * MiB);
+   REQUIRE(ms != nullptr);
+   std::vector<void *> held;
+   auto take = [&] {
+      void *p = mspace_malloc(ms, SLOT);
+      REQUIRE(p != nullptr);
+      held.push_back(p);
+      return static_cast<unsigned char *>(p);
+   };
+   unsigned char *first = take();
+   auto slot = [&](std::size_t i) { return first + i * SLOT; };
+   for (std::size_t i = 1; i < 100; ++i)
+      REQUIRE(take() == slot(i));   // slots 0 to 99 in order: words 0 and 1
+   mspace_free(ms, slot(10));       // word 0
+   mspace_free(ms, slot(90));       // word 1, where the last malloc took slot 99
+   CHECK(take() == slot(90));       // word 1's lowest, though slot 10 is lower
+   for (std::size_t i = 100; i < 128; ++i)
+      CHECK(take() == slot(i));     // word 1 fills up
+   CHECK(take() == slot(10));       // word 1 has none left: the page's lowest free slot
+   CHECK(take() == slot(128));      // word 0 is full now: the page's lowest again, in word 2
+   mspace_free(ms, slot(5));        // word 0, below the word of the last malloc
+   CHECK(take() == slot(129));      // a free leaves the page's word as it was
+   CHECK(take() == slot(130));
+   CHECK_HEAP(ms);
+   for (void *p : held)
+      if (p != slot(10) && p != slot(90) && p != slot(5))
+         mspace_free(ms, p);
+   mspace_free(ms, slot(10));
+   mspace_free(ms, slot(90));
+   CHECK(stats_of(ms).allocated_blocks == 0);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
 TEST_CASE("misuse of a slot is caught in O(1) and changes nothing" * doctest::skip(!TIER))
 {
    mspace ms = mspace_create(1 * MiB);
