@@ -297,7 +297,6 @@ TEST_CASE("double free of the smallest blocks merged into the first words of a t
    // of the tree chunk that starts at a once all four have merged; the chunk's trie links
    // sit at even words and leave those heads as the frees left them
    Fixture f;
-   const std::size_t W = sizeof(void *);
    void *a = f.add(2 * W), *b = f.add(2 * W), *c = f.add(2 * W), *d = f.add(400);
    f.add(16);   // guard against the top
    REQUIRE(static_cast<char *>(b) - static_cast<char *>(a) == static_cast<std::ptrdiff_t>(4 * W));
