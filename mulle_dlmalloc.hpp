@@ -1081,11 +1081,13 @@ struct chunk
 };
 
 /* A free chunk of MIN_LARGE_SIZE or more: a node of a bitwise trie. Chunks of equal size
-   hang in a ring (fd/bk) off the one node that is in the tree. Its words from word 4 on
-   sit at even positions; a chunk's head is word 1 of a chunk on the grid, so the words at
-   odd positions are where the heads of blocks merged into this chunk were. Nothing is
-   written there: they keep those old heads, CINUSE clear, and a double free of such a
-   block finds a freed block (see the invariants above). */
+   hang in a ring (fd/bk) off the one node that is in the tree. Its trie links and index
+   sit at even words (4 to 10). Chunks start an even number of words apart (the grid is
+   at least two words), so a chunk's head, its word 1, lies at an odd word of any other
+   chunk; and a chunk is at least four words, so no head lies at word 3 (bk). The words
+   at odd positions from word 5 on are where the heads of blocks merged into this chunk
+   may have been; nothing is written there: they keep those old heads, CINUSE clear, and
+   a double free of such a block finds a freed block (see the invariants above). */
 struct tree_chunk : chunk
 {
    rel<tree_chunk> left;       /* word 4 */
@@ -1101,6 +1103,8 @@ struct tree_chunk : chunk
 
 static_assert(sizeof(chunk) == 4 * WORD, "chunk layout");
 static_assert(sizeof(tree_chunk) == 11 * WORD, "tree chunk layout");
+static_assert(ALIGN % (2 * WORD) == 0 && MIN_CHUNK >= 4 * WORD,
+              "heads lie at odd words of any chunk, never at a tree chunk's links");
 
 static const size_t RING_MEMBER = ~static_cast<size_t>(0);
 
@@ -1806,9 +1810,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_chunk_checked(mstate *m, ch
        records the new one. Its head canary (the previous block's tail, present whenever
        PINUSE is set) catches a pointer into the middle of a block, whose would-be
        neighbours hold no canaries (level 2 has no tier: every block is a chunk);
-     * every byte of a freed chunk that no word of its kind uses holds POISON_BYTE: past
+     * every byte of a freed chunk past the words of its kind holds POISON_BYTE: past
        the header and two links of a small chunk, past the header and trie links of a
-       tree chunk (the footer, the next chunk's prev_foot, is not part of it). A chunk
+       tree chunk, whose three words at odd positions among its links keep what they
+       held (the footer, the next chunk's prev_foot, is not part of it). A chunk
        that changes kind by a merge or a split is poisoned for its new kind at once. The
        poison is verified when the memory is handed out again (and by mspace_check), which
        catches a write into freed memory. The top is not poisoned.
@@ -3458,16 +3463,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *slot_list_damaged(mstate
    return page_damaged(m, pg);
 }
 
-/* Takes the lowest free slot of page pg; NULL, with nothing changed, where its bitmap
-   shows none among its slots. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *take_lowest_slot(page *pg)
+/* Takes a free slot of page pg: the lowest of the bitmap word its last malloc took from
+   (its hint), else the lowest of the page, as quick_slot would; NULL, with nothing
+   changed, where its bitmap shows none among its slots. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *take_free_slot(page *pg)
 {
-   size_t w = 0;
-   while (w < BITMAP_WORDS && !pg->free_bits[w])
-   {
-      MULLE_DLMALLOC_STEP();
-      ++w;
-   }
+   size_t w = pg->hint & (BITMAP_WORDS - 1);   /* a forged hint stays in the bitmap */
+   if (!pg->free_bits[w])
+      for (w = 0; w < BITMAP_WORDS && !pg->free_bits[w]; ++w)
+         MULLE_DLMALLOC_STEP();
    if (w == BITMAP_WORDS)
       return NULL;
    uint64_t bits = pg->free_bits[w];
@@ -3480,11 +3484,11 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *take_lowest_slot(page *pg)
    return first_slot(pg) + i * pg->size;
 }
 
-/* Takes the lowest free slot of listed page pg, which has one: where the bitmap shows
-   none (listed with room, yet no free slot), it lies, and the page is reported. */
+/* Takes a free slot of listed page pg, which has one: where the bitmap shows none
+   (listed with room, yet no free slot), it lies, and the page is reported. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *take_slot(mstate *m, page *pg)
 {
-   void *p = take_lowest_slot(pg);
+   void *p = take_free_slot(pg);
    return p ? p : page_damaged(m, pg);
 }
 
@@ -3628,7 +3632,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *next_slot(mstate *m, front *f, si
       if (!unlist_page(m, f, pg, cls) || !(pg = f->avail[cls]) || pg->used == pg->count)
          return NULL;
    }
-   return take_lowest_slot(pg);
+   return take_free_slot(pg);
 }
 
 /* A slot of class cls from its list: from the head, unless the head filled up (it leaves

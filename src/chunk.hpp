@@ -125,11 +125,13 @@ struct chunk
 };
 
 /* A free chunk of MIN_LARGE_SIZE or more: a node of a bitwise trie. Chunks of equal size
-   hang in a ring (fd/bk) off the one node that is in the tree. Its words from word 4 on
-   sit at even positions; a chunk's head is word 1 of a chunk on the grid, so the words at
-   odd positions are where the heads of blocks merged into this chunk were. Nothing is
-   written there: they keep those old heads, CINUSE clear, and a double free of such a
-   block finds a freed block (see the invariants above). */
+   hang in a ring (fd/bk) off the one node that is in the tree. Its trie links and index
+   sit at even words (4 to 10). Chunks start an even number of words apart (the grid is
+   at least two words), so a chunk's head, its word 1, lies at an odd word of any other
+   chunk; and a chunk is at least four words, so no head lies at word 3 (bk). The words
+   at odd positions from word 5 on are where the heads of blocks merged into this chunk
+   may have been; nothing is written there: they keep those old heads, CINUSE clear, and
+   a double free of such a block finds a freed block (see the invariants above). */
 struct tree_chunk : chunk
 {
    rel<tree_chunk> left;       /* word 4 */
@@ -145,6 +147,8 @@ struct tree_chunk : chunk
 
 static_assert(sizeof(chunk) == 4 * WORD, "chunk layout");
 static_assert(sizeof(tree_chunk) == 11 * WORD, "tree chunk layout");
+static_assert(ALIGN % (2 * WORD) == 0 && MIN_CHUNK >= 4 * WORD,
+              "heads lie at odd words of any chunk, never at a tree chunk's links");
 
 static const size_t RING_MEMBER = ~static_cast<size_t>(0);
 

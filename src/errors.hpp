@@ -22,9 +22,10 @@
        records the new one. Its head canary (the previous block's tail, present whenever
        PINUSE is set) catches a pointer into the middle of a block, whose would-be
        neighbours hold no canaries (level 2 has no tier: every block is a chunk);
-     * every byte of a freed chunk that no word of its kind uses holds POISON_BYTE: past
+     * every byte of a freed chunk past the words of its kind holds POISON_BYTE: past
        the header and two links of a small chunk, past the header and trie links of a
-       tree chunk (the footer, the next chunk's prev_foot, is not part of it). A chunk
+       tree chunk, whose three words at odd positions among its links keep what they
+       held (the footer, the next chunk's prev_foot, is not part of it). A chunk
        that changes kind by a merge or a split is poisoned for its new kind at once. The
        poison is verified when the memory is handed out again (and by mspace_check), which
        catches a write into freed memory. The top is not poisoned.

@@ -293,19 +293,29 @@ TEST_CASE("double free of a block that coalesced with a free neighbour" * doctes
 
 TEST_CASE("double free of the smallest blocks merged into the first words of a tree chunk" * doctest::skip(TIER))
 {
-   // a, b, c: chunks of the smallest size, so that b's and c's heads lie at words 5 and 9
-   // of the tree chunk that starts at a once all four have merged; the chunk's trie links
-   // sit at even words and leave those heads as the frees left them
+   // a, b, c: chunks of the smallest size, so that b's and c's heads lie among the first
+   // words of the tree chunk that starts at a once all four have merged (words 5 and 9
+   // where the smallest chunk is four words); the chunk's trie links sit at even words and
+   // leave those heads as the frees left them (at level 2, poison)
    Fixture f;
    void *a = f.add(2 * W), *b = f.add(2 * W), *c = f.add(2 * W), *d = f.add(400);
    f.add(16);   // guard against the top
-   REQUIRE(static_cast<char *>(b) - static_cast<char *>(a) == static_cast<std::ptrdiff_t>(4 * W));
-   REQUIRE(static_cast<char *>(c) - static_cast<char *>(b) == static_cast<std::ptrdiff_t>(4 * W));
+   REQUIRE(static_cast<char *>(b) - static_cast<char *>(a) == static_cast<std::ptrdiff_t>(MIN_CHUNK));
+   REQUIRE(static_cast<char *>(c) - static_cast<char *>(b) == static_cast<std::ptrdiff_t>(MIN_CHUNK));
    f.drop(b);
    f.drop(c);   // b and c: a small chunk
-   f.drop(d);   // b, c and d: a tree chunk at b, c's head at its word 5
-   f.drop(a);   // a, b, c and d: a tree chunk at a, b's head at word 5, c's at word 9
+   f.drop(d);   // b, c and d: a tree chunk at b
+   f.drop(a);   // a, b, c and d: a tree chunk at a
    CHECK(mspace_check(f.ms) == 0);
+   // each is a double free while the tree chunk is as the frees left it: nothing is
+   // allocated before all four are checked
+   for (void *p : {a, b, c, d})
+   {
+      f.snapshot();
+      mspace_free(f.ms, p);
+      f.expect_report(MSPACE_ERROR_DOUBLE_FREE, p);
+      f.expect_nothing_lost();
+   }
    for (void *p : {a, b, c, d})
       f.expect_free_and_realloc_rejected(p, MSPACE_ERROR_DOUBLE_FREE);
 }
