@@ -208,23 +208,23 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *front_slot(mstate *m, fr
    return p;
 }
 
-/* The rest of malloc_front: f held already by its bias where `biased`, else its lock word
-   is taken here. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front_rest(mstate *m, front *f, size_t n, bool biased)
+/* The rest of malloc_front: f held already by its bias where `busy` (bias_hold's byte),
+   else its lock word is taken here. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front_rest(mstate *m, front *f, size_t n, uint8_t *busy)
 {
    size_t cls  = class_of(n);
    bool   sane = true;
-   if (!biased && front_take_here(m, f, true))   /* taken over from a holder that died: the whole way */
+   if (!busy && front_take_here(m, f, true))   /* taken over from a holder that died: the whole way */
    {
       spin_release(&f->lock);
       return malloc_whole(m, n);
    }
-   void *p = biased ? NULL : quick_slot(f, cls);   /* a biased front's quick slot was tried */
+   void *p = busy ? NULL : quick_slot(f, cls);   /* a biased front's quick slot was tried */
    if (!p && !(p = next_slot(m, f, cls)))
       p = front_slot(m, f, cls, &sane);
    if (p)
       p = hand_out(m, p, n);
-   front_let_go(f, biased);
+   front_let_go(f, busy);
    if (p || !sane)
       return p;
    return malloc_whole(m, n);   /* no page to be had: a chunk, or a larger slot */
@@ -237,10 +237,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *malloc_front(mstate *m, size_t n)
    front   *f    = thread_front(m);
    uint8_t *busy = bias_hold(f);
    if (!busy)
-      return malloc_front_rest(m, f, n, false);
+      return malloc_front_rest(m, f, n, NULL);
    void *p = quick_slot(f, class_of(n));
    if (!p)
-      return malloc_front_rest(m, f, n, true);
+      return malloc_front_rest(m, f, n, busy);
    p = hand_out(m, p, n);
    bias_drop(busy);
    return p;
@@ -261,23 +261,24 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool in_page_unlocked(const mstate *m, 
    made or given back under another front's lock: its front byte is only compared, and
    believed under the lock it names, which makes and gives back that front's pages (so it
    is read out of ThreadSanitizer's sight, as frame_word). The front's bias is tried
-   where `try_bias` (a caller that tried it just now does not). */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *lock_slot(mstate *m, void *p, size_t frame, size_t *index, bool *biased, bool try_bias)
+   where `try_bias` (a caller that tried it just now does not); *busy is its byte where
+   the bias holds the front, else NULL (the lock word does). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *lock_slot(mstate *m, void *p, size_t frame, size_t *index, uint8_t **busy, bool try_bias)
 {
    page    *pg = frame_of(p);
    unsigned k  = frame_byte(&pg->front);
    if (k >= FRONTS)
       return NULL;
    front *f          = &m->fronts[k];
-   *biased           = try_bias && bias_enter(f);
-   bool   taken_over = !*biased && front_take_here(m, f, true);   /* from a holder that died: the
+   *busy             = try_bias ? bias_hold(f) : NULL;
+   bool   taken_over = !*busy && front_take_here(m, f, true);   /* from a holder that died: the
                                                                whole way */
    size_t i = NO_SLOT;
    if (!taken_over && map_has(m, frame) && frame_byte(&pg->front) == k)
       i = slot_index(pg, p);
    if (i == NO_SLOT || slot_is_free(pg, i))
    {
-      front_let_go(f, *biased);
+      front_let_go(f, *busy);
       return NULL;
    }
    *index = i;
@@ -285,9 +286,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *lock_slot(mstate *m, void *p, si
 }
 
 /* The rest of a free of a slot of page pg, whose front f is held (by its bias where
-   `biased`): the page emptied (left: 0) and becomes a spare or goes back to the core, or
+   `busy`, bias_hold's byte): the page emptied (left: 0) and becomes a spare or goes back to the core, or
    it was full and joins its list again; then f is let go. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_page(mstate *m, front *f, page *pg, size_t left, bool biased)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_page(mstate *m, front *f, page *pg, size_t left, uint8_t *busy)
 {
    if (left == 0)
    {
@@ -300,7 +301,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_page(mstate *m
    }
    else
       relist_page(m, pg);
-   front_let_go(f, biased);
+   front_let_go(f, busy);
 }
 
 /* free of slot p (in the page of `frame`) from a locked mspace under its front's lock
@@ -309,14 +310,14 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_locking(mstate
 {
    page  *pg = frame_of(p);
    size_t i;
-   bool   biased;
-   front *f = lock_slot(m, p, frame, &i, &biased, false);
+   uint8_t *busy;
+   front   *f = lock_slot(m, p, frame, &i, &busy, false);
    if (!f)
       return free_whole(m, p);   /* which names the fault */
    size_t left = clear_slot(m, pg, i, p);
    if (left == 0 || !pg->listed)
-      return free_front_page(m, f, pg, left, biased);
-   front_let_go(f, biased);
+      return free_front_page(m, f, pg, left, busy);
+   front_let_go(f, busy);
 }
 
 /* free of slot p (in the page of `frame`, whose front byte read k) from a locked mspace
@@ -336,7 +337,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_biased(mstate 
    }
    size_t left = clear_slot(m, pg, i, p);
    if (left == 0 || !pg->listed)
-      return free_front_page(m, f, pg, left, true);
+      return free_front_page(m, f, pg, left, busy);
    bias_drop(busy);
 }
 
@@ -406,15 +407,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_front(mstate *m,
    size_t frame, i;
    if (in_page_unlocked(m, p, &frame))
    {
-      bool   biased;
-      front *f = lock_slot(m, p, frame, &i, &biased, true);
+      uint8_t *busy;
+      front   *f = lock_slot(m, p, frame, &i, &busy, true);
       if (!f)
          return realloc_whole(m, p, n, may_move);
       page  *pg   = frame_of(p);
       size_t size = pg->size;
       if (n <= size)
          annotate_resize(m, p, size, n);
-      front_let_go(f, biased);
+      front_let_go(f, busy);
       if (n <= size)
          return p;
       if (!may_move)

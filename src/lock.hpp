@@ -369,27 +369,12 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void bias_drop(uint8_t *busy)
    __atomic_store_n(busy, static_cast<uint8_t>(0), __ATOMIC_RELEASE);
 }
 
-/* Front f held by this thread through its bias, where it has one: true. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool bias_enter(front *f)
+/* Lets go of front f, held by its bias where `busy` (bias_hold's byte), else by its lock
+   word. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void front_let_go(front *f, uint8_t *busy)
 {
-   return bias_hold(f) != NULL;
-}
-
-/* Lets go of front f, held by bias_enter. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void bias_leave(front *f)
-{
-#  ifdef MULLE_DLMALLOC_HAS_BIAS
-   __atomic_store_n(&f->busy[thread_lane - 1], static_cast<uint8_t>(0), __ATOMIC_RELEASE);
-#  else
-   (void) f;
-#  endif
-}
-
-/* Lets go of front f, held by bias_enter where `biased`, else by its lock word. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void front_let_go(front *f, bool biased)
-{
-   if (biased)
-      bias_leave(f);
+   if (busy)
+      bias_drop(busy);
    else
       spin_release(&f->lock);
 }
