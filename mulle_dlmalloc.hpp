@@ -2590,6 +2590,22 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *free_chunk_damaged(mstat
    return NULL;
 }
 
+/* A small chunk size nb whose bin, or the next one up, holds a chunk (a remainder there
+   could not stand alone): the first chunk of that bin, taken whole, its size as the bin
+   records it held against its head. Without the stack frame of the search. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_small_fit(mstate *m, size_t nb)
+{
+   size_t i = small_index(nb);
+   i += ~(m->smallmap >> i) & 1u;
+   chunk *c  = small_bin(m, i)->fd;
+   size_t cs = small_index_to_size(i);
+   if (!free_head_is(c, cs))
+      return free_chunk_damaged(m, c);
+   if (!free_memory_untouched(m, c, cs, as_bytes(c) + nb + sizeof(tree_chunk)) || !take_from_bin(m, c, cs))
+      return NULL;
+   return carve(m, c, nb, true);
+}
+
 /* A chunk of size nb, from the bins, the dv or the top. Each chunk's size comes from its
    record (its small bin, the dv's or the top's in the state) held against its head, or
    for a tree chunk from its head held against its footer. */
@@ -2680,13 +2696,17 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
    the stack frame the search needs (in builds with the fast path; elsewhere it would only
    add code). No chunk serves nb when no small bin from nb's on holds one and no tree bin
    does (for a small nb), or no tree bin from nb's on (a large one: the bins below hold
-   smaller chunks only), and the dv is smaller. */
+   smaller chunks only), and the dv is smaller. Likewise a small request that its own bin
+   or the next one serves whole, where small requests are chunks (no tier). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_chunk_of(mstate *m, size_t nb)
 {
    if (MULLE_DLMALLOC_FAST_PATH && nb > m->dv_size && m->top_size >= nb + MIN_CHUNK &&
        (is_small(nb) ? !(m->smallmap >> small_index(nb)) && !m->treemap : !(m->treemap >> tree_index(nb))) &&
        top_is_whole(m))
       return split_top(m, m->top, nb, PINUSE);   /* a damaged top: the search reports it */
+   if (MULLE_DLMALLOC_FAST_PATH && !TIER && is_small(nb) && ((m->smallmap >> small_index(nb)) & 3u))
+      return allocate_small_fit(m, nb);   /* what the search would take first (with the tier,
+                                             a small request is a slot) */
    return allocate_searching(m, nb);
 }
 
@@ -3099,6 +3119,30 @@ MULLE_DLMALLOC_NOASAN inline bool grow_dv_by(mstate *m, chunk *c)
    return true;
 }
 
+/* The commonest release of a block among blocks: validated in-use chunk c follows a chunk
+   in use and is followed by one (neither the top nor the dv), so it merges with nothing
+   and only goes to its bin (what release_block would do, without reading a free
+   neighbour and in a smaller stack frame). between_blocks asks first. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool between_blocks(const mstate *m, const chunk *c)
+{
+   const chunk *next = chunk_at(const_cast<chunk *>(c), chunk_size(c));
+   return previous_is_in_use(c) && next != m->top && chunk_is_in_use(next);
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void bin_between_blocks(mstate *m, chunk *c)
+{
+   size_t s      = chunk_size(c);
+   void  *mem    = mem_from_chunk(c);
+   size_t usable = usable_of_size(s);
+   set_free_with_footer(c, s);   /* CINUSE cleared: a second free of this block sees it */
+   insert_chunk(m, c, s);
+   if (PURGE_MIN && s >= PURGE_FROM)
+      note_for_purge(m, c);
+   annotate_free(m, mem, usable);
+   purge_tick(m);
+   trim_by_itself(m);
+}
+
 /* The commonest release of a stack of blocks: validated in-use chunk c of size s follows
    a chunk in use and is followed by the top, so it only becomes the top's start (what
    release_chunk would do, without its stack frame and without a word of a free chunk
@@ -3122,12 +3166,20 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool join_top(mstate *m, chunk *c, size
    return true;
 }
 
-/* Frees a validated in-use chunk: it joins the top, grows the dv, or is released (at
-   level 2 always released, which poisons it; without an OS too, for size). */
+/* Frees a validated in-use chunk: it joins the top, grows the dv, goes to its bin between
+   blocks in use, or is released (at level 2 always released, which poisons it; without an
+   OS too, for size). */
 MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
 {
-   if (MULLE_DLMALLOC_CHECKS >= 2 || MULLE_DLMALLOC_NO_OS || (!join_top(m, c, chunk_size(c)) && !grow_dv_by(m, c)))
+   if (MULLE_DLMALLOC_CHECKS >= 2 || MULLE_DLMALLOC_NO_OS)
       release_block(m, c);
+   else if (!join_top(m, c, chunk_size(c)) && !grow_dv_by(m, c))
+   {
+      if (between_blocks(m, c))
+         bin_between_blocks(m, c);
+      else
+         release_block(m, c);
+   }
 }
 
 }} // namespace mulle::detail
@@ -6094,11 +6146,19 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *malloc_fast(mstate *m, size_t n)
    return hand_out(m, allocate_chunk(m, n), n);
 }
 
-/* Frees a validated chunk block that does not border the top. */
+/* Frees a validated chunk block that does not border the top (without an OS, the one way
+   that does it all, for size). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_valid(mstate *m, chunk *c)
 {
-   if (!grow_dv_by(m, c))
+   if (MULLE_DLMALLOC_NO_OS)
       release_block(m, c);
+   else if (!grow_dv_by(m, c))
+   {
+      if (between_blocks(m, c))
+         bin_between_blocks(m, c);
+      else
+         release_block(m, c);
+   }
 }
 
 /* The fast path of free: a slot into its page, a plainly valid chunk to the top, the dv or

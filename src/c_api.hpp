@@ -94,11 +94,19 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *malloc_fast(mstate *m, size_t n)
    return hand_out(m, allocate_chunk(m, n), n);
 }
 
-/* Frees a validated chunk block that does not border the top. */
+/* Frees a validated chunk block that does not border the top (without an OS, the one way
+   that does it all, for size). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_valid(mstate *m, chunk *c)
 {
-   if (!grow_dv_by(m, c))
+   if (MULLE_DLMALLOC_NO_OS)
       release_block(m, c);
+   else if (!grow_dv_by(m, c))
+   {
+      if (between_blocks(m, c))
+         bin_between_blocks(m, c);
+      else
+         release_block(m, c);
+   }
 }
 
 /* The fast path of free: a slot into its page, a plainly valid chunk to the top, the dv or

@@ -323,6 +323,30 @@ MULLE_DLMALLOC_NOASAN inline bool grow_dv_by(mstate *m, chunk *c)
    return true;
 }
 
+/* The commonest release of a block among blocks: validated in-use chunk c follows a chunk
+   in use and is followed by one (neither the top nor the dv), so it merges with nothing
+   and only goes to its bin (what release_block would do, without reading a free
+   neighbour and in a smaller stack frame). between_blocks asks first. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool between_blocks(const mstate *m, const chunk *c)
+{
+   const chunk *next = chunk_at(const_cast<chunk *>(c), chunk_size(c));
+   return previous_is_in_use(c) && next != m->top && chunk_is_in_use(next);
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void bin_between_blocks(mstate *m, chunk *c)
+{
+   size_t s      = chunk_size(c);
+   void  *mem    = mem_from_chunk(c);
+   size_t usable = usable_of_size(s);
+   set_free_with_footer(c, s);   /* CINUSE cleared: a second free of this block sees it */
+   insert_chunk(m, c, s);
+   if (PURGE_MIN && s >= PURGE_FROM)
+      note_for_purge(m, c);
+   annotate_free(m, mem, usable);
+   purge_tick(m);
+   trim_by_itself(m);
+}
+
 /* The commonest release of a stack of blocks: validated in-use chunk c of size s follows
    a chunk in use and is followed by the top, so it only becomes the top's start (what
    release_chunk would do, without its stack frame and without a word of a free chunk
@@ -346,12 +370,20 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool join_top(mstate *m, chunk *c, size
    return true;
 }
 
-/* Frees a validated in-use chunk: it joins the top, grows the dv, or is released (at
-   level 2 always released, which poisons it; without an OS too, for size). */
+/* Frees a validated in-use chunk: it joins the top, grows the dv, goes to its bin between
+   blocks in use, or is released (at level 2 always released, which poisons it; without an
+   OS too, for size). */
 MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
 {
-   if (MULLE_DLMALLOC_CHECKS >= 2 || MULLE_DLMALLOC_NO_OS || (!join_top(m, c, chunk_size(c)) && !grow_dv_by(m, c)))
+   if (MULLE_DLMALLOC_CHECKS >= 2 || MULLE_DLMALLOC_NO_OS)
       release_block(m, c);
+   else if (!join_top(m, c, chunk_size(c)) && !grow_dv_by(m, c))
+   {
+      if (between_blocks(m, c))
+         bin_between_blocks(m, c);
+      else
+         release_block(m, c);
+   }
 }
 
 }} // namespace mulle::detail

@@ -204,6 +204,22 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *free_chunk_damaged(mstat
    return NULL;
 }
 
+/* A small chunk size nb whose bin, or the next one up, holds a chunk (a remainder there
+   could not stand alone): the first chunk of that bin, taken whole, its size as the bin
+   records it held against its head. Without the stack frame of the search. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_small_fit(mstate *m, size_t nb)
+{
+   size_t i = small_index(nb);
+   i += ~(m->smallmap >> i) & 1u;
+   chunk *c  = small_bin(m, i)->fd;
+   size_t cs = small_index_to_size(i);
+   if (!free_head_is(c, cs))
+      return free_chunk_damaged(m, c);
+   if (!free_memory_untouched(m, c, cs, as_bytes(c) + nb + sizeof(tree_chunk)) || !take_from_bin(m, c, cs))
+      return NULL;
+   return carve(m, c, nb, true);
+}
+
 /* A chunk of size nb, from the bins, the dv or the top. Each chunk's size comes from its
    record (its small bin, the dv's or the top's in the state) held against its head, or
    for a tree chunk from its head held against its footer. */
@@ -294,13 +310,17 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
    the stack frame the search needs (in builds with the fast path; elsewhere it would only
    add code). No chunk serves nb when no small bin from nb's on holds one and no tree bin
    does (for a small nb), or no tree bin from nb's on (a large one: the bins below hold
-   smaller chunks only), and the dv is smaller. */
+   smaller chunks only), and the dv is smaller. Likewise a small request that its own bin
+   or the next one serves whole, where small requests are chunks (no tier). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_chunk_of(mstate *m, size_t nb)
 {
    if (MULLE_DLMALLOC_FAST_PATH && nb > m->dv_size && m->top_size >= nb + MIN_CHUNK &&
        (is_small(nb) ? !(m->smallmap >> small_index(nb)) && !m->treemap : !(m->treemap >> tree_index(nb))) &&
        top_is_whole(m))
       return split_top(m, m->top, nb, PINUSE);   /* a damaged top: the search reports it */
+   if (MULLE_DLMALLOC_FAST_PATH && !TIER && is_small(nb) && ((m->smallmap >> small_index(nb)) & 3u))
+      return allocate_small_fit(m, nb);   /* what the search would take first (with the tier,
+                                             a small request is a slot) */
    return allocate_searching(m, nb);
 }
 
