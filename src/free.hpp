@@ -157,20 +157,32 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void trim_by_itself(mstate *m)
       trim_top_by_itself(m);
 }
 
-/* Event `now` of the purge's clock while the top waits. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void top_waits(mstate *m, uint32_t now)
+/* The top's wait doubles with each trim for good, up to TOP_WAIT_MOST: its backoff. */
+MULLE_DLMALLOC_NOASAN inline uint32_t top_backoff(const mstate *m)
+{
+   return m->top_backoff < TOP_WAIT_MOST - TOP_WAIT_FIRST ? m->top_backoff : TOP_WAIT_MOST - TOP_WAIT_FIRST;
+}
+
+/* Whether event `now` of the purge's clock ends the top's wait: it fell below the
+   threshold, or it stayed above for the whole wait. */
+MULLE_DLMALLOC_NOASAN inline bool top_wait_ends(const mstate *m, uint32_t now)
+{
+   return m->top_size <= m->trim_threshold ||
+          static_cast<uint32_t>(now - m->top_since) >= (static_cast<uint32_t>(PURGE_DELAY) << (TOP_WAIT_FIRST + top_backoff(m)));
+}
+
+/* Event `now` ends the top's wait (top_wait_ends): below the threshold it just ends; else
+   the top is trimmed for good. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void top_wait_over(mstate *m)
 {
    if (m->top_size <= m->trim_threshold)
       m->top_since = 0;
    else
    {
-      uint32_t backoff = m->top_backoff < TOP_WAIT_MOST - TOP_WAIT_FIRST ? m->top_backoff : TOP_WAIT_MOST - TOP_WAIT_FIRST;
-      if (static_cast<uint32_t>(now - m->top_since) >= (static_cast<uint32_t>(PURGE_DELAY) << (TOP_WAIT_FIRST + backoff)))
-      {
-         trim_top(m, 0, true);   /* for good; ends the wait, and starts over: not here */
-         set_flags(m, m->flags | STATE_REGROWS);
-         m->top_backoff = backoff + 1;
-      }
+      uint32_t backoff = top_backoff(m);
+      trim_top(m, 0, true);   /* for good; ends the wait, and starts over: not here */
+      set_flags(m, m->flags | STATE_REGROWS);
+      m->top_backoff = backoff + 1;
    }
 }
 
@@ -181,8 +193,8 @@ MULLE_DLMALLOC_NOASAN inline void purge_tick(mstate *m)
    if (MULLE_DLMALLOC_NO_OS)
       return;
    uint32_t now = ++m->purge_clock;
-   if (m->top_since)
-      top_waits(m, now);
+   if (m->top_since && top_wait_ends(m, now))
+      top_wait_over(m);
    if (!PURGE_MIN)
       return;   /* a slot is noted only where purges_by_itself */
    size_t   k   = now & (PURGE_SLOTS - 1);
