@@ -2590,9 +2590,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *free_chunk_damaged(mstat
    return NULL;
 }
 
-/* A small chunk size nb whose bin, or the next one up, holds a chunk (a remainder there
-   could not stand alone): the first chunk of that bin, taken whole, its size as the bin
-   records it held against its head. Without the stack frame of the search. */
+/* A small chunk size nb whose bin, or the next one up, holds a chunk: the first chunk of
+   that bin, its size as the bin records it held against its head, carved as the search
+   would (a remainder, where one can stand alone, becomes the dv). Without the stack frame
+   of the search. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_small_fit(mstate *m, size_t nb)
 {
    size_t i = small_index(nb);
@@ -2967,8 +2968,8 @@ MULLE_DLMALLOC_NOASAN inline bool top_wait_ends(const mstate *m, uint32_t now)
           static_cast<uint32_t>(now - m->top_since) >= (static_cast<uint32_t>(PURGE_DELAY) << (TOP_WAIT_FIRST + top_backoff(m)));
 }
 
-/* Event `now` ends the top's wait (top_wait_ends): below the threshold it just ends; else
-   the top is trimmed for good. */
+/* The top's wait ended at this event (top_wait_ends): below the threshold it just ends;
+   else the top is trimmed for good. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void top_wait_over(mstate *m)
 {
    if (m->top_size <= m->trim_threshold)
@@ -3135,12 +3136,6 @@ MULLE_DLMALLOC_NOASAN inline bool grow_dv_by(mstate *m, chunk *c)
    in use and is followed by one (neither the top nor the dv), so it merges with nothing
    and only goes to its bin (what release_block would do, without reading a free
    neighbour and in a smaller stack frame). between_blocks asks first. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool between_blocks(const mstate *m, const chunk *c)
-{
-   const chunk *next = chunk_at(const_cast<chunk *>(c), chunk_size(c));
-   return previous_is_in_use(c) && next != m->top && chunk_is_in_use(next);
-}
-
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void bin_between_blocks(mstate *m, chunk *c)
 {
    size_t s      = chunk_size(c);
@@ -3153,6 +3148,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void bin_between_blocks(mstate *m
    annotate_free(m, mem, usable);
    purge_tick(m);
    trim_by_itself(m);
+}
+
+/* Whether validated in-use chunk c lies between blocks in use (bin_between_blocks). The dv
+   is free whatever its head says: where a write past c set its CINUSE, release_block
+   holds the head against the dv's size and reports it. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool between_blocks(const mstate *m, const chunk *c)
+{
+   const chunk *next = chunk_at(const_cast<chunk *>(c), chunk_size(c));
+   return previous_is_in_use(c) && next != m->top && next != m->dv && chunk_is_in_use(next);
 }
 
 /* The commonest release of a stack of blocks: validated in-use chunk c of size s follows

@@ -204,9 +204,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *free_chunk_damaged(mstat
    return NULL;
 }
 
-/* A small chunk size nb whose bin, or the next one up, holds a chunk (a remainder there
-   could not stand alone): the first chunk of that bin, taken whole, its size as the bin
-   records it held against its head. Without the stack frame of the search. */
+/* A small chunk size nb whose bin, or the next one up, holds a chunk: the first chunk of
+   that bin, its size as the bin records it held against its head, carved as the search
+   would (a remainder, where one can stand alone, becomes the dv). Without the stack frame
+   of the search. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_small_fit(mstate *m, size_t nb)
 {
    size_t i = small_index(nb);

@@ -255,6 +255,29 @@ TEST_CASE("an overflow into the head of the dv behind a block is corruption: rea
    }
 }
 
+TEST_CASE("an overflow that marks the dv behind a block in use is corruption: free writes nothing")
+{
+   // The dv is free whatever its head says: a free of the block before it holds the head
+   // against the dv's size (a binned neighbour marked in use is a block in use to it).
+   Heap   h;
+   Blocks live;
+   void *x = mspace_malloc(h.ms, 3000);
+   live.add(mspace_malloc(h.ms, 400), 400);
+   mspace_free(h.ms, x);
+   void *s = live.add(mspace_malloc(h.ms, 500), 500);   // split off x: the rest is the dv
+   REQUIRE(s == x);
+   unsigned char    *head = head_behind(s, 500);
+   const std::size_t good = read_word(head);
+   REQUIRE((good & FLAGS) == PINUSE_BIT);
+   write_word(head, good | 2);                           // CINUSE: "in use"
+   mspace_free(h.ms, s);
+   expect_refused(h, live, head, good);
+   CHECK(stats_of(h.ms).allocated_blocks == 2);          // s is as it was
+   mspace_free(h.ms, s);                                 // and frees as any block
+   CHECK(h.log.count == 0);
+   CHECK(mspace_check(h.ms) == 0);
+}
+
 #if defined(MULLE_DLMALLOC_CHECKS) && MULLE_DLMALLOC_CHECKS >= 2
 
 namespace {
