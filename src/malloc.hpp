@@ -312,7 +312,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
    add code). No chunk serves nb when no small bin from nb's on holds one and no tree bin
    does (for a small nb), or no tree bin from nb's on (a large one: the bins below hold
    smaller chunks only), and the dv is smaller. Likewise a small request that its own bin
-   or the next one serves whole, where small requests are chunks (no tier). */
+   or the next one serves, where small requests are chunks (no tier). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_chunk_of(mstate *m, size_t nb)
 {
    if (MULLE_DLMALLOC_FAST_PATH && nb > m->dv_size && m->top_size >= nb + MIN_CHUNK &&
