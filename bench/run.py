@@ -204,6 +204,7 @@ def peer_versions():
 mem_results = {}   # (alloc, memworkload) -> (extra_bytes, peak_live)
 rss_results = {}   # (alloc, memworkload) -> (resident after the frees, after the trim, trim ns), bytes
 cg_results = {}    # (alloc, workload) -> Ir per op
+cg_misses = {}     # (alloc, workload) -> first-level data cache misses per op (callgrind's model)
 cg_scaling = {}    # (op, blocks) -> Ir
 checksums = {}     # (mode, scale, workload) -> {checksum: [allocs]}
 _ck_lock = threading.Lock()
@@ -226,12 +227,21 @@ def mem_job(a, w):
                            int(m["trim_ns"]))
 
 
-def callgrind_totals(path):
+def callgrind_events(path):
+    """The totals of a callgrind output file, by event name (Ir; with the cache model also
+    D1mr, D1mw, ...)."""
+    names, totals = [], []
     with open(path) as f:
         for line in f:
-            if line.startswith("totals:"):
-                return int(line.split()[1])
-    return 0
+            if line.startswith("events:"):
+                names = line.split()[1:]
+            elif line.startswith("totals:"):
+                totals = [int(x) for x in line.split()[1:]]
+    return dict(zip(names, totals))
+
+
+def callgrind_totals(path):
+    return callgrind_events(path).get("Ir", 0)
 
 
 CG_BASE = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--collect-atstart=no"]
@@ -241,9 +251,13 @@ CG_DIR = os.path.join(BUILD, "callgrind")
 def cg_job(a, w):
     sc = "%g" % (CG_SCALE.get(w, CG_SCALE_DEFAULT) * SCALE)
     out = os.path.join(CG_DIR, "%s.%s.out" % (a, w))
-    r = fields(run(CG_BASE + ["--toggle-collect=bench_alloc_*", "--callgrind-out-file=" + out,
+    # the cache model (--cache-sim) adds the first-level data misses: where the times differ
+    # more or less than the instructions, the misses usually say why
+    r = fields(run(CG_BASE + ["--cache-sim=yes", "--toggle-collect=bench_alloc_*", "--callgrind-out-file=" + out,
                               binary(a), "callgrind", w, sc]).strip().split("\n")[-1])
-    cg_results[(a, w)] = callgrind_totals(out) / int(r["ops"])
+    ev = callgrind_events(out)
+    cg_results[(a, w)] = ev.get("Ir", 0) / int(r["ops"])
+    cg_misses[(a, w)] = (ev.get("D1mr", 0) + ev.get("D1mw", 0)) / int(r["ops"])
 
 
 def cg_scaling_job(op, n, size):
@@ -550,15 +564,29 @@ def report(mach, peers, elapsed_measure):
         p("")
         md.append("\n" + md_table(hdr, rows))
 
+        hdr = ["D1 misses/op"] + CG_ALLOCS + ["%s / %s" % xy for xy in pairs]
+        rows = []
+        for w in WORKLOADS:
+            r = [w] + ["%.2f" % cg_misses[(a, w)] for a in CG_ALLOCS]
+            r += ["%.3f" % (cg_misses[(x, w)] / cg_misses[(y, w)]) for x, y in pairs]
+            rows.append(r)
+        gm = {a: geomean([cg_misses[(a, w)] for w in WORKLOADS]) for a in CG_ALLOCS}
+        rows.append(["geomean"] + ["%.2f" % gm[a] for a in CG_ALLOCS] + ["%.3f" % (gm[x] / gm[y]) for x, y in pairs])
+        p("First-level data cache misses (reads and writes) per operation inside the allocator calls, in "
+          "callgrind's model of this machine's caches (the same shortened traces; exact for the model)")
+        p(table(hdr, rows))
+        p("")
+        md.append("\n" + md_table(hdr, rows))
+
     # mulle against dlmalloc 2.8.6, the algorithm it follows, on the same kind of region
     if "mulle" in ALLOCS and "dlmalloc" in ALLOCS and times:
         with_mem = DO_MEM and "dlmalloc" in MEM_ALLOCS
         with_cg = DO_CG and "dlmalloc" in CG_ALLOCS and "mulle" in CG_ALLOCS
         hdr = ["mulle / dlmalloc", "ns/op mulle", "ns/op dlmalloc", "time"]
         hdr += ["memory"] if with_mem else []
-        hdr += ["Ir/op"] if with_cg else []
+        hdr += ["Ir/op", "D1 misses"] if with_cg else []
         rows = []
-        tr, mr, cr = [], {}, []
+        tr, mr, cr, dr = [], {}, [], []
         for w in WORKLOADS:
             m, d = med[("mulle", w)], med[("dlmalloc", w)]
             tr.append(m / d)
@@ -569,15 +597,17 @@ def report(mach, peers, elapsed_measure):
                 r.append("%.3f" % mr[mw])
             if with_cg:
                 cr.append(cg_results[("mulle", w)] / cg_results[("dlmalloc", w)])
-                r.append("%.3f" % cr[-1])
+                dr.append(cg_misses[("mulle", w)] / cg_misses[("dlmalloc", w)])
+                r += ["%.3f" % cr[-1], "%.3f" % dr[-1]]
             rows.append(r)
         r = ["geomean", fmt_ns(geomean([med[("mulle", w)] for w in WORKLOADS])),
              fmt_ns(geomean([med[("dlmalloc", w)] for w in WORKLOADS])), "%.2f" % geomean(tr)]
         r += ["%.3f" % geomean(list(mr.values()))] if with_mem else []  # each trace once (teardown)
-        r += ["%.3f" % geomean(cr)] if with_cg else []
+        r += ["%.3f" % geomean(cr), "%.3f" % geomean(dr)] if with_cg else []
         rows.append(r)
         p("mulle_dlmalloc / dlmalloc 2.8.6 (Doug Lea's, mspaces over the same kind of region), per workload: "
-          "time (medians), memory (peak resident), callgrind instructions; below 1 is better for mulle")
+          "time (medians), memory (peak resident), callgrind instructions and first-level data cache misses; "
+          "below 1 is better for mulle")
         p(table(hdr, rows))
         p("")
         md.append("\n" + md_table(hdr, rows))
@@ -695,7 +725,8 @@ def write_csv(path):
         wr = csv.writer(f)
         wr.writerow(["workload", "allocator", "ops", "reps", "ns_per_op_median", "ns_per_op_min", "ns_per_op_max",
                      "ratio_vs_mimalloc", "destroy_ns_median", "peak_resident_bytes", "peak_live_bytes",
-                     "memory_ratio", "callgrind_ir_per_op", "minor_faults_median", "ratio_vs_dlmalloc", "threads"])
+                     "memory_ratio", "callgrind_ir_per_op", "minor_faults_median", "ratio_vs_dlmalloc", "threads",
+                     "callgrind_d1_misses_per_op"])
         for w in WORKLOADS:
             for a in ALLOCS:
                 v = times[(a, w)]
@@ -703,10 +734,12 @@ def write_csv(path):
                 ratio_dl = "%.4f" % (med[(a, w)] / med[("dlmalloc", w)]) if "dlmalloc" in ALLOCS else ""
                 mr = mem_results.get((a, MEM_OF[w]))
                 cg = cg_results.get((a, w))
+                cm = cg_misses.get((a, w))
                 wr.writerow([w, a, ops_of[w], len(v), "%.3f" % median(v), "%.3f" % min(v), "%.3f" % max(v), ratio,
                              "%d" % median(destroy_ns[(a, w)]) if w == "teardown-destroy" else "",
                              mr[0] if mr else "", mr[1] if mr else "", "%.4f" % (mr[0] / mr[1]) if mr else "",
-                             "%.1f" % cg if cg is not None else "", "%d" % median(faults[(a, w)]), ratio_dl, 1])
+                             "%.1f" % cg if cg is not None else "", "%d" % median(faults[(a, w)]), ratio_dl, 1,
+                             "%.2f" % cm if cm is not None else ""])
         # the threaded family: aggregate ns/op; mulle is the locked mspace, mulle-unlocked the baseline
         for w in THREAD_WORKLOADS:
             for t in THREAD_COUNTS[w]:
@@ -717,7 +750,7 @@ def write_csv(path):
                     r = thr_times.get(("mimalloc", w, t))
                     ratio = "%.4f" % (median(v) / median(r)) if r else ""
                     wr.writerow([w, a, thr_ops[(w, t)], len(v), "%.3f" % median(v), "%.3f" % min(v), "%.3f" % max(v),
-                                 ratio, "", "", "", "", "", "", "", t])
+                                 ratio, "", "", "", "", "", "", "", t, ""])
 
 
 def chart(path, mach):
