@@ -548,35 +548,31 @@ def report(mach, peers, elapsed_measure):
         # ratio columns: mulle against the reference, and what the relative links cost
         pairs = [(x, y) for x, y in (("mulle", "mimalloc"), ("mulle", "dlmalloc"), ("mulle-rel", "mulle"))
                  if x in CG_ALLOCS and y in CG_ALLOCS]
-        hdr = ["callgrind Ir/op"] + CG_ALLOCS + ["%s / %s" % xy for xy in pairs]
-        rows = []
-        for w in WORKLOADS:
-            r = [w] + ["%.0f" % cg_results[(a, w)] for a in CG_ALLOCS]
-            r += ["%.3f" % (cg_results[(x, w)] / cg_results[(y, w)]) for x, y in pairs]
-            rows.append(r)
-        # the ratio of the geometric means is the geometric mean of the ratios
-        gm = {a: geomean([cg_results[(a, w)] for w in WORKLOADS]) for a in CG_ALLOCS}
-        rows.append(["geomean"] + ["%.0f" % gm[a] for a in CG_ALLOCS] + ["%.3f" % (gm[x] / gm[y]) for x, y in pairs])
-        p("Instructions per operation inside the allocator calls (callgrind, shortened traces; "
-          "exact, unaffected by machine noise)%s"
-          % ("; mulle-rel: mulle with MULLE_DLMALLOC_RELATIVE=1" if "mulle-rel" in CG_ALLOCS else ""))
-        p(table(hdr, rows))
-        p("")
-        md.append("\n" + md_table(hdr, rows))
 
-        hdr = ["D1 misses/op"] + CG_ALLOCS + ["%s / %s" % xy for xy in pairs]
-        rows = []
-        for w in WORKLOADS:
-            r = [w] + ["%.2f" % cg_misses[(a, w)] for a in CG_ALLOCS]
-            r += ["%.3f" % (cg_misses[(x, w)] / cg_misses[(y, w)]) for x, y in pairs]
-            rows.append(r)
-        gm = {a: geomean([cg_misses[(a, w)] for w in WORKLOADS]) for a in CG_ALLOCS}
-        rows.append(["geomean"] + ["%.2f" % gm[a] for a in CG_ALLOCS] + ["%.3f" % (gm[x] / gm[y]) for x, y in pairs])
-        p("First-level data cache misses (reads and writes) per operation inside the allocator calls, in "
-          "callgrind's model of this machine's caches (the same shortened traces; exact for the model)")
-        p(table(hdr, rows))
-        p("")
-        md.append("\n" + md_table(hdr, rows))
+        def per_op_table(title, values, fmt, caption):
+            """A row per workload of values[(alloc, workload)], the ratio columns, and the
+            geometric means (the ratio of the geometric means is the geometric mean of the
+            ratios)."""
+            hdr = [title] + CG_ALLOCS + ["%s / %s" % xy for xy in pairs]
+            rows = []
+            for w in WORKLOADS:
+                r = [w] + [fmt % values[(a, w)] for a in CG_ALLOCS]
+                r += ["%.3f" % (values[(x, w)] / values[(y, w)]) for x, y in pairs]
+                rows.append(r)
+            gm = {a: geomean([values[(a, w)] for w in WORKLOADS]) for a in CG_ALLOCS}
+            rows.append(["geomean"] + [fmt % gm[a] for a in CG_ALLOCS] + ["%.3f" % (gm[x] / gm[y]) for x, y in pairs])
+            p(caption)
+            p(table(hdr, rows))
+            p("")
+            md.append("\n" + md_table(hdr, rows))
+
+        per_op_table("callgrind Ir/op", cg_results, "%.0f",
+                     "Instructions per operation inside the allocator calls (callgrind, shortened traces; "
+                     "exact, unaffected by machine noise)%s"
+                     % ("; mulle-rel: mulle with MULLE_DLMALLOC_RELATIVE=1" if "mulle-rel" in CG_ALLOCS else ""))
+        per_op_table("D1 misses/op", cg_misses, "%.2f",
+                     "First-level data cache misses (reads and writes) per operation inside the allocator calls, in "
+                     "callgrind's model of this machine's caches (the same shortened traces; exact for the model)")
 
     # mulle against dlmalloc 2.8.6, the algorithm it follows, on the same kind of region
     if "mulle" in ALLOCS and "dlmalloc" in ALLOCS and times:
