@@ -2614,7 +2614,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_small_fit(mstate *
    1 KiB. Lea's dv serves the small requests (under 256 bytes); the tier takes those
    here, and the requests just above them are the runs the core sees (a queue or a stack
    of blocks up to 1 KiB). Measured on the fifo workload: 104 instructions an operation
-   against 133 where the dv served small requests only, the same peak resident set. */
+   against 133 where the dv served small requests only, the same peak resident set. A
+   realloc that moves a block asks for the best fit instead (growing_block, tier.hpp). */
 static const size_t DV_REACH = (1024 + CHUNK_OVERHEAD + ALIGN_MASK) & ~ALIGN_MASK;
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *m, size_t nb)
 {
@@ -3873,6 +3874,34 @@ MULLE_DLMALLOC_NOASAN inline void *allocate(mstate *m, size_t n)
    return allocate_chunk(m, n);
 }
 
+/* A block for a realloc that moves: a slot or a chunk as allocate gives one, but for the
+   best fit. The search leaves the tree alone for a request up to DV_REACH that the dv
+   holds, the next block of a run; a block that moves because it grows is none, and is
+   likely to grow again. So here the tree's best fit serves it where it leaves less than
+   the dv would. Measured on the realloc-grow workload: its moves copy 1.10 GB against
+   1.15 where the dv served them. Builds without an OS place it as malloc would, for
+   size. */
+MULLE_DLMALLOC_NOASAN inline void *growing_block(mstate *m, size_t n)
+{
+   size_t nb = request_to_size(n);
+   if (MULLE_DLMALLOC_NO_OS || (TIER && n <= tier_max(m)) || n > m->capacity || is_small(nb) ||
+       nb > DV_REACH || nb > m->dv_size || !m->treemap)
+      return allocate(m, n);   /* where the search would look for the best fit anyway */
+   size_t rest = 0;
+   bool   sane;
+   chunk *c = best_tree_fit(m, nb, &rest, &sane);
+   if (SEARCH_CHECKS && !sane)
+      return NULL;
+   if (!c || rest >= m->dv_size - nb)
+      return allocate(m, n);
+   size_t cs = size_by_tags(m, c);   /* a ring member's size, held against its footer */
+   if (cs < nb)
+      return free_chunk_damaged(m, c);
+   if (!free_memory_untouched(m, c, cs, as_bytes(c) + nb + sizeof(tree_chunk)) || !take_from_bin(m, c, cs))
+      return NULL;
+   return carve(m, c, nb, true);   /* as the search carves for a request up to DV_REACH */
+}
+
 /* Empty page pg, in no list, goes back to the core. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void give_back_page(mstate *m, page *pg)
 {
@@ -4170,7 +4199,7 @@ MULLE_DLMALLOC_NOASAN inline void *reallocate(mstate *m, void *p, size_t n, bool
    void         *q      = NULL;
    resize_result r      = resize_in_place(m, c, request_to_size(n));
    if (r == RESIZE_IMPOSSIBLE && may_move)
-      q = hand_out(m, allocate(m, n), n);
+      q = hand_out(m, growing_block(m, n), n);
    if (r == RESIZE_DONE)
    {
 #if MULLE_DLMALLOC_CHECKS >= 2
@@ -4197,7 +4226,7 @@ MULLE_DLMALLOC_NOASAN inline void *reallocate_slot(mstate *m, page *pg, size_t i
    }
    if (!may_move || n > m->capacity)
       return NULL;
-   void *q = hand_out(m, allocate(m, n), n);
+   void *q = hand_out(m, growing_block(m, n), n);
    if (q)
    {
       copy_bytes(q, p, slot_user_size(pg, p));

@@ -84,7 +84,7 @@ MULLE_DLMALLOC_NOASAN inline void *reallocate(mstate *m, void *p, size_t n, bool
    void         *q      = NULL;
    resize_result r      = resize_in_place(m, c, request_to_size(n));
    if (r == RESIZE_IMPOSSIBLE && may_move)
-      q = hand_out(m, allocate(m, n), n);
+      q = hand_out(m, growing_block(m, n), n);
    if (r == RESIZE_DONE)
    {
 #if MULLE_DLMALLOC_CHECKS >= 2
@@ -111,7 +111,7 @@ MULLE_DLMALLOC_NOASAN inline void *reallocate_slot(mstate *m, page *pg, size_t i
    }
    if (!may_move || n > m->capacity)
       return NULL;
-   void *q = hand_out(m, allocate(m, n), n);
+   void *q = hand_out(m, growing_block(m, n), n);
    if (q)
    {
       copy_bytes(q, p, slot_user_size(pg, p));

@@ -183,6 +183,36 @@ TEST_CASE("a block between live neighbours moves, contents preserved" * doctest:
    CHECK(mspace_destroy(ms) == 0);
 }
 
+TEST_CASE("a block that realloc moves takes the best fit where malloc would take the designated victim")
+{
+   // The dv serves a run of requests up to 1 KiB without a search (test_malloc.cpp); a
+   // block that moves because it grows is no part of a run. Every block here is a chunk.
+   mspace ms = mspace_create(4 * MiB);
+   REQUIRE(ms != nullptr);
+   void *exact = mspace_malloc(ms, 600);
+   void *g1    = mspace_malloc(ms, 300);
+   void *big   = mspace_malloc(ms, 3000);
+   void *g2    = mspace_malloc(ms, 300);
+   void *p     = mspace_malloc(ms, 400);
+   void *g3    = mspace_malloc(ms, 300);
+   REQUIRE((exact && g1 && big && g2 && p && g3));
+   fill(p, 400, 5);
+   mspace_free(ms, exact);                  // a tree chunk that fits 600 bytes exactly
+   mspace_free(ms, big);
+   void *first = mspace_malloc(ms, 800);    // carved from big: its rest is the victim
+   REQUIRE(first == big);
+
+   CHECK(mspace_realloc_in_place(ms, p, 600) == nullptr);   // g3 follows it
+   void *q = mspace_realloc(ms, p, 600);
+   CHECK(q == exact);                       // the best fit, not the victim
+   CHECK(verify(q, 400, 5));
+   void *run = mspace_malloc(ms, 600);      // a run's next block: the victim still
+   CHECK(bytes(run) == bytes(first) + chunk_for(800));
+   CHECK(stats_of(ms).free_blocks == 2);    // p's old chunk and the victim's rest
+   CHECK_HEAP(ms);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
 TEST_CASE("a chain of growing reallocs between other allocations keeps every byte")
 {
    mspace ms = mspace_create(8 * MiB);
