@@ -405,6 +405,23 @@ MULLE_DLMALLOC_NOASAN void *realloc_whole(mspace ms, void *p, size_t n, bool may
    return q;
 }
 
+/* realloc of p (not NULL) in an mspace the fast path may serve (fast_state: live, no lock,
+   no user code running for it): what the whole way does for a slot in use or a chunk that
+   is plainly valid, without the call's entry and exit; a block in any doubt goes the
+   whole way, which names the fault. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_fast(mstate *m, void *p, size_t n, bool may_move)
+{
+   if (page *pg = page_of(m, p))
+   {
+      size_t i = 0;
+      if (slot_problem(pg, p, &i) == MSPACE_ERROR_NONE)
+         return reallocate_slot(m, pg, i, p, n, may_move);
+   }
+   else if (!MULLE_DLMALLOC_CHECKS || plainly_valid(m, p))
+      return reallocate(m, p, n, may_move);
+   return realloc_whole(m, p, n, may_move);
+}
+
 #if defined(MULLE_DLMALLOC_HAS_FRONTS) && MULLE_DLMALLOC_FAST_PATH
 /* realloc of p in a locked mspace: a slot stays where the request fits it, else moves by
    malloc and free (each of them a front's path where it may); a chunk is resized under
@@ -584,6 +601,9 @@ MULLE_DLMALLOC_NOASAN void *mspace_realloc(mspace ms, void *p, size_t n)
 {
    if (!p)
       return mspace_malloc(ms, n);
+   if (mulle::detail::FAST_PATH)
+      if (mulle::detail::mstate *m = mulle::detail::fast_state(ms))
+         return mulle::detail::realloc_fast(m, p, n, true);
 #if defined(MULLE_DLMALLOC_HAS_FRONTS) && MULLE_DLMALLOC_FAST_PATH
    if (mulle::detail::mstate *l = mulle::detail::locked_fast_state(ms))
       return mulle::detail::realloc_front(l, p, n, true);
@@ -595,6 +615,9 @@ MULLE_DLMALLOC_NOASAN void *mspace_realloc_in_place(mspace ms, void *p, size_t n
 {
    if (!p)
       return NULL;
+   if (mulle::detail::FAST_PATH)
+      if (mulle::detail::mstate *m = mulle::detail::fast_state(ms))
+         return mulle::detail::realloc_fast(m, p, n, false);
 #if defined(MULLE_DLMALLOC_HAS_FRONTS) && MULLE_DLMALLOC_FAST_PATH
    if (mulle::detail::mstate *l = mulle::detail::locked_fast_state(ms))
       return mulle::detail::realloc_front(l, p, n, false);
