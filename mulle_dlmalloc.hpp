@@ -176,6 +176,11 @@ typedef struct mspace_stats_t
 #define MSPACE_ZEROED 2u   /* the caller's buffer reads as zero (a fresh mapping, a new file):
                               mspace_calloc skips what the heap never touched, as it does
                               in a region from the OS */
+#define MSPACE_HUGE_PAGES 4u   /* mspace_create_flags only: asks the OS to back the region
+                                  with transparent huge pages (Linux: madvise MADV_HUGEPAGE,
+                                  a hint; elsewhere nothing). Fewer TLB misses on a heap of
+                                  many MiB touched at random; resident memory grows in 2 MiB
+                                  steps, and a page faulted in is zeroed whole */
 
 /* Reserves `capacity` bytes (rounded up to pages) from the OS. NULL if the OS refuses or
    capacity cannot hold the bookkeeping and one block. Pages are committed as used. */
@@ -185,8 +190,9 @@ MULLE_DLMALLOC_API mspace mspace_create(size_t capacity);
    NULL if base is NULL or the buffer cannot hold the bookkeeping and one block. */
 MULLE_DLMALLOC_API mspace mspace_create_with_base(void *base, size_t capacity);
 
-/* As mspace_create and mspace_create_with_base, with flags (MSPACE_LOCKED); NULL for an
-   unknown flag. */
+/* As mspace_create and mspace_create_with_base, with flags (MSPACE_LOCKED ...); NULL for an
+   unknown flag, and for MSPACE_HUGE_PAGES with a caller's buffer (whose pages are the
+   caller's to advise). */
 MULLE_DLMALLOC_API mspace mspace_create_flags(size_t capacity, unsigned flags);
 MULLE_DLMALLOC_API mspace mspace_create_with_base_flags(void *base, size_t capacity, unsigned flags);
 
@@ -419,7 +425,7 @@ class heap
 {
 public:
    heap() noexcept : ms_(nullptr) {}
-   /* an OS region of `capacity` bytes; test the heap for failure; flags: MSPACE_LOCKED */
+   /* an OS region of `capacity` bytes; test the heap for failure; flags: MSPACE_LOCKED, MSPACE_HUGE_PAGES */
    explicit heap(size_t capacity, unsigned flags = 0) noexcept : ms_(mspace_create_flags(capacity, flags)) {}
    /* inside caller memory, which must outlive the heap */
    heap(void *base, size_t capacity, unsigned flags = 0) noexcept
@@ -1248,6 +1254,9 @@ static const unsigned STATE_ATTACHED = 32;    /* in use by a process: set by a c
                                                  that finds it set knows that the last user
                                                  ended without a detach, maybe inside a call:
                                                  it may rebuild the heap (recover.hpp) */
+static const unsigned STATE_HUGE_PAGES = 64;  /* MSPACE_HUGE_PAGES: the OS region asked for
+                                                 huge pages, and the heap gives nothing back
+                                                 by itself (free.hpp): mspace_trim does */
 
 /* The links of a small bin's head: the fd and bk of a chunk that would start 2 words
    before, whose other words are never read or written while smallmap and the rings
@@ -2821,14 +2830,15 @@ namespace mulle { namespace detail {
    found in its tree bin by its size (a bounded walk); one that was taken or merged
    meanwhile is dropped (what it merged into was noted itself; a remainder cut from a
    candidate takes its place and its time). So the work per event is bounded, and no
-   memory that is not free is touched. OS regions only, and not at level 2, whose poison
-   is free memory's content. */
+   memory that is not free is touched. OS regions only, but not those with huge pages
+   (MSPACE_HUGE_PAGES: a purge would split a huge page, which then faults in again 4 KiB at
+   a time), and not at level 2, whose poison is free memory's content. */
 static_assert((PURGE_SLOTS & (PURGE_SLOTS - 1)) == 0, "the purge queue's cursor wraps by a mask");
 static_assert(PURGE_DELAY >= 1 && PURGE_DELAY <= (0x7FFFFFFFu >> TOP_WAIT_MOST), "the top's longest wait counts in 32 bits");
 
 MULLE_DLMALLOC_NOASAN inline bool purges_by_itself(const mstate *m)
 {
-   return PURGE_MIN && (m->flags & STATE_FROM_OS);
+   return PURGE_MIN && (m->flags & (STATE_FROM_OS | STATE_HUGE_PAGES)) == STATE_FROM_OS;
 }
 
 /* The head word at c, where a chunk that waited to be purged began: where that chunk was
@@ -2940,7 +2950,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void purge_due(mstate *m, size
    trim doubles the next wait (up to PURGE_DELAY << TOP_WAIT_MOST): a heap whose top
    keeps coming back is trimmed ever more rarely, one that shrank for good is trimmed
    after one wait, and mspace_trim starts over. Without an OS there are no pages to give
-   back: the footprint shrinks only by mspace_trim, and the code stays small. */
+   back: the footprint shrinks only by mspace_trim, and the code stays small; a region
+   with huge pages (STATE_HUGE_PAGES) likewise waits for mspace_trim. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void trim_top_by_itself(mstate *m)
 {
    if (!(m->flags & STATE_REGROWS))
@@ -2951,7 +2962,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void trim_top_by_itself(mstate
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void trim_by_itself(mstate *m)
 {
-   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && (!(m->flags & STATE_REGROWS) || !m->top_since))
+   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && (!(m->flags & STATE_REGROWS) || !m->top_since) &&
+       !(m->flags & STATE_HUGE_PAGES))
       trim_top_by_itself(m);
 }
 
@@ -5166,6 +5178,19 @@ MULLE_DLMALLOC_NOASAN void os_prefault(mstate *m, byte *from, byte *to)
 #  endif
 }
 
+/* Transparent huge pages asked for over [base, base + size) (MSPACE_HUGE_PAGES): a hint
+   the kernel follows for the 2 MiB-aligned parts as it faults them in; nothing where there
+   is no such call. */
+MULLE_DLMALLOC_NOASAN inline void os_advise_huge(void *base, size_t size)
+{
+#  if defined(__linux__) && defined(MADV_HUGEPAGE)
+   madvise(base, size, MADV_HUGEPAGE);
+#  else
+   (void) base;
+   (void) size;
+#  endif
+}
+
 MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t capacity, unsigned flags)
 {
    size_t page = os_page_size();
@@ -5177,6 +5202,8 @@ MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t capacity, unsigned 
    byte *base = static_cast<byte *>(os_reserve(size));
    if (!base)
       return NULL;
+   if (flags & STATE_HUGE_PAGES)
+      os_advise_huge(base, size);   /* before any page is touched */
 #  if defined(_WIN32)
    /* the state and its page map are written before the first extend_top commits
       anything */
@@ -5958,7 +5985,8 @@ MULLE_DLMALLOC_NOASAN inline bool state_bounds_ok(const mstate *m, const byte *b
 /* The flags a stored state may hold: from the OS (a copy of an mspace_create heap, or
    its live region, which attach_problem refuses), locked, and in the middle of a call out
    to user code (a process that ended there). A new STATE_ flag belongs here too. */
-static const unsigned STORED_FLAGS = STATE_FROM_OS | STATE_LOCKED | STATE_CALLING_OUT | STATE_REGROWS | STATE_ZERO_ABOVE | STATE_ATTACHED;
+static const unsigned STORED_FLAGS = STATE_FROM_OS | STATE_LOCKED | STATE_CALLING_OUT | STATE_REGROWS | STATE_ZERO_ABOVE | STATE_ATTACHED |
+                                     STATE_HUGE_PAGES;
 
 /* The settings of the build that made the heap, as far as the state records them beside
    the layout word: its trim threshold (nothing but a create sets it), and a lock that this
@@ -6572,11 +6600,12 @@ extern "C" {
 MULLE_DLMALLOC_NOASAN mspace mspace_create_flags(size_t capacity, unsigned flags)
 {
    using namespace mulle::detail;
-   if (flags & ~(MSPACE_LOCKED | MSPACE_ZEROED) || ((flags & MSPACE_LOCKED) && !MULLE_DLMALLOC_LOCKS))
+   if (flags & ~(MSPACE_LOCKED | MSPACE_ZEROED | MSPACE_HUGE_PAGES) || ((flags & MSPACE_LOCKED) && !MULLE_DLMALLOC_LOCKS))
       return NULL;
    MULLE_DLMALLOC_QUIET_BEGIN();
    /* fresh pages of the OS read as zero: MSPACE_ZEROED or not */
-   mstate *m = create_os_mspace(capacity, ((flags & MSPACE_LOCKED) ? STATE_LOCKED : 0) | STATE_ZERO_ABOVE);
+   mstate *m = create_os_mspace(capacity, ((flags & MSPACE_LOCKED) ? STATE_LOCKED : 0) | STATE_ZERO_ABOVE |
+                                             ((flags & MSPACE_HUGE_PAGES) ? STATE_HUGE_PAGES : 0));
    if (m)
       annotate_create(m);
    MULLE_DLMALLOC_QUIET_END();
@@ -7032,8 +7061,9 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
       }
    }
    m->flags      |= STATE_ATTACHED;
-   m->flags      &= ~(STATE_FROM_OS | STATE_CALLING_OUT | STATE_ZERO_ABOVE);   /* the region is the
-                                     caller's now, of unknown contents; no user code runs for it */
+   m->flags      &= ~(STATE_FROM_OS | STATE_CALLING_OUT | STATE_ZERO_ABOVE | STATE_HUGE_PAGES);   /* the
+                                     region is the caller's now, of unknown contents and pages; no
+                                     user code runs for it */
    m->lock        = 0;
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
    for (size_t k = 0; k < FRONTS; ++k)

@@ -2,7 +2,8 @@
 
    The allocator is chosen at compile time (-DALLOC_MULLE, -DALLOC_DLMALLOC, -DALLOC_GLIBC,
    -DALLOC_MIMALLOC, -DALLOC_JEMALLOC, -DALLOC_BOOST, -DALLOC_PMR; mulle-rel is -DALLOC_MULLE
-   with -DMULLE_DLMALLOC_RELATIVE=1). Debian's libmimalloc and libjemalloc replace the
+   with -DMULLE_DLMALLOC_RELATIVE=1, mulle-huge -DALLOC_MULLE with -DBENCH_HUGE_PAGES=1, its
+   region made with MSPACE_HUGE_PAGES). Debian's libmimalloc and libjemalloc replace the
    process's malloc when linked, and dlmalloc 2.8.6 defines the same mspace_* names as
    mulle_dlmalloc, so every allocator gets a binary of its own and bench/run.py runs them one
    process per measurement.
@@ -74,11 +75,20 @@ static const size_t HEAP_CAPACITY = size_t(1) << 30; /* reserved, committed as u
 #  include "../mulle_dlmalloc.hpp"
 #  if MULLE_DLMALLOC_RELATIVE
 static const char *const ALLOC_NAME = "mulle-rel"; /* links stored relative (bench/Makefile) */
+#  elif BENCH_HUGE_PAGES
+static const char *const ALLOC_NAME = "mulle-huge"; /* its region asks for huge pages */
 #  else
 static const char *const ALLOC_NAME = "mulle";
 #  endif
+#  ifndef BENCH_HUGE_PAGES
+#    define BENCH_HUGE_PAGES 0
+#  endif
 static mspace            g_ms;
-static bool heap_open(size_t capacity) { g_ms = mspace_create(capacity); return g_ms != NULL; }
+static bool heap_open(size_t capacity)
+{
+   g_ms = mspace_create_flags(capacity, BENCH_HUGE_PAGES ? MSPACE_HUGE_PAGES : 0u);
+   return g_ms != NULL;
+}
 static void heap_close() { if (g_ms) mspace_destroy(g_ms); g_ms = NULL; }
 extern "C" {
 NOINLINE void *bench_alloc_malloc(size_t n) { return mspace_malloc(g_ms, n); }

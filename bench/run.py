@@ -7,9 +7,10 @@ Environment:
   BENCH_QUICK=1        3 repetitions, half-length traces, smaller memory and callgrind runs
   BENCH_CALLGRIND=0    skip the callgrind instruction counts
   BENCH_MEM=0          skip the memory runs
-  BENCH_ALLOCS=a,b     only these allocators (mulle mulle-rel dlmalloc glibc mimalloc jemalloc boost
-                       pmr; mulle-rel is mulle built with MULLE_DLMALLOC_RELATIVE=1, dlmalloc is
-                       Doug Lea's dlmalloc 2.8.6 mspaces)
+  BENCH_ALLOCS=a,b     only these allocators (mulle mulle-rel mulle-huge dlmalloc glibc mimalloc
+                       jemalloc boost pmr; mulle-rel is mulle built with MULLE_DLMALLOC_RELATIVE=1,
+                       mulle-huge is mulle with its region made with MSPACE_HUGE_PAGES, dlmalloc
+                       is Doug Lea's dlmalloc 2.8.6 mspaces)
   BENCH_WORKLOADS=a,b  only these workloads (see: bench/build/bench_mulle list)
   BENCH_SCALE=x        multiply every trace length by x (timed runs)
   BENCH_THREADS=0      skip the threaded family (bench/threads.cpp); BENCH_THREADS=only runs
@@ -33,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.path.join(HERE, "build")
 RESULTS = os.path.join(HERE, "results")
 
-ALL_ALLOCS = ["mulle", "mulle-rel", "dlmalloc", "glibc", "mimalloc", "jemalloc", "boost", "pmr"]
+ALL_ALLOCS = ["mulle", "mulle-rel", "mulle-huge", "dlmalloc", "glibc", "mimalloc", "jemalloc", "boost", "pmr"]
 ALL_WORKLOADS = ["small-churn", "mixed", "realloc-grow", "lifo", "fifo", "large",
                  "teardown-free", "teardown-destroy"]
 # memory is measured once per trace: both teardown rows share the teardown trace
@@ -778,7 +779,7 @@ def chart(path, mach):
                     label += "\\n(target <= %.2f)" % MEM_TARGETS[mw]
                 f.write('"%s" %s\n' % (label, " ".join("%.4f" % (mem_results[(a, mw)][0] / mem_results[(a, mw)][1])
                                                          for a in MEM_ALLOCS)))
-    colors = {"mulle": "#d62728", "mulle-rel": "#f4a5a5", "dlmalloc": "#8c564b", "glibc": "#7f7f7f", "mimalloc": "#1f77b4", "jemalloc": "#2ca02c",
+    colors = {"mulle": "#d62728", "mulle-rel": "#f4a5a5", "mulle-huge": "#e377c2", "dlmalloc": "#8c564b", "glibc": "#7f7f7f", "mimalloc": "#1f77b4", "jemalloc": "#2ca02c",
               "boost": "#9467bd", "pmr": "#ff7f0e"}
     g = []
     g.append("set terminal %s" % term)

@@ -76,6 +76,11 @@ typedef struct mspace_stats_t
 #define MSPACE_ZEROED 2u   /* the caller's buffer reads as zero (a fresh mapping, a new file):
                               mspace_calloc skips what the heap never touched, as it does
                               in a region from the OS */
+#define MSPACE_HUGE_PAGES 4u   /* mspace_create_flags only: asks the OS to back the region
+                                  with transparent huge pages (Linux: madvise MADV_HUGEPAGE,
+                                  a hint; elsewhere nothing). Fewer TLB misses on a heap of
+                                  many MiB touched at random; resident memory grows in 2 MiB
+                                  steps, and a page faulted in is zeroed whole */
 
 /* Reserves `capacity` bytes (rounded up to pages) from the OS. NULL if the OS refuses or
    capacity cannot hold the bookkeeping and one block. Pages are committed as used. */
@@ -85,8 +90,9 @@ MULLE_DLMALLOC_API mspace mspace_create(size_t capacity);
    NULL if base is NULL or the buffer cannot hold the bookkeeping and one block. */
 MULLE_DLMALLOC_API mspace mspace_create_with_base(void *base, size_t capacity);
 
-/* As mspace_create and mspace_create_with_base, with flags (MSPACE_LOCKED); NULL for an
-   unknown flag. */
+/* As mspace_create and mspace_create_with_base, with flags (MSPACE_LOCKED ...); NULL for an
+   unknown flag, and for MSPACE_HUGE_PAGES with a caller's buffer (whose pages are the
+   caller's to advise). */
 MULLE_DLMALLOC_API mspace mspace_create_flags(size_t capacity, unsigned flags);
 MULLE_DLMALLOC_API mspace mspace_create_with_base_flags(void *base, size_t capacity, unsigned flags);
 

@@ -475,11 +475,12 @@ extern "C" {
 MULLE_DLMALLOC_NOASAN mspace mspace_create_flags(size_t capacity, unsigned flags)
 {
    using namespace mulle::detail;
-   if (flags & ~(MSPACE_LOCKED | MSPACE_ZEROED) || ((flags & MSPACE_LOCKED) && !MULLE_DLMALLOC_LOCKS))
+   if (flags & ~(MSPACE_LOCKED | MSPACE_ZEROED | MSPACE_HUGE_PAGES) || ((flags & MSPACE_LOCKED) && !MULLE_DLMALLOC_LOCKS))
       return NULL;
    MULLE_DLMALLOC_QUIET_BEGIN();
    /* fresh pages of the OS read as zero: MSPACE_ZEROED or not */
-   mstate *m = create_os_mspace(capacity, ((flags & MSPACE_LOCKED) ? STATE_LOCKED : 0) | STATE_ZERO_ABOVE);
+   mstate *m = create_os_mspace(capacity, ((flags & MSPACE_LOCKED) ? STATE_LOCKED : 0) | STATE_ZERO_ABOVE |
+                                             ((flags & MSPACE_HUGE_PAGES) ? STATE_HUGE_PAGES : 0));
    if (m)
       annotate_create(m);
    MULLE_DLMALLOC_QUIET_END();
@@ -935,8 +936,9 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
       }
    }
    m->flags      |= STATE_ATTACHED;
-   m->flags      &= ~(STATE_FROM_OS | STATE_CALLING_OUT | STATE_ZERO_ABOVE);   /* the region is the
-                                     caller's now, of unknown contents; no user code runs for it */
+   m->flags      &= ~(STATE_FROM_OS | STATE_CALLING_OUT | STATE_ZERO_ABOVE | STATE_HUGE_PAGES);   /* the
+                                     region is the caller's now, of unknown contents and pages; no
+                                     user code runs for it */
    m->lock        = 0;
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
    for (size_t k = 0; k < FRONTS; ++k)

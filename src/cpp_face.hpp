@@ -59,7 +59,7 @@ class heap
 {
 public:
    heap() noexcept : ms_(nullptr) {}
-   /* an OS region of `capacity` bytes; test the heap for failure; flags: MSPACE_LOCKED */
+   /* an OS region of `capacity` bytes; test the heap for failure; flags: MSPACE_LOCKED, MSPACE_HUGE_PAGES */
    explicit heap(size_t capacity, unsigned flags = 0) noexcept : ms_(mspace_create_flags(capacity, flags)) {}
    /* inside caller memory, which must outlive the heap */
    heap(void *base, size_t capacity, unsigned flags = 0) noexcept

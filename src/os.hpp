@@ -223,6 +223,19 @@ MULLE_DLMALLOC_NOASAN void os_prefault(mstate *m, byte *from, byte *to)
 #  endif
 }
 
+/* Transparent huge pages asked for over [base, base + size) (MSPACE_HUGE_PAGES): a hint
+   the kernel follows for the 2 MiB-aligned parts as it faults them in; nothing where there
+   is no such call. */
+MULLE_DLMALLOC_NOASAN inline void os_advise_huge(void *base, size_t size)
+{
+#  if defined(__linux__) && defined(MADV_HUGEPAGE)
+   madvise(base, size, MADV_HUGEPAGE);
+#  else
+   (void) base;
+   (void) size;
+#  endif
+}
+
 MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t capacity, unsigned flags)
 {
    size_t page = os_page_size();
@@ -234,6 +247,8 @@ MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t capacity, unsigned 
    byte *base = static_cast<byte *>(os_reserve(size));
    if (!base)
       return NULL;
+   if (flags & STATE_HUGE_PAGES)
+      os_advise_huge(base, size);   /* before any page is touched */
 #  if defined(_WIN32)
    /* the state and its page map are written before the first extend_top commits
       anything */

@@ -461,6 +461,16 @@ static void test_flags(void)
    CHECK(mspace_check(a) == 0 && mspace_check(b) == 0);
    CHECK(mspace_destroy(a) == 0);
    CHECK(mspace_destroy(b) == 0);
+
+   /* huge pages: an OS region's hint; a caller's buffer refuses the flag */
+   a = mspace_create_flags(1 << 22, MSPACE_HUGE_PAGES);
+   CHECK(a != NULL);
+   CHECK(mspace_create_with_base_flags(buffer, sizeof(buffer), MSPACE_HUGE_PAGES) == NULL);
+   p = mspace_malloc(a, 100000);
+   CHECK(p != NULL && mspace_is_heap_object(a, p));
+   mspace_free(a, p);
+   CHECK(mspace_check(a) == 0);
+   CHECK(mspace_destroy(a) == 0);
 }
 
 int main(void)

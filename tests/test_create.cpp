@@ -526,3 +526,78 @@ TEST_CASE("NULL mspace: the queries answer zero")
    CHECK(s.top_bytes == 0);
    CHECK(s.largest_free == 0);
 }
+
+#if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__))
+#  include <cstdio>
+#  include <cstring>
+
+// Whether the mapping that holds p carries the kernel's "hg" flag (MADV_HUGEPAGE asked
+// for), from /proc/self/smaps; -1 where the file or the mapping is not found.
+static int huge_pages_asked(const void *p)
+{
+   FILE *f = std::fopen("/proc/self/smaps", "r");
+   if (!f)
+      return -1;
+   char line[512];
+   bool inside = false;
+   int  found  = -1;
+   uintptr_t a = reinterpret_cast<uintptr_t>(p);
+   while (std::fgets(line, sizeof line, f))
+   {
+      unsigned long lo, hi;
+      if (std::sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && std::strchr(line, '-') < std::strchr(line, ' '))
+         inside = a >= lo && a < hi;
+      else if (inside && std::strncmp(line, "VmFlags:", 8) == 0)
+      {
+         found = std::strstr(line, " hg") != nullptr;
+         break;
+      }
+   }
+   std::fclose(f);
+   return found;
+}
+
+// The kernel has transparent huge pages (else madvise refuses MADV_HUGEPAGE).
+static bool kernel_has_huge_pages()
+{
+   FILE *f = std::fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+   if (f)
+      std::fclose(f);
+   return f != nullptr;
+}
+
+TEST_CASE("MSPACE_HUGE_PAGES: an OS region asks the kernel for huge pages; a plain one does not")
+{
+   mspace huge  = mspace_create_flags(64 * MiB, MSPACE_HUGE_PAGES);
+   mspace plain = mspace_create(64 * MiB);
+   REQUIRE((huge && plain));
+   void *p = mspace_malloc(huge, 3 * MiB);
+   void *q = mspace_malloc(plain, 3 * MiB);
+   REQUIRE((p && q));
+   fill(p, 3 * MiB, 7);   // an ordinary heap in every other way
+   CHECK(verify(p, 3 * MiB, 7));
+   if (kernel_has_huge_pages())
+   {
+      CHECK(huge_pages_asked(p) == 1);
+      CHECK(huge_pages_asked(q) == 0);
+   }
+   mspace_free(huge, p);
+   mspace_trim(huge, 0);   // gives pages back as in any OS region
+   CHECK_HEAP(huge);
+   CHECK(mspace_destroy(huge) == 0);
+   CHECK(mspace_destroy(plain) == 0);
+}
+#endif
+
+TEST_CASE("MSPACE_HUGE_PAGES is for OS regions: a caller's buffer refuses it")
+{
+   static unsigned char buffer[256 * 1024];
+   CHECK(mspace_create_with_base_flags(buffer, sizeof buffer, MSPACE_HUGE_PAGES) == nullptr);
+   mspace ms = mspace_create_flags(4 * MiB, MSPACE_HUGE_PAGES);   // any OS: a hint at most
+   REQUIRE(ms != nullptr);
+   void *p = mspace_malloc(ms, 1000);
+   CHECK(p != nullptr);
+   CHECK_HEAP(ms);
+   CHECK(mspace_destroy(ms) == 0);
+   CHECK(mspace_create_flags(4 * MiB, 8u) == nullptr);   // still an unknown flag
+}

@@ -16,10 +16,10 @@
 
 using namespace test;
 
-TEST_CASE("create_flags: 0, MSPACE_LOCKED and MSPACE_ZEROED are the flags there are")
+TEST_CASE("create_flags: 0, MSPACE_LOCKED, MSPACE_ZEROED and MSPACE_HUGE_PAGES are the flags there are")
 {
    Buffer buf(64 * KiB);
-   for (unsigned bad : {4u, 8u, 0x80000000u, MSPACE_LOCKED | 4u, MSPACE_ZEROED | 0x100u})
+   for (unsigned bad : {8u, 16u, 0x80000000u, MSPACE_LOCKED | 8u, MSPACE_ZEROED | 0x100u})
    {
       CAPTURE(bad);
       CHECK(mspace_create_flags(1 * MiB, bad) == nullptr);

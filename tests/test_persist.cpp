@@ -577,7 +577,8 @@ struct StateMirror
 };
 
 constexpr std::size_t SIGNATURE = static_cast<std::size_t>(0x6d6c6c6d2e687073ULL);   // "mllm.hps"
-constexpr unsigned FROM_OS = 1, LOCKED = 2, CALLING_OUT = 4, REGROWS = 8, ZERO_ABOVE = 16, ATTACHED = 32;   // the flags a state may hold
+constexpr unsigned FROM_OS = 1, LOCKED = 2, CALLING_OUT = 4, REGROWS = 8, ZERO_ABOVE = 16, ATTACHED = 32,
+                   HUGE_PAGES = 64;   // the flags a state may hold
 constexpr bool CHECKS2 = CANARY != 0;
 
 #define STATE_FIELD(name) offsetof(StateMirror, name)
@@ -745,7 +746,7 @@ TEST_CASE("attach refuses flags that no stored heap holds")
    DamagedState d;
    d.set_flags(0xfffffff0u);
    d.expect_refused(MSPACE_ERROR_CORRUPTION, "flags 0xfffffff0");
-   for (unsigned bit = 6; bit < 32; ++bit)
+   for (unsigned bit = 7; bit < 32; ++bit)
    {
       d.set_flags(1u << bit);
       d.expect_refused(MSPACE_ERROR_CORRUPTION, "an unknown flag bit");
@@ -758,6 +759,13 @@ TEST_CASE("attach refuses flags that no stored heap holds")
    CHECK(d.flags() == ATTACHED);
    CHECK(mspace_attach_found(ms) == MSPACE_FOUND_DETACHED);
    d.done(ms);   // the detach succeeds: it refuses an mspace of the OS, and the flag is gone
+
+   // an OS region with huge pages (MSPACE_HUGE_PAGES): its pages are the caller's now, and
+   // its memory goes back by itself as in any caller's buffer (not at all)
+   d.set_flags(FROM_OS | HUGE_PAGES);
+   ms = d.expect_accepted("from the OS, huge pages");
+   CHECK(d.flags() == ATTACHED);
+   d.done(ms);
 
    d.set_flags(REGROWS);   // automatic trims stopped: the heap's own history, kept
    ms = d.expect_accepted("regrows");

@@ -126,7 +126,7 @@ int main(int argc, char **argv)
    const int scale = argc > 1 ? std::atoi(argv[1]) : 1;
    const int THREADS = 4, PROCESSES = 4, OPS = 200000 / scale;
 
-   check(mspace_create_flags(1 << 20, 4u) == nullptr, "an unknown flag is refused");
+   check(mspace_create_flags(1 << 20, 8u) == nullptr, "an unknown flag is refused");
 
    // threads of one process
    {
