@@ -77,10 +77,12 @@ typedef struct mspace_stats_t
                               mspace_calloc skips what the heap never touched, as it does
                               in a region from the OS */
 #define MSPACE_HUGE_PAGES 4u   /* mspace_create_flags only: asks the OS to back the region
-                                  with transparent huge pages (Linux: madvise MADV_HUGEPAGE,
-                                  a hint; elsewhere nothing). Fewer TLB misses on a heap of
-                                  many MiB touched at random; resident memory grows in 2 MiB
-                                  steps, and a page faulted in is zeroed whole */
+                                  with transparent huge pages (Linux: a region on a 2 MiB
+                                  boundary, madvise MADV_HUGEPAGE; where the kernel takes it,
+                                  the heap gives nothing back by itself, only mspace_trim
+                                  does; elsewhere the flag changes nothing). Fewer TLB misses
+                                  on a heap of many MiB touched at random; resident memory
+                                  grows in 2 MiB steps, and a page faulted in is zeroed whole */
 
 /* Reserves `capacity` bytes (rounded up to pages) from the OS. NULL if the OS refuses or
    capacity cannot hold the bookkeeping and one block. Pages are committed as used. */

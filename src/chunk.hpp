@@ -292,9 +292,9 @@ static const unsigned STATE_ATTACHED = 32;    /* in use by a process: set by a c
                                                  that finds it set knows that the last user
                                                  ended without a detach, maybe inside a call:
                                                  it may rebuild the heap (recover.hpp) */
-static const unsigned STATE_HUGE_PAGES = 64;  /* MSPACE_HUGE_PAGES: the OS region asked for
-                                                 huge pages, and the heap gives nothing back
-                                                 by itself (free.hpp): mspace_trim does */
+static const unsigned STATE_HUGE_PAGES = 64;  /* MSPACE_HUGE_PAGES, and the kernel took the
+                                                 advice (os.hpp): the heap gives nothing back
+                                                 by itself (free.hpp); mspace_trim does */
 
 /* The links of a small bin's head: the fd and bk of a chunk that would start 2 words
    before, whose other words are never read or written while smallmap and the rings

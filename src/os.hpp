@@ -223,16 +223,31 @@ MULLE_DLMALLOC_NOASAN void os_prefault(mstate *m, byte *from, byte *to)
 #  endif
 }
 
-/* Transparent huge pages asked for over [base, base + size) (MSPACE_HUGE_PAGES): a hint
-   the kernel follows for the 2 MiB-aligned parts as it faults them in; nothing where there
-   is no such call. */
-MULLE_DLMALLOC_NOASAN inline void os_advise_huge(void *base, size_t size)
+/* A reservation of `size` bytes (a multiple of the page size) for MSPACE_HUGE_PAGES. On
+   Linux it starts on a huge page's boundary (2 MiB), so that a heap's first 2 MiB are one
+   huge page whatever the kernel's placement, and transparent huge pages are asked for
+   over it before any page is touched (MADV_HUGEPAGE: the kernel backs the parts it faults
+   in with huge pages where it has them); *huge says whether the kernel took the advice
+   (one without transparent huge pages refuses it). Elsewhere an ordinary reservation, and
+   *huge false. */
+static const size_t HUGE_PAGE_BYTES = static_cast<size_t>(2) << 20;
+
+MULLE_DLMALLOC_NOASAN inline void *os_reserve_huge(size_t size, bool *huge)
 {
+   *huge = false;
 #  if defined(__linux__) && defined(MADV_HUGEPAGE)
-   madvise(base, size, MADV_HUGEPAGE);
+   byte *raw = static_cast<byte *>(os_reserve(size + HUGE_PAGE_BYTES));   /* size < SIZE_MAX / 2 */
+   if (!raw)
+      return NULL;
+   byte *base = reinterpret_cast<byte *>(align_up(reinterpret_cast<uintptr_t>(raw), HUGE_PAGE_BYTES));
+   if (base > raw)
+      munmap(raw, static_cast<size_t>(base - raw));
+   if (raw + HUGE_PAGE_BYTES > base)
+      munmap(base + size, static_cast<size_t>(raw + HUGE_PAGE_BYTES - base));
+   *huge = madvise(base, size, MADV_HUGEPAGE) == 0;
+   return base;
 #  else
-   (void) base;
-   (void) size;
+   return os_reserve(size);
 #  endif
 }
 
@@ -244,11 +259,12 @@ MULLE_DLMALLOC_NOASAN inline mstate *create_os_mspace(size_t capacity, unsigned 
    size_t size = align_up(capacity, page);
    if (size < sizeof(mstate) + 2 * MIN_CHUNK + ALIGN)
       return NULL;   /* a page holds the state: only for pages under ~1 KiB */
-   byte *base = static_cast<byte *>(os_reserve(size));
+   bool  huge = false;
+   byte *base = static_cast<byte *>((flags & STATE_HUGE_PAGES) ? os_reserve_huge(size, &huge) : os_reserve(size));
    if (!base)
       return NULL;
-   if (flags & STATE_HUGE_PAGES)
-      os_advise_huge(base, size);   /* before any page is touched */
+   if (!huge)
+      flags &= ~STATE_HUGE_PAGES;   /* no huge pages: the heap gives back as any other */
 #  if defined(_WIN32)
    /* the state and its page map are written before the first extend_top commits
       anything */

@@ -531,32 +531,6 @@ TEST_CASE("NULL mspace: the queries answer zero")
 #  include <cstdio>
 #  include <cstring>
 
-// Whether the mapping that holds p carries the kernel's "hg" flag (MADV_HUGEPAGE asked
-// for), from /proc/self/smaps; -1 where the file or the mapping is not found.
-static int huge_pages_asked(const void *p)
-{
-   FILE *f = std::fopen("/proc/self/smaps", "r");
-   if (!f)
-      return -1;
-   char line[512];
-   bool inside = false;
-   int  found  = -1;
-   uintptr_t a = reinterpret_cast<uintptr_t>(p);
-   while (std::fgets(line, sizeof line, f))
-   {
-      unsigned long lo, hi;
-      if (std::sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && std::strchr(line, '-') < std::strchr(line, ' '))
-         inside = a >= lo && a < hi;
-      else if (inside && std::strncmp(line, "VmFlags:", 8) == 0)
-      {
-         found = std::strstr(line, " hg") != nullptr;
-         break;
-      }
-   }
-   std::fclose(f);
-   return found;
-}
-
 // The kernel has transparent huge pages (else madvise refuses MADV_HUGEPAGE).
 static bool kernel_has_huge_pages()
 {
@@ -580,6 +554,8 @@ TEST_CASE("MSPACE_HUGE_PAGES: an OS region asks the kernel for huge pages; a pla
    {
       CHECK(huge_pages_asked(p) == 1);
       CHECK(huge_pages_asked(q) == 0);
+      // the region starts on a huge page's boundary: its first 2 MiB are one huge page
+      CHECK(reinterpret_cast<std::uintptr_t>(huge) % (2 * MiB) == 0);
    }
    mspace_free(huge, p);
    mspace_trim(huge, 0);   // gives pages back as in any OS region

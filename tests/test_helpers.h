@@ -200,6 +200,40 @@ MULLE_TEST_NOASAN inline void raw_set(void *dst, unsigned char value, std::size_
 #endif
 }
 
+// Whether the kernel marks the mapping that holds p as asking for transparent huge pages
+// (the "hg" of its VmFlags in /proc/self/smaps, which madvise(MADV_HUGEPAGE) sets): 1 or
+// 0; -1 where that cannot be read. Read on x86-64 and arm64 Linux only: the 32-bit suites
+// run under qemu, whose /proc shows flags of its own.
+inline int huge_pages_asked(const void *p)
+{
+#if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__))
+   FILE *f = std::fopen("/proc/self/smaps", "r");
+   if (!f)
+      return -1;
+   char           line[512];
+   bool           inside = false;
+   int            found  = -1;
+   std::uintptr_t a      = reinterpret_cast<std::uintptr_t>(p);
+   while (std::fgets(line, sizeof line, f))
+   {
+      unsigned long lo, hi;
+      const char   *dash = std::strchr(line, '-'), *space = std::strchr(line, ' ');
+      if (dash && space && dash < space && std::sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
+         inside = a >= lo && a < hi;
+      else if (inside && std::strncmp(line, "VmFlags:", 8) == 0)
+      {
+         found = std::strstr(line, " hg") != nullptr;
+         break;
+      }
+   }
+   std::fclose(f);
+   return found;
+#else
+   (void) p;
+   return -1;
+#endif
+}
+
 inline bool is_aligned(const void *p, std::size_t a)
 {
    return reinterpret_cast<std::uintptr_t>(p) % a == 0;
