@@ -5196,7 +5196,8 @@ MULLE_DLMALLOC_NOASAN inline void *os_reserve_huge(size_t size, bool *huge)
    byte *raw = static_cast<byte *>(os_reserve(size + HUGE_PAGE_BYTES));   /* size < SIZE_MAX / 2 */
    if (!raw)
       return NULL;
-   byte *base = reinterpret_cast<byte *>(align_up(reinterpret_cast<uintptr_t>(raw), HUGE_PAGE_BYTES));
+   uintptr_t r    = reinterpret_cast<uintptr_t>(raw);
+   byte     *base = raw + (align_up(r, HUGE_PAGE_BYTES) - r);
    if (base > raw)
       munmap(raw, static_cast<size_t>(base - raw));
    if (raw + HUGE_PAGE_BYTES > base)
