@@ -179,10 +179,11 @@ typedef struct mspace_stats_t
 #define MSPACE_HUGE_PAGES 4u   /* mspace_create_flags only: asks the OS to back the region
                                   with transparent huge pages (Linux: a region on a 2 MiB
                                   boundary, madvise MADV_HUGEPAGE; where the kernel takes it,
-                                  the heap gives nothing back by itself, only mspace_trim
-                                  does; elsewhere the flag changes nothing). Fewer TLB misses
-                                  on a heap of many MiB touched at random; resident memory
-                                  grows in 2 MiB steps, and a page faulted in is zeroed whole */
+                                  the footprint grows and shrinks in 2 MiB steps, and the
+                                  heap gives back only whole huge pages, never part of one;
+                                  elsewhere the flag changes nothing). Fewer TLB misses on a
+                                  heap of many MiB touched at random; resident memory grows
+                                  in 2 MiB steps, and a page faulted in is zeroed whole */
 
 /* Reserves `capacity` bytes (rounded up to pages) from the OS. NULL if the OS refuses or
    capacity cannot hold the bookkeeping and one block. Pages are committed as used. */
@@ -1014,6 +1015,7 @@ static const size_t CANARY_BYTES   = 0;
 #endif
 static const size_t MIN_REQUEST    = MIN_CHUNK - CHUNK_OVERHEAD - CANARY_BYTES;
 static const size_t GRANULARITY    = MULLE_DLMALLOC_GRANULARITY;
+static const size_t HUGE_PAGE_BYTES = static_cast<size_t>(2) << 20;   /* MSPACE_HUGE_PAGES (os.hpp) */
 static const size_t PREFAULT_BELOW = 4096;   /* a request this small that grows the footprint prefaults it */
 
 static const size_t PINUSE    = 1;
@@ -1257,8 +1259,9 @@ static const unsigned STATE_ATTACHED = 32;    /* in use by a process: set by a c
                                                  ended without a detach, maybe inside a call:
                                                  it may rebuild the heap (recover.hpp) */
 static const unsigned STATE_HUGE_PAGES = 64;  /* MSPACE_HUGE_PAGES, and the kernel took the
-                                                 advice (os.hpp): the heap gives nothing back
-                                                 by itself (free.hpp); mspace_trim does */
+                                                 advice (os.hpp): the footprint moves in huge
+                                                 pages (top.hpp), and a purge gives back only
+                                                 whole ones (os.hpp) */
 
 /* The links of a small bin's head: the fd and bk of a chunk that would start 2 words
    before, whose other words are never read or written while smallmap and the rings
@@ -2832,15 +2835,14 @@ namespace mulle { namespace detail {
    found in its tree bin by its size (a bounded walk); one that was taken or merged
    meanwhile is dropped (what it merged into was noted itself; a remainder cut from a
    candidate takes its place and its time). So the work per event is bounded, and no
-   memory that is not free is touched. OS regions only, but not those with huge pages
-   (MSPACE_HUGE_PAGES: a purge would split a huge page, which then faults in again 4 KiB at
-   a time), and not at level 2, whose poison is free memory's content. */
+   memory that is not free is touched. OS regions only (in one with huge pages, only whole
+   huge pages: os_purge), and not at level 2, whose poison is free memory's content. */
 static_assert((PURGE_SLOTS & (PURGE_SLOTS - 1)) == 0, "the purge queue's cursor wraps by a mask");
 static_assert(PURGE_DELAY >= 1 && PURGE_DELAY <= (0x7FFFFFFFu >> TOP_WAIT_MOST), "the top's longest wait counts in 32 bits");
 
 MULLE_DLMALLOC_NOASAN inline bool purges_by_itself(const mstate *m)
 {
-   return PURGE_MIN && (m->flags & (STATE_FROM_OS | STATE_HUGE_PAGES)) == STATE_FROM_OS;
+   return PURGE_MIN && (m->flags & STATE_FROM_OS);
 }
 
 /* The head word at c, where a chunk that waited to be purged began: where that chunk was
@@ -2952,8 +2954,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void purge_due(mstate *m, size
    trim doubles the next wait (up to PURGE_DELAY << TOP_WAIT_MOST): a heap whose top
    keeps coming back is trimmed ever more rarely, one that shrank for good is trimmed
    after one wait, and mspace_trim starts over. Without an OS there are no pages to give
-   back: the footprint shrinks only by mspace_trim, and the code stays small; a region
-   with huge pages (STATE_HUGE_PAGES) likewise waits for mspace_trim. */
+   back: the footprint shrinks only by mspace_trim, and the code stays small. (A region
+   with huge pages trims as any other, in whole huge pages: footprint_step.) */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void trim_top_by_itself(mstate *m)
 {
    if (!(m->flags & STATE_REGROWS))
@@ -2964,8 +2966,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void trim_top_by_itself(mstate
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void trim_by_itself(mstate *m)
 {
-   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && (!(m->flags & STATE_REGROWS) || !m->top_since) &&
-       !(m->flags & STATE_HUGE_PAGES))
+   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && (!(m->flags & STATE_REGROWS) || !m->top_since))
       trim_top_by_itself(m);
 }
 
@@ -4255,18 +4256,29 @@ MULLE_DLMALLOC_NOASAN inline void *reallocate_slot(mstate *m, page *pg, size_t i
 /* ==== top and trim ========================================================================
 
    The top chunk borders the unused end of the footprint. Its end moves in GRANULARITY steps
-   measured from the region's base: up when a request needs more, down when trim gives the
-   free top back (and, for an OS region, its pages to the OS). It never passes chunk_end and
-   never shrinks below MIN_CHUNK, so it always exists and needs no special case.
+   measured from the region's base (in huge pages where the region has them): up when a
+   request needs more, down when trim gives the free top back (and, for an OS region, its
+   pages to the OS). It never passes chunk_end and never shrinks below MIN_CHUNK, so it
+   always exists and needs no special case.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
 
-/* The footprint end covering `want` (a chunk-grid address): the next granularity step from
-   base, or chunk_end, whichever is lower. */
+/* The step the footprint moves in: GRANULARITY, or a huge page in a region that has them
+   (STATE_HUGE_PAGES: its base lies on a huge page's boundary), so that a trim gives back
+   whole huge pages and never splits the one the top starts in (a huge page given back in
+   part is split, and faults in again 4 KiB at a time). */
+MULLE_DLMALLOC_NOASAN inline size_t footprint_step(const mstate *m)
+{
+   return !MULLE_DLMALLOC_NO_OS && (m->flags & STATE_HUGE_PAGES) && HUGE_PAGE_BYTES > GRANULARITY ? HUGE_PAGE_BYTES
+                                                                                               : GRANULARITY;
+}
+
+/* The footprint end covering `want` (a chunk-grid address): the next step from base, or
+   chunk_end, whichever is lower. */
 MULLE_DLMALLOC_NOASAN inline byte *footprint_end_for(const mstate *m, const byte *want)
 {
-   size_t offset = align_up(static_cast<size_t>(want - m->base), GRANULARITY);
+   size_t offset = align_up(static_cast<size_t>(want - m->base), footprint_step(m));
    if (offset >= static_cast<size_t>(m->chunk_end - m->base))
       return m->chunk_end;
    byte *end = m->base + offset;
@@ -5020,9 +5032,9 @@ MULLE_DLMALLOC_NOASAN inline void os_unreserve(void *base, size_t size)
 }
 
 /* The whole pages inside [from, to) of an OS region, or false when there are none. */
-MULLE_DLMALLOC_NOASAN inline bool whole_pages(byte *from, const byte *to, byte **first, size_t *length)
+MULLE_DLMALLOC_NOASAN inline bool whole_pages(byte *from, const byte *to, byte **first, size_t *length,
+                                             size_t page = os_page_size())
 {
-   size_t    page = os_page_size();
    uintptr_t a    = align_up(reinterpret_cast<uintptr_t>(from), page);
    uintptr_t b    = reinterpret_cast<uintptr_t>(to) & ~(static_cast<uintptr_t>(page) - 1);
    if (a >= b)
@@ -5074,13 +5086,15 @@ MULLE_DLMALLOC_NOASAN void os_decommit(mstate *m, byte *from, byte *to, bool eag
 /* The whole pages inside [from, to), which lie in a free chunk, leave the resident set and
    stay usable: the chunk keeps them, and a block carved from it later faults them in
    again (Linux MADV_DONTNEED and the fresh zero pages mapped over them elsewhere read as
-   zero; Windows' MEM_RESET keeps them committed, with contents the OS may drop). The
-   bytes given back, 0 for a caller's buffer. */
+   zero; Windows' MEM_RESET keeps them committed, with contents the OS may drop). In a
+   region with huge pages only whole huge pages go: one given back in part would be split
+   and fault in again 4 KiB at a time. The bytes given back, 0 for a caller's buffer. */
 MULLE_DLMALLOC_NOASAN size_t os_purge(mstate *m, byte *from, byte *to)
 {
    byte  *first;
    size_t length;
-   if (!(m->flags & STATE_FROM_OS) || !whole_pages(from, to, &first, &length))
+   size_t unit = (m->flags & STATE_HUGE_PAGES) ? HUGE_PAGE_BYTES : os_page_size();
+   if (!(m->flags & STATE_FROM_OS) || !whole_pages(from, to, &first, &length, unit))
       return 0;
 #  if defined(_WIN32)
    if (!VirtualAlloc(first, length, MEM_RESET, PAGE_READWRITE))
@@ -5167,13 +5181,15 @@ MULLE_DLMALLOC_NOASAN void os_zero(byte *from, const byte *to)
    the heads of the chunks carved from them: Linux faults them in with one call
    (MADV_POPULATE_WRITE, 5.14 and later), which costs about a fifth less per page than a
    fault each. Elsewhere, and where the call fails, each page faults in when first
-   touched, as before. */
+   touched, as before. Not in a region with huge pages: there a huge page comes in whole
+   at its first fault, and where the kernel has none to give, populating a whole step of
+   2 MiB would bring in memory that a small request does not need. */
 MULLE_DLMALLOC_NOASAN void os_prefault(mstate *m, byte *from, byte *to)
 {
 #  if defined(__linux__) && defined(MADV_POPULATE_WRITE)
    byte  *first;
    size_t length;
-   if ((m->flags & STATE_FROM_OS) && whole_pages(from, to, &first, &length))
+   if ((m->flags & (STATE_FROM_OS | STATE_HUGE_PAGES)) == STATE_FROM_OS && whole_pages(from, to, &first, &length))
       madvise(first, length, MADV_POPULATE_WRITE);
 #  else
    (void) m; (void) from; (void) to;
@@ -5187,8 +5203,6 @@ MULLE_DLMALLOC_NOASAN void os_prefault(mstate *m, byte *from, byte *to)
    in with huge pages where it has them); *huge says whether the kernel took the advice
    (one without transparent huge pages refuses it). Elsewhere an ordinary reservation, and
    *huge false. */
-static const size_t HUGE_PAGE_BYTES = static_cast<size_t>(2) << 20;
-
 MULLE_DLMALLOC_NOASAN inline void *os_reserve_huge(size_t size, bool *huge)
 {
    *huge = false;

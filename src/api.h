@@ -79,10 +79,11 @@ typedef struct mspace_stats_t
 #define MSPACE_HUGE_PAGES 4u   /* mspace_create_flags only: asks the OS to back the region
                                   with transparent huge pages (Linux: a region on a 2 MiB
                                   boundary, madvise MADV_HUGEPAGE; where the kernel takes it,
-                                  the heap gives nothing back by itself, only mspace_trim
-                                  does; elsewhere the flag changes nothing). Fewer TLB misses
-                                  on a heap of many MiB touched at random; resident memory
-                                  grows in 2 MiB steps, and a page faulted in is zeroed whole */
+                                  the footprint grows and shrinks in 2 MiB steps, and the
+                                  heap gives back only whole huge pages, never part of one;
+                                  elsewhere the flag changes nothing). Fewer TLB misses on a
+                                  heap of many MiB touched at random; resident memory grows
+                                  in 2 MiB steps, and a page faulted in is zeroed whole */
 
 /* Reserves `capacity` bytes (rounded up to pages) from the OS. NULL if the OS refuses or
    capacity cannot hold the bookkeeping and one block. Pages are committed as used. */

@@ -50,6 +50,7 @@ static const size_t CANARY_BYTES   = 0;
 #endif
 static const size_t MIN_REQUEST    = MIN_CHUNK - CHUNK_OVERHEAD - CANARY_BYTES;
 static const size_t GRANULARITY    = MULLE_DLMALLOC_GRANULARITY;
+static const size_t HUGE_PAGE_BYTES = static_cast<size_t>(2) << 20;   /* MSPACE_HUGE_PAGES (os.hpp) */
 static const size_t PREFAULT_BELOW = 4096;   /* a request this small that grows the footprint prefaults it */
 
 static const size_t PINUSE    = 1;
@@ -293,8 +294,9 @@ static const unsigned STATE_ATTACHED = 32;    /* in use by a process: set by a c
                                                  ended without a detach, maybe inside a call:
                                                  it may rebuild the heap (recover.hpp) */
 static const unsigned STATE_HUGE_PAGES = 64;  /* MSPACE_HUGE_PAGES, and the kernel took the
-                                                 advice (os.hpp): the heap gives nothing back
-                                                 by itself (free.hpp); mspace_trim does */
+                                                 advice (os.hpp): the footprint moves in huge
+                                                 pages (top.hpp), and a purge gives back only
+                                                 whole ones (os.hpp) */
 
 /* The links of a small bin's head: the fd and bk of a chunk that would start 2 words
    before, whose other words are never read or written while smallmap and the rings

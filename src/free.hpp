@@ -23,15 +23,14 @@ namespace mulle { namespace detail {
    found in its tree bin by its size (a bounded walk); one that was taken or merged
    meanwhile is dropped (what it merged into was noted itself; a remainder cut from a
    candidate takes its place and its time). So the work per event is bounded, and no
-   memory that is not free is touched. OS regions only, but not those with huge pages
-   (MSPACE_HUGE_PAGES: a purge would split a huge page, which then faults in again 4 KiB at
-   a time), and not at level 2, whose poison is free memory's content. */
+   memory that is not free is touched. OS regions only (in one with huge pages, only whole
+   huge pages: os_purge), and not at level 2, whose poison is free memory's content. */
 static_assert((PURGE_SLOTS & (PURGE_SLOTS - 1)) == 0, "the purge queue's cursor wraps by a mask");
 static_assert(PURGE_DELAY >= 1 && PURGE_DELAY <= (0x7FFFFFFFu >> TOP_WAIT_MOST), "the top's longest wait counts in 32 bits");
 
 MULLE_DLMALLOC_NOASAN inline bool purges_by_itself(const mstate *m)
 {
-   return PURGE_MIN && (m->flags & (STATE_FROM_OS | STATE_HUGE_PAGES)) == STATE_FROM_OS;
+   return PURGE_MIN && (m->flags & STATE_FROM_OS);
 }
 
 /* The head word at c, where a chunk that waited to be purged began: where that chunk was
@@ -143,8 +142,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void purge_due(mstate *m, size
    trim doubles the next wait (up to PURGE_DELAY << TOP_WAIT_MOST): a heap whose top
    keeps coming back is trimmed ever more rarely, one that shrank for good is trimmed
    after one wait, and mspace_trim starts over. Without an OS there are no pages to give
-   back: the footprint shrinks only by mspace_trim, and the code stays small; a region
-   with huge pages (STATE_HUGE_PAGES) likewise waits for mspace_trim. */
+   back: the footprint shrinks only by mspace_trim, and the code stays small. (A region
+   with huge pages trims as any other, in whole huge pages: footprint_step.) */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void trim_top_by_itself(mstate *m)
 {
    if (!(m->flags & STATE_REGROWS))
@@ -155,8 +154,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void trim_top_by_itself(mstate
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void trim_by_itself(mstate *m)
 {
-   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && (!(m->flags & STATE_REGROWS) || !m->top_since) &&
-       !(m->flags & STATE_HUGE_PAGES))
+   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && (!(m->flags & STATE_REGROWS) || !m->top_since))
       trim_top_by_itself(m);
 }
 

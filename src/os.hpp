@@ -63,9 +63,9 @@ MULLE_DLMALLOC_NOASAN inline void os_unreserve(void *base, size_t size)
 }
 
 /* The whole pages inside [from, to) of an OS region, or false when there are none. */
-MULLE_DLMALLOC_NOASAN inline bool whole_pages(byte *from, const byte *to, byte **first, size_t *length)
+MULLE_DLMALLOC_NOASAN inline bool whole_pages(byte *from, const byte *to, byte **first, size_t *length,
+                                             size_t page = os_page_size())
 {
-   size_t    page = os_page_size();
    uintptr_t a    = align_up(reinterpret_cast<uintptr_t>(from), page);
    uintptr_t b    = reinterpret_cast<uintptr_t>(to) & ~(static_cast<uintptr_t>(page) - 1);
    if (a >= b)
@@ -117,13 +117,15 @@ MULLE_DLMALLOC_NOASAN void os_decommit(mstate *m, byte *from, byte *to, bool eag
 /* The whole pages inside [from, to), which lie in a free chunk, leave the resident set and
    stay usable: the chunk keeps them, and a block carved from it later faults them in
    again (Linux MADV_DONTNEED and the fresh zero pages mapped over them elsewhere read as
-   zero; Windows' MEM_RESET keeps them committed, with contents the OS may drop). The
-   bytes given back, 0 for a caller's buffer. */
+   zero; Windows' MEM_RESET keeps them committed, with contents the OS may drop). In a
+   region with huge pages only whole huge pages go: one given back in part would be split
+   and fault in again 4 KiB at a time. The bytes given back, 0 for a caller's buffer. */
 MULLE_DLMALLOC_NOASAN size_t os_purge(mstate *m, byte *from, byte *to)
 {
    byte  *first;
    size_t length;
-   if (!(m->flags & STATE_FROM_OS) || !whole_pages(from, to, &first, &length))
+   size_t unit = (m->flags & STATE_HUGE_PAGES) ? HUGE_PAGE_BYTES : os_page_size();
+   if (!(m->flags & STATE_FROM_OS) || !whole_pages(from, to, &first, &length, unit))
       return 0;
 #  if defined(_WIN32)
    if (!VirtualAlloc(first, length, MEM_RESET, PAGE_READWRITE))
@@ -210,13 +212,15 @@ MULLE_DLMALLOC_NOASAN void os_zero(byte *from, const byte *to)
    the heads of the chunks carved from them: Linux faults them in with one call
    (MADV_POPULATE_WRITE, 5.14 and later), which costs about a fifth less per page than a
    fault each. Elsewhere, and where the call fails, each page faults in when first
-   touched, as before. */
+   touched, as before. Not in a region with huge pages: there a huge page comes in whole
+   at its first fault, and where the kernel has none to give, populating a whole step of
+   2 MiB would bring in memory that a small request does not need. */
 MULLE_DLMALLOC_NOASAN void os_prefault(mstate *m, byte *from, byte *to)
 {
 #  if defined(__linux__) && defined(MADV_POPULATE_WRITE)
    byte  *first;
    size_t length;
-   if ((m->flags & STATE_FROM_OS) && whole_pages(from, to, &first, &length))
+   if ((m->flags & (STATE_FROM_OS | STATE_HUGE_PAGES)) == STATE_FROM_OS && whole_pages(from, to, &first, &length))
       madvise(first, length, MADV_POPULATE_WRITE);
 #  else
    (void) m; (void) from; (void) to;
@@ -230,8 +234,6 @@ MULLE_DLMALLOC_NOASAN void os_prefault(mstate *m, byte *from, byte *to)
    in with huge pages where it has them); *huge says whether the kernel took the advice
    (one without transparent huge pages refuses it). Elsewhere an ordinary reservation, and
    *huge false. */
-static const size_t HUGE_PAGE_BYTES = static_cast<size_t>(2) << 20;
-
 MULLE_DLMALLOC_NOASAN inline void *os_reserve_huge(size_t size, bool *huge)
 {
    *huge = false;

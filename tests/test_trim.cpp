@@ -159,22 +159,38 @@ TEST_CASE("a free that leaves more than the trim threshold at the top trims by i
    CHECK(mspace_destroy(ms) == 0);
 }
 
-TEST_CASE("an mspace with MSPACE_HUGE_PAGES whose advice the kernel took trims its top only by mspace_trim")
+TEST_CASE("an mspace with MSPACE_HUGE_PAGES whose advice the kernel took trims its top by itself, in whole huge pages")
 {
-   // a huge page given back in part is split, and faults in again 4 KiB at a time; where
-   // the kernel refused the advice (or there is none), the heap trims as any other
+   // a huge page given back in part is split, and faults in again 4 KiB at a time: the
+   // footprint moves in huge pages; where the kernel refused the advice (or there is
+   // none), in GRANULARITY steps as in any other heap
    mspace ms = mspace_create_flags(64 * MiB, MSPACE_HUGE_PAGES);
    REQUIRE(ms != nullptr);
    const int         taken = huge_pages_asked(ms);
+   const std::size_t step  = taken == 1 ? 2 * MiB : GRANULARITY;
    const std::size_t fresh = mspace_footprint(ms);
-   void *p = mspace_malloc(ms, 8 * MiB);
+   void *p = mspace_malloc(ms, 8 * MiB + 100);
    REQUIRE(p != nullptr);
    const std::size_t grown = mspace_footprint(ms);
-   mspace_free(ms, p);                       // the top passes the threshold
+   CHECK(grown > 8 * MiB);
+   mspace_free(ms, p);   // the top passes the threshold: it trims by itself
+   const std::size_t trimmed = mspace_footprint(ms);
+   MESSAGE("huge pages " << std::string(taken == 1 ? "taken" : taken == 0 ? "refused" : "not known") << ": footprint "
+           << fresh / KiB << " KiB fresh, " << grown / KiB << " KiB grown, " << trimmed / KiB << " KiB after the free");
+   CHECK(trimmed < grown);
+   if (taken >= 0)
+   {
+      CHECK(fresh % step == 0);   // the region starts on a huge page: so do the steps
+      CHECK(grown % step == 0);
+      CHECK(trimmed % step == 0);
+   }
    if (taken == 1)
-      CHECK(mspace_footprint(ms) == grown);
-   else if (taken == 0)
-      CHECK(mspace_footprint(ms) < grown);
+      CHECK(fresh == 2 * MiB);   // the state and the top's first bytes: one huge page
+   void *q = mspace_malloc(ms, 3 * MiB);   // grows back, and trims again
+   REQUIRE(q != nullptr);
+   fill(q, 3 * MiB, 7);
+   CHECK(verify(q, 3 * MiB, 7));
+   mspace_free(ms, q);
    mspace_trim(ms, 0);
    CHECK(mspace_footprint(ms) == fresh);
    CHECK_HEAP(ms);
@@ -542,13 +558,15 @@ TEST_CASE("a free chunk below a live block gives its pages back by itself after 
    CHECK(mspace_destroy(ms) == 0);
 }
 
-TEST_CASE("an mspace with MSPACE_HUGE_PAGES whose advice the kernel took purges no free chunk by itself")
+TEST_CASE("an mspace with MSPACE_HUGE_PAGES whose advice the kernel took purges a free chunk by itself, in whole huge pages")
 {
    if (CANARY || PURGE_MIN == 0 || PURGE_MIN > 64 * MiB)
       return;   // level 2 and builds without the purge: nothing to tell apart
+   const std::size_t page = std::size_t(sysconf(_SC_PAGESIZE));
    mspace ms = mspace_create_flags(1024 * MiB, MSPACE_HUGE_PAGES);
    REQUIRE(ms != nullptr);
    const int         taken = huge_pages_asked(ms);
+   const std::size_t unit  = taken == 1 ? 2 * MiB : page;
    const std::size_t big   = 64 * MiB;
    unsigned char *p     = static_cast<unsigned char *>(mspace_malloc(ms, big));
    unsigned char *after = static_cast<unsigned char *>(mspace_malloc(ms, 16));
@@ -557,17 +575,43 @@ TEST_CASE("an mspace with MSPACE_HUGE_PAGES whose advice the kernel took purges 
    for (void *&b : clock)
       REQUIRE((b = mspace_malloc(ms, 1000)) != nullptr);   // a chunk, not a slot
    std::memset(p, 0x5A, big);
+   std::memset(after, 0x22, 16);
    std::size_t next = 0;
-   mspace_free(ms, p);   // below a live block: a purge by itself would take its pages
+   mspace_free(ms, p);   // below a live block: it waits, then its pages go
    free_into_bins(ms, clock, &next, PURGE_DELAY + PURGE_SLOTS + 1);
    mspace_stats_t st;
    mspace_get_stats(ms, &st);
+   // the purge leaves the units that hold the chunk's head (with its links) and its end
+   // (which the live block behind it shares): a huge page there is not split
+   // (the purge starts past the words of a tree chunk's links: 9 words past the block)
+   const uintptr_t head_unit = (reinterpret_cast<uintptr_t>(p) + 9 * sizeof(void *) + unit - 1) & ~uintptr_t(unit - 1);
+   const uintptr_t end_unit  = (reinterpret_cast<uintptr_t>(p) + big) & ~uintptr_t(unit - 1);
+   unsigned char  *inner     = reinterpret_cast<unsigned char *>(head_unit);
+   unsigned char  *outer     = reinterpret_cast<unsigned char *>(end_unit);
+   const std::size_t left_head = resident_pages(p, inner);
+   const std::size_t left_end  = resident_pages(outer, p + big);
+   const std::size_t left_mid  = resident_pages(inner, outer);
    MESSAGE("huge pages " << std::string(taken == 1 ? "taken" : taken == 0 ? "refused" : "not known") << ": "
-           << st.purged_bytes / KiB << " KiB of " << st.free_bytes / KiB << " KiB free given back");
+           << st.purged_bytes / KiB << " KiB of " << st.free_bytes / KiB << " KiB free given back; resident pages "
+           << left_head << " before the first whole unit, " << left_mid << " inside, " << left_end << " after the last");
+   if (taken >= 0)   // where the advice cannot be seen, neither can the unit
+   {
+      CHECK(st.purged_bytes >= big - 2 * unit - 1 * MiB);
+      CHECK(left_mid == 0);
+   }
    if (taken == 1)
-      CHECK(st.purged_bytes < 2 * MiB);
-   else if (taken == 0)
-      CHECK(st.purged_bytes >= big - 2 * MiB);
+   {
+      const uintptr_t from = reinterpret_cast<uintptr_t>(p) & ~uintptr_t(page - 1);   // as resident_pages counts
+      const uintptr_t to   = (reinterpret_cast<uintptr_t>(p) + big + page - 1) & ~uintptr_t(page - 1);
+      CHECK(left_head == (head_unit - from) / page);   // whole: not given back in part
+      CHECK(left_end == (to - end_unit) / page);
+   }
+   for (std::size_t i = 0; i < 16; ++i)
+      REQUIRE(after[i] == 0x22);
+   unsigned char *again = static_cast<unsigned char *>(mspace_malloc(ms, big));   // usable again
+   REQUIRE(again == p);
+   std::memset(again, 0x44, big);
+   CHECK(again[big / 2] == 0x44);
    CHECK_HEAP(ms);
    CHECK(mspace_destroy(ms) == 0);
 }
