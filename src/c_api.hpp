@@ -423,8 +423,28 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_fast(mstate *m, 
 }
 
 #if defined(MULLE_DLMALLOC_HAS_FRONTS) && MULLE_DLMALLOC_FAST_PATH
-/* realloc of p in a locked mspace: a slot stays where the request fits it, else moves by
-   malloc and free (each of them a front's path where it may); a chunk is resized under
+/* Where a slot of a locked mspace that grows moves: a slot of a front as malloc takes one,
+   or past the fronts' sizes a chunk placed as a block that grows is (growing_block: the
+   best fit), under the mspace's lock, as malloc_locked takes one. */
+MULLE_DLMALLOC_NOASAN inline void *slot_moves_to(mstate *m, size_t n)
+{
+   if (n <= FRONT_MAX)
+      return mspace_malloc(m, n);
+   if (lock_acquire(m))   /* taken over from a holder that died: the whole way recovers */
+   {
+      lock_release(m);
+      return malloc_whole(m, n);
+   }
+   unsigned seen = reports_so_far();
+   void    *q    = hand_out(m, growing_block(m, n), n);
+   lock_release(m);
+   if (!q && n <= m->capacity && seen == reports_so_far())
+      return malloc_whole(m, n);   /* with every lock: the fronts' spares may serve */
+   return q;
+}
+
+/* realloc of p in a locked mspace: a slot stays where the request fits it, else moves
+   (slot_moves_to) and is freed (a front's path where it may); a chunk is resized under
    the mspace's lock alone where the request is no slot's (its move, if any, takes a
    chunk); anything else the whole way. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_front(mstate *m, void *p, size_t n, bool may_move)
@@ -445,7 +465,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_front(mstate *m,
          return p;
       if (!may_move)
          return NULL;
-      void *q = mspace_malloc(m, n);
+      void *q = slot_moves_to(m, n);
       if (q)
       {
          copy_bytes(q, p, touchable_size(p, size));

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 using namespace test;
@@ -198,4 +199,73 @@ TEST_CASE("the fast path accepts no pointer into a block of forged heads that th
    CHECK(accepted > 100);   // the live blocks, and forged heads whose neighbours agree
    CHECK(mspace_check(fast.ms) == 0);
    CHECK(mspace_check(whole.ms) == 0);
+}
+
+namespace {
+
+// One pointer reallocated in both heaps to n bytes (or resized in place only): the same
+// report, or none in both, and the same block (by its offset) or NULL in both.
+bool realloc_alike(Twin &fast, Twin &whole, std::size_t at, std::size_t n, bool in_place, int *reports, int *served)
+{
+   fast.log.clear();
+   whole.log.clear();
+   void *p = bytes(fast.ms) + at, *q = bytes(whole.ms) + at;
+   void *a = in_place ? mspace_realloc_in_place(fast.ms, p, n) : mspace_realloc(fast.ms, p, n);
+   void *b = in_place ? mspace_realloc_in_place(whole.ms, q, n) : mspace_realloc(whole.ms, q, n);
+   CAPTURE(at);
+   CAPTURE(n);
+   CAPTURE(in_place);
+   REQUIRE(fast.log.count == whole.log.count);
+   REQUIRE(fast.log.last == whole.log.last);
+   REQUIRE(fast.offset(a) == whole.offset(b));
+   *reports += fast.log.count != 0;
+   *served += a != nullptr;
+   return a != nullptr;   // else neither heap changed
+}
+
+} // namespace
+
+// realloc and realloc_in_place have a fast path too (plainly_valid where the whole way
+// asks block_is_valid). Among blocks of forged heads only in place: a realloc that moves
+// allocates before it frees, and a forged chunk that passed the O(1) checks may not be
+// one any more by then (a block the user never had is undefined behaviour there, in both
+// ways alike). Not under a checker: the pointers it accepts are no blocks it knows of.
+TEST_CASE("realloc's fast path reports what the whole way reports, and resizes alike" *
+          doctest::skip(MULLE_TEST_CHECKER))
+{
+   for (bool forged : {false, true})
+   {
+      Twin fast(0), whole(MSPACE_LOCKED);
+      REQUIRE(fast.ms != nullptr);
+      if (!whole.ms)
+         return;   // a build without locks has no whole-way twin
+      const std::size_t first = build(fast, forged);
+      REQUIRE(build(whole, forged) == first);
+      const std::vector<unsigned char> fast_heap = fast.save(), whole_heap = whole.save();
+
+      // each pointer on the grid (and half a word off it) against the heap as built,
+      // shrunk, grown within a slot's sizes and past them, in place and not; the heaps are
+      // put back after each that served (one that returned NULL left them as they were)
+      const std::size_t end   = mspace_footprint(fast.ms);
+      const std::size_t sizes[] = {8, 200, alike(700), 5000};
+      int reports = 0, served = 0;
+      for (std::size_t at = first + 2 * W; at < end; at += forged ? A : W / 2)
+         for (std::size_t n : sizes)
+            for (bool in_place : {false, true})
+            {
+               if (forged && !in_place)
+                  continue;
+               if (realloc_alike(fast, whole, at, n, in_place, &reports, &served))
+               {
+                  fast.restore(fast_heap);
+                  whole.restore(whole_heap);
+               }
+            }
+      MESSAGE(std::string(forged ? "blocks of forged heads: " : "zeroed blocks: ")
+              << reports << " reallocs reported, " << served << " served, alike in both heaps");
+      CHECK(reports > 1000);
+      CHECK(served > 100);
+      CHECK(mspace_check(fast.ms) == 0);
+      CHECK(mspace_check(whole.ms) == 0);
+   }
 }
