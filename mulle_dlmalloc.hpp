@@ -240,7 +240,8 @@ MULLE_DLMALLOC_API size_t mspace_max_request(mspace ms);
 MULLE_DLMALLOC_API size_t mspace_usable_size(const void *p);
 
 /* Bytes of the region in use now: bookkeeping plus every chunk up to the end of the top.
-   Grows in steps of MULLE_DLMALLOC_GRANULARITY, never past the capacity. 0 for NULL. */
+   Grows in steps of MULLE_DLMALLOC_GRANULARITY (2 MiB where the region has huge pages),
+   never past the capacity. 0 for NULL. */
 MULLE_DLMALLOC_API size_t mspace_footprint(mspace ms);
 
 /* The largest footprint ever. 0 for NULL. */
@@ -1167,7 +1168,8 @@ MULLE_DLMALLOC_NOASAN inline void set_free_with_footer(chunk *c, size_t s)
    destroying a caller's buffer needs nothing but the buffer.
 
    The footprint is [base, top + top_size): the state, alignment slack, every chunk and the
-   top. Its end moves in GRANULARITY steps measured from base, capped at chunk_end. */
+   top. Its end moves in GRANULARITY steps (huge pages where the region has them, top.hpp)
+   measured from base, capped at chunk_end. */
 
 /* compile time only, as layout_word below */
 MULLE_DLMALLOC_NOASAN constexpr size_t log2_of(size_t v) { return v <= 1 ? 0 : 1 + log2_of(v >> 1); }
@@ -1438,6 +1440,36 @@ MULLE_DLMALLOC_NOASAN inline void map_clear(mstate *m, size_t i) { page_map(m)[i
 
 MULLE_DLMALLOC_NOASAN inline byte  *top_end(const mstate *m) { return as_bytes(m->top) + m->top_size; }
 MULLE_DLMALLOC_NOASAN inline size_t footprint_of(const mstate *m) { return static_cast<size_t>(top_end(m) - m->base); }
+
+/* The step the footprint moves in: GRANULARITY, or a huge page in a region that has them
+   (STATE_HUGE_PAGES: its base lies on a huge page's boundary), so that a trim gives back
+   whole huge pages and never splits the one the top starts in (a huge page given back in
+   part is split, and faults in again 4 KiB at a time). */
+MULLE_DLMALLOC_NOASAN inline size_t footprint_step(const mstate *m)
+{
+   return !MULLE_DLMALLOC_NO_OS && (m->flags & STATE_HUGE_PAGES) && HUGE_PAGE_BYTES > GRANULARITY ? HUGE_PAGE_BYTES
+                                                                                               : GRANULARITY;
+}
+
+/* The footprint end covering `want` (a chunk-grid address): the next step from base, or
+   chunk_end, whichever is lower. */
+MULLE_DLMALLOC_NOASAN inline byte *footprint_end_for(const mstate *m, const byte *want)
+{
+   size_t offset = align_up(static_cast<size_t>(want - m->base), footprint_step(m));
+   if (offset >= static_cast<size_t>(m->chunk_end - m->base))
+      return m->chunk_end;
+   byte *end = m->base + offset;
+   return end - (static_cast<size_t>(end - m->least) & ALIGN_MASK);  /* back onto the chunk grid */
+}
+
+/* Whether a trim of the top would give anything back: the end of the footprint it would
+   keep lies below the end it has. Not always so where the top passed the trim threshold:
+   with huge pages the top keeps the huge page its first bytes lie in, up to 2 MiB and a
+   minimum chunk, which may be more than the threshold. */
+MULLE_DLMALLOC_NOASAN inline bool top_trims(const mstate *m)
+{
+   return footprint_end_for(m, as_bytes(m->top) + MIN_CHUNK) < top_end(m);
+}
 MULLE_DLMALLOC_NOASAN inline size_t bookkeeping_of(const mstate *m) { return static_cast<size_t>(m->least - m->base); }
 
 /* The state's flags change under the lock (STATE_REGROWS) while the fast path of another
@@ -2902,11 +2934,18 @@ MULLE_DLMALLOC_NOASAN inline bool held_free(mstate *m, chunk *c, size_t *size)
 
 /* Free chunk c (not the top), of PURGE_MIN bytes or more, waits to be purged: noted anew
    where it waits already, else in the next slot in turn (in place of the one noted
-   longest ago). */
+   longest ago). With huge pages only a chunk that holds a whole one (the unit os_purge
+   gives back): another would take a slot for nothing. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void note_for_purge(mstate *m, chunk *c)
 {
    if (!purges_by_itself(m))
       return;
+   if (m->flags & STATE_HUGE_PAGES)
+   {
+      uintptr_t from = reinterpret_cast<uintptr_t>(c) + sizeof(tree_chunk);
+      if (align_up(from, HUGE_PAGE_BYTES) + HUGE_PAGE_BYTES > reinterpret_cast<uintptr_t>(c) + chunk_size(c))
+         return;
+   }
    size_t off = static_cast<size_t>(as_bytes(c) - as_bytes(m));
    size_t k   = 0;
    while (k < PURGE_SLOTS && m->purge_at[k] != off)
@@ -2958,6 +2997,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void purge_due(mstate *m, size
    with huge pages trims as any other, in whole huge pages: footprint_step.) */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void trim_top_by_itself(mstate *m)
 {
+   if (!top_trims(m))
+      return;   /* nothing to give back: no trim, and no wait for one */
    if (!(m->flags & STATE_REGROWS))
       trim_top(m, 0, false);
    else
@@ -2984,11 +3025,11 @@ MULLE_DLMALLOC_NOASAN inline bool top_wait_ends(const mstate *m, uint32_t now)
           static_cast<uint32_t>(now - m->top_since) >= (static_cast<uint32_t>(PURGE_DELAY) << (TOP_WAIT_FIRST + top_backoff(m)));
 }
 
-/* The top's wait ended at this event (top_wait_ends): below the threshold it just ends;
-   else the top is trimmed for good. */
+/* The top's wait ended at this event (top_wait_ends): below the threshold, or where a trim
+   would give nothing back, it just ends; else the top is trimmed for good. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void top_wait_over(mstate *m)
 {
-   if (m->top_size <= m->trim_threshold)
+   if (m->top_size <= m->trim_threshold || !top_trims(m))
       m->top_since = 0;
    else
    {
@@ -4264,27 +4305,6 @@ MULLE_DLMALLOC_NOASAN inline void *reallocate_slot(mstate *m, page *pg, size_t i
 
 namespace mulle { namespace detail {
 
-/* The step the footprint moves in: GRANULARITY, or a huge page in a region that has them
-   (STATE_HUGE_PAGES: its base lies on a huge page's boundary), so that a trim gives back
-   whole huge pages and never splits the one the top starts in (a huge page given back in
-   part is split, and faults in again 4 KiB at a time). */
-MULLE_DLMALLOC_NOASAN inline size_t footprint_step(const mstate *m)
-{
-   return !MULLE_DLMALLOC_NO_OS && (m->flags & STATE_HUGE_PAGES) && HUGE_PAGE_BYTES > GRANULARITY ? HUGE_PAGE_BYTES
-                                                                                               : GRANULARITY;
-}
-
-/* The footprint end covering `want` (a chunk-grid address): the next step from base, or
-   chunk_end, whichever is lower. */
-MULLE_DLMALLOC_NOASAN inline byte *footprint_end_for(const mstate *m, const byte *want)
-{
-   size_t offset = align_up(static_cast<size_t>(want - m->base), footprint_step(m));
-   if (offset >= static_cast<size_t>(m->chunk_end - m->base))
-      return m->chunk_end;
-   byte *end = m->base + offset;
-   return end - (static_cast<size_t>(end - m->least) & ALIGN_MASK);  /* back onto the chunk grid */
-}
-
 /* Grows the top to at least `need` bytes (a multiple of ALIGN). */
 MULLE_DLMALLOC_NOASAN bool extend_top(mstate *m, size_t need)
 {
@@ -4986,6 +5006,9 @@ MULLE_DLMALLOC_NOASAN inline void print_stats(mstate *m)
 #  else
 #    include <sys/mman.h>
 #    include <unistd.h>
+#    if defined(__linux__)
+#      include <fcntl.h>
+#    endif
 #    if !defined(MAP_ANONYMOUS) && defined(MAP_ANON)
 #      define MAP_ANONYMOUS MAP_ANON
 #    endif
@@ -5065,6 +5088,11 @@ MULLE_DLMALLOC_NOASAN void os_decommit(mstate *m, byte *from, byte *to, bool eag
 {
    byte  *first;
    size_t length;
+   /* `to` is a footprint's end, on the chunk grid: with an alignment above two words it
+      may lie a few bytes below the step's boundary, and the bytes past it are no chunk's,
+      so its page goes too (a huge page is not left split); the region ends on a page */
+   uintptr_t t = reinterpret_cast<uintptr_t>(to);
+   to += align_up(t, os_page_size()) - t;
    if (!(m->flags & STATE_FROM_OS) || !whole_pages(from, to, &first, &length))
       return;
 #  if defined(_WIN32)
@@ -5196,13 +5224,44 @@ MULLE_DLMALLOC_NOASAN void os_prefault(mstate *m, byte *from, byte *to)
 #  endif
 }
 
+#  if defined(__linux__) && defined(MADV_HUGEPAGE)
+/* The start of a small file of /sys, NUL-terminated; false where it cannot be read (read
+   and not stdio: no malloc, which a heap that replaces malloc may be making). */
+MULLE_DLMALLOC_NOASAN inline bool os_read_setting(const char *path, char *buf, size_t size)
+{
+   int fd = open(path, O_RDONLY | O_CLOEXEC);
+   if (fd < 0)
+      return false;
+   ssize_t n = read(fd, buf, size - 1);
+   close(fd);
+   buf[n > 0 ? n : 0] = '\0';
+   return n > 0;
+}
+
+/* Whether a region advised MADV_HUGEPAGE gets huge pages of HUGE_PAGE_BYTES: transparent
+   huge pages are not off (the kernel accepts the advice when they are "[never]"), and its
+   huge page is 2 MiB (arm64 with 16 or 64 KiB pages has larger ones, which a 2 MiB step
+   would split). Where a file cannot be read, the advice's answer stands. */
+MULLE_DLMALLOC_NOASAN inline bool os_huge_pages_fit()
+{
+   char buf[64];
+   if (os_read_setting("/sys/kernel/mm/transparent_hugepage/enabled", buf, sizeof buf))
+      for (const char *s = buf; *s; ++s)
+         if (s[0] == '[' && s[1] == 'n' && s[2] == 'e' && s[3] == 'v')
+            return false;
+   if (os_read_setting("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", buf, sizeof buf))
+      return strtoull(buf, NULL, 10) == HUGE_PAGE_BYTES;
+   return true;
+}
+#  endif
+
 /* A reservation of `size` bytes (a multiple of the page size) for MSPACE_HUGE_PAGES. On
    Linux it starts on a huge page's boundary (2 MiB), so that a heap's first 2 MiB are one
    huge page whatever the kernel's placement, and transparent huge pages are asked for
    over it before any page is touched (MADV_HUGEPAGE: the kernel backs the parts it faults
    in with huge pages where it has them); *huge says whether the kernel took the advice
-   (one without transparent huge pages refuses it). Elsewhere an ordinary reservation, and
-   *huge false. */
+   (one without transparent huge pages refuses it) and will give such pages
+   (os_huge_pages_fit). Elsewhere an ordinary reservation, and *huge false. */
 MULLE_DLMALLOC_NOASAN inline void *os_reserve_huge(size_t size, bool *huge)
 {
    *huge = false;
@@ -5216,7 +5275,7 @@ MULLE_DLMALLOC_NOASAN inline void *os_reserve_huge(size_t size, bool *huge)
       munmap(raw, static_cast<size_t>(base - raw));
    if (raw + HUGE_PAGE_BYTES > base)
       munmap(base + size, static_cast<size_t>(raw + HUGE_PAGE_BYTES - base));
-   *huge = madvise(base, size, MADV_HUGEPAGE) == 0;
+   *huge = madvise(base, size, MADV_HUGEPAGE) == 0 && os_huge_pages_fit();
    return base;
 #  else
    return os_reserve(size);

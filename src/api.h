@@ -140,7 +140,8 @@ MULLE_DLMALLOC_API size_t mspace_max_request(mspace ms);
 MULLE_DLMALLOC_API size_t mspace_usable_size(const void *p);
 
 /* Bytes of the region in use now: bookkeeping plus every chunk up to the end of the top.
-   Grows in steps of MULLE_DLMALLOC_GRANULARITY, never past the capacity. 0 for NULL. */
+   Grows in steps of MULLE_DLMALLOC_GRANULARITY (2 MiB where the region has huge pages),
+   never past the capacity. 0 for NULL. */
 MULLE_DLMALLOC_API size_t mspace_footprint(mspace ms);
 
 /* The largest footprint ever. 0 for NULL. */

@@ -202,7 +202,8 @@ MULLE_DLMALLOC_NOASAN inline void set_free_with_footer(chunk *c, size_t s)
    destroying a caller's buffer needs nothing but the buffer.
 
    The footprint is [base, top + top_size): the state, alignment slack, every chunk and the
-   top. Its end moves in GRANULARITY steps measured from base, capped at chunk_end. */
+   top. Its end moves in GRANULARITY steps (huge pages where the region has them, top.hpp)
+   measured from base, capped at chunk_end. */
 
 /* compile time only, as layout_word below */
 MULLE_DLMALLOC_NOASAN constexpr size_t log2_of(size_t v) { return v <= 1 ? 0 : 1 + log2_of(v >> 1); }
@@ -473,6 +474,36 @@ MULLE_DLMALLOC_NOASAN inline void map_clear(mstate *m, size_t i) { page_map(m)[i
 
 MULLE_DLMALLOC_NOASAN inline byte  *top_end(const mstate *m) { return as_bytes(m->top) + m->top_size; }
 MULLE_DLMALLOC_NOASAN inline size_t footprint_of(const mstate *m) { return static_cast<size_t>(top_end(m) - m->base); }
+
+/* The step the footprint moves in: GRANULARITY, or a huge page in a region that has them
+   (STATE_HUGE_PAGES: its base lies on a huge page's boundary), so that a trim gives back
+   whole huge pages and never splits the one the top starts in (a huge page given back in
+   part is split, and faults in again 4 KiB at a time). */
+MULLE_DLMALLOC_NOASAN inline size_t footprint_step(const mstate *m)
+{
+   return !MULLE_DLMALLOC_NO_OS && (m->flags & STATE_HUGE_PAGES) && HUGE_PAGE_BYTES > GRANULARITY ? HUGE_PAGE_BYTES
+                                                                                               : GRANULARITY;
+}
+
+/* The footprint end covering `want` (a chunk-grid address): the next step from base, or
+   chunk_end, whichever is lower. */
+MULLE_DLMALLOC_NOASAN inline byte *footprint_end_for(const mstate *m, const byte *want)
+{
+   size_t offset = align_up(static_cast<size_t>(want - m->base), footprint_step(m));
+   if (offset >= static_cast<size_t>(m->chunk_end - m->base))
+      return m->chunk_end;
+   byte *end = m->base + offset;
+   return end - (static_cast<size_t>(end - m->least) & ALIGN_MASK);  /* back onto the chunk grid */
+}
+
+/* Whether a trim of the top would give anything back: the end of the footprint it would
+   keep lies below the end it has. Not always so where the top passed the trim threshold:
+   with huge pages the top keeps the huge page its first bytes lie in, up to 2 MiB and a
+   minimum chunk, which may be more than the threshold. */
+MULLE_DLMALLOC_NOASAN inline bool top_trims(const mstate *m)
+{
+   return footprint_end_for(m, as_bytes(m->top) + MIN_CHUNK) < top_end(m);
+}
 MULLE_DLMALLOC_NOASAN inline size_t bookkeeping_of(const mstate *m) { return static_cast<size_t>(m->least - m->base); }
 
 /* The state's flags change under the lock (STATE_REGROWS) while the fast path of another

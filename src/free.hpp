@@ -90,11 +90,18 @@ MULLE_DLMALLOC_NOASAN inline bool held_free(mstate *m, chunk *c, size_t *size)
 
 /* Free chunk c (not the top), of PURGE_MIN bytes or more, waits to be purged: noted anew
    where it waits already, else in the next slot in turn (in place of the one noted
-   longest ago). */
+   longest ago). With huge pages only a chunk that holds a whole one (the unit os_purge
+   gives back): another would take a slot for nothing. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void note_for_purge(mstate *m, chunk *c)
 {
    if (!purges_by_itself(m))
       return;
+   if (m->flags & STATE_HUGE_PAGES)
+   {
+      uintptr_t from = reinterpret_cast<uintptr_t>(c) + sizeof(tree_chunk);
+      if (align_up(from, HUGE_PAGE_BYTES) + HUGE_PAGE_BYTES > reinterpret_cast<uintptr_t>(c) + chunk_size(c))
+         return;
+   }
    size_t off = static_cast<size_t>(as_bytes(c) - as_bytes(m));
    size_t k   = 0;
    while (k < PURGE_SLOTS && m->purge_at[k] != off)
@@ -146,6 +153,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void purge_due(mstate *m, size
    with huge pages trims as any other, in whole huge pages: footprint_step.) */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void trim_top_by_itself(mstate *m)
 {
+   if (!top_trims(m))
+      return;   /* nothing to give back: no trim, and no wait for one */
    if (!(m->flags & STATE_REGROWS))
       trim_top(m, 0, false);
    else
@@ -172,11 +181,11 @@ MULLE_DLMALLOC_NOASAN inline bool top_wait_ends(const mstate *m, uint32_t now)
           static_cast<uint32_t>(now - m->top_since) >= (static_cast<uint32_t>(PURGE_DELAY) << (TOP_WAIT_FIRST + top_backoff(m)));
 }
 
-/* The top's wait ended at this event (top_wait_ends): below the threshold it just ends;
-   else the top is trimmed for good. */
+/* The top's wait ended at this event (top_wait_ends): below the threshold, or where a trim
+   would give nothing back, it just ends; else the top is trimmed for good. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void top_wait_over(mstate *m)
 {
-   if (m->top_size <= m->trim_threshold)
+   if (m->top_size <= m->trim_threshold || !top_trims(m))
       m->top_since = 0;
    else
    {

@@ -17,6 +17,9 @@
 #  else
 #    include <sys/mman.h>
 #    include <unistd.h>
+#    if defined(__linux__)
+#      include <fcntl.h>
+#    endif
 #    if !defined(MAP_ANONYMOUS) && defined(MAP_ANON)
 #      define MAP_ANONYMOUS MAP_ANON
 #    endif
@@ -96,6 +99,11 @@ MULLE_DLMALLOC_NOASAN void os_decommit(mstate *m, byte *from, byte *to, bool eag
 {
    byte  *first;
    size_t length;
+   /* `to` is a footprint's end, on the chunk grid: with an alignment above two words it
+      may lie a few bytes below the step's boundary, and the bytes past it are no chunk's,
+      so its page goes too (a huge page is not left split); the region ends on a page */
+   uintptr_t t = reinterpret_cast<uintptr_t>(to);
+   to += align_up(t, os_page_size()) - t;
    if (!(m->flags & STATE_FROM_OS) || !whole_pages(from, to, &first, &length))
       return;
 #  if defined(_WIN32)
@@ -227,13 +235,44 @@ MULLE_DLMALLOC_NOASAN void os_prefault(mstate *m, byte *from, byte *to)
 #  endif
 }
 
+#  if defined(__linux__) && defined(MADV_HUGEPAGE)
+/* The start of a small file of /sys, NUL-terminated; false where it cannot be read (read
+   and not stdio: no malloc, which a heap that replaces malloc may be making). */
+MULLE_DLMALLOC_NOASAN inline bool os_read_setting(const char *path, char *buf, size_t size)
+{
+   int fd = open(path, O_RDONLY | O_CLOEXEC);
+   if (fd < 0)
+      return false;
+   ssize_t n = read(fd, buf, size - 1);
+   close(fd);
+   buf[n > 0 ? n : 0] = '\0';
+   return n > 0;
+}
+
+/* Whether a region advised MADV_HUGEPAGE gets huge pages of HUGE_PAGE_BYTES: transparent
+   huge pages are not off (the kernel accepts the advice when they are "[never]"), and its
+   huge page is 2 MiB (arm64 with 16 or 64 KiB pages has larger ones, which a 2 MiB step
+   would split). Where a file cannot be read, the advice's answer stands. */
+MULLE_DLMALLOC_NOASAN inline bool os_huge_pages_fit()
+{
+   char buf[64];
+   if (os_read_setting("/sys/kernel/mm/transparent_hugepage/enabled", buf, sizeof buf))
+      for (const char *s = buf; *s; ++s)
+         if (s[0] == '[' && s[1] == 'n' && s[2] == 'e' && s[3] == 'v')
+            return false;
+   if (os_read_setting("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", buf, sizeof buf))
+      return strtoull(buf, NULL, 10) == HUGE_PAGE_BYTES;
+   return true;
+}
+#  endif
+
 /* A reservation of `size` bytes (a multiple of the page size) for MSPACE_HUGE_PAGES. On
    Linux it starts on a huge page's boundary (2 MiB), so that a heap's first 2 MiB are one
    huge page whatever the kernel's placement, and transparent huge pages are asked for
    over it before any page is touched (MADV_HUGEPAGE: the kernel backs the parts it faults
    in with huge pages where it has them); *huge says whether the kernel took the advice
-   (one without transparent huge pages refuses it). Elsewhere an ordinary reservation, and
-   *huge false. */
+   (one without transparent huge pages refuses it) and will give such pages
+   (os_huge_pages_fit). Elsewhere an ordinary reservation, and *huge false. */
 MULLE_DLMALLOC_NOASAN inline void *os_reserve_huge(size_t size, bool *huge)
 {
    *huge = false;
@@ -247,7 +286,7 @@ MULLE_DLMALLOC_NOASAN inline void *os_reserve_huge(size_t size, bool *huge)
       munmap(raw, static_cast<size_t>(base - raw));
    if (raw + HUGE_PAGE_BYTES > base)
       munmap(base + size, static_cast<size_t>(raw + HUGE_PAGE_BYTES - base));
-   *huge = madvise(base, size, MADV_HUGEPAGE) == 0;
+   *huge = madvise(base, size, MADV_HUGEPAGE) == 0 && os_huge_pages_fit();
    return base;
 #  else
    return os_reserve(size);

@@ -9,27 +9,6 @@
 
 namespace mulle { namespace detail {
 
-/* The step the footprint moves in: GRANULARITY, or a huge page in a region that has them
-   (STATE_HUGE_PAGES: its base lies on a huge page's boundary), so that a trim gives back
-   whole huge pages and never splits the one the top starts in (a huge page given back in
-   part is split, and faults in again 4 KiB at a time). */
-MULLE_DLMALLOC_NOASAN inline size_t footprint_step(const mstate *m)
-{
-   return !MULLE_DLMALLOC_NO_OS && (m->flags & STATE_HUGE_PAGES) && HUGE_PAGE_BYTES > GRANULARITY ? HUGE_PAGE_BYTES
-                                                                                               : GRANULARITY;
-}
-
-/* The footprint end covering `want` (a chunk-grid address): the next step from base, or
-   chunk_end, whichever is lower. */
-MULLE_DLMALLOC_NOASAN inline byte *footprint_end_for(const mstate *m, const byte *want)
-{
-   size_t offset = align_up(static_cast<size_t>(want - m->base), footprint_step(m));
-   if (offset >= static_cast<size_t>(m->chunk_end - m->base))
-      return m->chunk_end;
-   byte *end = m->base + offset;
-   return end - (static_cast<size_t>(end - m->least) & ALIGN_MASK);  /* back onto the chunk grid */
-}
-
 /* Grows the top to at least `need` bytes (a multiple of ALIGN). */
 MULLE_DLMALLOC_NOASAN bool extend_top(mstate *m, size_t need)
 {

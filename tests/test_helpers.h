@@ -234,6 +234,34 @@ inline int huge_pages_asked(const void *p)
 #endif
 }
 
+// Whether the mspace whose region holds p moves in huge pages (MSPACE_HUGE_PAGES taken):
+// the kernel took the advice (huge_pages_asked), transparent huge pages are not off, and
+// its huge page is 2 MiB; 1 or 0, -1 where that cannot be told.
+inline int huge_pages_used(const void *p)
+{
+   const int asked = huge_pages_asked(p);
+   if (asked != 1)
+      return asked;
+   char  line[128] = "";
+   FILE *f = std::fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+   if (f)
+   {
+      if (!std::fgets(line, sizeof line, f))
+         line[0] = '\0';
+      std::fclose(f);
+   }
+   if (std::strstr(line, "[never]"))
+      return 0;
+   unsigned long long pmd = 2ull << 20;
+   if ((f = std::fopen("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", "r")) != nullptr)
+   {
+      if (std::fscanf(f, "%llu", &pmd) != 1)
+         pmd = 2ull << 20;
+      std::fclose(f);
+   }
+   return pmd == (2ull << 20) ? 1 : 0;
+}
+
 inline bool is_aligned(const void *p, std::size_t a)
 {
    return reinterpret_cast<std::uintptr_t>(p) % a == 0;

@@ -166,7 +166,7 @@ TEST_CASE("an mspace with MSPACE_HUGE_PAGES whose advice the kernel took trims i
    // none), in GRANULARITY steps as in any other heap
    mspace ms = mspace_create_flags(64 * MiB, MSPACE_HUGE_PAGES);
    REQUIRE(ms != nullptr);
-   const int         taken = huge_pages_asked(ms);
+   const int         taken = huge_pages_used(ms);
    const std::size_t step  = taken == 1 ? 2 * MiB : GRANULARITY;
    const std::size_t fresh = mspace_footprint(ms);
    void *p = mspace_malloc(ms, 8 * MiB + 100);
@@ -178,14 +178,18 @@ TEST_CASE("an mspace with MSPACE_HUGE_PAGES whose advice the kernel took trims i
    MESSAGE("huge pages " << std::string(taken == 1 ? "taken" : taken == 0 ? "refused" : "not known") << ": footprint "
            << fresh / KiB << " KiB fresh, " << grown / KiB << " KiB grown, " << trimmed / KiB << " KiB after the free");
    CHECK(trimmed < grown);
+   // the region starts on a huge page: so do the steps (the footprint's end lies on the
+   // chunk grid, less than an alignment below a step where the alignment is above 2 words)
+   auto on_step = [&](std::size_t x) { return x % step == 0 || step - x % step < A; };
    if (taken >= 0)
    {
-      CHECK(fresh % step == 0);   // the region starts on a huge page: so do the steps
-      CHECK(grown % step == 0);
-      CHECK(trimmed % step == 0);
+      CHECK(on_step(fresh));
+      CHECK(on_step(grown));
+      CHECK(on_step(trimmed));
    }
    if (taken == 1)
-      CHECK(fresh == 2 * MiB);   // the state and the top's first bytes: one huge page
+      CHECK(fresh > 2 * MiB - A);   // the state and the top's first bytes: one huge page
+   CHECK(fresh <= step);
    void *q = mspace_malloc(ms, 3 * MiB);   // grows back, and trims again
    REQUIRE(q != nullptr);
    fill(q, 3 * MiB, 7);
@@ -565,7 +569,7 @@ TEST_CASE("an mspace with MSPACE_HUGE_PAGES whose advice the kernel took purges 
    const std::size_t page = std::size_t(sysconf(_SC_PAGESIZE));
    mspace ms = mspace_create_flags(1024 * MiB, MSPACE_HUGE_PAGES);
    REQUIRE(ms != nullptr);
-   const int         taken = huge_pages_asked(ms);
+   const int         taken = huge_pages_used(ms);
    const std::size_t unit  = taken == 1 ? 2 * MiB : page;
    const std::size_t big   = 64 * MiB;
    unsigned char *p     = static_cast<unsigned char *>(mspace_malloc(ms, big));
