@@ -425,21 +425,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_fast(mstate *m, 
 #if defined(MULLE_DLMALLOC_HAS_FRONTS) && MULLE_DLMALLOC_FAST_PATH
 /* Where a slot of a locked mspace that grows moves: a slot of a front as malloc takes one,
    or past the fronts' sizes a chunk placed as a block that grows is (growing_block: the
-   best fit), under the mspace's lock, as malloc_locked takes one. */
+   best fit), under the mspace's lock, as malloc_locked takes one; NULL where that lock
+   was taken over from a holder that died (the caller goes the whole way, which recovers). */
 MULLE_DLMALLOC_NOASAN inline void *slot_moves_to(mstate *m, size_t n)
 {
    if (n <= FRONT_MAX)
       return mspace_malloc(m, n);
-   if (lock_acquire(m))   /* taken over from a holder that died: the whole way recovers */
-   {
-      lock_release(m);
-      return malloc_whole(m, n);
-   }
-   unsigned seen = reports_so_far();
-   void    *q    = hand_out(m, growing_block(m, n), n);
+   bool  died = lock_acquire(m);
+   void *q    = died ? NULL : hand_out(m, growing_block(m, n), n);
    lock_release(m);
-   if (!q && n <= m->capacity && seen == reports_so_far())
-      return malloc_whole(m, n);   /* with every lock: the fronts' spares may serve */
    return q;
 }
 
@@ -465,12 +459,17 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_front(mstate *m,
          return p;
       if (!may_move)
          return NULL;
-      void *q = slot_moves_to(m, n);
+      unsigned seen = reports_so_far();
+      void    *q    = slot_moves_to(m, n);
       if (q)
       {
          copy_bytes(q, p, touchable_size(p, size));
          mspace_free(m, p);
       }
+      /* a chunk that failed and reported nothing goes the whole way: with every lock, the
+         fronts' spares may serve (and a lock taken over from a holder that died recovers) */
+      else if (n > FRONT_MAX && n <= m->capacity && seen == reports_so_far())
+         return realloc_whole(m, p, n, true);
       return q;
    }
    if (n <= FRONT_MAX)

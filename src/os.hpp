@@ -99,12 +99,14 @@ MULLE_DLMALLOC_NOASAN void os_decommit(mstate *m, byte *from, byte *to, bool eag
 {
    byte  *first;
    size_t length;
+   if (!(m->flags & STATE_FROM_OS))
+      return;
    /* `to` is a footprint's end, on the chunk grid: with an alignment above two words it
       may lie a few bytes below the step's boundary, and the bytes past it are no chunk's,
       so its page goes too (a huge page is not left split); the region ends on a page */
    uintptr_t t = reinterpret_cast<uintptr_t>(to);
    to += align_up(t, os_page_size()) - t;
-   if (!(m->flags & STATE_FROM_OS) || !whole_pages(from, to, &first, &length))
+   if (!whole_pages(from, to, &first, &length))
       return;
 #  if defined(_WIN32)
    (void) eager;

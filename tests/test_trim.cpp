@@ -189,7 +189,8 @@ TEST_CASE("an mspace with MSPACE_HUGE_PAGES whose advice the kernel took trims i
    }
    if (taken == 1)
       CHECK(fresh > 2 * MiB - A);   // the state and the top's first bytes: one huge page
-   CHECK(fresh <= step);
+   if (taken >= 0)
+      CHECK(fresh <= step);
    void *q = mspace_malloc(ms, 3 * MiB);   // grows back, and trims again
    REQUIRE(q != nullptr);
    fill(q, 3 * MiB, 7);
