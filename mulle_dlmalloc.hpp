@@ -5252,7 +5252,12 @@ MULLE_DLMALLOC_NOASAN inline bool os_huge_pages_fit()
          if (s[0] == '[' && s[1] == 'n' && s[2] == 'e' && s[3] == 'v')
             return false;
    if (os_read_setting("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", buf, sizeof buf))
-      return strtoull(buf, NULL, 10) == HUGE_PAGE_BYTES;
+   {
+      size_t bytes = 0;
+      for (const char *s = buf; *s >= '0' && *s <= '9' && bytes <= HUGE_PAGE_BYTES; ++s)
+         bytes = bytes * 10 + static_cast<size_t>(*s - '0');
+      return bytes == HUGE_PAGE_BYTES;
+   }
    return true;
 }
 #  endif

@@ -95,6 +95,18 @@ std::size_t build(Twin &t, bool forged)
    return t.offset(all[0]) - 2 * W;
 }
 
+// Both twins built alike: the offset of the first chunk, or 0 in a build without locks
+// (which has no whole-way twin: nothing to compare).
+std::size_t build_twins(Twin &fast, Twin &whole, bool forged)
+{
+   REQUIRE(fast.ms != nullptr);
+   if (!whole.ms)
+      return 0;
+   const std::size_t first = build(fast, forged);
+   REQUIRE(build(whole, forged) == first);
+   return first;
+}
+
 // One pointer freed in both heaps: the same report, or none in both.
 bool free_alike(Twin &fast, Twin &whole, std::size_t at)
 {
@@ -113,11 +125,9 @@ bool free_alike(Twin &fast, Twin &whole, std::size_t at)
 TEST_CASE("the fast path reports what the whole way reports, and hands out the same blocks")
 {
    Twin fast(0), whole(MSPACE_LOCKED);
-   REQUIRE(fast.ms != nullptr);
-   if (!whole.ms)
-      return;   // a build without locks has no whole-way twin
-   const std::size_t first = build(fast, false);
-   REQUIRE(build(whole, false) == first);
+   const std::size_t first = build_twins(fast, whole, false);
+   if (!first)
+      return;
 
    // every half word from the first chunk to the end of the footprint, freed as a pointer
    // in both heaps, one after the other (no statistics before: they flush the caches):
@@ -173,11 +183,9 @@ TEST_CASE("the fast path accepts no pointer into a block of forged heads that th
           doctest::skip(MULLE_TEST_CHECKER))
 {
    Twin fast(0), whole(MSPACE_LOCKED);
-   REQUIRE(fast.ms != nullptr);
-   if (!whole.ms)
+   const std::size_t first = build_twins(fast, whole, true);
+   if (!first)
       return;
-   const std::size_t first = build(fast, true);
-   REQUIRE(build(whole, true) == first);
    const std::vector<unsigned char> fast_heap = fast.save(), whole_heap = whole.save();
 
    // each pointer on the grid against the heap as built: a forged head that passes the
@@ -236,11 +244,9 @@ TEST_CASE("realloc's fast path reports what the whole way reports, and resizes a
    for (bool forged : {false, true})
    {
       Twin fast(0), whole(MSPACE_LOCKED);
-      REQUIRE(fast.ms != nullptr);
-      if (!whole.ms)
-         return;   // a build without locks has no whole-way twin
-      const std::size_t first = build(fast, forged);
-      REQUIRE(build(whole, forged) == first);
+      const std::size_t first = build_twins(fast, whole, forged);
+      if (!first)
+         return;
       const std::vector<unsigned char> fast_heap = fast.save(), whole_heap = whole.save();
 
       // each pointer on the grid (and half a word off it) against the heap as built,
