@@ -5266,9 +5266,9 @@ MULLE_DLMALLOC_NOASAN inline bool os_huge_pages_fit()
    Linux it starts on a huge page's boundary (2 MiB), so that a heap's first 2 MiB are one
    huge page whatever the kernel's placement, and transparent huge pages are asked for
    over it before any page is touched (MADV_HUGEPAGE: the kernel backs the parts it faults
-   in with huge pages where it has them); *huge says whether the kernel took the advice
-   (one without transparent huge pages refuses it) and will give such pages
-   (os_huge_pages_fit). Elsewhere an ordinary reservation, and *huge false. */
+   in with huge pages where it has them), where the kernel gives such pages
+   (os_huge_pages_fit); *huge says whether it took the advice (one without transparent
+   huge pages refuses it). Elsewhere an ordinary reservation, and *huge false. */
 MULLE_DLMALLOC_NOASAN inline void *os_reserve_huge(size_t size, bool *huge)
 {
    *huge = false;
@@ -5282,7 +5282,7 @@ MULLE_DLMALLOC_NOASAN inline void *os_reserve_huge(size_t size, bool *huge)
       munmap(raw, static_cast<size_t>(base - raw));
    if (raw + HUGE_PAGE_BYTES > base)
       munmap(base + size, static_cast<size_t>(raw + HUGE_PAGE_BYTES - base));
-   *huge = madvise(base, size, MADV_HUGEPAGE) == 0 && os_huge_pages_fit();
+   *huge = os_huge_pages_fit() && madvise(base, size, MADV_HUGEPAGE) == 0;   /* else no advice: nothing changes */
    return base;
 #  else
    return os_reserve(size);

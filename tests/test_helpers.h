@@ -234,24 +234,18 @@ inline int huge_pages_asked(const void *p)
 #endif
 }
 
-// Whether the mspace whose region holds p moves in huge pages (MSPACE_HUGE_PAGES taken):
-// the kernel took the advice (huge_pages_asked), transparent huge pages are not off, and
-// its huge page is 2 MiB; 1 or 0, -1 where that cannot be told.
-inline int huge_pages_used(const void *p)
+// Whether the kernel gives 2 MiB transparent huge pages to a mapping advised so: they are
+// there and not off ("[never]"), and the huge page is 2 MiB. Where it does, an mspace made
+// with MSPACE_HUGE_PAGES asks for them (huge_pages_asked); elsewhere it does not.
+inline bool kernel_gives_huge_pages()
 {
-   const int asked = huge_pages_asked(p);
-   if (asked != 1)
-      return asked;
    char  line[128] = "";
    FILE *f = std::fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
-   if (f)
-   {
-      if (!std::fgets(line, sizeof line, f))
-         line[0] = '\0';
-      std::fclose(f);
-   }
-   if (std::strstr(line, "[never]"))
-      return 0;
+   if (!f)
+      return false;
+   if (!std::fgets(line, sizeof line, f))
+      line[0] = '\0';
+   std::fclose(f);
    unsigned long long pmd = 2ull << 20;
    if ((f = std::fopen("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", "r")) != nullptr)
    {
@@ -259,7 +253,7 @@ inline int huge_pages_used(const void *p)
          pmd = 2ull << 20;
       std::fclose(f);
    }
-   return pmd == (2ull << 20) ? 1 : 0;
+   return !std::strstr(line, "[never]") && pmd == (2ull << 20);
 }
 
 inline bool is_aligned(const void *p, std::size_t a)
