@@ -19,8 +19,11 @@
    one of them at a random moment, maybe while it holds a lock of the heap, reaps it and
    starts another in its place (on slots of its own). The others must not hang: each must
    go on making calls within a few seconds (a lock whose holder is gone is taken over,
-   and the heap rebuilt where the holder stopped inside a call). At the end every worker
-   is killed, and the heap is checked and held against every journal.
+   and the heap rebuilt where the holder stopped inside a call). Then the others finish
+   their calls and wait between calls while the heap is checked and held against every
+   journal: only the victim's call was interrupted, so whose each block is can be told as
+   above, and the victim's live blocks are freed. At the end every worker stops between
+   calls, and the heap is checked once more.
 
    usage: kill_campaign KILLS [SEED]
           kill_campaign locked KILLS [SEED]
@@ -120,10 +123,27 @@ uint32_t draw_size(splitmix &r)
    return static_cast<uint32_t>(16 * 1024 + r.below(240 * 1024));
 }
 
+void pause_us(long us)
+{
+   timespec ts{us / 1000000, (us % 1000000) * 1000};
+   while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+   {
+   }
+}
+
 /* ---- the child: calls for ever, journalled ---- */
 
+/* Where the locked variant's workers wait between calls while the parent checks the heap:
+   `hold` is the round's number while the parent holds them (0 lets them go), and each
+   worker publishes in `parked` the round it waits in. */
+struct pause_point
+{
+   const uint32_t *hold;
+   uint32_t       *parked;
+};
+
 [[noreturn]] void child(mspace ms, unsigned char *base, slot *slots, unsigned nslots, uint64_t *ops, uint64_t seed,
-                        const uint32_t *stop = nullptr)
+                        const uint32_t *stop = nullptr, pause_point pause = {nullptr, nullptr})
 {
    splitmix r{seed};
    uint32_t tag = static_cast<uint32_t>(seed);
@@ -131,6 +151,12 @@ uint32_t draw_size(splitmix &r)
    {
       if (stop && __atomic_load_n(stop, __ATOMIC_RELAXED))
          _exit(0);   /* between calls */
+      if (pause.hold)
+         for (uint32_t round; (round = __atomic_load_n(pause.hold, __ATOMIC_ACQUIRE)) != 0;)
+         {
+            __atomic_store_n(pause.parked, round, __ATOMIC_RELEASE);
+            pause_us(50);
+         }
       slot    &e = slots[r.below(nslots)];
       uint64_t k = r.below(100);
       if (e.state == EMPTY)
@@ -362,14 +388,6 @@ mspace verify(totals &t, unsigned char *base, journal *j)
    return ms;
 }
 
-void pause_us(long us)
-{
-   timespec ts{us / 1000000, (us % 1000000) * 1000};
-   while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-   {
-   }
-}
-
 /* ---- the locked variant: several processes on one heap, one of them killed ---- */
 
 const unsigned WORKERS      = 3;
@@ -378,6 +396,8 @@ const unsigned WORKER_SLOTS = 128;
 struct shared_run
 {
    uint32_t stop;             /* workers end between calls */
+   uint32_t hold;             /* workers wait between calls (pause_point) */
+   uint32_t parked[WORKERS];
    uint64_t ops[WORKERS];     /* calls each worker's place finished (its workers in turn) */
    uint64_t holder_died;      /* MSPACE_ERROR_HOLDER_DIED reports, from any process */
    uint64_t other_errors;
@@ -412,12 +432,15 @@ int locked_campaign(unsigned long kills, uint64_t seed)
    totals   t;
    splitmix r{seed * 0x2545f4914f6cdd1dull + 7};
    pid_t    pid[WORKERS];
+   unsigned range_of[WORKERS];
    unsigned next_range = 0;
    auto     start_worker = [&](unsigned w) {
       unsigned range = next_range++;
+      range_of[w]    = range;
       pid[w]         = fork();
       if (pid[w] == 0)
-         child(ms, base, slots + range * WORKER_SLOTS, WORKER_SLOTS, &run->ops[w], r.next() ^ range, &run->stop);
+         child(ms, base, slots + range * WORKER_SLOTS, WORKER_SLOTS, &run->ops[w], r.next() ^ range, &run->stop,
+               {&run->hold, &run->parked[w]});
       if (pid[w] < 0)
          std::perror("fork"), std::exit(2);
    };
@@ -446,6 +469,33 @@ int locked_campaign(unsigned long kills, uint64_t seed)
       }
       if (t.failures)
          break;
+      /* then the others wait between calls, and the heap is held against every journal:
+         only the victim's call was interrupted, so whose each block is can be told as in
+         the one-process campaign. The victim's live blocks are freed (nobody holds them
+         any more) */
+      uint32_t round = static_cast<uint32_t>(t.kills);
+      __atomic_store_n(&run->hold, round, __ATOMIC_RELEASE);
+      for (unsigned w = 0; w < WORKERS; ++w)
+      {
+         int waited = 0;
+         while (w != victim && __atomic_load_n(&run->parked[w], __ATOMIC_ACQUIRE) != round && waited < 10000)
+            pause_us(1000), ++waited;
+         if (waited == 10000)
+            fail(t, t.kills, "a worker did not finish its call within 10 s: a hang", 0);
+      }
+      if (t.failures)
+         break;
+      verify_against(t, ms, base, slots, next_range * WORKER_SLOTS, 1);
+      for (unsigned i = 0; i < WORKER_SLOTS; ++i)
+      {
+         slot &e = slots[range_of[victim] * WORKER_SLOTS + i];
+         if (e.state == LIVE)
+            mspace_free(ms, base + e.off);
+         e.state = EMPTY;
+      }
+      __atomic_store_n(&run->hold, 0u, __ATOMIC_RELEASE);
+      if (t.failures)
+         break;
       start_worker(victim);
    }
    t.kills--;
@@ -455,9 +505,9 @@ int locked_campaign(unsigned long kills, uint64_t seed)
       int status = 0;
       waitpid(pid[w], &status, 0);
    }
-   /* every process that used the heap is gone; a lock may still be held by a killed one,
-      and each killed worker may have left one block that nobody holds */
-   verify_against(t, ms, base, slots, next_range * WORKER_SLOTS, t.kills);
+   /* every process that used the heap is gone, each after a call: no call was interrupted
+      since the last check */
+   verify_against(t, ms, base, slots, next_range * WORKER_SLOTS, 0);
    std::printf("locked kill campaign: %u processes at once, %lu kills in %ld s; %llu recoveries after a "
                "holder died with a lock; %lu live blocks verified, %lu interrupted calls; %lu leaked blocks, "
                "%zu bytes; %llu other errors reported; %lu failures\n",
