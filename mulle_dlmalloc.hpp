@@ -1524,13 +1524,28 @@ MULLE_DLMALLOC_NOASAN inline bool is_live(const mstate *m)
    Rotated right by log2(ALIGN), that distance keeps its value when it is a multiple and
    gets a high bit otherwise, and a p below least wraps round to a huge distance: one
    unsigned compare decides all three. */
+struct chunk_grid
+{
+   static const size_t K = log2_of(ALIGN), BITS = sizeof(size_t) * 8;
+   uintptr_t at;     /* least */
+   size_t    span;   /* (top - least) / ALIGN */
+
+   MULLE_DLMALLOC_NOASAN explicit chunk_grid(const mstate *m)
+      : at(reinterpret_cast<uintptr_t>(m->least.get())),
+        span(static_cast<size_t>(reinterpret_cast<uintptr_t>(m->top.get()) - at) >> K)
+   {
+   }
+
+   MULLE_DLMALLOC_NOASAN bool holds(const void *p) const
+   {
+      size_t d = static_cast<size_t>(reinterpret_cast<uintptr_t>(p) - at);
+      return ((d >> K) | (d << ((BITS - K) & (BITS - 1)))) < span;
+   }
+};
+
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool ok_chunk_address(const mstate *m, const void *p)
 {
-   const size_t K    = log2_of(ALIGN), BITS = sizeof(size_t) * 8;
-   uintptr_t    at   = reinterpret_cast<uintptr_t>(m->least.get());
-   size_t       d    = static_cast<size_t>(reinterpret_cast<uintptr_t>(p) - at);
-   size_t       span = static_cast<size_t>(reinterpret_cast<uintptr_t>(m->top.get()) - at);
-   return ((d >> K) | (d << ((BITS - K) & (BITS - 1)))) < (span >> K);
+   return chunk_grid(m).holds(p);
 }
 
 }} // namespace mulle::detail
@@ -1748,8 +1763,8 @@ MULLE_DLMALLOC_NOASAN inline void insert_chunk(mstate *m, chunk *c, size_t s)
 static const bool TRIE_CHECKS = !MULLE_DLMALLOC_NO_OS;
 
 /* Trie node or ring member x leaves the tree bins; false, with nothing written, if a link
-   lies. Its ring links were verified. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_tree_checked(mstate *m, tree_chunk *x)
+   lies. Its ring links were verified; grid is the mspace's (read once for all links). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_tree_checked(mstate *m, tree_chunk *x, const chunk_grid &grid)
 {
    if (x->index == RING_MEMBER)
    {
@@ -1763,12 +1778,12 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_tree_checked(mstate *m, tre
    if (MULLE_DLMALLOC_CHECKS && TRIE_CHECKS)
    {
       tree_chunk *p = x->parent;
-      if (p ? !ok_chunk_address(m, p) || (p->child(0) != x && p->child(1) != x) : m->treebins[x->index] != x)
+      if (p ? !grid.holds(p) || (p->child(0) != x && p->child(1) != x) : m->treebins[x->index] != x)
          return false;
       for (size_t d = 0; d < 2; ++d)
       {
          tree_chunk *k = x->child(d);
-         if (k && (!ok_chunk_address(m, k) || k->parent != x))
+         if (k && (!grid.holds(k) || k->parent != x))
             return false;
       }
    }
@@ -1788,7 +1803,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_tree_checked(mstate *m, tre
          tree_chunk      *b     = *below;
          if (!b)
             break;
-         if (MULLE_DLMALLOC_CHECKS && TRIE_CHECKS && (!ok_chunk_address(m, b) || b->parent != r || depth >= SIZE_BITS))
+         if (MULLE_DLMALLOC_CHECKS && TRIE_CHECKS && (!grid.holds(b) || b->parent != r || depth >= SIZE_BITS))
             return false;
          slot = below;
          r    = b;
@@ -1815,10 +1830,11 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_tree_checked(mstate *m, tre
    another word of the state. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_chunk_checked(mstate *m, chunk *c, size_t s)
 {
+   const chunk_grid grid(m);
 #if MULLE_DLMALLOC_CHECKS
    chunk *f = c->fd, *b = c->bk;
    chunk *h = is_small(s) ? small_bin(m, small_index(s)) : c;   /* c itself: no head */
-   if (!(f == h || ok_chunk_address(m, f)) || !(b == h || ok_chunk_address(m, b)) || f->bk != c || b->fd != c)
+   if (!(f == h || grid.holds(f)) || !(b == h || grid.holds(b)) || f->bk != c || b->fd != c)
       return false;
 #endif
    if (is_small(s))
@@ -1826,7 +1842,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_chunk_checked(mstate *m, ch
       unlink_small_chunk(m, c, s);
       return true;
    }
-   return unlink_tree_checked(m, as_tree(c));
+   return unlink_tree_checked(m, as_tree(c), grid);
 }
 
 }} // namespace mulle::detail
@@ -2180,7 +2196,15 @@ MULLE_DLMALLOC_NOASAN inline bool head_of_freed_block(const chunk *c)
    at or below the top, and its neighbours' tags agree. True means validate_chunk finds no
    fault; false means nothing (validate_chunk decides, and names the fault). The two are
    written apart on purpose: tests/test_fast_path.cpp holds one against the other. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, const void *mem)
+/* What a free's fast path reads of a chunk block: its head, and its successor's. */
+struct chunk_read
+{
+   size_t head;
+   chunk *next;
+   size_t next_head;
+};
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, const void *mem, chunk_read *r)
 {
    chunk      *c   = chunk_from_mem(mem);
    const byte *top = as_bytes(m->top);
@@ -2190,11 +2214,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, con
    size_t s    = head & ~FLAG_BITS;
    if ((head & ALIGN_MASK & ~PINUSE) != CINUSE || s < MIN_CHUNK || s > static_cast<size_t>(top - as_bytes(c)))
       return false;
-   chunk *next = chunk_at(c, s);
-   size_t ns   = chunk_size(next);   /* next is at most the top: a head to read */
-   if (!previous_is_in_use(next) ||
+   chunk *next      = chunk_at(c, s);
+   size_t next_head = next->head;   /* next is at most the top: a head to read */
+   size_t ns        = next_head & ~FLAG_BITS;
+   if (!(next_head & PINUSE) ||
        (as_bytes(next) != top && (ns < MIN_CHUNK || ns > static_cast<size_t>(top - as_bytes(next)))))
       return false;
+   r->head      = head;
+   r->next      = next;
+   r->next_head = next_head;
    if (head & PINUSE)
       return true;
    size_t ps = c->prev_foot;   /* a free predecessor: its size and tags agree */
@@ -2202,6 +2230,12 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, con
       return false;
    chunk *prev = chunk_before(c, ps);
    return chunk_size(prev) == ps && !chunk_is_in_use(prev);
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, const void *mem)
+{
+   chunk_read r;
+   return plainly_valid(m, mem, &r);
 }
 
 /* Is mem the start of a chunk block in use in this mspace (a slot of the tier is not one:
@@ -3171,6 +3205,16 @@ MULLE_DLMALLOC_NOASAN inline void release_block(mstate *m, chunk *c)
    trim_by_itself(m);
 }
 
+/* Validated in-use chunk c of size s, which follows the dv and is followed by a chunk in
+   use, joins the dv. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void grow_dv_with(mstate *m, chunk *c, size_t s)
+{
+   c->head    = s;   /* CINUSE cleared: a second free of this block sees it */
+   m->dv_size = c->prev_foot + s;   /* the dv's size as release_chunk reckons it */
+   set_free_with_footer(m->dv, m->dv_size);
+   annotate_free(m, mem_from_chunk(c), usable_of_size(s));
+}
+
 /* The commonest release in a run of frees in address order: validated in-use chunk c
    follows the dv and is followed by a chunk in use, so it only grows the dv (what
    release_chunk would do, without its stack frame). False, with nothing done, otherwise. */
@@ -3180,12 +3224,7 @@ MULLE_DLMALLOC_NOASAN inline bool grow_dv_by(mstate *m, chunk *c)
    chunk *next = chunk_at(c, s);
    if (previous_is_in_use(c) || next == m->top || !chunk_is_in_use(next) || previous_chunk(c) != m->dv)
       return false;
-   void  *mem    = mem_from_chunk(c);
-   size_t usable = usable_size_of(c);
-   c->head    = s;   /* CINUSE cleared: a second free of this block sees it */
-   m->dv_size = c->prev_foot + s;   /* the dv's size as release_chunk reckons it */
-   set_free_with_footer(m->dv, m->dv_size);
-   annotate_free(m, mem, usable);
+   grow_dv_with(m, c, s);
    return true;
 }
 
@@ -6592,11 +6631,27 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, voi
    the dv or its bin, anything else the whole way. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_chunk_fast(mstate *m, void *p)
 {
-   if (MULLE_DLMALLOC_CHECKS && !plainly_valid(m, p))
+   chunk     *c = chunk_from_mem(p);
+   chunk_read r;
+   if (!MULLE_DLMALLOC_CHECKS)
+   {
+      r.head      = c->head;
+      r.next      = next_chunk(c);
+      r.next_head = r.next->head;
+   }
+   else if (!plainly_valid(m, p, &r))
       return free_whole(m, p);
-   chunk *c = chunk_from_mem(p);
-   if (!join_top(m, c, chunk_size(c)))
-      free_valid(m, c);
+   /* where it goes, decided by what the validation read (deallocate_chunk's order) */
+   size_t s = r.head & ~FLAG_BITS;
+   if (r.next == m->top && (r.head & PINUSE))
+      return become_top(m, c, s);
+   if (MULLE_DLMALLOC_NO_OS || r.next == m->top || r.next == m->dv || !(r.next_head & CINUSE))
+      return release_block(m, c);
+   if (r.head & PINUSE)
+      return bin_between_blocks(m, c);
+   if (previous_chunk(c) == m->dv)
+      return grow_dv_with(m, c, s);
+   release_block(m, c);
 }
 
 /* realloc and realloc_in_place: p is not NULL. */

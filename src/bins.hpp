@@ -195,8 +195,8 @@ MULLE_DLMALLOC_NOASAN inline void insert_chunk(mstate *m, chunk *c, size_t s)
 static const bool TRIE_CHECKS = !MULLE_DLMALLOC_NO_OS;
 
 /* Trie node or ring member x leaves the tree bins; false, with nothing written, if a link
-   lies. Its ring links were verified. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_tree_checked(mstate *m, tree_chunk *x)
+   lies. Its ring links were verified; grid is the mspace's (read once for all links). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_tree_checked(mstate *m, tree_chunk *x, const chunk_grid &grid)
 {
    if (x->index == RING_MEMBER)
    {
@@ -210,12 +210,12 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_tree_checked(mstate *m, tre
    if (MULLE_DLMALLOC_CHECKS && TRIE_CHECKS)
    {
       tree_chunk *p = x->parent;
-      if (p ? !ok_chunk_address(m, p) || (p->child(0) != x && p->child(1) != x) : m->treebins[x->index] != x)
+      if (p ? !grid.holds(p) || (p->child(0) != x && p->child(1) != x) : m->treebins[x->index] != x)
          return false;
       for (size_t d = 0; d < 2; ++d)
       {
          tree_chunk *k = x->child(d);
-         if (k && (!ok_chunk_address(m, k) || k->parent != x))
+         if (k && (!grid.holds(k) || k->parent != x))
             return false;
       }
    }
@@ -235,7 +235,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_tree_checked(mstate *m, tre
          tree_chunk      *b     = *below;
          if (!b)
             break;
-         if (MULLE_DLMALLOC_CHECKS && TRIE_CHECKS && (!ok_chunk_address(m, b) || b->parent != r || depth >= SIZE_BITS))
+         if (MULLE_DLMALLOC_CHECKS && TRIE_CHECKS && (!grid.holds(b) || b->parent != r || depth >= SIZE_BITS))
             return false;
          slot = below;
          r    = b;
@@ -262,10 +262,11 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_tree_checked(mstate *m, tre
    another word of the state. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_chunk_checked(mstate *m, chunk *c, size_t s)
 {
+   const chunk_grid grid(m);
 #if MULLE_DLMALLOC_CHECKS
    chunk *f = c->fd, *b = c->bk;
    chunk *h = is_small(s) ? small_bin(m, small_index(s)) : c;   /* c itself: no head */
-   if (!(f == h || ok_chunk_address(m, f)) || !(b == h || ok_chunk_address(m, b)) || f->bk != c || b->fd != c)
+   if (!(f == h || grid.holds(f)) || !(b == h || grid.holds(b)) || f->bk != c || b->fd != c)
       return false;
 #endif
    if (is_small(s))
@@ -273,7 +274,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_chunk_checked(mstate *m, ch
       unlink_small_chunk(m, c, s);
       return true;
    }
-   return unlink_tree_checked(m, as_tree(c));
+   return unlink_tree_checked(m, as_tree(c), grid);
 }
 
 }} // namespace mulle::detail

@@ -368,11 +368,27 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, voi
    the dv or its bin, anything else the whole way. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_chunk_fast(mstate *m, void *p)
 {
-   if (MULLE_DLMALLOC_CHECKS && !plainly_valid(m, p))
+   chunk     *c = chunk_from_mem(p);
+   chunk_read r;
+   if (!MULLE_DLMALLOC_CHECKS)
+   {
+      r.head      = c->head;
+      r.next      = next_chunk(c);
+      r.next_head = r.next->head;
+   }
+   else if (!plainly_valid(m, p, &r))
       return free_whole(m, p);
-   chunk *c = chunk_from_mem(p);
-   if (!join_top(m, c, chunk_size(c)))
-      free_valid(m, c);
+   /* where it goes, decided by what the validation read (deallocate_chunk's order) */
+   size_t s = r.head & ~FLAG_BITS;
+   if (r.next == m->top && (r.head & PINUSE))
+      return become_top(m, c, s);
+   if (MULLE_DLMALLOC_NO_OS || r.next == m->top || r.next == m->dv || !(r.next_head & CINUSE))
+      return release_block(m, c);
+   if (r.head & PINUSE)
+      return bin_between_blocks(m, c);
+   if (previous_chunk(c) == m->dv)
+      return grow_dv_with(m, c, s);
+   release_block(m, c);
 }
 
 /* realloc and realloc_in_place: p is not NULL. */

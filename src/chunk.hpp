@@ -558,13 +558,28 @@ MULLE_DLMALLOC_NOASAN inline bool is_live(const mstate *m)
    Rotated right by log2(ALIGN), that distance keeps its value when it is a multiple and
    gets a high bit otherwise, and a p below least wraps round to a huge distance: one
    unsigned compare decides all three. */
+struct chunk_grid
+{
+   static const size_t K = log2_of(ALIGN), BITS = sizeof(size_t) * 8;
+   uintptr_t at;     /* least */
+   size_t    span;   /* (top - least) / ALIGN */
+
+   MULLE_DLMALLOC_NOASAN explicit chunk_grid(const mstate *m)
+      : at(reinterpret_cast<uintptr_t>(m->least.get())),
+        span(static_cast<size_t>(reinterpret_cast<uintptr_t>(m->top.get()) - at) >> K)
+   {
+   }
+
+   MULLE_DLMALLOC_NOASAN bool holds(const void *p) const
+   {
+      size_t d = static_cast<size_t>(reinterpret_cast<uintptr_t>(p) - at);
+      return ((d >> K) | (d << ((BITS - K) & (BITS - 1)))) < span;
+   }
+};
+
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool ok_chunk_address(const mstate *m, const void *p)
 {
-   const size_t K    = log2_of(ALIGN), BITS = sizeof(size_t) * 8;
-   uintptr_t    at   = reinterpret_cast<uintptr_t>(m->least.get());
-   size_t       d    = static_cast<size_t>(reinterpret_cast<uintptr_t>(p) - at);
-   size_t       span = static_cast<size_t>(reinterpret_cast<uintptr_t>(m->top.get()) - at);
-   return ((d >> K) | (d << ((BITS - K) & (BITS - 1)))) < (span >> K);
+   return chunk_grid(m).holds(p);
 }
 
 }} // namespace mulle::detail

@@ -346,7 +346,15 @@ MULLE_DLMALLOC_NOASAN inline bool head_of_freed_block(const chunk *c)
    at or below the top, and its neighbours' tags agree. True means validate_chunk finds no
    fault; false means nothing (validate_chunk decides, and names the fault). The two are
    written apart on purpose: tests/test_fast_path.cpp holds one against the other. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, const void *mem)
+/* What a free's fast path reads of a chunk block: its head, and its successor's. */
+struct chunk_read
+{
+   size_t head;
+   chunk *next;
+   size_t next_head;
+};
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, const void *mem, chunk_read *r)
 {
    chunk      *c   = chunk_from_mem(mem);
    const byte *top = as_bytes(m->top);
@@ -356,11 +364,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, con
    size_t s    = head & ~FLAG_BITS;
    if ((head & ALIGN_MASK & ~PINUSE) != CINUSE || s < MIN_CHUNK || s > static_cast<size_t>(top - as_bytes(c)))
       return false;
-   chunk *next = chunk_at(c, s);
-   size_t ns   = chunk_size(next);   /* next is at most the top: a head to read */
-   if (!previous_is_in_use(next) ||
+   chunk *next      = chunk_at(c, s);
+   size_t next_head = next->head;   /* next is at most the top: a head to read */
+   size_t ns        = next_head & ~FLAG_BITS;
+   if (!(next_head & PINUSE) ||
        (as_bytes(next) != top && (ns < MIN_CHUNK || ns > static_cast<size_t>(top - as_bytes(next)))))
       return false;
+   r->head      = head;
+   r->next      = next;
+   r->next_head = next_head;
    if (head & PINUSE)
       return true;
    size_t ps = c->prev_foot;   /* a free predecessor: its size and tags agree */
@@ -368,6 +380,12 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, con
       return false;
    chunk *prev = chunk_before(c, ps);
    return chunk_size(prev) == ps && !chunk_is_in_use(prev);
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, const void *mem)
+{
+   chunk_read r;
+   return plainly_valid(m, mem, &r);
 }
 
 /* Is mem the start of a chunk block in use in this mspace (a slot of the tier is not one:

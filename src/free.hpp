@@ -327,6 +327,16 @@ MULLE_DLMALLOC_NOASAN inline void release_block(mstate *m, chunk *c)
    trim_by_itself(m);
 }
 
+/* Validated in-use chunk c of size s, which follows the dv and is followed by a chunk in
+   use, joins the dv. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void grow_dv_with(mstate *m, chunk *c, size_t s)
+{
+   c->head    = s;   /* CINUSE cleared: a second free of this block sees it */
+   m->dv_size = c->prev_foot + s;   /* the dv's size as release_chunk reckons it */
+   set_free_with_footer(m->dv, m->dv_size);
+   annotate_free(m, mem_from_chunk(c), usable_of_size(s));
+}
+
 /* The commonest release in a run of frees in address order: validated in-use chunk c
    follows the dv and is followed by a chunk in use, so it only grows the dv (what
    release_chunk would do, without its stack frame). False, with nothing done, otherwise. */
@@ -336,12 +346,7 @@ MULLE_DLMALLOC_NOASAN inline bool grow_dv_by(mstate *m, chunk *c)
    chunk *next = chunk_at(c, s);
    if (previous_is_in_use(c) || next == m->top || !chunk_is_in_use(next) || previous_chunk(c) != m->dv)
       return false;
-   void  *mem    = mem_from_chunk(c);
-   size_t usable = usable_size_of(c);
-   c->head    = s;   /* CINUSE cleared: a second free of this block sees it */
-   m->dv_size = c->prev_foot + s;   /* the dv's size as release_chunk reckons it */
-   set_free_with_footer(m->dv, m->dv_size);
-   annotate_free(m, mem, usable);
+   grow_dv_with(m, c, s);
    return true;
 }
 
