@@ -151,16 +151,18 @@ test-persist: $(BUILD)/persist/persist_tool_relative $(BUILD)/persist/persist_to
 # block (CRASH_KILLS kills, absolute links; a quarter of them again with relative links);
 # then three processes share a locked heap and one of them is killed at a time, a quarter
 # as often: none of the others may hang. test-crash-long runs 100,000 and 10,000. First,
-# step_crash stops 30 operations after each of their instructions (x86-64 Linux).
+# step_crash stops 30 operations after each of their instructions, and takeover_gap stops
+# a locked heap's malloc so and runs calls before the takeover's recovery (x86-64 Linux).
 CRASH_KILLS ?= 2000
 $(BUILD)/crash/kill_campaign_%: tests/crash/kill_campaign.cpp $(HEADER)
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++17 $(OPT) $(WARN) -DMULLE_DLMALLOC_RELATIVE=$(if $(filter relative,$*),1,0) -I. $< -o $@
-$(BUILD)/crash/step_crash: tests/crash/step_crash.cpp $(HEADER)
+$(BUILD)/crash/step_crash $(BUILD)/crash/takeover_gap: $(BUILD)/crash/%: tests/crash/%.cpp $(HEADER)
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++17 $(OPT) $(WARN) -I. $< -o $@
-test-crash: $(BUILD)/crash/kill_campaign_absolute $(BUILD)/crash/kill_campaign_relative $(BUILD)/crash/step_crash
+test-crash: $(BUILD)/crash/kill_campaign_absolute $(BUILD)/crash/kill_campaign_relative $(BUILD)/crash/step_crash $(BUILD)/crash/takeover_gap
 	$(BUILD)/crash/step_crash
+	$(BUILD)/crash/takeover_gap
 	$(BUILD)/crash/kill_campaign_absolute $(CRASH_KILLS) 1
 	$(BUILD)/crash/kill_campaign_relative $$(( $(CRASH_KILLS) / 4 )) 2
 	$(BUILD)/crash/kill_campaign_absolute locked $$(( $(CRASH_KILLS) / 4 )) 3

@@ -5746,9 +5746,18 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool holder_died(mstate *m)
    return true;
 }
 
+/* A holder died and the heap is not recovered yet. Whoever takes a lock then goes the
+   whole way, which recovers first: the thread that took the lock over lets it go before
+   it holds every lock, and a call that took a lock in between would otherwise work on
+   what the dead holder left half done (a bin half unlinked, a chunk handed out twice). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool recovery_due(const mstate *m)
+{
+   return __atomic_load_n(&m->died, __ATOMIC_RELAXED) != 0;
+}
+
 /* The mspace's lock, or a front's; true (the state marked) where it was taken over from a
-   holder that died. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool lock_acquire(mstate *m) { return spin_acquire(&m->lock) && holder_died(m); }
+   holder that died, or a recovery is due: the caller lets it go and goes the whole way. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool lock_acquire(mstate *m) { return spin_acquire(&m->lock) ? holder_died(m) : recovery_due(m); }
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_release(mstate *m) { spin_release(&m->lock); }
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
 /* ---- a front biased to its thread ----
@@ -5852,7 +5861,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_bias_ends(mstate *m
    died |= end_bias(f, owner);
    f->last   = me;
    f->streak = 0;
-   return died && holder_died(m);
+   return died ? holder_died(m) : recovery_due(m);
 }
 
 /* f's lock word is held by its own thread, whose streak reached BIAS_AFTER: f is biased
@@ -5866,7 +5875,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_bias_begins(mstate 
       __atomic_store_n(&f->owner, token, __ATOMIC_RELAXED);   /* seen by the owner after
                                                                  the lock's release */
    }
-   return died && holder_died(m);
+   return died ? holder_died(m) : recovery_due(m);
 }
 #  endif
 
@@ -5896,7 +5905,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_taken(mstate *m, front *f, b
    (void) f;
    (void) own;
 #  endif
-   return died && holder_died(m);
+   return died ? holder_died(m) : recovery_due(m);
 }
 
 /* The lock word of f taken the slow way (waiting for it, or a thread with no id yet). */

@@ -71,7 +71,7 @@ struct slot
    uint32_t old_size;   /* REALLOCING: the block before the call, and the size asked */
    uint64_t old_off;
    uint32_t new_size;
-   uint32_t unused;
+   uint32_t call;       /* MALLOCING: 0 malloc, 1 calloc, else memalign's alignment */
    uint64_t got;        /* MALLOCING, REALLOCING: what the call returned, NONE before */
 };
 
@@ -165,10 +165,11 @@ struct pause_point
          e.size     = n;
          e.tag      = ++tag;
          e.got      = NONE;
+         e.call     = k < 70 ? 0 : k < 85 ? 1 : uint32_t(64) << r.below(7);
          ordered();
          e.state = MALLOCING;
          ordered();
-         void *p = k < 70 ? mspace_malloc(ms, n) : k < 85 ? mspace_calloc(ms, 1, n) : mspace_memalign(ms, size_t(64) << r.below(7), n);
+         void *p = e.call == 0 ? mspace_malloc(ms, n) : e.call == 1 ? mspace_calloc(ms, 1, n) : mspace_memalign(ms, e.call, n);
          ordered();
          if (p)
          {
@@ -256,6 +257,7 @@ void verify_against(totals &t, mspace ms, unsigned char *base, slot *slots, unsi
 {
    if (mspace_check(ms) != 0)
       fail(t, t.kills, "mspace_check", 0);
+   const std::vector<slot> before(slots, slots + nslots);   /* as the kill left them: for a report */
 
    std::vector<block> used;
    mspace_inspect_all(ms, collect, &used);
@@ -353,16 +355,48 @@ void verify_against(totals &t, mspace ms, unsigned char *base, slot *slots, unsi
    std::sort(known.begin(), known.end());
 
    /* what is in use that the journal does not know: at most the interrupted call's block */
-   size_t unknown = 0, bytes = 0;
+   std::vector<block> unknown_blocks;
    for (const block &b : used)
       if (!std::binary_search(known.begin(), known.end(), b.off))
-      {
-         ++unknown;
-         bytes += b.used;
-         mspace_free(ms, base + b.off);
-      }
+         unknown_blocks.push_back(b);
+   size_t unknown = unknown_blocks.size(), bytes = 0;
    if (unknown > allowed)
+   {
       fail(t, t.kills, "more blocks in use than the journal knows and the kills explain", 0);
+      for (const block &b : unknown_blocks)
+      {
+         auto *w = reinterpret_cast<const size_t *>(base + b.off);
+         std::printf("  unknown block at offset %llu, %zu bytes used; words around its start %zx %zx | %zx %zx\n",
+                     static_cast<unsigned long long>(b.off), b.used, w[-2], w[-1], w[0], w[1]);
+      }
+      /* the chunks around each unknown block, as the heads say */
+      auto *m = static_cast<mulle::detail::mstate *>(ms);
+      for (const block &b : unknown_blocks)
+         for (mulle::detail::chunk *c = mulle::detail::first_chunk(m); c != m->top; c = mulle::detail::next_chunk(c))
+         {
+            long long at = reinterpret_cast<unsigned char *>(c) - base;
+            if (at + 16384 < static_cast<long long>(b.off) || at > static_cast<long long>(b.off) + 8192)
+               continue;
+            std::printf("    chunk at %lld: head %zx (size %zu)", at, c->head, mulle::detail::chunk_size(c));
+            if (mulle::detail::chunk_is_page(c))
+            {
+               auto *pg = reinterpret_cast<mulle::detail::page *>(mulle::detail::mem_from_chunk(c));
+               std::printf(" page: size %u count %u used %u front %u listed %u", pg->size, pg->count, pg->used, pg->front, pg->listed);
+            }
+            std::printf("\n");
+         }
+      for (unsigned i = 0; i < nslots; ++i)   /* the calls the kills interrupted */
+         if (before[i].state == MALLOCING || before[i].state == REALLOCING || before[i].state == FREEING)
+            std::printf("  slot %u: state %u (call %u), off %llu, old_off %llu, got %lld, size %u, new size %u\n", i,
+                        before[i].state, before[i].call, static_cast<unsigned long long>(before[i].off),
+                        static_cast<unsigned long long>(before[i].old_off), static_cast<long long>(before[i].got),
+                        before[i].size, before[i].new_size);
+   }
+   for (const block &b : unknown_blocks)
+   {
+      bytes += b.used;
+      mspace_free(ms, base + b.off);
+   }
    t.leaks += unknown;
    bytes += returned_bytes;
    t.leaked_bytes += bytes;
@@ -401,13 +435,28 @@ struct shared_run
    uint64_t ops[WORKERS];     /* calls each worker's place finished (its workers in turn) */
    uint64_t holder_died;      /* MSPACE_ERROR_HOLDER_DIED reports, from any process */
    uint64_t other_errors;
+   struct
+   {
+      uint32_t error, pid;
+      uint64_t off;            /* of the pointer reported, from the heap's base */
+   } first[8];                /* the first other errors, printed at the end */
 };
 
 shared_run *run;
 
-void count_reports(mspace, mspace_error_t e, void *, void *)
+unsigned char *run_base;
+
+void count_reports(mspace, mspace_error_t e, void *p, void *)
 {
-   __atomic_add_fetch(e == MSPACE_ERROR_HOLDER_DIED ? &run->holder_died : &run->other_errors, 1, __ATOMIC_RELAXED);
+   if (e == MSPACE_ERROR_HOLDER_DIED)
+   {
+      __atomic_add_fetch(&run->holder_died, 1, __ATOMIC_RELAXED);
+      return;
+   }
+   uint64_t k = __atomic_fetch_add(&run->other_errors, 1, __ATOMIC_RELAXED);
+   if (k < 8)
+      run->first[k] = {static_cast<uint32_t>(e), static_cast<uint32_t>(getpid()),
+                       static_cast<uint64_t>(static_cast<unsigned char *>(p) - run_base)};
 }
 
 int locked_campaign(unsigned long kills, uint64_t seed)
@@ -428,6 +477,7 @@ int locked_campaign(unsigned long kills, uint64_t seed)
       return 0;
    }
    mspace_set_error_handler(ms, count_reports, nullptr);
+   run_base = base;
 
    totals   t;
    splitmix r{seed * 0x2545f4914f6cdd1dull + 7};
@@ -514,6 +564,9 @@ int locked_campaign(unsigned long kills, uint64_t seed)
                WORKERS, t.kills, static_cast<long>(std::time(nullptr) - begin),
                static_cast<unsigned long long>(run->holder_died), t.verified, t.interrupted, t.leaks,
                t.leaked_bytes, static_cast<unsigned long long>(run->other_errors), t.failures);
+   for (uint64_t k = 0; k < run->other_errors && k < 8; ++k)
+      std::printf("error %u reported in process %u, pointer at offset %lld (the parent is %u)\n", run->first[k].error,
+                  run->first[k].pid, static_cast<long long>(run->first[k].off), static_cast<unsigned>(getpid()));
    if (t.failures || run->other_errors)
       return 1;
    std::printf("locked kill campaign: ok\n");
@@ -524,6 +577,7 @@ int locked_campaign(unsigned long kills, uint64_t seed)
 
 int main(int argc, char **argv)
 {
+   std::setvbuf(stdout, nullptr, _IOLBF, 0);   /* what was printed stays, whatever ends the run */
    if (argc > 1 && std::strcmp(argv[1], "locked") == 0)
       return locked_campaign(argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 100,
                              argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 1);
