@@ -20,6 +20,7 @@
 
 #define MULLE_DLMALLOC_IMPLEMENTATION
 #include "../../mulle_dlmalloc.hpp"
+#include "random_calls.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -79,40 +80,17 @@ __attribute__((noinline)) bool run_stepped(void (*call)(), unsigned long stop)
 
 /* ---- random calls on blocks with bytes of their own ---- */
 
-struct splitmix
-{
-   uint64_t x;
-   uint64_t next()
-   {
-      uint64_t z = (x += 0x9e3779b97f4a7c15ull);
-      z          = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-      z          = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-      return z ^ (z >> 31);
-   }
-   uint64_t below(uint64_t n) { return next() % n; }
-};
-
-uint32_t draw_size(splitmix &r)
-{
-   uint64_t k = r.below(100);
-   if (k < 60)
-      return static_cast<uint32_t>(1 + r.below(512));
-   if (k < 92)
-      return static_cast<uint32_t>(513 + r.below(8 * 1024));
-   return static_cast<uint32_t>(16 * 1024 + r.below(100 * 1024));
-}
-
 struct block
 {
    std::size_t off, size;
    uint32_t    tag;
 };
 
-const unsigned     SLOTS = 300;
+const unsigned     SLOTS      = 300;
+const uint64_t     LARGE_SPAN = 100 * 1024;   /* large blocks of 16 to 116 KiB: a heap of 8 MiB
+                                                 keeps room for every size */
 std::vector<block> held;
 uint32_t           tags;
-
-inline unsigned char pattern(uint32_t tag, std::size_t i) { return static_cast<unsigned char>((tag * 131u + i * 7u) ^ (i >> 8)); }
 
 void one_call(splitmix &r)
 {
@@ -120,24 +98,22 @@ void one_call(splitmix &r)
    uint64_t k = r.below(100);
    if (!b.size)
    {
-      uint32_t n    = draw_size(r);
+      uint32_t n    = draw_size(r, LARGE_SPAN);
       uint32_t kind = k < 70 ? 0 : k < 85 ? 1 : uint32_t(64) << r.below(7);
       void    *p    = kind == 0 ? mspace_malloc(ms, n) : kind == 1 ? mspace_calloc(ms, 1, n) : mspace_memalign(ms, kind, n);
       if (p)
       {
          b = {static_cast<std::size_t>(static_cast<unsigned char *>(p) - region), n, ++tags};
-         for (std::size_t i = 0; i < n; ++i)
-            static_cast<unsigned char *>(p)[i] = pattern(b.tag, i);
+         fill(static_cast<unsigned char *>(p), 0, n, b.tag);
       }
    }
    else if (k < 35)
    {
-      uint32_t n = draw_size(r);
+      uint32_t n = draw_size(r, LARGE_SPAN);
       void    *q = mspace_realloc(ms, region + b.off, n);
       if (q)
       {
-         for (std::size_t i = b.size; i < n; ++i)
-            static_cast<unsigned char *>(q)[i] = pattern(b.tag, i);
+         fill(static_cast<unsigned char *>(q), b.size, n, b.tag);
          b.off  = static_cast<std::size_t>(static_cast<unsigned char *>(q) - region);
          b.size = n;
       }
@@ -179,9 +155,8 @@ const char *fault()
       {
          if (mspace_usable_size(region + b.off) < b.size)
             return "a block held is smaller than asked";
-         for (std::size_t i = 0; i < b.size; ++i)
-            if (region[b.off + i] != pattern(b.tag, i))
-               return "a block held lost its bytes";
+         if (!intact(region + b.off, b.size, b.tag))
+            return "a block held lost its bytes";
          known.push_back(b.off);
       }
    std::sort(known.begin(), known.end());
