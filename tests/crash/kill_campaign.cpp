@@ -115,6 +115,8 @@ struct pause_point
       if (pause.hold)
          for (uint32_t round; (round = __atomic_load_n(pause.hold, __ATOMIC_ACQUIRE)) != 0;)
          {
+            if (stop && __atomic_load_n(stop, __ATOMIC_RELAXED))
+               _exit(0);
             __atomic_store_n(pause.parked, round, __ATOMIC_RELEASE);
             pause_us(50);
          }
@@ -335,6 +337,13 @@ void verify_against(totals &t, mspace ms, unsigned char *base, slot *slots, unsi
       for (const block &b : unknown_blocks)
          for (mulle::detail::chunk *c = mulle::detail::first_chunk(m); c != m->top; c = mulle::detail::next_chunk(c))
          {
+            size_t s = mulle::detail::chunk_size(c);
+            if (s < mulle::detail::MIN_CHUNK || s > static_cast<size_t>(m->chunk_end.get() - reinterpret_cast<unsigned char *>(c)))
+            {
+               std::printf("    a head that holds no size at %lld: the walk ends\n",
+                           static_cast<long long>(reinterpret_cast<unsigned char *>(c) - base));
+               break;
+            }
             long long at = reinterpret_cast<unsigned char *>(c) - base;
             if (at + 16384 < static_cast<long long>(b.off) || at > static_cast<long long>(b.off) + 8192)
                continue;
@@ -513,8 +522,15 @@ int locked_campaign(unsigned long kills, uint64_t seed)
    __atomic_store_n(&run->stop, 1u, __ATOMIC_RELAXED);
    for (unsigned w = 0; w < WORKERS; ++w)
    {
+      if (t.failures)
+         kill(pid[w], SIGKILL);   /* one may hang: the failure is reported, not waited for */
       int status = 0;
       waitpid(pid[w], &status, 0);
+   }
+   if (t.failures)
+   {
+      std::printf("locked kill campaign: %lu failures\n", t.failures);
+      return 1;
    }
    /* every process that used the heap is gone, each after a call: no call was interrupted
       since the last check */

@@ -12,7 +12,7 @@
    one that was taken over and let go (the state marked, the lock free), and WINDOW more
    random calls run. Then the heap must be sound: mspace_check passes, every block the
    calls hold keeps its bytes, at most the stopped call's block is in use unknown, and
-   nothing but MSPACE_ERROR_HOLDER_DIED was reported. Calls in the gap that worked on the
+   nothing but MSPACE_ERROR_HOLDER_DIED was reported, once where the call held a lock. Calls in the gap that worked on the
    half-done heap reported corruption here (a tree node half unlinked, met by a merge).
 
    usage: takeover_gap [SEEDS] [WINDOW]
@@ -212,7 +212,8 @@ int main(int argc, char **argv)
          held          = held0;
          tags          = tags0;
          r.x           = r0;
-         other_reports = 0;
+         other_reports  = 0;
+         holder_reports = 0;
          if (run_stepped(victim, k))
             continue;
          /* the locks the call held when it stopped: taken over and let go */
@@ -224,10 +225,14 @@ int main(int argc, char **argv)
             if (f.lock)
                f.lock = 0, m->died = 1;
 #   endif
+         const std::size_t recoveries = m->died;   /* the heap recovers once, where a lock was held */
          for (unsigned i = 0; i < window; ++i)
             one_call(r);
          stops++;
-         if (const char *f = fault())
+         const char *f = fault();
+         if (!f && holder_reports != recoveries)
+            f = "MSPACE_ERROR_HOLDER_DIED was not reported exactly once per recovery";
+         if (f)
             if (failures++ < 10)
                std::printf("FAIL: seed %u, malloc(%zu) stopped after %lu of its %lu instructions: %s\n", seed,
                            victim_size, k, length, f);
