@@ -341,11 +341,6 @@ MULLE_DLMALLOC_NOASAN inline bool head_of_freed_block(const chunk *c)
 #endif
 }
 
-/* validate_chunk's verdict for a block without fault, reached in fewer instructions (the
-   fast path's): mem's chunk lies below the top, is live, its size is on the grid and ends
-   at or below the top, and its neighbours' tags agree. True means validate_chunk finds no
-   fault; false means nothing (validate_chunk decides, and names the fault). The two are
-   written apart on purpose: tests/test_fast_path.cpp holds one against the other. */
 /* What a free's fast path reads of a chunk block: its head, and its successor's. */
 struct chunk_read
 {
@@ -354,6 +349,12 @@ struct chunk_read
    size_t next_head;
 };
 
+/* validate_chunk's verdict for a block without fault, reached in fewer instructions (the
+   fast path's): mem's chunk lies below the top, is live, its size is on the grid and ends
+   at or below the top, and its neighbours' tags agree. True means validate_chunk finds no
+   fault; false means nothing (validate_chunk decides, and names the fault). The two are
+   written apart on purpose: tests/test_fast_path.cpp holds one against the other. *r learns
+   the heads read, where the verdict is true. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, const void *mem, chunk_read *r)
 {
    chunk      *c   = chunk_from_mem(mem);
