@@ -12,7 +12,7 @@
    small request takes a slot of a page with room, a slot is freed into its page, and a
    chunk block that is plainly valid joins the top or the dv, in a few instructions and
    without a stack frame. Anything else
-   goes on to allocate, or to free_valid; a handle or block in any doubt goes the whole way
+   goes on to allocate, or to deallocate_read; a handle or block in any doubt goes the whole way
    (malloc_whole, free_whole), which checks everything again and names the fault. Where
    the fast path is left out (MULLE_DLMALLOC_FAST_PATH), only the whole way is left.
    ========================================================================================== */
@@ -94,19 +94,19 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *malloc_fast(mstate *m, size_t n)
    return hand_out(m, allocate_chunk(m, n), n);
 }
 
-/* Frees a validated chunk block that does not border the top (without an OS, the one way
-   that does it all, for size). */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_valid(mstate *m, chunk *c)
+/* A free of chunk block p, plainly valid (or unchecked at level 0), where the block's
+   heads as the validation read them decide where it goes; false, with nothing done, for a
+   block the whole way must look at. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool free_chunk_plainly(mstate *m, void *p)
 {
-   if (MULLE_DLMALLOC_NO_OS)
-      release_block(m, c);
-   else if (!grow_dv_by(m, c))
-   {
-      if (between_blocks(m, c))
-         bin_between_blocks(m, c);
-      else
-         release_block(m, c);
-   }
+   chunk     *c = chunk_from_mem(p);
+   chunk_read r;
+   if (!MULLE_DLMALLOC_CHECKS)
+      r = read_chunk(c);
+   else if (!plainly_valid(m, p, &r))
+      return false;
+   deallocate_read(m, c, r);
+   return true;
 }
 
 /* The fast path of free: a slot into its page, a plainly valid chunk to the top, the dv or
@@ -118,12 +118,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool free_fast(mstate *m, void *p)
       free_in_page(m, pg, p);
       return true;
    }
-   if (MULLE_DLMALLOC_CHECKS && !plainly_valid(m, p))
-      return false;
-   chunk *c = chunk_from_mem(p);
-   if (!join_top(m, c, chunk_size(c)))
-      free_valid(m, c);
-   return true;
+   return free_chunk_plainly(m, p);
 }
 
 #if MULLE_DLMALLOC_LOCKS && MULLE_DLMALLOC_FAST_PATH
@@ -368,27 +363,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, voi
    the dv or its bin, anything else the whole way. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_chunk_fast(mstate *m, void *p)
 {
-   chunk     *c = chunk_from_mem(p);
-   chunk_read r;
-   if (!MULLE_DLMALLOC_CHECKS)
-   {
-      r.head      = c->head;
-      r.next      = next_chunk(c);
-      r.next_head = r.next->head;
-   }
-   else if (!plainly_valid(m, p, &r))
-      return free_whole(m, p);
-   /* where it goes, decided by what the validation read (deallocate_chunk's order) */
-   size_t s = r.head & ~FLAG_BITS;
-   if (r.next == m->top && (r.head & PINUSE))
-      return become_top(m, c, s);
-   if (MULLE_DLMALLOC_NO_OS || r.next == m->top || r.next == m->dv || !(r.next_head & CINUSE))
-      return release_block(m, c);
-   if (r.head & PINUSE)
-      return bin_between_blocks(m, c);
-   if (previous_chunk(c) == m->dv)
-      return grow_dv_with(m, c, s);
-   release_block(m, c);
+   if (!free_chunk_plainly(m, p))
+      free_whole(m, p);
 }
 
 /* realloc and realloc_in_place: p is not NULL. */

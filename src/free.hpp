@@ -327,8 +327,9 @@ MULLE_DLMALLOC_NOASAN inline void release_block(mstate *m, chunk *c)
    trim_by_itself(m);
 }
 
-/* Validated in-use chunk c of size s, which follows the dv and is followed by a chunk in
-   use, joins the dv. */
+/* The commonest release in a run of frees in address order: validated in-use chunk c of
+   size s follows the dv and is followed by a chunk in use, so it only grows the dv (what
+   release_chunk would do, without its stack frame). deallocate_read asks first. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void grow_dv_with(mstate *m, chunk *c, size_t s)
 {
    c->head    = s;   /* CINUSE cleared: a second free of this block sees it */
@@ -337,23 +338,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void grow_dv_with(mstate *m, chunk *c, 
    annotate_free(m, mem_from_chunk(c), usable_of_size(s));
 }
 
-/* The commonest release in a run of frees in address order: validated in-use chunk c
-   follows the dv and is followed by a chunk in use, so it only grows the dv (what
-   release_chunk would do, without its stack frame). False, with nothing done, otherwise. */
-MULLE_DLMALLOC_NOASAN inline bool grow_dv_by(mstate *m, chunk *c)
-{
-   size_t s    = chunk_size(c);
-   chunk *next = chunk_at(c, s);
-   if (previous_is_in_use(c) || next == m->top || !chunk_is_in_use(next) || previous_chunk(c) != m->dv)
-      return false;
-   grow_dv_with(m, c, s);
-   return true;
-}
-
 /* The commonest release of a block among blocks: validated in-use chunk c follows a chunk
    in use and is followed by one (neither the top nor the dv), so it merges with nothing
    and only goes to its bin (what release_block would do, without reading a free
-   neighbour and in a smaller stack frame). between_blocks asks first. */
+   neighbour and in a smaller stack frame). deallocate_read asks first. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void bin_between_blocks(mstate *m, chunk *c)
 {
    size_t s      = chunk_size(c);
@@ -368,20 +356,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void bin_between_blocks(mstate *m
    trim_by_itself(m);
 }
 
-/* Whether validated in-use chunk c lies between blocks in use (bin_between_blocks). The dv
-   is free whatever its head says: where a write past c set its CINUSE, release_block
-   holds the head against the dv's size and reports it. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool between_blocks(const mstate *m, const chunk *c)
-{
-   const chunk *next = chunk_at(const_cast<chunk *>(c), chunk_size(c));
-   return previous_is_in_use(c) && next != m->top && next != m->dv && chunk_is_in_use(next);
-}
-
 /* The commonest release of a stack of blocks: validated in-use chunk c of size s follows
    a chunk in use and is followed by the top, so it only becomes the top's start (what
    release_chunk would do, without its stack frame and without a word of a free chunk
-   read: the top's size comes from the state). join_top asks first, and does nothing if
-   not. */
+   read: the top's size comes from the state). deallocate_read asks first. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void become_top(mstate *m, chunk *c, size_t s)
 {
    size_t ts    = m->top_size + s;
@@ -392,28 +370,34 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void become_top(mstate *m, chunk *c, si
    trim_by_itself(m);
 }
 
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool join_top(mstate *m, chunk *c, size_t s)
+/* What a free reads of validated in-use chunk c: its head and its successor's. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT chunk_read read_chunk(chunk *c)
 {
-   if (chunk_at(c, s) != m->top || !previous_is_in_use(c))
-      return false;
-   become_top(m, c, s);
-   return true;
+   chunk *next = next_chunk(c);
+   return chunk_read{c->head, next, next->head};
 }
 
-/* Frees a validated in-use chunk: it joins the top, grows the dv, goes to its bin between
-   blocks in use, or is released (at level 2 always released, which poisons it; without an
-   OS too, for size). */
-MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c)
+/* Frees validated in-use chunk c, whose head and successor's head r holds (what its
+   validation read): after a block in use it joins the top that follows; a successor that
+   is free or the dv (free whatever its head says: where a write past c set its CINUSE,
+   release_block holds the head against the dv's size and reports it) merges; between
+   blocks in use it goes to its bin; after the dv it grows the dv; else it is released. At
+   level 2 always released, which poisons it; without an OS too, for size. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void deallocate_read(mstate *m, chunk *c, const chunk_read &r)
 {
    if (MULLE_DLMALLOC_CHECKS >= 2 || MULLE_DLMALLOC_NO_OS)
-      release_block(m, c);
-   else if (!join_top(m, c, chunk_size(c)) && !grow_dv_by(m, c))
-   {
-      if (between_blocks(m, c))
-         bin_between_blocks(m, c);
-      else
-         release_block(m, c);
-   }
+      return release_block(m, c);
+   size_t s = r.head & ~FLAG_BITS;
+   if (r.next == m->top && (r.head & PINUSE))
+      return become_top(m, c, s);
+   bool next_used = r.next != m->top && r.next != m->dv && (r.next_head & CINUSE);
+   if (next_used && (r.head & PINUSE))
+      return bin_between_blocks(m, c);
+   if (next_used && previous_chunk(c) == m->dv)
+      return grow_dv_with(m, c, s);
+   release_block(m, c);
 }
+
+MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c) { deallocate_read(m, c, read_chunk(c)); }
 
 }} // namespace mulle::detail
