@@ -152,8 +152,8 @@ test-persist: $(BUILD)/persist/persist_tool_relative $(BUILD)/persist/persist_to
 # then three processes share a locked heap and one of them is killed at a time, a quarter
 # as often: none of the others may hang. test-crash-long runs 100,000 and 10,000. First,
 # step_crash stops 30 operations after each of their instructions, and takeover_gap stops
-# a locked heap's malloc after each of its instructions and runs calls before the
-# takeover's recovery (x86-64 Linux).
+# a locked heap's mallocs, frees and reallocs of chunks and slots after each of their
+# instructions and runs calls before the takeover's recovery (x86-64 Linux).
 CRASH_KILLS ?= 2000
 $(BUILD)/crash/kill_campaign_%: tests/crash/kill_campaign.cpp $(HEADER)
 	@mkdir -p $(dir $@)

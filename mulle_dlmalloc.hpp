@@ -3659,14 +3659,19 @@ MULLE_DLMALLOC_NOASAN inline chunk *page_chunk(mstate *m)
    return mem ? chunk_from_mem(mem) : NULL;
 }
 
-/* Writes the header of page pg, of front f, cut for class cls, every slot free. */
+/* Writes the header of page pg, of front f, cut for class cls, every slot free. The check
+   word goes first to one of a page given back, and last to the page's: a recovery
+   believes a header whose check word holds (recover.hpp), and a spare cut anew that
+   stopped half way would otherwise show, under its new slot size, the bits of its old
+   bitmap as slots in use that nobody holds. */
 MULLE_DLMALLOC_NOASAN inline void cut_page(mstate *m, page *pg, size_t cls, const front *f)
 {
    size_t n   = class_count(cls);
    size_t fk  = static_cast<size_t>(f - m->fronts);
+   pg->check  = PAGE_GONE ^ page_offset(m, pg) ^ m->epoch;
+   MULLE_DLMALLOC_ORDERED();
    pg->offset = page_offset(m, pg);
    pg->epoch  = m->epoch;
-   pg->check  = page_check(m, pg, class_size(cls), fk);
    pg->size   = static_cast<uint16_t>(class_size(cls));
    pg->count  = static_cast<uint8_t>(n);
    pg->front  = static_cast<uint8_t>(fk);
@@ -3678,6 +3683,8 @@ MULLE_DLMALLOC_NOASAN inline void cut_page(mstate *m, page *pg, size_t cls, cons
       size_t lo = w * 64;
       pg->free_bits[w] = n >= lo + 64 ? ~static_cast<uint64_t>(0) : n > lo ? (static_cast<uint64_t>(1) << (n - lo)) - 1 : 0;
    }
+   MULLE_DLMALLOC_ORDERED();
+   pg->check = page_check(m, pg, class_size(cls), fk);
 }
 
 /* The spares of a locked mspace's front (where there are fronts): the last pages the
@@ -5380,8 +5387,9 @@ MULLE_DLMALLOC_NOASAN inline void destroy_os_region(mstate *) {}
    - merges free chunks that follow one another (a free that stopped before it merged);
    - keeps a chunk flagged as a page whose header names it as a page, with its count of
      slots in use taken from its bitmap; a page flagged without such a header (one being
-     given back) or with no slot in use (its last free stopped before it gave the page
-     back) is free memory.
+     given back, or a spare being cut anew: tier.hpp's cut_page writes the check word
+     last) or with no slot in use (its last free stopped before it gave the page back) is
+     free memory.
    O(chunks), and no more than a walk and the bin inserts write. What an interrupted call
    leaves: its block in use or free; a malloc that stopped before it returned leaves a
    block in use that nobody holds (a leak, which mspace_inspect_all shows). Level 2 does

@@ -16,8 +16,9 @@
    - merges free chunks that follow one another (a free that stopped before it merged);
    - keeps a chunk flagged as a page whose header names it as a page, with its count of
      slots in use taken from its bitmap; a page flagged without such a header (one being
-     given back) or with no slot in use (its last free stopped before it gave the page
-     back) is free memory.
+     given back, or a spare being cut anew: tier.hpp's cut_page writes the check word
+     last) or with no slot in use (its last free stopped before it gave the page back) is
+     free memory.
    O(chunks), and no more than a walk and the bin inserts write. What an interrupted call
    leaves: its block in use or free; a malloc that stopped before it returned leaves a
    block in use that nobody holds (a leak, which mspace_inspect_all shows). Level 2 does

@@ -7,16 +7,23 @@
    them must go the whole way too (and recover first), never work on what the dead holder
    left half done.
 
-   For each instruction of a malloc of a chunk in a locked heap of random blocks (x86-64
-   Linux: single-stepped with the trap flag), the call is stopped there, its lock is made
-   one that was taken over and let go (the state marked, the lock free), and WINDOW more
+   In a locked heap of random blocks (x86-64 Linux: single-stepped with the trap flag),
+   one call is stopped after each of its instructions in turn: a malloc of a chunk, a free
+   of a chunk, a malloc of a slot from a page with room and one of a size whose pages
+   have none (a front's path, which takes a spare or makes a page under the mspace's
+   lock), a free of a slot whose page holds others and one of the last slot of its page
+   (which becomes a spare or goes back to the core), and a realloc of a block to a
+   random size. At each stop the locks the call held are made
+   ones that were taken over and let go (the state marked, the locks free), and WINDOW more
    random calls run. Then the heap must be sound: mspace_check passes, every block the
-   calls hold keeps its bytes, at most the stopped call's block is in use unknown, and
-   nothing but MSPACE_ERROR_HOLDER_DIED was reported, once where the call held a lock. Calls in the gap that worked on the
-   half-done heap reported corruption here (a tree node half unlinked, met by a merge).
+   calls hold keeps its bytes, at most the stopped call's blocks are in use unknown (one;
+   two for a realloc, which may have taken its new block and not yet freed the old), and
+   nothing but MSPACE_ERROR_HOLDER_DIED was reported, once where the call held a lock.
+   Calls in the gap that worked on the half-done heap reported corruption here (a tree
+   node half unlinked, met by a merge).
 
    usage: takeover_gap [SEEDS] [WINDOW]
-   prints: the stops tried and "takeover gap: ok", or the failures. */
+   prints: the stops tried of each call and "takeover gap: ok", or the failures. */
 
 #define MULLE_DLMALLOC_IMPLEMENTATION
 #include "../../mulle_dlmalloc.hpp"
@@ -61,9 +68,45 @@ void on_trap(int, siginfo_t *, void *context)
 inline void trap_on() { __asm__ __volatile__("pushfq\n\torq $0x100, (%%rsp)\n\tpopfq" ::: "memory", "cc"); }
 inline void trap_off() { __asm__ __volatile__("pushfq\n\tandq $-257, (%%rsp)\n\tpopfq" ::: "memory", "cc"); }
 
-mspace      ms;
-std::size_t victim_size;
-void        victim() { mspace_malloc(ms, victim_size); }
+mspace ms;
+
+/* The call stopped: its kind, the block it works on (a free's, a realloc's) and the size
+   it asks for (a malloc's, a realloc's). */
+enum kind_t
+{
+   CHUNK_MALLOC,
+   CHUNK_FREE,
+   SLOT_MALLOC,
+   SLOT_MALLOC_NEW_PAGE,
+   SLOT_FREE,
+   SLOT_FREE_LAST,
+   REALLOC,
+   KINDS
+};
+const char *const KIND_NAME[KINDS] = {"malloc of a chunk",       "free of a chunk",
+                                      "malloc of a slot",        "malloc of a slot of a new page",
+                                      "free of a slot",          "free of the last slot of a page",
+                                      "realloc"};
+
+bool is_free(kind_t kind) { return kind == CHUNK_FREE || kind == SLOT_FREE || kind == SLOT_FREE_LAST; }
+bool is_malloc(kind_t kind) { return kind == CHUNK_MALLOC || kind == SLOT_MALLOC || kind == SLOT_MALLOC_NEW_PAGE; }
+kind_t            victim_kind;
+void             *victim_block, *victim_result;
+std::size_t       victim_size;
+
+void victim()
+{
+   switch (victim_kind)
+   {
+   case CHUNK_MALLOC:
+   case SLOT_MALLOC:
+   case SLOT_MALLOC_NEW_PAGE: victim_result = mspace_malloc(ms, victim_size); break;
+   case CHUNK_FREE:
+   case SLOT_FREE:
+   case SLOT_FREE_LAST: mspace_free(ms, victim_block); break;
+   default: victim_result = mspace_realloc(ms, victim_block, victim_size); break;
+   }
+}
 
 /* True where the call ran to its end; false where it stopped. Counts its instructions. */
 __attribute__((noinline)) bool run_stepped(void (*call)(), unsigned long stop)
@@ -141,8 +184,9 @@ void collect(void *start, void *, std::size_t used, void *arg)
       static_cast<std::vector<std::size_t> *>(arg)->push_back(static_cast<std::size_t>(static_cast<unsigned char *>(start) - region));
 }
 
-/* What is wrong with the heap and the blocks held, or NULL. */
-const char *fault()
+/* What is wrong with the heap and the blocks held, or NULL; up to `may_be_unknown`
+   blocks in use may be none of them (the stopped call's). */
+const char *fault(std::size_t may_be_unknown)
 {
    if (mspace_check(ms) != 0)
       return "mspace_check fails";
@@ -163,7 +207,122 @@ const char *fault()
    std::size_t unknown = 0;
    for (std::size_t off : used)
       unknown += !std::binary_search(known.begin(), known.end(), off);
-   return unknown > 1 ? "more than the stopped call's block in use unknown" : nullptr;
+   return unknown > may_be_unknown ? "more than the stopped call's blocks in use unknown" : nullptr;
+}
+
+/* The first block held, from a random slot on, that the call of `kind` may take: a chunk
+   (more than 512 bytes), a slot of a front (the last one in use of its page for
+   SLOT_FREE_LAST, one of a page that holds others for SLOT_FREE), any block for a
+   realloc; SLOTS where none. */
+unsigned pick_block(splitmix &r, kind_t kind)
+{
+   unsigned from = static_cast<unsigned>(r.below(SLOTS));
+   for (unsigned j = 0; j < SLOTS; ++j)
+   {
+      unsigned i = (from + j) % SLOTS;
+      if (!held[i].size)
+         continue;
+      if (kind == REALLOC || (kind == CHUNK_FREE && held[i].size > 512))
+         return i;
+      if ((kind == SLOT_FREE || kind == SLOT_FREE_LAST) && held[i].size <= 512 &&
+          (dl::frame_of(region + held[i].off)->used == 1) == (kind == SLOT_FREE_LAST))
+         return i;
+   }
+   return SLOTS;
+}
+
+/* The size of a malloc of the call of `kind`: a chunk's, or a slot's whose front has a page
+   with room (SLOT_MALLOC) or none (SLOT_MALLOC_NEW_PAGE); 0 where there is none such. */
+std::size_t pick_size(splitmix &r, kind_t kind)
+{
+   if (kind == CHUNK_MALLOC)
+      return 513 + r.below(8 * 1024);
+   auto     *m    = static_cast<dl::mstate *>(ms);
+   dl::front *f    = dl::this_front(m);
+   unsigned   from = static_cast<unsigned>(r.below(dl::NCLASSES));
+   for (unsigned j = 0; j < dl::NCLASSES; ++j)
+   {
+      unsigned cls = (from + j) % static_cast<unsigned>(dl::NCLASSES);
+      if ((f->avail[cls] == nullptr) == (kind == SLOT_MALLOC_NEW_PAGE))
+         return dl::class_size(cls) - r.below(dl::SLOT_GRAIN);
+   }
+   return 0;
+}
+
+struct tally
+{
+   unsigned long calls, stops, failures;
+};
+
+/* Stops the call of `kind` after each of its instructions on the heap as it is (saved
+   first, restored before each stop), with `window` random calls after each. */
+void stop_everywhere(kind_t kind, unsigned seed, splitmix &r, unsigned window, tally &t)
+{
+   unsigned    slot    = SLOTS;
+   std::size_t unknown = kind == REALLOC ? 2 : 1;
+   victim_kind         = kind;
+   if (!is_malloc(kind))
+   {
+      slot = pick_block(r, kind);
+      if (slot == SLOTS)
+         return;
+      victim_block = region + held[slot].off;
+   }
+   victim_size = is_malloc(kind) ? pick_size(r, kind) : draw_size(r, LARGE_SPAN);
+   if (!victim_size)
+      return;
+   t.calls++;
+   std::memcpy(saved, region, REGION);
+   const std::vector<block> held0 = held;
+   const uint32_t           tags0 = tags;
+   const uint64_t           r0    = r.x;
+   run_stepped(victim, 0);
+   const unsigned long length = steps;
+   for (unsigned long k = 1; k < length; ++k)
+   {
+      std::memcpy(region, saved, REGION);
+      held           = held0;
+      tags           = tags0;
+      r.x            = r0;
+      other_reports  = 0;
+      holder_reports = 0;
+      if (run_stepped(victim, k))
+         continue;
+      if (slot != SLOTS)
+         held[slot].size = 0;   /* freed or not, moved or not: the stopped call's */
+      /* the locks the call held when it stopped: taken over and let go */
+      auto *m = static_cast<dl::mstate *>(ms);
+      if (m->lock)
+         m->lock = 0, m->died = 1;
+#   ifdef MULLE_DLMALLOC_HAS_FRONTS
+      for (dl::front &f : m->fronts)
+         if (f.lock)
+            f.lock = 0, m->died = 1;
+#   endif
+      const std::size_t recoveries = m->died;   /* the heap recovers once, where a lock was held */
+      for (unsigned i = 0; i < window; ++i)
+         one_call(r);
+      t.stops++;
+      const char *f = fault(unknown);
+      if (!f && holder_reports != recoveries)
+         f = "MSPACE_ERROR_HOLDER_DIED was not reported exactly once per recovery";
+      if (f && t.failures++ < 10)
+         std::printf("FAIL: seed %u, %s (%zu bytes) stopped after %lu of its %lu instructions: %s\n", seed, KIND_NAME[kind],
+                     is_free(kind) ? held0[slot].size : victim_size, k, length, f);
+   }
+   /* the heap as it was before the call, which runs to its end: the next kind starts there */
+   std::memcpy(region, saved, REGION);
+   held = held0;
+   tags = tags0;
+   r.x  = r0;
+   victim_result = nullptr;
+   run_stepped(victim, 0);
+   if (slot != SLOTS)
+      held[slot].size = 0;
+   if (kind == REALLOC && !victim_result)
+      victim_result = victim_block;   /* a realloc that failed left the block where it was */
+   if (!is_free(kind))
+      mspace_free(ms, victim_result);   /* the call's block, which no slot holds */
 }
 
 } // namespace
@@ -179,7 +338,7 @@ int main(int argc, char **argv)
    sa.sa_flags     = SA_SIGINFO | SA_NODEFER;
    sigaction(SIGTRAP, &sa, nullptr);
 
-   unsigned long stops = 0, failures = 0;
+   tally t[KINDS] = {};
    for (unsigned seed = 1; seed <= seeds; ++seed)
    {
       std::memset(region, 0, REGION);
@@ -194,55 +353,27 @@ int main(int argc, char **argv)
       splitmix r{seed * 7919ull};
       for (unsigned i = 2000 + static_cast<unsigned>(r.below(3000)); i; --i)
          one_call(r);
-      if (const char *f = fault())
+      for (int kind = 0; kind < KINDS; ++kind)
       {
-         std::printf("FAIL: seed %u, before any stop: %s\n", seed, f);
-         return 1;
-      }
-      victim_size = 513 + r.below(8 * 1024);
-      std::memcpy(saved, region, REGION);
-      const std::vector<block> held0 = held;
-      const uint32_t           tags0 = tags;
-      const uint64_t           r0    = r.x;
-      run_stepped(victim, 0);
-      const unsigned long length = steps;
-      for (unsigned long k = 1; k < length; ++k)
-      {
-         std::memcpy(region, saved, REGION);
-         held          = held0;
-         tags          = tags0;
-         r.x           = r0;
-         other_reports  = 0;
-         holder_reports = 0;
-         if (run_stepped(victim, k))
-            continue;
-         /* the locks the call held when it stopped: taken over and let go */
-         auto *m = static_cast<dl::mstate *>(ms);
-         if (m->lock)
-            m->lock = 0, m->died = 1;
-#   ifdef MULLE_DLMALLOC_HAS_FRONTS
-         for (dl::front &f : m->fronts)
-            if (f.lock)
-               f.lock = 0, m->died = 1;
-#   endif
-         const std::size_t recoveries = m->died;   /* the heap recovers once, where a lock was held */
-         for (unsigned i = 0; i < window; ++i)
-            one_call(r);
-         stops++;
-         const char *f = fault();
-         if (!f && holder_reports != recoveries)
-            f = "MSPACE_ERROR_HOLDER_DIED was not reported exactly once per recovery";
-         if (f)
-            if (failures++ < 10)
-               std::printf("FAIL: seed %u, malloc(%zu) stopped after %lu of its %lu instructions: %s\n", seed,
-                           victim_size, k, length, f);
+         other_reports = 0;
+         if (const char *f = fault(0))
+         {
+            std::printf("FAIL: seed %u, before the %s: %s\n", seed, KIND_NAME[kind], f);
+            return 1;
+         }
+         stop_everywhere(static_cast<kind_t>(kind), seed, r, window, t[kind]);
       }
    }
-   std::printf("takeover gap: %u heaps, %lu stops of a chunk's malloc, %u calls in each gap; %lu failures\n", seeds, stops,
-               window, failures);
+   unsigned long failures = 0;
+   for (int kind = 0; kind < KINDS; ++kind)
+   {
+      std::printf("takeover gap: %lu stops of %lu %s, %u calls in each gap; %lu failures\n", t[kind].stops,
+                  t[kind].calls, KIND_NAME[kind], window, t[kind].failures);
+      failures += t[kind].failures;
+   }
    if (failures)
       return 1;
-   std::printf("takeover gap: ok\n");
+   std::printf("takeover gap: ok (%u heaps)\n", seeds);
    return 0;
 }
 
