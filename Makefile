@@ -153,7 +153,8 @@ test-persist: $(BUILD)/persist/persist_tool_relative $(BUILD)/persist/persist_to
 # as often: none of the others may hang. test-crash-long runs 100,000 and 10,000. First,
 # step_crash stops 30 operations after each of their instructions, and takeover_gap stops
 # a locked heap's mallocs, frees and reallocs of chunks and slots after each of their
-# instructions and runs calls before the takeover's recovery (x86-64 Linux).
+# instructions and runs calls before the takeover's recovery (x86-64 Linux; once more with
+# relative links).
 CRASH_KILLS ?= 2000
 $(BUILD)/crash/kill_campaign_%: tests/crash/kill_campaign.cpp $(HEADER)
 	@mkdir -p $(dir $@)
@@ -161,9 +162,13 @@ $(BUILD)/crash/kill_campaign_%: tests/crash/kill_campaign.cpp $(HEADER)
 $(BUILD)/crash/step_crash $(BUILD)/crash/takeover_gap: $(BUILD)/crash/%: tests/crash/%.cpp $(HEADER)
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++17 $(OPT) $(WARN) -I. $< -o $@
-test-crash: $(BUILD)/crash/kill_campaign_absolute $(BUILD)/crash/kill_campaign_relative $(BUILD)/crash/step_crash $(BUILD)/crash/takeover_gap
+$(BUILD)/crash/takeover_gap_relative: tests/crash/takeover_gap.cpp $(HEADER)
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 $(OPT) $(WARN) -DMULLE_DLMALLOC_RELATIVE=1 -I. $< -o $@
+test-crash: $(BUILD)/crash/kill_campaign_absolute $(BUILD)/crash/kill_campaign_relative $(BUILD)/crash/step_crash $(BUILD)/crash/takeover_gap $(BUILD)/crash/takeover_gap_relative
 	$(BUILD)/crash/step_crash
 	$(BUILD)/crash/takeover_gap
+	$(BUILD)/crash/takeover_gap_relative 1
 	$(BUILD)/crash/kill_campaign_absolute $(CRASH_KILLS) 1
 	$(BUILD)/crash/kill_campaign_relative $$(( $(CRASH_KILLS) / 4 )) 2
 	$(BUILD)/crash/kill_campaign_absolute locked $$(( $(CRASH_KILLS) / 4 )) 3

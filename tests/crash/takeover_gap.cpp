@@ -12,8 +12,8 @@
    of a chunk, a malloc of a slot from a page with room and one of a size whose pages
    have none (a front's path, which takes a spare or makes a page under the mspace's
    lock), a free of a slot whose page holds others and one of the last slot of its page
-   (which becomes a spare or goes back to the core), and a realloc of a block to a
-   random size. At each stop the locks the call held are made
+   (which becomes a spare or goes back to the core), a realloc of a block to a random
+   size, and a memalign (which cuts a chunk before and after the block). At each stop the locks the call held are made
    ones that were taken over and let go (the state marked, the locks free), and WINDOW more
    random calls run. Then the heap must be sound: mspace_check passes, every block the
    calls hold keeps its bytes, at most the stopped call's blocks are in use unknown (one;
@@ -81,18 +81,19 @@ enum kind_t
    SLOT_FREE,
    SLOT_FREE_LAST,
    REALLOC,
+   MEMALIGN,
    KINDS
 };
 const char *const KIND_NAME[KINDS] = {"malloc of a chunk",       "free of a chunk",
                                       "malloc of a slot",        "malloc of a slot of a new page",
                                       "free of a slot",          "free of the last slot of a page",
-                                      "realloc"};
+                                      "realloc",                 "memalign"};
 
 bool is_free(kind_t kind) { return kind == CHUNK_FREE || kind == SLOT_FREE || kind == SLOT_FREE_LAST; }
-bool is_malloc(kind_t kind) { return kind == CHUNK_MALLOC || kind == SLOT_MALLOC || kind == SLOT_MALLOC_NEW_PAGE; }
+bool is_malloc(kind_t kind) { return kind == CHUNK_MALLOC || kind == SLOT_MALLOC || kind == SLOT_MALLOC_NEW_PAGE || kind == MEMALIGN; }
 kind_t            victim_kind;
 void             *victim_block, *victim_result;
-std::size_t       victim_size;
+std::size_t       victim_size, victim_alignment;
 
 void victim()
 {
@@ -104,6 +105,7 @@ void victim()
    case CHUNK_FREE:
    case SLOT_FREE:
    case SLOT_FREE_LAST: mspace_free(ms, victim_block); break;
+   case MEMALIGN: victim_result = mspace_memalign(ms, victim_alignment, victim_size); break;
    default: victim_result = mspace_realloc(ms, victim_block, victim_size); break;
    }
 }
@@ -237,6 +239,11 @@ std::size_t pick_size(splitmix &r, kind_t kind)
 {
    if (kind == CHUNK_MALLOC)
       return 513 + r.below(8 * 1024);
+   if (kind == MEMALIGN)
+   {
+      victim_alignment = std::size_t(64) << r.below(7);
+      return 1 + r.below(8 * 1024);
+   }
    auto     *m    = static_cast<dl::mstate *>(ms);
    dl::front *f    = dl::this_front(m);
    unsigned   from = static_cast<unsigned>(r.below(dl::NCLASSES));
