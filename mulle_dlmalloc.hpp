@@ -2653,13 +2653,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void *split_top(mstate *m, chunk *v, 
    MULLE_DLMALLOC_ASSERT(static_cast<size_t>(top_end(m) - as_bytes(v)) >= nb + MIN_CHUNK && "split_top: the top keeps a chunk");
    chunk *r      = chunk_at(v, nb);
    size_t rs     = static_cast<size_t>(top_end(m) - as_bytes(r));
+   if (as_bytes(r) + MEM_OFFSET > m->written)   /* the top's head: the highest word yet, */
+      m->written = as_bytes(r) + MEM_OFFSET;    /* marked before it is written (a holder */
+   MULLE_DLMALLOC_ORDERED();                    /* that dies between leaves no word past
+                                                   the mark, which calloc does not zero) */
    r->head       = rs | PINUSE;   /* inside the top (or v): seen once v's head moves */
    MULLE_DLMALLOC_ORDERED();
    v->head       = pinuse | nb | CINUSE;
    m->top_size   = rs;
    m->top        = r;
-   if (as_bytes(r) + MEM_OFFSET > m->written)   /* the top's head: the highest word yet */
-      m->written = as_bytes(r) + MEM_OFFSET;
    return mem_from_chunk(v);
 }
 
@@ -4476,8 +4478,14 @@ MULLE_DLMALLOC_NOASAN inline size_t purge_free_chunks(mstate *m)
 MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
 {
    byte *old_end = top_end(m);
-   /* first the one store that makes the footprint a single free chunk for a walk of the
-      heads: a crash after it leaves an empty heap to rebuild, one before it the old one */
+   /* the root first: a crash after the next store leaves an empty heap to rebuild, which
+      must not name a block (an attach would refuse it for ever, and a recovery after a
+      holder died would hand it out as the root) */
+   m->root = 0;
+   MULLE_DLMALLOC_ORDERED();
+   /* then the one store that makes the footprint a single free chunk for a walk of the
+      heads: a crash after it leaves an empty heap to rebuild, one before it the old one
+      (without its root, which the reset was taking away) */
    reinterpret_cast<chunk *>(m->least.get())->head = static_cast<size_t>(old_end - m->least) | PINUSE;
    MULLE_DLMALLOC_ORDERED();
    if (TIER)   /* no page is left: the map's words over the footprint are cleared */
@@ -4495,7 +4503,6 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
    }
    m->epoch++;   /* the headers of the pages that were are believed no more */
    fill_bytes(m->purge_at, 0, sizeof(m->purge_at));
-   m->root      = 0;
    m->dv        = NULL;
    m->dv_size   = 0;
    m->top       = reinterpret_cast<chunk *>(m->least.get());

@@ -186,13 +186,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void *split_top(mstate *m, chunk *v, 
    MULLE_DLMALLOC_ASSERT(static_cast<size_t>(top_end(m) - as_bytes(v)) >= nb + MIN_CHUNK && "split_top: the top keeps a chunk");
    chunk *r      = chunk_at(v, nb);
    size_t rs     = static_cast<size_t>(top_end(m) - as_bytes(r));
+   if (as_bytes(r) + MEM_OFFSET > m->written)   /* the top's head: the highest word yet, */
+      m->written = as_bytes(r) + MEM_OFFSET;    /* marked before it is written (a holder */
+   MULLE_DLMALLOC_ORDERED();                    /* that dies between leaves no word past
+                                                   the mark, which calloc does not zero) */
    r->head       = rs | PINUSE;   /* inside the top (or v): seen once v's head moves */
    MULLE_DLMALLOC_ORDERED();
    v->head       = pinuse | nb | CINUSE;
    m->top_size   = rs;
    m->top        = r;
-   if (as_bytes(r) + MEM_OFFSET > m->written)   /* the top's head: the highest word yet */
-      m->written = as_bytes(r) + MEM_OFFSET;
    return mem_from_chunk(v);
 }
 

@@ -149,8 +149,14 @@ MULLE_DLMALLOC_NOASAN inline size_t purge_free_chunks(mstate *m)
 MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
 {
    byte *old_end = top_end(m);
-   /* first the one store that makes the footprint a single free chunk for a walk of the
-      heads: a crash after it leaves an empty heap to rebuild, one before it the old one */
+   /* the root first: a crash after the next store leaves an empty heap to rebuild, which
+      must not name a block (an attach would refuse it for ever, and a recovery after a
+      holder died would hand it out as the root) */
+   m->root = 0;
+   MULLE_DLMALLOC_ORDERED();
+   /* then the one store that makes the footprint a single free chunk for a walk of the
+      heads: a crash after it leaves an empty heap to rebuild, one before it the old one
+      (without its root, which the reset was taking away) */
    reinterpret_cast<chunk *>(m->least.get())->head = static_cast<size_t>(old_end - m->least) | PINUSE;
    MULLE_DLMALLOC_ORDERED();
    if (TIER)   /* no page is left: the map's words over the footprint are cleared */
@@ -168,7 +174,6 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
    }
    m->epoch++;   /* the headers of the pages that were are believed no more */
    fill_bytes(m->purge_at, 0, sizeof(m->purge_at));
-   m->root      = 0;
    m->dv        = NULL;
    m->dv_size   = 0;
    m->top       = reinterpret_cast<chunk *>(m->least.get());

@@ -606,7 +606,7 @@ bool reset_busy(Op &op)
    heap.take(600);
    heap.give(a);
    heap.give(b);
-   (void) c;
+   mspace_set_root(heap.ms, heap.ptr(c));   /* which the reset takes away */
    op.kind = RESET;
    return need(state()->dv_size || state()->treemap, "free chunks in the bins or the dv");
 }
@@ -807,6 +807,11 @@ void verify(const Op &op, Tally &t)
          }
       else if (found_live)
          fail("reset left %zu of %zu blocks in use", found_live, heap.live.size());
+      /* the root names a block of the old heap, or nothing (an empty heap's root would lie
+         in its top; an old heap may have lost its root, which the reset was taking away) */
+      void *root = mspace_root(ms);
+      if (root && (found_live != heap.live.size() || !used_at(static_cast<std::size_t>(static_cast<unsigned char *>(root) - region))))
+         fail("reset left a root that names no block in use");
    }
 
    // realloc: the user holds the old block until the call returns; where it is still in

@@ -13,7 +13,9 @@
    have none (a front's path, which takes a spare or makes a page under the mspace's
    lock), a free of a slot whose page holds others and one of the last slot of its page
    (which becomes a spare or goes back to the core), a realloc of a block to a random
-   size, and a memalign (which cuts a chunk before and after the block). At each stop the locks the call held are made
+   size, a memalign (which cuts a chunk before and after the block), and a malloc from
+   the top past every word the heap ever wrote (after which a calloc over that place must
+   be zero: a zeroed heap's calloc zeroes only what the heap wrote). At each stop the locks the call held are made
    ones that were taken over and let go (the state marked, the locks free), and WINDOW more
    random calls run. Then the heap must be sound: mspace_check passes, every block the
    calls hold keeps its bytes, at most the stopped call's blocks are in use unknown (one;
@@ -82,15 +84,18 @@ enum kind_t
    SLOT_FREE_LAST,
    REALLOC,
    MEMALIGN,
+   TOP_MALLOC,
    KINDS
 };
 const char *const KIND_NAME[KINDS] = {"malloc of a chunk",       "free of a chunk",
                                       "malloc of a slot",        "malloc of a slot of a new page",
                                       "free of a slot",          "free of the last slot of a page",
-                                      "realloc",                 "memalign"};
+                                      "realloc",                 "memalign",
+                                      "malloc from the top past what was written"};
 
 bool is_free(kind_t kind) { return kind == CHUNK_FREE || kind == SLOT_FREE || kind == SLOT_FREE_LAST; }
-bool is_malloc(kind_t kind) { return kind == CHUNK_MALLOC || kind == SLOT_MALLOC || kind == SLOT_MALLOC_NEW_PAGE || kind == MEMALIGN; }
+bool is_malloc(kind_t kind) { return kind == CHUNK_MALLOC || kind == SLOT_MALLOC || kind == SLOT_MALLOC_NEW_PAGE || kind == MEMALIGN ||
+                                          kind == TOP_MALLOC; }
 kind_t            victim_kind;
 void             *victim_block, *victim_result;
 std::size_t       victim_size, victim_alignment;
@@ -100,6 +105,7 @@ void victim()
    switch (victim_kind)
    {
    case CHUNK_MALLOC:
+   case TOP_MALLOC:
    case SLOT_MALLOC:
    case SLOT_MALLOC_NEW_PAGE: victim_result = mspace_malloc(ms, victim_size); break;
    case CHUNK_FREE:
@@ -136,6 +142,7 @@ const uint64_t     LARGE_SPAN = 100 * 1024;   /* large blocks of 16 to 116 KiB: 
                                                  keeps room for every size */
 std::vector<block> held;
 uint32_t           tags;
+std::size_t        nonzero_callocs;   /* bytes of calloc's blocks that were not zero */
 
 void one_call(splitmix &r)
 {
@@ -148,6 +155,9 @@ void one_call(splitmix &r)
       void    *p    = kind == 0 ? mspace_malloc(ms, n) : kind == 1 ? mspace_calloc(ms, 1, n) : mspace_memalign(ms, kind, n);
       if (p)
       {
+         if (kind == 1)
+            for (uint32_t i = 0; i < n; ++i)
+               nonzero_callocs += static_cast<unsigned char *>(p)[i] != 0;
          b = {static_cast<std::size_t>(static_cast<unsigned char *>(p) - region), n, ++tags};
          fill(static_cast<unsigned char *>(p), 0, n, b.tag);
       }
@@ -194,6 +204,8 @@ const char *fault(std::size_t may_be_unknown)
       return "mspace_check fails";
    if (other_reports)
       return "an error other than MSPACE_ERROR_HOLDER_DIED was reported";
+   if (nonzero_callocs)
+      return "a calloc's block held bytes that were not zero";
    std::vector<std::size_t> used, known;
    mspace_inspect_all(ms, collect, &used);
    for (const block &b : held)
@@ -233,18 +245,35 @@ unsigned pick_block(splitmix &r, kind_t kind)
    return SLOTS;
 }
 
+/* *arg raised to the size of free region [start, end) where that lies below the top. */
+void larger_free(void *start, void *end, std::size_t used, void *arg)
+{
+   auto *m = static_cast<dl::mstate *>(ms);
+   auto *n = static_cast<std::size_t *>(arg);
+   std::size_t size = static_cast<std::size_t>(static_cast<unsigned char *>(end) - static_cast<unsigned char *>(start));
+   if (!used && static_cast<unsigned char *>(end) <= dl::as_bytes(m->top) && size > *n)
+      *n = size;
+}
+
 /* The size of a malloc of the call of `kind`: a chunk's, or a slot's whose front has a page
    with room (SLOT_MALLOC) or none (SLOT_MALLOC_NEW_PAGE); 0 where there is none such. */
 std::size_t pick_size(splitmix &r, kind_t kind)
 {
    if (kind == CHUNK_MALLOC)
       return 513 + r.below(8 * 1024);
+   auto *m = static_cast<dl::mstate *>(ms);
+   if (kind == TOP_MALLOC)   /* larger than any free chunk below the top, so the top serves */
+   {
+      std::size_t least = static_cast<std::size_t>(m->written.get() - dl::as_bytes(m->top));
+      mspace_inspect_all(ms, larger_free, &least);
+      std::size_t n = least + r.below(4096);
+      return n + 8192 < static_cast<std::size_t>(m->chunk_end.get() - dl::as_bytes(m->top)) ? n : 0;
+   }
    if (kind == MEMALIGN)
    {
       victim_alignment = std::size_t(64) << r.below(7);
       return 1 + r.below(8 * 1024);
    }
-   auto     *m    = static_cast<dl::mstate *>(ms);
    dl::front *f    = dl::this_front(m);
    unsigned   from = static_cast<unsigned>(r.below(dl::NCLASSES));
    for (unsigned j = 0; j < dl::NCLASSES; ++j)
@@ -291,8 +320,9 @@ void stop_everywhere(kind_t kind, unsigned seed, splitmix &r, unsigned window, t
       held           = held0;
       tags           = tags0;
       r.x            = r0;
-      other_reports  = 0;
-      holder_reports = 0;
+      other_reports   = 0;
+      holder_reports  = 0;
+      nonzero_callocs = 0;
       if (run_stepped(victim, k))
          continue;
       if (slot != SLOTS)
@@ -307,6 +337,13 @@ void stop_everywhere(kind_t kind, unsigned seed, splitmix &r, unsigned window, t
             f.lock = 0, m->died = 1;
 #   endif
       const std::size_t recoveries = m->died;   /* the heap recovers once, where a lock was held */
+      if (kind == TOP_MALLOC)   /* over the place the call cut its block from, and past it */
+         if (auto *z = static_cast<unsigned char *>(mspace_calloc(ms, 1, victim_size + 4096)))
+         {
+            for (std::size_t i = 0; i < victim_size + 4096; ++i)
+               nonzero_callocs += z[i] != 0;
+            mspace_free(ms, z);
+         }
       for (unsigned i = 0; i < window; ++i)
          one_call(r);
       t.stops++;
