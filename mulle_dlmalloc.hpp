@@ -2776,6 +2776,22 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
    return split_top(m, m->top, nb, PINUSE);
 }
 
+/* A chunk size nb above the small bins' and up to DV_REACH that the dv serves: taken
+   from the dv as the search takes it, which looks at no bin for such a request, without
+   the search's stack frame (a queue of blocks makes most of its requests so). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_dv_run(mstate *m, size_t nb)
+{
+   chunk *c  = m->dv;
+   size_t cs = m->dv_size;
+   if (!free_head_is(c, cs))
+      return free_chunk_damaged(m, c);
+   if (!free_memory_untouched(m, c, cs, as_bytes(c) + nb + sizeof(tree_chunk)))
+      return NULL;
+   m->dv      = NULL;
+   m->dv_size = 0;
+   return carve(m, c, nb, true);   /* the remainder stays the dv */
+}
+
 /* A heap that holds no free chunk that could serve (a heap being filled, a stack of
    blocks) is served straight from the top, where the search would end too, and without
    the stack frame the search needs (in builds with the fast path; elsewhere it would only
@@ -2789,6 +2805,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_chunk_of(mstate *m
        (is_small(nb) ? !(m->smallmap >> small_index(nb)) && !m->treemap : !(m->treemap >> tree_index(nb))) &&
        top_is_whole(m))
       return split_top(m, m->top, nb, PINUSE);   /* a damaged top: the search reports it */
+   if (MULLE_DLMALLOC_FAST_PATH && !is_small(nb) && nb <= DV_REACH && nb <= m->dv_size)
+      return allocate_dv_run(m, nb);
    if (MULLE_DLMALLOC_FAST_PATH && !TIER && is_small(nb) && ((m->smallmap >> small_index(nb)) & 3u))
       return allocate_small_fit(m, nb);   /* what the search would take first (with the tier,
                                              a small request is a slot) */
@@ -6766,7 +6784,7 @@ MULLE_DLMALLOC_NOASAN mspace mspace_create_flags(size_t capacity, unsigned flags
                                              ((flags & MSPACE_HUGE_PAGES) ? STATE_HUGE_PAGES : 0));
    if (m)
       annotate_create(m);
-#ifdef MULLE_DLMALLOC_HAS_BIAS
+#if defined(MULLE_DLMALLOC_HAS_FRONTS) && defined(MULLE_DLMALLOC_HAS_BIAS)
    /* The process registers for the barrier of a front's bias now rather than when a
       front is first biased, inside a malloc: Linux waits for an RCU grace period (7-13 ms
       measured) where the process already has a second thread, and not at all where this

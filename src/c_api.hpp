@@ -494,7 +494,7 @@ MULLE_DLMALLOC_NOASAN mspace mspace_create_flags(size_t capacity, unsigned flags
                                              ((flags & MSPACE_HUGE_PAGES) ? STATE_HUGE_PAGES : 0));
    if (m)
       annotate_create(m);
-#ifdef MULLE_DLMALLOC_HAS_BIAS
+#if defined(MULLE_DLMALLOC_HAS_FRONTS) && defined(MULLE_DLMALLOC_HAS_BIAS)
    /* The process registers for the barrier of a front's bias now rather than when a
       front is first biased, inside a malloc: Linux waits for an RCU grace period (7-13 ms
       measured) where the process already has a second thread, and not at all where this

@@ -309,6 +309,22 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
    return split_top(m, m->top, nb, PINUSE);
 }
 
+/* A chunk size nb above the small bins' and up to DV_REACH that the dv serves: taken
+   from the dv as the search takes it, which looks at no bin for such a request, without
+   the search's stack frame (a queue of blocks makes most of its requests so). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_dv_run(mstate *m, size_t nb)
+{
+   chunk *c  = m->dv;
+   size_t cs = m->dv_size;
+   if (!free_head_is(c, cs))
+      return free_chunk_damaged(m, c);
+   if (!free_memory_untouched(m, c, cs, as_bytes(c) + nb + sizeof(tree_chunk)))
+      return NULL;
+   m->dv      = NULL;
+   m->dv_size = 0;
+   return carve(m, c, nb, true);   /* the remainder stays the dv */
+}
+
 /* A heap that holds no free chunk that could serve (a heap being filled, a stack of
    blocks) is served straight from the top, where the search would end too, and without
    the stack frame the search needs (in builds with the fast path; elsewhere it would only
@@ -322,6 +338,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_chunk_of(mstate *m
        (is_small(nb) ? !(m->smallmap >> small_index(nb)) && !m->treemap : !(m->treemap >> tree_index(nb))) &&
        top_is_whole(m))
       return split_top(m, m->top, nb, PINUSE);   /* a damaged top: the search reports it */
+   if (MULLE_DLMALLOC_FAST_PATH && !is_small(nb) && nb <= DV_REACH && nb <= m->dv_size)
+      return allocate_dv_run(m, nb);
    if (MULLE_DLMALLOC_FAST_PATH && !TIER && is_small(nb) && ((m->smallmap >> small_index(nb)) & 3u))
       return allocate_small_fit(m, nb);   /* what the search would take first (with the tier,
                                              a small request is a slot) */

@@ -128,7 +128,7 @@ int main(int argc, char **argv)
 
    check(mspace_create_flags(1 << 20, 8u) == nullptr, "an unknown flag is refused");
 
-#ifdef MULLE_DLMALLOC_HAS_BIAS
+#if defined(MULLE_DLMALLOC_HAS_FRONTS) && defined(MULLE_DLMALLOC_HAS_BIAS)
    // a locked mspace registers the process for the barrier of a front's bias as it is
    // made, while this process has one thread (Linux then needs no RCU grace period, which
    // took 7-13 ms inside the first biased malloc where other threads ran)
