@@ -338,7 +338,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_chunk_of(mstate *m
        (is_small(nb) ? !(m->smallmap >> small_index(nb)) && !m->treemap : !(m->treemap >> tree_index(nb))) &&
        top_is_whole(m))
       return split_top(m, m->top, nb, PINUSE);   /* a damaged top: the search reports it */
-   if (MULLE_DLMALLOC_FAST_PATH && !is_small(nb) && nb <= DV_REACH && nb <= m->dv_size)
+   if (MULLE_DLMALLOC_FAST_PATH && nb <= m->dv_size && nb <= DV_REACH && !is_small(nb))
       return allocate_dv_run(m, nb);
    if (MULLE_DLMALLOC_FAST_PATH && !TIER && is_small(nb) && ((m->smallmap >> small_index(nb)) & 3u))
       return allocate_small_fit(m, nb);   /* what the search would take first (with the tier,
