@@ -35,7 +35,9 @@ TEST_CASE("free and realloc on a destroyed or foreign mspace are reported, not s
    REQUIRE(p != nullptr);
    REQUIRE(mspace_destroy(dead) == 0);
 
-   static std::size_t not_an_mspace[64];
+   // a foreign handle is read as a state: as much readable memory as one (a state takes
+   // about 2 KiB; the fast path's key is its last word)
+   static std::size_t not_an_mspace[1024];
    for (mspace ms : {dead, mspace(nullptr), mspace(&not_an_mspace[8])})
    {
       CAPTURE(ms);
