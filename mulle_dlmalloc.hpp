@@ -5822,7 +5822,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool may_bias(const mstate *m)
    if (!state)
    {
       (void) holder_id();   /* watches forks from now on: a forked child asks anew */
+      int saved = errno;    /* a refusal is no error of the caller's */
       state = syscall(SYS_membarrier, MEMBARRIER_REGISTER_PRIVATE_EXPEDITED, 0) == 0 ? 1 : -1;
+      errno = saved;
       __atomic_store_n(&heavy_barrier_state, state, __ATOMIC_RELAXED);
    }
    return state > 0;
@@ -6770,13 +6772,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_front(mstate *m,
 }
 #endif
 
-}} // namespace mulle::detail
-
-extern "C" {
-
-MULLE_DLMALLOC_NOASAN mspace mspace_create_flags(size_t capacity, unsigned flags)
+/* mspace_create_flags without the registration below (the process's malloc makes its
+   heap with it, and registers once the heap is there). */
+MULLE_DLMALLOC_NOASAN inline mstate *create_flags(size_t capacity, unsigned flags)
 {
-   using namespace mulle::detail;
    if (flags & ~(MSPACE_LOCKED | MSPACE_ZEROED | MSPACE_HUGE_PAGES) || ((flags & MSPACE_LOCKED) && !MULLE_DLMALLOC_LOCKS))
       return NULL;
    MULLE_DLMALLOC_QUIET_BEGIN();
@@ -6785,15 +6784,33 @@ MULLE_DLMALLOC_NOASAN mspace mspace_create_flags(size_t capacity, unsigned flags
                                              ((flags & MSPACE_HUGE_PAGES) ? STATE_HUGE_PAGES : 0));
    if (m)
       annotate_create(m);
-#if defined(MULLE_DLMALLOC_HAS_FRONTS) && defined(MULLE_DLMALLOC_HAS_BIAS)
-   /* The process registers for the barrier of a front's bias now rather than when a
-      front is first biased, inside a malloc: Linux waits for an RCU grace period (7-13 ms
-      measured) where the process already has a second thread, and not at all where this
-      thread is its only one, as where heaps are made at start. */
-   if (m && (flags & MSPACE_LOCKED))
-      may_bias(m);
-#endif
    MULLE_DLMALLOC_QUIET_END();
+   return m;
+}
+
+/* The process registers for the barrier of a front's bias as it makes a locked mspace,
+   rather than when a front is first biased, inside a malloc: Linux waits for an RCU grace
+   period (7-13 ms measured) where the process already has a second thread, and not at all
+   where this thread is its only one, as where heaps are made at start. The registration
+   also watches forks (pthread_atfork, which may allocate). */
+MULLE_DLMALLOC_NOASAN inline void ready_for_bias(mstate *m)
+{
+#if defined(MULLE_DLMALLOC_HAS_FRONTS) && defined(MULLE_DLMALLOC_HAS_BIAS)
+   if (m && (m->flags & STATE_LOCKED))
+      may_bias(m);
+#else
+   (void) m;
+#endif
+}
+
+}} // namespace mulle::detail
+
+extern "C" {
+
+MULLE_DLMALLOC_NOASAN mspace mspace_create_flags(size_t capacity, unsigned flags)
+{
+   mulle::detail::mstate *m = mulle::detail::create_flags(capacity, flags);
+   mulle::detail::ready_for_bias(m);
    return m;
 }
 
@@ -7501,7 +7518,8 @@ MULLE_DLMALLOC_NOASAN inline void malloc_fork_child() { mspace_unlock(malloc_hea
 
 /* The default mspace; made by the first caller, while others wait for it. NULL where it
    could not be made. Registering the fork handlers and the exit check may allocate: they
-   come after the mspace is there. */
+   come after the mspace is there, and so does the registration for a front's bias, which
+   registers one too. */
 MULLE_DLMALLOC_NOASAN inline mspace default_heap()
 {
    mspace ms = malloc_heap;
@@ -7511,7 +7529,7 @@ MULLE_DLMALLOC_NOASAN inline mspace default_heap()
    if (__atomic_compare_exchange_n(&malloc_init, &expected, 1u, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
    {
       size_t capacity = capacity_from_environment();
-      ms = mspace_create_flags(capacity ? capacity : MULLE_DLMALLOC_MALLOC_CAPACITY, MSPACE_LOCKED);
+      ms = create_flags(capacity ? capacity : MULLE_DLMALLOC_MALLOC_CAPACITY, MSPACE_LOCKED);
       __atomic_store_n(&malloc_heap, static_cast<mstate *>(ms), __ATOMIC_RELEASE);
       __atomic_store_n(&malloc_init, 2u, __ATOMIC_RELEASE);
       if (ms)
@@ -7519,6 +7537,7 @@ MULLE_DLMALLOC_NOASAN inline mspace default_heap()
          pthread_atfork(malloc_fork_prepare, malloc_fork_parent, malloc_fork_child);
          if (getenv("MULLE_DLMALLOC_CHECK_AT_EXIT"))
             atexit(malloc_check_at_exit);
+         ready_for_bias(static_cast<mstate *>(ms));
       }
       return ms;
    }

@@ -479,13 +479,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_front(mstate *m,
 }
 #endif
 
-}} // namespace mulle::detail
-
-extern "C" {
-
-MULLE_DLMALLOC_NOASAN mspace mspace_create_flags(size_t capacity, unsigned flags)
+/* mspace_create_flags without the registration below (the process's malloc makes its
+   heap with it, and registers once the heap is there). */
+MULLE_DLMALLOC_NOASAN inline mstate *create_flags(size_t capacity, unsigned flags)
 {
-   using namespace mulle::detail;
    if (flags & ~(MSPACE_LOCKED | MSPACE_ZEROED | MSPACE_HUGE_PAGES) || ((flags & MSPACE_LOCKED) && !MULLE_DLMALLOC_LOCKS))
       return NULL;
    MULLE_DLMALLOC_QUIET_BEGIN();
@@ -494,15 +491,33 @@ MULLE_DLMALLOC_NOASAN mspace mspace_create_flags(size_t capacity, unsigned flags
                                              ((flags & MSPACE_HUGE_PAGES) ? STATE_HUGE_PAGES : 0));
    if (m)
       annotate_create(m);
-#if defined(MULLE_DLMALLOC_HAS_FRONTS) && defined(MULLE_DLMALLOC_HAS_BIAS)
-   /* The process registers for the barrier of a front's bias now rather than when a
-      front is first biased, inside a malloc: Linux waits for an RCU grace period (7-13 ms
-      measured) where the process already has a second thread, and not at all where this
-      thread is its only one, as where heaps are made at start. */
-   if (m && (flags & MSPACE_LOCKED))
-      may_bias(m);
-#endif
    MULLE_DLMALLOC_QUIET_END();
+   return m;
+}
+
+/* The process registers for the barrier of a front's bias as it makes a locked mspace,
+   rather than when a front is first biased, inside a malloc: Linux waits for an RCU grace
+   period (7-13 ms measured) where the process already has a second thread, and not at all
+   where this thread is its only one, as where heaps are made at start. The registration
+   also watches forks (pthread_atfork, which may allocate). */
+MULLE_DLMALLOC_NOASAN inline void ready_for_bias(mstate *m)
+{
+#if defined(MULLE_DLMALLOC_HAS_FRONTS) && defined(MULLE_DLMALLOC_HAS_BIAS)
+   if (m && (m->flags & STATE_LOCKED))
+      may_bias(m);
+#else
+   (void) m;
+#endif
+}
+
+}} // namespace mulle::detail
+
+extern "C" {
+
+MULLE_DLMALLOC_NOASAN mspace mspace_create_flags(size_t capacity, unsigned flags)
+{
+   mulle::detail::mstate *m = mulle::detail::create_flags(capacity, flags);
+   mulle::detail::ready_for_bias(m);
    return m;
 }
 

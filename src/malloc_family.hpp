@@ -146,7 +146,8 @@ MULLE_DLMALLOC_NOASAN inline void malloc_fork_child() { mspace_unlock(malloc_hea
 
 /* The default mspace; made by the first caller, while others wait for it. NULL where it
    could not be made. Registering the fork handlers and the exit check may allocate: they
-   come after the mspace is there. */
+   come after the mspace is there, and so does the registration for a front's bias, which
+   registers one too. */
 MULLE_DLMALLOC_NOASAN inline mspace default_heap()
 {
    mspace ms = malloc_heap;
@@ -156,7 +157,7 @@ MULLE_DLMALLOC_NOASAN inline mspace default_heap()
    if (__atomic_compare_exchange_n(&malloc_init, &expected, 1u, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
    {
       size_t capacity = capacity_from_environment();
-      ms = mspace_create_flags(capacity ? capacity : MULLE_DLMALLOC_MALLOC_CAPACITY, MSPACE_LOCKED);
+      ms = create_flags(capacity ? capacity : MULLE_DLMALLOC_MALLOC_CAPACITY, MSPACE_LOCKED);
       __atomic_store_n(&malloc_heap, static_cast<mstate *>(ms), __ATOMIC_RELEASE);
       __atomic_store_n(&malloc_init, 2u, __ATOMIC_RELEASE);
       if (ms)
@@ -164,6 +165,7 @@ MULLE_DLMALLOC_NOASAN inline mspace default_heap()
          pthread_atfork(malloc_fork_prepare, malloc_fork_parent, malloc_fork_child);
          if (getenv("MULLE_DLMALLOC_CHECK_AT_EXIT"))
             atexit(malloc_check_at_exit);
+         ready_for_bias(static_cast<mstate *>(ms));
       }
       return ms;
    }
