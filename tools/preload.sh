@@ -7,7 +7,8 @@
 #   python3: a standard-library test module (test.test_json)
 #   sqlite3: a generated database of 20000 rows, queried
 #   git log: this repository's history, with the files each commit changed
-# Before them, tests/preload/malloc_family.cpp holds each call to what glibc does.
+# Before them, tests/preload/malloc_family.cpp holds each call to what glibc does, and
+# tests/preload/atfork_allocates.cpp makes the heap where pthread_atfork allocates.
 # Needs g++, python3 with its test suite (libpython3.11-testsuite), sqlite3 and git:
 # the Makefile's preload target installs what is missing.
 set -u
@@ -22,6 +23,10 @@ failures=0
 # first what glibc and the C standard promise, call by call, in a program linked with it
 g++ -O2 -g -std=c++17 -pthread -Wall -Wextra -Werror -I. tests/preload/malloc_family.cpp -o "$BUILD/malloc_family" || exit 1
 "$BUILD/malloc_family" || failures=$((failures + 1))
+# a pthread_atfork that allocates (some C libraries' does): the default heap registers
+# its fork handlers once it is published; before that, the first malloc waited for itself
+g++ -O2 -g -std=c++17 -pthread -Wall -Wextra -Werror -I. tests/preload/atfork_allocates.cpp -o "$BUILD/atfork_allocates" || exit 1
+timeout 60 "$BUILD/atfork_allocates" || { echo "preload: atfork_allocates FAILED (exit $?; 124: it hung)"; failures=$((failures + 1)); }
 # run NAME COMMAND...: the output (stdout, and the exit status) with glibc's malloc and
 # with ours must be the same; NAME.checks holds the exit checks of its processes.
 run() {
