@@ -2690,6 +2690,23 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_small_fit(mstate *
    return carve(m, c, nb, true);
 }
 
+/* Chunk size nb <= dv_size from the dv, its size as the state records it held against its
+   head; the remainder stays the dv. The search ends here where no bin serves better, and
+   a request up to DV_REACH above the small bins' comes straight here (the search looks at
+   no bin for it), without the search's stack frame. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_dv_run(mstate *m, size_t nb)
+{
+   chunk *c  = m->dv;
+   size_t cs = m->dv_size;
+   if (!free_head_is(c, cs))
+      return free_chunk_damaged(m, c);
+   if (!free_memory_untouched(m, c, cs, as_bytes(c) + nb + sizeof(tree_chunk)))
+      return NULL;
+   m->dv      = NULL;
+   m->dv_size = 0;
+   return carve(m, c, nb, true);
+}
+
 /* A chunk of size nb, from the bins, the dv or the top. Each chunk's size comes from its
    record (its small bin, the dv's or the top's in the state) held against its head, or
    for a tree chunk from its head held against its footer. */
@@ -2738,26 +2755,16 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
          c = NULL;
    }
 
-   bool from_dv = !c && nb <= m->dv_size;
-   if (from_dv)
-   {
-      c  = m->dv;
-      cs = m->dv_size;
-   }
+   if (!c && nb <= m->dv_size)
+      return allocate_dv_run(m, nb);
    if (c)
    {
       /* a tree chunk's size is at least nb as the search read it; a ring member's may not */
       if (cs ? !free_head_is(c, cs) : (cs = size_by_tags(m, c)) < nb)
          return free_chunk_damaged(m, c);
-      if (!free_memory_untouched(m, c, cs, as_bytes(c) + nb + sizeof(tree_chunk)) ||
-          (!from_dv && !take_from_bin(m, c, cs)))
+      if (!free_memory_untouched(m, c, cs, as_bytes(c) + nb + sizeof(tree_chunk)) || !take_from_bin(m, c, cs))
          return NULL;
-      if (from_dv)
-      {
-         m->dv      = NULL;
-         m->dv_size = 0;
-      }
-      return carve(m, c, nb, from_dv || nb <= DV_REACH);   /* a dv's remainder stays the dv */
+      return carve(m, c, nb, nb <= DV_REACH);
    }
    if (!top_is_whole(m))   /* before extend_top rewrites the head */
       return free_chunk_damaged(m, m->top);
@@ -2774,22 +2781,6 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
          os_prefault(m, fresh, top_end(m));
    }
    return split_top(m, m->top, nb, PINUSE);
-}
-
-/* A chunk size nb above the small bins' and up to DV_REACH that the dv serves: taken
-   from the dv as the search takes it, which looks at no bin for such a request, without
-   the search's stack frame (a queue of blocks makes most of its requests so). */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_dv_run(mstate *m, size_t nb)
-{
-   chunk *c  = m->dv;
-   size_t cs = m->dv_size;
-   if (!free_head_is(c, cs))
-      return free_chunk_damaged(m, c);
-   if (!free_memory_untouched(m, c, cs, as_bytes(c) + nb + sizeof(tree_chunk)))
-      return NULL;
-   m->dv      = NULL;
-   m->dv_size = 0;
-   return carve(m, c, nb, true);   /* the remainder stays the dv */
 }
 
 /* A heap that holds no free chunk that could serve (a heap being filled, a stack of
@@ -5821,8 +5812,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool may_bias(const mstate *m)
    int state = __atomic_load_n(&heavy_barrier_state, __ATOMIC_RELAXED);
    if (!state)
    {
-      (void) holder_id();   /* watches forks from now on: a forked child asks anew */
       int saved = errno;    /* a refusal is no error of the caller's */
+      (void) holder_id();   /* watches forks from now on: a forked child asks anew */
       state = syscall(SYS_membarrier, MEMBARRIER_REGISTER_PRIVATE_EXPEDITED, 0) == 0 ? 1 : -1;
       errno = saved;
       __atomic_store_n(&heavy_barrier_state, state, __ATOMIC_RELAXED);

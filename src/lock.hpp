@@ -223,8 +223,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool may_bias(const mstate *m)
    int state = __atomic_load_n(&heavy_barrier_state, __ATOMIC_RELAXED);
    if (!state)
    {
-      (void) holder_id();   /* watches forks from now on: a forked child asks anew */
       int saved = errno;    /* a refusal is no error of the caller's */
+      (void) holder_id();   /* watches forks from now on: a forked child asks anew */
       state = syscall(SYS_membarrier, MEMBARRIER_REGISTER_PRIVATE_EXPEDITED, 0) == 0 ? 1 : -1;
       errno = saved;
       __atomic_store_n(&heavy_barrier_state, state, __ATOMIC_RELAXED);
