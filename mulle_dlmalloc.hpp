@@ -1289,8 +1289,8 @@ struct front
                                       (lock.hpp) */
    uint8_t   busy[BIAS_LANES];     /* 1 while the thread of that lane holds it by its
                                       bias; each written by its lane's thread alone */
-   unsigned  last;                 /* the thread that took the lock last, */
-   uint16_t  streak;               /* and how many times in a row, before the bias */
+   unsigned  last;                 /* the thread that claimed it last: the one whose
+                                      count of takes may bias it (lock.hpp) */
    uint16_t  spares;               /* pages in the list of spares */
    rel<page> spare;                /* empty pages of this front, in no list of pages with
                                       room, linked by their `next` (tier.hpp), or NULL */
@@ -1370,7 +1370,7 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 13;  /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 14;  /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
@@ -1380,7 +1380,8 @@ static const size_t LAYOUT_VERSION = 13;  /* 2: small bins are rings; 3: level-2
                                              fronts' slot sizes up to 512; 10: heads
                                              written in crash order, STATE_ATTACHED; 11:
                                              a front's spare pages; 12: a front's
-                                             bias; 13: a page's hint is a guess */
+                                             bias; 13: a page's hint is a guess; 14: a
+                                             front's takes counted by its thread */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {
@@ -5654,13 +5655,17 @@ MULLE_DLMALLOC_THREAD_LOCAL unsigned holder_id_of_thread;   /* 0: not asked sinc
 static int heavy_barrier_state;   /* this process: 0 not asked, 1 registered, -1 refused */
 MULLE_DLMALLOC_THREAD_LOCAL unsigned bias_token_of_thread;   /* what names this thread as a
                                                                 front's owner, 0 till then */
+MULLE_DLMALLOC_THREAD_LOCAL const void *streak_front_of_thread;   /* the front whose takes */
+MULLE_DLMALLOC_THREAD_LOCAL unsigned    streak_of_thread;         /* this thread counts, and
+                                                                     how many in this period */
 #  endif
 
 MULLE_DLMALLOC_NOASAN inline void forget_holder_id()
 {
    holder_id_of_thread = 0;
 #  ifdef MULLE_DLMALLOC_HAS_BIAS
-   bias_token_of_thread = 0;
+   bias_token_of_thread   = 0;
+   streak_of_thread       = 0;   /* a child's count starts over */
    __atomic_store_n(&heavy_barrier_state, 0, __ATOMIC_RELAXED);   /* a child asks anew */
 #  endif
 }
@@ -5773,7 +5778,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_release(mstate *m) { spin_rel
    A front's lock costs its thread a compare-and-swap on every malloc and free of a slot,
    though in most programs one thread takes a front again and again and nobody else
    wants it. So a front whose lock one thread took BIAS_AFTER times in a row (its own
-   paths, not calls that take every lock) is biased to that thread: `owner` names it,
+   paths, not calls that take every lock; no other thread's take between them, counted
+   as front_taken says) is biased to that thread: `owner` names it,
    and from then on it holds the front by setting its byte of `busy` and reading that
    `lock` is free and the bias still its own, with no atomic read-modify-write, and
    lets go by clearing its byte. A front is biased only to a thread whose own front it
@@ -5799,7 +5805,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_release(mstate *m) { spin_rel
    nothing is biased either. */
 #  ifdef MULLE_DLMALLOC_HAS_BIAS
 static const unsigned BIAS_AFTER = MULLE_DLMALLOC_BIAS_AFTER;
-static_assert(BIAS_AFTER >= 1 && BIAS_AFTER <= 65535, "MULLE_DLMALLOC_BIAS_AFTER: a front counts its streak in 16 bits");
+static_assert(BIAS_AFTER >= 1 && BIAS_AFTER <= 65535, "MULLE_DLMALLOC_BIAS_AFTER: 1 to 65535 takes");
 static const int      MEMBARRIER_GLOBAL                     = 1 << 0;   /* linux/membarrier.h */
 static const int      MEMBARRIER_PRIVATE_EXPEDITED          = 1 << 3;
 static const int      MEMBARRIER_REGISTER_PRIVATE_EXPEDITED = 1 << 4;
@@ -5866,23 +5872,21 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool end_bias(front *f, unsign
 #  endif
 
 #  ifdef MULLE_DLMALLOC_HAS_BIAS
-/* f's lock word is held, and its bias (owner) is another thread's: ended, and the streak
+/* f's lock word is held, and its bias (owner) is another thread's: ended, and the claim
    starts over with `me`. The verdict of front_take. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_bias_ends(mstate *m, front *f, unsigned owner, unsigned me, bool died)
 {
    died |= end_bias(f, owner);
-   f->last   = me;
-   f->streak = 0;
+   f->last = me;   /* the old owner's period is broken */
    return died ? holder_died(m) : recovery_due(m);
 }
 
-/* f's lock word is held by its own thread, whose streak reached BIAS_AFTER: f is biased
+/* f's lock word is held by its own thread, whose period ended with its claim: f is biased
    to the thread (token) where m allows it. The verdict of front_take. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_bias_begins(mstate *m, front *f, unsigned token, bool died)
 {
    if (may_bias(m))
    {
-      f->streak            = 0;
       bias_token_of_thread = token;
       __atomic_store_n(&f->owner, token, __ATOMIC_RELAXED);   /* seen by the owner after
                                                                  the lock's release */
@@ -5891,31 +5895,51 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_bias_begins(mstate 
 }
 #  endif
 
-/* f's lock word was taken by this thread (`died`: over from a holder that died): the bias
-   is ended or counted. True (the state marked) where a holder died. Its common case makes
-   no call (the rare ones are tail calls). */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_taken(mstate *m, front *f, bool own, bool died)
+/* f's lock word was taken by this thread, `me` (`died`: over from a holder that died):
+   the bias is ended or counted. True (the state marked) where a holder died. Its common
+   case makes no call (the rare ones are tail calls). A thread counts the takes of its own
+   front on its own paths (`own`) in periods of BIAS_AFTER, in its thread-local storage:
+   it claims the front (`last`) as a period begins, and any other thread's take, a free of
+   one of this front's blocks among them, claims it in turn; a period that ends with the
+   claim still its own biases the front. So a front whose blocks other threads free is not
+   biased (every such free would end the bias behind a barrier), and a take writes the
+   front's line only where the claim changes hands (a thread waiting for the lock word
+   reads that line: a write by the holder would have to take it back). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_taken(mstate *m, front *f, bool own, bool died, unsigned me)
 {
 #  ifdef MULLE_DLMALLOC_HAS_BIAS
-   unsigned me    = holder_id_of_thread;   /* taking the lock word asked for it */
-   unsigned token = token_of(me, thread_lane);
    unsigned owner = __atomic_load_n(&f->owner, __ATOMIC_RELAXED);
-   if (owner && owner != token)
-      return front_bias_ends(m, f, owner, me, died);
-   if (own && !owner && token &&
-       reinterpret_cast<byte *>(f) - reinterpret_cast<byte *>(m) == static_cast<ptrdiff_t>(thread_front_at))   /* its own front */
+   if (owner)
    {
-      if (f->last != me)
+      if (owner != token_of(me, thread_lane))
+         return front_bias_ends(m, f, owner, me, died);
+   }
+   else if (own)
+   {
+      if (reinterpret_cast<byte *>(f) - reinterpret_cast<byte *>(m) != static_cast<ptrdiff_t>(thread_front_at))
       {
-         f->last   = me;
-         f->streak = 0;
+         if (f->last != me)
+            f->last = me;   /* another thread's front: its owner's period is broken */
       }
-      else if (++f->streak >= BIAS_AFTER)
-         return front_bias_begins(m, f, token, died);
+      else if (streak_front_of_thread != f || !streak_of_thread)
+      {
+         streak_front_of_thread = f;   /* a period begins */
+         streak_of_thread       = 1;
+         if (f->last != me)
+            f->last = me;
+      }
+      else if (++streak_of_thread >= BIAS_AFTER)
+      {
+         streak_of_thread = 0;
+         unsigned token   = token_of(me, thread_lane);
+         if (token && f->last == me)   /* nobody else took it in the period */
+            return front_bias_begins(m, f, token, died);
+      }
    }
 #  else
    (void) f;
    (void) own;
+   (void) me;
 #  endif
    return died ? holder_died(m) : recovery_due(m);
 }
@@ -5923,7 +5947,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_taken(mstate *m, front *f, b
 /* The lock word of f taken the slow way (waiting for it, or a thread with no id yet). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_take_waiting(mstate *m, front *f, bool own)
 {
-   return front_taken(m, f, own, spin_acquire(&f->lock));
+   bool died = spin_acquire(&f->lock);
+   return front_taken(m, f, own, died, known_holder_id());   /* the lock asked for it */
 }
 
 /* f's lock word taken (as any lock: waiting, or over from a holder that died), then the
@@ -5933,7 +5958,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_take_here(mstate *m, front *
    unsigned me = known_holder_id(), expected = 0;
    if (!me || !__atomic_compare_exchange_n(&f->lock, &expected, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
       return front_take_waiting(m, f, own);
-   return front_taken(m, f, own, false);
+   return front_taken(m, f, own, false, me);
 }
 
 /* The same, as a call (without a stack frame where the word was free). */
@@ -7263,7 +7288,6 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
    {
       front *f = &m->fronts[k];
       f->lock = f->owner = f->last = 0;
-      f->streak = 0;
       fill_bytes(f->busy, 0, sizeof(f->busy));
    }
 #endif

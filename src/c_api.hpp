@@ -979,7 +979,6 @@ MULLE_DLMALLOC_NOASAN mspace mspace_attach(void *base, size_t capacity)
    {
       front *f = &m->fronts[k];
       f->lock = f->owner = f->last = 0;
-      f->streak = 0;
       fill_bytes(f->busy, 0, sizeof(f->busy));
    }
 #endif

@@ -323,8 +323,8 @@ struct front
                                       (lock.hpp) */
    uint8_t   busy[BIAS_LANES];     /* 1 while the thread of that lane holds it by its
                                       bias; each written by its lane's thread alone */
-   unsigned  last;                 /* the thread that took the lock last, */
-   uint16_t  streak;               /* and how many times in a row, before the bias */
+   unsigned  last;                 /* the thread that claimed it last: the one whose
+                                      count of takes may bias it (lock.hpp) */
    uint16_t  spares;               /* pages in the list of spares */
    rel<page> spare;                /* empty pages of this front, in no list of pages with
                                       room, linked by their `next` (tier.hpp), or NULL */
@@ -404,7 +404,7 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 13;  /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 14;  /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
@@ -414,7 +414,8 @@ static const size_t LAYOUT_VERSION = 13;  /* 2: small bins are rings; 3: level-2
                                              fronts' slot sizes up to 512; 10: heads
                                              written in crash order, STATE_ATTACHED; 11:
                                              a front's spare pages; 12: a front's
-                                             bias; 13: a page's hint is a guess */
+                                             bias; 13: a page's hint is a guess; 14: a
+                                             front's takes counted by its thread */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {

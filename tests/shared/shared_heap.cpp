@@ -238,6 +238,46 @@ int main(int argc, char **argv)
          });
          v.join();
          check(!other_front || !owns, "bias: not to a thread whose front it is not");
+         // a front whose blocks another thread frees between its owner's mallocs (a
+         // producer and a consumer) is not biased: each such free would end the bias
+         // behind a barrier. The owner takes it BIAS_AFTER / 2 times between two turns
+         // of the other thread, 8 * BIAS_AFTER times in all.
+         {
+            const unsigned batch = mulle::detail::BIAS_AFTER > 1 ? mulle::detail::BIAS_AFTER / 2 : 1;
+            std::vector<void *> handed(batch);
+            std::atomic<int> turn{0};   // 0 the producer's, 1 the consumer's, 2 done
+            unsigned seen = 0;
+            std::thread producer([&] {
+               mulle::detail::front *pf = mulle::detail::thread_front(m);
+               for (unsigned r = 0; r < 8 * mulle::detail::BIAS_AFTER / batch; ++r)
+               {
+                  while (turn.load() != 0)
+                     std::this_thread::yield();
+                  for (void *&p : handed)
+                     p = mspace_malloc(ms, 48);
+                  seen |= __atomic_load_n(&pf->owner, __ATOMIC_RELAXED);
+                  turn.store(1);
+               }
+               while (turn.load() != 0)
+                  std::this_thread::yield();
+               turn.store(2);
+            });
+            std::thread consumer([&] {
+               mspace_free(ms, mspace_malloc(ms, 48));   // a front of its own first
+               for (int now; (now = turn.load()) != 2;)
+                  if (now == 1)
+                  {
+                     for (void *p : handed)
+                        mspace_free(ms, p);
+                     turn.store(0);
+                  }
+                  else
+                     std::this_thread::yield();
+            });
+            producer.join();
+            consumer.join();
+            check(seen == 0, "bias: not a front whose blocks another thread frees between its mallocs");
+         }
          mspace_stats_t s;
          mspace_get_stats(ms, &s);
          check(s.allocated_blocks == 0 && mspace_check(ms) == 0, "bias: the heap is sound after");
