@@ -5655,9 +5655,8 @@ MULLE_DLMALLOC_THREAD_LOCAL unsigned holder_id_of_thread;   /* 0: not asked sinc
 static int heavy_barrier_state;   /* this process: 0 not asked, 1 registered, -1 refused */
 MULLE_DLMALLOC_THREAD_LOCAL unsigned bias_token_of_thread;   /* what names this thread as a
                                                                 front's owner, 0 till then */
-MULLE_DLMALLOC_THREAD_LOCAL const void *streak_front_of_thread;   /* the front whose takes */
-MULLE_DLMALLOC_THREAD_LOCAL unsigned    streak_of_thread;         /* this thread counts, and
-                                                                     how many in this period */
+MULLE_DLMALLOC_THREAD_LOCAL unsigned streak_of_thread;   /* this thread's takes of its own
+                                                            fronts since it last claimed one */
 #  endif
 
 MULLE_DLMALLOC_NOASAN inline void forget_holder_id()
@@ -5778,8 +5777,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void lock_release(mstate *m) { spin_rel
    A front's lock costs its thread a compare-and-swap on every malloc and free of a slot,
    though in most programs one thread takes a front again and again and nobody else
    wants it. So a front whose lock one thread took BIAS_AFTER times in a row (its own
-   paths, not calls that take every lock; no other thread's take between them, counted
-   as front_taken says) is biased to that thread: `owner` names it,
+   paths, not calls that take every lock, and no other thread's take on its own paths
+   between them: front_taken) is biased to that thread: `owner` names it,
    and from then on it holds the front by setting its byte of `busy` and reading that
    `lock` is free and the bias still its own, with no atomic read-modify-write, and
    lets go by clearing its byte. A front is biased only to a thread whose own front it
@@ -5877,12 +5876,13 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool end_bias(front *f, unsign
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_bias_ends(mstate *m, front *f, unsigned owner, unsigned me, bool died)
 {
    died |= end_bias(f, owner);
-   f->last = me;   /* the old owner's period is broken */
+   f->last = me;   /* claimed: the old owner's count starts over at its next take */
    return died ? holder_died(m) : recovery_due(m);
 }
 
-/* f's lock word is held by its own thread, whose period ended with its claim: f is biased
-   to the thread (token) where m allows it. The verdict of front_take. */
+/* f's lock word is held by its own thread, whose count reached BIAS_AFTER with its claim
+   standing: f is biased to the thread (token) where m allows it. The verdict of
+   front_take. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_bias_begins(mstate *m, front *f, unsigned token, bool died)
 {
    if (may_bias(m))
@@ -5897,14 +5897,16 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool front_bias_begins(mstate 
 
 /* f's lock word was taken by this thread, `me` (`died`: over from a holder that died):
    the bias is ended or counted. True (the state marked) where a holder died. Its common
-   case makes no call (the rare ones are tail calls). A thread counts the takes of its own
-   front on its own paths (`own`) in periods of BIAS_AFTER, in its thread-local storage:
-   it claims the front (`last`) as a period begins, and any other thread's take, a free of
-   one of this front's blocks among them, claims it in turn; a period that ends with the
-   claim still its own biases the front. So a front whose blocks other threads free is not
-   biased (every such free would end the bias behind a barrier), and a take writes the
-   front's line only where the claim changes hands (a thread waiting for the lock word
-   reads that line: a write by the holder would have to take it back). */
+   case makes no call (the rare ones are tail calls). On its own paths (`own`; not a call
+   that takes every lock) a take claims the front (`last`) where another thread claimed it
+   last, and that thread's count toward a bias starts over at its next take; a thread
+   counts its takes of its own fronts (one per mspace) in its thread-local storage, the
+   count starting over as it claims one, and a front it takes as the count reaches
+   BIAS_AFTER, with its claim standing, is biased to it. So a front whose blocks another
+   thread frees at least once in BIAS_AFTER takes, or that two threads share and take by
+   turns, is not biased (every such take would end the bias behind a barrier), and a take
+   writes the front's line only where the claim changes hands (a thread waiting for the
+   lock word reads that line: a write by the holder would have to take it back). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_taken(mstate *m, front *f, bool own, bool died, unsigned me)
 {
 #  ifdef MULLE_DLMALLOC_HAS_BIAS
@@ -5916,23 +5918,18 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool front_taken(mstate *m, front *f, b
    }
    else if (own)
    {
-      if (reinterpret_cast<byte *>(f) - reinterpret_cast<byte *>(m) != static_cast<ptrdiff_t>(thread_front_at))
+      bool mine = reinterpret_cast<byte *>(f) - reinterpret_cast<byte *>(m) == static_cast<ptrdiff_t>(thread_front_at);
+      if (f->last != me)
       {
-         if (f->last != me)
-            f->last = me;   /* another thread's front: its owner's period is broken */
+         f->last = me;   /* claimed: another thread's count starts over */
+         if (mine)
+            streak_of_thread = 1;
       }
-      else if (streak_front_of_thread != f || !streak_of_thread)
-      {
-         streak_front_of_thread = f;   /* a period begins */
-         streak_of_thread       = 1;
-         if (f->last != me)
-            f->last = me;
-      }
-      else if (++streak_of_thread >= BIAS_AFTER)
+      else if (mine && ++streak_of_thread >= BIAS_AFTER)
       {
          streak_of_thread = 0;
          unsigned token   = token_of(me, thread_lane);
-         if (token && f->last == me)   /* nobody else took it in the period */
+         if (token)   /* a thread without a lane is never biased */
             return front_bias_begins(m, f, token, died);
       }
    }

@@ -119,6 +119,102 @@ mspace forked_heap;
 void hold_for_fork() { mspace_lock(forked_heap); }
 void release_after_fork() { mspace_unlock(forked_heap); }
 
+#if defined(MULLE_DLMALLOC_HAS_FRONTS) && defined(MULLE_DLMALLOC_HAS_BIAS)
+// Who claims a front, in a child process of its own: a process biases the first 4 threads
+// of each front only (their lanes), and the tests below need theirs.
+void claim_tests()
+{
+   mspace ms = mspace_create_flags(64 << 20, MSPACE_LOCKED);
+   auto  *m  = static_cast<mulle::detail::mstate *>(ms);
+   check(ms != nullptr, "bias: a locked mspace");
+   const bool biases = mulle::detail::FRONTS > 1 && mulle::detail::may_bias(m);
+   // a front whose blocks another thread frees between its owner's mallocs (a
+   // producer and a consumer) is not biased: each such free would end the bias
+   // behind a barrier. The owner takes it BIAS_AFTER / 2 times between two turns
+   // of the other thread, 8 * BIAS_AFTER times in all; the consumer has a front of
+   // its own, or shares the producer's (threads are numbered in turn, FRONTS apart
+   // share one). Then the producer alone: biased, where it has a lane.
+   for (int share = 0; share < 2; ++share)
+   {
+      const unsigned batch = mulle::detail::BIAS_AFTER > 1 ? mulle::detail::BIAS_AFTER / 2 : 1;
+      std::vector<void *> handed(batch);
+      std::atomic<int> turn{-1};   // -1 not yet, 0 the producer's, 1 the consumer's, 2 done
+      unsigned seen = 0;
+      bool     lane = false, alone = false, same = false;
+      mulle::detail::front *pf = nullptr;
+      std::thread producer([&] {
+         pf   = mulle::detail::thread_front(m);
+         lane = mulle::detail::thread_lane != 0;
+         while (turn.load() == -1)
+            std::this_thread::yield();
+         for (unsigned r = 0; r < 8 * mulle::detail::BIAS_AFTER / batch; ++r)
+         {
+            while (turn.load() != 0)
+               std::this_thread::yield();
+            for (void *&p : handed)
+               p = mspace_malloc(ms, 48);
+            seen |= __atomic_load_n(&pf->owner, __ATOMIC_RELAXED);
+            turn.store(1);
+         }
+         while (turn.load() != 0)
+            std::this_thread::yield();
+         turn.store(2);
+         for (unsigned i = 0; i < 2 * mulle::detail::BIAS_AFTER; ++i)
+            mspace_free(ms, mspace_malloc(ms, 48));
+         alone = __atomic_load_n(&pf->owner, __ATOMIC_RELAXED) != 0;
+      });
+      while (!__atomic_load_n(&pf, __ATOMIC_ACQUIRE))
+         std::this_thread::yield();
+      for (size_t k = 1; share && k < mulle::detail::FRONTS; ++k)
+         std::thread([&] { (void) mulle::detail::thread_front(m); }).join();
+      std::thread consumer([&] {
+         same = mulle::detail::thread_front(m) == pf;
+         mspace_free(ms, mspace_malloc(ms, 48));
+         turn.store(0);
+         for (int now; (now = turn.load()) != 2;)
+            if (now == 1)
+            {
+               for (void *p : handed)
+                  mspace_free(ms, p);
+               turn.store(0);
+            }
+            else
+               std::this_thread::yield();
+      });
+      producer.join();
+      consumer.join();
+      check(same == (share != 0), "bias: the consumer's front is the producer's where it shares it");
+      check(seen == 0, share ? "bias: not a front its two threads take by turns"
+                             : "bias: not a front whose blocks another thread frees between its mallocs");
+      check(!biases || !lane || alone, "bias: the producer alone is biased after");
+   }
+   // a thread that takes its fronts of two mspaces by turns is biased on both
+   {
+      mspace other = mspace_create_flags(8 << 20, MSPACE_LOCKED);
+      bool   lane = false, both = false;
+      std::thread t([&] {
+         (void) mulle::detail::thread_front(m);   // numbered: given its front and lane
+         lane = mulle::detail::thread_lane != 0;
+         for (unsigned i = 0; i < 4 * mulle::detail::BIAS_AFTER; ++i)
+         {
+            mspace_free(ms, mspace_malloc(ms, 40));
+            mspace_free(other, mspace_malloc(other, 40));
+         }
+         both = __atomic_load_n(&mulle::detail::thread_front(m)->owner, __ATOMIC_RELAXED) != 0 &&
+                __atomic_load_n(&mulle::detail::thread_front(static_cast<mulle::detail::mstate *>(other))->owner,
+                                __ATOMIC_RELAXED) != 0;
+      });
+      t.join();
+      check(!biases || !lane || both, "bias: a thread's fronts of two mspaces taken by turns are both biased");
+      mspace_destroy(other);
+   }
+   mspace_stats_t s;
+   mspace_get_stats(ms, &s);
+   check(s.allocated_blocks == 0 && mspace_check(ms) == 0, "bias: the heap is sound after the claims");
+   mspace_destroy(ms);
+}
+#endif
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -141,6 +237,22 @@ int main(int argc, char **argv)
       check(ms != nullptr && __atomic_load_n(&mulle::detail::heavy_barrier_state, __ATOMIC_RELAXED) == (can ? 1 : -1),
             "bias: the first locked mspace registers the process for the barrier");
       mspace_destroy(ms);
+   }
+#endif
+
+#if defined(MULLE_DLMALLOC_HAS_FRONTS) && defined(MULLE_DLMALLOC_HAS_BIAS) && !defined(SHARED_NO_FORK)
+   {
+      std::fflush(stdout);
+      pid_t pid = fork();
+      if (pid == 0)
+      {
+         claim_tests();
+         std::fflush(stdout);
+         _exit(failed ? 1 : 0);
+      }
+      int status = 0;
+      check(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+            "bias: the claims, in a child process");
    }
 #endif
 
@@ -238,46 +350,6 @@ int main(int argc, char **argv)
          });
          v.join();
          check(!other_front || !owns, "bias: not to a thread whose front it is not");
-         // a front whose blocks another thread frees between its owner's mallocs (a
-         // producer and a consumer) is not biased: each such free would end the bias
-         // behind a barrier. The owner takes it BIAS_AFTER / 2 times between two turns
-         // of the other thread, 8 * BIAS_AFTER times in all.
-         {
-            const unsigned batch = mulle::detail::BIAS_AFTER > 1 ? mulle::detail::BIAS_AFTER / 2 : 1;
-            std::vector<void *> handed(batch);
-            std::atomic<int> turn{0};   // 0 the producer's, 1 the consumer's, 2 done
-            unsigned seen = 0;
-            std::thread producer([&] {
-               mulle::detail::front *pf = mulle::detail::thread_front(m);
-               for (unsigned r = 0; r < 8 * mulle::detail::BIAS_AFTER / batch; ++r)
-               {
-                  while (turn.load() != 0)
-                     std::this_thread::yield();
-                  for (void *&p : handed)
-                     p = mspace_malloc(ms, 48);
-                  seen |= __atomic_load_n(&pf->owner, __ATOMIC_RELAXED);
-                  turn.store(1);
-               }
-               while (turn.load() != 0)
-                  std::this_thread::yield();
-               turn.store(2);
-            });
-            std::thread consumer([&] {
-               mspace_free(ms, mspace_malloc(ms, 48));   // a front of its own first
-               for (int now; (now = turn.load()) != 2;)
-                  if (now == 1)
-                  {
-                     for (void *p : handed)
-                        mspace_free(ms, p);
-                     turn.store(0);
-                  }
-                  else
-                     std::this_thread::yield();
-            });
-            producer.join();
-            consumer.join();
-            check(seen == 0, "bias: not a front whose blocks another thread frees between its mallocs");
-         }
          mspace_stats_t s;
          mspace_get_stats(ms, &s);
          check(s.allocated_blocks == 0 && mspace_check(ms) == 0, "bias: the heap is sound after");
@@ -365,7 +437,9 @@ int main(int argc, char **argv)
 
       // under load: workers replace blocks of their own (their fronts become biased) and
       // now and then hand one to another worker, whose free ends the bias while its owner
-      // runs; a checker takes every lock meanwhile
+      // runs; a checker takes every lock meanwhile. (A block handed over in every 1000
+      // rounds would keep most fronts from being biased at all: a front whose blocks
+      // other threads free that often is not.)
       const int WORKERS = 8, ROUNDS = 200000 / scale, OWN = 256;   // two threads a front
       std::vector<std::atomic<void *>> slots(SLOTS);
       for (auto &s : slots)
@@ -397,12 +471,15 @@ int main(int argc, char **argv)
                   if ((__atomic_load_n(&f->owner, __ATOMIC_RELAXED) & ((1u << mulle::detail::TOKEN_LANE_SHIFT) - 1)) == id)
                      seen_biased.fetch_add(1);
 #endif
-                  if (void *theirs = slots[r.next() % SLOTS].exchange(p))
+                  if (i % 8000 == 7999)   // rarely enough that a front is biased between
                   {
-                     ok = block_intact(theirs);
-                     mspace_free(ms, theirs);
+                     if (void *theirs = slots[r.next() % SLOTS].exchange(p))
+                     {
+                        ok = block_intact(theirs);
+                        mspace_free(ms, theirs);
+                     }
+                     p = nullptr;
                   }
-                  p = nullptr;
                }
             }
             for (void *p : own)
@@ -431,7 +508,7 @@ int main(int argc, char **argv)
       check(sound == checks && mspace_check(ms) == 0, "bias: every check meanwhile and after is clean");
       check(s.allocated_blocks == 0, "bias: every block was freed");
       check(!biases || seen_biased.load() > 0, "bias: the workers' fronts were biased while they ran");
-      std::printf("bias: %d workers x %d rounds, a block handed over every 1000; %d checks meanwhile; "
+      std::printf("bias: %d workers x %d rounds, a block handed over every 8000; %d checks meanwhile; "
                   "a worker found its front biased %d times of %d\n",
                   WORKERS, ROUNDS, checks, seen_biased.load(), WORKERS * (ROUNDS / 1000));
       mspace_destroy(ms);
