@@ -121,8 +121,7 @@ MULLE_DLMALLOC_API void *mspace_realloc(mspace ms, void *p, size_t n);
 MULLE_DLMALLOC_API void *mspace_realloc_in_place(mspace ms, void *p, size_t n);
 
 /* count * size zeroed bytes; NULL when the product overflows or does not fit. Only what
-   may hold old data is written: not the part of a chunk (a block above 128 bytes, 512 in
-   a locked mspace; smaller ones are slots, written whole) that lies where
+   may hold old data is written: not the part of a block above 256 bytes that lies where
    the heap never wrote in an OS region or an MSPACE_ZEROED buffer (zero, and left
    untouched). On Linux a block of 1 MiB or more (MULLE_DLMALLOC_PURGE_MIN) of an OS region
    has its pages that are not resident given back rather than written: they read as zero

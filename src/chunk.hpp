@@ -229,7 +229,7 @@ static const size_t FIRST_SMALLBIN = (MIN_CHUNK >> SMALLBIN_SHIFT) < NSMALLBINS 
 static const bool   TIER         = MULLE_DLMALLOC_TIER && MULLE_DLMALLOC_ALIGNMENT <= 64;
 static const size_t PAGE_BYTES   = 4096;
 static const size_t SLOT_GRAIN   = ALIGN < 16 ? 16 : ALIGN;
-static const size_t TIER_MAX     = 128;
+static const size_t TIER_MAX     = 256;
 /* fronts of a locked mspace (at most 16: the layout word names them in 4 bits) */
 #if MULLE_DLMALLOC_TIER && MULLE_DLMALLOC_LOCKS && MULLE_DLMALLOC_FRONTS > 1
 #  define MULLE_DLMALLOC_HAS_FRONTS 1

@@ -48,7 +48,7 @@
      MULLE_DLMALLOC_API              extern            global: decoration of every function
      MULLE_DLMALLOC_ALIGNMENT        2*sizeof(void*)   global: block alignment, power of two
      MULLE_DLMALLOC_CHECKS           1                 implementation TU: 0 none, 1 cheap, 2 full
-     MULLE_DLMALLOC_TIER             1 (0 at checks 2, implementation TU: blocks up to 128 bytes
+     MULLE_DLMALLOC_TIER             1 (0 at checks 2, implementation TU: blocks up to 256 bytes
                                      without OS)       are header-less slots of 4 KiB pages
      MULLE_DLMALLOC_LOCKS            1 (0 without OS)  implementation TU: MSPACE_LOCKED support
      MULLE_DLMALLOC_FRONTS           4 (1 without the  implementation TU: a locked mspace's

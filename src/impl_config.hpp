@@ -32,7 +32,7 @@
 #    define MULLE_DLMALLOC_TIER 0          /* level 2 wants a head and canary on every block;
                                               firmware wants small code */
 #  else
-#    define MULLE_DLMALLOC_TIER 1          /* requests up to 128 bytes from 4 KiB pages of one
+#    define MULLE_DLMALLOC_TIER 1          /* requests up to 256 bytes from 4 KiB pages of one
                                               slot size (the small-object tier, tier.hpp) */
 #  endif
 #endif

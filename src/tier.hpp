@@ -1,6 +1,6 @@
 /* ==== the small-object tier ===============================================================
 
-   A request of up to TIER_MAX bytes (128; FRONT_MAX, 512, in a locked mspace with fronts)
+   A request of up to TIER_MAX bytes (256; FRONT_MAX, 512, in a locked mspace with fronts)
    is a slot of a page: an in-use chunk of
    PAGE_BYTES (4 KiB) whose memory starts on a 4 KiB boundary and whose head carries
    TIER_PAGE. A page holds slots of one size (a multiple of SLOT_GRAIN, 16 bytes) behind a
@@ -643,8 +643,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *allocate_other_front(mst
 
 /* The largest request m takes from the tier: a locked mspace's fronts take up to
    FRONT_MAX, so that threads meet on the mspace's lock more rarely; any other mspace up
-   to TIER_MAX (its core serves the sizes between faster where blocks come and go in runs,
-   without making and giving back pages as a stack or a queue of them rises and falls). */
+   to TIER_MAX (its core serves the sizes between as fast, without making and giving back
+   pages as a stack of them rises and falls). */
 MULLE_DLMALLOC_NOASAN inline size_t tier_max(const mstate *m)
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS

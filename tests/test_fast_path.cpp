@@ -254,7 +254,7 @@ TEST_CASE("realloc's fast path reports what the whole way reports, and resizes a
       // put back after each that served (one that returned NULL changed nothing they hold:
       // a locked heap that fails may give its fronts' spare pages back, and these keep none)
       const std::size_t end   = mspace_footprint(fast.ms);
-      const std::size_t sizes[] = {8, 100, alike(700), 5000};
+      const std::size_t sizes[] = {8, 200, alike(700), 5000};
       int reports = 0, served = 0;
       for (std::size_t at = first + 2 * W; at < end; at += forged ? A : W / 2)
          for (std::size_t n : sizes)

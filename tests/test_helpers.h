@@ -106,7 +106,7 @@ constexpr std::size_t FRONTS = TIER && MULLE_DLMALLOC_FRONTS > 1 ? MULLE_DLMALLO
 #else
 constexpr std::size_t FRONTS = TIER ? 4 : 1;
 #endif
-constexpr std::size_t TIER_MAX = 128;
+constexpr std::size_t TIER_MAX = 256;
 // A locked mspace with fronts takes requests up to FRONT_MAX bytes from its fronts' pages.
 constexpr std::size_t FRONT_MAX = FRONTS > 1 ? 512 : TIER_MAX;
 constexpr std::size_t SLOT = A < 16 ? 16 : A;

@@ -314,10 +314,10 @@ bool malloc_slot_with_room(Op &op)
 bool malloc_slot_new_page(Op &op)
 {
    heap.take(1000);
-   fill_page(128, heap.take(128));
-   op.kind = MALLOC, op.size = 128;
-   dl::page *pg = listed_page(128);
-   return need(pg && pg->used == pg->count, "the only listed page of 128-byte slots is full") &&
+   fill_page(256, heap.take(256));
+   op.kind = MALLOC, op.size = 256;
+   dl::page *pg = listed_page(256);
+   return need(pg && pg->used == pg->count, "the only listed page of 256-byte slots is full") &&
           need(top_on_page_boundary(), "the top's memory on a page boundary");
 }
 
@@ -326,8 +326,8 @@ bool malloc_slot_new_page(Op &op)
 bool malloc_slot_first_page(Op &op)
 {
    heap.take(1000);
-   op.kind = MALLOC, op.size = 128;
-   return need(!listed_page(128), "no page of 128-byte slots") && need(!top_on_page_boundary(), "the top off the page grid");
+   op.kind = MALLOC, op.size = 256;
+   return need(!listed_page(256), "no page of 256-byte slots") && need(!top_on_page_boundary(), "the top off the page grid");
 }
 
 bool malloc_from_bin(Op &op)
@@ -381,9 +381,9 @@ bool free_slot(Op &op)
 // A full page leaves its list when a request finds it so: the free puts it back.
 bool free_slot_of_full_page(Op &op)
 {
-   unsigned first = heap.take(128);
-   fill_page(128, first);
-   heap.take(128);   // finds the page full: a new page
+   unsigned first = heap.take(256);
+   fill_page(256, first);
+   heap.take(256);   // finds the page full: a new page
    op.kind = FREE, op.target = first;
    dl::page *pg = page_holding(first);
    return need(pg && !pg->listed && pg->used == pg->count, "a full page out of its list");
@@ -404,7 +404,7 @@ bool free_last_slot_between(Op &op)
 
 bool free_last_slot_below_top(Op &op)
 {
-   heap.take(112);   // the first page: the top on a page boundary after it
+   heap.take(256);   // the first page: the top on a page boundary after it
    unsigned s = heap.take(128);
    op.kind = FREE, op.target = s;
    dl::page *pg = page_holding(s);
@@ -559,11 +559,11 @@ bool calloc_from_bin(Op &op)
 bool calloc_slot(Op &op)
 {
    heap.take(48);
-   heap.take(100);
-   heap.take(100);
+   heap.take(200);
+   heap.take(200);
    op.kind = CALLOC, op.count = 5, op.size = 40;
-   dl::page *pg = listed_page(100);
-   return need(pg && pg->used < pg->count, "a listed page of 112-byte slots with room");
+   dl::page *pg = listed_page(200);
+   return need(pg && pg->used < pg->count, "a listed page of 208-byte slots with room");
 }
 
 bool memalign_page(Op &op)
@@ -619,8 +619,8 @@ struct Scenario
 
 const Scenario SCENARIOS[] = {
    {"malloc 48: a slot of a page with room", malloc_slot_with_room},
-   {"malloc 128: a slot of a new page split from the top", malloc_slot_new_page},
-   {"malloc 128: a slot of the first page (aligned cut)", malloc_slot_first_page},
+   {"malloc 256: a slot of a new page split from the top", malloc_slot_new_page},
+   {"malloc 256: a slot of the first page (aligned cut)", malloc_slot_first_page},
    {"malloc 1000: split from a free chunk in a bin", malloc_from_bin},
    {"malloc 1000: split from the dv", malloc_from_dv},
    {"malloc 1000: split from the top", malloc_from_top},
