@@ -1640,6 +1640,28 @@ MULLE_DLMALLOC_NOASAN inline size_t tree_index(size_t s)
    return (k << 1) + ((s >> (k + TREEBIN_SHIFT - 1)) & 1);
 }
 
+/* The least chunk size of tree bin j (2 or 3 times a power of two); past the last bin,
+   none (the most a size_t holds). */
+MULLE_DLMALLOC_NOASAN constexpr size_t tree_bin_least(size_t j)
+{
+   return j < NTREEBINS ? (2 + (j & 1)) << ((j >> 1) + TREEBIN_SHIFT - 1) : ~static_cast<size_t>(0);
+}
+
+/* Whether no tree bin from large chunk size nb's on holds a chunk (!(treemap >>
+   tree_index(nb))), asked of the highest bin that holds one: nb is at least the least size
+   of the bin above it, one compare with a table's word instead of nb's own bin. */
+MULLE_DLMALLOC_NOASAN inline bool no_tree_bin_from(binmap_t treemap, size_t nb)
+{
+#define MULLE_DLMALLOC_LEAST_ABOVE(h) tree_bin_least(h + 1), tree_bin_least(h + 2), tree_bin_least(h + 3), tree_bin_least(h + 4)
+   static const size_t least_above[NTREEBINS] = {
+      MULLE_DLMALLOC_LEAST_ABOVE(0), MULLE_DLMALLOC_LEAST_ABOVE(4), MULLE_DLMALLOC_LEAST_ABOVE(8),
+      MULLE_DLMALLOC_LEAST_ABOVE(12), MULLE_DLMALLOC_LEAST_ABOVE(16), MULLE_DLMALLOC_LEAST_ABOVE(20),
+      MULLE_DLMALLOC_LEAST_ABOVE(24), MULLE_DLMALLOC_LEAST_ABOVE(28)};
+#undef MULLE_DLMALLOC_LEAST_ABOVE
+   static_assert(NTREEBINS == 32, "least_above: one entry per tree bin");
+   return !treemap || nb >= least_above[floor_log2(treemap)];
+}
+
 /* Shift that brings the first size bit the trie of bin i branches on to the top. */
 MULLE_DLMALLOC_NOASAN inline size_t tree_shift(size_t i)
 {
@@ -2794,7 +2816,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_chunk_of(mstate *m, size_t nb)
 {
    if (MULLE_DLMALLOC_FAST_PATH && nb > m->dv_size && m->top_size >= nb + MIN_CHUNK &&
-       (is_small(nb) ? !(m->smallmap >> small_index(nb)) && !m->treemap : !(m->treemap >> tree_index(nb))) &&
+       (is_small(nb) ? !(m->smallmap >> small_index(nb)) && !m->treemap : no_tree_bin_from(m->treemap, nb)) &&
        top_is_whole(m))
       return split_top(m, m->top, nb, PINUSE);   /* a damaged top: the search reports it */
    if (MULLE_DLMALLOC_FAST_PATH && nb <= m->dv_size && nb <= DV_REACH && !is_small(nb))

@@ -326,7 +326,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_chunk_of(mstate *m, size_t nb)
 {
    if (MULLE_DLMALLOC_FAST_PATH && nb > m->dv_size && m->top_size >= nb + MIN_CHUNK &&
-       (is_small(nb) ? !(m->smallmap >> small_index(nb)) && !m->treemap : !(m->treemap >> tree_index(nb))) &&
+       (is_small(nb) ? !(m->smallmap >> small_index(nb)) && !m->treemap : no_tree_bin_from(m->treemap, nb)) &&
        top_is_whole(m))
       return split_top(m, m->top, nb, PINUSE);   /* a damaged top: the search reports it */
    if (MULLE_DLMALLOC_FAST_PATH && nb <= m->dv_size && nb <= DV_REACH && !is_small(nb))
