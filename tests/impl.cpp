@@ -5,25 +5,26 @@
 #include "mulle_dlmalloc.hpp"
 
 #include <cstdint>
-#include <vector>
 
 // For test_bounded.cpp: how often no_tree_bin_from (the fast path's question) disagrees with
 // the map shifted by the size's own bin, over bin maps (each single bin, none, random ones)
-// and the sizes at every tree bin's edges; *asked learns how many pairs were compared.
+// and the sizes at every tree bin's edges; *asked learns how many pairs were compared. No
+// C++ runtime here: the C suite links this file with the C compiler.
 namespace test_internals {
 std::size_t tree_bin_disagreements(std::size_t *asked)
 {
    using namespace mulle::detail;
-   std::vector<std::size_t> sizes;
+   std::size_t sizes[3 * NTREEBINS + 1];
+   std::size_t count = 0;
    for (std::size_t j = 0; j < NTREEBINS; ++j)
    {
       std::size_t least = tree_bin_least(j);
-      sizes.push_back(least);
-      sizes.push_back(least + 16);
+      sizes[count++] = least;
+      sizes[count++] = least + 16;
       if (least - 16 >= MIN_LARGE_SIZE)
-         sizes.push_back(least - 16);
+         sizes[count++] = least - 16;
    }
-   sizes.push_back(~static_cast<std::size_t>(15));
+   sizes[count++] = ~static_cast<std::size_t>(15);
    std::uint64_t seed = 12345;
    std::size_t   wrong = 0;
    *asked = 0;
@@ -32,8 +33,9 @@ std::size_t tree_bin_disagreements(std::size_t *asked)
       seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
       binmap_t map = round < 32 ? static_cast<binmap_t>(1u << round)
                                 : round == 32 ? 0 : static_cast<binmap_t>(seed >> 32) >> (round % 32);
-      for (std::size_t nb : sizes)
+      for (std::size_t k = 0; k < count; ++k)
       {
+         std::size_t nb = sizes[k];
          ++*asked;
          if (no_tree_bin_from(map, nb) != !(map >> tree_index(nb)))
             ++wrong;
