@@ -1652,7 +1652,8 @@ MULLE_DLMALLOC_NOASAN constexpr size_t tree_bin_least(size_t j)
    of the bin above it, one compare with a table's word instead of nb's own bin. */
 MULLE_DLMALLOC_NOASAN inline bool no_tree_bin_from(binmap_t treemap, size_t nb)
 {
-#define MULLE_DLMALLOC_LEAST_ABOVE(h) tree_bin_least(h + 1), tree_bin_least(h + 2), tree_bin_least(h + 3), tree_bin_least(h + 4)
+#define MULLE_DLMALLOC_LEAST_ABOVE(h) \
+   tree_bin_least((h) + 1), tree_bin_least((h) + 2), tree_bin_least((h) + 3), tree_bin_least((h) + 4)
    static const size_t least_above[NTREEBINS] = {
       MULLE_DLMALLOC_LEAST_ABOVE(0), MULLE_DLMALLOC_LEAST_ABOVE(4), MULLE_DLMALLOC_LEAST_ABOVE(8),
       MULLE_DLMALLOC_LEAST_ABOVE(12), MULLE_DLMALLOC_LEAST_ABOVE(16), MULLE_DLMALLOC_LEAST_ABOVE(20),
