@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-// For test_bounded.cpp: how often no_tree_bin_from (the fast path's question) disagrees with
+// For test_fast_path.cpp: how often no_tree_bin_from (the fast path's question) disagrees with
 // the map shifted by the size's own bin, over bin maps (each single bin, none, random ones)
 // and the sizes at every tree bin's edges; *asked learns how many pairs were compared. No
 // C++ runtime here: the C suite links this file with the C compiler.

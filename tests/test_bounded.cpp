@@ -127,16 +127,3 @@ TEST_CASE("malloc, free and realloc do bounded work on adversarial heaps")
    CHECK(mspace_check(small) == 0);
    mspace_destroy(small);
 }
-
-// The fast path carves from the top where no tree bin from a request's own on holds a chunk,
-// asked of the highest bin that holds one (no_tree_bin_from) instead of the request's bin:
-// the two must agree for every map of bins and every large size, at each bin's edges
-// (compared in impl.cpp, where the allocator's internals are seen).
-namespace test_internals { std::size_t tree_bin_disagreements(std::size_t *asked); }
-
-TEST_CASE("no tree bin from a size's own on: the highest bin's answer is the size's bin's")
-{
-   std::size_t asked = 0;
-   CHECK(test_internals::tree_bin_disagreements(&asked) == 0);
-   CHECK(asked > 100000);
-}
