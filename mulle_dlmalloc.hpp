@@ -1224,6 +1224,14 @@ struct page
    uint8_t        listed;   /* in its size's list: it has free slots, or is the full head */
    uint64_t       free_bits[BITMAP_WORDS];   /* bit i set <=> slot i free */
    size_t         offset;   /* of this page from the state */
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   size_t         rfree;    /* slots freed by threads that do not hold its front, not yet
+                               collected (tier.hpp): the first's offset from the page, each
+                               linking the next by its first word, 0 for none; an atomic
+                               stack */
+   size_t         rnext;    /* while rfree is not 0: the next page in its front's queue, its
+                               offset from the state (0: none) */
+#endif
    size_t         epoch;    /* the state's epoch when the page was made */
    size_t         check;    /* PAGE_MAGIC ^ offset ^ epoch ^ size while a page, PAGE_GONE ^
                                offset ^ epoch after; past the words a free chunk's links
@@ -1294,8 +1302,20 @@ struct front
    uint16_t  spares;               /* pages in the list of spares */
    rel<page> spare;                /* empty pages of this front, in no list of pages with
                                       room, linked by their `next` (tier.hpp), or NULL */
+   size_t    rtaken;               /* queued pages taken from `rhead`, to be collected one
+                                      by one by a holder: the first's offset from the state,
+                                      linked by their `rnext`, 0 for none */
 #endif
    rel<page> avail[NCLASSES];
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   byte      remote_apart[64];     /* the remote frees' line is theirs: */
+   size_t    rhead;                /* pages with remote frees not yet collected, pushed
+                                      by the freeing threads (an atomic stack of offsets
+                                      from the state, linked by their `rnext`), 0: none */
+   size_t    pins;                 /* remote frees under way (each holds the page it
+                                      validated), and REMOTE_CLOSED while a call holds
+                                      every lock */
+#endif
 };
 
 struct mstate
@@ -1370,7 +1390,7 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 14;  /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 15;  /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
@@ -1381,7 +1401,9 @@ static const size_t LAYOUT_VERSION = 14;  /* 2: small bins are rings; 3: level-2
                                              written in crash order, STATE_ATTACHED; 11:
                                              a front's spare pages; 12: a front's
                                              bias; 13: a page's hint is a guess; 14: a
-                                             front's takes counted by its thread */
+                                             front's takes counted by its thread; 15: remote
+                                             frees (a page's stack of them and queue link,
+                                             a front's queue and pins) */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {
@@ -3443,6 +3465,11 @@ MULLE_DLMALLOC_NOASAN inline size_t   frame_word(const size_t *at) { return *at;
 MULLE_DLMALLOC_NOASAN inline uint16_t frame_half(const uint16_t *at) { return *at; }
 MULLE_DLMALLOC_NOASAN inline uint8_t  frame_byte(const uint8_t *at) { return *at; }
 #endif
+#if defined(MULLE_DLMALLOC_TSAN) && defined(MULLE_DLMALLOC_HAS_FRONTS)
+__attribute__((no_sanitize("thread"), noinline)) inline uint64_t frame_bits(const uint64_t *at) { return *at; }
+#else
+MULLE_DLMALLOC_NOASAN inline uint64_t frame_bits(const uint64_t *at) { return *at; }
+#endif
 
 /* The frame's start, computed from p without an integer-to-pointer conversion. */
 MULLE_DLMALLOC_NOASAN inline page *frame_of(const void *p)
@@ -3503,7 +3530,7 @@ MULLE_DLMALLOC_NOASAN inline size_t class_of_page(const page *pg) { return (stat
    start. */
 static const size_t NO_SLOT = ~static_cast<size_t>(0);
 
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t slot_index(page *pg, const void *p)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t slot_index_as(page *pg, const void *p, size_t size, size_t count)
 {
    /* by slot size / SLOT_GRAIN; sizes that are no class have no slots */
 #define MULLE_DLMALLOC_BY_SIZE(F) \
@@ -3516,20 +3543,194 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t slot_index(page *pg, const void 
    /* the check word proved the size and the count; the mask keeps a forged size inside
       the table, and p lies in pg's frame, so that i stays below 256 (the bitmap's bits)
       whatever the count says */
-   size_t   k    = (static_cast<size_t>(pg->size) >> SLOT_SHIFT) & 63;
+   size_t   k    = (size >> SLOT_SHIFT) & 63;
    size_t   d    = static_cast<size_t>(static_cast<const byte *>(p) - first_slot(pg));   /* huge below */
    uint64_t prod = static_cast<uint64_t>(d) * RECIP[k];
    size_t   i    = static_cast<size_t>(prod >> 32);
    /* d = i * size + r (r < size): the low half of prod is r * RECIP plus less than 2^24,
       which is below RECIP exactly when r is 0 (RECIP > 2^23 for slots of 512 bytes or
       less) */
-   return i < pg->count && static_cast<uint32_t>(prod) < RECIP[k] ? i : NO_SLOT;
+   return i < count && static_cast<uint32_t>(prod) < RECIP[k] ? i : NO_SLOT;
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t slot_index(page *pg, const void *p)
+{
+   return slot_index_as(pg, p, pg->size, pg->count);
 }
 
 MULLE_DLMALLOC_NOASAN inline bool slot_is_free(const page *pg, size_t i)
 {
    return (pg->free_bits[i >> 6] >> (i & 63)) & 1u;
 }
+
+/* ---- remote frees ----
+   In a locked mspace made by mspace_create (its region is this process's own memory), a
+   thread frees a slot of a page of another thread's front without that front's lock: it
+   marks the slot (its second word holds a key made of the slot's address and the state's
+   epoch) and pushes it on the page's stack of remote frees (`rfree`, its first word
+   linking the next) with one compare-and-swap; the free that finds the stack empty puts the
+   page in its front's queue (an atomic stack of pages). A holder of the front collects a
+   queued page's stack into its bitmap when its list of the size asked for has no room (a
+   few pages per such malloc), and a call that holds every lock and wants memory (a malloc
+   that would fail, mspace_trim) collects them all. Until it is collected, a slot freed so
+   counts in its page's `used` (which keeps the page), and as free for the statistics,
+   inspect_all and the check; a second free of it finds its key (O(1)); collecting clears
+   the key. Nothing is added to a page's header but two words (a bitmap of remote frees
+   would have cost a slot of 128 bytes and more of the smaller ones in every page).
+   With no lock, the page of an invalid free (a second one) could go back to the core or be
+   cut anew between the free's checks and its writes (a valid free's slot holds its page).
+   So the free pins the front first (an atomic add to its `pins`), checks, writes and
+   unpins; whoever gives a page back or cuts a spare anew first makes it fail those checks
+   (its map bit or check word), then waits until its front's pins are 0: either the free
+   sees the page changed, or the holder sees the pin and waits. A call that holds every
+   lock closes the pins (REMOTE_CLOSED) and waits for those under way: frees meanwhile take
+   the lock, and mspace_lock around a fork leaves no free half done. A heap over the
+   caller's memory, which processes may share (a process that died pinned would stop the
+   others), takes the front's lock for every free as before. */
+static const size_t REMOTE_KEY = static_cast<size_t>(0x72656d6f74656672ULL);   /* "remotefr" */
+
+/* The key a slot at p freed by another thread holds in its second word. */
+MULLE_DLMALLOC_NOASAN inline size_t remote_key(const mstate *m, const void *p)
+{
+   return REMOTE_KEY ^ reinterpret_cast<uintptr_t>(p) ^ (m->epoch << 12);
+}
+
+MULLE_DLMALLOC_NOASAN inline size_t *slot_words(void *p) { return static_cast<size_t *>(p); }
+
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+static const size_t REMOTE_CLOSED = static_cast<size_t>(1) << (sizeof(size_t) * 8 - 1);
+inline void cpu_relax();   /* lock.hpp */
+
+MULLE_DLMALLOC_NOASAN inline bool takes_remote_frees(const mstate *m)
+{
+   return (flags_of(m) & (STATE_LOCKED | STATE_FROM_OS)) == (STATE_LOCKED | STATE_FROM_OS);
+}
+
+MULLE_DLMALLOC_NOASAN inline bool page_queued(const page *pg) { return __atomic_load_n(&pg->rfree, __ATOMIC_ACQUIRE) != 0; }
+
+/* The remote frees pinned on front f are done: the caller changed a page of f just now so
+   that the later ones refuse it. */
+MULLE_DLMALLOC_NOASAN inline void remote_quiesce(const mstate *m, front *f)
+{
+   if (!takes_remote_frees(m))
+      return;
+   __atomic_thread_fence(__ATOMIC_SEQ_CST);
+   while (__atomic_load_n(&f->pins, __ATOMIC_ACQUIRE) & ~REMOTE_CLOSED)
+      cpu_relax();
+}
+
+/* The next queued page of front f, whose holder calls; NULL where none. A link that names
+   no page of f is reported and the rest of the queue forgotten (the check finds the
+   pages left queued). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *next_queued(mstate *m, front *f)
+{
+   if (!f->rtaken && __atomic_load_n(&f->rhead, __ATOMIC_RELAXED))
+      f->rtaken = __atomic_exchange_n(&f->rhead, static_cast<size_t>(0), __ATOMIC_ACQUIRE);
+   size_t off = f->rtaken;
+   if (!off)
+      return NULL;
+   page *pg = reinterpret_cast<page *>(as_bytes(m) + off);
+   if (!ok_page_address(m, pg) || !map_has(m, frame_index(m, pg)) ||
+       pg->check != page_check(m, pg, pg->size, static_cast<size_t>(f - m->fronts)))
+   {
+      f->rtaken = 0;
+      report(m, MSPACE_ERROR_CORRUPTION, pg);
+      return NULL;
+   }
+   f->rtaken = pg->rnext;
+   return pg;
+}
+#else
+MULLE_DLMALLOC_NOASAN inline bool takes_remote_frees(const mstate *) { return false; }
+MULLE_DLMALLOC_NOASAN inline bool page_queued(const page *) { return false; }
+MULLE_DLMALLOC_NOASAN inline void remote_quiesce(const mstate *, front *) {}
+#endif
+
+/* Walks the stack of remote frees that starts at slot offset `off` of page pg (whose
+   header holds): each slot in `mask` (BITMAP_WORDS words, cleared first), and where
+   `collect`, freed in the bitmap, its key cleared. The number of slots; NO_SLOT where a
+   link names no slot, or a slot without its key, or one met before or free already (a
+   second free, or damage): the walk stops there (*bad names the slot where it can). */
+MULLE_DLMALLOC_NOASAN inline size_t walk_remote(const mstate *m, page *pg, size_t off, uint64_t *mask, bool collect, void **bad)
+{
+   size_t n = 0;
+   fill_bytes(mask, 0, BITMAP_WORDS * sizeof(uint64_t));
+   *bad = NULL;
+   for (; off; ++n)
+   {
+      MULLE_DLMALLOC_STEP();
+      byte  *p = as_bytes(pg) + (off & (PAGE_BYTES - 1));
+      size_t i = off < PAGE_BYTES ? slot_index(pg, p) : NO_SLOT;
+      if (i == NO_SLOT || n >= pg->count)
+         return NO_SLOT;
+      uint64_t bit = static_cast<uint64_t>(1) << (i & 63);
+      *bad = p;
+      if (((mask[i >> 6] | pg->free_bits[i >> 6]) & bit) || slot_words(p)[1] != remote_key(m, p))
+         return NO_SLOT;
+      *bad = NULL;
+      mask[i >> 6] |= bit;
+      off = slot_words(p)[0];
+      if (collect)
+      {
+         slot_words(p)[1] = 0;
+         pg->free_bits[i >> 6] |= bit;
+      }
+   }
+   return n;
+}
+
+/* Slots of pg freed by other threads, not yet collected, in `mask`; their number (0 where
+   the stack is damaged: the check reports it). */
+MULLE_DLMALLOC_NOASAN inline size_t remote_slots(const mstate *m, page *pg, uint64_t *mask)
+{
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   void  *bad;
+   size_t n = walk_remote(m, pg, __atomic_load_n(&pg->rfree, __ATOMIC_ACQUIRE), mask, false, &bad);
+   if (n != NO_SLOT)
+      return n;
+#else
+   (void) m; (void) pg;
+#endif
+   fill_bytes(mask, 0, BITMAP_WORDS * sizeof(uint64_t));
+   return 0;
+}
+
+/* Slot i (at p) of pg is free, or freed by another thread and not yet collected. */
+MULLE_DLMALLOC_NOASAN inline bool slot_was_freed(const mstate *m, const page *pg, size_t i, const void *p)
+{
+   if ((pg->free_bits[i >> 6] >> (i & 63)) & 1u)
+      return true;
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   return takes_remote_frees(m) && frame_word(slot_words(const_cast<void *>(p)) + 1) == remote_key(m, p);
+#else
+   (void) m; (void) p;
+   return false;
+#endif
+}
+
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+/* Queued page pg's stack of remote frees joins its bitmap (its front's holder calls, after
+   next_queued took it out of the queue; a free after this queues it again). A slot freed
+   both ways (two frees at once, in two threads), or a stack found damaged, is reported;
+   the slots behind stay in use. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void collect_page(mstate *m, page *pg)
+{
+   uint64_t mask[BITMAP_WORDS];
+   void    *bad;
+   /* released: next_queued read the page's queue link before a free that finds the stack
+      empty writes it */
+   size_t   off = __atomic_exchange_n(&pg->rfree, static_cast<size_t>(0), __ATOMIC_ACQ_REL);
+   size_t   got = walk_remote(m, pg, off, mask, true, &bad);
+   if (got == NO_SLOT)
+   {
+      got = 0;
+      for (size_t w = 0; w < BITMAP_WORDS; ++w)
+         got += static_cast<size_t>(count_bits64(mask[w]));
+      report(m, bad ? MSPACE_ERROR_DOUBLE_FREE : MSPACE_ERROR_CORRUPTION, bad ? bad : static_cast<void *>(pg));
+   }
+   pg->used = static_cast<uint16_t>(pg->used - (got < pg->used ? got : pg->used));
+}
+#endif
 
 /* The header fields that say how the page is cut agree with each other and with the
    slot size class cls (the whole-heap check; the hot paths trust the check word). */
@@ -3713,6 +3914,10 @@ MULLE_DLMALLOC_NOASAN inline void cut_page(mstate *m, page *pg, size_t cls, cons
    pg->used   = 0;
    pg->hint   = 0;
    pg->listed = 0;
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   pg->rfree = 0;   /* no slot freed by another thread, in no queue */
+   pg->rnext = 0;
+#endif
    for (size_t w = 0; w < BITMAP_WORDS; ++w)
    {
       size_t lo = w * 64;
@@ -3742,6 +3947,26 @@ MULLE_DLMALLOC_NOASAN inline bool spare_ok(mstate *m, const front *f, const page
           !pg->used && !pg->listed;
 }
 
+/* Empty page pg, just changed so that remote frees refuse it (its check word, where it
+   was `was`, maybe its map bit), once those pinned on its front are done: true where none
+   queued it meanwhile. Where one did (a second free of one of its slots as it emptied),
+   it is a page again as it was, listed, and waits to be collected (which reports the
+   second free). */
+MULLE_DLMALLOC_NOASAN inline bool remote_frees_done(mstate *m, page *pg, size_t was)
+{
+   if (!takes_remote_frees(m))
+      return true;
+   remote_quiesce(m, front_of(m, pg));
+   if (!page_queued(pg))
+      return true;
+   pg->check = was;
+   MULLE_DLMALLOC_ORDERED();
+   map_set(m, frame_index(m, pg));
+   if (!pg->listed && !list_page(m, front_of(m, pg), pg, class_of_page(pg)))
+      report(m, MSPACE_ERROR_CORRUPTION, pg);
+   return false;
+}
+
 /* The first of f's spares, cut for class cls (the caller holds f's lock); NULL where
    there is none, or it was found damaged (reported, and the list forgotten: the check
    finds the pages). */
@@ -3760,6 +3985,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *take_spare(mstate *m, fr
    }
    f->spare = f->spares > 1 ? pg->next.get() : NULL;
    f->spares--;
+   size_t was = pg->check;
+   pg->check  = PAGE_GONE ^ page_offset(m, pg) ^ m->epoch;   /* refused by remote frees */
+   if (!remote_frees_done(m, pg, was))
+      return NULL;
    cut_page(m, pg, cls, f);
    return pg;
 #else
@@ -4024,13 +4253,23 @@ MULLE_DLMALLOC_NOASAN inline void *growing_block(mstate *m, size_t n)
    return carve(m, c, nb, true);   /* as the search carves for a request up to DV_REACH */
 }
 
+/* Page pg, not listed, got a slot back: it joins its list's end. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void relist_page(mstate *m, page *pg)
+{
+   if (!page_whole_at(m, pg, front_index_of(m, pg)) || !list_page(m, front_of(m, pg), pg, class_of_page(pg)))
+      report(m, MSPACE_ERROR_CORRUPTION, pg);   /* the list's head was damaged */
+}
+
 /* Empty page pg, in no list, goes back to the core. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void give_back_page(mstate *m, page *pg)
 {
-   chunk *c  = chunk_from_mem(pg);
-   pg->check = PAGE_GONE ^ page_offset(m, pg) ^ m->epoch;   /* a recovery frees a page */
-   MULLE_DLMALLOC_ORDERED();                                 /* flagged with no header */
+   chunk *c   = chunk_from_mem(pg);
+   size_t was = pg->check;
+   pg->check  = PAGE_GONE ^ page_offset(m, pg) ^ m->epoch;   /* a recovery frees a page */
+   MULLE_DLMALLOC_ORDERED();                                  /* flagged with no header */
    map_clear(m, frame_index(m, pg));
+   if (!remote_frees_done(m, pg, was))
+      return;
    /* the merge's first store frees the chunk and clears TIER_PAGE at once: a crash
       leaves a page to be freed or free memory, never a block in use that nobody holds */
    if (!release_chunk(m, c, chunk_size(c)))
@@ -4073,12 +4312,42 @@ MULLE_DLMALLOC_NOASAN inline bool keep_spare(mstate *m, front *f, page *pg)
 #endif
 }
 
-/* Every front's spares go back to the core (the caller holds every lock); true if one
-   did. */
+/* Every front's queued pages collected (the caller holds every lock), and those that
+   emptied given back to the core; true if a slot was collected. */
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool collect_remote_frees(mstate *m)
+{
+   bool any = false;
+   for (size_t k = 0; k < FRONTS; ++k)
+   {
+      front *f = &m->fronts[k];
+      while (page *pg = next_queued(m, f))
+      {
+         MULLE_DLMALLOC_STEP();
+         size_t before = pg->used;
+         collect_page(m, pg);
+         any = any || pg->used != before;
+         if (!pg->used && !page_queued(pg))
+         {
+            if (pg->listed)
+               release_page(m, pg);
+            else
+               give_back_page(m, pg);
+         }
+         else if (!pg->listed && pg->used < pg->count)
+            relist_page(m, pg);
+      }
+   }
+   return any;
+}
+#endif
+
+/* Every front's spares go back to the core, with the pages that emptied as their remote
+   frees were collected (the caller holds every lock); true if one did. */
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool release_spares(mstate *m)
 {
-   bool any = false;
+   bool any = collect_remote_frees(m);
    for (size_t k = 0; k < FRONTS; ++k)
    {
       front *f = &m->fronts[k];
@@ -4123,22 +4392,15 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_whole(mstate *m, size_t n)
 
 /* What a free of p, in page pg, finds wrong; MSPACE_ERROR_NONE for a slot in use, whose
    index *index learns. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t slot_problem(page *pg, const void *p, size_t *index)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t slot_problem(const mstate *m, page *pg, const void *p, size_t *index)
 {
    size_t i = slot_index(pg, p);
    if (i == NO_SLOT)
       return MSPACE_ERROR_INVALID_POINTER;
-   if (slot_is_free(pg, i))
+   if (slot_was_freed(m, pg, i, p))
       return MSPACE_ERROR_DOUBLE_FREE;
    *index = i;
    return MSPACE_ERROR_NONE;
-}
-
-/* Page pg, not listed, got a slot back: it joins its list's end. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void relist_page(mstate *m, page *pg)
-{
-   if (!page_whole_at(m, pg, front_index_of(m, pg)) || !list_page(m, front_of(m, pg), pg, class_of_page(pg)))
-      report(m, MSPACE_ERROR_CORRUPTION, pg);   /* the list's head was damaged */
 }
 
 /* Marks slot i (in use) of page pg free; the slots left in use. */
@@ -4157,6 +4419,12 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot(mstate *m, page *pg, 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void page_emptied(mstate *m, page *pg)
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
+   if (page_queued(pg))   /* it goes once its queue's turn collects it */
+   {
+      if (!pg->listed)
+         relist_page(m, pg);
+      return;
+   }
    if ((flags_of(m) & STATE_LOCKED) && keep_spare(m, front_of(m, pg), pg))
       return;
 #endif
@@ -4178,7 +4446,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_slot(mstate *m, page *pg, siz
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void slot_fault(mstate *m, page *pg, void *p)
 {
    size_t i = 0;
-   report(m, slot_problem(pg, p, &i), p);
+   report(m, slot_problem(m, pg, p, &i), p);
 }
 
 /* free of p in page pg, checked; the fault is reported. */
@@ -4198,7 +4466,7 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t validate_block(const mstate *m, cons
    if (page *pg = page_of(m, mem))
    {
       size_t i;
-      return slot_problem(pg, mem, &i);
+      return slot_problem(m, pg, mem, &i);
    }
    mspace_error_t e = validate_chunk(m, mem);
    if (TIER && e != MSPACE_ERROR_NONE)
@@ -4532,6 +4800,8 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
       m->fronts[k].spare  = NULL;   /* an empty page is free memory here */
       m->fronts[k].spares = 0;
+      m->fronts[k].rtaken = 0;      /* no page waits for its remote frees */
+      __atomic_store_n(&m->fronts[k].rhead, static_cast<size_t>(0), __ATOMIC_RELAXED);
 #endif
    }
    m->epoch++;   /* the headers of the pages that were are believed no more */
@@ -4736,10 +5006,18 @@ MULLE_DLMALLOC_NOASAN inline bool page_sound(const mstate *m, chunk *c, size_t s
          return false;   /* a bit past the last slot */
       free_slots += static_cast<size_t>(count_bits64(bits));
    }
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   uint64_t remote[BITMAP_WORDS];   /* its stack of remote frees: slots in use, each once,
+                                       each with its key */
+   void    *bad;
+   if (walk_remote(m, pg, __atomic_load_n(&pg->rfree, __ATOMIC_ACQUIRE), remote, false, &bad) == NO_SLOT)
+      return false;
+#endif
    /* in use, slots counted, and listed when it has room (check_heap verifies the lists);
-      an empty page is the spare of the front it names, in no list */
+      an empty page is the spare of the front it names, in no list, or listed while it
+      waits in its front's queue of remote frees */
    if (!pg->used)
-      return free_slots == pg->count && !pg->listed && is_spare(m, pg);
+      return free_slots == pg->count && (page_queued(pg) ? pg->listed == 1 : !pg->listed && is_spare(m, pg));
    return free_slots == static_cast<size_t>(pg->count - pg->used) && (pg->listed || pg->used == pg->count);
 }
 
@@ -4755,7 +5033,8 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
    tally  free_in_walk   = {0, 0};   /* free chunks but the dv */
    tally  listed_in_walk = {0, 0};   /* pages in the lists of pages with room */
    size_t pages          = 0;
-   size_t spares_in_walk = 0;        /* empty pages, each the spare of its front */
+   size_t spares_in_walk = 0;
+   size_t queued_in_walk = 0;        /* pages in their front's queue of remote frees */        /* empty pages, each the spare of its front */
 
    if (top < m->least || top_end(m) > m->chunk_end || m->top_size < MIN_CHUNK ||
        (m->top_size & ALIGN_MASK) || chunk_size(m->top) != m->top_size || !previous_is_in_use(m->top) ||
@@ -4816,6 +5095,8 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
             listed_in_walk.add(m, c);
          else if (!static_cast<page *>(mem_from_chunk(c))->used)
             spares_in_walk++;
+         if (page_sound(m, c, s) && page_queued(static_cast<page *>(mem_from_chunk(c))))
+            queued_in_walk++;
       }
       if (where && !*where && problems != before)
          *where = culprit;   /* level 2 */
@@ -4929,7 +5210,20 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
       if (f->spares > SPARE_PAGES || !f->spare != !f->spares)
          return problems + 1;
       spares_in_walk -= f->spares;
+      /* its queue of remote frees: the pages taken, then those pushed since, each a page
+         of this front that the walk met queued */
+      for (size_t off = f->rtaken, round = 0; round < 2; off = __atomic_load_n(&f->rhead, __ATOMIC_ACQUIRE), ++round)
+         for (; off; off = reinterpret_cast<const page *>(reinterpret_cast<const byte *>(m) + off)->rnext)
+         {
+            const page *pg = reinterpret_cast<const page *>(reinterpret_cast<const byte *>(m) + off);
+            if (!queued_in_walk || !ok_page_address(m, pg) || !map_has(m, frame_index(m, pg)) || pg->front != k ||
+                !page_queued(pg))
+               return problems + 1;
+            queued_in_walk--;
+         }
    }
+   if (queued_in_walk)
+      problems++;
 #endif
    if (spares_in_walk)
       problems++;
@@ -4969,7 +5263,10 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
    {
       size_t s = chunk_size(c);
-      if (TIER && chunk_is_page(c) && !static_cast<page *>(mem_from_chunk(c))->used)
+      uint64_t mask[BITMAP_WORDS];   /* a page's slots freed by other threads, not yet
+                                        collected: free */
+      size_t   remote = TIER && chunk_is_page(c) ? remote_slots(m, static_cast<page *>(mem_from_chunk(c)), mask) : 0;
+      if (TIER && chunk_is_page(c) && static_cast<page *>(mem_from_chunk(c))->used == remote)
       {
          out->free_bytes += s;   /* a front's spare: free memory a call gives back when */
          if (s > largest_chunk)  /* it is wanted, as a chunk of its size at least */
@@ -4978,10 +5275,10 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
       else if (TIER && chunk_is_page(c))
       {
          page  *pg       = static_cast<page *>(mem_from_chunk(c));
-         size_t free_now = static_cast<size_t>(pg->count - pg->used) * pg->size;
+         size_t free_now = static_cast<size_t>(pg->count - pg->used + remote) * pg->size;
          out->in_use_bytes += s - free_now;
          out->free_bytes   += free_now;
-         out->allocated_blocks += pg->used;
+         out->allocated_blocks += pg->used - remote;
          if (free_now && pg->size > largest_slot)
             largest_slot = pg->size;
       }
@@ -5019,11 +5316,14 @@ MULLE_DLMALLOC_NOASAN inline void inspect_all(mstate *m, void (*fn)(void *, void
       byte *mem = static_cast<byte *>(mem_from_chunk(c));
       if (TIER && chunk_is_page(c))
       {
-         page *pg = reinterpret_cast<page *>(mem);
+         page    *pg = reinterpret_cast<page *>(mem);
+         uint64_t remote[BITMAP_WORDS];   /* freed by other threads, not yet collected */
+         remote_slots(m, pg, remote);
          for (size_t i = 0; i < pg->count; ++i)
          {
             byte *slot = first_slot(pg) + i * pg->size;
-            fn(slot, slot + pg->size, slot_is_free(pg, i) ? 0 : pg->size, arg);
+            bool  idle = ((pg->free_bits[i >> 6] | remote[i >> 6]) >> (i & 63)) & 1u;
+            fn(slot, slot + pg->size, idle ? 0 : pg->size, arg);
          }
       }
       else if (chunk_is_live(c))
@@ -5478,9 +5778,16 @@ MULLE_DLMALLOC_NOASAN inline byte *walk_end(mstate *m)
 }
 
 /* Slots in use of page pg (whose header holds): its bitmap, past its slots cleared. */
-MULLE_DLMALLOC_NOASAN inline size_t slots_in_use(page *pg)
+MULLE_DLMALLOC_NOASAN inline size_t slots_in_use(const mstate *m, page *pg)
 {
    size_t free_slots = 0;
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   uint64_t mask[BITMAP_WORDS];   /* a slot freed by another thread is free (the queues */
+   void    *bad;                  /* are emptied); a damaged stack's slots behind stay */
+   walk_remote(m, pg, pg->rfree, mask, true, &bad);
+   pg->rfree = 0;
+   pg->rnext = 0;
+#endif
    for (size_t w = 0; w < BITMAP_WORDS; ++w)
    {
       size_t lo = w * 64;
@@ -5516,6 +5823,8 @@ MULLE_DLMALLOC_NOASAN inline void rebuild_heap(mstate *m, const byte *end)
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
       m->fronts[k].spare  = NULL;   /* an empty page is free memory here */
       m->fronts[k].spares = 0;
+      m->fronts[k].rtaken = 0;      /* no page waits for its remote frees */
+      __atomic_store_n(&m->fronts[k].rhead, static_cast<size_t>(0), __ATOMIC_RELAXED);
 #endif
    }
    fill_bytes(m->purge_at, 0, sizeof(m->purge_at));
@@ -5532,7 +5841,7 @@ MULLE_DLMALLOC_NOASAN inline void rebuild_heap(mstate *m, const byte *end)
       if (!idle && (head & TIER_PAGE))
       {
          page *pg = static_cast<page *>(mem_from_chunk(c));
-         size_t used = page_header_holds(m, c, s) ? slots_in_use(pg) : 0;
+         size_t used = page_header_holds(m, c, s) ? slots_in_use(m, pg) : 0;
          if (!used)
          {
             idle      = true;   /* half made, half given back, or emptied: free memory */
@@ -6036,6 +6345,12 @@ MULLE_DLMALLOC_NOASAN inline void lock_all(mstate *m)
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
    for (size_t k = 0; k < FRONTS; ++k)
       front_take(m, &m->fronts[k], false);
+   if (takes_remote_frees(m))   /* no remote free under way from here on (tier.hpp) */
+      for (size_t k = 0; k < FRONTS; ++k)
+      {
+         __atomic_fetch_or(&m->fronts[k].pins, REMOTE_CLOSED, __ATOMIC_SEQ_CST);
+         remote_quiesce(m, &m->fronts[k]);
+      }
 #endif
    lock_acquire(m);
 }
@@ -6044,6 +6359,9 @@ MULLE_DLMALLOC_NOASAN inline void unlock_all(mstate *m)
 {
    lock_release(m);
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
+   if (takes_remote_frees(m))
+      for (size_t k = 0; k < FRONTS; ++k)
+         __atomic_fetch_and(&m->fronts[k].pins, ~REMOTE_CLOSED, __ATOMIC_RELEASE);
    for (size_t k = FRONTS; k-- > 0;)
       spin_release(&m->fronts[k].lock);
 #endif
@@ -6305,7 +6623,7 @@ MULLE_DLMALLOC_NOASAN inline void annotate_attach(mstate *m)
       {
          page *pg = static_cast<page *>(mem_from_chunk(c));
          for (size_t i = 0; i < pg->count; ++i)
-            if (!slot_is_free(pg, i))
+            if (!slot_is_free(pg, i))   /* an attached heap takes no remote frees */
                annotate_kept(m, first_slot(pg) + i * pg->size, pg->size);
       }
    }
@@ -6490,7 +6808,14 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *
    if (m && heap_is_sound(m))
    {
       if (page *pg = page_of(m, p))
-         free_in_page(m, pg, p);
+      {
+         size_t         i = 0;
+         mspace_error_t e = slot_problem(m, pg, p, &i);   /* a slot freed by another thread too */
+         if (e != MSPACE_ERROR_NONE)
+            report(m, e, p);
+         else
+            free_slot(m, pg, i, p);
+      }
       else if (block_is_valid(m, p))   /* a chunk: no page holds it */
          deallocate_chunk(m, chunk_from_mem(p));
    }
@@ -6518,6 +6843,97 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_locked(mstate *m, vo
    right (a fault, a damaged page, no page to be had) goes the whole way, which takes
    every lock and looks again. */
 
+/* Page pg of front f (held) emptied: it becomes a spare or goes back to the core, but
+   for a page in the queue of remote frees, which stays listed until it is collected. */
+MULLE_DLMALLOC_NOASAN inline void page_left_empty(mstate *m, front *f, page *pg)
+{
+   if (page_queued(pg))
+   {
+      if (!pg->listed)
+         relist_page(m, pg);
+   }
+   else if (!keep_spare(m, f, pg))
+   {
+      if (!lock_acquire(m))   /* the page goes back to the core (where the lock was */
+      {                       /* taken over from a holder that died, the recovery */
+         if (pg->listed)      /* gives it back) */
+            release_page(m, pg);
+         else
+            give_back_page(m, pg);
+      }
+      lock_release(m);
+   }
+}
+
+/* Up to REMOTE_BATCH queued pages of front f (held) collected, until f's list of class
+   cls has room; true if it has. A page that empties becomes a spare or goes back. */
+static const unsigned REMOTE_BATCH = 8;
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool collect_for(mstate *m, front *f, size_t cls)
+{
+   for (unsigned n = 0; n < REMOTE_BATCH; ++n)
+   {
+      MULLE_DLMALLOC_STEP();
+      page *pg = next_queued(m, f);
+      if (!pg)
+         break;
+      collect_page(m, pg);
+      if (!pg->used && !page_queued(pg))
+         page_left_empty(m, f, pg);
+      else if (!pg->listed && pg->used < pg->count)
+         relist_page(m, pg);
+      page *h = f->avail[cls];
+      if (h && (h->used < h->count || h->next != h))
+         return true;
+   }
+   return false;
+}
+
+/* A free of slot p (in the page of `frame`, whose front byte read k) by a thread that does
+   not hold front k, without its lock (tier.hpp: remote frees); false, with nothing
+   written, where the front is closed or p is not plainly a slot in use of a page of front
+   k: the caller takes the lock then, which decides, and names the fault. The page's words
+   are read out of ThreadSanitizer's sight, as lock_slot reads them: they are only
+   compared, and believed while the pin holds the page. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool free_remote(mstate *m, void *p, size_t frame, unsigned k)
+{
+   front *f    = &m->fronts[k];
+   bool   done = false;
+   if (!(__atomic_fetch_add(&f->pins, static_cast<size_t>(1), __ATOMIC_SEQ_CST) & REMOTE_CLOSED))
+   {
+#if !defined(__x86_64__) && !defined(__i386__)
+      __atomic_thread_fence(__ATOMIC_SEQ_CST);   /* the pin before the reads (x86's locked add is a fence) */
+#endif
+      page  *pg   = frame_of(p);
+      size_t size = frame_half(&pg->size);
+      if (map_has(m, frame) && frame_byte(&pg->front) == k && frame_word(&pg->check) == page_check(m, pg, size, k))
+      {
+         size_t i = slot_index_as(pg, p, size, frame_byte(&pg->count));
+         if (i != NO_SLOT && !((frame_bits(&pg->free_bits[i >> 6]) >> (i & 63)) & 1u) &&
+             slot_words(p)[1] != remote_key(m, p))   /* free, or freed so before: the lock decides */
+         {
+            annotate_free(m, p, size);   /* before the push: the page's holder may hand it out */
+            size_t off = static_cast<size_t>(static_cast<byte *>(p) - as_bytes(pg));
+            size_t top = __atomic_load_n(&pg->rfree, __ATOMIC_RELAXED);
+            slot_words(p)[1] = remote_key(m, p);
+            do
+               slot_words(p)[0] = top;
+            while (!__atomic_compare_exchange_n(&pg->rfree, &top, off, true, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+            if (!top)   /* the first since the page was collected: it joins the queue */
+            {
+               size_t at   = page_offset(m, pg);
+               size_t head = __atomic_load_n(&f->rhead, __ATOMIC_RELAXED);
+               do
+                  pg->rnext = head;
+               while (!__atomic_compare_exchange_n(&f->rhead, &head, at, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+            }
+            done = true;
+         }
+      }
+   }
+   __atomic_fetch_sub(&f->pins, static_cast<size_t>(1), __ATOMIC_RELEASE);
+   return done;
+}
+
 /* A slot of class cls for front f (its lock held) past the quickest: from its list, else
    from a new page, made under the mspace's lock. NULL where neither is had; *sane turns
    false where the list was found damaged (reported). */
@@ -6526,6 +6942,12 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *front_slot(mstate *m, fr
    void *p = slot_from_list(m, f, cls, sane);
    if (p || !*sane)
       return p;
+   if ((f->rtaken || __atomic_load_n(&f->rhead, __ATOMIC_RELAXED)) && collect_for(m, f, cls))
+   {
+      p = slot_from_list(m, f, cls, sane);
+      if (p || !*sane)
+         return p;
+   }
    page *pg = f->spare ? take_spare(m, f, cls) : NULL;   /* without the mspace's lock */
    if (!pg)
    {
@@ -6608,7 +7030,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *lock_slot(mstate *m, void *p, si
    size_t i = NO_SLOT;
    if (!taken_over && map_has(m, frame) && frame_byte(&pg->front) == k)
       i = slot_index(pg, p);
-   if (i == NO_SLOT || slot_is_free(pg, i))
+   if (i == NO_SLOT || slot_was_freed(m, pg, i, p))
    {
       front_let_go(f, *busy);
       return NULL;
@@ -6623,14 +7045,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *lock_slot(mstate *m, void *p, si
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_page(mstate *m, front *f, page *pg, size_t left, uint8_t *busy)
 {
    if (left == 0)
-   {
-      if (!keep_spare(m, f, pg))
-      {
-         if (!lock_acquire(m))   /* the page goes back to the core (where the lock was */
-            release_page(m, pg); /* taken over from a holder that died, the recovery */
-         lock_release(m);        /* gives it back) */
-      }
-   }
+      page_left_empty(m, f, pg);
    else
       relist_page(m, pg);
    front_let_go(f, busy);
@@ -6640,6 +7055,11 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_page(mstate *m
    word (free_front found no bias of this thread's on it). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_locking(mstate *m, void *p, size_t frame)
 {
+   unsigned k = frame_byte(&frame_of(p)->front);
+   if (k < FRONTS && takes_remote_frees(m) &&
+       static_cast<size_t>(reinterpret_cast<byte *>(&m->fronts[k]) - reinterpret_cast<byte *>(m)) != thread_front_at &&
+       free_remote(m, p, frame, k))
+      return;
    page  *pg = frame_of(p);
    size_t i;
    uint8_t *busy;
@@ -6662,7 +7082,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_biased(mstate 
    size_t i  = NO_SLOT;
    if (map_has(m, frame) && frame_byte(&pg->front) == k)
       i = slot_index(pg, p);
-   if (i == NO_SLOT || slot_is_free(pg, i))
+   if (i == NO_SLOT || slot_was_freed(m, pg, i, p))
    {
       bias_drop(busy);
       return free_whole(m, p);   /* which names the fault */
@@ -6705,7 +7125,7 @@ MULLE_DLMALLOC_NOASAN void *realloc_whole(mspace ms, void *p, size_t n, bool may
    {
       page *pg = page_of(m, p);
       size_t i = 0;
-      mspace_error_t e = pg ? slot_problem(pg, p, &i) : MSPACE_ERROR_NONE;
+      mspace_error_t e = pg ? slot_problem(m, pg, p, &i) : MSPACE_ERROR_NONE;
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
       unsigned seen = reports_so_far();
 #endif
@@ -6735,7 +7155,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_fast(mstate *m, 
    if (page *pg = page_of(m, p))
    {
       size_t i = 0;
-      if (slot_problem(pg, p, &i) == MSPACE_ERROR_NONE)
+      if (slot_problem(m, pg, p, &i) == MSPACE_ERROR_NONE)
          return reallocate_slot(m, pg, i, p, n, may_move);
    }
    else if (!MULLE_DLMALLOC_CHECKS || plainly_valid(m, p))
@@ -7075,7 +7495,7 @@ MULLE_DLMALLOC_NOASAN size_t mspace_usable_size(const void *p)
    page        *pg = page_anywhere(p, &m);
    const chunk *c  = chunk_from_mem(p);
    size_t       i  = 0;
-   size_t       n  = pg ? (slot_problem(pg, p, &i) == MSPACE_ERROR_NONE ? slot_user_size(pg, p) : 0)
+   size_t       n  = pg ? (slot_problem(m, pg, p, &i) == MSPACE_ERROR_NONE ? slot_user_size(pg, p) : 0)
                         : chunk_is_live(c) ? user_size(c) : 0;
 #if MULLE_DLMALLOC_VALGRIND   /* the frame's first words that chose the way may be undefined bytes */
    VALGRIND_MAKE_MEM_DEFINED(&n, sizeof(n));

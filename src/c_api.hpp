@@ -161,7 +161,14 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *
    if (m && heap_is_sound(m))
    {
       if (page *pg = page_of(m, p))
-         free_in_page(m, pg, p);
+      {
+         size_t         i = 0;
+         mspace_error_t e = slot_problem(m, pg, p, &i);   /* a slot freed by another thread too */
+         if (e != MSPACE_ERROR_NONE)
+            report(m, e, p);
+         else
+            free_slot(m, pg, i, p);
+      }
       else if (block_is_valid(m, p))   /* a chunk: no page holds it */
          deallocate_chunk(m, chunk_from_mem(p));
    }
@@ -189,6 +196,97 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_locked(mstate *m, vo
    right (a fault, a damaged page, no page to be had) goes the whole way, which takes
    every lock and looks again. */
 
+/* Page pg of front f (held) emptied: it becomes a spare or goes back to the core, but
+   for a page in the queue of remote frees, which stays listed until it is collected. */
+MULLE_DLMALLOC_NOASAN inline void page_left_empty(mstate *m, front *f, page *pg)
+{
+   if (page_queued(pg))
+   {
+      if (!pg->listed)
+         relist_page(m, pg);
+   }
+   else if (!keep_spare(m, f, pg))
+   {
+      if (!lock_acquire(m))   /* the page goes back to the core (where the lock was */
+      {                       /* taken over from a holder that died, the recovery */
+         if (pg->listed)      /* gives it back) */
+            release_page(m, pg);
+         else
+            give_back_page(m, pg);
+      }
+      lock_release(m);
+   }
+}
+
+/* Up to REMOTE_BATCH queued pages of front f (held) collected, until f's list of class
+   cls has room; true if it has. A page that empties becomes a spare or goes back. */
+static const unsigned REMOTE_BATCH = 8;
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool collect_for(mstate *m, front *f, size_t cls)
+{
+   for (unsigned n = 0; n < REMOTE_BATCH; ++n)
+   {
+      MULLE_DLMALLOC_STEP();
+      page *pg = next_queued(m, f);
+      if (!pg)
+         break;
+      collect_page(m, pg);
+      if (!pg->used && !page_queued(pg))
+         page_left_empty(m, f, pg);
+      else if (!pg->listed && pg->used < pg->count)
+         relist_page(m, pg);
+      page *h = f->avail[cls];
+      if (h && (h->used < h->count || h->next != h))
+         return true;
+   }
+   return false;
+}
+
+/* A free of slot p (in the page of `frame`, whose front byte read k) by a thread that does
+   not hold front k, without its lock (tier.hpp: remote frees); false, with nothing
+   written, where the front is closed or p is not plainly a slot in use of a page of front
+   k: the caller takes the lock then, which decides, and names the fault. The page's words
+   are read out of ThreadSanitizer's sight, as lock_slot reads them: they are only
+   compared, and believed while the pin holds the page. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool free_remote(mstate *m, void *p, size_t frame, unsigned k)
+{
+   front *f    = &m->fronts[k];
+   bool   done = false;
+   if (!(__atomic_fetch_add(&f->pins, static_cast<size_t>(1), __ATOMIC_SEQ_CST) & REMOTE_CLOSED))
+   {
+#if !defined(__x86_64__) && !defined(__i386__)
+      __atomic_thread_fence(__ATOMIC_SEQ_CST);   /* the pin before the reads (x86's locked add is a fence) */
+#endif
+      page  *pg   = frame_of(p);
+      size_t size = frame_half(&pg->size);
+      if (map_has(m, frame) && frame_byte(&pg->front) == k && frame_word(&pg->check) == page_check(m, pg, size, k))
+      {
+         size_t i = slot_index_as(pg, p, size, frame_byte(&pg->count));
+         if (i != NO_SLOT && !((frame_bits(&pg->free_bits[i >> 6]) >> (i & 63)) & 1u) &&
+             slot_words(p)[1] != remote_key(m, p))   /* free, or freed so before: the lock decides */
+         {
+            annotate_free(m, p, size);   /* before the push: the page's holder may hand it out */
+            size_t off = static_cast<size_t>(static_cast<byte *>(p) - as_bytes(pg));
+            size_t top = __atomic_load_n(&pg->rfree, __ATOMIC_RELAXED);
+            slot_words(p)[1] = remote_key(m, p);
+            do
+               slot_words(p)[0] = top;
+            while (!__atomic_compare_exchange_n(&pg->rfree, &top, off, true, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+            if (!top)   /* the first since the page was collected: it joins the queue */
+            {
+               size_t at   = page_offset(m, pg);
+               size_t head = __atomic_load_n(&f->rhead, __ATOMIC_RELAXED);
+               do
+                  pg->rnext = head;
+               while (!__atomic_compare_exchange_n(&f->rhead, &head, at, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+            }
+            done = true;
+         }
+      }
+   }
+   __atomic_fetch_sub(&f->pins, static_cast<size_t>(1), __ATOMIC_RELEASE);
+   return done;
+}
+
 /* A slot of class cls for front f (its lock held) past the quickest: from its list, else
    from a new page, made under the mspace's lock. NULL where neither is had; *sane turns
    false where the list was found damaged (reported). */
@@ -197,6 +295,12 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *front_slot(mstate *m, fr
    void *p = slot_from_list(m, f, cls, sane);
    if (p || !*sane)
       return p;
+   if ((f->rtaken || __atomic_load_n(&f->rhead, __ATOMIC_RELAXED)) && collect_for(m, f, cls))
+   {
+      p = slot_from_list(m, f, cls, sane);
+      if (p || !*sane)
+         return p;
+   }
    page *pg = f->spare ? take_spare(m, f, cls) : NULL;   /* without the mspace's lock */
    if (!pg)
    {
@@ -279,7 +383,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *lock_slot(mstate *m, void *p, si
    size_t i = NO_SLOT;
    if (!taken_over && map_has(m, frame) && frame_byte(&pg->front) == k)
       i = slot_index(pg, p);
-   if (i == NO_SLOT || slot_is_free(pg, i))
+   if (i == NO_SLOT || slot_was_freed(m, pg, i, p))
    {
       front_let_go(f, *busy);
       return NULL;
@@ -294,14 +398,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *lock_slot(mstate *m, void *p, si
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_page(mstate *m, front *f, page *pg, size_t left, uint8_t *busy)
 {
    if (left == 0)
-   {
-      if (!keep_spare(m, f, pg))
-      {
-         if (!lock_acquire(m))   /* the page goes back to the core (where the lock was */
-            release_page(m, pg); /* taken over from a holder that died, the recovery */
-         lock_release(m);        /* gives it back) */
-      }
-   }
+      page_left_empty(m, f, pg);
    else
       relist_page(m, pg);
    front_let_go(f, busy);
@@ -311,6 +408,11 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_page(mstate *m
    word (free_front found no bias of this thread's on it). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_locking(mstate *m, void *p, size_t frame)
 {
+   unsigned k = frame_byte(&frame_of(p)->front);
+   if (k < FRONTS && takes_remote_frees(m) &&
+       static_cast<size_t>(reinterpret_cast<byte *>(&m->fronts[k]) - reinterpret_cast<byte *>(m)) != thread_front_at &&
+       free_remote(m, p, frame, k))
+      return;
    page  *pg = frame_of(p);
    size_t i;
    uint8_t *busy;
@@ -333,7 +435,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_biased(mstate 
    size_t i  = NO_SLOT;
    if (map_has(m, frame) && frame_byte(&pg->front) == k)
       i = slot_index(pg, p);
-   if (i == NO_SLOT || slot_is_free(pg, i))
+   if (i == NO_SLOT || slot_was_freed(m, pg, i, p))
    {
       bias_drop(busy);
       return free_whole(m, p);   /* which names the fault */
@@ -376,7 +478,7 @@ MULLE_DLMALLOC_NOASAN void *realloc_whole(mspace ms, void *p, size_t n, bool may
    {
       page *pg = page_of(m, p);
       size_t i = 0;
-      mspace_error_t e = pg ? slot_problem(pg, p, &i) : MSPACE_ERROR_NONE;
+      mspace_error_t e = pg ? slot_problem(m, pg, p, &i) : MSPACE_ERROR_NONE;
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
       unsigned seen = reports_so_far();
 #endif
@@ -406,7 +508,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *realloc_fast(mstate *m, 
    if (page *pg = page_of(m, p))
    {
       size_t i = 0;
-      if (slot_problem(pg, p, &i) == MSPACE_ERROR_NONE)
+      if (slot_problem(m, pg, p, &i) == MSPACE_ERROR_NONE)
          return reallocate_slot(m, pg, i, p, n, may_move);
    }
    else if (!MULLE_DLMALLOC_CHECKS || plainly_valid(m, p))
@@ -746,7 +848,7 @@ MULLE_DLMALLOC_NOASAN size_t mspace_usable_size(const void *p)
    page        *pg = page_anywhere(p, &m);
    const chunk *c  = chunk_from_mem(p);
    size_t       i  = 0;
-   size_t       n  = pg ? (slot_problem(pg, p, &i) == MSPACE_ERROR_NONE ? slot_user_size(pg, p) : 0)
+   size_t       n  = pg ? (slot_problem(m, pg, p, &i) == MSPACE_ERROR_NONE ? slot_user_size(pg, p) : 0)
                         : chunk_is_live(c) ? user_size(c) : 0;
 #if MULLE_DLMALLOC_VALGRIND   /* the frame's first words that chose the way may be undefined bytes */
    VALGRIND_MAKE_MEM_DEFINED(&n, sizeof(n));

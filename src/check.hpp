@@ -114,10 +114,18 @@ MULLE_DLMALLOC_NOASAN inline bool page_sound(const mstate *m, chunk *c, size_t s
          return false;   /* a bit past the last slot */
       free_slots += static_cast<size_t>(count_bits64(bits));
    }
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   uint64_t remote[BITMAP_WORDS];   /* its stack of remote frees: slots in use, each once,
+                                       each with its key */
+   void    *bad;
+   if (walk_remote(m, pg, __atomic_load_n(&pg->rfree, __ATOMIC_ACQUIRE), remote, false, &bad) == NO_SLOT)
+      return false;
+#endif
    /* in use, slots counted, and listed when it has room (check_heap verifies the lists);
-      an empty page is the spare of the front it names, in no list */
+      an empty page is the spare of the front it names, in no list, or listed while it
+      waits in its front's queue of remote frees */
    if (!pg->used)
-      return free_slots == pg->count && !pg->listed && is_spare(m, pg);
+      return free_slots == pg->count && (page_queued(pg) ? pg->listed == 1 : !pg->listed && is_spare(m, pg));
    return free_slots == static_cast<size_t>(pg->count - pg->used) && (pg->listed || pg->used == pg->count);
 }
 
@@ -133,7 +141,8 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
    tally  free_in_walk   = {0, 0};   /* free chunks but the dv */
    tally  listed_in_walk = {0, 0};   /* pages in the lists of pages with room */
    size_t pages          = 0;
-   size_t spares_in_walk = 0;        /* empty pages, each the spare of its front */
+   size_t spares_in_walk = 0;
+   size_t queued_in_walk = 0;        /* pages in their front's queue of remote frees */        /* empty pages, each the spare of its front */
 
    if (top < m->least || top_end(m) > m->chunk_end || m->top_size < MIN_CHUNK ||
        (m->top_size & ALIGN_MASK) || chunk_size(m->top) != m->top_size || !previous_is_in_use(m->top) ||
@@ -194,6 +203,8 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
             listed_in_walk.add(m, c);
          else if (!static_cast<page *>(mem_from_chunk(c))->used)
             spares_in_walk++;
+         if (page_sound(m, c, s) && page_queued(static_cast<page *>(mem_from_chunk(c))))
+            queued_in_walk++;
       }
       if (where && !*where && problems != before)
          *where = culprit;   /* level 2 */
@@ -307,7 +318,20 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
       if (f->spares > SPARE_PAGES || !f->spare != !f->spares)
          return problems + 1;
       spares_in_walk -= f->spares;
+      /* its queue of remote frees: the pages taken, then those pushed since, each a page
+         of this front that the walk met queued */
+      for (size_t off = f->rtaken, round = 0; round < 2; off = __atomic_load_n(&f->rhead, __ATOMIC_ACQUIRE), ++round)
+         for (; off; off = reinterpret_cast<const page *>(reinterpret_cast<const byte *>(m) + off)->rnext)
+         {
+            const page *pg = reinterpret_cast<const page *>(reinterpret_cast<const byte *>(m) + off);
+            if (!queued_in_walk || !ok_page_address(m, pg) || !map_has(m, frame_index(m, pg)) || pg->front != k ||
+                !page_queued(pg))
+               return problems + 1;
+            queued_in_walk--;
+         }
    }
+   if (queued_in_walk)
+      problems++;
 #endif
    if (spares_in_walk)
       problems++;

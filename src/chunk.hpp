@@ -258,6 +258,14 @@ struct page
    uint8_t        listed;   /* in its size's list: it has free slots, or is the full head */
    uint64_t       free_bits[BITMAP_WORDS];   /* bit i set <=> slot i free */
    size_t         offset;   /* of this page from the state */
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   size_t         rfree;    /* slots freed by threads that do not hold its front, not yet
+                               collected (tier.hpp): the first's offset from the page, each
+                               linking the next by its first word, 0 for none; an atomic
+                               stack */
+   size_t         rnext;    /* while rfree is not 0: the next page in its front's queue, its
+                               offset from the state (0: none) */
+#endif
    size_t         epoch;    /* the state's epoch when the page was made */
    size_t         check;    /* PAGE_MAGIC ^ offset ^ epoch ^ size while a page, PAGE_GONE ^
                                offset ^ epoch after; past the words a free chunk's links
@@ -328,8 +336,20 @@ struct front
    uint16_t  spares;               /* pages in the list of spares */
    rel<page> spare;                /* empty pages of this front, in no list of pages with
                                       room, linked by their `next` (tier.hpp), or NULL */
+   size_t    rtaken;               /* queued pages taken from `rhead`, to be collected one
+                                      by one by a holder: the first's offset from the state,
+                                      linked by their `rnext`, 0 for none */
 #endif
    rel<page> avail[NCLASSES];
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   byte      remote_apart[64];     /* the remote frees' line is theirs: */
+   size_t    rhead;                /* pages with remote frees not yet collected, pushed
+                                      by the freeing threads (an atomic stack of offsets
+                                      from the state, linked by their `rnext`), 0: none */
+   size_t    pins;                 /* remote frees under way (each holds the page it
+                                      validated), and REMOTE_CLOSED while a call holds
+                                      every lock */
+#endif
 };
 
 struct mstate
@@ -404,7 +424,7 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 14;  /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 15;  /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
@@ -415,7 +435,9 @@ static const size_t LAYOUT_VERSION = 14;  /* 2: small bins are rings; 3: level-2
                                              written in crash order, STATE_ATTACHED; 11:
                                              a front's spare pages; 12: a front's
                                              bias; 13: a page's hint is a guess; 14: a
-                                             front's takes counted by its thread */
+                                             front's takes counted by its thread; 15: remote
+                                             frees (a page's stack of them and queue link,
+                                             a front's queue and pins) */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {

@@ -423,6 +423,12 @@ MULLE_DLMALLOC_NOASAN inline void lock_all(mstate *m)
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
    for (size_t k = 0; k < FRONTS; ++k)
       front_take(m, &m->fronts[k], false);
+   if (takes_remote_frees(m))   /* no remote free under way from here on (tier.hpp) */
+      for (size_t k = 0; k < FRONTS; ++k)
+      {
+         __atomic_fetch_or(&m->fronts[k].pins, REMOTE_CLOSED, __ATOMIC_SEQ_CST);
+         remote_quiesce(m, &m->fronts[k]);
+      }
 #endif
    lock_acquire(m);
 }
@@ -431,6 +437,9 @@ MULLE_DLMALLOC_NOASAN inline void unlock_all(mstate *m)
 {
    lock_release(m);
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
+   if (takes_remote_frees(m))
+      for (size_t k = 0; k < FRONTS; ++k)
+         __atomic_fetch_and(&m->fronts[k].pins, ~REMOTE_CLOSED, __ATOMIC_RELEASE);
    for (size_t k = FRONTS; k-- > 0;)
       spin_release(&m->fronts[k].lock);
 #endif

@@ -191,7 +191,7 @@ MULLE_DLMALLOC_NOASAN inline void annotate_attach(mstate *m)
       {
          page *pg = static_cast<page *>(mem_from_chunk(c));
          for (size_t i = 0; i < pg->count; ++i)
-            if (!slot_is_free(pg, i))
+            if (!slot_is_free(pg, i))   /* an attached heap takes no remote frees */
                annotate_kept(m, first_slot(pg) + i * pg->size, pg->size);
       }
    }

@@ -67,9 +67,16 @@ MULLE_DLMALLOC_NOASAN inline byte *walk_end(mstate *m)
 }
 
 /* Slots in use of page pg (whose header holds): its bitmap, past its slots cleared. */
-MULLE_DLMALLOC_NOASAN inline size_t slots_in_use(page *pg)
+MULLE_DLMALLOC_NOASAN inline size_t slots_in_use(const mstate *m, page *pg)
 {
    size_t free_slots = 0;
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   uint64_t mask[BITMAP_WORDS];   /* a slot freed by another thread is free (the queues */
+   void    *bad;                  /* are emptied); a damaged stack's slots behind stay */
+   walk_remote(m, pg, pg->rfree, mask, true, &bad);
+   pg->rfree = 0;
+   pg->rnext = 0;
+#endif
    for (size_t w = 0; w < BITMAP_WORDS; ++w)
    {
       size_t lo = w * 64;
@@ -105,6 +112,8 @@ MULLE_DLMALLOC_NOASAN inline void rebuild_heap(mstate *m, const byte *end)
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
       m->fronts[k].spare  = NULL;   /* an empty page is free memory here */
       m->fronts[k].spares = 0;
+      m->fronts[k].rtaken = 0;      /* no page waits for its remote frees */
+      __atomic_store_n(&m->fronts[k].rhead, static_cast<size_t>(0), __ATOMIC_RELAXED);
 #endif
    }
    fill_bytes(m->purge_at, 0, sizeof(m->purge_at));
@@ -121,7 +130,7 @@ MULLE_DLMALLOC_NOASAN inline void rebuild_heap(mstate *m, const byte *end)
       if (!idle && (head & TIER_PAGE))
       {
          page *pg = static_cast<page *>(mem_from_chunk(c));
-         size_t used = page_header_holds(m, c, s) ? slots_in_use(pg) : 0;
+         size_t used = page_header_holds(m, c, s) ? slots_in_use(m, pg) : 0;
          if (!used)
          {
             idle      = true;   /* half made, half given back, or emptied: free memory */

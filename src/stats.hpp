@@ -28,7 +28,10 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
    {
       size_t s = chunk_size(c);
-      if (TIER && chunk_is_page(c) && !static_cast<page *>(mem_from_chunk(c))->used)
+      uint64_t mask[BITMAP_WORDS];   /* a page's slots freed by other threads, not yet
+                                        collected: free */
+      size_t   remote = TIER && chunk_is_page(c) ? remote_slots(m, static_cast<page *>(mem_from_chunk(c)), mask) : 0;
+      if (TIER && chunk_is_page(c) && static_cast<page *>(mem_from_chunk(c))->used == remote)
       {
          out->free_bytes += s;   /* a front's spare: free memory a call gives back when */
          if (s > largest_chunk)  /* it is wanted, as a chunk of its size at least */
@@ -37,10 +40,10 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
       else if (TIER && chunk_is_page(c))
       {
          page  *pg       = static_cast<page *>(mem_from_chunk(c));
-         size_t free_now = static_cast<size_t>(pg->count - pg->used) * pg->size;
+         size_t free_now = static_cast<size_t>(pg->count - pg->used + remote) * pg->size;
          out->in_use_bytes += s - free_now;
          out->free_bytes   += free_now;
-         out->allocated_blocks += pg->used;
+         out->allocated_blocks += pg->used - remote;
          if (free_now && pg->size > largest_slot)
             largest_slot = pg->size;
       }
@@ -78,11 +81,14 @@ MULLE_DLMALLOC_NOASAN inline void inspect_all(mstate *m, void (*fn)(void *, void
       byte *mem = static_cast<byte *>(mem_from_chunk(c));
       if (TIER && chunk_is_page(c))
       {
-         page *pg = reinterpret_cast<page *>(mem);
+         page    *pg = reinterpret_cast<page *>(mem);
+         uint64_t remote[BITMAP_WORDS];   /* freed by other threads, not yet collected */
+         remote_slots(m, pg, remote);
          for (size_t i = 0; i < pg->count; ++i)
          {
             byte *slot = first_slot(pg) + i * pg->size;
-            fn(slot, slot + pg->size, slot_is_free(pg, i) ? 0 : pg->size, arg);
+            bool  idle = ((pg->free_bits[i >> 6] | remote[i >> 6]) >> (i & 63)) & 1u;
+            fn(slot, slot + pg->size, idle ? 0 : pg->size, arg);
          }
       }
       else if (chunk_is_live(c))

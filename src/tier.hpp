@@ -124,6 +124,11 @@ MULLE_DLMALLOC_NOASAN inline size_t   frame_word(const size_t *at) { return *at;
 MULLE_DLMALLOC_NOASAN inline uint16_t frame_half(const uint16_t *at) { return *at; }
 MULLE_DLMALLOC_NOASAN inline uint8_t  frame_byte(const uint8_t *at) { return *at; }
 #endif
+#if defined(MULLE_DLMALLOC_TSAN) && defined(MULLE_DLMALLOC_HAS_FRONTS)
+__attribute__((no_sanitize("thread"), noinline)) inline uint64_t frame_bits(const uint64_t *at) { return *at; }
+#else
+MULLE_DLMALLOC_NOASAN inline uint64_t frame_bits(const uint64_t *at) { return *at; }
+#endif
 
 /* The frame's start, computed from p without an integer-to-pointer conversion. */
 MULLE_DLMALLOC_NOASAN inline page *frame_of(const void *p)
@@ -184,7 +189,7 @@ MULLE_DLMALLOC_NOASAN inline size_t class_of_page(const page *pg) { return (stat
    start. */
 static const size_t NO_SLOT = ~static_cast<size_t>(0);
 
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t slot_index(page *pg, const void *p)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t slot_index_as(page *pg, const void *p, size_t size, size_t count)
 {
    /* by slot size / SLOT_GRAIN; sizes that are no class have no slots */
 #define MULLE_DLMALLOC_BY_SIZE(F) \
@@ -197,20 +202,194 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t slot_index(page *pg, const void 
    /* the check word proved the size and the count; the mask keeps a forged size inside
       the table, and p lies in pg's frame, so that i stays below 256 (the bitmap's bits)
       whatever the count says */
-   size_t   k    = (static_cast<size_t>(pg->size) >> SLOT_SHIFT) & 63;
+   size_t   k    = (size >> SLOT_SHIFT) & 63;
    size_t   d    = static_cast<size_t>(static_cast<const byte *>(p) - first_slot(pg));   /* huge below */
    uint64_t prod = static_cast<uint64_t>(d) * RECIP[k];
    size_t   i    = static_cast<size_t>(prod >> 32);
    /* d = i * size + r (r < size): the low half of prod is r * RECIP plus less than 2^24,
       which is below RECIP exactly when r is 0 (RECIP > 2^23 for slots of 512 bytes or
       less) */
-   return i < pg->count && static_cast<uint32_t>(prod) < RECIP[k] ? i : NO_SLOT;
+   return i < count && static_cast<uint32_t>(prod) < RECIP[k] ? i : NO_SLOT;
+}
+
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t slot_index(page *pg, const void *p)
+{
+   return slot_index_as(pg, p, pg->size, pg->count);
 }
 
 MULLE_DLMALLOC_NOASAN inline bool slot_is_free(const page *pg, size_t i)
 {
    return (pg->free_bits[i >> 6] >> (i & 63)) & 1u;
 }
+
+/* ---- remote frees ----
+   In a locked mspace made by mspace_create (its region is this process's own memory), a
+   thread frees a slot of a page of another thread's front without that front's lock: it
+   marks the slot (its second word holds a key made of the slot's address and the state's
+   epoch) and pushes it on the page's stack of remote frees (`rfree`, its first word
+   linking the next) with one compare-and-swap; the free that finds the stack empty puts the
+   page in its front's queue (an atomic stack of pages). A holder of the front collects a
+   queued page's stack into its bitmap when its list of the size asked for has no room (a
+   few pages per such malloc), and a call that holds every lock and wants memory (a malloc
+   that would fail, mspace_trim) collects them all. Until it is collected, a slot freed so
+   counts in its page's `used` (which keeps the page), and as free for the statistics,
+   inspect_all and the check; a second free of it finds its key (O(1)); collecting clears
+   the key. Nothing is added to a page's header but two words (a bitmap of remote frees
+   would have cost a slot of 128 bytes and more of the smaller ones in every page).
+   With no lock, the page of an invalid free (a second one) could go back to the core or be
+   cut anew between the free's checks and its writes (a valid free's slot holds its page).
+   So the free pins the front first (an atomic add to its `pins`), checks, writes and
+   unpins; whoever gives a page back or cuts a spare anew first makes it fail those checks
+   (its map bit or check word), then waits until its front's pins are 0: either the free
+   sees the page changed, or the holder sees the pin and waits. A call that holds every
+   lock closes the pins (REMOTE_CLOSED) and waits for those under way: frees meanwhile take
+   the lock, and mspace_lock around a fork leaves no free half done. A heap over the
+   caller's memory, which processes may share (a process that died pinned would stop the
+   others), takes the front's lock for every free as before. */
+static const size_t REMOTE_KEY = static_cast<size_t>(0x72656d6f74656672ULL);   /* "remotefr" */
+
+/* The key a slot at p freed by another thread holds in its second word. */
+MULLE_DLMALLOC_NOASAN inline size_t remote_key(const mstate *m, const void *p)
+{
+   return REMOTE_KEY ^ reinterpret_cast<uintptr_t>(p) ^ (m->epoch << 12);
+}
+
+MULLE_DLMALLOC_NOASAN inline size_t *slot_words(void *p) { return static_cast<size_t *>(p); }
+
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+static const size_t REMOTE_CLOSED = static_cast<size_t>(1) << (sizeof(size_t) * 8 - 1);
+inline void cpu_relax();   /* lock.hpp */
+
+MULLE_DLMALLOC_NOASAN inline bool takes_remote_frees(const mstate *m)
+{
+   return (flags_of(m) & (STATE_LOCKED | STATE_FROM_OS)) == (STATE_LOCKED | STATE_FROM_OS);
+}
+
+MULLE_DLMALLOC_NOASAN inline bool page_queued(const page *pg) { return __atomic_load_n(&pg->rfree, __ATOMIC_ACQUIRE) != 0; }
+
+/* The remote frees pinned on front f are done: the caller changed a page of f just now so
+   that the later ones refuse it. */
+MULLE_DLMALLOC_NOASAN inline void remote_quiesce(const mstate *m, front *f)
+{
+   if (!takes_remote_frees(m))
+      return;
+   __atomic_thread_fence(__ATOMIC_SEQ_CST);
+   while (__atomic_load_n(&f->pins, __ATOMIC_ACQUIRE) & ~REMOTE_CLOSED)
+      cpu_relax();
+}
+
+/* The next queued page of front f, whose holder calls; NULL where none. A link that names
+   no page of f is reported and the rest of the queue forgotten (the check finds the
+   pages left queued). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *next_queued(mstate *m, front *f)
+{
+   if (!f->rtaken && __atomic_load_n(&f->rhead, __ATOMIC_RELAXED))
+      f->rtaken = __atomic_exchange_n(&f->rhead, static_cast<size_t>(0), __ATOMIC_ACQUIRE);
+   size_t off = f->rtaken;
+   if (!off)
+      return NULL;
+   page *pg = reinterpret_cast<page *>(as_bytes(m) + off);
+   if (!ok_page_address(m, pg) || !map_has(m, frame_index(m, pg)) ||
+       pg->check != page_check(m, pg, pg->size, static_cast<size_t>(f - m->fronts)))
+   {
+      f->rtaken = 0;
+      report(m, MSPACE_ERROR_CORRUPTION, pg);
+      return NULL;
+   }
+   f->rtaken = pg->rnext;
+   return pg;
+}
+#else
+MULLE_DLMALLOC_NOASAN inline bool takes_remote_frees(const mstate *) { return false; }
+MULLE_DLMALLOC_NOASAN inline bool page_queued(const page *) { return false; }
+MULLE_DLMALLOC_NOASAN inline void remote_quiesce(const mstate *, front *) {}
+#endif
+
+/* Walks the stack of remote frees that starts at slot offset `off` of page pg (whose
+   header holds): each slot in `mask` (BITMAP_WORDS words, cleared first), and where
+   `collect`, freed in the bitmap, its key cleared. The number of slots; NO_SLOT where a
+   link names no slot, or a slot without its key, or one met before or free already (a
+   second free, or damage): the walk stops there (*bad names the slot where it can). */
+MULLE_DLMALLOC_NOASAN inline size_t walk_remote(const mstate *m, page *pg, size_t off, uint64_t *mask, bool collect, void **bad)
+{
+   size_t n = 0;
+   fill_bytes(mask, 0, BITMAP_WORDS * sizeof(uint64_t));
+   *bad = NULL;
+   for (; off; ++n)
+   {
+      MULLE_DLMALLOC_STEP();
+      byte  *p = as_bytes(pg) + (off & (PAGE_BYTES - 1));
+      size_t i = off < PAGE_BYTES ? slot_index(pg, p) : NO_SLOT;
+      if (i == NO_SLOT || n >= pg->count)
+         return NO_SLOT;
+      uint64_t bit = static_cast<uint64_t>(1) << (i & 63);
+      *bad = p;
+      if (((mask[i >> 6] | pg->free_bits[i >> 6]) & bit) || slot_words(p)[1] != remote_key(m, p))
+         return NO_SLOT;
+      *bad = NULL;
+      mask[i >> 6] |= bit;
+      off = slot_words(p)[0];
+      if (collect)
+      {
+         slot_words(p)[1] = 0;
+         pg->free_bits[i >> 6] |= bit;
+      }
+   }
+   return n;
+}
+
+/* Slots of pg freed by other threads, not yet collected, in `mask`; their number (0 where
+   the stack is damaged: the check reports it). */
+MULLE_DLMALLOC_NOASAN inline size_t remote_slots(const mstate *m, page *pg, uint64_t *mask)
+{
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   void  *bad;
+   size_t n = walk_remote(m, pg, __atomic_load_n(&pg->rfree, __ATOMIC_ACQUIRE), mask, false, &bad);
+   if (n != NO_SLOT)
+      return n;
+#else
+   (void) m; (void) pg;
+#endif
+   fill_bytes(mask, 0, BITMAP_WORDS * sizeof(uint64_t));
+   return 0;
+}
+
+/* Slot i (at p) of pg is free, or freed by another thread and not yet collected. */
+MULLE_DLMALLOC_NOASAN inline bool slot_was_freed(const mstate *m, const page *pg, size_t i, const void *p)
+{
+   if ((pg->free_bits[i >> 6] >> (i & 63)) & 1u)
+      return true;
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   return takes_remote_frees(m) && frame_word(slot_words(const_cast<void *>(p)) + 1) == remote_key(m, p);
+#else
+   (void) m; (void) p;
+   return false;
+#endif
+}
+
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+/* Queued page pg's stack of remote frees joins its bitmap (its front's holder calls, after
+   next_queued took it out of the queue; a free after this queues it again). A slot freed
+   both ways (two frees at once, in two threads), or a stack found damaged, is reported;
+   the slots behind stay in use. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void collect_page(mstate *m, page *pg)
+{
+   uint64_t mask[BITMAP_WORDS];
+   void    *bad;
+   /* released: next_queued read the page's queue link before a free that finds the stack
+      empty writes it */
+   size_t   off = __atomic_exchange_n(&pg->rfree, static_cast<size_t>(0), __ATOMIC_ACQ_REL);
+   size_t   got = walk_remote(m, pg, off, mask, true, &bad);
+   if (got == NO_SLOT)
+   {
+      got = 0;
+      for (size_t w = 0; w < BITMAP_WORDS; ++w)
+         got += static_cast<size_t>(count_bits64(mask[w]));
+      report(m, bad ? MSPACE_ERROR_DOUBLE_FREE : MSPACE_ERROR_CORRUPTION, bad ? bad : static_cast<void *>(pg));
+   }
+   pg->used = static_cast<uint16_t>(pg->used - (got < pg->used ? got : pg->used));
+}
+#endif
 
 /* The header fields that say how the page is cut agree with each other and with the
    slot size class cls (the whole-heap check; the hot paths trust the check word). */
@@ -394,6 +573,10 @@ MULLE_DLMALLOC_NOASAN inline void cut_page(mstate *m, page *pg, size_t cls, cons
    pg->used   = 0;
    pg->hint   = 0;
    pg->listed = 0;
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   pg->rfree = 0;   /* no slot freed by another thread, in no queue */
+   pg->rnext = 0;
+#endif
    for (size_t w = 0; w < BITMAP_WORDS; ++w)
    {
       size_t lo = w * 64;
@@ -423,6 +606,26 @@ MULLE_DLMALLOC_NOASAN inline bool spare_ok(mstate *m, const front *f, const page
           !pg->used && !pg->listed;
 }
 
+/* Empty page pg, just changed so that remote frees refuse it (its check word, where it
+   was `was`, maybe its map bit), once those pinned on its front are done: true where none
+   queued it meanwhile. Where one did (a second free of one of its slots as it emptied),
+   it is a page again as it was, listed, and waits to be collected (which reports the
+   second free). */
+MULLE_DLMALLOC_NOASAN inline bool remote_frees_done(mstate *m, page *pg, size_t was)
+{
+   if (!takes_remote_frees(m))
+      return true;
+   remote_quiesce(m, front_of(m, pg));
+   if (!page_queued(pg))
+      return true;
+   pg->check = was;
+   MULLE_DLMALLOC_ORDERED();
+   map_set(m, frame_index(m, pg));
+   if (!pg->listed && !list_page(m, front_of(m, pg), pg, class_of_page(pg)))
+      report(m, MSPACE_ERROR_CORRUPTION, pg);
+   return false;
+}
+
 /* The first of f's spares, cut for class cls (the caller holds f's lock); NULL where
    there is none, or it was found damaged (reported, and the list forgotten: the check
    finds the pages). */
@@ -441,6 +644,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *take_spare(mstate *m, fr
    }
    f->spare = f->spares > 1 ? pg->next.get() : NULL;
    f->spares--;
+   size_t was = pg->check;
+   pg->check  = PAGE_GONE ^ page_offset(m, pg) ^ m->epoch;   /* refused by remote frees */
+   if (!remote_frees_done(m, pg, was))
+      return NULL;
    cut_page(m, pg, cls, f);
    return pg;
 #else
@@ -705,13 +912,23 @@ MULLE_DLMALLOC_NOASAN inline void *growing_block(mstate *m, size_t n)
    return carve(m, c, nb, true);   /* as the search carves for a request up to DV_REACH */
 }
 
+/* Page pg, not listed, got a slot back: it joins its list's end. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void relist_page(mstate *m, page *pg)
+{
+   if (!page_whole_at(m, pg, front_index_of(m, pg)) || !list_page(m, front_of(m, pg), pg, class_of_page(pg)))
+      report(m, MSPACE_ERROR_CORRUPTION, pg);   /* the list's head was damaged */
+}
+
 /* Empty page pg, in no list, goes back to the core. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void give_back_page(mstate *m, page *pg)
 {
-   chunk *c  = chunk_from_mem(pg);
-   pg->check = PAGE_GONE ^ page_offset(m, pg) ^ m->epoch;   /* a recovery frees a page */
-   MULLE_DLMALLOC_ORDERED();                                 /* flagged with no header */
+   chunk *c   = chunk_from_mem(pg);
+   size_t was = pg->check;
+   pg->check  = PAGE_GONE ^ page_offset(m, pg) ^ m->epoch;   /* a recovery frees a page */
+   MULLE_DLMALLOC_ORDERED();                                  /* flagged with no header */
    map_clear(m, frame_index(m, pg));
+   if (!remote_frees_done(m, pg, was))
+      return;
    /* the merge's first store frees the chunk and clears TIER_PAGE at once: a crash
       leaves a page to be freed or free memory, never a block in use that nobody holds */
    if (!release_chunk(m, c, chunk_size(c)))
@@ -754,12 +971,42 @@ MULLE_DLMALLOC_NOASAN inline bool keep_spare(mstate *m, front *f, page *pg)
 #endif
 }
 
-/* Every front's spares go back to the core (the caller holds every lock); true if one
-   did. */
+/* Every front's queued pages collected (the caller holds every lock), and those that
+   emptied given back to the core; true if a slot was collected. */
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool collect_remote_frees(mstate *m)
+{
+   bool any = false;
+   for (size_t k = 0; k < FRONTS; ++k)
+   {
+      front *f = &m->fronts[k];
+      while (page *pg = next_queued(m, f))
+      {
+         MULLE_DLMALLOC_STEP();
+         size_t before = pg->used;
+         collect_page(m, pg);
+         any = any || pg->used != before;
+         if (!pg->used && !page_queued(pg))
+         {
+            if (pg->listed)
+               release_page(m, pg);
+            else
+               give_back_page(m, pg);
+         }
+         else if (!pg->listed && pg->used < pg->count)
+            relist_page(m, pg);
+      }
+   }
+   return any;
+}
+#endif
+
+/* Every front's spares go back to the core, with the pages that emptied as their remote
+   frees were collected (the caller holds every lock); true if one did. */
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool release_spares(mstate *m)
 {
-   bool any = false;
+   bool any = collect_remote_frees(m);
    for (size_t k = 0; k < FRONTS; ++k)
    {
       front *f = &m->fronts[k];
@@ -804,22 +1051,15 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_whole(mstate *m, size_t n)
 
 /* What a free of p, in page pg, finds wrong; MSPACE_ERROR_NONE for a slot in use, whose
    index *index learns. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t slot_problem(page *pg, const void *p, size_t *index)
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t slot_problem(const mstate *m, page *pg, const void *p, size_t *index)
 {
    size_t i = slot_index(pg, p);
    if (i == NO_SLOT)
       return MSPACE_ERROR_INVALID_POINTER;
-   if (slot_is_free(pg, i))
+   if (slot_was_freed(m, pg, i, p))
       return MSPACE_ERROR_DOUBLE_FREE;
    *index = i;
    return MSPACE_ERROR_NONE;
-}
-
-/* Page pg, not listed, got a slot back: it joins its list's end. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void relist_page(mstate *m, page *pg)
-{
-   if (!page_whole_at(m, pg, front_index_of(m, pg)) || !list_page(m, front_of(m, pg), pg, class_of_page(pg)))
-      report(m, MSPACE_ERROR_CORRUPTION, pg);   /* the list's head was damaged */
 }
 
 /* Marks slot i (in use) of page pg free; the slots left in use. */
@@ -838,6 +1078,12 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot(mstate *m, page *pg, 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void page_emptied(mstate *m, page *pg)
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
+   if (page_queued(pg))   /* it goes once its queue's turn collects it */
+   {
+      if (!pg->listed)
+         relist_page(m, pg);
+      return;
+   }
    if ((flags_of(m) & STATE_LOCKED) && keep_spare(m, front_of(m, pg), pg))
       return;
 #endif
@@ -859,7 +1105,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_slot(mstate *m, page *pg, siz
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void slot_fault(mstate *m, page *pg, void *p)
 {
    size_t i = 0;
-   report(m, slot_problem(pg, p, &i), p);
+   report(m, slot_problem(m, pg, p, &i), p);
 }
 
 /* free of p in page pg, checked; the fault is reported. */
@@ -879,7 +1125,7 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t validate_block(const mstate *m, cons
    if (page *pg = page_of(m, mem))
    {
       size_t i;
-      return slot_problem(pg, mem, &i);
+      return slot_problem(m, pg, mem, &i);
    }
    mspace_error_t e = validate_chunk(m, mem);
    if (TIER && e != MSPACE_ERROR_NONE)

@@ -628,3 +628,74 @@ TEST_CASE("a holder that died inside a call leaves a heap that the call taking i
    CHECK(mspace_check(ms) == 0);
    CHECK(mspace_destroy(ms) == 0);
 }
+
+TEST_CASE("fronts: a thread frees another thread's slots without its front's lock in a heap of its own (remote frees), with the lock in a caller's buffer; checks, stats and inspect_all see them")
+{
+   if (!TIER || FRONTS == 1)
+      return;
+   const std::size_t n = 200, size = 48, capacity = 16 * MiB;
+   Buffer buf(capacity);
+   for (int callers = 0; callers < 2; ++callers)   // mspace_create_flags, then a caller's buffer
+   {
+      CAPTURE(callers);
+      mspace ms = create_locked(callers ? buf.base : nullptr, capacity);
+      if (!ms)
+         return;
+      ErrorLog log;
+      log.install(ms);
+      std::vector<void *> a(n);
+      std::thread owner([&] {   // threads are given fronts in turn: the next one has another
+         for (std::size_t i = 0; i < n; ++i)
+         {
+            REQUIRE((a[i] = mspace_malloc(ms, size)) != nullptr);
+            std::memset(a[i], int(i & 0xFF), size);
+         }
+      });
+      owner.join();
+      std::thread other([&] {
+         for (std::size_t i = 2; i < n; ++i)
+            mspace_free(ms, a[i]);
+      });
+      other.join();
+      // the stack of remote frees of a[2]'s page (the word behind the page's offset):
+      // pending in a heap of this process's own, empty where the front's lock was taken
+      auto rfree = [&](void *p) {
+         std::size_t w;
+         std::memcpy(&w, frame_of(p) + PAGE_OFFSET_AT + W, sizeof w);
+         return w;
+      };
+      CHECK((rfree(a[2]) != 0) == (callers == 0));
+      // free memory as soon as freed: stats, inspect_all and the check agree
+      mspace_stats_t s = stats_of(ms);
+      CHECK(s.allocated_blocks == 2);
+      std::size_t in_use = 0;
+      for (const Chunk &c : chunks_of(ms))
+         in_use += c.used != 0;
+      CHECK(in_use == 2);
+      CHECK(mspace_check(ms) == 0);
+      // a second free is caught, from a third thread and from this one
+      std::thread third([&] { mspace_free(ms, a[2]); });
+      third.join();
+      CHECK(log.count == 1);
+      CHECK(log.last == MSPACE_ERROR_DOUBLE_FREE);
+      mspace_free(ms, a[3]);
+      CHECK(log.count == 2);
+      CHECK(log.last == MSPACE_ERROR_DOUBLE_FREE);
+      // a call that wants memory collects them all: the pages that emptied went back
+      mspace_trim(ms, 0);
+      CHECK(rfree(a[0]) == 0);
+      CHECK(stats_of(ms).allocated_blocks == 2);
+      CHECK(mspace_check(ms) == 0);
+      for (std::size_t i = 0; i < 2; ++i)   // the blocks still in use kept their bytes
+         for (std::size_t k = 0; k < size; ++k)
+            CHECK(static_cast<unsigned char *>(a[i])[k] == (i & 0xFF));
+      // a collected slot is free again, and served once more: the owner's front takes it
+      std::thread again([&] { mspace_free(ms, a[0]); mspace_free(ms, a[1]); });
+      again.join();
+      CHECK(log.count == 2);
+      CHECK(stats_of(ms).allocated_blocks == 0);
+      CHECK(stats_of(ms).in_use_bytes == 0);
+      CHECK(mspace_check(ms) == 0);
+      CHECK(mspace_destroy(ms) == 0);
+   }
+}
