@@ -7052,14 +7052,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_page(mstate *m
 }
 
 /* free of slot p (in the page of `frame`) from a locked mspace under its front's lock
-   word (free_front found no bias of this thread's on it). */
+   word (free_front found no bias of this thread's on it, or a remote free refused it). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_locking(mstate *m, void *p, size_t frame)
 {
-   unsigned k = frame_byte(&frame_of(p)->front);
-   if (k < FRONTS && takes_remote_frees(m) &&
-       static_cast<size_t>(reinterpret_cast<byte *>(&m->fronts[k]) - reinterpret_cast<byte *>(m)) != thread_front_at &&
-       free_remote(m, p, frame, k))
-      return;
    page  *pg = frame_of(p);
    size_t i;
    uint8_t *busy;
@@ -7100,7 +7095,12 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, voi
    size_t frame;
    if (!in_page_unlocked(m, p, &frame))
       return free_locked(m, p);
-   unsigned k    = frame_byte(&frame_of(p)->front);
+   unsigned k = frame_byte(&frame_of(p)->front);
+   /* another thread's front: a remote free, which reads nothing of the front's lock line
+      (its holder writes there as it takes slots) */
+   if (k < FRONTS && takes_remote_frees(m) &&
+       static_cast<size_t>(reinterpret_cast<byte *>(&m->fronts[k]) - reinterpret_cast<byte *>(m)) != thread_front_at)
+      return free_remote(m, p, frame, k) ? (void) 0 : free_front_locking(m, p, frame);
    uint8_t *busy = k < FRONTS ? bias_hold(&m->fronts[k]) : NULL;
    if (!busy)
       return free_front_locking(m, p, frame);
