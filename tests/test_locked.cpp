@@ -659,12 +659,9 @@ TEST_CASE("fronts: a thread frees another thread's slots without its front's loc
       other.join();
       // the stack of remote frees of a[2]'s page (the word behind the page's offset):
       // pending in a heap of this process's own, empty where the front's lock was taken
-      auto rfree = [&](void *p) {
-         std::size_t w;
-         std::memcpy(&w, frame_of(p) + PAGE_OFFSET_AT + W, sizeof w);
-         return w;
-      };
-      CHECK((rfree(a[2]) != 0) == (callers == 0));
+      // (the fast path takes them: not in a build for memcheck)
+      auto rfree = [&](void *p) { return read_word(frame_of(p) + PAGE_OFFSET_AT + W); };
+      CHECK((rfree(a[2]) != 0) == (callers == 0 && !MULLE_TEST_VALGRIND));
       // free memory as soon as freed: stats, inspect_all and the check agree
       mspace_stats_t s = stats_of(ms);
       CHECK(s.allocated_blocks == 2);
