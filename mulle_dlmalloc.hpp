@@ -5787,6 +5787,8 @@ MULLE_DLMALLOC_NOASAN inline size_t slots_in_use(const mstate *m, page *pg)
    walk_remote(m, pg, pg->rfree, mask, true, &bad);
    pg->rfree = 0;
    pg->rnext = 0;
+#else
+   (void) m;
 #endif
    for (size_t w = 0; w < BITMAP_WORDS; ++w)
    {
