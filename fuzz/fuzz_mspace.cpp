@@ -68,7 +68,7 @@ const bool EXACT_USABLE = false;
 const bool EXACT_USABLE = true;
 #endif
 const size_t MAX_BOOKKEEPING = 2304 + 4 * 88 + A;   // the state (bins, the fronts' lists and their remote frees), plus slack for a base offset
-const size_t TINY_CAPACITY   = 2304;         // below this a creation may fail
+const size_t TINY_CAPACITY   = 2304 + 4 * 88;   // below this a creation may fail (the fronts' remote-free lines among it)
 const size_t NSLOTS = 3;
 const size_t STRIDE = 1024 * 1024 + 4096;    // caller buffers, back to back
 const size_t MAX_OPS = 2000;
