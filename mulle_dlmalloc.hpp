@@ -3610,10 +3610,8 @@ MULLE_DLMALLOC_NOASAN inline bool page_queued(const page *pg) { return __atomic_
 
 /* The remote frees pinned on front f are done: the caller changed a page of f just now so
    that the later ones refuse it. */
-MULLE_DLMALLOC_NOASAN inline void remote_quiesce(const mstate *m, front *f)
+MULLE_DLMALLOC_NOASAN inline void remote_quiesce(front *f)
 {
-   if (!takes_remote_frees(m))
-      return;
    __atomic_thread_fence(__ATOMIC_SEQ_CST);
    while (__atomic_load_n(&f->pins, __ATOMIC_ACQUIRE) & ~REMOTE_CLOSED)
       cpu_relax();
@@ -3643,7 +3641,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *next_queued(mstate *m, f
 #else
 MULLE_DLMALLOC_NOASAN inline bool takes_remote_frees(const mstate *) { return false; }
 MULLE_DLMALLOC_NOASAN inline bool page_queued(const page *) { return false; }
-MULLE_DLMALLOC_NOASAN inline void remote_quiesce(const mstate *, front *) {}
+MULLE_DLMALLOC_NOASAN inline void remote_quiesce(front *) {}
 #endif
 
 /* Walks the stack of remote frees that starts at slot offset `off` of page pg (whose
@@ -3693,6 +3691,14 @@ MULLE_DLMALLOC_NOASAN inline size_t remote_slots(const mstate *m, page *pg, uint
 #endif
    fill_bytes(mask, 0, BITMAP_WORDS * sizeof(uint64_t));
    return 0;
+}
+
+/* p, a slot of pg, was freed by another thread and is not yet collected: it holds its
+   key. */
+MULLE_DLMALLOC_NOASAN inline bool remotely_freed(const mstate *m, page *pg, const void *p)
+{
+   return takes_remote_frees(m) && slot_index(pg, p) != NO_SLOT &&
+          frame_word(slot_words(const_cast<void *>(p)) + 1) == remote_key(m, p);
 }
 
 /* Slot i (at p) of pg is free, or freed by another thread and not yet collected. */
@@ -3956,7 +3962,7 @@ MULLE_DLMALLOC_NOASAN inline bool remote_frees_done(mstate *m, page *pg, size_t 
 {
    if (!takes_remote_frees(m))
       return true;
-   remote_quiesce(m, front_of(m, pg));
+   remote_quiesce(front_of(m, pg));
    if (!page_queued(pg))
       return true;
    pg->check = was;
@@ -4419,12 +4425,6 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot(mstate *m, page *pg, 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void page_emptied(mstate *m, page *pg)
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
-   if (page_queued(pg))   /* it goes once its queue's turn collects it */
-   {
-      if (!pg->listed)
-         relist_page(m, pg);
-      return;
-   }
    if ((flags_of(m) & STATE_LOCKED) && keep_spare(m, front_of(m, pg), pg))
       return;
 #endif
@@ -5014,10 +5014,10 @@ MULLE_DLMALLOC_NOASAN inline bool page_sound(const mstate *m, chunk *c, size_t s
       return false;
 #endif
    /* in use, slots counted, and listed when it has room (check_heap verifies the lists);
-      an empty page is the spare of the front it names, in no list, or listed while it
-      waits in its front's queue of remote frees */
+      an empty page is the spare of the front it names, in no list, but one that waits in
+      its front's queue of remote frees (a second free of one of its slots, as it emptied) */
    if (!pg->used)
-      return free_slots == pg->count && (page_queued(pg) ? pg->listed == 1 : !pg->listed && is_spare(m, pg));
+      return free_slots == pg->count && (page_queued(pg) || (!pg->listed && is_spare(m, pg)));
    return free_slots == static_cast<size_t>(pg->count - pg->used) && (pg->listed || pg->used == pg->count);
 }
 
@@ -6351,7 +6351,7 @@ MULLE_DLMALLOC_NOASAN inline void lock_all(mstate *m)
       for (size_t k = 0; k < FRONTS; ++k)
       {
          __atomic_fetch_or(&m->fronts[k].pins, REMOTE_CLOSED, __ATOMIC_SEQ_CST);
-         remote_quiesce(m, &m->fronts[k]);
+         remote_quiesce(&m->fronts[k]);
       }
 #endif
    lock_acquire(m);
@@ -6811,12 +6811,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *
    {
       if (page *pg = page_of(m, p))
       {
-         size_t         i = 0;
-         mspace_error_t e = slot_problem(m, pg, p, &i);   /* a slot freed by another thread too */
-         if (e != MSPACE_ERROR_NONE)
-            report(m, e, p);
+         if (remotely_freed(m, pg, p))   /* by another thread, not yet collected */
+            report(m, MSPACE_ERROR_DOUBLE_FREE, p);
          else
-            free_slot(m, pg, i, p);
+            free_in_page(m, pg, p);
       }
       else if (block_is_valid(m, p))   /* a chunk: no page holds it */
          deallocate_chunk(m, chunk_from_mem(p));
@@ -6845,16 +6843,12 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_locked(mstate *m, vo
    right (a fault, a damaged page, no page to be had) goes the whole way, which takes
    every lock and looks again. */
 
-/* Page pg of front f (held) emptied: it becomes a spare or goes back to the core, but
-   for a page in the queue of remote frees, which stays listed until it is collected. */
+/* Page pg of front f (held) emptied: it becomes a spare or goes back to the core. (One
+   that a second free of one of its slots queued meanwhile stays, to be collected: the
+   giving back and the cutting anew of a spare look, remote_frees_done.) */
 MULLE_DLMALLOC_NOASAN inline void page_left_empty(mstate *m, front *f, page *pg)
 {
-   if (page_queued(pg))
-   {
-      if (!pg->listed)
-         relist_page(m, pg);
-   }
-   else if (!keep_spare(m, f, pg))
+   if (!keep_spare(m, f, pg))
    {
       if (!lock_acquire(m))   /* the page goes back to the core (where the lock was */
       {                       /* taken over from a holder that died, the recovery */

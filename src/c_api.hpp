@@ -162,12 +162,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void free_whole(mspace ms, void *
    {
       if (page *pg = page_of(m, p))
       {
-         size_t         i = 0;
-         mspace_error_t e = slot_problem(m, pg, p, &i);   /* a slot freed by another thread too */
-         if (e != MSPACE_ERROR_NONE)
-            report(m, e, p);
+         if (remotely_freed(m, pg, p))   /* by another thread, not yet collected */
+            report(m, MSPACE_ERROR_DOUBLE_FREE, p);
          else
-            free_slot(m, pg, i, p);
+            free_in_page(m, pg, p);
       }
       else if (block_is_valid(m, p))   /* a chunk: no page holds it */
          deallocate_chunk(m, chunk_from_mem(p));
@@ -196,16 +194,12 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_locked(mstate *m, vo
    right (a fault, a damaged page, no page to be had) goes the whole way, which takes
    every lock and looks again. */
 
-/* Page pg of front f (held) emptied: it becomes a spare or goes back to the core, but
-   for a page in the queue of remote frees, which stays listed until it is collected. */
+/* Page pg of front f (held) emptied: it becomes a spare or goes back to the core. (One
+   that a second free of one of its slots queued meanwhile stays, to be collected: the
+   giving back and the cutting anew of a spare look, remote_frees_done.) */
 MULLE_DLMALLOC_NOASAN inline void page_left_empty(mstate *m, front *f, page *pg)
 {
-   if (page_queued(pg))
-   {
-      if (!pg->listed)
-         relist_page(m, pg);
-   }
-   else if (!keep_spare(m, f, pg))
+   if (!keep_spare(m, f, pg))
    {
       if (!lock_acquire(m))   /* the page goes back to the core (where the lock was */
       {                       /* taken over from a holder that died, the recovery */

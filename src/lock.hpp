@@ -427,7 +427,7 @@ MULLE_DLMALLOC_NOASAN inline void lock_all(mstate *m)
       for (size_t k = 0; k < FRONTS; ++k)
       {
          __atomic_fetch_or(&m->fronts[k].pins, REMOTE_CLOSED, __ATOMIC_SEQ_CST);
-         remote_quiesce(m, &m->fronts[k]);
+         remote_quiesce(&m->fronts[k]);
       }
 #endif
    lock_acquire(m);

@@ -269,10 +269,8 @@ MULLE_DLMALLOC_NOASAN inline bool page_queued(const page *pg) { return __atomic_
 
 /* The remote frees pinned on front f are done: the caller changed a page of f just now so
    that the later ones refuse it. */
-MULLE_DLMALLOC_NOASAN inline void remote_quiesce(const mstate *m, front *f)
+MULLE_DLMALLOC_NOASAN inline void remote_quiesce(front *f)
 {
-   if (!takes_remote_frees(m))
-      return;
    __atomic_thread_fence(__ATOMIC_SEQ_CST);
    while (__atomic_load_n(&f->pins, __ATOMIC_ACQUIRE) & ~REMOTE_CLOSED)
       cpu_relax();
@@ -302,7 +300,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *next_queued(mstate *m, f
 #else
 MULLE_DLMALLOC_NOASAN inline bool takes_remote_frees(const mstate *) { return false; }
 MULLE_DLMALLOC_NOASAN inline bool page_queued(const page *) { return false; }
-MULLE_DLMALLOC_NOASAN inline void remote_quiesce(const mstate *, front *) {}
+MULLE_DLMALLOC_NOASAN inline void remote_quiesce(front *) {}
 #endif
 
 /* Walks the stack of remote frees that starts at slot offset `off` of page pg (whose
@@ -352,6 +350,14 @@ MULLE_DLMALLOC_NOASAN inline size_t remote_slots(const mstate *m, page *pg, uint
 #endif
    fill_bytes(mask, 0, BITMAP_WORDS * sizeof(uint64_t));
    return 0;
+}
+
+/* p, a slot of pg, was freed by another thread and is not yet collected: it holds its
+   key. */
+MULLE_DLMALLOC_NOASAN inline bool remotely_freed(const mstate *m, page *pg, const void *p)
+{
+   return takes_remote_frees(m) && slot_index(pg, p) != NO_SLOT &&
+          frame_word(slot_words(const_cast<void *>(p)) + 1) == remote_key(m, p);
 }
 
 /* Slot i (at p) of pg is free, or freed by another thread and not yet collected. */
@@ -615,7 +621,7 @@ MULLE_DLMALLOC_NOASAN inline bool remote_frees_done(mstate *m, page *pg, size_t 
 {
    if (!takes_remote_frees(m))
       return true;
-   remote_quiesce(m, front_of(m, pg));
+   remote_quiesce(front_of(m, pg));
    if (!page_queued(pg))
       return true;
    pg->check = was;
@@ -1078,12 +1084,6 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot(mstate *m, page *pg, 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void page_emptied(mstate *m, page *pg)
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
-   if (page_queued(pg))   /* it goes once its queue's turn collects it */
-   {
-      if (!pg->listed)
-         relist_page(m, pg);
-      return;
-   }
    if ((flags_of(m) & STATE_LOCKED) && keep_spare(m, front_of(m, pg), pg))
       return;
 #endif

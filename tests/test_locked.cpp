@@ -696,3 +696,73 @@ TEST_CASE("fronts: a thread frees another thread's slots without its front's loc
       CHECK(mspace_destroy(ms) == 0);
    }
 }
+
+TEST_CASE("fronts: a front's holder collects its pages' remote frees when its list runs dry (the slots serve again, an emptied page becomes a spare); a write into a slot freed so is reported when it is collected")
+{
+   if (!TIER || FRONTS == 1 || MULLE_TEST_VALGRIND)   // memcheck's build takes no remote frees
+      return;
+   mspace ms = create_locked(nullptr, 16 * MiB);
+   if (!ms)
+      return;
+   ErrorLog log;
+   log.install(ms);
+   const std::size_t size = 48, count = 3 * slots_per_page(size);
+   std::vector<void *> first(count), again(count);
+   std::atomic<int> phase{0};
+   auto wait_for = [&](int k) {
+      while (phase.load() != k)
+         std::this_thread::yield();
+   };
+   std::thread owner([&] {
+      for (void *&p : first)
+         REQUIRE((p = mspace_malloc(ms, size)) != nullptr);
+      phase.store(1);
+      wait_for(2);   // every block freed by the other thread, none collected yet
+      for (void *&p : again)
+         REQUIRE((p = mspace_malloc(ms, size)) != nullptr);
+      phase.store(3);
+   });
+   std::thread other([&] {   // the next thread: another front
+      wait_for(1);
+      for (std::size_t i = 0; i < count; ++i)   // each page's first block stays: its page
+         if (i % slots_per_page(size))         // is not empty when collected, and joins its
+            mspace_free(ms, first[i]);         // list again
+      phase.store(2);
+   });
+   owner.join();
+   other.join();
+   // the owner's list ran dry and it collected its pages: the freed slots served again
+   std::vector<void *> first_kept;
+   for (std::size_t i = 0; i < count; i += slots_per_page(size))
+      first_kept.push_back(first[i]);
+   std::sort(first.begin(), first.end());
+   std::size_t reused = 0;
+   for (void *p : again)
+      reused += std::binary_search(first.begin(), first.end(), p);
+   MESSAGE("remote frees: " << reused << " of " << count << " blocks served again from collected slots");
+   CHECK(reused >= count - 2 * slots_per_page(size));
+   CHECK(log.count == 0);
+   CHECK(stats_of(ms).allocated_blocks == count + 3);
+   CHECK(mspace_check(ms) == 0);
+
+   // a use after free: the link of a slot freed by another thread overwritten before it
+   // is collected. The check finds it, and the collection reports it (the slot itself
+   // is freed; the ones behind the link would stay in use)
+   std::thread gone([&] {
+      for (void *p : again)
+         mspace_free(ms, p);
+      for (std::size_t i = 0; i < count; i += slots_per_page(size))
+         mspace_free(ms, first_kept[i / slots_per_page(size)]);
+   });
+   gone.join();
+   CHECK(stats_of(ms).allocated_blocks == 0);
+   void *last = first_kept[2];
+   write_word(last, 0x12345);
+   CHECK(mspace_check(ms) > 0);
+   (void) stats_of(ms);   // a damaged stack counts nothing as freed: no fault, no change
+   CHECK(log.count == 0);
+   mspace_trim(ms, 0);   // collects every page
+   CHECK(log.count >= 1);
+   CHECK(log.last == MSPACE_ERROR_CORRUPTION);
+   CHECK(mspace_destroy(ms) == 0);
+}
