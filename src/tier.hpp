@@ -356,7 +356,7 @@ MULLE_DLMALLOC_NOASAN inline size_t remote_slots(const mstate *m, page *pg, uint
    key. */
 MULLE_DLMALLOC_NOASAN inline bool remotely_freed(const mstate *m, page *pg, const void *p)
 {
-   return takes_remote_frees(m) && slot_index(pg, p) != NO_SLOT &&
+   return takes_remote_frees(m) && __atomic_load_n(&pg->rfree, __ATOMIC_RELAXED) && slot_index(pg, p) != NO_SLOT &&
           frame_word(slot_words(const_cast<void *>(p)) + 1) == remote_key(m, p);
 }
 
@@ -366,7 +366,8 @@ MULLE_DLMALLOC_NOASAN inline bool slot_was_freed(const mstate *m, const page *pg
    if ((pg->free_bits[i >> 6] >> (i & 63)) & 1u)
       return true;
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
-   return takes_remote_frees(m) && frame_word(slot_words(const_cast<void *>(p)) + 1) == remote_key(m, p);
+   return takes_remote_frees(m) && __atomic_load_n(&pg->rfree, __ATOMIC_RELAXED) &&   /* a stack to be in */
+          frame_word(slot_words(const_cast<void *>(p)) + 1) == remote_key(m, p);
 #else
    (void) m; (void) p;
    return false;
