@@ -356,8 +356,13 @@ MULLE_DLMALLOC_NOASAN inline size_t remote_slots(const mstate *m, page *pg, uint
    key. */
 MULLE_DLMALLOC_NOASAN inline bool remotely_freed(const mstate *m, page *pg, const void *p)
 {
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
    return takes_remote_frees(m) && __atomic_load_n(&pg->rfree, __ATOMIC_RELAXED) && slot_index(pg, p) != NO_SLOT &&
           frame_word(slot_words(const_cast<void *>(p)) + 1) == remote_key(m, p);
+#else
+   (void) m; (void) pg; (void) p;
+   return false;
+#endif
 }
 
 /* Slot i (at p) of pg is free, or freed by another thread and not yet collected. */
