@@ -201,14 +201,9 @@ MULLE_DLMALLOC_NOASAN inline void page_left_empty(mstate *m, front *f, page *pg)
 {
    if (!keep_spare(m, f, pg))
    {
-      if (!lock_acquire(m))   /* the page goes back to the core (where the lock was */
-      {                       /* taken over from a holder that died, the recovery */
-         if (pg->listed)      /* gives it back) */
-            release_page(m, pg);
-         else
-            give_back_page(m, pg);
-      }
-      lock_release(m);
+      if (!lock_acquire(m))    /* the page goes back to the core (where the lock was */
+         return_page(m, pg);   /* taken over from a holder that died, the recovery */
+      lock_release(m);         /* gives it back) */
    }
 }
 

@@ -352,12 +352,12 @@ MULLE_DLMALLOC_NOASAN inline size_t remote_slots(const mstate *m, page *pg, uint
    return 0;
 }
 
-/* p, a slot of pg, was freed by another thread and is not yet collected: it holds its
-   key. */
-MULLE_DLMALLOC_NOASAN inline bool remotely_freed(const mstate *m, page *pg, const void *p)
+/* The slot at p of pg holds its key: freed by another thread, not yet collected (asked
+   only where the page has a stack to be in). */
+MULLE_DLMALLOC_NOASAN inline bool holds_remote_key(const mstate *m, const page *pg, const void *p)
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
-   return takes_remote_frees(m) && __atomic_load_n(&pg->rfree, __ATOMIC_RELAXED) && slot_index(pg, p) != NO_SLOT &&
+   return takes_remote_frees(m) && __atomic_load_n(&pg->rfree, __ATOMIC_RELAXED) &&
           frame_word(slot_words(const_cast<void *>(p)) + 1) == remote_key(m, p);
 #else
    (void) m; (void) pg; (void) p;
@@ -365,18 +365,16 @@ MULLE_DLMALLOC_NOASAN inline bool remotely_freed(const mstate *m, page *pg, cons
 #endif
 }
 
+/* p, a slot of pg, was freed by another thread and is not yet collected. */
+MULLE_DLMALLOC_NOASAN inline bool remotely_freed(const mstate *m, page *pg, const void *p)
+{
+   return slot_index(pg, p) != NO_SLOT && holds_remote_key(m, pg, p);
+}
+
 /* Slot i (at p) of pg is free, or freed by another thread and not yet collected. */
 MULLE_DLMALLOC_NOASAN inline bool slot_was_freed(const mstate *m, const page *pg, size_t i, const void *p)
 {
-   if ((pg->free_bits[i >> 6] >> (i & 63)) & 1u)
-      return true;
-#ifdef MULLE_DLMALLOC_HAS_FRONTS
-   return takes_remote_frees(m) && __atomic_load_n(&pg->rfree, __ATOMIC_RELAXED) &&   /* a stack to be in */
-          frame_word(slot_words(const_cast<void *>(p)) + 1) == remote_key(m, p);
-#else
-   (void) m; (void) p;
-   return false;
-#endif
+   return ((pg->free_bits[i >> 6] >> (i & 63)) & 1u) || holds_remote_key(m, pg, p);
 }
 
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
@@ -983,6 +981,16 @@ MULLE_DLMALLOC_NOASAN inline bool keep_spare(mstate *m, front *f, page *pg)
 #endif
 }
 
+/* Empty page pg, listed or not, goes back to the core (the caller holds the mspace's
+   lock). */
+MULLE_DLMALLOC_NOASAN inline void return_page(mstate *m, page *pg)
+{
+   if (pg->listed)
+      release_page(m, pg);
+   else
+      give_back_page(m, pg);
+}
+
 /* Every front's queued pages collected (the caller holds every lock), and those that
    emptied given back to the core; true if a slot was collected. */
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
@@ -999,12 +1007,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool collect_remote_frees(msta
          collect_page(m, pg);
          any = any || pg->used != before;
          if (!pg->used && !page_queued(pg))
-         {
-            if (pg->listed)
-               release_page(m, pg);
-            else
-               give_back_page(m, pg);
-         }
+            return_page(m, pg);
          else if (!pg->listed && pg->used < pg->count)
             relist_page(m, pg);
       }
