@@ -363,6 +363,23 @@ MULLE_DLMALLOC_NOASAN inline void *hand_out(mstate *m, void *mem, size_t n)
 inline bool release_chunk(mstate *m, chunk *c, size_t s);
 inline void *allocate(mstate *m, size_t n);   /* a slot or a chunk (tier.hpp) */
 
+/* In-use chunk c, just taken, gives back its lead up to chunk a inside it (at least
+   MIN_CHUNK bytes): a keeps the rest, in use. The lead is free from the store that cuts it
+   off (a crash leaves no block that nobody holds behind the one asked for). a. */
+MULLE_DLMALLOC_NOASAN inline chunk *give_back_lead(mstate *m, chunk *c, chunk *a)
+{
+   size_t lead = static_cast<size_t>(as_bytes(a) - as_bytes(c));
+   a->head     = (chunk_size(c) - lead) | CINUSE;   /* PINUSE is cleared as the lead is freed */
+   MULLE_DLMALLOC_ORDERED();
+   c->head = (c->head & PINUSE) | lead;
+   if (!release_chunk(m, c, lead))   /* a free predecessor whose links lie; untested */
+   {
+      c->head |= CINUSE;
+      report(m, MSPACE_ERROR_CORRUPTION, mem_from_chunk(c));
+   }
+   return a;
+}
+
 MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment, size_t n)
 {
    if (!is_power_of_two(alignment))
@@ -388,19 +405,7 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
       chunk *a      = chunk_from_mem(aligned);
       if (static_cast<size_t>(as_bytes(a) - as_bytes(c)) < MIN_CHUNK)
          a = chunk_at(a, alignment);
-      size_t lead = static_cast<size_t>(as_bytes(a) - as_bytes(c));
-      size_t rest = chunk_size(c) - lead;
-      /* the lead is free from the store that cuts it off (a crash leaves no block that
-         nobody holds behind the one asked for) */
-      a->head = rest | CINUSE;                   /* PINUSE is cleared as the lead is freed */
-      MULLE_DLMALLOC_ORDERED();
-      c->head = (c->head & PINUSE) | lead;
-      if (!release_chunk(m, c, lead))   /* a free predecessor whose links lie; untested */
-      {
-         c->head |= CINUSE;
-         report(m, MSPACE_ERROR_CORRUPTION, mem);
-      }
-      c = a;
+      c = give_back_lead(m, c, a);
    }
    size_t s = chunk_size(c);
    if (s - nb >= MIN_CHUNK)

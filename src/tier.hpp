@@ -552,6 +552,22 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *take_slot(mstate *m, page *pg)
    filled); else cut out of a chunk large enough to hold one that does. */
 MULLE_DLMALLOC_NOASAN inline chunk *page_chunk(mstate *m)
 {
+   /* where Lea's order takes the top (no free chunk serves a page, the dv is smaller),
+      the page is cut from it on the first boundary past a lead that can stand alone
+      (free, as allocate_aligned leaves it): what the way below ends with, without taking
+      a chunk, giving it back and taking a larger one to cut down */
+   if (PAGE_BYTES > m->dv_size && no_tree_bin_from(m->treemap, PAGE_BYTES) && top_is_whole(m))
+   {
+      uintptr_t at   = reinterpret_cast<uintptr_t>(mem_from_chunk(m->top));
+      size_t    lead = static_cast<size_t>(align_up(at, PAGE_BYTES) - at);
+      if (lead && lead < MIN_CHUNK)
+         lead += PAGE_BYTES;
+      if (m->top_size >= lead + PAGE_BYTES + MIN_CHUNK)
+      {
+         chunk *c = chunk_from_mem(split_top(m, m->top, lead + PAGE_BYTES, PINUSE));
+         return lead ? give_back_lead(m, c, chunk_at(c, lead)) : c;
+      }
+   }
    void *mem = allocate_chunk_of(m, PAGE_BYTES);
    if (mem && is_aligned(mem, PAGE_BYTES))
       return chunk_from_mem(mem);
