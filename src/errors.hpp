@@ -352,9 +352,7 @@ struct chunk_read
 /* validate_chunk's verdict for a block without fault, reached in fewer instructions (the
    fast path's): mem's chunk lies below the top, is live, its size is on the grid and ends
    at or below the top, and its neighbours' tags agree. True means validate_chunk finds no
-   fault (but for a predecessor that is the dv, whose head is not read: the state's record
-   of its size, which a free that merges with it rewrites the head from, stands for it);
-   false means nothing (validate_chunk decides, and names the fault). The two are
+   fault; false means nothing (validate_chunk decides, and names the fault). The two are
    written apart on purpose: tests/test_fast_path.cpp holds one against the other. *r learns
    the heads read, where the verdict is true. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, const void *mem, chunk_read *r)
@@ -379,8 +377,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, con
    if (head & PINUSE)
       return true;
    size_t ps = c->prev_foot;   /* a free predecessor: its size and tags agree */
-   if (chunk_before(c, ps) == m->dv)   /* the dv's: the state's record, which its head */
-      return ps == m->dv_size;         /* says too (not read: a line a queue freed long ago) */
+   if (chunk_before(c, ps) == m->dv)   /* the dv: its size the state's record, its head */
+      return ps == m->dv_size && free_head_is(m->dv, ps);   /* what a free chunk's says */
    if (ps < MIN_CHUNK || (ps & ALIGN_MASK) || ps > static_cast<size_t>(as_bytes(c) - m->least))
       return false;
    chunk *prev = chunk_before(c, ps);

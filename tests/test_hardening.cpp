@@ -258,6 +258,40 @@ TEST_CASE("an overflow into the head of the dv behind a block is corruption: rea
    }
 }
 
+TEST_CASE("an overflow into the head of the dv before a block is caught: its free writes nothing")
+{
+   // The free of the block behind the dv merges with it: the dv's head is held against the
+   // state's record of its size on the fast path too, not taken from the record alone.
+   for (int variant = 0; variant < 2; ++variant)
+   {
+      CAPTURE(variant);
+      Heap   h;
+      Blocks live;
+      void *x = mspace_malloc(h.ms, 3000);
+      void *g = live.add(mspace_malloc(h.ms, 400), 400);   // behind x, then the dv
+      live.add(mspace_malloc(h.ms, 400), 400);             // behind g: g merges with the dv alone
+      mspace_free(h.ms, x);
+      void *s = live.add(mspace_malloc(h.ms, 500), 500);   // split off x: the rest is the dv
+      REQUIRE(s == x);
+      unsigned char    *head = head_behind(s, 500);
+      const std::size_t good = read_word(head);
+      REQUIRE((good & FLAGS) == PINUSE_BIT);
+      write_word(head, variant == 0 ? good + 2 * A : good | 2);   // a longer size; or "in use"
+      mspace_free(h.ms, g);
+      CHECK(h.log.count == 1);
+      CHECK(h.log.last != MSPACE_ERROR_NONE);
+      CHECK(live.intact());
+      CHECK(read_word(head) == (variant == 0 ? good + 2 * A : good | 2));   // nothing written
+      write_word(head, good);
+      CHECK(mspace_check(h.ms) == 0);
+      CHECK(stats_of(h.ms).allocated_blocks == 3);   // g is as it was
+      h.log.clear();
+      mspace_free(h.ms, g);                          // repaired: it merges with the dv
+      CHECK(h.log.count == 0);
+      CHECK(mspace_check(h.ms) == 0);
+   }
+}
+
 #if defined(MULLE_DLMALLOC_CHECKS) && MULLE_DLMALLOC_CHECKS >= 2
 
 namespace {
