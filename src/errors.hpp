@@ -377,8 +377,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, con
    if (head & PINUSE)
       return true;
    size_t ps = c->prev_foot;   /* a free predecessor: its size and tags agree */
-   if (chunk_before(c, ps) == m->dv)   /* the dv: its size the state's record, its head */
-      return ps == m->dv_size && free_head_is(m->dv, ps);   /* what a free chunk's says */
+   if (chunk_before(c, ps) == m->dv)   /* the dv: the state records its size, and its */
+      return ps == m->dv_size && free_head_is(m->dv, ps);   /* head says that free size */
    if (ps < MIN_CHUNK || (ps & ALIGN_MASK) || ps > static_cast<size_t>(as_bytes(c) - m->least))
       return false;
    chunk *prev = chunk_before(c, ps);
