@@ -398,3 +398,36 @@ TEST_CASE("looking at the statistics changes nothing: the next blocks land where
    }
    CHECK(mspace_destroy(b) == 0);
 }
+
+TEST_CASE("a page cut from the top, wherever the top starts, gives its lead back free: the heap merges whole again")
+{
+   // Chunks of every size on the grid up to a page move the top's start through every
+   // offset in a page; a slot then needs a page, cut from the top on its boundary (a lead
+   // of one grid step cannot stand alone: the page goes to the next boundary).
+   if (!TIER)
+      return;
+   for (std::size_t n = 300; n < 300 + 4096; n += A)
+   {
+      CAPTURE(n);
+      mspace ms = mspace_create(1 << 20);
+      REQUIRE(ms);
+      unsigned char *c = static_cast<unsigned char *>(mspace_malloc(ms, n));
+      REQUIRE(c);
+      std::memset(c, 0x5a, n);
+      void *s = mspace_malloc(ms, 16);   // a slot: a page made from the top
+      REQUIRE(s);
+      CHECK(mspace_check(ms) == 0);
+      CHECK(stats_of(ms).allocated_blocks == 2);
+      CHECK(stats_of(ms).free_blocks <= 1);   // the lead, where there is one
+      mspace_free(ms, s);                     // the page goes back to the core
+      bool intact = true;
+      for (std::size_t i = 0; i < n; ++i)
+         intact = intact && c[i] == 0x5a;
+      CHECK(intact);
+      mspace_free(ms, c);
+      CHECK(mspace_check(ms) == 0);
+      CHECK(stats_of(ms).free_blocks == 0);   // the lead merged: all is the top again
+      CHECK(stats_of(ms).allocated_blocks == 0);
+      mspace_destroy(ms);
+   }
+}
