@@ -394,7 +394,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_page(mstate *m
 }
 
 /* free of slot p (in the page of `frame`) from a locked mspace under its front's lock
-   word (free_front found no bias of this thread's on it, or a remote free refused it). */
+   word (p is no slot of this thread's front biased to it, and no remote free took it). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_locking(mstate *m, void *p, size_t frame)
 {
    page  *pg = frame_of(p);
@@ -409,16 +409,13 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_locking(mstate
    front_let_go(f, busy);
 }
 
-/* free of slot p (in the page of `frame`, whose front byte read k) from a locked mspace
-   whose front k this thread holds by its bias (busy is its byte): the checks lock_slot
-   makes under the lock, made under the bias; without a stack frame. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_biased(mstate *m, void *p, size_t frame, unsigned k, uint8_t *busy)
+/* free of slot p of page pg from a locked mspace, under the bias of this thread's front f
+   (busy is its byte), which names pg's front as f and which the map names a page: both
+   read under the bias, which alone makes and gives back f's pages. The slot is checked
+   as lock_slot checks it under the lock; without a stack frame. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_own_biased(mstate *m, front *f, page *pg, void *p, uint8_t *busy)
 {
-   page  *pg = frame_of(p);
-   front *f  = &m->fronts[k];
-   size_t i  = NO_SLOT;
-   if (map_has(m, frame) && frame_byte(&pg->front) == k)
-      i = slot_index(pg, p);
+   size_t i = slot_index(pg, p);
    if (i == NO_SLOT || slot_was_freed(m, pg, i, p))
    {
       bias_drop(busy);
@@ -430,9 +427,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_biased(mstate 
    bias_drop(busy);
 }
 
-/* free of p from a locked mspace: a slot of a front biased to this thread under its
-   bias, a slot of any other front under its lock word, anything else as before. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, void *p)
+/* free of p from a locked mspace past this thread's bias: a slot of another front as a
+   remote free, or under that front's lock word; a slot of this thread's front, not biased
+   to it, under its lock word; anything else as before. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_unbiased(mstate *m, void *p)
 {
    size_t frame;
    if (!in_page_unlocked(m, p, &frame))
@@ -443,10 +441,29 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, voi
    if (k < FRONTS && takes_remote_frees(m) &&
        static_cast<size_t>(reinterpret_cast<byte *>(&m->fronts[k]) - reinterpret_cast<byte *>(m)) != thread_front_at)
       return free_remote(m, p, frame, k) ? (void) 0 : free_front_locking(m, p, frame);
-   uint8_t *busy = k < FRONTS ? bias_hold(&m->fronts[k]) : NULL;
-   if (!busy)
-      return free_front_locking(m, p, frame);
-   return free_front_biased(m, p, frame, k, busy);
+   return free_front_locking(m, p, frame);
+}
+
+/* free of p from a locked mspace: a slot of this thread's front, biased to it, under the
+   bias (the map and the page's front byte read once, under it, without a stack frame);
+   anything else past the bias (free_front_unbiased). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, void *p)
+{
+#ifdef MULLE_DLMALLOC_HAS_BIAS
+   if (size_t at = thread_front_at)   /* a thread with no front yet holds no bias */
+   {
+      front   *f    = reinterpret_cast<front *>(reinterpret_cast<byte *>(m) + at);
+      uint8_t *busy = bias_hold(f);
+      size_t   frame;
+      if (busy)
+      {
+         if (in_page_unlocked(m, p, &frame) && frame_byte(&frame_of(p)->front) == thread_front_number - 1)
+            return free_own_biased(m, f, frame_of(p), p, busy);
+         bias_drop(busy);
+      }
+   }
+#endif
+   return free_front_unbiased(m, p);
 }
 #endif
 
