@@ -1891,6 +1891,25 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_chunk_checked(mstate *m, ch
    return unlink_tree_checked(m, as_tree(c), grid);
 }
 
+/* The first chunk c of small bin i (the head's forward link) leaves it; false, with nothing
+   written, if its links lie. The head names c already, so unlink_chunk_checked's tests of
+   the chunk behind c come down to one: c's link back names the head. Its forward link
+   names the head or a chunk below the top, and that links back to c. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_first_small_checked(mstate *m, chunk *c, size_t i)
+{
+   chunk *h = small_bin(m, i);
+   chunk *f = c->fd;
+#if MULLE_DLMALLOC_CHECKS
+   if (c->bk != h || (f != h && !chunk_grid(m).holds(f)) || f->bk != c)
+      return false;
+#endif
+   h->fd = f;
+   f->bk = h;
+   if (f == h)
+      m->smallmap &= ~bin_bit(i);
+   return true;
+}
+
 }} // namespace mulle::detail
 
 // ---- src/errors.hpp --------------------------------------------------------
@@ -2722,8 +2741,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *free_chunk_damaged(mstat
 }
 
 /* A small chunk size nb whose bin, or the next one up, holds a chunk: the first chunk of
-   that bin, its size as the bin records it held against its head, carved as the search
-   would (a remainder, where one can stand alone, becomes the dv). Without the stack frame
+   that bin, its size as the bin records it held against its head, its links as the first
+   of its bin's, carved as the search would (a remainder, where one can stand alone, becomes the dv). Without the stack frame
    of the search. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_small_fit(mstate *m, size_t nb)
 {
@@ -2733,8 +2752,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_small_fit(mstate *
    size_t cs = small_index_to_size(i);
    if (!free_head_is(c, cs))
       return free_chunk_damaged(m, c);
-   if (!free_memory_untouched(m, c, cs, as_bytes(c) + nb + sizeof(tree_chunk)) || !take_from_bin(m, c, cs))
+   if (!free_memory_untouched(m, c, cs, as_bytes(c) + nb + sizeof(tree_chunk)))
       return NULL;
+   if (!unlink_first_small_checked(m, c, i))
+      return free_chunk_damaged(m, c);   /* its links lie */
    return carve(m, c, nb, true);
 }
 

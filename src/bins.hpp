@@ -300,4 +300,23 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_chunk_checked(mstate *m, ch
    return unlink_tree_checked(m, as_tree(c), grid);
 }
 
+/* The first chunk c of small bin i (the head's forward link) leaves it; false, with nothing
+   written, if its links lie. The head names c already, so unlink_chunk_checked's tests of
+   the chunk behind c come down to one: c's link back names the head. Its forward link
+   names the head or a chunk below the top, and that links back to c. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_first_small_checked(mstate *m, chunk *c, size_t i)
+{
+   chunk *h = small_bin(m, i);
+   chunk *f = c->fd;
+#if MULLE_DLMALLOC_CHECKS
+   if (c->bk != h || (f != h && !chunk_grid(m).holds(f)) || f->bk != c)
+      return false;
+#endif
+   h->fd = f;
+   f->bk = h;
+   if (f == h)
+      m->smallmap &= ~bin_bit(i);
+   return true;
+}
+
 }} // namespace mulle::detail

@@ -207,8 +207,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *free_chunk_damaged(mstat
 }
 
 /* A small chunk size nb whose bin, or the next one up, holds a chunk: the first chunk of
-   that bin, its size as the bin records it held against its head, carved as the search
-   would (a remainder, where one can stand alone, becomes the dv). Without the stack frame
+   that bin, its size as the bin records it held against its head, its links as the first
+   of its bin's, carved as the search would (a remainder, where one can stand alone, becomes the dv). Without the stack frame
    of the search. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_small_fit(mstate *m, size_t nb)
 {
@@ -218,8 +218,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_small_fit(mstate *
    size_t cs = small_index_to_size(i);
    if (!free_head_is(c, cs))
       return free_chunk_damaged(m, c);
-   if (!free_memory_untouched(m, c, cs, as_bytes(c) + nb + sizeof(tree_chunk)) || !take_from_bin(m, c, cs))
+   if (!free_memory_untouched(m, c, cs, as_bytes(c) + nb + sizeof(tree_chunk)))
       return NULL;
+   if (!unlink_first_small_checked(m, c, i))
+      return free_chunk_damaged(m, c);   /* its links lie */
    return carve(m, c, nb, true);
 }
 

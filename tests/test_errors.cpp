@@ -635,6 +635,51 @@ TEST_CASE("free and realloc and malloc report a free chunk with overwritten link
    f.expect_still_usable();
 }
 
+TEST_CASE("malloc of the first chunk of a small bin whose links lie is corruption and changes nothing" * doctest::skip(TIER))
+{
+   Fixture f;
+   void *x = f.add(100);
+   f.add(100);   // keeps x and y apart
+   void *y = f.add(100);
+   f.add(100);   // keeps y away from the top
+
+   SUBCASE("its link back names no bin")
+   {
+      f.drop(x);
+      Patch damage(link_of(x, BK), GARBAGE);
+      f.snapshot();
+      CHECK(mspace_malloc(f.ms, 100) == nullptr);
+      expect_corruption(f, {x});
+      damage.restore();
+      f.expect_nothing_lost();
+   }
+   SUBCASE("its forward link names no chunk")
+   {
+      f.drop(x);
+      Patch damage(link_of(x, FD), GARBAGE);
+      f.snapshot();
+      CHECK(mspace_malloc(f.ms, 100) == nullptr);
+      expect_corruption(f, {x});
+      damage.restore();
+      f.expect_nothing_lost();
+   }
+   SUBCASE("it claims to be alone in a bin that holds two")
+   {
+      // a freed chunk joins its bin at the front: y is first, x behind it
+      f.drop(x);
+      f.drop(y);
+      REQUIRE(find_link_between(link_of(y, FD), link_of(y, FD) + W, chunk_of(x)) != nullptr);
+      const std::size_t back = read_word(link_of(y, BK));
+      const unsigned char *bin = links_relative ? link_of(y, BK) + back : reinterpret_cast<const unsigned char *>(back);
+      Patch damage(link_of(y, FD), link_value(link_of(y, FD), bin));
+      f.snapshot();
+      CHECK(mspace_malloc(f.ms, 100) == nullptr);
+      expect_corruption(f, {y});
+      damage.restore();
+      f.expect_nothing_lost();
+   }
+}
+
 TEST_CASE("mspace_check finds damaged tags and bins, and nothing once they are repaired" * doctest::skip(TIER))
 {
    Fixture f;
