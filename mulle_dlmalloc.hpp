@@ -1903,9 +1903,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_first_small_checked(mstate 
    if (c->bk != h || (f != h && !chunk_grid(m).holds(f)) || f->bk != c)
       return false;
 #endif
-   h->fd = f;
-   f->bk = h;
-   if (f == h)
+   if (ring_unlink(c))
       m->smallmap &= ~bin_bit(i);
    return true;
 }
@@ -2742,8 +2740,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *free_chunk_damaged(mstat
 
 /* A small chunk size nb whose bin, or the next one up, holds a chunk: the first chunk of
    that bin, its size as the bin records it held against its head, its links as the first
-   of its bin's, carved as the search would (a remainder, where one can stand alone, becomes the dv). Without the stack frame
-   of the search. */
+   of its bin's, carved as the search would (a remainder, where one can stand alone,
+   becomes the dv). Without the stack frame of the search. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_small_fit(mstate *m, size_t nb)
 {
    size_t i = small_index(nb);
@@ -7129,14 +7127,11 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_own_biased(mstate *m, front *
    bias_drop(busy);
 }
 
-/* free of p from a locked mspace past this thread's bias: a slot of another front as a
-   remote free, or under that front's lock word; a slot of this thread's front, not biased
-   to it, under its lock word; anything else as before. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_unbiased(mstate *m, void *p)
+/* free of slot p (in the page of `frame`) from a locked mspace, not under this thread's
+   bias: a slot of another front as a remote free, or under that front's lock word; a slot
+   of this thread's front, not biased to it, under its lock word. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_slot(mstate *m, void *p, size_t frame)
 {
-   size_t frame;
-   if (!in_page_unlocked(m, p, &frame))
-      return free_locked(m, p);
    unsigned k = frame_byte(&frame_of(p)->front);
    /* another thread's front: a remote free, which reads nothing of the front's lock line
       (its holder writes there as it takes slots) */
@@ -7147,25 +7142,28 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_unbiased(mstat
 }
 
 /* free of p from a locked mspace: a slot of this thread's front, biased to it, under the
-   bias (the map and the page's front byte read once, under it, without a stack frame);
-   anything else past the bias (free_front_unbiased). */
+   bias (the map and the page's front byte read once, under it, without a stack frame); a
+   slot of any other front by free_front_slot; anything else as before. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, void *p)
 {
+   size_t frame;
 #ifdef MULLE_DLMALLOC_HAS_BIAS
    if (size_t at = thread_front_at)   /* a thread with no front yet holds no bias */
    {
-      front   *f    = reinterpret_cast<front *>(reinterpret_cast<byte *>(m) + at);
-      uint8_t *busy = bias_hold(f);
-      size_t   frame;
-      if (busy)
+      front *f = reinterpret_cast<front *>(reinterpret_cast<byte *>(m) + at);
+      if (uint8_t *busy = bias_hold(f))
       {
-         if (in_page_unlocked(m, p, &frame) && frame_byte(&frame_of(p)->front) == thread_front_number - 1)
+         bool slot = in_page_unlocked(m, p, &frame);
+         if (slot && frame_byte(&frame_of(p)->front) == thread_front_number - 1)
             return free_own_biased(m, f, frame_of(p), p, busy);
-         bias_drop(busy);
+         bias_drop(busy);   /* the map was asked once: a chunk goes on at once */
+         return slot ? free_front_slot(m, p, frame) : free_locked(m, p);
       }
    }
 #endif
-   return free_front_unbiased(m, p);
+   if (!in_page_unlocked(m, p, &frame))
+      return free_locked(m, p);
+   return free_front_slot(m, p, frame);
 }
 #endif
 

@@ -312,9 +312,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_first_small_checked(mstate 
    if (c->bk != h || (f != h && !chunk_grid(m).holds(f)) || f->bk != c)
       return false;
 #endif
-   h->fd = f;
-   f->bk = h;
-   if (f == h)
+   if (ring_unlink(c))
       m->smallmap &= ~bin_bit(i);
    return true;
 }

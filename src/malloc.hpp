@@ -208,8 +208,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *free_chunk_damaged(mstat
 
 /* A small chunk size nb whose bin, or the next one up, holds a chunk: the first chunk of
    that bin, its size as the bin records it held against its head, its links as the first
-   of its bin's, carved as the search would (a remainder, where one can stand alone, becomes the dv). Without the stack frame
-   of the search. */
+   of its bin's, carved as the search would (a remainder, where one can stand alone,
+   becomes the dv). Without the stack frame of the search. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_small_fit(mstate *m, size_t nb)
 {
    size_t i = small_index(nb);
