@@ -1897,9 +1897,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_chunk_checked(mstate *m, ch
    names the head or a chunk below the top, and that links back to c. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool unlink_first_small_checked(mstate *m, chunk *c, size_t i)
 {
+#if MULLE_DLMALLOC_CHECKS
    chunk *h = small_bin(m, i);
    chunk *f = c->fd;
-#if MULLE_DLMALLOC_CHECKS
    if (c->bk != h || (f != h && !chunk_grid(m).holds(f)) || f->bk != c)
       return false;
 #endif
