@@ -102,7 +102,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool free_chunk_plainly(mstate *m, void
    chunk     *c = chunk_from_mem(p);
    chunk_read r;
    if (!MULLE_DLMALLOC_CHECKS)
-      r = read_chunk(c);
+      r = read_chunk(m, c);
    else if (!plainly_valid(m, p, &r))
       return false;
    deallocate_read(m, c, r);

@@ -273,6 +273,7 @@ struct page
 };
 
 static const size_t PURGE_SLOTS = 8;   /* free chunks waiting to be purged by themselves */
+static_assert(PURGE_SLOTS <= 16, "purge_used has a bit per slot");
 /* the purge by itself (free.hpp): left out without an OS and at level 2 */
 static const size_t PURGE_MIN   = MULLE_DLMALLOC_NO_OS || MULLE_DLMALLOC_CHECKS >= 2 ? 0 : MULLE_DLMALLOC_PURGE_MIN;
 static const size_t PURGE_DELAY = MULLE_DLMALLOC_PURGE_DELAY;
@@ -405,7 +406,10 @@ struct mstate
                                                          0 for none (free.hpp) */
    uint32_t               purge_stamp[PURGE_SLOTS];   /* purge_clock when each was noted */
    uint32_t               purge_clock;    /* the core's slower events, counted */
-   uint32_t               purge_next;     /* the slot a new candidate takes, in turn */
+   uint16_t               purge_next;     /* the slot a new candidate takes, in turn */
+   uint16_t               purge_used;     /* bit k set where purge_at[k] is not 0: the
+                                             slots a search looks at (a hint: a search that
+                                             finds nothing loses only a purge) */
    uint32_t               top_since;      /* with STATE_REGROWS: purge_clock + 1 when the top
                                              grew past the trim threshold, 0 while it has not
                                              (an automatic trim waits, free.hpp) */
@@ -424,7 +428,7 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 15;  /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 16;  /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
@@ -437,14 +441,17 @@ static const size_t LAYOUT_VERSION = 15;  /* 2: small bins are rings; 3: level-2
                                              bias; 13: a page's hint is a guess; 14: a
                                              front's takes counted by its thread; 15: remote
                                              frees (a page's stack of them and queue link,
-                                             a front's queue and pins) */
+                                             a front's queue and pins); 16: the purge
+                                             queue's slots in use, in a mask */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {
-   return (LAYOUT_VERSION + ((fronts - 1) << 4)) | (WORD << 8) | (checks << 16) | (static_cast<size_t>(tier) << 20) |
-          (static_cast<size_t>(relative) << 21) | (ALIGN << 22);
+   return ((LAYOUT_VERSION & 15) + ((fronts - 1) << 4)) | (WORD << 8) | ((LAYOUT_VERSION >> 4) << 12) |
+          (checks << 16) | (static_cast<size_t>(tier) << 20) | (static_cast<size_t>(relative) << 21) | (ALIGN << 22);
 }
-static_assert(LAYOUT_VERSION < 16 && FRONTS <= 16, "the layout word's low byte: its version and the fronts");
+static_assert(LAYOUT_VERSION < 256 && FRONTS <= 16 && WORD <= 8,
+              "the layout word: the version's low bits and the fronts in its low byte, the word size in "
+              "bits 8 to 11, the version's high bits in 12 to 15");
 static const size_t LAYOUT = layout_word(MULLE_DLMALLOC_CHECKS, TIER, MULLE_DLMALLOC_RELATIVE != 0, FRONTS);
 
 /* ---- the page map ----

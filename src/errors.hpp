@@ -341,12 +341,14 @@ MULLE_DLMALLOC_NOASAN inline bool head_of_freed_block(const chunk *c)
 #endif
 }
 
-/* What a free's fast path reads of a chunk block: its head, and its successor's. */
+/* What a free's fast path reads of a chunk block: its head, and its successor's; and
+   whether the dv lies right before it (its PINUSE clear, and its prev_foot the dv's). */
 struct chunk_read
 {
    size_t head;
    chunk *next;
    size_t next_head;
+   bool   after_dv;
 };
 
 /* validate_chunk's verdict for a block without fault, reached in fewer instructions (the
@@ -374,11 +376,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool plainly_valid(const mstate *m, con
    r->head      = head;
    r->next      = next;
    r->next_head = next_head;
+   r->after_dv  = false;
    if (head & PINUSE)
       return true;
    size_t ps = c->prev_foot;   /* a free predecessor: its size and tags agree */
    if (chunk_before(c, ps) == m->dv)   /* the dv: the state records its size, and its */
-      return ps == m->dv_size && free_head_is(m->dv, ps);   /* head says that free size */
+   {                                   /* head says that free size */
+      r->after_dv = true;
+      return ps == m->dv_size && free_head_is(m->dv, ps);
+   }
    if (ps < MIN_CHUNK || (ps & ALIGN_MASK) || ps > static_cast<size_t>(as_bytes(c) - m->least))
       return false;
    chunk *prev = chunk_before(c, ps);

@@ -176,6 +176,7 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
    }
    m->epoch++;   /* the headers of the pages that were are believed no more */
    fill_bytes(m->purge_at, 0, sizeof(m->purge_at));
+   m->purge_used = 0;
    m->dv        = NULL;
    m->dv_size   = 0;
    m->top       = reinterpret_cast<chunk *>(m->least.get());

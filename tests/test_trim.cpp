@@ -563,6 +563,51 @@ TEST_CASE("a free chunk below a live block gives its pages back by itself after 
    CHECK(mspace_destroy(ms) == 0);
 }
 
+TEST_CASE("a free chunk cut while it waits to be purged: the rest waits on with its time, and gives its pages back when due")
+{
+   if (huge_pages_always() || CANARY || PURGE_MIN == 0 || PURGE_MIN > 32 * MiB)
+      return;   // as above
+   const std::size_t page = std::size_t(sysconf(_SC_PAGESIZE));
+   mspace ms = mspace_create(1024 * MiB);
+   REQUIRE(ms != nullptr);
+   const std::size_t big = 64 * MiB, cut = 1 * MiB;
+   unsigned char *p     = static_cast<unsigned char *>(mspace_malloc(ms, big));
+   unsigned char *after = static_cast<unsigned char *>(mspace_malloc(ms, 16));
+   REQUIRE((p && after));
+   std::vector<void *> clock(2 * (PURGE_DELAY + 2 * PURGE_SLOTS) + 1);
+   for (void *&b : clock)
+      REQUIRE((b = mspace_malloc(ms, 1000)) != nullptr);   // a chunk, not a slot
+   std::memset(p, 0x5A, big);
+   std::memset(after, 0x22, 16);
+   std::size_t next = 0;
+
+   mspace_free(ms, p);
+   free_into_bins(ms, clock, &next, PURGE_DELAY / 2);
+   // the best fit for a request no bin holds a smaller chunk for: the waiting chunk, cut
+   unsigned char *q = static_cast<unsigned char *>(mspace_malloc(ms, cut));
+   REQUIRE(q == p);
+   std::memset(q, 0x66, cut);
+   unsigned char *rest = p + cut + 64 * KiB;   // past the remainder's links
+   // the rest is due PURGE_DELAY events after the free, not after the cut
+   free_into_bins(ms, clock, &next, PURGE_DELAY - 1 - PURGE_DELAY / 2);
+   const std::size_t waiting = resident_pages(rest, p + big) * page;
+   free_into_bins(ms, clock, &next, PURGE_SLOTS + 1);
+   const std::size_t left = resident_pages(rest, p + big) * page;
+   MESSAGE("64 MiB freed, 1 MiB cut from it " << PURGE_DELAY / 2 << " frees later: the rest has "
+           << waiting / KiB << " KiB resident " << PURGE_DELAY - 1 << " frees after the free, " << left / KiB
+           << " KiB " << PURGE_SLOTS + 1 << " frees after that");
+   CHECK(waiting >= big - cut - 2 * MiB);
+   CHECK(left <= 2 * MiB);
+   std::size_t wrong = 0;
+   for (std::size_t i = 0; i < cut; i += 251)
+      wrong += q[i] != 0x66;
+   CHECK(wrong == 0);
+   for (std::size_t i = 0; i < 16; ++i)
+      REQUIRE(after[i] == 0x22);
+   CHECK_HEAP(ms);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
 TEST_CASE("an mspace with MSPACE_HUGE_PAGES whose advice the kernel took purges a free chunk by itself, in whole huge pages")
 {
    if (CANARY || PURGE_MIN == 0 || PURGE_MIN > 64 * MiB)
