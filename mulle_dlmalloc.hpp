@@ -1376,9 +1376,10 @@ struct mstate
    uint16_t               purge_used;     /* bit k set where purge_at[k] is not 0: the
                                              slots a search looks at (a hint: a search that
                                              finds nothing loses only a purge) */
-   uint32_t               top_since;      /* with STATE_REGROWS: purge_clock + 1 when the top
-                                             grew past the trim threshold, 0 while it has not
-                                             (an automatic trim waits, free.hpp) */
+   uint32_t               top_due;        /* with STATE_REGROWS: the event of purge_clock at
+                                             which the top's wait ends, from the free that
+                                             grew it past the trim threshold; 0 while it has
+                                             not (an automatic trim waits, free.hpp) */
    uint32_t               top_backoff;    /* the top's wait is PURGE_DELAY << (TOP_WAIT_FIRST
                                              + this): each trim after a wait doubles the
                                              next */
@@ -1408,7 +1409,8 @@ static const size_t LAYOUT_VERSION = 16;  /* 2: small bins are rings; 3: level-2
                                              front's takes counted by its thread; 15: remote
                                              frees (a page's stack of them and queue link,
                                              a front's queue and pins); 16: the purge
-                                             queue's slots in use, in a mask */
+                                             queue's slots in use, in a mask; `top_due`
+                                             for `top_since` */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {
@@ -3152,12 +3154,24 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void purge_due(mstate *m, size
       os_purge(m, as_bytes(c) + sizeof(tree_chunk), as_bytes(c) + s);
 }
 
+/* The top's wait doubles with each trim for good, up to TOP_WAIT_MOST: its backoff. */
+MULLE_DLMALLOC_NOASAN inline uint32_t top_backoff(const mstate *m)
+{
+   return m->top_backoff < TOP_WAIT_MOST - TOP_WAIT_FIRST ? m->top_backoff : TOP_WAIT_MOST - TOP_WAIT_FIRST;
+}
+
+/* The top's next wait, in events of the purge's clock. */
+MULLE_DLMALLOC_NOASAN inline uint32_t top_wait(const mstate *m)
+{
+   return static_cast<uint32_t>(PURGE_DELAY) << (TOP_WAIT_FIRST + top_backoff(m));
+}
+
 /* After a free that grew the top past the threshold, the top trims itself: at once and
    lazily (a heap that grows again reuses the pages) until the heap grows back into pages
    such a trim released (STATE_REGROWS, top.hpp). From then on it follows the purge's
    policy, so that a heap that grows and shrinks around one size does not give back and
    fault in the same pages on every cycle: the free that grows the top past the threshold
-   starts a wait (top_since), and the top is trimmed for good when it has stayed past the
+   starts a wait (top_due), and the top is trimmed for good when it has stayed past the
    threshold across 8 * PURGE_DELAY events of the purge's clock (an event that finds it
    below ends the wait; the next growth starts another). The top waits longer than a free
    chunk below live blocks: it is what a heap that grows again takes first. Each such
@@ -3173,27 +3187,25 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void trim_top_by_itself(mstate
    if (!(m->flags & STATE_REGROWS))
       trim_top(m, 0, false);
    else
-      m->top_since = m->purge_clock + 1 ? m->purge_clock + 1 : 1;   /* 0: no wait */
+   {
+      /* its free is event purge_clock + 1: the wait ends at the event top_wait long after */
+      uint32_t due = m->purge_clock + 1 + top_wait(m);
+      m->top_due   = due ? due : 1;   /* 0: no wait */
+   }
 }
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void trim_by_itself(mstate *m)
 {
-   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && (!(m->flags & STATE_REGROWS) || !m->top_since))
+   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && (!(m->flags & STATE_REGROWS) || !m->top_due))
       trim_top_by_itself(m);
 }
 
-/* The top's wait doubles with each trim for good, up to TOP_WAIT_MOST: its backoff. */
-MULLE_DLMALLOC_NOASAN inline uint32_t top_backoff(const mstate *m)
-{
-   return m->top_backoff < TOP_WAIT_MOST - TOP_WAIT_FIRST ? m->top_backoff : TOP_WAIT_MOST - TOP_WAIT_FIRST;
-}
-
 /* Whether event `now` of the purge's clock ends the top's wait: it fell below the
-   threshold, or it stayed above for the whole wait. */
+   threshold, or it stayed above for the whole wait (now has reached top_due: a wait is
+   below 2^31 events, and each event asks). */
 MULLE_DLMALLOC_NOASAN inline bool top_wait_ends(const mstate *m, uint32_t now)
 {
-   return m->top_size <= m->trim_threshold ||
-          static_cast<uint32_t>(now - m->top_since) >= (static_cast<uint32_t>(PURGE_DELAY) << (TOP_WAIT_FIRST + top_backoff(m)));
+   return m->top_size <= m->trim_threshold || static_cast<uint32_t>(now - m->top_due) < 0x80000000u;
 }
 
 /* The top's wait ended at this event (top_wait_ends): below the threshold, or where a trim
@@ -3201,7 +3213,7 @@ MULLE_DLMALLOC_NOASAN inline bool top_wait_ends(const mstate *m, uint32_t now)
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void top_wait_over(mstate *m)
 {
    if (m->top_size <= m->trim_threshold || !top_trims(m))
-      m->top_since = 0;
+      m->top_due = 0;
    else
    {
       uint32_t backoff = top_backoff(m);
@@ -3218,7 +3230,7 @@ MULLE_DLMALLOC_NOASAN inline void purge_tick(mstate *m)
    if (MULLE_DLMALLOC_NO_OS)
       return;
    uint32_t now = ++m->purge_clock;
-   if (m->top_since && top_wait_ends(m, now))
+   if (m->top_due && top_wait_ends(m, now))
       top_wait_over(m);
    if (!PURGE_MIN)
       return;   /* a slot is noted only where purges_by_itself */
@@ -4817,7 +4829,7 @@ MULLE_DLMALLOC_NOASAN int trim_top(mstate *m, size_t pad, bool eager)
    if (eager)
    {
       set_flags(m, m->flags & ~STATE_REGROWS);   /* a release asked for: automatic trims may start again */
-      m->top_since   = 0;
+      m->top_due     = 0;
       m->top_backoff = 0;
       if (m->lazy_end && m->lazy_end > top_end(m))
          os_decommit(m, top_end(m), m->lazy_end > old_end ? m->lazy_end : old_end, true);

@@ -410,9 +410,10 @@ struct mstate
    uint16_t               purge_used;     /* bit k set where purge_at[k] is not 0: the
                                              slots a search looks at (a hint: a search that
                                              finds nothing loses only a purge) */
-   uint32_t               top_since;      /* with STATE_REGROWS: purge_clock + 1 when the top
-                                             grew past the trim threshold, 0 while it has not
-                                             (an automatic trim waits, free.hpp) */
+   uint32_t               top_due;        /* with STATE_REGROWS: the event of purge_clock at
+                                             which the top's wait ends, from the free that
+                                             grew it past the trim threshold; 0 while it has
+                                             not (an automatic trim waits, free.hpp) */
    uint32_t               top_backoff;    /* the top's wait is PURGE_DELAY << (TOP_WAIT_FIRST
                                              + this): each trim after a wait doubles the
                                              next */
@@ -442,7 +443,8 @@ static const size_t LAYOUT_VERSION = 16;  /* 2: small bins are rings; 3: level-2
                                              front's takes counted by its thread; 15: remote
                                              frees (a page's stack of them and queue link,
                                              a front's queue and pins); 16: the purge
-                                             queue's slots in use, in a mask */
+                                             queue's slots in use, in a mask; `top_due`
+                                             for `top_since` */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {

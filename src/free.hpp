@@ -150,12 +150,24 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void purge_due(mstate *m, size
       os_purge(m, as_bytes(c) + sizeof(tree_chunk), as_bytes(c) + s);
 }
 
+/* The top's wait doubles with each trim for good, up to TOP_WAIT_MOST: its backoff. */
+MULLE_DLMALLOC_NOASAN inline uint32_t top_backoff(const mstate *m)
+{
+   return m->top_backoff < TOP_WAIT_MOST - TOP_WAIT_FIRST ? m->top_backoff : TOP_WAIT_MOST - TOP_WAIT_FIRST;
+}
+
+/* The top's next wait, in events of the purge's clock. */
+MULLE_DLMALLOC_NOASAN inline uint32_t top_wait(const mstate *m)
+{
+   return static_cast<uint32_t>(PURGE_DELAY) << (TOP_WAIT_FIRST + top_backoff(m));
+}
+
 /* After a free that grew the top past the threshold, the top trims itself: at once and
    lazily (a heap that grows again reuses the pages) until the heap grows back into pages
    such a trim released (STATE_REGROWS, top.hpp). From then on it follows the purge's
    policy, so that a heap that grows and shrinks around one size does not give back and
    fault in the same pages on every cycle: the free that grows the top past the threshold
-   starts a wait (top_since), and the top is trimmed for good when it has stayed past the
+   starts a wait (top_due), and the top is trimmed for good when it has stayed past the
    threshold across 8 * PURGE_DELAY events of the purge's clock (an event that finds it
    below ends the wait; the next growth starts another). The top waits longer than a free
    chunk below live blocks: it is what a heap that grows again takes first. Each such
@@ -171,27 +183,25 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void trim_top_by_itself(mstate
    if (!(m->flags & STATE_REGROWS))
       trim_top(m, 0, false);
    else
-      m->top_since = m->purge_clock + 1 ? m->purge_clock + 1 : 1;   /* 0: no wait */
+   {
+      /* its free is event purge_clock + 1: the wait ends at the event top_wait long after */
+      uint32_t due = m->purge_clock + 1 + top_wait(m);
+      m->top_due   = due ? due : 1;   /* 0: no wait */
+   }
 }
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void trim_by_itself(mstate *m)
 {
-   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && (!(m->flags & STATE_REGROWS) || !m->top_since))
+   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && (!(m->flags & STATE_REGROWS) || !m->top_due))
       trim_top_by_itself(m);
 }
 
-/* The top's wait doubles with each trim for good, up to TOP_WAIT_MOST: its backoff. */
-MULLE_DLMALLOC_NOASAN inline uint32_t top_backoff(const mstate *m)
-{
-   return m->top_backoff < TOP_WAIT_MOST - TOP_WAIT_FIRST ? m->top_backoff : TOP_WAIT_MOST - TOP_WAIT_FIRST;
-}
-
 /* Whether event `now` of the purge's clock ends the top's wait: it fell below the
-   threshold, or it stayed above for the whole wait. */
+   threshold, or it stayed above for the whole wait (now has reached top_due: a wait is
+   below 2^31 events, and each event asks). */
 MULLE_DLMALLOC_NOASAN inline bool top_wait_ends(const mstate *m, uint32_t now)
 {
-   return m->top_size <= m->trim_threshold ||
-          static_cast<uint32_t>(now - m->top_since) >= (static_cast<uint32_t>(PURGE_DELAY) << (TOP_WAIT_FIRST + top_backoff(m)));
+   return m->top_size <= m->trim_threshold || static_cast<uint32_t>(now - m->top_due) < 0x80000000u;
 }
 
 /* The top's wait ended at this event (top_wait_ends): below the threshold, or where a trim
@@ -199,7 +209,7 @@ MULLE_DLMALLOC_NOASAN inline bool top_wait_ends(const mstate *m, uint32_t now)
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void top_wait_over(mstate *m)
 {
    if (m->top_size <= m->trim_threshold || !top_trims(m))
-      m->top_since = 0;
+      m->top_due = 0;
    else
    {
       uint32_t backoff = top_backoff(m);
@@ -216,7 +226,7 @@ MULLE_DLMALLOC_NOASAN inline void purge_tick(mstate *m)
    if (MULLE_DLMALLOC_NO_OS)
       return;
    uint32_t now = ++m->purge_clock;
-   if (m->top_since && top_wait_ends(m, now))
+   if (m->top_due && top_wait_ends(m, now))
       top_wait_over(m);
    if (!PURGE_MIN)
       return;   /* a slot is noted only where purges_by_itself */

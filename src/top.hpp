@@ -72,7 +72,7 @@ MULLE_DLMALLOC_NOASAN int trim_top(mstate *m, size_t pad, bool eager)
    if (eager)
    {
       set_flags(m, m->flags & ~STATE_REGROWS);   /* a release asked for: automatic trims may start again */
-      m->top_since   = 0;
+      m->top_due     = 0;
       m->top_backoff = 0;
       if (m->lazy_end && m->lazy_end > top_end(m))
          os_decommit(m, top_end(m), m->lazy_end > old_end ? m->lazy_end : old_end, true);
