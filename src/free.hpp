@@ -406,20 +406,14 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT chunk_read read_chunk(const mstate *m, 
    is free or the dv (free whatever its head says: where a write past c set its CINUSE,
    release_block holds the head against the dv's size and reports it) merges; between
    blocks in use it goes to its bin; after the dv it grows the dv; else it is released. At
-   level 2 always released, which poisons it; without an OS too, for size. The top's
-   case is taken first, in the caller's frame; the rest here, in a frame of their own (the
-   registers they need cost the stack of blocks 4 instructions a free). */
+   level 2 always released, which poisons it; without an OS too, for size. The top's case
+   and the bin's are told apart in the caller's frame; the rest here, in a frame of their
+   own (the registers they need cost the stack of blocks 4 instructions a free). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void deallocate_among(mstate *m, chunk *c, size_t head, chunk *next, size_t next_head,
                                                                        bool after_dv)
 {
-   bool next_used = next != m->top && (next_head & CINUSE);
-   if (after_dv)   /* so the dv is not next */
-   {
-      if (next_used)
-         return grow_dv_with(m, c, head & ~FLAG_BITS);
-   }
-   else if (next_used && next != m->dv && (head & PINUSE))
-      return bin_between_blocks(m, c);
+   if (after_dv && next != m->top && (next_head & CINUSE))   /* so the dv is not next */
+      return grow_dv_with(m, c, head & ~FLAG_BITS);
    release_block(m, c);
 }
 
@@ -429,6 +423,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void deallocate_read(mstate *m, chunk *
       return release_block(m, c);
    if (r.next == m->top && (r.head & PINUSE))
       return become_top(m, c, r.head & ~FLAG_BITS);   /* without a stack frame */
+   if ((r.head & PINUSE) && r.next != m->top && r.next != m->dv && (r.next_head & CINUSE))
+      return bin_between_blocks(m, c);
    deallocate_among(m, c, r.head, r.next, r.next_head, r.after_dv);
 }
 
