@@ -185,8 +185,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void trim_top_by_itself(mstate
    else
    {
       /* its free is event purge_clock + 1: the wait ends at the event top_wait long after */
-      uint32_t due = m->purge_clock + 1 + top_wait(m);
-      m->top_due   = due ? due : 1;   /* 0: no wait */
+      uint32_t due = m->purge_clock + 1 + top_wait(m);   /* may wrap to 0, */
+      m->top_due   = due + (due == 0);                     /* which is no wait */
    }
 }
 
@@ -409,7 +409,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT chunk_read read_chunk(const mstate *m, 
    level 2 always released, which poisons it; without an OS too, for size. The top's case
    and the bin's are told apart in the caller's frame; the rest here, in a frame of their
    own (the registers they need cost the stack of blocks 4 instructions a free). */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void deallocate_among(mstate *m, chunk *c, size_t head, chunk *next, size_t next_head,
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void deallocate_among(mstate *m, chunk *c, size_t head, const chunk *next, size_t next_head,
                                                                        bool after_dv)
 {
    if (after_dv && next != m->top && (next_head & CINUSE))   /* so the dv is not next */
