@@ -503,23 +503,41 @@ static void free_into_bins(mspace ms, std::vector<void *> &blocks, std::size_t *
    }
 }
 
+// An mspace of 1 GiB holding a written block of `big` bytes below a live block of 16, and
+// 2 * ticks + 1 blocks of 1000 bytes (chunks, not slots) whose frees, every other one,
+// go into bins: the purge's clock, ticks events of it.
+struct below_live
+{
+   mspace              ms;
+   unsigned char      *p, *after;
+   std::vector<void *> clock;
+   std::size_t         next = 0;
+
+   below_live(std::size_t big, std::size_t ticks) : ms(mspace_create(1024 * MiB)), clock(2 * ticks + 1)
+   {
+      REQUIRE(ms != nullptr);
+      p     = static_cast<unsigned char *>(mspace_malloc(ms, big));
+      after = static_cast<unsigned char *>(mspace_malloc(ms, 16));
+      REQUIRE((p && after));
+      for (void *&b : clock)
+         REQUIRE((b = mspace_malloc(ms, 1000)) != nullptr);
+      std::memset(p, 0x5A, big);
+      std::memset(after, 0x22, 16);
+   }
+};
+
 TEST_CASE("a free chunk below a live block gives its pages back by itself after PURGE_DELAY frees; one reused sooner keeps them")
 {
    if (huge_pages_always() || CANARY || PURGE_MIN == 0 || PURGE_MIN > 64 * MiB)
       return;   // any first touch may bring in 2 MiB; level 2 keeps its poison in free chunks
    const std::size_t page = std::size_t(sysconf(_SC_PAGESIZE));
-   mspace ms = mspace_create(1024 * MiB);
-   REQUIRE(ms != nullptr);
-   const std::size_t big = 64 * MiB;
-   unsigned char *p     = static_cast<unsigned char *>(mspace_malloc(ms, big));
-   unsigned char *after = static_cast<unsigned char *>(mspace_malloc(ms, 16));
-   REQUIRE((p && after));
-   std::vector<void *> clock(2 * (2 * PURGE_DELAY + 2 * PURGE_SLOTS) + 1);
-   for (void *&b : clock)
-      REQUIRE((b = mspace_malloc(ms, 1000)) != nullptr);   // a chunk, not a slot
-   std::memset(p, 0x5A, big);
-   std::memset(after, 0x22, 16);
-   std::size_t next = 0;
+   const std::size_t big  = 64 * MiB;
+   below_live        h(big, 2 * PURGE_DELAY + 2 * PURGE_SLOTS);
+   mspace            ms    = h.ms;
+   unsigned char    *p     = h.p;
+   unsigned char    *after = h.after;
+   std::vector<void *> &clock = h.clock;
+   std::size_t        &next  = h.next;
 
    // freed, it waits: PURGE_DELAY - 1 events later its pages are still there
    mspace_free(ms, p);
@@ -568,30 +586,21 @@ TEST_CASE("a free chunk cut while it waits to be purged: the rest waits on with 
    if (huge_pages_always() || CANARY || PURGE_MIN == 0 || PURGE_MIN > 32 * MiB)
       return;   // as above
    const std::size_t page = std::size_t(sysconf(_SC_PAGESIZE));
-   mspace ms = mspace_create(1024 * MiB);
-   REQUIRE(ms != nullptr);
    const std::size_t big = 64 * MiB, cut = 1 * MiB;
-   unsigned char *p     = static_cast<unsigned char *>(mspace_malloc(ms, big));
-   unsigned char *after = static_cast<unsigned char *>(mspace_malloc(ms, 16));
-   REQUIRE((p && after));
-   std::vector<void *> clock(2 * (PURGE_DELAY + 2 * PURGE_SLOTS) + 1);
-   for (void *&b : clock)
-      REQUIRE((b = mspace_malloc(ms, 1000)) != nullptr);   // a chunk, not a slot
-   std::memset(p, 0x5A, big);
-   std::memset(after, 0x22, 16);
-   std::size_t next = 0;
+   below_live        h(big, PURGE_DELAY + 2 * PURGE_SLOTS);
+   unsigned char    *p = h.p;
 
-   mspace_free(ms, p);
-   free_into_bins(ms, clock, &next, PURGE_DELAY / 2);
+   mspace_free(h.ms, p);
+   free_into_bins(h.ms, h.clock, &h.next, PURGE_DELAY / 2);
    // the best fit for a request no bin holds a smaller chunk for: the waiting chunk, cut
-   unsigned char *q = static_cast<unsigned char *>(mspace_malloc(ms, cut));
+   unsigned char *q = static_cast<unsigned char *>(mspace_malloc(h.ms, cut));
    REQUIRE(q == p);
    std::memset(q, 0x66, cut);
    unsigned char *rest = p + cut + 64 * KiB;   // past the remainder's links
    // the rest is due PURGE_DELAY events after the free, not after the cut
-   free_into_bins(ms, clock, &next, PURGE_DELAY - 1 - PURGE_DELAY / 2);
+   free_into_bins(h.ms, h.clock, &h.next, PURGE_DELAY - 1 - PURGE_DELAY / 2);
    const std::size_t waiting = resident_pages(rest, p + big) * page;
-   free_into_bins(ms, clock, &next, PURGE_SLOTS + 1);
+   free_into_bins(h.ms, h.clock, &h.next, PURGE_SLOTS + 1);
    const std::size_t left = resident_pages(rest, p + big) * page;
    MESSAGE("64 MiB freed, 1 MiB cut from it " << PURGE_DELAY / 2 << " frees later: the rest has "
            << waiting / KiB << " KiB resident " << PURGE_DELAY - 1 << " frees after the free, " << left / KiB
@@ -603,9 +612,9 @@ TEST_CASE("a free chunk cut while it waits to be purged: the rest waits on with 
       wrong += q[i] != 0x66;
    CHECK(wrong == 0);
    for (std::size_t i = 0; i < 16; ++i)
-      REQUIRE(after[i] == 0x22);
-   CHECK_HEAP(ms);
-   CHECK(mspace_destroy(ms) == 0);
+      REQUIRE(h.after[i] == 0x22);
+   CHECK_HEAP(h.ms);
+   CHECK(mspace_destroy(h.ms) == 0);
 }
 
 TEST_CASE("an mspace with MSPACE_HUGE_PAGES whose advice the kernel took purges a free chunk by itself, in whole huge pages")
