@@ -27,12 +27,6 @@ MULLE_DLMALLOC_NOASAN inline void replace_dv(mstate *m, chunk *r, size_t rs)
    m->dv_size = rs;
 }
 
-/* v, free and in no bin (or a block in use that grew over its free successor, realloc.hpp),
-   serves nb; a remainder that can stand alone becomes the dv or
-   goes to its bin. The caller has held v's head against a second record (the size of a
-   free chunk section, errors.hpp). At level 2 the remainder is poisoned for its kind where
-   v's words were not poison (a tree chunk's links behind a small remainder's); the caller
-   has verified v's poison up to nb + sizeof(tree_chunk). */
 /* v's first nb bytes become a chunk in use; the rest, rs >= MIN_CHUNK bytes, a free chunk
    in no bin, which is returned. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT chunk *split_off(chunk *v, size_t nb, size_t rs)
@@ -49,6 +43,12 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT chunk *split_off(chunk *v, size_t nb, s
    return r;
 }
 
+/* v, free and in no bin (or a block in use that grew over its free successor, realloc.hpp),
+   serves nb; a remainder that can stand alone becomes the dv or
+   goes to its bin. The caller has held v's head against a second record (the size of a
+   free chunk section, errors.hpp). At level 2 the remainder is poisoned for its kind where
+   v's words were not poison (a tree chunk's links behind a small remainder's); the caller
+   has verified v's poison up to nb + sizeof(tree_chunk). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *carve(mstate *m, chunk *v, size_t nb, bool remainder_to_dv)
 {
    MULLE_DLMALLOC_ASSERT(chunk_size(v) >= nb && "carve: a chunk large enough (free, or a block that grew)");

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #ifdef __linux__
@@ -503,9 +504,10 @@ static void free_into_bins(mspace ms, std::vector<void *> &blocks, std::size_t *
    }
 }
 
-// An mspace of 1 GiB holding a written block of `big` bytes below a live block of 16, and
-// 2 * ticks + 1 blocks of 1000 bytes (chunks, not slots) whose frees, every other one,
-// go into bins: the purge's clock, ticks events of it.
+// An mspace of 1 GiB holding a written block of `big` bytes, the block of 1000 bytes
+// `after` right behind it (a chunk, not a slot: so p's chunk, freed, goes to its bin), and
+// 2 * ticks + 1 more such blocks whose frees, every other one, go into bins: the purge's
+// clock, ticks events of it.
 struct below_live
 {
    mspace              ms;
@@ -517,8 +519,9 @@ struct below_live
    {
       REQUIRE(ms != nullptr);
       p     = static_cast<unsigned char *>(mspace_malloc(ms, big));
-      after = static_cast<unsigned char *>(mspace_malloc(ms, 16));
+      after = static_cast<unsigned char *>(mspace_malloc(ms, 1000));
       REQUIRE((p && after));
+      REQUIRE(static_cast<std::size_t>(after - p) - big <= 32);   // right behind it
       for (void *&b : clock)
          REQUIRE((b = mspace_malloc(ms, 1000)) != nullptr);
       std::memset(p, 0x5A, big);
@@ -587,34 +590,41 @@ TEST_CASE("a free chunk cut while it waits to be purged: the rest waits on with 
       return;   // as above
    const std::size_t page = std::size_t(sysconf(_SC_PAGESIZE));
    const std::size_t big = 64 * MiB, cut = 1 * MiB;
-   below_live        h(big, PURGE_DELAY + 2 * PURGE_SLOTS);
-   unsigned char    *p = h.p;
-
-   mspace_free(h.ms, p);
-   free_into_bins(h.ms, h.clock, &h.next, PURGE_DELAY / 2);
-   // the best fit for a request no bin holds a smaller chunk for: the waiting chunk, cut
-   unsigned char *q = static_cast<unsigned char *>(mspace_malloc(h.ms, cut));
-   REQUIRE(q == p);
-   std::memset(q, 0x66, cut);
-   unsigned char *rest = p + cut + 64 * KiB;   // past the remainder's links
-   // the rest is due PURGE_DELAY events after the free, not after the cut
-   free_into_bins(h.ms, h.clock, &h.next, PURGE_DELAY - 1 - PURGE_DELAY / 2);
-   const std::size_t waiting = resident_pages(rest, p + big) * page;
-   free_into_bins(h.ms, h.clock, &h.next, PURGE_SLOTS + 1);
-   const std::size_t left = resident_pages(rest, p + big) * page;
-   MESSAGE("64 MiB freed, 1 MiB cut from it " << PURGE_DELAY / 2 << " frees later: the rest has "
-           << waiting / KiB << " KiB resident " << PURGE_DELAY - 1 << " frees after the free, " << left / KiB
-           << " KiB " << PURGE_SLOTS + 1 << " frees after that");
-   CHECK(waiting >= big - cut - 2 * MiB);
-   CHECK(left <= 2 * MiB);
-   std::size_t wrong = 0;
-   for (std::size_t i = 0; i < cut; i += 251)
-      wrong += q[i] != 0x66;
-   CHECK(wrong == 0);
-   for (std::size_t i = 0; i < 16; ++i)
-      REQUIRE(h.after[i] == 0x22);
-   CHECK_HEAP(h.ms);
-   CHECK(mspace_destroy(h.ms) == 0);
+   // cut as the best fit in its tree bin (the rest goes back to the bin), or as the dv in a
+   // run of cuts (the rest stays the dv)
+   for (int as_dv = 0; as_dv < 2; ++as_dv)
+   {
+      CAPTURE(as_dv);
+      below_live     h(big, PURGE_DELAY + 2 * PURGE_SLOTS);
+      unsigned char *p = h.p;
+      mspace_free(h.ms, p);
+      if (as_dv)
+         mspace_free(h.ms, h.after);   // merges into p's chunk, which takes over as the dv
+      free_into_bins(h.ms, h.clock, &h.next, PURGE_DELAY / 2);
+      unsigned char *q = static_cast<unsigned char *>(mspace_malloc(h.ms, cut));   // no bin holds
+      REQUIRE(q == p);                                                               // a smaller fit
+      std::memset(q, 0x66, cut);
+      unsigned char *rest = p + cut + 64 * KiB;   // past the remainder's links
+      // the rest is due PURGE_DELAY events after the free (after the last merge), not after
+      // the cut
+      free_into_bins(h.ms, h.clock, &h.next, PURGE_DELAY - 1 - PURGE_DELAY / 2);
+      const std::size_t waiting = resident_pages(rest, p + big) * page;
+      free_into_bins(h.ms, h.clock, &h.next, PURGE_SLOTS + 1);
+      const std::size_t left = resident_pages(rest, p + big) * page;
+      MESSAGE("64 MiB freed, 1 MiB cut from it " << PURGE_DELAY / 2 << " frees later" << std::string(as_dv ? " as the dv" : "")
+              << ": the rest has " << waiting / KiB << " KiB resident " << PURGE_DELAY - 1 + as_dv
+              << " frees after the free, " << left / KiB << " KiB " << PURGE_SLOTS + 1 << " frees after that");
+      CHECK(waiting >= big - cut - 2 * MiB);
+      CHECK(left <= 2 * MiB);
+      std::size_t wrong = 0;
+      for (std::size_t i = 0; i < cut; i += 251)
+         wrong += q[i] != 0x66;
+      CHECK(wrong == 0);
+      for (std::size_t i = 0; i < 16 && !as_dv; ++i)
+         REQUIRE(h.after[i] == 0x22);
+      CHECK_HEAP(h.ms);
+      CHECK(mspace_destroy(h.ms) == 0);
+   }
 }
 
 TEST_CASE("an mspace with MSPACE_HUGE_PAGES whose advice the kernel took purges a free chunk by itself, in whole huge pages")
