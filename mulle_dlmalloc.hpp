@@ -3096,7 +3096,7 @@ MULLE_DLMALLOC_NOASAN inline bool held_free(mstate *m, chunk *c, size_t *size)
    PURGE_SLOTS where none does. A queue whose purge_used is 0 is not looked at (a walk of
    the set bits alone cost the large workload more than the whole queue's eight compares);
    a mask that lies (a heap damaged, or attached from a process that died while it wrote)
-   loses no more than a purge, since purge_tick reads the slots themselves. */
+   loses no more than a purge, since an event reads the slots themselves. */
 MULLE_DLMALLOC_NOASAN inline size_t purge_slot_of(const mstate *m, size_t off)
 {
    if (!m->purge_used)
@@ -3194,9 +3194,16 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void trim_top_by_itself(mstate
    }
 }
 
+/* Whether the top trims itself now (trim_top_by_itself): past the threshold, and not
+   waiting. */
+MULLE_DLMALLOC_NOASAN inline bool top_trims_now(const mstate *m)
+{
+   return !MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && (!(m->flags & STATE_REGROWS) || !m->top_due);
+}
+
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void trim_by_itself(mstate *m)
 {
-   if (!MULLE_DLMALLOC_NO_OS && m->top_size > m->trim_threshold && (!(m->flags & STATE_REGROWS) || !m->top_due))
+   if (top_trims_now(m))
       trim_top_by_itself(m);
 }
 
@@ -3223,20 +3230,38 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void top_wait_over(mstate *m)
    }
 }
 
-/* One of the core's slower events: the clock moves, and one slot is looked at. A chunk
-   noted at clock t (its own free counts as event t + 1) is due past t + 1 + PURGE_DELAY. */
-MULLE_DLMALLOC_NOASAN inline void purge_tick(mstate *m)
+/* Whether slot k of the purge queue is due at event `now` of the purge's clock: a chunk
+   noted at clock t (its own free counts as event t + 1) is due past t + 1 + PURGE_DELAY
+   (a slot is noted only where purges_by_itself). */
+MULLE_DLMALLOC_NOASAN inline bool purge_slot_due(const mstate *m, size_t k, uint32_t now)
+{
+   return PURGE_MIN && m->purge_at[k] && static_cast<uint32_t>(now - m->purge_stamp[k]) > PURGE_DELAY;
+}
+
+/* The work of an event that finds some (events_after), in its order: the top's wait, the
+   slot's purge, the top's trim. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void events_due(mstate *m)
+{
+   uint32_t now = m->purge_clock;
+   if (m->top_due && top_wait_ends(m, now))
+      top_wait_over(m);
+   size_t k = now & (PURGE_SLOTS - 1);
+   if (purge_slot_due(m, k, now))
+      purge_due(m, k);
+   trim_by_itself(m);
+}
+
+/* One of the core's slower events, after a release: the clock moves, one slot of the
+   purge queue is looked at, and the top trims itself past the threshold. The work is a
+   call made only where there is some, so that the release keeps no register for after
+   it (its frame saved three: 4 to 5 instructions an operation on large, 2 on mixed). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void events_after(mstate *m)
 {
    if (MULLE_DLMALLOC_NO_OS)
       return;
    uint32_t now = ++m->purge_clock;
-   if (m->top_due && top_wait_ends(m, now))
-      top_wait_over(m);
-   if (!PURGE_MIN)
-      return;   /* a slot is noted only where purges_by_itself */
-   size_t   k   = now & (PURGE_SLOTS - 1);
-   if (m->purge_at[k] && static_cast<uint32_t>(now - m->purge_stamp[k]) > PURGE_DELAY)
-      purge_due(m, k);
+   if ((m->top_due && top_wait_ends(m, now)) || purge_slot_due(m, now & (PURGE_SLOTS - 1), now) || top_trims_now(m))
+      events_due(m);
 }
 
 /* Makes [c, c + s) free and merges it. c's PINUSE must be right. Its CINUSE is cleared
@@ -3350,8 +3375,7 @@ MULLE_DLMALLOC_NOASAN inline void release_block(mstate *m, chunk *c)
       return;   /* refused: the block stays allocated, for the checkers too */
    }
    annotate_free(m, mem, usable);
-   purge_tick(m);
-   trim_by_itself(m);
+   events_after(m);
 }
 
 /* The commonest release in a run of frees in address order: validated in-use chunk c of
@@ -3379,8 +3403,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void bin_between_blocks(mstate *m
    if (PURGE_MIN && s >= PURGE_FROM)
       note_for_purge(m, c);
    annotate_free(m, mem, usable);
-   purge_tick(m);
-   trim_by_itself(m);
+   events_after(m);
 }
 
 /* The commonest release of a stack of blocks: validated in-use chunk c of size s follows
@@ -4403,8 +4426,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void give_back_page(mstate *m,
       report(m, MSPACE_ERROR_CORRUPTION, pg);   /* a free neighbour whose links lie: the */
       return;                                   /* page's chunk stays in use */
    }
-   purge_tick(m);
-   trim_by_itself(m);
+   events_after(m);
 }
 
 /* Page pg, whose last slot was freed, goes back to the core: its check word turns into a

@@ -963,8 +963,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void give_back_page(mstate *m,
       report(m, MSPACE_ERROR_CORRUPTION, pg);   /* a free neighbour whose links lie: the */
       return;                                   /* page's chunk stays in use */
    }
-   purge_tick(m);
-   trim_by_itself(m);
+   events_after(m);
 }
 
 /* Page pg, whose last slot was freed, goes back to the core: its check word turns into a
