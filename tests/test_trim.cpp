@@ -592,7 +592,7 @@ TEST_CASE("a free chunk cut while it waits to be purged: the rest waits on with 
    const std::size_t big = 64 * MiB, cut = 1 * MiB;
    // cut as the best fit in its tree bin (the rest goes back to the bin), or as the dv in a
    // run of cuts (the rest stays the dv)
-   for (int as_dv = 0; as_dv < 2; ++as_dv)
+   for (std::size_t as_dv = 0; as_dv < 2; ++as_dv)
    {
       CAPTURE(as_dv);
       below_live     h(big, PURGE_DELAY + 2 * PURGE_SLOTS);
