@@ -2574,39 +2574,46 @@ MULLE_DLMALLOC_NOASAN inline void replace_dv(mstate *m, chunk *r, size_t rs)
    m->dv_size = rs;
 }
 
-/* v's first nb bytes become a chunk in use; the rest, rs >= MIN_CHUNK bytes, a free chunk
-   in no bin, which is returned. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT chunk *split_off(chunk *v, size_t nb, size_t rs)
-{
-   chunk *r = chunk_at(v, nb);
-   set_free_with_footer(r, rs);   /* inside v: a walk sees it once v's head moves */
-   MULLE_DLMALLOC_ORDERED();
-   v->head = (v->head & PINUSE) | nb | CINUSE;
-#if MULLE_DLMALLOC_CHECKS >= 2
-   size_t links = poison_start(rs), upto = rs < sizeof(tree_chunk) ? rs : sizeof(tree_chunk);
-   if (links < upto)
-      fill_bytes(as_bytes(r) + links, POISON_BYTE, upto - links);
-#endif
-   return r;
-}
-
 /* v, free and in no bin (or a block in use that grew over its free successor, realloc.hpp),
    serves nb; a remainder that can stand alone becomes the dv or
    goes to its bin. The caller has held v's head against a second record (the size of a
    free chunk section, errors.hpp). At level 2 the remainder is poisoned for its kind where
    v's words were not poison (a tree chunk's links behind a small remainder's); the caller
-   has verified v's poison up to nb + sizeof(tree_chunk). */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *carve(mstate *m, chunk *v, size_t nb, bool remainder_to_dv)
+   has verified v's poison up to nb + sizeof(tree_chunk). Where v is the dv itself
+   (v_is_dv, a run of cuts), the remainder stays the dv and the dv's record is written
+   once, after the chunks (a recovery rebuilds it, and believes none). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *carve(mstate *m, chunk *v, size_t nb, bool remainder_to_dv, bool v_is_dv = false)
 {
    MULLE_DLMALLOC_ASSERT(chunk_size(v) >= nb && "carve: a chunk large enough (free, or a block that grew)");
+   MULLE_DLMALLOC_ASSERT((!v_is_dv || v == m->dv) && "carve: the dv is v");
    size_t vs = chunk_size(v);
    size_t rs = vs - nb;
    if (rs < MIN_CHUNK)
+   {
       set_in_use(v, vs);
+      if (v_is_dv)
+      {
+         m->dv      = NULL;
+         m->dv_size = 0;
+      }
+   }
    else
    {
-      chunk *r = split_off(v, nb, rs);
-      if (remainder_to_dv)
+      chunk *r = chunk_at(v, nb);
+      set_free_with_footer(r, rs);   /* inside v: a walk sees it once v's head moves */
+      MULLE_DLMALLOC_ORDERED();
+      v->head = (v->head & PINUSE) | nb | CINUSE;
+#if MULLE_DLMALLOC_CHECKS >= 2
+      size_t links = poison_start(rs), upto = rs < sizeof(tree_chunk) ? rs : sizeof(tree_chunk);
+      if (links < upto)
+         fill_bytes(as_bytes(r) + links, POISON_BYTE, upto - links);
+#endif
+      if (v_is_dv)
+      {
+         m->dv      = r;
+         m->dv_size = rs;
+      }
+      else if (remainder_to_dv)
          replace_dv(m, r, rs);
       else
          insert_chunk(m, r, rs);
@@ -2792,28 +2799,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_dv_run(mstate *m, 
       return free_chunk_damaged(m, c);
    if (!free_memory_untouched(m, c, cs, as_bytes(c) + nb + sizeof(tree_chunk)))
       return NULL;
-   if (!MULLE_DLMALLOC_FAST_PATH)   /* a build for size: carve's code serves */
-   {
-      m->dv      = NULL;
-      m->dv_size = 0;
-      return carve(m, c, nb, true);
-   }
-   /* carve's way, with the dv's record written once (a recovery rebuilds it, and
-      believes none): 4 instructions fewer */
-   size_t rs = cs - nb;
-   if (rs < MIN_CHUNK)
-   {
-      m->dv      = NULL;
-      m->dv_size = 0;
-      set_in_use(c, cs);
-      return mem_from_chunk(c);
-   }
-   chunk *r   = split_off(c, nb, rs);
-   m->dv      = r;
-   m->dv_size = rs;
-   if (PURGE_MIN && rs >= PURGE_FROM)
-      move_purge_note(m, c, r);   /* a remainder still waiting keeps its time */
-   return mem_from_chunk(c);
+   return carve(m, c, nb, true, true);
 }
 
 /* A chunk of size nb, from the bins, the dv or the top. Each chunk's size comes from its
