@@ -326,11 +326,21 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front_rest(mstate
    return malloc_whole(m, n);   /* no page to be had: a chunk, or a larger slot */
 }
 
+/* malloc_front of a thread that has no front yet (it holds no bias): its front is given
+   here, out of line, so that the common path needs no stack frame. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void *malloc_front_first(mstate *m, size_t n)
+{
+   return malloc_front_rest(m, first_thread_front(m), n, NULL);
+}
+
 /* malloc of n <= FRONT_MAX bytes from a locked mspace, in this thread's front: where the
    front is biased to the thread and its quick slot serves, without a call. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *malloc_front(mstate *m, size_t n)
 {
-   front   *f    = thread_front(m);
+   size_t at = thread_front_at;
+   if (!at)
+      return malloc_front_first(m, n);
+   front   *f    = reinterpret_cast<front *>(reinterpret_cast<byte *>(m) + at);
    uint8_t *busy = bias_hold(f);
    if (!busy)
       return malloc_front_rest(m, f, n, NULL);
@@ -382,11 +392,11 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT front *lock_slot(mstate *m, void *p, si
 }
 
 /* The rest of a free of a slot of page pg, whose front f is held (by its bias where
-   `busy`, bias_hold's byte): the page emptied (left: 0) and becomes a spare or goes back to the core, or
-   it was full and joins its list again; then f is let go. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_page(mstate *m, front *f, page *pg, size_t left, uint8_t *busy)
+   `busy`, bias_hold's byte): the page emptied and becomes a spare or goes back to the
+   core, or it was full and joins its list again; then f is let go. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_page(mstate *m, front *f, page *pg, bool emptied, uint8_t *busy)
 {
-   if (left == 0)
+   if (emptied)
       page_left_empty(m, f, pg);
    else
       relist_page(m, pg);
@@ -403,9 +413,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_locking(mstate
    front   *f = lock_slot(m, p, frame, &i, &busy, false);
    if (!f)
       return free_whole(m, p);   /* which names the fault */
-   size_t left = clear_slot(m, pg, i, p);
-   if (left == 0 || !pg->listed)
-      return free_front_page(m, f, pg, left, busy);
+   if (clear_slot(m, pg, i, p) == 0)
+      return free_front_page(m, f, pg, true, busy);
+   if (!pg->listed)
+      return free_front_page(m, f, pg, false, busy);
    front_let_go(f, busy);
 }
 
@@ -415,15 +426,17 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front_locking(mstate
    as lock_slot checks it under the lock; without a stack frame. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_own_biased(mstate *m, front *f, page *pg, void *p, uint8_t *busy)
 {
-   size_t i = slot_index(pg, p);
-   if (i == NO_SLOT || slot_was_freed(m, pg, i, p))
+   size_t   i    = slot_index(pg, p);
+   uint64_t bits = i == NO_SLOT ? 0 : pg->free_bits[i >> 6];   /* read once, for both */
+   if (i == NO_SLOT || ((bits >> (i & 63)) & 1u) || holds_remote_key(m, pg, p))   /* slot_was_freed */
    {
       bias_drop(busy);
       return free_whole(m, p);   /* which names the fault */
    }
-   size_t left = clear_slot(m, pg, i, p);
-   if (left == 0 || !pg->listed)
-      return free_front_page(m, f, pg, left, busy);
+   if (clear_slot_of(m, pg, i, p, bits) == 0)   /* the flags of the count's decrement */
+      return free_front_page(m, f, pg, true, busy);
+   if (!pg->listed)
+      return free_front_page(m, f, pg, false, busy);
    bias_drop(busy);
 }
 
@@ -454,7 +467,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void free_front(mstate *m, voi
       if (uint8_t *busy = bias_hold(f))
       {
          bool slot = in_page_unlocked(m, p, &frame);
-         if (slot && frame_byte(&frame_of(p)->front) == thread_front_number - 1)
+         if (slot && frame_byte(&frame_of(p)->front) + 1u == thread_front_number)
             return free_own_biased(m, f, frame_of(p), p, busy);
          bias_drop(busy);   /* the map was asked once: a chunk goes on at once */
          return slot ? free_front_slot(m, p, frame) : free_locked(m, p);

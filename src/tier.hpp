@@ -353,11 +353,13 @@ MULLE_DLMALLOC_NOASAN inline size_t remote_slots(const mstate *m, page *pg, uint
 }
 
 /* The slot at p of pg holds its key: freed by another thread, not yet collected (asked
-   only where the page has a stack to be in). */
+   only where the page has a stack to be in). The page's stack first: its header is in
+   the cache already, and the stack is empty in a heap that takes no remote frees (its
+   pages are cut with none), so a free asks no more. */
 MULLE_DLMALLOC_NOASAN inline bool holds_remote_key(const mstate *m, const page *pg, const void *p)
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
-   return takes_remote_frees(m) && __atomic_load_n(&pg->rfree, __ATOMIC_RELAXED) &&
+   return __atomic_load_n(&pg->rfree, __ATOMIC_RELAXED) && takes_remote_frees(m) &&
           frame_word(slot_words(const_cast<void *>(p)) + 1) == remote_key(m, p);
 #else
    (void) m; (void) pg; (void) p;
@@ -1092,13 +1094,19 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t slot_problem(const mstat
    return MSPACE_ERROR_NONE;
 }
 
+/* Marks slot i (in use) of page pg free, whose bitmap word the caller read as `bits`;
+   the slots left in use. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot_of(mstate *m, page *pg, size_t i, void *p, uint64_t bits)
+{
+   annotate_free(m, p, pg->size);
+   pg->free_bits[i >> 6] = bits | static_cast<uint64_t>(1) << (i & 63);
+   return --pg->used;
+}
+
 /* Marks slot i (in use) of page pg free; the slots left in use. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot(mstate *m, page *pg, size_t i, void *p)
 {
-   size_t w = i >> 6;
-   annotate_free(m, p, pg->size);
-   pg->free_bits[w] |= static_cast<uint64_t>(1) << (i & 63);
-   return --pg->used;
+   return clear_slot_of(m, pg, i, p, pg->free_bits[i >> 6]);
 }
 
 /* Page pg's last slot was freed: it goes back to the core, or (a locked mspace's slot
