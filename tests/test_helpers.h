@@ -112,6 +112,9 @@ constexpr std::size_t FRONT_MAX = FRONTS > 1 ? 512 : TIER_MAX;
 constexpr std::size_t SLOT = A < 16 ? 16 : A;
 constexpr std::size_t PAGE = 4096;
 constexpr std::size_t UNCACHED = 2048;
+// A chunk of DV_TAKEOVER bytes or more that grew by merging with its free predecessor
+// takes over as the designated victim (free.hpp): 1 KiB with the tier, 4 KiB without.
+constexpr std::size_t DV_TAKEOVER = TIER ? 1024 : 4096;
 
 // The chunk a request of n bytes takes where it is a chunk, and what mspace_usable_size
 // reports for it.

@@ -264,6 +264,40 @@ TEST_CASE("a run of requests up to 1 KiB is carved from the designated victim be
    CHECK(mspace_destroy(ms) == 0);
 }
 
+TEST_CASE("a freed chunk that merged with its free predecessor into DV_TAKEOVER bytes or more takes over as the victim")
+{
+   // 1 KiB with the tier, 4 KiB without: below it the merged chunk goes to its bin and the
+   // old victim goes on serving. Every block here is a chunk in every build.
+   for (bool reaches : {false, true})
+   {
+      CAPTURE(reaches);
+      std::size_t bsize = reaches ? DV_TAKEOVER - 400 : 300;   // b and c merge into ...
+      std::size_t csize = 400;                                 // ... more, or less, than DV_TAKEOVER
+      REQUIRE((chunk_for(bsize) + chunk_for(csize) >= DV_TAKEOVER) == reaches);
+      mspace ms = mspace_create(4 * MiB);
+      REQUIRE(ms != nullptr);
+      void *g0  = mspace_malloc(ms, 300);
+      void *b   = mspace_malloc(ms, bsize);
+      void *c   = mspace_malloc(ms, csize);
+      void *g1  = mspace_malloc(ms, 300);
+      void *old = mspace_malloc(ms, 6000);
+      void *g2  = mspace_malloc(ms, 300);
+      REQUIRE((g0 && b && c && g1 && old && g2));
+      mspace_free(ms, old);                    // a tree chunk between blocks in use ...
+      void *cut = mspace_malloc(ms, 800);      // ... whose rest becomes the victim
+      REQUIRE(cut == old);
+      mspace_free(ms, b);                      // between blocks in use: its bin
+      mspace_free(ms, c);                      // merges with b
+      void *q = mspace_malloc(ms, 300);        // within the victim's reach: from the victim
+      if (reaches)
+         CHECK(q == b);                        // the merged chunk took over
+      else
+         CHECK(bytes(q) == bytes(old) + chunk_for(800));   // the old victim served
+      CHECK_HEAP(ms);
+      CHECK(mspace_destroy(ms) == 0);
+   }
+}
+
 TEST_CASE("large requests take the best-fitting free chunk" * doctest::skip(TIER))
 {
    mspace ms = mspace_create(4 * MiB);
