@@ -3001,7 +3001,7 @@ MULLE_DLMALLOC_NOASAN inline void *allocate_aligned(mstate *m, size_t alignment,
 
 namespace mulle { namespace detail {
 
-/* With the tier, whose chunks are larger than its slots, 1 KiB: a queue of blocks of 16
+/* With the tier, where every chunk is above the slot sizes, 1 KiB: a queue of blocks of 16
    to 1024 bytes (the benchmark's fifo) then frees its head into the dv, 88.2 to 81.9
    instructions an operation against 4 KiB (mixed, large and the rest as before, peak
    resident as before). Without the tier 4 KiB: 1 KiB cost its buffers that grow by
@@ -3811,8 +3811,9 @@ MULLE_DLMALLOC_NOASAN inline size_t remote_slots(const mstate *m, page *pg, uint
 
 /* The slot at p of pg holds its key: freed by another thread, not yet collected (asked
    only where the page has a stack to be in). The page's stack first: its header is in
-   the cache already, and the stack is empty in a heap that takes no remote frees (its
-   pages are cut with none), so a free asks no more. */
+   the cache already, and the stack is empty in nearly every heap that takes no remote
+   frees (its pages are cut with none; an attached copy of a heap that took them keeps
+   its stacks until they are collected), so a free mostly asks no more. */
 MULLE_DLMALLOC_NOASAN inline bool holds_remote_key(const mstate *m, const page *pg, const void *p)
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
@@ -4551,8 +4552,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t slot_problem(const mstat
    return MSPACE_ERROR_NONE;
 }
 
-/* Marks slot i (in use) of page pg free, whose bitmap word the caller read as `bits`;
-   the slots left in use. */
+/* Marks slot i (in use) of page pg free, whose bitmap word the caller read as `bits`
+   (holding pg's front from that read through this write); the slots left in use. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot_of(mstate *m, page *pg, size_t i, void *p, uint64_t bits)
 {
    annotate_free(m, p, pg->size);
@@ -6457,7 +6458,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT uint8_t *bias_hold(front *f)
    unsigned token = bias_token_of_thread;
    if (token && __atomic_load_n(&f->owner, __ATOMIC_RELAXED) == token)
    {
-      uint8_t *busy = &f->busy[thread_lane - 1];   /* the token's lane (token_of) */
+      uint8_t *busy = &f->busy[(token >> TOKEN_LANE_SHIFT) - 1];
       __atomic_store_n(busy, static_cast<uint8_t>(1), __ATOMIC_RELAXED);
       __atomic_signal_fence(__ATOMIC_SEQ_CST);   /* a full fence by another thread's barrier */
       if (!__atomic_load_n(&f->lock, __ATOMIC_ACQUIRE) && __atomic_load_n(&f->owner, __ATOMIC_RELAXED) == token)
@@ -7227,7 +7228,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_own_biased(mstate *m, front *
 {
    size_t   i    = slot_index(pg, p);
    uint64_t bits = i == NO_SLOT ? 0 : pg->free_bits[i >> 6];   /* read once, for both */
-   if (i == NO_SLOT || ((bits >> (i & 63)) & 1u) || holds_remote_key(m, pg, p))   /* slot_was_freed */
+   if (i == NO_SLOT || ((bits >> (i & 63)) & 1u) || holds_remote_key(m, pg, p))   /* as slot_was_freed */
    {
       bias_drop(busy);
       return free_whole(m, p);   /* which names the fault */

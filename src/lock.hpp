@@ -383,7 +383,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT uint8_t *bias_hold(front *f)
    unsigned token = bias_token_of_thread;
    if (token && __atomic_load_n(&f->owner, __ATOMIC_RELAXED) == token)
    {
-      uint8_t *busy = &f->busy[thread_lane - 1];   /* the token's lane (token_of) */
+      uint8_t *busy = &f->busy[(token >> TOKEN_LANE_SHIFT) - 1];
       __atomic_store_n(busy, static_cast<uint8_t>(1), __ATOMIC_RELAXED);
       __atomic_signal_fence(__ATOMIC_SEQ_CST);   /* a full fence by another thread's barrier */
       if (!__atomic_load_n(&f->lock, __ATOMIC_ACQUIRE) && __atomic_load_n(&f->owner, __ATOMIC_RELAXED) == token)

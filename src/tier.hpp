@@ -354,8 +354,9 @@ MULLE_DLMALLOC_NOASAN inline size_t remote_slots(const mstate *m, page *pg, uint
 
 /* The slot at p of pg holds its key: freed by another thread, not yet collected (asked
    only where the page has a stack to be in). The page's stack first: its header is in
-   the cache already, and the stack is empty in a heap that takes no remote frees (its
-   pages are cut with none), so a free asks no more. */
+   the cache already, and the stack is empty in nearly every heap that takes no remote
+   frees (its pages are cut with none; an attached copy of a heap that took them keeps
+   its stacks until they are collected), so a free mostly asks no more. */
 MULLE_DLMALLOC_NOASAN inline bool holds_remote_key(const mstate *m, const page *pg, const void *p)
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
@@ -1094,8 +1095,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT mspace_error_t slot_problem(const mstat
    return MSPACE_ERROR_NONE;
 }
 
-/* Marks slot i (in use) of page pg free, whose bitmap word the caller read as `bits`;
-   the slots left in use. */
+/* Marks slot i (in use) of page pg free, whose bitmap word the caller read as `bits`
+   (holding pg's front from that read through this write); the slots left in use. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot_of(mstate *m, page *pg, size_t i, void *p, uint64_t bits)
 {
    annotate_free(m, p, pg->size);

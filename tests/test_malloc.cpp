@@ -267,13 +267,15 @@ TEST_CASE("a run of requests up to 1 KiB is carved from the designated victim be
 TEST_CASE("a freed chunk that merged with its free predecessor into DV_TAKEOVER bytes or more takes over as the victim")
 {
    // 1 KiB with the tier, 4 KiB without: below it the merged chunk goes to its bin and the
-   // old victim goes on serving. Every block here is a chunk in every build.
+   // old victim goes on serving. Every block here is a chunk in every build. b and c merge
+   // into exactly DV_TAKEOVER bytes, or one alignment step less.
    for (bool reaches : {false, true})
    {
       CAPTURE(reaches);
-      std::size_t bsize = reaches ? DV_TAKEOVER - 400 : 300;   // b and c merge into ...
-      std::size_t csize = 400;                                 // ... more, or less, than DV_TAKEOVER
-      REQUIRE((chunk_for(bsize) + chunk_for(csize) >= DV_TAKEOVER) == reaches);
+      std::size_t merged = reaches ? DV_TAKEOVER : DV_TAKEOVER - A;
+      std::size_t csize  = 400;
+      std::size_t bsize  = merged - chunk_for(csize) - OVERHEAD;
+      REQUIRE(chunk_for(bsize) + chunk_for(csize) == merged);
       mspace ms = mspace_create(4 * MiB);
       REQUIRE(ms != nullptr);
       void *g0  = mspace_malloc(ms, 300);

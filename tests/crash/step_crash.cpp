@@ -340,8 +340,8 @@ bool malloc_from_bin(Op &op)
    return need(binned(c) && state()->dv_size == 0, "a 2000-byte free chunk in a tree bin, no dv");
 }
 
-// Two neighbours freed in turn: the second merges with the first past 4 KiB and takes
-// over as the dv.
+// Two neighbours freed in turn: the second merges with the first past DV_TAKEOVER and
+// takes over as the dv.
 bool malloc_from_dv(Op &op)
 {
    unsigned a = heap.take(3000), b = heap.take(3000);
@@ -411,14 +411,30 @@ bool free_last_slot_below_top(Op &op)
    return need(pg && pg->used == 1 && is_top(after(dl::chunk_from_mem(pg))), "a page with one slot in use right below the top");
 }
 
+// Below DV_TAKEOVER (1 KiB with the tier) the merged chunk goes to its bin; past it, it
+// takes over as the dv (free_merges_into_dv).
 bool free_merges_before(Op &op)
+{
+   unsigned a = heap.take(400), b = heap.take(400);
+   heap.take(400);
+   heap.give(a);
+   op.kind = FREE, op.target = b;
+   dl::chunk *c = chunk_of(b);
+   return need(!dl::previous_is_in_use(c) && binned(dl::previous_chunk(c)) && in_use(after(c)) &&
+                  dl::chunk_size(c) + dl::chunk_size(dl::previous_chunk(c)) < dl::DV_TAKEOVER,
+               "a binned free chunk before, a block after, less than DV_TAKEOVER together");
+}
+
+bool free_merges_into_dv(Op &op)
 {
    unsigned a = heap.take(1000), b = heap.take(1000);
    heap.take(1000);
    heap.give(a);
    op.kind = FREE, op.target = b;
    dl::chunk *c = chunk_of(b);
-   return need(!dl::previous_is_in_use(c) && binned(dl::previous_chunk(c)) && in_use(after(c)), "a binned free chunk before, a block after");
+   return need(!dl::previous_is_in_use(c) && binned(dl::previous_chunk(c)) && in_use(after(c)) &&
+                  dl::chunk_size(c) + dl::chunk_size(dl::previous_chunk(c)) >= dl::DV_TAKEOVER,
+               "a binned free chunk before, a block after, DV_TAKEOVER or more together");
 }
 
 bool free_merges_after(Op &op)
@@ -433,13 +449,15 @@ bool free_merges_after(Op &op)
 
 bool free_merges_both(Op &op)
 {
-   unsigned a = heap.take(1000), b = heap.take(1000), c = heap.take(1000);
-   heap.take(1000);
+   unsigned a = heap.take(300), b = heap.take(300), c = heap.take(300);   // less than DV_TAKEOVER
+   heap.take(300);                                                          // together: a bin
    heap.give(a);
    heap.give(c);
    op.kind = FREE, op.target = b;
    dl::chunk *k = chunk_of(b);
-   return need(!dl::previous_is_in_use(k) && binned(dl::previous_chunk(k)) && binned(after(k)), "binned free chunks on both sides");
+   return need(!dl::previous_is_in_use(k) && binned(dl::previous_chunk(k)) && binned(after(k)) &&
+                  dl::chunk_size(k) + dl::chunk_size(dl::previous_chunk(k)) + dl::chunk_size(after(k)) < dl::DV_TAKEOVER,
+               "binned free chunks on both sides, less than DV_TAKEOVER together");
 }
 
 bool free_into_top(Op &op)
@@ -630,6 +648,7 @@ const Scenario SCENARIOS[] = {
    {"free: last slot of a page, block after (page to core)", free_last_slot_between},
    {"free: last slot of a page below the top", free_last_slot_below_top},
    {"free: merges with a free predecessor", free_merges_before},
+   {"free: merges with a free predecessor into the dv", free_merges_into_dv},
    {"free: merges with a free successor", free_merges_after},
    {"free: merges with both neighbours", free_merges_both},
    {"free: joins the top", free_into_top},
