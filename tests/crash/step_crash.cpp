@@ -411,31 +411,24 @@ bool free_last_slot_below_top(Op &op)
    return need(pg && pg->used == 1 && is_top(after(dl::chunk_from_mem(pg))), "a page with one slot in use right below the top");
 }
 
-// Below DV_TAKEOVER (1 KiB with the tier) the merged chunk goes to its bin; past it, it
-// takes over as the dv (free_merges_into_dv).
-bool free_merges_before(Op &op)
+// Two neighbours of `size` bytes, the first freed, the second to be freed: below
+// DV_TAKEOVER (1 KiB with the tier) together they go to a bin, past it they take over as
+// the dv.
+bool merges_with_predecessor(Op &op, unsigned size, bool into_dv)
 {
-   unsigned a = heap.take(400), b = heap.take(400);
-   heap.take(400);
+   unsigned a = heap.take(size), b = heap.take(size);
+   heap.take(size);
    heap.give(a);
    op.kind = FREE, op.target = b;
    dl::chunk *c = chunk_of(b);
    return need(!dl::previous_is_in_use(c) && binned(dl::previous_chunk(c)) && in_use(after(c)) &&
-                  dl::chunk_size(c) + dl::chunk_size(dl::previous_chunk(c)) < dl::DV_TAKEOVER,
-               "a binned free chunk before, a block after, less than DV_TAKEOVER together");
+                  (dl::chunk_size(c) + dl::chunk_size(dl::previous_chunk(c)) >= dl::DV_TAKEOVER) == into_dv,
+               into_dv ? "a binned free chunk before, a block after, DV_TAKEOVER or more together"
+                       : "a binned free chunk before, a block after, less than DV_TAKEOVER together");
 }
 
-bool free_merges_into_dv(Op &op)
-{
-   unsigned a = heap.take(1000), b = heap.take(1000);
-   heap.take(1000);
-   heap.give(a);
-   op.kind = FREE, op.target = b;
-   dl::chunk *c = chunk_of(b);
-   return need(!dl::previous_is_in_use(c) && binned(dl::previous_chunk(c)) && in_use(after(c)) &&
-                  dl::chunk_size(c) + dl::chunk_size(dl::previous_chunk(c)) >= dl::DV_TAKEOVER,
-               "a binned free chunk before, a block after, DV_TAKEOVER or more together");
-}
+bool free_merges_before(Op &op) { return merges_with_predecessor(op, 400, false); }
+bool free_merges_into_dv(Op &op) { return merges_with_predecessor(op, 1000, true); }
 
 bool free_merges_after(Op &op)
 {
