@@ -3831,10 +3831,16 @@ MULLE_DLMALLOC_NOASAN inline bool remotely_freed(const mstate *m, page *pg, cons
    return slot_index(pg, p) != NO_SLOT && holds_remote_key(m, pg, p);
 }
 
-/* Slot i (at p) of pg is free, or freed by another thread and not yet collected. */
+/* Slot i (at p) of pg is free, or freed by another thread and not yet collected; `bits`
+   is its bitmap word as the caller read it. */
+MULLE_DLMALLOC_NOASAN inline bool slot_was_freed_as(const mstate *m, const page *pg, size_t i, const void *p, uint64_t bits)
+{
+   return ((bits >> (i & 63)) & 1u) || holds_remote_key(m, pg, p);
+}
+
 MULLE_DLMALLOC_NOASAN inline bool slot_was_freed(const mstate *m, const page *pg, size_t i, const void *p)
 {
-   return ((pg->free_bits[i >> 6] >> (i & 63)) & 1u) || holds_remote_key(m, pg, p);
+   return slot_was_freed_as(m, pg, i, p, pg->free_bits[i >> 6]);
 }
 
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
@@ -7228,7 +7234,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_own_biased(mstate *m, front *
 {
    size_t   i    = slot_index(pg, p);
    uint64_t bits = i == NO_SLOT ? 0 : pg->free_bits[i >> 6];   /* read once, for both */
-   if (i == NO_SLOT || ((bits >> (i & 63)) & 1u) || holds_remote_key(m, pg, p))   /* as slot_was_freed */
+   if (i == NO_SLOT || slot_was_freed_as(m, pg, i, p, bits))
    {
       bias_drop(busy);
       return free_whole(m, p);   /* which names the fault */

@@ -428,7 +428,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void free_own_biased(mstate *m, front *
 {
    size_t   i    = slot_index(pg, p);
    uint64_t bits = i == NO_SLOT ? 0 : pg->free_bits[i >> 6];   /* read once, for both */
-   if (i == NO_SLOT || ((bits >> (i & 63)) & 1u) || holds_remote_key(m, pg, p))   /* as slot_was_freed */
+   if (i == NO_SLOT || slot_was_freed_as(m, pg, i, p, bits))
    {
       bias_drop(busy);
       return free_whole(m, p);   /* which names the fault */

@@ -374,10 +374,16 @@ MULLE_DLMALLOC_NOASAN inline bool remotely_freed(const mstate *m, page *pg, cons
    return slot_index(pg, p) != NO_SLOT && holds_remote_key(m, pg, p);
 }
 
-/* Slot i (at p) of pg is free, or freed by another thread and not yet collected. */
+/* Slot i (at p) of pg is free, or freed by another thread and not yet collected; `bits`
+   is its bitmap word as the caller read it. */
+MULLE_DLMALLOC_NOASAN inline bool slot_was_freed_as(const mstate *m, const page *pg, size_t i, const void *p, uint64_t bits)
+{
+   return ((bits >> (i & 63)) & 1u) || holds_remote_key(m, pg, p);
+}
+
 MULLE_DLMALLOC_NOASAN inline bool slot_was_freed(const mstate *m, const page *pg, size_t i, const void *p)
 {
-   return ((pg->free_bits[i >> 6] >> (i & 63)) & 1u) || holds_remote_key(m, pg, p);
+   return slot_was_freed_as(m, pg, i, p, pg->free_bits[i >> 6]);
 }
 
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
