@@ -770,8 +770,10 @@ private:
    otherwise copy the code around it into every path through its caller. */
 #if defined(__GNUC__) || defined(__clang__)
 #  define MULLE_DLMALLOC_NEVER_INLINE inline __attribute__((noinline))
+#  define MULLE_DLMALLOC_OUT_OF_LINE  __attribute__((noinline))   /* declared before its part */
 #else
 #  define MULLE_DLMALLOC_NEVER_INLINE inline
+#  define MULLE_DLMALLOC_OUT_OF_LINE
 #endif
 /* MULLE_DLMALLOC_FAST_PATH: malloc and free in a few instructions for the common cases
    (a slot of the small-object tier, a block that is plainly valid). It needs checks below
@@ -1193,6 +1195,7 @@ static const size_t FIRST_SMALLBIN = (MIN_CHUNK >> SMALLBIN_SHIFT) < NSMALLBINS 
    mspace's lock, which threads share). It needs an alignment of 64 or less. A page's
    header records where it is, its slot size, and a bitmap of free slots. */
 static const bool   TIER         = MULLE_DLMALLOC_TIER && MULLE_DLMALLOC_ALIGNMENT <= 64;
+static const bool   HOLDS        = TIER && !MULLE_DLMALLOC_NO_OS;   /* a held page (tier.hpp) */
 static const size_t PAGE_BYTES   = 4096;
 static const size_t SLOT_GRAIN   = ALIGN < 16 ? 16 : ALIGN;
 static const size_t TIER_MAX     = 256;
@@ -1383,6 +1386,10 @@ struct mstate
    uint32_t               top_backoff;    /* the top's wait is PURGE_DELAY << (TOP_WAIT_FIRST
                                              + this): each trim after a wait doubles the
                                              next */
+   size_t                 held;           /* an unlocked mspace's page that emptied last and
+                                             stays in its list, empty (tier.hpp): its offset
+                                             from the state, 0 for none; a hint, believed
+                                             only where it names such a page */
    size_t                 fast_key;       /* magic while the fast path may serve the state
                                              without the whole way (no lock, no user code
                                              running for it), else 0: one compare */
@@ -1395,7 +1402,7 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 16;  /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 17;  /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
@@ -1410,7 +1417,7 @@ static const size_t LAYOUT_VERSION = 16;  /* 2: small bins are rings; 3: level-2
                                              frees (a page's stack of them and queue link,
                                              a front's queue and pins); 16: the purge
                                              queue's slots in use, in a mask; `top_due`
-                                             for `top_since` */
+                                             for `top_since`; 17: `held` */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {
@@ -1594,6 +1601,10 @@ size_t os_purge(mstate *m, byte *from, byte *to);
 size_t os_absent(const mstate *m, byte *from, byte *to);
 void os_prefault(mstate *m, byte *from, byte *to);
 inline void move_purge_note(mstate *m, chunk *from, chunk *to);   /* free.hpp */
+/* the held page (tier.hpp) */
+MULLE_DLMALLOC_OUT_OF_LINE bool  release_held(mstate *m);
+MULLE_DLMALLOC_OUT_OF_LINE void  held_page_event(mstate *m);
+MULLE_DLMALLOC_OUT_OF_LINE void *allocate_after_held(mstate *m, size_t nb);
 
 }} // namespace mulle::detail
 
@@ -2871,7 +2882,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
       byte *lazy    = m->lazy_end;
       byte *fresh   = lazy && lazy > old_end ? lazy : old_end;
       if (!extend_top(m, nb + MIN_CHUNK))
-         return NULL;
+         return HOLDS && m->held ? allocate_after_held(m, nb) : NULL;   /* tier.hpp */
       if (nb <= PREFAULT_BELOW && fresh < top_end(m))   /* a page of the tier too */
          os_prefault(m, fresh, top_end(m));
    }
@@ -3232,10 +3243,12 @@ MULLE_DLMALLOC_NOASAN inline bool purge_slot_due(const mstate *m, size_t k, uint
    return PURGE_MIN && m->purge_at[k] && static_cast<uint32_t>(now - m->purge_stamp[k]) > PURGE_DELAY;
 }
 
-/* The work of an event that finds some (events_after), in its order: the top's wait, the
-   slot's purge, the top's trim. */
+/* The work of an event that finds some (events_after), in its order: the held page, the
+   top's wait, the slot's purge, the top's trim. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void events_due(mstate *m)
 {
+   if (HOLDS && m->held)
+      held_page_event(m);   /* tier.hpp */
    uint32_t now = m->purge_clock;
    if (m->top_due && top_wait_ends(m, now))
       top_wait_over(m);
@@ -3246,7 +3259,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void events_due(mstate *m)
 }
 
 /* One of the core's slower events, after a release: the clock moves, one slot of the
-   purge queue is looked at, and the top trims itself past the threshold. The work is a
+   purge queue is looked at, the top trims itself past the threshold, and a held page
+   (tier.hpp) goes back where the release left free memory beside it. The work is a
    call made only where there is some, so that the release keeps no register for after
    it (its frame saved three: 4 to 5 instructions an operation on large, 2 on mixed). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void events_after(mstate *m)
@@ -3254,7 +3268,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void events_after(mstate *m)
    if (MULLE_DLMALLOC_NO_OS)
       return;
    uint32_t now = ++m->purge_clock;
-   if ((m->top_due && top_wait_ends(m, now)) || purge_slot_due(m, now & (PURGE_SLOTS - 1), now) || top_trims_now(m))
+   if ((m->top_due && top_wait_ends(m, now)) || purge_slot_due(m, now & (PURGE_SLOTS - 1), now) || top_trims_now(m) ||
+       (HOLDS && m->held))
       events_due(m);
 }
 
@@ -4573,16 +4588,102 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot(mstate *m, page *pg, 
    return clear_slot_of(m, pg, i, p, pg->free_bits[i >> 6]);
 }
 
+/* ---- the held page ----
+   A page whose last slot is freed goes back to the core, but in an unlocked mspace the
+   last one to empty stays in its list, empty, while it keeps no free memory from
+   merging: its predecessor is in use, and its successor is in use or the top. So a size
+   whose blocks come and go at a page's edge (one block taken and freed in a loop) does
+   not make a page and give it back on every turn, which costs four times the pair of
+   calls. (A page cut from the top off the page grid leaves its lead free before it: that
+   one goes back, as before.) Its slots are free: the
+   statistics count them so, as any page's. It goes back to the core where that changes
+   what Lea's order would do:
+   - the next release in the core (a block freed into a bin, a page given back: its
+     events) that finds free memory beside it, so that a block freed beside it merges
+     with it as Lea's order merges free neighbours (one that grows the dv or the top
+     leaves it to the next such release);
+   - a request for a chunk that the top cannot serve (malloc, calloc, memalign and a
+     realloc that moves try again with it given back), a realloc that would grow in
+     place into it, and mspace_trim;
+   - another page emptying (one page is held at a time).
+   A locked mspace keeps its fronts' spares instead (its fronts free without the
+   mspace's lock), and a build without an OS none (it has no events, and is small).
+   m->held is a hint: believed only where it names an empty page listed in the first
+   front. */
+
+/* The held page, or NULL (the hint names no empty listed page). */
+MULLE_DLMALLOC_NOASAN inline page *held_page(const mstate *m)
+{
+   if (!HOLDS || !m->held)
+      return NULL;
+   page *pg = reinterpret_cast<page *>(const_cast<byte *>(reinterpret_cast<const byte *>(m)) + m->held);
+   if (!ok_page_address(m, pg) || !map_has(m, frame_index(m, pg)) || !page_whole_at(m, pg, 0) || pg->used || !pg->listed)
+      return NULL;
+   return pg;
+}
+
+/* Whether empty page pg keeps no free memory from merging (see above). */
+MULLE_DLMALLOC_NOASAN inline bool holds_nothing_back(const mstate *m, const page *pg)
+{
+   chunk *c    = chunk_from_mem(const_cast<page *>(pg));
+   chunk *next = chunk_at(c, chunk_size(c));
+   return previous_is_in_use(c) && (next == m->top || chunk_is_in_use(next));
+}
+
+/* The held page goes back to the core; true if there was one. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_OUT_OF_LINE bool release_held(mstate *m)
+{
+   page *pg = held_page(m);
+   m->held  = 0;   /* first: the release's own events find none */
+   if (!pg)
+      return false;
+   release_page(m, pg);
+   return true;
+}
+
+/* A chunk of size nb, which the top could not serve while a page was held: tried again
+   with that page given back (once: the hint is cleared). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_OUT_OF_LINE void *allocate_after_held(mstate *m, size_t nb)
+{
+   return release_held(m) ? allocate_chunk_of(m, nb) : NULL;
+}
+
+/* An event of the core (events_after) while a page is held: the page goes back where
+   free memory now lies beside it, and is forgotten where it is no longer empty. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_OUT_OF_LINE void held_page_event(mstate *m)
+{
+   page *pg = held_page(m);
+   if (!pg)
+      m->held = 0;
+   else if (!holds_nothing_back(m, pg))
+      release_held(m);
+}
+
+/* Empty page pg of an unlocked mspace becomes the held page, the one held before going
+   back first: true; false where it would keep free memory from merging. */
+MULLE_DLMALLOC_NOASAN inline bool hold_page(mstate *m, page *pg)
+{
+   if (held_page(m) == pg)
+      return true;
+   release_held(m);   /* which may free a neighbour of pg: asked before pg is held */
+   if (!pg->listed || !holds_nothing_back(m, pg))
+      return false;
+   m->held = page_offset(m, pg);
+   return true;
+}
+
 /* Page pg's last slot was freed: it goes back to the core, or (a locked mspace's slot
    freed the whole way, every lock held) is kept as a front's path keeps it, so that a
-   build without the fast path behaves the same. Out of line: the commonest free then
-   needs no stack frame. */
+   build without the fast path behaves the same; an unlocked mspace's may be held. Out
+   of line: the commonest free then needs no stack frame. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void page_emptied(mstate *m, page *pg)
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
    if ((flags_of(m) & STATE_LOCKED) && keep_spare(m, front_of(m, pg), pg))
       return;
 #endif
+   if (HOLDS && !(flags_of(m) & STATE_LOCKED) && hold_page(m, pg))
+      return;
    release_page(m, pg);
 }
 
@@ -4703,7 +4804,13 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
       its footer (c's validation bounded the size by the top). */
    bool to_top = next == m->top, to_dv = next == m->dv;
    if (!to_top && !to_dv && chunk_is_in_use(next))
+   {
+      /* the held page (tier.hpp) is free memory to Lea's order: it goes back, and c grows
+         into what it merged with (once: the hint is cleared) */
+      if (HOLDS && m->held && held_page(m) == mem_from_chunk(next) && release_held(m))
+         return resize_in_place(m, c, nb);
       return RESIZE_IMPOSSIBLE;
+   }
    size_t ns = to_top ? m->top_size : to_dv ? m->dv_size : chunk_size(next);
    if (to_top || to_dv ? !free_head_is(next, ns) : !footer_agrees(next, ns))
    {
@@ -4959,6 +5066,7 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
       __atomic_store_n(&m->fronts[k].rhead, static_cast<size_t>(0), __ATOMIC_RELAXED);
 #endif
    }
+   m->held = 0;
    m->epoch++;   /* the headers of the pages that were are believed no more */
    fill_bytes(m->purge_at, 0, sizeof(m->purge_at));
    m->purge_used = 0;
@@ -5170,10 +5278,12 @@ MULLE_DLMALLOC_NOASAN inline bool page_sound(const mstate *m, chunk *c, size_t s
       return false;
 #endif
    /* in use, slots counted, and listed when it has room (check_heap verifies the lists);
-      an empty page is the spare of the front it names, in no list, but one that waits in
-      its front's queue of remote frees (a second free of one of its slots, as it emptied) */
+      an empty page is the spare of the front it names, in no list, or the held page, in
+      its list, but one that waits in its front's queue of remote frees (a second free of
+      one of its slots, as it emptied) */
    if (!pg->used)
-      return free_slots == pg->count && (page_queued(pg) || (!pg->listed && is_spare(m, pg)));
+      return free_slots == pg->count &&
+             (page_queued(pg) || (!pg->listed && is_spare(m, pg)) || (pg->listed && held_page(m) == pg));
    return free_slots == static_cast<size_t>(pg->count - pg->used) && (pg->listed || pg->used == pg->count);
 }
 
@@ -5396,14 +5506,23 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
    nothing. A page of the tier counts its free slots as free bytes (not as free blocks:
    those are the free chunks), its slots in use as blocks, and its header and tail as
    in use; inspect_all shows each of its slots. A front's spare (an empty page a locked
-   mspace keeps, tier.hpp) is free bytes whole, and counts for largest_free as a free chunk
-   of its size: a malloc that needs it gets it back.
+   mspace keeps, tier.hpp) and the held page (one an unlocked mspace keeps) are free bytes
+   whole, and count for largest_free as the free chunk they make with the free memory
+   beside them (the top too): a malloc that needs them gets them back.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
 
 /* The chunks below the top, in address order: for (c = first; c < top; c = next). */
 MULLE_DLMALLOC_NOASAN inline chunk *first_chunk(mstate *m) { return reinterpret_cast<chunk *>(m->least.get()); }
+
+/* Whether a heap may hold empty pages that a call gives back where memory is wanted: the
+   fronts' spares, the held page. */
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+static const bool IDLE_PAGES = true;
+#else
+static const bool IDLE_PAGES = HOLDS;
+#endif
 
 MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
 {
@@ -5416,17 +5535,25 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
    out->free_bytes    = m->top_size;
 
    size_t largest_chunk = 0, largest_slot = 0;
+   chunk *run      = NULL;   /* where the run of free chunks and empty pages that c ends began */
+   size_t run_size = 0;
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
    {
       size_t s = chunk_size(c);
       uint64_t mask[BITMAP_WORDS];   /* a page's slots freed by other threads, not yet
                                         collected: free */
       size_t   remote = TIER && chunk_is_page(c) ? remote_slots(m, static_cast<page *>(mem_from_chunk(c)), mask) : 0;
-      if (TIER && chunk_is_page(c) && static_cast<page *>(mem_from_chunk(c))->used == remote)
+      bool     idle   = TIER && chunk_is_page(c) ? static_cast<page *>(mem_from_chunk(c))->used == remote : !chunk_is_live(c);
+      if (IDLE_PAGES)
       {
-         out->free_bytes += s;   /* a front's spare: free memory a call gives back when */
-         if (s > largest_chunk)  /* it is wanted, as a chunk of its size at least */
-            largest_chunk = s;
+         run_size = idle ? (run ? run_size : 0) + s : 0;
+         run      = idle ? (run ? run : c) : NULL;
+      }
+      if (TIER && chunk_is_page(c) && idle)
+      {
+         out->free_bytes += s;   /* a front's spare or the held page: free memory a call */
+         if (run_size > largest_chunk)   /* gives back where it is wanted, merging with */
+            largest_chunk = run_size;    /* the free memory beside it */
       }
       else if (TIER && chunk_is_page(c))
       {
@@ -5447,8 +5574,8 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
       {
          out->free_bytes += s;
          out->free_blocks++;
-         if (s > largest_chunk)
-            largest_chunk = s;
+         if ((IDLE_PAGES ? run_size : s) > largest_chunk)   /* with the empty pages before it */
+            largest_chunk = IDLE_PAGES ? run_size : s;
          if (s >= PAGE_BYTES + sizeof(tree_chunk))   /* may hold a whole page past its links */
             out->purged_bytes += os_absent(m, as_bytes(c) + sizeof(tree_chunk), as_bytes(c) + s);
       }
@@ -5457,7 +5584,7 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
 
    /* a free chunk of size s serves n = s - overhead; the top, grown to chunk_end, serves
       as much as leaves it MIN_CHUNK */
-   size_t top_room  = static_cast<size_t>(m->chunk_end - as_bytes(m->top));
+   size_t top_room  = static_cast<size_t>(m->chunk_end - as_bytes(IDLE_PAGES && run ? run : m->top.get()));
    size_t from_top  = top_room >= MIN_CHUNK + MIN_CHUNK ? usable_of_size(top_room - MIN_CHUNK) : 0;
    size_t from_free = largest_chunk ? usable_of_size(largest_chunk) : 0;
    if (largest_slot > from_free)
@@ -5987,6 +6114,7 @@ MULLE_DLMALLOC_NOASAN inline void rebuild_heap(mstate *m, const byte *end)
    }
    fill_bytes(m->purge_at, 0, sizeof(m->purge_at));
    m->purge_used = 0;
+   m->held       = 0;   /* an empty page is free memory here */
    m->dv      = NULL;
    m->dv_size = 0;
 
@@ -7714,7 +7842,8 @@ MULLE_DLMALLOC_NOASAN int mspace_trim(mspace ms, size_t pad)
    int     done = 0;
    if (m)
    {
-      release_spares(m);   /* the fronts' empty pages too */
+      release_spares(m);   /* the fronts' empty pages too, */
+      release_held(m);     /* and the held page */
       done = trim_top(m, pad, true);
       purge_free_chunks(m);
    }

@@ -908,7 +908,8 @@ MULLE_DLMALLOC_NOASAN int mspace_trim(mspace ms, size_t pad)
    int     done = 0;
    if (m)
    {
-      release_spares(m);   /* the fronts' empty pages too */
+      release_spares(m);   /* the fronts' empty pages too, */
+      release_held(m);     /* and the held page */
       done = trim_top(m, pad, true);
       purge_free_chunks(m);
    }

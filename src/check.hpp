@@ -122,10 +122,12 @@ MULLE_DLMALLOC_NOASAN inline bool page_sound(const mstate *m, chunk *c, size_t s
       return false;
 #endif
    /* in use, slots counted, and listed when it has room (check_heap verifies the lists);
-      an empty page is the spare of the front it names, in no list, but one that waits in
-      its front's queue of remote frees (a second free of one of its slots, as it emptied) */
+      an empty page is the spare of the front it names, in no list, or the held page, in
+      its list, but one that waits in its front's queue of remote frees (a second free of
+      one of its slots, as it emptied) */
    if (!pg->used)
-      return free_slots == pg->count && (page_queued(pg) || (!pg->listed && is_spare(m, pg)));
+      return free_slots == pg->count &&
+             (page_queued(pg) || (!pg->listed && is_spare(m, pg)) || (pg->listed && held_page(m) == pg));
    return free_slots == static_cast<size_t>(pg->count - pg->used) && (pg->listed || pg->used == pg->count);
 }
 

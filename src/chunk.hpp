@@ -227,6 +227,7 @@ static const size_t FIRST_SMALLBIN = (MIN_CHUNK >> SMALLBIN_SHIFT) < NSMALLBINS 
    mspace's lock, which threads share). It needs an alignment of 64 or less. A page's
    header records where it is, its slot size, and a bitmap of free slots. */
 static const bool   TIER         = MULLE_DLMALLOC_TIER && MULLE_DLMALLOC_ALIGNMENT <= 64;
+static const bool   HOLDS        = TIER && !MULLE_DLMALLOC_NO_OS;   /* a held page (tier.hpp) */
 static const size_t PAGE_BYTES   = 4096;
 static const size_t SLOT_GRAIN   = ALIGN < 16 ? 16 : ALIGN;
 static const size_t TIER_MAX     = 256;
@@ -417,6 +418,10 @@ struct mstate
    uint32_t               top_backoff;    /* the top's wait is PURGE_DELAY << (TOP_WAIT_FIRST
                                              + this): each trim after a wait doubles the
                                              next */
+   size_t                 held;           /* an unlocked mspace's page that emptied last and
+                                             stays in its list, empty (tier.hpp): its offset
+                                             from the state, 0 for none; a hint, believed
+                                             only where it names such a page */
    size_t                 fast_key;       /* magic while the fast path may serve the state
                                              without the whole way (no lock, no user code
                                              running for it), else 0: one compare */
@@ -429,7 +434,7 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 16;  /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 17;  /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
@@ -444,7 +449,7 @@ static const size_t LAYOUT_VERSION = 16;  /* 2: small bins are rings; 3: level-2
                                              frees (a page's stack of them and queue link,
                                              a front's queue and pins); 16: the purge
                                              queue's slots in use, in a mask; `top_due`
-                                             for `top_since` */
+                                             for `top_since`; 17: `held` */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {
@@ -628,5 +633,9 @@ size_t os_purge(mstate *m, byte *from, byte *to);
 size_t os_absent(const mstate *m, byte *from, byte *to);
 void os_prefault(mstate *m, byte *from, byte *to);
 inline void move_purge_note(mstate *m, chunk *from, chunk *to);   /* free.hpp */
+/* the held page (tier.hpp) */
+MULLE_DLMALLOC_OUT_OF_LINE bool  release_held(mstate *m);
+MULLE_DLMALLOC_OUT_OF_LINE void  held_page_event(mstate *m);
+MULLE_DLMALLOC_OUT_OF_LINE void *allocate_after_held(mstate *m, size_t nb);
 
 }} // namespace mulle::detail

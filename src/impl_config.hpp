@@ -143,8 +143,10 @@
    otherwise copy the code around it into every path through its caller. */
 #if defined(__GNUC__) || defined(__clang__)
 #  define MULLE_DLMALLOC_NEVER_INLINE inline __attribute__((noinline))
+#  define MULLE_DLMALLOC_OUT_OF_LINE  __attribute__((noinline))   /* declared before its part */
 #else
 #  define MULLE_DLMALLOC_NEVER_INLINE inline
+#  define MULLE_DLMALLOC_OUT_OF_LINE
 #endif
 /* MULLE_DLMALLOC_FAST_PATH: malloc and free in a few instructions for the common cases
    (a slot of the small-object tier, a block that is plainly valid). It needs checks below

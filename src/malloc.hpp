@@ -324,7 +324,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_WHOLE_WAY void *allocate_searching(mstate *
       byte *lazy    = m->lazy_end;
       byte *fresh   = lazy && lazy > old_end ? lazy : old_end;
       if (!extend_top(m, nb + MIN_CHUNK))
-         return NULL;
+         return HOLDS && m->held ? allocate_after_held(m, nb) : NULL;   /* tier.hpp */
       if (nb <= PREFAULT_BELOW && fresh < top_end(m))   /* a page of the tier too */
          os_prefault(m, fresh, top_end(m));
    }

@@ -43,7 +43,13 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
       its footer (c's validation bounded the size by the top). */
    bool to_top = next == m->top, to_dv = next == m->dv;
    if (!to_top && !to_dv && chunk_is_in_use(next))
+   {
+      /* the held page (tier.hpp) is free memory to Lea's order: it goes back, and c grows
+         into what it merged with (once: the hint is cleared) */
+      if (HOLDS && m->held && held_page(m) == mem_from_chunk(next) && release_held(m))
+         return resize_in_place(m, c, nb);
       return RESIZE_IMPOSSIBLE;
+   }
    size_t ns = to_top ? m->top_size : to_dv ? m->dv_size : chunk_size(next);
    if (to_top || to_dv ? !free_head_is(next, ns) : !footer_agrees(next, ns))
    {

@@ -120,6 +120,7 @@ MULLE_DLMALLOC_NOASAN inline void rebuild_heap(mstate *m, const byte *end)
    }
    fill_bytes(m->purge_at, 0, sizeof(m->purge_at));
    m->purge_used = 0;
+   m->held       = 0;   /* an empty page is free memory here */
    m->dv      = NULL;
    m->dv_size = 0;
 

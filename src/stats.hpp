@@ -5,14 +5,23 @@
    nothing. A page of the tier counts its free slots as free bytes (not as free blocks:
    those are the free chunks), its slots in use as blocks, and its header and tail as
    in use; inspect_all shows each of its slots. A front's spare (an empty page a locked
-   mspace keeps, tier.hpp) is free bytes whole, and counts for largest_free as a free chunk
-   of its size: a malloc that needs it gets it back.
+   mspace keeps, tier.hpp) and the held page (one an unlocked mspace keeps) are free bytes
+   whole, and count for largest_free as the free chunk they make with the free memory
+   beside them (the top too): a malloc that needs them gets them back.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
 
 /* The chunks below the top, in address order: for (c = first; c < top; c = next). */
 MULLE_DLMALLOC_NOASAN inline chunk *first_chunk(mstate *m) { return reinterpret_cast<chunk *>(m->least.get()); }
+
+/* Whether a heap may hold empty pages that a call gives back where memory is wanted: the
+   fronts' spares, the held page. */
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+static const bool IDLE_PAGES = true;
+#else
+static const bool IDLE_PAGES = HOLDS;
+#endif
 
 MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
 {
@@ -25,17 +34,25 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
    out->free_bytes    = m->top_size;
 
    size_t largest_chunk = 0, largest_slot = 0;
+   chunk *run      = NULL;   /* where the run of free chunks and empty pages that c ends began */
+   size_t run_size = 0;
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
    {
       size_t s = chunk_size(c);
       uint64_t mask[BITMAP_WORDS];   /* a page's slots freed by other threads, not yet
                                         collected: free */
       size_t   remote = TIER && chunk_is_page(c) ? remote_slots(m, static_cast<page *>(mem_from_chunk(c)), mask) : 0;
-      if (TIER && chunk_is_page(c) && static_cast<page *>(mem_from_chunk(c))->used == remote)
+      bool     idle   = TIER && chunk_is_page(c) ? static_cast<page *>(mem_from_chunk(c))->used == remote : !chunk_is_live(c);
+      if (IDLE_PAGES)
       {
-         out->free_bytes += s;   /* a front's spare: free memory a call gives back when */
-         if (s > largest_chunk)  /* it is wanted, as a chunk of its size at least */
-            largest_chunk = s;
+         run_size = idle ? (run ? run_size : 0) + s : 0;
+         run      = idle ? (run ? run : c) : NULL;
+      }
+      if (TIER && chunk_is_page(c) && idle)
+      {
+         out->free_bytes += s;   /* a front's spare or the held page: free memory a call */
+         if (run_size > largest_chunk)   /* gives back where it is wanted, merging with */
+            largest_chunk = run_size;    /* the free memory beside it */
       }
       else if (TIER && chunk_is_page(c))
       {
@@ -56,8 +73,8 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
       {
          out->free_bytes += s;
          out->free_blocks++;
-         if (s > largest_chunk)
-            largest_chunk = s;
+         if ((IDLE_PAGES ? run_size : s) > largest_chunk)   /* with the empty pages before it */
+            largest_chunk = IDLE_PAGES ? run_size : s;
          if (s >= PAGE_BYTES + sizeof(tree_chunk))   /* may hold a whole page past its links */
             out->purged_bytes += os_absent(m, as_bytes(c) + sizeof(tree_chunk), as_bytes(c) + s);
       }
@@ -66,7 +83,7 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
 
    /* a free chunk of size s serves n = s - overhead; the top, grown to chunk_end, serves
       as much as leaves it MIN_CHUNK */
-   size_t top_room  = static_cast<size_t>(m->chunk_end - as_bytes(m->top));
+   size_t top_room  = static_cast<size_t>(m->chunk_end - as_bytes(IDLE_PAGES && run ? run : m->top.get()));
    size_t from_top  = top_room >= MIN_CHUNK + MIN_CHUNK ? usable_of_size(top_room - MIN_CHUNK) : 0;
    size_t from_free = largest_chunk ? usable_of_size(largest_chunk) : 0;
    if (largest_slot > from_free)

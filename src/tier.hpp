@@ -1116,16 +1116,102 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot(mstate *m, page *pg, 
    return clear_slot_of(m, pg, i, p, pg->free_bits[i >> 6]);
 }
 
+/* ---- the held page ----
+   A page whose last slot is freed goes back to the core, but in an unlocked mspace the
+   last one to empty stays in its list, empty, while it keeps no free memory from
+   merging: its predecessor is in use, and its successor is in use or the top. So a size
+   whose blocks come and go at a page's edge (one block taken and freed in a loop) does
+   not make a page and give it back on every turn, which costs four times the pair of
+   calls. (A page cut from the top off the page grid leaves its lead free before it: that
+   one goes back, as before.) Its slots are free: the
+   statistics count them so, as any page's. It goes back to the core where that changes
+   what Lea's order would do:
+   - the next release in the core (a block freed into a bin, a page given back: its
+     events) that finds free memory beside it, so that a block freed beside it merges
+     with it as Lea's order merges free neighbours (one that grows the dv or the top
+     leaves it to the next such release);
+   - a request for a chunk that the top cannot serve (malloc, calloc, memalign and a
+     realloc that moves try again with it given back), a realloc that would grow in
+     place into it, and mspace_trim;
+   - another page emptying (one page is held at a time).
+   A locked mspace keeps its fronts' spares instead (its fronts free without the
+   mspace's lock), and a build without an OS none (it has no events, and is small).
+   m->held is a hint: believed only where it names an empty page listed in the first
+   front. */
+
+/* The held page, or NULL (the hint names no empty listed page). */
+MULLE_DLMALLOC_NOASAN inline page *held_page(const mstate *m)
+{
+   if (!HOLDS || !m->held)
+      return NULL;
+   page *pg = reinterpret_cast<page *>(const_cast<byte *>(reinterpret_cast<const byte *>(m)) + m->held);
+   if (!ok_page_address(m, pg) || !map_has(m, frame_index(m, pg)) || !page_whole_at(m, pg, 0) || pg->used || !pg->listed)
+      return NULL;
+   return pg;
+}
+
+/* Whether empty page pg keeps no free memory from merging (see above). */
+MULLE_DLMALLOC_NOASAN inline bool holds_nothing_back(const mstate *m, const page *pg)
+{
+   chunk *c    = chunk_from_mem(const_cast<page *>(pg));
+   chunk *next = chunk_at(c, chunk_size(c));
+   return previous_is_in_use(c) && (next == m->top || chunk_is_in_use(next));
+}
+
+/* The held page goes back to the core; true if there was one. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_OUT_OF_LINE bool release_held(mstate *m)
+{
+   page *pg = held_page(m);
+   m->held  = 0;   /* first: the release's own events find none */
+   if (!pg)
+      return false;
+   release_page(m, pg);
+   return true;
+}
+
+/* A chunk of size nb, which the top could not serve while a page was held: tried again
+   with that page given back (once: the hint is cleared). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_OUT_OF_LINE void *allocate_after_held(mstate *m, size_t nb)
+{
+   return release_held(m) ? allocate_chunk_of(m, nb) : NULL;
+}
+
+/* An event of the core (events_after) while a page is held: the page goes back where
+   free memory now lies beside it, and is forgotten where it is no longer empty. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_OUT_OF_LINE void held_page_event(mstate *m)
+{
+   page *pg = held_page(m);
+   if (!pg)
+      m->held = 0;
+   else if (!holds_nothing_back(m, pg))
+      release_held(m);
+}
+
+/* Empty page pg of an unlocked mspace becomes the held page, the one held before going
+   back first: true; false where it would keep free memory from merging. */
+MULLE_DLMALLOC_NOASAN inline bool hold_page(mstate *m, page *pg)
+{
+   if (held_page(m) == pg)
+      return true;
+   release_held(m);   /* which may free a neighbour of pg: asked before pg is held */
+   if (!pg->listed || !holds_nothing_back(m, pg))
+      return false;
+   m->held = page_offset(m, pg);
+   return true;
+}
+
 /* Page pg's last slot was freed: it goes back to the core, or (a locked mspace's slot
    freed the whole way, every lock held) is kept as a front's path keeps it, so that a
-   build without the fast path behaves the same. Out of line: the commonest free then
-   needs no stack frame. */
+   build without the fast path behaves the same; an unlocked mspace's may be held. Out
+   of line: the commonest free then needs no stack frame. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void page_emptied(mstate *m, page *pg)
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
    if ((flags_of(m) & STATE_LOCKED) && keep_spare(m, front_of(m, pg), pg))
       return;
 #endif
+   if (HOLDS && !(flags_of(m) & STATE_LOCKED) && hold_page(m, pg))
+      return;
    release_page(m, pg);
 }
 

@@ -174,6 +174,7 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
       __atomic_store_n(&m->fronts[k].rhead, static_cast<size_t>(0), __ATOMIC_RELAXED);
 #endif
    }
+   m->held = 0;
    m->epoch++;   /* the headers of the pages that were are believed no more */
    fill_bytes(m->purge_at, 0, sizeof(m->purge_at));
    m->purge_used = 0;

@@ -431,3 +431,137 @@ TEST_CASE("a page cut from the top, wherever the top starts, gives its lead back
       mspace_destroy(ms);
    }
 }
+
+namespace {
+
+// The free ranges inspect_all reports of exactly `size` bytes: a page's free slots.
+std::size_t idle_slots(mspace ms, std::size_t size)
+{
+   struct Count { std::size_t size, n; } c = {size, 0};
+   mspace_inspect_all(ms, [](void *start, void *end, size_t used, void *arg) {
+      auto *k = static_cast<Count *>(arg);
+      if (!used && std::size_t(bytes(end) - bytes(start)) == k->size)
+         k->n++;
+   }, &c);
+   return c.n;
+}
+
+// A heap whose first block c ends where a page begins: the page of slot s is cut from the
+// top with no lead, right after c (in use). n is c's request; nullptr where no n up to a
+// page past 300 bytes gets there (it always does).
+struct PageAfterBlock
+{
+   PageBuffer buf{256 * KiB};
+   mspace ms = nullptr;
+   void *c = nullptr, *s = nullptr;
+   PageAfterBlock()
+   {
+      for (std::size_t n = 300; n < 300 + PAGE + A && !s; n += A)
+      {
+         if (ms)
+            mspace_destroy(ms);
+         ms = mspace_create_with_base(buf.base, 256 * KiB);
+         c = mspace_malloc(ms, n);
+         s = mspace_malloc(ms, 64);
+         if (!c || !s || page_of_block(s) != bytes(c) + mspace_usable_size(c) + OVERHEAD)
+            s = nullptr;   // a lead lies between them
+      }
+   }
+   ~PageAfterBlock()
+   {
+      if (ms)
+         mspace_destroy(ms);
+   }
+};
+
+} // namespace
+
+TEST_CASE("a page whose last slot is freed stays, held, where it keeps no free memory from merging: one block taken and freed at a page's edge makes no page" * doctest::skip(!TIER || MULLE_TEST_CHECKER))
+{
+   mspace ms = mspace_create(4 * MiB);
+   REQUIRE(ms != nullptr);
+   // a page of 64-byte slots filled: the next one is a page of its own, cut from the top
+   // right behind the first (the top lies on a page boundary then)
+   std::vector<void *> full;
+   for (std::size_t i = 0; i < slots_per_page(64); ++i)
+      full.push_back(mspace_malloc(ms, 64));
+   REQUIRE(full.back() != nullptr);
+   void *p = mspace_malloc(ms, 64);
+   REQUIRE(p != nullptr);
+   REQUIRE(page_of_block(p) != page_of_block(full.back()));
+   const std::size_t footprint = mspace_footprint(ms);
+   const std::size_t free_chunks = stats_of(ms).free_blocks;  // the first page's lead, if any
+   mspace_free(ms, p);                                        // its page empties: held
+   CHECK(idle_slots(ms, 64) == slots_per_page(64));           // still a page, every slot free
+   CHECK(mspace_check(ms) == 0);
+   mspace_stats_t s = stats_of(ms);
+   CHECK(s.allocated_blocks == full.size());
+   CHECK(s.free_blocks == free_chunks);                       // none beside it
+   CHECK(s.footprint == footprint);
+   for (int i = 0; i < 1000; ++i)                             // the loop reuses the page
+   {
+      void *q = mspace_malloc(ms, 64);
+      REQUIRE(q == p);
+      mspace_free(ms, q);
+   }
+   CHECK(idle_slots(ms, 64) == slots_per_page(64));
+   // mspace_trim gives it back: what is free merges into the top again
+   CHECK(mspace_trim(ms, 0) >= 0);
+   CHECK(idle_slots(ms, 64) == 0);
+   CHECK(mspace_check(ms) == 0);
+   for (void *b : full)
+      mspace_free(ms, b);
+   s = stats_of(ms);
+   CHECK(s.allocated_blocks == 0);
+   CHECK(s.free_blocks == 0);
+   CHECK(s.free_bytes == s.top_bytes);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("the held page goes back where a block beside it is freed, a realloc grows into it, or a malloc needs it" * doctest::skip(!TIER || MULLE_TEST_CHECKER))
+{
+   for (int way = 0; way < 4; ++way)
+   {
+      CAPTURE(way);
+      PageAfterBlock h;
+      REQUIRE(h.s != nullptr);
+      mspace ms = h.ms;
+      unsigned char *c = bytes(h.c);
+      const std::size_t cn = mspace_usable_size(c);
+      std::memset(c, 0x5a, cn);
+      mspace_free(ms, h.s);                        // the page after c empties: held
+      REQUIRE(idle_slots(ms, 64) == slots_per_page(64));
+      REQUIRE(mspace_check(ms) == 0);
+      const mspace_stats_t before = stats_of(ms);
+      CHECK(before.free_blocks == 0);
+      if (way == 0)
+      {
+         mspace_free(ms, c);                       // beside it: the page merges with it
+         CHECK(idle_slots(ms, 64) == 0);
+         const mspace_stats_t s = stats_of(ms);
+         CHECK(s.allocated_blocks == 0);
+         CHECK(s.free_blocks == 0);               // all of it is the top again
+         CHECK(s.free_bytes == s.top_bytes);
+      }
+      else if (way == 1)
+      {
+         CHECK(mspace_realloc_in_place(ms, c, cn + 2 * PAGE) == c);   // into the page and the top
+         CHECK(mspace_usable_size(c) >= cn + 2 * PAGE);
+         CHECK(idle_slots(ms, 64) == 0);
+         bool intact = true;
+         for (std::size_t i = 0; i < cn; ++i)
+            intact = intact && c[i] == 0x5a;
+         CHECK(intact);
+      }
+      else
+      {
+         // the largest request counts the page with the top behind it: it gets the page back
+         void *q = way == 2 ? mspace_malloc(ms, before.largest_free) : mspace_calloc(ms, 1, before.largest_free);
+         CHECK(q != nullptr);
+         CHECK(idle_slots(ms, 64) == 0);
+         CHECK(mspace_malloc(ms, 64) == nullptr);   // nothing left, not even a page
+         mspace_free(ms, q);
+      }
+      CHECK(mspace_check(ms) == 0);
+   }
+}

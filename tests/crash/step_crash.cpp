@@ -402,13 +402,30 @@ bool free_last_slot_between(Op &op)
    return need(pg && pg->used == 1 && in_use(after(c)) && !is_top(after(c)), "a page with one slot in use, a block after it");
 }
 
+// A page after a block in use, below the top, keeps nothing free from merging: its
+// mspace holds it, empty, in its list (tier.hpp).
 bool free_last_slot_below_top(Op &op)
 {
    heap.take(256);   // the first page: the top on a page boundary after it
    unsigned s = heap.take(128);
    op.kind = FREE, op.target = s;
    dl::page *pg = page_holding(s);
-   return need(pg && pg->used == 1 && is_top(after(dl::chunk_from_mem(pg))), "a page with one slot in use right below the top");
+   return need(pg && pg->used == 1 && is_top(after(dl::chunk_from_mem(pg))), "a page with one slot in use right below the top") &&
+          need(dl::previous_is_in_use(dl::chunk_from_mem(pg)), "a block in use before it");
+}
+
+// A block freed beside the held page: the page goes back to the core and merges with it
+// and the top.
+bool free_beside_held_page(Op &op)
+{
+   heap.take(256);                     // the first page: the top on a page boundary after it
+   unsigned x = heap.take(dl::PAGE_BYTES - sizeof(std::size_t));   // a chunk of a page
+   unsigned s = heap.take(128);        // a page right after it, below the top
+   heap.give(s);                       // held
+   op.kind = FREE, op.target = x;
+   dl::chunk *c = chunk_of(x);
+   return need(state()->held && dl::held_page(state()) == dl::mem_from_chunk(after(c)), "the held page right after the block") &&
+          need(is_top(after(after(c))), "the top after the held page");
 }
 
 // Two neighbours of `size` bytes, the first freed, the second to be freed: below
@@ -639,7 +656,8 @@ const Scenario SCENARIOS[] = {
    {"free: a slot", free_slot},
    {"free: a slot of a full page (back in its list)", free_slot_of_full_page},
    {"free: last slot of a page, block after (page to core)", free_last_slot_between},
-   {"free: last slot of a page below the top", free_last_slot_below_top},
+   {"free: last slot of a page below the top (held)", free_last_slot_below_top},
+   {"free: a block beside the held page (page to core)", free_beside_held_page},
    {"free: merges with a free predecessor", free_merges_before},
    {"free: merges with a free predecessor into the dv", free_merges_into_dv},
    {"free: merges with a free successor", free_merges_after},
