@@ -3370,7 +3370,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool merge_chunk(mstate *m, chunk *c, s
 
 MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
 {
-   return merge_chunk(m, c, s);
+   bool done = merge_chunk(m, c, s);
+   if (HOLDS && m->held)
+      held_page_event(m);   /* free memory may lie beside the held page now (tier.hpp) */
+   return done;
 }
 
 /* Releases a validated in-use chunk; the top trims itself past the threshold. */
@@ -3449,7 +3452,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT chunk_read read_chunk(const mstate *m, 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void deallocate_among(mstate *m, chunk *c, size_t head, const chunk *next, size_t next_head,
                                                                        bool after_dv)
 {
-   if (after_dv && next != m->top && (next_head & CINUSE))   /* so the dv is not next */
+   if (after_dv && next != m->top && (next_head & CINUSE) &&   /* so the dv is not next */
+       !(HOLDS && m->held))   /* else the release's events ask the held page (tier.hpp) */
       return grow_dv_with(m, c, head & ~FLAG_BITS);
    release_block(m, c);
 }
@@ -3506,10 +3510,12 @@ MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c) { deallo
    larger chunk on one), and a page
    whose last slot is freed goes back to the core at once, where it coalesces, can be
    trimmed, and serves any request (but for the few spares of a locked mspace's fronts,
-   below, which a call that wants memory gives back). Nothing is held back: the
+   below, which a call that wants memory gives back). Nothing is flushed: the
    statistics count the free
    slots as free bytes, and no call flushes or moves anything. A heap that cannot make a
-   page serves the request as a chunk (the tier steps aside). reset moves the state's
+   page serves the request as a chunk (the tier steps aside). One page is the exception:
+   in an unlocked mspace the last one to empty is held, empty, in its list, while it keeps
+   no free memory from merging (the held page, below). reset moves the state's
    epoch, so that no page header left in the memory of an old page is believed again.
 
    The lists of pages with room belong to a front (the state's fronts; one unless the
@@ -4101,8 +4107,8 @@ MULLE_DLMALLOC_NOASAN inline void cut_page(mstate *m, page *pg, size_t cls, cons
    back pages in a loop. A page that empties while its front holds SPARE_PAGES goes back
    to the core at once. A call that holds every lock gives the spares back where memory
    is wanted (a malloc, calloc, memalign or realloc that would fail, mspace_trim); the
-   statistics count a spare as free bytes. An unlocked mspace keeps none: its pages go
-   back at once. */
+   statistics count a spare as free bytes. An unlocked mspace keeps no spares: its pages
+   go back at once, but for the held page (below). */
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
 static const unsigned SPARE_PAGES = 4;
 #endif
@@ -4426,8 +4432,9 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void relist_page(mstate *m, pa
       report(m, MSPACE_ERROR_CORRUPTION, pg);   /* the list's head was damaged */
 }
 
-/* Empty page pg, in no list, goes back to the core. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void give_back_page(mstate *m, page *pg)
+/* Empty page pg, in no list, goes back to the core (and the core's events run, where
+   `events`); false where it stayed (reported, or waiting on a second free). */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool give_back_page(mstate *m, page *pg, bool events = true)
 {
    chunk *c   = chunk_from_mem(pg);
    size_t was = pg->check;
@@ -4435,29 +4442,31 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void give_back_page(mstate *m,
    MULLE_DLMALLOC_ORDERED();                                  /* flagged with no header */
    map_clear(m, frame_index(m, pg));
    if (!remote_frees_done(m, pg, was))
-      return;
+      return false;
    /* the merge's first store frees the chunk and clears TIER_PAGE at once: a crash
       leaves a page to be freed or free memory, never a block in use that nobody holds */
    if (!release_chunk(m, c, chunk_size(c)))
    {
       c->head &= ~TIER_PAGE;
       report(m, MSPACE_ERROR_CORRUPTION, pg);   /* a free neighbour whose links lie: the */
-      return;                                   /* page's chunk stays in use */
+      return false;                             /* page's chunk stays in use */
    }
-   events_after(m);
+   if (events)
+      events_after(m);
+   return true;
 }
 
 /* Page pg, whose last slot was freed, goes back to the core: its check word turns into a
    trace (a later free of one of its slots, while the page's memory lies in the top, is a
-   double free), and it merges as a freed chunk would. */
-MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void release_page(mstate *m, page *pg)
+   double free), and it merges as a freed chunk would; true where it went back. */
+MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool release_page(mstate *m, page *pg, bool events = true)
 {
    if (!unlist_page(m, front_of(m, pg), pg, class_of_page(pg)))
    {
       report(m, MSPACE_ERROR_CORRUPTION, pg);
-      return;   /* the page stays, empty: nothing else is written */
+      return false;   /* the page stays, empty: nothing else is written */
    }
-   give_back_page(m, pg);
+   return give_back_page(m, pg, events);
 }
 
 /* Empty page pg of front f (whose lock the caller holds) becomes one of f's spares where
@@ -4593,28 +4602,28 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot(mstate *m, page *pg, 
    last one to empty stays in its list, empty, while it keeps no free memory from
    merging: its predecessor is in use, and its successor is in use or the top. So a size
    whose blocks come and go at a page's edge (one block taken and freed in a loop) does
-   not make a page and give it back on every turn, which costs four times the pair of
+   not make a page and give it back on every turn, which costs three times the pair of
    calls. (A page cut from the top off the page grid leaves its lead free before it: that
    one goes back, as before.) Its slots are free: the
    statistics count them so, as any page's. It goes back to the core where that changes
    what Lea's order would do:
-   - the next release in the core (a block freed into a bin, a page given back: its
-     events) that finds free memory beside it, so that a block freed beside it merges
-     with it as Lea's order merges free neighbours (one that grows the dv or the top
-     leaves it to the next such release);
+   - a release in the core that leaves free memory beside it (a block freed, a page
+     given back, a realloc's or memalign's tail, a page's lead), so that the two merge as
+     Lea's order merges free neighbours (a free that only grows the dv goes the longer
+     way while a page is held, to ask);
    - a request for a chunk that the top cannot serve (malloc, calloc, memalign and a
      realloc that moves try again with it given back), a realloc that would grow in
      place into it, and mspace_trim;
    - another page emptying (one page is held at a time).
    A locked mspace keeps its fronts' spares instead (its fronts free without the
    mspace's lock), and a build without an OS none (it has no events, and is small).
-   m->held is a hint: believed only where it names an empty page listed in the first
-   front. */
+   m->held is a hint: believed only in an unlocked mspace, and where it names an empty
+   page, listed, whose header holds (its check word, at level 1). */
 
 /* The held page, or NULL (the hint names no empty listed page). */
 MULLE_DLMALLOC_NOASAN inline page *held_page(const mstate *m)
 {
-   if (!HOLDS || !m->held)
+   if (!HOLDS || !m->held || (flags_of(m) & STATE_LOCKED))
       return NULL;
    page *pg = reinterpret_cast<page *>(const_cast<byte *>(reinterpret_cast<const byte *>(m)) + m->held);
    if (!ok_page_address(m, pg) || !map_has(m, frame_index(m, pg)) || !page_whole_at(m, pg, 0) || pg->used || !pg->listed)
@@ -4630,22 +4639,23 @@ MULLE_DLMALLOC_NOASAN inline bool holds_nothing_back(const mstate *m, const page
    return previous_is_in_use(c) && (next == m->top || chunk_is_in_use(next));
 }
 
-/* The held page goes back to the core; true if there was one. */
+/* The held page goes back to the core, without the core's events (a malloc or realloc
+   that needs its memory runs none of their trims and purges); true if one went back
+   (false where there was none, or it was found damaged: reported, and it stays). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_OUT_OF_LINE bool release_held(mstate *m)
 {
    page *pg = held_page(m);
-   m->held  = 0;   /* first: the release's own events find none */
+   m->held  = 0;   /* first: the release's own merges find none */
    if (!pg)
       return false;
-   release_page(m, pg);
-   return true;
+   return release_page(m, pg, false);
 }
 
 /* A chunk of size nb, which the top could not serve while a page was held: tried again
    with that page given back (once: the hint is cleared). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_OUT_OF_LINE void *allocate_after_held(mstate *m, size_t nb)
 {
-   return release_held(m) ? allocate_chunk_of(m, nb) : NULL;
+   return HOLDS && release_held(m) ? allocate_chunk_of(m, nb) : NULL;
 }
 
 /* An event of the core (events_after) while a page is held: the page goes back where
@@ -4663,8 +4673,13 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_OUT_OF_LINE void held_page_event(mstate *m)
    back first: true; false where it would keep free memory from merging. */
 MULLE_DLMALLOC_NOASAN inline bool hold_page(mstate *m, page *pg)
 {
-   if (held_page(m) == pg)
-      return true;
+   if (held_page(m) == pg)   /* emptied again: held while it keeps nothing from merging */
+   {
+      if (holds_nothing_back(m, pg))
+         return true;
+      m->held = 0;
+      return false;
+   }
    release_held(m);   /* which may free a neighbour of pg: asked before pg is held */
    if (!pg->listed || !holds_nothing_back(m, pg))
       return false;
@@ -5251,7 +5266,7 @@ MULLE_DLMALLOC_NOASAN inline bool is_spare(const mstate *m, const page *pg)
 /* Chunk c of size s, flagged as a page, is one: in use, of a page's size, its memory on
    a page boundary, its header naming it, cut for a slot size, its bitmap free of bits past
    the slots and counting the slots in use, one at least (an empty page goes back), but
-   for a front's spare. */
+   for a front's spare and the held page. */
 MULLE_DLMALLOC_NOASAN inline bool page_sound(const mstate *m, chunk *c, size_t s)
 {
    if (!TIER || !chunk_is_in_use(c) || s < PAGE_BYTES || s >= PAGE_BYTES + MIN_CHUNK ||
@@ -5283,7 +5298,8 @@ MULLE_DLMALLOC_NOASAN inline bool page_sound(const mstate *m, chunk *c, size_t s
       one of its slots, as it emptied) */
    if (!pg->used)
       return free_slots == pg->count &&
-             (page_queued(pg) || (!pg->listed && is_spare(m, pg)) || (pg->listed && held_page(m) == pg));
+             (page_queued(pg) || (!pg->listed && is_spare(m, pg)) ||
+              (pg->listed && m->held == page_offset(m, pg) && !(flags_of(m) & STATE_LOCKED)));
    return free_slots == static_cast<size_t>(pg->count - pg->used) && (pg->listed || pg->used == pg->count);
 }
 
@@ -5543,13 +5559,13 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
       uint64_t mask[BITMAP_WORDS];   /* a page's slots freed by other threads, not yet
                                         collected: free */
       size_t   remote = TIER && chunk_is_page(c) ? remote_slots(m, static_cast<page *>(mem_from_chunk(c)), mask) : 0;
-      bool     idle   = TIER && chunk_is_page(c) ? static_cast<page *>(mem_from_chunk(c))->used == remote : !chunk_is_live(c);
       if (IDLE_PAGES)
       {
-         run_size = idle ? (run ? run_size : 0) + s : 0;
-         run      = idle ? (run ? run : c) : NULL;
+         bool idle = chunk_is_page(c) ? static_cast<page *>(mem_from_chunk(c))->used == remote : !chunk_is_live(c);
+         run_size  = idle ? (run ? run_size : 0) + s : 0;
+         run       = idle ? (run ? run : c) : NULL;
       }
-      if (TIER && chunk_is_page(c) && idle)
+      if (TIER && chunk_is_page(c) && static_cast<page *>(mem_from_chunk(c))->used == remote)
       {
          out->free_bytes += s;   /* a front's spare or the held page: free memory a call */
          if (run_size > largest_chunk)   /* gives back where it is wanted, merging with */
@@ -6762,6 +6778,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void leave_call(mstate *m)
                      verified by the walk against the chunks and pages it meets (else
                      CORRUPTION)
      epoch           any value: every page of the walk must carry it (else CORRUPTION)
+     held            any value: a hint, believed only where it names an empty page in its
+                     list of an unlocked heap, which the walk then accepts (tier.hpp)
      grid            the state's address modulo 4 KiB, as when it was made (else MOVED:
                      with relative links a heap moves by whole 4 KiB pages only), 0 in a
                      build without the tier

@@ -26,6 +26,9 @@
      callgrind W [scale]  like time, with callgrind instrumentation only around the ops;
                           run under valgrind --tool=callgrind --instr-atstart=no
                           --collect-atstart=no --toggle-collect='bench_alloc_*'
+     edge [N]             one 64-byte block taken and freed in a loop, on a fresh heap and
+                          where its size's blocks just filled what holds them; ns a pair,
+                          the median of N heaps each
      scaling [N]          mulle only: mspace_reset / mspace_destroy with 1Mi small blocks
                           versus 1Ki big ones (same bytes); medians of N rounds, in µs
      scaling-cg OP K S    mulle only: K blocks of S bytes, then OP (reset|destroy) inside
@@ -672,6 +675,12 @@ static long minor_faults()
    return ru.ru_minflt;
 }
 
+static double median(std::vector<double> v)
+{
+   std::sort(v.begin(), v.end());
+   return v[v.size() / 2];
+}
+
 /* ==== mspace_reset / mspace_destroy against the number of live blocks ==================== */
 
 #if defined(ALLOC_MULLE)
@@ -687,12 +696,6 @@ static void fill_mspace(mspace ms, size_t count, size_t size)
          die("scaling: malloc failed");
       memset(p, 1, size);
    }
-}
-
-static double median(std::vector<double> v)
-{
-   std::sort(v.begin(), v.end());
-   return v[v.size() / 2];
 }
 
 static int scaling(int rounds)
@@ -756,6 +759,53 @@ static void usage()
    exit(2);
 }
 
+/* One 64-byte block taken and freed in a loop, on a fresh heap, and where the blocks of
+   that size just filled what holds them (the one taken then starts a new page, run or
+   span: the step from the block before it is not the step between the first blocks);
+   median ns a pair of `rounds` heaps each. */
+static int edge(int rounds)
+{
+   const size_t n = 64, pairs = 1000000, most = 4096;
+   std::vector<double> fresh_ns, edge_ns;
+   size_t              live = 0;
+   for (int r = 0; r < rounds; r++)
+      for (int at_edge = 0; at_edge < 2; at_edge++)
+      {
+         if (!heap_open(HEAP_CAPACITY))
+            die("edge: cannot create a heap");
+         std::vector<unsigned char *> held;
+         if (at_edge)
+         {
+            for (size_t i = 0; i < most; i++)
+            {
+               unsigned char *p = static_cast<unsigned char *>(bench_alloc_malloc(n));
+               if (!p)
+                  die("edge: malloc failed");
+               held.push_back(p);
+               if (i >= 2 && p - held[i - 1] != held[1] - held[0])
+                  break;   /* p starts what holds the next blocks */
+            }
+            bench_alloc_free(held.back(), n);   /* the loop's block is that one */
+            held.pop_back();
+            live = held.size();
+         }
+         uint64_t t0 = now_ns();
+         for (size_t i = 0; i < pairs; i++)
+         {
+            unsigned char *p = static_cast<unsigned char *>(bench_alloc_malloc(n));
+            *reinterpret_cast<volatile unsigned char *>(p) = 1;
+            bench_alloc_free(p, n);
+         }
+         uint64_t t1 = now_ns();
+         (at_edge ? edge_ns : fresh_ns).push_back(double(t1 - t0) / double(pairs));
+         for (unsigned char *p : held)
+            bench_alloc_free(p, n);
+         heap_close();
+      }
+   printf("EDGE %s fresh_ns=%.2f edge_ns=%.2f live=%zu\n", ALLOC_NAME, median(fresh_ns), median(edge_ns), live);
+   return 0;
+}
+
 int main(int argc, char **argv)
 {
    if (argc < 2)
@@ -767,6 +817,8 @@ int main(int argc, char **argv)
          puts(w);
       return 0;
    }
+   if (mode == "edge")
+      return edge(argc > 2 ? atoi(argv[2]) : 5);
 #if defined(ALLOC_MULLE)
    if (mode == "scaling")
       return scaling(argc > 2 ? atoi(argv[2]) : 5);

@@ -24,6 +24,7 @@ import math
 import os
 import platform
 import re
+import statistics
 import shutil
 import subprocess
 import sys
@@ -365,6 +366,26 @@ def scaling_phase():
         scaling_native[int(f["blocks"])] = (float(f["reset_us"]), float(f["destroy_us"]))
 
 
+edge_native = {}  # alloc -> (fresh_ns, edge_ns, live)
+EDGE_ALLOCS = [a for a in ("mulle", "dlmalloc", "glibc", "mimalloc", "jemalloc") if a in ALLOCS]
+
+
+def edge_phase():
+    """One 64-byte block taken and freed in a loop: on a fresh heap, and just past a full
+    page (run, span) of its size. Each allocator's median of 5 heaps, the allocators
+    alternating over 3 processes; the median of those."""
+    if "mulle" not in ALLOCS:
+        return
+    progress("one block taken and freed in a loop, fresh and at a page's edge")
+    got = {}
+    for _ in range(3):
+        for a in EDGE_ALLOCS:
+            f = fields(run([binary(a), "edge", "5"]).strip().split("\n")[-1])
+            got.setdefault(a, []).append((float(f["fresh_ns"]), float(f["edge_ns"]), int(f["live"])))
+    for a, v in got.items():
+        edge_native[a] = (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v), v[0][2])
+
+
 # ---- phase 3: threads ----------------------------------------------------------------------
 
 thr_times = {}   # (alloc, workload, threads) -> [aggregate ns/op]
@@ -651,6 +672,14 @@ def report(mach, peers, elapsed_measure):
         p("mspace_reset / mspace_destroy with the same 32 MiB written, in many or few blocks (median of 5)")
         out.extend(scal_lines)
         p("")
+    if edge_native:
+        edge_lines = ["  one 64 B block taken and freed in a loop, ns a pair: on a fresh heap / just past a full page"]
+        edge_lines.append("  " + "   ".join("%s %.1f / %.1f (%d live)" % (a, f, e, live)
+                                             for a, (f, e, live) in edge_native.items()))
+        p("one block taken and freed in a loop (median of 3 processes of 5 heaps each)")
+        out.extend(edge_lines)
+        p("")
+        scal_lines.extend(edge_lines)
 
     # Part 2 targets
     checks = []
@@ -833,6 +862,7 @@ def main():
         phase1()
         time_phase()
         scaling_phase()
+        edge_phase()
     thread_phase()
     progress_done()
 

@@ -95,7 +95,7 @@ MULLE_DLMALLOC_NOASAN inline bool is_spare(const mstate *m, const page *pg)
 /* Chunk c of size s, flagged as a page, is one: in use, of a page's size, its memory on
    a page boundary, its header naming it, cut for a slot size, its bitmap free of bits past
    the slots and counting the slots in use, one at least (an empty page goes back), but
-   for a front's spare. */
+   for a front's spare and the held page. */
 MULLE_DLMALLOC_NOASAN inline bool page_sound(const mstate *m, chunk *c, size_t s)
 {
    if (!TIER || !chunk_is_in_use(c) || s < PAGE_BYTES || s >= PAGE_BYTES + MIN_CHUNK ||
@@ -127,7 +127,8 @@ MULLE_DLMALLOC_NOASAN inline bool page_sound(const mstate *m, chunk *c, size_t s
       one of its slots, as it emptied) */
    if (!pg->used)
       return free_slots == pg->count &&
-             (page_queued(pg) || (!pg->listed && is_spare(m, pg)) || (pg->listed && held_page(m) == pg));
+             (page_queued(pg) || (!pg->listed && is_spare(m, pg)) ||
+              (pg->listed && m->held == page_offset(m, pg) && !(flags_of(m) & STATE_LOCKED)));
    return free_slots == static_cast<size_t>(pg->count - pg->used) && (pg->listed || pg->used == pg->count);
 }
 

@@ -369,7 +369,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool merge_chunk(mstate *m, chunk *c, s
 
 MULLE_DLMALLOC_NOASAN inline bool release_chunk(mstate *m, chunk *c, size_t s)
 {
-   return merge_chunk(m, c, s);
+   bool done = merge_chunk(m, c, s);
+   if (HOLDS && m->held)
+      held_page_event(m);   /* free memory may lie beside the held page now (tier.hpp) */
+   return done;
 }
 
 /* Releases a validated in-use chunk; the top trims itself past the threshold. */
@@ -448,7 +451,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT chunk_read read_chunk(const mstate *m, 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void deallocate_among(mstate *m, chunk *c, size_t head, const chunk *next, size_t next_head,
                                                                        bool after_dv)
 {
-   if (after_dv && next != m->top && (next_head & CINUSE))   /* so the dv is not next */
+   if (after_dv && next != m->top && (next_head & CINUSE) &&   /* so the dv is not next */
+       !(HOLDS && m->held))   /* else the release's events ask the held page (tier.hpp) */
       return grow_dv_with(m, c, head & ~FLAG_BITS);
    release_block(m, c);
 }

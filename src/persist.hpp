@@ -43,6 +43,8 @@
                      verified by the walk against the chunks and pages it meets (else
                      CORRUPTION)
      epoch           any value: every page of the walk must carry it (else CORRUPTION)
+     held            any value: a hint, believed only where it names an empty page in its
+                     list of an unlocked heap, which the walk then accepts (tier.hpp)
      grid            the state's address modulo 4 KiB, as when it was made (else MOVED:
                      with relative links a heap moves by whole 4 KiB pages only), 0 in a
                      build without the tier

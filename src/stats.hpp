@@ -42,13 +42,13 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
       uint64_t mask[BITMAP_WORDS];   /* a page's slots freed by other threads, not yet
                                         collected: free */
       size_t   remote = TIER && chunk_is_page(c) ? remote_slots(m, static_cast<page *>(mem_from_chunk(c)), mask) : 0;
-      bool     idle   = TIER && chunk_is_page(c) ? static_cast<page *>(mem_from_chunk(c))->used == remote : !chunk_is_live(c);
       if (IDLE_PAGES)
       {
-         run_size = idle ? (run ? run_size : 0) + s : 0;
-         run      = idle ? (run ? run : c) : NULL;
+         bool idle = chunk_is_page(c) ? static_cast<page *>(mem_from_chunk(c))->used == remote : !chunk_is_live(c);
+         run_size  = idle ? (run ? run_size : 0) + s : 0;
+         run       = idle ? (run ? run : c) : NULL;
       }
-      if (TIER && chunk_is_page(c) && idle)
+      if (TIER && chunk_is_page(c) && static_cast<page *>(mem_from_chunk(c))->used == remote)
       {
          out->free_bytes += s;   /* a front's spare or the held page: free memory a call */
          if (run_size > largest_chunk)   /* gives back where it is wanted, merging with */

@@ -397,18 +397,20 @@ TEST_CASE("fronts: a malloc, memalign or realloc that needs the memory of the fr
       for (std::size_t c = 0; c < 4; ++c)
          CHECK(empty_pages(ms, 100 + 100 * c) == 2);   // a spare of each front
       void *grown = mspace_malloc(ms, 700);             // a chunk (above the fronts' sizes)
-      void *fence = mspace_malloc(ms, 700);             // so that no spare borders the top
+      void *fence = mspace_malloc(ms, 5000);            // larger than any lead before a page:
+                                                        // from the top, so that no spare borders it
       REQUIRE(grown != nullptr);
       REQUIRE(fence != nullptr);
       void *rest = mspace_malloc(ms, stats_of(ms).largest_free);
       REQUIRE(rest != nullptr);
       const mspace_stats_t s = stats_of(ms);
       CHECK(s.largest_free >= 4000);   // a spare counts as a free chunk of its size at least
-      // the realloc asks for two pages: a spare's size may fit the chunk with a free
-      // neighbour (the gap before the first page boundary, as the region's alignment has
-      // it), where it grows in place and needs no spare
+      // memalign at the heap's own alignment (a larger one asks for more than the largest
+      // request); the realloc asks for two pages: a spare's size may fit the chunk with a
+      // free neighbour (the gap before the first page boundary, as the region's alignment
+      // has it), where it grows in place and needs no spare
       void *p = way == 0 ? mspace_malloc(ms, s.largest_free)
-              : way == 1 ? mspace_memalign(ms, 16, s.largest_free)
+              : way == 1 ? mspace_memalign(ms, A, s.largest_free)
                          : mspace_realloc(ms, grown, 2 * PAGE);
       CHECK(p != nullptr);             // the spares went back to the core for it
       if (way == 2 && p)

@@ -374,7 +374,8 @@ private:
       expect(footprint_is_on_a_step(s), "footprint between steps");
       expect(s.top_bytes <= s.free_bytes, "top larger than the free bytes");
 
-      // largest_free is exact (this malloc and free leave the heap's contents as they were)
+      // largest_free is exact (this malloc and free leave the heap's contents as they were,
+      // but that a held page they needed went back to the core: tier.hpp)
       void *p = mspace_malloc(ms, s.largest_free);
       expect(s.largest_free == 0 || p != nullptr, "malloc(largest_free) failed");
       if (p)

@@ -446,21 +446,23 @@ std::size_t idle_slots(mspace ms, std::size_t size)
    return c.n;
 }
 
-// A heap whose first block c ends where a page begins: the page of slot s is cut from the
-// top with no lead, right after c (in use). n is c's request; nullptr where no n up to a
-// page past 300 bytes gets there (it always does).
+// A heap whose block c ends where a page begins: the page of slot s is cut from the top
+// with no lead, right after c (in use), and block d (of `before` bytes, where not 0) lies
+// before c. c's request is the first from 300 bytes on that gets there; s is nullptr
+// where none up to a page past it does (one always does).
 struct PageAfterBlock
 {
    PageBuffer buf{256 * KiB};
    mspace ms = nullptr;
-   void *c = nullptr, *s = nullptr;
-   PageAfterBlock()
+   void *d = nullptr, *c = nullptr, *s = nullptr;
+   explicit PageAfterBlock(std::size_t before = 0)
    {
       for (std::size_t n = 300; n < 300 + PAGE + A && !s; n += A)
       {
          if (ms)
             mspace_destroy(ms);
          ms = mspace_create_with_base(buf.base, 256 * KiB);
+         d = before ? mspace_malloc(ms, before) : nullptr;
          c = mspace_malloc(ms, n);
          s = mspace_malloc(ms, 64);
          if (!c || !s || page_of_block(s) != bytes(c) + mspace_usable_size(c) + OVERHEAD)
@@ -506,7 +508,7 @@ TEST_CASE("a page whose last slot is freed stays, held, where it keeps no free m
    }
    CHECK(idle_slots(ms, 64) == slots_per_page(64));
    // mspace_trim gives it back: what is free merges into the top again
-   CHECK(mspace_trim(ms, 0) >= 0);
+   mspace_trim(ms, 0);
    CHECK(idle_slots(ms, 64) == 0);
    CHECK(mspace_check(ms) == 0);
    for (void *b : full)
@@ -518,9 +520,9 @@ TEST_CASE("a page whose last slot is freed stays, held, where it keeps no free m
    CHECK(mspace_destroy(ms) == 0);
 }
 
-TEST_CASE("the held page goes back where a block beside it is freed, a realloc grows into it, or a malloc needs it" * doctest::skip(!TIER || MULLE_TEST_CHECKER))
+TEST_CASE("the held page goes back where a block beside it is freed, a realloc grows into it or frees the tail beside it, or a malloc needs it" * doctest::skip(!TIER || MULLE_TEST_CHECKER))
 {
-   for (int way = 0; way < 4; ++way)
+   for (int way = 0; way < 5; ++way)
    {
       CAPTURE(way);
       PageAfterBlock h;
@@ -553,6 +555,15 @@ TEST_CASE("the held page goes back where a block beside it is freed, a realloc g
             intact = intact && c[i] == 0x5a;
          CHECK(intact);
       }
+      else if (way == 4)
+      {
+         CHECK(mspace_realloc_in_place(ms, c, 40) == c);   // its tail, freed, lies beside the page
+         CHECK(idle_slots(ms, 64) == 0);
+         const mspace_stats_t s = stats_of(ms);
+         CHECK(s.allocated_blocks == 1);
+         CHECK(s.free_blocks == 0);   // the tail, the page and the top merged
+         CHECK(s.free_bytes == s.top_bytes);
+      }
       else
       {
          // the largest request counts the page with the top behind it: it gets the page back
@@ -561,7 +572,56 @@ TEST_CASE("the held page goes back where a block beside it is freed, a realloc g
          CHECK(idle_slots(ms, 64) == 0);
          CHECK(mspace_malloc(ms, 64) == nullptr);   // nothing left, not even a page
          mspace_free(ms, q);
+         CHECK(mspace_malloc(ms, before.largest_free + A) == nullptr);   // and no more than that
       }
       CHECK(mspace_check(ms) == 0);
+   }
+}
+
+TEST_CASE("the held page goes back where a free grows the victim beside it, and where another page empties" * doctest::skip(!TIER || MULLE_TEST_CHECKER))
+{
+   SUBCASE("a block freed between the designated victim and the held page")
+   {
+      PageAfterBlock h(3000);   // d, then c, then the page
+      REQUIRE(h.s != nullptr);
+      REQUIRE(h.d != nullptr);
+      mspace ms = h.ms;
+      mspace_free(ms, h.s);                                   // held
+      REQUIRE(idle_slots(ms, 64) == slots_per_page(64));
+      mspace_free(ms, h.d);                                   // binned: c is in use
+      void *small = mspace_malloc(ms, 300);                   // cut from d: the rest is the dv,
+      REQUIRE(small == h.d);                                  // right before c
+      mspace_free(ms, h.c);                                   // grows the dv up to the page
+      CHECK(idle_slots(ms, 64) == 0);                          // which went back and merged
+      const mspace_stats_t st = stats_of(ms);
+      CHECK(st.allocated_blocks == 1);
+      CHECK(st.free_blocks == 0);                              // all of it the top, but small
+      CHECK(mspace_check(ms) == 0);
+   }
+   SUBCASE("another page empties")
+   {
+      mspace ms = mspace_create(4 * MiB);
+      REQUIRE(ms != nullptr);
+      std::vector<void *> full;
+      for (std::size_t i = 0; i < slots_per_page(64); ++i)
+         full.push_back(mspace_malloc(ms, 64));
+      void *p = mspace_malloc(ms, 64);                        // a page right behind the full one
+      REQUIRE(p != nullptr);
+      mspace_free(ms, p);                                     // held
+      REQUIRE(idle_slots(ms, 64) == slots_per_page(64));
+      void *q = mspace_malloc(ms, 128);                       // a page right behind the held one
+      REQUIRE(q != nullptr);
+      REQUIRE(page_of_block(q) == page_of_block(p) + PAGE);
+      mspace_free(ms, q);   // empties: the held page goes back first, and this one follows it
+      CHECK(idle_slots(ms, 64) == 0);
+      CHECK(idle_slots(ms, 128) == 0);
+      CHECK(mspace_check(ms) == 0);
+      for (void *b : full)
+         mspace_free(ms, b);
+      const mspace_stats_t st = stats_of(ms);
+      CHECK(st.allocated_blocks == 0);
+      CHECK(st.free_blocks == 0);
+      CHECK(st.free_bytes == st.top_bytes);
+      CHECK(mspace_destroy(ms) == 0);
    }
 }

@@ -399,7 +399,8 @@ bool free_last_slot_between(Op &op)
    op.kind = FREE, op.target = s;
    dl::page  *pg = page_holding(s);
    dl::chunk *c  = dl::chunk_from_mem(pg);
-   return need(pg && pg->used == 1 && in_use(after(c)) && !is_top(after(c)), "a page with one slot in use, a block after it");
+   return need(pg && pg->used == 1 && in_use(after(c)) && !is_top(after(c)), "a page with one slot in use, a block after it") &&
+          need(!dl::previous_is_in_use(c), "its lead free before it (so that it is not held)");
 }
 
 // A page after a block in use, below the top, keeps nothing free from merging: its
@@ -426,6 +427,21 @@ bool free_beside_held_page(Op &op)
    dl::chunk *c = chunk_of(x);
    return need(state()->held && dl::held_page(state()) == dl::mem_from_chunk(after(c)), "the held page right after the block") &&
           need(is_top(after(after(c))), "the top after the held page");
+}
+
+// A page empties while another is held right before it: the held one goes back to the
+// core first (a free chunk then lies before this one, which follows it there).
+bool free_last_slot_while_held(Op &op)
+{
+   heap.take(256);                     // the first page: the top on a page boundary after it
+   unsigned held = heap.take(128);     // a page behind it
+   unsigned s    = heap.take(64);      // and one behind that, below the top
+   heap.give(held);                    // held
+   op.kind = FREE, op.target = s;
+   dl::page *pg = page_holding(s);
+   return need(state()->held && dl::held_page(state()) == dl::mem_from_chunk(dl::chunk_before(dl::chunk_from_mem(pg), dl::PAGE_BYTES)),
+               "the held page right before the page") &&
+          need(pg->used == 1 && is_top(after(dl::chunk_from_mem(pg))), "a page with one slot in use below the top");
 }
 
 // Two neighbours of `size` bytes, the first freed, the second to be freed: below
@@ -658,6 +674,7 @@ const Scenario SCENARIOS[] = {
    {"free: last slot of a page, block after (page to core)", free_last_slot_between},
    {"free: last slot of a page below the top (held)", free_last_slot_below_top},
    {"free: a block beside the held page (page to core)", free_beside_held_page},
+   {"free: last slot of a page while the one before it is held (both to core)", free_last_slot_while_held},
    {"free: merges with a free predecessor", free_merges_before},
    {"free: merges with a free predecessor into the dv", free_merges_into_dv},
    {"free: merges with a free successor", free_merges_after},
