@@ -452,9 +452,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void deallocate_among(mstate *
                                                                        bool after_dv)
 {
    if (after_dv && next != m->top && (next_head & CINUSE) &&   /* so the dv is not next */
-       !(HOLDS && m->held))   /* else the release's events ask the held page (tier.hpp) */
-      return grow_dv_with(m, c, head & ~FLAG_BITS);
-   release_block(m, c);
+       !(HOLDS && m->held && reinterpret_cast<const byte *>(m) + m->held == reinterpret_cast<const byte *>(next) + MEM_OFFSET))
+      return grow_dv_with(m, c, head & ~FLAG_BITS);   /* (the dv grown up to the held page */
+   release_block(m, c);                               /* goes the longer way: its events ask
+                                                         the page, tier.hpp) */
 }
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void deallocate_read(mstate *m, chunk *c, const chunk_read &r)
