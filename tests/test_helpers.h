@@ -445,6 +445,19 @@ struct Buffer
    }
 };
 
+// The ranges mspace_inspect_all reports as free slots of exactly `size` bytes: the free
+// slots of pages cut for that size (an empty page reports every slot so).
+inline std::size_t free_slot_ranges(mspace ms, std::size_t size)
+{
+   struct Count { std::size_t size, n; } c = {size, 0};
+   mspace_inspect_all(ms, [](void *start, void *end, size_t used, void *arg) {
+      auto *k = static_cast<Count *>(arg);
+      if (!used && std::size_t(bytes(end) - bytes(start)) == k->size)
+         k->n++;
+   }, &c);
+   return c.n;
+}
+
 }  // namespace test
 
 #endif

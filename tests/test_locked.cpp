@@ -294,19 +294,6 @@ TEST_CASE("fronts: on a full heap a small request takes a free slot of another t
 
 namespace {
 
-// The ranges mspace_inspect_all reports as free slots of exactly `size` bytes: the free
-// slots of pages cut for that size (an empty page reports every slot so).
-std::size_t free_slot_ranges(mspace ms, std::size_t size)
-{
-   struct Count { std::size_t size, n; } c = {size, 0};
-   mspace_inspect_all(ms, [](void *start, void *end, size_t used, void *arg) {
-      auto *k = static_cast<Count *>(arg);
-      if (!used && std::size_t(bytes(end) - bytes(start)) == k->size)
-         k->n++;
-   }, &c);
-   return c.n;
-}
-
 std::uintptr_t frame(const void *p) { return reinterpret_cast<std::uintptr_t>(p) / PAGE; }
 
 // Pages of the slot size of a request of n bytes with every slot free (a free chunk of a

@@ -434,18 +434,6 @@ TEST_CASE("a page cut from the top, wherever the top starts, gives its lead back
 
 namespace {
 
-// The free ranges inspect_all reports of exactly `size` bytes: a page's free slots.
-std::size_t idle_slots(mspace ms, std::size_t size)
-{
-   struct Count { std::size_t size, n; } c = {size, 0};
-   mspace_inspect_all(ms, [](void *start, void *end, size_t used, void *arg) {
-      auto *k = static_cast<Count *>(arg);
-      if (!used && std::size_t(bytes(end) - bytes(start)) == k->size)
-         k->n++;
-   }, &c);
-   return c.n;
-}
-
 // A heap whose block c ends where a page begins: the page of slot s is cut from the top
 // with no lead, right after c (in use), and block d (of `before` bytes, where not 0) lies
 // before c. c's request is the first from 300 bytes on that gets there; s is nullptr
@@ -494,7 +482,7 @@ TEST_CASE("a page whose last slot is freed stays, held, where it keeps no free m
    const std::size_t footprint = mspace_footprint(ms);
    const std::size_t free_chunks = stats_of(ms).free_blocks;  // the first page's lead, if any
    mspace_free(ms, p);                                        // its page empties: held
-   CHECK(idle_slots(ms, 64) == slots_per_page(64));           // still a page, every slot free
+   CHECK(free_slot_ranges(ms, 64) == slots_per_page(64));           // still a page, every slot free
    CHECK(mspace_check(ms) == 0);
    mspace_stats_t s = stats_of(ms);
    CHECK(s.allocated_blocks == full.size());
@@ -506,10 +494,10 @@ TEST_CASE("a page whose last slot is freed stays, held, where it keeps no free m
       REQUIRE(q == p);
       mspace_free(ms, q);
    }
-   CHECK(idle_slots(ms, 64) == slots_per_page(64));
+   CHECK(free_slot_ranges(ms, 64) == slots_per_page(64));
    // mspace_trim gives it back: what is free merges into the top again
    mspace_trim(ms, 0);
-   CHECK(idle_slots(ms, 64) == 0);
+   CHECK(free_slot_ranges(ms, 64) == 0);
    CHECK(mspace_check(ms) == 0);
    for (void *b : full)
       mspace_free(ms, b);
@@ -532,14 +520,14 @@ TEST_CASE("the held page goes back where a block beside it is freed, a realloc g
       const std::size_t cn = mspace_usable_size(c);
       std::memset(c, 0x5a, cn);
       mspace_free(ms, h.s);                        // the page after c empties: held
-      REQUIRE(idle_slots(ms, 64) == slots_per_page(64));
+      REQUIRE(free_slot_ranges(ms, 64) == slots_per_page(64));
       REQUIRE(mspace_check(ms) == 0);
       const mspace_stats_t before = stats_of(ms);
       CHECK(before.free_blocks == 0);
       if (way == 0)
       {
          mspace_free(ms, c);                       // beside it: the page merges with it
-         CHECK(idle_slots(ms, 64) == 0);
+         CHECK(free_slot_ranges(ms, 64) == 0);
          const mspace_stats_t s = stats_of(ms);
          CHECK(s.allocated_blocks == 0);
          CHECK(s.free_blocks == 0);               // all of it is the top again
@@ -549,7 +537,7 @@ TEST_CASE("the held page goes back where a block beside it is freed, a realloc g
       {
          CHECK(mspace_realloc_in_place(ms, c, cn + 2 * PAGE) == c);   // into the page and the top
          CHECK(mspace_usable_size(c) >= cn + 2 * PAGE);
-         CHECK(idle_slots(ms, 64) == 0);
+         CHECK(free_slot_ranges(ms, 64) == 0);
          bool intact = true;
          for (std::size_t i = 0; i < cn; ++i)
             intact = intact && c[i] == 0x5a;
@@ -558,7 +546,7 @@ TEST_CASE("the held page goes back where a block beside it is freed, a realloc g
       else if (way == 4)
       {
          CHECK(mspace_realloc_in_place(ms, c, 40) == c);   // its tail, freed, lies beside the page
-         CHECK(idle_slots(ms, 64) == 0);
+         CHECK(free_slot_ranges(ms, 64) == 0);
          const mspace_stats_t s = stats_of(ms);
          CHECK(s.allocated_blocks == 1);
          CHECK(s.free_blocks == 0);   // the tail, the page and the top merged
@@ -569,7 +557,7 @@ TEST_CASE("the held page goes back where a block beside it is freed, a realloc g
          // the largest request counts the page with the top behind it: it gets the page back
          void *q = way == 2 ? mspace_malloc(ms, before.largest_free) : mspace_calloc(ms, 1, before.largest_free);
          CHECK(q != nullptr);
-         CHECK(idle_slots(ms, 64) == 0);
+         CHECK(free_slot_ranges(ms, 64) == 0);
          CHECK(mspace_malloc(ms, 64) == nullptr);   // nothing left, not even a page
          mspace_free(ms, q);
          CHECK(mspace_malloc(ms, before.largest_free + A) == nullptr);   // and no more than that
@@ -587,12 +575,12 @@ TEST_CASE("the held page goes back where a free grows the victim beside it, and 
       REQUIRE(h.d != nullptr);
       mspace ms = h.ms;
       mspace_free(ms, h.s);                                   // held
-      REQUIRE(idle_slots(ms, 64) == slots_per_page(64));
+      REQUIRE(free_slot_ranges(ms, 64) == slots_per_page(64));
       mspace_free(ms, h.d);                                   // binned: c is in use
       void *small = mspace_malloc(ms, 300);                   // cut from d: the rest is the dv,
       REQUIRE(small == h.d);                                  // right before c
       mspace_free(ms, h.c);                                   // grows the dv up to the page
-      CHECK(idle_slots(ms, 64) == 0);                          // which went back and merged
+      CHECK(free_slot_ranges(ms, 64) == 0);                          // which went back and merged
       const mspace_stats_t st = stats_of(ms);
       CHECK(st.allocated_blocks == 1);
       CHECK(st.free_blocks == 0);                              // all of it the top, but small
@@ -608,13 +596,13 @@ TEST_CASE("the held page goes back where a free grows the victim beside it, and 
       void *p = mspace_malloc(ms, 64);                        // a page right behind the full one
       REQUIRE(p != nullptr);
       mspace_free(ms, p);                                     // held
-      REQUIRE(idle_slots(ms, 64) == slots_per_page(64));
+      REQUIRE(free_slot_ranges(ms, 64) == slots_per_page(64));
       void *q = mspace_malloc(ms, 128);                       // a page right behind the held one
       REQUIRE(q != nullptr);
       REQUIRE(page_of_block(q) == page_of_block(p) + PAGE);
       mspace_free(ms, q);   // empties: the held page goes back first, and this one follows it
-      CHECK(idle_slots(ms, 64) == 0);
-      CHECK(idle_slots(ms, 128) == 0);
+      CHECK(free_slot_ranges(ms, 64) == 0);
+      CHECK(free_slot_ranges(ms, 128) == 0);
       CHECK(mspace_check(ms) == 0);
       for (void *b : full)
          mspace_free(ms, b);
