@@ -1,8 +1,9 @@
 // The small-object tier: requests of up to 256 bytes are slots of 4 KiB pages. Misuse of a
-// slot is caught in O(1); an empty page goes back to the core at once; and Lea's
-// semantics hold where the small-block caches that came before bent them (a realloc grows
-// into a just-freed neighbour, freeing everything gives the footprint back, looking at
-// the statistics changes nothing).
+// slot is caught in O(1); an empty page goes back to the core at once, but for the one an
+// unlocked mspace holds while it keeps no free memory from merging; and Lea's semantics
+// hold where the small-block caches that came before bent them (a realloc grows into a
+// just-freed neighbour, freeing everything gives the footprint back, looking at the
+// statistics changes nothing).
 #include <doctest/doctest.h>
 #include "mulle_dlmalloc.hpp"
 #include "test_helpers.h"
