@@ -1128,9 +1128,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot(mstate *m, page *pg, 
    whose blocks come and go at a page's edge (one block taken and freed in a loop) does
    not make a page and give it back on every turn, which costs three times the pair of
    calls. (A page cut from the top off the page grid leaves its lead free before it: that
-   one goes back, as before.) Its slots are free: the
-   statistics count them so, as any page's. It goes back to the core where that changes
-   what Lea's order would do:
+   one goes back, as before.) Its slots are free: the statistics count them so, as any
+   page's. It goes back to the core where that changes what Lea's order would do:
    - a release in the core that leaves free memory beside it (a block freed, a page
      given back, a realloc's or memalign's tail, a page's lead), so that the two merge as
      Lea's order merges free neighbours (a free that only grows the dv goes the longer
@@ -1197,14 +1196,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_OUT_OF_LINE void held_page_event(mstate *m)
    back first: true; false where it would keep free memory from merging. */
 MULLE_DLMALLOC_NOASAN inline bool hold_page(mstate *m, page *pg)
 {
-   if (held_page(m) == pg)   /* emptied again: held while it keeps nothing from merging */
-   {
-      if (holds_nothing_back(m, pg))
-         return true;
+   if (held_page(m) == pg)   /* emptied again: held on as the rest decides */
       m->held = 0;
-      return false;
-   }
-   release_held(m);   /* which may free a neighbour of pg: asked before pg is held */
+   else
+      release_held(m);   /* which may free a neighbour of pg: asked before pg is held */
    if (!pg->listed || !holds_nothing_back(m, pg))
       return false;
    m->held = page_offset(m, pg);
