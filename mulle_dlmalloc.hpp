@@ -163,7 +163,9 @@ typedef struct mspace_stats_t
    size_t free_bytes;        /* free chunks and top inside the footprint */
    size_t allocated_blocks;  /* live blocks */
    size_t free_blocks;       /* free chunks, the top not counted */
-   size_t top_bytes;         /* the top chunk inside the footprint */
+   size_t top_bytes;         /* the top chunk inside the footprint (with the held empty
+                                page of the tier and the free chunk before it where the
+                                top follows them: they are the top once it goes back) */
    size_t largest_free;      /* the largest n for which mspace_malloc(n) succeeds now */
    size_t purged_bytes;      /* of free_bytes, those the OS holds no memory for now (pages
                                 a purge or trim gave back, or never touched): the resident
@@ -4600,17 +4602,19 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot(mstate *m, page *pg, 
 
 /* ---- the held page ----
    A page whose last slot is freed goes back to the core, but in an unlocked mspace the
-   last one to empty stays in its list, empty, while it keeps no free memory from
-   merging: its predecessor is in use, and its successor is in use or the top. So a size
-   whose blocks come and go at a page's edge (one block taken and freed in a loop) does
-   not make a page and give it back on every turn, which costs three times the pair of
-   calls. (A page cut from the top off the page grid leaves its lead free before it: that
-   one goes back, as before.) Its slots are free: the statistics count them so, as any
-   page's. It goes back to the core where that changes what Lea's order would do:
-   - a release in the core that leaves free memory beside it (a block freed, a page
-     given back, a realloc's or memalign's tail, a page's lead), so that the two merge as
-     Lea's order merges free neighbours (a free that only grows the dv goes the longer
-     way while a page is held, to ask);
+   last one to empty stays in its list, empty, while it keeps no more than its lead from
+   merging: its predecessor is in use or a free chunk of less than a page (the lead that a
+   page cut off the page grid leaves before it, or what a free made of it), and its
+   successor is in use or the top. So a size whose blocks come and go at a page's edge
+   (one block taken and freed in a loop, on a fresh heap too) does not make a page and
+   give it back on every turn, which costs four times the pair of calls. Its slots are
+   free: the statistics count them so, as any page's, and count the page and the free
+   chunk before it as the top where the top follows (stats.hpp). It goes back to the core
+   where that changes what Lea's order would do:
+   - a release in the core that leaves free memory beside it, after it or a page or more
+     before it (a block freed, a page given back, a realloc's or memalign's tail, a
+     page's lead), so that the two merge as Lea's order merges free neighbours (a free
+     that only grows the dv goes the longer way while a page is held, to ask);
    - a request for a chunk that the top cannot serve (malloc, calloc, memalign and a
      realloc that moves try again with it given back), a realloc that would grow in
      place into it, and mspace_trim;
@@ -4631,12 +4635,13 @@ MULLE_DLMALLOC_NOASAN inline page *held_page(const mstate *m)
    return pg;
 }
 
-/* Whether empty page pg keeps no free memory from merging (see above). */
-MULLE_DLMALLOC_NOASAN inline bool holds_nothing_back(const mstate *m, const page *pg)
+/* Whether empty page pg keeps no more than its lead from merging (see above): a free
+   predecessor's size is its footer. */
+MULLE_DLMALLOC_NOASAN inline bool keeps_little_back(const mstate *m, const page *pg)
 {
    chunk *c    = chunk_from_mem(const_cast<page *>(pg));
    chunk *next = chunk_at(c, chunk_size(c));
-   return previous_is_in_use(c) && (next == m->top || chunk_is_in_use(next));
+   return (previous_is_in_use(c) || c->prev_foot < PAGE_BYTES) && (next == m->top || chunk_is_in_use(next));
 }
 
 /* The held page goes back to the core, without the core's events (a malloc or realloc
@@ -4665,7 +4670,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_OUT_OF_LINE void held_page_event(mstate *m)
    page *pg = held_page(m);
    if (!pg)
       m->held = 0;
-   else if (!holds_nothing_back(m, pg))
+   else if (!keeps_little_back(m, pg))
       release_held(m);
 }
 
@@ -4677,7 +4682,7 @@ MULLE_DLMALLOC_NOASAN inline bool hold_page(mstate *m, page *pg)
       m->held = 0;
    else
       release_held(m);   /* which may free a neighbour of pg: asked before pg is held */
-   if (!pg->listed || !holds_nothing_back(m, pg))
+   if (!pg->listed || !keeps_little_back(m, pg))
       return false;
    m->held = page_offset(m, pg);
    return true;
@@ -5520,7 +5525,8 @@ MULLE_DLMALLOC_NOASAN int check_heap(mstate *m, bool scan_bytes, chunk **where)
    in use; inspect_all shows each of its slots. A front's spare (an empty page a locked
    mspace keeps, tier.hpp) and the held page (one an unlocked mspace keeps) are free bytes
    whole, and count for largest_free as the free chunk they make with the free memory
-   beside them (the top too): a malloc that needs them gets them back.
+   beside them (the top too): a malloc that needs them gets them back. The held page and
+   the free chunk before it (its lead, tier.hpp), where the top follows, count as the top.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -5548,7 +5554,7 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
 
    size_t largest_chunk = 0, largest_slot = 0;
    chunk *run      = NULL;   /* where the run of free chunks and empty pages that c ends began */
-   size_t run_size = 0;
+   size_t run_size = 0, run_chunks = 0;   /* its bytes, and the free chunks among them */
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
    {
       size_t s = chunk_size(c);
@@ -5558,8 +5564,9 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
       if (IDLE_PAGES)
       {
          bool idle = chunk_is_page(c) ? static_cast<page *>(mem_from_chunk(c))->used == remote : !chunk_is_live(c);
-         run_size  = idle ? (run ? run_size : 0) + s : 0;
-         run       = idle ? (run ? run : c) : NULL;
+         run_chunks = idle ? (run ? run_chunks : 0) + !chunk_is_page(c) : 0;
+         run_size   = idle ? (run ? run_size : 0) + s : 0;
+         run        = idle ? (run ? run : c) : NULL;
       }
       if (TIER && chunk_is_page(c) && static_cast<page *>(mem_from_chunk(c))->used == remote)
       {
@@ -5593,6 +5600,14 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
       }
    }
    out->purged_bytes += os_absent(m, as_bytes(m->top) + sizeof(tree_chunk), top_end(m));
+   if (HOLDS && run && !(flags_of(m) & STATE_LOCKED))
+   {
+      /* the held page and the free memory before it are the top once it goes back, which
+         happens where anything asks for them: they count as the top (a heap whose blocks
+         were all freed is all top, as in Lea's order) */
+      out->top_bytes += run_size;
+      out->free_blocks -= run_chunks;
+   }
 
    /* a free chunk of size s serves n = s - overhead; the top, grown to chunk_end, serves
       as much as leaves it MIN_CHUNK */

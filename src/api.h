@@ -63,7 +63,9 @@ typedef struct mspace_stats_t
    size_t free_bytes;        /* free chunks and top inside the footprint */
    size_t allocated_blocks;  /* live blocks */
    size_t free_blocks;       /* free chunks, the top not counted */
-   size_t top_bytes;         /* the top chunk inside the footprint */
+   size_t top_bytes;         /* the top chunk inside the footprint (with the held empty
+                                page of the tier and the free chunk before it where the
+                                top follows them: they are the top once it goes back) */
    size_t largest_free;      /* the largest n for which mspace_malloc(n) succeeds now */
    size_t purged_bytes;      /* of free_bytes, those the OS holds no memory for now (pages
                                 a purge or trim gave back, or never touched): the resident

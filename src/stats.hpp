@@ -7,7 +7,8 @@
    in use; inspect_all shows each of its slots. A front's spare (an empty page a locked
    mspace keeps, tier.hpp) and the held page (one an unlocked mspace keeps) are free bytes
    whole, and count for largest_free as the free chunk they make with the free memory
-   beside them (the top too): a malloc that needs them gets them back.
+   beside them (the top too): a malloc that needs them gets them back. The held page and
+   the free chunk before it (its lead, tier.hpp), where the top follows, count as the top.
    ========================================================================================== */
 
 namespace mulle { namespace detail {
@@ -35,7 +36,7 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
 
    size_t largest_chunk = 0, largest_slot = 0;
    chunk *run      = NULL;   /* where the run of free chunks and empty pages that c ends began */
-   size_t run_size = 0;
+   size_t run_size = 0, run_chunks = 0;   /* its bytes, and the free chunks among them */
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
    {
       size_t s = chunk_size(c);
@@ -45,8 +46,9 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
       if (IDLE_PAGES)
       {
          bool idle = chunk_is_page(c) ? static_cast<page *>(mem_from_chunk(c))->used == remote : !chunk_is_live(c);
-         run_size  = idle ? (run ? run_size : 0) + s : 0;
-         run       = idle ? (run ? run : c) : NULL;
+         run_chunks = idle ? (run ? run_chunks : 0) + !chunk_is_page(c) : 0;
+         run_size   = idle ? (run ? run_size : 0) + s : 0;
+         run        = idle ? (run ? run : c) : NULL;
       }
       if (TIER && chunk_is_page(c) && static_cast<page *>(mem_from_chunk(c))->used == remote)
       {
@@ -80,6 +82,14 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
       }
    }
    out->purged_bytes += os_absent(m, as_bytes(m->top) + sizeof(tree_chunk), top_end(m));
+   if (HOLDS && run && !(flags_of(m) & STATE_LOCKED))
+   {
+      /* the held page and the free memory before it are the top once it goes back, which
+         happens where anything asks for them: they count as the top (a heap whose blocks
+         were all freed is all top, as in Lea's order) */
+      out->top_bytes += run_size;
+      out->free_blocks -= run_chunks;
+   }
 
    /* a free chunk of size s serves n = s - overhead; the top, grown to chunk_end, serves
       as much as leaves it MIN_CHUNK */

@@ -1123,17 +1123,19 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot(mstate *m, page *pg, 
 
 /* ---- the held page ----
    A page whose last slot is freed goes back to the core, but in an unlocked mspace the
-   last one to empty stays in its list, empty, while it keeps no free memory from
-   merging: its predecessor is in use, and its successor is in use or the top. So a size
-   whose blocks come and go at a page's edge (one block taken and freed in a loop) does
-   not make a page and give it back on every turn, which costs three times the pair of
-   calls. (A page cut from the top off the page grid leaves its lead free before it: that
-   one goes back, as before.) Its slots are free: the statistics count them so, as any
-   page's. It goes back to the core where that changes what Lea's order would do:
-   - a release in the core that leaves free memory beside it (a block freed, a page
-     given back, a realloc's or memalign's tail, a page's lead), so that the two merge as
-     Lea's order merges free neighbours (a free that only grows the dv goes the longer
-     way while a page is held, to ask);
+   last one to empty stays in its list, empty, while it keeps no more than its lead from
+   merging: its predecessor is in use or a free chunk of less than a page (the lead that a
+   page cut off the page grid leaves before it, or what a free made of it), and its
+   successor is in use or the top. So a size whose blocks come and go at a page's edge
+   (one block taken and freed in a loop, on a fresh heap too) does not make a page and
+   give it back on every turn, which costs four times the pair of calls. Its slots are
+   free: the statistics count them so, as any page's, and count the page and the free
+   chunk before it as the top where the top follows (stats.hpp). It goes back to the core
+   where that changes what Lea's order would do:
+   - a release in the core that leaves free memory beside it, after it or a page or more
+     before it (a block freed, a page given back, a realloc's or memalign's tail, a
+     page's lead), so that the two merge as Lea's order merges free neighbours (a free
+     that only grows the dv goes the longer way while a page is held, to ask);
    - a request for a chunk that the top cannot serve (malloc, calloc, memalign and a
      realloc that moves try again with it given back), a realloc that would grow in
      place into it, and mspace_trim;
@@ -1154,12 +1156,13 @@ MULLE_DLMALLOC_NOASAN inline page *held_page(const mstate *m)
    return pg;
 }
 
-/* Whether empty page pg keeps no free memory from merging (see above). */
-MULLE_DLMALLOC_NOASAN inline bool holds_nothing_back(const mstate *m, const page *pg)
+/* Whether empty page pg keeps no more than its lead from merging (see above): a free
+   predecessor's size is its footer. */
+MULLE_DLMALLOC_NOASAN inline bool keeps_little_back(const mstate *m, const page *pg)
 {
    chunk *c    = chunk_from_mem(const_cast<page *>(pg));
    chunk *next = chunk_at(c, chunk_size(c));
-   return previous_is_in_use(c) && (next == m->top || chunk_is_in_use(next));
+   return (previous_is_in_use(c) || c->prev_foot < PAGE_BYTES) && (next == m->top || chunk_is_in_use(next));
 }
 
 /* The held page goes back to the core, without the core's events (a malloc or realloc
@@ -1188,7 +1191,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_OUT_OF_LINE void held_page_event(mstate *m)
    page *pg = held_page(m);
    if (!pg)
       m->held = 0;
-   else if (!holds_nothing_back(m, pg))
+   else if (!keeps_little_back(m, pg))
       release_held(m);
 }
 
@@ -1200,7 +1203,7 @@ MULLE_DLMALLOC_NOASAN inline bool hold_page(mstate *m, page *pg)
       m->held = 0;
    else
       release_held(m);   /* which may free a neighbour of pg: asked before pg is held */
-   if (!pg->listed || !holds_nothing_back(m, pg))
+   if (!pg->listed || !keeps_little_back(m, pg))
       return false;
    m->held = page_offset(m, pg);
    return true;
