@@ -3262,9 +3262,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void events_due(mstate *m)
 
 /* One of the core's slower events, after a release: the clock moves, one slot of the
    purge queue is looked at, the top trims itself past the threshold, and a held page
-   (tier.hpp) goes back where the release left free memory beside it. The work is a
-   call made only where there is some, so that the release keeps no register for after
-   it (its frame saved three: 4 to 5 instructions an operation on large, 2 on mixed). */
+   (tier.hpp) goes back where the release left free memory after it, or a page or more
+   before it. The work is a call made only where there is some, so that the release
+   keeps no register for after it (its frame saved three: 4 to 5 instructions an
+   operation on large, 2 on mixed). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void events_after(mstate *m)
 {
    if (MULLE_DLMALLOC_NO_OS)
@@ -3518,7 +3519,7 @@ MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c) { deallo
    slots as free bytes, and no call flushes or moves anything. A heap that cannot make a
    page serves the request as a chunk (the tier steps aside). One page is the exception:
    in an unlocked mspace the last one to empty is held, empty, in its list, while it keeps
-   no free memory from merging (the held page, below). reset moves the state's
+   no more than its lead from merging (the held page, below). reset moves the state's
    epoch, so that no page header left in the memory of an old page is believed again.
 
    The lists of pages with room belong to a front (the state's fronts; one unless the
@@ -4603,8 +4604,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot(mstate *m, page *pg, 
 /* ---- the held page ----
    A page whose last slot is freed goes back to the core, but in an unlocked mspace the
    last one to empty stays in its list, empty, while it keeps no more than its lead from
-   merging: its predecessor is in use or a free chunk of less than a page (the lead that a
-   page cut off the page grid leaves before it, or what a free made of it), and its
+   merging: its predecessor is in use or a free chunk of less than a page (the lead that
+   a page cut off the page grid leaves before it, or what a free made of it), and its
    successor is in use or the top. So a size whose blocks come and go at a page's edge
    (one block taken and freed in a loop, on a fresh heap too) does not make a page and
    give it back on every turn, which costs four times the pair of calls. Its slots are
@@ -4617,7 +4618,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot(mstate *m, page *pg, 
      that only grows the dv goes the longer way while a page is held, to ask);
    - a request for a chunk that the top cannot serve (malloc, calloc, memalign and a
      realloc that moves try again with it given back), a realloc that would grow in
-     place into it, and mspace_trim;
+     place into it (or through the lead before it), and mspace_trim;
    - another page emptying (one page is held at a time).
    A locked mspace keeps its fronts' spares instead (its fronts free without the
    mspace's lock), and a build without an OS none (it has no events, and is small).
@@ -4636,7 +4637,9 @@ MULLE_DLMALLOC_NOASAN inline page *held_page(const mstate *m)
 }
 
 /* Whether empty page pg keeps no more than its lead from merging (see above): a free
-   predecessor's size is its footer. */
+   predecessor's size is its footer. (A lead too small to stand alone takes a page more,
+   page_chunk: a page cut past one of those, on 64 bits where the top starts 16 bytes
+   short of a boundary, is not held; nor is a page with a whole free page before it.) */
 MULLE_DLMALLOC_NOASAN inline bool keeps_little_back(const mstate *m, const page *pg)
 {
    chunk *c    = chunk_from_mem(const_cast<page *>(pg));
@@ -4841,7 +4844,13 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
       return RESIZE_DONE;
    }
    if (s + ns < nb)
+   {
+      /* a free successor with the held page behind it (its lead): the page goes back as
+         above, and c grows into what the two merged with */
+      if (HOLDS && m->held && held_page(m) == mem_from_chunk(chunk_at(next, ns)) && release_held(m))
+         return resize_in_place(m, c, nb);
       return RESIZE_IMPOSSIBLE;
+   }
    if (!free_memory_untouched(m, next, ns, as_bytes(c) + nb + sizeof(tree_chunk)))
       return RESIZE_FAILED;   /* level 2 only (test_hardening in the checks-2 build) */
    if (to_dv)
@@ -5600,13 +5609,18 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
       }
    }
    out->purged_bytes += os_absent(m, as_bytes(m->top) + sizeof(tree_chunk), top_end(m));
-   if (HOLDS && run && !(flags_of(m) & STATE_LOCKED))
+   if (HOLDS && run)
    {
-      /* the held page and the free memory before it are the top once it goes back, which
-         happens where anything asks for them: they count as the top (a heap whose blocks
-         were all freed is all top, as in Lea's order) */
-      out->top_bytes += run_size;
-      out->free_blocks -= run_chunks;
+      /* the held page and the free chunk before it (its lead) are the top once it goes
+         back, which happens where anything asks for them: they count as the top (a heap
+         whose blocks were all freed is all top, as in Lea's order) */
+      const page *held  = held_page(m);
+      chunk      *at    = held ? chunk_from_mem(const_cast<page *>(held)) : NULL;
+      if (held && keeps_little_back(m, held) && (run == at || next_chunk(run) == at) && next_chunk(at) == m->top)
+      {
+         out->top_bytes += run_size;
+         out->free_blocks -= run_chunks;
+      }
    }
 
    /* a free chunk of size s serves n = s - overhead; the top, grown to chunk_end, serves

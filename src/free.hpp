@@ -259,9 +259,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void events_due(mstate *m)
 
 /* One of the core's slower events, after a release: the clock moves, one slot of the
    purge queue is looked at, the top trims itself past the threshold, and a held page
-   (tier.hpp) goes back where the release left free memory beside it. The work is a
-   call made only where there is some, so that the release keeps no register for after
-   it (its frame saved three: 4 to 5 instructions an operation on large, 2 on mixed). */
+   (tier.hpp) goes back where the release left free memory after it, or a page or more
+   before it. The work is a call made only where there is some, so that the release
+   keeps no register for after it (its frame saved three: 4 to 5 instructions an
+   operation on large, 2 on mixed). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void events_after(mstate *m)
 {
    if (MULLE_DLMALLOC_NO_OS)

@@ -64,7 +64,13 @@ MULLE_DLMALLOC_NOASAN inline resize_result resize_in_place(mstate *m, chunk *c, 
       return RESIZE_DONE;
    }
    if (s + ns < nb)
+   {
+      /* a free successor with the held page behind it (its lead): the page goes back as
+         above, and c grows into what the two merged with */
+      if (HOLDS && m->held && held_page(m) == mem_from_chunk(chunk_at(next, ns)) && release_held(m))
+         return resize_in_place(m, c, nb);
       return RESIZE_IMPOSSIBLE;
+   }
    if (!free_memory_untouched(m, next, ns, as_bytes(c) + nb + sizeof(tree_chunk)))
       return RESIZE_FAILED;   /* level 2 only (test_hardening in the checks-2 build) */
    if (to_dv)

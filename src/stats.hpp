@@ -82,13 +82,18 @@ MULLE_DLMALLOC_NOASAN inline void get_stats(mstate *m, mspace_stats_t *out)
       }
    }
    out->purged_bytes += os_absent(m, as_bytes(m->top) + sizeof(tree_chunk), top_end(m));
-   if (HOLDS && run && !(flags_of(m) & STATE_LOCKED))
+   if (HOLDS && run)
    {
-      /* the held page and the free memory before it are the top once it goes back, which
-         happens where anything asks for them: they count as the top (a heap whose blocks
-         were all freed is all top, as in Lea's order) */
-      out->top_bytes += run_size;
-      out->free_blocks -= run_chunks;
+      /* the held page and the free chunk before it (its lead) are the top once it goes
+         back, which happens where anything asks for them: they count as the top (a heap
+         whose blocks were all freed is all top, as in Lea's order) */
+      const page *held  = held_page(m);
+      chunk      *at    = held ? chunk_from_mem(const_cast<page *>(held)) : NULL;
+      if (held && keeps_little_back(m, held) && (run == at || next_chunk(run) == at) && next_chunk(at) == m->top)
+      {
+         out->top_bytes += run_size;
+         out->free_blocks -= run_chunks;
+      }
    }
 
    /* a free chunk of size s serves n = s - overhead; the top, grown to chunk_end, serves

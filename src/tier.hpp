@@ -39,7 +39,7 @@
    slots as free bytes, and no call flushes or moves anything. A heap that cannot make a
    page serves the request as a chunk (the tier steps aside). One page is the exception:
    in an unlocked mspace the last one to empty is held, empty, in its list, while it keeps
-   no free memory from merging (the held page, below). reset moves the state's
+   no more than its lead from merging (the held page, below). reset moves the state's
    epoch, so that no page header left in the memory of an old page is believed again.
 
    The lists of pages with room belong to a front (the state's fronts; one unless the
@@ -1124,8 +1124,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot(mstate *m, page *pg, 
 /* ---- the held page ----
    A page whose last slot is freed goes back to the core, but in an unlocked mspace the
    last one to empty stays in its list, empty, while it keeps no more than its lead from
-   merging: its predecessor is in use or a free chunk of less than a page (the lead that a
-   page cut off the page grid leaves before it, or what a free made of it), and its
+   merging: its predecessor is in use or a free chunk of less than a page (the lead that
+   a page cut off the page grid leaves before it, or what a free made of it), and its
    successor is in use or the top. So a size whose blocks come and go at a page's edge
    (one block taken and freed in a loop, on a fresh heap too) does not make a page and
    give it back on every turn, which costs four times the pair of calls. Its slots are
@@ -1138,7 +1138,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot(mstate *m, page *pg, 
      that only grows the dv goes the longer way while a page is held, to ask);
    - a request for a chunk that the top cannot serve (malloc, calloc, memalign and a
      realloc that moves try again with it given back), a realloc that would grow in
-     place into it, and mspace_trim;
+     place into it (or through the lead before it), and mspace_trim;
    - another page emptying (one page is held at a time).
    A locked mspace keeps its fronts' spares instead (its fronts free without the
    mspace's lock), and a build without an OS none (it has no events, and is small).
@@ -1157,7 +1157,9 @@ MULLE_DLMALLOC_NOASAN inline page *held_page(const mstate *m)
 }
 
 /* Whether empty page pg keeps no more than its lead from merging (see above): a free
-   predecessor's size is its footer. */
+   predecessor's size is its footer. (A lead too small to stand alone takes a page more,
+   page_chunk: a page cut past one of those, on 64 bits where the top starts 16 bytes
+   short of a boundary, is not held; nor is a page with a whole free page before it.) */
 MULLE_DLMALLOC_NOASAN inline bool keeps_little_back(const mstate *m, const page *pg)
 {
    chunk *c    = chunk_from_mem(const_cast<page *>(pg));

@@ -596,7 +596,8 @@ struct DamagedState
    {
       mspace ms = make_heap(region, 300);
       REQUIRE(verify_records(ms) == 200);
-      mspace_trim(ms, 0);   // the held page (tier.hpp) goes back: a locked heap holds none
+      mspace_trim(ms, 0);   // the held page (tier.hpp) goes back: the image is attached as
+                            // a locked heap below, which holds none (test_tier attaches a heap with one)
       chunks = chunks_of(ms);
       REQUIRE(static_cast<void *>(region) == ms);   // the state at the region's start
       // the mirror agrees with the heap, field by field that the tests below rely on

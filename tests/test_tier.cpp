@@ -559,6 +559,45 @@ TEST_CASE("on a fresh heap one block taken and freed in a loop keeps its page, w
    CHECK(mspace_destroy(ms) == 0);
 }
 
+TEST_CASE("a page held past its lead: a heap with one attaches, and a realloc grows through the lead into it" * doctest::skip(!TIER || MULLE_TEST_CHECKER))
+{
+   PageBuffer buf{256 * KiB};
+   mspace ms = mspace_create_with_base(buf.base, 256 * KiB);
+   REQUIRE(ms != nullptr);
+   unsigned char *a = bytes(mspace_malloc(ms, 1000));
+   void *p = mspace_malloc(ms, 64);   // its page cut past a lead, behind a
+   REQUIRE(a != nullptr);
+   REQUIRE(p != nullptr);
+   std::memset(a, 0x5a, 1000);
+   mspace_free(ms, p);
+   REQUIRE(free_slot_ranges(ms, 64) == slots_per_page(64));   // held
+   const mspace_stats_t before = stats_of(ms);
+   CHECK(before.free_blocks == 0);   // the lead counts as the top, with the page
+   CHECK(before.free_bytes == before.top_bytes);
+
+   CHECK(mspace_detach(ms) == 0);   // attached again, the page is believed held as it was
+   ms = mspace_attach(buf.base, 256 * KiB);
+   REQUIRE(ms != nullptr);
+   CHECK(mspace_check(ms) == 0);
+   const mspace_stats_t after = stats_of(ms);
+   CHECK(after.free_bytes == before.free_bytes);
+   CHECK(after.top_bytes == before.top_bytes);
+   CHECK(after.largest_free == before.largest_free);
+   CHECK(mspace_malloc(ms, 64) == p);
+   mspace_free(ms, p);
+   CHECK(free_slot_ranges(ms, 64) == slots_per_page(64));
+
+   // a grows in place through the lead and the page into the top, as in Lea's order
+   CHECK(mspace_realloc_in_place(ms, a, 8000) == a);
+   CHECK(free_slot_ranges(ms, 64) == 0);
+   bool intact = true;
+   for (std::size_t i = 0; i < 1000; ++i)
+      intact = intact && a[i] == 0x5a;
+   CHECK(intact);
+   CHECK(mspace_check(ms) == 0);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
 TEST_CASE("the held page goes back where a block beside it is freed, a realloc grows into it or frees the tail beside it, or a malloc needs it" * doctest::skip(!TIER || MULLE_TEST_CHECKER))
 {
    for (int way = 0; way < 5; ++way)
