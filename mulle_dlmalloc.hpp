@@ -3271,9 +3271,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void events_after(mstate *m)
    if (MULLE_DLMALLOC_NO_OS)
       return;
    uint32_t now = ++m->purge_clock;
-   if ((m->top_due && top_wait_ends(m, now)) || purge_slot_due(m, now & (PURGE_SLOTS - 1), now) || top_trims_now(m) ||
-       (HOLDS && m->held))
+   if ((m->top_due && top_wait_ends(m, now)) || purge_slot_due(m, now & (PURGE_SLOTS - 1), now) || top_trims_now(m))
       events_due(m);
+   else if (HOLDS && m->held)
+      held_page_event(m);   /* tier.hpp */
 }
 
 /* Makes [c, c + s) free and merges it. c's PINUSE must be right. Its CINUSE is cleared
@@ -4670,6 +4671,15 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_OUT_OF_LINE void *allocate_after_held(mstat
    free memory now lies beside it, and is forgotten where it is no longer empty. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_OUT_OF_LINE void held_page_event(mstate *m)
 {
+   /* the commonest event leaves it as it was: asked first of the words the hint names,
+      below the top (where they are the heap's), without the whole test of held_page */
+   const byte *b = reinterpret_cast<const byte *>(m) + m->held;
+   if (ok_page_address(m, reinterpret_cast<const page *>(b)) && b < as_bytes(m->top))
+   {
+      const page *h = reinterpret_cast<const page *>(b);
+      if (!h->used && h->listed && keeps_little_back(m, h))
+         return;
+   }
    page *pg = held_page(m);
    if (!pg)
       m->held = 0;

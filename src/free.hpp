@@ -268,9 +268,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void events_after(mstate *m)
    if (MULLE_DLMALLOC_NO_OS)
       return;
    uint32_t now = ++m->purge_clock;
-   if ((m->top_due && top_wait_ends(m, now)) || purge_slot_due(m, now & (PURGE_SLOTS - 1), now) || top_trims_now(m) ||
-       (HOLDS && m->held))
+   if ((m->top_due && top_wait_ends(m, now)) || purge_slot_due(m, now & (PURGE_SLOTS - 1), now) || top_trims_now(m))
       events_due(m);
+   else if (HOLDS && m->held)
+      held_page_event(m);   /* tier.hpp */
 }
 
 /* Makes [c, c + s) free and merges it. c's PINUSE must be right. Its CINUSE is cleared
