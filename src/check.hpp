@@ -92,6 +92,17 @@ MULLE_DLMALLOC_NOASAN inline bool is_spare(const mstate *m, const page *pg)
 #endif
 }
 
+/* pg is the held page of the front its header names (tier.hpp). */
+MULLE_DLMALLOC_NOASAN inline bool is_front_held(const mstate *m, const page *pg)
+{
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   return pg->front < FRONTS && m->fronts[pg->front].held == page_offset(m, pg);
+#else
+   (void) m; (void) pg;
+   return false;
+#endif
+}
+
 /* Chunk c of size s, flagged as a page, is one: in use, of a page's size, its memory on
    a page boundary, its header naming it, cut for a slot size, its bitmap free of bits past
    the slots and counting the slots in use, one at least (an empty page goes back), but
@@ -128,7 +139,8 @@ MULLE_DLMALLOC_NOASAN inline bool page_sound(const mstate *m, chunk *c, size_t s
    if (!pg->used)
       return free_slots == pg->count &&
              (page_queued(pg) || (!pg->listed && is_spare(m, pg)) ||
-              (pg->listed && m->held == page_offset(m, pg) && !(flags_of(m) & STATE_LOCKED)));
+              (pg->listed && !(flags_of(m) & STATE_LOCKED) && m->held == page_offset(m, pg)) ||
+              (pg->listed && (flags_of(m) & STATE_LOCKED) && is_front_held(m, pg)));
    return free_slots == static_cast<size_t>(pg->count - pg->used) && (pg->listed || pg->used == pg->count);
 }
 

@@ -326,8 +326,12 @@ struct bin_head
 struct front
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
-   byte      apart[48];            /* no line shared with what comes before (the state's
+   byte      apart[40];            /* no line shared with what comes before (the state's
                                       fronts start on 16 bytes, a front is 336 long) */
+   size_t    held;                 /* its held page (tier.hpp): an empty page alone in its
+                                      size's list, kept there; its offset from the state, 0
+                                      for none; a hint, believed where it names such a
+                                      page of this front */
    unsigned  lock;                 /* its holder while a thread holds it, else 0 */
    unsigned  owner;                /* the token of the thread it is biased to, else 0
                                       (lock.hpp) */
@@ -434,7 +438,7 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 17;  /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 18;  /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
@@ -449,7 +453,8 @@ static const size_t LAYOUT_VERSION = 17;  /* 2: small bins are rings; 3: level-2
                                              frees (a page's stack of them and queue link,
                                              a front's queue and pins); 16: the purge
                                              queue's slots in use, in a mask; `top_due`
-                                             for `top_since`; 17: `held` */
+                                             for `top_since`; 17: `held`; 18: a
+                                             front's `held` */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {

@@ -44,7 +44,8 @@
                      CORRUPTION)
      epoch           any value: every page of the walk must carry it (else CORRUPTION)
      held            any value: a hint, believed only where it names an empty page in its
-                     list of an unlocked heap, which the walk then accepts (tier.hpp)
+                     list of an unlocked heap, which the walk then accepts (tier.hpp); a
+                     front's held likewise, of a locked heap's page of that front
      grid            the state's address modulo 4 KiB, as when it was made (else MOVED:
                      with relative links a heap moves by whole 4 KiB pages only), 0 in a
                      build without the tier

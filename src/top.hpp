@@ -170,6 +170,7 @@ MULLE_DLMALLOC_NOASAN inline void reset_state(mstate *m)
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
       m->fronts[k].spare  = NULL;   /* an empty page is free memory here */
       m->fronts[k].spares = 0;
+      m->fronts[k].held   = 0;
       m->fronts[k].rtaken = 0;      /* no page waits for its remote frees */
       __atomic_store_n(&m->fronts[k].rhead, static_cast<size_t>(0), __ATOMIC_RELAXED);
 #endif

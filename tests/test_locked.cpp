@@ -302,7 +302,7 @@ std::size_t empty_pages(mspace ms, std::size_t n) { return free_slot_ranges(ms, 
 
 }  // namespace
 
-TEST_CASE("fronts: the pages a thread empties stay its front's spares, cut anew for its next pages of any size; trim and a malloc that needs the memory give them back")
+TEST_CASE("fronts: the pages a thread empties stay its front's spares, cut anew for its next pages of any size, or its held page; trim and a malloc that needs the memory give them back")
 {
    if (!TIER || FRONTS == 1)
       return;
@@ -325,10 +325,13 @@ TEST_CASE("fronts: the pages a thread empties stay its front's spares, cut anew 
       CHECK(s.in_use_bytes == 0);   // a spare is free memory
       CHECK(free_slot_ranges(ms, 16) == slots_per_page(16));   // the first page, whole
 
-      // the last page emptied found the front full of spares: it went back to the core,
-      // into the top, where the next chunk starts
+      // each page emptied alone in its size's list stayed there, the front's held page,
+      // and made the one held before it a spare: the last one is held, the four before it
+      // are the spares, and the next chunk starts past them all
+      CHECK(empty_pages(ms, 16 + 32 * SPARES) == 1);
       void *big = mspace_malloc(ms, 5000);
-      CHECK(frame(big) == frame(first[SPARES]));
+      CHECK(frame(big) != frame(first[SPARES]));
+      CHECK(empty_pages(ms, 16 + 32 * SPARES) == 1);
 
       // the next new pages are the spares, the last emptied first, each cut for a slot
       // size it never had
@@ -353,6 +356,53 @@ TEST_CASE("fronts: the pages a thread empties stay its front's spares, cut anew 
    mspace_trim(ms, 0);
    for (std::size_t k = 0; k < SPARES; ++k)
       CHECK(empty_pages(ms, 400 - 16 * k) == 0);
+   CHECK(mspace_check(ms) == 0);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
+TEST_CASE("fronts: a page that empties alone in its size's list stays there, held: one block taken and freed in a loop at a page's edge keeps its page")
+{
+   if (!TIER || FRONTS == 1)
+      return;
+   mspace ms = create_locked(nullptr, 16 * MiB);
+   if (!ms)
+      return;
+   std::thread t([&] {
+      std::vector<void *> full;   // a page of 64-byte slots filled: the next is a new page
+      for (std::size_t i = 0; i < slots_per_page(64); ++i)
+         full.push_back(mspace_malloc(ms, 64));
+      void *p = mspace_malloc(ms, 64);
+      REQUIRE(p != nullptr);
+      REQUIRE(frame(p) != frame(full.back()));
+      mspace_free(ms, p);   // empties: alone in its list (the full one left it), held there
+      CHECK(empty_pages(ms, 64) == 1);
+      CHECK(mspace_check(ms) == 0);
+      bool same = true;
+      for (int i = 0; i < 100; ++i)
+      {
+         void *q = mspace_malloc(ms, 64);
+         same = same && q == p;
+         mspace_free(ms, q);
+      }
+      CHECK(same);
+      // held, not a spare: a page of another size is a new one (a spare would be cut
+      // anew for it, in the held page's frame)
+      void *other = mspace_malloc(ms, 128);
+      REQUIRE(other != nullptr);
+      CHECK(frame(other) != frame(p));
+      CHECK(empty_pages(ms, 64) == 1);
+      mspace_free(ms, other);   // alone too: held now, and the 64-byte page a spare
+      CHECK(empty_pages(ms, 64) == 1);
+      CHECK(empty_pages(ms, 128) == 1);
+      CHECK(mspace_check(ms) == 0);
+      for (void *b : full)
+         mspace_free(ms, b);
+   });
+   t.join();
+   CHECK(stats_of(ms).allocated_blocks == 0);
+   mspace_trim(ms, 0);   // gives back the held page with the spares
+   CHECK(empty_pages(ms, 64) == 0);
+   CHECK(empty_pages(ms, 128) == 0);
    CHECK(mspace_check(ms) == 0);
    CHECK(mspace_destroy(ms) == 0);
 }
