@@ -4449,6 +4449,11 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool give_back_page(mstate *m,
 {
    chunk *c   = chunk_from_mem(pg);
    size_t was = pg->check;
+#ifdef MULLE_DLMALLOC_HAS_FRONTS
+   front *f = front_of(m, pg);   /* its front's lock is held: the front's held page is */
+   if (f->held == page_offset(m, pg))   /* one of its own pages, never one given back (a */
+      f->held = 0;                      /* frame another front may cut anew) */
+#endif
    pg->check  = PAGE_GONE ^ page_offset(m, pg) ^ m->epoch;   /* a recovery frees a page */
    MULLE_DLMALLOC_ORDERED();                                  /* flagged with no header */
    map_clear(m, frame_index(m, pg));
@@ -4510,9 +4515,9 @@ MULLE_DLMALLOC_NOASAN inline page *front_held(mstate *m, const front *f)
 #endif
 
 /* Empty page pg of front f (whose lock the caller holds) is kept: where it is alone in
-   its size's list it stays there as f's held page (the one held before becomes a spare),
-   else it becomes one of f's spares where f holds fewer than SPARE_PAGES; true where it
-   was kept. */
+   its size's list it stays there as f's held page (where the one held before can become
+   a spare), else it becomes one of f's spares where f holds fewer than SPARE_PAGES; true
+   where it was kept. */
 MULLE_DLMALLOC_NOASAN inline bool keep_spare(mstate *m, front *f, page *pg)
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
