@@ -1236,13 +1236,14 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_OUT_OF_LINE void *allocate_after_held(mstat
 }
 
 /* An event of the core (events_after) while a page is held: the page goes back where
-   free memory now lies beside it, and is forgotten where it is no longer empty. */
+   free memory now lies after it or a page or more before it, and is forgotten where it
+   is no longer empty (or the mspace is locked: its fronts hold their own). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_OUT_OF_LINE void held_page_event(mstate *m)
 {
    /* the commonest event leaves it as it was: asked first of the words the hint names,
       below the top (where they are the heap's), without the whole test of held_page */
    const byte *b = reinterpret_cast<const byte *>(m) + m->held;
-   if (ok_page_address(m, reinterpret_cast<const page *>(b)) && b < as_bytes(m->top))
+   if (ok_page_address(m, reinterpret_cast<const page *>(b)) && b < as_bytes(m->top) && !(flags_of(m) & STATE_LOCKED))
    {
       const page *h = reinterpret_cast<const page *>(b);
       if (!h->used && h->listed && keeps_little_back(m, h))
