@@ -4485,6 +4485,18 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool release_page(mstate *m, p
    return give_back_page(m, pg, events);
 }
 
+/* The empty page, in its list, of front k at offset off from the state, which a held
+   page's hint names (0: none); NULL where it names no such page. */
+MULLE_DLMALLOC_NOASAN inline page *held_at(const mstate *m, size_t off, size_t k)
+{
+   if (!off)
+      return NULL;
+   page *pg = reinterpret_cast<page *>(const_cast<byte *>(reinterpret_cast<const byte *>(m)) + off);
+   if (!ok_page_address(m, pg) || !map_has(m, frame_index(m, pg)) || !page_whole_at(m, pg, k) || pg->used || !pg->listed)
+      return NULL;
+   return pg;
+}
+
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
 /* Empty page pg of front f (whose lock the caller holds) becomes one of f's spares where
    f holds fewer than SPARE_PAGES: true, and it left its list. */
@@ -4505,12 +4517,7 @@ MULLE_DLMALLOC_NOASAN inline bool push_spare(mstate *m, front *f, page *pg)
    (which cost 2.7 times the pair). One a front; it goes back where the spares go. */
 MULLE_DLMALLOC_NOASAN inline page *front_held(mstate *m, const front *f)
 {
-   if (!f->held)
-      return NULL;
-   page *pg = reinterpret_cast<page *>(const_cast<byte *>(reinterpret_cast<const byte *>(m)) + f->held);
-   if (!ok_page_address(m, pg) || !map_has(m, frame_index(m, pg)) || !page_whole(m, pg, f) || pg->used || !pg->listed)
-      return NULL;
-   return pg;
+   return held_at(m, f->held, static_cast<size_t>(f - m->fronts));
 }
 #endif
 
@@ -4683,12 +4690,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot(mstate *m, page *pg, 
 /* The held page, or NULL (the hint names no empty listed page). */
 MULLE_DLMALLOC_NOASAN inline page *held_page(const mstate *m)
 {
-   if (!HOLDS || !m->held || (flags_of(m) & STATE_LOCKED))
-      return NULL;
-   page *pg = reinterpret_cast<page *>(const_cast<byte *>(reinterpret_cast<const byte *>(m)) + m->held);
-   if (!ok_page_address(m, pg) || !map_has(m, frame_index(m, pg)) || !page_whole_at(m, pg, 0) || pg->used || !pg->listed)
-      return NULL;
-   return pg;
+   return HOLDS && !(flags_of(m) & STATE_LOCKED) ? held_at(m, m->held, 0) : NULL;
 }
 
 /* Whether empty page pg keeps no more than its lead from merging (see above): a free
@@ -4726,15 +4728,6 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_OUT_OF_LINE void *allocate_after_held(mstat
    is no longer empty (or the mspace is locked: its fronts hold their own). */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_OUT_OF_LINE void held_page_event(mstate *m)
 {
-   /* the commonest event leaves it as it was: asked first of the words the hint names,
-      below the top (where they are the heap's), without the whole test of held_page */
-   const byte *b = reinterpret_cast<const byte *>(m) + m->held;
-   if (ok_page_address(m, reinterpret_cast<const page *>(b)) && b < as_bytes(m->top) && !(flags_of(m) & STATE_LOCKED))
-   {
-      const page *h = reinterpret_cast<const page *>(b);
-      if (!h->used && h->listed && keeps_little_back(m, h))
-         return;
-   }
    page *pg = held_page(m);
    if (!pg)
       m->held = 0;

@@ -568,6 +568,7 @@ TEST_CASE("a page held past its lead: a heap with one attaches, and a realloc gr
    void *p = mspace_malloc(ms, 64);   // its page cut past a lead, behind a
    REQUIRE(a != nullptr);
    REQUIRE(p != nullptr);
+   REQUIRE(page_of_block(p) > a + mspace_usable_size(a) + OVERHEAD);   // the lead: a free chunk
    std::memset(a, 0x5a, 1000);
    mspace_free(ms, p);
    REQUIRE(free_slot_ranges(ms, 64) == slots_per_page(64));   // held
