@@ -1297,7 +1297,8 @@ struct front
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
    byte      apart[40];            /* no line shared with what comes before (the state's
-                                      fronts start on 16 bytes, a front is 336 long) */
+                                      fronts start on 16 bytes; a front is 424 bytes long
+                                      on a 64-bit target) */
    size_t    held;                 /* its held page (tier.hpp): an empty page alone in its
                                       size's list, kept there; its offset from the state, 0
                                       for none; a hint, believed where it names such a
@@ -1678,15 +1679,28 @@ MULLE_DLMALLOC_NOASAN inline bool   is_small(size_t s) { return (s >> SMALLBIN_S
 MULLE_DLMALLOC_NOASAN inline size_t small_index(size_t s) { return s >> SMALLBIN_SHIFT; }
 MULLE_DLMALLOC_NOASAN inline size_t small_index_to_size(size_t i) { return i << SMALLBIN_SHIFT; }
 
-MULLE_DLMALLOC_NOASAN inline size_t tree_index(size_t s)
+/* Large chunk size s as its trie reads it: its tree bin (tree_index) in *i, and s shifted
+   so that the first size bit the bin's trie branches on is the top bit. Both come from one
+   bit scan (the bin's power of two is the shift's). */
+MULLE_DLMALLOC_NOASAN inline size_t tree_key(size_t s, size_t *i)
 {
    size_t x = s >> TREEBIN_SHIFT;
-   if (x == 0)
-      return 0;   /* callers pass sizes of 256 and more: defensive, no test reaches it */
    if (x > 0xFFFF)
-      return NTREEBINS - 1;
-   size_t k = floor_log2(x);
-   return (k << 1) + ((s >> (k + TREEBIN_SHIFT - 1)) & 1);
+   {
+      *i = NTREEBINS - 1;   /* the last bin's trie branches on every bit */
+      return s;
+   }
+   /* x is 0 only below 256 bytes, which no caller passes: bin 0 then (defensive) */
+   size_t k = x ? floor_log2(x) : 0;
+   *i       = x ? (k << 1) + ((s >> (k + TREEBIN_SHIFT - 1)) & 1) : 0;
+   return s << (SIZE_BITS - 1 - (k + TREEBIN_SHIFT - 2));
+}
+
+MULLE_DLMALLOC_NOASAN inline size_t tree_index(size_t s)
+{
+   size_t i;
+   (void) tree_key(s, &i);
+   return i;
 }
 
 /* The least chunk size of tree bin j (2 or 3 times a power of two); past the last bin,
@@ -1710,12 +1724,6 @@ MULLE_DLMALLOC_NOASAN inline bool no_tree_bin_from(binmap_t treemap, size_t nb)
 #undef MULLE_DLMALLOC_LEAST_ABOVE
    static_assert(NTREEBINS == 32, "least_above: one entry per tree bin");
    return !treemap || nb >= least_above[floor_log2(treemap)];
-}
-
-/* Shift that brings the first size bit the trie of bin i branches on to the top. */
-MULLE_DLMALLOC_NOASAN inline size_t tree_shift(size_t i)
-{
-   return i == NTREEBINS - 1 ? 0 : SIZE_BITS - 1 - ((i >> 1) + TREEBIN_SHIFT - 2);
 }
 
 MULLE_DLMALLOC_NOASAN inline tree_chunk *leftmost_child(tree_chunk *t) { return t->child(0) ? t->child(0) : t->child(1); }
@@ -1770,13 +1778,14 @@ MULLE_DLMALLOC_NOASAN inline void unlink_small_chunk(mstate *m, chunk *c, size_t
 
 MULLE_DLMALLOC_NOASAN inline void insert_tree_chunk(mstate *m, tree_chunk *x, size_t s)
 {
-   size_t           i      = tree_index(s);
+   size_t           i;
+   size_t           bits   = tree_key(s, &i);
    rel<tree_chunk> *slot   = &m->treebins[i];   /* where x goes in the trie */
    tree_chunk      *parent = NULL;
 
    x->child(0) = x->child(1) = NULL;
    m->treemap |= bin_bit(i);
-   for (size_t bits = s << tree_shift(i); *slot; bits <<= 1)
+   for (; *slot; bits <<= 1)
    {
       MULLE_DLMALLOC_STEP();
       parent = *slot;
@@ -2687,7 +2696,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT chunk *best_tree_fit(mstate *m, size_t 
 {
    tree_chunk *v     = NULL;
    size_t      rsize = ~static_cast<size_t>(0) - nb + 1;  /* = -nb: no fit yet */
-   size_t      i     = tree_index(nb);
+   size_t      i;
+   size_t      key   = tree_key(nb, &i);
    tree_chunk *t     = m->treebins[i];
    tree_chunk *from  = NULL;   /* the node whose link led to t */
 
@@ -2695,7 +2705,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT chunk *best_tree_fit(mstate *m, size_t 
       *sane = true;
    if (t)
    {
-      size_t      bits  = nb << tree_shift(i);
+      size_t      bits  = key;
       tree_chunk *right = NULL, *right_from = NULL;
       for (;;)
       {
@@ -3074,10 +3084,11 @@ MULLE_DLMALLOC_NOASAN inline bool held_free(mstate *m, chunk *c, size_t *size)
    size_t s    = head & ~FLAG_BITS;
    if ((head & CINUSE) || is_small(s) || s > static_cast<size_t>(as_bytes(m->top) - as_bytes(c)))
       return false;
-   size_t      i     = tree_index(s);
+   size_t      i;
+   size_t      bits  = tree_key(s, &i);
    tree_chunk *t     = m->treebins[i];
    size_t      depth = 0;
-   for (size_t bits = s << tree_shift(i); t; bits <<= 1)
+   for (; t; bits <<= 1)
    {
       MULLE_DLMALLOC_STEP();
       if (!ok_chunk_address(m, t) || ++depth > SIZE_BITS)

@@ -327,7 +327,8 @@ struct front
 {
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
    byte      apart[40];            /* no line shared with what comes before (the state's
-                                      fronts start on 16 bytes, a front is 336 long) */
+                                      fronts start on 16 bytes; a front is 424 bytes long
+                                      on a 64-bit target) */
    size_t    held;                 /* its held page (tier.hpp): an empty page alone in its
                                       size's list, kept there; its offset from the state, 0
                                       for none; a hint, believed where it names such a

@@ -66,10 +66,11 @@ MULLE_DLMALLOC_NOASAN inline bool held_free(mstate *m, chunk *c, size_t *size)
    size_t s    = head & ~FLAG_BITS;
    if ((head & CINUSE) || is_small(s) || s > static_cast<size_t>(as_bytes(m->top) - as_bytes(c)))
       return false;
-   size_t      i     = tree_index(s);
+   size_t      i;
+   size_t      bits  = tree_key(s, &i);
    tree_chunk *t     = m->treebins[i];
    size_t      depth = 0;
-   for (size_t bits = s << tree_shift(i); t; bits <<= 1)
+   for (; t; bits <<= 1)
    {
       MULLE_DLMALLOC_STEP();
       if (!ok_chunk_address(m, t) || ++depth > SIZE_BITS)

@@ -122,7 +122,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT chunk *best_tree_fit(mstate *m, size_t 
 {
    tree_chunk *v     = NULL;
    size_t      rsize = ~static_cast<size_t>(0) - nb + 1;  /* = -nb: no fit yet */
-   size_t      i     = tree_index(nb);
+   size_t      i;
+   size_t      key   = tree_key(nb, &i);
    tree_chunk *t     = m->treebins[i];
    tree_chunk *from  = NULL;   /* the node whose link led to t */
 
@@ -130,7 +131,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT chunk *best_tree_fit(mstate *m, size_t 
       *sane = true;
    if (t)
    {
-      size_t      bits  = nb << tree_shift(i);
+      size_t      bits  = key;
       tree_chunk *right = NULL, *right_from = NULL;
       for (;;)
       {
