@@ -371,17 +371,21 @@ test-shared: $(HEADER)
 	$(BUILD)/shared/shared_heap
 	$(CXX) $(OPT) -std=c++17 $(WARN) -DMULLE_DLMALLOC_BIAS_AFTER=8 -I. tests/shared/shared_heap.cpp -o $(BUILD)/shared/shared_heap_bias8 -pthread
 	$(BUILD)/shared/shared_heap_bias8
+	$(CXX) -fsyntax-only -std=c++17 $(WARN) -DMULLE_DLMALLOC_CHECKS=2 -I. tests/shared/shared_heap.cpp
+	$(CXX) -fsyntax-only -std=c++17 $(WARN) -DMULLE_DLMALLOC_TIER=0 -I. tests/shared/shared_heap.cpp
 	clang++ -O1 -g -std=c++17 -fsanitize=thread -DSHARED_NO_FORK -I. tests/shared/shared_heap.cpp -o $(BUILD)/shared/shared_tsan -pthread
 	TSAN_OPTIONS=halt_on_error=1 $(BUILD)/shared/shared_tsan 4
 	clang++ -O1 -g -std=c++17 -fsanitize=thread -DMULLE_DLMALLOC_CHECKS=2 -I. tests/shared/create_race.cpp -o $(BUILD)/shared/create_race_tsan -pthread
 	TSAN_OPTIONS=halt_on_error=1 $(BUILD)/shared/create_race_tsan
+	clang++ -O1 -g -std=c++17 -fsanitize=thread -DFUZZ_REPLAY_MAIN -I. fuzz/fuzz_mspace.cpp -o $(BUILD)/shared/fuzz_replay_tsan -pthread
+	TSAN_OPTIONS=halt_on_error=1 $(BUILD)/shared/fuzz_replay_tsan fuzz/corpus fuzz/regressions
 
 # ---- fuzzing (clang's libFuzzer); the replay of corpus and regressions needs only $(CXX) ----
 FUZZ_SECONDS ?= 60
 FUZZ_CXX     ?= clang++
 # (the purge by itself made eager, so that the small heaps of the fuzzer purge often)
 FUZZ_FLAGS   := -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. \
-                -DMULLE_DLMALLOC_PURGE_MIN=8192 -DMULLE_DLMALLOC_PURGE_DELAY=4
+                -DMULLE_DLMALLOC_PURGE_MIN=8192 -DMULLE_DLMALLOC_PURGE_DELAY=4 -pthread
 
 $(BUILD)/fuzz/fuzz_mspace: fuzz/fuzz_mspace.cpp $(HEADER)
 	@mkdir -p $(dir $@)
@@ -393,7 +397,7 @@ $(BUILD)/fuzz/fuzz_mspace_checks2: fuzz/fuzz_mspace.cpp $(HEADER)
 
 $(BUILD)/fuzz/fuzz_replay: fuzz/fuzz_mspace.cpp $(HEADER)
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS_ALL) -DFUZZ_REPLAY_MAIN $< -o $@
+	$(CXX) $(CXXFLAGS_ALL) -DFUZZ_REPLAY_MAIN $< -o $@ -pthread
 
 # New inputs go to $(BUILD)/fuzz/corpus (not committed); the committed seeds and
 # regressions are read only. A crash lands in $(BUILD)/fuzz/artifacts/ and fails make.

@@ -2066,21 +2066,24 @@ MULLE_DLMALLOC_NOASAN inline const callout *callout_of(const mstate *m)
 /* Is this thread inside user code that runs for m? */
 MULLE_DLMALLOC_NOASAN inline bool calls_out_of(const mstate *m) { return m && callout_of(m); }
 
-/* The flag turns the fast path away; a build without a fast path only needs the chain. */
+/* The flag turns the fast path away; a build without a fast path only needs the chain.
+   Whether m is locked is read as every call reads it before its locks (flags_of): the
+   handler of a locked mspace may run under a front's lock, while another thread sets other
+   flags under the mspace's. */
 MULLE_DLMALLOC_NOASAN inline void begin_callout(callout *r, mstate *m, unsigned handler)
 {
    r->m              = m;
    r->handler        = handler;
    r->outer          = innermost_callout;
    innermost_callout = r;
-   if (MULLE_DLMALLOC_FAST_PATH && m && !(m->flags & STATE_LOCKED))
+   if (MULLE_DLMALLOC_FAST_PATH && m && !(flags_of(m) & STATE_LOCKED))
       set_flags(m, m->flags | STATE_CALLING_OUT);
 }
 
 MULLE_DLMALLOC_NOASAN inline void end_callout(const callout *r)
 {
    innermost_callout = r->outer;
-   if (MULLE_DLMALLOC_FAST_PATH && r->m && !(r->m->flags & STATE_LOCKED) && !callout_of(r->m))
+   if (MULLE_DLMALLOC_FAST_PATH && r->m && !(flags_of(r->m) & STATE_LOCKED) && !callout_of(r->m))
       set_flags(r->m, r->m->flags & ~STATE_CALLING_OUT);
 }
 
@@ -6830,8 +6833,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART mstate *enter_call(mspace ms, const v
       return NULL;
    }
 #if MULLE_DLMALLOC_LOCKS
-   if (m->flags & STATE_LOCKED)
-   {
+   if (flags_of(m) & STATE_LOCKED)   /* before its locks: another thread may set other flags */
+   {                                 /* under them meanwhile (flags_of) */
       lock_all(m);
       if (__atomic_load_n(&m->died, __ATOMIC_RELAXED))
          recover_after_holder(m);
@@ -6843,7 +6846,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART mstate *enter_call(mspace ms, const v
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void leave_call(mstate *m)
 {
 #if MULLE_DLMALLOC_LOCKS
-   if (m && (m->flags & STATE_LOCKED))
+   if (m && (flags_of(m) & STATE_LOCKED))
       unlock_all(m);
 #else
    (void) m;
@@ -7044,8 +7047,8 @@ MULLE_DLMALLOC_NOASAN inline void annotate_attach(mstate *m)
    annotate_create(m);   /* drops a pool left by an attach without a detach */
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
    {
-      if (chunk_is_live(c))
-         annotate_kept(m, mem_from_chunk(c), usable_size_of(c));
+      if (chunk_is_live(c))   /* at level 2 what it asked for, which its canary records */
+         annotate_kept(m, mem_from_chunk(c), MULLE_DLMALLOC_CHECKS >= 2 ? user_size(c) : usable_size_of(c));
       else if (TIER && chunk_is_page(c))
       {
          page *pg = static_cast<page *>(mem_from_chunk(c));
@@ -7698,7 +7701,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *create_flags(size_t capacity, unsigned flag
 MULLE_DLMALLOC_NOASAN inline void ready_for_bias(mstate *m)
 {
 #if defined(MULLE_DLMALLOC_HAS_FRONTS) && defined(MULLE_DLMALLOC_HAS_BIAS)
-   if (m && (m->flags & STATE_LOCKED))
+   if (m && (flags_of(m) & STATE_LOCKED))
       may_bias(m);
 #else
    (void) m;

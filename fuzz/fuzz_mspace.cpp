@@ -16,7 +16,9 @@
 //   byte 3      the junk byte a caller buffer is filled with before it becomes an mspace
 //   then ops:   [opcode] [slot] [arguments...]; opcode % 32 selects the operation (see
 //               `enum op` below), slot % 3 the mspace. Sizes are one selector byte and
-//               0-3 more bytes (see read_size).
+//               0-3 more bytes (see read_size). opcode / 32 of 6 or 7 makes two of them
+//               other operations: OP_RECREATE creates an MSPACE_LOCKED mspace, and
+//               OP_VERIFY_ALL drives a locked one from two threads at once (do_threads).
 //
 // Knobs: -DFUZZ_LENIENT_DOUBLE_FREE accepts MSPACE_ERROR_INVALID_POINTER for a double free
 // of a block whose memory was not handed out again (the contract says DOUBLE_FREE).
@@ -30,7 +32,9 @@
 #include <cstring>
 #include <iterator>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 #include <vector>
 
 // Under AddressSanitizer the library poisons every byte no block owns, and
@@ -241,6 +245,7 @@ struct Slot
    size_t         index = 0;
    mspace         ms    = nullptr;
    bool           os    = false;
+   bool           locked = false;      // MSPACE_LOCKED: its fronts' slots go up to FRONT_MAX
    size_t         cap   = 0;
    unsigned char *base  = nullptr;
    std::map<uintptr_t, Block> live;
@@ -262,14 +267,19 @@ struct Report
 alignas(64) unsigned char g_buffers[NSLOTS * STRIDE + 64];
 Slot               g_slots[NSLOTS];
 std::vector<Report> g_reports;
+std::mutex         g_reports_lock;   // the handler may run on either thread of do_threads
 uint32_t           g_next_tag;
 
 void on_error(mspace ms, mspace_error_t error, void *p, void *ctx)
 {
    Slot *s = static_cast<Slot *>(ctx);
    TRACE("   -> handler: %s at %p in ms%zu\n", mspace_error_string(error), p, s->index);
+   std::lock_guard<std::mutex> hold(g_reports_lock);
    g_reports.push_back(Report {s->index, ms, error, p});
 }
+
+// The largest slot of s's small-object tier: a locked mspace's fronts serve larger ones.
+size_t slot_max(const Slot &s) { return s.locked ? mulle::detail::FRONT_MAX : mulle::detail::TIER_MAX; }
 
 void expect_no_report() { CHECK(g_reports.empty()); }
 
@@ -332,7 +342,7 @@ void add_block(Slot &s, void *p, size_t n, size_t align, bool must_be_zero, uint
    size_t usable = mspace_usable_size(p);
    CHECK(usable >= n);
    const size_t slot = slot_size_of(s.ms, p);
-   CHECK(usable <= (slot ? mulle::detail::TIER_MAX : max_usable(n)));   // a slot, or the waste of one split
+   CHECK(usable <= (slot ? slot_max(s) : max_usable(n)));   // a slot, or the waste of one split
    unsigned char *b = static_cast<unsigned char *>(p);
    CHECK(mspace_is_heap_object(s.ms, b));
    if (usable)
@@ -454,8 +464,9 @@ void check_fresh(Slot &s)
    s.st = st;
 }
 
-// Creates slot i; `tiny` asks for an explicit capacity that may be refused.
-void create_slot(Slot &s, uint8_t cfg, uint8_t junk, size_t tiny)
+// Creates slot i; `tiny` asks for an explicit capacity that may be refused; `locked` makes
+// it an MSPACE_LOCKED mspace.
+void create_slot(Slot &s, uint8_t cfg, uint8_t junk, size_t tiny, bool locked = false)
 {
    s.live.clear();
    s.list.clear();
@@ -471,15 +482,16 @@ void create_slot(Slot &s, uint8_t cfg, uint8_t junk, size_t tiny)
    if (s.os)
    {
       s.base = nullptr;
-      s.ms   = mspace_create(s.cap);
-      TRACE("ms%zu = mspace_create(%zu) = %p\n", s.index, s.cap, s.ms);
+      s.ms   = mspace_create_flags(s.cap, locked ? MSPACE_LOCKED : 0u);
+      TRACE("ms%zu = mspace_create_flags(%zu, %s) = %p\n", s.index, s.cap, locked ? "MSPACE_LOCKED" : "0", s.ms);
    }
    else
    {
       s.base = g_buffers + s.index * STRIDE + off;
       std::memset(s.base, junk, s.cap);
-      s.ms = mspace_create_with_base(s.base, s.cap);
-      TRACE("ms%zu = mspace_create_with_base(buffer%zu + %zu, %zu) = %p\n", s.index, s.index, off, s.cap, s.ms);
+      s.ms = mspace_create_with_base_flags(s.base, s.cap, locked ? MSPACE_LOCKED : 0u);
+      TRACE("ms%zu = mspace_create_with_base_flags(buffer%zu + %zu, %zu, %s) = %p\n", s.index, s.index, off, s.cap,
+            locked ? "MSPACE_LOCKED" : "0", s.ms);
    }
    if (!s.ms)
    {
@@ -487,6 +499,7 @@ void create_slot(Slot &s, uint8_t cfg, uint8_t junk, size_t tiny)
       create_slot(s, 1, junk, 0);   // a usable mspace all the same: 64 KiB in a buffer
       return;
    }
+   s.locked = locked;
    mspace_set_error_handler(s.ms, on_error, &s);
    check_fresh(s);
 }
@@ -612,7 +625,7 @@ void check_slot(Slot &s)
       in_use += kv.second.chunk ? kv.second.chunk + W : max_usable(kv.second.n) + W;
       least  += kv.second.chunk ? kv.second.chunk + W : request_to_size(kv.second.n);
    }
-   in_use += pages.size() * (mulle::detail::PAGE_HEADER + mulle::detail::TIER_MAX + MIN_CHUNK);   // header, tail
+   in_use += pages.size() * (mulle::detail::PAGE_HEADER + slot_max(s) + MIN_CHUNK);   // header, tail
    CHECK(st.in_use_bytes + st.free_bytes + st.bookkeeping == st.footprint);
    CHECK(st.allocated_blocks == s.live.size());
    CHECK(st.in_use_bytes >= least && st.in_use_bytes <= in_use);
@@ -803,7 +816,7 @@ void do_memalign(Reader &r, Slot &s)
       // it may need a request of the block plus the alignment plus a minimum chunk, of the
       // core: a largest_free of a slot's size may be a free slot of the tier
       CHECK(n > s.cap || align > s.cap || request_to_size(n) + align + MIN_CHUNK > s.st.largest_free ||
-            (mulle::detail::TIER && s.st.largest_free <= mulle::detail::TIER_MAX));
+            (mulle::detail::TIER && s.st.largest_free <= slot_max(s)));
       return;
    }
    allocation_happened(s);
@@ -1128,9 +1141,171 @@ void do_null_handle(Reader &r, Slot &s)
    expect_no_report();
 }
 
+// ---- two threads on a locked mspace -------------------------------------------------------
+
+// A block a thread of do_threads holds: handed over at the start, or taken by the thread.
+struct Owned
+{
+   void    *p;
+   size_t   n, usable, align;
+   uint32_t tag;
+   bool     fresh;   // taken or moved by the thread: new to the model
+};
+
+// One step of a thread's script: a malloc, a free or a realloc of one of its blocks (k
+// picks it), of n bytes, a new block tagged `tag`.
+struct Step
+{
+   uint8_t  kind;
+   uint8_t  k;
+   size_t   n;
+   uint32_t tag;
+};
+
+// Sizes of the threads' requests: the slots of the fronts and chunks up to 16 KiB.
+size_t read_thread_size(Reader &r)
+{
+   uint8_t sel = r.u8();
+   switch (sel & 3)
+   {
+   case 0:  return sel >> 2;                            // 0..63
+   case 1:  return r.u8();                              // 0..255
+   case 2:  return static_cast<size_t>(r.u8()) * 4;     // 0..1020: every front size and past it
+   default: return r.u16() & 0x3FFF;                    // 0..16383
+   }
+}
+
+struct Worker
+{
+   mspace              ms = nullptr;
+   std::vector<Owned>  owned;
+   std::vector<Step>   steps;
+   size_t              least_null = SIZE_MAX;   // the smallest request that got NULL
+
+   // Runs the script: every block's contents are verified before it is freed or moved and
+   // written when taken; nothing here touches the shadow model (the main thread merges).
+   // A block taken here is written as far as it was asked for: mspace_usable_size reads a
+   // block's head, whose flag for its predecessor a free by the other thread may change
+   // meanwhile, so the README asks for no such call while a neighbour may be freed (the
+   // main thread learns the usable size after the join).
+   void run()
+   {
+      for (const Step &st : steps)
+      {
+         if (st.kind == 0 || owned.empty())
+         {
+            void *p = mspace_malloc(ms, st.n);
+            if (!p)
+            {
+               least_null = st.n < least_null ? st.n : least_null;
+               continue;
+            }
+            CHECK(reinterpret_cast<uintptr_t>(p) % A == 0);
+            fill_block(p, st.tag, st.n);
+            owned.push_back(Owned {p, st.n, st.n, A, st.tag, true});
+            continue;
+         }
+         size_t i = st.k % owned.size();
+         Owned  b = owned[i];
+         CHECK(verify_block(b.p, b.tag, b.usable, b.usable));
+         if (st.kind == 1)
+         {
+            mspace_free(ms, b.p);
+            owned[i] = owned.back();
+            owned.pop_back();
+            continue;
+         }
+         void *q = mspace_realloc(ms, b.p, st.n);
+         if (!q)
+         {
+            least_null = st.n < least_null ? st.n : least_null;
+            continue;   // the block stays as it was (verified again after the join)
+         }
+         size_t keep = b.usable < st.n ? b.usable : st.n;
+         CHECK(verify_block(q, b.tag, b.usable, keep));   // the contents moved along
+         CHECK(reinterpret_cast<uintptr_t>(q) % A == 0);
+         fill_block(q, b.tag, st.n);
+         owned[i] = Owned {q, st.n, st.n, q == b.p ? b.align : A, b.tag, true};
+      }
+   }
+};
+
+// A locked mspace driven from two threads at once, the main one and one started here for
+// the operation (a new thread each time, which takes the next front). Every block of s
+// goes to one of the two: a selection to the other thread, which frees, moves and keeps
+// them (blocks of this thread's front freed by another: remote frees), the rest stays
+// here. Each runs a script of mallocs, frees and reallocs read from the input before
+// either starts. Afterwards the blocks they hold are verified and go back into the
+// model, and the invariants are checked as after any operation. A request may get NULL
+// where the heap might be full: where it asks for more than what fitted at the start
+// less every byte both scripts ask for and a page for each of their steps.
+void do_threads(Reader &r, Slot &s)
+{
+   if (!s.locked)
+      return;
+   Worker here, there;
+   here.ms = there.ms = s.ms;
+   uint8_t sel   = r.u8();
+   size_t  every = 1 + (sel & 3), first = (sel >> 2) & 3;   // the blocks handed over
+   size_t  asked = 0;
+   for (Worker *w : {&here, &there})
+   {
+      size_t count = 1 + (r.u8() & 31);
+      for (size_t i = 0; i < count; ++i)
+      {
+         Step st;
+         st.kind = static_cast<uint8_t>(r.u8() % 4);
+         st.kind = st.kind == 3 ? 2 : st.kind == 2 ? 1 : 0;   // malloc twice as often
+         st.k    = r.u8();
+         st.n    = read_thread_size(r);
+         st.tag  = g_next_tag++;
+         asked  += st.n + mulle::detail::PAGE_BYTES + MIN_CHUNK;
+         w->steps.push_back(st);
+      }
+   }
+   size_t j = 0;
+   for (const auto &kv : s.live)
+   {
+      Owned b {reinterpret_cast<void *>(kv.first), kv.second.n, kv.second.usable, kv.second.align, kv.second.tag, false};
+      (j++ % every == first ? there : here).owned.push_back(b);
+   }
+   const std::map<uintptr_t, Block> before = s.live;
+   TRACE("two threads on ms%zu: %zu and %zu steps, %zu and %zu blocks\n", s.index, here.steps.size(),
+         there.steps.size(), here.owned.size(), there.owned.size());
+   s.live.clear();
+   s.list.clear();
+   std::thread other([&there] { there.run(); });
+   here.run();
+   other.join();
+   expect_no_report();
+   size_t room = s.st.largest_free;   // as the last operation left it
+   for (const Worker *w : {&here, &there})
+   {
+      if (w->least_null != SIZE_MAX)
+         CHECK(w->least_null + asked > room);
+      for (const Owned &b : w->owned)
+      {
+         CHECK(verify_block(b.p, b.tag, b.usable, b.usable));
+         if (!b.fresh)   // kept as it was
+         {
+            s.live[reinterpret_cast<uintptr_t>(b.p)] = before.at(reinterpret_cast<uintptr_t>(b.p));
+            s.list.push_back(b.p);
+         }
+      }
+   }
+   for (const Worker *w : {&here, &there})   // then the new ones, checked as any new block
+      for (const Owned &b : w->owned)          // against all the others (and written again
+         if (b.fresh)                          // to their usable size)
+            add_block(s, b.p, b.n, b.align, false, b.tag);
+   allocation_happened(s);
+   check_inspect(s);
+}
+
 void do_op(Reader &r)
 {
-   uint8_t code = r.u8() % 32;
+   uint8_t byte    = r.u8();
+   uint8_t code    = byte % 32;
+   bool    variant = byte >= 6 * 32;   // the locked variants of OP_RECREATE and OP_VERIFY_ALL
    Slot   &s    = g_slots[r.u8() % NSLOTS];
    for (size_t i = 0; i < NSLOTS; ++i)
       g_touched[i] = i == s.index;
@@ -1157,10 +1332,10 @@ void do_op(Reader &r)
    case OP_NULL_HANDLE:         g_op_name = "null handle"; do_null_handle(r, s); break;
    case OP_RECREATE:
    {
-      g_op_name   = "recreate";
+      g_op_name   = variant ? "recreate locked" : "recreate";
       uint8_t cfg = r.u8();
       destroy_slot(s);
-      create_slot(s, cfg, r.u8(), 0);
+      create_slot(s, cfg, r.u8(), 0, variant);
       break;
    }
    case OP_TINY_CREATE:
@@ -1173,6 +1348,12 @@ void do_op(Reader &r)
       break;
    }
    case OP_VERIFY_ALL:
+      if (variant)
+      {
+         g_op_name = "two threads";
+         do_threads(r, s);
+         break;
+      }
       g_op_name = "verify all";
       for (size_t i = 0; i < NSLOTS; ++i)
       {

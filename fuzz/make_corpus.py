@@ -18,6 +18,7 @@ MALLOC, CALLOC, REALLOC, REALLOC_IN_PLACE, MEMALIGN, FREE = 0, 6, 7, 9, 10, 12
 RESET, TRIM, STATS, INSPECT, USABLE, DOUBLE_FREE = 17, 18, 19, 20, 21, 22
 FOREIGN, STACK, MISALIGNED, INTERIOR, NULL_HANDLE = 23, 24, 25, 26, 27
 RECREATE, TINY_CREATE, VERIFY_ALL, FREE_MANY = 28, 29, 30, 31
+LOCKED = 7 << 5   # added to RECREATE: an MSPACE_LOCKED mspace; to VERIFY_ALL: two threads on it
 
 OS, BASE = 0, 1
 # capacity index: 0 64K, 1 96K+40, 2 128K, 3 256K, 4 1M, 5 200003 (OS with offset >= 8: 40 MiB), 6 16K,
@@ -239,6 +240,48 @@ def seeds():
     x.malloc(0, u24(2500000)).malloc(0, u8(1)).free(0, 0).op(STATS, 0)
     x.op(DOUBLE_FREE, 0, idx(0), 0, tiny(0)).malloc(0, u24(2000000)).op(RESET, 0)
     s["auto_trim"] = x
+
+    # locked mspaces: the fronts' slots (up to 512 bytes), misuse, detach and attach, and
+    # two threads at once (do_threads: the selection of handed blocks, then each thread's
+    # steps as [kind, k, size])
+    def thread_size(n):
+        if n < 64:
+            return [n << 2]
+        if n < 256:
+            return [1, n]
+        if n <= 1020 and n % 4 == 0:
+            return [2, n // 4]
+        return [3, n & 0xFF, (n >> 8) & 0x3F]
+
+    def script(rnd, count):
+        out = [count - 1]
+        for _ in range(count):
+            out += [rnd.randrange(4), rnd.randrange(256)]
+            out += thread_size(rnd.choice([8, 24, 40, 100, 200, 256, 300, 480, 512, 1000, 3000, 9000]))
+        return out
+
+    rnd = random.Random(20261207)
+    x = Seed(cfg(OS, 0), cfg(BASE, 0), cfg(BASE, 0))
+    x.op(RECREATE + LOCKED, 0, cfg(OS, 4), 0).op(RECREATE + LOCKED, 1, cfg(BASE, 4, 3), 0x5A)
+    for slot in (0, 1):
+        for size in (tiny(1), u8(24), u8(100), u8(255), u12(300), u12(512), u12(513), u12(3000), u16(20000)):
+            x.malloc(slot, size)
+        x.free(slot, 1).op(REALLOC, slot, 1, idx(2), u12(400)).op(STATS, slot)
+        x.op(DOUBLE_FREE, slot, idx(0), 0, tiny(0)).op(INTERIOR, slot, 1, idx(3), 0, u8(16))
+        x.op(FOREIGN, slot, 0, idx(0), 0, u8(8)).op(VERIFY_ALL, slot)   # a caller buffer reattaches
+        for _ in range(3):
+            x.op(VERIFY_ALL + LOCKED, slot, rnd.randrange(16)).b += script(rnd, 24) + script(rnd, 24)
+        x.op(INSPECT, slot).op(FREE_MANY, slot, 1).op(STATS, slot).op(TRIM, slot, 0)
+        x.op(VERIFY_ALL + LOCKED, slot, 0).b += script(rnd, 32) + script(rnd, 32)
+        x.op(RESET, slot).op(STATS, slot)
+    s["locked_threads"] = x
+
+    x = Seed(cfg(BASE, 6), cfg(OS, 0), cfg(OS, 0))
+    x.op(RECREATE + LOCKED, 0, cfg(BASE, 6, 1), 0)   # 16 KiB: the threads fill it
+    for _ in range(6):
+        x.op(VERIFY_ALL + LOCKED, 0, rnd.randrange(16)).b += script(rnd, 32) + script(rnd, 32)
+        x.op(STATS, 0)
+    s["locked_threads_full"] = x
 
     # a few random mixes
     rnd = random.Random(20260501)

@@ -624,7 +624,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *create_flags(size_t capacity, unsigned flag
 MULLE_DLMALLOC_NOASAN inline void ready_for_bias(mstate *m)
 {
 #if defined(MULLE_DLMALLOC_HAS_FRONTS) && defined(MULLE_DLMALLOC_HAS_BIAS)
-   if (m && (m->flags & STATE_LOCKED))
+   if (m && (flags_of(m) & STATE_LOCKED))
       may_bias(m);
 #else
    (void) m;

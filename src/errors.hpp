@@ -117,21 +117,24 @@ MULLE_DLMALLOC_NOASAN inline const callout *callout_of(const mstate *m)
 /* Is this thread inside user code that runs for m? */
 MULLE_DLMALLOC_NOASAN inline bool calls_out_of(const mstate *m) { return m && callout_of(m); }
 
-/* The flag turns the fast path away; a build without a fast path only needs the chain. */
+/* The flag turns the fast path away; a build without a fast path only needs the chain.
+   Whether m is locked is read as every call reads it before its locks (flags_of): the
+   handler of a locked mspace may run under a front's lock, while another thread sets other
+   flags under the mspace's. */
 MULLE_DLMALLOC_NOASAN inline void begin_callout(callout *r, mstate *m, unsigned handler)
 {
    r->m              = m;
    r->handler        = handler;
    r->outer          = innermost_callout;
    innermost_callout = r;
-   if (MULLE_DLMALLOC_FAST_PATH && m && !(m->flags & STATE_LOCKED))
+   if (MULLE_DLMALLOC_FAST_PATH && m && !(flags_of(m) & STATE_LOCKED))
       set_flags(m, m->flags | STATE_CALLING_OUT);
 }
 
 MULLE_DLMALLOC_NOASAN inline void end_callout(const callout *r)
 {
    innermost_callout = r->outer;
-   if (MULLE_DLMALLOC_FAST_PATH && r->m && !(r->m->flags & STATE_LOCKED) && !callout_of(r->m))
+   if (MULLE_DLMALLOC_FAST_PATH && r->m && !(flags_of(r->m) & STATE_LOCKED) && !callout_of(r->m))
       set_flags(r->m, r->m->flags & ~STATE_CALLING_OUT);
 }
 

@@ -484,8 +484,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART mstate *enter_call(mspace ms, const v
       return NULL;
    }
 #if MULLE_DLMALLOC_LOCKS
-   if (m->flags & STATE_LOCKED)
-   {
+   if (flags_of(m) & STATE_LOCKED)   /* before its locks: another thread may set other flags */
+   {                                 /* under them meanwhile (flags_of) */
       lock_all(m);
       if (__atomic_load_n(&m->died, __ATOMIC_RELAXED))
          recover_after_holder(m);
@@ -497,7 +497,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART mstate *enter_call(mspace ms, const v
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void leave_call(mstate *m)
 {
 #if MULLE_DLMALLOC_LOCKS
-   if (m && (m->flags & STATE_LOCKED))
+   if (m && (flags_of(m) & STATE_LOCKED))
       unlock_all(m);
 #else
    (void) m;

@@ -188,8 +188,8 @@ MULLE_DLMALLOC_NOASAN inline void annotate_attach(mstate *m)
    annotate_create(m);   /* drops a pool left by an attach without a detach */
    for (chunk *c = first_chunk(m); c != m->top; c = next_chunk(c))
    {
-      if (chunk_is_live(c))
-         annotate_kept(m, mem_from_chunk(c), usable_size_of(c));
+      if (chunk_is_live(c))   /* at level 2 what it asked for, which its canary records */
+         annotate_kept(m, mem_from_chunk(c), MULLE_DLMALLOC_CHECKS >= 2 ? user_size(c) : usable_size_of(c));
       else if (TIER && chunk_is_page(c))
       {
          page *pg = static_cast<page *>(mem_from_chunk(c));

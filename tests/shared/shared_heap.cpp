@@ -295,9 +295,9 @@ int main(int argc, char **argv)
    // call that takes every lock, end the bias while the owner runs
    {
       mspace ms = mspace_create_flags(64 << 20, MSPACE_LOCKED);
-      auto *m = static_cast<mulle::detail::mstate *>(ms);
       check(ms != nullptr, "bias: a locked mspace");
-#ifdef MULLE_DLMALLOC_HAS_BIAS
+#if defined(MULLE_DLMALLOC_HAS_FRONTS) && defined(MULLE_DLMALLOC_HAS_BIAS)
+      auto *m = static_cast<mulle::detail::mstate *>(ms);
       const bool biases = mulle::detail::FRONTS > 1 && mulle::detail::may_bias(m);
       // one thread alone: biased once it took its front BIAS_AFTER times in a row
       {
@@ -470,7 +470,7 @@ int main(int argc, char **argv)
             rng r{5000 + std::uint64_t(w)};
             std::vector<void *> own(OWN, nullptr);
             bool ok = true;
-#ifdef MULLE_DLMALLOC_HAS_BIAS
+#if defined(MULLE_DLMALLOC_HAS_FRONTS) && defined(MULLE_DLMALLOC_HAS_BIAS)
             unsigned id = static_cast<unsigned>(syscall(SYS_gettid));
             mulle::detail::front *f = mulle::detail::thread_front(m);
 #endif
@@ -486,7 +486,7 @@ int main(int argc, char **argv)
                ok = ok && p;
                if (i % 1000 == 999 && ok)
                {
-#ifdef MULLE_DLMALLOC_HAS_BIAS
+#if defined(MULLE_DLMALLOC_HAS_FRONTS) && defined(MULLE_DLMALLOC_HAS_BIAS)
                   if ((__atomic_load_n(&f->owner, __ATOMIC_RELAXED) & ((1u << mulle::detail::TOKEN_LANE_SHIFT) - 1)) == id)
                      seen_biased.fetch_add(1);
 #endif
