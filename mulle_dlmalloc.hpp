@@ -1685,9 +1685,9 @@ MULLE_DLMALLOC_NOASAN inline size_t small_index_to_size(size_t i) { return i << 
 MULLE_DLMALLOC_NOASAN inline size_t tree_key(size_t s, size_t *i)
 {
    size_t x = s >> TREEBIN_SHIFT;
-   if (x > 0xFFFF)
-   {
-      *i = NTREEBINS - 1;   /* the last bin's trie branches on every bit */
+   if (x >= 0xC000)   /* the last bin, from its least size on (3 << 22): its trie */
+   {                  /* branches on every bit */
+      *i = NTREEBINS - 1;
       return s;
    }
    /* x is 0 only below 256 bytes, which no caller passes: bin 0 then (defensive) */
@@ -6571,8 +6571,8 @@ static const int      MEMBARRIER_REGISTER_PRIVATE_EXPEDITED = 1 << 4;
 /* Whether this process may bias a front: it has registered for the barrier. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool may_bias(const mstate *m)
 {
-   if (!(m->flags & STATE_FROM_OS))
-      return false;
+   if (!(flags_of(m) & STATE_FROM_OS))   /* under a front's lock alone: another thread may */
+      return false;                       /* set other flags under the mspace's meanwhile */
    int state = __atomic_load_n(&heavy_barrier_state, __ATOMIC_RELAXED);
    if (!state)
    {

@@ -66,9 +66,9 @@ MULLE_DLMALLOC_NOASAN inline size_t small_index_to_size(size_t i) { return i << 
 MULLE_DLMALLOC_NOASAN inline size_t tree_key(size_t s, size_t *i)
 {
    size_t x = s >> TREEBIN_SHIFT;
-   if (x > 0xFFFF)
-   {
-      *i = NTREEBINS - 1;   /* the last bin's trie branches on every bit */
+   if (x >= 0xC000)   /* the last bin, from its least size on (3 << 22): its trie */
+   {                  /* branches on every bit */
+      *i = NTREEBINS - 1;
       return s;
    }
    /* x is 0 only below 256 bytes, which no caller passes: bin 0 then (defensive) */

@@ -222,8 +222,8 @@ static const int      MEMBARRIER_REGISTER_PRIVATE_EXPEDITED = 1 << 4;
 /* Whether this process may bias a front: it has registered for the barrier. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool may_bias(const mstate *m)
 {
-   if (!(m->flags & STATE_FROM_OS))
-      return false;
+   if (!(flags_of(m) & STATE_FROM_OS))   /* under a front's lock alone: another thread may */
+      return false;                       /* set other flags under the mspace's meanwhile */
    int state = __atomic_load_n(&heavy_barrier_state, __ATOMIC_RELAXED);
    if (!state)
    {

@@ -43,4 +43,43 @@ std::size_t tree_bin_disagreements(std::size_t *asked)
    }
    return wrong;
 }
+
+// For test_fast_path.cpp: how often tree_key (a size's bin and its trie key from one bit
+// scan) disagrees with their definitions, the bin whose least size is the greatest not
+// above the size and the size shifted left so that the first bit below the ones that
+// chose the bin is the top bit (none for the last bin, whose trie reads every bit), over
+// the sizes at every bin's edges and random ones; *asked learns how many were compared.
+std::size_t tree_key_disagreements(std::size_t *asked)
+{
+   using namespace mulle::detail;
+   std::size_t   wrong = 0;
+   std::uint64_t seed  = 99;
+   *asked = 0;
+   for (std::size_t round = 0; round < 3 * NTREEBINS + 20000; ++round)
+   {
+      std::size_t s;
+      if (round < 3 * NTREEBINS)
+      {
+         std::size_t least = tree_bin_least(round / 3);
+         s = round % 3 == 0 ? least : round % 3 == 1 ? least + 16 : least - 16;
+      }
+      else
+      {
+         seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+         s    = static_cast<std::size_t>(seed >> (seed & 31)) & ~static_cast<std::size_t>(15);
+      }
+      if (s < MIN_LARGE_SIZE)
+         continue;
+      std::size_t j = 0;
+      while (j + 1 < NTREEBINS && tree_bin_least(j + 1) <= s)
+         ++j;
+      std::size_t shift = j == NTREEBINS - 1 ? 0 : SIZE_BITS - 1 - ((j >> 1) + TREEBIN_SHIFT - 2);
+      std::size_t i     = NTREEBINS;
+      std::size_t key   = tree_key(s, &i);
+      ++*asked;
+      if (i != j || key != s << shift || tree_index(s) != j)
+         ++wrong;
+   }
+   return wrong;
+}
 }

@@ -288,3 +288,15 @@ TEST_CASE("no tree bin from a size's own on: the highest bin's answer is the siz
    CHECK(test_internals::tree_bin_disagreements(&asked) == 0);
    CHECK(asked > 100000);
 }
+
+// A large size's bin and its trie key come from one bit scan (tree_key): both as their
+// definitions give them, at every bin's edges (the last bin's from 12 MiB on: its key is
+// the size itself) and for random sizes (compared in impl.cpp).
+namespace test_internals { std::size_t tree_key_disagreements(std::size_t *asked); }
+
+TEST_CASE("a large size's tree bin and trie key are as defined, at every bin's edges")
+{
+   std::size_t asked = 0;
+   CHECK(test_internals::tree_key_disagreements(&asked) == 0);
+   CHECK(asked > 10000);
+}

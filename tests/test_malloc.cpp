@@ -349,6 +349,37 @@ TEST_CASE("free chunks of 16 MiB and more share the last tree bin and are reused
    CHECK(mspace_destroy(ms) == 0);
 }
 
+// The last tree bin starts at 12 MiB (3 << 22), below the 16 MiB from which a size's bits
+// no longer choose the bin: chunks on both sides of 16 MiB share its trie, which reads all
+// of a size's bits for every one of them.
+TEST_CASE("free chunks of 12 to 16 MiB and above share the last tree bin's trie")
+{
+   mspace ms = mspace_create(160 * MiB);
+   REQUIRE(ms != nullptr);
+   const std::size_t sizes[] = {12 * MiB, 13 * MiB - 4096, 17 * MiB, 14 * MiB, 20 * MiB, 15 * MiB + 512};
+   std::vector<void *> blocks, guards;
+   for (std::size_t n : sizes)
+   {
+      blocks.push_back(mspace_malloc(ms, n));
+      guards.push_back(mspace_malloc(ms, 4096));   // keeps the free chunks apart
+      REQUIRE((blocks.back() && guards.back()));
+   }
+   while (mspace_malloc(ms, MiB))   // the top used up: only the bin serves
+      ;
+   for (void *p : blocks)
+      mspace_free(ms, p);
+   CHECK_HEAP(ms);
+   // each request takes the smallest that fits, whichever side of 16 MiB
+   CHECK(mspace_malloc(ms, 15 * MiB + 1024) == blocks[2]);   // 17 MiB: 15 MiB + 512 is too small
+   CHECK(mspace_malloc(ms, 14 * MiB - 100) == blocks[3]);
+   CHECK(mspace_malloc(ms, 12 * MiB + 64) == blocks[1]);   // past the 12 MiB chunk
+   CHECK(mspace_malloc(ms, 19 * MiB) == blocks[4]);
+   CHECK(mspace_malloc(ms, 12 * MiB) == blocks[0]);
+   CHECK(mspace_malloc(ms, 15 * MiB) == blocks[5]);
+   CHECK_HEAP(ms);
+   CHECK(mspace_destroy(ms) == 0);
+}
+
 TEST_CASE("the footprint grows in granularity steps as the heap grows")
 {
    mspace ms = mspace_create(16 * MiB);
