@@ -283,6 +283,26 @@ def seeds():
         x.op(STATS, 0)
     s["locked_threads_full"] = x
 
+    # random mixes on locked mspaces, two threads among the operations
+    for i in range(4):
+        x = Seed(cfg(OS, 4), cfg(BASE, 3, i), cfg(OS, 2))
+        x.op(RECREATE + LOCKED, 0, cfg(OS, 4 if i % 2 else 3), 0).op(RECREATE + LOCKED, 1, cfg(BASE, 4, i), 0x11)
+        for _ in range(60):
+            slot, kind = rnd.randrange(2), rnd.randrange(8)
+            if kind == 0:
+                x.op(VERIFY_ALL + LOCKED, slot, rnd.randrange(16)).b += script(rnd, 8 + rnd.randrange(24)) + script(rnd, 8 + rnd.randrange(24))
+            elif kind <= 3:
+                x.malloc(slot, u12(rnd.choice([8, 40, 130, 256, 300, 500, 700, 2000, 4000])))
+            elif kind == 4:
+                x.free(slot, rnd.randrange(64))
+            elif kind == 5:
+                x.op(REALLOC, slot, 1, idx(rnd.randrange(64)), u12(rnd.randrange(4096)))
+            elif kind == 6:
+                x.op(MEMALIGN, slot, rnd.randrange(13), u8(rnd.randrange(256)))
+            else:
+                x.op(rnd.choice([STATS, INSPECT, TRIM]), slot, 0)
+        s["locked_mix_%d" % i] = x
+
     # a few random mixes
     rnd = random.Random(20260501)
     for i in range(4):
