@@ -395,6 +395,12 @@ TEST_CASE("fronts: a page that empties alone in its size's list stays there, hel
       CHECK(empty_pages(ms, 64) == 1);
       CHECK(empty_pages(ms, 128) == 1);
       CHECK(mspace_check(ms) == 0);
+      // the spare is the 64-byte page, not the 128-byte one: a third size cuts its frame anew
+      void *third = mspace_malloc(ms, 256);
+      CHECK(frame(third) == frame(p));
+      CHECK(empty_pages(ms, 128) == 1);
+      mspace_free(ms, third);
+      CHECK(mspace_check(ms) == 0);
       for (void *b : full)
          mspace_free(ms, b);
    });
