@@ -1228,6 +1228,11 @@ struct page
                                the quickest malloc looks (a guess: a free leaves it) */
    uint8_t        listed;   /* in its size's list: it has free slots, or is the full head */
    uint64_t       free_bits[BITMAP_WORDS];   /* bit i set <=> slot i free */
+   size_t         check;    /* PAGE_MAGIC ^ offset ^ epoch ^ size while a page, PAGE_GONE ^
+                               offset ^ epoch after: in the header's first 64 bytes with
+                               the links, bitmap and counts that a list's change reads
+                               with it, and in a word that a free chunk's links leave
+                               alone (a tree chunk's old_head_c) */
    size_t         offset;   /* of this page from the state */
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
    size_t         rfree;    /* slots freed by threads that do not hold its front, not yet
@@ -1238,9 +1243,6 @@ struct page
                                offset from the state (0: none) */
 #endif
    size_t         epoch;    /* the state's epoch when the page was made */
-   size_t         check;    /* PAGE_MAGIC ^ offset ^ epoch ^ size while a page, PAGE_GONE ^
-                               offset ^ epoch after; past the words a free chunk's links
-                               use */
 };
 
 static const size_t PURGE_SLOTS = 8;   /* free chunks waiting to be purged by themselves */
@@ -1409,7 +1411,7 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 18;  /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 19;  /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
@@ -1425,7 +1427,8 @@ static const size_t LAYOUT_VERSION = 18;  /* 2: small bins are rings; 3: level-2
                                              a front's queue and pins); 16: the purge
                                              queue's slots in use, in a mask; `top_due`
                                              for `top_since`; 17: `held`; 18: a
-                                             front's `held` */
+                                             front's `held`; 19: a page's check word
+                                             in its first 64 bytes */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {
@@ -3574,8 +3577,11 @@ static_assert(!TIER || (PAGE_BYTES - CHUNK_OVERHEAD - PAGE_HEADER) / SLOT_GRAIN 
 static_assert(!TIER || (PAGE_BYTES - CHUNK_OVERHEAD - PAGE_HEADER) / SLOT_GRAIN <= 64 * BITMAP_WORDS,
               "a page's bitmap has a bit for every slot of the smallest size");
 static_assert(!TIER || TIER_MAX % SLOT_GRAIN == 0, "slot sizes");
-static_assert(sizeof(page) - sizeof(size_t) + MEM_OFFSET >= sizeof(tree_chunk),
-              "a page's check word (its last) lies past the words of a free chunk that starts with it");
+static_assert(offsetof(page, check) + MEM_OFFSET == 9 * WORD ||   /* tree_chunk's old_head_c */
+                 offsetof(page, check) + MEM_OFFSET >= sizeof(tree_chunk),
+              "a page's check word lies in a word that the links of a free chunk starting with it leave alone");
+static_assert(offsetof(page, check) + sizeof(size_t) <= 64,
+              "a page's check word shares the first 64 bytes of its header with the links and the bitmap");
 
 MULLE_DLMALLOC_NOASAN constexpr size_t class_size(size_t i) { return (i + 1) * SLOT_GRAIN; }
 MULLE_DLMALLOC_NOASAN constexpr size_t class_count(size_t i) { return TIER ? (PAGE_BYTES - CHUNK_OVERHEAD - PAGE_HEADER) / class_size(i) : 0; }

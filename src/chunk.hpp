@@ -258,6 +258,11 @@ struct page
                                the quickest malloc looks (a guess: a free leaves it) */
    uint8_t        listed;   /* in its size's list: it has free slots, or is the full head */
    uint64_t       free_bits[BITMAP_WORDS];   /* bit i set <=> slot i free */
+   size_t         check;    /* PAGE_MAGIC ^ offset ^ epoch ^ size while a page, PAGE_GONE ^
+                               offset ^ epoch after: in the header's first 64 bytes with
+                               the links, bitmap and counts that a list's change reads
+                               with it, and in a word that a free chunk's links leave
+                               alone (a tree chunk's old_head_c) */
    size_t         offset;   /* of this page from the state */
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
    size_t         rfree;    /* slots freed by threads that do not hold its front, not yet
@@ -268,9 +273,6 @@ struct page
                                offset from the state (0: none) */
 #endif
    size_t         epoch;    /* the state's epoch when the page was made */
-   size_t         check;    /* PAGE_MAGIC ^ offset ^ epoch ^ size while a page, PAGE_GONE ^
-                               offset ^ epoch after; past the words a free chunk's links
-                               use */
 };
 
 static const size_t PURGE_SLOTS = 8;   /* free chunks waiting to be purged by themselves */
@@ -439,7 +441,7 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 18;  /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 19;  /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
@@ -455,7 +457,8 @@ static const size_t LAYOUT_VERSION = 18;  /* 2: small bins are rings; 3: level-2
                                              a front's queue and pins); 16: the purge
                                              queue's slots in use, in a mask; `top_due`
                                              for `top_since`; 17: `held`; 18: a
-                                             front's `held` */
+                                             front's `held`; 19: a page's check word
+                                             in its first 64 bytes */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {

@@ -61,8 +61,11 @@ static_assert(!TIER || (PAGE_BYTES - CHUNK_OVERHEAD - PAGE_HEADER) / SLOT_GRAIN 
 static_assert(!TIER || (PAGE_BYTES - CHUNK_OVERHEAD - PAGE_HEADER) / SLOT_GRAIN <= 64 * BITMAP_WORDS,
               "a page's bitmap has a bit for every slot of the smallest size");
 static_assert(!TIER || TIER_MAX % SLOT_GRAIN == 0, "slot sizes");
-static_assert(sizeof(page) - sizeof(size_t) + MEM_OFFSET >= sizeof(tree_chunk),
-              "a page's check word (its last) lies past the words of a free chunk that starts with it");
+static_assert(offsetof(page, check) + MEM_OFFSET == 9 * WORD ||   /* tree_chunk's old_head_c */
+                 offsetof(page, check) + MEM_OFFSET >= sizeof(tree_chunk),
+              "a page's check word lies in a word that the links of a free chunk starting with it leave alone");
+static_assert(offsetof(page, check) + sizeof(size_t) <= 64,
+              "a page's check word shares the first 64 bytes of its header with the links and the bitmap");
 
 MULLE_DLMALLOC_NOASAN constexpr size_t class_size(size_t i) { return (i + 1) * SLOT_GRAIN; }
 MULLE_DLMALLOC_NOASAN constexpr size_t class_count(size_t i) { return TIER ? (PAGE_BYTES - CHUNK_OVERHEAD - PAGE_HEADER) / class_size(i) : 0; }

@@ -123,15 +123,15 @@ constexpr std::size_t chunk_for(std::size_t n)
    return round_up(n + OVERHEAD, A) < MIN_CHUNK ? MIN_CHUNK : round_up(n + OVERHEAD, A);
 }
 constexpr bool is_slot(std::size_t n) { return TIER && n <= TIER_MAX; }
-// a page's header (two links, four 16-bit fields, a 4-word bitmap, offset, with fronts the
-// stack of remote frees and the queue link, epoch, check), its slots, and the next chunk's
-// head at its end
+// a page's header (two links, four 16-bit fields, a 4-word bitmap, check, offset, with
+// fronts the stack of remote frees and the queue link, epoch), its slots, and the next
+// chunk's head at its end
 constexpr std::size_t REMOTE_WORDS = FRONTS > 1 ? 2 : 0;
 // each front's remote frees: a word of its own, a line apart, its queue and its pins
 constexpr std::size_t REMOTE_STATE = FRONTS > 1 ? FRONTS * 88 : 0;
 constexpr std::size_t PAGE_HEADER = round_up((5 + REMOTE_WORDS) * W + 8 + 32, SLOT);
-constexpr std::size_t PAGE_OFFSET_AT = 2 * W + 8 + 32;                          // where its offset word is
-constexpr std::size_t PAGE_CHECK_AT  = PAGE_OFFSET_AT + (2 + REMOTE_WORDS) * W;   // and its check word
+constexpr std::size_t PAGE_CHECK_AT  = 2 * W + 8 + 32;      // where its check word is (in its first 64 bytes)
+constexpr std::size_t PAGE_OFFSET_AT = PAGE_CHECK_AT + W;    // and its offset word
 inline unsigned char *frame_of(const void *p)                    // the 4 KiB frame that holds p
 {
    return reinterpret_cast<unsigned char *>(reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t(PAGE - 1));

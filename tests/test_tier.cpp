@@ -214,7 +214,7 @@ TEST_CASE("a damaged page header is found by mspace_check; free goes by the page
    log.install(ms);
    void *a = mspace_malloc(ms, 64), *b = mspace_malloc(ms, 64);
    REQUIRE((a && b));
-   unsigned char *check = page_of_block(a) + PAGE_CHECK_AT;   // the check word: the header's last
+   unsigned char *check = page_of_block(a) + PAGE_CHECK_AT;   // the check word
    {
       Patch damage(check, read_word(check) ^ 0x100);
       CHECK(mspace_check(ms) != 0);
