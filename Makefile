@@ -274,6 +274,10 @@ header-matrix: $(HEADER) | doctest
 	@printf '#define MULLE_DLMALLOC_IMPLEMENTATION\n#include "mulle_dlmalloc.hpp"\n' > $(BUILD)/c_impl_error.c
 	@if gcc -std=c99 -I. -fsyntax-only $(BUILD)/c_impl_error.c 2>/dev/null; then \
 	  echo "a C TU defining MULLE_DLMALLOC_IMPLEMENTATION must fail"; exit 1; fi
+	@if g++ -std=c++17 -DMULLE_DLMALLOC_CHECKS=2 -DMULLE_DLMALLOC_TIER=1 -fsyntax-only -x c++ \
+	    -DMULLE_DLMALLOC_IMPLEMENTATION $(HEADER) 2>$(BUILD)/tier_checks2.err || \
+	  ! grep -q "MULLE_DLMALLOC_TIER=1 needs MULLE_DLMALLOC_CHECKS 0 or 1" $(BUILD)/tier_checks2.err; then \
+	  echo "the tier at checks level 2 must fail to build, naming why"; exit 1; fi
 
 $(BUILD)/examples/mulle_dlmalloc_impl.o: examples/mulle_dlmalloc_impl.cpp $(HEADER)
 	@mkdir -p $(dir $@)

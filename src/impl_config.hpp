@@ -36,6 +36,9 @@
                                               slot size (the small-object tier, tier.hpp) */
 #  endif
 #endif
+#if MULLE_DLMALLOC_TIER && MULLE_DLMALLOC_CHECKS >= 2
+#error "mulle_dlmalloc: MULLE_DLMALLOC_TIER=1 needs MULLE_DLMALLOC_CHECKS 0 or 1: level 2 gives every block a head and a canary, which a slot of the tier does not have"
+#endif
 
 #ifndef MULLE_DLMALLOC_TRIM_THRESHOLD
 #define MULLE_DLMALLOC_TRIM_THRESHOLD 2097152 /* 2 MiB: a free top above this trims itself */
