@@ -3061,7 +3061,8 @@ static const size_t DV_TAKEOVER = TIER ? 1024 : 4096;
    memory that is not free is touched. OS regions only (in one with huge pages, only whole
    huge pages: os_purge), and not at level 2, whose poison is free memory's content. */
 static_assert((PURGE_SLOTS & (PURGE_SLOTS - 1)) == 0, "the purge queue's cursor wraps by a mask");
-static_assert(PURGE_DELAY >= 1 && PURGE_DELAY <= (0x7FFFFFFFu >> TOP_WAIT_MOST), "the top's longest wait counts in 32 bits");
+static_assert(PURGE_DELAY >= 1 && PURGE_DELAY <= (0x7FFFFFFFu >> TOP_WAIT_MOST),
+              "MULLE_DLMALLOC_PURGE_DELAY: 1 to 262143 events (the top's longest wait, the delay << 13, counts in 32 bits)");
 
 MULLE_DLMALLOC_NOASAN inline bool purges_by_itself(const mstate *m)
 {
@@ -4583,13 +4584,13 @@ MULLE_DLMALLOC_NOASAN inline bool keep_spare(mstate *m, front *f, page *pg)
 }
 
 /* Empty page pg, listed or not, goes back to the core (the caller holds the mspace's
-   lock). */
-MULLE_DLMALLOC_NOASAN inline void return_page(mstate *m, page *pg)
+   lock), and the core's events run where `events`. */
+MULLE_DLMALLOC_NOASAN inline void return_page(mstate *m, page *pg, bool events = true)
 {
    if (pg->listed)
-      release_page(m, pg);
+      release_page(m, pg, events);
    else
-      give_back_page(m, pg);
+      give_back_page(m, pg, events);
 }
 
 /* Every front's queued pages collected (the caller holds every lock), and those that
@@ -4608,7 +4609,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool collect_remote_frees(msta
          collect_page(m, pg);
          any = any || pg->used != before;
          if (!pg->used && !page_queued(pg))
-            return_page(m, pg);
+            return_page(m, pg, false);   /* as release_spares gives back */
          else if (!pg->listed && pg->used < pg->count)
             relist_page(m, pg);
       }
@@ -4618,7 +4619,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool collect_remote_frees(msta
 #endif
 
 /* Every front's spares go back to the core, with the pages that emptied as their remote
-   frees were collected (the caller holds every lock); true if one did. */
+   frees were collected (the caller holds every lock); true if one did. Without the core's
+   events, as release_held: a call that wants memory runs none of their trims, and
+   mspace_trim trims as its pad says (an automatic trim in between shrank the footprint
+   past the pad while the call said it had not shrunk it). */
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool release_spares(mstate *m)
 {
@@ -4628,7 +4632,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool release_spares(mstate *m)
       front *f = &m->fronts[k];
       page  *h = front_held(m, f);
       f->held  = 0;
-      if (h && release_page(m, h))
+      if (h && release_page(m, h, false))
          any = true;
       while (f->spare)
       {
@@ -4636,7 +4640,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool release_spares(mstate *m)
          page *pg = take_spare(m, f, 0);   /* checked and cut: a page as any other */
          if (!pg)
             break;
-         give_back_page(m, pg);
+         give_back_page(m, pg, false);
          any = true;
       }
    }

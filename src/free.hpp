@@ -34,7 +34,8 @@ static const size_t DV_TAKEOVER = TIER ? 1024 : 4096;
    memory that is not free is touched. OS regions only (in one with huge pages, only whole
    huge pages: os_purge), and not at level 2, whose poison is free memory's content. */
 static_assert((PURGE_SLOTS & (PURGE_SLOTS - 1)) == 0, "the purge queue's cursor wraps by a mask");
-static_assert(PURGE_DELAY >= 1 && PURGE_DELAY <= (0x7FFFFFFFu >> TOP_WAIT_MOST), "the top's longest wait counts in 32 bits");
+static_assert(PURGE_DELAY >= 1 && PURGE_DELAY <= (0x7FFFFFFFu >> TOP_WAIT_MOST),
+              "MULLE_DLMALLOC_PURGE_DELAY: 1 to 262143 events (the top's longest wait, the delay << 13, counts in 32 bits)");
 
 MULLE_DLMALLOC_NOASAN inline bool purges_by_itself(const mstate *m)
 {

@@ -1064,13 +1064,13 @@ MULLE_DLMALLOC_NOASAN inline bool keep_spare(mstate *m, front *f, page *pg)
 }
 
 /* Empty page pg, listed or not, goes back to the core (the caller holds the mspace's
-   lock). */
-MULLE_DLMALLOC_NOASAN inline void return_page(mstate *m, page *pg)
+   lock), and the core's events run where `events`. */
+MULLE_DLMALLOC_NOASAN inline void return_page(mstate *m, page *pg, bool events = true)
 {
    if (pg->listed)
-      release_page(m, pg);
+      release_page(m, pg, events);
    else
-      give_back_page(m, pg);
+      give_back_page(m, pg, events);
 }
 
 /* Every front's queued pages collected (the caller holds every lock), and those that
@@ -1089,7 +1089,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool collect_remote_frees(msta
          collect_page(m, pg);
          any = any || pg->used != before;
          if (!pg->used && !page_queued(pg))
-            return_page(m, pg);
+            return_page(m, pg, false);   /* as release_spares gives back */
          else if (!pg->listed && pg->used < pg->count)
             relist_page(m, pg);
       }
@@ -1099,7 +1099,10 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool collect_remote_frees(msta
 #endif
 
 /* Every front's spares go back to the core, with the pages that emptied as their remote
-   frees were collected (the caller holds every lock); true if one did. */
+   frees were collected (the caller holds every lock); true if one did. Without the core's
+   events, as release_held: a call that wants memory runs none of their trims, and
+   mspace_trim trims as its pad says (an automatic trim in between shrank the footprint
+   past the pad while the call said it had not shrunk it). */
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool release_spares(mstate *m)
 {
@@ -1109,7 +1112,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool release_spares(mstate *m)
       front *f = &m->fronts[k];
       page  *h = front_held(m, f);
       f->held  = 0;
-      if (h && release_page(m, h))
+      if (h && release_page(m, h, false))
          any = true;
       while (f->spare)
       {
@@ -1117,7 +1120,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE bool release_spares(mstate *m)
          page *pg = take_spare(m, f, 0);   /* checked and cut: a page as any other */
          if (!pg)
             break;
-         give_back_page(m, pg);
+         give_back_page(m, pg, false);
          any = true;
       }
    }

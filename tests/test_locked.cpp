@@ -413,6 +413,34 @@ TEST_CASE("fronts: a page that empties alone in its size's list stays there, hel
    CHECK(mspace_destroy(ms) == 0);
 }
 
+TEST_CASE("fronts: mspace_trim says whether the footprint shrank, also where giving back a front's held page lets the top grow past the trim threshold")
+{
+   // a big block, then a page of slots behind it: freeing the slot keeps the page as the
+   // front's held page, freeing the big block leaves a free chunk that the page keeps from
+   // the top. mspace_trim gives the page back, the chunk joins the top, and the top is
+   // trimmed to the pad that mspace_trim was given (the automatic trim of giving the page
+   // back once shrank it first, and mspace_trim said 0)
+   for (std::size_t pad : {std::size_t(0), std::size_t(64 * KiB)})
+   {
+      mspace ms = mspace_create_flags(3 * MiB, MSPACE_LOCKED);
+      REQUIRE(ms != nullptr);
+      void *big = mspace_malloc(ms, 3045729), *small = mspace_malloc(ms, 14);
+      REQUIRE((big && small));
+      CHECK(static_cast<unsigned char *>(small) > static_cast<unsigned char *>(big));
+      mspace_free(ms, small);
+      mspace_free(ms, big);
+      const std::size_t before = mspace_footprint(ms);
+      CHECK(mspace_trim(ms, pad) == 1);
+      const mspace_stats_t st = stats_of(ms);
+      CHECK(st.footprint < before);
+      CHECK(st.top_bytes >= pad);
+      CHECK(mspace_trim(ms, pad) == 0);   // nothing more to give back
+      CHECK(mspace_footprint(ms) == st.footprint);
+      CHECK(mspace_check(ms) == 0);
+      CHECK(mspace_destroy(ms) == 0);
+   }
+}
+
 TEST_CASE("fronts: a malloc, memalign or realloc that needs the memory of the fronts' spares gets it")
 {
    if (!TIER || FRONTS == 1)
