@@ -420,20 +420,26 @@ TEST_CASE("fronts: mspace_trim says whether the footprint shrank, also where giv
    // the top. mspace_trim gives the page back, the chunk joins the top, and the top is
    // trimmed to the pad that mspace_trim was given (the automatic trim of giving the page
    // back once shrank it first, and mspace_trim said 0)
+   // (without fronts the big block joins the top as it is freed: the same holds, with
+   // nothing left to trim where the top trimmed itself then)
    for (std::size_t pad : {std::size_t(0), std::size_t(64 * KiB)})
    {
-      mspace ms = mspace_create_flags(3 * MiB, MSPACE_LOCKED);
-      REQUIRE(ms != nullptr);
+      mspace ms = create_locked(nullptr, 3 * MiB);
+      if (!ms)
+         return;
       void *big = mspace_malloc(ms, 3045729), *small = mspace_malloc(ms, 14);
       REQUIRE((big && small));
       CHECK(static_cast<unsigned char *>(small) > static_cast<unsigned char *>(big));
       mspace_free(ms, small);
       mspace_free(ms, big);
       const std::size_t before = mspace_footprint(ms);
-      CHECK(mspace_trim(ms, pad) == 1);
-      const mspace_stats_t st = stats_of(ms);
-      CHECK(st.footprint < before);
-      CHECK(st.top_bytes >= pad);
+      const int         ret    = mspace_trim(ms, pad);
+      const mspace_stats_t st  = stats_of(ms);
+      CHECK((ret == 1) == (st.footprint < before));
+      if (ret)
+         CHECK(st.top_bytes >= pad);
+      if (TIER && FRONTS > 1)
+         CHECK(ret == 1);   // the held page kept the big block's chunk from the top until now
       CHECK(mspace_trim(ms, pad) == 0);   // nothing more to give back
       CHECK(mspace_footprint(ms) == st.footprint);
       CHECK(mspace_check(ms) == 0);
