@@ -715,3 +715,65 @@ TEST_CASE("the held page goes back where a free grows the victim beside it, and 
       CHECK(mspace_destroy(ms) == 0);
    }
 }
+
+TEST_CASE("a damaged link of a size's list of pages is reported by the free or malloc that meets it, which writes nothing through it" * doctest::skip(!TIER))
+{
+   // a page of 64-byte slots filled (it leaves the list) and a second page its list's
+   // head; a link overwritten with an address outside the heap, which a write through it
+   // would crash on
+   const std::size_t N = (PAGE - 2 * W - PAGE_HEADER) / 64;   // slots a page holds
+   const std::size_t WILD = 0x1230;
+   for (int link = 0; link < 2; ++link)
+   {
+      mspace ms = mspace_create(1 * MiB);
+      REQUIRE(ms != nullptr);
+      ErrorLog log;
+      log.install(ms);
+      std::vector<void *> first, second;
+      for (std::size_t i = 0; i < N; ++i)
+         first.push_back(mspace_malloc(ms, 64));
+      second.push_back(mspace_malloc(ms, 64));
+      unsigned char *p1 = page_of_block(first[0]), *p2 = page_of_block(second[0]);
+      REQUIRE(page_of_block(first.back()) == p1);
+      REQUIRE(p2 != p1);
+      if (link == 0)
+      {
+         {
+            // the head's link back: the full page that gets a slot back cannot join the
+            // list's end; the free is done, the page stays out of the list
+            Patch damage(p2 + W, WILD);
+            mspace_free(ms, first[5]);
+            CHECK(log.count == 1);
+            CHECK(log.last == MSPACE_ERROR_CORRUPTION);
+            CHECK(mspace_check(ms) != 0);
+         }
+         log.clear();
+         mspace_free(ms, first[6]);   // repaired: the page joins the list now
+         CHECK(log.count == 0);
+         CHECK_HEAP(ms);
+         void *again = mspace_malloc(ms, 64);   // the head's slot first, then the page's
+         CHECK(page_of_block(again) == p2);
+      }
+      else
+      {
+         mspace_free(ms, first[5]);   // the list: the second page, then the first
+         while (second.size() < N)
+            second.push_back(mspace_malloc(ms, 64));
+         REQUIRE(page_of_block(second.back()) == p2);   // the head is full now
+         {
+            // the full head's link forward: the malloc that would take the next page's
+            // slot fails, reported
+            Patch damage(p2, WILD);
+            CHECK(mspace_malloc(ms, 64) == nullptr);
+            CHECK(log.count == 1);
+            CHECK(log.last == MSPACE_ERROR_CORRUPTION);
+         }
+         log.clear();
+         CHECK_HEAP(ms);
+         void *again = mspace_malloc(ms, 64);   // repaired: the first page's free slot
+         CHECK(again == first[5]);
+         CHECK(log.count == 0);
+      }
+      CHECK(mspace_destroy(ms) == 0);
+   }
+}
