@@ -3529,7 +3529,8 @@ MULLE_DLMALLOC_NOASAN inline void deallocate_chunk(mstate *m, chunk *c) { deallo
        P (4 KiB boundary) -> +-----------------------------------------------+
                              | next/prev in its size's list of pages w/ room |
                              | slot size, count, used, hint; free bitmap     |
-                             | offset from the state, epoch, check word      |
+                             | check word (all these in the first 64 bytes)  |
+                             | offset from the state, epoch                  |
        P + PAGE_HEADER    -> +-----------------------------------------------+
                              | slot 0 | slot 1 | ...            | slot n-1 |  |
        P + 4096 - WORD    -> +-----------------------------------------------+
