@@ -751,7 +751,7 @@ TEST_CASE("a damaged link of a size's list of pages is reported by the free or m
          mspace_free(ms, first[6]);   // repaired: the page joins the list now
          CHECK(log.count == 0);
          CHECK_HEAP(ms);
-         void *again = mspace_malloc(ms, 64);   // the head's slot first, then the page's
+         void *again = mspace_malloc(ms, 64);   // from the head, which has room
          CHECK(page_of_block(again) == p2);
       }
       else
