@@ -1226,7 +1226,10 @@ struct page
    uint8_t        count;    /* slots */
    uint8_t        front;    /* the front whose lists it is in: set as it is made, then only
                                read (a byte of its own: read without that front's lock) */
-   uint16_t       used;     /* slots in use */
+   uint8_t        used;     /* slots in use */
+   uint8_t        lead;     /* the free chunk before the page as it was cut (its lead), in
+                               16 bytes (0: none, or a page or more): an empty page whose
+                               predecessor is still that may be held (tier.hpp) */
    uint8_t        hint;     /* the bitmap word the last malloc took a slot from, where
                                the quickest malloc looks (a guess: a free leaves it) */
    uint8_t        listed;   /* in its size's list: it has free slots, or is the full head */
@@ -1414,7 +1417,7 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 19;  /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 20;  /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
@@ -1431,7 +1434,8 @@ static const size_t LAYOUT_VERSION = 19;  /* 2: small bins are rings; 3: level-2
                                              queue's slots in use, in a mask; `top_due`
                                              for `top_since`; 17: `held`; 18: a
                                              front's `held`; 19: a page's check word
-                                             in its first 64 bytes */
+                                             in its first 64 bytes; 20: a page's
+                                             `lead`, `used` in a byte */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {
@@ -3932,7 +3936,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE void collect_page(mstate *m, p
          got += static_cast<size_t>(count_bits64(mask[w]));
       report(m, bad ? MSPACE_ERROR_DOUBLE_FREE : MSPACE_ERROR_CORRUPTION, bad ? bad : static_cast<void *>(pg));
    }
-   pg->used = static_cast<uint16_t>(pg->used - (got < pg->used ? got : pg->used));
+   pg->used = static_cast<uint8_t>(pg->used - (got < pg->used ? got : pg->used));
 }
 #endif
 
@@ -4115,12 +4119,13 @@ MULLE_DLMALLOC_NOASAN inline chunk *page_chunk(mstate *m)
    return mem ? chunk_from_mem(mem) : NULL;
 }
 
-/* Writes the header of page pg, of front f, cut for class cls, every slot free. The check
+/* Writes the header of page pg, of front f, cut for class cls, every slot free, past a
+   lead of `lead` bytes (0: none, or not one that holding the page may keep). The check
    word goes first to one of a page given back, and last to the page's: a recovery
    believes a header whose check word holds (recover.hpp), and a spare cut anew that
    stopped half way would otherwise show, under its new slot size, the bits of its old
    bitmap as slots in use that nobody holds. */
-MULLE_DLMALLOC_NOASAN inline void cut_page(mstate *m, page *pg, size_t cls, const front *f)
+MULLE_DLMALLOC_NOASAN inline void cut_page(mstate *m, page *pg, size_t cls, const front *f, size_t lead = 0)
 {
    size_t n   = class_count(cls);
    size_t fk  = static_cast<size_t>(f - m->fronts);
@@ -4132,6 +4137,7 @@ MULLE_DLMALLOC_NOASAN inline void cut_page(mstate *m, page *pg, size_t cls, cons
    pg->count  = static_cast<uint8_t>(n);
    pg->front  = static_cast<uint8_t>(fk);
    pg->used   = 0;
+   pg->lead   = static_cast<uint8_t>(lead < PAGE_BYTES ? lead >> SLOT_SHIFT : 0);
    pg->hint   = 0;
    pg->listed = 0;
 #ifdef MULLE_DLMALLOC_HAS_FRONTS
@@ -4231,7 +4237,7 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_NEVER_INLINE page *new_page(mstate *m, size
    if (!c)
       return NULL;
    page *pg = static_cast<page *>(mem_from_chunk(c));
-   cut_page(m, pg, cls, f);
+   cut_page(m, pg, cls, f, previous_is_in_use(c) ? 0 : c->prev_foot);
    MULLE_DLMALLOC_ORDERED();   /* a recovery believes a header flagged in the head */
    c->head |= TIER_PAGE;
    map_set(m, frame_index(m, pg));   /* last: a free that finds the bit finds the header */
@@ -4705,18 +4711,21 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT size_t clear_slot(mstate *m, page *pg, 
 /* ---- the held page ----
    A page whose last slot is freed goes back to the core, but in an unlocked mspace the
    last one to empty stays in its list, empty, while it keeps no more than its lead from
-   merging: its predecessor is in use or a free chunk of less than a page (the lead that
-   a page cut off the page grid leaves before it, or what a free made of it), and its
-   successor is in use or the top. So a size whose blocks come and go at a page's edge
+   merging: its predecessor is in use or the free chunk it was cut past (the lead that a
+   page cut off the page grid leaves before it), as it was then, and its successor is in
+   use or the top. (Where a block before the lead was freed and merged with it, a held
+   page would keep that memory from the top: in a stack of blocks the next ones would
+   search the bins for it, and the next blocks of the page's size would go into the
+   page, above them, and keep it there.) So a size whose blocks come and go at a page's edge
    (one block taken and freed in a loop, on a fresh heap too) does not make a page and
    give it back on every turn, which costs four times the pair of calls. Its slots are
    free: the statistics count them so, as any page's, and count the page and the free
    chunk before it as the top where the top follows (stats.hpp). It goes back to the core
    where that changes what Lea's order would do:
-   - a release in the core that leaves free memory beside it, after it or a page or more
-     before it (a block freed, a page given back, a realloc's or memalign's tail, a
-     page's lead), so that the two merge as Lea's order merges free neighbours (a free
-     that only grows the dv goes the longer way while a page is held, to ask);
+   - a release in the core that leaves free memory beside it, after it, or before it
+     where that is more than its lead (a block freed, a page given back, a realloc's or
+     memalign's tail), so that the two merge as Lea's order merges free neighbours (a
+     free that only grows the dv goes the longer way while a page is held, to ask);
    - a request for a chunk that the top cannot serve (malloc, calloc, memalign and a
      realloc that moves try again with it given back), a realloc that would grow in
      place into it (or through the lead before it), and mspace_trim;
@@ -4734,15 +4743,19 @@ MULLE_DLMALLOC_NOASAN inline page *held_page(const mstate *m)
    return HOLDS && !(flags_of(m) & STATE_LOCKED) ? held_at(m, m->held, 0) : NULL;
 }
 
-/* Whether empty page pg keeps no more than its lead from merging (see above): a free
-   predecessor's size is its footer. (A lead too small to stand alone takes a page more,
+/* Whether empty page pg keeps no more than its lead from merging (see above): its free
+   predecessor, whose size is its footer, is the lead the page was cut past, as it was
+   (where a block before it was freed since, it grew, and the page goes back: held, it
+   would keep that memory from the top, and take the next blocks of its size where the
+   top would have put them). (A lead too small to stand alone takes a page more,
    page_chunk: a page cut past one of those, on 64 bits where the top starts 16 bytes
    short of a boundary, is not held; nor is a page with a whole free page before it.) */
 MULLE_DLMALLOC_NOASAN inline bool keeps_little_back(const mstate *m, const page *pg)
 {
    chunk *c    = chunk_from_mem(const_cast<page *>(pg));
    chunk *next = chunk_at(c, chunk_size(c));
-   return (previous_is_in_use(c) || c->prev_foot < PAGE_BYTES) && (next == m->top || chunk_is_in_use(next));
+   return (previous_is_in_use(c) || (c->prev_foot < PAGE_BYTES && c->prev_foot >> SLOT_SHIFT == pg->lead)) &&
+          (next == m->top || chunk_is_in_use(next));
 }
 
 /* The held page goes back to the core, without the core's events (a malloc or realloc
@@ -6290,7 +6303,7 @@ MULLE_DLMALLOC_NOASAN inline void rebuild_heap(mstate *m, const byte *end)
          }
          else
          {
-            pg->used   = static_cast<uint16_t>(used);
+            pg->used   = static_cast<uint8_t>(used);
             pg->hint   = 0;
             pg->listed = 0;
             map_set(m, frame_index(m, pg));

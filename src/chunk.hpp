@@ -253,7 +253,10 @@ struct page
    uint8_t        count;    /* slots */
    uint8_t        front;    /* the front whose lists it is in: set as it is made, then only
                                read (a byte of its own: read without that front's lock) */
-   uint16_t       used;     /* slots in use */
+   uint8_t        used;     /* slots in use */
+   uint8_t        lead;     /* the free chunk before the page as it was cut (its lead), in
+                               16 bytes (0: none, or a page or more): an empty page whose
+                               predecessor is still that may be held (tier.hpp) */
    uint8_t        hint;     /* the bitmap word the last malloc took a slot from, where
                                the quickest malloc looks (a guess: a free leaves it) */
    uint8_t        listed;   /* in its size's list: it has free slots, or is the full head */
@@ -441,7 +444,7 @@ static const size_t MSTATE_SIGNATURE = static_cast<size_t>(0x6d6c6c6d2e687073ULL
    version (bumped whenever a bookkeeping or chunk format changes), word size, alignment,
    checks level (canaries change chunk sizes), whether pages of the tier may exist, and
    how links are stored. */
-static const size_t LAYOUT_VERSION = 19;  /* 2: small bins are rings; 3: level-2 canaries
+static const size_t LAYOUT_VERSION = 20;  /* 2: small bins are rings; 3: level-2 canaries
                                              record the slack, small chunks' poison starts
                                              behind their links; 4: the small-object tier
                                              instead of the caches; 5: `written`; 6:
@@ -458,7 +461,8 @@ static const size_t LAYOUT_VERSION = 19;  /* 2: small bins are rings; 3: level-2
                                              queue's slots in use, in a mask; `top_due`
                                              for `top_since`; 17: `held`; 18: a
                                              front's `held`; 19: a page's check word
-                                             in its first 64 bytes */
+                                             in its first 64 bytes; 20: a page's
+                                             `lead`, `used` in a byte */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {

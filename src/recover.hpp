@@ -143,7 +143,7 @@ MULLE_DLMALLOC_NOASAN inline void rebuild_heap(mstate *m, const byte *end)
          }
          else
          {
-            pg->used   = static_cast<uint16_t>(used);
+            pg->used   = static_cast<uint8_t>(used);
             pg->hint   = 0;
             pg->listed = 0;
             map_set(m, frame_index(m, pg));

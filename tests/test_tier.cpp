@@ -559,6 +559,46 @@ TEST_CASE("on a fresh heap one block taken and freed in a loop keeps its page, w
    CHECK(mspace_destroy(ms) == 0);
 }
 
+TEST_CASE("a page held past its lead goes back where a block freed before it merges with the lead: the blocks that follow come from the top, as in Lea's order" * doctest::skip(!TIER || MULLE_TEST_CHECKER))
+{
+   mspace ms = mspace_create(4 * MiB);
+   REQUIRE(ms != nullptr);
+   // a page first: the top starts on a page boundary behind it (blocks of 300 bytes take
+   // the page's own lead first, then the top); two chunks there, then a page of another
+   // size, cut past a lead that ends on the next boundary: the second chunk and the lead
+   // together are less than a page
+   void *first = mspace_malloc(ms, 64);
+   REQUIRE(first != nullptr);
+   void *y = nullptr;
+   for (int i = 0; i < 64 && static_cast<unsigned char *>(y) < page_of_block(first); ++i)
+      y = mspace_malloc(ms, 300);
+   void *x = mspace_malloc(ms, 300);
+   void *p = mspace_malloc(ms, 128);
+   REQUIRE(static_cast<unsigned char *>(y) > page_of_block(first));
+   REQUIRE(x != nullptr);
+   REQUIRE(p != nullptr);
+   REQUIRE(static_cast<unsigned char *>(x) > static_cast<unsigned char *>(y));
+   REQUIRE(page_of_block(p) > static_cast<unsigned char *>(x));
+   REQUIRE(page_of_block(p) - bytes(x) < static_cast<std::ptrdiff_t>(PAGE));
+   mspace_free(ms, p);   // the page empties with its lead as it was cut: held
+   CHECK(free_slot_ranges(ms, 128) == slots_per_page(128));
+   CHECK(mspace_check(ms) == 0);
+   // x merges with the lead, still less than a page: the page goes back, and all of it
+   // from x on is the top again (held, it would keep that from the top, and the next
+   // chunks would search the bins for it)
+   const mspace_stats_t before = stats_of(ms);   // the held page and its lead count as the top
+   const std::size_t    xs     = mspace_usable_size(x) + W;
+   mspace_free(ms, x);
+   CHECK(free_slot_ranges(ms, 128) == 0);
+   const mspace_stats_t s = stats_of(ms);
+   CHECK(s.allocated_blocks == before.allocated_blocks - 1);
+   CHECK(s.free_blocks == before.free_blocks);   // no free chunk more
+   CHECK(s.top_bytes == before.top_bytes + xs);
+   CHECK(mspace_check(ms) == 0);
+   CHECK(mspace_malloc(ms, 300) == x);   // from the top, where it was
+   CHECK(mspace_destroy(ms) == 0);
+}
+
 TEST_CASE("a page held past its lead: a heap with one attaches, and a realloc grows through the lead into it" * doctest::skip(!TIER || MULLE_TEST_CHECKER))
 {
    PageBuffer buf{256 * KiB};
@@ -610,7 +650,6 @@ TEST_CASE("the held page goes back where a block beside it is freed, a realloc g
       unsigned char *c = bytes(h.c);
       const std::size_t cn = mspace_usable_size(c);
       std::memset(c, 0x5a, cn);
-      unsigned char *const page = page_of_block(h.s);
       mspace_free(ms, h.s);                        // the page after c empties: held
       REQUIRE(free_slot_ranges(ms, 64) == slots_per_page(64));
       REQUIRE(mspace_check(ms) == 0);
@@ -618,16 +657,11 @@ TEST_CASE("the held page goes back where a block beside it is freed, a realloc g
       CHECK(before.free_blocks == 0);
       if (way == 0)
       {
-         // beside it: the page merges with it where c's chunk is a page or more; a smaller
-         // one is kept back as a page's lead is (the next test), and counts as the top
-         const bool kept = cn + OVERHEAD < PAGE;
+         // beside it: the page goes back and merges with it, whatever its size (the free
+         // chunk a held page may keep before it is the lead it was cut past, as it was:
+         // the test before)
          mspace_free(ms, c);
-         CHECK(free_slot_ranges(ms, 64) == (kept ? slots_per_page(64) : 0));
-         if (kept)
-         {
-            mspace_trim(ms, 0);
-            CHECK(free_slot_ranges(ms, 64) == 0);
-         }
+         CHECK(free_slot_ranges(ms, 64) == 0);
          const mspace_stats_t s = stats_of(ms);
          CHECK(s.allocated_blocks == 0);
          CHECK(s.free_blocks == 0);               // all of it is the top again
@@ -645,10 +679,8 @@ TEST_CASE("the held page goes back where a block beside it is freed, a realloc g
       }
       else if (way == 4)
       {
-         CHECK(mspace_realloc_in_place(ms, c, 40) == c);   // its tail, freed, lies beside the page
-         // (goes back where the tail is a page or more, as in way 0)
-         const std::size_t tail = static_cast<std::size_t>(page - (bytes(c) + mspace_usable_size(c) + OVERHEAD));
-         CHECK(free_slot_ranges(ms, 64) == (tail < PAGE ? slots_per_page(64) : 0));
+         CHECK(mspace_realloc_in_place(ms, c, 40) == c);   // its tail, freed, lies beside the page,
+         CHECK(free_slot_ranges(ms, 64) == 0);              // which goes back, as in way 0
          const mspace_stats_t s = stats_of(ms);
          CHECK(s.allocated_blocks == 1);
          CHECK(s.free_blocks == 0);   // the tail, the page and the top merged
