@@ -1352,6 +1352,10 @@ struct mstate
    unsigned               flags;
    unsigned               found;          /* how the last attach found the heap:
                                              mspace_found_t */
+   size_t                 map_frames;     /* the frames the page map covers, counted from
+                                             the state's (frame_index): a frame at or past
+                                             it is no page (0 without the tier); what a
+                                             free asks first */
    /* the core's */
    binmap_t               smallmap;       /* bit i set <=> small bin i is non-empty */
    binmap_t               treemap;        /* bit i set <=> treebins[i] is non-empty */
@@ -1435,7 +1439,7 @@ static const size_t LAYOUT_VERSION = 20;  /* 2: small bins are rings; 3: level-2
                                              for `top_since`; 17: `held`; 18: a
                                              front's `held`; 19: a page's check word
                                              in its first 64 bytes; 20: a page's
-                                             `lead`, `used` in a byte */
+                                             `lead`, `used` in a byte; `map_frames` */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {
@@ -1457,13 +1461,16 @@ static const size_t PAGE_SHIFT = 12;
 static const size_t MAP_BITS   = 8 * sizeof(size_t);
 static_assert(PAGE_BYTES == static_cast<size_t>(1) << PAGE_SHIFT, "a frame is a page");
 
-/* The map's bytes for a state at `at` in a region ending at `end`. */
+/* The frames of a region ending at `end` from that of a state at `at`, which its page map
+   covers, and the map's bytes. */
+MULLE_DLMALLOC_NOASAN inline size_t page_map_frames(uintptr_t at, uintptr_t end)
+{
+   return !TIER || end <= at ? 0 : static_cast<size_t>(((end - 1) >> PAGE_SHIFT) - (at >> PAGE_SHIFT) + 1);
+}
+
 MULLE_DLMALLOC_NOASAN inline size_t page_map_bytes(uintptr_t at, uintptr_t end)
 {
-   if (!TIER || end <= at)
-      return 0;
-   size_t frames = static_cast<size_t>(((end - 1) >> PAGE_SHIFT) - (at >> PAGE_SHIFT) + 1);
-   return (frames + MAP_BITS - 1) / MAP_BITS * sizeof(size_t);
+   return (page_map_frames(at, end) + MAP_BITS - 1) / MAP_BITS * sizeof(size_t);
 }
 
 /* Where the first chunk of a state at address `at` in a region ending at `end` lies:
@@ -3675,8 +3682,10 @@ MULLE_DLMALLOC_NOASAN inline size_t page_check(const mstate *m, const page *pg, 
 }
 
 /* Whether the frame that holds p is a page of m (page_of: that page, or NULL): for a
-   frame between the state and the top, the page map says so (the state's, set as a page
-   is made and cleared as it goes back or the heap is reset). The frame is not read: a
+   frame the page map covers, the map says so (the state's, set as a page is made and
+   cleared as it goes back or the heap is reset: no bit is set above the top); past it,
+   or below the state, no frame is a page (one compare of the frame's index, which is
+   huge below the state, with the map's size). The frame is not read: a
    free of a chunk block touches no memory of another block. The check word in a page's
    header is for mspace_check and attach (a header overwritten whole is found there) and
    for mspace_usable_size, which has no map to ask. */
@@ -3684,9 +3693,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool in_page(const mstate *m, const voi
 {
    if (!TIER)
       return false;
-   size_t off = page_offset(m, frame_of(p));   /* on a page boundary: one compare for the range */
-   return off < static_cast<size_t>(as_bytes(m->top) - reinterpret_cast<const byte *>(m)) &&
-          map_has(m, (off + m->grid) >> PAGE_SHIFT);   /* the grid: the state's place in its frame */
+   size_t at = frame_index(m, p);   /* one compare for the range (below the state: past it) */
+   return at < m->map_frames && map_has(m, at);
 }
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT page *page_of(const mstate *m, const void *p)
@@ -5275,6 +5283,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
    m->secret         = make_secret(m);
 #endif
    m->grid           = TIER ? reinterpret_cast<uintptr_t>(m) & (PAGE_BYTES - 1) : 0;
+   m->map_frames     = page_map_frames(at, end);
    m->top            = reinterpret_cast<chunk *>(m->least.get());   /* bins and dv: zeroed */
 #if MULLE_DLMALLOC_CHECKS >= 2
    write_canary(m, m->top, 0);
@@ -6935,6 +6944,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_APART void leave_call(mstate *m)
      grid            the state's address modulo 4 KiB, as when it was made (else MOVED:
                      with relative links a heap moves by whole 4 KiB pages only), 0 in a
                      build without the tier
+     map_frames      as a create computes it from the capacity (else CORRUPTION): it
+                     bounds every read of the page map
      magic, lock, handler, handler_ctx, lazy_end
                      belong to one run: any value, the attach resets them.
    ========================================================================================== */
@@ -7047,7 +7058,8 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t attach_problem(void *region, size_t 
       return MSPACE_ERROR_MOVED;   /* the pages of the tier would be off their 4 KiB grid */
    if ((m->flags & STATE_FROM_OS) && is_live(m))
       return MSPACE_ERROR_INVALID_POINTER;   /* the live heap of mspace_create: destroy ends it */
-   if ((m->flags & ~STORED_FLAGS) || !state_bounds_ok(m, base, m->capacity))
+   if ((m->flags & ~STORED_FLAGS) || !state_bounds_ok(m, base, m->capacity) ||
+       m->map_frames != page_map_frames(at, b + m->capacity))
       return MSPACE_ERROR_CORRUPTION;
    if (!state_fields_ok(m) || check_heap(m, true, NULL) != 0 || !anchors_ok(m))
    {
@@ -7459,10 +7471,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *malloc_front(mstate *m, size_t n)
 /* Whether p lies in a page of m, asked of the page map without a lock. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool in_page_unlocked(const mstate *m, const void *p, size_t *frame)
 {
-   size_t off   = page_offset(m, frame_of(p));
-   size_t bound = static_cast<size_t>(as_bytes(m->chunk_end) - reinterpret_cast<const byte *>(m));   /* fixed */
-   *frame       = (off + (reinterpret_cast<uintptr_t>(m) & (PAGE_BYTES - 1))) >> PAGE_SHIFT;   /* the grid */
-   return off < bound && map_has(m, *frame);
+   *frame = frame_index(m, p);
+   return *frame < m->map_frames && map_has(m, *frame);   /* the bound is fixed */
 }
 
 /* Slot p's front locked, and its index in its page; NULL (nothing held) where p is no

@@ -355,10 +355,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT void *malloc_front(mstate *m, size_t n)
 /* Whether p lies in a page of m, asked of the page map without a lock. */
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool in_page_unlocked(const mstate *m, const void *p, size_t *frame)
 {
-   size_t off   = page_offset(m, frame_of(p));
-   size_t bound = static_cast<size_t>(as_bytes(m->chunk_end) - reinterpret_cast<const byte *>(m));   /* fixed */
-   *frame       = (off + (reinterpret_cast<uintptr_t>(m) & (PAGE_BYTES - 1))) >> PAGE_SHIFT;   /* the grid */
-   return off < bound && map_has(m, *frame);
+   *frame = frame_index(m, p);
+   return *frame < m->map_frames && map_has(m, *frame);   /* the bound is fixed */
 }
 
 /* Slot p's front locked, and its index in its page; NULL (nothing held) where p is no

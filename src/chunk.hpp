@@ -379,6 +379,10 @@ struct mstate
    unsigned               flags;
    unsigned               found;          /* how the last attach found the heap:
                                              mspace_found_t */
+   size_t                 map_frames;     /* the frames the page map covers, counted from
+                                             the state's (frame_index): a frame at or past
+                                             it is no page (0 without the tier); what a
+                                             free asks first */
    /* the core's */
    binmap_t               smallmap;       /* bit i set <=> small bin i is non-empty */
    binmap_t               treemap;        /* bit i set <=> treebins[i] is non-empty */
@@ -462,7 +466,7 @@ static const size_t LAYOUT_VERSION = 20;  /* 2: small bins are rings; 3: level-2
                                              for `top_since`; 17: `held`; 18: a
                                              front's `held`; 19: a page's check word
                                              in its first 64 bytes; 20: a page's
-                                             `lead`, `used` in a byte */
+                                             `lead`, `used` in a byte; `map_frames` */
 /* evaluated by the compiler: coverage never sees it run */
 MULLE_DLMALLOC_NOASAN constexpr size_t layout_word(size_t checks, bool tier, bool relative, size_t fronts)
 {
@@ -484,13 +488,16 @@ static const size_t PAGE_SHIFT = 12;
 static const size_t MAP_BITS   = 8 * sizeof(size_t);
 static_assert(PAGE_BYTES == static_cast<size_t>(1) << PAGE_SHIFT, "a frame is a page");
 
-/* The map's bytes for a state at `at` in a region ending at `end`. */
+/* The frames of a region ending at `end` from that of a state at `at`, which its page map
+   covers, and the map's bytes. */
+MULLE_DLMALLOC_NOASAN inline size_t page_map_frames(uintptr_t at, uintptr_t end)
+{
+   return !TIER || end <= at ? 0 : static_cast<size_t>(((end - 1) >> PAGE_SHIFT) - (at >> PAGE_SHIFT) + 1);
+}
+
 MULLE_DLMALLOC_NOASAN inline size_t page_map_bytes(uintptr_t at, uintptr_t end)
 {
-   if (!TIER || end <= at)
-      return 0;
-   size_t frames = static_cast<size_t>(((end - 1) >> PAGE_SHIFT) - (at >> PAGE_SHIFT) + 1);
-   return (frames + MAP_BITS - 1) / MAP_BITS * sizeof(size_t);
+   return (page_map_frames(at, end) + MAP_BITS - 1) / MAP_BITS * sizeof(size_t);
 }
 
 /* Where the first chunk of a state at address `at` in a region ending at `end` lies:

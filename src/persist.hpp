@@ -49,6 +49,8 @@
      grid            the state's address modulo 4 KiB, as when it was made (else MOVED:
                      with relative links a heap moves by whole 4 KiB pages only), 0 in a
                      build without the tier
+     map_frames      as a create computes it from the capacity (else CORRUPTION): it
+                     bounds every read of the page map
      magic, lock, handler, handler_ctx, lazy_end
                      belong to one run: any value, the attach resets them.
    ========================================================================================== */
@@ -161,7 +163,8 @@ MULLE_DLMALLOC_NOASAN inline mspace_error_t attach_problem(void *region, size_t 
       return MSPACE_ERROR_MOVED;   /* the pages of the tier would be off their 4 KiB grid */
    if ((m->flags & STATE_FROM_OS) && is_live(m))
       return MSPACE_ERROR_INVALID_POINTER;   /* the live heap of mspace_create: destroy ends it */
-   if ((m->flags & ~STORED_FLAGS) || !state_bounds_ok(m, base, m->capacity))
+   if ((m->flags & ~STORED_FLAGS) || !state_bounds_ok(m, base, m->capacity) ||
+       m->map_frames != page_map_frames(at, b + m->capacity))
       return MSPACE_ERROR_CORRUPTION;
    if (!state_fields_ok(m) || check_heap(m, true, NULL) != 0 || !anchors_ok(m))
    {

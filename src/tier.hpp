@@ -151,8 +151,10 @@ MULLE_DLMALLOC_NOASAN inline size_t page_check(const mstate *m, const page *pg, 
 }
 
 /* Whether the frame that holds p is a page of m (page_of: that page, or NULL): for a
-   frame between the state and the top, the page map says so (the state's, set as a page
-   is made and cleared as it goes back or the heap is reset). The frame is not read: a
+   frame the page map covers, the map says so (the state's, set as a page is made and
+   cleared as it goes back or the heap is reset: no bit is set above the top); past it,
+   or below the state, no frame is a page (one compare of the frame's index, which is
+   huge below the state, with the map's size). The frame is not read: a
    free of a chunk block touches no memory of another block. The check word in a page's
    header is for mspace_check and attach (a header overwritten whole is found there) and
    for mspace_usable_size, which has no map to ask. */
@@ -160,9 +162,8 @@ MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT bool in_page(const mstate *m, const voi
 {
    if (!TIER)
       return false;
-   size_t off = page_offset(m, frame_of(p));   /* on a page boundary: one compare for the range */
-   return off < static_cast<size_t>(as_bytes(m->top) - reinterpret_cast<const byte *>(m)) &&
-          map_has(m, (off + m->grid) >> PAGE_SHIFT);   /* the grid: the state's place in its frame */
+   size_t at = frame_index(m, p);   /* one compare for the range (below the state: past it) */
+   return at < m->map_frames && map_has(m, at);
 }
 
 MULLE_DLMALLOC_NOASAN MULLE_DLMALLOC_HOT page *page_of(const mstate *m, const void *p)

@@ -246,6 +246,7 @@ MULLE_DLMALLOC_NOASAN inline mstate *init_state(byte *base, size_t capacity, uns
    m->secret         = make_secret(m);
 #endif
    m->grid           = TIER ? reinterpret_cast<uintptr_t>(m) & (PAGE_BYTES - 1) : 0;
+   m->map_frames     = page_map_frames(at, end);
    m->top            = reinterpret_cast<chunk *>(m->least.get());   /* bins and dv: zeroed */
 #if MULLE_DLMALLOC_CHECKS >= 2
    write_canary(m, m->top, 0);

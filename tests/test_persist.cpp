@@ -557,6 +557,7 @@ struct StateMirror
    std::uintptr_t chunk_end;
    unsigned flags;
    unsigned reserved;
+   std::size_t map_frames;
    std::uint32_t smallmap;
    std::uint32_t treemap;
    std::uintptr_t dv;
@@ -583,6 +584,13 @@ constexpr bool CHECKS2 = CANARY != 0;
 
 #define STATE_FIELD(name) offsetof(StateMirror, name)
 
+// The frames of a region of `capacity` bytes at `region` that its page map covers.
+std::size_t map_frames_of(const unsigned char *region, std::size_t capacity)
+{
+   const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(region);
+   return TIER ? ((at + capacity - 1) >> 12) - (at >> 12) + 1 : 0;
+}
+
 // A heap in a caller's buffer, detached, with its image: damage one field, expect a
 // refusal, put it back; at the end the undamaged region must attach.
 struct DamagedState
@@ -607,6 +615,7 @@ struct DamagedState
       REQUIRE(word(STATE_FIELD(signature)) == SIGNATURE);
       REQUIRE(link(STATE_FIELD(base)) == region);
       REQUIRE(word(STATE_FIELD(capacity)) == CAP);
+      REQUIRE(word(STATE_FIELD(map_frames)) == map_frames_of(region, CAP));
       REQUIRE(link(STATE_FIELD(least)) == region + s.bookkeeping);
       REQUIRE(link(STATE_FIELD(chunk_end)) <= region + CAP);
       REQUIRE(link(STATE_FIELD(chunk_end)) > region + CAP - A);
@@ -944,6 +953,7 @@ TEST_CASE("attach refuses a capacity that no create accepts")
    auto shrink_to = [&](std::size_t capacity, std::size_t top_size) {
       const std::uintptr_t least = reinterpret_cast<std::uintptr_t>(region + small);
       write_word(region + STATE_FIELD(capacity), capacity);
+      write_word(region + STATE_FIELD(map_frames), map_frames_of(region, capacity));
       set_link(STATE_FIELD(chunk_end), reinterpret_cast<std::uintptr_t>(region) + capacity);
       set_link(STATE_FIELD(least), least);
       set_link(STATE_FIELD(top), least);
@@ -1006,6 +1016,8 @@ TEST_CASE("attach: the fields the heap walk verifies, and the fields it resets")
       d.done(d.expect_accepted("epoch"));
    d.set_link(STATE_FIELD(chunk_end), d.link(STATE_FIELD(chunk_end)) - A);
    d.expect_refused(MSPACE_ERROR_CORRUPTION, "chunk end");
+   d.set_word(STATE_FIELD(map_frames), d.word(STATE_FIELD(map_frames)) + 1);   // it bounds every read
+   d.expect_refused(MSPACE_ERROR_CORRUPTION, "map frames");                     // of the page map
    d.set_link(STATE_FIELD(least), d.link(STATE_FIELD(least)) + A);
    d.expect_refused(MSPACE_ERROR_CORRUPTION, "least");
 
